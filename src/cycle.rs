@@ -1,0 +1,377 @@
+//! One cycle: list every watched user, store what was seen, decide, expedite, report.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::{Config, Operator, User};
+use crate::decide::{self, PairFacts, Verdict};
+use crate::feishu::wire::display_label;
+use crate::feishu::{FeishuClient, FeishuError, MAX_EXPEDITE_IDS, PAGE_SIZE, StatsSnapshot};
+use crate::opinion::{OpinionValues, human_age};
+use crate::store::{IntentAssignee, Outcome, PairRow, Store, StoreError};
+
+/// How many times a listing whose total moved while it was paged is read again.
+const MAX_LISTING_PASSES: usize = 3;
+
+/// What a cycle did; logged as one line and returned to `once`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CycleReport {
+    pub users_listed: u64,
+    pub users_failed: u64,
+    pub tasks_seen: u64,
+    pub tasks_new: u64,
+    pub tasks_finished: u64,
+    pub expedites_due: u64,
+    pub expedites_sent: u64,
+    pub expedites_failed: u64,
+    pub expedites_deferred: u64,
+    pub expedites_unknown: u64,
+    pub dry_run: bool,
+    pub api_query_calls: u64,
+    pub api_expedite_calls: u64,
+    pub rate_limit_waits: u64,
+    pub retries: u64,
+    pub duration_ms: u64,
+}
+
+impl CycleReport {
+    /// Every user listed and every due expedite sent.
+    pub fn ok(&self) -> bool {
+        self.users_failed == 0 && self.expedites_failed == 0 && self.expedites_unknown == 0
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "users {}/{} listed, tasks {} seen ({} new, {} finished), expedites {} due: {} {}, {} failed, {} unknown, {} deferred; API calls query {} expediting {}, rate-limit waits {}, {:.1}s",
+            self.users_listed,
+            self.users_listed + self.users_failed,
+            self.tasks_seen,
+            self.tasks_new,
+            self.tasks_finished,
+            self.expedites_due,
+            self.expedites_sent,
+            if self.dry_run { "would be sent (dry run)" } else { "sent" },
+            self.expedites_failed,
+            self.expedites_unknown,
+            self.expedites_deferred,
+            self.api_query_calls,
+            self.api_expedite_calls,
+            self.rate_limit_waits,
+            self.duration_ms as f64 / 1000.0,
+        )
+    }
+
+    fn log(&self) {
+        tracing::info!(
+            users_listed = self.users_listed,
+            users_failed = self.users_failed,
+            tasks_seen = self.tasks_seen,
+            tasks_new = self.tasks_new,
+            tasks_finished = self.tasks_finished,
+            expedites_due = self.expedites_due,
+            expedites_sent = self.expedites_sent,
+            expedites_failed = self.expedites_failed,
+            expedites_unknown = self.expedites_unknown,
+            expedites_deferred = self.expedites_deferred,
+            dry_run = self.dry_run,
+            api_query_calls = self.api_query_calls,
+            api_expedite_calls = self.api_expedite_calls,
+            rate_limit_waits = self.rate_limit_waits,
+            retries = self.retries,
+            duration_ms = self.duration_ms,
+            "cycle finished: {}",
+            self.summary()
+        );
+    }
+}
+
+/// Failures that stop a cycle: the database is the record of what was sent, so without it
+/// nothing more may be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Everything a cycle needs.
+#[derive(Clone)]
+pub struct Engine {
+    pub config: Arc<Config>,
+    pub client: FeishuClient,
+    pub store: Store,
+}
+
+/// One expediting call to make.
+#[derive(Debug, Clone)]
+pub struct PlannedCall {
+    pub task_id: String,
+    pub rule: usize,
+    pub operator: String,
+    pub opinion: String,
+    pub assignees: Vec<IntentAssignee>,
+    pub names: Vec<String>,
+    pub age: Duration,
+    pub overdue: Duration,
+}
+
+impl Engine {
+    pub async fn run_cycle(&self, dry_run: bool) -> Result<CycleReport, CycleError> {
+        let started = Instant::now();
+        let stats_before = self.client.stats();
+        let mut report = CycleReport { dry_run, ..Default::default() };
+        for user in &self.config.users {
+            self.list_user(user, &mut report).await?;
+        }
+
+        let now = Utc::now();
+        let pairs = self.store.pending_pairs().await?;
+        let (calls, deferred, unsendable) = plan_calls(&self.config, &pairs, now);
+        report.expedites_deferred = deferred;
+        report.expedites_due = calls.iter().map(|c| c.assignees.len() as u64).sum::<u64>() + unsendable.len() as u64 + deferred;
+        for (task_id, why) in &unsendable {
+            tracing::warn!(task_id = %task_id, "cannot expedite: {why}");
+            report.expedites_failed += 1;
+        }
+        for call in calls {
+            self.expedite(call, dry_run, &mut report).await?;
+        }
+
+        let stats = self.client.stats().since(stats_before);
+        fill_api_stats(&mut report, stats);
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        report.log();
+        Ok(report)
+    }
+
+    /// Lists one user on every needed flow filter; stores pages as they come. A user whose
+    /// listing failed anywhere keeps all their tasks as they were.
+    async fn list_user(&self, user: &User, report: &mut CycleReport) -> Result<(), CycleError> {
+        let listing_started = Utc::now();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut complete = true;
+        for filter in listing_filters(&self.config) {
+            match self.list_stream(user, filter.as_deref(), &mut seen, report).await {
+                Ok(true) => {}
+                Ok(false) => complete = false,
+                Err(ListError::Store(e)) => return Err(e.into()),
+                Err(ListError::Feishu(e)) => {
+                    tracing::warn!(user = %user.id, user_name = user.display_name(), code = e.code(), error = %e,
+                        "listing failed; this user's tasks are kept as they were");
+                    complete = false;
+                    break;
+                }
+            }
+        }
+        report.tasks_seen += seen.len() as u64;
+        if complete {
+            report.users_listed += 1;
+            report.tasks_finished += self.store.finish_missing(&user.id, &seen, listing_started).await?;
+        } else {
+            report.users_failed += 1;
+        }
+        Ok(())
+    }
+
+    /// Pages through one listing. `Ok(false)` when the listing never held still long enough to
+    /// be trusted as complete.
+    async fn list_stream(&self, user: &User, filter: Option<&[String]>, seen: &mut HashSet<String>, report: &mut CycleReport) -> Result<bool, ListError> {
+        let flow_set = filter.map(decide::flow_key);
+        for pass in 0..MAX_LISTING_PASSES {
+            let mut offset = 0;
+            let mut first_count = None;
+            let mut stable = true;
+            loop {
+                let page = self.client.query_page(&user.id, offset, filter).await.map_err(ListError::Feishu)?;
+                if page.skipped > 0 {
+                    tracing::warn!(user = %user.id, offset, skipped = page.skipped, "listing page had entries without a task id; skipped them");
+                }
+                let count = page.count;
+                stable &= *first_count.get_or_insert(count) == count;
+                let fresh: Vec<_> = page.tasks.into_iter().filter(|t| !seen.contains(&t.task_id)).collect();
+                report.tasks_new += self.store.record_page(&user.id, flow_set.as_deref(), &fresh, Utc::now()).await.map_err(ListError::Store)?;
+                let got = fresh.len();
+                seen.extend(fresh.into_iter().map(|t| t.task_id));
+                offset += PAGE_SIZE;
+                if offset >= count || (got == 0 && offset > count) {
+                    break;
+                }
+            }
+            if stable {
+                return Ok(true);
+            }
+            tracing::info!(user = %user.id, pass = pass + 1, "task count changed while paging; reading the listing again");
+        }
+        Ok(false)
+    }
+
+    async fn expedite(&self, call: PlannedCall, dry_run: bool, report: &mut CycleReport) -> Result<(), CycleError> {
+        let rule = &self.config.rules[call.rule].name;
+        let ids: Vec<String> = call.assignees.iter().map(|a| a.user_id.clone()).collect();
+        let ns: Vec<u32> = call.assignees.iter().map(|a| a.n).collect();
+        let age = human_age(call.age);
+        if dry_run {
+            tracing::info!(task_id = %call.task_id, assignees = ?ids, rule = %rule, age = %age, n = ?ns, operator = %call.operator, opinion = %call.opinion,
+                "would expedite task {} for {} (dry run, nothing sent)", call.task_id, call.names.join(", "));
+            report.expedites_sent += ids.len() as u64;
+            return Ok(());
+        }
+        let intent = match self.store.record_intent(&call.task_id, rule, &call.operator, &call.opinion, &call.assignees, Utc::now()).await {
+            Ok(id) => id,
+            Err(StoreError::AlreadyRecorded { task_id, user_id, n }) => {
+                tracing::warn!(task_id = %task_id, user = %user_id, n, "expedite already recorded as sent; not sending it again");
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let result = self.client.expedite(&call.task_id, &call.operator, &ids, &call.opinion).await;
+        let now = Utc::now();
+        match result {
+            Ok(()) => {
+                self.store.record_outcome(intent, Outcome::Sent, None, None, now).await?;
+                report.expedites_sent += ids.len() as u64;
+                tracing::info!(task_id = %call.task_id, assignees = ?ids, rule = %rule, age = %age, n = ?ns, operator = %call.operator,
+                    "expedited task {} for {}", call.task_id, call.names.join(", "));
+            }
+            Err(e) if e.outcome_unknown() => {
+                self.store.record_outcome(intent, Outcome::Unknown, None, Some(&e.to_string()), now).await?;
+                report.expedites_unknown += ids.len() as u64;
+                tracing::warn!(task_id = %call.task_id, assignees = ?ids, rule = %rule, n = ?ns, error = %e,
+                    "expedite outcome unknown; counted as sent and not repeated");
+            }
+            Err(e) => {
+                self.store.record_outcome(intent, Outcome::Failed, e.code(), Some(&e.msg()), now).await?;
+                report.expedites_failed += ids.len() as u64;
+                log_expedite_failure(&call.task_id, &ids, rule, &e);
+            }
+        }
+        Ok(())
+    }
+}
+
+enum ListError {
+    Feishu(FeishuError),
+    Store(StoreError),
+}
+
+fn log_expedite_failure(task_id: &str, ids: &[String], rule: &str, e: &FeishuError) {
+    match e.class() {
+        crate::feishu::ErrorClass::Final => {
+            tracing::error!(task_id = %task_id, assignees = ?ids, rule = %rule, code = e.code(), msg = %e.msg(), "expedite failed: {e}")
+        }
+        _ => tracing::warn!(task_id = %task_id, assignees = ?ids, rule = %rule, code = e.code(), msg = %e.msg(), "expedite failed, will try again next cycle: {e}"),
+    }
+}
+
+fn fill_api_stats(report: &mut CycleReport, stats: StatsSnapshot) {
+    report.api_query_calls = stats.query_calls;
+    report.api_expedite_calls = stats.expedite_calls;
+    report.rate_limit_waits = stats.rate_limit_waits;
+    report.retries = stats.retries;
+}
+
+/// The listings each user needs: one per distinct `api_ids` set, plus one unfiltered when some
+/// rule has none (or there are no rules, so tasks are still tracked).
+pub fn listing_filters(config: &Config) -> Vec<Option<Vec<String>>> {
+    let mut filters: Vec<Option<Vec<String>>> = Vec::new();
+    if config.rules.is_empty() || config.rules.iter().any(|r| r.api_ids.is_none()) {
+        filters.push(None);
+    }
+    for r in &config.rules {
+        if let Some(ids) = &r.api_ids
+            && !filters.iter().any(|f| f.as_ref() == Some(ids))
+        {
+            filters.push(Some(ids.clone()));
+        }
+    }
+    filters
+}
+
+/// Decides every pending pair and coalesces the due ones into calls: one per task (chunks of
+/// 20 assignees), most overdue first. Returns the calls, how many are deferred by calendars,
+/// and due pairs that cannot be sent (with why).
+pub fn plan_calls(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> (Vec<PlannedCall>, u64, Vec<(String, String)>) {
+    let users: HashMap<&str, &User> = config.users.iter().map(|u| (u.id.as_str(), u)).collect();
+    struct DuePair<'a> {
+        row: &'a PairRow,
+        user: &'a User,
+        rule: usize,
+        n: u32,
+        due_at: DateTime<Utc>,
+    }
+    let mut by_task: BTreeMap<&str, Vec<DuePair<'_>>> = BTreeMap::new();
+    let mut deferred = 0;
+    for row in pairs {
+        // Tasks of users no longer watched are never touched.
+        let Some(user) = users.get(row.user_id.as_str()) else { continue };
+        let facts = facts_of(row);
+        match decide::decide(config, user, &facts, now) {
+            Verdict::Due { rule, n, due_at } => by_task.entry(&row.task_id).or_default().push(DuePair { row, user, rule, n, due_at }),
+            Verdict::Deferred { .. } => deferred += 1,
+            _ => {}
+        }
+    }
+    let mut calls = Vec::new();
+    let mut unsendable = Vec::new();
+    for (task_id, due) in by_task {
+        // The earliest rule among the due assignees speaks for the call: its operator, its opinion.
+        let lead = due.iter().min_by_key(|d| d.rule).expect("a group is never empty");
+        let rule = &config.rules[lead.rule];
+        let row = lead.row;
+        let operator = match &rule.operator {
+            Operator::User(id) => id.clone(),
+            Operator::Initiator => match &row.initiator_id {
+                Some(id) => id.clone(),
+                None => {
+                    unsendable.push((task_id.to_owned(), format!("rule \"{}\" expedites as the initiator, but Feishu gave no initiator for this task", rule.name)));
+                    continue;
+                }
+            },
+        };
+        let facts = facts_of(row);
+        let age = facts.wall_age(now);
+        for chunk in due.chunks(MAX_EXPEDITE_IDS) {
+            let names: Vec<String> = chunk.iter().map(|d| d.user.display_name().to_owned()).collect();
+            let n = chunk.iter().map(|d| d.n).max().unwrap_or(1);
+            let opinion = rule.opinion.render(&OpinionValues {
+                task_id,
+                label: display_label(&row.labels),
+                age,
+                n,
+                user: &names.join(", "),
+                initiator: row.initiator_name.as_deref().or(row.initiator_id.as_deref()).unwrap_or(""),
+                rule: &rule.name,
+            });
+            let oldest_due = chunk.iter().map(|d| d.due_at).min().unwrap_or(now);
+            calls.push(PlannedCall {
+                task_id: task_id.to_owned(),
+                rule: lead.rule,
+                operator: operator.clone(),
+                opinion,
+                assignees: chunk
+                    .iter()
+                    .map(|d| IntentAssignee { user_id: d.user.id.clone(), rule: config.rules[d.rule].name.clone(), n: d.n })
+                    .collect(),
+                names,
+                age,
+                overdue: (now - oldest_due).to_std().unwrap_or_default(),
+            });
+        }
+    }
+    calls.sort_by(|a, b| b.overdue.cmp(&a.overdue).then_with(|| a.task_id.cmp(&b.task_id)));
+    (calls, deferred, unsendable)
+}
+
+pub fn facts_of(row: &PairRow) -> PairFacts<'_> {
+    PairFacts {
+        labels: &row.labels,
+        start_time: row.start_time,
+        first_seen: row.first_seen,
+        flow_sets: &row.flow_sets,
+        sent: row.sent,
+        last_sent: row.last_sent,
+    }
+}

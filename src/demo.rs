@@ -1,0 +1,123 @@
+//! `expediter demo`: a simulated Feishu on loopback with sample tasks, one real cycle of the
+//! daemon's own code against it, then what was expedited and the plan.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::cli::{EXIT_FAILED, EXIT_OK, engine_for, load_config};
+use crate::fake::{FakeFeishu, FakeTask};
+
+const HOUR: u64 = 3600;
+
+fn sample_tasks() -> Vec<FakeTask> {
+    let h = |n: u64| Duration::from_secs(n * HOUR);
+    vec![
+        FakeTask::new("7301", &["1001"], h(30)).label("报销：差旅费 3,200 元", "Expense: travel 3,200").initiator("2001", "Zhao Lei"),
+        FakeTask::new("7302", &["1001", "1002"], h(80)).label("报销：设备采购", "Expense: equipment").initiator("2002", "Qian Mei"),
+        FakeTask::new("7303", &["1002"], h(5)).label("报销：团建", "Expense: team event").initiator("2003", "Sun Hao"),
+        FakeTask::new("7304", &["1002"], h(50)).label("合同审批：年度框架协议", "Contract: annual framework").initiator("2001", "Zhao Lei"),
+        FakeTask::new("7305", &["1003"], h(120)).label("请假：年假 3 天", "Leave: 3 days").initiator("2004", "Li Na"),
+        FakeTask::new("7306", &["1003"], h(10)).label("请假：病假", "Leave: sick").initiator("2005", "Zhou Yu"),
+        FakeTask::new("7307", &["1003"], h(72)).label("采购申请：服务器", "Purchase: servers").initiator("2002", "Qian Mei"),
+        FakeTask::new("7308", &["1001"], h(2)).label("报销：打车", "Expense: taxi").initiator("2006", "Wu Di"),
+        FakeTask::new("7309", &["1004"], h(240)).label("用印申请", "Seal request").initiator("2003", "Sun Hao"),
+        FakeTask::new("7310", &["1004"], h(26)).label("报销：办公用品", "Expense: office supplies").initiator("2004", "Li Na"),
+        FakeTask::new("7311", &["1004", "1003"], h(49)).label("付款申请：供应商", "Payment: supplier").initiator("2005", "Zhou Yu"),
+        FakeTask::new("7312", &["1005"], h(100)).label("报销：培训费", "Expense: training").initiator("2006", "Wu Di"),
+    ]
+}
+
+fn demo_config(base_url: &str, database: &std::path::Path) -> String {
+    format!(
+        r#"# Written by `expediter demo`; the simulated Feishu accepts 600 calls a minute.
+[feishu]
+base_url = "{base_url}"
+app_id = "cli_demo"
+app_secret = "demo-secret"
+requests_per_minute = 600
+request_timeout = "5s"
+
+[schedule]
+cron = "0 */10 * * * *"
+timezone = "Asia/Shanghai"
+
+[storage]
+database = "{database}"
+
+[expedite]
+operator_user_id = "7000"
+
+[[users]]
+id = "1001"
+name = "Zhang San"
+team = "finance"
+
+[[users]]
+id = "1002"
+name = "Li Si"
+team = "finance"
+
+[[users]]
+id = "1003"
+name = "Wang Wu"
+team = "ops"
+
+[[users]]
+id = "1004"
+name = "Chen Liu"
+team = "ops"
+
+[[rules]]
+name = "finance-expenses"
+teams = ["finance"]
+label = "报销*"
+after = "24h"
+repeat = "12h"
+max_times = 3
+opinion = "「{{label}}」已等待 {{age}}，请尽快处理（第 {{n}} 次催办）"
+
+[[rules]]
+name = "everyone-else"
+after = "48h"
+operator_user_id = "initiator"
+opinion = "{{initiator}} 的「{{label}}」已等待 {{age}}，麻烦 {{user}} 尽快处理"
+"#,
+        database = database.display().to_string().replace('\\', "\\\\")
+    )
+}
+
+pub async fn demo() -> anyhow::Result<u8> {
+    let fake = FakeFeishu::start("cli_demo", "demo-secret").await?;
+    for t in sample_tasks() {
+        fake.add_task(t);
+    }
+    let dir = tempfile::tempdir()?;
+    let config_path = dir.path().join("config.toml");
+    std::fs::write(&config_path, demo_config(&fake.url(), &dir.path().join("expediter.db")))?;
+    println!("Simulated Feishu at {} with 12 pending tasks for 5 users (4 of them watched).", fake.url());
+    println!("Config: {} — rules:", config_path.display());
+    let config = load_config(&config_path)?;
+    for r in &config.rules {
+        println!("  {}", crate::cli::describe_rule(&config, r));
+    }
+    println!("\nRunning one cycle…");
+    let engine = engine_for(config).await?;
+    let report = engine.run_cycle(false).await?;
+    println!("\n{}\n", report.summary());
+
+    let sent = engine.store.expedites().await?;
+    println!("Expedited ({} call(s)):", sent.len());
+    for e in &sent {
+        let who: Vec<String> = e.assignees.iter().map(|(u, n)| format!("{u} (#{n})")).collect();
+        println!("  task {} → {} by rule {}, as {}: {} [{}]", e.task_id, who.join(", "), e.rule, e.operator_id, e.opinion, e.outcome);
+    }
+    let received = fake.expedites();
+    println!("(the simulated Feishu received {} expediting call(s))", received.len());
+
+    let pairs = engine.store.pending_pairs().await?;
+    let entries = crate::plan::build(&engine.config, &pairs, Utc::now());
+    println!("\nPlan:\n{}", crate::plan::render_table(&entries));
+    engine.store.close().await;
+    Ok(if report.ok() && received.len() == sent.len() { EXIT_OK } else { EXIT_FAILED })
+}

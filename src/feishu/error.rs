@@ -1,0 +1,141 @@
+//! What can go wrong talking to Feishu, and what each failure means for a retry.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, Error)]
+pub enum FeishuError {
+    /// Feishu answered with a non-zero `code`.
+    #[error("Feishu code {code}: {msg}{}", advice(*code).map(|a| format!(" — {a}")).unwrap_or_default())]
+    Api { code: i64, msg: String, http_status: u16 },
+    /// An HTTP error status without a readable Feishu body.
+    #[error("HTTP {status} from Feishu{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
+    Http { status: u16, body: String },
+    /// HTTP 429 or code 99991400: wait `reset`, then retry.
+    #[error("rate limited by Feishu (code {code}); limit resets in {reset:?}")]
+    RateLimited { code: i64, reset: Duration },
+    #[error("no answer within {0:?} (request_timeout)")]
+    Timeout(Duration),
+    #[error("cannot reach Feishu: {0}")]
+    Connect(String),
+    /// The response could not be read as Feishu JSON.
+    #[error("unreadable response: {0}")]
+    Decode(String),
+}
+
+/// How the retry loop treats an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The token was refused: fetch a new one and retry once.
+    Token,
+    RateLimited,
+    /// Worth retrying with backoff.
+    Transient,
+    /// Retrying cannot help.
+    Final,
+}
+
+pub const TOKEN_CODES: &[i64] = &[99991663, 99991661, 99991665, 99991671];
+pub const TRANSIENT_CODES: &[i64] = &[1500, 5000, 10101, 2200];
+pub const RATE_LIMIT_CODE: i64 = 99991400;
+
+impl FeishuError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            FeishuError::Api { code, .. } if TOKEN_CODES.contains(code) => ErrorClass::Token,
+            FeishuError::Api { code, .. } if TRANSIENT_CODES.contains(code) => ErrorClass::Transient,
+            FeishuError::Api { http_status, code, .. } if *http_status >= 500 && !is_final_code(*code) => {
+                ErrorClass::Transient
+            }
+            FeishuError::Api { .. } => ErrorClass::Final,
+            FeishuError::Http { status, .. } if *status >= 500 => ErrorClass::Transient,
+            FeishuError::Http { .. } => ErrorClass::Final,
+            FeishuError::RateLimited { .. } => ErrorClass::RateLimited,
+            FeishuError::Timeout(_) | FeishuError::Connect(_) | FeishuError::Decode(_) => ErrorClass::Transient,
+        }
+    }
+
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            FeishuError::Api { code, .. } | FeishuError::RateLimited { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    pub fn msg(&self) -> String {
+        match self {
+            FeishuError::Api { msg, .. } => msg.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Could the platform have acted on the request even though we saw no answer? A retry of
+    /// such an expedite could remind people twice.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, FeishuError::Timeout(_))
+    }
+}
+
+fn is_final_code(code: i64) -> bool {
+    advice(code).is_some()
+}
+
+/// What a lead should do about a final error code.
+pub fn advice(code: i64) -> Option<&'static str> {
+    Some(match code {
+        10003 => "invalid parameter when fetching the token: check [feishu] app_id",
+        10014 => "the app is unavailable or its secret is invalid: check the app is enabled and the app secret is current",
+        10015 => "wrong app secret: fix app_secret_file, app_secret or EXPEDITER_APP_SECRET",
+        99991672 => {
+            "the app lacks a permission scope: grant app_engine:approval:read (listing) and app_engine:approval:write (expediting) in the developer console, then publish a new app version"
+        }
+        99991403 => "the tenant's monthly API quota is used up: nothing can be listed or expedited until it resets or is raised",
+        2320001 => "param is invalid: a user id is wrong or the task is no longer pending for them",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_table() {
+        let api = |code, http_status| FeishuError::Api { code, msg: "m".into(), http_status };
+        let cases = [
+            (api(99991663, 400), ErrorClass::Token),
+            (api(99991661, 400), ErrorClass::Token),
+            (api(99991665, 400), ErrorClass::Token),
+            (api(99991671, 400), ErrorClass::Token),
+            (api(1500, 200), ErrorClass::Transient),
+            (api(5000, 200), ErrorClass::Transient),
+            (api(10101, 200), ErrorClass::Transient),
+            (api(2200, 200), ErrorClass::Transient),
+            (api(2320001, 400), ErrorClass::Final),
+            (api(99991672, 403), ErrorClass::Final),
+            (api(99991403, 403), ErrorClass::Final),
+            (api(10014, 400), ErrorClass::Final),
+            (api(10015, 400), ErrorClass::Final),
+            (api(10003, 400), ErrorClass::Final),
+            (api(77, 503), ErrorClass::Transient),
+            (FeishuError::Http { status: 502, body: String::new() }, ErrorClass::Transient),
+            (FeishuError::Http { status: 404, body: String::new() }, ErrorClass::Final),
+            (FeishuError::RateLimited { code: RATE_LIMIT_CODE, reset: Duration::from_secs(1) }, ErrorClass::RateLimited),
+            (FeishuError::Timeout(Duration::from_secs(1)), ErrorClass::Transient),
+            (FeishuError::Decode("x".into()), ErrorClass::Transient),
+            (FeishuError::Connect("x".into()), ErrorClass::Transient),
+        ];
+        for (err, class) in cases {
+            assert_eq!(err.class(), class, "{err}");
+        }
+    }
+
+    #[test]
+    fn final_errors_say_what_to_do() {
+        let e = FeishuError::Api { code: 99991672, msg: "scope".into(), http_status: 403 };
+        assert!(e.to_string().contains("app_engine:approval:read"));
+        let e = FeishuError::Api { code: 10015, msg: "bad secret".into(), http_status: 400 };
+        assert!(e.to_string().contains("app_secret_file"));
+    }
+}

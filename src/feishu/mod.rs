@@ -1,0 +1,425 @@
+//! The Feishu open API client: tenant token, task listing, expediting. Every call goes through
+//! one path that paces it, checks `code`, refreshes the token and retries what may be retried.
+
+pub mod error;
+pub mod wire;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+pub use error::{ErrorClass, FeishuError};
+pub use wire::{ListedTask, Page};
+
+use crate::rate::Pacer;
+use crate::secret::Secret;
+
+pub const TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token/internal";
+pub const QUERY_PATH: &str = "/open-apis/apaas/v1/user_task/query";
+pub const PAGE_SIZE: u64 = 50;
+/// Feishu accepts at most this many user ids per expediting call.
+pub const MAX_EXPEDITE_IDS: usize = 20;
+const JSON_UTF8: &str = "application/json; charset=utf-8";
+
+pub fn expedite_path(task_id: &str) -> String {
+    format!("/open-apis/apaas/v1/user_tasks/{}/expediting", urlencode(task_id))
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The two rate-limited APIs; each has its own budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    Query,
+    Expedite,
+}
+
+impl Api {
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Query => "user_task.query",
+            Api::Expedite => "user_task.expediting",
+        }
+    }
+}
+
+/// How hard to try before giving up on one call.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt, for transient errors.
+    pub max_retries: u32,
+    /// First backoff; doubled each retry, with full jitter, capped at `max_backoff`.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// How many rate-limit waits one call may sit through.
+    pub max_rate_limit_waits: u32,
+    /// Wait when a rate-limit answer carries no `x-ogw-ratelimit-reset`.
+    pub default_reset: Duration,
+    /// Never wait longer than this for a reset.
+    pub max_reset: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(8),
+            max_rate_limit_waits: 5,
+            default_reset: Duration::from_secs(1),
+            max_reset: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self, retry: u32) -> Duration {
+        let exp = self.base_backoff.saturating_mul(1u32 << retry.min(16)).min(self.max_backoff);
+        // Full jitter, but never less than half, so retries stay spread and still back off.
+        exp.mul_f64(0.5 + fastrand::f64() * 0.5)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub base_url: String,
+    pub app_id: String,
+    pub app_secret: Secret,
+    pub requests_per_minute: u32,
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+/// Counters since the client was made; a cycle reports the difference.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub query_calls: AtomicU64,
+    pub expedite_calls: AtomicU64,
+    pub token_calls: AtomicU64,
+    pub rate_limit_waits: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub query_calls: u64,
+    pub expedite_calls: u64,
+    pub token_calls: u64,
+    pub rate_limit_waits: u64,
+    pub retries: u64,
+}
+
+impl StatsSnapshot {
+    pub fn since(self, earlier: StatsSnapshot) -> StatsSnapshot {
+        StatsSnapshot {
+            query_calls: self.query_calls - earlier.query_calls,
+            expedite_calls: self.expedite_calls - earlier.expedite_calls,
+            token_calls: self.token_calls - earlier.token_calls,
+            rate_limit_waits: self.rate_limit_waits - earlier.rate_limit_waits,
+            retries: self.retries - earlier.retries,
+        }
+    }
+}
+
+struct CachedToken {
+    value: Secret,
+    refresh_at: Instant,
+}
+
+/// A handle to Feishu; cheap to clone, shares its token, pacers and counters.
+#[derive(Clone)]
+pub struct FeishuClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    settings: ClientSettings,
+    token: Mutex<Option<CachedToken>>,
+    query_pacer: Pacer,
+    expedite_pacer: Pacer,
+    stats: Stats,
+}
+
+impl FeishuClient {
+    pub fn new(settings: ClientSettings) -> Result<Self, FeishuError> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.request_timeout)
+            .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("expediter/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FeishuError::Connect(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                query_pacer: Pacer::per_minute(settings.requests_per_minute),
+                expedite_pacer: Pacer::per_minute(settings.requests_per_minute),
+                settings,
+                token: Mutex::new(None),
+                stats: Stats::default(),
+            }),
+        })
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        let s = &self.inner.stats;
+        StatsSnapshot {
+            query_calls: s.query_calls.load(Ordering::Relaxed),
+            expedite_calls: s.expedite_calls.load(Ordering::Relaxed),
+            token_calls: s.token_calls.load(Ordering::Relaxed),
+            rate_limit_waits: s.rate_limit_waits.load(Ordering::Relaxed),
+            retries: s.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Fetches a fresh tenant token (used by `check --online`); returns its lifetime.
+    pub async fn verify_credentials(&self) -> Result<Duration, FeishuError> {
+        *self.inner.token.lock().await = None;
+        let (_, lifetime) = self.fetch_token().await?;
+        Ok(lifetime)
+    }
+
+    /// One page of `user`'s pending tasks assigned to them, optionally only of some flows.
+    pub async fn query_page(&self, user: &str, offset: u64, api_ids: Option<&[String]>) -> Result<Page, FeishuError> {
+        let mut body = json!({
+            "kunlun_user_id": user,
+            "type": "pending",
+            "source": "assignMe",
+            "limit": PAGE_SIZE.to_string(),
+            "offset": offset.to_string(),
+        });
+        if let Some(ids) = api_ids {
+            body["api_ids"] = json!(ids);
+        }
+        let data = self.call(Api::Query, QUERY_PATH, &body).await?;
+        wire::decode_page(&data).map_err(FeishuError::Decode)
+    }
+
+    /// Sends one reminder for `task_id` to `user_ids` (1..=20). A timeout is returned at once,
+    /// never retried: the platform may have acted.
+    pub async fn expedite(&self, task_id: &str, operator: &str, user_ids: &[String], opinion: &str) -> Result<(), FeishuError> {
+        debug_assert!(!user_ids.is_empty() && user_ids.len() <= MAX_EXPEDITE_IDS);
+        let mut body = json!({
+            "operator_user_id": operator,
+            "expediting_user_ids": user_ids,
+        });
+        if !opinion.is_empty() {
+            body["opinion"] = json!(opinion);
+        }
+        self.call(Api::Expedite, &expedite_path(task_id), &body).await.map(|_| ())
+    }
+
+    fn pacer(&self, api: Api) -> &Pacer {
+        match api {
+            Api::Query => &self.inner.query_pacer,
+            Api::Expedite => &self.inner.expedite_pacer,
+        }
+    }
+
+    /// The one path every business call takes.
+    async fn call(&self, api: Api, path: &str, body: &Value) -> Result<Value, FeishuError> {
+        let policy = &self.inner.settings.retry;
+        let mut token_retried = false;
+        let mut retries = 0;
+        let mut rate_waits = 0;
+        loop {
+            let token = self.token().await?;
+            self.pacer(api).acquire().await;
+            match api {
+                Api::Query => &self.inner.stats.query_calls,
+                Api::Expedite => &self.inner.stats.expedite_calls,
+            }
+            .fetch_add(1, Ordering::Relaxed);
+            let err = match self.post(path, Some(&token), body).await {
+                Ok(env) => return Ok(env.data.unwrap_or(Value::Null)),
+                Err(e) => e,
+            };
+            match err.class() {
+                ErrorClass::Token if !token_retried => {
+                    tracing::info!(api = api.name(), code = err.code(), "tenant token refused; fetching a new one");
+                    self.drop_token(&token).await;
+                    token_retried = true;
+                }
+                ErrorClass::RateLimited if rate_waits < policy.max_rate_limit_waits => {
+                    let FeishuError::RateLimited { reset, .. } = err else { unreachable!() };
+                    let wait = reset.min(policy.max_reset);
+                    tracing::warn!(api = api.name(), wait_ms = wait.as_millis() as u64, "rate limited by Feishu; pausing this API");
+                    self.pacer(api).hold_until(Instant::now() + wait);
+                    self.inner.stats.rate_limit_waits.fetch_add(1, Ordering::Relaxed);
+                    rate_waits += 1;
+                }
+                ErrorClass::Transient if api == Api::Expedite && err.outcome_unknown() => return Err(err),
+                ErrorClass::Transient if retries < policy.max_retries => {
+                    let wait = policy.backoff(retries);
+                    tracing::warn!(api = api.name(), error = %err, retry = retries + 1, wait_ms = wait.as_millis() as u64, "transient Feishu error; retrying");
+                    retries += 1;
+                    self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return Err(err),
+            }
+        }
+    }
+
+    async fn token(&self) -> Result<Secret, FeishuError> {
+        let mut cached = self.inner.token.lock().await;
+        if let Some(t) = cached.as_ref()
+            && Instant::now() < t.refresh_at
+        {
+            return Ok(t.value.clone());
+        }
+        let policy = &self.inner.settings.retry;
+        let mut retries = 0;
+        let (value, lifetime) = loop {
+            match self.fetch_token().await {
+                Ok(t) => break t,
+                Err(e) if matches!(e.class(), ErrorClass::Transient | ErrorClass::RateLimited) && retries < policy.max_retries => {
+                    let wait = match &e {
+                        FeishuError::RateLimited { reset, .. } => (*reset).min(policy.max_reset),
+                        _ => policy.backoff(retries),
+                    };
+                    tracing::warn!(error = %e, retry = retries + 1, "fetching the tenant token failed; retrying");
+                    retries += 1;
+                    self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        // Refresh well before expiry: a quarter of the lifetime early, at most 5 minutes early.
+        let margin = (lifetime / 4).min(Duration::from_secs(300));
+        *cached = Some(CachedToken {
+            value: value.clone(),
+            refresh_at: Instant::now() + lifetime.saturating_sub(margin),
+        });
+        Ok(value)
+    }
+
+    async fn drop_token(&self, rejected: &Secret) {
+        let mut cached = self.inner.token.lock().await;
+        if cached.as_ref().is_some_and(|t| t.value == *rejected) {
+            *cached = None;
+        }
+    }
+
+    async fn fetch_token(&self) -> Result<(Secret, Duration), FeishuError> {
+        let s = &self.inner.settings;
+        let body = json!({"app_id": s.app_id, "app_secret": s.app_secret.expose()});
+        self.inner.stats.token_calls.fetch_add(1, Ordering::Relaxed);
+        let env = self.post(TOKEN_PATH, None, &body).await?;
+        let token = env
+            .tenant_access_token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| FeishuError::Decode("token answer has no tenant_access_token".into()))?;
+        let expire = env.expire.filter(|e| *e > 0).unwrap_or(7200);
+        tracing::debug!(expire_s = expire, "fetched a tenant token");
+        Ok((Secret::new(token), Duration::from_secs(expire as u64)))
+    }
+
+    /// One HTTP exchange, no retries: the response is OK (code 0) or classified as an error.
+    async fn post(&self, path: &str, token: Option<&Secret>, body: &Value) -> Result<wire::Envelope, FeishuError> {
+        let s = &self.inner.settings;
+        let mut req = self
+            .inner
+            .http
+            .post(format!("{}{}", s.base_url, path))
+            .header(CONTENT_TYPE, JSON_UTF8)
+            .body(body.to_string());
+        if let Some(token) = token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                .map_err(|_| FeishuError::Decode("the tenant token is not a valid header value".into()))?;
+            value.set_sensitive(true);
+            req = req.header(AUTHORIZATION, value);
+        }
+        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status().as_u16();
+        let reset = resp
+            .headers()
+            .get("x-ogw-ratelimit-reset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(Duration::from_secs_f64);
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        let env: Option<wire::Envelope> = serde_json::from_slice(&bytes).ok();
+        let code = env.as_ref().and_then(|e| e.code);
+        if status == 429 || code == Some(error::RATE_LIMIT_CODE) {
+            return Err(FeishuError::RateLimited {
+                code: code.unwrap_or(error::RATE_LIMIT_CODE),
+                reset: reset.unwrap_or(s.retry.default_reset),
+            });
+        }
+        match (env, code) {
+            (Some(env), Some(0)) if status < 300 => Ok(env),
+            (Some(env), Some(code)) if code != 0 => Err(FeishuError::Api {
+                code,
+                msg: env.msg.unwrap_or_default(),
+                http_status: status,
+            }),
+            _ if status >= 300 => Err(FeishuError::Http { status, body: snippet(&bytes) }),
+            _ => Err(FeishuError::Decode(format!("HTTP {status}, body is not Feishu JSON: {}", snippet(&bytes)))),
+        }
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> FeishuError {
+        if e.is_timeout() {
+            FeishuError::Timeout(self.inner.settings.request_timeout)
+        } else if e.is_connect() {
+            FeishuError::Connect(root_cause(&e))
+        } else if e.is_body() || e.is_decode() {
+            FeishuError::Decode(format!("truncated or broken body: {}", root_cause(&e)))
+        } else {
+            FeishuError::Connect(root_cause(&e))
+        }
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    msg
+}
+
+fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    let cut = (0..=text.len().min(160)).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+    if cut < text.len() { format!("{}…", &text[..cut]) } else { text.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_ids_are_escaped_in_the_path() {
+        assert_eq!(expedite_path("123"), "/open-apis/apaas/v1/user_tasks/123/expediting");
+        assert_eq!(expedite_path("a/b c"), "/open-apis/apaas/v1/user_tasks/a%2Fb%20c/expediting");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::default();
+        for retry in 0..10 {
+            let b = p.backoff(retry);
+            let exp = p.base_backoff.saturating_mul(1 << retry).min(p.max_backoff);
+            assert!(b >= exp / 2 && b <= exp, "retry {retry}: {b:?}");
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! `expediter plan`: what the daemon will do about every tracked pending task, from the
+//! database alone.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::{Config, User};
+use crate::cycle::facts_of;
+use crate::decide::{self, Verdict};
+use crate::feishu::wire::display_label;
+use crate::opinion::human_age;
+use crate::store::PairRow;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanEntry {
+    pub task_id: String,
+    pub label: String,
+    pub assignee_id: String,
+    pub assignee: String,
+    pub age_seconds: u64,
+    pub age: String,
+    /// Working age under the owning rule's calendar, when it counts working time.
+    pub working_age_seconds: Option<u64>,
+    pub rule: Option<String>,
+    pub expedites_sent: u32,
+    /// `due`, `waiting`, `deferred`, `done`, `no_rule` or `unwatched`.
+    pub status: &'static str,
+    /// RFC 3339 in the configured zone.
+    pub next_due: Option<String>,
+    /// Why there is no next expedite, or why it waits.
+    pub why: String,
+    #[serde(skip)]
+    sort_key: (u8, Option<DateTime<Utc>>),
+}
+
+pub fn build(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> Vec<PlanEntry> {
+    let tz = config.schedule.timezone;
+    let users: HashMap<&str, &User> = config.users.iter().map(|u| (u.id.as_str(), u)).collect();
+    let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
+    let mut entries: Vec<PlanEntry> = pairs
+        .iter()
+        .map(|row| {
+            let facts = facts_of(row);
+            let age = facts.wall_age(now);
+            let mut e = PlanEntry {
+                task_id: row.task_id.clone(),
+                label: display_label(&row.labels).to_owned(),
+                assignee_id: row.user_id.clone(),
+                assignee: row.user_id.clone(),
+                age_seconds: age.as_secs(),
+                age: human_age(age),
+                working_age_seconds: None,
+                rule: None,
+                expedites_sent: row.sent,
+                status: "unwatched",
+                next_due: None,
+                why: "user is not in [[users]] any more; never expedited".into(),
+                sort_key: (5, None),
+            };
+            let Some(user) = users.get(row.user_id.as_str()) else { return e };
+            e.assignee = user.display_name().to_owned();
+            let verdict = decide::decide(config, user, &facts, now);
+            let rule_of = |i: usize| &config.rules[i];
+            match &verdict {
+                Verdict::Due { rule, .. } | Verdict::Waiting { rule, .. } | Verdict::Deferred { rule, .. } | Verdict::Exhausted { rule, .. } => {
+                    let r = rule_of(*rule);
+                    e.rule = Some(r.name.clone());
+                    if r.age_clock == crate::config::AgeClock::Working {
+                        e.working_age_seconds = Some(decide::rule_age(config, r, &facts, now).as_secs());
+                    }
+                }
+                Verdict::NoRule => {}
+            }
+            match verdict {
+                Verdict::Due { n, due_at, .. } => {
+                    e.status = "due";
+                    e.next_due = Some(due_at.with_timezone(&tz).to_rfc3339());
+                    e.why = format!("expedite {n} due since {} — goes out next cycle", local(due_at));
+                    e.sort_key = (0, Some(due_at));
+                }
+                Verdict::Waiting { n, due_at, .. } => {
+                    e.status = "waiting";
+                    e.next_due = Some(due_at.with_timezone(&tz).to_rfc3339());
+                    e.why = format!("expedite {n} at {}", local(due_at));
+                    e.sort_key = (1, Some(due_at));
+                }
+                Verdict::Deferred { n, opens_at, .. } => {
+                    e.status = "deferred";
+                    e.next_due = opens_at.map(|t| t.with_timezone(&tz).to_rfc3339());
+                    e.why = match opens_at {
+                        Some(t) => format!("expedite {n} due, outside calendar until {}", local(t)),
+                        None => format!("expedite {n} due, but the calendar never opens again"),
+                    };
+                    e.sort_key = (1, opens_at);
+                }
+                Verdict::Exhausted { rule, sent } => {
+                    let r = rule_of(rule);
+                    e.status = "done";
+                    e.why = if r.max_times == 0 {
+                        "rule never expedites (max_times = 0)".into()
+                    } else {
+                        format!("max_times reached ({sent} of {})", if r.repeat.is_none() { 1 } else { r.max_times })
+                    };
+                    e.sort_key = (3, None);
+                }
+                Verdict::NoRule => {
+                    e.status = "no_rule";
+                    e.why = "no rule matches".into();
+                    e.sort_key = (4, None);
+                }
+            }
+            e
+        })
+        .collect();
+    entries.sort_by(|a, b| {
+        a.sort_key
+            .cmp(&b.sort_key)
+            .then_with(|| b.age_seconds.cmp(&a.age_seconds))
+            .then_with(|| a.task_id.cmp(&b.task_id))
+            .then_with(|| a.assignee_id.cmp(&b.assignee_id))
+    });
+    entries
+}
+
+/// An aligned table, one line per (task, assignee), soonest due first.
+pub fn render_table(entries: &[PlanEntry]) -> String {
+    if entries.is_empty() {
+        return "No pending tasks tracked yet. Run `expediter once` to list them.\n".into();
+    }
+    let headers = ["TASK", "ASSIGNEE", "AGE", "RULE", "SENT", "STATUS", "NEXT / WHY", "LABEL"];
+    let rows: Vec<[String; 8]> = entries
+        .iter()
+        .map(|e| {
+            let age = match e.working_age_seconds {
+                Some(w) => format!("{} ({} work)", e.age, human_age(std::time::Duration::from_secs(w))),
+                None => e.age.clone(),
+            };
+            [
+                e.task_id.clone(),
+                e.assignee.clone(),
+                age,
+                e.rule.clone().unwrap_or_else(|| "-".into()),
+                e.expedites_sent.to_string(),
+                e.status.to_string(),
+                e.why.clone(),
+                truncate(&e.label, 40),
+            ]
+        })
+        .collect();
+    let mut widths = headers.map(display_width);
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(display_width(cell));
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let mut l = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(cell);
+            } else {
+                let _ = write!(l, "{cell}{}  ", " ".repeat(widths[i] - display_width(cell)));
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&headers);
+    for row in &rows {
+        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    let due = entries.iter().filter(|e| e.status == "due").count();
+    let waiting = entries.iter().filter(|e| e.status == "waiting").count();
+    let deferred = entries.iter().filter(|e| e.status == "deferred").count();
+    let _ = writeln!(out, "\n{} pending assignment(s): {due} due, {waiting} waiting, {deferred} deferred", entries.len());
+    out
+}
+
+/// Terminal columns: CJK characters take two.
+fn display_width(s: &str) -> usize {
+    s.chars()
+        .map(|c| match c as u32 {
+            0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max { s.to_owned() } else { s.chars().take(max - 1).chain(['…']).collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cjk_counts_double() {
+        assert_eq!(display_width("报销ab"), 6);
+        assert_eq!(truncate("abcdef", 4), "abc…");
+    }
+}

@@ -1,0 +1,506 @@
+//! The SQLite database: the one place that knows the SQL.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, Transaction};
+use thiserror::Error;
+
+use crate::feishu::ListedTask;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database {}: {message}", path.display())]
+    Open { path: PathBuf, message: String },
+    #[error("database {}: {context}: {source}", path.display())]
+    Query {
+        path: PathBuf,
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The same (task, assignee, n) is already recorded as sent or possibly sent.
+    #[error("expedite {n} of task {task_id} for {user_id} is already recorded")]
+    AlreadyRecorded { task_id: String, user_id: String, n: u32 },
+}
+
+/// A pending (task, assignee) with everything the decision needs.
+#[derive(Debug, Clone)]
+pub struct PairRow {
+    pub task_id: String,
+    pub user_id: String,
+    pub labels: Vec<(String, String)>,
+    pub initiator_id: Option<String>,
+    pub initiator_name: Option<String>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub first_seen: DateTime<Utc>,
+    /// Flow filters whose listing returned this task.
+    pub flow_sets: Vec<String>,
+    /// Expedites sent or possibly sent to this assignee for this task.
+    pub sent: u32,
+    pub last_sent: Option<DateTime<Utc>>,
+}
+
+/// One assignee named in an expediting call.
+#[derive(Debug, Clone)]
+pub struct IntentAssignee {
+    pub user_id: String,
+    pub rule: String,
+    pub n: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    Failed,
+    /// The call may or may not have reached Feishu (timeout, crash).
+    Unknown,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Failed => "failed",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
+/// One recorded expedite, for history views and tests.
+#[derive(Debug, Clone)]
+pub struct ExpediteRecord {
+    pub id: i64,
+    pub task_id: String,
+    pub rule: String,
+    pub operator_id: String,
+    pub opinion: String,
+    pub intent_at: DateTime<Utc>,
+    pub outcome: String,
+    pub feishu_code: Option<i64>,
+    pub feishu_msg: Option<String>,
+    /// (user, n)
+    pub assignees: Vec<(String, u32)>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+}
+
+impl Store {
+    /// Opens (creating and migrating when needed) the database at `path`.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |message: String| StoreError::Open { path: path.to_owned(), message };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(format!("cannot create directory {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(|e| open_err(e.to_string()))?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        // One connection: the daemon is the only writer, and one writer never meets SQLITE_BUSY
+        // inside the process.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(|e| open_err(format!("cannot open: {e}")))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| open_err(format!("cannot migrate (is this an expediter database, and writable?): {e}")))?;
+        // Prove the file takes writes now rather than at the first expedite.
+        sqlx::query("PRAGMA user_version = 1")
+            .execute(&pool)
+            .await
+            .map_err(|e| open_err(format!("not writable: {e}")))?;
+        Ok(Store { pool, path: path.to_owned() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn err(&self, context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+        move |source| StoreError::Query { path: self.path.clone(), context, source }
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(self.err("begin a transaction"))
+    }
+
+    /// Stores one page of `user`'s listing: tasks upserted, the assignment marked current, and
+    /// (for a filtered listing) the flow filter that returned it. One transaction.
+    pub async fn record_page(&self, user: &str, flow_set: Option<&str>, tasks: &[ListedTask], now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let now = ms(now);
+        let mut tx = self.begin().await?;
+        let mut new = 0;
+        for t in tasks {
+            let labels = serde_json::to_string(&t.labels).unwrap_or_else(|_| "[]".into());
+            let inserted = sqlx::query(
+                "INSERT INTO tasks (task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, first_seen, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                 ON CONFLICT (task_id) DO UPDATE SET
+                   instance_id = coalesce(excluded.instance_id, instance_id),
+                   labels = CASE WHEN excluded.labels = '[]' THEN labels ELSE excluded.labels END,
+                   status = coalesce(excluded.status, status),
+                   initiator_id = coalesce(excluded.initiator_id, initiator_id),
+                   initiator_name = coalesce(excluded.initiator_name, initiator_name),
+                   start_time = coalesce(excluded.start_time, start_time),
+                   last_seen = excluded.last_seen,
+                   finished_at = NULL
+                 RETURNING first_seen = last_seen",
+            )
+            .bind(&t.task_id)
+            .bind(&t.instance_id)
+            .bind(labels)
+            .bind(&t.status)
+            .bind(&t.initiator_id)
+            .bind(&t.initiator_name)
+            .bind(t.start_time.map(ms))
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(self.err("store a task"))?;
+            if inserted.get::<bool, _>(0) {
+                new += 1;
+            }
+            sqlx::query(
+                "INSERT INTO assignments (task_id, user_id, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
+                 ON CONFLICT (task_id, user_id) DO UPDATE SET last_seen = excluded.last_seen, finished_at = NULL",
+            )
+            .bind(&t.task_id)
+            .bind(user)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("store an assignment"))?;
+            if let Some(flow_set) = flow_set {
+                sqlx::query("INSERT OR IGNORE INTO task_flows (task_id, flow_set) VALUES (?1, ?2)")
+                    .bind(&t.task_id)
+                    .bind(flow_set)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.err("store a task's flow"))?;
+            }
+        }
+        tx.commit().await.map_err(self.err("commit a page"))?;
+        Ok(new)
+    }
+
+    /// After a complete listing of `user`: every pending assignment not in `seen` is finished,
+    /// and so is every task no watched user has pending any more. Returns the assignments finished.
+    pub async fn finish_missing(&self, user: &str, seen: &HashSet<String>, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let now = ms(now);
+        let mut tx = self.begin().await?;
+        let pending: Vec<String> = sqlx::query_scalar("SELECT task_id FROM assignments WHERE user_id = ?1 AND finished_at IS NULL")
+            .bind(user)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(self.err("read a user's assignments"))?;
+        let mut finished = 0;
+        for task_id in pending.iter().filter(|t| !seen.contains(*t)) {
+            sqlx::query("UPDATE assignments SET finished_at = ?3 WHERE task_id = ?1 AND user_id = ?2")
+                .bind(task_id)
+                .bind(user)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err("finish an assignment"))?;
+            sqlx::query(
+                "UPDATE tasks SET finished_at = ?2 WHERE task_id = ?1 AND finished_at IS NULL
+                 AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = ?1 AND a.finished_at IS NULL)",
+            )
+            .bind(task_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("finish a task"))?;
+            finished += 1;
+        }
+        tx.commit().await.map_err(self.err("commit finished tasks"))?;
+        Ok(finished)
+    }
+
+    /// Every pending (task, assignee) pair with its facts and expedite history.
+    pub async fn pending_pairs(&self) -> Result<Vec<PairRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen,
+                    (SELECT group_concat(f.flow_set, char(10)) FROM task_flows f WHERE f.task_id = a.task_id) AS flows,
+                    (SELECT count(*) FROM expedite_assignees ea
+                      WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.counts = 1) AS sent,
+                    (SELECT max(e.intent_at) FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
+                      WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.counts = 1) AS last_sent
+             FROM assignments a JOIN tasks t ON t.task_id = a.task_id
+             WHERE a.finished_at IS NULL
+             ORDER BY a.task_id, a.user_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read pending tasks"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| PairRow {
+                task_id: r.get(0),
+                user_id: r.get(1),
+                labels: serde_json::from_str(r.get::<&str, _>(2)).unwrap_or_default(),
+                initiator_id: r.get(3),
+                initiator_name: r.get(4),
+                start_time: r.get::<Option<i64>, _>(5).map(from_ms),
+                first_seen: from_ms(r.get(6)),
+                flow_sets: r
+                    .get::<Option<String>, _>(7)
+                    .map(|s| s.split('\n').map(str::to_owned).collect())
+                    .unwrap_or_default(),
+                sent: r.get::<i64, _>(8) as u32,
+                last_sent: r.get::<Option<i64>, _>(9).map(from_ms),
+            })
+            .collect())
+    }
+
+    /// Writes the intent to expedite before the call. Fails with
+    /// [`StoreError::AlreadyRecorded`] if any (task, assignee, n) was already sent or may have been.
+    pub async fn record_intent(
+        &self,
+        task_id: &str,
+        rule: &str,
+        operator_id: &str,
+        opinion: &str,
+        assignees: &[IntentAssignee],
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO expedites (task_id, rule, operator_id, opinion, intent_at, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'pending') RETURNING id",
+        )
+        .bind(task_id)
+        .bind(rule)
+        .bind(operator_id)
+        .bind(opinion)
+        .bind(ms(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(self.err("record an expedite intent"))?;
+        for a in assignees {
+            let result = sqlx::query("INSERT INTO expedite_assignees (expedite_id, task_id, user_id, rule, n) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .bind(id)
+                .bind(task_id)
+                .bind(&a.user_id)
+                .bind(&a.rule)
+                .bind(i64::from(a.n))
+                .execute(&mut *tx)
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    return Err(StoreError::AlreadyRecorded {
+                        task_id: task_id.to_owned(),
+                        user_id: a.user_id.clone(),
+                        n: a.n,
+                    });
+                }
+                Err(e) => return Err(self.err("record an expedite intent")(e)),
+            }
+        }
+        tx.commit().await.map_err(self.err("commit an expedite intent"))?;
+        Ok(id)
+    }
+
+    /// Writes what became of an expediting call. A failed call stops counting, so the same
+    /// expedite may be tried again in a later cycle.
+    pub async fn record_outcome(&self, id: i64, outcome: Outcome, code: Option<i64>, msg: Option<&str>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE expedites SET outcome = ?2, outcome_at = ?3, feishu_code = ?4, feishu_msg = ?5 WHERE id = ?1")
+            .bind(id)
+            .bind(outcome.as_str())
+            .bind(ms(now))
+            .bind(code)
+            .bind(msg)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("record an expedite outcome"))?;
+        if outcome == Outcome::Failed {
+            sqlx::query("UPDATE expedite_assignees SET counts = 0 WHERE expedite_id = ?1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err("record an expedite outcome"))?;
+        }
+        tx.commit().await.map_err(self.err("commit an expedite outcome"))?;
+        Ok(())
+    }
+
+    /// Intents left without an outcome by an earlier run (a crash, a kill): they count as sent,
+    /// and are marked `unknown`. Returns them for logging.
+    pub async fn settle_unfinished_intents(&self, now: DateTime<Utc>) -> Result<Vec<ExpediteRecord>, StoreError> {
+        let pending: Vec<ExpediteRecord> = self
+            .expedites_where_pending()
+            .await?
+            .into_iter()
+            .filter(|e| e.outcome == "pending")
+            .collect();
+        for e in &pending {
+            self.record_outcome(e.id, Outcome::Unknown, None, Some("no outcome recorded (process stopped during the call)"), now)
+                .await?;
+        }
+        Ok(pending)
+    }
+
+    async fn expedites_where_pending(&self) -> Result<Vec<ExpediteRecord>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM expedites WHERE outcome = 'pending' ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err("read unfinished intents"))?;
+        let all = self.expedites().await?;
+        Ok(all.into_iter().filter(|e| ids.contains(&e.id)).collect())
+    }
+
+    /// Every recorded expedite, oldest first.
+    pub async fn expedites(&self) -> Result<Vec<ExpediteRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.task_id, e.rule, e.operator_id, e.opinion, e.intent_at, e.outcome, e.feishu_code, e.feishu_msg,
+                    (SELECT group_concat(ea.user_id || ':' || ea.n, ',') FROM expedite_assignees ea WHERE ea.expedite_id = e.id)
+             FROM expedites e ORDER BY e.id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read expedites"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ExpediteRecord {
+                id: r.get(0),
+                task_id: r.get(1),
+                rule: r.get(2),
+                operator_id: r.get(3),
+                opinion: r.get(4),
+                intent_at: from_ms(r.get(5)),
+                outcome: r.get(6),
+                feishu_code: r.get(7),
+                feishu_msg: r.get(8),
+                assignees: r
+                    .get::<Option<String>, _>(9)
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|p| {
+                        let (u, n) = p.rsplit_once(':')?;
+                        Some((u.to_owned(), n.parse().ok()?))
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// How many tasks are tracked, pending and finished.
+    pub async fn task_counts(&self) -> Result<(u64, u64), StoreError> {
+        let row = sqlx::query("SELECT count(*) FILTER (WHERE finished_at IS NULL), count(*) FILTER (WHERE finished_at IS NOT NULL) FROM tasks")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.err("count tasks"))?;
+        Ok((row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: &str) -> ListedTask {
+        ListedTask {
+            task_id: id.into(),
+            instance_id: Some(format!("w{id}")),
+            labels: vec![("2052".into(), "报销".into())],
+            status: None,
+            initiator_id: Some("9".into()),
+            initiator_name: None,
+            start_time: None,
+        }
+    }
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("sub/e.db")).await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn pages_upsert_and_complete_listings_finish() {
+        let (_d, s) = store().await;
+        let t0 = Utc::now();
+        assert_eq!(s.record_page("u1", None, &[task("1"), task("2")], t0).await.unwrap(), 2);
+        assert_eq!(s.record_page("u2", Some("flowA"), &[task("2")], t0).await.unwrap(), 0);
+        assert_eq!(s.pending_pairs().await.unwrap().len(), 3);
+        let seen: HashSet<String> = ["2".to_owned()].into();
+        assert_eq!(s.finish_missing("u1", &seen, t0).await.unwrap(), 1);
+        let pairs = s.pending_pairs().await.unwrap();
+        assert_eq!(pairs.len(), 2);
+        assert!(pairs.iter().all(|p| p.task_id == "2"));
+        assert_eq!(pairs.iter().find(|p| p.user_id == "u2").unwrap().flow_sets, vec!["flowA"]);
+        assert_eq!(s.task_counts().await.unwrap(), (1, 1));
+        // Task 2 is still pending for u2, so it is not finished when u1 no longer has it.
+        assert_eq!(s.finish_missing("u1", &HashSet::new(), t0).await.unwrap(), 1);
+        assert_eq!(s.task_counts().await.unwrap(), (1, 1));
+        // A task that comes back is pending again.
+        s.record_page("u1", None, &[task("1")], t0).await.unwrap();
+        assert_eq!(s.task_counts().await.unwrap(), (2, 0));
+    }
+
+    #[tokio::test]
+    async fn the_same_expedite_is_recorded_once() {
+        let (_d, s) = store().await;
+        let now = Utc::now();
+        s.record_page("u1", None, &[task("1")], now).await.unwrap();
+        let a = vec![IntentAssignee { user_id: "u1".into(), rule: "r".into(), n: 1 }];
+        let id = s.record_intent("1", "r", "7000", "hi", &a, now).await.unwrap();
+        let again = s.record_intent("1", "r", "7000", "hi", &a, now).await;
+        assert!(matches!(again, Err(StoreError::AlreadyRecorded { n: 1, .. })), "{again:?}");
+        // Once failed, the same n may be tried again.
+        s.record_outcome(id, Outcome::Failed, Some(2320001), Some("param is invalid"), now).await.unwrap();
+        assert_eq!(s.pending_pairs().await.unwrap()[0].sent, 0);
+        let id2 = s.record_intent("1", "r", "7000", "hi", &a, now).await.unwrap();
+        let pair = &s.pending_pairs().await.unwrap()[0];
+        assert_eq!((pair.sent, pair.last_sent.map(|t| t.timestamp_millis())), (1, Some(now.timestamp_millis())));
+        // An intent without an outcome is settled as unknown and still counts.
+        let settled = s.settle_unfinished_intents(now).await.unwrap();
+        assert_eq!(settled.iter().map(|e| e.id).collect::<Vec<_>>(), vec![id2]);
+        assert_eq!(s.pending_pairs().await.unwrap()[0].sent, 1);
+        let all = s.expedites().await.unwrap();
+        assert_eq!(all.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(), vec!["failed", "unknown"]);
+        assert_eq!(all[0].feishu_code, Some(2320001));
+    }
+
+    #[tokio::test]
+    async fn unusable_path_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("not-a-db");
+        std::fs::write(&path, b"this is not sqlite, just text long enough to look like a header......").unwrap();
+        let err = Store::open(&path).await.err().expect("garbage file must not open");
+        assert!(err.to_string().contains("not-a-db"), "{err}");
+    }
+}
