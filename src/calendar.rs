@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday,
+};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
@@ -21,7 +23,11 @@ pub struct HourRange {
 
 impl HourRange {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let bad = || format!("invalid hours \"{text}\"; write HH:MM-HH:MM, e.g. \"09:00-12:00\" (an end may be 24:00)");
+        let bad = || {
+            format!(
+                "invalid hours \"{text}\"; write HH:MM-HH:MM, e.g. \"09:00-12:00\" (an end may be 24:00)"
+            )
+        };
         let (a, b) = text.trim().split_once('-').ok_or_else(bad)?;
         let minutes = |s: &str, allow_24: bool| -> Option<u16> {
             let (h, m) = s.trim().split_once(':')?;
@@ -38,7 +44,9 @@ impl HourRange {
         let start = minutes(a, false).ok_or_else(bad)?;
         let end = minutes(b, true).ok_or_else(bad)?;
         if end <= start {
-            return Err(format!("hours \"{text}\" end before they start; ranges may not cross midnight (split them: \"22:00-24:00\", \"00:00-06:00\")"));
+            return Err(format!(
+                "hours \"{text}\" end before they start; ranges may not cross midnight (split them: \"22:00-24:00\", \"00:00-06:00\")"
+            ));
         }
         Ok(Self { start, end })
     }
@@ -46,7 +54,14 @@ impl HourRange {
 
 impl fmt::Display for HourRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:02}:{:02}-{:02}:{:02}", self.start / 60, self.start % 60, self.end / 60, self.end % 60)
+        write!(
+            f,
+            "{:02}:{:02}-{:02}:{:02}",
+            self.start / 60,
+            self.start % 60,
+            self.end / 60,
+            self.end % 60
+        )
     }
 }
 
@@ -69,7 +84,9 @@ pub struct Calendar {
 impl Calendar {
     /// Could this calendar ever be open?
     pub fn has_working_time(&self) -> bool {
-        !self.hours.is_empty() && (!self.weekdays.is_empty() || self.workdays.iter().any(|d| !self.holidays.contains(d)))
+        !self.hours.is_empty()
+            && (!self.weekdays.is_empty()
+                || self.workdays.iter().any(|d| !self.holidays.contains(d)))
     }
 
     /// Holidays beat everything; make-up workdays (调休) count whatever their weekday.
@@ -89,7 +106,12 @@ impl Calendar {
         ranges.sort();
         ranges
             .iter()
-            .map(|r| (local_instant(tz, date, r.start), local_instant(tz, date, r.end)))
+            .map(|r| {
+                (
+                    local_instant(tz, date, r.start),
+                    local_instant(tz, date, r.end),
+                )
+            })
             .filter(|(a, b)| a < b)
             .collect()
     }
@@ -119,7 +141,11 @@ impl Calendar {
         if to <= from {
             return Duration::ZERO;
         }
-        let first = from.with_timezone(&tz).date_naive().pred_opt().unwrap_or(NaiveDate::MIN);
+        let first = from
+            .with_timezone(&tz)
+            .date_naive()
+            .pred_opt()
+            .unwrap_or(NaiveDate::MIN);
         let last = to.with_timezone(&tz).date_naive();
         let mut total = chrono::TimeDelta::zero();
         let mut d = first;
@@ -139,7 +165,12 @@ impl Calendar {
     }
 
     /// The instant when `amount` of working time has passed since `from`.
-    pub fn add_working(&self, from: DateTime<Utc>, amount: Duration, tz: Tz) -> Option<DateTime<Utc>> {
+    pub fn add_working(
+        &self,
+        from: DateTime<Utc>,
+        amount: Duration,
+        tz: Tz,
+    ) -> Option<DateTime<Utc>> {
         let mut left = chrono::TimeDelta::from_std(amount).ok()?;
         let first = from.with_timezone(&tz).date_naive().pred_opt()?;
         if left.is_zero() {
@@ -175,7 +206,9 @@ impl Calendar {
         let days_text = match days.as_slice() {
             [] => "no weekdays".to_owned(),
             [one] => name(one),
-            [first, .., last] if contiguous && days.len() > 2 => format!("{}–{}", name(first), name(last)),
+            [first, .., last] if contiguous && days.len() > 2 => {
+                format!("{}–{}", name(first), name(last))
+            }
             _ => days.iter().map(name).collect::<Vec<_>>().join(", "),
         };
         let hours: Vec<String> = self.hours.iter().map(|h| h.to_string()).collect();
@@ -213,21 +246,46 @@ mod tests {
     fn office() -> Calendar {
         Calendar {
             name: "cn-office".into(),
-            weekdays: vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri],
-            hours: vec![HourRange::parse("09:00-12:00").unwrap(), HourRange::parse("13:30-18:30").unwrap()],
+            weekdays: vec![
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+            ],
+            hours: vec![
+                HourRange::parse("09:00-12:00").unwrap(),
+                HourRange::parse("13:30-18:30").unwrap(),
+            ],
             holidays: [NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()].into(),
             workdays: [NaiveDate::from_ymd_opt(2026, 9, 27).unwrap()].into(),
         }
     }
 
     fn sh(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        chrono_tz::Asia::Shanghai.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap().with_timezone(&Utc)
+        chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
     fn hour_ranges_parse() {
-        assert_eq!(HourRange::parse("00:00-24:00").unwrap(), HourRange { start: 0, end: 1440 });
-        for bad in ["9:00-12:00", "12:00-09:00", "25:00-26:00", "09:00", "09:00-24:01", "24:00-24:00"] {
+        assert_eq!(
+            HourRange::parse("00:00-24:00").unwrap(),
+            HourRange {
+                start: 0,
+                end: 1440
+            }
+        );
+        for bad in [
+            "9:00-12:00",
+            "12:00-09:00",
+            "25:00-26:00",
+            "09:00",
+            "09:00-24:01",
+            "24:00-24:00",
+        ] {
             assert!(HourRange::parse(bad).is_err(), "{bad}");
         }
     }
@@ -256,9 +314,18 @@ mod tests {
     fn next_open_skips_closed_time() {
         let tz = chrono_tz::Asia::Shanghai;
         let cal = office();
-        assert_eq!(cal.next_open(sh(2026, 9, 30, 19, 0), tz), Some(sh(2026, 10, 2, 9, 0)));
-        assert_eq!(cal.next_open(sh(2026, 9, 28, 12, 30), tz), Some(sh(2026, 9, 28, 13, 30)));
-        assert_eq!(cal.next_open(sh(2026, 9, 28, 10, 0), tz), Some(sh(2026, 9, 28, 10, 0)));
+        assert_eq!(
+            cal.next_open(sh(2026, 9, 30, 19, 0), tz),
+            Some(sh(2026, 10, 2, 9, 0))
+        );
+        assert_eq!(
+            cal.next_open(sh(2026, 9, 28, 12, 30), tz),
+            Some(sh(2026, 9, 28, 13, 30))
+        );
+        assert_eq!(
+            cal.next_open(sh(2026, 9, 28, 10, 0), tz),
+            Some(sh(2026, 9, 28, 10, 0))
+        );
     }
 
     #[test]
@@ -268,11 +335,17 @@ mod tests {
         // Fri 2026-10-09 17:00 → Mon 2026-10-12 10:00: 1.5h Friday + 1h Monday.
         let w = cal.working_between(sh(2026, 10, 9, 17, 0), sh(2026, 10, 12, 10, 0), tz);
         assert_eq!(w, Duration::from_secs(150 * 60));
-        assert_eq!(cal.add_working(sh(2026, 10, 9, 17, 0), Duration::from_secs(150 * 60), tz), Some(sh(2026, 10, 12, 10, 0)));
+        assert_eq!(
+            cal.add_working(sh(2026, 10, 9, 17, 0), Duration::from_secs(150 * 60), tz),
+            Some(sh(2026, 10, 12, 10, 0))
+        );
     }
 
     #[test]
     fn describes_itself() {
-        assert_eq!(office().describe(), "Mon–Fri 09:00-12:00, 13:30-18:30, except 1 holiday(s), plus 1 make-up workday(s)");
+        assert_eq!(
+            office().describe(),
+            "Mon–Fri 09:00-12:00, 13:30-18:30, except 1 holiday(s), plus 1 make-up workday(s)"
+        );
     }
 }

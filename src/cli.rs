@@ -20,13 +20,23 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_CONFIG: u8 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "expediter", version, about = "Expedites overdue Feishu aPaaS tasks on a schedule, within Feishu's rate limits")]
+#[command(
+    name = "expediter",
+    version,
+    about = "Expedites overdue Feishu aPaaS tasks on a schedule, within Feishu's rate limits"
+)]
 pub struct Cli {
     /// Configuration file.
     #[arg(short, long, global = true, env = "EXPEDITER_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
     pub config: PathBuf,
     /// Log format on stderr.
-    #[arg(long, global = true, env = "EXPEDITER_LOG_FORMAT", value_enum, default_value = "pretty")]
+    #[arg(
+        long,
+        global = true,
+        env = "EXPEDITER_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty"
+    )]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
@@ -67,7 +77,10 @@ pub fn main() -> ExitCode {
         }
     };
     telemetry::init(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -92,12 +105,10 @@ async fn dispatch(cli: Cli) -> u8 {
         Ok(code) => code,
         Err(e) => {
             if let Some(ce) = e.downcast_ref::<ConfigError>() {
-                tracing::error!("{ce}");
-                eprintln!("error: {ce}");
+                telemetry::fatal(&ce.to_string());
                 return EXIT_CONFIG;
             }
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
+            telemetry::fatal(&format!("{e:#}"));
             EXIT_FAILED
         }
     }
@@ -113,12 +124,16 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
 
 /// The Feishu client for a config; the secret is read here.
 pub fn client_for(config: &Config) -> anyhow::Result<FeishuClient> {
-    let secret = config.feishu.app_secret.resolve().map_err(|message| ConfigError {
-        file: config.file.clone(),
-        key: Some("feishu.app_secret_file".into()),
-        position: None,
-        message,
-    })?;
+    let secret = config
+        .feishu
+        .app_secret
+        .resolve()
+        .map_err(|message| ConfigError {
+            file: config.file.clone(),
+            key: Some("feishu.app_secret_file".into()),
+            position: None,
+            message,
+        })?;
     Ok(FeishuClient::new(ClientSettings {
         base_url: config.feishu.base_url.clone(),
         app_id: config.feishu.app_id.clone(),
@@ -146,7 +161,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 pub async fn engine_for(config: Config) -> anyhow::Result<Engine> {
     let client = client_for(&config)?;
     let store = open_store(&config).await?;
-    Ok(Engine { config: Arc::new(config), client, store })
+    Ok(Engine {
+        config: Arc::new(config),
+        client,
+        store,
+    })
 }
 
 async fn once(path: &Path, dry_run: bool) -> anyhow::Result<u8> {
@@ -163,7 +182,13 @@ async fn check(path: &Path, online: bool) -> anyhow::Result<u8> {
     let config = load_config(path)?;
     println!("{}", describe_config(&config, Utc::now()));
     if let Err(message) = config.feishu.app_secret.resolve() {
-        return Err(ConfigError { file: config.file.clone(), key: Some("feishu.app_secret_file".into()), position: None, message }.into());
+        return Err(ConfigError {
+            file: config.file.clone(),
+            key: Some("feishu.app_secret_file".into()),
+            position: None,
+            message,
+        }
+        .into());
     }
     if online {
         let client = client_for(&config)?;
@@ -175,10 +200,17 @@ async fn check(path: &Path, online: bool) -> anyhow::Result<u8> {
                 crate::opinion::human_age(lifetime)
             ),
             Err(e) => {
-                println!("online: FAILED to fetch a tenant token from {}: {e}", config.feishu.base_url);
+                println!(
+                    "online: FAILED to fetch a tenant token from {}: {e}",
+                    config.feishu.base_url
+                );
                 tracing::error!(code = e.code(), "fetching a tenant token failed: {e}");
                 let credentials = matches!(e.code(), Some(10003 | 10014 | 10015));
-                return Ok(if credentials { EXIT_CONFIG } else { EXIT_FAILED });
+                return Ok(if credentials {
+                    EXIT_CONFIG
+                } else {
+                    EXIT_FAILED
+                });
             }
         }
     }
@@ -191,25 +223,55 @@ pub fn describe_config(config: &Config, now: chrono::DateTime<Utc>) -> String {
     use std::fmt::Write as _;
     let tz = config.schedule.timezone;
     let mut out = String::new();
-    let _ = writeln!(out, "Feishu: {} app {} (secret from {}), {} requests/minute per API, timeout {}",
-        config.feishu.base_url, config.feishu.app_id, config.feishu.app_secret.describe(), config.feishu.requests_per_minute,
-        humantime::format_duration(config.feishu.request_timeout));
-    let _ = writeln!(out, "Database: {} (finished tasks kept {})", config.storage.database.display(), humantime::format_duration(config.storage.retention));
+    let _ = writeln!(
+        out,
+        "Feishu: {} app {} (secret from {}), {} requests/minute per API, timeout {}",
+        config.feishu.base_url,
+        config.feishu.app_id,
+        config.feishu.app_secret.describe(),
+        config.feishu.requests_per_minute,
+        crate::opinion::human_age(config.feishu.request_timeout)
+    );
+    let _ = writeln!(
+        out,
+        "Database: {} (finished tasks kept {})",
+        config.storage.database.display(),
+        crate::opinion::human_age(config.storage.retention)
+    );
     if config.expedite.dry_run {
         let _ = writeln!(out, "Dry run: nothing is sent ([expedite] dry_run = true)");
     }
     let _ = writeln!(out, "Users ({}):", config.users.len());
     for u in &config.users {
-        let _ = writeln!(out, "  {}{}{}", u.id,
+        let _ = writeln!(
+            out,
+            "  {}{}{}",
+            u.id,
             u.name.as_ref().map(|n| format!(" {n}")).unwrap_or_default(),
-            u.team.as_ref().map(|t| format!(" (team {t})")).unwrap_or_default());
+            u.team
+                .as_ref()
+                .map(|t| format!(" (team {t})"))
+                .unwrap_or_default()
+        );
     }
     let _ = writeln!(out, "Rules ({}), first match wins:", config.rules.len());
     for r in &config.rules {
         let _ = writeln!(out, "  {}", describe_rule(config, r));
     }
-    let _ = writeln!(out, "Schedule: cron \"{}\" in {}; next: {}", config.schedule.cron.expr, tz,
-        config.schedule.cron.next_fire_times(now.with_timezone(&tz), 3).iter().map(|t| t.format("%Y-%m-%d %H:%M:%S %Z").to_string()).collect::<Vec<_>>().join(", "));
+    let _ = writeln!(
+        out,
+        "Schedule: cron \"{}\" in {}; next: {}",
+        config.schedule.cron.expr,
+        tz,
+        config
+            .schedule
+            .cron
+            .next_fire_times(now.with_timezone(&tz), 3)
+            .iter()
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S %Z").to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     for w in &config.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
@@ -233,18 +295,32 @@ pub fn describe_rule(config: &Config, r: &crate::config::Rule) -> String {
     if let Some(l) = &r.label {
         who.push(format!("label {}", l.pattern));
     }
-    let d = |x: std::time::Duration| humantime::format_duration(x).to_string();
-    let clock = if r.age_clock == crate::config::AgeClock::Working { " working time" } else { "" };
+    let d = crate::opinion::human_age;
+    let clock = if r.age_clock == crate::config::AgeClock::Working {
+        " working time"
+    } else {
+        ""
+    };
     let when = if r.max_times == 0 {
         "never expedited (max_times = 0)".to_owned()
     } else {
         match r.repeat {
             None => format!("once after {}{clock}", d(r.after)),
-            Some(rep) => format!("first after {}{clock}, then every {}, at most {} times", d(r.after), d(rep), r.max_times),
+            Some(rep) => format!(
+                "first after {}{clock}, then every {}, at most {} times",
+                d(r.after),
+                d(rep),
+                r.max_times
+            ),
         }
     };
     let cal = match r.calendar {
-        Some(c) => format!("; {} {} ({})", config.calendars[c].describe(), config.schedule.timezone, config.calendars[c].name),
+        Some(c) => format!(
+            "; {} {} ({})",
+            config.calendars[c].describe(),
+            config.schedule.timezone,
+            config.calendars[c].name
+        ),
         None => "; any time".into(),
     };
     let op = match &r.operator {
@@ -258,7 +334,10 @@ async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
     let config = load_config(path)?;
     let db = &config.storage.database;
     if !db.exists() {
-        anyhow::bail!("no database at {} yet: run `expediter once` (or the daemon) first to list tasks", db.display());
+        anyhow::bail!(
+            "no database at {} yet: run `expediter once` (or the daemon) first to list tasks",
+            db.display()
+        );
     }
     let store = Store::open(db).await?;
     let pairs = store.pending_pairs().await?;

@@ -111,9 +111,8 @@ impl SecretSource {
             },
             SecretSource::Inline(s) => Ok(s.clone()),
             SecretSource::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    format!("cannot read app_secret_file {}: {e}", path.display())
-                })?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read app_secret_file {}: {e}", path.display()))?;
                 let text = text.trim();
                 if text.is_empty() {
                     return Err(format!("app_secret_file {} is empty", path.display()));
@@ -202,7 +201,7 @@ impl Rule {
     /// decided by which listing returned the task, not here.
     pub fn selects(&self, user: &User, labels: &[(String, String)]) -> bool {
         let user_ok = (self.users.is_empty() && self.teams.is_empty())
-            || self.users.iter().any(|u| *u == user.id)
+            || self.users.contains(&user.id)
             || user
                 .team
                 .as_ref()
@@ -477,11 +476,14 @@ struct WeekdayName(Weekday);
 impl<'de> Deserialize<'de> for WeekdayName {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        text.trim().parse::<Weekday>().map(WeekdayName).map_err(|_| {
-            serde::de::Error::custom(format!(
-                "unknown weekday \"{text}\"; use mon, tue, wed, thu, fri, sat or sun"
-            ))
-        })
+        text.trim()
+            .parse::<Weekday>()
+            .map(WeekdayName)
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "unknown weekday \"{text}\"; use mon, tue, wed, thu, fri, sat or sun"
+                ))
+            })
     }
 }
 
@@ -550,11 +552,18 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err(&self, key: impl Into<String>, span: Option<Range<usize>>, message: impl Into<String>) -> ConfigError {
+    fn err(
+        &self,
+        key: impl Into<String>,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         ConfigError {
             file: self.file.to_owned(),
             key: Some(key.into()),
-            position: span.filter(|s| s.end > 0).map(|s| line_col(self.text, s.start)),
+            position: span
+                .filter(|s| s.end > 0)
+                .map(|s| line_col(self.text, s.start)),
             message: message.into(),
         }
     }
@@ -567,9 +576,25 @@ impl Validator<'_> {
             message: format!("TOML syntax: {}", e.message().trim()),
         })?;
         serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
+            // Spanned<T> shows up in the path as a private marker segment; readers need the key only.
+            let path = e
+                .path()
+                .to_string()
+                .split('.')
+                .filter(|seg| !seg.starts_with("$__serde_spanned"))
+                .collect::<Vec<_>>()
+                .join(".");
             let inner = e.into_inner();
             let message = inner.message().trim().to_owned();
+            // Name the missing key itself, not only the table it is missing from.
+            let path = match message
+                .strip_prefix("missing field `")
+                .and_then(|m| m.split('`').next())
+            {
+                Some(field) if path.is_empty() || path == "." => field.to_owned(),
+                Some(field) => format!("{path}.{field}"),
+                None => path,
+            };
             let message = if message.starts_with("unknown field") {
                 format!("{message}; remove it or check its spelling (see config.example.toml)")
             } else if message.starts_with("missing field") {
@@ -644,13 +669,19 @@ impl Validator<'_> {
                 format!("{rpm} is out of range; use 1..=60000 (Feishu allows 100 per API)"),
             ));
         }
-        if rpm > 100 {
+        let real_feishu =
+            base_url.contains("open.feishu.cn") || base_url.contains("open.larksuite.com");
+        if rpm > 100 && real_feishu {
             warnings.push(format!(
                 "feishu.requests_per_minute = {rpm} is above Feishu's documented 100 per minute; expect rate-limit waits"
             ));
         }
         if f.request_timeout.0.is_zero() {
-            return Err(self.err("feishu.request_timeout", None, "request_timeout must be above 0s"));
+            return Err(self.err(
+                "feishu.request_timeout",
+                None,
+                "request_timeout must be above 0s",
+            ));
         }
         let max_retries = *f.max_retries.get_ref();
         if !(0..=10).contains(&max_retries) {
@@ -687,7 +718,11 @@ impl Validator<'_> {
             let u = u.into_inner();
             let id = u.id.get_ref().trim().to_owned();
             if id.is_empty() {
-                return Err(self.err(format!("users[{i}].id"), Some(u.id.span()), "user id is empty"));
+                return Err(self.err(
+                    format!("users[{i}].id"),
+                    Some(u.id.span()),
+                    "user id is empty",
+                ));
             }
             if !seen.insert(id.clone()) {
                 return Err(self.err(
@@ -759,7 +794,11 @@ impl Validator<'_> {
                 return Err(self.err(key("name"), Some(rule_span), "rule name is empty"));
             }
             if rules.iter().any(|x| x.name == name) {
-                return Err(self.err(key("name"), Some(rule_span), format!("rule \"{name}\" is defined twice")));
+                return Err(self.err(
+                    key("name"),
+                    Some(rule_span),
+                    format!("rule \"{name}\" is defined twice"),
+                ));
             }
             for u in &r.users {
                 if !users.iter().any(|x| x.id == *u.get_ref()) {
@@ -783,14 +822,25 @@ impl Validator<'_> {
                 None => None,
                 Some(ids) => {
                     let span = ids.span();
-                    let mut ids: Vec<String> = ids.into_inner().into_iter().map(|s| s.trim().to_owned()).collect();
+                    let mut ids: Vec<String> = ids
+                        .into_inner()
+                        .into_iter()
+                        .map(|s| s.trim().to_owned())
+                        .collect();
                     ids.sort();
                     ids.dedup();
                     if ids.is_empty() || ids.iter().any(|s| s.is_empty()) {
                         return Err(self.err(key("api_ids"), Some(span), "api_ids must list 1 to 100 non-empty flow api ids (or be left out for every flow)"));
                     }
                     if ids.len() > 100 {
-                        return Err(self.err(key("api_ids"), Some(span), format!("{} api_ids; Feishu accepts at most 100 per listing", ids.len())));
+                        return Err(self.err(
+                            key("api_ids"),
+                            Some(span),
+                            format!(
+                                "{} api_ids; Feishu accepts at most 100 per listing",
+                                ids.len()
+                            ),
+                        ));
                     }
                     Some(ids)
                 }
@@ -815,7 +865,11 @@ impl Validator<'_> {
             if let Some(rep) = &r.repeat
                 && rep.0.is_zero()
             {
-                return Err(self.err(key("repeat"), Some(rule_span), "repeat must be above 0s; leave it out to expedite once"));
+                return Err(self.err(
+                    key("repeat"),
+                    Some(rule_span),
+                    "repeat must be above 0s; leave it out to expedite once",
+                ));
             }
             let calendar = match &r.calendar {
                 None => None,
@@ -841,7 +895,13 @@ impl Validator<'_> {
                     AgeClockName::Wall => AgeClock::Wall,
                     AgeClockName::Working => {
                         if calendar.is_none() {
-                            return Err(self.err(key("age_clock"), Some(a.span()), format!("rule \"{name}\": age_clock = \"working\" needs a calendar")));
+                            return Err(self.err(
+                                key("age_clock"),
+                                Some(a.span()),
+                                format!(
+                                    "rule \"{name}\": age_clock = \"working\" needs a calendar"
+                                ),
+                            ));
                         }
                         AgeClock::Working
                     }
@@ -865,7 +925,9 @@ impl Validator<'_> {
                 None => OpinionTemplate::parse(DEFAULT_OPINION).expect("default opinion is valid"),
             };
             if r.after.0.is_zero() {
-                warnings.push(format!("rule \"{name}\": after = 0s expedites a task as soon as it is seen"));
+                warnings.push(format!(
+                    "rule \"{name}\": after = 0s expedites a task as soon as it is seen"
+                ));
             }
             if max_times == 0 {
                 warnings.push(format!(
@@ -888,7 +950,9 @@ impl Validator<'_> {
             });
         }
         if rules.is_empty() {
-            warnings.push("no [[rules]]: tasks are listed and tracked, but nothing is expedited".to_owned());
+            warnings.push(
+                "no [[rules]]: tasks are listed and tracked, but nothing is expedited".to_owned(),
+            );
         }
 
         Ok(Config {
@@ -991,28 +1055,123 @@ after = "24h"
     #[test]
     fn errors_name_key_and_position() {
         // (case, config text, expected key, expected line, message fragment)
-        let cases: &[(&str, String, Option<&str>, Option<usize>, &str)] = &[
-            ("syntax", MINIMAL.replace("after = \"24h\"", "after = \"24h"), None, Some(17), "TOML syntax"),
-            ("unknown key", MINIMAL.replace("team = \"finance\"", "team = \"finance\"\nteem = 1"), Some("users[0].teem"), Some(12), "unknown field"),
-            ("missing app_id", MINIMAL.replace("app_id = \"cli_x\"\n", ""), Some("feishu"), None, "app_id"),
-            ("bad cron", format!("{MINIMAL}\n[schedule]\ncron = \"61 * * * * *\"\ntimezone = \"UTC\"\n"), Some("schedule.cron"), Some(20), "invalid cron"),
-            ("five-field cron", format!("{MINIMAL}\n[schedule]\ncron = \"*/5 * * * *\"\ntimezone = \"UTC\"\n"), Some("schedule.cron"), Some(20), "expected 6"),
-            ("bad duration", MINIMAL.replace("\"24h\"", "\"24 hourz\""), Some("rules[0].after"), Some(17), "invalid duration"),
-            ("unknown placeholder", format!("{MINIMAL}opinion = \"hi {{nope}}\"\n"), Some("rules[0].opinion"), Some(18), "{nope}"),
-            ("unknown calendar", format!("{MINIMAL}calendar = \"office\"\n"), Some("rules[0].calendar"), Some(18), "not defined"),
-            ("unknown zone", format!("{MINIMAL}\n[schedule]\ncron = \"0 * * * * *\"\ntimezone = \"Mars/Olympus\"\n"), Some("schedule.timezone"), Some(21), "unknown time zone"),
-            ("unknown user in rule", format!("{MINIMAL}users = [\"u9\"]\n"), Some("rules[0].users"), Some(18), "not in [[users]]"),
-            ("repeat without max_times", format!("{MINIMAL}repeat = \"1h\"\n"), Some("rules[0].repeat"), Some(15), "max_times"),
-            ("no users", MINIMAL.replace("[[users]]\nid = \"u1\"\nteam = \"finance\"\n", ""), Some("users"), None, "no [[users]]"),
-            ("zero rpm", MINIMAL.replace("app_id = \"cli_x\"", "app_id = \"cli_x\"\nrequests_per_minute = 0"), Some("feishu.requests_per_minute"), Some(4), "out of range"),
-            ("working without calendar", format!("{MINIMAL}age_clock = \"working\"\n"), Some("rules[0].age_clock"), Some(18), "needs a calendar"),
+        type Case<'a> = (&'a str, String, Option<&'a str>, Option<usize>, &'a str);
+        let cases: &[Case] = &[
+            (
+                "syntax",
+                MINIMAL.replace("after = \"24h\"", "after = \"24h"),
+                None,
+                Some(15),
+                "TOML syntax",
+            ),
+            (
+                "unknown key",
+                MINIMAL.replace("team = \"finance\"", "team = \"finance\"\nteem = 1"),
+                Some("users[0].teem"),
+                Some(12),
+                "unknown field",
+            ),
+            (
+                "missing app_id",
+                MINIMAL.replace("app_id = \"cli_x\"\n", ""),
+                Some("feishu.app_id"),
+                Some(2),
+                "missing field `app_id`",
+            ),
+            (
+                "bad cron",
+                format!("{MINIMAL}\n[schedule]\ncron = \"61 * * * * *\"\ntimezone = \"UTC\"\n"),
+                Some("schedule.cron"),
+                Some(18),
+                "invalid cron",
+            ),
+            (
+                "five-field cron",
+                format!("{MINIMAL}\n[schedule]\ncron = \"*/5 * * * *\"\ntimezone = \"UTC\"\n"),
+                Some("schedule.cron"),
+                Some(18),
+                "expected 6",
+            ),
+            (
+                "bad duration",
+                MINIMAL.replace("\"24h\"", "\"24 hourz\""),
+                Some("rules[0].after"),
+                Some(15),
+                "invalid duration",
+            ),
+            (
+                "unknown placeholder",
+                format!("{MINIMAL}opinion = \"hi {{nope}}\"\n"),
+                Some("rules[0].opinion"),
+                Some(16),
+                "{nope}",
+            ),
+            (
+                "unknown calendar",
+                format!("{MINIMAL}calendar = \"office\"\n"),
+                Some("rules[0].calendar"),
+                Some(16),
+                "not defined",
+            ),
+            (
+                "unknown zone",
+                format!(
+                    "{MINIMAL}\n[schedule]\ncron = \"0 * * * * *\"\ntimezone = \"Mars/Olympus\"\n"
+                ),
+                Some("schedule.timezone"),
+                Some(19),
+                "unknown time zone",
+            ),
+            (
+                "unknown user in rule",
+                format!("{MINIMAL}users = [\"u9\"]\n"),
+                Some("rules[0].users"),
+                Some(16),
+                "not in [[users]]",
+            ),
+            (
+                "repeat without max_times",
+                format!("{MINIMAL}repeat = \"1h\"\n"),
+                Some("rules[0].repeat"),
+                Some(13),
+                "max_times",
+            ),
+            (
+                "no users",
+                MINIMAL.replace("[[users]]\nid = \"u1\"\nteam = \"finance\"\n", ""),
+                Some("users"),
+                None,
+                "no [[users]]",
+            ),
+            (
+                "zero rpm",
+                MINIMAL.replace(
+                    "app_id = \"cli_x\"",
+                    "app_id = \"cli_x\"\nrequests_per_minute = 0",
+                ),
+                Some("feishu.requests_per_minute"),
+                Some(4),
+                "out of range",
+            ),
+            (
+                "working without calendar",
+                format!("{MINIMAL}age_clock = \"working\"\n"),
+                Some("rules[0].age_clock"),
+                Some(16),
+                "needs a calendar",
+            ),
         ];
         for (name, text, key, line, fragment) in cases {
-            let err = parse(text).err().unwrap_or_else(|| panic!("{name}: expected an error"));
+            let err = parse(text)
+                .err()
+                .unwrap_or_else(|| panic!("{name}: expected an error"));
             assert_eq!(err.key.as_deref(), *key, "{name}: {err}");
             assert_eq!(err.position.map(|p| p.0), *line, "{name}: {err}");
             assert!(err.to_string().contains(fragment), "{name}: {err}");
-            assert!(err.to_string().contains("/etc/expediter/config.toml"), "{name}: {err}");
+            assert!(
+                err.to_string().contains("/etc/expediter/config.toml"),
+                "{name}: {err}"
+            );
         }
     }
 
@@ -1031,7 +1190,10 @@ after = "24h"
     fn env_secret_wins_and_secret_sources_are_exclusive() {
         let c = Config::parse(MINIMAL, Path::new("c.toml"), true).unwrap();
         assert!(matches!(c.feishu.app_secret, SecretSource::Env));
-        let both = MINIMAL.replace("app_secret = \"s3cret\"", "app_secret = \"a\"\napp_secret_file = \"/x\"");
+        let both = MINIMAL.replace(
+            "app_secret = \"s3cret\"",
+            "app_secret = \"a\"\napp_secret_file = \"/x\"",
+        );
         assert!(parse(&both).unwrap_err().message.contains("both"));
         let none = MINIMAL.replace("app_secret = \"s3cret\"\n", "");
         assert!(parse(&none).unwrap_err().message.contains("no app secret"));
@@ -1047,7 +1209,10 @@ after = "24h"
     fn label_glob_matches_any_language() {
         let c = parse(&format!("{MINIMAL}label = \"报销*\"\n")).unwrap();
         let u = &c.users[0];
-        let zh = vec![("1033".to_owned(), "Expense".to_owned()), ("2052".to_owned(), "报销单 #12".to_owned())];
+        let zh = vec![
+            ("1033".to_owned(), "Expense".to_owned()),
+            ("2052".to_owned(), "报销单 #12".to_owned()),
+        ];
         let other = vec![("1033".to_owned(), "Leave".to_owned())];
         assert!(c.rules[0].selects(u, &zh));
         assert!(!c.rules[0].selects(u, &other));

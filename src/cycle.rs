@@ -54,7 +54,11 @@ impl CycleReport {
             self.tasks_finished,
             self.expedites_due,
             self.expedites_sent,
-            if self.dry_run { "would be sent (dry run)" } else { "sent" },
+            if self.dry_run {
+                "would be sent (dry run)"
+            } else {
+                "sent"
+            },
             self.expedites_failed,
             self.expedites_unknown,
             self.expedites_deferred,
@@ -95,6 +99,9 @@ impl CycleReport {
 pub enum CycleError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Every further call would fail the same way (credentials, scope, quota): the cycle stops.
+    #[error("{0}")]
+    Feishu(FeishuError),
 }
 
 /// Everything a cycle needs.
@@ -122,16 +129,23 @@ impl Engine {
     pub async fn run_cycle(&self, dry_run: bool) -> Result<CycleReport, CycleError> {
         let started = Instant::now();
         let stats_before = self.client.stats();
-        let mut report = CycleReport { dry_run, ..Default::default() };
+        let mut report = CycleReport {
+            dry_run,
+            ..Default::default()
+        };
+        let mut tasks_seen = HashSet::new();
         for user in &self.config.users {
-            self.list_user(user, &mut report).await?;
+            self.list_user(user, &mut tasks_seen, &mut report).await?;
         }
+        report.tasks_seen = tasks_seen.len() as u64;
 
         let now = Utc::now();
         let pairs = self.store.pending_pairs().await?;
         let (calls, deferred, unsendable) = plan_calls(&self.config, &pairs, now);
         report.expedites_deferred = deferred;
-        report.expedites_due = calls.iter().map(|c| c.assignees.len() as u64).sum::<u64>() + unsendable.len() as u64 + deferred;
+        report.expedites_due = calls.iter().map(|c| c.assignees.len() as u64).sum::<u64>()
+            + unsendable.len() as u64
+            + deferred;
         for (task_id, why) in &unsendable {
             tracing::warn!(task_id = %task_id, "cannot expedite: {why}");
             report.expedites_failed += 1;
@@ -149,15 +163,24 @@ impl Engine {
 
     /// Lists one user on every needed flow filter; stores pages as they come. A user whose
     /// listing failed anywhere keeps all their tasks as they were.
-    async fn list_user(&self, user: &User, report: &mut CycleReport) -> Result<(), CycleError> {
+    async fn list_user(
+        &self,
+        user: &User,
+        tasks_seen: &mut HashSet<String>,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
         let listing_started = Utc::now();
         let mut seen: HashSet<String> = HashSet::new();
         let mut complete = true;
         for filter in listing_filters(&self.config) {
-            match self.list_stream(user, filter.as_deref(), &mut seen, report).await {
+            match self
+                .list_stream(user, filter.as_deref(), &mut seen, report)
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => complete = false,
                 Err(ListError::Store(e)) => return Err(e.into()),
+                Err(ListError::Feishu(e)) if e.stops_cycle() => return Err(CycleError::Feishu(e)),
                 Err(ListError::Feishu(e)) => {
                     tracing::warn!(user = %user.id, user_name = user.display_name(), code = e.code(), error = %e,
                         "listing failed; this user's tasks are kept as they were");
@@ -166,10 +189,13 @@ impl Engine {
                 }
             }
         }
-        report.tasks_seen += seen.len() as u64;
+        tasks_seen.extend(seen.iter().cloned());
         if complete {
             report.users_listed += 1;
-            report.tasks_finished += self.store.finish_missing(&user.id, &seen, listing_started).await?;
+            report.tasks_finished += self
+                .store
+                .finish_missing(&user.id, &seen, listing_started)
+                .await?;
         } else {
             report.users_failed += 1;
         }
@@ -178,21 +204,39 @@ impl Engine {
 
     /// Pages through one listing. `Ok(false)` when the listing never held still long enough to
     /// be trusted as complete.
-    async fn list_stream(&self, user: &User, filter: Option<&[String]>, seen: &mut HashSet<String>, report: &mut CycleReport) -> Result<bool, ListError> {
+    async fn list_stream(
+        &self,
+        user: &User,
+        filter: Option<&[String]>,
+        seen: &mut HashSet<String>,
+        report: &mut CycleReport,
+    ) -> Result<bool, ListError> {
         let flow_set = filter.map(decide::flow_key);
         for pass in 0..MAX_LISTING_PASSES {
             let mut offset = 0;
             let mut first_count = None;
             let mut stable = true;
             loop {
-                let page = self.client.query_page(&user.id, offset, filter).await.map_err(ListError::Feishu)?;
+                let page = self
+                    .client
+                    .query_page(&user.id, offset, filter)
+                    .await
+                    .map_err(ListError::Feishu)?;
                 if page.skipped > 0 {
                     tracing::warn!(user = %user.id, offset, skipped = page.skipped, "listing page had entries without a task id; skipped them");
                 }
                 let count = page.count;
                 stable &= *first_count.get_or_insert(count) == count;
-                let fresh: Vec<_> = page.tasks.into_iter().filter(|t| !seen.contains(&t.task_id)).collect();
-                report.tasks_new += self.store.record_page(&user.id, flow_set.as_deref(), &fresh, Utc::now()).await.map_err(ListError::Store)?;
+                let fresh: Vec<_> = page
+                    .tasks
+                    .into_iter()
+                    .filter(|t| !seen.contains(&t.task_id))
+                    .collect();
+                report.tasks_new += self
+                    .store
+                    .record_page(&user.id, flow_set.as_deref(), &fresh, Utc::now())
+                    .await
+                    .map_err(ListError::Store)?;
                 let got = fresh.len();
                 seen.extend(fresh.into_iter().map(|t| t.task_id));
                 offset += PAGE_SIZE;
@@ -208,7 +252,12 @@ impl Engine {
         Ok(false)
     }
 
-    async fn expedite(&self, call: PlannedCall, dry_run: bool, report: &mut CycleReport) -> Result<(), CycleError> {
+    async fn expedite(
+        &self,
+        call: PlannedCall,
+        dry_run: bool,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
         let rule = &self.config.rules[call.rule].name;
         let ids: Vec<String> = call.assignees.iter().map(|a| a.user_id.clone()).collect();
         let ns: Vec<u32> = call.assignees.iter().map(|a| a.n).collect();
@@ -219,31 +268,55 @@ impl Engine {
             report.expedites_sent += ids.len() as u64;
             return Ok(());
         }
-        let intent = match self.store.record_intent(&call.task_id, rule, &call.operator, &call.opinion, &call.assignees, Utc::now()).await {
+        let intent = match self
+            .store
+            .record_intent(
+                &call.task_id,
+                rule,
+                &call.operator,
+                &call.opinion,
+                &call.assignees,
+                Utc::now(),
+            )
+            .await
+        {
             Ok(id) => id,
-            Err(StoreError::AlreadyRecorded { task_id, user_id, n }) => {
+            Err(StoreError::AlreadyRecorded {
+                task_id,
+                user_id,
+                n,
+            }) => {
                 tracing::warn!(task_id = %task_id, user = %user_id, n, "expedite already recorded as sent; not sending it again");
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
         };
-        let result = self.client.expedite(&call.task_id, &call.operator, &ids, &call.opinion).await;
+        let result = self
+            .client
+            .expedite(&call.task_id, &call.operator, &ids, &call.opinion)
+            .await;
         let now = Utc::now();
         match result {
             Ok(()) => {
-                self.store.record_outcome(intent, Outcome::Sent, None, None, now).await?;
+                self.store
+                    .record_outcome(intent, Outcome::Sent, None, None, now)
+                    .await?;
                 report.expedites_sent += ids.len() as u64;
                 tracing::info!(task_id = %call.task_id, assignees = ?ids, rule = %rule, age = %age, n = ?ns, operator = %call.operator,
                     "expedited task {} for {}", call.task_id, call.names.join(", "));
             }
             Err(e) if e.outcome_unknown() => {
-                self.store.record_outcome(intent, Outcome::Unknown, None, Some(&e.to_string()), now).await?;
+                self.store
+                    .record_outcome(intent, Outcome::Unknown, None, Some(&e.to_string()), now)
+                    .await?;
                 report.expedites_unknown += ids.len() as u64;
                 tracing::warn!(task_id = %call.task_id, assignees = ?ids, rule = %rule, n = ?ns, error = %e,
                     "expedite outcome unknown; counted as sent and not repeated");
             }
             Err(e) => {
-                self.store.record_outcome(intent, Outcome::Failed, e.code(), Some(&e.msg()), now).await?;
+                self.store
+                    .record_outcome(intent, Outcome::Failed, e.code(), Some(&e.msg()), now)
+                    .await?;
                 report.expedites_failed += ids.len() as u64;
                 log_expedite_failure(&call.task_id, &ids, rule, &e);
             }
@@ -262,7 +335,9 @@ fn log_expedite_failure(task_id: &str, ids: &[String], rule: &str, e: &FeishuErr
         crate::feishu::ErrorClass::Final => {
             tracing::error!(task_id = %task_id, assignees = ?ids, rule = %rule, code = e.code(), msg = %e.msg(), "expedite failed: {e}")
         }
-        _ => tracing::warn!(task_id = %task_id, assignees = ?ids, rule = %rule, code = e.code(), msg = %e.msg(), "expedite failed, will try again next cycle: {e}"),
+        _ => {
+            tracing::warn!(task_id = %task_id, assignees = ?ids, rule = %rule, code = e.code(), msg = %e.msg(), "expedite failed, will try again next cycle: {e}")
+        }
     }
 }
 
@@ -293,7 +368,11 @@ pub fn listing_filters(config: &Config) -> Vec<Option<Vec<String>>> {
 /// Decides every pending pair and coalesces the due ones into calls: one per task (chunks of
 /// 20 assignees), most overdue first. Returns the calls, how many are deferred by calendars,
 /// and due pairs that cannot be sent (with why).
-pub fn plan_calls(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> (Vec<PlannedCall>, u64, Vec<(String, String)>) {
+pub fn plan_calls(
+    config: &Config,
+    pairs: &[PairRow],
+    now: DateTime<Utc>,
+) -> (Vec<PlannedCall>, u64, Vec<(String, String)>) {
     let users: HashMap<&str, &User> = config.users.iter().map(|u| (u.id.as_str(), u)).collect();
     struct DuePair<'a> {
         row: &'a PairRow,
@@ -306,10 +385,20 @@ pub fn plan_calls(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> (Ve
     let mut deferred = 0;
     for row in pairs {
         // Tasks of users no longer watched are never touched.
-        let Some(user) = users.get(row.user_id.as_str()) else { continue };
+        let Some(user) = users.get(row.user_id.as_str()) else {
+            continue;
+        };
         let facts = facts_of(row);
         match decide::decide(config, user, &facts, now) {
-            Verdict::Due { rule, n, due_at } => by_task.entry(&row.task_id).or_default().push(DuePair { row, user, rule, n, due_at }),
+            Verdict::Due { rule, n, due_at } => {
+                by_task.entry(&row.task_id).or_default().push(DuePair {
+                    row,
+                    user,
+                    rule,
+                    n,
+                    due_at,
+                })
+            }
             Verdict::Deferred { .. } => deferred += 1,
             _ => {}
         }
@@ -318,7 +407,10 @@ pub fn plan_calls(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> (Ve
     let mut unsendable = Vec::new();
     for (task_id, due) in by_task {
         // The earliest rule among the due assignees speaks for the call: its operator, its opinion.
-        let lead = due.iter().min_by_key(|d| d.rule).expect("a group is never empty");
+        let lead = due
+            .iter()
+            .min_by_key(|d| d.rule)
+            .expect("a group is never empty");
         let rule = &config.rules[lead.rule];
         let row = lead.row;
         let operator = match &rule.operator {
@@ -334,7 +426,10 @@ pub fn plan_calls(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> (Ve
         let facts = facts_of(row);
         let age = facts.wall_age(now);
         for chunk in due.chunks(MAX_EXPEDITE_IDS) {
-            let names: Vec<String> = chunk.iter().map(|d| d.user.display_name().to_owned()).collect();
+            let names: Vec<String> = chunk
+                .iter()
+                .map(|d| d.user.display_name().to_owned())
+                .collect();
             let n = chunk.iter().map(|d| d.n).max().unwrap_or(1);
             let opinion = rule.opinion.render(&OpinionValues {
                 task_id,
@@ -342,7 +437,11 @@ pub fn plan_calls(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> (Ve
                 age,
                 n,
                 user: &names.join(", "),
-                initiator: row.initiator_name.as_deref().or(row.initiator_id.as_deref()).unwrap_or(""),
+                initiator: row
+                    .initiator_name
+                    .as_deref()
+                    .or(row.initiator_id.as_deref())
+                    .unwrap_or(""),
                 rule: &rule.name,
             });
             let oldest_due = chunk.iter().map(|d| d.due_at).min().unwrap_or(now);
@@ -353,7 +452,11 @@ pub fn plan_calls(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> (Ve
                 opinion,
                 assignees: chunk
                     .iter()
-                    .map(|d| IntentAssignee { user_id: d.user.id.clone(), rule: config.rules[d.rule].name.clone(), n: d.n })
+                    .map(|d| IntentAssignee {
+                        user_id: d.user.id.clone(),
+                        rule: config.rules[d.rule].name.clone(),
+                        n: d.n,
+                    })
                     .collect(),
                 names,
                 age,
@@ -361,7 +464,11 @@ pub fn plan_calls(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> (Ve
             });
         }
     }
-    calls.sort_by(|a, b| b.overdue.cmp(&a.overdue).then_with(|| a.task_id.cmp(&b.task_id)));
+    calls.sort_by(|a, b| {
+        b.overdue
+            .cmp(&a.overdue)
+            .then_with(|| a.task_id.cmp(&b.task_id))
+    });
     (calls, deferred, unsendable)
 }
 

@@ -21,10 +21,22 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
         let tz = engine.config.schedule.timezone;
         let now = Utc::now();
         // Computed afresh each time in the zone's rules, so fire times stay right across DST.
-        let Some(next) = engine.config.schedule.cron.next_fire_times(now.with_timezone(&tz), 1).into_iter().next() else {
-            anyhow::bail!("the cron schedule \"{}\" never fires again", engine.config.schedule.cron.expr);
+        let Some(next) = engine
+            .config
+            .schedule
+            .cron
+            .next_fire_times(now.with_timezone(&tz), 1)
+            .into_iter()
+            .next()
+        else {
+            anyhow::bail!(
+                "the cron schedule \"{}\" never fires again",
+                engine.config.schedule.cron.expr
+            );
         };
-        let wait = (next.with_timezone(&Utc) - now).to_std().unwrap_or(Duration::ZERO);
+        let wait = (next.with_timezone(&Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {
                 let cycle = run_cycle(&engine);

@@ -35,13 +35,29 @@ impl PairFacts<'_> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Expedite now: this is expedite number `n`, due since `due_at`.
-    Due { rule: usize, n: u32, due_at: DateTime<Utc> },
+    Due {
+        rule: usize,
+        n: u32,
+        due_at: DateTime<Utc>,
+    },
     /// Not yet: the next expedite falls due at `due_at`.
-    Waiting { rule: usize, n: u32, due_at: DateTime<Utc> },
+    Waiting {
+        rule: usize,
+        n: u32,
+        due_at: DateTime<Utc>,
+    },
     /// Due, but outside the rule's calendar; goes out when it opens.
-    Deferred { rule: usize, n: u32, due_at: DateTime<Utc>, opens_at: Option<DateTime<Utc>> },
+    Deferred {
+        rule: usize,
+        n: u32,
+        due_at: DateTime<Utc>,
+        opens_at: Option<DateTime<Utc>>,
+    },
     /// `max_times` reached (or the rule never expedites).
-    Exhausted { rule: usize, sent: u32 },
+    Exhausted {
+        rule: usize,
+        sent: u32,
+    },
     NoRule,
 }
 
@@ -58,16 +74,23 @@ pub fn owning_rule(rules: &[Rule], user: &User, facts: &PairFacts<'_>) -> Option
                 None => true,
                 Some(ids) => {
                     let key = flow_key(ids);
-                    facts.flow_sets.iter().any(|f| *f == key)
+                    facts.flow_sets.contains(&key)
                 }
             }
     })
 }
 
 /// Working age under the rule's clock (wall age for wall-clock rules).
-pub fn rule_age(config: &Config, rule: &Rule, facts: &PairFacts<'_>, now: DateTime<Utc>) -> Duration {
+pub fn rule_age(
+    config: &Config,
+    rule: &Rule,
+    facts: &PairFacts<'_>,
+    now: DateTime<Utc>,
+) -> Duration {
     match (rule.age_clock, rule.calendar) {
-        (AgeClock::Working, Some(c)) => config.calendars[c].working_between(facts.started(), now, config.schedule.timezone),
+        (AgeClock::Working, Some(c)) => {
+            config.calendars[c].working_between(facts.started(), now, config.schedule.timezone)
+        }
         _ => facts.wall_age(now),
     }
 }
@@ -79,28 +102,54 @@ pub fn decide(config: &Config, user: &User, facts: &PairFacts<'_>, now: DateTime
     let rule = &config.rules[idx];
     let tz: Tz = config.schedule.timezone;
     if facts.sent >= rule.max_times {
-        return Verdict::Exhausted { rule: idx, sent: facts.sent };
+        return Verdict::Exhausted {
+            rule: idx,
+            sent: facts.sent,
+        };
     }
     let (base, wait) = if facts.sent == 0 {
         (facts.started(), rule.after)
     } else {
         match rule.repeat {
-            None => return Verdict::Exhausted { rule: idx, sent: facts.sent },
+            None => {
+                return Verdict::Exhausted {
+                    rule: idx,
+                    sent: facts.sent,
+                };
+            }
             Some(repeat) => (facts.last_sent.unwrap_or(facts.started()), repeat),
         }
     };
     let calendar = rule.calendar.map(|c| &config.calendars[c]);
     let due_at = match (rule.age_clock, calendar) {
-        (AgeClock::Working, Some(cal)) => cal.add_working(base, wait, tz).unwrap_or(DateTime::<Utc>::MAX_UTC),
-        _ => chrono::TimeDelta::from_std(wait).ok().and_then(|w| base.checked_add_signed(w)).unwrap_or(DateTime::<Utc>::MAX_UTC),
+        (AgeClock::Working, Some(cal)) => cal
+            .add_working(base, wait, tz)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        _ => chrono::TimeDelta::from_std(wait)
+            .ok()
+            .and_then(|w| base.checked_add_signed(w))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
     };
     let n = facts.sent + 1;
     if now < due_at {
-        return Verdict::Waiting { rule: idx, n, due_at };
+        return Verdict::Waiting {
+            rule: idx,
+            n,
+            due_at,
+        };
     }
     match calendar {
-        Some(cal) if !cal.is_open(now, tz) => Verdict::Deferred { rule: idx, n, due_at, opens_at: cal.next_open(now, tz) },
-        _ => Verdict::Due { rule: idx, n, due_at },
+        Some(cal) if !cal.is_open(now, tz) => Verdict::Deferred {
+            rule: idx,
+            n,
+            due_at,
+            opens_at: cal.next_open(now, tz),
+        },
+        _ => Verdict::Due {
+            rule: idx,
+            n,
+            due_at,
+        },
     }
 }
 
@@ -175,7 +224,10 @@ after = "48h"
 "#;
 
     fn sh(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        chrono_tz::Asia::Shanghai.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap().with_timezone(&Utc)
+        chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn labels(text: &str) -> Vec<(String, String)> {
@@ -200,25 +252,218 @@ after = "48h"
         // 2026-09-28 is a Monday; 2026-10-01 a holiday; 2026-09-27 a make-up Sunday.
         let mon9 = sh(2026, 9, 28, 9, 0);
         let cases = vec![
-            Case { name: "flow rule owns a task its listing returned", user: "ops1", label: "x", flows: vec!["flow_x".into()], start: mon9, sent: 0, last_sent: None, now: sh(2026, 9, 28, 10, 0), want: Verdict::Due { rule: 0, n: 1, due_at: sh(2026, 9, 28, 10, 0) } },
-            Case { name: "not due a second early", user: "ops1", label: "x", flows: vec!["flow_x".into()], start: mon9, sent: 0, last_sent: None, now: sh(2026, 9, 28, 9, 59), want: Verdict::Waiting { rule: 0, n: 1, due_at: sh(2026, 9, 28, 10, 0) } },
-            Case { name: "label glob, inside hours", user: "fin1", label: "报销单", flows: vec![], start: sh(2026, 9, 28, 9, 0), sent: 0, last_sent: None, now: sh(2026, 9, 29, 17, 59), want: Verdict::Due { rule: 1, n: 1, due_at: sh(2026, 9, 29, 9, 0) } },
-            Case { name: "18:30 is closed: deferred to the next morning", user: "fin1", label: "报销单", flows: vec![], start: sh(2026, 9, 28, 9, 0), sent: 0, last_sent: None, now: sh(2026, 9, 29, 18, 30), want: Verdict::Deferred { rule: 1, n: 1, due_at: sh(2026, 9, 29, 9, 0), opens_at: Some(sh(2026, 9, 30, 9, 0)) } },
-            Case { name: "holiday defers past it", user: "fin1", label: "报销单", flows: vec![], start: sh(2026, 9, 28, 9, 0), sent: 0, last_sent: None, now: sh(2026, 10, 1, 10, 0), want: Verdict::Deferred { rule: 1, n: 1, due_at: sh(2026, 9, 29, 9, 0), opens_at: Some(sh(2026, 10, 2, 9, 0)) } },
-            Case { name: "make-up Sunday is open", user: "fin1", label: "报销单", flows: vec![], start: sh(2026, 9, 25, 9, 0), sent: 0, last_sent: None, now: sh(2026, 9, 27, 10, 0), want: Verdict::Due { rule: 1, n: 1, due_at: sh(2026, 9, 26, 9, 0) } },
-            Case { name: "repeat not yet passed", user: "fin1", label: "报销单", flows: vec![], start: sh(2026, 9, 28, 9, 0), sent: 1, last_sent: Some(sh(2026, 9, 29, 10, 0)), now: sh(2026, 9, 29, 21, 59), want: Verdict::Waiting { rule: 1, n: 2, due_at: sh(2026, 9, 29, 22, 0) } },
-            Case { name: "repeat passed", user: "fin1", label: "报销单", flows: vec![], start: sh(2026, 9, 28, 9, 0), sent: 1, last_sent: Some(sh(2026, 9, 29, 10, 0)), now: sh(2026, 9, 30, 9, 0), want: Verdict::Due { rule: 1, n: 2, due_at: sh(2026, 9, 29, 22, 0) } },
-            Case { name: "max_times reached", user: "fin1", label: "报销单", flows: vec![], start: sh(2026, 9, 20, 9, 0), sent: 3, last_sent: Some(sh(2026, 9, 25, 10, 0)), now: sh(2026, 9, 30, 10, 0), want: Verdict::Exhausted { rule: 1, sent: 3 } },
-            Case { name: "working age across a weekend", user: "fin1", label: "请假", flows: vec![], start: sh(2026, 10, 9, 17, 0), sent: 0, last_sent: None, now: sh(2026, 10, 12, 11, 0), want: Verdict::Waiting { rule: 2, n: 1, due_at: sh(2026, 10, 12, 11, 30) } },
-            Case { name: "working age reached", user: "fin1", label: "请假", flows: vec![], start: sh(2026, 10, 9, 17, 0), sent: 0, last_sent: None, now: sh(2026, 10, 12, 11, 30), want: Verdict::Due { rule: 2, n: 1, due_at: sh(2026, 10, 12, 11, 30) } },
-            Case { name: "exclusion rule owns and never expedites", user: "ops1", label: "top secret", flows: vec![], start: sh(2026, 9, 1, 9, 0), sent: 0, last_sent: None, now: mon9, want: Verdict::Exhausted { rule: 3, sent: 0 } },
-            Case { name: "first matching rule wins over the default", user: "ops1", label: "x", flows: vec![], start: sh(2026, 9, 26, 9, 0), sent: 0, last_sent: None, now: mon9, want: Verdict::Due { rule: 4, n: 1, due_at: sh(2026, 9, 28, 9, 0) } },
-            Case { name: "repeat omitted means once", user: "ops1", label: "x", flows: vec![], start: sh(2026, 9, 1, 9, 0), sent: 1, last_sent: Some(sh(2026, 9, 3, 9, 0)), now: mon9, want: Verdict::Exhausted { rule: 4, sent: 1 } },
+            Case {
+                name: "flow rule owns a task its listing returned",
+                user: "ops1",
+                label: "x",
+                flows: vec!["flow_x".into()],
+                start: mon9,
+                sent: 0,
+                last_sent: None,
+                now: sh(2026, 9, 28, 10, 0),
+                want: Verdict::Due {
+                    rule: 0,
+                    n: 1,
+                    due_at: sh(2026, 9, 28, 10, 0),
+                },
+            },
+            Case {
+                name: "not due a second early",
+                user: "ops1",
+                label: "x",
+                flows: vec!["flow_x".into()],
+                start: mon9,
+                sent: 0,
+                last_sent: None,
+                now: sh(2026, 9, 28, 9, 59),
+                want: Verdict::Waiting {
+                    rule: 0,
+                    n: 1,
+                    due_at: sh(2026, 9, 28, 10, 0),
+                },
+            },
+            Case {
+                name: "label glob, inside hours",
+                user: "fin1",
+                label: "报销单",
+                flows: vec![],
+                start: sh(2026, 9, 28, 9, 0),
+                sent: 0,
+                last_sent: None,
+                now: sh(2026, 9, 29, 17, 59),
+                want: Verdict::Due {
+                    rule: 1,
+                    n: 1,
+                    due_at: sh(2026, 9, 29, 9, 0),
+                },
+            },
+            Case {
+                name: "18:30 is closed: deferred to the next morning",
+                user: "fin1",
+                label: "报销单",
+                flows: vec![],
+                start: sh(2026, 9, 28, 9, 0),
+                sent: 0,
+                last_sent: None,
+                now: sh(2026, 9, 29, 18, 30),
+                want: Verdict::Deferred {
+                    rule: 1,
+                    n: 1,
+                    due_at: sh(2026, 9, 29, 9, 0),
+                    opens_at: Some(sh(2026, 9, 30, 9, 0)),
+                },
+            },
+            Case {
+                name: "holiday defers past it",
+                user: "fin1",
+                label: "报销单",
+                flows: vec![],
+                start: sh(2026, 9, 28, 9, 0),
+                sent: 0,
+                last_sent: None,
+                now: sh(2026, 10, 1, 10, 0),
+                want: Verdict::Deferred {
+                    rule: 1,
+                    n: 1,
+                    due_at: sh(2026, 9, 29, 9, 0),
+                    opens_at: Some(sh(2026, 10, 2, 9, 0)),
+                },
+            },
+            Case {
+                name: "make-up Sunday is open",
+                user: "fin1",
+                label: "报销单",
+                flows: vec![],
+                start: sh(2026, 9, 25, 9, 0),
+                sent: 0,
+                last_sent: None,
+                now: sh(2026, 9, 27, 10, 0),
+                want: Verdict::Due {
+                    rule: 1,
+                    n: 1,
+                    due_at: sh(2026, 9, 26, 9, 0),
+                },
+            },
+            Case {
+                name: "repeat not yet passed",
+                user: "fin1",
+                label: "报销单",
+                flows: vec![],
+                start: sh(2026, 9, 28, 9, 0),
+                sent: 1,
+                last_sent: Some(sh(2026, 9, 29, 10, 0)),
+                now: sh(2026, 9, 29, 21, 59),
+                want: Verdict::Waiting {
+                    rule: 1,
+                    n: 2,
+                    due_at: sh(2026, 9, 29, 22, 0),
+                },
+            },
+            Case {
+                name: "repeat passed",
+                user: "fin1",
+                label: "报销单",
+                flows: vec![],
+                start: sh(2026, 9, 28, 9, 0),
+                sent: 1,
+                last_sent: Some(sh(2026, 9, 29, 10, 0)),
+                now: sh(2026, 9, 30, 9, 0),
+                want: Verdict::Due {
+                    rule: 1,
+                    n: 2,
+                    due_at: sh(2026, 9, 29, 22, 0),
+                },
+            },
+            Case {
+                name: "max_times reached",
+                user: "fin1",
+                label: "报销单",
+                flows: vec![],
+                start: sh(2026, 9, 20, 9, 0),
+                sent: 3,
+                last_sent: Some(sh(2026, 9, 25, 10, 0)),
+                now: sh(2026, 9, 30, 10, 0),
+                want: Verdict::Exhausted { rule: 1, sent: 3 },
+            },
+            Case {
+                name: "working age across a weekend",
+                user: "fin1",
+                label: "请假",
+                flows: vec![],
+                start: sh(2026, 10, 9, 17, 0),
+                sent: 0,
+                last_sent: None,
+                now: sh(2026, 10, 12, 11, 0),
+                want: Verdict::Waiting {
+                    rule: 2,
+                    n: 1,
+                    due_at: sh(2026, 10, 12, 11, 30),
+                },
+            },
+            Case {
+                name: "working age reached",
+                user: "fin1",
+                label: "请假",
+                flows: vec![],
+                start: sh(2026, 10, 9, 17, 0),
+                sent: 0,
+                last_sent: None,
+                now: sh(2026, 10, 12, 11, 30),
+                want: Verdict::Due {
+                    rule: 2,
+                    n: 1,
+                    due_at: sh(2026, 10, 12, 11, 30),
+                },
+            },
+            Case {
+                name: "exclusion rule owns and never expedites",
+                user: "ops1",
+                label: "top secret",
+                flows: vec![],
+                start: sh(2026, 9, 1, 9, 0),
+                sent: 0,
+                last_sent: None,
+                now: mon9,
+                want: Verdict::Exhausted { rule: 3, sent: 0 },
+            },
+            Case {
+                name: "first matching rule wins over the default",
+                user: "ops1",
+                label: "x",
+                flows: vec![],
+                start: sh(2026, 9, 26, 9, 0),
+                sent: 0,
+                last_sent: None,
+                now: mon9,
+                want: Verdict::Due {
+                    rule: 4,
+                    n: 1,
+                    due_at: sh(2026, 9, 28, 9, 0),
+                },
+            },
+            Case {
+                name: "repeat omitted means once",
+                user: "ops1",
+                label: "x",
+                flows: vec![],
+                start: sh(2026, 9, 1, 9, 0),
+                sent: 1,
+                last_sent: Some(sh(2026, 9, 3, 9, 0)),
+                now: mon9,
+                want: Verdict::Exhausted { rule: 4, sent: 1 },
+            },
         ];
         for c in cases {
             let user = config.users.iter().find(|u| u.id == c.user).unwrap();
             let labels = labels(c.label);
-            let facts = PairFacts { labels: &labels, start_time: Some(c.start), first_seen: c.start, flow_sets: &c.flows, sent: c.sent, last_sent: c.last_sent };
+            let facts = PairFacts {
+                labels: &labels,
+                start_time: Some(c.start),
+                first_seen: c.start,
+                flow_sets: &c.flows,
+                sent: c.sent,
+                last_sent: c.last_sent,
+            };
             assert_eq!(decide(&config, user, &facts, c.now), c.want, "{}", c.name);
         }
     }
@@ -229,27 +474,76 @@ after = "48h"
         let user = &config.users[1];
         let labels = labels("x");
         let seen = sh(2026, 9, 20, 9, 0);
-        let facts = PairFacts { labels: &labels, start_time: None, first_seen: seen, flow_sets: &[], sent: 0, last_sent: None };
-        assert_eq!(facts.wall_age(sh(2026, 9, 21, 9, 0)), Duration::from_secs(86_400));
-        assert_eq!(decide(&config, user, &facts, sh(2026, 9, 22, 9, 0)), Verdict::Due { rule: 4, n: 1, due_at: sh(2026, 9, 22, 9, 0) });
+        let facts = PairFacts {
+            labels: &labels,
+            start_time: None,
+            first_seen: seen,
+            flow_sets: &[],
+            sent: 0,
+            last_sent: None,
+        };
+        assert_eq!(
+            facts.wall_age(sh(2026, 9, 21, 9, 0)),
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            decide(&config, user, &facts, sh(2026, 9, 22, 9, 0)),
+            Verdict::Due {
+                rule: 4,
+                n: 1,
+                due_at: sh(2026, 9, 22, 9, 0)
+            }
+        );
     }
 
     #[test]
     fn dst_night_in_a_zone_that_has_one() {
         // New York springs forward at 02:00 on 2026-03-08: the night is an hour shorter.
         let text = CONFIG
-            .replace("timezone = \"Asia/Shanghai\"", "timezone = \"America/New_York\"")
-            .replace("hours = [\"09:00-12:00\", \"13:30-18:30\"]", "hours = [\"00:00-24:00\"]")
-            .replace("weekdays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]", "weekdays = [\"sat\", \"sun\"]");
+            .replace(
+                "timezone = \"Asia/Shanghai\"",
+                "timezone = \"America/New_York\"",
+            )
+            .replace(
+                "hours = [\"09:00-12:00\", \"13:30-18:30\"]",
+                "hours = [\"00:00-24:00\"]",
+            )
+            .replace(
+                "weekdays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]",
+                "weekdays = [\"sat\", \"sun\"]",
+            );
         let config = Config::parse(&text, Path::new("t.toml"), false).unwrap();
         let user = &config.users[0];
         let labels = labels("请假");
         let ny = chrono_tz::America::New_York;
-        let start = ny.with_ymd_and_hms(2026, 3, 7, 23, 0, 0).unwrap().with_timezone(&Utc);
-        let facts = PairFacts { labels: &labels, start_time: Some(start), first_seen: start, flow_sets: &[], sent: 0, last_sent: None };
+        let start = ny
+            .with_ymd_and_hms(2026, 3, 7, 23, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let facts = PairFacts {
+            labels: &labels,
+            start_time: Some(start),
+            first_seen: start,
+            flow_sets: &[],
+            sent: 0,
+            last_sent: None,
+        };
         // Four working hours from 23:00 on a 23-hour day end at 04:00 local, not 03:00.
-        let due = ny.with_ymd_and_hms(2026, 3, 8, 4, 0, 0).unwrap().with_timezone(&Utc);
-        assert_eq!(decide(&config, user, &facts, due), Verdict::Due { rule: 2, n: 1, due_at: due });
-        assert_eq!(config.calendars[0].working_between(start, due, ny), Duration::from_secs(4 * 3600));
+        let due = ny
+            .with_ymd_and_hms(2026, 3, 8, 4, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            decide(&config, user, &facts, due),
+            Verdict::Due {
+                rule: 2,
+                n: 1,
+                due_at: due
+            }
+        );
+        assert_eq!(
+            config.calendars[0].working_between(start, due, ny),
+            Duration::from_secs(4 * 3600)
+        );
     }
 }

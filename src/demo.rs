@@ -13,18 +13,42 @@ const HOUR: u64 = 3600;
 fn sample_tasks() -> Vec<FakeTask> {
     let h = |n: u64| Duration::from_secs(n * HOUR);
     vec![
-        FakeTask::new("7301", &["1001"], h(30)).label("报销：差旅费 3,200 元", "Expense: travel 3,200").initiator("2001", "Zhao Lei"),
-        FakeTask::new("7302", &["1001", "1002"], h(80)).label("报销：设备采购", "Expense: equipment").initiator("2002", "Qian Mei"),
-        FakeTask::new("7303", &["1002"], h(5)).label("报销：团建", "Expense: team event").initiator("2003", "Sun Hao"),
-        FakeTask::new("7304", &["1002"], h(50)).label("合同审批：年度框架协议", "Contract: annual framework").initiator("2001", "Zhao Lei"),
-        FakeTask::new("7305", &["1003"], h(120)).label("请假：年假 3 天", "Leave: 3 days").initiator("2004", "Li Na"),
-        FakeTask::new("7306", &["1003"], h(10)).label("请假：病假", "Leave: sick").initiator("2005", "Zhou Yu"),
-        FakeTask::new("7307", &["1003"], h(72)).label("采购申请：服务器", "Purchase: servers").initiator("2002", "Qian Mei"),
-        FakeTask::new("7308", &["1001"], h(2)).label("报销：打车", "Expense: taxi").initiator("2006", "Wu Di"),
-        FakeTask::new("7309", &["1004"], h(240)).label("用印申请", "Seal request").initiator("2003", "Sun Hao"),
-        FakeTask::new("7310", &["1004"], h(26)).label("报销：办公用品", "Expense: office supplies").initiator("2004", "Li Na"),
-        FakeTask::new("7311", &["1004", "1003"], h(49)).label("付款申请：供应商", "Payment: supplier").initiator("2005", "Zhou Yu"),
-        FakeTask::new("7312", &["1005"], h(100)).label("报销：培训费", "Expense: training").initiator("2006", "Wu Di"),
+        FakeTask::new("7301", &["1001"], h(30))
+            .label("报销：差旅费 3,200 元", "Expense: travel 3,200")
+            .initiator("2001", "Zhao Lei"),
+        FakeTask::new("7302", &["1001", "1002"], h(80))
+            .label("报销：设备采购", "Expense: equipment")
+            .initiator("2002", "Qian Mei"),
+        FakeTask::new("7303", &["1002"], h(5))
+            .label("报销：团建", "Expense: team event")
+            .initiator("2003", "Sun Hao"),
+        FakeTask::new("7304", &["1002"], h(50))
+            .label("合同审批：年度框架协议", "Contract: annual framework")
+            .initiator("2001", "Zhao Lei"),
+        FakeTask::new("7305", &["1003"], h(120))
+            .label("请假：年假 3 天", "Leave: 3 days")
+            .initiator("2004", "Li Na"),
+        FakeTask::new("7306", &["1003"], h(10))
+            .label("请假：病假", "Leave: sick")
+            .initiator("2005", "Zhou Yu"),
+        FakeTask::new("7307", &["1003"], h(72))
+            .label("采购申请：服务器", "Purchase: servers")
+            .initiator("2002", "Qian Mei"),
+        FakeTask::new("7308", &["1001"], h(2))
+            .label("报销：打车", "Expense: taxi")
+            .initiator("2006", "Wu Di"),
+        FakeTask::new("7309", &["1004"], h(240))
+            .label("用印申请", "Seal request")
+            .initiator("2003", "Sun Hao"),
+        FakeTask::new("7310", &["1004"], h(26))
+            .label("报销：办公用品", "Expense: office supplies")
+            .initiator("2004", "Li Na"),
+        FakeTask::new("7311", &["1004", "1003"], h(49))
+            .label("付款申请：供应商", "Payment: supplier")
+            .initiator("2005", "Zhou Yu"),
+        FakeTask::new("7312", &["1005"], h(100))
+            .label("报销：培训费", "Expense: training")
+            .initiator("2006", "Wu Di"),
     ]
 }
 
@@ -94,8 +118,14 @@ pub async fn demo() -> anyhow::Result<u8> {
     }
     let dir = tempfile::tempdir()?;
     let config_path = dir.path().join("config.toml");
-    std::fs::write(&config_path, demo_config(&fake.url(), &dir.path().join("expediter.db")))?;
-    println!("Simulated Feishu at {} with 12 pending tasks for 5 users (4 of them watched).", fake.url());
+    std::fs::write(
+        &config_path,
+        demo_config(&fake.url(), &dir.path().join("expediter.db")),
+    )?;
+    println!(
+        "Simulated Feishu at {} with 12 pending tasks for 5 users (4 of them watched).",
+        fake.url()
+    );
     println!("Config: {} — rules:", config_path.display());
     let config = load_config(&config_path)?;
     for r in &config.rules {
@@ -109,15 +139,34 @@ pub async fn demo() -> anyhow::Result<u8> {
     let sent = engine.store.expedites().await?;
     println!("Expedited ({} call(s)):", sent.len());
     for e in &sent {
-        let who: Vec<String> = e.assignees.iter().map(|(u, n)| format!("{u} (#{n})")).collect();
-        println!("  task {} → {} by rule {}, as {}: {} [{}]", e.task_id, who.join(", "), e.rule, e.operator_id, e.opinion, e.outcome);
+        let who: Vec<String> = e
+            .assignees
+            .iter()
+            .map(|(u, n)| format!("{u} (#{n})"))
+            .collect();
+        println!(
+            "  task {} → {} by rule {}, as {}: {} [{}]",
+            e.task_id,
+            who.join(", "),
+            e.rule,
+            e.operator_id,
+            e.opinion,
+            e.outcome
+        );
     }
     let received = fake.expedites();
-    println!("(the simulated Feishu received {} expediting call(s))", received.len());
+    println!(
+        "(the simulated Feishu received {} expediting call(s))",
+        received.len()
+    );
 
     let pairs = engine.store.pending_pairs().await?;
     let entries = crate::plan::build(&engine.config, &pairs, Utc::now());
     println!("\nPlan:\n{}", crate::plan::render_table(&entries));
     engine.store.close().await;
-    Ok(if report.ok() && received.len() == sent.len() { EXIT_OK } else { EXIT_FAILED })
+    Ok(if report.ok() && received.len() == sent.len() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
 }

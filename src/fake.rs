@@ -50,7 +50,10 @@ impl FakeTask {
         let now_ms = chrono::Utc::now().timestamp_millis();
         Self {
             instance_id: format!("wf-{task_id}"),
-            labels: vec![("2052".into(), format!("报销审批 {task_id}")), ("1033".into(), format!("Expense approval {task_id}"))],
+            labels: vec![
+                ("2052".into(), format!("报销审批 {task_id}")),
+                ("1033".into(), format!("Expense approval {task_id}")),
+            ],
             start_ms: Some(now_ms - age.as_millis() as i64),
             initiator_id: "9001".into(),
             initiator_name: "Initiator".into(),
@@ -120,7 +123,15 @@ pub struct Fault {
 
 impl Fault {
     pub fn new(endpoint: Endpoint, kind: FaultKind) -> Self {
-        Self { endpoint, user: None, offset: None, task_id: None, times: Some(1), skip: 0, kind }
+        Self {
+            endpoint,
+            user: None,
+            offset: None,
+            task_id: None,
+            times: Some(1),
+            skip: 0,
+            kind,
+        }
     }
     pub fn user(mut self, user: &str) -> Self {
         self.user = Some(user.into());
@@ -226,14 +237,21 @@ impl FakeFeishu {
         let app = Router::new()
             .route(TOKEN_PATH, post(token_handler))
             .route(QUERY_PATH, post(query_handler))
-            .route("/open-apis/apaas/v1/user_tasks/{task_id}/expediting", post(expedite_handler))
+            .route(
+                "/open-apis/apaas/v1/user_tasks/{task_id}/expediting",
+                post(expedite_handler),
+            )
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(FakeFeishu { addr, state, server })
+        Ok(FakeFeishu {
+            addr,
+            state,
+            server,
+        })
     }
 
     pub fn url(&self) -> String {
@@ -283,7 +301,13 @@ impl FakeFeishu {
     }
 
     pub fn calls_to(&self, endpoint: Endpoint) -> Vec<CallRecord> {
-        self.with(|s| s.calls.iter().filter(|c| c.endpoint == endpoint).cloned().collect())
+        self.with(|s| {
+            s.calls
+                .iter()
+                .filter(|c| c.endpoint == endpoint)
+                .cloned()
+                .collect()
+        })
     }
 
     /// Tokens the fake has issued (for checking they never leak into output).
@@ -298,7 +322,12 @@ fn feishu_json(status: u16, code: i64, msg: &str, data: Option<Value>) -> Respon
         body["data"] = d;
     }
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [("content-type", "application/json; charset=utf-8")], body.to_string()).into_response()
+    (
+        status,
+        [("content-type", "application/json; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn param_invalid(detail: &str) -> (u16, i64, String) {
@@ -315,7 +344,11 @@ struct CallInfo {
 
 /// Applies rate limits and faults. `Err` is the response to send instead of a normal answer;
 /// `Ok` carries a delay to apply after acting (ActThenHang).
-async fn gate(state: &Shared, endpoint: Endpoint, info: &CallInfo) -> Result<Option<Duration>, Response> {
+async fn gate(
+    state: &Shared,
+    endpoint: Endpoint,
+    info: &CallInfo,
+) -> Result<Option<Duration>, Response> {
     let (fault, limited) = {
         let mut s = state.lock().expect("fake state");
         let now = Instant::now();
@@ -326,7 +359,11 @@ async fn gate(state: &Shared, endpoint: Endpoint, info: &CallInfo) -> Result<Opt
                 q.pop_front();
             }
             if q.len() >= limit {
-                let reset = window.saturating_sub(now.duration_since(*q.front().expect("full window"))).as_secs_f64().ceil().max(1.0) as u64;
+                let reset = window
+                    .saturating_sub(now.duration_since(*q.front().expect("full window")))
+                    .as_secs_f64()
+                    .ceil()
+                    .max(1.0) as u64;
                 limited = Some(reset);
             } else {
                 q.push_back(now);
@@ -336,9 +373,13 @@ async fn gate(state: &Shared, endpoint: Endpoint, info: &CallInfo) -> Result<Opt
         if limited.is_none() {
             for f in s.faults.iter_mut() {
                 let matches = f.endpoint == endpoint
-                    && f.user.as_ref().is_none_or(|u| info.user.as_ref() == Some(u))
+                    && f.user
+                        .as_ref()
+                        .is_none_or(|u| info.user.as_ref() == Some(u))
                     && f.offset.is_none_or(|o| info.offset == Some(o))
-                    && f.task_id.as_ref().is_none_or(|t| info.task_id.as_ref() == Some(t))
+                    && f.task_id
+                        .as_ref()
+                        .is_none_or(|t| info.task_id.as_ref() == Some(t))
                     && f.times != Some(0);
                 if !matches {
                     continue;
@@ -373,7 +414,8 @@ async fn gate(state: &Shared, endpoint: Endpoint, info: &CallInfo) -> Result<Opt
             record(state, endpoint, info, 429, 99991400);
             let mut resp = feishu_json(429, 99991400, "request trigger frequency limit", None);
             if let Some(r) = reset_secs {
-                resp.headers_mut().insert("x-ogw-ratelimit-reset", HeaderValue::from(r));
+                resp.headers_mut()
+                    .insert("x-ogw-ratelimit-reset", HeaderValue::from(r));
             }
             Err(resp)
         }
@@ -395,7 +437,11 @@ async fn gate(state: &Shared, endpoint: Endpoint, info: &CallInfo) -> Result<Opt
         }
         Some(FaultKind::ActThenHang(d)) => Ok(Some(d)),
         Some(FaultKind::FinishTask(task_id)) => {
-            state.lock().expect("fake state").tasks.retain(|t| t.task_id != task_id);
+            state
+                .lock()
+                .expect("fake state")
+                .tasks
+                .retain(|t| t.task_id != task_id);
             Ok(None)
         }
     }
@@ -417,7 +463,11 @@ fn record(state: &Shared, endpoint: Endpoint, info: &CallInfo, status: u16, code
 /// Checks the bearer token like the platform: missing → 99991661, unknown or expired → 99991663.
 fn check_auth(state: &Shared, headers: &HeaderMap) -> Result<(), (u16, i64, String)> {
     let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
-        return Err((400, 99991661, "Missing access token for authorization".into()));
+        return Err((
+            400,
+            99991661,
+            "Missing access token for authorization".into(),
+        ));
     };
     let Some(token) = auth.strip_prefix("Bearer ") else {
         return Err((400, 99991671, "Invalid access token format".into()));
@@ -426,21 +476,40 @@ fn check_auth(state: &Shared, headers: &HeaderMap) -> Result<(), (u16, i64, Stri
     let now = Instant::now();
     match s.tokens.iter().find(|t| t.value == token) {
         Some(t) if t.expires > now => Ok(()),
-        _ => Err((400, 99991663, "Invalid access token for authorization".into())),
+        _ => Err((
+            400,
+            99991663,
+            "Invalid access token for authorization".into(),
+        )),
     }
 }
 
 fn auth_header(headers: &HeaderMap) -> Option<String> {
-    headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 async fn token_handler(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let info = CallInfo { user: None, offset: None, task_id: None, api_ids: None, authorization: auth_header(&headers) };
+    let info = CallInfo {
+        user: None,
+        offset: None,
+        task_id: None,
+        api_ids: None,
+        authorization: auth_header(&headers),
+    };
     if let Err(resp) = gate(&state, Endpoint::Token, &info).await {
         return resp;
     }
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-    let field = |k: &str| parsed.as_ref().and_then(|v| v.get(k)).and_then(Value::as_str).map(str::to_owned);
+    let field = |k: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     let mut s = state.lock().expect("fake state");
     let (status, code, msg) = match (field("app_id"), field("app_secret")) {
         (Some(id), Some(secret)) if id == s.app_id && secret == s.app_secret => (200, 0, "ok"),
@@ -454,16 +523,28 @@ async fn token_handler(State(state): State<Shared>, headers: HeaderMap, body: By
         s.token_serial += 1;
         let value = format!("t-fake{:08}{:016x}", s.token_serial, fastrand::u64(..));
         let ttl = s.token_ttl;
-        s.tokens.push(Token { value: value.clone(), expires: now + ttl });
+        s.tokens.push(Token {
+            value: value.clone(),
+            expires: now + ttl,
+        });
         reply["tenant_access_token"] = json!(value);
         reply["expire"] = json!(ttl.as_secs().max(1));
     }
     drop(s);
     record(&state, Endpoint::Token, &info, status, code);
-    (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), [("content-type", "application/json; charset=utf-8")], reply.to_string()).into_response()
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        [("content-type", "application/json; charset=utf-8")],
+        reply.to_string(),
+    )
+        .into_response()
 }
 
-fn str_field(body: &Value, key: &str, required: bool) -> Result<Option<String>, (u16, i64, String)> {
+fn str_field(
+    body: &Value,
+    key: &str,
+    required: bool,
+) -> Result<Option<String>, (u16, i64, String)> {
     match body.get(key) {
         None | Some(Value::Null) if !required => Ok(None),
         None | Some(Value::Null) => Err(param_invalid(&format!("{key} is required"))),
@@ -474,14 +555,32 @@ fn str_field(body: &Value, key: &str, required: bool) -> Result<Option<String>, 
 
 async fn query_handler(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-    let user = parsed.as_ref().and_then(|v| v.get("kunlun_user_id")).and_then(Value::as_str).map(str::to_owned);
-    let offset = parsed.as_ref().and_then(|v| v.get("offset")).and_then(Value::as_str).and_then(|s| s.parse().ok());
+    let user = parsed
+        .as_ref()
+        .and_then(|v| v.get("kunlun_user_id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let offset = parsed
+        .as_ref()
+        .and_then(|v| v.get("offset"))
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok());
     let api_ids: Option<Vec<String>> = parsed
         .as_ref()
         .and_then(|v| v.get("api_ids"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect());
-    let info = CallInfo { user, offset, task_id: None, api_ids, authorization: auth_header(&headers) };
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        });
+    let info = CallInfo {
+        user,
+        offset,
+        task_id: None,
+        api_ids,
+        authorization: auth_header(&headers),
+    };
     let after = match gate(&state, Endpoint::Query, &info).await {
         Ok(after) => after,
         Err(resp) => return resp,
@@ -502,7 +601,11 @@ async fn query_handler(State(state): State<Shared>, headers: HeaderMap, body: By
     }
 }
 
-fn answer_query(state: &Shared, headers: &HeaderMap, body: Option<&Value>) -> Result<Value, (u16, i64, String)> {
+fn answer_query(
+    state: &Shared,
+    headers: &HeaderMap,
+    body: Option<&Value>,
+) -> Result<Value, (u16, i64, String)> {
     check_auth(state, headers)?;
     let body = body.ok_or_else(|| param_invalid("body is not JSON"))?;
     let user = str_field(body, "kunlun_user_id", true)?.unwrap_or_default();
@@ -512,21 +615,33 @@ fn answer_query(state: &Shared, headers: &HeaderMap, body: Option<&Value>) -> Re
     if str_field(body, "type", false)?.is_some_and(|t| t != "pending" && t != "archived") {
         return Err(param_invalid("type"));
     }
-    if str_field(body, "source", false)?.is_some_and(|t| !["assignMe", "fromMe", "CCMe"].contains(&t.as_str())) {
+    if str_field(body, "source", false)?
+        .is_some_and(|t| !["assignMe", "fromMe", "CCMe"].contains(&t.as_str()))
+    {
         return Err(param_invalid("source"));
     }
     let limit: usize = match str_field(body, "limit", false)? {
         None => 10,
-        Some(l) => l.parse().ok().filter(|l| (1..=50).contains(l)).ok_or_else(|| param_invalid("limit must be \"1\"..\"50\""))?,
+        Some(l) => l
+            .parse()
+            .ok()
+            .filter(|l| (1..=50).contains(l))
+            .ok_or_else(|| param_invalid("limit must be \"1\"..\"50\""))?,
     };
     let offset: usize = match str_field(body, "offset", false)? {
         None => 0,
-        Some(o) => o.parse().map_err(|_| param_invalid("offset must be a numeric string"))?,
+        Some(o) => o
+            .parse()
+            .map_err(|_| param_invalid("offset must be a numeric string"))?,
     };
     let filter: Option<Vec<String>> = match body.get("api_ids") {
         None | Some(Value::Null) => None,
         Some(Value::Array(a)) if (1..=100).contains(&a.len()) && a.iter().all(Value::is_string) => {
-            Some(a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+            Some(
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect(),
+            )
         }
         Some(_) => return Err(param_invalid("api_ids must be 1..100 strings")),
     };
@@ -538,7 +653,12 @@ fn answer_query(state: &Shared, headers: &HeaderMap, body: Option<&Value>) -> Re
         .filter(|t| filter.as_ref().is_none_or(|f| f.contains(&t.api_id)))
         .collect();
     let numeric = s.numeric_fields;
-    let tasks: Vec<Value> = listed.iter().skip(offset).take(limit).map(|t| task_json(t, numeric)).collect();
+    let tasks: Vec<Value> = listed
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|t| task_json(t, numeric))
+        .collect();
     let count = listed.len();
     Ok(json!({
         "count": if numeric { json!(count) } else { json!(count.to_string()) },
@@ -558,14 +678,29 @@ fn task_json(t: &FakeTask, numeric: bool) -> Value {
         "summarys": [{"file_key": {"language_code": "2052", "text": "金额"}, "file_value": [{"language_code": "2052", "text": "100"}]}],
     });
     if let Some(ms) = t.start_ms {
-        v["task_start_time"] = if numeric { json!(ms) } else { json!(ms.to_string()) };
+        v["task_start_time"] = if numeric {
+            json!(ms)
+        } else {
+            json!(ms.to_string())
+        };
     }
     v
 }
 
-async fn expedite_handler(State(state): State<Shared>, Path(task_id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn expedite_handler(
+    State(state): State<Shared>,
+    Path(task_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-    let info = CallInfo { user: None, offset: None, task_id: Some(task_id.clone()), api_ids: None, authorization: auth_header(&headers) };
+    let info = CallInfo {
+        user: None,
+        offset: None,
+        task_id: Some(task_id.clone()),
+        api_ids: None,
+        authorization: auth_header(&headers),
+    };
     let after = match gate(&state, Endpoint::Expedite, &info).await {
         Ok(after) => after,
         Err(resp) => return resp,
@@ -586,7 +721,12 @@ async fn expedite_handler(State(state): State<Shared>, Path(task_id): Path<Strin
     }
 }
 
-fn answer_expedite(state: &Shared, headers: &HeaderMap, task_id: &str, body: Option<&Value>) -> Result<(), (u16, i64, String)> {
+fn answer_expedite(
+    state: &Shared,
+    headers: &HeaderMap,
+    task_id: &str,
+    body: Option<&Value>,
+) -> Result<(), (u16, i64, String)> {
     check_auth(state, headers)?;
     let body = body.ok_or_else(|| param_invalid("body is not JSON"))?;
     let operator = str_field(body, "operator_user_id", true)?.unwrap_or_default();
@@ -595,9 +735,10 @@ fn answer_expedite(state: &Shared, headers: &HeaderMap, task_id: &str, body: Opt
     }
     let opinion = str_field(body, "opinion", false)?;
     let ids: Vec<String> = match body.get("expediting_user_ids") {
-        Some(Value::Array(a)) if (1..=20).contains(&a.len()) && a.iter().all(Value::is_string) => {
-            a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()
-        }
+        Some(Value::Array(a)) if (1..=20).contains(&a.len()) && a.iter().all(Value::is_string) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
         _ => return Err(param_invalid("expediting_user_ids must be 1..20 strings")),
     };
     let mut s = state.lock().expect("fake state");

@@ -62,7 +62,11 @@ impl OpinionTemplate {
                     let Some(field) = PLACEHOLDERS.iter().find(|p| **p == name) else {
                         return Err(format!(
                             "unknown placeholder {{{name}}} in opinion; known: {}",
-                            PLACEHOLDERS.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(" ")
+                            PLACEHOLDERS
+                                .iter()
+                                .map(|p| format!("{{{p}}}"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
                         ));
                     };
                     if !text.is_empty() {
@@ -103,7 +107,9 @@ impl OpinionTemplate {
                 Piece::Field("user") => out.push_str(v.user),
                 Piece::Field("initiator") => out.push_str(v.initiator),
                 Piece::Field("rule") => out.push_str(v.rule),
-                Piece::Field(other) => unreachable!("placeholder {other} is validated at parse time"),
+                Piece::Field(other) => {
+                    unreachable!("placeholder {other} is validated at parse time")
+                }
             }
         }
         out
@@ -128,7 +134,11 @@ pub fn human_age(d: Duration) -> String {
         .filter(|(v, _)| *v > 0)
         .map(|(v, u)| format!("{v}{u}"))
         .collect();
-    if parts.is_empty() { "0s".to_owned() } else { parts.join(" ") }
+    if parts.is_empty() {
+        "0s".to_owned()
+    } else {
+        parts.join(" ")
+    }
 }
 
 #[cfg(test)]
@@ -149,13 +159,22 @@ mod tests {
 
     #[test]
     fn renders_every_placeholder() {
-        let t = OpinionTemplate::parse("{task_id}|{label}|{age}|{n}|{user}|{initiator}|{rule}|{{x}}").unwrap();
-        assert_eq!(t.render(&values()), "t1|报销|1d 3h|2|Zhang San|Li Si|finance|{x}");
+        let t =
+            OpinionTemplate::parse("{task_id}|{label}|{age}|{n}|{user}|{initiator}|{rule}|{{x}}")
+                .unwrap();
+        assert_eq!(
+            t.render(&values()),
+            "t1|报销|1d 3h|2|Zhang San|Li Si|finance|{x}"
+        );
     }
 
     #[test]
     fn rejects_bad_templates() {
-        for (src, fragment) in [("{nope}", "unknown placeholder {nope}"), ("{age", "unclosed"), ("a } b", "stray")] {
+        for (src, fragment) in [
+            ("{nope}", "unknown placeholder {nope}"),
+            ("{age", "unclosed"),
+            ("a } b", "stray"),
+        ] {
             let err = OpinionTemplate::parse(src).unwrap_err();
             assert!(err.contains(fragment), "{src}: {err}");
         }
@@ -163,7 +182,14 @@ mod tests {
 
     #[test]
     fn human_ages() {
-        for (secs, want) in [(0, "0s"), (42, "42s"), (3700, "1h 1m"), (86_400, "1d"), (90_061, "1d 1h"), (7200, "2h")] {
+        for (secs, want) in [
+            (0, "0s"),
+            (42, "42s"),
+            (3700, "1h 1m"),
+            (86_400, "1d"),
+            (90_061, "1d 1h"),
+            (7200, "2h"),
+        ] {
             assert_eq!(human_age(Duration::from_secs(secs)), want, "{secs}");
         }
     }

@@ -60,16 +60,22 @@ pub fn build(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> Vec<Plan
                 why: "user is not in [[users]] any more; never expedited".into(),
                 sort_key: (5, None),
             };
-            let Some(user) = users.get(row.user_id.as_str()) else { return e };
+            let Some(user) = users.get(row.user_id.as_str()) else {
+                return e;
+            };
             e.assignee = user.display_name().to_owned();
             let verdict = decide::decide(config, user, &facts, now);
             let rule_of = |i: usize| &config.rules[i];
             match &verdict {
-                Verdict::Due { rule, .. } | Verdict::Waiting { rule, .. } | Verdict::Deferred { rule, .. } | Verdict::Exhausted { rule, .. } => {
+                Verdict::Due { rule, .. }
+                | Verdict::Waiting { rule, .. }
+                | Verdict::Deferred { rule, .. }
+                | Verdict::Exhausted { rule, .. } => {
                     let r = rule_of(*rule);
                     e.rule = Some(r.name.clone());
                     if r.age_clock == crate::config::AgeClock::Working {
-                        e.working_age_seconds = Some(decide::rule_age(config, r, &facts, now).as_secs());
+                        e.working_age_seconds =
+                            Some(decide::rule_age(config, r, &facts, now).as_secs());
                     }
                 }
                 Verdict::NoRule => {}
@@ -78,7 +84,10 @@ pub fn build(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> Vec<Plan
                 Verdict::Due { n, due_at, .. } => {
                     e.status = "due";
                     e.next_due = Some(due_at.with_timezone(&tz).to_rfc3339());
-                    e.why = format!("expedite {n} due since {} — goes out next cycle", local(due_at));
+                    e.why = format!(
+                        "expedite {n} due since {} — goes out next cycle",
+                        local(due_at)
+                    );
                     e.sort_key = (0, Some(due_at));
                 }
                 Verdict::Waiting { n, due_at, .. } => {
@@ -102,7 +111,10 @@ pub fn build(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> Vec<Plan
                     e.why = if r.max_times == 0 {
                         "rule never expedites (max_times = 0)".into()
                     } else {
-                        format!("max_times reached ({sent} of {})", if r.repeat.is_none() { 1 } else { r.max_times })
+                        format!(
+                            "max_times reached ({sent} of {})",
+                            if r.repeat.is_none() { 1 } else { r.max_times }
+                        )
                     };
                     e.sort_key = (3, None);
                 }
@@ -130,12 +142,25 @@ pub fn render_table(entries: &[PlanEntry]) -> String {
     if entries.is_empty() {
         return "No pending tasks tracked yet. Run `expediter once` to list them.\n".into();
     }
-    let headers = ["TASK", "ASSIGNEE", "AGE", "RULE", "SENT", "STATUS", "NEXT / WHY", "LABEL"];
+    let headers = [
+        "TASK",
+        "ASSIGNEE",
+        "AGE",
+        "RULE",
+        "SENT",
+        "STATUS",
+        "NEXT / WHY",
+        "LABEL",
+    ];
     let rows: Vec<[String; 8]> = entries
         .iter()
         .map(|e| {
             let age = match e.working_age_seconds {
-                Some(w) => format!("{} ({} work)", e.age, human_age(std::time::Duration::from_secs(w))),
+                Some(w) => format!(
+                    "{} ({} work)",
+                    e.age,
+                    human_age(std::time::Duration::from_secs(w))
+                ),
                 None => e.age.clone(),
             };
             [
@@ -176,7 +201,11 @@ pub fn render_table(entries: &[PlanEntry]) -> String {
     let due = entries.iter().filter(|e| e.status == "due").count();
     let waiting = entries.iter().filter(|e| e.status == "waiting").count();
     let deferred = entries.iter().filter(|e| e.status == "deferred").count();
-    let _ = writeln!(out, "\n{} pending assignment(s): {due} due, {waiting} waiting, {deferred} deferred", entries.len());
+    let _ = writeln!(
+        out,
+        "\n{} pending assignment(s): {due} due, {waiting} waiting, {deferred} deferred",
+        entries.len()
+    );
     out
 }
 
@@ -184,14 +213,24 @@ pub fn render_table(entries: &[PlanEntry]) -> String {
 fn display_width(s: &str) -> usize {
     s.chars()
         .map(|c| match c as u32 {
-            0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 => 2,
+            0x1100..=0x115F
+            | 0x2E80..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6 => 2,
             _ => 1,
         })
         .sum()
 }
 
 fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max { s.to_owned() } else { s.chars().take(max - 1).chain(['…']).collect() }
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        s.chars().take(max - 1).chain(['…']).collect()
+    }
 }
 
 #[cfg(test)]

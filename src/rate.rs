@@ -99,7 +99,10 @@ mod tests {
             let share = (100.0 * window / 60.0_f64).floor() as usize;
             for (i, t) in times.iter().enumerate() {
                 let in_window = times[i..].iter().take_while(|u| **u < t + window).count();
-                assert!(in_window <= share.max(1), "{in_window} calls in a {window}s window from {t}");
+                assert!(
+                    in_window <= share.max(1),
+                    "{in_window} calls in a {window}s window from {t}"
+                );
             }
         }
     }

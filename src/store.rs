@@ -6,7 +6,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Row, Sqlite, Transaction};
 use thiserror::Error;
 
@@ -27,7 +29,11 @@ pub enum StoreError {
     },
     /// The same (task, assignee, n) is already recorded as sent or possibly sent.
     #[error("expedite {n} of task {task_id} for {user_id} is already recorded")]
-    AlreadyRecorded { task_id: String, user_id: String, n: u32 },
+    AlreadyRecorded {
+        task_id: String,
+        user_id: String,
+        n: u32,
+    },
 }
 
 /// A pending (task, assignee) with everything the decision needs.
@@ -106,11 +112,15 @@ fn from_ms(v: i64) -> DateTime<Utc> {
 impl Store {
     /// Opens (creating and migrating when needed) the database at `path`.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |message: String| StoreError::Open { path: path.to_owned(), message };
+        let open_err = |message: String| StoreError::Open {
+            path: path.to_owned(),
+            message,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && !dir.exists()
         {
-            std::fs::create_dir_all(dir).map_err(|e| open_err(format!("cannot create directory {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| open_err(format!("cannot create directory {}: {e}", dir.display())))?;
         }
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(|e| open_err(e.to_string()))?
@@ -128,16 +138,20 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| open_err(format!("cannot open: {e}")))?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| open_err(format!("cannot migrate (is this an expediter database, and writable?): {e}")))?;
+        MIGRATOR.run(&pool).await.map_err(|e| {
+            open_err(format!(
+                "cannot migrate (is this an expediter database, and writable?): {e}"
+            ))
+        })?;
         // Prove the file takes writes now rather than at the first expedite.
         sqlx::query("PRAGMA user_version = 1")
             .execute(&pool)
             .await
             .map_err(|e| open_err(format!("not writable: {e}")))?;
-        Ok(Store { pool, path: path.to_owned() })
+        Ok(Store {
+            pool,
+            path: path.to_owned(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -149,48 +163,76 @@ impl Store {
     }
 
     fn err(&self, context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
-        move |source| StoreError::Query { path: self.path.clone(), context, source }
+        move |source| StoreError::Query {
+            path: self.path.clone(),
+            context,
+            source,
+        }
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(self.err("begin a transaction"))
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(self.err("begin a transaction"))
     }
 
     /// Stores one page of `user`'s listing: tasks upserted, the assignment marked current, and
     /// (for a filtered listing) the flow filter that returned it. One transaction.
-    pub async fn record_page(&self, user: &str, flow_set: Option<&str>, tasks: &[ListedTask], now: DateTime<Utc>) -> Result<u64, StoreError> {
+    pub async fn record_page(
+        &self,
+        user: &str,
+        flow_set: Option<&str>,
+        tasks: &[ListedTask],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         let now = ms(now);
         let mut tx = self.begin().await?;
         let mut new = 0;
         for t in tasks {
             let labels = serde_json::to_string(&t.labels).unwrap_or_else(|_| "[]".into());
             let inserted = sqlx::query(
-                "INSERT INTO tasks (task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, first_seen, last_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
-                 ON CONFLICT (task_id) DO UPDATE SET
-                   instance_id = coalesce(excluded.instance_id, instance_id),
-                   labels = CASE WHEN excluded.labels = '[]' THEN labels ELSE excluded.labels END,
-                   status = coalesce(excluded.status, status),
-                   initiator_id = coalesce(excluded.initiator_id, initiator_id),
-                   initiator_name = coalesce(excluded.initiator_name, initiator_name),
-                   start_time = coalesce(excluded.start_time, start_time),
-                   last_seen = excluded.last_seen,
-                   finished_at = NULL
-                 RETURNING first_seen = last_seen",
+                "INSERT OR IGNORE INTO tasks (task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, first_seen, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
             )
             .bind(&t.task_id)
             .bind(&t.instance_id)
-            .bind(labels)
+            .bind(&labels)
             .bind(&t.status)
             .bind(&t.initiator_id)
             .bind(&t.initiator_name)
             .bind(t.start_time.map(ms))
             .bind(now)
-            .fetch_one(&mut *tx)
+            .execute(&mut *tx)
             .await
-            .map_err(self.err("store a task"))?;
-            if inserted.get::<bool, _>(0) {
+            .map_err(self.err("store a task"))?
+            .rows_affected();
+            if inserted == 1 {
                 new += 1;
+            } else {
+                sqlx::query(
+                    "UPDATE tasks SET
+                       instance_id = coalesce(?2, instance_id),
+                       labels = CASE WHEN ?3 = '[]' THEN labels ELSE ?3 END,
+                       status = coalesce(?4, status),
+                       initiator_id = coalesce(?5, initiator_id),
+                       initiator_name = coalesce(?6, initiator_name),
+                       start_time = coalesce(?7, start_time),
+                       last_seen = ?8,
+                       finished_at = NULL
+                     WHERE task_id = ?1",
+                )
+                .bind(&t.task_id)
+                .bind(&t.instance_id)
+                .bind(&labels)
+                .bind(&t.status)
+                .bind(&t.initiator_id)
+                .bind(&t.initiator_name)
+                .bind(t.start_time.map(ms))
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err("update a task"))?;
             }
             sqlx::query(
                 "INSERT INTO assignments (task_id, user_id, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
@@ -217,23 +259,32 @@ impl Store {
 
     /// After a complete listing of `user`: every pending assignment not in `seen` is finished,
     /// and so is every task no watched user has pending any more. Returns the assignments finished.
-    pub async fn finish_missing(&self, user: &str, seen: &HashSet<String>, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    pub async fn finish_missing(
+        &self,
+        user: &str,
+        seen: &HashSet<String>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         let now = ms(now);
         let mut tx = self.begin().await?;
-        let pending: Vec<String> = sqlx::query_scalar("SELECT task_id FROM assignments WHERE user_id = ?1 AND finished_at IS NULL")
-            .bind(user)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(self.err("read a user's assignments"))?;
+        let pending: Vec<String> = sqlx::query_scalar(
+            "SELECT task_id FROM assignments WHERE user_id = ?1 AND finished_at IS NULL",
+        )
+        .bind(user)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(self.err("read a user's assignments"))?;
         let mut finished = 0;
         for task_id in pending.iter().filter(|t| !seen.contains(*t)) {
-            sqlx::query("UPDATE assignments SET finished_at = ?3 WHERE task_id = ?1 AND user_id = ?2")
-                .bind(task_id)
-                .bind(user)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.err("finish an assignment"))?;
+            sqlx::query(
+                "UPDATE assignments SET finished_at = ?3 WHERE task_id = ?1 AND user_id = ?2",
+            )
+            .bind(task_id)
+            .bind(user)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("finish an assignment"))?;
             sqlx::query(
                 "UPDATE tasks SET finished_at = ?2 WHERE task_id = ?1 AND finished_at IS NULL
                  AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = ?1 AND a.finished_at IS NULL)",
@@ -245,7 +296,9 @@ impl Store {
             .map_err(self.err("finish a task"))?;
             finished += 1;
         }
-        tx.commit().await.map_err(self.err("commit finished tasks"))?;
+        tx.commit()
+            .await
+            .map_err(self.err("commit finished tasks"))?;
         Ok(finished)
     }
 
@@ -329,13 +382,22 @@ impl Store {
                 Err(e) => return Err(self.err("record an expedite intent")(e)),
             }
         }
-        tx.commit().await.map_err(self.err("commit an expedite intent"))?;
+        tx.commit()
+            .await
+            .map_err(self.err("commit an expedite intent"))?;
         Ok(id)
     }
 
     /// Writes what became of an expediting call. A failed call stops counting, so the same
     /// expedite may be tried again in a later cycle.
-    pub async fn record_outcome(&self, id: i64, outcome: Outcome, code: Option<i64>, msg: Option<&str>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn record_outcome(
+        &self,
+        id: i64,
+        outcome: Outcome,
+        code: Option<i64>,
+        msg: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         sqlx::query("UPDATE expedites SET outcome = ?2, outcome_at = ?3, feishu_code = ?4, feishu_msg = ?5 WHERE id = ?1")
             .bind(id)
@@ -353,13 +415,18 @@ impl Store {
                 .await
                 .map_err(self.err("record an expedite outcome"))?;
         }
-        tx.commit().await.map_err(self.err("commit an expedite outcome"))?;
+        tx.commit()
+            .await
+            .map_err(self.err("commit an expedite outcome"))?;
         Ok(())
     }
 
     /// Intents left without an outcome by an earlier run (a crash, a kill): they count as sent,
     /// and are marked `unknown`. Returns them for logging.
-    pub async fn settle_unfinished_intents(&self, now: DateTime<Utc>) -> Result<Vec<ExpediteRecord>, StoreError> {
+    pub async fn settle_unfinished_intents(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ExpediteRecord>, StoreError> {
         let pending: Vec<ExpediteRecord> = self
             .expedites_where_pending()
             .await?
@@ -367,17 +434,24 @@ impl Store {
             .filter(|e| e.outcome == "pending")
             .collect();
         for e in &pending {
-            self.record_outcome(e.id, Outcome::Unknown, None, Some("no outcome recorded (process stopped during the call)"), now)
-                .await?;
+            self.record_outcome(
+                e.id,
+                Outcome::Unknown,
+                None,
+                Some("no outcome recorded (process stopped during the call)"),
+                now,
+            )
+            .await?;
         }
         Ok(pending)
     }
 
     async fn expedites_where_pending(&self) -> Result<Vec<ExpediteRecord>, StoreError> {
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM expedites WHERE outcome = 'pending' ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.err("read unfinished intents"))?;
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM expedites WHERE outcome = 'pending' ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.err("read unfinished intents"))?;
         let all = self.expedites().await?;
         Ok(all.into_iter().filter(|e| ids.contains(&e.id)).collect())
     }
@@ -453,18 +527,34 @@ mod tests {
     async fn pages_upsert_and_complete_listings_finish() {
         let (_d, s) = store().await;
         let t0 = Utc::now();
-        assert_eq!(s.record_page("u1", None, &[task("1"), task("2")], t0).await.unwrap(), 2);
-        assert_eq!(s.record_page("u2", Some("flowA"), &[task("2")], t0).await.unwrap(), 0);
+        assert_eq!(
+            s.record_page("u1", None, &[task("1"), task("2")], t0)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            s.record_page("u2", Some("flowA"), &[task("2")], t0)
+                .await
+                .unwrap(),
+            0
+        );
         assert_eq!(s.pending_pairs().await.unwrap().len(), 3);
         let seen: HashSet<String> = ["2".to_owned()].into();
         assert_eq!(s.finish_missing("u1", &seen, t0).await.unwrap(), 1);
         let pairs = s.pending_pairs().await.unwrap();
         assert_eq!(pairs.len(), 2);
         assert!(pairs.iter().all(|p| p.task_id == "2"));
-        assert_eq!(pairs.iter().find(|p| p.user_id == "u2").unwrap().flow_sets, vec!["flowA"]);
+        assert_eq!(
+            pairs.iter().find(|p| p.user_id == "u2").unwrap().flow_sets,
+            vec!["flowA"]
+        );
         assert_eq!(s.task_counts().await.unwrap(), (1, 1));
         // Task 2 is still pending for u2, so it is not finished when u1 no longer has it.
-        assert_eq!(s.finish_missing("u1", &HashSet::new(), t0).await.unwrap(), 1);
+        assert_eq!(
+            s.finish_missing("u1", &HashSet::new(), t0).await.unwrap(),
+            1
+        );
         assert_eq!(s.task_counts().await.unwrap(), (1, 1));
         // A task that comes back is pending again.
         s.record_page("u1", None, &[task("1")], t0).await.unwrap();
@@ -476,22 +566,49 @@ mod tests {
         let (_d, s) = store().await;
         let now = Utc::now();
         s.record_page("u1", None, &[task("1")], now).await.unwrap();
-        let a = vec![IntentAssignee { user_id: "u1".into(), rule: "r".into(), n: 1 }];
-        let id = s.record_intent("1", "r", "7000", "hi", &a, now).await.unwrap();
+        let a = vec![IntentAssignee {
+            user_id: "u1".into(),
+            rule: "r".into(),
+            n: 1,
+        }];
+        let id = s
+            .record_intent("1", "r", "7000", "hi", &a, now)
+            .await
+            .unwrap();
         let again = s.record_intent("1", "r", "7000", "hi", &a, now).await;
-        assert!(matches!(again, Err(StoreError::AlreadyRecorded { n: 1, .. })), "{again:?}");
+        assert!(
+            matches!(again, Err(StoreError::AlreadyRecorded { n: 1, .. })),
+            "{again:?}"
+        );
         // Once failed, the same n may be tried again.
-        s.record_outcome(id, Outcome::Failed, Some(2320001), Some("param is invalid"), now).await.unwrap();
+        s.record_outcome(
+            id,
+            Outcome::Failed,
+            Some(2320001),
+            Some("param is invalid"),
+            now,
+        )
+        .await
+        .unwrap();
         assert_eq!(s.pending_pairs().await.unwrap()[0].sent, 0);
-        let id2 = s.record_intent("1", "r", "7000", "hi", &a, now).await.unwrap();
+        let id2 = s
+            .record_intent("1", "r", "7000", "hi", &a, now)
+            .await
+            .unwrap();
         let pair = &s.pending_pairs().await.unwrap()[0];
-        assert_eq!((pair.sent, pair.last_sent.map(|t| t.timestamp_millis())), (1, Some(now.timestamp_millis())));
+        assert_eq!(
+            (pair.sent, pair.last_sent.map(|t| t.timestamp_millis())),
+            (1, Some(now.timestamp_millis()))
+        );
         // An intent without an outcome is settled as unknown and still counts.
         let settled = s.settle_unfinished_intents(now).await.unwrap();
         assert_eq!(settled.iter().map(|e| e.id).collect::<Vec<_>>(), vec![id2]);
         assert_eq!(s.pending_pairs().await.unwrap()[0].sent, 1);
         let all = s.expedites().await.unwrap();
-        assert_eq!(all.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(), vec!["failed", "unknown"]);
+        assert_eq!(
+            all.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(),
+            vec!["failed", "unknown"]
+        );
         assert_eq!(all[0].feishu_code, Some(2320001));
     }
 
@@ -499,8 +616,15 @@ mod tests {
     async fn unusable_path_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("not-a-db");
-        std::fs::write(&path, b"this is not sqlite, just text long enough to look like a header......").unwrap();
-        let err = Store::open(&path).await.err().expect("garbage file must not open");
+        std::fs::write(
+            &path,
+            b"this is not sqlite, just text long enough to look like a header......",
+        )
+        .unwrap();
+        let err = Store::open(&path)
+            .await
+            .err()
+            .expect("garbage file must not open");
         assert!(err.to_string().contains("not-a-db"), "{err}");
     }
 }

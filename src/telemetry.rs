@@ -9,7 +9,19 @@ pub enum LogFormat {
     Json,
 }
 
+static FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
+/// Reports a fatal error once: as a log event in JSON mode (so stderr stays pure JSON lines),
+/// as plain `error: …` text otherwise.
+pub fn fatal(message: &str) {
+    match FORMAT.get() {
+        Some(LogFormat::Json) => tracing::error!("{message}"),
+        _ => eprintln!("error: {message}"),
+    }
+}
+
 pub fn init(format: LogFormat) {
+    let _ = FORMAT.set(format);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some();
     let builder = tracing_subscriber::fmt()
@@ -17,7 +29,11 @@ pub fn init(format: LogFormat) {
         .with_writer(std::io::stderr)
         .with_target(false);
     let result = match (format, under_systemd) {
-        (LogFormat::Json, _) => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        (LogFormat::Json, _) => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
         (LogFormat::Pretty, true) => builder.without_time().with_ansi(false).try_init(),
         (LogFormat::Pretty, false) => builder.try_init(),
     };

@@ -8,7 +8,11 @@ use thiserror::Error;
 pub enum FeishuError {
     /// Feishu answered with a non-zero `code`.
     #[error("Feishu code {code}: {msg}{}", advice(*code).map(|a| format!(" — {a}")).unwrap_or_default())]
-    Api { code: i64, msg: String, http_status: u16 },
+    Api {
+        code: i64,
+        msg: String,
+        http_status: u16,
+    },
     /// An HTTP error status without a readable Feishu body.
     #[error("HTTP {status} from Feishu{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
     Http { status: u16, body: String },
@@ -44,15 +48,19 @@ impl FeishuError {
     pub fn class(&self) -> ErrorClass {
         match self {
             FeishuError::Api { code, .. } if TOKEN_CODES.contains(code) => ErrorClass::Token,
-            FeishuError::Api { code, .. } if TRANSIENT_CODES.contains(code) => ErrorClass::Transient,
-            FeishuError::Api { http_status, code, .. } if *http_status >= 500 && !is_final_code(*code) => {
+            FeishuError::Api { code, .. } if TRANSIENT_CODES.contains(code) => {
                 ErrorClass::Transient
             }
+            FeishuError::Api {
+                http_status, code, ..
+            } if *http_status >= 500 && !is_final_code(*code) => ErrorClass::Transient,
             FeishuError::Api { .. } => ErrorClass::Final,
             FeishuError::Http { status, .. } if *status >= 500 => ErrorClass::Transient,
             FeishuError::Http { .. } => ErrorClass::Final,
             FeishuError::RateLimited { .. } => ErrorClass::RateLimited,
-            FeishuError::Timeout(_) | FeishuError::Connect(_) | FeishuError::Decode(_) => ErrorClass::Transient,
+            FeishuError::Timeout(_) | FeishuError::Connect(_) | FeishuError::Decode(_) => {
+                ErrorClass::Transient
+            }
         }
     }
 
@@ -70,6 +78,14 @@ impl FeishuError {
         }
     }
 
+    /// An error every further call would hit too: wrong credentials, a missing scope, no quota.
+    pub fn stops_cycle(&self) -> bool {
+        matches!(
+            self.code(),
+            Some(10003 | 10014 | 10015 | 99991672 | 99991403)
+        )
+    }
+
     /// Could the platform have acted on the request even though we saw no answer? A retry of
     /// such an expedite could remind people twice.
     pub fn outcome_unknown(&self) -> bool {
@@ -85,12 +101,16 @@ fn is_final_code(code: i64) -> bool {
 pub fn advice(code: i64) -> Option<&'static str> {
     Some(match code {
         10003 => "invalid parameter when fetching the token: check [feishu] app_id",
-        10014 => "the app is unavailable or its secret is invalid: check the app is enabled and the app secret is current",
+        10014 => {
+            "the app is unavailable or its secret is invalid: check the app is enabled and the app secret is current"
+        }
         10015 => "wrong app secret: fix app_secret_file, app_secret or EXPEDITER_APP_SECRET",
         99991672 => {
             "the app lacks a permission scope: grant app_engine:approval:read (listing) and app_engine:approval:write (expediting) in the developer console, then publish a new app version"
         }
-        99991403 => "the tenant's monthly API quota is used up: nothing can be listed or expedited until it resets or is raised",
+        99991403 => {
+            "the tenant's monthly API quota is used up: nothing can be listed or expedited until it resets or is raised"
+        }
         2320001 => "param is invalid: a user id is wrong or the task is no longer pending for them",
         _ => return None,
     })
@@ -102,7 +122,11 @@ mod tests {
 
     #[test]
     fn classification_table() {
-        let api = |code, http_status| FeishuError::Api { code, msg: "m".into(), http_status };
+        let api = |code, http_status| FeishuError::Api {
+            code,
+            msg: "m".into(),
+            http_status,
+        };
         let cases = [
             (api(99991663, 400), ErrorClass::Token),
             (api(99991661, 400), ErrorClass::Token),
@@ -119,10 +143,31 @@ mod tests {
             (api(10015, 400), ErrorClass::Final),
             (api(10003, 400), ErrorClass::Final),
             (api(77, 503), ErrorClass::Transient),
-            (FeishuError::Http { status: 502, body: String::new() }, ErrorClass::Transient),
-            (FeishuError::Http { status: 404, body: String::new() }, ErrorClass::Final),
-            (FeishuError::RateLimited { code: RATE_LIMIT_CODE, reset: Duration::from_secs(1) }, ErrorClass::RateLimited),
-            (FeishuError::Timeout(Duration::from_secs(1)), ErrorClass::Transient),
+            (
+                FeishuError::Http {
+                    status: 502,
+                    body: String::new(),
+                },
+                ErrorClass::Transient,
+            ),
+            (
+                FeishuError::Http {
+                    status: 404,
+                    body: String::new(),
+                },
+                ErrorClass::Final,
+            ),
+            (
+                FeishuError::RateLimited {
+                    code: RATE_LIMIT_CODE,
+                    reset: Duration::from_secs(1),
+                },
+                ErrorClass::RateLimited,
+            ),
+            (
+                FeishuError::Timeout(Duration::from_secs(1)),
+                ErrorClass::Transient,
+            ),
             (FeishuError::Decode("x".into()), ErrorClass::Transient),
             (FeishuError::Connect("x".into()), ErrorClass::Transient),
         ];
@@ -133,9 +178,17 @@ mod tests {
 
     #[test]
     fn final_errors_say_what_to_do() {
-        let e = FeishuError::Api { code: 99991672, msg: "scope".into(), http_status: 403 };
+        let e = FeishuError::Api {
+            code: 99991672,
+            msg: "scope".into(),
+            http_status: 403,
+        };
         assert!(e.to_string().contains("app_engine:approval:read"));
-        let e = FeishuError::Api { code: 10015, msg: "bad secret".into(), http_status: 400 };
+        let e = FeishuError::Api {
+            code: 10015,
+            msg: "bad secret".into(),
+            http_status: 400,
+        };
         assert!(e.to_string().contains("app_secret_file"));
     }
 }

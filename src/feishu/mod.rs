@@ -27,13 +27,18 @@ pub const MAX_EXPEDITE_IDS: usize = 20;
 const JSON_UTF8: &str = "application/json; charset=utf-8";
 
 pub fn expedite_path(task_id: &str) -> String {
-    format!("/open-apis/apaas/v1/user_tasks/{}/expediting", urlencode(task_id))
+    format!(
+        "/open-apis/apaas/v1/user_tasks/{}/expediting",
+        urlencode(task_id)
+    )
 }
 
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -86,7 +91,10 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     fn backoff(&self, retry: u32) -> Duration {
-        let exp = self.base_backoff.saturating_mul(1u32 << retry.min(16)).min(self.max_backoff);
+        let exp = self
+            .base_backoff
+            .saturating_mul(1u32 << retry.min(16))
+            .min(self.max_backoff);
         // Full jitter, but never less than half, so retries stay spread and still back off.
         exp.mul_f64(0.5 + fastrand::f64() * 0.5)
     }
@@ -192,7 +200,12 @@ impl FeishuClient {
     }
 
     /// One page of `user`'s pending tasks assigned to them, optionally only of some flows.
-    pub async fn query_page(&self, user: &str, offset: u64, api_ids: Option<&[String]>) -> Result<Page, FeishuError> {
+    pub async fn query_page(
+        &self,
+        user: &str,
+        offset: u64,
+        api_ids: Option<&[String]>,
+    ) -> Result<Page, FeishuError> {
         let mut body = json!({
             "kunlun_user_id": user,
             "type": "pending",
@@ -209,7 +222,13 @@ impl FeishuClient {
 
     /// Sends one reminder for `task_id` to `user_ids` (1..=20). A timeout is returned at once,
     /// never retried: the platform may have acted.
-    pub async fn expedite(&self, task_id: &str, operator: &str, user_ids: &[String], opinion: &str) -> Result<(), FeishuError> {
+    pub async fn expedite(
+        &self,
+        task_id: &str,
+        operator: &str,
+        user_ids: &[String],
+        opinion: &str,
+    ) -> Result<(), FeishuError> {
         debug_assert!(!user_ids.is_empty() && user_ids.len() <= MAX_EXPEDITE_IDS);
         let mut body = json!({
             "operator_user_id": operator,
@@ -218,7 +237,9 @@ impl FeishuClient {
         if !opinion.is_empty() {
             body["opinion"] = json!(opinion);
         }
-        self.call(Api::Expedite, &expedite_path(task_id), &body).await.map(|_| ())
+        self.call(Api::Expedite, &expedite_path(task_id), &body)
+            .await
+            .map(|_| ())
     }
 
     fn pacer(&self, api: Api) -> &Pacer {
@@ -248,19 +269,34 @@ impl FeishuClient {
             };
             match err.class() {
                 ErrorClass::Token if !token_retried => {
-                    tracing::info!(api = api.name(), code = err.code(), "tenant token refused; fetching a new one");
+                    tracing::info!(
+                        api = api.name(),
+                        code = err.code(),
+                        "tenant token refused; fetching a new one"
+                    );
                     self.drop_token(&token).await;
                     token_retried = true;
                 }
                 ErrorClass::RateLimited if rate_waits < policy.max_rate_limit_waits => {
-                    let FeishuError::RateLimited { reset, .. } = err else { unreachable!() };
+                    let FeishuError::RateLimited { reset, .. } = err else {
+                        unreachable!()
+                    };
                     let wait = reset.min(policy.max_reset);
-                    tracing::warn!(api = api.name(), wait_ms = wait.as_millis() as u64, "rate limited by Feishu; pausing this API");
+                    tracing::warn!(
+                        api = api.name(),
+                        wait_ms = wait.as_millis() as u64,
+                        "rate limited by Feishu; pausing this API"
+                    );
                     self.pacer(api).hold_until(Instant::now() + wait);
-                    self.inner.stats.rate_limit_waits.fetch_add(1, Ordering::Relaxed);
+                    self.inner
+                        .stats
+                        .rate_limit_waits
+                        .fetch_add(1, Ordering::Relaxed);
                     rate_waits += 1;
                 }
-                ErrorClass::Transient if api == Api::Expedite && err.outcome_unknown() => return Err(err),
+                ErrorClass::Transient if api == Api::Expedite && err.outcome_unknown() => {
+                    return Err(err);
+                }
                 ErrorClass::Transient if retries < policy.max_retries => {
                     let wait = policy.backoff(retries);
                     tracing::warn!(api = api.name(), error = %err, retry = retries + 1, wait_ms = wait.as_millis() as u64, "transient Feishu error; retrying");
@@ -285,7 +321,10 @@ impl FeishuClient {
         let (value, lifetime) = loop {
             match self.fetch_token().await {
                 Ok(t) => break t,
-                Err(e) if matches!(e.class(), ErrorClass::Transient | ErrorClass::RateLimited) && retries < policy.max_retries => {
+                Err(e)
+                    if matches!(e.class(), ErrorClass::Transient | ErrorClass::RateLimited)
+                        && retries < policy.max_retries =>
+                {
                     let wait = match &e {
                         FeishuError::RateLimited { reset, .. } => (*reset).min(policy.max_reset),
                         _ => policy.backoff(retries),
@@ -329,7 +368,12 @@ impl FeishuClient {
     }
 
     /// One HTTP exchange, no retries: the response is OK (code 0) or classified as an error.
-    async fn post(&self, path: &str, token: Option<&Secret>, body: &Value) -> Result<wire::Envelope, FeishuError> {
+    async fn post(
+        &self,
+        path: &str,
+        token: Option<&Secret>,
+        body: &Value,
+    ) -> Result<wire::Envelope, FeishuError> {
         let s = &self.inner.settings;
         let mut req = self
             .inner
@@ -338,8 +382,10 @@ impl FeishuClient {
             .header(CONTENT_TYPE, JSON_UTF8)
             .body(body.to_string());
         if let Some(token) = token {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-                .map_err(|_| FeishuError::Decode("the tenant token is not a valid header value".into()))?;
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    FeishuError::Decode("the tenant token is not a valid header value".into())
+                })?;
             value.set_sensitive(true);
             req = req.header(AUTHORIZATION, value);
         }
@@ -368,8 +414,14 @@ impl FeishuClient {
                 msg: env.msg.unwrap_or_default(),
                 http_status: status,
             }),
-            _ if status >= 300 => Err(FeishuError::Http { status, body: snippet(&bytes) }),
-            _ => Err(FeishuError::Decode(format!("HTTP {status}, body is not Feishu JSON: {}", snippet(&bytes)))),
+            _ if status >= 300 => Err(FeishuError::Http {
+                status,
+                body: snippet(&bytes),
+            }),
+            _ => Err(FeishuError::Decode(format!(
+                "HTTP {status}, body is not Feishu JSON: {}",
+                snippet(&bytes)
+            ))),
         }
     }
 
@@ -399,8 +451,15 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 fn snippet(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let text = text.trim();
-    let cut = (0..=text.len().min(160)).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
-    if cut < text.len() { format!("{}…", &text[..cut]) } else { text.to_owned() }
+    let cut = (0..=text.len().min(160))
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    if cut < text.len() {
+        format!("{}…", &text[..cut])
+    } else {
+        text.to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -409,8 +468,14 @@ mod tests {
 
     #[test]
     fn task_ids_are_escaped_in_the_path() {
-        assert_eq!(expedite_path("123"), "/open-apis/apaas/v1/user_tasks/123/expediting");
-        assert_eq!(expedite_path("a/b c"), "/open-apis/apaas/v1/user_tasks/a%2Fb%20c/expediting");
+        assert_eq!(
+            expedite_path("123"),
+            "/open-apis/apaas/v1/user_tasks/123/expediting"
+        );
+        assert_eq!(
+            expedite_path("a/b c"),
+            "/open-apis/apaas/v1/user_tasks/a%2Fb%20c/expediting"
+        );
     }
 
     #[test]

@@ -74,7 +74,9 @@ pub fn as_i64(v: &Value) -> Option<i64> {
 pub fn decode_page(data: &Value) -> Result<Page, String> {
     let obj = data.as_object().ok_or("`data` is not an object")?;
     let count = match obj.get("count") {
-        Some(v) => as_i64(v).filter(|c| *c >= 0).ok_or_else(|| format!("`data.count` is not a count: {v}"))? as u64,
+        Some(v) => as_i64(v)
+            .filter(|c| *c >= 0)
+            .ok_or_else(|| format!("`data.count` is not a count: {v}"))? as u64,
         None => 0,
     };
     let entries = match obj.get("tasks") {
@@ -82,7 +84,11 @@ pub fn decode_page(data: &Value) -> Result<Page, String> {
         Some(Value::Array(a)) => a.as_slice(),
         Some(other) => return Err(format!("`data.tasks` is not a list: {}", short(other))),
     };
-    let mut page = Page { count, tasks: Vec::with_capacity(entries.len()), skipped: 0 };
+    let mut page = Page {
+        count,
+        tasks: Vec::with_capacity(entries.len()),
+        skipped: 0,
+    };
     for entry in entries {
         match decode_task(entry) {
             Some(t) => page.tasks.push(t),
@@ -94,7 +100,10 @@ pub fn decode_page(data: &Value) -> Result<Page, String> {
 }
 
 fn decode_task(v: &Value) -> Option<ListedTask> {
-    let task_id = v.get("task_id").and_then(as_string).filter(|s| !s.is_empty())?;
+    let task_id = v
+        .get("task_id")
+        .and_then(as_string)
+        .filter(|s| !s.is_empty())?;
     let wf = v.get("workflow_instance");
     let labels = wf
         .and_then(|w| w.get("label"))
@@ -104,7 +113,10 @@ fn decode_task(v: &Value) -> Option<ListedTask> {
                 .iter()
                 .filter_map(|i| {
                     let text = i.get("text").and_then(as_string)?;
-                    let lang = i.get("language_code").and_then(as_string).unwrap_or_default();
+                    let lang = i
+                        .get("language_code")
+                        .and_then(as_string)
+                        .unwrap_or_default();
                     Some((lang, text))
                 })
                 .collect()
@@ -116,8 +128,14 @@ fn decode_task(v: &Value) -> Option<ListedTask> {
         instance_id: wf.and_then(|w| w.get("id")).and_then(as_string),
         labels,
         status: wf.and_then(|w| w.get("status")).and_then(as_string),
-        initiator_id: initiator.and_then(|i| i.get("user_id")).and_then(as_string).filter(|s| !s.is_empty()),
-        initiator_name: initiator.and_then(|i| i.get("name")).and_then(as_string).filter(|s| !s.is_empty()),
+        initiator_id: initiator
+            .and_then(|i| i.get("user_id"))
+            .and_then(as_string)
+            .filter(|s| !s.is_empty()),
+        initiator_name: initiator
+            .and_then(|i| i.get("name"))
+            .and_then(as_string)
+            .filter(|s| !s.is_empty()),
         start_time: v.get("task_start_time").and_then(as_i64).and_then(epoch_ms),
     })
 }
@@ -127,14 +145,21 @@ fn epoch_ms(v: i64) -> Option<DateTime<Utc>> {
     if v <= 0 {
         return None;
     }
-    let ms = if v < 100_000_000_000 { v.checked_mul(1000)? } else { v };
+    let ms = if v < 100_000_000_000 {
+        v.checked_mul(1000)?
+    } else {
+        v
+    };
     Utc.timestamp_millis_opt(ms).single()
 }
 
 pub fn short(v: &Value) -> String {
     let mut s = v.to_string();
     if s.len() > 120 {
-        let cut = (0..=120).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=120)
+            .rev()
+            .find(|i| s.is_char_boundary(*i))
+            .unwrap_or(0);
         s.truncate(cut);
         s.push('…');
     }
@@ -179,10 +204,30 @@ mod tests {
     fn lenient_where_the_platform_is_loose() {
         // (case, data, tasks kept, skipped)
         let cases = [
-            ("numbers for strings", json!({"count": 2, "tasks": [{"task_id": 11, "task_start_time": 1730208758000_i64}, {"task_id": "12"}]}), 2, 0),
-            ("extra fields", json!({"count": "1", "extra": {"x": 1}, "tasks": [{"task_id": "1", "new_field": [1, 2]}]}), 1, 0),
-            ("entry without id", json!({"count": "2", "tasks": [{"task_id": ""}, {"task_id": "2"}, "garbage"]}), 1, 2),
-            ("bad start time", json!({"count": "1", "tasks": [{"task_id": "1", "task_start_time": "soon"}]}), 1, 0),
+            (
+                "numbers for strings",
+                json!({"count": 2, "tasks": [{"task_id": 11, "task_start_time": 1730208758000_i64}, {"task_id": "12"}]}),
+                2,
+                0,
+            ),
+            (
+                "extra fields",
+                json!({"count": "1", "extra": {"x": 1}, "tasks": [{"task_id": "1", "new_field": [1, 2]}]}),
+                1,
+                0,
+            ),
+            (
+                "entry without id",
+                json!({"count": "2", "tasks": [{"task_id": ""}, {"task_id": "2"}, "garbage"]}),
+                1,
+                2,
+            ),
+            (
+                "bad start time",
+                json!({"count": "1", "tasks": [{"task_id": "1", "task_start_time": "soon"}]}),
+                1,
+                0,
+            ),
             ("null tasks", json!({"count": "0", "tasks": null}), 0, 0),
             ("missing count", json!({"tasks": [{"task_id": "1"}]}), 1, 0),
         ];
@@ -198,7 +243,10 @@ mod tests {
 
     #[test]
     fn label_falls_back_to_first_language() {
-        let labels = vec![("1033".to_owned(), "Leave".to_owned()), ("1041".to_owned(), "休暇".to_owned())];
+        let labels = vec![
+            ("1033".to_owned(), "Leave".to_owned()),
+            ("1041".to_owned(), "休暇".to_owned()),
+        ];
         assert_eq!(display_label(&labels), "Leave");
         assert_eq!(display_label(&[]), "");
     }

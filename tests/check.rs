@@ -1,0 +1,255 @@
+//! `expediter check`: every kind of config error exits 2 naming the file, the key, the position
+//! and the fix; `--online` proves the credentials.
+
+mod common;
+
+use common::*;
+
+/// A valid config to break in one place per case.
+fn valid(url: &str, db: &str) -> String {
+    format!(
+        r#"[feishu]
+base_url = "{url}"
+app_id = "cli_test"
+app_secret = "{APP_SECRET}"
+
+[schedule]
+cron = "0 */10 * * * *"
+timezone = "Asia/Shanghai"
+
+[storage]
+database = "{db}"
+
+[expedite]
+operator_user_id = "7000"
+
+[[users]]
+id = "u1"
+team = "finance"
+
+[[calendars]]
+name = "office"
+weekdays = ["mon", "tue", "wed", "thu", "fri"]
+hours = ["09:00-18:00"]
+
+[[rules]]
+name = "r"
+after = "24h"
+calendar = "office"
+opinion = "please: {{label}}"
+"#
+    )
+}
+
+#[tokio::test]
+async fn valid_config_is_described() {
+    let env = TestEnv::new().await;
+    std::fs::write(
+        &env.config_path,
+        valid(&env.fake.url(), &env.db_path.display().to_string()),
+    )
+    .unwrap();
+    let run = env.run(&["check"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains(
+            "r: everyone; once after 1d; Mon–Fri 09:00-18:00 Asia/Shanghai (office); as 7000"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("Schedule: cron \"0 */10 * * * *\" in Asia/Shanghai; next: "),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("config OK"), "{}", run.stdout);
+    assert!(!run.all().contains(APP_SECRET));
+}
+
+#[tokio::test]
+async fn each_config_error_exits_2_with_file_key_and_position() {
+    let env = TestEnv::new().await;
+    let base = valid(&env.fake.url(), &env.db_path.display().to_string());
+    // (case, broken text, fragments the error must contain)
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        (
+            "TOML syntax",
+            base.replace("after = \"24h\"", "after = 24h\""),
+            vec!["line 27", "TOML syntax"],
+        ),
+        (
+            "unknown key",
+            base.replace("team = \"finance\"", "team = \"finance\"\ntaem = \"x\""),
+            vec!["line 19", "`users[0].taem`", "unknown field `taem`"],
+        ),
+        (
+            "missing app_id",
+            base.replace("app_id = \"cli_test\"\n", ""),
+            vec!["`feishu.app_id`", "missing field `app_id`"],
+        ),
+        (
+            "invalid cron",
+            base.replace("0 */10 * * * *", "0 */10 * * *"),
+            vec!["line 7", "`schedule.cron`", "expected 6"],
+        ),
+        (
+            "bad duration",
+            base.replace("after = \"24h\"", "after = \"24 parsecs\""),
+            vec!["line 27", "`rules[0].after`", "invalid duration"],
+        ),
+        (
+            "unknown placeholder",
+            base.replace("{label}", "{lable}"),
+            vec![
+                "line 29",
+                "`rules[0].opinion`",
+                "unknown placeholder {lable}",
+            ],
+        ),
+        (
+            "unknown calendar",
+            base.replace("calendar = \"office\"", "calendar = \"ofice\""),
+            vec![
+                "line 28",
+                "`rules[0].calendar`",
+                "calendar \"ofice\", which is not defined",
+            ],
+        ),
+    ];
+    for (name, text, fragments) in cases {
+        std::fs::write(&env.config_path, &text).unwrap();
+        let run = env.run(&["check"]).await;
+        assert_eq!(run.code, 2, "{name}: {}", run.all());
+        let path = env.config_path.display().to_string();
+        assert!(
+            run.stderr.contains(&path),
+            "{name} names the file: {}",
+            run.stderr
+        );
+        for f in fragments {
+            assert!(
+                run.stderr.contains(f),
+                "{name}: missing {f:?} in {}",
+                run.stderr
+            );
+        }
+        // `once` refuses the same file the same way.
+        assert_eq!(env.run(&["once"]).await.code, 2, "{name}: once");
+    }
+}
+
+#[tokio::test]
+async fn missing_config_file_exits_2() {
+    let env = TestEnv::new().await;
+    std::fs::remove_file(&env.config_path).unwrap();
+    let run = env.run(&["check"]).await;
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stderr.contains("file not found") && run.stderr.contains("config.toml"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn global_flags_work_before_or_after_the_command() {
+    let env = TestEnv::new().await;
+    let bin = env!("CARGO_BIN_EXE_expediter");
+    for args in [
+        vec!["--config", env.config_path.to_str().unwrap(), "check"],
+        vec!["check", "--config", env.config_path.to_str().unwrap()],
+    ] {
+        let out = std::process::Command::new(bin)
+            .args(&args)
+            .env_remove("EXPEDITER_CONFIG")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = std::process::Command::new(bin)
+        .arg("check")
+        .env("EXPEDITER_CONFIG", &env.config_path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "EXPEDITER_CONFIG is honoured");
+    let out = std::process::Command::new(bin)
+        .arg("frobnicate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[tokio::test]
+async fn check_online_fetches_a_token() {
+    let env = TestEnv::new().await;
+    let run = env.run(&["check", "--online"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("online: fetched a tenant token"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(env.fake.calls_to(expediter::fake::Endpoint::Token).len(), 1);
+}
+
+#[tokio::test]
+async fn a_wrong_secret_fails_plainly_with_the_code_and_the_fix() {
+    let env = TestEnv::new().await;
+    env.add(expediter::fake::FakeTask::new("t1", &["u1"], 30 * HOUR));
+    let wrong = [("EXPEDITER_APP_SECRET", "not-the-secret")];
+    let run = env.run_with_env(&["check", "--online"], &wrong).await;
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stdout.contains("10014") && run.stdout.contains("app secret"),
+        "{}",
+        run.stdout
+    );
+    let run = env.run_with_env(&["once"], &wrong).await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("10014"), "{}", run.stderr);
+    assert!(
+        !run.all().contains("not-the-secret"),
+        "the secret never shows"
+    );
+    assert_eq!(env.expedite_calls(), 0);
+}
+
+#[tokio::test]
+async fn secret_from_a_file_and_env_override() {
+    let env = TestEnv::new().await;
+    let secret_file = env.dir.path().join("app_secret");
+    std::fs::write(&secret_file, format!("{APP_SECRET}\n")).unwrap();
+    let text = std::fs::read_to_string(&env.config_path).unwrap().replace(
+        &format!("app_secret = \"{APP_SECRET}\""),
+        &format!("app_secret_file = \"{}\"", secret_file.display()),
+    );
+    std::fs::write(&env.config_path, text).unwrap();
+    assert_eq!(env.run(&["check", "--online"]).await.code, 0);
+    // The environment variable wins over the file.
+    let run = env
+        .run_with_env(&["check", "--online"], &[("EXPEDITER_APP_SECRET", "wrong")])
+        .await;
+    assert_eq!(run.code, 2, "{}", run.all());
+    // An unreadable file is a config error naming it.
+    std::fs::remove_file(&secret_file).unwrap();
+    let run = env.run(&["check"]).await;
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(run.stderr.contains("app_secret"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn the_example_config_is_valid() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let config =
+        expediter::config::Config::parse(&std::fs::read_to_string(&path).unwrap(), &path, false)
+            .unwrap_or_else(|e| panic!("config.example.toml: {e}"));
+    assert_eq!(config.rules.len(), 2);
+    assert_eq!(config.feishu.requests_per_minute, 100);
+}

@@ -1,0 +1,306 @@
+//! The expediting cycle end to end: the real binary against the fake Feishu.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use expediter::fake::{Endpoint, FakeTask, Fault, FaultKind};
+
+#[tokio::test]
+async fn pages_over_120_tasks_by_offset() {
+    let env = TestEnv::new().await;
+    for i in 0..120 {
+        env.add(FakeTask::new(format!("t{i:03}"), &["u1"], HOUR));
+    }
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let offsets: Vec<Option<u64>> = env
+        .fake
+        .calls_to(Endpoint::Query)
+        .iter()
+        .filter(|c| c.user.as_deref() == Some("u1"))
+        .map(|c| c.offset)
+        .collect();
+    assert_eq!(offsets, vec![Some(0), Some(50), Some(100)]);
+    let plan = env.plan_json().await;
+    assert_eq!(plan.len(), 120);
+    assert!(
+        plan.iter().all(|e| e["status"] == "waiting"),
+        "nothing is 24h old yet"
+    );
+    assert!(run.stderr.contains("tasks_new=120"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn shared_task_is_expedited_in_one_call_naming_both() {
+    let env = TestEnv::new().await;
+    env.add(
+        FakeTask::new("shared", &["u1", "u2"], 30 * HOUR)
+            .label("报销：差旅", "Expense: travel")
+            .initiator("9001", "Zhao Lei"),
+    );
+    env.add(FakeTask::new("young", &["u1"], HOUR));
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let sent = env.fake.expedites();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let e = &sent[0];
+    assert_eq!(e.task_id, "shared");
+    assert_eq!(e.expediting_user_ids, vec!["u1", "u2"]);
+    assert_eq!(e.operator_user_id, "7000");
+    // Chinese label, human age, n, names, rule, initiator and id all rendered.
+    assert_eq!(
+        e.opinion.as_deref(),
+        Some(
+            "报销：差旅 waited 1d 6h (#1) for Zhang San, Li Si, rule default, from Zhao Lei, task shared"
+        )
+    );
+    assert!(
+        run.stderr.contains("expedited task shared"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_second_once_within_repeat_sends_nothing() {
+    let env = TestEnv::new().await;
+    env.write_config(
+        "",
+        "[[rules]]\nname = \"r\"\nafter = \"1h\"\nrepeat = \"12h\"\nmax_times = 3\n",
+    );
+    env.add(FakeTask::new("t1", &["u1"], 2 * HOUR));
+    assert_eq!(env.run(&["once"]).await.code, 0);
+    assert_eq!(env.fake.expedites().len(), 1);
+    let second = env.run(&["once"]).await;
+    assert_eq!(second.code, 0, "{}", second.all());
+    assert_eq!(env.fake.expedites().len(), 1, "nothing within repeat");
+    assert!(
+        second.stderr.contains("expedites_sent=0"),
+        "{}",
+        second.stderr
+    );
+    let plan = env.plan_json().await;
+    assert_eq!(plan[0]["expedites_sent"], 1);
+    assert_eq!(plan[0]["status"], "waiting");
+}
+
+#[tokio::test]
+async fn max_times_caps_expedites() {
+    let env = TestEnv::new().await;
+    env.write_config(
+        "",
+        "[[rules]]\nname = \"r\"\nafter = \"1h\"\nrepeat = \"1s\"\nmax_times = 2\n",
+    );
+    env.add(FakeTask::new("t1", &["u1"], 2 * HOUR));
+    for _ in 0..3 {
+        assert_eq!(env.run(&["once"]).await.code, 0);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    let sent = env.fake.expedites();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let plan = env.plan_json().await;
+    assert_eq!(plan[0]["status"], "done");
+    assert!(
+        plan[0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("max_times reached (2 of 2)"),
+        "{plan:?}"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_sends_and_records_nothing() {
+    let env = TestEnv::new().await;
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    let run = env.run(&["once", "--dry-run"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stderr.contains("would expedite task t1"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.expedite_calls(), 0);
+    assert_eq!(env.plan_json().await[0]["expedites_sent"], 0);
+    // The config key does the same.
+    let text = std::fs::read_to_string(&env.config_path).unwrap().replace(
+        "operator_user_id = \"7000\"",
+        "operator_user_id = \"7000\"\ndry_run = true",
+    );
+    std::fs::write(&env.config_path, text).unwrap();
+    let run = env.run(&["once"]).await;
+    assert!(run.stderr.contains("would expedite"), "{}", run.stderr);
+    assert_eq!(env.expedite_calls(), 0);
+    // Nothing was recorded as sent, so a real run sends expedite #1.
+    env.write_config("", RULE_ONCE_AFTER_24H);
+    assert_eq!(env.run(&["once"]).await.code, 0);
+    assert_eq!(env.fake.expedites().len(), 1);
+    assert!(
+        env.fake.expedites()[0]
+            .opinion
+            .as_deref()
+            .unwrap()
+            .contains("(#1)")
+    );
+}
+
+#[tokio::test]
+async fn users_not_watched_are_never_named() {
+    let env = TestEnv::new().await;
+    env.add(FakeTask::new("t1", &["u1", "outsider"], 30 * HOUR));
+    env.add(FakeTask::new("t2", &["outsider"], 30 * HOUR));
+    assert_eq!(env.run(&["once"]).await.code, 0);
+    let sent = env.fake.expedites();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].expediting_user_ids, vec!["u1"]);
+    assert!(
+        env.fake
+            .calls_to(Endpoint::Query)
+            .iter()
+            .all(|c| c.user.as_deref() != Some("outsider"))
+    );
+}
+
+#[tokio::test]
+async fn more_than_20_due_assignees_go_in_chunks_of_20() {
+    let env = TestEnv::new().await;
+    let users: String = (0..25)
+        .map(|i| format!("[[users]]\nid = \"p{i:02}\"\n"))
+        .collect();
+    env.write_config_with_users("", &users, RULE_ONCE_AFTER_24H);
+    let ids: Vec<String> = (0..25).map(|i| format!("p{i:02}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    env.add(FakeTask::new("big", &refs, 30 * HOUR));
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let sizes: Vec<usize> = env
+        .fake
+        .expedites()
+        .iter()
+        .map(|e| e.expediting_user_ids.len())
+        .collect();
+    assert_eq!(sizes, vec![20, 5]);
+}
+
+#[tokio::test]
+async fn finished_tasks_leave_the_plan_only_after_a_complete_listing() {
+    let env = TestEnv::new().await;
+    for i in 0..60 {
+        env.add(FakeTask::new(format!("t{i:02}"), &["u1"], HOUR));
+    }
+    env.add(FakeTask::new("other", &["u2"], HOUR));
+    assert_eq!(env.run(&["once"]).await.code, 0);
+    assert_eq!(env.plan_json().await.len(), 61);
+
+    // t00 finishes, but u1's second page keeps failing: nothing of u1 may be marked finished.
+    env.fake.finish_task("t00");
+    env.fake.finish_task("other");
+    env.fake.inject(
+        Fault::new(Endpoint::Query, FaultKind::Status(500))
+            .user("u1")
+            .offset(50)
+            .always(),
+    );
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 1, "a failed listing fails `once`: {}", run.all());
+    assert!(run.stderr.contains("users_failed=1"), "{}", run.stderr);
+    let plan = env.plan_json().await;
+    assert!(
+        plan.iter().any(|e| e["task_id"] == "t00"),
+        "t00 must stay pending after an incomplete listing"
+    );
+    assert!(
+        !plan.iter().any(|e| e["task_id"] == "other"),
+        "u2 was fully listed, so `other` is finished"
+    );
+
+    env.fake.clear_faults();
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stderr.contains("tasks_finished=1"), "{}", run.stderr);
+    let plan = env.plan_json().await;
+    assert_eq!(plan.len(), 59);
+    assert!(!plan.iter().any(|e| e["task_id"] == "t00"));
+}
+
+#[tokio::test]
+async fn plan_reads_the_database_alone() {
+    let env = TestEnv::new().await;
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    env.add(FakeTask::new("t2", &["u3"], 2 * HOUR));
+    assert_eq!(env.run(&["once", "--dry-run"]).await.code, 0);
+    let calls_before = env.fake.calls().len();
+    let table = env.run(&["plan"]).await;
+    assert_eq!(table.code, 0, "{}", table.all());
+    assert_eq!(
+        env.fake.calls().len(),
+        calls_before,
+        "plan makes no API call"
+    );
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("TASK") && lines[0].contains("NEXT / WHY"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        lines[1].starts_with("t1 ") && lines[1].contains("due"),
+        "due first: {}",
+        table.stdout
+    );
+    assert!(
+        lines[2].starts_with("t2 ") && lines[2].contains("waiting"),
+        "{}",
+        table.stdout
+    );
+    let plan = env.plan_json().await;
+    assert_eq!(plan[0]["assignee"], "Zhang San");
+    assert_eq!(plan[0]["rule"], "default");
+    assert!(
+        plan[1]["next_due"].as_str().unwrap().ends_with("+08:00"),
+        "shown in the configured zone: {plan:?}"
+    );
+}
+
+#[tokio::test]
+async fn plan_without_a_database_says_what_to_do() {
+    let env = TestEnv::new().await;
+    let run = env.run(&["plan"]).await;
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("no database") && run.stderr.contains("expediter once"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn demo_runs_a_real_cycle_and_exits_0() {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_expediter"));
+    cmd.arg("demo")
+        .env("RUST_LOG", "warn")
+        .env_remove("EXPEDITER_CONFIG")
+        .stdin(std::process::Stdio::null());
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Expedited (7 call(s))"), "{stdout}");
+    assert!(
+        stdout.contains("the simulated Feishu received 7 expediting call(s)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("TASK") && stdout.contains("max_times reached"),
+        "{stdout}"
+    );
+}
