@@ -569,11 +569,19 @@ impl Validator<'_> {
     }
 
     fn deserialize(&self) -> Result<RawConfig, ConfigError> {
-        let de = toml::Deserializer::parse(self.text).map_err(|e| ConfigError {
-            file: self.file.to_owned(),
-            key: None,
-            position: e.span().map(|s| line_col(self.text, s.start)),
-            message: format!("TOML syntax: {}", e.message().trim()),
+        let de = toml::Deserializer::parse(self.text).map_err(|e| {
+            let position = e.span().map(|s| line_col(self.text, s.start));
+            // Quote the offending line: some TOML messages ("duplicate key") name nothing.
+            let line = position
+                .and_then(|(l, _)| self.text.lines().nth(l - 1))
+                .map(|l| format!(" in `{}`", l.trim()))
+                .unwrap_or_default();
+            ConfigError {
+                file: self.file.to_owned(),
+                key: None,
+                position,
+                message: format!("TOML syntax: {}{line}", e.message().trim()),
+            }
         })?;
         serde_path_to_error::deserialize(de).map_err(|e| {
             // Spanned<T> shows up in the path as a private marker segment; readers need the key only.

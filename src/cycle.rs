@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::config::{Config, Operator, User};
 use crate::decide::{self, PairFacts, Verdict};
 use crate::feishu::wire::display_label;
-use crate::feishu::{FeishuClient, FeishuError, MAX_EXPEDITE_IDS, PAGE_SIZE, StatsSnapshot};
+use crate::feishu::{Api, FeishuClient, FeishuError, MAX_EXPEDITE_IDS, PAGE_SIZE, StatsSnapshot};
 use crate::opinion::{OpinionValues, human_age};
 use crate::store::{IntentAssignee, Outcome, PairRow, Store, StoreError};
 
@@ -202,8 +202,12 @@ impl Engine {
         Ok(())
     }
 
-    /// Pages through one listing. `Ok(false)` when the listing never held still long enough to
-    /// be trusted as complete.
+    /// Pages through one listing, adding what it holds to `seen`. `Ok(false)` when the listing
+    /// never held still long enough to be trusted as complete.
+    ///
+    /// Offset paging over a live list shifts when a task finishes mid-listing: a later page then
+    /// skips one task. A total that changed between pages shows this happened, and the listing
+    /// is read again from the start; only a pass with a steady total counts as complete.
     async fn list_stream(
         &self,
         user: &User,
@@ -213,6 +217,7 @@ impl Engine {
     ) -> Result<bool, ListError> {
         let flow_set = filter.map(decide::flow_key);
         for pass in 0..MAX_LISTING_PASSES {
+            let mut pass_seen: HashSet<String> = HashSet::new();
             let mut offset = 0;
             let mut first_count = None;
             let mut stable = true;
@@ -227,27 +232,32 @@ impl Engine {
                 }
                 let count = page.count;
                 stable &= *first_count.get_or_insert(count) == count;
+                let listed = page.tasks.len() + page.skipped;
+                // A task that slid back onto this page from the previous one is stored once.
                 let fresh: Vec<_> = page
                     .tasks
                     .into_iter()
-                    .filter(|t| !seen.contains(&t.task_id))
+                    .filter(|t| !pass_seen.contains(&t.task_id))
                     .collect();
                 report.tasks_new += self
                     .store
                     .record_page(&user.id, flow_set.as_deref(), &fresh, Utc::now())
                     .await
                     .map_err(ListError::Store)?;
-                let got = fresh.len();
-                seen.extend(fresh.into_iter().map(|t| t.task_id));
+                pass_seen.extend(fresh.into_iter().map(|t| t.task_id));
                 offset += PAGE_SIZE;
-                if offset >= count || (got == 0 && offset > count) {
+                if offset >= count || listed == 0 {
                     break;
                 }
             }
             if stable {
+                seen.extend(pass_seen);
                 return Ok(true);
             }
             tracing::info!(user = %user.id, pass = pass + 1, "task count changed while paging; reading the listing again");
+            if pass + 1 == MAX_LISTING_PASSES {
+                seen.extend(pass_seen);
+            }
         }
         Ok(false)
     }
@@ -268,6 +278,7 @@ impl Engine {
             report.expedites_sent += ids.len() as u64;
             return Ok(());
         }
+        let slot = self.client.reserve(Api::Expedite).await;
         let intent = match self
             .store
             .record_intent(
@@ -293,7 +304,7 @@ impl Engine {
         };
         let result = self
             .client
-            .expedite(&call.task_id, &call.operator, &ids, &call.opinion)
+            .expedite(slot, &call.task_id, &call.operator, &ids, &call.opinion)
             .await;
         let now = Utc::now();
         match result {

@@ -335,6 +335,8 @@ fn param_invalid(detail: &str) -> (u16, i64, String) {
 }
 
 struct CallInfo {
+    /// When the request arrived (what rate windows and tests measure).
+    at: Instant,
     user: Option<String>,
     offset: Option<u64>,
     task_id: Option<String>,
@@ -450,7 +452,7 @@ async fn gate(
 fn record(state: &Shared, endpoint: Endpoint, info: &CallInfo, status: u16, code: i64) {
     state.lock().expect("fake state").calls.push(CallRecord {
         endpoint,
-        at: Instant::now(),
+        at: info.at,
         status,
         code,
         user: info.user.clone(),
@@ -493,6 +495,7 @@ fn auth_header(headers: &HeaderMap) -> Option<String> {
 
 async fn token_handler(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let info = CallInfo {
+        at: Instant::now(),
         user: None,
         offset: None,
         task_id: None,
@@ -575,6 +578,7 @@ async fn query_handler(State(state): State<Shared>, headers: HeaderMap, body: By
                 .collect()
         });
     let info = CallInfo {
+        at: Instant::now(),
         user,
         offset,
         task_id: None,
@@ -695,6 +699,7 @@ async fn expedite_handler(
 ) -> Response {
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     let info = CallInfo {
+        at: Instant::now(),
         user: None,
         offset: None,
         task_id: Some(task_id.clone()),

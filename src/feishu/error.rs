@@ -21,8 +21,12 @@ pub enum FeishuError {
     RateLimited { code: i64, reset: Duration },
     #[error("no answer within {0:?} (request_timeout)")]
     Timeout(Duration),
+    /// The connection could not be made: the request never left.
     #[error("cannot reach Feishu: {0}")]
     Connect(String),
+    /// The request was sent, then the exchange broke (reset, truncated answer).
+    #[error("the exchange with Feishu broke: {0}")]
+    Transport(String),
     /// The response could not be read as Feishu JSON.
     #[error("unreadable response: {0}")]
     Decode(String),
@@ -58,9 +62,10 @@ impl FeishuError {
             FeishuError::Http { status, .. } if *status >= 500 => ErrorClass::Transient,
             FeishuError::Http { .. } => ErrorClass::Final,
             FeishuError::RateLimited { .. } => ErrorClass::RateLimited,
-            FeishuError::Timeout(_) | FeishuError::Connect(_) | FeishuError::Decode(_) => {
-                ErrorClass::Transient
-            }
+            FeishuError::Timeout(_)
+            | FeishuError::Connect(_)
+            | FeishuError::Transport(_)
+            | FeishuError::Decode(_) => ErrorClass::Transient,
         }
     }
 
@@ -89,7 +94,10 @@ impl FeishuError {
     /// Could the platform have acted on the request even though we saw no answer? A retry of
     /// such an expedite could remind people twice.
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, FeishuError::Timeout(_))
+        matches!(
+            self,
+            FeishuError::Timeout(_) | FeishuError::Transport(_) | FeishuError::Decode(_)
+        )
     }
 }
 

@@ -60,6 +60,13 @@ impl Api {
     }
 }
 
+/// A paced turn to call one API, from [`FeishuClient::reserve`].
+#[derive(Debug)]
+#[must_use]
+pub struct Slot {
+    api: Api,
+}
+
 /// How hard to try before giving up on one call.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -216,14 +223,24 @@ impl FeishuClient {
         if let Some(ids) = api_ids {
             body["api_ids"] = json!(ids);
         }
-        let data = self.call(Api::Query, QUERY_PATH, &body).await?;
+        let data = self.call(Api::Query, None, QUERY_PATH, &body).await?;
         wire::decode_page(&data).map_err(FeishuError::Decode)
     }
 
-    /// Sends one reminder for `task_id` to `user_ids` (1..=20). A timeout is returned at once,
-    /// never retried: the platform may have acted.
+    /// Waits for the next free slot of `api`'s budget. The caller uses it for its next call to
+    /// that API; the expediting path takes its slot *before* recording the intent, so the
+    /// moment between "intent on disk" and "request sent" stays as short as possible.
+    pub async fn reserve(&self, api: Api) -> Slot {
+        self.pacer(api).acquire().await;
+        Slot { api }
+    }
+
+    /// Sends one reminder for `task_id` to `user_ids` (1..=20), in a slot from
+    /// [`reserve`](Self::reserve). A timeout or a broken answer is returned at once, never
+    /// retried: the platform may have acted.
     pub async fn expedite(
         &self,
+        slot: Slot,
         task_id: &str,
         operator: &str,
         user_ids: &[String],
@@ -237,7 +254,8 @@ impl FeishuClient {
         if !opinion.is_empty() {
             body["opinion"] = json!(opinion);
         }
-        self.call(Api::Expedite, &expedite_path(task_id), &body)
+        debug_assert_eq!(slot.api, Api::Expedite);
+        self.call(Api::Expedite, Some(slot), &expedite_path(task_id), &body)
             .await
             .map(|_| ())
     }
@@ -250,14 +268,23 @@ impl FeishuClient {
     }
 
     /// The one path every business call takes.
-    async fn call(&self, api: Api, path: &str, body: &Value) -> Result<Value, FeishuError> {
+    async fn call(
+        &self,
+        api: Api,
+        mut slot: Option<Slot>,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, FeishuError> {
         let policy = &self.inner.settings.retry;
         let mut token_retried = false;
         let mut retries = 0;
         let mut rate_waits = 0;
         loop {
             let token = self.token().await?;
-            self.pacer(api).acquire().await;
+            // Every attempt takes a slot: retries count against the budget too.
+            if slot.take().is_none() {
+                self.pacer(api).acquire().await;
+            }
             match api {
                 Api::Query => &self.inner.stats.query_calls,
                 Api::Expedite => &self.inner.stats.expedite_calls,
@@ -433,7 +460,7 @@ impl FeishuClient {
         } else if e.is_body() || e.is_decode() {
             FeishuError::Decode(format!("truncated or broken body: {}", root_cause(&e)))
         } else {
-            FeishuError::Connect(root_cause(&e))
+            FeishuError::Transport(root_cause(&e))
         }
     }
 }

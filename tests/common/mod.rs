@@ -69,15 +69,31 @@ impl TestEnv {
     }
 
     pub fn write_config_with_users(&self, feishu_extra: &str, users: &str, rules: &str) {
+        // Test defaults, each replaced by a line of `feishu_extra` that sets the same key.
+        let defaults = [
+            "requests_per_minute = 6000",
+            "request_timeout = \"2s\"",
+            "retry_backoff = \"10ms\"",
+        ];
+        let overridden = |d: &str| {
+            let key = d.split('=').next().unwrap().trim();
+            feishu_extra
+                .lines()
+                .any(|l| l.split('=').next().unwrap().trim() == key)
+        };
+        let feishu_lines: Vec<&str> = defaults
+            .iter()
+            .copied()
+            .filter(|d| !overridden(d))
+            .chain(feishu_extra.lines())
+            .collect();
+        let feishu_lines = feishu_lines.join("\n");
         let text = format!(
             r#"[feishu]
 base_url = "{url}"
 app_id = "{APP_ID}"
 app_secret = "{APP_SECRET}"
-requests_per_minute = 6000
-request_timeout = "2s"
-retry_backoff = "10ms"
-{feishu_extra}
+{feishu_lines}
 
 [schedule]
 cron = "0 */10 * * * *"
