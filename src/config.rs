@@ -214,6 +214,24 @@ impl Rule {
     }
 }
 
+impl Rule {
+    /// Does this rule match everything `later` matches, so that `later` never owns anything?
+    pub fn shadows(&self, later: &Rule) -> bool {
+        let everyone = self.users.is_empty() && self.teams.is_empty();
+        let people = everyone
+            || (!(later.users.is_empty() && later.teams.is_empty())
+                && later.users.iter().all(|u| self.users.contains(u))
+                && later.teams.iter().all(|t| self.teams.contains(t)));
+        let flows = self.api_ids.is_none() || self.api_ids == later.api_ids;
+        let label = match (&self.label, &later.label) {
+            (None, _) => true,
+            (Some(a), Some(b)) => a.pattern == b.pattern,
+            (Some(_), None) => false,
+        };
+        people && flows && label
+    }
+}
+
 /// A `*`/`?` glob on a task label.
 #[derive(Debug, Clone)]
 pub struct LabelGlob {
@@ -957,6 +975,14 @@ impl Validator<'_> {
                 operator,
             });
         }
+        for (b, later) in rules.iter().enumerate() {
+            if let Some(earlier) = rules[..b].iter().find(|a| a.shadows(later)) {
+                warnings.push(format!(
+                    "rule \"{}\" is fully shadowed by the earlier rule \"{}\": every task it matches is owned by \"{}\"; move it up or narrow the earlier one",
+                    later.name, earlier.name, earlier.name
+                ));
+            }
+        }
         if rules.is_empty() {
             warnings.push(
                 "no [[rules]]: tasks are listed and tracked, but nothing is expedited".to_owned(),
@@ -1211,6 +1237,50 @@ after = "24h"
     fn secret_never_in_debug_output() {
         let c = parse(MINIMAL).unwrap();
         assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn shadowed_rules_are_warned_about() {
+        // (earlier rule, later rule, shadowed?)
+        let cases = [
+            ("after = \"1h\"", "after = \"2h\"", true),
+            (
+                "after = \"1h\"\nteams = [\"finance\"]",
+                "after = \"2h\"",
+                false,
+            ),
+            (
+                "after = \"1h\"\nteams = [\"finance\"]",
+                "after = \"2h\"\nteams = [\"finance\"]\nlabel = \"报销*\"",
+                true,
+            ),
+            ("after = \"1h\"\nlabel = \"报销*\"", "after = \"2h\"", false),
+            (
+                "after = \"1h\"\napi_ids = [\"a\"]",
+                "after = \"2h\"\napi_ids = [\"a\"]",
+                true,
+            ),
+            (
+                "after = \"1h\"\napi_ids = [\"a\"]",
+                "after = \"2h\"\napi_ids = [\"b\"]",
+                false,
+            ),
+            (
+                "after = \"1h\"\nusers = [\"u1\"]",
+                "after = \"2h\"\nteams = [\"finance\"]",
+                false,
+            ),
+        ];
+        for (a, b, shadowed) in cases {
+            let text = MINIMAL.replace("[[rules]]\nname = \"all\"\nafter = \"24h\"\n", "")
+                + &format!("[[rules]]\nname = \"a\"\n{a}\n\n[[rules]]\nname = \"b\"\n{b}\n");
+            let c = parse(&text).unwrap();
+            let warned = c
+                .warnings
+                .iter()
+                .any(|w| w.contains("\"b\" is fully shadowed by the earlier rule \"a\""));
+            assert_eq!(warned, shadowed, "{a} / {b}: {:?}", c.warnings);
+        }
     }
 
     #[test]

@@ -25,11 +25,15 @@ pub struct CycleReport {
     pub tasks_seen: u64,
     pub tasks_new: u64,
     pub tasks_finished: u64,
+    /// Filtered listings not needed because every task's flow was already known.
+    pub listings_skipped: u64,
     pub expedites_due: u64,
     pub expedites_sent: u64,
     pub expedites_failed: u64,
     pub expedites_deferred: u64,
     pub expedites_unknown: u64,
+    /// Due, but beyond what the rate budget allows before the next tick: still due next cycle.
+    pub expedites_carried_over: u64,
     pub dry_run: bool,
     pub api_query_calls: u64,
     pub api_expedite_calls: u64,
@@ -76,11 +80,13 @@ impl CycleReport {
             tasks_seen = self.tasks_seen,
             tasks_new = self.tasks_new,
             tasks_finished = self.tasks_finished,
+            listings_skipped = self.listings_skipped,
             expedites_due = self.expedites_due,
             expedites_sent = self.expedites_sent,
             expedites_failed = self.expedites_failed,
             expedites_unknown = self.expedites_unknown,
             expedites_deferred = self.expedites_deferred,
+            expedites_carried_over = self.expedites_carried_over,
             dry_run = self.dry_run,
             api_query_calls = self.api_query_calls,
             api_expedite_calls = self.api_expedite_calls,
@@ -150,7 +156,21 @@ impl Engine {
             tracing::warn!(task_id = %task_id, "cannot expedite: {why}");
             report.expedites_failed += 1;
         }
-        for call in calls {
+        let budget = expedite_budget(&self.config, now);
+        if calls.len() > budget {
+            let left = calls.len() - budget;
+            report.expedites_carried_over = calls[budget..]
+                .iter()
+                .map(|c| c.assignees.len() as u64)
+                .sum();
+            tracing::warn!(
+                due_calls = calls.len(),
+                budget,
+                carried_over = left,
+                "more expedites are due than fit before the next tick; the most overdue go first, the rest stay due for the next cycle"
+            );
+        }
+        for call in calls.into_iter().take(budget) {
             self.expedite(call, dry_run, &mut report).await?;
         }
 
@@ -172,13 +192,41 @@ impl Engine {
         let listing_started = Utc::now();
         let mut seen: HashSet<String> = HashSet::new();
         let mut complete = true;
+        // What the unfiltered listing held, when it ran first and completely this cycle.
+        let mut unfiltered: Option<HashSet<String>> = None;
         for filter in listing_filters(&self.config) {
+            let flow_set = filter.as_deref().map(decide::flow_key);
+            if let (Some(key), Some(all)) = (&flow_set, &unfiltered) {
+                // A filtered listing only tells which tasks are of its flows. When that is
+                // already known for every task this user has, it cannot change any decision.
+                let known = self.store.known_flow_membership(all, key).await?;
+                if known.len() == all.len() {
+                    tracing::debug!(user = %user.id, flows = %key, "flow of every task known; filtered listing skipped");
+                    report.listings_skipped += 1;
+                    continue;
+                }
+            }
+            let mut stream_seen = HashSet::new();
             match self
-                .list_stream(user, filter.as_deref(), &mut seen, report)
+                .list_stream(user, filter.as_deref(), &mut stream_seen, report)
                 .await
             {
-                Ok(true) => {}
-                Ok(false) => complete = false,
+                Ok(true) => {
+                    match (&flow_set, &unfiltered) {
+                        (None, _) => unfiltered = Some(stream_seen.clone()),
+                        (Some(key), Some(all)) => {
+                            let outside: Vec<String> =
+                                all.difference(&stream_seen).cloned().collect();
+                            self.store.record_non_members(&outside, key).await?;
+                        }
+                        (Some(_), None) => {}
+                    }
+                    seen.extend(stream_seen);
+                }
+                Ok(false) => {
+                    complete = false;
+                    seen.extend(stream_seen);
+                }
                 Err(ListError::Store(e)) => return Err(e.into()),
                 Err(ListError::Feishu(e)) if e.stops_cycle() => return Err(CycleError::Feishu(e)),
                 Err(ListError::Feishu(e)) => {
@@ -475,12 +523,52 @@ pub fn plan_calls(
             });
         }
     }
+    (order_fairly(calls), deferred, unsendable)
+}
+
+/// The most overdue first, and nobody receives a run of reminders while others wait: each call
+/// goes to the assignees who have been picked least so far, the most overdue among equals.
+pub fn order_fairly(mut calls: Vec<PlannedCall>) -> Vec<PlannedCall> {
     calls.sort_by(|a, b| {
         b.overdue
             .cmp(&a.overdue)
             .then_with(|| a.task_id.cmp(&b.task_id))
     });
-    (calls, deferred, unsendable)
+    let mut picked: HashMap<String, usize> = HashMap::new();
+    let mut ordered = Vec::with_capacity(calls.len());
+    while !calls.is_empty() {
+        let times_picked = |c: &PlannedCall| {
+            c.assignees
+                .iter()
+                .map(|a| picked.get(&a.user_id).copied().unwrap_or(0))
+                .max()
+                .unwrap_or(0)
+        };
+        let next = (0..calls.len())
+            .min_by_key(|i| (times_picked(&calls[*i]), *i))
+            .expect("not empty");
+        let call = calls.remove(next);
+        for a in &call.assignees {
+            *picked.entry(a.user_id.clone()).or_default() += 1;
+        }
+        ordered.push(call);
+    }
+    ordered
+}
+
+/// How many expediting calls fit between two cron ticks at the configured pace.
+pub fn expedite_budget(config: &Config, now: DateTime<Utc>) -> usize {
+    let tz = config.schedule.timezone;
+    let fires = config
+        .schedule
+        .cron
+        .next_fire_times(now.with_timezone(&tz), 2);
+    let interval = match fires.as_slice() {
+        [a, b] => (*b - *a).to_std().unwrap_or_default(),
+        _ => return usize::MAX,
+    };
+    let period = crate::rate::Pacer::per_minute(config.feishu.requests_per_minute).period();
+    ((interval.as_secs_f64() / period.as_secs_f64()).floor() as usize).max(1)
 }
 
 pub fn facts_of(row: &PairRow) -> PairFacts<'_> {
@@ -491,5 +579,76 @@ pub fn facts_of(row: &PairRow) -> PairFacts<'_> {
         flow_sets: &row.flow_sets,
         sent: row.sent,
         last_sent: row.last_sent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(task: &str, users: &[&str], overdue_h: u64) -> PlannedCall {
+        PlannedCall {
+            task_id: task.into(),
+            rule: 0,
+            operator: "7000".into(),
+            opinion: String::new(),
+            assignees: users
+                .iter()
+                .map(|u| IntentAssignee {
+                    user_id: (*u).into(),
+                    rule: "r".into(),
+                    n: 1,
+                })
+                .collect(),
+            names: vec![],
+            age: Duration::ZERO,
+            overdue: Duration::from_secs(overdue_h * 3600),
+        }
+    }
+
+    #[test]
+    fn fair_order_table() {
+        // (case, calls, expected task order)
+        let cases = vec![
+            (
+                "most overdue first",
+                vec![
+                    call("a", &["u1"], 1),
+                    call("b", &["u2"], 5),
+                    call("c", &["u3"], 3),
+                ],
+                vec!["b", "c", "a"],
+            ),
+            (
+                "round robin across assignees",
+                vec![
+                    call("a1", &["u1"], 10),
+                    call("a2", &["u1"], 9),
+                    call("a3", &["u1"], 8),
+                    call("b1", &["u2"], 2),
+                    call("c1", &["u3"], 1),
+                ],
+                vec!["a1", "b1", "c1", "a2", "a3"],
+            ),
+            (
+                "a shared task counts for both assignees",
+                vec![
+                    call("ab", &["u1", "u2"], 10),
+                    call("a", &["u1"], 9),
+                    call("b", &["u2"], 8),
+                    call("c", &["u3"], 1),
+                ],
+                vec!["ab", "c", "a", "b"],
+            ),
+            (
+                "ties broken by task id",
+                vec![call("z", &["u1"], 1), call("y", &["u2"], 1)],
+                vec!["y", "z"],
+            ),
+        ];
+        for (name, calls, want) in cases {
+            let got: Vec<String> = order_fairly(calls).into_iter().map(|c| c.task_id).collect();
+            assert_eq!(got, want, "{name}");
+        }
     }
 }

@@ -245,12 +245,15 @@ impl Store {
             .await
             .map_err(self.err("store an assignment"))?;
             if let Some(flow_set) = flow_set {
-                sqlx::query("INSERT OR IGNORE INTO task_flows (task_id, flow_set) VALUES (?1, ?2)")
-                    .bind(&t.task_id)
-                    .bind(flow_set)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(self.err("store a task's flow"))?;
+                sqlx::query(
+                    "INSERT INTO task_flows (task_id, flow_set, member) VALUES (?1, ?2, 1)
+                     ON CONFLICT (task_id, flow_set) DO UPDATE SET member = 1",
+                )
+                .bind(&t.task_id)
+                .bind(flow_set)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err("store a task's flow"))?;
             }
         }
         tx.commit().await.map_err(self.err("commit a page"))?;
@@ -302,11 +305,52 @@ impl Store {
         Ok(finished)
     }
 
+    /// Of `task_ids`, those whose membership of `flow_set` is known (either way).
+    pub async fn known_flow_membership(
+        &self,
+        task_ids: &HashSet<String>,
+        flow_set: &str,
+    ) -> Result<HashSet<String>, StoreError> {
+        let ids = serde_json::to_string(task_ids).unwrap_or_else(|_| "[]".into());
+        let known: Vec<String> = sqlx::query_scalar(
+            "SELECT f.task_id FROM json_each(?2) j JOIN task_flows f ON f.task_id = j.value AND f.flow_set = ?1",
+        )
+        .bind(flow_set)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read flow knowledge"))?;
+        Ok(known.into_iter().collect())
+    }
+
+    /// Records that these tasks are not of `flow_set` (unless a listing already said they are).
+    pub async fn record_non_members(
+        &self,
+        task_ids: &[String],
+        flow_set: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for t in task_ids {
+            sqlx::query(
+                "INSERT OR IGNORE INTO task_flows (task_id, flow_set, member) VALUES (?1, ?2, 0)",
+            )
+            .bind(t)
+            .bind(flow_set)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("store flow knowledge"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(self.err("commit flow knowledge"))?;
+        Ok(())
+    }
+
     /// Every pending (task, assignee) pair with its facts and expedite history.
     pub async fn pending_pairs(&self) -> Result<Vec<PairRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen,
-                    (SELECT group_concat(f.flow_set, char(10)) FROM task_flows f WHERE f.task_id = a.task_id) AS flows,
+                    (SELECT group_concat(f.flow_set, char(10)) FROM task_flows f WHERE f.task_id = a.task_id AND f.member = 1) AS flows,
                     (SELECT count(*) FROM expedite_assignees ea
                       WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.counts = 1) AS sent,
                     (SELECT max(e.intent_at) FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id

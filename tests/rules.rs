@@ -1,0 +1,262 @@
+//! Rules end to end: flows, calendars, operators, fairness.
+
+mod common;
+
+use chrono::{Datelike, Utc};
+use common::*;
+use expediter::fake::{Endpoint, FakeTask};
+
+#[tokio::test]
+async fn outside_the_calendar_an_expedite_is_deferred_then_released() {
+    let env = TestEnv::new().await;
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
+    let other_days: Vec<String> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i as u32 != today.weekday().num_days_from_monday())
+        .map(|(_, d)| format!("\"{d}\""))
+        .collect();
+    let rules = |workdays: &str| {
+        format!(
+            "[[calendars]]\nname = \"office\"\nweekdays = [{}]\nhours = [\"00:00-24:00\"]\nworkdays = [{workdays}]\n\n\
+             [[rules]]\nname = \"office-hours\"\nafter = \"24h\"\ncalendar = \"office\"\n",
+            other_days.join(", ")
+        )
+    };
+    env.write_config("", &rules(""));
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "deferred is not a failure: {}", run.all());
+    assert!(
+        run.stderr.contains("expedites_deferred=1"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.expedite_calls(), 0, "closed today");
+    let plan = env.plan_json().await;
+    assert_eq!(plan[0]["status"], "deferred");
+    assert!(
+        plan[0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("outside calendar until"),
+        "{plan:?}"
+    );
+
+    // Today becomes a make-up working day: the deferred expedite goes out in the next cycle.
+    env.write_config("", &rules(&format!("\"{today}\"")));
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(env.fake.expedites().len(), 1);
+}
+
+#[tokio::test]
+async fn one_listing_per_distinct_api_ids_set_then_only_what_is_unknown() {
+    let env = TestEnv::new().await;
+    env.write_config(
+        "",
+        r#"
+[[rules]]
+name = "flow-a"
+api_ids = ["fa"]
+after = "1h"
+
+[[rules]]
+name = "flow-bc"
+api_ids = ["fc", "fb"]
+after = "1h"
+
+[[rules]]
+name = "flow-bc-finance"
+api_ids = ["fb", "fc"]
+teams = ["finance"]
+after = "1h"
+
+[[rules]]
+name = "rest"
+after = "100h"
+"#,
+    );
+    env.add(FakeTask::new("a1", &["u1"], 2 * HOUR).flow("fa"));
+    env.add(FakeTask::new("b1", &["u1", "u2"], 2 * HOUR).flow("fb"));
+    env.add(FakeTask::new("x1", &["u2"], 2 * HOUR).flow("other"));
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let queries = env.fake.calls_to(Endpoint::Query);
+    let per_user = |u: &str| {
+        queries
+            .iter()
+            .filter(|c| c.user.as_deref() == Some(u))
+            .map(|c| c.api_ids.clone())
+            .collect::<Vec<_>>()
+    };
+    // u1 and u2: unfiltered, [fa], [fb, fc] — one listing per distinct set, never per rule or id.
+    let expected = vec![
+        None,
+        Some(vec!["fa".to_owned()]),
+        Some(vec!["fb".to_owned(), "fc".to_owned()]),
+    ];
+    assert_eq!(per_user("u1"), expected);
+    assert_eq!(per_user("u2"), expected);
+    // u3 has no tasks: nothing to learn from filtered listings.
+    assert_eq!(per_user("u3"), vec![None]);
+    let mut sent: Vec<(String, Vec<String>)> = env
+        .fake
+        .expedites()
+        .into_iter()
+        .map(|e| (e.task_id, e.expediting_user_ids))
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        vec![
+            ("a1".into(), vec!["u1".into()]),
+            ("b1".into(), vec!["u1".into(), "u2".into()])
+        ]
+    );
+    let plan = env.plan_json().await;
+    let rule_of = |t: &str, u: &str| {
+        plan.iter()
+            .find(|e| e["task_id"] == t && e["assignee_id"] == u)
+            .unwrap()["rule"]
+            .clone()
+    };
+    assert_eq!(rule_of("a1", "u1"), "flow-a");
+    assert_eq!(rule_of("b1", "u2"), "flow-bc");
+    assert_eq!(rule_of("x1", "u2"), "rest");
+
+    // Second cycle: every task's flow is known, so only the unfiltered listings run.
+    let before = env.fake.calls_to(Endpoint::Query).len();
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(
+        env.fake.calls_to(Endpoint::Query).len() - before,
+        3,
+        "one unfiltered listing per user"
+    );
+    assert!(run.stderr.contains("listings_skipped=6"), "{}", run.stderr);
+    // A new task of unknown flow brings the filtered listings back for its user only.
+    env.add(FakeTask::new("a2", &["u1"], 2 * HOUR).flow("fa"));
+    let before = env.fake.calls_to(Endpoint::Query).len();
+    assert_eq!(env.run(&["once"]).await.code, 0);
+    assert_eq!(env.fake.calls_to(Endpoint::Query).len() - before, 5);
+    assert!(env.fake.expedites().iter().any(|e| e.task_id == "a2"));
+}
+
+#[tokio::test]
+async fn the_initiator_can_be_the_operator() {
+    let env = TestEnv::new().await;
+    env.write_config(
+        "",
+        "[[rules]]\nname = \"nudge\"\nafter = \"1h\"\noperator_user_id = \"initiator\"\nopinion = \"{initiator} asks {user}\"\n",
+    );
+    env.add(FakeTask::new("t1", &["u1"], 2 * HOUR).initiator("4242", "Qian Mei"));
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let sent = env.fake.expedites();
+    assert_eq!(sent[0].operator_user_id, "4242");
+    assert_eq!(sent[0].opinion.as_deref(), Some("Qian Mei asks Zhang San"));
+}
+
+#[tokio::test]
+async fn a_short_budget_sends_the_most_overdue_first_round_robin() {
+    let env = TestEnv::new().await;
+    // A tick every 2 s at 120/min (one call per 0.51 s): 3 expediting calls fit per cycle.
+    let text = |rpm: u32| format!("requests_per_minute = {rpm}");
+    env.write_config(&text(120), RULE_ONCE_AFTER_24H);
+    let cfg = std::fs::read_to_string(&env.config_path)
+        .unwrap()
+        .replace("0 */10 * * * *", "*/2 * * * * *");
+    std::fs::write(&env.config_path, cfg).unwrap();
+    for (id, user, hours) in [
+        ("u1-old", "u1", 100),
+        ("u1-mid", "u1", 90),
+        ("u1-new", "u1", 80),
+        ("u2-mid", "u2", 50),
+        ("u2-new", "u2", 40),
+        ("u3-new", "u3", 30),
+    ] {
+        env.add(FakeTask::new(id, &[user], hours * HOUR));
+    }
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let order: Vec<String> = env
+        .fake
+        .expedites()
+        .into_iter()
+        .map(|e| e.task_id)
+        .collect();
+    assert_eq!(
+        order,
+        vec!["u1-old", "u2-mid", "u3-new"],
+        "one each, most overdue first"
+    );
+    assert!(
+        run.stderr.contains("expedites_carried_over=3"),
+        "{}",
+        run.stderr
+    );
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let order: Vec<String> = env
+        .fake
+        .expedites()
+        .into_iter()
+        .map(|e| e.task_id)
+        .skip(3)
+        .collect();
+    assert_eq!(
+        order,
+        vec!["u1-mid", "u2-new", "u1-new"],
+        "the rest stayed due"
+    );
+}
+
+#[tokio::test]
+async fn check_explains_rules_and_warns_about_shadowed_ones() {
+    let env = TestEnv::new().await;
+    env.write_config(
+        "",
+        r#"
+[[calendars]]
+name = "cn-office"
+weekdays = ["mon", "tue", "wed", "thu", "fri"]
+hours = ["09:00-12:00", "13:30-18:30"]
+holidays = ["2026-10-01"]
+
+[[rules]]
+name = "finance-approvals"
+teams = ["finance"]
+api_ids = ["flow_x"]
+label = "报销*"
+after = "24h"
+repeat = "12h"
+max_times = 3
+calendar = "cn-office"
+
+[[rules]]
+name = "everyone"
+after = "48h"
+
+[[rules]]
+name = "never"
+teams = ["ops"]
+after = "1h"
+"#,
+    );
+    let run = env.run(&["check"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("finance-approvals: team finance, flow flow_x, label 报销*; first after 1d, then every 12h, at most 3 times; Mon–Fri 09:00-12:00, 13:30-18:30, except 1 holiday(s) Asia/Shanghai (cn-office)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("rule \"never\" is fully shadowed by the earlier rule \"everyone\""),
+        "{}",
+        run.stdout
+    );
+}
