@@ -186,9 +186,9 @@ team = "newyork"
 [[calendars]]
 name = "cn-office"
 weekdays = ["mon", "tue", "wed", "thu", "fri"]
-hours = ["09:00-12:00", "13:30-18:30"]
+hours = ["09:00-12:00", "13:30-18:00"]
 holidays = ["2026-10-01"]
-workdays = ["2026-09-27"]
+workdays = ["2026-09-27", "2026-10-10"]
 
 [[rules]]
 name = "flow-x"
@@ -249,7 +249,8 @@ after = "48h"
     #[test]
     fn decision_table() {
         let config = Config::parse(CONFIG, Path::new("t.toml"), false).unwrap();
-        // 2026-09-28 is a Monday; 2026-10-01 a holiday; 2026-09-27 a make-up Sunday.
+        // 2026-09-28 is a Monday; 2026-10-01 a holiday; 2026-09-27 (Sun) and 2026-10-10 (Sat)
+        // make-up workdays; the afternoon ends at 18:00.
         let mon9 = sh(2026, 9, 28, 9, 0);
         let cases = vec![
             Case {
@@ -298,14 +299,14 @@ after = "48h"
                 },
             },
             Case {
-                name: "18:30 is closed: deferred to the next morning",
+                name: "18:00 is closed: deferred to the next morning",
                 user: "fin1",
                 label: "报销单",
                 flows: vec![],
                 start: sh(2026, 9, 28, 9, 0),
                 sent: 0,
                 last_sent: None,
-                now: sh(2026, 9, 29, 18, 30),
+                now: sh(2026, 9, 29, 18, 0),
                 want: Verdict::Deferred {
                     rule: 1,
                     n: 1,
@@ -386,33 +387,81 @@ after = "48h"
                 want: Verdict::Exhausted { rule: 1, sent: 3 },
             },
             Case {
+                name: "make-up Saturday is open",
+                user: "fin1",
+                label: "报销单",
+                flows: vec![],
+                start: sh(2026, 10, 8, 10, 0),
+                sent: 0,
+                last_sent: None,
+                now: sh(2026, 10, 10, 10, 0),
+                want: Verdict::Due {
+                    rule: 1,
+                    n: 1,
+                    due_at: sh(2026, 10, 9, 10, 0),
+                },
+            },
+            Case {
+                name: "an ordinary Saturday defers to Monday",
+                user: "fin1",
+                label: "报销单",
+                flows: vec![],
+                start: sh(2026, 10, 15, 10, 0),
+                sent: 0,
+                last_sent: None,
+                now: sh(2026, 10, 17, 10, 0),
+                want: Verdict::Deferred {
+                    rule: 1,
+                    n: 1,
+                    due_at: sh(2026, 10, 16, 10, 0),
+                    opens_at: Some(sh(2026, 10, 19, 9, 0)),
+                },
+            },
+            Case {
+                // Fri 17:00-18:00 counts 1h, the weekend nothing, Monday 09:00-12:00 the other 3h.
                 name: "working age across a weekend",
                 user: "fin1",
                 label: "请假",
                 flows: vec![],
-                start: sh(2026, 10, 9, 17, 0),
+                start: sh(2026, 10, 16, 17, 0),
                 sent: 0,
                 last_sent: None,
-                now: sh(2026, 10, 12, 11, 0),
+                now: sh(2026, 10, 19, 11, 59),
                 want: Verdict::Waiting {
                     rule: 2,
                     n: 1,
-                    due_at: sh(2026, 10, 12, 11, 30),
+                    due_at: sh(2026, 10, 19, 12, 0),
                 },
             },
             Case {
-                name: "working age reached",
+                name: "working age reached at lunch: deferred to 13:30",
                 user: "fin1",
                 label: "请假",
                 flows: vec![],
-                start: sh(2026, 10, 9, 17, 0),
+                start: sh(2026, 10, 16, 17, 0),
                 sent: 0,
                 last_sent: None,
-                now: sh(2026, 10, 12, 11, 30),
+                now: sh(2026, 10, 19, 12, 0),
+                want: Verdict::Deferred {
+                    rule: 2,
+                    n: 1,
+                    due_at: sh(2026, 10, 19, 12, 0),
+                    opens_at: Some(sh(2026, 10, 19, 13, 30)),
+                },
+            },
+            Case {
+                name: "working age reached, calendar open",
+                user: "fin1",
+                label: "请假",
+                flows: vec![],
+                start: sh(2026, 10, 16, 17, 0),
+                sent: 0,
+                last_sent: None,
+                now: sh(2026, 10, 19, 13, 30),
                 want: Verdict::Due {
                     rule: 2,
                     n: 1,
-                    due_at: sh(2026, 10, 12, 11, 30),
+                    due_at: sh(2026, 10, 19, 12, 0),
                 },
             },
             Case {
@@ -505,7 +554,7 @@ after = "48h"
                 "timezone = \"America/New_York\"",
             )
             .replace(
-                "hours = [\"09:00-12:00\", \"13:30-18:30\"]",
+                "hours = [\"09:00-12:00\", \"13:30-18:00\"]",
                 "hours = [\"00:00-24:00\"]",
             )
             .replace(
