@@ -165,6 +165,7 @@ pub async fn engine_for(config: Config) -> anyhow::Result<Engine> {
         config: Arc::new(config),
         client,
         store,
+        stopping: Default::default(),
     })
 }
 

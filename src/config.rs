@@ -83,6 +83,8 @@ pub struct FeishuConfig {
 #[derive(Clone)]
 pub enum SecretSource {
     Env,
+    /// No key set: systemd's `LoadCredential=app_secret:…`, `$CREDENTIALS_DIRECTORY/app_secret`.
+    Credential,
     Inline(Secret),
     File(PathBuf),
 }
@@ -91,6 +93,7 @@ impl fmt::Debug for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SecretSource::Env => write!(f, "env {SECRET_ENV}"),
+            SecretSource::Credential => write!(f, "systemd credential app_secret"),
             SecretSource::Inline(_) => write!(f, "inline app_secret"),
             SecretSource::File(p) => write!(f, "file {}", p.display()),
         }
@@ -110,6 +113,12 @@ impl SecretSource {
                 _ => Err(format!("{SECRET_ENV} is set but empty")),
             },
             SecretSource::Inline(s) => Ok(s.clone()),
+            SecretSource::Credential => match std::env::var_os("CREDENTIALS_DIRECTORY") {
+                Some(dir) => SecretSource::File(Path::new(&dir).join("app_secret")).resolve(),
+                None => Err(format!(
+                    "no app secret: set app_secret_file (or app_secret) in [feishu], the environment variable {SECRET_ENV}, or run under systemd with LoadCredential=app_secret:…"
+                )),
+            },
             SecretSource::File(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("cannot read app_secret_file {}: {e}", path.display()))?;
@@ -674,18 +683,8 @@ impl Validator<'_> {
                 SecretSource::Inline(Secret::new(s.trim().to_owned()))
             }
             (false, None, Some(p)) => SecretSource::File(resolve_credential_path(p)),
-            (false, None, None) => match credential_default() {
-                Some(p) => SecretSource::File(p),
-                None => {
-                    return Err(self.err(
-                        "feishu.app_secret_file",
-                        None,
-                        format!(
-                            "no app secret: set app_secret_file (or app_secret), or the environment variable {SECRET_ENV}"
-                        ),
-                    ));
-                }
-            },
+            // Read at use: systemd's credential, so `plan` works without access to it.
+            (false, None, None) => SecretSource::Credential,
         };
         let rpm = *f.requests_per_minute.get_ref();
         if !(1..=60_000).contains(&rpm) {
@@ -1033,13 +1032,6 @@ fn resolve_credential_path(p: PathBuf) -> PathBuf {
     p
 }
 
-/// With no secret configured, systemd's `LoadCredential=app_secret:…` is used when present.
-fn credential_default() -> Option<PathBuf> {
-    let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
-    let p = Path::new(&dir).join("app_secret");
-    p.exists().then_some(p)
-}
-
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
@@ -1230,7 +1222,16 @@ after = "24h"
         );
         assert!(parse(&both).unwrap_err().message.contains("both"));
         let none = MINIMAL.replace("app_secret = \"s3cret\"\n", "");
-        assert!(parse(&none).unwrap_err().message.contains("no app secret"));
+        let c = parse(&none).unwrap();
+        if std::env::var_os("CREDENTIALS_DIRECTORY").is_none() {
+            assert!(
+                c.feishu
+                    .app_secret
+                    .resolve()
+                    .unwrap_err()
+                    .contains("no app secret")
+            );
+        }
     }
 
     #[test]

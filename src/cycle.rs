@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -116,6 +117,8 @@ pub struct Engine {
     pub config: Arc<Config>,
     pub client: FeishuClient,
     pub store: Store,
+    /// Set on shutdown: the cycle stops before its next call.
+    pub stopping: Arc<AtomicBool>,
 }
 
 /// One expediting call to make.
@@ -132,6 +135,10 @@ pub struct PlannedCall {
 }
 
 impl Engine {
+    fn stop_requested(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
     pub async fn run_cycle(&self, dry_run: bool) -> Result<CycleReport, CycleError> {
         let started = Instant::now();
         let stats_before = self.client.stats();
@@ -141,6 +148,9 @@ impl Engine {
         };
         let mut tasks_seen = HashSet::new();
         for user in &self.config.users {
+            if self.stop_requested() {
+                break;
+            }
             self.list_user(user, &mut tasks_seen, &mut report).await?;
         }
         report.tasks_seen = tasks_seen.len() as u64;
@@ -171,6 +181,10 @@ impl Engine {
             );
         }
         for call in calls.into_iter().take(budget) {
+            if self.stop_requested() {
+                tracing::info!("shutting down: remaining expedites stay due for the next run");
+                break;
+            }
             self.expedite(call, dry_run, &mut report).await?;
         }
 

@@ -535,6 +535,30 @@ impl Store {
             .collect())
     }
 
+    /// Deletes tasks finished before `cutoff`, with their assignments, flow knowledge and
+    /// expedite history. Returns (tasks, expedites) deleted.
+    pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
+        let cutoff = ms(cutoff);
+        let mut tx = self.begin().await?;
+        let expedites = sqlx::query(
+            "DELETE FROM expedites WHERE task_id IN (SELECT task_id FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ?1)",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("prune expedites"))?
+        .rows_affected();
+        let tasks =
+            sqlx::query("DELETE FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ?1")
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err("prune tasks"))?
+                .rows_affected();
+        tx.commit().await.map_err(self.err("commit pruning"))?;
+        Ok((tasks, expedites))
+    }
+
     /// How many tasks are tracked, pending and finished.
     pub async fn task_counts(&self) -> Result<(u64, u64), StoreError> {
         let row = sqlx::query("SELECT count(*) FILTER (WHERE finished_at IS NULL), count(*) FILTER (WHERE finished_at IS NOT NULL) FROM tasks")
@@ -654,6 +678,50 @@ mod tests {
             vec!["failed", "unknown"]
         );
         assert_eq!(all[0].feishu_code, Some(2320001));
+    }
+
+    #[tokio::test]
+    async fn prune_removes_only_old_finished_tasks_and_their_history() {
+        let (_d, s) = store().await;
+        let long_ago = Utc::now() - chrono::TimeDelta::days(100);
+        s.record_page(
+            "u1",
+            Some("f"),
+            &[task("old"), task("new"), task("open")],
+            long_ago,
+        )
+        .await
+        .unwrap();
+        let a = vec![IntentAssignee {
+            user_id: "u1".into(),
+            rule: "r".into(),
+            n: 1,
+        }];
+        s.record_intent("old", "r", "7000", "", &a, long_ago)
+            .await
+            .unwrap();
+        s.record_intent("new", "r", "7000", "", &a, long_ago)
+            .await
+            .unwrap();
+        let keep: HashSet<String> = ["new".to_owned(), "open".to_owned()].into();
+        s.finish_missing("u1", &keep, long_ago).await.unwrap();
+        let keep: HashSet<String> = ["open".to_owned()].into();
+        s.finish_missing("u1", &keep, Utc::now()).await.unwrap();
+        let (tasks, expedites) = s
+            .prune(Utc::now() - chrono::TimeDelta::days(90))
+            .await
+            .unwrap();
+        assert_eq!((tasks, expedites), (1, 1));
+        assert_eq!(s.task_counts().await.unwrap(), (1, 1));
+        assert_eq!(
+            s.expedites()
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.task_id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["new"]
+        );
     }
 
     #[tokio::test]

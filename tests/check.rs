@@ -253,3 +253,32 @@ async fn the_example_config_is_valid() {
     assert_eq!(config.rules.len(), 2);
     assert_eq!(config.feishu.requests_per_minute, 100);
 }
+
+#[tokio::test]
+async fn the_secret_can_come_from_systemd_credentials() {
+    let env = TestEnv::new().await;
+    let creds = env.dir.path().join("credentials");
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::write(creds.join("app_secret"), APP_SECRET).unwrap();
+    let without_secret = std::fs::read_to_string(&env.config_path)
+        .unwrap()
+        .replace(&format!("app_secret = \"{APP_SECRET}\"\n"), "");
+    std::fs::write(&env.config_path, &without_secret).unwrap();
+    // `plan`-like commands work without it; `check` says what is missing.
+    let run = env.run(&["check"]).await;
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stderr.contains("no app secret") && run.stderr.contains("LoadCredential"),
+        "{}",
+        run.stderr
+    );
+    let creds_env = [("CREDENTIALS_DIRECTORY", creds.to_str().unwrap())];
+    let run = env.run_with_env(&["check", "--online"], &creds_env).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    // A relative app_secret_file is read from the credentials directory.
+    let relative =
+        without_secret.replace("[feishu]\n", "[feishu]\napp_secret_file = \"app_secret\"\n");
+    std::fs::write(&env.config_path, relative).unwrap();
+    let run = env.run_with_env(&["check", "--online"], &creds_env).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+}

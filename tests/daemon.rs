@@ -1,0 +1,423 @@
+//! `expediter run` as a real process: schedule, overlap, signals, reload, systemd notify.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use expediter::fake::{Endpoint, FakeTask, Fault, FaultKind};
+use tokio::time::Instant;
+
+struct Daemon {
+    child: tokio::process::Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(env: &TestEnv, extra_env: &[(&str, &str)]) -> Daemon {
+        let log = env
+            .dir
+            .path()
+            .join(format!("daemon-{}.log", fastrand::u32(..)));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_expediter"));
+        cmd.arg("--config").arg(&env.config_path).arg("run");
+        cmd.env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .env_remove("EXPEDITER_APP_SECRET")
+            .env_remove("NOTIFY_SOCKET");
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        Daemon {
+            child: cmd.spawn().unwrap(),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn wait_for(&self, pattern: &str, count: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.log().matches(pattern).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "waited {within:?} for {count}× {pattern:?}; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// SIGTERM, then the exit code and how long it took.
+    async fn stop(mut self) -> (i32, Duration, String) {
+        let start = Instant::now();
+        self.signal("TERM");
+        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("exits")
+            .unwrap();
+        (status.code().unwrap_or(-1), start.elapsed(), self.log())
+    }
+}
+
+fn with_cron(env: &TestEnv, cron: &str) {
+    let text = std::fs::read_to_string(&env.config_path)
+        .unwrap()
+        .replace("0 */10 * * * *", cron);
+    std::fs::write(&env.config_path, text).unwrap();
+}
+
+#[tokio::test]
+async fn runs_cycles_on_the_cron_and_stops_cleanly_on_sigterm() {
+    let env = TestEnv::new().await;
+    with_cron(&env, "*/2 * * * * *");
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    let daemon = Daemon::start(&env, &[]);
+    daemon
+        .wait_for("expediter started", 1, Duration::from_secs(10))
+        .await;
+    daemon
+        .wait_for("cycle finished", 3, Duration::from_secs(12))
+        .await;
+    let (code, took, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(
+        log.contains("stopping on SIGTERM") && log.contains("stopped"),
+        "{log}"
+    );
+    assert_eq!(
+        env.fake.expedites().len(),
+        1,
+        "expedited once over several cycles"
+    );
+    // Ticks are 2 s apart: cycles start on even seconds.
+    let starts: Vec<_> = env
+        .fake
+        .calls_to(Endpoint::Query)
+        .iter()
+        .filter(|c| c.user.as_deref() == Some("u1"))
+        .map(|c| c.at)
+        .collect();
+    for w in starts.windows(2) {
+        let gap = w[1].duration_since(w[0]);
+        assert!(
+            gap >= Duration::from_millis(1500) && gap <= Duration::from_millis(2600),
+            "gap {gap:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_slow_cycle_is_never_run_twice_at_once() {
+    let env = TestEnv::new().await;
+    env.write_config("request_timeout = \"10s\"", RULE_ONCE_AFTER_24H);
+    with_cron(&env, "* * * * * *");
+    // Listing u1 takes 2.5 s: every cycle outlasts the 1-second tick.
+    env.fake.inject(
+        Fault::new(
+            Endpoint::Query,
+            FaultKind::Hang(Duration::from_millis(2500)),
+        )
+        .user("u1")
+        .always(),
+    );
+    let daemon = Daemon::start(&env, &[]);
+    daemon
+        .wait_for("cycle finished", 2, Duration::from_secs(15))
+        .await;
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("the previous cycle is still running; this tick is skipped"),
+        "{log}"
+    );
+    let arrivals: Vec<_> = env
+        .fake
+        .calls_to(Endpoint::Query)
+        .iter()
+        .filter(|c| c.user.as_deref() == Some("u1"))
+        .map(|c| c.at)
+        .collect();
+    assert!(arrivals.len() >= 2);
+    for w in arrivals.windows(2) {
+        assert!(
+            w[1].duration_since(w[0]) >= Duration::from_millis(2400),
+            "u1 listed twice at once: {:?}",
+            w[1].duration_since(w[0])
+        );
+    }
+}
+
+#[tokio::test]
+async fn sighup_reloads_a_valid_config_and_keeps_the_old_one_when_broken() {
+    let env = TestEnv::new().await;
+    let one_user = "[[users]]\nid = \"u1\"\nname = \"Zhang San\"\n";
+    env.write_config_with_users("", one_user, RULE_ONCE_AFTER_24H);
+    with_cron(&env, "*/2 * * * * *");
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    env.add(FakeTask::new("t2", &["u2"], 30 * HOUR));
+    let daemon = Daemon::start(&env, &[]);
+    daemon
+        .wait_for("cycle finished", 1, Duration::from_secs(10))
+        .await;
+    assert!(
+        !env.fake.expedites().iter().any(|e| e.task_id == "t2"),
+        "u2 is not watched yet"
+    );
+
+    // Add u2 and reload.
+    env.write_config_with_users(
+        "",
+        &format!("{one_user}\n[[users]]\nid = \"u2\"\n"),
+        RULE_ONCE_AFTER_24H,
+    );
+    with_cron(&env, "*/2 * * * * *");
+    daemon.signal("HUP");
+    daemon
+        .wait_for(
+            "config reloaded: users added: u2",
+            1,
+            Duration::from_secs(5),
+        )
+        .await;
+    let cycles = daemon.log().matches("cycle finished").count();
+    daemon
+        .wait_for("cycle finished", cycles + 1, Duration::from_secs(6))
+        .await;
+    assert!(
+        env.fake.expedites().iter().any(|e| e.task_id == "t2"),
+        "the new user's task was expedited"
+    );
+
+    // A broken file: logged at ERROR with the reason, the old config kept, the daemon lives on.
+    std::fs::write(&env.config_path, "[feishu\nthis is not toml").unwrap();
+    daemon.signal("HUP");
+    daemon
+        .wait_for(
+            "config reload failed, keeping the old config",
+            1,
+            Duration::from_secs(5),
+        )
+        .await;
+    let cycles = daemon.log().matches("cycle finished").count();
+    daemon
+        .wait_for("cycle finished", cycles + 1, Duration::from_secs(6))
+        .await;
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("config reload failed"))
+        .unwrap();
+    assert!(
+        line.contains("ERROR") && line.contains("TOML syntax"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_during_a_hung_call_exits_0_within_10s_and_records_the_outcome() {
+    let env = TestEnv::new().await;
+    env.write_config("request_timeout = \"60s\"", RULE_ONCE_AFTER_24H);
+    with_cron(&env, "*/2 * * * * *");
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    env.fake.inject(Fault::new(
+        Endpoint::Expedite,
+        FaultKind::ActThenHang(Duration::from_secs(60)),
+    ));
+    let daemon = Daemon::start(&env, &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.fake.expedites().is_empty() {
+        assert!(Instant::now() < deadline, "{}", daemon.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (code, took, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    assert!(took <= Duration::from_secs(10), "stopped in {took:?}");
+    assert!(
+        log.contains("abandoning its call") && log.contains("outcome unknown"),
+        "{log}"
+    );
+    env.fake.clear_faults();
+    assert_eq!(env.run(&["once"]).await.code, 0);
+    assert_eq!(env.fake.expedites().len(), 1, "never sent twice");
+}
+
+#[tokio::test]
+async fn systemd_notify_ready_status_and_watchdog() {
+    let env = TestEnv::new().await;
+    with_cron(&env, "* * * * * *");
+    let socket_path = env.dir.path().join("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&socket_path).unwrap();
+    let daemon = Daemon::start(
+        &env,
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+    );
+    let mut messages: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut buf = vec![0u8; 4096];
+    while Instant::now() < deadline {
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(200), socket.recv(&mut buf)).await
+        {
+            messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        let pings = messages.iter().filter(|m| m.contains("WATCHDOG=1")).count();
+        if pings >= 6 && messages.iter().any(|m| m.contains("STATUS=last cycle")) {
+            break;
+        }
+    }
+    let (code, _, log) = daemon.stop().await;
+    while let Ok(Ok(n)) =
+        tokio::time::timeout(Duration::from_millis(200), socket.recv(&mut buf)).await
+    {
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        messages.first().is_some_and(|m| m.contains("READY=1")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 6,
+        "pings every 0.5 s: {messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("STATUS=last cycle: users 3/3 listed")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.last().is_some_and(|m| m.contains("STOPPING=1")),
+        "{messages:?}"
+    );
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_and_nothing_else() {
+    let env = TestEnv::new().await;
+    with_cron(&env, "* * * * * *");
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    let daemon = Daemon::start(&env, &[("EXPEDITER_LOG_FORMAT", "json")]);
+    daemon
+        .wait_for("cycle finished", 1, Duration::from_secs(10))
+        .await;
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v.get("level").is_some() && v.get("message").is_some(),
+            "{line}"
+        );
+    }
+    let summary = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["users_listed"].is_number())
+        .expect("summary line");
+    for field in [
+        "users_failed",
+        "tasks_seen",
+        "tasks_new",
+        "tasks_finished",
+        "expedites_due",
+        "expedites_sent",
+        "expedites_failed",
+        "expedites_deferred",
+        "api_query_calls",
+        "api_expedite_calls",
+        "rate_limit_waits",
+        "duration_ms",
+    ] {
+        assert!(
+            summary.get(field).is_some(),
+            "summary has {field}: {summary}"
+        );
+    }
+    let expedite = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| {
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("expedited task"))
+        })
+        .expect("expedite line");
+    for field in ["task_id", "assignees", "rule", "age", "n"] {
+        assert!(
+            expedite.get(field).is_some(),
+            "expedite line has {field}: {expedite}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn under_systemd_log_lines_carry_no_timestamp() {
+    let env = TestEnv::new().await;
+    with_cron(&env, "* * * * * *");
+    let daemon = Daemon::start(&env, &[("JOURNAL_STREAM", "8:12345")]);
+    daemon
+        .wait_for("cycle finished", 1, Duration::from_secs(10))
+        .await;
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0);
+    let year = chrono::Utc::now().format("%Y-").to_string();
+    assert!(log.lines().all(|l| !l.starts_with(&year)), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with(" INFO") || l.starts_with("INFO")),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn finished_tasks_older_than_retention_are_pruned() {
+    use sqlx::{Connection, Executor};
+    let env = TestEnv::new().await;
+    env.add(FakeTask::new("recent", &["u1"], HOUR));
+    assert_eq!(env.run(&["once"]).await.code, 0);
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&env.db_path);
+    let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+    let old = (chrono::Utc::now() - chrono::TimeDelta::days(100)).timestamp_millis();
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO tasks (task_id, labels, first_seen, last_seen, finished_at) VALUES ('ancient', '[]', {old}, {old}, {old});
+         INSERT INTO expedites (task_id, rule, operator_id, opinion, intent_at, outcome) VALUES ('ancient', 'r', '7000', '', {old}, 'sent');"
+    )))
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let daemon = Daemon::start(&env, &[]);
+    daemon
+        .wait_for(
+            "pruned 1 finished task(s) and 1 expedite record(s) older than 90d",
+            1,
+            Duration::from_secs(10),
+        )
+        .await;
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(env.plan_json().await.len(), 1, "the pending task is kept");
+}
