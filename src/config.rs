@@ -687,11 +687,11 @@ impl Validator<'_> {
             (false, None, None) => SecretSource::Credential,
         };
         let rpm = *f.requests_per_minute.get_ref();
-        if !(1..=60_000).contains(&rpm) {
+        if !(1..=1_000_000).contains(&rpm) {
             return Err(self.err(
                 "feishu.requests_per_minute",
                 Some(f.requests_per_minute.span()),
-                format!("{rpm} is out of range; use 1..=60000 (Feishu allows 100 per API)"),
+                format!("{rpm} is out of range; use 1..=1000000 (Feishu allows 100 per API)"),
             ));
         }
         let real_feishu =

@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -13,7 +15,7 @@ use crate::decide::{self, PairFacts, Verdict};
 use crate::feishu::wire::display_label;
 use crate::feishu::{Api, FeishuClient, FeishuError, MAX_EXPEDITE_IDS, PAGE_SIZE, StatsSnapshot};
 use crate::opinion::{OpinionValues, human_age};
-use crate::store::{IntentAssignee, Outcome, PairRow, Store, StoreError};
+use crate::store::{IntentAssignee, Outcome, PairRow, PairScope, Store, StoreError};
 
 /// How many times a listing whose total moved while it was paged is read again.
 const MAX_LISTING_PASSES: usize = 3;
@@ -44,6 +46,22 @@ pub struct CycleReport {
 }
 
 impl CycleReport {
+    /// Adds the counts of `other` (the two sides of an overlapped cycle).
+    fn merge(&mut self, other: &CycleReport) {
+        self.users_listed += other.users_listed;
+        self.users_failed += other.users_failed;
+        self.tasks_seen += other.tasks_seen;
+        self.tasks_new += other.tasks_new;
+        self.tasks_finished += other.tasks_finished;
+        self.listings_skipped += other.listings_skipped;
+        self.expedites_due += other.expedites_due;
+        self.expedites_sent += other.expedites_sent;
+        self.expedites_failed += other.expedites_failed;
+        self.expedites_deferred += other.expedites_deferred;
+        self.expedites_unknown += other.expedites_unknown;
+        self.expedites_carried_over += other.expedites_carried_over;
+    }
+
     /// Every user listed and every due expedite sent.
     pub fn ok(&self) -> bool {
         self.users_failed == 0 && self.expedites_failed == 0 && self.expedites_unknown == 0
@@ -139,60 +157,192 @@ impl Engine {
         self.stopping.load(Ordering::Relaxed)
     }
 
+    /// One cycle. Listing and expediting overlap: as soon as every watched assignee of a task
+    /// has been listed, its decision is made and its call queued, and the expediting side sends
+    /// queued calls (most overdue first, round-robin across assignees) while later users are
+    /// still being listed. A task shared by several watched users waits for the last of them,
+    /// so it still gets one call naming all its due assignees.
     pub async fn run_cycle(&self, dry_run: bool) -> Result<CycleReport, CycleError> {
         let started = Instant::now();
         let stats_before = self.client.stats();
-        let mut report = CycleReport {
-            dry_run,
-            ..Default::default()
-        };
-        let mut tasks_seen = HashSet::new();
-        for user in &self.config.users {
-            if self.stop_requested() {
-                break;
+        let (listed_tx, listed_rx) = mpsc::unbounded_channel::<String>();
+        let listing = async {
+            let mut report = CycleReport::default();
+            let mut tasks_seen = HashSet::new();
+            for user in &self.config.users {
+                if self.stop_requested() {
+                    break;
+                }
+                self.list_user(user, &mut tasks_seen, &mut report).await?;
+                let _ = listed_tx.send(user.id.clone());
             }
-            self.list_user(user, &mut tasks_seen, &mut report).await?;
-        }
-        report.tasks_seen = tasks_seen.len() as u64;
+            drop(listed_tx);
+            report.tasks_seen = tasks_seen.len() as u64;
+            Ok::<_, CycleError>(report)
+        };
+        let expediting = self.expedite_as_listed(listed_rx, Utc::now(), dry_run);
+        let (listing, expediting) = tokio::join!(listing, expediting);
+        // A failed listing side stops the expediting side too (its channel closes), and the
+        // first error is the cycle's.
+        let mut report = listing?;
+        report.merge(&expediting?);
+        report.dry_run = dry_run;
+        let stats = self.client.stats().since(stats_before);
+        fill_api_stats(&mut report, stats);
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        report.log();
+        Ok(report)
+    }
 
-        let now = Utc::now();
-        let pairs = self.store.pending_pairs().await?;
-        let (calls, deferred, unsendable) = plan_calls(&self.config, &pairs, now);
-        report.expedites_deferred = deferred;
-        report.expedites_due = calls.iter().map(|c| c.assignees.len() as u64).sum::<u64>()
+    /// The expediting side of a cycle: decides each user's tasks once they are listed, queues
+    /// the due calls, and sends them within the cycle's budget.
+    async fn expedite_as_listed(
+        &self,
+        mut listed_rx: mpsc::UnboundedReceiver<String>,
+        cycle_started: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<CycleReport, CycleError> {
+        let mut report = CycleReport::default();
+        let watched: HashSet<&str> = self.config.users.iter().map(|u| u.id.as_str()).collect();
+        let mut listed: HashSet<String> = HashSet::new();
+        let mut decided: HashSet<String> = HashSet::new();
+        let mut queue: Vec<PlannedCall> = Vec::new();
+        let mut picked: HashMap<String, usize> = HashMap::new();
+        let budget = expedite_budget(&self.config, Utc::now());
+        let mut sent_calls = 0;
+        let mut listing_done = false;
+        let mut new_tasks_decided = false;
+        loop {
+            // Take in every user listed so far.
+            let mut newly_listed = Vec::new();
+            loop {
+                match listed_rx.try_recv() {
+                    Ok(user) => newly_listed.push(user),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        listing_done = true;
+                        break;
+                    }
+                }
+            }
+            if newly_listed.is_empty() && queue.is_empty() && !listing_done {
+                match listed_rx.recv().await {
+                    Some(user) => newly_listed.push(user),
+                    None => listing_done = true,
+                }
+            }
+            for user in newly_listed {
+                listed.insert(user.clone());
+                let scope = PairScope::TasksOf(&user);
+                self.decide_ready_tasks(
+                    scope,
+                    Some(cycle_started),
+                    &watched,
+                    &listed,
+                    &mut decided,
+                    &mut queue,
+                    &mut report,
+                )
+                .await?;
+            }
+            if listing_done && !new_tasks_decided {
+                // Tasks first seen this cycle: only now is it known which watched users have them.
+                new_tasks_decided = true;
+                let scope = PairScope::FirstSeenSince(cycle_started);
+                self.decide_ready_tasks(
+                    scope,
+                    None,
+                    &watched,
+                    &listed,
+                    &mut decided,
+                    &mut queue,
+                    &mut report,
+                )
+                .await?;
+            }
+            if queue.is_empty() {
+                if listing_done && new_tasks_decided {
+                    break;
+                }
+                continue;
+            }
+            if sent_calls >= budget || self.stop_requested() {
+                if listing_done && new_tasks_decided {
+                    break;
+                }
+                // Keep taking in listings so the carried-over count is complete.
+                continue;
+            }
+            let call = take_fairest(&mut queue, &mut picked);
+            self.expedite(call, dry_run, &mut report).await?;
+            sent_calls += 1;
+        }
+        if !queue.is_empty() {
+            report.expedites_carried_over = queue.iter().map(|c| c.assignees.len() as u64).sum();
+            if self.stop_requested() {
+                tracing::info!(
+                    left = queue.len(),
+                    "shutting down: remaining expedites stay due for the next run"
+                );
+            } else {
+                tracing::warn!(
+                    due_calls = sent_calls + queue.len(),
+                    budget,
+                    carried_over = queue.len(),
+                    "more expedites are due than fit before the next tick; the most overdue went first, the rest stay due for the next cycle"
+                );
+            }
+        }
+        Ok(report)
+    }
+
+    /// Decides the tasks in `scope` whose watched assignees have all been listed, skipping
+    /// tasks first seen since `known_before` (their assignees are not all known yet).
+    #[allow(clippy::too_many_arguments)]
+    async fn decide_ready_tasks(
+        &self,
+        scope: PairScope<'_>,
+        known_before: Option<DateTime<Utc>>,
+        watched: &HashSet<&str>,
+        listed: &HashSet<String>,
+        decided: &mut HashSet<String>,
+        queue: &mut Vec<PlannedCall>,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
+        let mut by_task: BTreeMap<String, Vec<PairRow>> = BTreeMap::new();
+        self.store
+            .visit_pending_pairs(scope, |row| {
+                let known = known_before.is_none_or(|t| row.first_seen < t);
+                if known
+                    && !decided.contains(&row.task_id)
+                    && watched.contains(row.user_id.as_str())
+                {
+                    by_task.entry(row.task_id.clone()).or_default().push(row);
+                }
+            })
+            .await?;
+        let mut planner = Planner::new(&self.config, Utc::now());
+        for (task_id, rows) in by_task {
+            // Shared with a watched user not listed yet: decided when the last of them is.
+            if rows.iter().any(|r| !listed.contains(&r.user_id)) {
+                continue;
+            }
+            decided.insert(task_id);
+            for row in rows {
+                planner.add(row);
+            }
+        }
+        let (calls, deferred, unsendable) = planner.finish();
+        report.expedites_deferred += deferred;
+        report.expedites_due += calls.iter().map(|c| c.assignees.len() as u64).sum::<u64>()
             + unsendable.len() as u64
             + deferred;
         for (task_id, why) in &unsendable {
             tracing::warn!(task_id = %task_id, "cannot expedite: {why}");
             report.expedites_failed += 1;
         }
-        let budget = expedite_budget(&self.config, now);
-        if calls.len() > budget {
-            let left = calls.len() - budget;
-            report.expedites_carried_over = calls[budget..]
-                .iter()
-                .map(|c| c.assignees.len() as u64)
-                .sum();
-            tracing::warn!(
-                due_calls = calls.len(),
-                budget,
-                carried_over = left,
-                "more expedites are due than fit before the next tick; the most overdue go first, the rest stay due for the next cycle"
-            );
-        }
-        for call in calls.into_iter().take(budget) {
-            if self.stop_requested() {
-                tracing::info!("shutting down: remaining expedites stay due for the next run");
-                break;
-            }
-            self.expedite(call, dry_run, &mut report).await?;
-        }
-
-        let stats = self.client.stats().since(stats_before);
-        fill_api_stats(&mut report, stats);
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        report.log();
-        Ok(report)
+        queue.extend(calls);
+        Ok(())
     }
 
     /// Lists one user on every needed flow filter; stores pages as they come. A user whose
@@ -438,134 +588,170 @@ pub fn listing_filters(config: &Config) -> Vec<Option<Vec<String>>> {
     filters
 }
 
-/// Decides every pending pair and coalesces the due ones into calls: one per task (chunks of
-/// 20 assignees), most overdue first. Returns the calls, how many are deferred by calendars,
-/// and due pairs that cannot be sent (with why).
-pub fn plan_calls(
-    config: &Config,
-    pairs: &[PairRow],
+/// Decides pairs as they come and coalesces the due ones into calls: one per task (chunks of 20
+/// assignees). Keeps only what is due, so a cycle over 100k tasks holds little in memory.
+pub struct Planner<'c> {
+    config: &'c Config,
     now: DateTime<Utc>,
-) -> (Vec<PlannedCall>, u64, Vec<(String, String)>) {
-    let users: HashMap<&str, &User> = config.users.iter().map(|u| (u.id.as_str(), u)).collect();
-    struct DuePair<'a> {
-        row: &'a PairRow,
-        user: &'a User,
-        rule: usize,
-        n: u32,
-        due_at: DateTime<Utc>,
+    users: HashMap<&'c str, &'c User>,
+    by_task: BTreeMap<String, Vec<DuePair<'c>>>,
+    deferred: u64,
+}
+
+struct DuePair<'c> {
+    row: PairRow,
+    user: &'c User,
+    rule: usize,
+    n: u32,
+    due_at: DateTime<Utc>,
+}
+
+impl<'c> Planner<'c> {
+    pub fn new(config: &'c Config, now: DateTime<Utc>) -> Self {
+        Planner {
+            config,
+            now,
+            users: config.users.iter().map(|u| (u.id.as_str(), u)).collect(),
+            by_task: BTreeMap::new(),
+            deferred: 0,
+        }
     }
-    let mut by_task: BTreeMap<&str, Vec<DuePair<'_>>> = BTreeMap::new();
-    let mut deferred = 0;
-    for row in pairs {
+
+    pub fn add(&mut self, row: PairRow) {
         // Tasks of users no longer watched are never touched.
-        let Some(user) = users.get(row.user_id.as_str()) else {
-            continue;
+        let Some(user) = self.users.get(row.user_id.as_str()).copied() else {
+            return;
         };
-        let facts = facts_of(row);
-        match decide::decide(config, user, &facts, now) {
+        match decide::decide(self.config, user, &facts_of(&row), self.now) {
             Verdict::Due { rule, n, due_at } => {
-                by_task.entry(&row.task_id).or_default().push(DuePair {
+                let task = row.task_id.clone();
+                self.by_task.entry(task).or_default().push(DuePair {
                     row,
                     user,
                     rule,
                     n,
                     due_at,
-                })
+                });
             }
-            Verdict::Deferred { .. } => deferred += 1,
+            Verdict::Deferred { .. } => self.deferred += 1,
             _ => {}
         }
     }
-    let mut calls = Vec::new();
-    let mut unsendable = Vec::new();
-    for (task_id, due) in by_task {
-        // The earliest rule among the due assignees speaks for the call: its operator, its opinion.
-        let lead = due
-            .iter()
-            .min_by_key(|d| d.rule)
-            .expect("a group is never empty");
-        let rule = &config.rules[lead.rule];
-        let row = lead.row;
-        let operator = match &rule.operator {
-            Operator::User(id) => id.clone(),
-            Operator::Initiator => match &row.initiator_id {
-                Some(id) => id.clone(),
-                None => {
-                    unsendable.push((task_id.to_owned(), format!("rule \"{}\" expedites as the initiator, but Feishu gave no initiator for this task", rule.name)));
-                    continue;
-                }
-            },
-        };
-        let facts = facts_of(row);
-        let age = facts.wall_age(now);
-        for chunk in due.chunks(MAX_EXPEDITE_IDS) {
-            let names: Vec<String> = chunk
+
+    /// The calls (most overdue first, round-robin across assignees), how many pairs calendars
+    /// deferred, and due tasks that cannot be sent, with why.
+    pub fn finish(self) -> (Vec<PlannedCall>, u64, Vec<(String, String)>) {
+        let (config, now) = (self.config, self.now);
+        let mut calls = Vec::new();
+        let mut unsendable = Vec::new();
+        for (task_id, due) in self.by_task {
+            // The earliest rule among the due assignees speaks for the call: its operator, its opinion.
+            let lead = due
                 .iter()
-                .map(|d| d.user.display_name().to_owned())
-                .collect();
-            let n = chunk.iter().map(|d| d.n).max().unwrap_or(1);
-            let opinion = rule.opinion.render(&OpinionValues {
-                task_id,
-                label: display_label(&row.labels),
-                age,
-                n,
-                user: &names.join(", "),
-                initiator: row
-                    .initiator_name
-                    .as_deref()
-                    .or(row.initiator_id.as_deref())
-                    .unwrap_or(""),
-                rule: &rule.name,
-            });
-            let oldest_due = chunk.iter().map(|d| d.due_at).min().unwrap_or(now);
-            calls.push(PlannedCall {
-                task_id: task_id.to_owned(),
-                rule: lead.rule,
-                operator: operator.clone(),
-                opinion,
-                assignees: chunk
+                .min_by_key(|d| d.rule)
+                .expect("a group is never empty");
+            let rule = &config.rules[lead.rule];
+            let row = &lead.row;
+            let operator = match &rule.operator {
+                Operator::User(id) => id.clone(),
+                Operator::Initiator => match &row.initiator_id {
+                    Some(id) => id.clone(),
+                    None => {
+                        unsendable.push((task_id, format!("rule \"{}\" expedites as the initiator, but Feishu gave no initiator for this task", rule.name)));
+                        continue;
+                    }
+                },
+            };
+            let age = facts_of(row).wall_age(now);
+            for chunk in due.chunks(MAX_EXPEDITE_IDS) {
+                let names: Vec<String> = chunk
                     .iter()
-                    .map(|d| IntentAssignee {
-                        user_id: d.user.id.clone(),
-                        rule: config.rules[d.rule].name.clone(),
-                        n: d.n,
-                    })
-                    .collect(),
-                names,
-                age,
-                overdue: (now - oldest_due).to_std().unwrap_or_default(),
-            });
+                    .map(|d| d.user.display_name().to_owned())
+                    .collect();
+                let n = chunk.iter().map(|d| d.n).max().unwrap_or(1);
+                let opinion = rule.opinion.render(&OpinionValues {
+                    task_id: &task_id,
+                    label: display_label(&row.labels),
+                    age,
+                    n,
+                    user: &names.join(", "),
+                    initiator: row
+                        .initiator_name
+                        .as_deref()
+                        .or(row.initiator_id.as_deref())
+                        .unwrap_or(""),
+                    rule: &rule.name,
+                });
+                let oldest_due = chunk.iter().map(|d| d.due_at).min().unwrap_or(now);
+                calls.push(PlannedCall {
+                    task_id: task_id.clone(),
+                    rule: lead.rule,
+                    operator: operator.clone(),
+                    opinion,
+                    assignees: chunk
+                        .iter()
+                        .map(|d| IntentAssignee {
+                            user_id: d.user.id.clone(),
+                            rule: config.rules[d.rule].name.clone(),
+                            n: d.n,
+                        })
+                        .collect(),
+                    names,
+                    age,
+                    overdue: (now - oldest_due).to_std().unwrap_or_default(),
+                });
+            }
         }
+        (order_fairly(calls), self.deferred, unsendable)
     }
-    (order_fairly(calls), deferred, unsendable)
+}
+
+/// Decides every given pair and coalesces the due ones into calls; see [`Planner`].
+pub fn plan_calls(
+    config: &Config,
+    pairs: &[PairRow],
+    now: DateTime<Utc>,
+) -> (Vec<PlannedCall>, u64, Vec<(String, String)>) {
+    let mut planner = Planner::new(config, now);
+    for row in pairs {
+        planner.add(row.clone());
+    }
+    planner.finish()
+}
+
+/// Takes the next call to send from `queue`: to the assignees picked least so far, the most
+/// overdue among equals.
+fn take_fairest(queue: &mut Vec<PlannedCall>, picked: &mut HashMap<String, usize>) -> PlannedCall {
+    let times_picked = |c: &PlannedCall| {
+        c.assignees
+            .iter()
+            .map(|a| picked.get(&a.user_id).copied().unwrap_or(0))
+            .max()
+            .unwrap_or(0)
+    };
+    let best = (0..queue.len())
+        .min_by(|a, b| {
+            let (ca, cb) = (&queue[*a], &queue[*b]);
+            times_picked(ca)
+                .cmp(&times_picked(cb))
+                .then_with(|| cb.overdue.cmp(&ca.overdue))
+                .then_with(|| ca.task_id.cmp(&cb.task_id))
+        })
+        .expect("queue is not empty");
+    let call = queue.swap_remove(best);
+    for a in &call.assignees {
+        *picked.entry(a.user_id.clone()).or_default() += 1;
+    }
+    call
 }
 
 /// The most overdue first, and nobody receives a run of reminders while others wait: each call
 /// goes to the assignees who have been picked least so far, the most overdue among equals.
 pub fn order_fairly(mut calls: Vec<PlannedCall>) -> Vec<PlannedCall> {
-    calls.sort_by(|a, b| {
-        b.overdue
-            .cmp(&a.overdue)
-            .then_with(|| a.task_id.cmp(&b.task_id))
-    });
-    let mut picked: HashMap<String, usize> = HashMap::new();
+    let mut picked = HashMap::new();
     let mut ordered = Vec::with_capacity(calls.len());
     while !calls.is_empty() {
-        let times_picked = |c: &PlannedCall| {
-            c.assignees
-                .iter()
-                .map(|a| picked.get(&a.user_id).copied().unwrap_or(0))
-                .max()
-                .unwrap_or(0)
-        };
-        let next = (0..calls.len())
-            .min_by_key(|i| (times_picked(&calls[*i]), *i))
-            .expect("not empty");
-        let call = calls.remove(next);
-        for a in &call.assignees {
-            *picked.entry(a.user_id.clone()).or_default() += 1;
-        }
-        ordered.push(call);
+        ordered.push(take_fairest(&mut calls, &mut picked));
     }
     ordered
 }

@@ -16,6 +16,17 @@ use crate::feishu::ListedTask;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
+/// A pending pair's flow knowledge and expedite history, as columns 7..=9.
+macro_rules! pair_history_columns {
+    () => {
+        "(SELECT group_concat(f.flow_set, char(10)) FROM task_flows f WHERE f.task_id = a.task_id AND f.member = 1) AS flows,
+         (SELECT count(*) FROM expedite_assignees ea
+           WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.counts = 1) AS sent,
+         (SELECT max(e.intent_at) FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
+           WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.counts = 1) AS last_sent"
+    };
+}
+
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("database {}: {message}", path.display())]
@@ -51,6 +62,16 @@ pub struct PairRow {
     /// Expedites sent or possibly sent to this assignee for this task.
     pub sent: u32,
     pub last_sent: Option<DateTime<Utc>>,
+}
+
+/// Which pending pairs to read.
+#[derive(Debug, Clone, Copy)]
+pub enum PairScope<'a> {
+    All,
+    /// The pairs of every task pending for this user, all its assignees included.
+    TasksOf(&'a str),
+    /// The pairs of tasks first seen at or after this time.
+    FirstSeenSince(DateTime<Utc>),
 }
 
 /// One assignee named in an expediting call.
@@ -127,7 +148,9 @@ impl Store {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            // Listings are cheap to redo, so their commits need not reach the disk at once;
+            // expedite intents and outcomes switch to FULL (see `durably`).
+            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         // One connection: the daemon is the only writer, and one writer never meets SQLITE_BUSY
@@ -177,8 +200,10 @@ impl Store {
             .map_err(self.err("begin a transaction"))
     }
 
-    /// Stores one page of `user`'s listing: tasks upserted, the assignment marked current, and
-    /// (for a filtered listing) the flow filter that returned it. One transaction.
+    /// Stores one page of `user`'s listing in one transaction of a few set-based statements:
+    /// new tasks inserted, changed ones updated (unchanged rows are not rewritten), the
+    /// assignment marked current, and (for a filtered listing) the flow filter that returned
+    /// them. Returns how many tasks were new.
     pub async fn record_page(
         &self,
         user: &str,
@@ -186,82 +211,98 @@ impl Store {
         tasks: &[ListedTask],
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
+        if tasks.is_empty() {
+            return Ok(0);
+        }
         let now = ms(now);
+        let batch = serde_json::Value::Array(
+            tasks
+                .iter()
+                .map(|t| {
+                    serde_json::json!([
+                        t.task_id,
+                        t.instance_id,
+                        serde_json::to_string(&t.labels).unwrap_or_else(|_| "[]".into()),
+                        t.status,
+                        t.initiator_id,
+                        t.initiator_name,
+                        t.start_time.map(ms),
+                    ])
+                })
+                .collect(),
+        )
+        .to_string();
         let mut tx = self.begin().await?;
-        let mut new = 0;
-        for t in tasks {
-            let labels = serde_json::to_string(&t.labels).unwrap_or_else(|_| "[]".into());
-            let inserted = sqlx::query(
-                "INSERT OR IGNORE INTO tasks (task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, first_seen, last_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-            )
-            .bind(&t.task_id)
-            .bind(&t.instance_id)
-            .bind(&labels)
-            .bind(&t.status)
-            .bind(&t.initiator_id)
-            .bind(&t.initiator_name)
-            .bind(t.start_time.map(ms))
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err("store a task"))?
-            .rows_affected();
-            if inserted == 1 {
-                new += 1;
-            } else {
-                sqlx::query(
-                    "UPDATE tasks SET
-                       instance_id = coalesce(?2, instance_id),
-                       labels = CASE WHEN ?3 = '[]' THEN labels ELSE ?3 END,
-                       status = coalesce(?4, status),
-                       initiator_id = coalesce(?5, initiator_id),
-                       initiator_name = coalesce(?6, initiator_name),
-                       start_time = coalesce(?7, start_time),
-                       last_seen = ?8,
-                       finished_at = NULL
-                     WHERE task_id = ?1",
-                )
-                .bind(&t.task_id)
-                .bind(&t.instance_id)
-                .bind(&labels)
-                .bind(&t.status)
-                .bind(&t.initiator_id)
-                .bind(&t.initiator_name)
-                .bind(t.start_time.map(ms))
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.err("update a task"))?;
-            }
+        let new = sqlx::query(
+            "INSERT OR IGNORE INTO tasks (task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, first_seen, last_seen)
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, j.value->>6, ?2, ?2
+             FROM json_each(?1) j",
+        )
+        .bind(&batch)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("store tasks"))?
+        .rows_affected();
+        sqlx::query(
+            "UPDATE tasks SET
+               instance_id = coalesce(s.instance_id, tasks.instance_id),
+               labels = CASE WHEN s.labels = '[]' THEN tasks.labels ELSE s.labels END,
+               status = coalesce(s.status, tasks.status),
+               initiator_id = coalesce(s.initiator_id, tasks.initiator_id),
+               initiator_name = coalesce(s.initiator_name, tasks.initiator_name),
+               start_time = coalesce(s.start_time, tasks.start_time),
+               last_seen = ?2,
+               finished_at = NULL
+             FROM (SELECT j.value->>0 AS task_id, j.value->>1 AS instance_id, j.value->>2 AS labels, j.value->>3 AS status,
+                          j.value->>4 AS initiator_id, j.value->>5 AS initiator_name, j.value->>6 AS start_time
+                   FROM json_each(?1) j) AS s
+             WHERE tasks.task_id = s.task_id AND (
+                   tasks.finished_at IS NOT NULL
+                OR tasks.instance_id IS NOT coalesce(s.instance_id, tasks.instance_id)
+                OR tasks.labels IS NOT (CASE WHEN s.labels = '[]' THEN tasks.labels ELSE s.labels END)
+                OR tasks.status IS NOT coalesce(s.status, tasks.status)
+                OR tasks.initiator_id IS NOT coalesce(s.initiator_id, tasks.initiator_id)
+                OR tasks.initiator_name IS NOT coalesce(s.initiator_name, tasks.initiator_name)
+                OR tasks.start_time IS NOT coalesce(s.start_time, tasks.start_time))",
+        )
+        .bind(&batch)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("update tasks"))?;
+        sqlx::query(
+            "INSERT INTO assignments (task_id, user_id, first_seen, last_seen)
+             SELECT j.value->>0, ?2, ?3, ?3 FROM json_each(?1) j WHERE true
+             ON CONFLICT (task_id, user_id) DO UPDATE SET finished_at = NULL, last_seen = excluded.last_seen
+             WHERE assignments.finished_at IS NOT NULL",
+        )
+        .bind(&batch)
+        .bind(user)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("store assignments"))?;
+        if let Some(flow_set) = flow_set {
             sqlx::query(
-                "INSERT INTO assignments (task_id, user_id, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
-                 ON CONFLICT (task_id, user_id) DO UPDATE SET last_seen = excluded.last_seen, finished_at = NULL",
+                "INSERT INTO task_flows (task_id, flow_set, member)
+                 SELECT j.value->>0, ?2, 1 FROM json_each(?1) j WHERE true
+                 ON CONFLICT (task_id, flow_set) DO UPDATE SET member = 1 WHERE task_flows.member = 0",
             )
-            .bind(&t.task_id)
-            .bind(user)
-            .bind(now)
+            .bind(&batch)
+            .bind(flow_set)
             .execute(&mut *tx)
             .await
-            .map_err(self.err("store an assignment"))?;
-            if let Some(flow_set) = flow_set {
-                sqlx::query(
-                    "INSERT INTO task_flows (task_id, flow_set, member) VALUES (?1, ?2, 1)
-                     ON CONFLICT (task_id, flow_set) DO UPDATE SET member = 1",
-                )
-                .bind(&t.task_id)
-                .bind(flow_set)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.err("store a task's flow"))?;
-            }
+            .map_err(self.err("store tasks' flow"))?;
         }
         tx.commit().await.map_err(self.err("commit a page"))?;
         Ok(new)
     }
 
-    /// After a complete listing of `user`: every pending assignment not in `seen` is finished,
-    /// and so is every task no watched user has pending any more. Returns the assignments finished.
+    /// After a complete listing of `user`: every pending assignment not in `seen` is finished
+    /// (last seen at the user's previous complete listing), so is every task no watched user
+    /// has pending any more, and the user's listing time is recorded. Returns the assignments
+    /// finished.
     pub async fn finish_missing(
         &self,
         user: &str,
@@ -277,32 +318,45 @@ impl Store {
         .fetch_all(&mut *tx)
         .await
         .map_err(self.err("read a user's assignments"))?;
-        let mut finished = 0;
-        for task_id in pending.iter().filter(|t| !seen.contains(*t)) {
+        let gone: Vec<&String> = pending.iter().filter(|t| !seen.contains(*t)).collect();
+        if !gone.is_empty() {
+            let gone_json = serde_json::to_string(&gone).unwrap_or_else(|_| "[]".into());
             sqlx::query(
-                "UPDATE assignments SET finished_at = ?3 WHERE task_id = ?1 AND user_id = ?2",
+                "UPDATE assignments SET finished_at = ?3,
+                   last_seen = coalesce((SELECT listed_at FROM user_listings WHERE user_id = ?2), last_seen)
+                 WHERE user_id = ?2 AND finished_at IS NULL AND task_id IN (SELECT value FROM json_each(?1))",
             )
-            .bind(task_id)
+            .bind(&gone_json)
             .bind(user)
             .bind(now)
             .execute(&mut *tx)
             .await
-            .map_err(self.err("finish an assignment"))?;
+            .map_err(self.err("finish assignments"))?;
             sqlx::query(
-                "UPDATE tasks SET finished_at = ?2 WHERE task_id = ?1 AND finished_at IS NULL
-                 AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = ?1 AND a.finished_at IS NULL)",
+                "UPDATE tasks SET finished_at = ?2,
+                   last_seen = coalesce((SELECT max(a.last_seen) FROM assignments a WHERE a.task_id = tasks.task_id), last_seen)
+                 WHERE finished_at IS NULL AND task_id IN (SELECT value FROM json_each(?1))
+                 AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = tasks.task_id AND a.finished_at IS NULL)",
             )
-            .bind(task_id)
+            .bind(&gone_json)
             .bind(now)
             .execute(&mut *tx)
             .await
-            .map_err(self.err("finish a task"))?;
-            finished += 1;
+            .map_err(self.err("finish tasks"))?;
         }
+        sqlx::query(
+            "INSERT INTO user_listings (user_id, listed_at) VALUES (?1, ?2)
+             ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at",
+        )
+        .bind(user)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("record a listing"))?;
         tx.commit()
             .await
             .map_err(self.err("commit finished tasks"))?;
-        Ok(finished)
+        Ok(gone.len() as u64)
     }
 
     /// Of `task_ids`, those whose membership of `flow_set` is known (either way).
@@ -329,42 +383,61 @@ impl Store {
         task_ids: &[String],
         flow_set: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        for t in task_ids {
-            sqlx::query(
-                "INSERT OR IGNORE INTO task_flows (task_id, flow_set, member) VALUES (?1, ?2, 0)",
-            )
-            .bind(t)
+        if task_ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("INSERT OR IGNORE INTO task_flows (task_id, flow_set, member) SELECT value, ?2, 0 FROM json_each(?1)")
+            .bind(serde_json::to_string(task_ids).unwrap_or_else(|_| "[]".into()))
             .bind(flow_set)
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await
             .map_err(self.err("store flow knowledge"))?;
-        }
-        tx.commit()
-            .await
-            .map_err(self.err("commit flow knowledge"))?;
         Ok(())
     }
 
     /// Every pending (task, assignee) pair with its facts and expedite history.
     pub async fn pending_pairs(&self) -> Result<Vec<PairRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen,
-                    (SELECT group_concat(f.flow_set, char(10)) FROM task_flows f WHERE f.task_id = a.task_id AND f.member = 1) AS flows,
-                    (SELECT count(*) FROM expedite_assignees ea
-                      WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.counts = 1) AS sent,
-                    (SELECT max(e.intent_at) FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
-                      WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.counts = 1) AS last_sent
-             FROM assignments a JOIN tasks t ON t.task_id = a.task_id
-             WHERE a.finished_at IS NULL
-             ORDER BY a.task_id, a.user_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(self.err("read pending tasks"))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| PairRow {
+        let mut rows = Vec::new();
+        self.visit_pending_pairs(PairScope::All, |r| rows.push(r))
+            .await?;
+        Ok(rows)
+    }
+
+    /// Streams the pending pairs in `scope` to `visit` without holding them all in memory.
+    pub async fn visit_pending_pairs(
+        &self,
+        scope: PairScope<'_>,
+        mut visit: impl FnMut(PairRow),
+    ) -> Result<(), StoreError> {
+        use futures_util::TryStreamExt;
+        let query = match scope {
+            PairScope::FirstSeenSince(since) => sqlx::query(concat!(
+                "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, ",
+                pair_history_columns!(),
+                " FROM tasks t JOIN assignments a ON a.task_id = t.task_id
+                  WHERE t.first_seen >= ?1 AND t.finished_at IS NULL AND a.finished_at IS NULL ORDER BY a.task_id, a.user_id"
+            ))
+            .bind(ms(since)),
+            PairScope::All => sqlx::query(concat!(
+                "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, ",
+                pair_history_columns!(),
+                " FROM assignments a JOIN tasks t ON t.task_id = a.task_id WHERE a.finished_at IS NULL ORDER BY a.task_id, a.user_id"
+            )),
+            PairScope::TasksOf(user) => sqlx::query(concat!(
+                "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, ",
+                pair_history_columns!(),
+                " FROM assignments mine JOIN assignments a ON a.task_id = mine.task_id JOIN tasks t ON t.task_id = a.task_id
+                  WHERE mine.user_id = ?1 AND mine.finished_at IS NULL AND a.finished_at IS NULL ORDER BY a.task_id, a.user_id"
+            ))
+            .bind(user),
+        };
+        let mut stream = query.fetch(&self.pool);
+        while let Some(r) = stream
+            .try_next()
+            .await
+            .map_err(self.err("read pending tasks"))?
+        {
+            visit(PairRow {
                 task_id: r.get(0),
                 user_id: r.get(1),
                 labels: serde_json::from_str(r.get::<&str, _>(2)).unwrap_or_default(),
@@ -378,13 +451,46 @@ impl Store {
                     .unwrap_or_default(),
                 sent: r.get::<i64, _>(8) as u32,
                 last_sent: r.get::<Option<i64>, _>(9).map(from_ms),
-            })
-            .collect())
+            });
+        }
+        Ok(())
     }
 
     /// Writes the intent to expedite before the call. Fails with
     /// [`StoreError::AlreadyRecorded`] if any (task, assignee, n) was already sent or may have been.
     pub async fn record_intent(
+        &self,
+        task_id: &str,
+        rule: &str,
+        operator_id: &str,
+        opinion: &str,
+        assignees: &[IntentAssignee],
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.set_synchronous("FULL").await?;
+        let result = self
+            .insert_intent(task_id, rule, operator_id, opinion, assignees, now)
+            .await;
+        self.set_synchronous("NORMAL").await?;
+        result
+    }
+
+    /// Expedite records must survive a power cut, not only a crash: their transactions commit
+    /// with `synchronous = FULL` (per connection; the pool has one).
+    async fn set_synchronous(&self, mode: &'static str) -> Result<(), StoreError> {
+        let sql = if mode == "FULL" {
+            "PRAGMA synchronous = FULL"
+        } else {
+            "PRAGMA synchronous = NORMAL"
+        };
+        sqlx::query(sql)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err("set durability"))?;
+        Ok(())
+    }
+
+    async fn insert_intent(
         &self,
         task_id: &str,
         rule: &str,
