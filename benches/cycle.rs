@@ -114,7 +114,18 @@ after = "24h"
 #[allow(clippy::zombie_processes)]
 fn run_measured(bin: &Path, args: &[&str]) -> Measured {
     let start = Instant::now();
-    let child = Command::new(bin)
+    // EXPEDITER_BENCH_WRAP="perf record -g -o /tmp/perf.data" profiles the measured process.
+    let wrap = std::env::var("EXPEDITER_BENCH_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(tool) => {
+            let mut c = Command::new(tool);
+            c.args(words).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let child = cmd
         .args(args)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())

@@ -77,10 +77,18 @@ pub fn main() -> ExitCode {
         }
     };
     telemetry::init(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The daemon's scheduler needs worker threads; everything else is one cycle of mostly
+    // waiting on the network and SQLite, cheapest on one thread.
+    let runtime = match &cli.command {
+        Command::Run => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -15,7 +15,9 @@ use crate::decide::{self, PairFacts, Verdict};
 use crate::feishu::wire::display_label;
 use crate::feishu::{Api, FeishuClient, FeishuError, MAX_EXPEDITE_IDS, PAGE_SIZE, StatsSnapshot};
 use crate::opinion::{OpinionValues, human_age};
-use crate::store::{IntentAssignee, Outcome, PairRow, PairScope, Store, StoreError};
+use crate::store::{
+    IntentAssignee, Outcome, PairRow, PairScope, Store, StoreError, listed_fingerprint,
+};
 
 /// How many times a listing whose total moved while it was paged is read again.
 const MAX_LISTING_PASSES: usize = 3;
@@ -310,18 +312,38 @@ impl Engine {
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
         let mut by_task: BTreeMap<String, Vec<PairRow>> = BTreeMap::new();
+        // A task younger than every rule's `after` cannot be due (working time and calendars
+        // only ever make it later): such pairs are not even read.
+        let now = Utc::now();
+        let Some(min_after) = self
+            .config
+            .rules
+            .iter()
+            .filter(|r| r.max_times > 0)
+            .map(|r| r.after)
+            .min()
+        else {
+            return Ok(());
+        };
+        let started_before = chrono::TimeDelta::from_std(min_after)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d));
         self.store
-            .visit_pending_pairs(scope, |row| {
-                let known = known_before.is_none_or(|t| row.first_seen < t);
-                if known
-                    && !decided.contains(&row.task_id)
-                    && watched.contains(row.user_id.as_str())
-                {
-                    by_task.entry(row.task_id.clone()).or_default().push(row);
-                }
-            })
+            .visit_pending_pairs(
+                scope,
+                Some(started_before.unwrap_or(DateTime::<Utc>::MIN_UTC)),
+                |row| {
+                    let known = known_before.is_none_or(|t| row.first_seen < t);
+                    if known
+                        && !decided.contains(&row.task_id)
+                        && watched.contains(row.user_id.as_str())
+                    {
+                        by_task.entry(row.task_id.clone()).or_default().push(row);
+                    }
+                },
+            )
             .await?;
-        let mut planner = Planner::new(&self.config, Utc::now());
+        let mut planner = Planner::new(&self.config, now);
         for (task_id, rows) in by_task {
             // Shared with a watched user not listed yet: decided when the last of them is.
             if rows.iter().any(|r| !listed.contains(&r.user_id)) {
@@ -354,7 +376,11 @@ impl Engine {
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
         let listing_started = Utc::now();
+        // What is stored for this user: pages that bring nothing new are not written.
+        let stored = self.store.user_snapshot(&user.id).await?;
         let mut seen: HashSet<String> = HashSet::new();
+        // Every task any pass listed: one a re-read no longer shows has finished meanwhile.
+        let mut listed_any: HashSet<String> = HashSet::new();
         let mut complete = true;
         // What the unfiltered listing held, when it ran first and completely this cycle.
         let mut unfiltered: Option<HashSet<String>> = None;
@@ -372,7 +398,14 @@ impl Engine {
             }
             let mut stream_seen = HashSet::new();
             match self
-                .list_stream(user, filter.as_deref(), &mut stream_seen, report)
+                .list_stream(
+                    user,
+                    filter.as_deref(),
+                    &stored,
+                    &mut stream_seen,
+                    &mut listed_any,
+                    report,
+                )
                 .await
             {
                 Ok(true) => {
@@ -404,9 +437,15 @@ impl Engine {
         tasks_seen.extend(seen.iter().cloned());
         if complete {
             report.users_listed += 1;
+            let gone: Vec<String> = stored
+                .keys()
+                .chain(listed_any.iter().filter(|t| !stored.contains_key(*t)))
+                .filter(|t| !seen.contains(*t))
+                .cloned()
+                .collect();
             report.tasks_finished += self
                 .store
-                .finish_missing(&user.id, &seen, listing_started)
+                .finish_missing(&user.id, &gone, listing_started)
                 .await?;
         } else {
             report.users_failed += 1;
@@ -424,7 +463,9 @@ impl Engine {
         &self,
         user: &User,
         filter: Option<&[String]>,
+        stored: &HashMap<String, u64>,
         seen: &mut HashSet<String>,
+        listed_any: &mut HashSet<String>,
         report: &mut CycleReport,
     ) -> Result<bool, ListError> {
         let flow_set = filter.map(decide::flow_key);
@@ -451,12 +492,26 @@ impl Engine {
                     .into_iter()
                     .filter(|t| !pass_seen.contains(&t.task_id))
                     .collect();
+                // Unchanged tasks already pending for this user need no write; a filtered
+                // listing always writes, as it teaches the tasks' flow.
+                let changed: Vec<_> = fresh
+                    .iter()
+                    .filter(|t| {
+                        flow_set.is_some() || stored.get(&t.task_id) != Some(&listed_fingerprint(t))
+                    })
+                    .cloned()
+                    .collect();
                 report.tasks_new += self
                     .store
-                    .record_page(&user.id, flow_set.as_deref(), &fresh, Utc::now())
+                    .record_page(&user.id, flow_set.as_deref(), &changed, Utc::now())
                     .await
                     .map_err(ListError::Store)?;
-                pass_seen.extend(fresh.into_iter().map(|t| t.task_id));
+                for t in fresh {
+                    if !listed_any.contains(&t.task_id) {
+                        listed_any.insert(t.task_id.clone());
+                    }
+                    pass_seen.insert(t.task_id);
+                }
                 offset += PAGE_SIZE;
                 if offset >= count || listed == 0 {
                     break;

@@ -1,6 +1,6 @@
 //! The SQLite database: the one place that knows the SQL.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -120,6 +120,41 @@ pub struct ExpediteRecord {
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
+}
+
+/// A listed task's facts as they would be stored, for comparing with [`Store::user_snapshot`].
+pub fn listed_fingerprint(t: &ListedTask) -> u64 {
+    let labels = serde_json::to_string(&t.labels).unwrap_or_else(|_| "[]".into());
+    fingerprint(
+        t.instance_id.as_deref(),
+        &labels,
+        t.status.as_deref(),
+        t.initiator_id.as_deref(),
+        t.initiator_name.as_deref(),
+        t.start_time.map(ms),
+    )
+}
+
+fn fingerprint(
+    instance_id: Option<&str>,
+    labels: &str,
+    status: Option<&str>,
+    initiator_id: Option<&str>,
+    initiator_name: Option<&str>,
+    start_time: Option<i64>,
+) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        instance_id,
+        labels,
+        status,
+        initiator_id,
+        initiator_name,
+        start_time,
+    )
+        .hash(&mut h);
+    h.finish()
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -299,64 +334,106 @@ impl Store {
         Ok(new)
     }
 
-    /// After a complete listing of `user`: every pending assignment not in `seen` is finished
-    /// (last seen at the user's previous complete listing), so is every task no watched user
-    /// has pending any more, and the user's listing time is recorded. Returns the assignments
-    /// finished.
+    /// The tasks pending for `user`, each with a fingerprint of its stored facts, so a listing
+    /// can tell which of them changed and write only those.
+    pub async fn user_snapshot(&self, user: &str) -> Result<HashMap<String, u64>, StoreError> {
+        type Wire = (
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+        );
+        let all: String = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(t.task_id, t.instance_id, t.labels, t.status, t.initiator_id, t.initiator_name, t.start_time))
+             FROM assignments a JOIN tasks t ON t.task_id = a.task_id
+             WHERE a.user_id = ?1 AND a.finished_at IS NULL",
+        )
+        .bind(user)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err("read a user's tasks"))?;
+        let rows: Vec<Wire> = serde_json::from_str(&all).map_err(|e| StoreError::Open {
+            path: self.path.clone(),
+            message: format!("unreadable task rows: {e}"),
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, instance, labels, status, initiator_id, initiator_name, start)| {
+                    let fp = fingerprint(
+                        instance.as_deref(),
+                        &labels,
+                        status.as_deref(),
+                        initiator_id.as_deref(),
+                        initiator_name.as_deref(),
+                        start,
+                    );
+                    (id, fp)
+                },
+            )
+            .collect())
+    }
+
+    /// After a complete listing of `user`: the assignments in `gone` (pending before, absent
+    /// now) are finished, last seen at the user's previous complete listing; so is every task
+    /// no watched user has pending any more; and the user's listing time is recorded. Returns
+    /// the assignments finished.
     pub async fn finish_missing(
         &self,
         user: &str,
-        seen: &HashSet<String>,
+        gone: &[String],
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let now = ms(now);
-        let mut tx = self.begin().await?;
-        let pending: Vec<String> = sqlx::query_scalar(
-            "SELECT task_id FROM assignments WHERE user_id = ?1 AND finished_at IS NULL",
-        )
-        .bind(user)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(self.err("read a user's assignments"))?;
-        let gone: Vec<&String> = pending.iter().filter(|t| !seen.contains(*t)).collect();
-        if !gone.is_empty() {
-            let gone_json = serde_json::to_string(&gone).unwrap_or_else(|_| "[]".into());
-            sqlx::query(
-                "UPDATE assignments SET finished_at = ?3,
-                   last_seen = coalesce((SELECT listed_at FROM user_listings WHERE user_id = ?2), last_seen)
-                 WHERE user_id = ?2 AND finished_at IS NULL AND task_id IN (SELECT value FROM json_each(?1))",
-            )
-            .bind(&gone_json)
-            .bind(user)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err("finish assignments"))?;
-            sqlx::query(
-                "UPDATE tasks SET finished_at = ?2,
-                   last_seen = coalesce((SELECT max(a.last_seen) FROM assignments a WHERE a.task_id = tasks.task_id), last_seen)
-                 WHERE finished_at IS NULL AND task_id IN (SELECT value FROM json_each(?1))
-                 AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = tasks.task_id AND a.finished_at IS NULL)",
-            )
-            .bind(&gone_json)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err("finish tasks"))?;
-        }
-        sqlx::query(
+        let record_listing = sqlx::query(
             "INSERT INTO user_listings (user_id, listed_at) VALUES (?1, ?2)
              ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at",
         )
         .bind(user)
+        .bind(now);
+        if gone.is_empty() {
+            record_listing
+                .execute(&self.pool)
+                .await
+                .map_err(self.err("record a listing"))?;
+            return Ok(0);
+        }
+        let gone_json = serde_json::to_string(gone).unwrap_or_else(|_| "[]".into());
+        let mut tx = self.begin().await?;
+        let finished = sqlx::query(
+            "UPDATE assignments SET finished_at = ?3,
+               last_seen = coalesce((SELECT listed_at FROM user_listings WHERE user_id = ?2), last_seen)
+             WHERE user_id = ?2 AND finished_at IS NULL AND task_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(&gone_json)
+        .bind(user)
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(self.err("record a listing"))?;
+        .map_err(self.err("finish assignments"))?
+        .rows_affected();
+        sqlx::query(
+            "UPDATE tasks SET finished_at = ?2,
+               last_seen = coalesce((SELECT max(a.last_seen) FROM assignments a WHERE a.task_id = tasks.task_id), last_seen)
+             WHERE finished_at IS NULL AND task_id IN (SELECT value FROM json_each(?1))
+             AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = tasks.task_id AND a.finished_at IS NULL)",
+        )
+        .bind(&gone_json)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("finish tasks"))?;
+        record_listing
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("record a listing"))?;
         tx.commit()
             .await
             .map_err(self.err("commit finished tasks"))?;
-        Ok(gone.len() as u64)
+        Ok(finished)
     }
 
     /// Of `task_ids`, those whose membership of `flow_set` is known (either way).
@@ -398,62 +475,115 @@ impl Store {
     /// Every pending (task, assignee) pair with its facts and expedite history.
     pub async fn pending_pairs(&self) -> Result<Vec<PairRow>, StoreError> {
         let mut rows = Vec::new();
-        self.visit_pending_pairs(PairScope::All, |r| rows.push(r))
+        self.visit_pending_pairs(PairScope::All, None, |r| rows.push(r))
             .await?;
         Ok(rows)
     }
 
-    /// Streams the pending pairs in `scope` to `visit` without holding them all in memory.
+    /// Hands the pending pairs in `scope` to `visit` — only those of tasks started at or before
+    /// `started_before` when given — in chunks: each chunk is one query
+    /// answering one row (a JSON array of pairs), which keeps both the memory held and the
+    /// round trips to SQLite's worker thread small.
     pub async fn visit_pending_pairs(
         &self,
         scope: PairScope<'_>,
+        started_before: Option<DateTime<Utc>>,
         mut visit: impl FnMut(PairRow),
     ) -> Result<(), StoreError> {
-        use futures_util::TryStreamExt;
-        let query = match scope {
-            PairScope::FirstSeenSince(since) => sqlx::query(concat!(
-                "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, ",
-                pair_history_columns!(),
-                " FROM tasks t JOIN assignments a ON a.task_id = t.task_id
-                  WHERE t.first_seen >= ?1 AND t.finished_at IS NULL AND a.finished_at IS NULL ORDER BY a.task_id, a.user_id"
-            ))
-            .bind(ms(since)),
-            PairScope::All => sqlx::query(concat!(
-                "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, ",
-                pair_history_columns!(),
-                " FROM assignments a JOIN tasks t ON t.task_id = a.task_id WHERE a.finished_at IS NULL ORDER BY a.task_id, a.user_id"
-            )),
-            PairScope::TasksOf(user) => sqlx::query(concat!(
-                "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, ",
-                pair_history_columns!(),
-                " FROM assignments mine JOIN assignments a ON a.task_id = mine.task_id JOIN tasks t ON t.task_id = a.task_id
-                  WHERE mine.user_id = ?1 AND mine.finished_at IS NULL AND a.finished_at IS NULL ORDER BY a.task_id, a.user_id"
-            ))
-            .bind(user),
-        };
-        let mut stream = query.fetch(&self.pool);
-        while let Some(r) = stream
-            .try_next()
-            .await
-            .map_err(self.err("read pending tasks"))?
-        {
-            visit(PairRow {
-                task_id: r.get(0),
-                user_id: r.get(1),
-                labels: serde_json::from_str(r.get::<&str, _>(2)).unwrap_or_default(),
-                initiator_id: r.get(3),
-                initiator_name: r.get(4),
-                start_time: r.get::<Option<i64>, _>(5).map(from_ms),
-                first_seen: from_ms(r.get(6)),
-                flow_sets: r
-                    .get::<Option<String>, _>(7)
-                    .map(|s| s.split('\n').map(str::to_owned).collect())
-                    .unwrap_or_default(),
-                sent: r.get::<i64, _>(8) as u32,
-                last_sent: r.get::<Option<i64>, _>(9).map(from_ms),
-            });
+        const CHUNK: i64 = 2000;
+        let started_before = started_before.map_or(i64::MAX, ms);
+        type Wire = (
+            String,
+            String,
+            Vec<(String, String)>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            i64,
+            Option<String>,
+            i64,
+            Option<i64>,
+        );
+        let mut after = (String::new(), String::new());
+        loop {
+            let query = match scope {
+                PairScope::FirstSeenSince(since) => sqlx::query_scalar(concat!(
+                    "SELECT json_group_array(json_array(task_id, user_id, json(labels), initiator_id, initiator_name, start_time, first_seen, flows, sent, last_sent)) FROM (",
+                    "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, ",
+                    pair_history_columns!(),
+                    " FROM tasks t JOIN assignments a ON a.task_id = t.task_id
+                      WHERE t.first_seen >= ?1 AND t.finished_at IS NULL AND a.finished_at IS NULL
+                        AND coalesce(t.start_time, t.first_seen) <= ?5
+                        AND (a.task_id, a.user_id) > (?2, ?3) ORDER BY a.task_id, a.user_id LIMIT ?4)"
+                ))
+                .bind(ms(since)),
+                PairScope::All => sqlx::query_scalar(concat!(
+                    "SELECT json_group_array(json_array(task_id, user_id, json(labels), initiator_id, initiator_name, start_time, first_seen, flows, sent, last_sent)) FROM (",
+                    "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, ",
+                    pair_history_columns!(),
+                    " FROM assignments a JOIN tasks t ON t.task_id = a.task_id
+                      WHERE a.finished_at IS NULL AND ?1 IS NULL
+                        AND coalesce(t.start_time, t.first_seen) <= ?5
+                        AND (a.task_id, a.user_id) > (?2, ?3) ORDER BY a.task_id, a.user_id LIMIT ?4)"
+                ))
+                .bind(None::<i64>),
+                PairScope::TasksOf(user) => sqlx::query_scalar(concat!(
+                    "SELECT json_group_array(json_array(task_id, user_id, json(labels), initiator_id, initiator_name, start_time, first_seen, flows, sent, last_sent)) FROM (",
+                    "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, ",
+                    pair_history_columns!(),
+                    " FROM assignments mine JOIN assignments a ON a.task_id = mine.task_id JOIN tasks t ON t.task_id = a.task_id
+                      WHERE mine.user_id = ?1 AND mine.finished_at IS NULL AND a.finished_at IS NULL
+                        AND coalesce(t.start_time, t.first_seen) <= ?5
+                        AND (a.task_id, a.user_id) > (?2, ?3) ORDER BY a.task_id, a.user_id LIMIT ?4)"
+                ))
+                .bind(user),
+            };
+            let chunk: String = query
+                .bind(&after.0)
+                .bind(&after.1)
+                .bind(CHUNK)
+                .bind(started_before)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(self.err("read pending tasks"))?;
+            let rows: Vec<Wire> = serde_json::from_str(&chunk).map_err(|e| StoreError::Open {
+                path: self.path.clone(),
+                message: format!("unreadable pending tasks: {e}"),
+            })?;
+            let full = rows.len() as i64 == CHUNK;
+            for (
+                task_id,
+                user_id,
+                labels,
+                initiator_id,
+                initiator_name,
+                start_time,
+                first_seen,
+                flows,
+                sent,
+                last_sent,
+            ) in rows
+            {
+                after = (task_id.clone(), user_id.clone());
+                visit(PairRow {
+                    task_id,
+                    user_id,
+                    labels,
+                    initiator_id,
+                    initiator_name,
+                    start_time: start_time.map(from_ms),
+                    first_seen: from_ms(first_seen),
+                    flow_sets: flows
+                        .map(|s| s.split('\n').map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                    sent: sent as u32,
+                    last_sent: last_sent.map(from_ms),
+                });
+            }
+            if !full {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     /// Writes the intent to expedite before the call. Fails with
@@ -714,8 +844,10 @@ mod tests {
             0
         );
         assert_eq!(s.pending_pairs().await.unwrap().len(), 3);
-        let seen: HashSet<String> = ["2".to_owned()].into();
-        assert_eq!(s.finish_missing("u1", &seen, t0).await.unwrap(), 1);
+        assert_eq!(
+            s.finish_missing("u1", &["1".to_owned()], t0).await.unwrap(),
+            1
+        );
         let pairs = s.pending_pairs().await.unwrap();
         assert_eq!(pairs.len(), 2);
         assert!(pairs.iter().all(|p| p.task_id == "2"));
@@ -726,7 +858,7 @@ mod tests {
         assert_eq!(s.task_counts().await.unwrap(), (1, 1));
         // Task 2 is still pending for u2, so it is not finished when u1 no longer has it.
         assert_eq!(
-            s.finish_missing("u1", &HashSet::new(), t0).await.unwrap(),
+            s.finish_missing("u1", &["2".to_owned()], t0).await.unwrap(),
             1
         );
         assert_eq!(s.task_counts().await.unwrap(), (1, 1));
@@ -809,10 +941,12 @@ mod tests {
         s.record_intent("new", "r", "7000", "", &a, long_ago)
             .await
             .unwrap();
-        let keep: HashSet<String> = ["new".to_owned(), "open".to_owned()].into();
-        s.finish_missing("u1", &keep, long_ago).await.unwrap();
-        let keep: HashSet<String> = ["open".to_owned()].into();
-        s.finish_missing("u1", &keep, Utc::now()).await.unwrap();
+        s.finish_missing("u1", &["old".to_owned()], long_ago)
+            .await
+            .unwrap();
+        s.finish_missing("u1", &["new".to_owned()], Utc::now())
+            .await
+            .unwrap();
         let (tasks, expedites) = s
             .prune(Utc::now() - chrono::TimeDelta::days(90))
             .await
