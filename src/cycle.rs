@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -16,7 +17,7 @@ use crate::feishu::wire::display_label;
 use crate::feishu::{Api, FeishuClient, FeishuError, MAX_EXPEDITE_IDS, PAGE_SIZE, StatsSnapshot};
 use crate::opinion::{OpinionValues, human_age};
 use crate::store::{
-    IntentAssignee, Outcome, PairRow, PairScope, Store, StoreError, listed_fingerprint,
+    IntentAssignee, Outcome, PairRow, PairScope, Store, StoreError, StoredTask, listed_fingerprint,
 };
 
 /// How many times a listing whose total moved while it was paged is read again.
@@ -167,18 +168,29 @@ impl Engine {
     pub async fn run_cycle(&self, dry_run: bool) -> Result<CycleReport, CycleError> {
         let started = Instant::now();
         let stats_before = self.client.stats();
-        let (listed_tx, listed_rx) = mpsc::unbounded_channel::<String>();
+        let (listed_tx, listed_rx) = mpsc::unbounded_channel::<ListedUser>();
         let listing = async {
             let mut report = CycleReport::default();
-            let mut tasks_seen = HashSet::new();
+            let mut tasks_seen = FxHashSet::default();
+            let mut quiet = Vec::new();
+            let oldest_due_start = self.oldest_possible_due_start();
             for user in &self.config.users {
                 if self.stop_requested() {
                     break;
                 }
-                self.list_user(user, &mut tasks_seen, &mut report).await?;
-                let _ = listed_tx.send(user.id.clone());
+                let listed = self
+                    .list_user(
+                        user,
+                        oldest_due_start,
+                        &mut tasks_seen,
+                        &mut quiet,
+                        &mut report,
+                    )
+                    .await?;
+                let _ = listed_tx.send(listed);
             }
             drop(listed_tx);
+            self.store.record_listings(&quiet, Utc::now()).await?;
             report.tasks_seen = tasks_seen.len() as u64;
             Ok::<_, CycleError>(report)
         };
@@ -200,14 +212,14 @@ impl Engine {
     /// the due calls, and sends them within the cycle's budget.
     async fn expedite_as_listed(
         &self,
-        mut listed_rx: mpsc::UnboundedReceiver<String>,
+        mut listed_rx: mpsc::UnboundedReceiver<ListedUser>,
         cycle_started: DateTime<Utc>,
         dry_run: bool,
     ) -> Result<CycleReport, CycleError> {
         let mut report = CycleReport::default();
         let watched: HashSet<&str> = self.config.users.iter().map(|u| u.id.as_str()).collect();
-        let mut listed: HashSet<String> = HashSet::new();
-        let mut decided: HashSet<String> = HashSet::new();
+        let mut listed: FxHashSet<String> = FxHashSet::default();
+        let mut decided: FxHashSet<String> = FxHashSet::default();
         let mut queue: Vec<PlannedCall> = Vec::new();
         let mut picked: HashMap<String, usize> = HashMap::new();
         let budget = expedite_budget(&self.config, Utc::now());
@@ -233,8 +245,11 @@ impl Engine {
                     None => listing_done = true,
                 }
             }
-            for user in newly_listed {
+            for ListedUser { user, may_be_due } in newly_listed {
                 listed.insert(user.clone());
+                if !may_be_due {
+                    continue;
+                }
                 let scope = PairScope::TasksOf(&user);
                 self.decide_ready_tasks(
                     scope,
@@ -306,42 +321,25 @@ impl Engine {
         scope: PairScope<'_>,
         known_before: Option<DateTime<Utc>>,
         watched: &HashSet<&str>,
-        listed: &HashSet<String>,
-        decided: &mut HashSet<String>,
+        listed: &FxHashSet<String>,
+        decided: &mut FxHashSet<String>,
         queue: &mut Vec<PlannedCall>,
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
         let mut by_task: BTreeMap<String, Vec<PairRow>> = BTreeMap::new();
-        // A task younger than every rule's `after` cannot be due (working time and calendars
-        // only ever make it later): such pairs are not even read.
+        // A task younger than every rule's `after` cannot be due: such pairs are not even read.
         let now = Utc::now();
-        let Some(min_after) = self
-            .config
-            .rules
-            .iter()
-            .filter(|r| r.max_times > 0)
-            .map(|r| r.after)
-            .min()
-        else {
-            return Ok(());
-        };
-        let started_before = chrono::TimeDelta::from_std(min_after)
-            .ok()
-            .and_then(|d| now.checked_sub_signed(d));
+        let started_before = self.oldest_possible_due_start();
         self.store
-            .visit_pending_pairs(
-                scope,
-                Some(started_before.unwrap_or(DateTime::<Utc>::MIN_UTC)),
-                |row| {
-                    let known = known_before.is_none_or(|t| row.first_seen < t);
-                    if known
-                        && !decided.contains(&row.task_id)
-                        && watched.contains(row.user_id.as_str())
-                    {
-                        by_task.entry(row.task_id.clone()).or_default().push(row);
-                    }
-                },
-            )
+            .visit_pending_pairs(scope, Some(started_before), |row| {
+                let known = known_before.is_none_or(|t| row.first_seen < t);
+                if known
+                    && !decided.contains(&row.task_id)
+                    && watched.contains(row.user_id.as_str())
+                {
+                    by_task.entry(row.task_id.clone()).or_default().push(row);
+                }
+            })
             .await?;
         let mut planner = Planner::new(&self.config, now);
         for (task_id, rows) in by_task {
@@ -372,31 +370,36 @@ impl Engine {
     async fn list_user(
         &self,
         user: &User,
-        tasks_seen: &mut HashSet<String>,
+        oldest_due_start: DateTime<Utc>,
+        tasks_seen: &mut FxHashSet<String>,
+        quiet: &mut Vec<String>,
         report: &mut CycleReport,
-    ) -> Result<(), CycleError> {
+    ) -> Result<ListedUser, CycleError> {
         let listing_started = Utc::now();
         // What is stored for this user: pages that bring nothing new are not written.
         let stored = self.store.user_snapshot(&user.id).await?;
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut seen: FxHashSet<String> = FxHashSet::default();
         // Every task any pass listed: one a re-read no longer shows has finished meanwhile.
-        let mut listed_any: HashSet<String> = HashSet::new();
+        let mut listed_any: FxHashSet<String> = FxHashSet::default();
+        // Could any of this user's tasks be due? Only tasks old enough can (new ones are decided
+        // at the end of the cycle anyway).
+        let mut may_be_due = stored.values().any(|t| t.started <= oldest_due_start);
         let mut complete = true;
         // What the unfiltered listing held, when it ran first and completely this cycle.
-        let mut unfiltered: Option<HashSet<String>> = None;
+        let mut unfiltered: Option<FxHashSet<String>> = None;
         for filter in listing_filters(&self.config) {
             let flow_set = filter.as_deref().map(decide::flow_key);
             if let (Some(key), Some(all)) = (&flow_set, &unfiltered) {
                 // A filtered listing only tells which tasks are of its flows. When that is
                 // already known for every task this user has, it cannot change any decision.
                 let known = self.store.known_flow_membership(all, key).await?;
-                if known.len() == all.len() {
+                if known == all.len() {
                     tracing::debug!(user = %user.id, flows = %key, "flow of every task known; filtered listing skipped");
                     report.listings_skipped += 1;
                     continue;
                 }
             }
-            let mut stream_seen = HashSet::new();
+            let mut stream_seen = FxHashSet::default();
             match self
                 .list_stream(
                     user,
@@ -434,6 +437,8 @@ impl Engine {
                 }
             }
         }
+        // A task newly pending for this user may be an old one (known through another user).
+        may_be_due |= !listed_any.is_empty();
         tasks_seen.extend(seen.iter().cloned());
         if complete {
             report.users_listed += 1;
@@ -443,14 +448,37 @@ impl Engine {
                 .filter(|t| !seen.contains(*t))
                 .cloned()
                 .collect();
-            report.tasks_finished += self
-                .store
-                .finish_missing(&user.id, &gone, listing_started)
-                .await?;
+            if gone.is_empty() {
+                // Nothing to finish: the listing time is recorded with the others at the end.
+                quiet.push(user.id.clone());
+            } else {
+                report.tasks_finished += self
+                    .store
+                    .finish_missing(&user.id, &gone, listing_started)
+                    .await?;
+            }
         } else {
             report.users_failed += 1;
         }
-        Ok(())
+        Ok(ListedUser {
+            user: user.id.clone(),
+            may_be_due,
+        })
+    }
+
+    /// Tasks that started after this cannot be due: every rule waits at least its `after`
+    /// (working time and calendars only ever make it later).
+    fn oldest_possible_due_start(&self) -> DateTime<Utc> {
+        let now = Utc::now();
+        self.config
+            .rules
+            .iter()
+            .filter(|r| r.max_times > 0)
+            .map(|r| r.after)
+            .min()
+            .and_then(|after| chrono::TimeDelta::from_std(after).ok())
+            .and_then(|after| now.checked_sub_signed(after))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
     /// Pages through one listing, adding what it holds to `seen`. `Ok(false)` when the listing
@@ -463,14 +491,14 @@ impl Engine {
         &self,
         user: &User,
         filter: Option<&[String]>,
-        stored: &HashMap<String, u64>,
-        seen: &mut HashSet<String>,
-        listed_any: &mut HashSet<String>,
+        stored: &FxHashMap<String, StoredTask>,
+        seen: &mut FxHashSet<String>,
+        listed_any: &mut FxHashSet<String>,
         report: &mut CycleReport,
     ) -> Result<bool, ListError> {
         let flow_set = filter.map(decide::flow_key);
         for pass in 0..MAX_LISTING_PASSES {
-            let mut pass_seen: HashSet<String> = HashSet::new();
+            let mut pass_seen: FxHashSet<String> = FxHashSet::default();
             let mut offset = 0;
             let mut first_count = None;
             let mut stable = true;
@@ -497,7 +525,9 @@ impl Engine {
                 let changed: Vec<_> = fresh
                     .iter()
                     .filter(|t| {
-                        flow_set.is_some() || stored.get(&t.task_id) != Some(&listed_fingerprint(t))
+                        flow_set.is_some()
+                            || stored.get(&t.task_id).map(|s| s.fingerprint)
+                                != Some(listed_fingerprint(t))
                     })
                     .cloned()
                     .collect();
@@ -601,6 +631,13 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// A user the listing side is done with, for the expediting side.
+struct ListedUser {
+    user: String,
+    /// Could any of the user's tasks be due? When not, their decisions are skipped.
+    may_be_due: bool,
 }
 
 enum ListError {

@@ -1,6 +1,6 @@
 //! The SQLite database: the one place that knows the SQL.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -135,6 +135,14 @@ pub fn listed_fingerprint(t: &ListedTask) -> u64 {
     )
 }
 
+/// What a listing needs to know of a task already pending for its user.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredTask {
+    pub fingerprint: u64,
+    /// Start time, or first seen when Feishu gave none: what its age counts from.
+    pub started: DateTime<Utc>,
+}
+
 fn fingerprint(
     instance_id: Option<&str>,
     labels: &str,
@@ -144,7 +152,7 @@ fn fingerprint(
     start_time: Option<i64>,
 ) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = rustc_hash::FxHasher::default();
     (
         instance_id,
         labels,
@@ -336,7 +344,10 @@ impl Store {
 
     /// The tasks pending for `user`, each with a fingerprint of its stored facts, so a listing
     /// can tell which of them changed and write only those.
-    pub async fn user_snapshot(&self, user: &str) -> Result<HashMap<String, u64>, StoreError> {
+    pub async fn user_snapshot(
+        &self,
+        user: &str,
+    ) -> Result<FxHashMap<String, StoredTask>, StoreError> {
         type Wire = (
             String,
             Option<String>,
@@ -345,9 +356,10 @@ impl Store {
             Option<String>,
             Option<String>,
             Option<i64>,
+            i64,
         );
         let all: String = sqlx::query_scalar(
-            "SELECT json_group_array(json_array(t.task_id, t.instance_id, t.labels, t.status, t.initiator_id, t.initiator_name, t.start_time))
+            "SELECT json_group_array(json_array(t.task_id, t.instance_id, t.labels, t.status, t.initiator_id, t.initiator_name, t.start_time, t.first_seen))
              FROM assignments a JOIN tasks t ON t.task_id = a.task_id
              WHERE a.user_id = ?1 AND a.finished_at IS NULL",
         )
@@ -362,8 +374,17 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(
-                |(id, instance, labels, status, initiator_id, initiator_name, start)| {
-                    let fp = fingerprint(
+                |(
+                    id,
+                    instance,
+                    labels,
+                    status,
+                    initiator_id,
+                    initiator_name,
+                    start,
+                    first_seen,
+                )| {
+                    let fingerprint = fingerprint(
                         instance.as_deref(),
                         &labels,
                         status.as_deref(),
@@ -371,10 +392,37 @@ impl Store {
                         initiator_name.as_deref(),
                         start,
                     );
-                    (id, fp)
+                    (
+                        id,
+                        StoredTask {
+                            fingerprint,
+                            started: from_ms(start.unwrap_or(first_seen)),
+                        },
+                    )
                 },
             )
             .collect())
+    }
+
+    /// Records that these users were listed completely at `now` (their pending tasks were seen).
+    pub async fn record_listings(
+        &self,
+        users: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO user_listings (user_id, listed_at) SELECT value, ?2 FROM json_each(?1) WHERE true
+             ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at",
+        )
+        .bind(serde_json::to_string(users).unwrap_or_else(|_| "[]".into()))
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await
+        .map_err(self.err("record listings"))?;
+        Ok(())
     }
 
     /// After a complete listing of `user`: the assignments in `gone` (pending before, absent
@@ -436,22 +484,23 @@ impl Store {
         Ok(finished)
     }
 
-    /// Of `task_ids`, those whose membership of `flow_set` is known (either way).
-    pub async fn known_flow_membership(
+    /// How many of `task_ids` have a known membership of `flow_set` (either way).
+    pub async fn known_flow_membership<'a>(
         &self,
-        task_ids: &HashSet<String>,
+        task_ids: impl IntoIterator<Item = &'a String>,
         flow_set: &str,
-    ) -> Result<HashSet<String>, StoreError> {
-        let ids = serde_json::to_string(task_ids).unwrap_or_else(|_| "[]".into());
-        let known: Vec<String> = sqlx::query_scalar(
-            "SELECT f.task_id FROM json_each(?2) j JOIN task_flows f ON f.task_id = j.value AND f.flow_set = ?1",
+    ) -> Result<usize, StoreError> {
+        let ids: Vec<&String> = task_ids.into_iter().collect();
+        let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+        let known: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM json_each(?2) j JOIN task_flows f ON f.task_id = j.value AND f.flow_set = ?1",
         )
         .bind(flow_set)
         .bind(ids)
-        .fetch_all(&self.pool)
+        .fetch_one(&self.pool)
         .await
         .map_err(self.err("read flow knowledge"))?;
-        Ok(known.into_iter().collect())
+        Ok(known as usize)
     }
 
     /// Records that these tasks are not of `flow_set` (unless a listing already said they are).
