@@ -1,6 +1,6 @@
 //! One cycle: list every watched user, store what was seen, decide, expedite, report.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -217,7 +217,7 @@ impl Engine {
         dry_run: bool,
     ) -> Result<CycleReport, CycleError> {
         let mut report = CycleReport::default();
-        let watched: HashSet<&str> = self.config.users.iter().map(|u| u.id.as_str()).collect();
+        let watched = user_index(&self.config);
         let mut listed: FxHashSet<String> = FxHashSet::default();
         let mut decided: FxHashSet<String> = FxHashSet::default();
         let mut queue: Vec<PlannedCall> = Vec::new();
@@ -320,7 +320,7 @@ impl Engine {
         &self,
         scope: PairScope<'_>,
         known_before: Option<DateTime<Utc>>,
-        watched: &HashSet<&str>,
+        watched: &UserIndex<'_>,
         listed: &FxHashSet<String>,
         decided: &mut FxHashSet<String>,
         queue: &mut Vec<PlannedCall>,
@@ -335,13 +335,13 @@ impl Engine {
                 let known = known_before.is_none_or(|t| row.first_seen < t);
                 if known
                     && !decided.contains(&row.task_id)
-                    && watched.contains(row.user_id.as_str())
+                    && watched.contains_key(row.user_id.as_str())
                 {
                     by_task.entry(row.task_id.clone()).or_default().push(row);
                 }
             })
             .await?;
-        let mut planner = Planner::new(&self.config, now);
+        let mut planner = Planner::with_users(&self.config, now, watched);
         for (task_id, rows) in by_task {
             // Shared with a watched user not listed yet: decided when the last of them is.
             if rows.iter().any(|r| !listed.contains(&r.user_id)) {
@@ -438,7 +438,7 @@ impl Engine {
             }
         }
         // A task newly pending for this user may be an old one (known through another user).
-        may_be_due |= !listed_any.is_empty();
+        may_be_due |= listed_any.iter().any(|t| !stored.contains_key(t));
         tasks_seen.extend(seen.iter().cloned());
         if complete {
             report.users_listed += 1;
@@ -680,12 +680,19 @@ pub fn listing_filters(config: &Config) -> Vec<Option<Vec<String>>> {
     filters
 }
 
+/// The watched users by id.
+pub type UserIndex<'c> = FxHashMap<&'c str, &'c User>;
+
+pub fn user_index(config: &Config) -> UserIndex<'_> {
+    config.users.iter().map(|u| (u.id.as_str(), u)).collect()
+}
+
 /// Decides pairs as they come and coalesces the due ones into calls: one per task (chunks of 20
 /// assignees). Keeps only what is due, so a cycle over 100k tasks holds little in memory.
 pub struct Planner<'c> {
     config: &'c Config,
     now: DateTime<Utc>,
-    users: HashMap<&'c str, &'c User>,
+    users: std::borrow::Cow<'c, UserIndex<'c>>,
     by_task: BTreeMap<String, Vec<DuePair<'c>>>,
     deferred: u64,
 }
@@ -703,7 +710,18 @@ impl<'c> Planner<'c> {
         Planner {
             config,
             now,
-            users: config.users.iter().map(|u| (u.id.as_str(), u)).collect(),
+            users: std::borrow::Cow::Owned(user_index(config)),
+            by_task: BTreeMap::new(),
+            deferred: 0,
+        }
+    }
+
+    /// A planner sharing an index of the watched users built once per cycle.
+    pub fn with_users(config: &'c Config, now: DateTime<Utc>, users: &'c UserIndex<'c>) -> Self {
+        Planner {
+            config,
+            now,
+            users: std::borrow::Cow::Borrowed(users),
             by_task: BTreeMap::new(),
             deferred: 0,
         }
