@@ -407,6 +407,8 @@ impl Engine {
                     &stored,
                     &mut stream_seen,
                     &mut listed_any,
+                    oldest_due_start,
+                    &mut may_be_due,
                     report,
                 )
                 .await
@@ -438,7 +440,6 @@ impl Engine {
             }
         }
         // A task newly pending for this user may be an old one (known through another user).
-        may_be_due |= listed_any.iter().any(|t| !stored.contains_key(t));
         tasks_seen.extend(seen.iter().cloned());
         if complete {
             report.users_listed += 1;
@@ -487,6 +488,8 @@ impl Engine {
     /// Offset paging over a live list shifts when a task finishes mid-listing: a later page then
     /// skips one task. A total that changed between pages shows this happened, and the listing
     /// is read again from the start; only a pass with a steady total counts as complete.
+    // The listing's working state is passed piecemeal: each piece has one reader or writer.
+    #[allow(clippy::too_many_arguments)]
     async fn list_stream(
         &self,
         user: &User,
@@ -494,6 +497,8 @@ impl Engine {
         stored: &FxHashMap<String, StoredTask>,
         seen: &mut FxHashSet<String>,
         listed_any: &mut FxHashSet<String>,
+        oldest_due_start: DateTime<Utc>,
+        may_be_due: &mut bool,
         report: &mut CycleReport,
     ) -> Result<bool, ListError> {
         let flow_set = filter.map(decide::flow_key);
@@ -537,8 +542,13 @@ impl Engine {
                     .await
                     .map_err(ListError::Store)?;
                 for t in fresh {
-                    if !listed_any.contains(&t.task_id) {
-                        listed_any.insert(t.task_id.clone());
+                    if !stored.contains_key(&t.task_id) {
+                        // New to this user: it could be old (known through another user), and
+                        // then due; without a start time nobody can tell yet.
+                        *may_be_due |= t.start_time.is_none_or(|s| s <= oldest_due_start);
+                        if !listed_any.contains(&t.task_id) {
+                            listed_any.insert(t.task_id.clone());
+                        }
                     }
                     pass_seen.insert(t.task_id);
                 }

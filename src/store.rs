@@ -258,23 +258,21 @@ impl Store {
             return Ok(0);
         }
         let now = ms(now);
-        let batch = serde_json::Value::Array(
-            tasks
-                .iter()
-                .map(|t| {
-                    serde_json::json!([
-                        t.task_id,
-                        t.instance_id,
-                        serde_json::to_string(&t.labels).unwrap_or_else(|_| "[]".into()),
-                        t.status,
-                        t.initiator_id,
-                        t.initiator_name,
-                        t.start_time.map(ms),
-                    ])
-                })
-                .collect(),
-        )
-        .to_string();
+        let rows: Vec<_> = tasks
+            .iter()
+            .map(|t| {
+                (
+                    &t.task_id,
+                    &t.instance_id,
+                    serde_json::to_string(&t.labels).unwrap_or_else(|_| "[]".into()),
+                    &t.status,
+                    &t.initiator_id,
+                    &t.initiator_name,
+                    t.start_time.map(ms),
+                )
+            })
+            .collect();
+        let batch = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
         let mut tx = self.begin().await?;
         let new = sqlx::query(
             "INSERT OR IGNORE INTO tasks (task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, first_seen, last_seen)

@@ -224,7 +224,8 @@ impl FeishuClient {
             body["api_ids"] = json!(ids);
         }
         let data = self.call(Api::Query, None, QUERY_PATH, &body).await?;
-        wire::decode_page(&data).map_err(FeishuError::Decode)
+        let raw = data.as_deref().map_or("null", |d| d.get());
+        wire::decode_page(raw).map_err(FeishuError::Decode)
     }
 
     /// Waits for the next free slot of `api`'s budget. The caller uses it for its next call to
@@ -274,7 +275,7 @@ impl FeishuClient {
         mut slot: Option<Slot>,
         path: &str,
         body: &Value,
-    ) -> Result<Value, FeishuError> {
+    ) -> Result<Option<Box<serde_json::value::RawValue>>, FeishuError> {
         let policy = &self.inner.settings.retry;
         let mut token_retried = false;
         let mut retries = 0;
@@ -291,7 +292,7 @@ impl FeishuClient {
             }
             .fetch_add(1, Ordering::Relaxed);
             let err = match self.post(path, Some(&token), body).await {
-                Ok(env) => return Ok(env.data.unwrap_or(Value::Null)),
+                Ok(env) => return Ok(env.data),
                 Err(e) => e,
             };
             match err.class() {

@@ -3,7 +3,10 @@
 //! sees JSON.
 
 use chrono::{DateTime, TimeZone, Utc};
+use std::fmt;
+
 use serde::Deserialize;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// One task as listed for a user.
@@ -37,7 +40,7 @@ pub struct Envelope {
     #[serde(default, deserialize_with = "lenient_string")]
     pub msg: Option<String>,
     #[serde(default)]
-    pub data: Option<Value>,
+    pub data: Option<Box<serde_json::value::RawValue>>,
     // The token endpoint puts its fields at the top level.
     #[serde(default, deserialize_with = "lenient_string")]
     pub tenant_access_token: Option<String>,
@@ -70,27 +73,26 @@ pub fn as_i64(v: &Value) -> Option<i64> {
     }
 }
 
-/// Decodes the `data` of a user_task/query answer.
-pub fn decode_page(data: &Value) -> Result<Page, String> {
-    let obj = data.as_object().ok_or("`data` is not an object")?;
-    let count = match obj.get("count") {
-        Some(v) => as_i64(v)
+/// Decodes the `data` of a user_task/query answer, straight from its JSON text.
+pub fn decode_page(data: &str) -> Result<Page, String> {
+    if !data.trim_start().starts_with('{') {
+        return Err(format!("`data` is not an object: {}", data.chars().take(80).collect::<String>()));
+    }
+    let wire: WirePage =
+        serde_json::from_str(data).map_err(|e| format!("`data` of the listing: {e}"))?;
+    let count = match wire.count {
+        None | Some(Value::Null) => 0,
+        Some(v) => as_i64(&v)
             .filter(|c| *c >= 0)
             .ok_or_else(|| format!("`data.count` is not a count: {v}"))? as u64,
-        None => 0,
-    };
-    let entries = match obj.get("tasks") {
-        None | Some(Value::Null) => &[][..],
-        Some(Value::Array(a)) => a.as_slice(),
-        Some(other) => return Err(format!("`data.tasks` is not a list: {}", short(other))),
     };
     let mut page = Page {
         count,
-        tasks: Vec::with_capacity(entries.len()),
+        tasks: Vec::with_capacity(wire.tasks.0.len()),
         skipped: 0,
     };
-    for entry in entries {
-        match decode_task(entry) {
+    for entry in wire.tasks.0 {
+        match entry.0.and_then(WireTask::into_listed) {
             Some(t) => page.tasks.push(t),
             None => page.skipped += 1,
         }
@@ -99,46 +101,251 @@ pub fn decode_page(data: &Value) -> Result<Page, String> {
     Ok(page)
 }
 
-fn decode_task(v: &Value) -> Option<ListedTask> {
-    let task_id = v
-        .get("task_id")
-        .and_then(as_string)
-        .filter(|s| !s.is_empty())?;
-    let wf = v.get("workflow_instance");
-    let labels = wf
-        .and_then(|w| w.get("label"))
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| {
-                    let text = i.get("text").and_then(as_string)?;
-                    let lang = i
-                        .get("language_code")
-                        .and_then(as_string)
-                        .unwrap_or_default();
-                    Some((lang, text))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let initiator = v.get("initiator");
-    Some(ListedTask {
-        task_id,
-        instance_id: wf.and_then(|w| w.get("id")).and_then(as_string),
-        labels,
-        status: wf.and_then(|w| w.get("status")).and_then(as_string),
-        initiator_id: initiator
-            .and_then(|i| i.get("user_id"))
-            .and_then(as_string)
-            .filter(|s| !s.is_empty()),
-        initiator_name: initiator
-            .and_then(|i| i.get("name"))
-            .and_then(as_string)
-            .filter(|s| !s.is_empty()),
-        start_time: v.get("task_start_time").and_then(as_i64).and_then(epoch_ms),
-    })
+#[derive(Deserialize)]
+struct WirePage {
+    #[serde(default)]
+    count: Option<Value>,
+    #[serde(default)]
+    tasks: TaskList,
 }
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct WireTask {
+    task_id: Lenient<String>,
+    task_start_time: Lenient<i64>,
+    workflow_instance: Obj<WireInstance>,
+    initiator: Obj<WireUser>,
+}
+
+impl WireTask {
+    fn into_listed(self) -> Option<ListedTask> {
+        let task_id = self.task_id.0.filter(|s| !s.is_empty())?;
+        let wf = self.workflow_instance.0.unwrap_or_default();
+        let initiator = self.initiator.0.unwrap_or_default();
+        Some(ListedTask {
+            task_id,
+            instance_id: wf.id.0,
+            labels: wf
+                .label
+                .0
+                .into_iter()
+                .filter_map(|l| {
+                    let l = l.0?;
+                    Some((l.language_code.0.unwrap_or_default(), l.text.0?))
+                })
+                .collect(),
+            status: wf.status.0,
+            initiator_id: initiator.user_id.0.filter(|s| !s.is_empty()),
+            initiator_name: initiator.name.0.filter(|s| !s.is_empty()),
+            start_time: self.task_start_time.0.and_then(epoch_ms),
+        })
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct WireInstance {
+    id: Lenient<String>,
+    label: List<Obj<WireLabel>>,
+    status: Lenient<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct WireLabel {
+    language_code: Lenient<String>,
+    text: Lenient<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct WireUser {
+    user_id: Lenient<String>,
+    name: Lenient<String>,
+}
+
+/// `tasks`: a list, or null/absent for none; anything else is an error.
+#[derive(Default)]
+struct TaskList(Vec<Obj<WireTask>>);
+
+impl<'de> Deserialize<'de> for TaskList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TaskList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of tasks")
+            }
+            fn visit_unit<E>(self) -> Result<TaskList, E> {
+                Ok(TaskList::default())
+            }
+            fn visit_none<E>(self) -> Result<TaskList, E> {
+                Ok(TaskList::default())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TaskList, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(50));
+                while let Some(t) = seq.next_element()? {
+                    out.push(t);
+                }
+                Ok(TaskList(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A list where one is documented; anything else counts as empty.
+#[derive(Default)]
+struct List<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = List<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(t) = seq.next_element()? {
+                    out.push(t);
+                }
+                Ok(List(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<List<T>, A::Error> {
+                IgnoredAny::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(List(Vec::new()))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<List<T>, E> {
+                Ok(List(Vec::new()))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<List<T>, E> {
+                Ok(List(Vec::new()))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<List<T>, E> {
+                Ok(List(Vec::new()))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<List<T>, E> {
+                Ok(List(Vec::new()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<List<T>, E> {
+                Ok(List(Vec::new()))
+            }
+            fn visit_unit<E>(self) -> Result<List<T>, E> {
+                Ok(List(Vec::new()))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// An object where one is documented; anything else is `None` (and skipped).
+#[derive(Default)]
+struct Obj<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Obj<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|t| Obj(Some(t)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Obj<T>, A::Error> {
+                IgnoredAny::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(Obj(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+            fn visit_unit<E>(self) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// A scalar read leniently: a string or a number where either is documented; anything else
+/// (null, a list, an object) is `None`.
+#[derive(Default)]
+struct Lenient<T>(Option<T>);
+
+macro_rules! lenient_scalar {
+    ($t:ty, $expect:literal, str: $from_str:expr, int: $from_i64:expr, uint: $from_u64:expr, float: $from_f64:expr) => {
+        impl<'de> Deserialize<'de> for Lenient<$t> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = Lenient<$t>;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str($expect)
+                    }
+                    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                        Ok(Lenient(($from_str)(v)))
+                    }
+                    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                        Ok(Lenient(($from_i64)(v)))
+                    }
+                    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                        Ok(Lenient(($from_u64)(v)))
+                    }
+                    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                        Ok(Lenient(($from_f64)(v)))
+                    }
+                    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                        Ok(Lenient(None))
+                    }
+                    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                        Ok(Lenient(None))
+                    }
+                    fn visit_none<E>(self) -> Result<Self::Value, E> {
+                        Ok(Lenient(None))
+                    }
+                    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                        IgnoredAny::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                        Ok(Lenient(None))
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                        IgnoredAny::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                        Ok(Lenient(None))
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+    };
+}
+
+lenient_scalar!(String, "a string",
+    str: |v: &str| Some(v.to_owned()),
+    int: |v: i64| Some(v.to_string()),
+    uint: |v: u64| Some(v.to_string()),
+    float: |v: f64| Some(v.to_string()));
+
+lenient_scalar!(i64, "an integer",
+    str: |v: &str| v.trim().parse::<i64>().ok(),
+    int: Some,
+    uint: |v: u64| i64::try_from(v).ok(),
+    float: |v: f64| if v.is_finite() { Some(v as i64) } else { None });
 
 /// Epoch milliseconds; a value that only makes sense as seconds is read as seconds.
 fn epoch_ms(v: i64) -> Option<DateTime<Utc>> {
@@ -188,7 +395,7 @@ mod tests {
              "initiator": {"user_id": "9", "name": "Li"}, "summarys": []},
             {"task_id": "2"}
         ]});
-        let page = decode_page(&data).unwrap();
+        let page = decode_page(&data.to_string()).unwrap();
         assert_eq!(page.count, 2);
         assert_eq!(page.tasks.len(), 2);
         let t = &page.tasks[0];
@@ -232,13 +439,13 @@ mod tests {
             ("missing count", json!({"tasks": [{"task_id": "1"}]}), 1, 0),
         ];
         for (name, data, kept, skipped) in cases {
-            let page = decode_page(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let page = decode_page(&data.to_string()).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(page.tasks.len(), kept, "{name}");
             assert_eq!(page.skipped, skipped, "{name}");
         }
-        assert!(decode_page(&json!({"count": "x"})).is_err());
-        assert!(decode_page(&json!({"count": "1", "tasks": {"a": 1}})).is_err());
-        assert!(decode_page(&json!([1])).is_err());
+        assert!(decode_page(&json!({"count": "x"}).to_string()).is_err());
+        assert!(decode_page(&json!({"count": "1", "tasks": {"a": 1}}).to_string()).is_err());
+        assert!(decode_page(&json!([1]).to_string()).is_err());
     }
 
     #[test]
