@@ -826,19 +826,6 @@ impl<'c> Planner<'c> {
     }
 }
 
-/// Decides every given pair and coalesces the due ones into calls; see [`Planner`].
-pub fn plan_calls(
-    config: &Config,
-    pairs: &[PairRow],
-    now: DateTime<Utc>,
-) -> (Vec<PlannedCall>, u64, Vec<(String, String)>) {
-    let mut planner = Planner::new(config, now);
-    for row in pairs {
-        planner.add(row.clone());
-    }
-    planner.finish()
-}
-
 /// Takes the next call to send from `queue`: to the assignees picked least so far, the most
 /// overdue among equals.
 fn take_fairest(queue: &mut Vec<PlannedCall>, picked: &mut HashMap<String, usize>) -> PlannedCall {

@@ -360,19 +360,6 @@ fn epoch_ms(v: i64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(ms).single()
 }
 
-pub fn short(v: &Value) -> String {
-    let mut s = v.to_string();
-    if s.len() > 120 {
-        let cut = (0..=120)
-            .rev()
-            .find(|i| s.is_char_boundary(*i))
-            .unwrap_or(0);
-        s.truncate(cut);
-        s.push('…');
-    }
-    s
-}
-
 /// The label to show people: Chinese when present, else the first one.
 pub fn display_label(labels: &[(String, String)]) -> &str {
     labels
