@@ -139,7 +139,8 @@ fn run_measured(bin: &Path, args: &[&str]) -> Measured {
     // EXPEDITER_BENCH_WRAP="perf record -g -o /tmp/perf.data" profiles the measured process.
     let wrap = std::env::var("EXPEDITER_BENCH_WRAP").unwrap_or_default();
     let mut words = wrap.split_whitespace();
-    let time_out = std::env::temp_dir().join(format!("expediter-bench-time-{}", std::process::id()));
+    let time_out =
+        std::env::temp_dir().join(format!("expediter-bench-time-{}", std::process::id()));
     let _ = std::fs::remove_file(&time_out);
     let gnu_time = Path::new("/usr/bin/time").exists();
     let mut cmd = match (words.next(), gnu_time) {

@@ -269,14 +269,15 @@ impl Store {
                     &t.initiator_id,
                     &t.initiator_name,
                     t.start_time.map(ms),
+                    listed_fingerprint(t) as i64,
                 )
             })
             .collect();
         let batch = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
         let mut tx = self.begin().await?;
         let new = sqlx::query(
-            "INSERT OR IGNORE INTO tasks (task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, first_seen, last_seen)
-             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, j.value->>6, ?2, ?2
+            "INSERT OR IGNORE INTO tasks (task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, fingerprint, first_seen, last_seen)
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, j.value->>6, j.value->>7, ?2, ?2
              FROM json_each(?1) j",
         )
         .bind(&batch)
@@ -285,33 +286,33 @@ impl Store {
         .await
         .map_err(self.err("store tasks"))?
         .rows_affected();
-        sqlx::query(
-            "UPDATE tasks SET
-               instance_id = coalesce(s.instance_id, tasks.instance_id),
-               labels = CASE WHEN s.labels = '[]' THEN tasks.labels ELSE s.labels END,
-               status = coalesce(s.status, tasks.status),
-               initiator_id = coalesce(s.initiator_id, tasks.initiator_id),
-               initiator_name = coalesce(s.initiator_name, tasks.initiator_name),
-               start_time = coalesce(s.start_time, tasks.start_time),
-               last_seen = ?2,
-               finished_at = NULL
-             FROM (SELECT j.value->>0 AS task_id, j.value->>1 AS instance_id, j.value->>2 AS labels, j.value->>3 AS status,
-                          j.value->>4 AS initiator_id, j.value->>5 AS initiator_name, j.value->>6 AS start_time
-                   FROM json_each(?1) j) AS s
-             WHERE tasks.task_id = s.task_id AND (
-                   tasks.finished_at IS NOT NULL
-                OR tasks.instance_id IS NOT coalesce(s.instance_id, tasks.instance_id)
-                OR tasks.labels IS NOT (CASE WHEN s.labels = '[]' THEN tasks.labels ELSE s.labels END)
-                OR tasks.status IS NOT coalesce(s.status, tasks.status)
-                OR tasks.initiator_id IS NOT coalesce(s.initiator_id, tasks.initiator_id)
-                OR tasks.initiator_name IS NOT coalesce(s.initiator_name, tasks.initiator_name)
-                OR tasks.start_time IS NOT coalesce(s.start_time, tasks.start_time))",
-        )
-        .bind(&batch)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(self.err("update tasks"))?;
+        // Tasks that were there already: rewrite the ones whose facts changed (or that had
+        // finished and are back). A page of only new tasks needs no second look.
+        if new < tasks.len() as u64 {
+            sqlx::query(
+                "UPDATE tasks SET
+                   instance_id = coalesce(s.instance_id, tasks.instance_id),
+                   labels = CASE WHEN s.labels = '[]' THEN tasks.labels ELSE s.labels END,
+                   status = coalesce(s.status, tasks.status),
+                   initiator_id = coalesce(s.initiator_id, tasks.initiator_id),
+                   initiator_name = coalesce(s.initiator_name, tasks.initiator_name),
+                   start_time = coalesce(s.start_time, tasks.start_time),
+                   fingerprint = s.fingerprint,
+                   last_seen = ?2,
+                   finished_at = NULL
+                 FROM (SELECT j.value->>0 AS task_id, j.value->>1 AS instance_id, j.value->>2 AS labels, j.value->>3 AS status,
+                              j.value->>4 AS initiator_id, j.value->>5 AS initiator_name, j.value->>6 AS start_time,
+                              j.value->>7 AS fingerprint
+                       FROM json_each(?1) j) AS s
+                 WHERE tasks.task_id = s.task_id
+                   AND (tasks.finished_at IS NOT NULL OR tasks.fingerprint IS NOT s.fingerprint)",
+            )
+            .bind(&batch)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("update tasks"))?;
+        }
         sqlx::query(
             "INSERT INTO assignments (task_id, user_id, first_seen, last_seen)
              SELECT j.value->>0, ?2, ?3, ?3 FROM json_each(?1) j WHERE true
@@ -346,18 +347,8 @@ impl Store {
         &self,
         user: &str,
     ) -> Result<FxHashMap<String, StoredTask>, StoreError> {
-        type Wire = (
-            String,
-            Option<String>,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            i64,
-        );
         let all: String = sqlx::query_scalar(
-            "SELECT json_group_array(json_array(t.task_id, t.instance_id, t.labels, t.status, t.initiator_id, t.initiator_name, t.start_time, t.first_seen))
+            "SELECT json_group_array(json_array(t.task_id, coalesce(t.fingerprint, 0), coalesce(t.start_time, t.first_seen)))
              FROM assignments a JOIN tasks t ON t.task_id = a.task_id
              WHERE a.user_id = ?1 AND a.finished_at IS NULL",
         )
@@ -365,40 +356,22 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(self.err("read a user's tasks"))?;
-        let rows: Vec<Wire> = serde_json::from_str(&all).map_err(|e| StoreError::Open {
-            path: self.path.clone(),
-            message: format!("unreadable task rows: {e}"),
-        })?;
+        let rows: Vec<(String, i64, i64)> =
+            serde_json::from_str(&all).map_err(|e| StoreError::Open {
+                path: self.path.clone(),
+                message: format!("unreadable task rows: {e}"),
+            })?;
         Ok(rows
             .into_iter()
-            .map(
-                |(
+            .map(|(id, fingerprint, started)| {
+                (
                     id,
-                    instance,
-                    labels,
-                    status,
-                    initiator_id,
-                    initiator_name,
-                    start,
-                    first_seen,
-                )| {
-                    let fingerprint = fingerprint(
-                        instance.as_deref(),
-                        &labels,
-                        status.as_deref(),
-                        initiator_id.as_deref(),
-                        initiator_name.as_deref(),
-                        start,
-                    );
-                    (
-                        id,
-                        StoredTask {
-                            fingerprint,
-                            started: from_ms(start.unwrap_or(first_seen)),
-                        },
-                    )
-                },
-            )
+                    StoredTask {
+                        fingerprint: fingerprint as u64,
+                        started: from_ms(started),
+                    },
+                )
+            })
             .collect())
     }
 

@@ -76,7 +76,10 @@ pub fn as_i64(v: &Value) -> Option<i64> {
 /// Decodes the `data` of a user_task/query answer, straight from its JSON text.
 pub fn decode_page(data: &str) -> Result<Page, String> {
     if !data.trim_start().starts_with('{') {
-        return Err(format!("`data` is not an object: {}", data.chars().take(80).collect::<String>()));
+        return Err(format!(
+            "`data` is not an object: {}",
+            data.chars().take(80).collect::<String>()
+        ));
     }
     let wire: WirePage =
         serde_json::from_str(data).map_err(|e| format!("`data` of the listing: {e}"))?;
