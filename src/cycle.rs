@@ -17,8 +17,13 @@ use crate::feishu::wire::display_label;
 use crate::feishu::{Api, FeishuClient, FeishuError, MAX_EXPEDITE_IDS, PAGE_SIZE, StatsSnapshot};
 use crate::opinion::{OpinionValues, human_age};
 use crate::store::{
-    IntentAssignee, Outcome, PairRow, PairScope, Store, StoreError, StoredTask, listed_fingerprint,
+    IntentAssignee, ListedRow, Outcome, PairRow, PairScope, Store, StoreError, StoredTask,
+    listed_fingerprint,
 };
+
+/// Listed tasks are written in transactions of about this many rows (several users' pages):
+/// one round trip to SQLite per batch rather than per page.
+const WRITE_BATCH: usize = 1000;
 
 /// How many times a listing whose total moved while it was paged is read again.
 const MAX_LISTING_PASSES: usize = 3;
@@ -173,6 +178,7 @@ impl Engine {
             let mut report = CycleReport::default();
             let mut tasks_seen = FxHashSet::default();
             let mut quiet = Vec::new();
+            let mut pending = Vec::new();
             let oldest_due_start = self.oldest_possible_due_start();
             for user in &self.config.users {
                 if self.stop_requested() {
@@ -184,13 +190,15 @@ impl Engine {
                         oldest_due_start,
                         &mut tasks_seen,
                         &mut quiet,
+                        &mut pending,
                         &mut report,
                     )
                     .await?;
                 let _ = listed_tx.send(listed);
             }
-            drop(listed_tx);
+            self.flush(&mut pending, &mut report).await?;
             self.store.record_listings(&quiet, Utc::now()).await?;
+            drop(listed_tx);
             report.tasks_seen = tasks_seen.len() as u64;
             Ok::<_, CycleError>(report)
         };
@@ -373,6 +381,7 @@ impl Engine {
         oldest_due_start: DateTime<Utc>,
         tasks_seen: &mut FxHashSet<String>,
         quiet: &mut Vec<String>,
+        pending: &mut Vec<ListedRow>,
         report: &mut CycleReport,
     ) -> Result<ListedUser, CycleError> {
         let listing_started = Utc::now();
@@ -409,6 +418,7 @@ impl Engine {
                     &mut listed_any,
                     oldest_due_start,
                     &mut may_be_due,
+                    pending,
                     report,
                 )
                 .await
@@ -419,6 +429,8 @@ impl Engine {
                         (Some(key), Some(all)) => {
                             let outside: Vec<String> =
                                 all.difference(&stream_seen).cloned().collect();
+                            // Flow knowledge refers to stored tasks.
+                            self.flush(pending, report).await?;
                             self.store.record_non_members(&outside, key).await?;
                         }
                         (Some(_), None) => {}
@@ -453,6 +465,8 @@ impl Engine {
                 // Nothing to finish: the listing time is recorded with the others at the end.
                 quiet.push(user.id.clone());
             } else {
+                // A task stored only in the pending batch must be stored before it is finished.
+                self.flush(pending, report).await?;
                 report.tasks_finished += self
                     .store
                     .finish_missing(&user.id, &gone, listing_started)
@@ -461,10 +475,25 @@ impl Engine {
         } else {
             report.users_failed += 1;
         }
+        if may_be_due {
+            // The expediting side reads this user's tasks next.
+            self.flush(pending, report).await?;
+        }
         Ok(ListedUser {
             user: user.id.clone(),
             may_be_due,
         })
+    }
+
+    /// Writes the listed tasks gathered so far, in one transaction.
+    async fn flush(
+        &self,
+        pending: &mut Vec<ListedRow>,
+        report: &mut CycleReport,
+    ) -> Result<(), StoreError> {
+        report.tasks_new += self.store.record_listed(pending, Utc::now()).await?;
+        pending.clear();
+        Ok(())
     }
 
     /// Tasks that started after this cannot be due: every rule waits at least its `after`
@@ -499,6 +528,7 @@ impl Engine {
         listed_any: &mut FxHashSet<String>,
         oldest_due_start: DateTime<Utc>,
         may_be_due: &mut bool,
+        pending: &mut Vec<ListedRow>,
         report: &mut CycleReport,
     ) -> Result<bool, ListError> {
         let flow_set = filter.map(decide::flow_key);
@@ -536,11 +566,16 @@ impl Engine {
                     })
                     .cloned()
                     .collect();
-                report.tasks_new += self
-                    .store
-                    .record_page(&user.id, flow_set.as_deref(), &changed, Utc::now())
-                    .await
-                    .map_err(ListError::Store)?;
+                pending.extend(changed.into_iter().map(|task| ListedRow {
+                    user: user.id.clone(),
+                    flow_set: flow_set.clone(),
+                    task,
+                }));
+                if pending.len() >= WRITE_BATCH {
+                    self.flush(pending, report)
+                        .await
+                        .map_err(ListError::Store)?;
+                }
                 for t in fresh {
                     if !stored.contains_key(&t.task_id) {
                         // New to this user: it could be old (known through another user), and

@@ -135,6 +135,14 @@ pub fn listed_fingerprint(t: &ListedTask) -> u64 {
     )
 }
 
+/// A listed task to store: for whom, from which listing (a flow filter, or none).
+#[derive(Debug, Clone)]
+pub struct ListedRow {
+    pub user: String,
+    pub flow_set: Option<String>,
+    pub task: ListedTask,
+}
+
 /// What a listing needs to know of a task already pending for its user.
 #[derive(Debug, Clone, Copy)]
 pub struct StoredTask {
@@ -243,10 +251,7 @@ impl Store {
             .map_err(self.err("begin a transaction"))
     }
 
-    /// Stores one page of `user`'s listing in one transaction of a few set-based statements:
-    /// new tasks inserted, changed ones updated (unchanged rows are not rewritten), the
-    /// assignment marked current, and (for a filtered listing) the flow filter that returned
-    /// them. Returns how many tasks were new.
+    /// Stores one page of `user`'s listing; see [`record_listed`](Self::record_listed).
     pub async fn record_page(
         &self,
         user: &str,
@@ -254,24 +259,52 @@ impl Store {
         tasks: &[ListedTask],
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        if tasks.is_empty() {
+        let rows: Vec<ListedRow> = tasks
+            .iter()
+            .map(|t| ListedRow {
+                user: user.to_owned(),
+                flow_set: flow_set.map(str::to_owned),
+                task: t.clone(),
+            })
+            .collect();
+        self.record_listed(&rows, now).await
+    }
+
+    /// Stores listed tasks — of any users and listings — in one transaction of a few
+    /// set-based statements: new tasks inserted, changed ones updated (unchanged rows are not
+    /// rewritten), assignments marked current, and for filtered listings the flow filter that
+    /// returned them. Returns how many tasks were new.
+    pub async fn record_listed(
+        &self,
+        listed: &[ListedRow],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        if listed.is_empty() {
             return Ok(0);
         }
         let now = ms(now);
-        let rows: Vec<_> = tasks
+        let rows: Vec<_> = listed
             .iter()
-            .map(|t| {
-                (
-                    &t.task_id,
-                    &t.instance_id,
-                    serde_json::to_string(&t.labels).unwrap_or_else(|_| "[]".into()),
-                    &t.status,
-                    &t.initiator_id,
-                    &t.initiator_name,
-                    t.start_time.map(ms),
-                    listed_fingerprint(t) as i64,
-                )
-            })
+            .map(
+                |ListedRow {
+                     user,
+                     flow_set,
+                     task: t,
+                 }| {
+                    (
+                        &t.task_id,
+                        &t.instance_id,
+                        serde_json::to_string(&t.labels).unwrap_or_else(|_| "[]".into()),
+                        &t.status,
+                        &t.initiator_id,
+                        &t.initiator_name,
+                        t.start_time.map(ms),
+                        listed_fingerprint(t) as i64,
+                        user,
+                        flow_set,
+                    )
+                },
+            )
             .collect();
         let batch = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
         let mut tx = self.begin().await?;
@@ -288,7 +321,7 @@ impl Store {
         .rows_affected();
         // Tasks that were there already: rewrite the ones whose facts changed (or that had
         // finished and are back). A page of only new tasks needs no second look.
-        if new < tasks.len() as u64 {
+        if new < listed.len() as u64 {
             sqlx::query(
                 "UPDATE tasks SET
                    instance_id = coalesce(s.instance_id, tasks.instance_id),
@@ -315,24 +348,22 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO assignments (task_id, user_id, first_seen, last_seen)
-             SELECT j.value->>0, ?2, ?3, ?3 FROM json_each(?1) j WHERE true
+             SELECT j.value->>0, j.value->>8, ?2, ?2 FROM json_each(?1) j WHERE true
              ON CONFLICT (task_id, user_id) DO UPDATE SET finished_at = NULL, last_seen = excluded.last_seen
              WHERE assignments.finished_at IS NOT NULL",
         )
         .bind(&batch)
-        .bind(user)
         .bind(now)
         .execute(&mut *tx)
         .await
         .map_err(self.err("store assignments"))?;
-        if let Some(flow_set) = flow_set {
+        if listed.iter().any(|r| r.flow_set.is_some()) {
             sqlx::query(
                 "INSERT INTO task_flows (task_id, flow_set, member)
-                 SELECT j.value->>0, ?2, 1 FROM json_each(?1) j WHERE true
+                 SELECT j.value->>0, j.value->>9, 1 FROM json_each(?1) j WHERE j.value->>9 IS NOT NULL
                  ON CONFLICT (task_id, flow_set) DO UPDATE SET member = 1 WHERE task_flows.member = 0",
             )
             .bind(&batch)
-            .bind(flow_set)
             .execute(&mut *tx)
             .await
             .map_err(self.err("store tasks' flow"))?;
