@@ -176,30 +176,25 @@ impl Engine {
         let (listed_tx, listed_rx) = mpsc::unbounded_channel::<ListedUser>();
         let listing = async {
             let mut report = CycleReport::default();
-            let mut tasks_seen = FxHashSet::default();
-            let mut quiet = Vec::new();
-            let mut pending = Vec::new();
-            let oldest_due_start = self.oldest_possible_due_start();
+            let mut state = ListingState {
+                oldest_due_start: self.oldest_possible_due_start(),
+                // What is stored for each user: pages that bring nothing new are not written.
+                snapshots: self.store.all_snapshots().await?,
+                tasks_seen: FxHashSet::default(),
+                quiet: Vec::new(),
+                pending: Vec::new(),
+            };
             for user in &self.config.users {
                 if self.stop_requested() {
                     break;
                 }
-                let listed = self
-                    .list_user(
-                        user,
-                        oldest_due_start,
-                        &mut tasks_seen,
-                        &mut quiet,
-                        &mut pending,
-                        &mut report,
-                    )
-                    .await?;
+                let listed = self.list_user(user, &mut state, &mut report).await?;
                 let _ = listed_tx.send(listed);
             }
-            self.flush(&mut pending, &mut report).await?;
-            self.store.record_listings(&quiet, Utc::now()).await?;
+            self.flush(&mut state.pending, &mut report).await?;
+            self.store.record_listings(&state.quiet, Utc::now()).await?;
             drop(listed_tx);
-            report.tasks_seen = tasks_seen.len() as u64;
+            report.tasks_seen = state.tasks_seen.len() as u64;
             Ok::<_, CycleError>(report)
         };
         let expediting = self.expedite_as_listed(listed_rx, Utc::now(), dry_run);
@@ -378,15 +373,20 @@ impl Engine {
     async fn list_user(
         &self,
         user: &User,
-        oldest_due_start: DateTime<Utc>,
-        tasks_seen: &mut FxHashSet<String>,
-        quiet: &mut Vec<String>,
-        pending: &mut Vec<ListedRow>,
+        state: &mut ListingState,
         report: &mut CycleReport,
     ) -> Result<ListedUser, CycleError> {
+        let ListingState {
+            oldest_due_start,
+            snapshots,
+            tasks_seen,
+            quiet,
+            pending,
+        } = state;
+        let oldest_due_start = *oldest_due_start;
         let listing_started = Utc::now();
         // What is stored for this user: pages that bring nothing new are not written.
-        let stored = self.store.user_snapshot(&user.id).await?;
+        let stored = snapshots.remove(&user.id).unwrap_or_default();
         let mut seen: FxHashSet<String> = FxHashSet::default();
         // Every task any pass listed: one a re-read no longer shows has finished meanwhile.
         let mut listed_any: FxHashSet<String> = FxHashSet::default();
@@ -676,6 +676,19 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// What the listing side of a cycle carries from one user to the next.
+struct ListingState {
+    /// Tasks that started after this cannot be due yet.
+    oldest_due_start: DateTime<Utc>,
+    /// Per user, the tasks stored as pending for them when the cycle began.
+    snapshots: FxHashMap<String, FxHashMap<String, StoredTask>>,
+    tasks_seen: FxHashSet<String>,
+    /// Users listed completely with nothing finished: their listing time is written at the end.
+    quiet: Vec<String>,
+    /// Listed tasks not written yet.
+    pending: Vec<ListedRow>,
 }
 
 /// A user the listing side is done with, for the expediting side.

@@ -122,7 +122,7 @@ pub struct Store {
     path: PathBuf,
 }
 
-/// A listed task's facts as they would be stored, for comparing with [`Store::user_snapshot`].
+/// A listed task's facts as they would be stored, for comparing with [`Store::all_snapshots`].
 pub fn listed_fingerprint(t: &ListedTask) -> u64 {
     let labels = serde_json::to_string(&t.labels).unwrap_or_else(|_| "[]".into());
     fingerprint(
@@ -372,38 +372,50 @@ impl Store {
         Ok(new)
     }
 
-    /// The tasks pending for `user`, each with a fingerprint of its stored facts, so a listing
-    /// can tell which of them changed and write only those.
-    pub async fn user_snapshot(
+    /// For every user, the tasks pending for them with their fingerprints and start times, read
+    /// in a few aggregated chunks (a cycle's first read, instead of one read per user).
+    pub async fn all_snapshots(
         &self,
-        user: &str,
-    ) -> Result<FxHashMap<String, StoredTask>, StoreError> {
-        let all: String = sqlx::query_scalar(
-            "SELECT json_group_array(json_array(t.task_id, coalesce(t.fingerprint, 0), coalesce(t.start_time, t.first_seen)))
-             FROM assignments a JOIN tasks t ON t.task_id = a.task_id
-             WHERE a.user_id = ?1 AND a.finished_at IS NULL",
-        )
-        .bind(user)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(self.err("read a user's tasks"))?;
-        let rows: Vec<(String, i64, i64)> =
-            serde_json::from_str(&all).map_err(|e| StoreError::Open {
-                path: self.path.clone(),
-                message: format!("unreadable task rows: {e}"),
-            })?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, fingerprint, started)| {
-                (
-                    id,
+    ) -> Result<FxHashMap<String, FxHashMap<String, StoredTask>>, StoreError> {
+        const CHUNK: i64 = 5000;
+        let mut all: FxHashMap<String, FxHashMap<String, StoredTask>> = FxHashMap::default();
+        let mut after = (String::new(), String::new());
+        loop {
+            let chunk: String = sqlx::query_scalar(
+                "SELECT json_group_array(json_array(user_id, task_id, fp, started)) FROM (
+                   SELECT a.user_id, a.task_id, coalesce(t.fingerprint, 0) AS fp, coalesce(t.start_time, t.first_seen) AS started
+                   FROM assignments a JOIN tasks t ON t.task_id = a.task_id
+                   WHERE a.finished_at IS NULL AND (a.user_id, a.task_id) > (?1, ?2)
+                   ORDER BY a.user_id, a.task_id LIMIT ?3)",
+            )
+            .bind(&after.0)
+            .bind(&after.1)
+            .bind(CHUNK)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.err("read pending tasks"))?;
+            let rows: Vec<(String, String, i64, i64)> =
+                serde_json::from_str(&chunk).map_err(|e| StoreError::Open {
+                    path: self.path.clone(),
+                    message: format!("unreadable task rows: {e}"),
+                })?;
+            let full = rows.len() as i64 == CHUNK;
+            if let Some((u, t, _, _)) = rows.last() {
+                after = (u.clone(), t.clone());
+            }
+            for (user, task, fingerprint, started) in rows {
+                all.entry(user).or_default().insert(
+                    task,
                     StoredTask {
                         fingerprint: fingerprint as u64,
                         started: from_ms(started),
                     },
-                )
-            })
-            .collect())
+                );
+            }
+            if !full {
+                return Ok(all);
+            }
+        }
     }
 
     /// Records that these users were listed completely at `now` (their pending tasks were seen).
