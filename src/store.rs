@@ -660,18 +660,18 @@ impl Store {
         assignees: &[IntentAssignee],
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        self.set_synchronous("FULL").await?;
+        self.set_full_sync(true).await?;
         let result = self
             .insert_intent(task_id, rule, operator_id, opinion, assignees, now)
             .await;
-        self.set_synchronous("NORMAL").await?;
+        self.set_full_sync(false).await?;
         result
     }
 
     /// Expedite records must survive a power cut, not only a crash: their transactions commit
-    /// with `synchronous = FULL` (per connection; the pool has one).
-    async fn set_synchronous(&self, mode: &'static str) -> Result<(), StoreError> {
-        let sql = if mode == "FULL" {
+    /// with `synchronous = FULL` (per connection; the pool has one). Listings use NORMAL.
+    async fn set_full_sync(&self, full: bool) -> Result<(), StoreError> {
+        let sql = if full {
             "PRAGMA synchronous = FULL"
         } else {
             "PRAGMA synchronous = NORMAL"
