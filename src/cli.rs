@@ -343,10 +343,17 @@ async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
     let config = load_config(path)?;
     let db = &config.storage.database;
     if !db.exists() {
-        anyhow::bail!(
+        // Nothing tracked yet is an empty plan, not an error.
+        eprintln!(
             "no database at {} yet: run `expediter once` (or the daemon) first to list tasks",
             db.display()
         );
+        if json {
+            println!("[]");
+        } else {
+            print!("{}", crate::plan::render_table(&[]));
+        }
+        return Ok(EXIT_OK);
     }
     let store = Store::open(db).await?;
     let pairs = store.pending_pairs().await?;

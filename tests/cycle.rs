@@ -268,12 +268,25 @@ async fn plan_reads_the_database_alone() {
 async fn plan_without_a_database_says_what_to_do() {
     let env = TestEnv::new().await;
     let run = env.run(&["plan"]).await;
-    assert_ne!(run.code, 0);
+    assert_eq!(
+        run.code,
+        0,
+        "nothing tracked is an empty plan: {}",
+        run.all()
+    );
     assert!(
         run.stderr.contains("no database") && run.stderr.contains("expediter once"),
         "{}",
         run.stderr
     );
+    assert!(
+        run.stdout.contains("No pending tasks tracked yet"),
+        "{}",
+        run.stdout
+    );
+    let run = env.run(&["plan", "--json"]).await;
+    assert_eq!((run.code, run.stdout.trim()), (0, "[]"));
+    assert!(!env.db_path.exists(), "plan creates no database");
 }
 
 #[tokio::test]
