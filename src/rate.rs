@@ -47,6 +47,16 @@ impl Pacer {
             slot
         };
         tokio::time::sleep_until(slot).await;
+        // Woken late (a busy host): the call goes out now, so the next one must wait a full
+        // period from now, not from the slot, or two calls would leave back to back.
+        let now = Instant::now();
+        if now > slot {
+            let mut next = self.next_free.lock().expect("pacer lock");
+            let earliest = now + self.period;
+            if next.is_none_or(|n| n < earliest) {
+                *next = Some(earliest);
+            }
+        }
     }
 
     /// No call before `until` (the platform said the limit resets then).
@@ -105,6 +115,25 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_wake_keeps_a_full_period_before_the_next_call() {
+        let pacer = Pacer::with_period(Duration::from_millis(100));
+        let start = Instant::now();
+        pacer.acquire().await;
+        let late = pacer.acquire();
+        tokio::pin!(late);
+        // Takes the slot at 100 ms, then its caller is busy until 500 ms.
+        assert!(
+            tokio::time::timeout(Duration::ZERO, &mut late)
+                .await
+                .is_err()
+        );
+        tokio::time::advance(Duration::from_millis(500)).await;
+        late.await;
+        pacer.acquire().await;
+        assert_eq!(Instant::now() - start, Duration::from_millis(600));
     }
 
     #[tokio::test(start_paused = true)]
