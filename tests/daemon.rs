@@ -55,6 +55,13 @@ impl Daemon {
         }
     }
 
+    /// Waits for one more cycle than has finished so far.
+    async fn wait_for_next_cycle(&self) {
+        let cycles = self.log().matches("cycle finished").count();
+        self.wait_for("cycle finished", cycles + 1, Duration::from_secs(6))
+            .await;
+    }
+
     fn signal(&self, sig: &str) {
         let pid = self.child.id().expect("running").to_string();
         let ok = std::process::Command::new("kill")
@@ -197,10 +204,7 @@ async fn sighup_reloads_a_valid_config_and_keeps_the_old_one_when_broken() {
             Duration::from_secs(5),
         )
         .await;
-    let cycles = daemon.log().matches("cycle finished").count();
-    daemon
-        .wait_for("cycle finished", cycles + 1, Duration::from_secs(6))
-        .await;
+    daemon.wait_for_next_cycle().await;
     assert!(
         env.fake.expedites().iter().any(|e| e.task_id == "t2"),
         "the new user's task was expedited"
@@ -216,10 +220,7 @@ async fn sighup_reloads_a_valid_config_and_keeps_the_old_one_when_broken() {
             Duration::from_secs(5),
         )
         .await;
-    let cycles = daemon.log().matches("cycle finished").count();
-    daemon
-        .wait_for("cycle finished", cycles + 1, Duration::from_secs(6))
-        .await;
+    daemon.wait_for_next_cycle().await;
     let (code, _, log) = daemon.stop().await;
     assert_eq!(code, 0, "{log}");
     let line = log

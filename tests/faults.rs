@@ -13,6 +13,17 @@ fn many_users(n: usize) -> String {
         .collect()
 }
 
+/// One due task for each of the users from [`many_users`].
+fn one_due_task_each(env: &TestEnv, users: usize) {
+    for i in 0..users {
+        env.add(FakeTask::new(
+            format!("t{i:03}"),
+            &[&format!("m{i:03}")],
+            30 * HOUR,
+        ));
+    }
+}
+
 /// Largest number of calls inside any window of `window` length.
 fn max_in_window(times: &[tokio::time::Instant], window: Duration) -> usize {
     let mut best = 0;
@@ -39,13 +50,7 @@ async fn rate_budget_keeps_every_window_under_the_limit() {
         .set_rate_limit(Endpoint::Query, 50, Duration::from_secs(3));
     env.fake
         .set_rate_limit(Endpoint::Expedite, 50, Duration::from_secs(3));
-    for i in 0..users {
-        env.add(FakeTask::new(
-            format!("t{i:03}"),
-            &[&format!("m{i:03}")],
-            30 * HOUR,
-        ));
-    }
+    one_due_task_each(&env, users);
     let run = env.run(&["once"]).await;
     assert_eq!(run.code, 0, "{}", run.all());
     let calls = env.fake.calls();
@@ -125,13 +130,7 @@ async fn short_lived_tokens_over_a_long_cycle() {
         RULE_ONCE_AFTER_24H,
     );
     env.fake.set_token_ttl(Duration::from_secs(2));
-    for i in 0..users {
-        env.add(FakeTask::new(
-            format!("t{i:03}"),
-            &[&format!("m{i:03}")],
-            30 * HOUR,
-        ));
-    }
+    one_due_task_each(&env, users);
     let run = env.run(&["once"]).await;
     assert_eq!(run.code, 0, "{}", run.all());
     let calls = env.fake.calls();
