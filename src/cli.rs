@@ -8,9 +8,11 @@ use anyhow::Context as _;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 
+use crate::clock::Clock;
 use crate::config::{Config, ConfigError, DEFAULT_CONFIG_PATH, Operator};
 use crate::cycle::{CycleReport, Engine};
 use crate::feishu::{ClientSettings, FeishuClient, RetryPolicy};
+use crate::progress::Progress;
 use crate::store::Store;
 use crate::telemetry::{self, LogFormat};
 
@@ -130,8 +132,8 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// The Feishu client for a config; the secret is read here.
-pub fn client_for(config: &Config) -> anyhow::Result<FeishuClient> {
+/// The Feishu client for a config; the secret is read here. Its calls report to `progress`.
+pub fn client_for(config: &Config, progress: Progress) -> anyhow::Result<FeishuClient> {
     let secret = config
         .feishu
         .app_secret
@@ -153,34 +155,36 @@ pub fn client_for(config: &Config) -> anyhow::Result<FeishuClient> {
             base_backoff: config.feishu.retry_backoff,
             ..RetryPolicy::default()
         },
+        progress,
     })?)
 }
 
 /// Opens the database and settles intents an earlier run left without an outcome.
-pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+pub async fn open_store(config: &Config, clock: &Clock) -> anyhow::Result<Store> {
     let store = Store::open(&config.storage.database).await?;
-    for e in store.settle_unfinished_intents(Utc::now()).await? {
+    for e in store.settle_unfinished_intents(clock.now()).await? {
         tracing::warn!(task_id = %e.task_id, assignees = ?e.assignees, rule = %e.rule,
             "expedite outcome unknown: an earlier run stopped during the call; counted as sent, not repeated");
     }
     Ok(store)
 }
 
-pub async fn engine_for(config: Config) -> anyhow::Result<Engine> {
-    let client = client_for(&config)?;
-    let store = open_store(&config).await?;
+pub async fn engine_for(config: Config, clock: Clock) -> anyhow::Result<Engine> {
+    let client = client_for(&config, Progress::default())?;
+    let store = open_store(&config, &clock).await?;
     Ok(Engine {
         config: Arc::new(config),
         client,
         store,
         stopping: Default::default(),
+        clock,
     })
 }
 
 async fn once(path: &Path, dry_run: bool) -> anyhow::Result<u8> {
     let config = load_config(path)?;
     let dry_run = dry_run || config.expedite.dry_run;
-    let engine = engine_for(config).await?;
+    let engine = engine_for(config, Clock::system()).await?;
     let report = engine.run_cycle(dry_run).await;
     engine.store.close().await;
     let report: CycleReport = report.context("the cycle stopped")?;
@@ -200,7 +204,7 @@ async fn check(path: &Path, online: bool) -> anyhow::Result<u8> {
         .into());
     }
     if online {
-        let client = client_for(&config)?;
+        let client = client_for(&config, Progress::default())?;
         match client.verify_credentials().await {
             Ok(lifetime) => println!(
                 "online: fetched a tenant token from {} for app {} (valid {})",
@@ -355,7 +359,8 @@ async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
         }
         return Ok(EXIT_OK);
     }
-    let store = Store::open(db).await?;
+    // Read only: looking never creates, migrates or writes anything.
+    let store = Store::open_read_only(db).await?;
     let pairs = store.pending_pairs().await?;
     store.close().await;
     let entries = crate::plan::build(&config, &pairs, Utc::now());

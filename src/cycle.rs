@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::clock::Clock;
 use crate::config::{Config, Operator, User};
 use crate::decide::{self, PairFacts, Verdict};
 use crate::feishu::wire::display_label;
@@ -36,6 +37,8 @@ pub struct CycleReport {
     pub tasks_seen: u64,
     pub tasks_new: u64,
     pub tasks_finished: u64,
+    /// Pairs a complete listing lacked for the first time: finished if the next one agrees.
+    pub tasks_missing: u64,
     /// Filtered listings not needed because every task's flow was already known.
     pub listings_skipped: u64,
     pub expedites_due: u64,
@@ -61,6 +64,7 @@ impl CycleReport {
         self.tasks_seen += other.tasks_seen;
         self.tasks_new += other.tasks_new;
         self.tasks_finished += other.tasks_finished;
+        self.tasks_missing += other.tasks_missing;
         self.listings_skipped += other.listings_skipped;
         self.expedites_due += other.expedites_due;
         self.expedites_sent += other.expedites_sent;
@@ -107,6 +111,7 @@ impl CycleReport {
             tasks_seen = self.tasks_seen,
             tasks_new = self.tasks_new,
             tasks_finished = self.tasks_finished,
+            tasks_missing = self.tasks_missing,
             listings_skipped = self.listings_skipped,
             expedites_due = self.expedites_due,
             expedites_sent = self.expedites_sent,
@@ -145,6 +150,7 @@ pub struct Engine {
     pub store: Store,
     /// Set on shutdown: the cycle stops before its next call.
     pub stopping: Arc<AtomicBool>,
+    pub clock: Clock,
 }
 
 /// One expediting call to make.
@@ -157,7 +163,9 @@ pub struct PlannedCall {
     pub assignees: Vec<IntentAssignee>,
     pub names: Vec<String>,
     pub age: Duration,
-    pub overdue: Duration,
+    /// When its earliest assignee fell due: the earlier, the more overdue. A moment rather than
+    /// a duration, so calls planned at different times in a cycle compare fairly.
+    pub due_at: DateTime<Utc>,
 }
 
 impl Engine {
@@ -172,37 +180,25 @@ impl Engine {
     /// so it still gets one call naming all its due assignees.
     pub async fn run_cycle(&self, dry_run: bool) -> Result<CycleReport, CycleError> {
         let started = Instant::now();
+        let cycle_started = self.clock.now();
         let stats_before = self.client.stats();
         let (listed_tx, listed_rx) = mpsc::unbounded_channel::<ListedUser>();
-        let listing = async {
-            let mut report = CycleReport::default();
-            let mut state = ListingState {
-                oldest_due_start: self.oldest_possible_due_start(),
-                // What is stored for each user: pages that bring nothing new are not written.
-                snapshots: self.store.all_snapshots().await?,
-                tasks_seen: FxHashSet::default(),
-                quiet: Vec::new(),
-                pending: Vec::new(),
-            };
-            for user in &self.config.users {
-                if self.stop_requested() {
-                    break;
-                }
-                let listed = self.list_user(user, &mut state, &mut report).await?;
-                let _ = listed_tx.send(listed);
+        // Either side failing ends the cycle at once: without the database nothing more may be
+        // sent, and a listing that stopped leaves nothing more to decide.
+        let result = tokio::try_join!(
+            self.list_all(listed_tx),
+            self.expedite_as_listed(listed_rx, cycle_started, dry_run)
+        );
+        let (mut report, expediting) = match result {
+            Ok(sides) => sides,
+            Err(e) => {
+                // An expediting call cut off by the other side's failure may have reached
+                // Feishu: its intent is settled as outcome unknown, never repeated.
+                self.settle_abandoned().await;
+                return Err(e);
             }
-            self.flush(&mut state.pending, &mut report).await?;
-            self.store.record_listings(&state.quiet, Utc::now()).await?;
-            drop(listed_tx);
-            report.tasks_seen = state.tasks_seen.len() as u64;
-            Ok::<_, CycleError>(report)
         };
-        let expediting = self.expedite_as_listed(listed_rx, Utc::now(), dry_run);
-        let (listing, expediting) = tokio::join!(listing, expediting);
-        // A failed listing side stops the expediting side too (its channel closes), and the
-        // first error is the cycle's.
-        let mut report = listing?;
-        report.merge(&expediting?);
+        report.merge(&expediting);
         report.dry_run = dry_run;
         let stats = self.client.stats().since(stats_before);
         fill_api_stats(&mut report, stats);
@@ -211,8 +207,58 @@ impl Engine {
         Ok(report)
     }
 
+    /// Records intents left without an outcome (a call abandoned mid-flight) as unknown.
+    pub async fn settle_abandoned(&self) {
+        match self.store.settle_unfinished_intents(self.clock.now()).await {
+            Ok(open) => {
+                for e in open {
+                    tracing::warn!(task_id = %e.task_id, assignees = ?e.assignees, rule = %e.rule,
+                        "expedite outcome unknown: the call was abandoned; counted as sent and not repeated");
+                }
+            }
+            Err(e) => tracing::error!("could not record abandoned expedites: {e}"),
+        }
+    }
+
+    /// The listing side of a cycle: every user in turn, each handed to the expediting side
+    /// once listed.
+    async fn list_all(
+        &self,
+        listed_tx: mpsc::UnboundedSender<ListedUser>,
+    ) -> Result<CycleReport, CycleError> {
+        let mut report = CycleReport::default();
+        let mut state = ListingState {
+            oldest_due_start: self.oldest_possible_due_start(),
+            // What is stored for each user: pages that bring nothing new are not written.
+            snapshots: self.store.all_snapshots().await?,
+            tasks_seen: FxHashSet::default(),
+            quiet: Vec::new(),
+            pending: Vec::new(),
+        };
+        for user in &self.config.users {
+            if self.stop_requested() {
+                break;
+            }
+            let listed = self.list_user(user, &mut state, &mut report).await?;
+            // The expediting side may have ended already (it failed, and this side is about to
+            // be dropped): nothing to hand over then.
+            let _ = listed_tx.send(listed);
+        }
+        self.flush(&mut state.pending, &mut report).await?;
+        self.store
+            .record_listings(&state.quiet, self.clock.now())
+            .await?;
+        report.tasks_seen = state.tasks_seen.len() as u64;
+        Ok(report)
+    }
+
     /// The expediting side of a cycle: decides each user's tasks once they are listed, queues
     /// the due calls, and sends them within the cycle's budget.
+    ///
+    /// One `select!` waits for whichever comes first: a user listed, or the expediting API's
+    /// next paced slot (only while a call is queued and the budget allows one). Every turn of
+    /// the loop awaits, so a spent budget never spins: the loop then only takes in listings,
+    /// which keeps the carried-over count complete, and ends when the listing side does.
     async fn expedite_as_listed(
         &self,
         mut listed_rx: mpsc::UnboundedReceiver<ListedUser>,
@@ -221,81 +267,46 @@ impl Engine {
     ) -> Result<CycleReport, CycleError> {
         let mut report = CycleReport::default();
         let watched = user_index(&self.config);
-        let mut listed: FxHashSet<String> = FxHashSet::default();
-        let mut decided: FxHashSet<String> = FxHashSet::default();
+        let mut sides = Decided {
+            listed: FxHashSet::default(),
+            decided: FxHashSet::default(),
+        };
         let mut queue: Vec<PlannedCall> = Vec::new();
         let mut picked: HashMap<String, usize> = HashMap::new();
-        let budget = expedite_budget(&self.config, Utc::now());
+        let budget = expedite_budget(&self.config, self.clock.now());
         let mut sent_calls = 0;
         let mut listing_done = false;
-        let mut new_tasks_decided = false;
         loop {
-            // Take in every user listed so far.
-            let mut newly_listed = Vec::new();
-            loop {
-                match listed_rx.try_recv() {
-                    Ok(user) => newly_listed.push(user),
-                    Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => {
-                        listing_done = true;
-                        break;
+            let may_send = !queue.is_empty() && sent_calls < budget && !self.stop_requested();
+            if listing_done && !may_send {
+                break;
+            }
+            let next_slot = self.client.next_slot(Api::Expedite);
+            tokio::select! {
+                // Listings first: a task decided sooner may be more overdue than the queue.
+                biased;
+                listed = listed_rx.recv(), if !listing_done => match listed {
+                    Some(ListedUser { user, may_be_due }) => {
+                        sides.listed.insert(user.clone());
+                        if may_be_due {
+                            self.decide_ready_tasks(PairScope::TasksOf(&user), Some(cycle_started),
+                                &watched, &mut sides, &mut queue, &mut report).await?;
+                        }
                     }
+                    None => {
+                        listing_done = true;
+                        // Tasks first seen this cycle: only now is it known which watched users
+                        // have them.
+                        self.decide_ready_tasks(PairScope::FirstSeenSince(cycle_started), None,
+                            &watched, &mut sides, &mut queue, &mut report).await?;
+                    }
+                },
+                () = tokio::time::sleep_until(next_slot), if may_send => {
+                    let call = take_fairest(&mut queue, &mut picked);
+                    self.expedite(call, dry_run, &mut report).await?;
+                    sent_calls += 1;
                 }
             }
-            if newly_listed.is_empty() && queue.is_empty() && !listing_done {
-                match listed_rx.recv().await {
-                    Some(user) => newly_listed.push(user),
-                    None => listing_done = true,
-                }
-            }
-            for ListedUser { user, may_be_due } in newly_listed {
-                listed.insert(user.clone());
-                if !may_be_due {
-                    continue;
-                }
-                let scope = PairScope::TasksOf(&user);
-                self.decide_ready_tasks(
-                    scope,
-                    Some(cycle_started),
-                    &watched,
-                    &listed,
-                    &mut decided,
-                    &mut queue,
-                    &mut report,
-                )
-                .await?;
-            }
-            if listing_done && !new_tasks_decided {
-                // Tasks first seen this cycle: only now is it known which watched users have them.
-                new_tasks_decided = true;
-                let scope = PairScope::FirstSeenSince(cycle_started);
-                self.decide_ready_tasks(
-                    scope,
-                    None,
-                    &watched,
-                    &listed,
-                    &mut decided,
-                    &mut queue,
-                    &mut report,
-                )
-                .await?;
-            }
-            if queue.is_empty() {
-                if listing_done && new_tasks_decided {
-                    break;
-                }
-                continue;
-            }
-            if sent_calls >= budget || self.stop_requested() {
-                if listing_done && new_tasks_decided {
-                    break;
-                }
-                // Keep taking in listings so the carried-over count is complete.
-                continue;
-            }
-            let call = take_fairest(&mut queue, &mut picked);
-            self.expedite(call, dry_run, &mut report).await?;
-            sent_calls += 1;
         }
         if !queue.is_empty() {
             report.expedites_carried_over = queue.iter().map(|c| c.assignees.len() as u64).sum();
@@ -318,20 +329,19 @@ impl Engine {
 
     /// Decides the tasks in `scope` whose watched assignees have all been listed, skipping
     /// tasks first seen since `known_before` (their assignees are not all known yet).
-    #[allow(clippy::too_many_arguments)]
     async fn decide_ready_tasks(
         &self,
         scope: PairScope<'_>,
         known_before: Option<DateTime<Utc>>,
         watched: &UserIndex<'_>,
-        listed: &FxHashSet<String>,
-        decided: &mut FxHashSet<String>,
+        sides: &mut Decided,
         queue: &mut Vec<PlannedCall>,
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
+        let Decided { listed, decided } = sides;
         let mut by_task: BTreeMap<String, Vec<PairRow>> = BTreeMap::new();
         // A task younger than every rule's `after` cannot be due: such pairs are not even read.
-        let now = Utc::now();
+        let now = self.clock.now();
         let started_before = self.oldest_possible_due_start();
         self.store
             .visit_pending_pairs(scope, Some(started_before), |row| {
@@ -384,7 +394,7 @@ impl Engine {
             pending,
         } = state;
         let oldest_due_start = *oldest_due_start;
-        let listing_started = Utc::now();
+        let listing_started = self.clock.now();
         // What is stored for this user: pages that bring nothing new are not written.
         let stored = snapshots.remove(&user.id).unwrap_or_default();
         let mut seen: FxHashSet<String> = FxHashSet::default();
@@ -467,10 +477,12 @@ impl Engine {
             } else {
                 // A task stored only in the pending batch must be stored before it is finished.
                 self.flush(pending, report).await?;
-                report.tasks_finished += self
+                let absent = self
                     .store
-                    .finish_missing(&user.id, &gone, listing_started)
+                    .record_absent(&user.id, &gone, listing_started)
                     .await?;
+                report.tasks_finished += absent.finished;
+                report.tasks_missing += absent.missing;
             }
         } else {
             report.users_failed += 1;
@@ -491,7 +503,8 @@ impl Engine {
         pending: &mut Vec<ListedRow>,
         report: &mut CycleReport,
     ) -> Result<(), StoreError> {
-        report.tasks_new += self.store.record_listed(pending, Utc::now()).await?;
+        report.tasks_new += self.store.record_listed(pending, self.clock.now()).await?;
+        self.client.progress().beat();
         pending.clear();
         Ok(())
     }
@@ -499,7 +512,7 @@ impl Engine {
     /// Tasks that started after this cannot be due: every rule waits at least its `after`
     /// (working time and calendars only ever make it later).
     fn oldest_possible_due_start(&self) -> DateTime<Utc> {
-        let now = Utc::now();
+        let now = self.clock.now();
         self.config
             .rules
             .iter()
@@ -556,13 +569,15 @@ impl Engine {
                     .filter(|t| !pass_seen.contains(&t.task_id))
                     .collect();
                 // Unchanged tasks already pending for this user need no write; a filtered
-                // listing always writes, as it teaches the tasks' flow.
+                // listing always writes, as it teaches the tasks' flow, and so does one that
+                // holds a task the previous listing lacked (its missing mark is cleared).
                 let changed: Vec<_> = fresh
                     .iter()
                     .filter(|t| {
                         flow_set.is_some()
-                            || stored.get(&t.task_id).map(|s| s.fingerprint)
-                                != Some(listed_fingerprint(t))
+                            || stored
+                                .get(&t.task_id)
+                                .is_none_or(|s| s.missing || s.fingerprint != listed_fingerprint(t))
                     })
                     .cloned()
                     .collect();
@@ -629,7 +644,7 @@ impl Engine {
                 &call.operator,
                 &call.opinion,
                 &call.assignees,
-                Utc::now(),
+                self.clock.now(),
             )
             .await
         {
@@ -648,7 +663,7 @@ impl Engine {
             .client
             .expedite(slot, &call.task_id, &call.operator, &ids, &call.opinion)
             .await;
-        let now = Utc::now();
+        let now = self.clock.now();
         match result {
             Ok(()) => {
                 self.store
@@ -676,6 +691,12 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// What the expediting side knows: users listed so far, tasks already decided this cycle.
+struct Decided {
+    listed: FxHashSet<String>,
+    decided: FxHashSet<String>,
 }
 
 /// What the listing side of a cycle carries from one user to the next.
@@ -790,6 +811,10 @@ impl<'c> Planner<'c> {
         let Some(user) = self.users.get(row.user_id.as_str()).copied() else {
             return;
         };
+        // The last listing lacked it: probably finished, confirmed or cleared by the next one.
+        if row.missing_since.is_some() {
+            return;
+        }
         match decide::decide(self.config, user, &facts_of(&row), self.now) {
             Verdict::Due { rule, n, due_at } => {
                 let task = row.task_id.clone();
@@ -850,7 +875,7 @@ impl<'c> Planner<'c> {
                         .unwrap_or(""),
                     rule: &rule.name,
                 });
-                let oldest_due = chunk.iter().map(|d| d.due_at).min().unwrap_or(now);
+                let due_at = chunk.iter().map(|d| d.due_at).min().unwrap_or(now);
                 calls.push(PlannedCall {
                     task_id: task_id.clone(),
                     rule: lead.rule,
@@ -866,7 +891,7 @@ impl<'c> Planner<'c> {
                         .collect(),
                     names,
                     age,
-                    overdue: (now - oldest_due).to_std().unwrap_or_default(),
+                    due_at,
                 });
             }
         }
@@ -889,7 +914,7 @@ fn take_fairest(queue: &mut Vec<PlannedCall>, picked: &mut HashMap<String, usize
             let (ca, cb) = (&queue[*a], &queue[*b]);
             times_picked(ca)
                 .cmp(&times_picked(cb))
-                .then_with(|| cb.overdue.cmp(&ca.overdue))
+                .then_with(|| ca.due_at.cmp(&cb.due_at))
                 .then_with(|| ca.task_id.cmp(&cb.task_id))
         })
         .expect("queue is not empty");
@@ -957,7 +982,8 @@ mod tests {
                 .collect(),
             names: vec![],
             age: Duration::ZERO,
-            overdue: Duration::from_secs(overdue_h * 3600),
+            due_at: DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::days(1000)
+                - chrono::TimeDelta::hours(overdue_h as i64),
         }
     }
 

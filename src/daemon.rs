@@ -26,8 +26,10 @@ use tokio::task::JoinHandle;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::cli::{EXIT_OK, client_for, describe_rule, load_config, open_store};
+use crate::clock::Clock;
 use crate::config::{Config, CronSchedule};
 use crate::cycle::{CycleError, CycleReport, Engine};
+use crate::progress::{Progress, Watchdog};
 
 /// How long a stopping daemon waits for the running cycle before abandoning its call.
 const STOP_GRACE: Duration = Duration::from_secs(8);
@@ -43,13 +45,17 @@ struct Tick {
 pub async fn run(path: &Path) -> anyhow::Result<u8> {
     let config = load_config(path)?;
     let stopping = Arc::new(AtomicBool::new(false));
-    let client = client_for(&config)?;
-    let store = open_store(&config).await?;
+    let clock = Clock::system();
+    // One record of progress across reloads: the watchdog reads it whatever client a cycle uses.
+    let progress = Progress::default();
+    let client = client_for(&config, progress.clone())?;
+    let store = open_store(&config, &clock).await?;
     let mut engine = Engine {
         config: Arc::new(config),
         client,
         store,
         stopping: stopping.clone(),
+        clock,
     };
 
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -75,6 +81,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     let watchdog_usec = watchdog_usec.unwrap_or(0);
     let mut watchdog_timer =
         tokio::time::interval(Duration::from_micros((watchdog_usec / 2).max(100_000)));
+    let mut watchdog_state = Watchdog::default();
 
     tracing::info!(config = %path.display(), database = %engine.store.path().display(), cron = %engine.config.schedule.cron.expr,
         timezone = %engine.config.schedule.timezone, users = engine.config.users.len(), rules = engine.config.rules.len(),
@@ -117,7 +124,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
             _ = sigint.recv() => break "SIGINT",
             _ = sighup.recv() => {
                 notify_reloading();
-                if let Some(new) = reload(path, &engine).await {
+                if let Some(new) = reload(path, &engine, &progress).await {
                     let reschedule = new.config.schedule.cron.expr != engine.config.schedule.cron.expr
                         || new.config.schedule.timezone != engine.config.schedule.timezone;
                     engine = new;
@@ -129,7 +136,16 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
                 }
                 notify(&[NotifyState::Ready]);
             }
-            _ = watchdog_timer.tick(), if watchdog => notify(&[NotifyState::Watchdog]),
+            _ = watchdog_timer.tick(), if watchdog => {
+                // A ping means progress: a cycle that stopped moving gets no ping, and systemd
+                // restarts the service once WatchdogSec passes without one.
+                let seen = progress.snapshot();
+                if watchdog_state.should_ping(cycle.is_some(), seen, tokio::time::Instant::now()) {
+                    notify(&[NotifyState::Watchdog]);
+                } else {
+                    tracing::warn!("the running cycle made no progress since the last watchdog ping; withholding the ping");
+                }
+            }
             _ = prune_timer.tick() => prune(&engine).await,
         }
     };
@@ -153,14 +169,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
         }
     }
     // An abandoned call left an intent without an outcome: record it as unknown (counted as sent).
-    match engine.store.settle_unfinished_intents(Utc::now()).await {
-        Ok(open) => {
-            for e in open {
-                tracing::warn!(task_id = %e.task_id, assignees = ?e.assignees, rule = %e.rule, "expedite outcome unknown: abandoned at shutdown; counted as sent");
-            }
-        }
-        Err(e) => tracing::error!("could not record abandoned expedites: {e}"),
-    }
+    engine.settle_abandoned().await;
     engine.store.close().await;
     tracing::info!("stopped");
     Ok(EXIT_OK)
@@ -291,7 +300,7 @@ impl Chain {
 
 /// Re-reads the config. Valid: a new engine for the next cycle, with what changed logged.
 /// Invalid: logged at ERROR, `None`, and the old config stays.
-async fn reload(path: &Path, old: &Engine) -> Option<Engine> {
+async fn reload(path: &Path, old: &Engine, progress: &Progress) -> Option<Engine> {
     let config = match load_config(path) {
         Ok(c) => c,
         Err(e) => {
@@ -307,13 +316,15 @@ async fn reload(path: &Path, old: &Engine) -> Option<Engine> {
             && a.request_timeout == b.request_timeout
             && a.max_retries == b.max_retries
             && a.retry_backoff == b.retry_backoff
-            && a.app_secret.resolve().ok() == b.app_secret.resolve().ok()
+            // The secret in use, not the old config's source read again: a rotated secret
+            // file reads the same through both configs.
+            && b.app_secret.resolve().ok().as_ref() == Some(old.client.app_secret())
     };
     // Keeping the client keeps its token and its pacing state.
     let client = if same_feishu {
         old.client.clone()
     } else {
-        match client_for(&config) {
+        match client_for(&config, progress.clone()) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!("config reload failed, keeping the old config: {e:#}");
@@ -324,7 +335,7 @@ async fn reload(path: &Path, old: &Engine) -> Option<Engine> {
     let store = if config.storage.database == old.config.storage.database {
         old.store.clone()
     } else {
-        match open_store(&config).await {
+        match open_store(&config, &old.clock).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("config reload failed, keeping the old config: {e:#}");
@@ -348,6 +359,7 @@ async fn reload(path: &Path, old: &Engine) -> Option<Engine> {
         client,
         store,
         stopping: old.stopping.clone(),
+        clock: old.clock.clone(),
     })
 }
 

@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
-
 use crate::cli::{EXIT_FAILED, EXIT_OK, engine_for, load_config};
 use crate::fake::{FakeFeishu, FakeTask};
 
@@ -132,7 +130,7 @@ pub async fn demo() -> anyhow::Result<u8> {
         println!("  {}", crate::cli::describe_rule(&config, r));
     }
     println!("\nRunning one cycle…");
-    let engine = engine_for(config).await?;
+    let engine = engine_for(config, crate::clock::Clock::system()).await?;
     let report = engine.run_cycle(false).await?;
     println!("\n{}\n", report.summary());
 
@@ -161,7 +159,7 @@ pub async fn demo() -> anyhow::Result<u8> {
     );
 
     let pairs = engine.store.pending_pairs().await?;
-    let entries = crate::plan::build(&engine.config, &pairs, Utc::now());
+    let entries = crate::plan::build(&engine.config, &pairs, engine.clock.now());
     println!("\nPlan:\n{}", crate::plan::render_table(&entries));
     engine.store.close().await;
     Ok(if report.ok() && received.len() == sent.len() {

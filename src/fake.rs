@@ -103,8 +103,20 @@ pub enum FaultKind {
     /// Answer normally, but process the request first (for expediting: the reminder is
     /// recorded), then hang — the platform acted, the client never hears.
     ActThenHang(Duration),
+    /// Process the request (the platform acts), then answer with this fault instead: a gateway
+    /// that fails the answer after the work was done.
+    ActThen(Box<FaultKind>),
+    /// An HTTP status with an HTML page, as a gateway sends it (`504 Gateway Time-out`).
+    GatewayPage(u16),
     /// Finish this task for everyone, then answer normally (a task finishing mid-listing).
     FinishTask(String),
+    /// Finish one task and let another arrive at the end of its assignees' lists (a transfer
+    /// from a colleague), then answer normally: the total holds while every task after the
+    /// finished one moves up a place.
+    Shift {
+        finish: String,
+        arrive: Box<FakeTask>,
+    },
 }
 
 /// Which calls a fault applies to, and how many times.
@@ -345,12 +357,12 @@ struct CallInfo {
 }
 
 /// Applies rate limits and faults. `Err` is the response to send instead of a normal answer;
-/// `Ok` carries a delay to apply after acting (ActThenHang).
+/// `Ok(Some(fault))` means: act on the request, then answer with that fault.
 async fn gate(
     state: &Shared,
     endpoint: Endpoint,
     info: &CallInfo,
-) -> Result<Option<Duration>, Response> {
+) -> Result<Option<FaultKind>, Response> {
     let (fault, limited) = {
         let mut s = state.lock().expect("fake state");
         let now = Instant::now();
@@ -408,43 +420,75 @@ async fn gate(
     }
     match fault {
         None => Ok(None),
-        Some(FaultKind::Status(status)) => {
+        Some(FaultKind::ActThenHang(d)) => Ok(Some(FaultKind::Hang(d))),
+        Some(FaultKind::ActThen(then)) => Ok(Some(*then)),
+        Some(kind) => match misbehave(state, endpoint, info, kind).await {
+            Some(resp) => Err(resp),
+            None => Ok(None),
+        },
+    }
+}
+
+/// What a fault does: the response to send instead of the normal one, or `None` when the
+/// normal answer follows (after the fault's delay or side effect).
+async fn misbehave(
+    state: &Shared,
+    endpoint: Endpoint,
+    info: &CallInfo,
+    kind: FaultKind,
+) -> Option<Response> {
+    match kind {
+        FaultKind::Status(status) => {
             record(state, endpoint, info, status, -1);
-            Err(feishu_json(status, 1500, "internal error (injected)", None))
+            Some(feishu_json(status, 1500, "internal error (injected)", None))
         }
-        Some(FaultKind::RateLimit { reset_secs }) => {
+        FaultKind::GatewayPage(status) => {
+            record(state, endpoint, info, status, -1);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let page = format!(
+                "<html><head><title>{status}</title></head><body><center><h1>{status}</h1></center><hr><center>gateway</center></body></html>"
+            );
+            Some((status, [("content-type", "text/html")], page).into_response())
+        }
+        FaultKind::RateLimit { reset_secs } => {
             record(state, endpoint, info, 429, 99991400);
             let mut resp = feishu_json(429, 99991400, "request trigger frequency limit", None);
             if let Some(r) = reset_secs {
                 resp.headers_mut()
                     .insert("x-ogw-ratelimit-reset", HeaderValue::from(r));
             }
-            Err(resp)
+            Some(resp)
         }
-        Some(FaultKind::Code { code, http_status }) => {
+        FaultKind::Code { code, http_status } => {
             record(state, endpoint, info, http_status, code);
-            Err(feishu_json(http_status, code, "injected error", None))
+            Some(feishu_json(http_status, code, "injected error", None))
         }
-        Some(FaultKind::Garbage) => {
+        FaultKind::Garbage => {
             record(state, endpoint, info, 200, -1);
-            Err((StatusCode::OK, "<html><body>502 Bad Gateway</body></html>").into_response())
+            Some((StatusCode::OK, "<html><body>502 Bad Gateway</body></html>").into_response())
         }
-        Some(FaultKind::Truncated) => {
+        FaultKind::Truncated => {
             record(state, endpoint, info, 200, -1);
-            Err((StatusCode::OK, [("content-type", "application/json")], "{\"code\":0,\"msg\":\"success\",\"data\":{\"count\":\"3\",\"tasks\":[{\"task_id\":\"").into_response())
+            Some((StatusCode::OK, [("content-type", "application/json")], "{\"code\":0,\"msg\":\"success\",\"data\":{\"count\":\"3\",\"tasks\":[{\"task_id\":\"").into_response())
         }
-        Some(FaultKind::Hang(d)) => {
+        FaultKind::Hang(d) | FaultKind::ActThenHang(d) => {
             tokio::time::sleep(d).await;
-            Ok(None)
+            None
         }
-        Some(FaultKind::ActThenHang(d)) => Ok(Some(d)),
-        Some(FaultKind::FinishTask(task_id)) => {
+        FaultKind::ActThen(then) => Box::pin(misbehave(state, endpoint, info, *then)).await,
+        FaultKind::FinishTask(task_id) => {
             state
                 .lock()
                 .expect("fake state")
                 .tasks
                 .retain(|t| t.task_id != task_id);
-            Ok(None)
+            None
+        }
+        FaultKind::Shift { finish, arrive } => {
+            let mut s = state.lock().expect("fake state");
+            s.tasks.retain(|t| t.task_id != finish);
+            s.tasks.push(*arrive);
+            None
         }
     }
 }
@@ -590,8 +634,10 @@ async fn query_handler(State(state): State<Shared>, headers: HeaderMap, body: By
         Err(resp) => return resp,
     };
     let result = answer_query(&state, &headers, parsed.as_ref());
-    if let Some(d) = after {
-        tokio::time::sleep(d).await;
+    if let Some(kind) = after
+        && let Some(resp) = misbehave(&state, Endpoint::Query, &info, kind).await
+    {
+        return resp;
     }
     match result {
         Ok(data) => {
@@ -711,8 +757,10 @@ async fn expedite_handler(
         Err(resp) => return resp,
     };
     let result = answer_expedite(&state, &headers, &task_id, parsed.as_ref());
-    if let Some(d) = after {
-        tokio::time::sleep(d).await;
+    if let Some(kind) = after
+        && let Some(resp) = misbehave(&state, Endpoint::Expedite, &info, kind).await
+    {
+        return resp;
     }
     match result {
         Ok(()) => {

@@ -3,6 +3,7 @@
 
 pub mod calendar;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod cycle;
 pub mod daemon;
@@ -12,6 +13,7 @@ pub mod fake;
 pub mod feishu;
 pub mod opinion;
 pub mod plan;
+pub mod progress;
 pub mod rate;
 pub mod secret;
 pub mod store;

@@ -26,7 +26,7 @@ pub struct PlanEntry {
     pub working_age_seconds: Option<u64>,
     pub rule: Option<String>,
     pub expedites_sent: u32,
-    /// `due`, `waiting`, `deferred`, `done`, `no_rule` or `unwatched`.
+    /// `due`, `waiting`, `deferred`, `done`, `no_rule`, `unconfirmed` or `unwatched`.
     pub status: &'static str,
     /// RFC 3339 in the configured zone.
     pub next_due: Option<String>,
@@ -65,6 +65,19 @@ pub fn build(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> Vec<Plan
             };
             e.assignee = user.display_name().to_owned();
             let verdict = decide::decide(config, user, &facts, now);
+            if let Some(since) = row.missing_since {
+                // Not decided by the cycle until a listing confirms or clears it.
+                if let Some(r) = verdict_rule(&verdict) {
+                    e.rule = Some(config.rules[r].name.clone());
+                }
+                e.status = "unconfirmed";
+                e.why = format!(
+                    "not in the listing at {}; finished if the next listing agrees, expedited again if it holds it",
+                    local(since)
+                );
+                e.sort_key = (2, Some(since));
+                return e;
+            }
             let rule_of = |i: usize| &config.rules[i];
             match &verdict {
                 Verdict::Due { rule, .. }
@@ -135,6 +148,16 @@ pub fn build(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> Vec<Plan
             .then_with(|| a.assignee_id.cmp(&b.assignee_id))
     });
     entries
+}
+
+fn verdict_rule(v: &Verdict) -> Option<usize> {
+    match v {
+        Verdict::Due { rule, .. }
+        | Verdict::Waiting { rule, .. }
+        | Verdict::Deferred { rule, .. }
+        | Verdict::Exhausted { rule, .. } => Some(*rule),
+        Verdict::NoRule => None,
+    }
 }
 
 /// An aligned table, one line per (task, assignee), soonest due first.

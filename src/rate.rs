@@ -37,6 +37,13 @@ impl Pacer {
         self.period
     }
 
+    /// The next free slot, without taking it.
+    pub fn next_free(&self) -> Instant {
+        let next = self.next_free.lock().expect("pacer lock");
+        let now = Instant::now();
+        next.map_or(now, |n| n.max(now))
+    }
+
     /// Waits for this caller's slot.
     pub async fn acquire(&self) {
         let slot = {

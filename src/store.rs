@@ -62,6 +62,9 @@ pub struct PairRow {
     /// Expedites sent or possibly sent to this assignee for this task.
     pub sent: u32,
     pub last_sent: Option<DateTime<Utc>>,
+    /// The last complete listing of this assignee lacked the task (at this time): it is
+    /// finished if the next one lacks it too, and is not expedited meanwhile.
+    pub missing_since: Option<DateTime<Utc>>,
 }
 
 /// Which pending pairs to read.
@@ -149,6 +152,17 @@ pub struct StoredTask {
     pub fingerprint: u64,
     /// Start time, or first seen when Feishu gave none: what its age counts from.
     pub started: DateTime<Utc>,
+    /// The previous complete listing lacked it: a listing that holds it must say so.
+    pub missing: bool,
+}
+
+/// What a complete listing's absent tasks did to a user's assignments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Absent {
+    /// Lacked by two complete listings in a row: finished.
+    pub finished: u64,
+    /// Lacked for the first time: marked missing, finished if the next listing agrees.
+    pub missing: u64,
 }
 
 fn fingerprint(
@@ -222,6 +236,44 @@ impl Store {
             .execute(&pool)
             .await
             .map_err(|e| open_err(format!("not writable: {e}")))?;
+        Ok(Store {
+            pool,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Opens an existing database for reading only (`plan`, reports): nothing is created,
+    /// migrated or written, so a command that only looks can never change what the daemon keeps.
+    pub async fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |message: String| StoreError::Open {
+            path: path.to_owned(),
+            message,
+        };
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(|e| open_err(e.to_string()))?
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(|e| open_err(format!("cannot open for reading: {e}")))?;
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&pool)
+                .await
+                .map_err(|e| {
+                    open_err(format!("not an expediter database, or not readable: {e}"))
+                })?;
+        let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        if applied.unwrap_or(0) < latest {
+            pool.close().await;
+            return Err(open_err(
+                "written by an older expediter: run `expediter once` (or restart the daemon) once to upgrade it".into(),
+            ));
+        }
         Ok(Store {
             pool,
             path: path.to_owned(),
@@ -349,8 +401,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO assignments (task_id, user_id, first_seen, last_seen)
              SELECT j.value->>0, j.value->>8, ?2, ?2 FROM json_each(?1) j WHERE true
-             ON CONFLICT (task_id, user_id) DO UPDATE SET finished_at = NULL, last_seen = excluded.last_seen
-             WHERE assignments.finished_at IS NOT NULL",
+             ON CONFLICT (task_id, user_id) DO UPDATE SET finished_at = NULL, missing_since = NULL, last_seen = excluded.last_seen
+             WHERE assignments.finished_at IS NOT NULL OR assignments.missing_since IS NOT NULL",
         )
         .bind(&batch)
         .bind(now)
@@ -382,8 +434,9 @@ impl Store {
         let mut after = (String::new(), String::new());
         loop {
             let chunk: String = sqlx::query_scalar(
-                "SELECT json_group_array(json_array(user_id, task_id, fp, started)) FROM (
-                   SELECT a.user_id, a.task_id, coalesce(t.fingerprint, 0) AS fp, coalesce(t.start_time, t.first_seen) AS started
+                "SELECT json_group_array(json_array(user_id, task_id, fp, started, missing)) FROM (
+                   SELECT a.user_id, a.task_id, coalesce(t.fingerprint, 0) AS fp, coalesce(t.start_time, t.first_seen) AS started,
+                          a.missing_since IS NOT NULL AS missing
                    FROM assignments a JOIN tasks t ON t.task_id = a.task_id
                    WHERE a.finished_at IS NULL AND (a.user_id, a.task_id) > (?1, ?2)
                    ORDER BY a.user_id, a.task_id LIMIT ?3)",
@@ -394,21 +447,22 @@ impl Store {
             .fetch_one(&self.pool)
             .await
             .map_err(self.err("read pending tasks"))?;
-            let rows: Vec<(String, String, i64, i64)> =
+            let rows: Vec<(String, String, i64, i64, i64)> =
                 serde_json::from_str(&chunk).map_err(|e| StoreError::Open {
                     path: self.path.clone(),
                     message: format!("unreadable task rows: {e}"),
                 })?;
             let full = rows.len() as i64 == CHUNK;
-            if let Some((u, t, _, _)) = rows.last() {
+            if let Some((u, t, _, _, _)) = rows.last() {
                 after = (u.clone(), t.clone());
             }
-            for (user, task, fingerprint, started) in rows {
+            for (user, task, fingerprint, started, missing) in rows {
                 all.entry(user).or_default().insert(
                     task,
                     StoredTask {
                         fingerprint: fingerprint as u64,
                         started: from_ms(started),
+                        missing: missing != 0,
                     },
                 );
             }
@@ -439,16 +493,26 @@ impl Store {
         Ok(())
     }
 
-    /// After a complete listing of `user`: the assignments in `gone` (pending before, absent
-    /// now) are finished, last seen at the user's previous complete listing; so is every task
-    /// no watched user has pending any more; and the user's listing time is recorded. Returns
-    /// the assignments finished.
-    pub async fn finish_missing(
+    /// After a complete listing of `user` at `now` that lacks the tasks in `gone`:
+    ///
+    /// Offset paging over a live list can skip a task that is still pending (one on an earlier
+    /// page finishes while another arrives at the end: the total holds, every later task moves
+    /// up a place, and the one that slid back a page is never seen). One listing that lacks a
+    /// task is therefore no proof: the assignment is only marked missing (last seen at the
+    /// previous complete listing). The next complete listing that lacks it too finishes it, as
+    /// of the first listing that lacked it; one that holds it clears the mark. Two listings in
+    /// a row cost no extra call, and a shift that strikes the same task twice in a row is
+    /// improbable; a listing narrowed by start time to confirm each absent task would cost a
+    /// query per finished task, which the rate budget cannot spare at scale.
+    ///
+    /// A task no watched user has pending any more is finished too; the user's listing time is
+    /// recorded.
+    pub async fn record_absent(
         &self,
         user: &str,
         gone: &[String],
         now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Absent, StoreError> {
         let now = ms(now);
         let record_listing = sqlx::query(
             "INSERT INTO user_listings (user_id, listed_at) VALUES (?1, ?2)
@@ -461,14 +525,14 @@ impl Store {
                 .execute(&self.pool)
                 .await
                 .map_err(self.err("record a listing"))?;
-            return Ok(0);
+            return Ok(Absent::default());
         }
         let gone_json = serde_json::to_string(gone).unwrap_or_else(|_| "[]".into());
         let mut tx = self.begin().await?;
         let finished = sqlx::query(
-            "UPDATE assignments SET finished_at = ?3,
-               last_seen = coalesce((SELECT listed_at FROM user_listings WHERE user_id = ?2), last_seen)
-             WHERE user_id = ?2 AND finished_at IS NULL AND task_id IN (SELECT value FROM json_each(?1))",
+            "UPDATE assignments SET finished_at = missing_since
+             WHERE user_id = ?2 AND finished_at IS NULL AND missing_since IS NOT NULL AND missing_since < ?3
+               AND task_id IN (SELECT value FROM json_each(?1))",
         )
         .bind(&gone_json)
         .bind(user)
@@ -477,17 +541,32 @@ impl Store {
         .await
         .map_err(self.err("finish assignments"))?
         .rows_affected();
-        sqlx::query(
-            "UPDATE tasks SET finished_at = ?2,
-               last_seen = coalesce((SELECT max(a.last_seen) FROM assignments a WHERE a.task_id = tasks.task_id), last_seen)
-             WHERE finished_at IS NULL AND task_id IN (SELECT value FROM json_each(?1))
-             AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = tasks.task_id AND a.finished_at IS NULL)",
+        let missing = sqlx::query(
+            "UPDATE assignments SET missing_since = ?3,
+               last_seen = coalesce((SELECT listed_at FROM user_listings WHERE user_id = ?2), last_seen)
+             WHERE user_id = ?2 AND finished_at IS NULL AND missing_since IS NULL
+               AND task_id IN (SELECT value FROM json_each(?1))",
         )
         .bind(&gone_json)
+        .bind(user)
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(self.err("finish tasks"))?;
+        .map_err(self.err("mark missing assignments"))?
+        .rows_affected();
+        if finished > 0 {
+            sqlx::query(
+                "UPDATE tasks SET
+                   finished_at = (SELECT max(a.finished_at) FROM assignments a WHERE a.task_id = tasks.task_id),
+                   last_seen = coalesce((SELECT max(a.last_seen) FROM assignments a WHERE a.task_id = tasks.task_id), last_seen)
+                 WHERE finished_at IS NULL AND task_id IN (SELECT value FROM json_each(?1))
+                 AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = tasks.task_id AND a.finished_at IS NULL)",
+            )
+            .bind(&gone_json)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("finish tasks"))?;
+        }
         record_listing
             .execute(&mut *tx)
             .await
@@ -495,7 +574,7 @@ impl Store {
         tx.commit()
             .await
             .map_err(self.err("commit finished tasks"))?;
-        Ok(finished)
+        Ok(Absent { finished, missing })
     }
 
     /// How many of `task_ids` have a known membership of `flow_set` (either way).
@@ -566,13 +645,14 @@ impl Store {
             Option<String>,
             i64,
             Option<i64>,
+            Option<i64>,
         );
         let mut after = (String::new(), String::new());
         loop {
             let query = match scope {
                 PairScope::FirstSeenSince(since) => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_array(task_id, user_id, json(labels), initiator_id, initiator_name, start_time, first_seen, flows, sent, last_sent)) FROM (",
-                    "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, ",
+                    "SELECT json_group_array(json_array(task_id, user_id, json(labels), initiator_id, initiator_name, start_time, first_seen, flows, sent, last_sent, missing_since)) FROM (",
+                    "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     " FROM tasks t JOIN assignments a ON a.task_id = t.task_id
                       WHERE t.first_seen >= ?1 AND t.finished_at IS NULL AND a.finished_at IS NULL
@@ -581,8 +661,8 @@ impl Store {
                 ))
                 .bind(ms(since)),
                 PairScope::All => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_array(task_id, user_id, json(labels), initiator_id, initiator_name, start_time, first_seen, flows, sent, last_sent)) FROM (",
-                    "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, ",
+                    "SELECT json_group_array(json_array(task_id, user_id, json(labels), initiator_id, initiator_name, start_time, first_seen, flows, sent, last_sent, missing_since)) FROM (",
+                    "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     " FROM assignments a JOIN tasks t ON t.task_id = a.task_id
                       WHERE a.finished_at IS NULL AND ?1 IS NULL
@@ -591,8 +671,8 @@ impl Store {
                 ))
                 .bind(None::<i64>),
                 PairScope::TasksOf(user) => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_array(task_id, user_id, json(labels), initiator_id, initiator_name, start_time, first_seen, flows, sent, last_sent)) FROM (",
-                    "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, ",
+                    "SELECT json_group_array(json_array(task_id, user_id, json(labels), initiator_id, initiator_name, start_time, first_seen, flows, sent, last_sent, missing_since)) FROM (",
+                    "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     " FROM assignments mine JOIN assignments a ON a.task_id = mine.task_id JOIN tasks t ON t.task_id = a.task_id
                       WHERE mine.user_id = ?1 AND mine.finished_at IS NULL AND a.finished_at IS NULL
@@ -625,6 +705,7 @@ impl Store {
                 flows,
                 sent,
                 last_sent,
+                missing_since,
             ) in rows
             {
                 after = (task_id.clone(), user_id.clone());
@@ -641,6 +722,7 @@ impl Store {
                         .unwrap_or_default(),
                     sent: sent as u32,
                     last_sent: last_sent.map(from_ms),
+                    missing_since: missing_since.map(from_ms),
                 });
             }
             if !full {
@@ -764,19 +846,14 @@ impl Store {
         Ok(())
     }
 
-    /// Intents left without an outcome by an earlier run (a crash, a kill): they count as sent,
-    /// and are marked `unknown`. Returns them for logging.
+    /// Intents left without an outcome by an earlier run (a crash, a kill) or an abandoned
+    /// call: they count as sent, and are marked `unknown`. Returns them for logging.
     pub async fn settle_unfinished_intents(
         &self,
         now: DateTime<Utc>,
     ) -> Result<Vec<ExpediteRecord>, StoreError> {
-        let pending: Vec<ExpediteRecord> = self
-            .expedites_where_pending()
-            .await?
-            .into_iter()
-            .filter(|e| e.outcome == "pending")
-            .collect();
-        for e in &pending {
+        let open = self.read_expedites(true).await?;
+        for e in &open {
             self.record_outcome(
                 e.id,
                 Outcome::Unknown,
@@ -786,29 +863,34 @@ impl Store {
             )
             .await?;
         }
-        Ok(pending)
-    }
-
-    async fn expedites_where_pending(&self) -> Result<Vec<ExpediteRecord>, StoreError> {
-        let ids: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM expedites WHERE outcome = 'pending' ORDER BY id")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(self.err("read unfinished intents"))?;
-        let all = self.expedites().await?;
-        Ok(all.into_iter().filter(|e| ids.contains(&e.id)).collect())
+        Ok(open)
     }
 
     /// Every recorded expedite, oldest first.
     pub async fn expedites(&self) -> Result<Vec<ExpediteRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT e.id, e.task_id, e.rule, e.operator_id, e.opinion, e.intent_at, e.outcome, e.feishu_code, e.feishu_msg,
-                    (SELECT group_concat(ea.user_id || ':' || ea.n, ',') FROM expedite_assignees ea WHERE ea.expedite_id = e.id)
-             FROM expedites e ORDER BY e.id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(self.err("read expedites"))?;
+        self.read_expedites(false).await
+    }
+
+    /// Recorded expedites, oldest first: every one, or only those still without an outcome.
+    async fn read_expedites(&self, open_only: bool) -> Result<Vec<ExpediteRecord>, StoreError> {
+        macro_rules! select {
+            ($filter:literal) => {
+                concat!(
+                    "SELECT e.id, e.task_id, e.rule, e.operator_id, e.opinion, e.intent_at, e.outcome, e.feishu_code, e.feishu_msg,
+                            (SELECT group_concat(ea.user_id || ':' || ea.n, ',') FROM expedite_assignees ea WHERE ea.expedite_id = e.id)
+                     FROM expedites e ", $filter, " ORDER BY e.id"
+                )
+            };
+        }
+        let sql = if open_only {
+            select!("WHERE e.outcome = 'pending'")
+        } else {
+            select!("")
+        };
+        let rows = sqlx::query(sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err("read expedites"))?;
         Ok(rows
             .into_iter()
             .map(|r| ExpediteRecord {
@@ -907,9 +989,26 @@ mod tests {
             0
         );
         assert_eq!(s.pending_pairs().await.unwrap().len(), 3);
+        // One listing that lacks a task only marks it missing; the next one finishes it.
+        let t1 = t0 + chrono::TimeDelta::minutes(10);
+        let t2 = t1 + chrono::TimeDelta::minutes(10);
         assert_eq!(
-            s.finish_missing("u1", &["1".to_owned()], t0).await.unwrap(),
-            1
+            s.record_absent("u1", &["1".to_owned()], t1).await.unwrap(),
+            Absent {
+                finished: 0,
+                missing: 1
+            }
+        );
+        let pairs = s.pending_pairs().await.unwrap();
+        assert_eq!(pairs.len(), 3);
+        let one = pairs.iter().find(|p| p.task_id == "1").unwrap();
+        assert_eq!(one.missing_since.map(ms), Some(ms(t1)));
+        assert_eq!(
+            s.record_absent("u1", &["1".to_owned()], t2).await.unwrap(),
+            Absent {
+                finished: 1,
+                missing: 0
+            }
         );
         let pairs = s.pending_pairs().await.unwrap();
         assert_eq!(pairs.len(), 2);
@@ -920,14 +1019,65 @@ mod tests {
         );
         assert_eq!(s.task_counts().await.unwrap(), (1, 1));
         // Task 2 is still pending for u2, so it is not finished when u1 no longer has it.
+        s.record_absent("u1", &["2".to_owned()], t1).await.unwrap();
         assert_eq!(
-            s.finish_missing("u1", &["2".to_owned()], t0).await.unwrap(),
+            s.record_absent("u1", &["2".to_owned()], t2)
+                .await
+                .unwrap()
+                .finished,
             1
         );
         assert_eq!(s.task_counts().await.unwrap(), (1, 1));
         // A task that comes back is pending again.
         s.record_page("u1", None, &[task("1")], t0).await.unwrap();
         assert_eq!(s.task_counts().await.unwrap(), (2, 0));
+    }
+
+    #[tokio::test]
+    async fn a_task_listed_again_after_one_miss_stays_pending() {
+        let (_d, s) = store().await;
+        let t0 = Utc::now();
+        s.record_page("u1", None, &[task("1"), task("2")], t0)
+            .await
+            .unwrap();
+        let t1 = t0 + chrono::TimeDelta::minutes(10);
+        s.record_absent("u1", &["2".to_owned()], t1).await.unwrap();
+        assert!(s.all_snapshots().await.unwrap()["u1"]["2"].missing);
+        // Listed again: the mark is cleared, so a later single miss does not finish it.
+        s.record_page("u1", None, &[task("2")], t1).await.unwrap();
+        assert!(!s.all_snapshots().await.unwrap()["u1"]["2"].missing);
+        let t2 = t1 + chrono::TimeDelta::minutes(10);
+        assert_eq!(
+            s.record_absent("u1", &["2".to_owned()], t2).await.unwrap(),
+            Absent {
+                finished: 0,
+                missing: 1
+            }
+        );
+        assert_eq!(s.pending_pairs().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn read_only_opening_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        assert!(
+            Store::open_read_only(&path).await.is_err(),
+            "no file, no store"
+        );
+        assert!(!path.exists(), "nothing created");
+        let s = Store::open(&path).await.unwrap();
+        s.record_page("u1", None, &[task("1")], Utc::now())
+            .await
+            .unwrap();
+        s.close().await;
+        let r = Store::open_read_only(&path).await.unwrap();
+        assert_eq!(r.pending_pairs().await.unwrap().len(), 1);
+        let err = r
+            .record_page("u1", None, &[task("2")], Utc::now())
+            .await
+            .expect_err("read-only");
+        assert!(err.to_string().contains("e.db"), "{err}");
     }
 
     #[tokio::test]
@@ -1004,12 +1154,17 @@ mod tests {
         s.record_intent("new", "r", "7000", "", &a, long_ago)
             .await
             .unwrap();
-        s.finish_missing("u1", &["old".to_owned()], long_ago)
-            .await
-            .unwrap();
-        s.finish_missing("u1", &["new".to_owned()], Utc::now())
-            .await
-            .unwrap();
+        for at in [long_ago, long_ago + chrono::TimeDelta::minutes(1)] {
+            s.record_absent("u1", &["old".to_owned()], at)
+                .await
+                .unwrap();
+        }
+        let recently = Utc::now() - chrono::TimeDelta::minutes(1);
+        for at in [recently, Utc::now()] {
+            s.record_absent("u1", &["new".to_owned()], at)
+                .await
+                .unwrap();
+        }
         let (tasks, expedites) = s
             .prune(Utc::now() - chrono::TimeDelta::days(90))
             .await

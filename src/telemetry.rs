@@ -20,14 +20,23 @@ pub fn fatal(message: &str) {
     }
 }
 
+/// Without `RUST_LOG`: our own lines at info, libraries' only at warn (the scheduler's own
+/// INFO chatter is not the product's log).
+const DEFAULT_FILTER: &str = "warn,expediter=info";
+
 pub fn init(format: LogFormat) {
     let _ = FORMAT.set(format);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false);
+    let colour = use_colour(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+    );
     let result = match (format, under_systemd) {
         (LogFormat::Json, _) => builder
             .json()
@@ -35,8 +44,35 @@ pub fn init(format: LogFormat) {
             .with_current_span(false)
             .try_init(),
         (LogFormat::Pretty, true) => builder.without_time().with_ansi(false).try_init(),
-        (LogFormat::Pretty, false) => builder.try_init(),
+        (LogFormat::Pretty, false) => builder.with_ansi(colour).try_init(),
     };
     // A second init (tests calling into the library twice) keeps the first subscriber.
     let _ = result;
+}
+
+/// Colour codes only on a terminal, and never when `NO_COLOR` is set (no-color.org): a pipe or a
+/// file gets plain text.
+fn use_colour(stderr_is_terminal: bool, no_color: bool) -> bool {
+    stderr_is_terminal && !no_color
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        for (terminal, no_color, want) in [
+            (true, false, true),
+            (true, true, false),
+            (false, false, false),
+            (false, true, false),
+        ] {
+            assert_eq!(
+                use_colour(terminal, no_color),
+                want,
+                "{terminal} {no_color}"
+            );
+        }
+    }
 }

@@ -207,16 +207,35 @@ async fn finished_tasks_leave_the_plan_only_after_a_complete_listing() {
     assert_eq!(run.code, 1, "a failed listing fails `once`: {}", run.all());
     assert!(run.stderr.contains("users_failed=1"), "{}", run.stderr);
     let plan = env.plan_json().await;
-    assert!(
-        plan.iter().any(|e| e["task_id"] == "t00"),
-        "t00 must stay pending after an incomplete listing"
+    let status = |plan: &[serde_json::Value], task: &str| {
+        plan.iter()
+            .find(|e| e["task_id"] == task)
+            .map(|e| e["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        status(&plan, "t00").as_deref(),
+        Some("waiting"),
+        "t00 must stay exactly as it was after an incomplete listing"
     );
-    assert!(
-        !plan.iter().any(|e| e["task_id"] == "other"),
-        "u2 was fully listed, so `other` is finished"
+    assert_eq!(
+        status(&plan, "other").as_deref(),
+        Some("unconfirmed"),
+        "u2 was fully listed without `other`: missing once, finished if the next listing agrees"
     );
 
     env.fake.clear_faults();
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stderr.contains("tasks_finished=1") && run.stderr.contains("tasks_missing=1"),
+        "`other` finished, t00 missing once: {}",
+        run.stderr
+    );
+    let plan = env.plan_json().await;
+    assert_eq!(plan.len(), 60);
+    assert_eq!(status(&plan, "other"), None);
+    assert_eq!(status(&plan, "t00").as_deref(), Some("unconfirmed"));
+
     let run = env.run(&["once"]).await;
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(run.stderr.contains("tasks_finished=1"), "{}", run.stderr);

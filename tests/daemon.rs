@@ -422,3 +422,74 @@ async fn finished_tasks_older_than_retention_are_pruned() {
     assert_eq!(code, 0, "{log}");
     assert_eq!(env.plan_json().await.len(), 1, "the pending task is kept");
 }
+
+#[tokio::test]
+async fn the_watchdog_is_withheld_while_a_cycle_is_stuck_and_resumes_after() {
+    use sqlx::{Connection, Executor};
+    let env = TestEnv::new().await;
+    with_cron(&env, "*/2 * * * * *");
+    env.add(FakeTask::new("t1", &["u1"], 2 * HOUR));
+    let socket_path = env.dir.path().join("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&socket_path).unwrap();
+    let daemon = Daemon::start(
+        &env,
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+    );
+    daemon
+        .wait_for("cycle finished", 1, Duration::from_secs(10))
+        .await;
+    // Another process holds the database's write lock: the next cycle's first write waits
+    // (up to the 5 s busy timeout) without any progress.
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&env.db_path);
+    let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+    conn.execute("BEGIN IMMEDIATE").await.unwrap();
+    conn.execute("INSERT INTO user_listings (user_id, listed_at) VALUES ('lock', 0)")
+        .await
+        .unwrap();
+    let locked_at = Instant::now();
+    let mut pings: Vec<Instant> = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let mut released_at = None;
+    let deadline = locked_at + Duration::from_secs(9);
+    while Instant::now() < deadline {
+        if released_at.is_none() && locked_at.elapsed() >= Duration::from_millis(4600) {
+            conn.execute("ROLLBACK").await.unwrap();
+            released_at = Some(Instant::now());
+        }
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(100), socket.recv(&mut buf)).await
+            && String::from_utf8_lossy(&buf[..n]).contains("WATCHDOG=1")
+        {
+            pings.push(Instant::now());
+        }
+    }
+    let released_at = released_at.unwrap();
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    let longest_gap = pings
+        .windows(2)
+        .filter(|w| w[1] <= released_at + Duration::from_millis(500))
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    assert!(
+        longest_gap >= Duration::from_millis(1500),
+        "pings (every 0.5 s otherwise) stop while the cycle is stuck: longest gap {longest_gap:?}"
+    );
+    assert!(
+        log.contains("withholding the ping"),
+        "the withheld ping is logged: {log}"
+    );
+    let after = pings.iter().filter(|p| **p > released_at).count();
+    assert!(
+        after >= 4,
+        "pings resume once the cycle moves again: {after} after release; {log}"
+    );
+    assert!(
+        log.matches("cycle finished").count() >= 2,
+        "the stuck cycle finished once the lock was gone: {log}"
+    );
+}

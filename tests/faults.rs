@@ -81,6 +81,45 @@ async fn rate_budget_keeps_every_window_under_the_limit() {
 }
 
 #[tokio::test]
+async fn a_spent_budget_with_listings_still_going_ends_the_cycle() {
+    // Ticks every 2 s at 90/min (0.68 s a call): two expediting calls fit before the next
+    // tick. Six users each have a due task, listed one per 0.68 s, so the budget is spent
+    // after the second user while four are still to be listed.
+    let env = TestEnv::new().await;
+    let users = 6;
+    env.write_config_with_users(
+        "requests_per_minute = 90",
+        &many_users(users),
+        RULE_ONCE_AFTER_24H,
+    );
+    let text = std::fs::read_to_string(&env.config_path)
+        .unwrap()
+        .replace("0 */10 * * * *", "*/2 * * * * *");
+    std::fs::write(&env.config_path, text).unwrap();
+    // Known tasks (listed once before), so each is due as soon as its user is listed.
+    one_due_task_each(&env, users);
+    assert_eq!(env.run(&["once", "--dry-run"]).await.code, 0);
+    let run = tokio::time::timeout(Duration::from_secs(40), env.run(&["once"]))
+        .await
+        .expect("`once` ends although the budget was spent while users were still listed");
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(env.fake.expedites().len(), 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("users_listed=6")
+            && run.stderr.contains("expedites_sent=2")
+            && run.stderr.contains("expedites_carried_over=4"),
+        "every user listed, the rest carried over: {}",
+        run.stderr
+    );
+    // The carried-over ones go out next cycle, the most overdue first.
+    let run = tokio::time::timeout(Duration::from_secs(40), env.run(&["once"]))
+        .await
+        .expect("ends");
+    assert!(run.stderr.contains("expedites_sent=2"), "{}", run.stderr);
+    assert_eq!(env.fake.expedites().len(), 4);
+}
+
+#[tokio::test]
 async fn a_429_pauses_that_api_for_the_reset_then_retries() {
     for (reset, min_gap) in [
         (Some(2), Duration::from_millis(1900)),
@@ -410,21 +449,53 @@ async fn final_errors_are_not_retried_and_say_what_to_do() {
 }
 
 #[tokio::test]
-async fn an_expedite_5xx_is_retried_but_a_timeout_is_not() {
+async fn ambiguous_expedite_answers_are_never_repeated() {
+    // Feishu acts, then the answer fails: each task must be reminded exactly once, across
+    // several cycles, whatever the failed answer looked like.
+    let acted_then = [
+        ("504 page", FaultKind::GatewayPage(504)),
+        ("502 page", FaultKind::GatewayPage(502)),
+        ("500 with a code", FaultKind::Status(500)),
+        (
+            "503 with code 5000",
+            FaultKind::Code {
+                code: 5000,
+                http_status: 503,
+            },
+        ),
+        (
+            "200 with code 1500",
+            FaultKind::Code {
+                code: 1500,
+                http_status: 200,
+            },
+        ),
+        ("garbage body", FaultKind::Garbage),
+        ("truncated body", FaultKind::Truncated),
+        (
+            "hang past request_timeout",
+            FaultKind::Hang(Duration::from_secs(3)),
+        ),
+    ];
     let env = TestEnv::new().await;
     env.write_config("request_timeout = \"1s\"", RULE_ONCE_AFTER_24H);
-    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
-    env.add(FakeTask::new("t2", &["u2"], 30 * HOUR));
-    env.fake
-        .inject(Fault::new(Endpoint::Expedite, FaultKind::Status(502)).task("t1"));
-    // The platform acts on t2, but the answer never comes back in time.
-    env.fake.inject(
-        Fault::new(
-            Endpoint::Expedite,
-            FaultKind::ActThenHang(Duration::from_secs(3)),
-        )
-        .task("t2"),
+    let users = acted_then.len();
+    env.write_config_with_users(
+        "request_timeout = \"1s\"",
+        &many_users(users),
+        RULE_ONCE_AFTER_24H,
     );
+    one_due_task_each(&env, users);
+    for (i, (_, kind)) in acted_then.iter().enumerate() {
+        env.fake.inject(
+            Fault::new(
+                Endpoint::Expedite,
+                FaultKind::ActThen(Box::new(kind.clone())),
+            )
+            .task(&format!("t{i:03}"))
+            .always(),
+        );
+    }
     let run = env.run(&["once"]).await;
     assert_eq!(
         run.code,
@@ -433,25 +504,73 @@ async fn an_expedite_5xx_is_retried_but_a_timeout_is_not() {
         run.all()
     );
     assert!(
-        run.stderr.contains("expedite outcome unknown"),
+        run.stderr
+            .contains("expedite outcome unknown; counted as sent and not repeated"),
         "{}",
         run.stderr
     );
+    assert!(
+        run.stderr.contains(&format!("expedites_unknown={users}")),
+        "{}",
+        run.stderr
+    );
+    for _ in 0..2 {
+        let run = env.run(&["once"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+    }
+    for (i, (name, _)) in acted_then.iter().enumerate() {
+        let task = format!("t{i:03}");
+        let delivered = env
+            .fake
+            .expedites()
+            .iter()
+            .filter(|e| e.task_id == task)
+            .count();
+        assert_eq!(delivered, 1, "{name}: reminded once");
+        let calls = env.fake.calls_to(Endpoint::Expedite).len();
+        assert!(
+            calls <= users + 1,
+            "{name}: no call repeated ({calls} calls)"
+        );
+    }
+    let plan = env.plan_json().await;
+    assert!(
+        plan.iter().all(|e| e["expedites_sent"] == 1),
+        "each counts as sent: {plan:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_5xx_before_acting_is_not_retried_either_but_a_refused_token_is() {
+    let env = TestEnv::new().await;
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    env.add(FakeTask::new("t2", &["u2"], 30 * HOUR));
+    // Nobody can tell a 502 that came before Feishu acted from one that came after.
+    env.fake
+        .inject(Fault::new(Endpoint::Expedite, FaultKind::Status(502)).task("t1"));
+    // Answers that prove nothing happened are retried.
+    env.fake.inject(
+        Fault::new(
+            Endpoint::Expedite,
+            FaultKind::RateLimit {
+                reset_secs: Some(1),
+            },
+        )
+        .task("t2"),
+    );
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 1, "{}", run.all());
     let sent: Vec<String> = env
         .fake
         .expedites()
         .iter()
         .map(|e| e.task_id.clone())
         .collect();
-    assert_eq!(
-        sent,
-        vec!["t1", "t2"],
-        "t1 after one retry; t2 once, never retried"
-    );
-    // The next cycle does not repeat t2: its outcome is unknown, so it counts as sent.
-    let run = env.run(&["once"]).await;
-    assert_eq!(run.code, 0, "{}", run.all());
-    assert_eq!(env.fake.expedites().len(), 2);
+    assert_eq!(sent, vec!["t2"], "t1 not retried; t2 retried after its 429");
+    let t1_calls = env.fake.calls_to(Endpoint::Expedite).len();
+    assert_eq!(t1_calls, 3, "t1 once, t2 twice");
+    assert_eq!(env.run(&["once"]).await.code, 0);
+    assert_eq!(env.fake.expedites().len(), 1, "t1 is never repeated");
 }
 
 #[tokio::test]
@@ -473,18 +592,93 @@ async fn a_task_finishing_mid_listing_loses_no_other_task() {
         "{}",
         run.stderr
     );
+    let ids = |plan: &[serde_json::Value]| -> std::collections::BTreeSet<String> {
+        plan.iter()
+            .map(|e| e["task_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
     let plan = env.plan_json().await;
-    let ids: std::collections::BTreeSet<String> = plan
-        .iter()
-        .map(|e| e["task_id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(plan.len(), 119, "each task once");
-    assert_eq!(ids.len(), 119);
+    assert_eq!(plan.len(), 120, "each task once");
+    assert_eq!(ids(&plan).len(), 120);
     assert!(
-        ids.contains("t050"),
+        ids(&plan).contains("t050"),
         "the task that slid onto page 1 is not lost"
     );
-    assert!(!ids.contains("t010"), "the finished task is finished");
+    let t010 = plan.iter().find(|e| e["task_id"] == "t010").unwrap();
+    assert_eq!(t010["status"], "unconfirmed", "{t010}");
+    // The next complete listing confirms it.
+    assert_eq!(env.run(&["once"]).await.code, 0);
+    let plan = env.plan_json().await;
+    assert_eq!(plan.len(), 119, "each task once");
+    assert_eq!(ids(&plan).len(), 119);
+    assert!(ids(&plan).contains("t050"));
+    assert!(
+        !ids(&plan).contains("t010"),
+        "the finished task is finished"
+    );
+}
+
+#[tokio::test]
+async fn a_shift_that_keeps_the_total_never_finishes_a_pending_task() {
+    let env = TestEnv::new().await;
+    for i in 0..120 {
+        env.add(FakeTask::new(format!("t{i:03}"), &["u1"], HOUR));
+    }
+    assert_eq!(env.run(&["once"]).await.code, 0);
+    // Just before page 2: t010 (page 1) finishes and an old task arrives at the end. The total
+    // stays 120, so nothing looks wrong, and t050 slides onto page 1, which was read already.
+    env.fake.inject(
+        Fault::new(
+            Endpoint::Query,
+            FaultKind::Shift {
+                finish: "t010".into(),
+                arrive: Box::new(FakeTask::new("transferred", &["u1"], 40 * HOUR)),
+            },
+        )
+        .user("u1")
+        .offset(50),
+    );
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let u1_pages: Vec<_> = env
+        .fake
+        .calls_to(Endpoint::Query)
+        .into_iter()
+        .filter(|c| c.user.as_deref() == Some("u1"))
+        .map(|c| c.offset)
+        .collect();
+    assert_eq!(
+        u1_pages[3..],
+        [Some(0), Some(50), Some(100)],
+        "one pass: the shift leaves no trace in the total"
+    );
+    let status = |plan: &[serde_json::Value], task: &str| {
+        plan.iter()
+            .find(|e| e["task_id"] == task)
+            .map(|e| e["status"].as_str().unwrap().to_owned())
+    };
+    let plan = env.plan_json().await;
+    assert_eq!(
+        status(&plan, "t050").as_deref(),
+        Some("unconfirmed"),
+        "t050 was not seen, but one listing is no proof: it stays"
+    );
+    assert!(status(&plan, "transferred").is_some());
+    // t010 was read on page 1 before it finished: this listing saw it.
+    assert_eq!(status(&plan, "t010").as_deref(), Some("waiting"));
+    // The next listing holds t050 again: it is pending as before. It lacks t010, once.
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let plan = env.plan_json().await;
+    assert_eq!(status(&plan, "t050").as_deref(), Some("waiting"));
+    assert_eq!(status(&plan, "t010").as_deref(), Some("unconfirmed"));
+    // And the one after confirms t010 finished; t050 stays.
+    let run = env.run(&["once"]).await;
+    assert!(run.stderr.contains("tasks_finished=1"), "{}", run.stderr);
+    let plan = env.plan_json().await;
+    assert_eq!(status(&plan, "t050").as_deref(), Some("waiting"));
+    assert_eq!(status(&plan, "t010"), None);
+    assert_eq!(plan.len(), 120);
 }
 
 #[tokio::test]

@@ -91,13 +91,14 @@ impl FeishuError {
         )
     }
 
-    /// Could the platform have acted on the request even though we saw no answer? A retry of
-    /// such an expedite could remind people twice.
+    /// For a call that acts (expediting, cc, chat_group): could the platform have acted even
+    /// though the answer does not say so? A timeout, an exchange broken after the request left,
+    /// any 5xx (a gateway may fail the answer after the platform acted), a transient code or an
+    /// unreadable body prove nothing either way; repeating such a call could remind people
+    /// twice. Only answers that prove nothing happened may be retried: a rate limit, a refused
+    /// token, a refused connection.
     pub fn outcome_unknown(&self) -> bool {
-        matches!(
-            self,
-            FeishuError::Timeout(_) | FeishuError::Transport(_) | FeishuError::Decode(_)
-        )
+        self.class() == ErrorClass::Transient && !matches!(self, FeishuError::Connect(_))
     }
 }
 
@@ -181,6 +182,73 @@ mod tests {
         ];
         for (err, class) in cases {
             assert_eq!(err.class(), class, "{err}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_answers_table() {
+        // (error, may the platform have acted?)
+        let cases = [
+            (FeishuError::Timeout(Duration::from_secs(1)), true),
+            (FeishuError::Transport("reset".into()), true),
+            (FeishuError::Decode("<html>".into()), true),
+            (
+                FeishuError::Http {
+                    status: 504,
+                    body: "<html>504 Gateway Time-out</html>".into(),
+                },
+                true,
+            ),
+            (
+                FeishuError::Api {
+                    code: 1500,
+                    msg: "internal error".into(),
+                    http_status: 500,
+                },
+                true,
+            ),
+            (
+                FeishuError::Api {
+                    code: 5000,
+                    msg: "internal error".into(),
+                    http_status: 200,
+                },
+                true,
+            ),
+            (FeishuError::Connect("refused".into()), false),
+            (
+                FeishuError::RateLimited {
+                    code: RATE_LIMIT_CODE,
+                    reset: Duration::from_secs(1),
+                },
+                false,
+            ),
+            (
+                FeishuError::Api {
+                    code: 99991663,
+                    msg: "token".into(),
+                    http_status: 400,
+                },
+                false,
+            ),
+            (
+                FeishuError::Api {
+                    code: 2320001,
+                    msg: "param is invalid".into(),
+                    http_status: 400,
+                },
+                false,
+            ),
+            (
+                FeishuError::Http {
+                    status: 404,
+                    body: String::new(),
+                },
+                false,
+            ),
+        ];
+        for (err, unknown) in cases {
+            assert_eq!(err.outcome_unknown(), unknown, "{err}");
         }
     }
 

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 pub use error::{ErrorClass, FeishuError};
 pub use wire::{ListedTask, Page};
 
+use crate::progress::Progress;
 use crate::rate::Pacer;
 use crate::secret::Secret;
 
@@ -56,6 +57,15 @@ impl Api {
         match self {
             Api::Query => "user_task.query",
             Api::Expedite => "user_task.expediting",
+        }
+    }
+
+    /// Does a call change something on the platform? Such a call is never repeated after an
+    /// answer that may mean it was done (see [`FeishuError::outcome_unknown`]).
+    pub fn acts(self) -> bool {
+        match self {
+            Api::Query => false,
+            Api::Expedite => true,
         }
     }
 }
@@ -115,6 +125,8 @@ pub struct ClientSettings {
     pub requests_per_minute: u32,
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
+    /// Where calls report that they moved, for the watchdog.
+    pub progress: Progress,
 }
 
 /// Counters since the client was made; a cycle reports the difference.
@@ -232,8 +244,33 @@ impl FeishuClient {
     /// that API; the expediting path takes its slot *before* recording the intent, so the
     /// moment between "intent on disk" and "request sent" stays as short as possible.
     pub async fn reserve(&self, api: Api) -> Slot {
-        self.pacer(api).acquire().await;
+        self.paced(api).await;
         Slot { api }
+    }
+
+    /// When the next call to `api` may go, without taking that turn.
+    pub fn next_slot(&self, api: Api) -> Instant {
+        self.pacer(api).next_free()
+    }
+
+    /// Where this client's calls report that they moved.
+    pub fn progress(&self) -> &Progress {
+        &self.inner.settings.progress
+    }
+
+    /// The secret this client fetches tokens with.
+    pub fn app_secret(&self) -> &Secret {
+        &self.inner.settings.app_secret
+    }
+
+    async fn paced(&self, api: Api) {
+        let pacer = self.pacer(api);
+        let _wait = self
+            .inner
+            .settings
+            .progress
+            .waiting_until(pacer.next_free() + pacer.period());
+        pacer.acquire().await;
     }
 
     /// Sends one reminder for `task_id` to `user_ids` (1..=20), in a slot from
@@ -284,7 +321,7 @@ impl FeishuClient {
             let token = self.token().await?;
             // Every attempt takes a slot: retries count against the budget too.
             if slot.take().is_none() {
-                self.pacer(api).acquire().await;
+                self.paced(api).await;
             }
             match api {
                 Api::Query => &self.inner.stats.query_calls,
@@ -322,7 +359,7 @@ impl FeishuClient {
                         .fetch_add(1, Ordering::Relaxed);
                     rate_waits += 1;
                 }
-                ErrorClass::Transient if api == Api::Expedite && err.outcome_unknown() => {
+                ErrorClass::Transient if api.acts() && err.outcome_unknown() => {
                     return Err(err);
                 }
                 ErrorClass::Transient if retries < policy.max_retries => {
@@ -330,7 +367,7 @@ impl FeishuClient {
                     tracing::warn!(api = api.name(), error = %err, retry = retries + 1, wait_ms = wait.as_millis() as u64, "transient Feishu error; retrying");
                     retries += 1;
                     self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(wait).await;
+                    self.sleep(wait).await;
                 }
                 _ => return Err(err),
             }
@@ -360,7 +397,7 @@ impl FeishuClient {
                     tracing::warn!(error = %e, retry = retries + 1, "fetching the tenant token failed; retrying");
                     retries += 1;
                     self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(wait).await;
+                    self.sleep(wait).await;
                 }
                 Err(e) => return Err(e),
             }
@@ -372,6 +409,13 @@ impl FeishuClient {
             refresh_at: Instant::now() + lifetime.saturating_sub(margin),
         });
         Ok(value)
+    }
+
+    /// A backoff: a wait on a known timer.
+    async fn sleep(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let _wait = self.inner.settings.progress.waiting_until(until);
+        tokio::time::sleep_until(until).await;
     }
 
     async fn drop_token(&self, rejected: &Secret) {
@@ -417,6 +461,12 @@ impl FeishuClient {
             value.set_sensitive(true);
             req = req.header(AUTHORIZATION, value);
         }
+        // The exchange is bounded by the request timeout: a wait on a known timer.
+        let exchange = self
+            .inner
+            .settings
+            .progress
+            .waiting_until(Instant::now() + s.request_timeout + Duration::from_secs(1));
         let resp = req.send().await.map_err(|e| self.transport_error(e))?;
         let status = resp.status().as_u16();
         let reset = resp
@@ -427,6 +477,7 @@ impl FeishuClient {
             .filter(|v| v.is_finite() && *v >= 0.0)
             .map(Duration::from_secs_f64);
         let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        drop(exchange);
         let env: Option<wire::Envelope> = serde_json::from_slice(&bytes).ok();
         let code = env.as_ref().and_then(|e| e.code);
         if status == 429 || code == Some(error::RATE_LIMIT_CODE) {

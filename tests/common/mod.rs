@@ -132,7 +132,7 @@ operator_user_id = "7000"
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdin(std::process::Stdio::null());
+        cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
         let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
             .await
             .expect("expediter finishes within 2 minutes")
