@@ -178,6 +178,8 @@ pub struct ReceivedExpedite {
     pub operator_user_id: String,
     pub expediting_user_ids: Vec<String>,
     pub opinion: Option<String>,
+    /// When the platform acted on it.
+    pub at: Instant,
 }
 
 /// One call as the fake saw it.
@@ -806,6 +808,7 @@ fn answer_expedite(
         operator_user_id: operator,
         expediting_user_ids: ids,
         opinion,
+        at: Instant::now(),
     });
     Ok(())
 }

@@ -187,6 +187,11 @@ fn fingerprint(
     h.finish()
 }
 
+/// SQLITE_CANTOPEN: the file (or one SQLite needs beside it) cannot be opened.
+fn is_cant_open(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("14"))
+}
+
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -249,24 +254,18 @@ impl Store {
             path: path.to_owned(),
             message,
         };
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(|e| open_err(e.to_string()))?
-            .filename(path)
-            .read_only(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await
-            .map_err(|e| open_err(format!("cannot open for reading: {e}")))?;
+        let pool = match Self::probe_read_only(path, false).await {
+            // A WAL database needs its shared-memory file, which a read-only file system
+            // cannot create. Nothing can change the file there, so it may be read as immutable.
+            Err(e) if is_cant_open(&e) => Self::probe_read_only(path, true).await,
+            other => other,
+        }
+        .map_err(|e| open_err(format!("not an expediter database, or not readable: {e}")))?;
         let applied: Option<i64> =
             sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
                 .fetch_one(&pool)
                 .await
-                .map_err(|e| {
-                    open_err(format!("not an expediter database, or not readable: {e}"))
-                })?;
+                .map_err(|e| open_err(format!("not an expediter database: {e}")))?;
         let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         if applied.unwrap_or(0) < latest {
             pool.close().await;
@@ -278,6 +277,24 @@ impl Store {
             pool,
             path: path.to_owned(),
         })
+    }
+
+    /// A read-only pool on `path`, proven by one read.
+    async fn probe_read_only(path: &Path, immutable: bool) -> Result<SqlitePool, sqlx::Error> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .immutable(immutable)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        sqlx::query("SELECT count(*) FROM sqlite_master")
+            .execute(&pool)
+            .await?;
+        Ok(pool)
     }
 
     pub fn path(&self) -> &Path {

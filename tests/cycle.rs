@@ -336,3 +336,42 @@ async fn demo_runs_a_real_cycle_and_exits_0() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn cycles_driven_in_process_at_chosen_moments() {
+    let env = TestEnv::new().await;
+    env.write_config(
+        "",
+        r#"
+[[rules]]
+name = "chase"
+after = "24h"
+repeat = "12h"
+max_times = 2
+"#,
+    );
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    let clock = expediter::clock::Clock::system();
+    let engine = env.engine(clock.clone()).await;
+    let report = engine.run_cycle(false).await.unwrap();
+    assert_eq!(report.expedites_sent, 1);
+    // 11 hours on: the repeat is not due yet.
+    clock.advance(11 * HOUR);
+    let report = engine.run_cycle(false).await.unwrap();
+    assert_eq!((report.expedites_due, report.expedites_sent), (0, 0));
+    // 12 hours after the first: the second goes out, and it is the last.
+    clock.advance(HOUR + Duration::from_secs(60));
+    let report = engine.run_cycle(false).await.unwrap();
+    assert_eq!(report.expedites_sent, 1);
+    clock.advance(13 * HOUR);
+    let report = engine.run_cycle(false).await.unwrap();
+    assert_eq!(report.expedites_sent, 0);
+    let sent: Vec<_> = env
+        .fake
+        .expedites()
+        .iter()
+        .map(|e| e.opinion.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    engine.store.close().await;
+}

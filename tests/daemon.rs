@@ -493,3 +493,220 @@ async fn the_watchdog_is_withheld_while_a_cycle_is_stuck_and_resumes_after() {
         "the stuck cycle finished once the lock was gone: {log}"
     );
 }
+
+#[tokio::test]
+async fn sighup_after_rotating_the_secret_file_uses_the_new_secret() {
+    let env = TestEnv::new().await;
+    with_cron(&env, "*/2 * * * * *");
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    let secret_file = env.dir.path().join("app_secret");
+    std::fs::write(&secret_file, "an-old-secret-no-longer-valid").unwrap();
+    let text = std::fs::read_to_string(&env.config_path).unwrap().replace(
+        &format!("app_secret = \"{APP_SECRET}\""),
+        &format!("app_secret_file = \"{}\"", secret_file.display()),
+    );
+    std::fs::write(&env.config_path, text).unwrap();
+    let daemon = Daemon::start(&env, &[]);
+    daemon
+        .wait_for("cycle failed", 1, Duration::from_secs(10))
+        .await;
+    assert!(daemon.log().contains("10014"), "{}", daemon.log());
+    // The secret is rotated in its file (as a credential update does), then SIGHUP.
+    std::fs::write(&secret_file, APP_SECRET).unwrap();
+    daemon.signal("HUP");
+    daemon
+        .wait_for("config reloaded", 1, Duration::from_secs(5))
+        .await;
+    daemon
+        .wait_for("expedited task t1", 1, Duration::from_secs(10))
+        .await;
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    assert!(!log.contains(APP_SECRET), "the secret is never logged");
+}
+
+#[tokio::test]
+async fn default_log_level_keeps_library_chatter_out() {
+    let env = TestEnv::new().await;
+    with_cron(&env, "* * * * * *");
+    let daemon = Daemon::start(&env, &[("RUST_LOG", "")]);
+    daemon
+        .wait_for("cycle finished", 1, Duration::from_secs(10))
+        .await;
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("expediter started"), "{log}");
+    assert!(
+        !log.contains("Job creator created") && !log.contains("Uninited"),
+        "the scheduler's own INFO lines are not the product's log: {log}"
+    );
+}
+
+#[tokio::test]
+async fn logs_to_a_file_or_pipe_carry_no_colour_codes() {
+    let env = TestEnv::new().await;
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    // NO_COLOR empty counts as unset (no-color.org): only the pipe keeps colour out.
+    let run = env.run_with_env(&["once"], &[("NO_COLOR", "")]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stderr.contains("cycle finished"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains('\u{1b}'),
+        "no ANSI escape codes: {:?}",
+        run.stderr
+    );
+    let daemon = Daemon::start(&env, &[("NO_COLOR", "")]);
+    daemon
+        .wait_for("expediter started", 1, Duration::from_secs(10))
+        .await;
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
+}
+
+/// Largest number of `times` inside any window of `window` length.
+fn max_in_window(times: &[Instant], window: Duration) -> usize {
+    (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|t| t.duration_since(times[i]) < window)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn soak_run_with_live_queues_and_random_faults() {
+    let seed = fastrand::u64(..);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    eprintln!("soak seed {seed}");
+    let env = TestEnv::new().await;
+    let users = 5;
+    let user_ids: Vec<String> = (0..users).map(|i| format!("m{i:03}")).collect();
+    let users_toml: String = user_ids
+        .iter()
+        .map(|u| format!("[[users]]\nid = \"{u}\"\n"))
+        .collect();
+    let (repeat, max_times) = (Duration::from_secs(3), 3);
+    env.write_config_with_users(
+        "requests_per_minute = 600\nrequest_timeout = \"1s\"",
+        &users_toml,
+        r#"
+[[rules]]
+name = "soak"
+after = "24h"
+repeat = "3s"
+max_times = 3
+"#,
+    );
+    with_cron(&env, "* * * * * *");
+    let mut next_task = 0;
+    let mut live: Vec<String> = Vec::new();
+    let mut add_task = |rng: &mut fastrand::Rng, live: &mut Vec<String>| {
+        let id = format!("s{next_task:03}");
+        next_task += 1;
+        let a = &user_ids[rng.usize(..users)];
+        let b = &user_ids[rng.usize(..users)];
+        env.add(FakeTask::new(
+            id.clone(),
+            &[a.as_str(), b.as_str()],
+            30 * HOUR,
+        ));
+        live.push(id);
+    };
+    for _ in 0..12 {
+        add_task(&mut rng, &mut live);
+    }
+    let daemon = Daemon::start(&env, &[]);
+    daemon
+        .wait_for("expediter started", 1, Duration::from_secs(10))
+        .await;
+    let soak = Duration::from_secs(25);
+    let started = Instant::now();
+    while started.elapsed() < soak {
+        tokio::time::sleep(Duration::from_millis(500 + rng.u64(..500))).await;
+        match rng.u8(..10) {
+            0..=1 if !live.is_empty() => {
+                let gone = live.swap_remove(rng.usize(..live.len()));
+                env.fake.finish_task(&gone);
+            }
+            2..=4 => add_task(&mut rng, &mut live),
+            5..=6 => {}
+            _ => {
+                let endpoint = if rng.bool() {
+                    Endpoint::Query
+                } else {
+                    Endpoint::Expedite
+                };
+                let kind = match rng.u8(..8) {
+                    0 => FaultKind::Status(500),
+                    1 => FaultKind::GatewayPage(504),
+                    2 => FaultKind::ActThen(Box::new(FaultKind::Status(502))),
+                    3 => FaultKind::ActThen(Box::new(FaultKind::Hang(Duration::from_secs(2)))),
+                    4 => FaultKind::RateLimit {
+                        reset_secs: Some(1),
+                    },
+                    5 => FaultKind::Garbage,
+                    6 => FaultKind::Code {
+                        code: 99991663,
+                        http_status: 400,
+                    },
+                    _ => FaultKind::Hang(Duration::from_secs(2)),
+                };
+                env.fake.inject(Fault::new(endpoint, kind));
+            }
+        }
+    }
+    let (code, took, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    assert!(took < Duration::from_secs(10), "stopped in {took:?}");
+    let cycles = log.matches("cycle finished").count();
+    assert!(
+        cycles >= 6,
+        "kept cycling: {cycles} cycles (seed {seed})\n{log}"
+    );
+    assert!(
+        !log.contains("cycle failed") && !log.contains("panicked"),
+        "seed {seed}: {log}"
+    );
+    // Never more than max_times, never sooner than repeat, per (task, assignee).
+    let mut deliveries: std::collections::HashMap<(String, String), Vec<Instant>> =
+        std::collections::HashMap::new();
+    for e in env.fake.expedites() {
+        for u in e.expediting_user_ids {
+            deliveries
+                .entry((e.task_id.clone(), u))
+                .or_default()
+                .push(e.at);
+        }
+    }
+    assert!(
+        !deliveries.is_empty(),
+        "seed {seed}: something was expedited"
+    );
+    for (pair, times) in &deliveries {
+        assert!(
+            times.len() <= max_times,
+            "seed {seed}: {pair:?} reminded {} times",
+            times.len()
+        );
+        for w in times.windows(2) {
+            let gap = w[1] - w[0];
+            assert!(
+                gap + Duration::from_millis(250) >= repeat,
+                "seed {seed}: {pair:?} reminded again after {gap:?}"
+            );
+        }
+    }
+    // Never faster than the rate: 600/min is 30 calls in any 3 s, retries included.
+    for endpoint in [Endpoint::Query, Endpoint::Expedite] {
+        let times: Vec<Instant> = env.fake.calls_to(endpoint).iter().map(|c| c.at).collect();
+        let most = max_in_window(&times, Duration::from_secs(3));
+        assert!(
+            most <= 30,
+            "seed {seed}: {endpoint:?} had {most} calls in 3 s"
+        );
+    }
+}

@@ -880,3 +880,104 @@ async fn no_expedite_is_sent_whose_intent_could_not_be_recorded() {
     assert_eq!(env.run(&["once"]).await.code, 0);
     assert_eq!(env.fake.expedites().len(), 1);
 }
+
+#[tokio::test]
+async fn a_disk_filling_up_mid_cycle_sends_nothing_unrecorded_and_nothing_twice() {
+    let env = TestEnv::new().await;
+    let Some(disk) = Tmpfs::mount(env.db_path.parent().unwrap(), "4m") else {
+        return;
+    };
+    let users = 30;
+    env.write_config_with_users(
+        "requests_per_minute = 300",
+        &many_users(users),
+        RULE_ONCE_AFTER_24H,
+    );
+    one_due_task_each(&env, users);
+    assert_eq!(env.run(&["once", "--dry-run"]).await.code, 0);
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_expediter"))
+        .arg("--config")
+        .arg(&env.config_path)
+        .arg("once")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while env.fake.expedites().len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no expedite went out"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The disk fills up while the cycle is expediting.
+    let filler = disk.fill();
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the cycle ends")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&env.db_path.display().to_string()) && stderr.contains("full"),
+        "the error names the database and the cause: {stderr}"
+    );
+    let sent_while_full = env.fake.expedites().len();
+    assert!(
+        sent_while_full < users,
+        "the cycle stopped sending once nothing could be recorded: {sent_while_full}"
+    );
+    // Space comes back: the rest go out, and nothing goes out twice, now or later.
+    std::fs::remove_file(filler).unwrap();
+    for _ in 0..2 {
+        let run = env.run(&["once"]).await;
+        assert!(run.code == 0 || run.code == 1, "{}", run.all());
+    }
+    let mut per_task = std::collections::HashMap::new();
+    for e in env.fake.expedites() {
+        *per_task.entry(e.task_id).or_insert(0) += 1;
+    }
+    assert!(
+        per_task.values().all(|n| *n == 1),
+        "each task reminded exactly once: {per_task:?}"
+    );
+    assert_eq!(per_task.len(), users, "{per_task:?}");
+}
+
+#[tokio::test]
+async fn a_read_only_file_system_stops_sending_but_not_plan() {
+    let env = TestEnv::new().await;
+    let Some(disk) = Tmpfs::mount(env.db_path.parent().unwrap(), "8m") else {
+        return;
+    };
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    env.add(FakeTask::new("t2", &["u2"], 30 * HOUR));
+    assert_eq!(env.run(&["once", "--dry-run"]).await.code, 0);
+    disk.remount("ro");
+    let run = env.run(&["once"]).await;
+    assert_ne!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stderr.contains(&env.db_path.display().to_string()),
+        "the error names the database: {}",
+        run.stderr
+    );
+    assert_eq!(
+        env.expedite_calls(),
+        0,
+        "nothing sent without a recorded intent"
+    );
+    // Looking needs no writes.
+    let plan = env.plan_json().await;
+    assert_eq!(plan.len(), 2, "{plan:?}");
+    disk.remount("rw");
+    assert_eq!(env.run(&["once"]).await.code, 0);
+    assert_eq!(env.run(&["once"]).await.code, 0);
+    assert_eq!(
+        env.fake.expedites().len(),
+        2,
+        "each once, after the disk came back"
+    );
+}

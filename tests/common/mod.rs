@@ -174,3 +174,77 @@ impl From<Output> for Run {
         }
     }
 }
+
+/// A tmpfs mounted for one test: a real file system that fills up (`size=`) or turns read-only
+/// (`remount,ro`). Unmounted when dropped.
+pub struct Tmpfs {
+    pub path: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. "4m") at `path`; `None`, with the reason printed, where
+    /// mounting is not permitted (not root, no CAP_SYS_ADMIN).
+    pub fn mount(path: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(path).expect("mount point");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs {
+                path: path.to_owned(),
+            }),
+            Ok(o) => {
+                eprintln!(
+                    "SKIPPED: cannot mount a tmpfs here ({}); this test needs root",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: cannot run mount ({e}); this test needs root");
+                None
+            }
+        }
+    }
+
+    pub fn remount(&self, mode: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&self.path)
+            .status()
+            .expect("mount runs");
+        assert!(ok.success(), "remount {mode}");
+    }
+
+    /// Fills the file system up with `filler` until it is full.
+    pub fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let filler = self.path.join("filler");
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+impl TestEnv {
+    /// The daemon's engine for this env's config, in this process, reading `clock`: one cycle
+    /// can then be run at any moment without sleeping.
+    pub async fn engine(&self, clock: expediter::clock::Clock) -> expediter::cycle::Engine {
+        let config = expediter::config::Config::load(&self.config_path).expect("config loads");
+        expediter::cli::engine_for(config, clock)
+            .await
+            .expect("engine starts")
+    }
+}
