@@ -671,7 +671,9 @@ impl Store {
                     "SELECT json_group_array(json_array(task_id, user_id, json(labels), initiator_id, initiator_name, start_time, first_seen, flows, sent, last_sent, missing_since)) FROM (",
                     "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
-                    " FROM tasks t JOIN assignments a ON a.task_id = t.task_id
+                    // CROSS JOIN keeps tasks the outer loop: the few first seen this cycle are
+                    // found through their partial index, not by scanning every assignment.
+                    " FROM tasks t CROSS JOIN assignments a ON a.task_id = t.task_id
                       WHERE t.first_seen >= ?1 AND t.finished_at IS NULL AND a.finished_at IS NULL
                         AND coalesce(t.start_time, t.first_seen) <= ?5
                         AND (a.task_id, a.user_id) > (?2, ?3) ORDER BY a.task_id, a.user_id LIMIT ?4)"
