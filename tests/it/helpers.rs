@@ -1,5 +1,5 @@
-//! Shared by the integration tests: one fake Feishu, one temp dir, one config, the real binary.
-#![allow(dead_code)]
+//! What every integration test starts from: one fake Feishu, one temp dir, one config, and
+//! the real binary launched one way ([`expediter`]).
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use expediter::fake::{Endpoint, FakeFeishu, FakeTask};
 use tempfile::TempDir;
+use tokio::time::Instant;
 
 pub const APP_ID: &str = "cli_test";
 pub const APP_SECRET: &str = "s3cr3t-APP-value-9f8e7d";
@@ -123,21 +124,31 @@ operator_user_id = "7000"
     }
 
     pub async fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_expediter"));
-        cmd.arg("--config").arg(&self.config_path).args(args);
-        cmd.env_remove("EXPEDITER_APP_SECRET")
-            .env_remove("EXPEDITER_CONFIG")
-            .env_remove("JOURNAL_STREAM");
-        cmd.env("RUST_LOG", "info").env("NO_COLOR", "1");
+        let mut cmd = self.command(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
         let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
             .await
             .expect("expediter finishes within 2 minutes")
             .expect("expediter runs");
         Run::from(out)
+    }
+
+    /// The binary with this env's config and `args`, not started yet.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = expediter();
+        cmd.arg("--config").arg(&self.config_path).args(args);
+        cmd
+    }
+
+    /// Starts the binary with `args`, output discarded (for killing it mid-way).
+    pub fn spawn(&self, args: &[&str]) -> tokio::process::Child {
+        self.command(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("expediter starts")
     }
 
     pub fn expedite_calls(&self) -> usize {
@@ -150,6 +161,21 @@ operator_user_id = "7000"
         serde_json::from_str(&run.stdout)
             .unwrap_or_else(|e| panic!("plan --json is JSON ({e}): {}", run.stdout))
     }
+}
+
+/// The one way tests launch the binary: no inherited secret, config path or systemd
+/// environment, logs at info without colour, no stdin, killed if the test drops it.
+pub fn expediter() -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_expediter"));
+    cmd.env_remove("EXPEDITER_APP_SECRET")
+        .env_remove("EXPEDITER_CONFIG")
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("NOTIFY_SOCKET")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    cmd
 }
 
 #[derive(Debug)]
@@ -247,4 +273,118 @@ impl TestEnv {
             .await
             .expect("engine starts")
     }
+}
+
+/// `expediter run` as a child process, its log in a file.
+pub struct Daemon {
+    child: tokio::process::Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(env: &TestEnv, extra_env: &[(&str, &str)]) -> Daemon {
+        let log = env
+            .dir
+            .path()
+            .join(format!("daemon-{}.log", fastrand::u32(..)));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut cmd = env.command(&["run"]);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        cmd.stdout(file.try_clone().unwrap()).stderr(file);
+        Daemon {
+            child: cmd.spawn().unwrap(),
+            log,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn wait_for(&self, pattern: &str, count: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.log().matches(pattern).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "waited {within:?} for {count}× {pattern:?}; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for one more cycle than has finished so far.
+    pub async fn wait_for_next_cycle(&self) {
+        let cycles = self.log().matches("cycle finished").count();
+        self.wait_for("cycle finished", cycles + 1, Duration::from_secs(6))
+            .await;
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// SIGTERM, then the exit code and how long it took.
+    pub async fn stop(mut self) -> (i32, Duration, String) {
+        let start = Instant::now();
+        self.signal("TERM");
+        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("exits")
+            .unwrap();
+        (status.code().unwrap_or(-1), start.elapsed(), self.log())
+    }
+}
+
+/// Replaces the default schedule with `cron`.
+pub fn with_cron(env: &TestEnv, cron: &str) {
+    let text = std::fs::read_to_string(&env.config_path)
+        .unwrap()
+        .replace("0 */10 * * * *", cron);
+    std::fs::write(&env.config_path, text).unwrap();
+}
+
+/// `n` users m000, m001, … with no name or team.
+pub fn many_users(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("[[users]]\nid = \"m{i:03}\"\n"))
+        .collect()
+}
+
+/// One due task for each of the users from [`many_users`].
+pub fn one_due_task_each(env: &TestEnv, users: usize) {
+    for i in 0..users {
+        env.add(FakeTask::new(
+            format!("t{i:03}"),
+            &[&format!("m{i:03}")],
+            30 * HOUR,
+        ));
+    }
+}
+
+/// Largest number of calls inside any window of `window` length.
+pub fn max_in_window(times: &[tokio::time::Instant], window: Duration) -> usize {
+    let mut best = 0;
+    for (i, t) in times.iter().enumerate() {
+        let n = times[i..]
+            .iter()
+            .take_while(|u| u.duration_since(*t) < window)
+            .count();
+        best = best.max(n);
+    }
+    best
+}
+
+/// A plain connection to the database, as another process would open it.
+pub async fn raw_db(path: &std::path::Path) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+    sqlx::SqliteConnection::connect_with(&opts).await.unwrap()
 }

@@ -1,9 +1,7 @@
 //! Rules end to end: flows, calendars, operators, fairness.
 
-mod common;
-
+use crate::helpers::*;
 use chrono::{Datelike, Utc};
-use common::*;
 use expediter::fake::{Endpoint, FakeTask};
 
 #[tokio::test]

@@ -1,9 +1,7 @@
 //! `expediter check`: every kind of config error exits 2 naming the file, the key, the position
 //! and the fix; `--online` proves the credentials.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 
 /// A valid config to break in one place per case.
 fn valid(url: &str, db: &str) -> String {
@@ -156,16 +154,11 @@ async fn missing_config_file_exits_2() {
 #[tokio::test]
 async fn global_flags_work_before_or_after_the_command() {
     let env = TestEnv::new().await;
-    let bin = env!("CARGO_BIN_EXE_expediter");
     for args in [
         vec!["--config", env.config_path.to_str().unwrap(), "check"],
         vec!["check", "--config", env.config_path.to_str().unwrap()],
     ] {
-        let out = std::process::Command::new(bin)
-            .args(&args)
-            .env_remove("EXPEDITER_CONFIG")
-            .output()
-            .unwrap();
+        let out = expediter().args(&args).output().await.unwrap();
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -173,16 +166,14 @@ async fn global_flags_work_before_or_after_the_command() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let out = std::process::Command::new(bin)
+    let out = expediter()
         .arg("check")
         .env("EXPEDITER_CONFIG", &env.config_path)
         .output()
+        .await
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "EXPEDITER_CONFIG is honoured");
-    let out = std::process::Command::new(bin)
-        .arg("frobnicate")
-        .output()
-        .unwrap();
+    let out = expediter().arg("frobnicate").output().await.unwrap();
     assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
 }
 

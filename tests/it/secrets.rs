@@ -1,8 +1,6 @@
 //! The app secret and tokens never appear in any output, at any log level.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use expediter::fake::{Endpoint, FakeTask, Fault, FaultKind};
 
 #[tokio::test]

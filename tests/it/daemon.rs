@@ -1,94 +1,10 @@
 //! `expediter run` as a real process: schedule, overlap, signals, reload, systemd notify.
 
-mod common;
-
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use expediter::fake::{Endpoint, FakeTask, Fault, FaultKind};
 use tokio::time::Instant;
-
-struct Daemon {
-    child: tokio::process::Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(env: &TestEnv, extra_env: &[(&str, &str)]) -> Daemon {
-        let log = env
-            .dir
-            .path()
-            .join(format!("daemon-{}.log", fastrand::u32(..)));
-        let file = std::fs::File::create(&log).unwrap();
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_expediter"));
-        cmd.arg("--config").arg(&env.config_path).arg("run");
-        cmd.env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .env_remove("EXPEDITER_APP_SECRET")
-            .env_remove("NOTIFY_SOCKET");
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
-        cmd.stdin(std::process::Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file);
-        Daemon {
-            child: cmd.spawn().unwrap(),
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn wait_for(&self, pattern: &str, count: usize, within: Duration) {
-        let deadline = Instant::now() + within;
-        while self.log().matches(pattern).count() < count {
-            assert!(
-                Instant::now() < deadline,
-                "waited {within:?} for {count}× {pattern:?}; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Waits for one more cycle than has finished so far.
-    async fn wait_for_next_cycle(&self) {
-        let cycles = self.log().matches("cycle finished").count();
-        self.wait_for("cycle finished", cycles + 1, Duration::from_secs(6))
-            .await;
-    }
-
-    fn signal(&self, sig: &str) {
-        let pid = self.child.id().expect("running").to_string();
-        let ok = std::process::Command::new("kill")
-            .args([&format!("-{sig}"), &pid])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    /// SIGTERM, then the exit code and how long it took.
-    async fn stop(mut self) -> (i32, Duration, String) {
-        let start = Instant::now();
-        self.signal("TERM");
-        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
-            .await
-            .expect("exits")
-            .unwrap();
-        (status.code().unwrap_or(-1), start.elapsed(), self.log())
-    }
-}
-
-fn with_cron(env: &TestEnv, cron: &str) {
-    let text = std::fs::read_to_string(&env.config_path)
-        .unwrap()
-        .replace("0 */10 * * * *", cron);
-    std::fs::write(&env.config_path, text).unwrap();
-}
 
 #[tokio::test]
 async fn runs_cycles_on_the_cron_and_stops_cleanly_on_sigterm() {
@@ -562,19 +478,6 @@ async fn logs_to_a_file_or_pipe_carry_no_colour_codes() {
     let (code, _, log) = daemon.stop().await;
     assert_eq!(code, 0, "{log}");
     assert!(!log.contains('\u{1b}'), "{log:?}");
-}
-
-/// Largest number of `times` inside any window of `window` length.
-fn max_in_window(times: &[Instant], window: Duration) -> usize {
-    (0..times.len())
-        .map(|i| {
-            times[i..]
-                .iter()
-                .take_while(|t| t.duration_since(times[i]) < window)
-                .count()
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 #[tokio::test]

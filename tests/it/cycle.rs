@@ -1,10 +1,8 @@
 //! The expediting cycle end to end: the real binary against the fake Feishu.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use expediter::fake::{Endpoint, FakeTask, Fault, FaultKind};
 
 #[tokio::test]
@@ -310,11 +308,8 @@ async fn plan_without_a_database_says_what_to_do() {
 
 #[tokio::test]
 async fn demo_runs_a_real_cycle_and_exits_0() {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_expediter"));
-    cmd.arg("demo")
-        .env("RUST_LOG", "warn")
-        .env_remove("EXPEDITER_CONFIG")
-        .stdin(std::process::Stdio::null());
+    let mut cmd = expediter();
+    cmd.arg("demo").env("RUST_LOG", "warn");
     let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
         .await
         .unwrap()

@@ -1,41 +1,9 @@
 //! Every fault path: injected into the fake Feishu, or into the process and its database.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use expediter::fake::{Endpoint, FakeTask, Fault, FaultKind};
-
-fn many_users(n: usize) -> String {
-    (0..n)
-        .map(|i| format!("[[users]]\nid = \"m{i:03}\"\n"))
-        .collect()
-}
-
-/// One due task for each of the users from [`many_users`].
-fn one_due_task_each(env: &TestEnv, users: usize) {
-    for i in 0..users {
-        env.add(FakeTask::new(
-            format!("t{i:03}"),
-            &[&format!("m{i:03}")],
-            30 * HOUR,
-        ));
-    }
-}
-
-/// Largest number of calls inside any window of `window` length.
-fn max_in_window(times: &[tokio::time::Instant], window: Duration) -> usize {
-    let mut best = 0;
-    for (i, t) in times.iter().enumerate() {
-        let n = times[i..]
-            .iter()
-            .take_while(|u| u.duration_since(*t) < window)
-            .count();
-        best = best.max(n);
-    }
-    best
-}
 
 #[tokio::test]
 async fn rate_budget_keeps_every_window_under_the_limit() {
@@ -720,15 +688,7 @@ async fn kill_9_while_expediting_never_repeats_the_expedite() {
         )
         .task("b"),
     );
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_expediter"))
-        .arg("--config")
-        .arg(&env.config_path)
-        .arg("once")
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn(&["once"]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !env.fake.expedites().iter().any(|e| e.task_id == "b") {
         assert!(
@@ -773,14 +733,7 @@ async fn kill_9_at_random_moments_never_sends_twice() {
         env.add(FakeTask::new(format!("k{i:02}"), &[user], 30 * HOUR));
     }
     for round in 0..8u64 {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_expediter"))
-            .arg("--config")
-            .arg(&env.config_path)
-            .arg("once")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = env.spawn(&["once"]);
         tokio::time::sleep(Duration::from_millis(150 + (round * 397) % 1500)).await;
         let _ = child.start_kill();
         let _ = child.wait().await;
@@ -797,12 +750,6 @@ async fn kill_9_at_random_moments_never_sends_twice() {
     );
     // Everything that was not lost in an interrupted call has been sent by now.
     assert!(per_task.len() >= 4, "{per_task:?}");
-}
-
-async fn raw_db(path: &std::path::Path) -> sqlx::SqliteConnection {
-    use sqlx::Connection;
-    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
-    sqlx::SqliteConnection::connect_with(&opts).await.unwrap()
 }
 
 #[tokio::test]
@@ -895,14 +842,10 @@ async fn a_disk_filling_up_mid_cycle_sends_nothing_unrecorded_and_nothing_twice(
     );
     one_due_task_each(&env, users);
     assert_eq!(env.run(&["once", "--dry-run"]).await.code, 0);
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_expediter"))
-        .arg("--config")
-        .arg(&env.config_path)
-        .arg("once")
-        .env("NO_COLOR", "1")
+    let child = env
+        .command(&["once"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
