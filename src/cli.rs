@@ -210,7 +210,7 @@ async fn check(path: &Path, online: bool) -> anyhow::Result<u8> {
                 "online: fetched a tenant token from {} for app {} (valid {})",
                 config.feishu.base_url,
                 config.feishu.app_id,
-                crate::opinion::human_age(lifetime)
+                crate::domain::opinion::human_age(lifetime)
             ),
             Err(e) => {
                 println!(
@@ -243,13 +243,13 @@ pub fn describe_config(config: &Config, now: chrono::DateTime<Utc>) -> String {
         config.feishu.app_id,
         config.feishu.app_secret.describe(),
         config.feishu.requests_per_minute,
-        crate::opinion::human_age(config.feishu.request_timeout)
+        crate::domain::opinion::human_age(config.feishu.request_timeout)
     );
     let _ = writeln!(
         out,
         "Database: {} (finished tasks kept {})",
         config.storage.database.display(),
-        crate::opinion::human_age(config.storage.retention)
+        crate::domain::opinion::human_age(config.storage.retention)
     );
     if config.expedite.dry_run {
         let _ = writeln!(out, "Dry run: nothing is sent ([expedite] dry_run = true)");
@@ -308,7 +308,7 @@ pub fn describe_rule(config: &Config, r: &crate::config::Rule) -> String {
     if let Some(l) = &r.label {
         who.push(format!("label {}", l.pattern));
     }
-    let d = crate::opinion::human_age;
+    let d = crate::domain::opinion::human_age;
     let clock = if r.age_clock == crate::config::AgeClock::Working {
         " working time"
     } else {

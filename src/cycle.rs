@@ -5,21 +5,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::mpsc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::clock::Clock;
-use crate::config::{Config, Operator, User};
-use crate::decide::{self, PairFacts, Verdict};
-use crate::feishu::wire::display_label;
+use crate::config::{Config, User};
+use crate::domain::Pair;
+use crate::domain::decide;
+use crate::domain::opinion::human_age;
+use crate::domain::planner::{Call, Planner, UserIndex, take_fairest, user_index};
 use crate::feishu::{Api, FeishuClient, FeishuError, MAX_EXPEDITE_IDS, PAGE_SIZE, StatsSnapshot};
-use crate::opinion::{OpinionValues, human_age};
 use crate::store::{
-    IntentAssignee, ListedRow, Outcome, PairRow, PairScope, Store, StoreError, StoredTask,
-    listed_fingerprint,
+    ListedRow, Outcome, PairScope, Store, StoreError, StoredTask, listed_fingerprint,
 };
 
 /// Listed tasks are written in transactions of about this many rows (several users' pages):
@@ -153,21 +153,6 @@ pub struct Engine {
     pub clock: Clock,
 }
 
-/// One expediting call to make.
-#[derive(Debug, Clone)]
-pub struct PlannedCall {
-    pub task_id: String,
-    pub rule: usize,
-    pub operator: String,
-    pub opinion: String,
-    pub assignees: Vec<IntentAssignee>,
-    pub names: Vec<String>,
-    pub age: Duration,
-    /// When its earliest assignee fell due: the earlier, the more overdue. A moment rather than
-    /// a duration, so calls planned at different times in a cycle compare fairly.
-    pub due_at: DateTime<Utc>,
-}
-
 impl Engine {
     fn stop_requested(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
@@ -266,12 +251,12 @@ impl Engine {
         dry_run: bool,
     ) -> Result<CycleReport, CycleError> {
         let mut report = CycleReport::default();
-        let watched = user_index(&self.config);
+        let watched = user_index(&self.config.users);
         let mut sides = Decided {
             listed: FxHashSet::default(),
             decided: FxHashSet::default(),
         };
-        let mut queue: Vec<PlannedCall> = Vec::new();
+        let mut queue: Vec<Call> = Vec::new();
         let mut picked: HashMap<String, usize> = HashMap::new();
         let budget = expedite_budget(&self.config, self.clock.now());
         let mut sent_calls = 0;
@@ -335,11 +320,11 @@ impl Engine {
         known_before: Option<DateTime<Utc>>,
         watched: &UserIndex<'_>,
         sides: &mut Decided,
-        queue: &mut Vec<PlannedCall>,
+        queue: &mut Vec<Call>,
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
         let Decided { listed, decided } = sides;
-        let mut by_task: BTreeMap<String, Vec<PairRow>> = BTreeMap::new();
+        let mut by_task: BTreeMap<String, Vec<Pair>> = BTreeMap::new();
         // A task younger than every rule's `after` cannot be due: such pairs are not even read.
         let now = self.clock.now();
         let started_before = self.oldest_possible_due_start();
@@ -354,7 +339,7 @@ impl Engine {
                 }
             })
             .await?;
-        let mut planner = Planner::with_users(&self.config, now, watched);
+        let mut planner = Planner::new(self.config.policy(), now, watched);
         for (task_id, rows) in by_task {
             // Shared with a watched user not listed yet: decided when the last of them is.
             if rows.iter().any(|r| !listed.contains(&r.user_id)) {
@@ -365,7 +350,7 @@ impl Engine {
                 planner.add(row);
             }
         }
-        let (calls, deferred, unsendable) = planner.finish();
+        let (calls, deferred, unsendable) = planner.finish(MAX_EXPEDITE_IDS);
         report.expedites_deferred += deferred;
         report.expedites_due += calls.iter().map(|c| c.assignees.len() as u64).sum::<u64>()
             + unsendable.len() as u64
@@ -621,7 +606,7 @@ impl Engine {
 
     async fn expedite(
         &self,
-        call: PlannedCall,
+        call: Call,
         dry_run: bool,
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
@@ -759,183 +744,6 @@ pub fn listing_filters(config: &Config) -> Vec<Option<Vec<String>>> {
     filters
 }
 
-/// The watched users by id.
-pub type UserIndex<'c> = FxHashMap<&'c str, &'c User>;
-
-pub fn user_index(config: &Config) -> UserIndex<'_> {
-    config.users.iter().map(|u| (u.id.as_str(), u)).collect()
-}
-
-/// Decides pairs as they come and coalesces the due ones into calls: one per task (chunks of 20
-/// assignees). Keeps only what is due, so a cycle over 100k tasks holds little in memory.
-pub struct Planner<'c> {
-    config: &'c Config,
-    now: DateTime<Utc>,
-    users: std::borrow::Cow<'c, UserIndex<'c>>,
-    by_task: BTreeMap<String, Vec<DuePair<'c>>>,
-    deferred: u64,
-}
-
-struct DuePair<'c> {
-    row: PairRow,
-    user: &'c User,
-    rule: usize,
-    n: u32,
-    due_at: DateTime<Utc>,
-}
-
-impl<'c> Planner<'c> {
-    pub fn new(config: &'c Config, now: DateTime<Utc>) -> Self {
-        Planner {
-            config,
-            now,
-            users: std::borrow::Cow::Owned(user_index(config)),
-            by_task: BTreeMap::new(),
-            deferred: 0,
-        }
-    }
-
-    /// A planner sharing an index of the watched users built once per cycle.
-    pub fn with_users(config: &'c Config, now: DateTime<Utc>, users: &'c UserIndex<'c>) -> Self {
-        Planner {
-            config,
-            now,
-            users: std::borrow::Cow::Borrowed(users),
-            by_task: BTreeMap::new(),
-            deferred: 0,
-        }
-    }
-
-    pub fn add(&mut self, row: PairRow) {
-        // Tasks of users no longer watched are never touched.
-        let Some(user) = self.users.get(row.user_id.as_str()).copied() else {
-            return;
-        };
-        // The last listing lacked it: probably finished, confirmed or cleared by the next one.
-        if row.missing_since.is_some() {
-            return;
-        }
-        match decide::decide(self.config, user, &facts_of(&row), self.now) {
-            Verdict::Due { rule, n, due_at } => {
-                let task = row.task_id.clone();
-                self.by_task.entry(task).or_default().push(DuePair {
-                    row,
-                    user,
-                    rule,
-                    n,
-                    due_at,
-                });
-            }
-            Verdict::Deferred { .. } => self.deferred += 1,
-            _ => {}
-        }
-    }
-
-    /// The calls (most overdue first, round-robin across assignees), how many pairs calendars
-    /// deferred, and due tasks that cannot be sent, with why.
-    pub fn finish(self) -> (Vec<PlannedCall>, u64, Vec<(String, String)>) {
-        let (config, now) = (self.config, self.now);
-        let mut calls = Vec::new();
-        let mut unsendable = Vec::new();
-        for (task_id, due) in self.by_task {
-            // The earliest rule among the due assignees speaks for the call: its operator, its opinion.
-            let lead = due
-                .iter()
-                .min_by_key(|d| d.rule)
-                .expect("a group is never empty");
-            let rule = &config.rules[lead.rule];
-            let row = &lead.row;
-            let operator = match &rule.operator {
-                Operator::User(id) => id.clone(),
-                Operator::Initiator => match &row.initiator_id {
-                    Some(id) => id.clone(),
-                    None => {
-                        unsendable.push((task_id, format!("rule \"{}\" expedites as the initiator, but Feishu gave no initiator for this task", rule.name)));
-                        continue;
-                    }
-                },
-            };
-            let age = facts_of(row).wall_age(now);
-            for chunk in due.chunks(MAX_EXPEDITE_IDS) {
-                let names: Vec<String> = chunk
-                    .iter()
-                    .map(|d| d.user.display_name().to_owned())
-                    .collect();
-                let n = chunk.iter().map(|d| d.n).max().unwrap_or(1);
-                let opinion = rule.opinion.render(&OpinionValues {
-                    task_id: &task_id,
-                    label: display_label(&row.labels),
-                    age,
-                    n,
-                    user: &names.join(", "),
-                    initiator: row
-                        .initiator_name
-                        .as_deref()
-                        .or(row.initiator_id.as_deref())
-                        .unwrap_or(""),
-                    rule: &rule.name,
-                });
-                let due_at = chunk.iter().map(|d| d.due_at).min().unwrap_or(now);
-                calls.push(PlannedCall {
-                    task_id: task_id.clone(),
-                    rule: lead.rule,
-                    operator: operator.clone(),
-                    opinion,
-                    assignees: chunk
-                        .iter()
-                        .map(|d| IntentAssignee {
-                            user_id: d.user.id.clone(),
-                            rule: config.rules[d.rule].name.clone(),
-                            n: d.n,
-                        })
-                        .collect(),
-                    names,
-                    age,
-                    due_at,
-                });
-            }
-        }
-        (order_fairly(calls), self.deferred, unsendable)
-    }
-}
-
-/// Takes the next call to send from `queue`: to the assignees picked least so far, the most
-/// overdue among equals.
-fn take_fairest(queue: &mut Vec<PlannedCall>, picked: &mut HashMap<String, usize>) -> PlannedCall {
-    let times_picked = |c: &PlannedCall| {
-        c.assignees
-            .iter()
-            .map(|a| picked.get(&a.user_id).copied().unwrap_or(0))
-            .max()
-            .unwrap_or(0)
-    };
-    let best = (0..queue.len())
-        .min_by(|a, b| {
-            let (ca, cb) = (&queue[*a], &queue[*b]);
-            times_picked(ca)
-                .cmp(&times_picked(cb))
-                .then_with(|| ca.due_at.cmp(&cb.due_at))
-                .then_with(|| ca.task_id.cmp(&cb.task_id))
-        })
-        .expect("queue is not empty");
-    let call = queue.swap_remove(best);
-    for a in &call.assignees {
-        *picked.entry(a.user_id.clone()).or_default() += 1;
-    }
-    call
-}
-
-/// The most overdue first, and nobody receives a run of reminders while others wait: each call
-/// goes to the assignees who have been picked least so far, the most overdue among equals.
-pub fn order_fairly(mut calls: Vec<PlannedCall>) -> Vec<PlannedCall> {
-    let mut picked = HashMap::new();
-    let mut ordered = Vec::with_capacity(calls.len());
-    while !calls.is_empty() {
-        ordered.push(take_fairest(&mut calls, &mut picked));
-    }
-    ordered
-}
-
 /// How many expediting calls fit between two cron ticks at the configured pace.
 pub fn expedite_budget(config: &Config, now: DateTime<Utc>) -> usize {
     let tz = config.schedule.timezone;
@@ -949,87 +757,4 @@ pub fn expedite_budget(config: &Config, now: DateTime<Utc>) -> usize {
     };
     let period = crate::rate::Pacer::per_minute(config.feishu.requests_per_minute).period();
     ((interval.as_secs_f64() / period.as_secs_f64()).floor() as usize).max(1)
-}
-
-pub fn facts_of(row: &PairRow) -> PairFacts<'_> {
-    PairFacts {
-        labels: &row.labels,
-        start_time: row.start_time,
-        first_seen: row.first_seen,
-        flow_sets: &row.flow_sets,
-        sent: row.sent,
-        last_sent: row.last_sent,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn call(task: &str, users: &[&str], overdue_h: u64) -> PlannedCall {
-        PlannedCall {
-            task_id: task.into(),
-            rule: 0,
-            operator: "7000".into(),
-            opinion: String::new(),
-            assignees: users
-                .iter()
-                .map(|u| IntentAssignee {
-                    user_id: (*u).into(),
-                    rule: "r".into(),
-                    n: 1,
-                })
-                .collect(),
-            names: vec![],
-            age: Duration::ZERO,
-            due_at: DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::days(1000)
-                - chrono::TimeDelta::hours(overdue_h as i64),
-        }
-    }
-
-    #[test]
-    fn fair_order_table() {
-        // (case, calls, expected task order)
-        let cases = vec![
-            (
-                "most overdue first",
-                vec![
-                    call("a", &["u1"], 1),
-                    call("b", &["u2"], 5),
-                    call("c", &["u3"], 3),
-                ],
-                vec!["b", "c", "a"],
-            ),
-            (
-                "round robin across assignees",
-                vec![
-                    call("a1", &["u1"], 10),
-                    call("a2", &["u1"], 9),
-                    call("a3", &["u1"], 8),
-                    call("b1", &["u2"], 2),
-                    call("c1", &["u3"], 1),
-                ],
-                vec!["a1", "b1", "c1", "a2", "a3"],
-            ),
-            (
-                "a shared task counts for both assignees",
-                vec![
-                    call("ab", &["u1", "u2"], 10),
-                    call("a", &["u1"], 9),
-                    call("b", &["u2"], 8),
-                    call("c", &["u3"], 1),
-                ],
-                vec!["ab", "c", "a", "b"],
-            ),
-            (
-                "ties broken by task id",
-                vec![call("z", &["u1"], 1), call("y", &["u2"], 1)],
-                vec!["y", "z"],
-            ),
-        ];
-        for (name, calls, want) in cases {
-            let got: Vec<String> = order_fairly(calls).into_iter().map(|c| c.task_id).collect();
-            assert_eq!(got, want, "{name}");
-        }
-    }
 }

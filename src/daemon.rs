@@ -440,9 +440,9 @@ async fn prune(engine: &Engine) {
         Ok((tasks, expedites)) => tracing::info!(
             tasks,
             expedites,
-            retention = %crate::opinion::human_age(retention),
+            retention = %crate::domain::opinion::human_age(retention),
             "pruned {tasks} finished task(s) and {expedites} expedite record(s) older than {}",
-            crate::opinion::human_age(retention)
+            crate::domain::opinion::human_age(retention)
         ),
         Err(e) => tracing::error!("pruning failed: {e}"),
     }

@@ -1,17 +1,15 @@
 //! expediter: lists the pending Feishu aPaaS tasks of watched users, keeps them in SQLite, and
 //! expedites (催办) the overdue ones by the team lead's rules, within Feishu's rate limits.
 
-pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod cycle;
 pub mod daemon;
-pub mod decide;
 pub mod demo;
+pub mod domain;
 pub mod fake;
 pub mod feishu;
-pub mod opinion;
 pub mod plan;
 pub mod progress;
 pub mod rate;

@@ -8,11 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::{Config, User};
-use crate::cycle::facts_of;
-use crate::decide::{self, Verdict};
-use crate::feishu::wire::display_label;
-use crate::opinion::human_age;
-use crate::store::PairRow;
+use crate::domain::Pair;
+use crate::domain::decide::{self, Verdict};
+use crate::domain::display_label;
+use crate::domain::opinion::human_age;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanEntry {
@@ -36,14 +35,14 @@ pub struct PlanEntry {
     sort_key: (u8, Option<DateTime<Utc>>),
 }
 
-pub fn build(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> Vec<PlanEntry> {
+pub fn build(config: &Config, pairs: &[Pair], now: DateTime<Utc>) -> Vec<PlanEntry> {
     let tz = config.schedule.timezone;
     let users: HashMap<&str, &User> = config.users.iter().map(|u| (u.id.as_str(), u)).collect();
     let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
     let mut entries: Vec<PlanEntry> = pairs
         .iter()
         .map(|row| {
-            let facts = facts_of(row);
+            let facts = row.facts();
             let age = facts.wall_age(now);
             let mut e = PlanEntry {
                 task_id: row.task_id.clone(),
@@ -64,7 +63,7 @@ pub fn build(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> Vec<Plan
                 return e;
             };
             e.assignee = user.display_name().to_owned();
-            let verdict = decide::decide(config, user, &facts, now);
+            let verdict = decide::decide(&config.policy(), user, &facts, now);
             if let Some(since) = row.missing_since {
                 // Not decided by the cycle until a listing confirms or clears it.
                 if let Some(r) = verdict_rule(&verdict) {
@@ -88,7 +87,7 @@ pub fn build(config: &Config, pairs: &[PairRow], now: DateTime<Utc>) -> Vec<Plan
                     e.rule = Some(r.name.clone());
                     if r.age_clock == crate::config::AgeClock::Working {
                         e.working_age_seconds =
-                            Some(decide::rule_age(config, r, &facts, now).as_secs());
+                            Some(decide::rule_age(&config.policy(), r, &facts, now).as_secs());
                     }
                 }
                 Verdict::NoRule => {}

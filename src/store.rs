@@ -12,17 +12,20 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 use thiserror::Error;
 
+use crate::domain::{Pair, Recipient};
 use crate::feishu::ListedTask;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
-/// A pending pair's flow knowledge and expedite history, as columns 7..=9.
+/// A pending pair's flow knowledge and expedite history. The last expedite counts from when its
+/// call ended (the intent when it never did): a call held back by a rate-limit wait reached the
+/// assignee later than its intent was written, and `repeat` is the gap the assignee sees.
 macro_rules! pair_history_columns {
     () => {
         "(SELECT group_concat(f.flow_set, char(10)) FROM task_flows f WHERE f.task_id = a.task_id AND f.member = 1) AS flows,
          (SELECT count(*) FROM expedite_assignees ea
            WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.counts = 1) AS sent,
-         (SELECT max(e.intent_at) FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
+         (SELECT max(coalesce(e.outcome_at, e.intent_at)) FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
            WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.counts = 1) AS last_sent"
     };
 }
@@ -47,26 +50,6 @@ pub enum StoreError {
     },
 }
 
-/// A pending (task, assignee) with everything the decision needs.
-#[derive(Debug, Clone)]
-pub struct PairRow {
-    pub task_id: String,
-    pub user_id: String,
-    pub labels: Vec<(String, String)>,
-    pub initiator_id: Option<String>,
-    pub initiator_name: Option<String>,
-    pub start_time: Option<DateTime<Utc>>,
-    pub first_seen: DateTime<Utc>,
-    /// Flow filters whose listing returned this task.
-    pub flow_sets: Vec<String>,
-    /// Expedites sent or possibly sent to this assignee for this task.
-    pub sent: u32,
-    pub last_sent: Option<DateTime<Utc>>,
-    /// The last complete listing of this assignee lacked the task (at this time): it is
-    /// finished if the next one lacks it too, and is not expedited meanwhile.
-    pub missing_since: Option<DateTime<Utc>>,
-}
-
 /// Which pending pairs to read.
 #[derive(Debug, Clone, Copy)]
 pub enum PairScope<'a> {
@@ -75,14 +58,6 @@ pub enum PairScope<'a> {
     TasksOf(&'a str),
     /// The pairs of tasks first seen at or after this time.
     FirstSeenSince(DateTime<Utc>),
-}
-
-/// One assignee named in an expediting call.
-#[derive(Debug, Clone)]
-pub struct IntentAssignee {
-    pub user_id: String,
-    pub rule: String,
-    pub n: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -632,7 +607,7 @@ impl Store {
     }
 
     /// Every pending (task, assignee) pair with its facts and expedite history.
-    pub async fn pending_pairs(&self) -> Result<Vec<PairRow>, StoreError> {
+    pub async fn pending_pairs(&self) -> Result<Vec<Pair>, StoreError> {
         let mut rows = Vec::new();
         self.visit_pending_pairs(PairScope::All, None, |r| rows.push(r))
             .await?;
@@ -647,7 +622,7 @@ impl Store {
         &self,
         scope: PairScope<'_>,
         started_before: Option<DateTime<Utc>>,
-        mut visit: impl FnMut(PairRow),
+        mut visit: impl FnMut(Pair),
     ) -> Result<(), StoreError> {
         const CHUNK: i64 = 2000;
         let started_before = started_before.map_or(i64::MAX, ms);
@@ -728,7 +703,7 @@ impl Store {
             ) in rows
             {
                 after = (task_id.clone(), user_id.clone());
-                visit(PairRow {
+                visit(Pair {
                     task_id,
                     user_id,
                     labels,
@@ -758,7 +733,7 @@ impl Store {
         rule: &str,
         operator_id: &str,
         opinion: &str,
-        assignees: &[IntentAssignee],
+        assignees: &[Recipient],
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         self.set_full_sync(true).await?;
@@ -790,7 +765,7 @@ impl Store {
         rule: &str,
         operator_id: &str,
         opinion: &str,
-        assignees: &[IntentAssignee],
+        assignees: &[Recipient],
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let mut tx = self.begin().await?;
@@ -1104,7 +1079,7 @@ mod tests {
         let (_d, s) = store().await;
         let now = Utc::now();
         s.record_page("u1", None, &[task("1")], now).await.unwrap();
-        let a = vec![IntentAssignee {
+        let a = vec![Recipient {
             user_id: "u1".into(),
             rule: "r".into(),
             n: 1,
@@ -1162,7 +1137,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let a = vec![IntentAssignee {
+        let a = vec![Recipient {
             user_id: "u1".into(),
             rule: "r".into(),
             n: 1,

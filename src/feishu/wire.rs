@@ -363,18 +363,10 @@ fn epoch_ms(v: i64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(ms).single()
 }
 
-/// The label to show people: Chinese when present, else the first one.
-pub fn display_label(labels: &[(String, String)]) -> &str {
-    labels
-        .iter()
-        .find(|(lang, _)| lang == "2052")
-        .or_else(|| labels.first())
-        .map_or("", |(_, text)| text.as_str())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::display_label;
     use serde_json::json;
 
     #[test]

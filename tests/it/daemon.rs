@@ -482,7 +482,11 @@ async fn logs_to_a_file_or_pipe_carry_no_colour_codes() {
 
 #[tokio::test]
 async fn soak_run_with_live_queues_and_random_faults() {
-    let seed = fastrand::u64(..);
+    // A failure prints its seed; SOAK_SEED=… replays the same sequence of events.
+    let seed = std::env::var("SOAK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
     let mut rng = fastrand::Rng::with_seed(seed);
     eprintln!("soak seed {seed}");
     let env = TestEnv::new().await;

@@ -4,6 +4,7 @@
 mod check;
 mod cycle;
 mod daemon;
+mod decide;
 mod faults;
 mod helpers;
 mod rules;

@@ -1,0 +1,117 @@
+//! Rules and the people they apply to, as the lead configured them (validated by `config`).
+
+use std::fmt;
+use std::time::Duration;
+
+use super::opinion::OpinionTemplate;
+
+/// Who the expediting call is made on behalf of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operator {
+    User(String),
+    /// The task's initiator: the requester nudging the approver.
+    Initiator,
+}
+
+impl fmt::Display for Operator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operator::User(id) => write!(f, "{id}"),
+            Operator::Initiator => write!(f, "initiator"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub name: Option<String>,
+    pub team: Option<String>,
+}
+
+impl User {
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgeClock {
+    Wall,
+    Working,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub users: Vec<String>,
+    pub teams: Vec<String>,
+    /// Sorted and deduplicated; `None` means every flow.
+    pub api_ids: Option<Vec<String>>,
+    pub label: Option<LabelGlob>,
+    pub after: Duration,
+    pub repeat: Option<Duration>,
+    /// 0 makes the rule an exclusion: it owns the tasks it matches and never expedites them.
+    pub max_times: u32,
+    /// Index into [`Config::calendars`].
+    pub calendar: Option<usize>,
+    pub age_clock: AgeClock,
+    pub opinion: OpinionTemplate,
+    pub operator: Operator,
+}
+
+impl Rule {
+    /// Does this rule select the given assignee and label? Flow (`api_ids`) matching is
+    /// decided by which listing returned the task, not here.
+    pub fn selects(&self, user: &User, labels: &[(String, String)]) -> bool {
+        let user_ok = (self.users.is_empty() && self.teams.is_empty())
+            || self.users.contains(&user.id)
+            || user
+                .team
+                .as_ref()
+                .is_some_and(|t| self.teams.iter().any(|x| x == t));
+        let label_ok = match &self.label {
+            None => true,
+            Some(glob) => labels.iter().any(|(_, text)| glob.matches(text)),
+        };
+        user_ok && label_ok
+    }
+}
+
+impl Rule {
+    /// Does this rule match everything `later` matches, so that `later` never owns anything?
+    pub fn shadows(&self, later: &Rule) -> bool {
+        let everyone = self.users.is_empty() && self.teams.is_empty();
+        let people = everyone
+            || (!(later.users.is_empty() && later.teams.is_empty())
+                && later.users.iter().all(|u| self.users.contains(u))
+                && later.teams.iter().all(|t| self.teams.contains(t)));
+        let flows = self.api_ids.is_none() || self.api_ids == later.api_ids;
+        let label = match (&self.label, &later.label) {
+            (None, _) => true,
+            (Some(a), Some(b)) => a.pattern == b.pattern,
+            (Some(_), None) => false,
+        };
+        people && flows && label
+    }
+}
+
+/// A `*`/`?` glob on a task label.
+#[derive(Debug, Clone)]
+pub struct LabelGlob {
+    pub pattern: String,
+    matcher: wildmatch::WildMatch,
+}
+
+impl LabelGlob {
+    pub fn new(pattern: &str) -> Self {
+        Self {
+            pattern: pattern.to_owned(),
+            matcher: wildmatch::WildMatch::new(pattern),
+        }
+    }
+
+    pub fn matches(&self, text: &str) -> bool {
+        self.matcher.matches(text)
+    }
+}
