@@ -1,0 +1,461 @@
+//! Configuration: the TOML file as written, and the validated [`Config`] the rest of the
+//! program works with. Everything is checked here once; nothing downstream re-checks.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+
+use crate::domain::Policy;
+use crate::domain::calendar::Calendar;
+pub use crate::domain::rule::{AgeClock, LabelGlob, Operator, Rule, User};
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/expediter/config.toml";
+pub const SECRET_ENV: &str = "EXPEDITER_APP_SECRET";
+const DEFAULT_BASE_URL: &str = "https://open.feishu.cn";
+const DEFAULT_CRON: &str = "0 */10 * * * *";
+const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";
+const DEFAULT_DATABASE: &str = "/var/lib/expediter/expediter.db";
+pub const DEFAULT_OPINION: &str = "「{label}」已等待 {age}，请尽快处理（第 {n} 次催办）";
+
+/// A configuration problem, located as precisely as the file allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// Dotted key path, e.g. `rules[1].after`.
+    pub key: Option<String>,
+    /// 1-based line and column.
+    pub position: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config error in {}", self.file.display())?;
+        if let Some((line, col)) = self.position {
+            write!(f, " at line {line}, column {col}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ", key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    pub feishu: FeishuConfig,
+    pub schedule: ScheduleConfig,
+    pub storage: StorageConfig,
+    pub expedite: ExpediteConfig,
+    pub users: Vec<User>,
+    pub calendars: Vec<Calendar>,
+    pub rules: Vec<Rule>,
+    /// Things that are legal but probably not what the lead meant.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeishuConfig {
+    pub base_url: String,
+    pub app_id: String,
+    pub app_secret: SecretSource,
+    pub requests_per_minute: u32,
+    pub request_timeout: Duration,
+    /// Retries of a transient failure (5xx, timeout, garbage) before giving up on that call.
+    pub max_retries: u32,
+    /// First retry delay; doubled each retry (with jitter), at most 8 s.
+    pub retry_backoff: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScheduleConfig {
+    pub cron: CronSchedule,
+    pub timezone: Tz,
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub database: PathBuf,
+    pub retention: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExpediteConfig {
+    pub operator: Option<Operator>,
+    pub dry_run: bool,
+}
+
+/// A validated six-field cron expression (sec min hour day-of-month month day-of-week), parsed
+/// exactly as the scheduler parses it.
+#[derive(Clone)]
+pub struct CronSchedule {
+    pub expr: String,
+    pub cron: croner::Cron,
+}
+
+impl fmt::Debug for CronSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CronSchedule({:?})", self.expr)
+    }
+}
+
+impl CronSchedule {
+    pub fn parse(expr: &str) -> Result<Self, String> {
+        let fields = expr.split_whitespace().count();
+        if fields != 6 {
+            return Err(format!(
+                "cron `{expr}` has {fields} fields; expected 6: sec min hour day-of-month month \
+                 day-of-week, e.g. \"0 */10 * * * *\""
+            ));
+        }
+        let cron = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+            .parse(expr)
+            .map_err(|e| format!("invalid cron `{expr}`: {e}"))?;
+        Ok(Self {
+            expr: expr.to_owned(),
+            cron,
+        })
+    }
+
+    /// The next `n` fire times strictly after `after`, in the given zone. DST-correct: each
+    /// time is computed in the zone's rules at that instant.
+    pub fn next_fire_times(
+        &self,
+        after: chrono::DateTime<Tz>,
+        n: usize,
+    ) -> Vec<chrono::DateTime<Tz>> {
+        self.cron.clone().iter_after(after).take(n).collect()
+    }
+}
+
+mod raw;
+mod secret;
+mod validate;
+
+pub use secret::SecretSource;
+use validate::Validator;
+
+// ---------------------------------------------------------------------------------------------
+// Loading and validation.
+
+impl Config {
+    /// The rules with what they refer to, for decisions.
+    pub fn policy(&self) -> Policy<'_> {
+        Policy {
+            rules: &self.rules,
+            calendars: &self.calendars,
+            timezone: self.schedule.timezone,
+        }
+    }
+
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            key: None,
+            position: None,
+            message: if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "file not found ({e}); pass --config PATH, set EXPEDITER_CONFIG, or start from \
+                     config.example.toml"
+                )
+            } else {
+                format!("cannot read the file: {e}")
+            },
+        })?;
+        let env_secret = std::env::var(SECRET_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        Self::parse(&text, path, env_secret.is_some())
+    }
+
+    /// Parses and validates `text`, reporting errors against `file`. `env_secret` says whether
+    /// the secret environment variable is set (it wins over the file's keys).
+    pub fn parse(text: &str, file: &Path, env_secret: bool) -> Result<Config, ConfigError> {
+        let v = Validator { text, file };
+        let raw = v.deserialize()?;
+        v.validate(raw, env_secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[feishu]
+app_id = "cli_x"
+app_secret = "s3cret"
+
+[expedite]
+operator_user_id = "7000"
+
+[[users]]
+id = "u1"
+team = "finance"
+
+[[rules]]
+name = "all"
+after = "24h"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/expediter/config.toml"), false)
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.feishu.base_url, "https://open.feishu.cn");
+        assert_eq!(c.feishu.requests_per_minute, 100);
+        assert_eq!(c.feishu.request_timeout, Duration::from_secs(10));
+        assert_eq!(c.schedule.cron.expr, "0 */10 * * * *");
+        assert_eq!(c.schedule.timezone, chrono_tz::Asia::Shanghai);
+        assert_eq!(c.rules[0].max_times, 1);
+        assert_eq!(c.rules[0].operator, Operator::User("7000".into()));
+        assert!(!c.expedite.dry_run);
+    }
+
+    #[test]
+    fn errors_name_key_and_position() {
+        // (case, config text, expected key, expected line, message fragment)
+        type Case<'a> = (&'a str, String, Option<&'a str>, Option<usize>, &'a str);
+        let cases: &[Case] = &[
+            (
+                "syntax",
+                MINIMAL.replace("after = \"24h\"", "after = \"24h"),
+                None,
+                Some(15),
+                "TOML syntax",
+            ),
+            (
+                "unknown key",
+                MINIMAL.replace("team = \"finance\"", "team = \"finance\"\nteem = 1"),
+                Some("users[0].teem"),
+                Some(12),
+                "unknown field",
+            ),
+            (
+                "missing app_id",
+                MINIMAL.replace("app_id = \"cli_x\"\n", ""),
+                Some("feishu.app_id"),
+                Some(2),
+                "missing field `app_id`",
+            ),
+            (
+                "bad cron",
+                format!("{MINIMAL}\n[schedule]\ncron = \"61 * * * * *\"\ntimezone = \"UTC\"\n"),
+                Some("schedule.cron"),
+                Some(18),
+                "invalid cron",
+            ),
+            (
+                "five-field cron",
+                format!("{MINIMAL}\n[schedule]\ncron = \"*/5 * * * *\"\ntimezone = \"UTC\"\n"),
+                Some("schedule.cron"),
+                Some(18),
+                "expected 6",
+            ),
+            (
+                "bad duration",
+                MINIMAL.replace("\"24h\"", "\"24 hourz\""),
+                Some("rules[0].after"),
+                Some(15),
+                "invalid duration",
+            ),
+            (
+                "unknown placeholder",
+                format!("{MINIMAL}opinion = \"hi {{nope}}\"\n"),
+                Some("rules[0].opinion"),
+                Some(16),
+                "{nope}",
+            ),
+            (
+                "unknown calendar",
+                format!("{MINIMAL}calendar = \"office\"\n"),
+                Some("rules[0].calendar"),
+                Some(16),
+                "not defined",
+            ),
+            (
+                "unknown zone",
+                format!(
+                    "{MINIMAL}\n[schedule]\ncron = \"0 * * * * *\"\ntimezone = \"Mars/Olympus\"\n"
+                ),
+                Some("schedule.timezone"),
+                Some(19),
+                "unknown time zone",
+            ),
+            (
+                "unknown user in rule",
+                format!("{MINIMAL}users = [\"u9\"]\n"),
+                Some("rules[0].users"),
+                Some(16),
+                "not in [[users]]",
+            ),
+            (
+                "repeat without max_times",
+                format!("{MINIMAL}repeat = \"1h\"\n"),
+                Some("rules[0].repeat"),
+                Some(13),
+                "max_times",
+            ),
+            (
+                "no users",
+                MINIMAL.replace("[[users]]\nid = \"u1\"\nteam = \"finance\"\n", ""),
+                Some("users"),
+                None,
+                "no [[users]]",
+            ),
+            (
+                "zero rpm",
+                MINIMAL.replace(
+                    "app_id = \"cli_x\"",
+                    "app_id = \"cli_x\"\nrequests_per_minute = 0",
+                ),
+                Some("feishu.requests_per_minute"),
+                Some(4),
+                "out of range",
+            ),
+            (
+                "working without calendar",
+                format!("{MINIMAL}age_clock = \"working\"\n"),
+                Some("rules[0].age_clock"),
+                Some(16),
+                "needs a calendar",
+            ),
+        ];
+        for (name, text, key, line, fragment) in cases {
+            let err = parse(text)
+                .err()
+                .unwrap_or_else(|| panic!("{name}: expected an error"));
+            assert_eq!(err.key.as_deref(), *key, "{name}: {err}");
+            assert_eq!(err.position.map(|p| p.0), *line, "{name}: {err}");
+            assert!(err.to_string().contains(fragment), "{name}: {err}");
+            assert!(
+                err.to_string().contains("/etc/expediter/config.toml"),
+                "{name}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn edge_values_have_documented_meanings() {
+        let c = parse(&format!("{MINIMAL}max_times = 0\n")).unwrap();
+        assert_eq!(c.rules[0].max_times, 0);
+        assert!(c.warnings.iter().any(|w| w.contains("exclusion")));
+        let c = parse(&MINIMAL.replace("\"24h\"", "\"0s\"")).unwrap();
+        assert!(c.rules[0].after.is_zero());
+        let c = parse(&format!("{MINIMAL}repeat = \"12h\"\nmax_times = 3\n")).unwrap();
+        assert_eq!(c.rules[0].repeat, Some(Duration::from_secs(12 * 3600)));
+    }
+
+    #[test]
+    fn env_secret_wins_and_secret_sources_are_exclusive() {
+        let c = Config::parse(MINIMAL, Path::new("c.toml"), true).unwrap();
+        assert!(matches!(c.feishu.app_secret, SecretSource::Env));
+        let both = MINIMAL.replace(
+            "app_secret = \"s3cret\"",
+            "app_secret = \"a\"\napp_secret_file = \"/x\"",
+        );
+        assert!(parse(&both).unwrap_err().message.contains("both"));
+        let none = MINIMAL.replace("app_secret = \"s3cret\"\n", "");
+        let c = parse(&none).unwrap();
+        if std::env::var_os("CREDENTIALS_DIRECTORY").is_none() {
+            assert!(
+                c.feishu
+                    .app_secret
+                    .resolve()
+                    .unwrap_err()
+                    .contains("no app secret")
+            );
+        }
+    }
+
+    #[test]
+    fn secret_never_in_debug_output() {
+        let c = parse(MINIMAL).unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn shadowed_rules_are_warned_about() {
+        // (earlier rule, later rule, shadowed?)
+        let cases = [
+            ("after = \"1h\"", "after = \"2h\"", true),
+            (
+                "after = \"1h\"\nteams = [\"finance\"]",
+                "after = \"2h\"",
+                false,
+            ),
+            (
+                "after = \"1h\"\nteams = [\"finance\"]",
+                "after = \"2h\"\nteams = [\"finance\"]\nlabel = \"报销*\"",
+                true,
+            ),
+            ("after = \"1h\"\nlabel = \"报销*\"", "after = \"2h\"", false),
+            (
+                "after = \"1h\"\napi_ids = [\"a\"]",
+                "after = \"2h\"\napi_ids = [\"a\"]",
+                true,
+            ),
+            (
+                "after = \"1h\"\napi_ids = [\"a\"]",
+                "after = \"2h\"\napi_ids = [\"b\"]",
+                false,
+            ),
+            (
+                "after = \"1h\"\nusers = [\"u1\"]",
+                "after = \"2h\"\nteams = [\"finance\"]",
+                false,
+            ),
+        ];
+        for (a, b, shadowed) in cases {
+            let text = MINIMAL.replace("[[rules]]\nname = \"all\"\nafter = \"24h\"\n", "")
+                + &format!("[[rules]]\nname = \"a\"\n{a}\n\n[[rules]]\nname = \"b\"\n{b}\n");
+            let c = parse(&text).unwrap();
+            let warned = c
+                .warnings
+                .iter()
+                .any(|w| w.contains("\"b\" is fully shadowed by the earlier rule \"a\""));
+            assert_eq!(warned, shadowed, "{a} / {b}: {:?}", c.warnings);
+        }
+    }
+
+    #[test]
+    fn label_glob_matches_any_language() {
+        let c = parse(&format!("{MINIMAL}label = \"报销*\"\n")).unwrap();
+        let u = &c.users[0];
+        let zh = vec![
+            ("1033".to_owned(), "Expense".to_owned()),
+            ("2052".to_owned(), "报销单 #12".to_owned()),
+        ];
+        let other = vec![("1033".to_owned(), "Leave".to_owned())];
+        assert!(c.rules[0].selects(u, &zh));
+        assert!(!c.rules[0].selects(u, &other));
+    }
+
+    #[test]
+    fn cron_fire_times_follow_dst() {
+        use chrono::{Offset, TimeZone};
+        let cron = CronSchedule::parse("0 0 9 * * *").unwrap();
+        let tz: Tz = "America/New_York".parse().unwrap();
+        // New York moves from UTC-5 to UTC-4 in the night to 2026-03-08.
+        let start = tz.with_ymd_and_hms(2026, 3, 7, 12, 0, 0).unwrap();
+        let times = cron.next_fire_times(start, 3);
+        assert_eq!(times.len(), 3);
+        for t in &times {
+            assert_eq!(t.format("%H:%M").to_string(), "09:00", "{t}");
+            assert_eq!(t.offset().fix().local_minus_utc(), -4 * 3600, "{t}");
+        }
+    }
+}

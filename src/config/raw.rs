@@ -1,0 +1,243 @@
+//! The file as written: serde structs that accept what TOML gives, with positions kept for
+//! error messages. Nothing here judges values; `validate` does.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Weekday};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{CronSchedule, DEFAULT_BASE_URL, DEFAULT_CRON, DEFAULT_DATABASE, DEFAULT_TIMEZONE};
+use crate::domain::calendar::HourRange;
+use crate::domain::opinion::OpinionTemplate;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) feishu: RawFeishu,
+    #[serde(default)]
+    pub(super) schedule: RawSchedule,
+    #[serde(default)]
+    pub(super) storage: RawStorage,
+    #[serde(default)]
+    pub(super) expedite: RawExpedite,
+    #[serde(default)]
+    pub(super) users: Vec<Spanned<RawUser>>,
+    #[serde(default)]
+    pub(super) calendars: Vec<Spanned<RawCalendar>>,
+    #[serde(default)]
+    pub(super) rules: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFeishu {
+    #[serde(default = "default_base_url")]
+    pub(super) base_url: Spanned<String>,
+    pub(super) app_id: Spanned<String>,
+    pub(super) app_secret: Option<String>,
+    pub(super) app_secret_file: Option<PathBuf>,
+    #[serde(default = "default_rpm")]
+    pub(super) requests_per_minute: Spanned<i64>,
+    #[serde(default = "default_timeout")]
+    pub(super) request_timeout: HumanDuration,
+    #[serde(default = "default_max_retries")]
+    pub(super) max_retries: Spanned<i64>,
+    #[serde(default = "default_retry_backoff")]
+    pub(super) retry_backoff: HumanDuration,
+}
+
+fn default_max_retries() -> Spanned<i64> {
+    Spanned::new(0..0, 3)
+}
+fn default_retry_backoff() -> HumanDuration {
+    HumanDuration(Duration::from_millis(500))
+}
+
+fn default_base_url() -> Spanned<String> {
+    Spanned::new(0..0, DEFAULT_BASE_URL.to_owned())
+}
+fn default_rpm() -> Spanned<i64> {
+    Spanned::new(0..0, 100)
+}
+fn default_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSchedule {
+    pub(super) cron: CronSchedule,
+    pub(super) timezone: ZoneName,
+}
+
+impl Default for RawSchedule {
+    fn default() -> Self {
+        Self {
+            cron: CronSchedule::parse(DEFAULT_CRON).expect("default cron is valid"),
+            timezone: ZoneName(DEFAULT_TIMEZONE.parse().expect("default zone is valid")),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStorage {
+    #[serde(default = "default_database")]
+    pub(super) database: PathBuf,
+    #[serde(default = "default_retention")]
+    pub(super) retention: HumanDuration,
+}
+
+fn default_database() -> PathBuf {
+    PathBuf::from(DEFAULT_DATABASE)
+}
+fn default_retention() -> HumanDuration {
+    HumanDuration(Duration::from_secs(90 * 86_400))
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        Self {
+            database: default_database(),
+            retention: default_retention(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExpedite {
+    pub(super) operator_user_id: Option<String>,
+    #[serde(default)]
+    pub(super) dry_run: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUser {
+    pub(super) id: Spanned<String>,
+    pub(super) name: Option<String>,
+    pub(super) team: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCalendar {
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) weekdays: Vec<WeekdayName>,
+    #[serde(default)]
+    pub(super) hours: Vec<HourRange>,
+    #[serde(default)]
+    pub(super) holidays: Vec<DateValue>,
+    #[serde(default)]
+    pub(super) workdays: Vec<DateValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRule {
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) users: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) teams: Vec<Spanned<String>>,
+    pub(super) api_ids: Option<Spanned<Vec<String>>>,
+    pub(super) label: Option<String>,
+    pub(super) after: HumanDuration,
+    pub(super) repeat: Option<HumanDuration>,
+    pub(super) max_times: Option<Spanned<i64>>,
+    pub(super) calendar: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) age_clock: Option<Spanned<AgeClockName>>,
+    pub(super) opinion: Option<OpinionTemplate>,
+    pub(super) operator_user_id: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum AgeClockName {
+    Wall,
+    Working,
+}
+
+/// A humantime duration (`90s`, `10m`, `24h`, `3d`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct HumanDuration(pub(super) Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(text.trim())
+            .map(HumanDuration)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "invalid duration \"{text}\" ({e}); write it like \"90s\", \"10m\", \"24h\" or \"3d\""
+                ))
+            })
+    }
+}
+
+impl<'de> Deserialize<'de> for CronSchedule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        CronSchedule::parse(text.trim()).map_err(serde::de::Error::custom)
+    }
+}
+
+pub(super) struct ZoneName(pub(super) Tz);
+
+impl<'de> Deserialize<'de> for ZoneName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.trim().parse::<Tz>().map(ZoneName).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "unknown time zone \"{text}\"; use an IANA name such as \"Asia/Shanghai\" or \"UTC\""
+            ))
+        })
+    }
+}
+
+pub(super) struct WeekdayName(pub(super) Weekday);
+
+impl<'de> Deserialize<'de> for WeekdayName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.trim()
+            .parse::<Weekday>()
+            .map(WeekdayName)
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "unknown weekday \"{text}\"; use mon, tue, wed, thu, fri, sat or sun"
+                ))
+            })
+    }
+}
+
+pub(super) struct DateValue(pub(super) NaiveDate);
+
+impl<'de> Deserialize<'de> for DateValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Accept both "2026-10-01" and the bare TOML date 2026-10-01.
+        let value = toml::Value::deserialize(d)?;
+        let text = match &value {
+            toml::Value::String(s) => s.trim().to_owned(),
+            toml::Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => dt.to_string(),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "expected a date like \"2026-10-01\", found {other}"
+                )));
+            }
+        };
+        NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+            .map(DateValue)
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "invalid date \"{text}\"; write it as YYYY-MM-DD, e.g. \"2026-10-01\""
+                ))
+            })
+    }
+}
