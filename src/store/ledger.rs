@@ -1,0 +1,257 @@
+//! The ledger of expediting calls, the at-most-once guard: the intent is committed (durably)
+//! before a call and the outcome after it; a unique index refuses a second (task, assignee, n)
+//! that was sent or may have been; intents left open by a crash are settled as unknown.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{Store, StoreError, from_ms, ms};
+use crate::domain::Recipient;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Written before the call; no outcome yet (or the process stopped during the call).
+    Pending,
+    Sent,
+    Failed,
+    /// The call may or may not have reached Feishu (timeout, crash).
+    Unknown,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pending => "pending",
+            Outcome::Sent => "sent",
+            Outcome::Failed => "failed",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
+/// One recorded expedite, for history views and tests.
+#[derive(Debug, Clone)]
+pub struct ExpediteRecord {
+    pub id: i64,
+    pub task_id: String,
+    pub rule: String,
+    pub operator_id: String,
+    pub opinion: String,
+    pub intent_at: DateTime<Utc>,
+    pub outcome: Outcome,
+    pub feishu_code: Option<i64>,
+    pub feishu_msg: Option<String>,
+    /// (user, n)
+    pub assignees: Vec<(String, u32)>,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Outcome {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "pending" => Outcome::Pending,
+            "sent" => Outcome::Sent,
+            "failed" => Outcome::Failed,
+            "unknown" => Outcome::Unknown,
+            other => return Err(format!("unknown outcome \"{other}\"")),
+        })
+    }
+}
+
+impl Store {
+    /// Writes the intent to expedite before the call. Fails with
+    /// [`StoreError::AlreadyRecorded`] if any (task, assignee, n) was already sent or may have been.
+    pub async fn record_intent(
+        &self,
+        task_id: &str,
+        rule: &str,
+        operator_id: &str,
+        opinion: &str,
+        assignees: &[Recipient],
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.set_full_sync(true).await?;
+        let result = self
+            .insert_intent(task_id, rule, operator_id, opinion, assignees, now)
+            .await;
+        self.set_full_sync(false).await?;
+        result
+    }
+
+    /// Expedite records must survive a power cut, not only a crash: their transactions commit
+    /// with `synchronous = FULL` (per connection; the pool has one). Listings use NORMAL.
+    async fn set_full_sync(&self, full: bool) -> Result<(), StoreError> {
+        let sql = if full {
+            "PRAGMA synchronous = FULL"
+        } else {
+            "PRAGMA synchronous = NORMAL"
+        };
+        sqlx::query(sql)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err("set durability"))?;
+        Ok(())
+    }
+
+    async fn insert_intent(
+        &self,
+        task_id: &str,
+        rule: &str,
+        operator_id: &str,
+        opinion: &str,
+        assignees: &[Recipient],
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO expedites (task_id, rule, operator_id, opinion, intent_at, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'pending') RETURNING id",
+        )
+        .bind(task_id)
+        .bind(rule)
+        .bind(operator_id)
+        .bind(opinion)
+        .bind(ms(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(self.err("record an expedite intent"))?;
+        for a in assignees {
+            let result = sqlx::query("INSERT INTO expedite_assignees (expedite_id, task_id, user_id, rule, n) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .bind(id)
+                .bind(task_id)
+                .bind(&a.user_id)
+                .bind(&a.rule)
+                .bind(i64::from(a.n))
+                .execute(&mut *tx)
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    return Err(StoreError::AlreadyRecorded {
+                        task_id: task_id.to_owned(),
+                        user_id: a.user_id.clone(),
+                        n: a.n,
+                    });
+                }
+                Err(e) => return Err(self.err("record an expedite intent")(e)),
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(self.err("commit an expedite intent"))?;
+        Ok(id)
+    }
+
+    /// Writes what became of an expediting call. A failed call stops counting, so the same
+    /// expedite may be tried again in a later cycle.
+    pub async fn record_outcome(
+        &self,
+        id: i64,
+        outcome: Outcome,
+        code: Option<i64>,
+        msg: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE expedites SET outcome = ?2, outcome_at = ?3, feishu_code = ?4, feishu_msg = ?5 WHERE id = ?1")
+            .bind(id)
+            .bind(outcome.as_str())
+            .bind(ms(now))
+            .bind(code)
+            .bind(msg)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("record an expedite outcome"))?;
+        if outcome == Outcome::Failed {
+            sqlx::query("UPDATE expedite_assignees SET counts = 0 WHERE expedite_id = ?1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err("record an expedite outcome"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(self.err("commit an expedite outcome"))?;
+        Ok(())
+    }
+
+    /// Intents left without an outcome by an earlier run (a crash, a kill) or an abandoned
+    /// call: they count as sent, and are marked `unknown`. Returns them for logging.
+    pub async fn settle_unfinished_intents(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ExpediteRecord>, StoreError> {
+        let open = self.read_expedites(true).await?;
+        for e in &open {
+            self.record_outcome(
+                e.id,
+                Outcome::Unknown,
+                None,
+                Some("no outcome recorded (process stopped during the call)"),
+                now,
+            )
+            .await?;
+        }
+        Ok(open)
+    }
+
+    /// Every recorded expedite, oldest first.
+    pub async fn expedites(&self) -> Result<Vec<ExpediteRecord>, StoreError> {
+        self.read_expedites(false).await
+    }
+
+    /// Recorded expedites, oldest first: every one, or only those still without an outcome.
+    async fn read_expedites(&self, open_only: bool) -> Result<Vec<ExpediteRecord>, StoreError> {
+        macro_rules! select {
+            ($filter:literal) => {
+                concat!(
+                    "SELECT e.id, e.task_id, e.rule, e.operator_id, e.opinion, e.intent_at, e.outcome, e.feishu_code, e.feishu_msg,
+                            (SELECT group_concat(ea.user_id || ':' || ea.n, ',') FROM expedite_assignees ea WHERE ea.expedite_id = e.id)
+                     FROM expedites e ", $filter, " ORDER BY e.id"
+                )
+            };
+        }
+        let sql = if open_only {
+            select!("WHERE e.outcome = 'pending'")
+        } else {
+            select!("")
+        };
+        let rows = sqlx::query(sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err("read expedites"))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ExpediteRecord {
+                    id: r.get(0),
+                    task_id: r.get(1),
+                    rule: r.get(2),
+                    operator_id: r.get(3),
+                    opinion: r.get(4),
+                    intent_at: from_ms(r.get(5)),
+                    outcome: r
+                        .get::<String, _>(6)
+                        .parse()
+                        .map_err(|e: String| self.decode_err("expedite outcome", e))?,
+                    feishu_code: r.get(7),
+                    feishu_msg: r.get(8),
+                    assignees: r
+                        .get::<Option<String>, _>(9)
+                        .unwrap_or_default()
+                        .split(',')
+                        .filter_map(|p| {
+                            let (u, n) = p.rsplit_once(':')?;
+                            Some((u.to_owned(), n.parse().ok()?))
+                        })
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+}

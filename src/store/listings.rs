@@ -1,0 +1,398 @@
+//! What listings saw: tasks and who they are pending for, what each filtered listing taught
+//! about a task's flow, and tasks that listings no longer hold.
+
+use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, from_ms, ms};
+use crate::feishu::ListedTask;
+
+/// A listed task's facts as they would be stored, for comparing with [`Store::all_snapshots`].
+///
+/// The hash is xxh3 over a length-prefixed encoding of the stored facts: stable across Rust and
+/// crate versions (it is persisted), and a field boundary can never be forged by the content.
+/// Rows fingerprinted before it (with an unstable hasher) were cleared by a migration and are
+/// rewritten once, at the first cycle after the upgrade.
+pub fn listed_fingerprint(t: &ListedTask) -> u64 {
+    let mut bytes = Vec::with_capacity(128);
+    let mut field = |v: Option<&[u8]>| match v {
+        None => bytes.push(0),
+        Some(v) => {
+            bytes.push(1);
+            bytes.extend_from_slice(&(v.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(v);
+        }
+    };
+    field(t.instance_id.as_deref().map(str::as_bytes));
+    for (language, text) in &t.labels {
+        field(Some(language.as_bytes()));
+        field(Some(text.as_bytes()));
+    }
+    field(None);
+    field(t.status.as_deref().map(str::as_bytes));
+    field(t.initiator_id.as_deref().map(str::as_bytes));
+    field(t.initiator_name.as_deref().map(str::as_bytes));
+    let start = t.start_time.map(|s| ms(s).to_le_bytes());
+    field(start.as_ref().map(|s| s.as_slice()));
+    xxhash_rust::xxh3::xxh3_64(&bytes)
+}
+
+/// A listed task to store: for whom, from which listing (a flow filter, or none).
+#[derive(Debug, Clone)]
+pub struct ListedRow {
+    pub user: String,
+    pub flow_set: Option<String>,
+    pub task: ListedTask,
+}
+
+/// What a listing needs to know of a task already pending for its user.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredTask {
+    pub fingerprint: u64,
+    /// Start time, or first seen when Feishu gave none: what its age counts from.
+    pub started: DateTime<Utc>,
+    /// The previous complete listing lacked it: a listing that holds it must say so.
+    pub missing: bool,
+}
+
+/// What a complete listing's absent tasks did to a user's assignments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Absent {
+    /// Lacked by two complete listings in a row: finished.
+    pub finished: u64,
+    /// Lacked for the first time: marked missing, finished if the next listing agrees.
+    pub missing: u64,
+}
+
+/// One listed task as handed to SQL, by name.
+#[derive(Serialize)]
+struct TaskRow<'a> {
+    task_id: &'a str,
+    instance_id: Option<&'a str>,
+    /// JSON `[[language_code, text], …]`.
+    labels: String,
+    status: Option<&'a str>,
+    initiator_id: Option<&'a str>,
+    initiator_name: Option<&'a str>,
+    start_time: Option<i64>,
+    fingerprint: i64,
+    user_id: &'a str,
+    flow_set: Option<&'a str>,
+}
+
+/// One pending assignment as read back for a listing's comparison.
+#[derive(Deserialize)]
+struct SnapshotRow {
+    user_id: String,
+    task_id: String,
+    fingerprint: i64,
+    started: i64,
+    missing: i64,
+}
+
+impl Store {
+    /// Stores one page of `user`'s listing; see [`record_listed`](Self::record_listed).
+    #[cfg(test)]
+    pub async fn record_page(
+        &self,
+        user: &str,
+        flow_set: Option<&str>,
+        tasks: &[ListedTask],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let rows: Vec<ListedRow> = tasks
+            .iter()
+            .map(|t| ListedRow {
+                user: user.to_owned(),
+                flow_set: flow_set.map(str::to_owned),
+                task: t.clone(),
+            })
+            .collect();
+        self.record_listed(&rows, now).await
+    }
+
+    /// Stores listed tasks — of any users and listings — in one transaction of a few
+    /// set-based statements: new tasks inserted, changed ones updated (unchanged rows are not
+    /// rewritten), assignments marked current, and for filtered listings the flow filter that
+    /// returned them. Returns how many tasks were new.
+    pub async fn record_listed(
+        &self,
+        listed: &[ListedRow],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        if listed.is_empty() {
+            return Ok(0);
+        }
+        let now = ms(now);
+        let rows: Vec<TaskRow<'_>> = listed
+            .iter()
+            .map(|r| TaskRow {
+                task_id: &r.task.task_id,
+                instance_id: r.task.instance_id.as_deref(),
+                labels: serde_json::to_string(&r.task.labels).unwrap_or_else(|_| "[]".into()),
+                status: r.task.status.as_deref(),
+                initiator_id: r.task.initiator_id.as_deref(),
+                initiator_name: r.task.initiator_name.as_deref(),
+                start_time: r.task.start_time.map(ms),
+                fingerprint: listed_fingerprint(&r.task) as i64,
+                user_id: &r.user,
+                flow_set: r.flow_set.as_deref(),
+            })
+            .collect();
+        let batch = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
+        let mut tx = self.begin().await?;
+        let new = sqlx::query(
+            "INSERT OR IGNORE INTO tasks (task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, fingerprint, first_seen, last_seen)
+             SELECT j.value->>'task_id', j.value->>'instance_id', j.value->>'labels', j.value->>'status', j.value->>'initiator_id',
+                    j.value->>'initiator_name', j.value->>'start_time', j.value->>'fingerprint', ?2, ?2
+             FROM json_each(?1) j",
+        )
+        .bind(&batch)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("store tasks"))?
+        .rows_affected();
+        // Tasks that were there already: rewrite the ones whose facts changed (or that had
+        // finished and are back). A page of only new tasks needs no second look.
+        if new < listed.len() as u64 {
+            sqlx::query(
+                "UPDATE tasks SET
+                   instance_id = coalesce(s.instance_id, tasks.instance_id),
+                   labels = CASE WHEN s.labels = '[]' THEN tasks.labels ELSE s.labels END,
+                   status = coalesce(s.status, tasks.status),
+                   initiator_id = coalesce(s.initiator_id, tasks.initiator_id),
+                   initiator_name = coalesce(s.initiator_name, tasks.initiator_name),
+                   start_time = coalesce(s.start_time, tasks.start_time),
+                   fingerprint = s.fingerprint,
+                   last_seen = ?2,
+                   finished_at = NULL
+                 FROM (SELECT j.value->>'task_id' AS task_id, j.value->>'instance_id' AS instance_id, j.value->>'labels' AS labels,
+                              j.value->>'status' AS status, j.value->>'initiator_id' AS initiator_id,
+                              j.value->>'initiator_name' AS initiator_name, j.value->>'start_time' AS start_time,
+                              j.value->>'fingerprint' AS fingerprint
+                       FROM json_each(?1) j) AS s
+                 WHERE tasks.task_id = s.task_id
+                   AND (tasks.finished_at IS NOT NULL OR tasks.fingerprint IS NOT s.fingerprint)",
+            )
+            .bind(&batch)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("update tasks"))?;
+        }
+        sqlx::query(
+            "INSERT INTO assignments (task_id, user_id, first_seen, last_seen)
+             SELECT j.value->>'task_id', j.value->>'user_id', ?2, ?2 FROM json_each(?1) j WHERE true
+             ON CONFLICT (task_id, user_id) DO UPDATE SET finished_at = NULL, missing_since = NULL, last_seen = excluded.last_seen
+             WHERE assignments.finished_at IS NOT NULL OR assignments.missing_since IS NOT NULL",
+        )
+        .bind(&batch)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("store assignments"))?;
+        if listed.iter().any(|r| r.flow_set.is_some()) {
+            sqlx::query(
+                "INSERT INTO task_flows (task_id, flow_set, member)
+                 SELECT j.value->>'task_id', j.value->>'flow_set', 1 FROM json_each(?1) j WHERE j.value->>'flow_set' IS NOT NULL
+                 ON CONFLICT (task_id, flow_set) DO UPDATE SET member = 1 WHERE task_flows.member = 0",
+            )
+            .bind(&batch)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("store tasks' flow"))?;
+        }
+        tx.commit().await.map_err(self.err("commit a page"))?;
+        Ok(new)
+    }
+
+    /// For every user, the tasks pending for them with their fingerprints and start times, read
+    /// in a few aggregated chunks (a cycle's first read, instead of one read per user).
+    pub async fn all_snapshots(
+        &self,
+    ) -> Result<FxHashMap<String, FxHashMap<String, StoredTask>>, StoreError> {
+        const CHUNK: i64 = 5000;
+        let mut all: FxHashMap<String, FxHashMap<String, StoredTask>> = FxHashMap::default();
+        let mut after = (String::new(), String::new());
+        loop {
+            let chunk: String = sqlx::query_scalar(
+                "SELECT json_group_array(json_object('user_id', user_id, 'task_id', task_id, 'fingerprint', fp,
+                                                     'started', started, 'missing', missing)) FROM (
+                   SELECT a.user_id, a.task_id, coalesce(t.fingerprint, 0) AS fp, coalesce(t.start_time, t.first_seen) AS started,
+                          a.missing_since IS NOT NULL AS missing
+                   FROM assignments a JOIN tasks t ON t.task_id = a.task_id
+                   WHERE a.finished_at IS NULL AND (a.user_id, a.task_id) > (?1, ?2)
+                   ORDER BY a.user_id, a.task_id LIMIT ?3)",
+            )
+            .bind(&after.0)
+            .bind(&after.1)
+            .bind(CHUNK)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.err("read pending tasks"))?;
+            let rows: Vec<SnapshotRow> = serde_json::from_str(&chunk)
+                .map_err(|e| self.decode_err("pending task rows", e))?;
+            let full = rows.len() as i64 == CHUNK;
+            if let Some(last) = rows.last() {
+                after = (last.user_id.clone(), last.task_id.clone());
+            }
+            for row in rows {
+                all.entry(row.user_id).or_default().insert(
+                    row.task_id,
+                    StoredTask {
+                        fingerprint: row.fingerprint as u64,
+                        started: from_ms(row.started),
+                        missing: row.missing != 0,
+                    },
+                );
+            }
+            if !full {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// Records that these users were listed completely at `now` (their pending tasks were seen).
+    pub async fn record_listings(
+        &self,
+        users: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO user_listings (user_id, listed_at) SELECT value, ?2 FROM json_each(?1) WHERE true
+             ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at",
+        )
+        .bind(serde_json::to_string(users).unwrap_or_else(|_| "[]".into()))
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await
+        .map_err(self.err("record listings"))?;
+        Ok(())
+    }
+
+    /// After a complete listing of `user` at `now` that lacks the tasks in `gone`:
+    ///
+    /// Offset paging over a live list can skip a task that is still pending (one on an earlier
+    /// page finishes while another arrives at the end: the total holds, every later task moves
+    /// up a place, and the one that slid back a page is never seen). One listing that lacks a
+    /// task is therefore no proof: the assignment is only marked missing (last seen at the
+    /// previous complete listing). The next complete listing that lacks it too finishes it, as
+    /// of the first listing that lacked it; one that holds it clears the mark. Two listings in
+    /// a row cost no extra call, and a shift that strikes the same task twice in a row is
+    /// improbable; a listing narrowed by start time to confirm each absent task would cost a
+    /// query per finished task, which the rate budget cannot spare at scale.
+    ///
+    /// A task no watched user has pending any more is finished too; the user's listing time is
+    /// recorded.
+    pub async fn record_absent(
+        &self,
+        user: &str,
+        gone: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Absent, StoreError> {
+        let now = ms(now);
+        let record_listing = sqlx::query(
+            "INSERT INTO user_listings (user_id, listed_at) VALUES (?1, ?2)
+             ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at",
+        )
+        .bind(user)
+        .bind(now);
+        if gone.is_empty() {
+            record_listing
+                .execute(&self.pool)
+                .await
+                .map_err(self.err("record a listing"))?;
+            return Ok(Absent::default());
+        }
+        let gone_json = serde_json::to_string(gone).unwrap_or_else(|_| "[]".into());
+        let mut tx = self.begin().await?;
+        let finished = sqlx::query(
+            "UPDATE assignments SET finished_at = missing_since
+             WHERE user_id = ?2 AND finished_at IS NULL AND missing_since IS NOT NULL AND missing_since < ?3
+               AND task_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(&gone_json)
+        .bind(user)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("finish assignments"))?
+        .rows_affected();
+        let missing = sqlx::query(
+            "UPDATE assignments SET missing_since = ?3,
+               last_seen = coalesce((SELECT listed_at FROM user_listings WHERE user_id = ?2), last_seen)
+             WHERE user_id = ?2 AND finished_at IS NULL AND missing_since IS NULL
+               AND task_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(&gone_json)
+        .bind(user)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("mark missing assignments"))?
+        .rows_affected();
+        if finished > 0 {
+            sqlx::query(
+                "UPDATE tasks SET
+                   finished_at = (SELECT max(a.finished_at) FROM assignments a WHERE a.task_id = tasks.task_id),
+                   last_seen = coalesce((SELECT max(a.last_seen) FROM assignments a WHERE a.task_id = tasks.task_id), last_seen)
+                 WHERE finished_at IS NULL AND task_id IN (SELECT value FROM json_each(?1))
+                 AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = tasks.task_id AND a.finished_at IS NULL)",
+            )
+            .bind(&gone_json)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("finish tasks"))?;
+        }
+        record_listing
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("record a listing"))?;
+        tx.commit()
+            .await
+            .map_err(self.err("commit finished tasks"))?;
+        Ok(Absent { finished, missing })
+    }
+
+    /// How many of `task_ids` have a known membership of `flow_set` (either way).
+    pub async fn known_flow_membership<'a>(
+        &self,
+        task_ids: impl IntoIterator<Item = &'a String>,
+        flow_set: &str,
+    ) -> Result<usize, StoreError> {
+        let ids: Vec<&String> = task_ids.into_iter().collect();
+        let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+        let known: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM json_each(?2) j JOIN task_flows f ON f.task_id = j.value AND f.flow_set = ?1",
+        )
+        .bind(flow_set)
+        .bind(ids)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err("read flow knowledge"))?;
+        Ok(known as usize)
+    }
+
+    /// Records that these tasks are not of `flow_set` (unless a listing already said they are).
+    pub async fn record_non_members(
+        &self,
+        task_ids: &[String],
+        flow_set: &str,
+    ) -> Result<(), StoreError> {
+        if task_ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("INSERT OR IGNORE INTO task_flows (task_id, flow_set, member) SELECT value, ?2, 0 FROM json_each(?1)")
+            .bind(serde_json::to_string(task_ids).unwrap_or_else(|_| "[]".into()))
+            .bind(flow_set)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err("store flow knowledge"))?;
+        Ok(())
+    }
+}

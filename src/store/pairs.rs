@@ -1,0 +1,142 @@
+//! Pending (task, assignee) pairs with everything the decision needs: the task's facts, what
+//! listings taught about its flow, and the expedites sent so far.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::{Store, StoreError, from_ms, ms};
+use crate::domain::Pair;
+
+/// A pending pair's flow knowledge and expedite history. The last expedite counts from when its
+/// call ended (the intent when it never did): a call held back by a rate-limit wait reached the
+/// assignee later than its intent was written, and `repeat` is the gap the assignee sees.
+macro_rules! pair_history_columns {
+    () => {
+        "(SELECT group_concat(f.flow_set, char(10)) FROM task_flows f WHERE f.task_id = a.task_id AND f.member = 1) AS flows,
+         (SELECT count(*) FROM expedite_assignees ea
+           WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.counts = 1) AS sent,
+         (SELECT max(coalesce(e.outcome_at, e.intent_at)) FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
+           WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.counts = 1) AS last_sent"
+    };
+}
+
+/// Which pending pairs to read.
+#[derive(Debug, Clone, Copy)]
+pub enum PairScope<'a> {
+    All,
+    /// The pairs of every task pending for this user, all its assignees included.
+    TasksOf(&'a str),
+    /// The pairs of tasks first seen at or after this time.
+    FirstSeenSince(DateTime<Utc>),
+}
+
+/// One pending pair as read back, by name.
+#[derive(Deserialize)]
+struct PairRow {
+    task_id: String,
+    user_id: String,
+    labels: Vec<(String, String)>,
+    initiator_id: Option<String>,
+    initiator_name: Option<String>,
+    start_time: Option<i64>,
+    first_seen: i64,
+    /// Flow filters whose listing returned the task, joined by newlines.
+    flows: Option<String>,
+    sent: i64,
+    last_sent: Option<i64>,
+    missing_since: Option<i64>,
+}
+
+impl Store {
+    /// Every pending (task, assignee) pair with its facts and expedite history.
+    pub async fn pending_pairs(&self) -> Result<Vec<Pair>, StoreError> {
+        let mut rows = Vec::new();
+        self.visit_pending_pairs(PairScope::All, None, |r| rows.push(r))
+            .await?;
+        Ok(rows)
+    }
+
+    /// Hands the pending pairs in `scope` to `visit` — only those of tasks started at or before
+    /// `started_before` when given — in chunks: each chunk is one query
+    /// answering one row (a JSON array of pairs), which keeps both the memory held and the
+    /// round trips to SQLite's worker thread small.
+    pub async fn visit_pending_pairs(
+        &self,
+        scope: PairScope<'_>,
+        started_before: Option<DateTime<Utc>>,
+        mut visit: impl FnMut(Pair),
+    ) -> Result<(), StoreError> {
+        const CHUNK: i64 = 2000;
+        let started_before = started_before.map_or(i64::MAX, ms);
+        let mut after = (String::new(), String::new());
+        loop {
+            let query = match scope {
+                PairScope::FirstSeenSince(since) => sqlx::query_scalar(concat!(
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since)) FROM (",
+                    "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
+                    pair_history_columns!(),
+                    // CROSS JOIN keeps tasks the outer loop: the few first seen this cycle are
+                    // found through their partial index, not by scanning every assignment.
+                    " FROM tasks t CROSS JOIN assignments a ON a.task_id = t.task_id
+                      WHERE t.first_seen >= ?1 AND t.finished_at IS NULL AND a.finished_at IS NULL
+                        AND coalesce(t.start_time, t.first_seen) <= ?5
+                        AND (a.task_id, a.user_id) > (?2, ?3) ORDER BY a.task_id, a.user_id LIMIT ?4)"
+                ))
+                .bind(ms(since)),
+                PairScope::All => sqlx::query_scalar(concat!(
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since)) FROM (",
+                    "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
+                    pair_history_columns!(),
+                    " FROM assignments a JOIN tasks t ON t.task_id = a.task_id
+                      WHERE a.finished_at IS NULL AND ?1 IS NULL
+                        AND coalesce(t.start_time, t.first_seen) <= ?5
+                        AND (a.task_id, a.user_id) > (?2, ?3) ORDER BY a.task_id, a.user_id LIMIT ?4)"
+                ))
+                .bind(None::<i64>),
+                PairScope::TasksOf(user) => sqlx::query_scalar(concat!(
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since)) FROM (",
+                    "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
+                    pair_history_columns!(),
+                    " FROM assignments mine JOIN assignments a ON a.task_id = mine.task_id JOIN tasks t ON t.task_id = a.task_id
+                      WHERE mine.user_id = ?1 AND mine.finished_at IS NULL AND a.finished_at IS NULL
+                        AND coalesce(t.start_time, t.first_seen) <= ?5
+                        AND (a.task_id, a.user_id) > (?2, ?3) ORDER BY a.task_id, a.user_id LIMIT ?4)"
+                ))
+                .bind(user),
+            };
+            let chunk: String = query
+                .bind(&after.0)
+                .bind(&after.1)
+                .bind(CHUNK)
+                .bind(started_before)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(self.err("read pending tasks"))?;
+            let rows: Vec<PairRow> =
+                serde_json::from_str(&chunk).map_err(|e| self.decode_err("pending pairs", e))?;
+            let full = rows.len() as i64 == CHUNK;
+            for row in rows {
+                after = (row.task_id.clone(), row.user_id.clone());
+                visit(Pair {
+                    task_id: row.task_id,
+                    user_id: row.user_id,
+                    labels: row.labels,
+                    initiator_id: row.initiator_id,
+                    initiator_name: row.initiator_name,
+                    start_time: row.start_time.map(from_ms),
+                    first_seen: from_ms(row.first_seen),
+                    flow_sets: row
+                        .flows
+                        .map(|s| s.split('\n').map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                    sent: row.sent as u32,
+                    last_sent: row.last_sent.map(from_ms),
+                    missing_since: row.missing_since.map(from_ms),
+                });
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+}

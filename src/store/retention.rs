@@ -1,0 +1,43 @@
+//! Pruning: finished tasks and their history go once older than `[storage] retention`.
+
+use chrono::{DateTime, Utc};
+#[cfg(test)]
+use sqlx::Row;
+
+use super::{Store, StoreError, ms};
+
+impl Store {
+    /// Deletes tasks finished before `cutoff`, with their assignments, flow knowledge and
+    /// expedite history. Returns (tasks, expedites) deleted.
+    pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
+        let cutoff = ms(cutoff);
+        let mut tx = self.begin().await?;
+        let expedites = sqlx::query(
+            "DELETE FROM expedites WHERE task_id IN (SELECT task_id FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ?1)",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("prune expedites"))?
+        .rows_affected();
+        let tasks =
+            sqlx::query("DELETE FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ?1")
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err("prune tasks"))?
+                .rows_affected();
+        tx.commit().await.map_err(self.err("commit pruning"))?;
+        Ok((tasks, expedites))
+    }
+
+    /// How many tasks are tracked, pending and finished.
+    #[cfg(test)]
+    pub async fn task_counts(&self) -> Result<(u64, u64), StoreError> {
+        let row = sqlx::query("SELECT count(*) FILTER (WHERE finished_at IS NULL), count(*) FILTER (WHERE finished_at IS NOT NULL) FROM tasks")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.err("count tasks"))?;
+        Ok((row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64))
+    }
+}
