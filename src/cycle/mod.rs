@@ -1,0 +1,100 @@
+//! One cycle: list every watched user, store what was seen, decide, expedite, report.
+//!
+//! The two sides run at once and meet through a channel: [`sync`] lists users one by one and
+//! stores what each listing holds; [`send`] decides each user's tasks as soon as they are
+//! listed and sends the due calls at the expediting API's pace. [`report`] is the summary.
+
+mod report;
+mod send;
+mod sync;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::feishu::{FeishuClient, FeishuError};
+use crate::store::{Store, StoreError};
+
+pub use report::CycleReport;
+pub use send::expedite_budget;
+use sync::ListedUser;
+pub use sync::listing_filters;
+
+/// Failures that stop a cycle: the database is the record of what was sent, so without it
+/// nothing more may be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Every further call would fail the same way (credentials, scope, quota): the cycle stops.
+    #[error("{0}")]
+    Feishu(FeishuError),
+}
+
+/// Everything a cycle needs.
+#[derive(Clone)]
+pub struct Engine {
+    pub config: Arc<Config>,
+    pub client: FeishuClient,
+    pub store: Store,
+    /// Set on shutdown: the cycle stops before its next call.
+    pub stopping: Arc<AtomicBool>,
+    pub clock: Clock,
+}
+
+impl Engine {
+    fn stop_requested(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// One cycle. Listing and expediting overlap: as soon as every watched assignee of a task
+    /// has been listed, its decision is made and its call queued, and the expediting side sends
+    /// queued calls (most overdue first, round-robin across assignees) while later users are
+    /// still being listed. A task shared by several watched users waits for the last of them,
+    /// so it still gets one call naming all its due assignees.
+    pub async fn run_cycle(&self, dry_run: bool) -> Result<CycleReport, CycleError> {
+        let started = Instant::now();
+        let cycle_started = self.clock.now();
+        let stats_before = self.client.stats();
+        let (listed_tx, listed_rx) = mpsc::unbounded_channel::<ListedUser>();
+        // Either side failing ends the cycle at once: without the database nothing more may be
+        // sent, and a listing that stopped leaves nothing more to decide.
+        let result = tokio::try_join!(
+            self.list_all(listed_tx),
+            self.expedite_as_listed(listed_rx, cycle_started, dry_run)
+        );
+        let (mut report, expediting) = match result {
+            Ok(sides) => sides,
+            Err(e) => {
+                // An expediting call cut off by the other side's failure may have reached
+                // Feishu: its intent is settled as outcome unknown, never repeated.
+                self.settle_abandoned().await;
+                return Err(e);
+            }
+        };
+        report.merge(&expediting);
+        report.dry_run = dry_run;
+        let stats = self.client.stats().since(stats_before);
+        report.fill_api_stats(stats);
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        report.log();
+        Ok(report)
+    }
+
+    /// Records intents left without an outcome (a call abandoned mid-flight) as unknown.
+    pub async fn settle_abandoned(&self) {
+        match self.store.settle_unfinished_intents(self.clock.now()).await {
+            Ok(open) => {
+                for e in open {
+                    tracing::warn!(task_id = %e.task_id, assignees = ?e.assignees, rule = %e.rule,
+                        "expedite outcome unknown: the call was abandoned; counted as sent and not repeated");
+                }
+            }
+            Err(e) => tracing::error!("could not record abandoned expedites: {e}"),
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The sending side of a cycle: decides each user's tasks once every watched assignee of them
+//! is listed, queues the due calls, and sends them at the expediting API's pace within the
+//! cycle's budget — each call at most once, its intent on disk before it leaves.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use rustc_hash::FxHashSet;
+use tokio::sync::mpsc;
+
+use super::sync::ListedUser;
+use super::{CycleError, CycleReport, Engine};
+use crate::config::Config;
+use crate::domain::Pair;
+use crate::domain::opinion::human_age;
+use crate::domain::planner::{Call, Planner, UserIndex, take_fairest, user_index};
+use crate::feishu::{Api, FeishuError, MAX_EXPEDITE_IDS};
+use crate::store::{Outcome, PairScope, StoreError};
+
+impl Engine {
+    /// The expediting side of a cycle: decides each user's tasks once they are listed, queues
+    /// the due calls, and sends them within the cycle's budget.
+    ///
+    /// One `select!` waits for whichever comes first: a user listed, or the expediting API's
+    /// next paced slot (only while a call is queued and the budget allows one). Every turn of
+    /// the loop awaits, so a spent budget never spins: the loop then only takes in listings,
+    /// which keeps the carried-over count complete, and ends when the listing side does.
+    pub(super) async fn expedite_as_listed(
+        &self,
+        mut listed_rx: mpsc::UnboundedReceiver<ListedUser>,
+        cycle_started: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<CycleReport, CycleError> {
+        let mut report = CycleReport::default();
+        let watched = user_index(&self.config.users);
+        let mut sides = Decided {
+            listed: FxHashSet::default(),
+            decided: FxHashSet::default(),
+        };
+        let mut queue: Vec<Call> = Vec::new();
+        let mut picked: HashMap<String, usize> = HashMap::new();
+        let budget = expedite_budget(&self.config, self.clock.now());
+        let mut sent_calls = 0;
+        let mut listing_done = false;
+        loop {
+            let may_send = !queue.is_empty() && sent_calls < budget && !self.stop_requested();
+            if listing_done && !may_send {
+                break;
+            }
+            let next_slot = self.client.next_slot(Api::Expedite);
+            tokio::select! {
+                // Listings first: a task decided sooner may be more overdue than the queue.
+                biased;
+                listed = listed_rx.recv(), if !listing_done => match listed {
+                    Some(ListedUser { user, may_be_due }) => {
+                        sides.listed.insert(user.clone());
+                        if may_be_due {
+                            self.decide_ready_tasks(PairScope::TasksOf(&user), Some(cycle_started),
+                                &watched, &mut sides, &mut queue, &mut report).await?;
+                        }
+                    }
+                    None => {
+                        listing_done = true;
+                        // Tasks first seen this cycle: only now is it known which watched users
+                        // have them.
+                        self.decide_ready_tasks(PairScope::FirstSeenSince(cycle_started), None,
+                            &watched, &mut sides, &mut queue, &mut report).await?;
+                    }
+                },
+                () = tokio::time::sleep_until(next_slot), if may_send => {
+                    let call = take_fairest(&mut queue, &mut picked);
+                    self.expedite(call, dry_run, &mut report).await?;
+                    sent_calls += 1;
+                }
+            }
+        }
+        if !queue.is_empty() {
+            report.expedites_carried_over = queue.iter().map(|c| c.assignees.len() as u64).sum();
+            if self.stop_requested() {
+                tracing::info!(
+                    left = queue.len(),
+                    "shutting down: remaining expedites stay due for the next run"
+                );
+            } else {
+                tracing::warn!(
+                    due_calls = sent_calls + queue.len(),
+                    budget,
+                    carried_over = queue.len(),
+                    "more expedites are due than fit before the next tick; the most overdue went first, the rest stay due for the next cycle"
+                );
+            }
+        }
+        Ok(report)
+    }
+
+    /// Decides the tasks in `scope` whose watched assignees have all been listed, skipping
+    /// tasks first seen since `known_before` (their assignees are not all known yet).
+    async fn decide_ready_tasks(
+        &self,
+        scope: PairScope<'_>,
+        known_before: Option<DateTime<Utc>>,
+        watched: &UserIndex<'_>,
+        sides: &mut Decided,
+        queue: &mut Vec<Call>,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
+        let Decided { listed, decided } = sides;
+        let mut by_task: BTreeMap<String, Vec<Pair>> = BTreeMap::new();
+        // A task younger than every rule's `after` cannot be due: such pairs are not even read.
+        let now = self.clock.now();
+        let started_before = self.oldest_possible_due_start();
+        self.store
+            .visit_pending_pairs(scope, Some(started_before), |row| {
+                let known = known_before.is_none_or(|t| row.first_seen < t);
+                if known
+                    && !decided.contains(&row.task_id)
+                    && watched.contains_key(row.user_id.as_str())
+                {
+                    by_task.entry(row.task_id.clone()).or_default().push(row);
+                }
+            })
+            .await?;
+        let mut planner = Planner::new(self.config.policy(), now, watched);
+        for (task_id, rows) in by_task {
+            // Shared with a watched user not listed yet: decided when the last of them is.
+            if rows.iter().any(|r| !listed.contains(&r.user_id)) {
+                continue;
+            }
+            decided.insert(task_id);
+            for row in rows {
+                planner.add(row);
+            }
+        }
+        let (calls, deferred, unsendable) = planner.finish(MAX_EXPEDITE_IDS);
+        report.expedites_deferred += deferred;
+        report.expedites_due += calls.iter().map(|c| c.assignees.len() as u64).sum::<u64>()
+            + unsendable.len() as u64
+            + deferred;
+        for (task_id, why) in &unsendable {
+            tracing::warn!(task_id = %task_id, "cannot expedite: {why}");
+            report.expedites_failed += 1;
+        }
+        queue.extend(calls);
+        Ok(())
+    }
+
+    async fn expedite(
+        &self,
+        call: Call,
+        dry_run: bool,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
+        let rule = &self.config.rules[call.rule].name;
+        let ids: Vec<String> = call.assignees.iter().map(|a| a.user_id.clone()).collect();
+        let ns: Vec<u32> = call.assignees.iter().map(|a| a.n).collect();
+        let age = human_age(call.age);
+        if dry_run {
+            tracing::info!(task_id = %call.task_id, assignees = ?ids, rule = %rule, age = %age, n = ?ns, operator = %call.operator, opinion = %call.opinion,
+                "would expedite task {} for {} (dry run, nothing sent)", call.task_id, call.names.join(", "));
+            report.expedites_sent += ids.len() as u64;
+            return Ok(());
+        }
+        let slot = self.client.reserve(Api::Expedite).await;
+        let intent = match self
+            .store
+            .record_intent(
+                &call.task_id,
+                rule,
+                &call.operator,
+                &call.opinion,
+                &call.assignees,
+                self.clock.now(),
+            )
+            .await
+        {
+            Ok(id) => id,
+            Err(StoreError::AlreadyRecorded {
+                task_id,
+                user_id,
+                n,
+            }) => {
+                tracing::warn!(task_id = %task_id, user = %user_id, n, "expedite already recorded as sent; not sending it again");
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let result = self
+            .client
+            .expedite(slot, &call.task_id, &call.operator, &ids, &call.opinion)
+            .await;
+        let now = self.clock.now();
+        match result {
+            Ok(()) => {
+                self.store
+                    .record_outcome(intent, Outcome::Sent, None, None, now)
+                    .await?;
+                report.expedites_sent += ids.len() as u64;
+                tracing::info!(task_id = %call.task_id, assignees = ?ids, rule = %rule, age = %age, n = ?ns, operator = %call.operator,
+                    "expedited task {} for {}", call.task_id, call.names.join(", "));
+            }
+            Err(e) if e.outcome_unknown() => {
+                self.store
+                    .record_outcome(intent, Outcome::Unknown, None, Some(&e.to_string()), now)
+                    .await?;
+                report.expedites_unknown += ids.len() as u64;
+                tracing::warn!(task_id = %call.task_id, assignees = ?ids, rule = %rule, n = ?ns, error = %e,
+                    "expedite outcome unknown; counted as sent and not repeated");
+            }
+            Err(e) => {
+                self.store
+                    .record_outcome(intent, Outcome::Failed, e.code(), Some(&e.msg()), now)
+                    .await?;
+                report.expedites_failed += ids.len() as u64;
+                log_expedite_failure(&call.task_id, &ids, rule, &e);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the expediting side knows: users listed so far, tasks already decided this cycle.
+struct Decided {
+    listed: FxHashSet<String>,
+    decided: FxHashSet<String>,
+}
+
+fn log_expedite_failure(task_id: &str, ids: &[String], rule: &str, e: &FeishuError) {
+    match e.class() {
+        crate::feishu::ErrorClass::Final => {
+            tracing::error!(task_id = %task_id, assignees = ?ids, rule = %rule, code = e.code(), msg = %e.msg(), "expedite failed: {e}")
+        }
+        _ => {
+            tracing::warn!(task_id = %task_id, assignees = ?ids, rule = %rule, code = e.code(), msg = %e.msg(), "expedite failed, will try again next cycle: {e}")
+        }
+    }
+}
+
+/// How many expediting calls fit between two cron ticks at the configured pace.
+pub fn expedite_budget(config: &Config, now: DateTime<Utc>) -> usize {
+    let tz = config.schedule.timezone;
+    let fires = config
+        .schedule
+        .cron
+        .next_fire_times(now.with_timezone(&tz), 2);
+    let interval = match fires.as_slice() {
+        [a, b] => (*b - *a).to_std().unwrap_or_default(),
+        _ => return usize::MAX,
+    };
+    let period = crate::rate::Pacer::per_minute(config.feishu.requests_per_minute).period();
+    ((interval.as_secs_f64() / period.as_secs_f64()).floor() as usize).max(1)
+}

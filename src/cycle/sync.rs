@@ -1,0 +1,336 @@
+//! The listing side of a cycle: every watched user on every listing they need, pages stored
+//! as they come, absent tasks marked missing or finished, each user handed to the sending side.
+
+use chrono::{DateTime, Utc};
+use rustc_hash::{FxHashMap, FxHashSet};
+use tokio::sync::mpsc;
+
+use super::{CycleError, CycleReport, Engine};
+use crate::config::{Config, User};
+use crate::domain::decide;
+use crate::feishu::{FeishuError, PAGE_SIZE};
+use crate::store::{ListedRow, StoreError, StoredTask, listed_fingerprint};
+
+/// Listed tasks are written in transactions of about this many rows (several users' pages):
+/// one round trip to SQLite per batch rather than per page.
+const WRITE_BATCH: usize = 1000;
+
+/// How many times a listing whose total moved while it was paged is read again.
+const MAX_LISTING_PASSES: usize = 3;
+
+impl Engine {
+    /// The listing side of a cycle: every user in turn, each handed to the expediting side
+    /// once listed.
+    pub(super) async fn list_all(
+        &self,
+        listed_tx: mpsc::UnboundedSender<ListedUser>,
+    ) -> Result<CycleReport, CycleError> {
+        let mut report = CycleReport::default();
+        let mut state = ListingState {
+            oldest_due_start: self.oldest_possible_due_start(),
+            // What is stored for each user: pages that bring nothing new are not written.
+            snapshots: self.store.all_snapshots().await?,
+            tasks_seen: FxHashSet::default(),
+            quiet: Vec::new(),
+            pending: Vec::new(),
+        };
+        for user in &self.config.users {
+            if self.stop_requested() {
+                break;
+            }
+            let listed = self.list_user(user, &mut state, &mut report).await?;
+            // The expediting side may have ended already (it failed, and this side is about to
+            // be dropped): nothing to hand over then.
+            let _ = listed_tx.send(listed);
+        }
+        self.flush(&mut state.pending, &mut report).await?;
+        self.store
+            .record_listings(&state.quiet, self.clock.now())
+            .await?;
+        report.tasks_seen = state.tasks_seen.len() as u64;
+        Ok(report)
+    }
+
+    /// Lists one user on every needed flow filter; stores pages as they come. A user whose
+    /// listing failed anywhere keeps all their tasks as they were.
+    async fn list_user(
+        &self,
+        user: &User,
+        state: &mut ListingState,
+        report: &mut CycleReport,
+    ) -> Result<ListedUser, CycleError> {
+        let ListingState {
+            oldest_due_start,
+            snapshots,
+            tasks_seen,
+            quiet,
+            pending,
+        } = state;
+        let oldest_due_start = *oldest_due_start;
+        let listing_started = self.clock.now();
+        // What is stored for this user: pages that bring nothing new are not written.
+        let stored = snapshots.remove(&user.id).unwrap_or_default();
+        let mut seen: FxHashSet<String> = FxHashSet::default();
+        // Every task any pass listed: one a re-read no longer shows has finished meanwhile.
+        let mut listed_any: FxHashSet<String> = FxHashSet::default();
+        // Could any of this user's tasks be due? Only tasks old enough can (new ones are decided
+        // at the end of the cycle anyway).
+        let mut may_be_due = stored.values().any(|t| t.started <= oldest_due_start);
+        let mut complete = true;
+        // What the unfiltered listing held, when it ran first and completely this cycle.
+        let mut unfiltered: Option<FxHashSet<String>> = None;
+        for filter in listing_filters(&self.config) {
+            let flow_set = filter.as_deref().map(decide::flow_key);
+            if let (Some(key), Some(all)) = (&flow_set, &unfiltered) {
+                // A filtered listing only tells which tasks are of its flows. When that is
+                // already known for every task this user has, it cannot change any decision.
+                let known = self.store.known_flow_membership(all, key).await?;
+                if known == all.len() {
+                    tracing::debug!(user = %user.id, flows = %key, "flow of every task known; filtered listing skipped");
+                    report.listings_skipped += 1;
+                    continue;
+                }
+            }
+            let mut stream_seen = FxHashSet::default();
+            match self
+                .list_stream(
+                    user,
+                    filter.as_deref(),
+                    &stored,
+                    &mut stream_seen,
+                    &mut listed_any,
+                    oldest_due_start,
+                    &mut may_be_due,
+                    pending,
+                    report,
+                )
+                .await
+            {
+                Ok(true) => {
+                    match (&flow_set, &unfiltered) {
+                        (None, _) => unfiltered = Some(stream_seen.clone()),
+                        (Some(key), Some(all)) => {
+                            let outside: Vec<String> =
+                                all.difference(&stream_seen).cloned().collect();
+                            // Flow knowledge refers to stored tasks.
+                            self.flush(pending, report).await?;
+                            self.store.record_non_members(&outside, key).await?;
+                        }
+                        (Some(_), None) => {}
+                    }
+                    seen.extend(stream_seen);
+                }
+                Ok(false) => {
+                    complete = false;
+                    seen.extend(stream_seen);
+                }
+                Err(ListError::Store(e)) => return Err(e.into()),
+                Err(ListError::Feishu(e)) if e.stops_cycle() => return Err(CycleError::Feishu(e)),
+                Err(ListError::Feishu(e)) => {
+                    tracing::warn!(user = %user.id, user_name = user.display_name(), code = e.code(), error = %e,
+                        "listing failed; this user's tasks are kept as they were");
+                    complete = false;
+                    break;
+                }
+            }
+        }
+        // A task newly pending for this user may be an old one (known through another user).
+        tasks_seen.extend(seen.iter().cloned());
+        if complete {
+            report.users_listed += 1;
+            let gone: Vec<String> = stored
+                .keys()
+                .chain(listed_any.iter().filter(|t| !stored.contains_key(*t)))
+                .filter(|t| !seen.contains(*t))
+                .cloned()
+                .collect();
+            if gone.is_empty() {
+                // Nothing to finish: the listing time is recorded with the others at the end.
+                quiet.push(user.id.clone());
+            } else {
+                // A task stored only in the pending batch must be stored before it is finished.
+                self.flush(pending, report).await?;
+                let absent = self
+                    .store
+                    .record_absent(&user.id, &gone, listing_started)
+                    .await?;
+                report.tasks_finished += absent.finished;
+                report.tasks_missing += absent.missing;
+            }
+        } else {
+            report.users_failed += 1;
+        }
+        if may_be_due {
+            // The expediting side reads this user's tasks next.
+            self.flush(pending, report).await?;
+        }
+        Ok(ListedUser {
+            user: user.id.clone(),
+            may_be_due,
+        })
+    }
+
+    /// Writes the listed tasks gathered so far, in one transaction.
+    pub(super) async fn flush(
+        &self,
+        pending: &mut Vec<ListedRow>,
+        report: &mut CycleReport,
+    ) -> Result<(), StoreError> {
+        report.tasks_new += self.store.record_listed(pending, self.clock.now()).await?;
+        self.client.progress().beat();
+        pending.clear();
+        Ok(())
+    }
+
+    /// Tasks that started after this cannot be due: every rule waits at least its `after`
+    /// (working time and calendars only ever make it later).
+    pub(super) fn oldest_possible_due_start(&self) -> DateTime<Utc> {
+        let now = self.clock.now();
+        self.config
+            .rules
+            .iter()
+            .filter(|r| r.max_times > 0)
+            .map(|r| r.after)
+            .min()
+            .and_then(|after| chrono::TimeDelta::from_std(after).ok())
+            .and_then(|after| now.checked_sub_signed(after))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// Pages through one listing, adding what it holds to `seen`. `Ok(false)` when the listing
+    /// never held still long enough to be trusted as complete.
+    ///
+    /// Offset paging over a live list shifts when a task finishes mid-listing: a later page then
+    /// skips one task. A total that changed between pages shows this happened, and the listing
+    /// is read again from the start; only a pass with a steady total counts as complete.
+    // The listing's working state is passed piecemeal: each piece has one reader or writer.
+    #[allow(clippy::too_many_arguments)]
+    async fn list_stream(
+        &self,
+        user: &User,
+        filter: Option<&[String]>,
+        stored: &FxHashMap<String, StoredTask>,
+        seen: &mut FxHashSet<String>,
+        listed_any: &mut FxHashSet<String>,
+        oldest_due_start: DateTime<Utc>,
+        may_be_due: &mut bool,
+        pending: &mut Vec<ListedRow>,
+        report: &mut CycleReport,
+    ) -> Result<bool, ListError> {
+        let flow_set = filter.map(decide::flow_key);
+        for pass in 0..MAX_LISTING_PASSES {
+            let mut pass_seen: FxHashSet<String> = FxHashSet::default();
+            let mut offset = 0;
+            let mut first_count = None;
+            let mut stable = true;
+            loop {
+                let page = self
+                    .client
+                    .query_page(&user.id, offset, filter)
+                    .await
+                    .map_err(ListError::Feishu)?;
+                if page.skipped > 0 {
+                    tracing::warn!(user = %user.id, offset, skipped = page.skipped, "listing page had entries without a task id; skipped them");
+                }
+                let count = page.count;
+                stable &= *first_count.get_or_insert(count) == count;
+                let listed = page.tasks.len() + page.skipped;
+                // A task that slid back onto this page from the previous one is stored once.
+                let fresh: Vec<_> = page
+                    .tasks
+                    .into_iter()
+                    .filter(|t| !pass_seen.contains(&t.task_id))
+                    .collect();
+                // Unchanged tasks already pending for this user need no write; a filtered
+                // listing always writes, as it teaches the tasks' flow, and so does one that
+                // holds a task the previous listing lacked (its missing mark is cleared).
+                let changed: Vec<_> = fresh
+                    .iter()
+                    .filter(|t| {
+                        flow_set.is_some()
+                            || stored
+                                .get(&t.task_id)
+                                .is_none_or(|s| s.missing || s.fingerprint != listed_fingerprint(t))
+                    })
+                    .cloned()
+                    .collect();
+                pending.extend(changed.into_iter().map(|task| ListedRow {
+                    user: user.id.clone(),
+                    flow_set: flow_set.clone(),
+                    task,
+                }));
+                if pending.len() >= WRITE_BATCH {
+                    self.flush(pending, report)
+                        .await
+                        .map_err(ListError::Store)?;
+                }
+                for t in fresh {
+                    if !stored.contains_key(&t.task_id) {
+                        // New to this user: it could be old (known through another user), and
+                        // then due; without a start time nobody can tell yet.
+                        *may_be_due |= t.start_time.is_none_or(|s| s <= oldest_due_start);
+                        if !listed_any.contains(&t.task_id) {
+                            listed_any.insert(t.task_id.clone());
+                        }
+                    }
+                    pass_seen.insert(t.task_id);
+                }
+                offset += PAGE_SIZE;
+                if offset >= count || listed == 0 {
+                    break;
+                }
+            }
+            if stable {
+                seen.extend(pass_seen);
+                return Ok(true);
+            }
+            tracing::info!(user = %user.id, pass = pass + 1, "task count changed while paging; reading the listing again");
+            if pass + 1 == MAX_LISTING_PASSES {
+                seen.extend(pass_seen);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// What the listing side of a cycle carries from one user to the next.
+struct ListingState {
+    /// Tasks that started after this cannot be due yet.
+    oldest_due_start: DateTime<Utc>,
+    /// Per user, the tasks stored as pending for them when the cycle began.
+    snapshots: FxHashMap<String, FxHashMap<String, StoredTask>>,
+    tasks_seen: FxHashSet<String>,
+    /// Users listed completely with nothing finished: their listing time is written at the end.
+    quiet: Vec<String>,
+    /// Listed tasks not written yet.
+    pending: Vec<ListedRow>,
+}
+
+/// A user the listing side is done with, for the expediting side.
+pub(super) struct ListedUser {
+    pub(super) user: String,
+    /// Could any of the user's tasks be due? When not, their decisions are skipped.
+    pub(super) may_be_due: bool,
+}
+
+enum ListError {
+    Feishu(FeishuError),
+    Store(StoreError),
+}
+
+/// The listings each user needs: one per distinct `api_ids` set, plus one unfiltered when some
+/// rule has none (or there are no rules, so tasks are still tracked).
+pub fn listing_filters(config: &Config) -> Vec<Option<Vec<String>>> {
+    let mut filters: Vec<Option<Vec<String>>> = Vec::new();
+    if config.rules.is_empty() || config.rules.iter().any(|r| r.api_ids.is_none()) {
+        filters.push(None);
+    }
+    for r in &config.rules {
+        if let Some(ids) = &r.api_ids
+            && !filters.iter().any(|f| f.as_ref() == Some(ids))
+        {
+            filters.push(Some(ids.clone()));
+        }
+    }
+    filters
+}
