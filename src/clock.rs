@@ -26,11 +26,13 @@ impl Clock {
         clock
     }
 
+    #[allow(clippy::disallowed_methods)] // the one place the wall clock is read
     pub fn now(&self) -> DateTime<Utc> {
         Utc::now() + TimeDelta::milliseconds(self.offset_ms.load(Ordering::Relaxed))
     }
 
     /// From now on the clock reads `at` (and runs on from there).
+    #[allow(clippy::disallowed_methods)]
     pub fn set(&self, at: DateTime<Utc>) {
         let offset = (at - Utc::now()).num_milliseconds();
         self.offset_ms.store(offset, Ordering::Relaxed);
@@ -48,6 +50,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::disallowed_methods)]
     fn a_shifted_clock_reads_the_set_moment_and_moves_on() {
         let clock = Clock::system();
         let real = Utc::now();

@@ -25,11 +25,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::cli::{EXIT_OK, client_for, describe_rule, load_config, open_store};
 use crate::clock::Clock;
 use crate::config::{Config, CronSchedule};
 use crate::cycle::{CycleError, CycleReport, Engine};
 use crate::progress::{Progress, Watchdog};
+use crate::startup::{EXIT_OK, client_for, load_config, open_store};
 
 /// How long a stopping daemon waits for the running cycle before abandoning its call.
 const STOP_GRACE: Duration = Duration::from_secs(8);
@@ -71,7 +71,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
         .context("cannot start the scheduler")?;
     let generation = Arc::new(AtomicU64::new(0));
     let (tick_tx, mut tick_rx) = mpsc::unbounded_channel::<Tick>();
-    arm_schedule(&scheduler, &engine.config, &generation, &tick_tx).await?;
+    arm_schedule(&scheduler, &engine, &generation, &tick_tx).await?;
 
     prune(&engine).await;
     let mut prune_timer =
@@ -85,7 +85,8 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
 
     tracing::info!(config = %path.display(), database = %engine.store.path().display(), cron = %engine.config.schedule.cron.expr,
         timezone = %engine.config.schedule.timezone, users = engine.config.users.len(), rules = engine.config.rules.len(),
-        next = %next_fire(&engine.config).map(|t| t.to_rfc3339()).unwrap_or_else(|| "never".into()), "expediter started");
+        next = %next_tick(&engine.config.schedule.cron, engine.config.schedule.timezone, engine.clock.now())
+            .map(|t| t.with_timezone(&engine.config.schedule.timezone).to_rfc3339()).unwrap_or_else(|| "never".into()), "expediter started");
     notify(&[
         NotifyState::Ready,
         NotifyState::Status("waiting for the first tick"),
@@ -129,7 +130,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
                         || new.config.schedule.timezone != engine.config.schedule.timezone;
                     engine = new;
                     if reschedule
-                        && let Err(e) = arm_schedule(&scheduler, &engine.config, &generation, &tick_tx).await
+                        && let Err(e) = arm_schedule(&scheduler, &engine, &generation, &tick_tx).await
                     {
                         tracing::error!("cannot arm the new schedule: {e:#}");
                     }
@@ -203,32 +204,33 @@ fn notify_reloading() {
     }
 }
 
-fn next_fire(config: &Config) -> Option<DateTime<Tz>> {
-    let tz = config.schedule.timezone;
-    config
-        .schedule
-        .cron
-        .next_fire_times(Utc::now().with_timezone(&tz), 1)
+/// The first fire time of `cron` strictly after `after`, computed in the zone's rules at that
+/// moment (so a DST change never shifts the schedule). The schedule is a chain of these steps:
+/// each tick arms the next one from its own fire time.
+pub fn next_tick(cron: &CronSchedule, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    cron.next_fire_times(after.with_timezone(&tz), 1)
         .into_iter()
         .next()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Starts a new chain of one-shot jobs for the config's schedule; older chains stop.
 async fn arm_schedule(
     scheduler: &JobScheduler,
-    config: &Config,
+    engine: &Engine,
     generation: &Arc<AtomicU64>,
     tx: &mpsc::UnboundedSender<Tick>,
 ) -> anyhow::Result<()> {
     let current = generation.fetch_add(1, Ordering::SeqCst) + 1;
     let chain = Chain {
-        cron: config.schedule.cron.clone(),
-        tz: config.schedule.timezone,
+        cron: engine.config.schedule.cron.clone(),
+        tz: engine.config.schedule.timezone,
         generation: current,
         live: generation.clone(),
         tx: tx.clone(),
+        clock: engine.clock.clone(),
     };
-    chain.arm(scheduler, Utc::now()).await
+    chain.arm(scheduler, engine.clock.now()).await
 }
 
 #[derive(Clone)]
@@ -238,6 +240,7 @@ struct Chain {
     generation: u64,
     live: Arc<AtomicU64>,
     tx: mpsc::UnboundedSender<Tick>,
+    clock: Clock,
 }
 
 impl Chain {
@@ -248,17 +251,11 @@ impl Chain {
         after: DateTime<Utc>,
     ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>> {
         Box::pin(async move {
-            let Some(next) = self
-                .cron
-                .next_fire_times(after.with_timezone(&self.tz), 1)
-                .into_iter()
-                .next()
-            else {
+            let Some(at) = next_tick(&self.cron, self.tz, after) else {
                 tracing::warn!(cron = %self.cron.expr, "the schedule never fires again");
                 return Ok(());
             };
-            let at = next.with_timezone(&Utc);
-            let wait = (at - Utc::now()).to_std().unwrap_or_default();
+            let wait = (at - self.clock.now()).to_std().unwrap_or_default();
             let chain = self.clone();
             let job = Job::new_one_shot_at_instant_async(
                 std::time::Instant::now() + wait,
@@ -266,7 +263,7 @@ impl Chain {
                     let chain = chain.clone();
                     Box::pin(async move {
                         // Whole-second scheduling may fire early: keep to the real fire time.
-                        if let Ok(early) = (at - Utc::now()).to_std() {
+                        if let Ok(early) = (at - chain.clock.now()).to_std() {
                             tokio::time::sleep(early).await;
                         }
                         if chain.live.load(Ordering::SeqCst) != chain.generation {
@@ -384,7 +381,7 @@ pub fn describe_changes(old: &Config, new: &Config) -> Vec<String> {
     let rules = |c: &Config| {
         c.rules
             .iter()
-            .map(|r| (r.name.clone(), describe_rule(c, r)))
+            .map(|r| (r.name.clone(), r.describe(&c.policy())))
             .collect::<std::collections::BTreeMap<_, _>>()
     };
     let (before, after) = (rules(old), rules(new));
@@ -434,7 +431,7 @@ async fn prune(engine: &Engine) {
     let retention = engine.config.storage.retention;
     let cutoff = chrono::TimeDelta::from_std(retention)
         .ok()
-        .and_then(|r| Utc::now().checked_sub_signed(r))
+        .and_then(|r| engine.clock.now().checked_sub_signed(r))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
     match engine.store.prune(cutoff).await {
         Ok((tasks, expedites)) => tracing::info!(
@@ -466,10 +463,11 @@ mod tests {
             .with_timezone(&Utc);
         let mut offsets = Vec::new();
         for _ in 0..4 {
-            let next = cron.next_fire_times(at.with_timezone(&tz), 1).remove(0);
-            assert_eq!(next.format("%H:%M").to_string(), "09:00", "{next}");
-            offsets.push(next.offset().fix().local_minus_utc() / 3600);
-            at = next.with_timezone(&Utc);
+            // The chain's own step: each tick arms the next from its fire time.
+            at = next_tick(&cron, tz, at).unwrap();
+            let local = at.with_timezone(&tz);
+            assert_eq!(local.format("%H:%M").to_string(), "09:00", "{local}");
+            offsets.push(local.offset().fix().local_minus_utc() / 3600);
         }
         assert_eq!(offsets, vec![-5, -4, -4, -4]);
     }

@@ -2,6 +2,8 @@
 //! 127.0.0.1 that keeps tasks per user, pages by offset, issues tokens that expire, counts calls
 //! per API in sliding windows, validates bodies like the platform, and misbehaves on request
 //! (429s, 5xx, garbage, hangs, error codes).
+// The simulated platform has a clock of its own, as the real one does.
+#![allow(clippy::disallowed_methods)]
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

@@ -3,16 +3,16 @@
 
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod cycle;
 pub mod daemon;
-pub mod demo;
 pub mod domain;
 pub mod fake;
 pub mod feishu;
-pub mod plan;
 pub mod progress;
 pub mod rate;
 pub mod secret;
+pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::Policy;
 use super::opinion::OpinionTemplate;
 
 /// Who the expediting call is made on behalf of.
@@ -113,5 +114,61 @@ impl LabelGlob {
 
     pub fn matches(&self, text: &str) -> bool {
         self.matcher.matches(text)
+    }
+}
+
+impl Rule {
+    /// The rule in plain words, as `check` prints it.
+    pub fn describe(&self, policy: &Policy<'_>) -> String {
+        let r = self;
+        let mut who = Vec::new();
+        if !r.users.is_empty() {
+            who.push(format!("users {}", r.users.join(", ")));
+        }
+        if !r.teams.is_empty() {
+            who.push(format!("team {}", r.teams.join(", ")));
+        }
+        if who.is_empty() {
+            who.push("everyone".into());
+        }
+        if let Some(ids) = &r.api_ids {
+            who.push(format!("flow {}", ids.join(", ")));
+        }
+        if let Some(l) = &r.label {
+            who.push(format!("label {}", l.pattern));
+        }
+        let d = super::opinion::human_age;
+        let clock = if r.age_clock == AgeClock::Working {
+            " working time"
+        } else {
+            ""
+        };
+        let when = if r.max_times == 0 {
+            "never expedited (max_times = 0)".to_owned()
+        } else {
+            match r.repeat {
+                None => format!("once after {}{clock}", d(r.after)),
+                Some(rep) => format!(
+                    "first after {}{clock}, then every {}, at most {} times",
+                    d(r.after),
+                    d(rep),
+                    r.max_times
+                ),
+            }
+        };
+        let cal = match r.calendar {
+            Some(c) => format!(
+                "; {} {} ({})",
+                policy.calendars[c].describe(),
+                policy.timezone,
+                policy.calendars[c].name
+            ),
+            None => "; any time".into(),
+        };
+        let op = match &r.operator {
+            Operator::User(id) => format!("; as {id}"),
+            Operator::Initiator => "; as the task's initiator".into(),
+        };
+        format!("{}: {}; {}{cal}{op}", r.name, who.join(", "), when)
     }
 }

@@ -5,6 +5,7 @@
 //! - [`pairs`]: pending (task, assignee) pairs with their history, for decisions and `plan`;
 //! - [`ledger`]: the at-most-once record of every expediting call;
 //! - [`retention`]: pruning old history.
+#![allow(clippy::disallowed_methods)]
 
 mod ledger;
 mod listings;
@@ -207,6 +208,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
     use crate::domain::Recipient;
     use crate::feishu::ListedTask;
 
@@ -231,7 +233,7 @@ mod tests {
     #[tokio::test]
     async fn pages_upsert_and_complete_listings_finish() {
         let (_d, s) = store().await;
-        let t0 = Utc::now();
+        let t0 = Clock::system().now();
         assert_eq!(
             s.record_page("u1", None, &[task("1"), task("2")], t0)
                 .await
@@ -292,7 +294,7 @@ mod tests {
     #[tokio::test]
     async fn a_task_listed_again_after_one_miss_stays_pending() {
         let (_d, s) = store().await;
-        let t0 = Utc::now();
+        let t0 = Clock::system().now();
         s.record_page("u1", None, &[task("1"), task("2")], t0)
             .await
             .unwrap();
@@ -323,14 +325,14 @@ mod tests {
         );
         assert!(!path.exists(), "nothing created");
         let s = Store::open(&path).await.unwrap();
-        s.record_page("u1", None, &[task("1")], Utc::now())
+        s.record_page("u1", None, &[task("1")], Clock::system().now())
             .await
             .unwrap();
         s.close().await;
         let r = Store::open_read_only(&path).await.unwrap();
         assert_eq!(r.pending_pairs().await.unwrap().len(), 1);
         let err = r
-            .record_page("u1", None, &[task("2")], Utc::now())
+            .record_page("u1", None, &[task("2")], Clock::system().now())
             .await
             .expect_err("read-only");
         assert!(err.to_string().contains("e.db"), "{err}");
@@ -339,7 +341,7 @@ mod tests {
     #[tokio::test]
     async fn the_same_expedite_is_recorded_once() {
         let (_d, s) = store().await;
-        let now = Utc::now();
+        let now = Clock::system().now();
         s.record_page("u1", None, &[task("1")], now).await.unwrap();
         let a = vec![Recipient {
             user_id: "u1".into(),
@@ -390,7 +392,7 @@ mod tests {
     #[tokio::test]
     async fn prune_removes_only_old_finished_tasks_and_their_history() {
         let (_d, s) = store().await;
-        let long_ago = Utc::now() - chrono::TimeDelta::days(100);
+        let long_ago = Clock::system().now() - chrono::TimeDelta::days(100);
         s.record_page(
             "u1",
             Some("f"),
@@ -415,14 +417,14 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let recently = Utc::now() - chrono::TimeDelta::minutes(1);
-        for at in [recently, Utc::now()] {
+        let recently = Clock::system().now() - chrono::TimeDelta::minutes(1);
+        for at in [recently, Clock::system().now()] {
             s.record_absent("u1", &["new".to_owned()], at)
                 .await
                 .unwrap();
         }
         let (tasks, expedites) = s
-            .prune(Utc::now() - chrono::TimeDelta::days(90))
+            .prune(Clock::system().now() - chrono::TimeDelta::days(90))
             .await
             .unwrap();
         assert_eq!((tasks, expedites), (1, 1));

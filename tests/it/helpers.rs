@@ -269,7 +269,7 @@ impl TestEnv {
     /// can then be run at any moment without sleeping.
     pub async fn engine(&self, clock: expediter::clock::Clock) -> expediter::cycle::Engine {
         let config = expediter::config::Config::load(&self.config_path).expect("config loads");
-        expediter::cli::engine_for(config, clock)
+        expediter::startup::engine_for(config, clock)
             .await
             .expect("engine starts")
     }

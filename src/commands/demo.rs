@@ -1,10 +1,11 @@
 //! `expediter demo`: a simulated Feishu on loopback with sample tasks, one real cycle of the
 //! daemon's own code against it, then what was expedited and the plan.
+#![allow(clippy::disallowed_methods)]
 
 use std::time::Duration;
 
-use crate::cli::{EXIT_FAILED, EXIT_OK, engine_for, load_config};
 use crate::fake::{FakeFeishu, FakeTask};
+use crate::startup::{EXIT_FAILED, EXIT_OK, engine_for, load_config};
 
 const HOUR: u64 = 3600;
 
@@ -127,7 +128,7 @@ pub async fn demo() -> anyhow::Result<u8> {
     println!("Config: {} — rules:", config_path.display());
     let config = load_config(&config_path)?;
     for r in &config.rules {
-        println!("  {}", crate::cli::describe_rule(&config, r));
+        println!("  {}", r.describe(&config.policy()));
     }
     println!("\nRunning one cycle…");
     let engine = engine_for(config, crate::clock::Clock::system()).await?;
@@ -159,8 +160,8 @@ pub async fn demo() -> anyhow::Result<u8> {
     );
 
     let pairs = engine.store.pending_pairs().await?;
-    let entries = crate::plan::build(&engine.config, &pairs, engine.clock.now());
-    println!("\nPlan:\n{}", crate::plan::render_table(&entries));
+    let entries = super::plan::build(&engine.config, &pairs, engine.clock.now());
+    println!("\nPlan:\n{}", super::plan::render_table(&entries));
     engine.store.close().await;
     Ok(if report.ok() && received.len() == sent.len() {
         EXIT_OK

@@ -1,0 +1,159 @@
+//! The commands other than `run`: each reads the config, does one thing, and returns its exit
+//! code.
+
+pub mod demo;
+pub mod plan;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError};
+use crate::cycle::CycleReport;
+use crate::progress::Progress;
+use crate::startup::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK, client_for, engine_for, load_config};
+use crate::store::Store;
+
+/// `expediter once`: one full cycle now.
+pub async fn once(path: &Path, dry_run: bool) -> anyhow::Result<u8> {
+    let config = load_config(path)?;
+    let dry_run = dry_run || config.expedite.dry_run;
+    let engine = engine_for(config, Clock::system()).await?;
+    let report = engine.run_cycle(dry_run).await;
+    engine.store.close().await;
+    let report: CycleReport = report.context("the cycle stopped")?;
+    Ok(if report.ok() { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// `expediter check`: the config in plain words, and optionally the credentials proven.
+pub async fn check(path: &Path, online: bool) -> anyhow::Result<u8> {
+    let config = load_config(path)?;
+    println!("{}", describe_config(&config, Clock::system().now()));
+    if let Err(message) = config.feishu.app_secret.resolve() {
+        return Err(ConfigError {
+            file: config.file.clone(),
+            key: Some("feishu.app_secret_file".into()),
+            position: None,
+            message,
+        }
+        .into());
+    }
+    if online {
+        let client = client_for(&config, Progress::default())?;
+        match client.verify_credentials().await {
+            Ok(lifetime) => println!(
+                "online: fetched a tenant token from {} for app {} (valid {})",
+                config.feishu.base_url,
+                config.feishu.app_id,
+                crate::domain::opinion::human_age(lifetime)
+            ),
+            Err(e) => {
+                println!(
+                    "online: FAILED to fetch a tenant token from {}: {e}",
+                    config.feishu.base_url
+                );
+                tracing::error!(code = e.code(), "fetching a tenant token failed: {e}");
+                let credentials = matches!(e.code(), Some(10003 | 10014 | 10015));
+                return Ok(if credentials {
+                    EXIT_CONFIG
+                } else {
+                    EXIT_FAILED
+                });
+            }
+        }
+    }
+    println!("config OK: {}", path.display());
+    Ok(EXIT_OK)
+}
+
+/// The config in plain words, for `check`.
+pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
+    use std::fmt::Write as _;
+    let tz = config.schedule.timezone;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Feishu: {} app {} (secret from {}), {} requests/minute per API, timeout {}",
+        config.feishu.base_url,
+        config.feishu.app_id,
+        config.feishu.app_secret.describe(),
+        config.feishu.requests_per_minute,
+        crate::domain::opinion::human_age(config.feishu.request_timeout)
+    );
+    let _ = writeln!(
+        out,
+        "Database: {} (finished tasks kept {})",
+        config.storage.database.display(),
+        crate::domain::opinion::human_age(config.storage.retention)
+    );
+    if config.expedite.dry_run {
+        let _ = writeln!(out, "Dry run: nothing is sent ([expedite] dry_run = true)");
+    }
+    let _ = writeln!(out, "Users ({}):", config.users.len());
+    for u in &config.users {
+        let _ = writeln!(
+            out,
+            "  {}{}{}",
+            u.id,
+            u.name.as_ref().map(|n| format!(" {n}")).unwrap_or_default(),
+            u.team
+                .as_ref()
+                .map(|t| format!(" (team {t})"))
+                .unwrap_or_default()
+        );
+    }
+    let _ = writeln!(out, "Rules ({}), first match wins:", config.rules.len());
+    for r in &config.rules {
+        let _ = writeln!(out, "  {}", r.describe(&config.policy()));
+    }
+    let _ = writeln!(
+        out,
+        "Schedule: cron \"{}\" in {}; next: {}",
+        config.schedule.cron.expr,
+        tz,
+        config
+            .schedule
+            .cron
+            .next_fire_times(now.with_timezone(&tz), 3)
+            .iter()
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S %Z").to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for w in &config.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out.trim_end().to_owned()
+}
+
+/// `expediter plan`: every tracked pending pair from the database alone.
+pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
+    let config = load_config(path)?;
+    let db = &config.storage.database;
+    if !db.exists() {
+        // Nothing tracked yet is an empty plan, not an error.
+        eprintln!(
+            "no database at {} yet: run `expediter once` (or the daemon) first to list tasks",
+            db.display()
+        );
+        if json {
+            println!("[]");
+        } else {
+            print!("{}", plan::render_table(&[]));
+        }
+        return Ok(EXIT_OK);
+    }
+    // Read only: looking never creates, migrates or writes anything.
+    let store = Store::open_read_only(db).await?;
+    let pairs = store.pending_pairs().await?;
+    store.close().await;
+    let entries = plan::build(&config, &pairs, Clock::system().now());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+    } else {
+        print!("{}", plan::render_table(&entries));
+    }
+    Ok(EXIT_OK)
+}
