@@ -11,7 +11,6 @@ pub mod domain;
 pub mod fake;
 pub mod feishu;
 pub mod progress;
-pub mod rate;
 pub mod secret;
 pub mod startup;
 pub mod store;

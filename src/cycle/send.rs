@@ -246,6 +246,6 @@ pub fn expedite_budget(config: &Config, now: DateTime<Utc>) -> usize {
         [a, b] => (*b - *a).to_std().unwrap_or_default(),
         _ => return usize::MAX,
     };
-    let period = crate::rate::Pacer::per_minute(config.feishu.requests_per_minute).period();
+    let period = crate::feishu::rate::Pacer::per_minute(config.feishu.requests_per_minute).period();
     ((interval.as_secs_f64() / period.as_secs_f64()).floor() as usize).max(1)
 }

@@ -89,10 +89,6 @@ impl OpinionTemplate {
         })
     }
 
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
     pub fn render(&self, v: &OpinionValues<'_>) -> String {
         let mut out = String::new();
         for piece in &self.pieces {

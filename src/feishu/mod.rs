@@ -2,6 +2,7 @@
 //! one path that paces it, checks `code`, refreshes the token and retries what may be retried.
 
 pub mod error;
+pub mod rate;
 pub mod wire;
 
 use std::sync::Arc;
@@ -17,8 +18,8 @@ pub use error::{ErrorClass, FeishuError};
 pub use wire::{ListedTask, Page};
 
 use crate::progress::Progress;
-use crate::rate::Pacer;
 use crate::secret::Secret;
+use rate::Pacer;
 
 pub const TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token/internal";
 pub const QUERY_PATH: &str = "/open-apis/apaas/v1/user_task/query";
@@ -134,7 +135,6 @@ pub struct ClientSettings {
 pub struct Stats {
     pub query_calls: AtomicU64,
     pub expedite_calls: AtomicU64,
-    pub token_calls: AtomicU64,
     pub rate_limit_waits: AtomicU64,
     pub retries: AtomicU64,
 }
@@ -143,7 +143,6 @@ pub struct Stats {
 pub struct StatsSnapshot {
     pub query_calls: u64,
     pub expedite_calls: u64,
-    pub token_calls: u64,
     pub rate_limit_waits: u64,
     pub retries: u64,
 }
@@ -153,7 +152,6 @@ impl StatsSnapshot {
         StatsSnapshot {
             query_calls: self.query_calls - earlier.query_calls,
             expedite_calls: self.expedite_calls - earlier.expedite_calls,
-            token_calls: self.token_calls - earlier.token_calls,
             rate_limit_waits: self.rate_limit_waits - earlier.rate_limit_waits,
             retries: self.retries - earlier.retries,
         }
@@ -205,7 +203,6 @@ impl FeishuClient {
         StatsSnapshot {
             query_calls: s.query_calls.load(Ordering::Relaxed),
             expedite_calls: s.expedite_calls.load(Ordering::Relaxed),
-            token_calls: s.token_calls.load(Ordering::Relaxed),
             rate_limit_waits: s.rate_limit_waits.load(Ordering::Relaxed),
             retries: s.retries.load(Ordering::Relaxed),
         }
@@ -428,7 +425,6 @@ impl FeishuClient {
     async fn fetch_token(&self) -> Result<(Secret, Duration), FeishuError> {
         let s = &self.inner.settings;
         let body = json!({"app_id": s.app_id, "app_secret": s.app_secret.expose()});
-        self.inner.stats.token_calls.fetch_add(1, Ordering::Relaxed);
         let env = self.post(TOKEN_PATH, None, &body).await?;
         let token = env
             .tenant_access_token

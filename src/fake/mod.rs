@@ -1,0 +1,331 @@
+//! A simulated Feishu for tests, benchmarks and `expediter demo`: a real HTTP server on
+//! 127.0.0.1 that keeps tasks per user, pages by offset, issues tokens that expire, counts calls
+//! per API in sliding windows, validates bodies like the platform, and misbehaves on request
+//! (429s, 5xx, garbage, hangs, error codes).
+// The simulated platform has a clock of its own, as the real one does.
+#![allow(clippy::disallowed_methods)]
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::post;
+use tokio::time::Instant;
+
+use crate::feishu::{QUERY_PATH, TOKEN_PATH};
+
+mod handlers;
+
+use handlers::{expedite_handler, query_handler, token_handler};
+
+/// The endpoints the fake serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Token,
+    Query,
+    Expedite,
+}
+
+/// A task in the simulated tenant.
+#[derive(Debug, Clone)]
+pub struct FakeTask {
+    pub task_id: String,
+    pub instance_id: String,
+    /// (language code, text)
+    pub labels: Vec<(String, String)>,
+    /// Epoch milliseconds; `None` omits `task_start_time`.
+    pub start_ms: Option<i64>,
+    pub initiator_id: String,
+    pub initiator_name: String,
+    /// Current handlers: the task is listed for each of them.
+    pub assignees: Vec<String>,
+    /// The flow it belongs to (matched by `api_ids` filters).
+    pub api_id: String,
+}
+
+impl FakeTask {
+    pub fn new(task_id: impl Into<String>, assignees: &[&str], age: Duration) -> Self {
+        let task_id = task_id.into();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        Self {
+            instance_id: format!("wf-{task_id}"),
+            labels: vec![
+                ("2052".into(), format!("报销审批 {task_id}")),
+                ("1033".into(), format!("Expense approval {task_id}")),
+            ],
+            start_ms: Some(now_ms - age.as_millis() as i64),
+            initiator_id: "9001".into(),
+            initiator_name: "Initiator".into(),
+            assignees: assignees.iter().map(|s| s.to_string()).collect(),
+            api_id: "flow_default".into(),
+            task_id,
+        }
+    }
+
+    pub fn label(mut self, zh: &str, en: &str) -> Self {
+        self.labels = vec![("2052".into(), zh.into()), ("1033".into(), en.into())];
+        self
+    }
+
+    pub fn flow(mut self, api_id: &str) -> Self {
+        self.api_id = api_id.into();
+        self
+    }
+
+    pub fn initiator(mut self, id: &str, name: &str) -> Self {
+        self.initiator_id = id.into();
+        self.initiator_name = name.into();
+        self
+    }
+
+    pub fn no_start_time(mut self) -> Self {
+        self.start_ms = None;
+        self
+    }
+}
+
+/// A misbehaviour to inject.
+#[derive(Debug, Clone)]
+pub enum FaultKind {
+    /// HTTP status with a Feishu-looking error body.
+    Status(u16),
+    /// HTTP 429 with code 99991400 and, when given, `x-ogw-ratelimit-reset`.
+    RateLimit { reset_secs: Option<u64> },
+    /// A Feishu error code with the given HTTP status.
+    Code { code: i64, http_status: u16 },
+    /// HTTP 200 with a body that is not JSON.
+    Garbage,
+    /// HTTP 200 with JSON cut off in the middle.
+    Truncated,
+    /// Wait this long, then answer normally (the client's timeout should fire first).
+    Hang(Duration),
+    /// Answer normally, but process the request first (for expediting: the reminder is
+    /// recorded), then hang — the platform acted, the client never hears.
+    ActThenHang(Duration),
+    /// Process the request (the platform acts), then answer with this fault instead: a gateway
+    /// that fails the answer after the work was done.
+    ActThen(Box<FaultKind>),
+    /// An HTTP status with an HTML page, as a gateway sends it (`504 Gateway Time-out`).
+    GatewayPage(u16),
+    /// Finish this task for everyone, then answer normally (a task finishing mid-listing).
+    FinishTask(String),
+    /// Finish one task and let another arrive at the end of its assignees' lists (a transfer
+    /// from a colleague), then answer normally: the total holds while every task after the
+    /// finished one moves up a place.
+    Shift {
+        finish: String,
+        arrive: Box<FakeTask>,
+    },
+}
+
+/// Which calls a fault applies to, and how many times.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub endpoint: Endpoint,
+    pub user: Option<String>,
+    pub offset: Option<u64>,
+    pub task_id: Option<String>,
+    /// `None`: every matching call.
+    pub times: Option<u32>,
+    /// Skip this many matching calls before the fault starts.
+    pub skip: u32,
+    pub kind: FaultKind,
+}
+
+impl Fault {
+    pub fn new(endpoint: Endpoint, kind: FaultKind) -> Self {
+        Self {
+            endpoint,
+            user: None,
+            offset: None,
+            task_id: None,
+            times: Some(1),
+            skip: 0,
+            kind,
+        }
+    }
+    pub fn user(mut self, user: &str) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = Some(offset);
+        self
+    }
+    pub fn task(mut self, task_id: &str) -> Self {
+        self.task_id = Some(task_id.into());
+        self
+    }
+    pub fn times(mut self, times: u32) -> Self {
+        self.times = Some(times);
+        self
+    }
+    pub fn always(mut self) -> Self {
+        self.times = None;
+        self
+    }
+    pub fn after(mut self, skip: u32) -> Self {
+        self.skip = skip;
+        self
+    }
+}
+
+/// An expediting call the fake accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedExpedite {
+    pub task_id: String,
+    pub operator_user_id: String,
+    pub expediting_user_ids: Vec<String>,
+    pub opinion: Option<String>,
+    /// When the platform acted on it.
+    pub at: Instant,
+}
+
+/// One call as the fake saw it.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    pub endpoint: Endpoint,
+    pub at: Instant,
+    pub status: u16,
+    pub code: i64,
+    pub user: Option<String>,
+    pub offset: Option<u64>,
+    pub api_ids: Option<Vec<String>>,
+}
+
+pub(super) struct Token {
+    pub(super) value: String,
+    pub(super) expires: Instant,
+}
+
+pub(super) struct FakeState {
+    pub(super) app_id: String,
+    pub(super) app_secret: String,
+    pub(super) token_ttl: Duration,
+    pub(super) tokens: Vec<Token>,
+    pub(super) token_serial: u64,
+    pub(super) tasks: Vec<FakeTask>,
+    pub(super) rate_limits: HashMap<Endpoint, (usize, Duration)>,
+    pub(super) windows: HashMap<Endpoint, VecDeque<Instant>>,
+    pub(super) faults: Vec<Fault>,
+    pub(super) calls: Vec<CallRecord>,
+    pub(super) expedites: Vec<ReceivedExpedite>,
+    /// Write `count` and `task_start_time` as numbers instead of strings.
+    pub(super) numeric_fields: bool,
+}
+
+/// A running simulated Feishu. Stops when dropped.
+pub struct FakeFeishu {
+    addr: SocketAddr,
+    state: Arc<Mutex<FakeState>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeFeishu {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub(super) type Shared = Arc<Mutex<FakeState>>;
+
+impl FakeFeishu {
+    /// Starts the fake on 127.0.0.1 with an ephemeral port.
+    pub async fn start(app_id: &str, app_secret: &str) -> std::io::Result<FakeFeishu> {
+        let state = Arc::new(Mutex::new(FakeState {
+            app_id: app_id.into(),
+            app_secret: app_secret.into(),
+            token_ttl: Duration::from_secs(7200),
+            tokens: Vec::new(),
+            token_serial: 0,
+            tasks: Vec::new(),
+            rate_limits: HashMap::new(),
+            windows: HashMap::new(),
+            faults: Vec::new(),
+            calls: Vec::new(),
+            expedites: Vec::new(),
+            numeric_fields: false,
+        }));
+        let app = Router::new()
+            .route(TOKEN_PATH, post(token_handler))
+            .route(QUERY_PATH, post(query_handler))
+            .route(
+                "/open-apis/apaas/v1/user_tasks/{task_id}/expediting",
+                post(expedite_handler),
+            )
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(FakeFeishu {
+            addr,
+            state,
+            server,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut FakeState) -> T) -> T {
+        f(&mut self.state.lock().expect("fake state"))
+    }
+
+    pub fn add_task(&self, task: FakeTask) {
+        self.with(|s| s.tasks.push(task));
+    }
+
+    /// The task is no longer pending for anyone.
+    pub fn finish_task(&self, task_id: &str) {
+        self.with(|s| s.tasks.retain(|t| t.task_id != task_id));
+    }
+
+    pub fn set_token_ttl(&self, ttl: Duration) {
+        self.with(|s| s.token_ttl = ttl);
+    }
+
+    /// At most `limit` accepted calls to `endpoint` in any sliding `window`.
+    pub fn set_rate_limit(&self, endpoint: Endpoint, limit: usize, window: Duration) {
+        self.with(|s| s.rate_limits.insert(endpoint, (limit, window)));
+    }
+
+    pub fn set_numeric_fields(&self, on: bool) {
+        self.with(|s| s.numeric_fields = on);
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.with(|s| s.faults.push(fault));
+    }
+
+    pub fn clear_faults(&self) {
+        self.with(|s| s.faults.clear());
+    }
+
+    pub fn expedites(&self) -> Vec<ReceivedExpedite> {
+        self.with(|s| s.expedites.clone())
+    }
+
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.with(|s| s.calls.clone())
+    }
+
+    pub fn calls_to(&self, endpoint: Endpoint) -> Vec<CallRecord> {
+        self.with(|s| {
+            s.calls
+                .iter()
+                .filter(|c| c.endpoint == endpoint)
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Tokens the fake has issued (for checking they never leak into output).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.with(|s| s.tokens.iter().map(|t| t.value.clone()).collect())
+    }
+}
