@@ -22,7 +22,7 @@ use crate::store::{Store, StoreError};
 pub use report::CycleReport;
 pub use send::expedite_budget;
 use sync::ListedUser;
-pub use sync::listing_filters;
+pub use sync::listing_flows;
 
 /// Failures that stop a cycle: the database is the record of what was sent, so without it
 /// nothing more may be sent.

@@ -51,7 +51,7 @@ impl Engine {
         Ok(report)
     }
 
-    /// Lists one user on every needed flow filter; stores pages as they come. A user whose
+    /// Lists one user on every listing it needs (unfiltered, and one per flow set); stores pages as they come. A user whose
     /// listing failed anywhere keeps all their tasks as they were.
     async fn list_user(
         &self,
@@ -79,8 +79,8 @@ impl Engine {
         let mut complete = true;
         // What the unfiltered listing held, when it ran first and completely this cycle.
         let mut unfiltered: Option<FxHashSet<String>> = None;
-        for filter in listing_filters(&self.config) {
-            let flow_set = filter.as_deref().map(decide::flow_key);
+        for api_ids in listing_flows(&self.config) {
+            let flow_set = api_ids.as_deref().map(decide::flow_set_of);
             if let (Some(key), Some(all)) = (&flow_set, &unfiltered) {
                 // A filtered listing only tells which tasks are of its flows. When that is
                 // already known for every task this user has, it cannot change any decision.
@@ -95,7 +95,7 @@ impl Engine {
             match self
                 .list_stream(
                     user,
-                    filter.as_deref(),
+                    api_ids.as_deref(),
                     &stored,
                     &mut stream_seen,
                     &mut listed_any,
@@ -208,7 +208,7 @@ impl Engine {
     async fn list_stream(
         &self,
         user: &User,
-        filter: Option<&[String]>,
+        api_ids: Option<&[String]>,
         stored: &FxHashMap<String, StoredTask>,
         seen: &mut FxHashSet<String>,
         listed_any: &mut FxHashSet<String>,
@@ -217,7 +217,7 @@ impl Engine {
         pending: &mut Vec<ListedRow>,
         report: &mut CycleReport,
     ) -> Result<bool, ListError> {
-        let flow_set = filter.map(decide::flow_key);
+        let flow_set = api_ids.map(decide::flow_set_of);
         for pass in 0..MAX_LISTING_PASSES {
             let mut pass_seen: FxHashSet<String> = FxHashSet::default();
             let mut offset = 0;
@@ -226,7 +226,7 @@ impl Engine {
             loop {
                 let page = self
                     .client
-                    .query_page(&user.id, offset, filter)
+                    .query_page(&user.id, offset, api_ids)
                     .await
                     .map_err(ListError::Feishu)?;
                 if page.skipped > 0 {
@@ -320,7 +320,7 @@ enum ListError {
 
 /// The listings each user needs: one per distinct `api_ids` set, plus one unfiltered when some
 /// rule has none (or there are no rules, so tasks are still tracked).
-pub fn listing_filters(config: &Config) -> Vec<Option<Vec<String>>> {
+pub fn listing_flows(config: &Config) -> Vec<Option<Vec<String>>> {
     let mut filters: Vec<Option<Vec<String>>> = Vec::new();
     if config.rules.is_empty() || config.rules.iter().any(|r| r.api_ids.is_none()) {
         filters.push(None);

@@ -62,8 +62,8 @@ pub enum Verdict {
     NoRule,
 }
 
-/// The key a flow filter is known by: its sorted api ids joined by `,`.
-pub fn flow_key(api_ids: &[String]) -> String {
+/// A flow set: the key a listing filtered by `api_ids` is known by (its sorted ids joined by `,`).
+pub fn flow_set_of(api_ids: &[String]) -> String {
     api_ids.join(",")
 }
 
@@ -74,7 +74,7 @@ pub fn owning_rule(rules: &[Rule], user: &User, facts: &PairFacts<'_>) -> Option
             && match &r.api_ids {
                 None => true,
                 Some(ids) => {
-                    let key = flow_key(ids);
+                    let key = flow_set_of(ids);
                     facts.flow_sets.contains(&key)
                 }
             }

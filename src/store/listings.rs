@@ -38,7 +38,7 @@ pub fn listed_fingerprint(t: &ListedTask) -> u64 {
     xxhash_rust::xxh3::xxh3_64(&bytes)
 }
 
-/// A listed task to store: for whom, from which listing (a flow filter, or none).
+/// A listed task to store: for whom, from which listing (a flow set, or none).
 #[derive(Debug, Clone)]
 pub struct ListedRow {
     pub user: String,
@@ -114,7 +114,7 @@ impl Store {
 
     /// Stores listed tasks — of any users and listings — in one transaction of a few
     /// set-based statements: new tasks inserted, changed ones updated (unchanged rows are not
-    /// rewritten), assignments marked current, and for filtered listings the flow filter that
+    /// rewritten), assignments marked current, and for filtered listings the flow set that
     /// returned them. Returns how many tasks were new.
     pub async fn record_listed(
         &self,
