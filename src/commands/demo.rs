@@ -160,7 +160,10 @@ pub async fn demo() -> anyhow::Result<u8> {
     );
 
     let pairs = engine.store.pending_pairs().await?;
-    let entries = super::plan::build(&engine.config, &pairs, engine.clock.now());
+    let now = engine.clock.now();
+    let today = crate::domain::planner::day_start(now, engine.config.schedule.timezone);
+    let sent_today = engine.store.reminders_since(today).await?;
+    let entries = super::plan::build(&engine.config, &pairs, now, &sent_today);
     println!("\nPlan:\n{}", super::plan::render_table(&entries));
     engine.store.close().await;
     Ok(if report.ok() && received.len() == sent.len() {

@@ -148,8 +148,11 @@ pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
     // Read only: looking never creates, migrates or writes anything.
     let store = Store::open_read_only(db).await?;
     let pairs = store.pending_pairs().await?;
+    let now = Clock::system().now();
+    let today = crate::domain::planner::day_start(now, config.schedule.timezone);
+    let sent_today = store.reminders_since(today).await?;
     store.close().await;
-    let entries = plan::build(&config, &pairs, Clock::system().now());
+    let entries = plan::build(&config, &pairs, now, &sent_today);
     if json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
     } else {

@@ -25,17 +25,33 @@ pub struct PlanEntry {
     pub working_age_seconds: Option<u64>,
     pub rule: Option<String>,
     pub expedites_sent: u32,
-    /// `due`, `waiting`, `deferred`, `done`, `no_rule`, `unconfirmed` or `unwatched`.
+    /// `due`, `waiting`, `deferred`, `capped`, `silenced`, `done`, `no_rule`, `unconfirmed` or
+    /// `unwatched`.
     pub status: &'static str,
     /// RFC 3339 in the configured zone.
     pub next_due: Option<String>,
     /// Why there is no next expedite, or why it waits.
     pub why: String,
+    /// RFC 3339: when the active silence ends.
+    pub silenced_until: Option<String>,
+    /// The escalation, in words, when the rule escalates: done (by what, when), or when next.
+    pub escalation: Option<String>,
+    /// RFC 3339: when the pair escalates, when that is known.
+    pub next_escalation: Option<String>,
+    /// RFC 3339: when it was escalated.
+    pub escalated_at: Option<String>,
     #[serde(skip)]
     sort_key: (u8, Option<DateTime<Utc>>),
 }
 
-pub fn build(config: &Config, pairs: &[Pair], now: DateTime<Utc>) -> Vec<PlanEntry> {
+/// The plan at `now`. `sent_today` is how many reminders each assignee got today (schedule
+/// zone), for the daily cap.
+pub fn build(
+    config: &Config,
+    pairs: &[Pair],
+    now: DateTime<Utc>,
+    sent_today: &HashMap<String, u32>,
+) -> Vec<PlanEntry> {
     let tz = config.schedule.timezone;
     let users: HashMap<&str, &User> = config.users.iter().map(|u| (u.id.as_str(), u)).collect();
     let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
@@ -57,6 +73,10 @@ pub fn build(config: &Config, pairs: &[Pair], now: DateTime<Utc>) -> Vec<PlanEnt
                 status: "unwatched",
                 next_due: None,
                 why: "user is not in [[users]] any more; never expedited".into(),
+                silenced_until: None,
+                escalation: None,
+                next_escalation: None,
+                escalated_at: None,
                 sort_key: (5, None),
             };
             let Some(user) = users.get(row.user_id.as_str()) else {
@@ -64,11 +84,16 @@ pub fn build(config: &Config, pairs: &[Pair], now: DateTime<Utc>) -> Vec<PlanEnt
             };
             e.assignee = user.display_name().to_owned();
             let verdict = decide::decide(&config.policy(), user, &facts, now);
+            let rule_of = |i: usize| &config.rules[i];
+            if let Some(r) = verdict.rule().map(rule_of) {
+                e.rule = Some(r.name.clone());
+                if r.age_clock == crate::config::AgeClock::Working {
+                    e.working_age_seconds =
+                        Some(decide::rule_age(&config.policy(), r, &facts, now).as_secs());
+                }
+            }
             if let Some(since) = row.missing_since {
                 // Not decided by the cycle until a listing confirms or clears it.
-                if let Some(r) = verdict_rule(&verdict) {
-                    e.rule = Some(config.rules[r].name.clone());
-                }
                 e.status = "unconfirmed";
                 e.why = format!(
                     "not in the listing at {}; finished if the next listing agrees, expedited again if it holds it",
@@ -77,20 +102,8 @@ pub fn build(config: &Config, pairs: &[Pair], now: DateTime<Utc>) -> Vec<PlanEnt
                 e.sort_key = (2, Some(since));
                 return e;
             }
-            let rule_of = |i: usize| &config.rules[i];
-            match &verdict {
-                Verdict::Due { rule, .. }
-                | Verdict::Waiting { rule, .. }
-                | Verdict::Deferred { rule, .. }
-                | Verdict::Exhausted { rule, .. } => {
-                    let r = rule_of(*rule);
-                    e.rule = Some(r.name.clone());
-                    if r.age_clock == crate::config::AgeClock::Working {
-                        e.working_age_seconds =
-                            Some(decide::rule_age(&config.policy(), r, &facts, now).as_secs());
-                    }
-                }
-                Verdict::NoRule => {}
+            if !matches!(verdict, Verdict::Silenced { .. }) {
+                describe_escalation(&mut e, config, user, &facts, now);
             }
             match verdict {
                 Verdict::Due { n, due_at, .. } => {
@@ -125,10 +138,20 @@ pub fn build(config: &Config, pairs: &[Pair], now: DateTime<Utc>) -> Vec<PlanEnt
                     } else {
                         format!(
                             "max_times reached ({sent} of {})",
-                            if r.repeat.is_none() { 1 } else { r.max_times }
+                            if r.repeat.is_empty() { 1 } else { r.max_times }
                         )
                     };
                     e.sort_key = (3, None);
+                }
+                Verdict::Silenced { until, reason, .. } => {
+                    e.status = "silenced";
+                    e.silenced_until = Some(until.with_timezone(&tz).to_rfc3339());
+                    e.why = if reason.is_empty() {
+                        format!("silenced until {}", local(until))
+                    } else {
+                        format!("silenced until {} ({reason})", local(until))
+                    };
+                    e.sort_key = (2, Some(until));
                 }
                 Verdict::NoRule => {
                     e.status = "no_rule";
@@ -139,6 +162,12 @@ pub fn build(config: &Config, pairs: &[Pair], now: DateTime<Utc>) -> Vec<PlanEnt
             e
         })
         .collect();
+    mark_capped(
+        &mut entries,
+        config.expedite.max_per_user_per_day,
+        sent_today,
+        &local,
+    );
     entries.sort_by(|a, b| {
         a.sort_key
             .cmp(&b.sort_key)
@@ -149,14 +178,85 @@ pub fn build(config: &Config, pairs: &[Pair], now: DateTime<Utc>) -> Vec<PlanEnt
     entries
 }
 
-fn verdict_rule(v: &Verdict) -> Option<usize> {
-    match v {
-        Verdict::Due { rule, .. }
-        | Verdict::Waiting { rule, .. }
-        | Verdict::Deferred { rule, .. }
-        | Verdict::Exhausted { rule, .. } => Some(*rule),
-        Verdict::NoRule => None,
+/// With a daily cap, each assignee's due pairs beyond what is left of today's allowance wait
+/// for tomorrow, the most overdue going first.
+fn mark_capped(
+    entries: &mut [PlanEntry],
+    cap: u32,
+    sent_today: &HashMap<String, u32>,
+    local: &dyn Fn(DateTime<Utc>) -> String,
+) {
+    if cap == 0 {
+        return;
     }
+    let mut due: Vec<&mut PlanEntry> = entries.iter_mut().filter(|e| e.status == "due").collect();
+    due.sort_by_key(|e| e.sort_key.1);
+    let mut given: HashMap<String, u32> = HashMap::new();
+    for e in due {
+        let today = sent_today.get(&e.assignee_id).copied().unwrap_or(0);
+        let n = given.entry(e.assignee_id.clone()).or_insert(today);
+        if *n >= cap {
+            e.status = "capped";
+            e.why = format!(
+                "capped: {} already has {cap} reminder(s) today (max_per_user_per_day); waits for tomorrow (due since {})",
+                e.assignee,
+                e.sort_key.1.map(local).unwrap_or_default()
+            );
+            e.sort_key.0 = 1;
+        } else {
+            *n += 1;
+        }
+    }
+}
+
+/// The escalation columns: done, due, or when and on what condition.
+fn describe_escalation(
+    e: &mut PlanEntry,
+    config: &Config,
+    user: &User,
+    facts: &decide::PairFacts<'_>,
+    now: DateTime<Utc>,
+) {
+    use decide::EscalationVerdict as E;
+    let tz = config.schedule.timezone;
+    let rfc = |t: DateTime<Utc>| t.with_timezone(&tz).to_rfc3339();
+    let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
+    let Some(verdict) = decide::decide_escalation(&config.policy(), user, facts, now) else {
+        return;
+    };
+    let by = |cc: bool, chat: bool| match (cc, chat) {
+        (true, true) => "cc and chat",
+        (true, false) => "cc",
+        _ => "chat",
+    };
+    e.escalation = Some(match verdict {
+        E::NotYet { after_times, sent } => {
+            format!("escalates after {after_times} unanswered expedite(s) ({sent} so far)")
+        }
+        E::Unconfirmed => {
+            "escalates once a listing shows the task still pending after the last expedite".into()
+        }
+        E::Waiting { at } => {
+            e.next_escalation = Some(rfc(at));
+            format!("escalates at {}", local(at))
+        }
+        E::Deferred { opens_at } => {
+            e.next_escalation = opens_at.map(rfc);
+            match opens_at {
+                Some(t) => format!("escalation due, outside calendar until {}", local(t)),
+                None => "escalation due, but the calendar never opens again".into(),
+            }
+        }
+        E::Due { cc, chat } => {
+            e.next_escalation = Some(rfc(now));
+            format!("escalation by {} due — goes out next cycle", by(cc, chat))
+        }
+        E::Done { at } => {
+            e.escalated_at = Some(rfc(at));
+            let (cc, chat) = (facts.escalated.cc.is_some(), facts.escalated.chat.is_some());
+            format!("escalated by {} at {}", by(cc, chat), local(at))
+        }
+    });
 }
 
 /// An aligned table, one line per (task, assignee), soonest due first.

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 
 use crate::domain::Policy;
 use crate::domain::calendar::Calendar;
-pub use crate::domain::rule::{AgeClock, LabelGlob, Operator, Rule, User};
+pub use crate::domain::rule::{AgeClock, Escalation, LabelGlob, Operator, Rule, User};
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/expediter/config.toml";
 pub const SECRET_ENV: &str = "EXPEDITER_APP_SECRET";
@@ -18,6 +18,7 @@ const DEFAULT_CRON: &str = "0 */10 * * * *";
 const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";
 const DEFAULT_DATABASE: &str = "/var/lib/expediter/expediter.db";
 pub const DEFAULT_OPINION: &str = "「{label}」已等待 {age}，请尽快处理（第 {n} 次催办）";
+pub const DEFAULT_CHAT_NAME: &str = "催办：{label}";
 
 /// A configuration problem, located as precisely as the file allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +90,8 @@ pub struct StorageConfig {
 pub struct ExpediteConfig {
     pub operator: Option<Operator>,
     pub dry_run: bool,
+    /// No assignee gets more reminders than this per calendar day (schedule zone); 0 = no cap.
+    pub max_per_user_per_day: u32,
 }
 
 /// A validated six-field cron expression (sec min hour day-of-month month day-of-week), parsed
@@ -356,7 +359,7 @@ after = "24h"
         let c = parse(&MINIMAL.replace("\"24h\"", "\"0s\"")).unwrap();
         assert!(c.rules[0].after.is_zero());
         let c = parse(&format!("{MINIMAL}repeat = \"12h\"\nmax_times = 3\n")).unwrap();
-        assert_eq!(c.rules[0].repeat, Some(Duration::from_secs(12 * 3600)));
+        assert_eq!(c.rules[0].repeat, vec![Duration::from_secs(12 * 3600)]);
     }
 
     #[test]

@@ -113,6 +113,8 @@ pub(super) struct RawExpedite {
     pub(super) operator_user_id: Option<String>,
     #[serde(default)]
     pub(super) dry_run: bool,
+    #[serde(default)]
+    pub(super) max_per_user_per_day: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -148,13 +150,56 @@ pub(super) struct RawRule {
     pub(super) api_ids: Option<Spanned<Vec<String>>>,
     pub(super) label: Option<String>,
     pub(super) after: HumanDuration,
-    pub(super) repeat: Option<HumanDuration>,
+    pub(super) repeat: Option<Spanned<RawRepeat>>,
     pub(super) max_times: Option<Spanned<i64>>,
     pub(super) calendar: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) age_clock: Option<Spanned<AgeClockName>>,
     pub(super) opinion: Option<OpinionTemplate>,
     pub(super) operator_user_id: Option<String>,
+    pub(super) escalate: Option<Spanned<RawEscalate>>,
+}
+
+/// `repeat = "12h"`, or a ladder of gaps: `repeat = ["4h", "12h", "1d"]`.
+pub(super) struct RawRepeat(pub(super) Vec<Duration>);
+
+impl<'de> Deserialize<'de> for RawRepeat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = RawRepeat;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a duration (\"12h\") or a list of them ([\"4h\", \"12h\", \"1d\"])")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawRepeat, E> {
+                let d = HumanDuration::deserialize(serde::de::value::StrDeserializer::<E>::new(v))?;
+                Ok(RawRepeat(vec![d.0]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawRepeat, A::Error> {
+                let mut gaps = Vec::new();
+                while let Some(d) = seq.next_element::<HumanDuration>()? {
+                    gaps.push(d.0);
+                }
+                Ok(RawRepeat(gaps))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEscalate {
+    pub(super) after_times: Spanned<i64>,
+    pub(super) wait: Option<HumanDuration>,
+    #[serde(default)]
+    pub(super) cc: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) chat: bool,
+    pub(super) chat_name: Option<OpinionTemplate>,
 }
 
 #[derive(Deserialize, Clone, Copy)]

@@ -12,7 +12,7 @@ use super::secret::SecretSource;
 use super::*;
 use crate::domain::calendar::Calendar;
 use crate::domain::opinion::OpinionTemplate;
-use crate::domain::rule::LabelGlob;
+use crate::domain::rule::{Escalation, LabelGlob};
 use crate::secret::Secret;
 
 pub(super) struct Validator<'a> {
@@ -115,6 +115,7 @@ impl Validator<'_> {
             expedite: ExpediteConfig {
                 operator,
                 dry_run: raw.expedite.dry_run,
+                max_per_user_per_day: self.daily_cap(&raw.expedite)?,
             },
             users,
             calendars,
@@ -288,6 +289,83 @@ impl Validator<'_> {
         Ok(calendars)
     }
 
+    /// `[expedite] max_per_user_per_day`: 0 means no cap.
+    fn daily_cap(&self, e: &RawExpedite) -> Result<u32, ConfigError> {
+        let Some(cap) = &e.max_per_user_per_day else {
+            return Ok(0);
+        };
+        let v = *cap.get_ref();
+        if !(0..=10_000).contains(&v) {
+            return Err(self.err(
+                "expedite.max_per_user_per_day",
+                Some(cap.span()),
+                format!("{v} is out of range; use 0..=10000 (0 = no daily cap)"),
+            ));
+        }
+        Ok(v as u32)
+    }
+
+    /// `[rules.escalate]` of rule `i`.
+    fn escalation(
+        &self,
+        i: usize,
+        rule: &str,
+        e: Spanned<RawEscalate>,
+        max_times: u32,
+    ) -> Result<Escalation, ConfigError> {
+        let key = |k: &str| format!("rules[{i}].escalate.{k}");
+        let span = e.span();
+        let e = e.into_inner();
+        let after = *e.after_times.get_ref();
+        if after < 1 {
+            return Err(self.err(
+                key("after_times"),
+                Some(e.after_times.span()),
+                format!("{after} is out of range; escalate after 1 or more unanswered expedites"),
+            ));
+        }
+        if after > i64::from(max_times) {
+            return Err(self.err(
+                key("after_times"),
+                Some(e.after_times.span()),
+                format!(
+                    "rule \"{rule}\" would never escalate: after_times = {after} but max_times = {max_times}; lower after_times or raise max_times"
+                ),
+            ));
+        }
+        let mut cc = Vec::new();
+        for c in &e.cc {
+            let who = parse_operator(c.get_ref()).map_err(|_| {
+                self.err(
+                    key("cc"),
+                    Some(c.span()),
+                    "a cc entry is empty; use a kunlun user id or \"initiator\"",
+                )
+            })?;
+            if !cc.contains(&who) {
+                cc.push(who);
+            }
+        }
+        if cc.is_empty() && !e.chat {
+            return Err(self.err(
+                format!("rules[{i}].escalate"),
+                Some(span),
+                format!("rule \"{rule}\": escalate does nothing; list people in cc, set chat = true, or both"),
+            ));
+        }
+        let chat_name = match e.chat_name {
+            Some(t) => t,
+            None => OpinionTemplate::parse(DEFAULT_CHAT_NAME).expect("default chat name is valid"),
+        };
+        Ok(Escalation {
+            after_times: after as u32,
+            wait: e.wait.map(|w| w.0).unwrap_or_default(),
+            cc,
+            chat: e.chat,
+            chat_name,
+        })
+    }
+
     /// `[[rules]]`, in order, with the warnings a lead should see (shadowed rules, exclusions).
     fn rules(
         &self,
@@ -381,15 +459,27 @@ impl Validator<'_> {
                 }
                 (None, None) => 1,
             };
-            if let Some(rep) = &r.repeat
-                && rep.0.is_zero()
-            {
-                return Err(self.err(
-                    key("repeat"),
-                    Some(rule_span),
-                    "repeat must be above 0s; leave it out to expedite once",
-                ));
-            }
+            let repeat: Vec<Duration> = match &r.repeat {
+                None => Vec::new(),
+                Some(rep) => {
+                    let gaps = &rep.get_ref().0;
+                    if gaps.is_empty() {
+                        return Err(self.err(
+                            key("repeat"),
+                            Some(rep.span()),
+                            "repeat lists no gap; give one (\"12h\") or a ladder ([\"4h\", \"12h\", \"1d\"]), or leave it out to expedite once",
+                        ));
+                    }
+                    if gaps.iter().any(|g| g.is_zero()) {
+                        return Err(self.err(
+                            key("repeat"),
+                            Some(rep.span()),
+                            "every repeat gap must be above 0s; leave repeat out to expedite once",
+                        ));
+                    }
+                    gaps.clone()
+                }
+            };
             let calendar = match &r.calendar {
                 None => None,
                 Some(c) => match calendar_index.get(c.get_ref()) {
@@ -453,6 +543,10 @@ impl Validator<'_> {
                     "rule \"{name}\": max_times = 0 — the tasks it matches are never expedited (an exclusion rule)"
                 ));
             }
+            let escalate = match r.escalate {
+                None => None,
+                Some(e) => Some(self.escalation(i, &name, e, max_times)?),
+            };
             rules.push(Rule {
                 name,
                 users: r.users.into_iter().map(|s| s.into_inner()).collect(),
@@ -460,12 +554,13 @@ impl Validator<'_> {
                 api_ids,
                 label: r.label.as_deref().map(LabelGlob::new),
                 after: r.after.0,
-                repeat: r.repeat.map(|d| d.0),
+                repeat,
                 max_times,
                 calendar,
                 age_clock,
                 opinion,
                 operator,
+                escalate,
             });
         }
         for (b, later) in rules.iter().enumerate() {

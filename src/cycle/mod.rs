@@ -4,6 +4,7 @@
 //! stores what each listing holds; [`send`] decides each user's tasks as soon as they are
 //! listed and sends the due calls at the expediting API's pace. [`report`] is the summary.
 
+mod escalate;
 mod report;
 mod send;
 mod sync;

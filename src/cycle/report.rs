@@ -23,9 +23,20 @@ pub struct CycleReport {
     pub expedites_unknown: u64,
     /// Due, but beyond what the rate budget allows before the next tick: still due next cycle.
     pub expedites_carried_over: u64,
+    /// Due, but the assignee had their daily cap of reminders: waits for tomorrow.
+    pub expedites_capped: u64,
+    /// Pairs a silence held (neither expedited nor escalated nor counted as due).
+    pub silenced: u64,
+    /// Escalated pairs (an assignee counts once per kind: cc, chat).
+    pub escalations_due: u64,
+    pub escalations_sent: u64,
+    pub escalations_failed: u64,
+    pub escalations_unknown: u64,
     pub dry_run: bool,
     pub api_query_calls: u64,
     pub api_expedite_calls: u64,
+    pub api_cc_calls: u64,
+    pub api_chat_group_calls: u64,
     pub rate_limit_waits: u64,
     pub retries: u64,
     pub duration_ms: u64,
@@ -47,16 +58,26 @@ impl CycleReport {
         self.expedites_deferred += other.expedites_deferred;
         self.expedites_unknown += other.expedites_unknown;
         self.expedites_carried_over += other.expedites_carried_over;
+        self.expedites_capped += other.expedites_capped;
+        self.silenced += other.silenced;
+        self.escalations_due += other.escalations_due;
+        self.escalations_sent += other.escalations_sent;
+        self.escalations_failed += other.escalations_failed;
+        self.escalations_unknown += other.escalations_unknown;
     }
 
-    /// Every user listed and every due expedite sent.
+    /// Every user listed and every due expedite and escalation sent.
     pub fn ok(&self) -> bool {
-        self.users_failed == 0 && self.expedites_failed == 0 && self.expedites_unknown == 0
+        self.users_failed == 0
+            && self.expedites_failed == 0
+            && self.expedites_unknown == 0
+            && self.escalations_failed == 0
+            && self.escalations_unknown == 0
     }
 
     pub fn summary(&self) -> String {
         format!(
-            "users {}/{} listed, tasks {} seen ({} new, {} finished), expedites {} due: {} {}, {} failed, {} unknown, {} deferred; API calls query {} expediting {}, rate-limit waits {}, {:.1}s",
+            "users {}/{} listed, tasks {} seen ({} new, {} finished), expedites {} due: {} {}, {} failed, {} unknown, {} deferred, {} capped; {} silenced; escalations {} due: {} sent, {} failed, {} unknown; API calls query {} expediting {} cc {} chat_group {}, rate-limit waits {}, {:.1}s",
             self.users_listed,
             self.users_listed + self.users_failed,
             self.tasks_seen,
@@ -72,8 +93,16 @@ impl CycleReport {
             self.expedites_failed,
             self.expedites_unknown,
             self.expedites_deferred,
+            self.expedites_capped,
+            self.silenced,
+            self.escalations_due,
+            self.escalations_sent,
+            self.escalations_failed,
+            self.escalations_unknown,
             self.api_query_calls,
             self.api_expedite_calls,
+            self.api_cc_calls,
+            self.api_chat_group_calls,
             self.rate_limit_waits,
             self.duration_ms as f64 / 1000.0,
         )
@@ -94,9 +123,17 @@ impl CycleReport {
             expedites_unknown = self.expedites_unknown,
             expedites_deferred = self.expedites_deferred,
             expedites_carried_over = self.expedites_carried_over,
+            expedites_capped = self.expedites_capped,
+            silenced = self.silenced,
+            escalations_due = self.escalations_due,
+            escalations_sent = self.escalations_sent,
+            escalations_failed = self.escalations_failed,
+            escalations_unknown = self.escalations_unknown,
             dry_run = self.dry_run,
             api_query_calls = self.api_query_calls,
             api_expedite_calls = self.api_expedite_calls,
+            api_cc_calls = self.api_cc_calls,
+            api_chat_group_calls = self.api_chat_group_calls,
             rate_limit_waits = self.rate_limit_waits,
             retries = self.retries,
             duration_ms = self.duration_ms,
@@ -109,6 +146,8 @@ impl CycleReport {
     pub(super) fn fill_api_stats(&mut self, stats: StatsSnapshot) {
         self.api_query_calls = stats.query_calls;
         self.api_expedite_calls = stats.expedite_calls;
+        self.api_cc_calls = stats.cc_calls;
+        self.api_chat_group_calls = stats.chat_group_calls;
         self.rate_limit_waits = stats.rate_limit_waits;
         self.retries = stats.retries;
     }

@@ -2,7 +2,7 @@
 //! is listed, queues the due calls, and sends them at the expediting API's pace within the
 //! cycle's budget — each call at most once, its intent on disk before it leaves.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashSet;
@@ -11,20 +11,23 @@ use tokio::sync::mpsc;
 use super::sync::ListedUser;
 use super::{CycleError, CycleReport, Engine};
 use crate::config::Config;
-use crate::domain::Pair;
 use crate::domain::opinion::human_age;
-use crate::domain::planner::{Call, Planner, UserIndex, take_fairest, user_index};
+use crate::domain::planner::{
+    Call, Escalation, Planner, UserIndex, allowance_left, day_start, take_fairest, user_index,
+};
+use crate::domain::{CallKind, Pair};
 use crate::feishu::{Api, FeishuError, MAX_EXPEDITE_IDS};
-use crate::store::{Outcome, PairScope, StoreError};
+use crate::store::{Intent, Outcome, PairScope, StoreError};
 
 impl Engine {
     /// The expediting side of a cycle: decides each user's tasks once they are listed, queues
     /// the due calls, and sends them within the cycle's budget.
     ///
-    /// One `select!` waits for whichever comes first: a user listed, or the expediting API's
-    /// next paced slot (only while a call is queued and the budget allows one). Every turn of
-    /// the loop awaits, so a spent budget never spins: the loop then only takes in listings,
-    /// which keeps the carried-over count complete, and ends when the listing side does.
+    /// One `select!` waits for whichever comes first: a user listed, the expediting API's next
+    /// paced slot (only while a call is queued and the budget allows one), or the next
+    /// escalation's API slot. Every turn of the loop awaits, so a spent budget never spins: the
+    /// loop then only takes in listings, which keeps the carried-over count complete, and ends
+    /// when the listing side does and nothing more may be sent.
     pub(super) async fn expedite_as_listed(
         &self,
         mut listed_rx: mpsc::UnboundedReceiver<ListedUser>,
@@ -37,17 +40,32 @@ impl Engine {
             listed: FxHashSet::default(),
             decided: FxHashSet::default(),
         };
-        let mut queue: Vec<Call> = Vec::new();
+        let mut queue = Queues::default();
         let mut picked: HashMap<String, usize> = HashMap::new();
         let budget = expedite_budget(&self.config, self.clock.now());
+        let mut cap = DailyCap {
+            cap: self.config.expedite.max_per_user_per_day,
+            given: if self.config.expedite.max_per_user_per_day > 0 {
+                let today = day_start(cycle_started, self.config.schedule.timezone);
+                self.store.reminders_since(today).await?
+            } else {
+                HashMap::new()
+            },
+        };
         let mut sent_calls = 0;
         let mut listing_done = false;
         loop {
-            let may_send = !queue.is_empty() && sent_calls < budget && !self.stop_requested();
-            if listing_done && !may_send {
+            let stopping = self.stop_requested();
+            let may_send = !queue.calls.is_empty() && sent_calls < budget && !stopping;
+            let may_escalate = !queue.escalations.is_empty() && !stopping;
+            if listing_done && !may_send && !may_escalate {
                 break;
             }
             let next_slot = self.client.next_slot(Api::Expedite);
+            let next_escalation = queue
+                .escalations
+                .front()
+                .map_or(next_slot, |e| self.client.next_slot(api_of(e.kind)));
             tokio::select! {
                 // Listings first: a task decided sooner may be more overdue than the queue.
                 biased;
@@ -68,12 +86,19 @@ impl Engine {
                     }
                 },
                 () = tokio::time::sleep_until(next_slot), if may_send => {
-                    let call = take_fairest(&mut queue, &mut picked);
-                    self.expedite(call, dry_run, &mut report).await?;
-                    sent_calls += 1;
+                    let call = take_fairest(&mut queue.calls, &mut picked);
+                    if let Some(call) = cap.admit(call, &mut report) {
+                        self.expedite(call, dry_run, &mut report).await?;
+                        sent_calls += 1;
+                    }
+                }
+                () = tokio::time::sleep_until(next_escalation), if may_escalate => {
+                    let escalation = queue.escalations.pop_front().expect("guarded");
+                    self.escalate(escalation, dry_run, &mut report).await?;
                 }
             }
         }
+        let queue = queue.calls;
         if !queue.is_empty() {
             report.expedites_carried_over = queue.iter().map(|c| c.assignees.len() as u64).sum();
             if self.stop_requested() {
@@ -101,7 +126,7 @@ impl Engine {
         known_before: Option<DateTime<Utc>>,
         watched: &UserIndex<'_>,
         sides: &mut Decided,
-        queue: &mut Vec<Call>,
+        queue: &mut Queues,
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
         let Decided { listed, decided } = sides;
@@ -131,16 +156,27 @@ impl Engine {
                 planner.add(row);
             }
         }
-        let (calls, deferred, unsendable) = planner.finish(MAX_EXPEDITE_IDS);
-        report.expedites_deferred += deferred;
-        report.expedites_due += calls.iter().map(|c| c.assignees.len() as u64).sum::<u64>()
-            + unsendable.len() as u64
-            + deferred;
-        for (task_id, why) in &unsendable {
+        let planned = planner.finish(MAX_EXPEDITE_IDS);
+        report.expedites_deferred += planned.deferred;
+        report.silenced += planned.silenced;
+        report.expedites_due += planned
+            .calls
+            .iter()
+            .map(|c| c.assignees.len() as u64)
+            .sum::<u64>()
+            + planned.unsendable.len() as u64
+            + planned.deferred;
+        report.escalations_due += planned
+            .escalations
+            .iter()
+            .map(|e| e.assignees.len() as u64)
+            .sum::<u64>();
+        for (task_id, why) in &planned.unsendable {
             tracing::warn!(task_id = %task_id, "cannot expedite: {why}");
             report.expedites_failed += 1;
         }
-        queue.extend(calls);
+        queue.calls.extend(planned.calls);
+        queue.escalations.extend(planned.escalations);
         Ok(())
     }
 
@@ -161,18 +197,15 @@ impl Engine {
             return Ok(());
         }
         let slot = self.client.reserve(Api::Expedite).await;
-        let intent = match self
-            .store
-            .record_intent(
-                &call.task_id,
-                rule,
-                &call.operator,
-                &call.opinion,
-                &call.assignees,
-                self.clock.now(),
-            )
-            .await
-        {
+        let intent = Intent {
+            kind: CallKind::Expedite,
+            task_id: &call.task_id,
+            rule,
+            operator: &call.operator,
+            opinion: &call.opinion,
+            recipients: &call.assignees,
+        };
+        let intent = match self.store.record_intent(&intent, self.clock.now()).await {
             Ok(id) => id,
             Err(StoreError::AlreadyRecorded {
                 task_id,
@@ -192,7 +225,7 @@ impl Engine {
         match result {
             Ok(()) => {
                 self.store
-                    .record_outcome(intent, Outcome::Sent, None, None, now)
+                    .record_outcome(intent, Outcome::Sent, None, None, None, now)
                     .await?;
                 report.expedites_sent += ids.len() as u64;
                 tracing::info!(task_id = %call.task_id, assignees = ?ids, rule = %rule, age = %age, n = ?ns, operator = %call.operator,
@@ -200,7 +233,14 @@ impl Engine {
             }
             Err(e) if e.outcome_unknown() => {
                 self.store
-                    .record_outcome(intent, Outcome::Unknown, None, Some(&e.to_string()), now)
+                    .record_outcome(
+                        intent,
+                        Outcome::Unknown,
+                        None,
+                        Some(&e.to_string()),
+                        None,
+                        now,
+                    )
                     .await?;
                 report.expedites_unknown += ids.len() as u64;
                 tracing::warn!(task_id = %call.task_id, assignees = ?ids, rule = %rule, n = ?ns, error = %e,
@@ -208,7 +248,7 @@ impl Engine {
             }
             Err(e) => {
                 self.store
-                    .record_outcome(intent, Outcome::Failed, e.code(), Some(&e.msg()), now)
+                    .record_outcome(intent, Outcome::Failed, e.code(), Some(&e.msg()), None, now)
                     .await?;
                 report.expedites_failed += ids.len() as u64;
                 log_expedite_failure(&call.task_id, &ids, rule, &e);
@@ -222,6 +262,62 @@ impl Engine {
 struct Decided {
     listed: FxHashSet<String>,
     decided: FxHashSet<String>,
+}
+
+/// What waits to be sent.
+#[derive(Default)]
+struct Queues {
+    calls: Vec<Call>,
+    escalations: VecDeque<Escalation>,
+}
+
+/// The daily cap at send time: reminders each assignee got today, this cycle's included.
+struct DailyCap {
+    cap: u32,
+    given: HashMap<String, u32>,
+}
+
+impl DailyCap {
+    /// The call with only the assignees who may still be reminded today (`None` when nobody
+    /// may); the others are counted as capped and wait for tomorrow. Calls come most overdue
+    /// first, so each assignee's most overdue tasks take the day's allowance.
+    fn admit(&mut self, mut call: Call, report: &mut CycleReport) -> Option<Call> {
+        if self.cap == 0 {
+            return Some(call);
+        }
+        let before = call.assignees.len();
+        let mut names = call.names.clone().into_iter();
+        let mut kept_names = Vec::new();
+        call.assignees.retain(|a| {
+            let name = names.next();
+            let given = self.given.get(&a.user_id).copied().unwrap_or(0);
+            let ok = allowance_left(self.cap, given).is_none_or(|left| left > 0);
+            if ok {
+                kept_names.push(name.unwrap_or_default());
+            }
+            ok
+        });
+        call.names = kept_names;
+        let capped = before - call.assignees.len();
+        if capped > 0 {
+            report.expedites_capped += capped as u64;
+            tracing::info!(task_id = %call.task_id, capped, cap = self.cap,
+                "daily cap reached for some assignee(s); their reminder waits for tomorrow");
+        }
+        for a in &call.assignees {
+            *self.given.entry(a.user_id.clone()).or_default() += 1;
+        }
+        (!call.assignees.is_empty()).then_some(call)
+    }
+}
+
+/// The API an escalation goes through.
+pub(super) fn api_of(kind: CallKind) -> Api {
+    match kind {
+        CallKind::Expedite => Api::Expedite,
+        CallKind::Cc => Api::Cc,
+        CallKind::Chat => Api::ChatGroup,
+    }
 }
 
 fn log_expedite_failure(task_id: &str, ids: &[String], rule: &str, e: &FeishuError) {

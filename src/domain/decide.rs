@@ -1,5 +1,6 @@
-//! The decision, as a pure function: should this (task, assignee) be expedited now, and if not,
-//! when or why not. No clock, database or network in here; `now` is an argument.
+//! The decisions, as pure functions: should this (task, assignee) be expedited now — and
+//! escalated — and if not, when or why not. No clock, database or network in here; `now` is an
+//! argument.
 
 use std::time::Duration;
 
@@ -20,6 +21,20 @@ pub struct PairFacts<'a> {
     /// Expedites sent, or possibly sent, to this assignee for this task.
     pub sent: u32,
     pub last_sent: Option<DateTime<Utc>>,
+    /// The assignee's last complete listing (which held the task): an expedite before it went
+    /// unanswered.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// The silence on this pair that ends last, if any: until, reason.
+    pub silence: Option<(DateTime<Utc>, &'a str)>,
+    /// When this pair was escalated, per kind (done or possibly done).
+    pub escalated: Escalated,
+}
+
+/// When a pair was escalated, by each kind of escalation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Escalated {
+    pub cc: Option<DateTime<Utc>>,
+    pub chat: Option<DateTime<Utc>>,
 }
 
 impl PairFacts<'_> {
@@ -59,7 +74,44 @@ pub enum Verdict {
         rule: usize,
         sent: u32,
     },
+    /// A silence holds it until `until`: neither expedited nor escalated nor counted as due.
+    Silenced {
+        rule: Option<usize>,
+        until: DateTime<Utc>,
+        reason: String,
+    },
     NoRule,
+}
+
+impl Verdict {
+    /// The rule that owns the pair, when one does.
+    pub fn rule(&self) -> Option<usize> {
+        match self {
+            Verdict::Due { rule, .. }
+            | Verdict::Waiting { rule, .. }
+            | Verdict::Deferred { rule, .. }
+            | Verdict::Exhausted { rule, .. } => Some(*rule),
+            Verdict::Silenced { rule, .. } => *rule,
+            Verdict::NoRule => None,
+        }
+    }
+}
+
+/// The escalation of one pair, under its rule's `[rules.escalate]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EscalationVerdict {
+    /// Fewer than `after_times` expedites so far.
+    NotYet { after_times: u32, sent: u32 },
+    /// Enough expedites, but no complete listing has shown the task still pending since the last.
+    Unconfirmed,
+    /// Unanswered; escalates at `at` (the rule's `wait` after the last expedite).
+    Waiting { at: DateTime<Utc> },
+    /// Due, but outside the rule's calendar.
+    Deferred { opens_at: Option<DateTime<Utc>> },
+    /// Escalate now, by these kinds (those not done yet).
+    Due { cc: bool, chat: bool },
+    /// Every configured kind is done (or may be): at when the last one was.
+    Done { at: DateTime<Utc> },
 }
 
 /// A flow set: the key a listing filtered by `api_ids` is known by (its sorted ids joined by `,`).
@@ -102,7 +154,17 @@ pub fn decide(
     facts: &PairFacts<'_>,
     now: DateTime<Utc>,
 ) -> Verdict {
-    let Some(idx) = owning_rule(policy.rules, user, facts) else {
+    let owner = owning_rule(policy.rules, user, facts);
+    if let Some((until, reason)) = facts.silence
+        && now < until
+    {
+        return Verdict::Silenced {
+            rule: owner,
+            until,
+            reason: reason.to_owned(),
+        };
+    }
+    let Some(idx) = owner else {
         return Verdict::NoRule;
     };
     let rule = &policy.rules[idx];
@@ -116,26 +178,18 @@ pub fn decide(
     let (base, wait) = if facts.sent == 0 {
         (facts.started(), rule.after)
     } else {
-        match rule.repeat {
+        match rule.gap_before(facts.sent + 1) {
             None => {
                 return Verdict::Exhausted {
                     rule: idx,
                     sent: facts.sent,
                 };
             }
-            Some(repeat) => (facts.last_sent.unwrap_or(facts.started()), repeat),
+            Some(gap) => (facts.last_sent.unwrap_or(facts.started()), gap),
         }
     };
     let calendar = rule.calendar.map(|c| &policy.calendars[c]);
-    let due_at = match (rule.age_clock, calendar) {
-        (AgeClock::Working, Some(cal)) => cal
-            .add_working(base, wait, tz)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC),
-        _ => chrono::TimeDelta::from_std(wait)
-            .ok()
-            .and_then(|w| base.checked_add_signed(w))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC),
-    };
+    let due_at = later_by(policy, rule, base, wait);
     let n = facts.sent + 1;
     if now < due_at {
         return Verdict::Waiting {
@@ -156,5 +210,69 @@ pub fn decide(
             n,
             due_at,
         },
+    }
+}
+
+/// `base` plus `wait` under the rule's clock: working time when it counts working time.
+fn later_by(
+    policy: &Policy<'_>,
+    rule: &Rule,
+    base: DateTime<Utc>,
+    wait: Duration,
+) -> DateTime<Utc> {
+    match (rule.age_clock, rule.calendar.map(|c| &policy.calendars[c])) {
+        (AgeClock::Working, Some(cal)) => cal
+            .add_working(base, wait, policy.timezone)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        _ => chrono::TimeDelta::from_std(wait)
+            .ok()
+            .and_then(|w| base.checked_add_signed(w))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+    }
+}
+
+/// Should this pair be escalated now? `None` when its rule has no `[rules.escalate]` (or no
+/// rule owns it). A silenced pair is never escalated: callers check [`Verdict::Silenced`] first.
+///
+/// Escalation comes once `after_times` expedites went unanswered — a complete listing after
+/// the last one still showed the task pending for the assignee — and `wait` has passed since
+/// the last; inside the rule's calendar. Each kind (cc, chat) happens at most once per pair.
+pub fn decide_escalation(
+    policy: &Policy<'_>,
+    user: &User,
+    facts: &PairFacts<'_>,
+    now: DateTime<Utc>,
+) -> Option<EscalationVerdict> {
+    let rule = &policy.rules[owning_rule(policy.rules, user, facts)?];
+    let esc = rule.escalate.as_ref()?;
+    let need_cc = !esc.cc.is_empty() && facts.escalated.cc.is_none();
+    let need_chat = esc.chat && facts.escalated.chat.is_none();
+    if !need_cc && !need_chat {
+        let at = facts.escalated.cc.max(facts.escalated.chat)?;
+        return Some(EscalationVerdict::Done { at });
+    }
+    if facts.sent < esc.after_times {
+        return Some(EscalationVerdict::NotYet {
+            after_times: esc.after_times,
+            sent: facts.sent,
+        });
+    }
+    let last = facts.last_sent.unwrap_or(facts.started());
+    if facts.confirmed_at.is_none_or(|c| c <= last) {
+        return Some(EscalationVerdict::Unconfirmed);
+    }
+    let at = later_by(policy, rule, last, esc.wait);
+    if now < at {
+        return Some(EscalationVerdict::Waiting { at });
+    }
+    let tz = policy.timezone;
+    match rule.calendar.map(|c| &policy.calendars[c]) {
+        Some(cal) if !cal.is_open(now, tz) => Some(EscalationVerdict::Deferred {
+            opens_at: cal.next_open(now, tz),
+        }),
+        _ => Some(EscalationVerdict::Due {
+            cc: need_cc,
+            chat: need_chat,
+        }),
     }
 }

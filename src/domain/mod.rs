@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use calendar::Calendar;
-use decide::PairFacts;
+use decide::{Escalated, PairFacts};
 use rule::Rule;
 
 /// The rules with what they refer to: their calendars (by index) and the zone those are in.
@@ -41,6 +41,13 @@ pub struct Pair {
     /// The last complete listing of this assignee lacked the task (at this time): it is
     /// finished if the next one lacks it too, and is not expedited meanwhile.
     pub missing_since: Option<DateTime<Utc>>,
+    /// The assignee's last complete listing.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// The silence on this pair that ends last: until, reason (it may have ended already).
+    pub silence: Option<(DateTime<Utc>, String)>,
+    pub escalated: Escalated,
+    /// The task's group chat, once one was opened.
+    pub chat_id: Option<String>,
 }
 
 impl Pair {
@@ -53,11 +60,37 @@ impl Pair {
             flow_sets: &self.flow_sets,
             sent: self.sent,
             last_sent: self.last_sent,
+            confirmed_at: self.confirmed_at,
+            silence: self
+                .silence
+                .as_ref()
+                .map(|(until, reason)| (*until, reason.as_str())),
+            escalated: self.escalated,
         }
     }
 }
 
-/// One assignee named in an expediting call.
+/// The calls that act, each at most once per (task, assignee, kind, n).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallKind {
+    Expedite,
+    /// Escalation: the task copied to someone.
+    Cc,
+    /// Escalation: a group chat about the task.
+    Chat,
+}
+
+impl CallKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallKind::Expedite => "expedite",
+            CallKind::Cc => "cc",
+            CallKind::Chat => "chat",
+        }
+    }
+}
+
+/// One assignee named in a call that acts.
 #[derive(Debug, Clone)]
 pub struct Recipient {
     pub user_id: String,

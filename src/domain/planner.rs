@@ -5,13 +5,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use rustc_hash::FxHashMap;
 
-use super::decide::{self, Verdict};
+use super::decide::{self, EscalationVerdict, Verdict};
 use super::opinion::OpinionValues;
 use super::rule::{Operator, User};
-use super::{Pair, Policy, Recipient, display_label};
+use super::{CallKind, Pair, Policy, Recipient, display_label};
 
 /// One expediting call to make.
 #[derive(Debug, Clone)]
@@ -42,7 +43,52 @@ pub struct Planner<'c> {
     now: DateTime<Utc>,
     users: &'c UserIndex<'c>,
     by_task: BTreeMap<String, Vec<DuePair<'c>>>,
+    escalate: BTreeMap<String, Vec<DueEscalation<'c>>>,
     deferred: u64,
+    silenced: u64,
+}
+
+/// A pair whose escalation is due, by the kinds not done yet.
+struct DueEscalation<'c> {
+    row: Pair,
+    user: &'c User,
+    rule: usize,
+    cc: bool,
+    chat: bool,
+}
+
+/// An escalation call: one per task and kind per cycle, naming every assignee escalated.
+#[derive(Debug, Clone)]
+pub struct Escalation {
+    pub task_id: String,
+    pub kind: CallKind,
+    /// The earliest rule among the escalated assignees: its operator and chat name speak.
+    pub rule: usize,
+    pub operator: String,
+    /// The escalated assignees (n = 1: each kind happens once per pair).
+    pub assignees: Vec<Recipient>,
+    pub names: Vec<String>,
+    /// cc: who gets the copy; chat: who is invited (the escalated assignees, the initiator and
+    /// the cc users).
+    pub people: Vec<String>,
+    /// chat: the task's chat to invite into, when one exists.
+    pub chat_id: Option<String>,
+    /// chat: the name of a new chat.
+    pub chat_name: String,
+}
+
+/// What a planner made of the pairs it saw.
+#[derive(Debug, Default)]
+pub struct Planned {
+    /// Expediting calls, most overdue first, round-robin across assignees.
+    pub calls: Vec<Call>,
+    pub escalations: Vec<Escalation>,
+    /// Pairs due but outside their calendar.
+    pub deferred: u64,
+    /// Pairs a silence holds.
+    pub silenced: u64,
+    /// Due tasks that cannot be sent, with why.
+    pub unsendable: Vec<(String, String)>,
 }
 
 struct DuePair<'c> {
@@ -61,7 +107,9 @@ impl<'c> Planner<'c> {
             now,
             users,
             by_task: BTreeMap::new(),
+            escalate: BTreeMap::new(),
             deferred: 0,
+            silenced: 0,
         }
     }
 
@@ -74,7 +122,28 @@ impl<'c> Planner<'c> {
         if row.missing_since.is_some() {
             return;
         }
-        match decide::decide(&self.policy, user, &row.facts(), self.now) {
+        let facts = row.facts();
+        let verdict = decide::decide(&self.policy, user, &facts, self.now);
+        if let Verdict::Silenced { .. } = verdict {
+            self.silenced += 1;
+            return;
+        }
+        if let Some(EscalationVerdict::Due { cc, chat }) =
+            decide::decide_escalation(&self.policy, user, &facts, self.now)
+            && let Some(rule) = verdict.rule()
+        {
+            self.escalate
+                .entry(row.task_id.clone())
+                .or_default()
+                .push(DueEscalation {
+                    row: row.clone(),
+                    user,
+                    rule,
+                    cc,
+                    chat,
+                });
+        }
+        match verdict {
             Verdict::Due { rule, n, due_at } => {
                 let task = row.task_id.clone();
                 self.by_task.entry(task).or_default().push(DuePair {
@@ -90,13 +159,12 @@ impl<'c> Planner<'c> {
         }
     }
 
-    /// The calls (most overdue first, round-robin across assignees; at most `per_call`
-    /// assignees each), how many pairs calendars deferred, and due tasks that cannot be sent,
-    /// with why.
-    pub fn finish(self, per_call: usize) -> (Vec<Call>, u64, Vec<(String, String)>) {
+    /// The calls (at most `per_call` assignees each) and escalations.
+    pub fn finish(self, per_call: usize) -> Planned {
         let (rules, now) = (self.policy.rules, self.now);
         let mut calls = Vec::new();
         let mut unsendable = Vec::new();
+        let escalations = plan_escalations(rules, now, self.escalate, &mut unsendable);
         for (task_id, due) in self.by_task {
             // The earliest rule among the due assignees speaks for the call: its operator, its opinion.
             let lead = due
@@ -155,8 +223,132 @@ impl<'c> Planner<'c> {
                 });
             }
         }
-        (order_fairly(calls), self.deferred, unsendable)
+        Planned {
+            calls: order_fairly(calls),
+            escalations,
+            deferred: self.deferred,
+            silenced: self.silenced,
+            unsendable,
+        }
     }
+}
+
+/// Who an operator or cc entry names for this task: `None` when it is the initiator and Feishu
+/// gave none.
+fn person(who: &Operator, row: &Pair) -> Option<String> {
+    match who {
+        Operator::User(id) => Some(id.clone()),
+        Operator::Initiator => row.initiator_id.clone(),
+    }
+}
+
+/// One cc call and one chat call per task, for the assignees whose escalation is due.
+fn plan_escalations(
+    rules: &[super::rule::Rule],
+    now: DateTime<Utc>,
+    due: BTreeMap<String, Vec<DueEscalation<'_>>>,
+    unsendable: &mut Vec<(String, String)>,
+) -> Vec<Escalation> {
+    let mut out = Vec::new();
+    for (task_id, pairs) in due {
+        let lead = pairs
+            .iter()
+            .min_by_key(|p| p.rule)
+            .expect("a group is never empty");
+        let rule = &rules[lead.rule];
+        let row = &lead.row;
+        let Some(operator) = person(&rule.operator, row) else {
+            unsendable.push((
+                task_id,
+                format!(
+                    "rule \"{}\" acts as the initiator, but Feishu gave no initiator for this task",
+                    rule.name
+                ),
+            ));
+            continue;
+        };
+        // Everyone the escalated assignees' rules copy the task to.
+        let mut cc_people: Vec<String> = Vec::new();
+        for p in &pairs {
+            let esc = rules[p.rule]
+                .escalate
+                .as_ref()
+                .expect("due escalations have a rule");
+            for who in &esc.cc {
+                if let Some(id) = person(who, &p.row)
+                    && !cc_people.contains(&id)
+                {
+                    cc_people.push(id);
+                }
+            }
+        }
+        let recipients =
+            |kind_wanted: fn(&DueEscalation<'_>) -> bool| -> (Vec<Recipient>, Vec<String>) {
+                pairs
+                    .iter()
+                    .filter(|p| kind_wanted(p))
+                    .map(|p| {
+                        (
+                            Recipient {
+                                user_id: p.user.id.clone(),
+                                rule: rules[p.rule].name.clone(),
+                                n: 1,
+                            },
+                            p.user.display_name().to_owned(),
+                        )
+                    })
+                    .unzip()
+            };
+        let (cc_to, cc_names) = recipients(|p| p.cc);
+        if !cc_to.is_empty() && !cc_people.is_empty() {
+            out.push(Escalation {
+                task_id: task_id.clone(),
+                kind: CallKind::Cc,
+                rule: lead.rule,
+                operator: operator.clone(),
+                assignees: cc_to,
+                names: cc_names,
+                people: cc_people.clone(),
+                chat_id: None,
+                chat_name: String::new(),
+            });
+        }
+        let (chat_with, chat_names) = recipients(|p| p.chat);
+        if !chat_with.is_empty() {
+            let mut invite: Vec<String> = chat_with.iter().map(|r| r.user_id.clone()).collect();
+            for id in row.initiator_id.iter().chain(cc_people.iter()) {
+                if !invite.contains(id) {
+                    invite.push(id.clone());
+                }
+            }
+            let esc = rule.escalate.as_ref().expect("due escalations have a rule");
+            let chat_name = esc.chat_name.render(&OpinionValues {
+                task_id: &task_id,
+                label: display_label(&row.labels),
+                age: row.facts().wall_age(now),
+                n: row.sent,
+                user: &chat_names.join(", "),
+                initiator: row
+                    .initiator_name
+                    .as_deref()
+                    .or(row.initiator_id.as_deref())
+                    .unwrap_or(""),
+                rule: &rule.name,
+            });
+            out.push(Escalation {
+                task_id: task_id.clone(),
+                kind: CallKind::Chat,
+                rule: lead.rule,
+                operator,
+                assignees: chat_with,
+                names: chat_names,
+                people: invite,
+                chat_id: row.chat_id.clone(),
+                chat_name,
+            });
+        }
+    }
+    out
 }
 
 /// Takes the next call to send from `queue`: to the assignees picked least so far, the most
@@ -194,6 +386,25 @@ pub fn order_fairly(mut calls: Vec<Call>) -> Vec<Call> {
         ordered.push(take_fairest(&mut calls, &mut picked));
     }
     ordered
+}
+
+/// The start of `now`'s calendar day in `tz`: where the daily cap's count starts. Where
+/// midnight does not exist (a DST jump at 00:00), the day starts at its first valid moment.
+pub fn day_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    let date = now.with_timezone(&tz).date_naive();
+    (0..=180)
+        .filter_map(|m| {
+            let local = date.and_hms_opt(0, 0, 0)? + chrono::TimeDelta::minutes(m);
+            tz.from_local_datetime(&local).earliest()
+        })
+        .next()
+        .map_or(now, |t| t.with_timezone(&Utc))
+}
+
+/// What is left of an assignee's daily allowance, given what they got today: `None` without a
+/// cap (0).
+pub fn allowance_left(cap: u32, sent_today: u32) -> Option<u32> {
+    (cap > 0).then(|| cap.saturating_sub(sent_today))
 }
 
 #[cfg(test)]
@@ -265,6 +476,49 @@ mod tests {
         for (name, calls, want) in cases {
             let got: Vec<String> = order_fairly(calls).into_iter().map(|c| c.task_id).collect();
             assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_daily_cap_counts_from_local_midnight() {
+        use chrono::TimeZone;
+        let sh = chrono_tz::Asia::Shanghai;
+        let at = |d: u32, h: u32, m: u32| {
+            sh.with_ymd_and_hms(2026, 11, d, h, m, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        // (case, now, the day's start)
+        let cases = [
+            ("just before midnight", at(20, 23, 59), at(20, 0, 0)),
+            ("at midnight", at(21, 0, 0), at(21, 0, 0)),
+            ("just after", at(21, 0, 1), at(21, 0, 0)),
+            (
+                "16:00 UTC is the next local day",
+                at(21, 0, 0),
+                at(21, 0, 0),
+            ),
+        ];
+        for (name, now, want) in cases {
+            assert_eq!(day_start(now, sh), want, "{name}");
+        }
+        // A zone whose clocks jump over midnight: the day starts at its first real moment.
+        let havana = chrono_tz::America::Havana;
+        let jump = havana
+            .with_ymd_and_hms(2026, 3, 8, 12, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let start = day_start(jump, havana).with_timezone(&havana);
+        assert_eq!(start.date_naive().to_string(), "2026-03-08");
+        // (case, cap, sent today, left)
+        let allowance = [
+            ("no cap", 0, 7, None),
+            ("room left", 3, 1, Some(2)),
+            ("used up", 3, 3, Some(0)),
+            ("over (the cap was lowered)", 2, 5, Some(0)),
+        ];
+        for (name, cap, sent, left) in allowance {
+            assert_eq!(allowance_left(cap, sent), left, "{name}");
         }
     }
 }

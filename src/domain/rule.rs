@@ -51,7 +51,9 @@ pub struct Rule {
     pub api_ids: Option<Vec<String>>,
     pub label: Option<LabelGlob>,
     pub after: Duration,
-    pub repeat: Option<Duration>,
+    /// Gaps between expedites: the 2nd comes `repeat[0]` after the 1st, the 3rd `repeat[1]`
+    /// after the 2nd, …, the last gap repeating. Empty: expedite once.
+    pub repeat: Vec<Duration>,
     /// 0 makes the rule an exclusion: it owns the tasks it matches and never expedites them.
     pub max_times: u32,
     /// Index into [`Config::calendars`].
@@ -59,6 +61,32 @@ pub struct Rule {
     pub age_clock: AgeClock,
     pub opinion: OpinionTemplate,
     pub operator: Operator,
+    pub escalate: Option<Escalation>,
+}
+
+/// What to do when reminders do not move a task.
+#[derive(Debug, Clone)]
+pub struct Escalation {
+    /// Escalate once this many expedites of an assignee went unanswered…
+    pub after_times: u32,
+    /// …and this long has passed since the last one.
+    pub wait: Duration,
+    /// Copy the task to these people.
+    pub cc: Vec<Operator>,
+    /// Open (or invite into) one group chat about the task.
+    pub chat: bool,
+    pub chat_name: OpinionTemplate,
+}
+
+impl Rule {
+    /// The gap before expedite number `n` (2 and up): the ladder's step, its last repeating.
+    pub fn gap_before(&self, n: u32) -> Option<Duration> {
+        let step = (n.max(2) - 2) as usize;
+        self.repeat
+            .get(step)
+            .or_else(|| self.repeat.last())
+            .copied()
+    }
 }
 
 impl Rule {
@@ -146,14 +174,51 @@ impl Rule {
         let when = if r.max_times == 0 {
             "never expedited (max_times = 0)".to_owned()
         } else {
-            match r.repeat {
-                None => format!("once after {}{clock}", d(r.after)),
-                Some(rep) => format!(
-                    "first after {}{clock}, then every {}, at most {} times",
+            match r.repeat.as_slice() {
+                [] => format!("once after {}{clock}", d(r.after)),
+                [gap] => format!(
+                    "first after {}{clock}, then every {}{clock}, at most {} times",
                     d(r.after),
-                    d(rep),
+                    d(*gap),
                     r.max_times
                 ),
+                ladder => {
+                    let steps: Vec<String> = ladder
+                        .iter()
+                        .enumerate()
+                        .map(|(i, g)| format!("the {} {} later", ordinal(i as u32 + 2), d(*g)))
+                        .collect();
+                    format!(
+                        "first after {}{clock}, {}{clock}, then every {}{clock}, at most {} times",
+                        d(r.after),
+                        steps.join(", "),
+                        d(*ladder.last().expect("a ladder has steps")),
+                        r.max_times
+                    )
+                }
+            }
+        };
+        let escalate = match &r.escalate {
+            None => String::new(),
+            Some(e) => {
+                let mut how = Vec::new();
+                if !e.cc.is_empty() {
+                    let cc: Vec<String> = e.cc.iter().map(|p| p.to_string()).collect();
+                    how.push(format!("copies the task to {}", cc.join(", ")));
+                }
+                if e.chat {
+                    how.push("opens a group chat about it".to_owned());
+                }
+                format!(
+                    "; after {} unanswered expedite(s){} it {}",
+                    e.after_times,
+                    if e.wait.is_zero() {
+                        String::new()
+                    } else {
+                        format!(" and {} more{clock}", d(e.wait))
+                    },
+                    how.join(" and ")
+                )
             }
         };
         let cal = match r.calendar {
@@ -169,6 +234,23 @@ impl Rule {
             Operator::User(id) => format!("; as {id}"),
             Operator::Initiator => "; as the task's initiator".into(),
         };
-        format!("{}: {}; {}{cal}{op}", r.name, who.join(", "), when)
+        format!(
+            "{}: {}; {}{escalate}{cal}{op}",
+            r.name,
+            who.join(", "),
+            when
+        )
     }
+}
+
+/// 2nd, 3rd, 4th, … for the expedites of a ladder.
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }

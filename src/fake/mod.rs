@@ -18,7 +18,7 @@ use crate::feishu::{QUERY_PATH, TOKEN_PATH};
 
 mod handlers;
 
-use handlers::{expedite_handler, query_handler, token_handler};
+use handlers::{cc_handler, chat_group_handler, expedite_handler, query_handler, token_handler};
 
 /// The endpoints the fake serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,6 +26,8 @@ pub enum Endpoint {
     Token,
     Query,
     Expedite,
+    Cc,
+    ChatGroup,
 }
 
 /// A task in the simulated tenant.
@@ -183,6 +185,29 @@ pub struct ReceivedExpedite {
     pub at: Instant,
 }
 
+/// A cc (copy) call the fake accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedCc {
+    pub task_id: String,
+    pub operator_user_id: String,
+    pub cc_user_ids: Vec<String>,
+    pub at: Instant,
+}
+
+/// A chat_group call the fake accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedChat {
+    pub task_id: String,
+    pub operator_user_id: String,
+    pub invite_user_ids: Vec<String>,
+    /// The chat_id the request named (inviting into an existing chat).
+    pub chat_id_sent: Option<String>,
+    pub chat_name: Option<String>,
+    /// The chat the fake answered with.
+    pub chat_id: String,
+    pub at: Instant,
+}
+
 /// One call as the fake saw it.
 #[derive(Debug, Clone)]
 pub struct CallRecord {
@@ -212,6 +237,10 @@ pub(super) struct FakeState {
     pub(super) faults: Vec<Fault>,
     pub(super) calls: Vec<CallRecord>,
     pub(super) expedites: Vec<ReceivedExpedite>,
+    pub(super) ccs: Vec<ReceivedCc>,
+    pub(super) chats: Vec<ReceivedChat>,
+    /// Chats opened, by id: the task and the members.
+    pub(super) chat_members: HashMap<String, (String, Vec<String>)>,
     /// Write `count` and `task_start_time` as numbers instead of strings.
     pub(super) numeric_fields: bool,
 }
@@ -246,6 +275,9 @@ impl FakeFeishu {
             faults: Vec::new(),
             calls: Vec::new(),
             expedites: Vec::new(),
+            ccs: Vec::new(),
+            chats: Vec::new(),
+            chat_members: HashMap::new(),
             numeric_fields: false,
         }));
         let app = Router::new()
@@ -254,6 +286,14 @@ impl FakeFeishu {
             .route(
                 "/open-apis/apaas/v1/user_tasks/{task_id}/expediting",
                 post(expedite_handler),
+            )
+            .route(
+                "/open-apis/apaas/v1/user_tasks/{task_id}/cc",
+                post(cc_handler),
+            )
+            .route(
+                "/open-apis/apaas/v1/user_tasks/{task_id}/chat_group",
+                post(chat_group_handler),
             )
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -308,6 +348,19 @@ impl FakeFeishu {
 
     pub fn expedites(&self) -> Vec<ReceivedExpedite> {
         self.with(|s| s.expedites.clone())
+    }
+
+    pub fn ccs(&self) -> Vec<ReceivedCc> {
+        self.with(|s| s.ccs.clone())
+    }
+
+    pub fn chats(&self) -> Vec<ReceivedChat> {
+        self.with(|s| s.chats.clone())
+    }
+
+    /// The members of a chat the fake opened.
+    pub fn chat_members(&self, chat_id: &str) -> Option<Vec<String>> {
+        self.with(|s| s.chat_members.get(chat_id).map(|(_, m)| m.clone()))
     }
 
     pub fn calls(&self) -> Vec<CallRecord> {

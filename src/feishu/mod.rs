@@ -35,6 +35,17 @@ pub fn expedite_path(task_id: &str) -> String {
     )
 }
 
+pub fn cc_path(task_id: &str) -> String {
+    format!("/open-apis/apaas/v1/user_tasks/{}/cc", urlencode(task_id))
+}
+
+pub fn chat_group_path(task_id: &str) -> String {
+    format!(
+        "/open-apis/apaas/v1/user_tasks/{}/chat_group",
+        urlencode(task_id)
+    )
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -46,28 +57,37 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// The two rate-limited APIs; each has its own budget.
+/// The rate-limited APIs; each has its own budget (`requests_per_minute` each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {
     Query,
     Expedite,
+    /// Copy a task to someone (escalation).
+    Cc,
+    /// Open a group chat about a task, or invite into it (escalation).
+    ChatGroup,
 }
 
 impl Api {
+    pub const ALL: [Api; 4] = [Api::Query, Api::Expedite, Api::Cc, Api::ChatGroup];
+
     pub fn name(self) -> &'static str {
         match self {
             Api::Query => "user_task.query",
             Api::Expedite => "user_task.expediting",
+            Api::Cc => "user_task.cc",
+            Api::ChatGroup => "user_task.chat_group",
         }
     }
 
     /// Does a call change something on the platform? Such a call is never repeated after an
     /// answer that may mean it was done (see [`FeishuError::outcome_unknown`]).
     pub fn acts(self) -> bool {
-        match self {
-            Api::Query => false,
-            Api::Expedite => true,
-        }
+        !matches!(self, Api::Query)
+    }
+
+    fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -133,8 +153,8 @@ pub struct ClientSettings {
 /// Counters since the client was made; a cycle reports the difference.
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub query_calls: AtomicU64,
-    pub expedite_calls: AtomicU64,
+    /// Calls per API, in [`Api::ALL`] order.
+    pub calls: [AtomicU64; 4],
     pub rate_limit_waits: AtomicU64,
     pub retries: AtomicU64,
 }
@@ -143,6 +163,8 @@ pub struct Stats {
 pub struct StatsSnapshot {
     pub query_calls: u64,
     pub expedite_calls: u64,
+    pub cc_calls: u64,
+    pub chat_group_calls: u64,
     pub rate_limit_waits: u64,
     pub retries: u64,
 }
@@ -152,6 +174,8 @@ impl StatsSnapshot {
         StatsSnapshot {
             query_calls: self.query_calls - earlier.query_calls,
             expedite_calls: self.expedite_calls - earlier.expedite_calls,
+            cc_calls: self.cc_calls - earlier.cc_calls,
+            chat_group_calls: self.chat_group_calls - earlier.chat_group_calls,
             rate_limit_waits: self.rate_limit_waits - earlier.rate_limit_waits,
             retries: self.retries - earlier.retries,
         }
@@ -173,8 +197,8 @@ struct Inner {
     http: reqwest::Client,
     settings: ClientSettings,
     token: Mutex<Option<CachedToken>>,
-    query_pacer: Pacer,
-    expedite_pacer: Pacer,
+    /// One pacer per API, in [`Api::ALL`] order.
+    pacers: [Pacer; 4],
     stats: Stats,
 }
 
@@ -189,8 +213,7 @@ impl FeishuClient {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
-                query_pacer: Pacer::per_minute(settings.requests_per_minute),
-                expedite_pacer: Pacer::per_minute(settings.requests_per_minute),
+                pacers: Api::ALL.map(|_| Pacer::per_minute(settings.requests_per_minute)),
                 settings,
                 token: Mutex::new(None),
                 stats: Stats::default(),
@@ -201,8 +224,10 @@ impl FeishuClient {
     pub fn stats(&self) -> StatsSnapshot {
         let s = &self.inner.stats;
         StatsSnapshot {
-            query_calls: s.query_calls.load(Ordering::Relaxed),
-            expedite_calls: s.expedite_calls.load(Ordering::Relaxed),
+            query_calls: s.calls[Api::Query.index()].load(Ordering::Relaxed),
+            expedite_calls: s.calls[Api::Expedite.index()].load(Ordering::Relaxed),
+            cc_calls: s.calls[Api::Cc.index()].load(Ordering::Relaxed),
+            chat_group_calls: s.calls[Api::ChatGroup.index()].load(Ordering::Relaxed),
             rate_limit_waits: s.rate_limit_waits.load(Ordering::Relaxed),
             retries: s.retries.load(Ordering::Relaxed),
         }
@@ -295,11 +320,52 @@ impl FeishuClient {
             .map(|_| ())
     }
 
-    fn pacer(&self, api: Api) -> &Pacer {
-        match api {
-            Api::Query => &self.inner.query_pacer,
-            Api::Expedite => &self.inner.expedite_pacer,
+    /// Copies `task_id` to `user_ids` (escalation), in a slot from [`reserve`](Self::reserve).
+    /// Never retried after an answer that may mean it was done.
+    pub async fn cc(
+        &self,
+        slot: Slot,
+        task_id: &str,
+        operator: &str,
+        user_ids: &[String],
+    ) -> Result<(), FeishuError> {
+        debug_assert_eq!(slot.api, Api::Cc);
+        let body = json!({"operator_user_id": operator, "cc_user_ids": user_ids});
+        self.call(Api::Cc, Some(slot), &cc_path(task_id), &body)
+            .await
+            .map(|_| ())
+    }
+
+    /// Opens a group chat about `task_id` with `invite` (or, with `chat_id`, invites them into
+    /// that chat); returns the chat's id. Never retried after an answer that may mean it was done.
+    pub async fn chat_group(
+        &self,
+        slot: Slot,
+        task_id: &str,
+        operator: &str,
+        invite: &[String],
+        chat_id: Option<&str>,
+        chat_name: &str,
+    ) -> Result<Option<String>, FeishuError> {
+        debug_assert_eq!(slot.api, Api::ChatGroup);
+        let mut body = json!({"operator_user_id": operator, "invite_user_ids": invite});
+        if let Some(id) = chat_id {
+            body["chat_id"] = json!(id);
         }
+        if !chat_name.is_empty() {
+            body["chat_name"] = json!(chat_name);
+        }
+        let data = self
+            .call(Api::ChatGroup, Some(slot), &chat_group_path(task_id), &body)
+            .await?;
+        Ok(data
+            .and_then(|d| serde_json::from_str::<Value>(d.get()).ok())
+            .and_then(|v| v.get("chat_id").and_then(wire::as_string))
+            .filter(|id| !id.is_empty()))
+    }
+
+    fn pacer(&self, api: Api) -> &Pacer {
+        &self.inner.pacers[api.index()]
     }
 
     /// The one path every business call takes.
@@ -320,11 +386,7 @@ impl FeishuClient {
             if slot.take().is_none() {
                 self.paced(api).await;
             }
-            match api {
-                Api::Query => &self.inner.stats.query_calls,
-                Api::Expedite => &self.inner.stats.expedite_calls,
-            }
-            .fetch_add(1, Ordering::Relaxed);
+            self.inner.stats.calls[api.index()].fetch_add(1, Ordering::Relaxed);
             let err = match self.post(path, Some(&token), body).await {
                 Ok(env) => return Ok(env.data),
                 Err(e) => e,

@@ -6,7 +6,19 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{Store, StoreError, from_ms, ms};
-use crate::domain::Recipient;
+use crate::domain::{CallKind, Recipient};
+
+/// A call that acts, as recorded before it is made.
+#[derive(Debug, Clone, Copy)]
+pub struct Intent<'a> {
+    pub kind: CallKind,
+    pub task_id: &'a str,
+    pub rule: &'a str,
+    pub operator: &'a str,
+    /// The opinion of an expedite, the chat name of a chat; empty for cc.
+    pub opinion: &'a str,
+    pub recipients: &'a [Recipient],
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -66,21 +78,16 @@ impl std::str::FromStr for Outcome {
 }
 
 impl Store {
-    /// Writes the intent to expedite before the call. Fails with
-    /// [`StoreError::AlreadyRecorded`] if any (task, assignee, n) was already sent or may have been.
+    /// Writes the intent to make a call that acts, before the call. Fails with
+    /// [`StoreError::AlreadyRecorded`] if any (task, assignee, kind, n) was already done or
+    /// may have been.
     pub async fn record_intent(
         &self,
-        task_id: &str,
-        rule: &str,
-        operator_id: &str,
-        opinion: &str,
-        assignees: &[Recipient],
+        intent: &Intent<'_>,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         self.set_full_sync(true).await?;
-        let result = self
-            .insert_intent(task_id, rule, operator_id, opinion, assignees, now)
-            .await;
+        let result = self.insert_intent(intent, now).await;
         self.set_full_sync(false).await?;
         result
     }
@@ -102,32 +109,32 @@ impl Store {
 
     async fn insert_intent(
         &self,
-        task_id: &str,
-        rule: &str,
-        operator_id: &str,
-        opinion: &str,
-        assignees: &[Recipient],
+        intent: &Intent<'_>,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
+        let task_id = intent.task_id;
+        let kind = intent.kind.as_str();
         let mut tx = self.begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO expedites (task_id, rule, operator_id, opinion, intent_at, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'pending') RETURNING id",
+            "INSERT INTO expedites (task_id, rule, operator_id, opinion, intent_at, outcome, kind) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6) RETURNING id",
         )
         .bind(task_id)
-        .bind(rule)
-        .bind(operator_id)
-        .bind(opinion)
+        .bind(intent.rule)
+        .bind(intent.operator)
+        .bind(intent.opinion)
         .bind(ms(now))
+        .bind(kind)
         .fetch_one(&mut *tx)
         .await
         .map_err(self.err("record an expedite intent"))?;
-        for a in assignees {
-            let result = sqlx::query("INSERT INTO expedite_assignees (expedite_id, task_id, user_id, rule, n) VALUES (?1, ?2, ?3, ?4, ?5)")
+        for a in intent.recipients {
+            let result = sqlx::query("INSERT INTO expedite_assignees (expedite_id, task_id, user_id, rule, n, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
                 .bind(id)
                 .bind(task_id)
                 .bind(&a.user_id)
                 .bind(&a.rule)
                 .bind(i64::from(a.n))
+                .bind(kind)
                 .execute(&mut *tx)
                 .await;
             match result {
@@ -150,15 +157,31 @@ impl Store {
 
     /// Writes what became of an expediting call. A failed call stops counting, so the same
     /// expedite may be tried again in a later cycle.
+    ///
+    /// `chat` is (task, chat id) when a chat_group call returned the chat: it is kept in the
+    /// same transaction, so a later escalation of the task invites into that chat.
     pub async fn record_outcome(
         &self,
         id: i64,
         outcome: Outcome,
         code: Option<i64>,
         msg: Option<&str>,
+        chat: Option<(&str, &str)>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        if let Some((task_id, chat_id)) = chat {
+            sqlx::query(
+                "INSERT INTO task_chats (task_id, chat_id, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (task_id) DO UPDATE SET chat_id = excluded.chat_id",
+            )
+            .bind(task_id)
+            .bind(chat_id)
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("record a task's chat"))?;
+        }
         sqlx::query("UPDATE expedites SET outcome = ?2, outcome_at = ?3, feishu_code = ?4, feishu_msg = ?5 WHERE id = ?1")
             .bind(id)
             .bind(outcome.as_str())
@@ -194,6 +217,7 @@ impl Store {
                 Outcome::Unknown,
                 None,
                 Some("no outcome recorded (process stopped during the call)"),
+                None,
                 now,
             )
             .await?;
@@ -253,5 +277,22 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Reminders (expedites sent or possibly sent) per assignee since `since`: the daily cap's
+    /// count.
+    pub async fn reminders_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<std::collections::HashMap<String, u32>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT ea.user_id, count(*) FROM expedites e JOIN expedite_assignees ea ON ea.expedite_id = e.id
+             WHERE e.intent_at >= ?1 AND ea.kind = 'expedite' AND ea.counts = 1 GROUP BY ea.user_id",
+        )
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("count today's reminders"))?;
+        Ok(rows.into_iter().map(|(u, n)| (u, n as u32)).collect())
     }
 }

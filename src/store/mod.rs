@@ -23,7 +23,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 use thiserror::Error;
 
-pub use ledger::{ExpediteRecord, Outcome};
+pub use ledger::{ExpediteRecord, Intent, Outcome};
 pub use listings::{Absent, ListedRow, StoredTask, listed_fingerprint};
 pub use pairs::PairScope;
 
@@ -224,6 +224,17 @@ mod tests {
         }
     }
 
+    fn expedite<'a>(task_id: &'a str, recipients: &'a [Recipient]) -> Intent<'a> {
+        Intent {
+            kind: crate::domain::CallKind::Expedite,
+            task_id,
+            rule: "r",
+            operator: "7000",
+            opinion: "hi",
+            recipients,
+        }
+    }
+
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("sub/e.db")).await.unwrap();
@@ -348,11 +359,8 @@ mod tests {
             rule: "r".into(),
             n: 1,
         }];
-        let id = s
-            .record_intent("1", "r", "7000", "hi", &a, now)
-            .await
-            .unwrap();
-        let again = s.record_intent("1", "r", "7000", "hi", &a, now).await;
+        let id = s.record_intent(&expedite("1", &a), now).await.unwrap();
+        let again = s.record_intent(&expedite("1", &a), now).await;
         assert!(
             matches!(again, Err(StoreError::AlreadyRecorded { n: 1, .. })),
             "{again:?}"
@@ -363,15 +371,13 @@ mod tests {
             Outcome::Failed,
             Some(2320001),
             Some("param is invalid"),
+            None,
             now,
         )
         .await
         .unwrap();
         assert_eq!(s.pending_pairs().await.unwrap()[0].sent, 0);
-        let id2 = s
-            .record_intent("1", "r", "7000", "hi", &a, now)
-            .await
-            .unwrap();
+        let id2 = s.record_intent(&expedite("1", &a), now).await.unwrap();
         let pair = &s.pending_pairs().await.unwrap()[0];
         assert_eq!(
             (pair.sent, pair.last_sent.map(|t| t.timestamp_millis())),
@@ -406,10 +412,10 @@ mod tests {
             rule: "r".into(),
             n: 1,
         }];
-        s.record_intent("old", "r", "7000", "", &a, long_ago)
+        s.record_intent(&expedite("old", &a), long_ago)
             .await
             .unwrap();
-        s.record_intent("new", "r", "7000", "", &a, long_ago)
+        s.record_intent(&expedite("new", &a), long_ago)
             .await
             .unwrap();
         for at in [long_ago, long_ago + chrono::TimeDelta::minutes(1)] {

@@ -6,17 +6,27 @@ use serde::Deserialize;
 
 use super::{Store, StoreError, from_ms, ms};
 use crate::domain::Pair;
+use crate::domain::decide::Escalated;
 
-/// A pending pair's flow knowledge and expedite history. The last expedite counts from when its
-/// call ended (the intent when it never did): a call held back by a rate-limit wait reached the
+/// A pending pair's flow knowledge, call history, silence and chat. A call counts from when it
+/// ended (its intent when it never did): a call held back by a rate-limit wait reached the
 /// assignee later than its intent was written, and `repeat` is the gap the assignee sees.
 macro_rules! pair_history_columns {
     () => {
         "(SELECT group_concat(f.flow_set, char(10)) FROM task_flows f WHERE f.task_id = a.task_id AND f.member = 1) AS flows,
          (SELECT count(*) FROM expedite_assignees ea
-           WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.counts = 1) AS sent,
+           WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind = 'expedite' AND ea.counts = 1) AS sent,
          (SELECT max(coalesce(e.outcome_at, e.intent_at)) FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
-           WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.counts = 1) AS last_sent"
+           WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind = 'expedite' AND ea.counts = 1) AS last_sent,
+         (SELECT max(coalesce(e.outcome_at, e.intent_at)) FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
+           WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind = 'cc' AND ea.counts = 1) AS cc_at,
+         (SELECT max(coalesce(e.outcome_at, e.intent_at)) FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
+           WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind = 'chat' AND ea.counts = 1) AS chat_at,
+         (SELECT ul.listed_at FROM user_listings ul WHERE ul.user_id = a.user_id) AS confirmed_at,
+         (SELECT json_array(s.until, s.reason) FROM silences s
+           WHERE s.task_id = a.task_id AND (s.user_id IS NULL OR s.user_id = a.user_id) AND s.ended_at IS NULL
+           ORDER BY s.until DESC LIMIT 1) AS silence,
+         (SELECT c.chat_id FROM task_chats c WHERE c.task_id = a.task_id) AS chat_id"
     };
 }
 
@@ -45,6 +55,12 @@ struct PairRow {
     sent: i64,
     last_sent: Option<i64>,
     missing_since: Option<i64>,
+    cc_at: Option<i64>,
+    chat_at: Option<i64>,
+    confirmed_at: Option<i64>,
+    /// `[until, reason]` of the silence that ends last.
+    silence: Option<(i64, String)>,
+    chat_id: Option<String>,
 }
 
 impl Store {
@@ -72,7 +88,7 @@ impl Store {
         loop {
             let query = match scope {
                 PairScope::FirstSeenSince(since) => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since)) FROM (",
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id)) FROM (",
                     "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     // CROSS JOIN keeps tasks the outer loop: the few first seen this cycle are
@@ -84,7 +100,7 @@ impl Store {
                 ))
                 .bind(ms(since)),
                 PairScope::All => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since)) FROM (",
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id)) FROM (",
                     "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     " FROM assignments a JOIN tasks t ON t.task_id = a.task_id
@@ -94,7 +110,7 @@ impl Store {
                 ))
                 .bind(None::<i64>),
                 PairScope::TasksOf(user) => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since)) FROM (",
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id)) FROM (",
                     "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     " FROM assignments mine JOIN assignments a ON a.task_id = mine.task_id JOIN tasks t ON t.task_id = a.task_id
@@ -132,6 +148,13 @@ impl Store {
                     sent: row.sent as u32,
                     last_sent: row.last_sent.map(from_ms),
                     missing_since: row.missing_since.map(from_ms),
+                    confirmed_at: row.confirmed_at.map(from_ms),
+                    silence: row.silence.map(|(until, reason)| (from_ms(until), reason)),
+                    escalated: Escalated {
+                        cc: row.cc_at.map(from_ms),
+                        chat: row.chat_at.map(from_ms),
+                    },
+                    chat_id: row.chat_id,
                 });
             }
             if !full {

@@ -362,6 +362,9 @@ fn decision_table() {
             flow_sets: &c.flows,
             sent: c.sent,
             last_sent: c.last_sent,
+            confirmed_at: None,
+            silence: None,
+            escalated: Default::default(),
         };
         assert_eq!(
             decide(&config.policy(), user, &facts, c.now),
@@ -385,6 +388,9 @@ fn missing_start_time_counts_from_first_seen() {
         flow_sets: &[],
         sent: 0,
         last_sent: None,
+        confirmed_at: None,
+        silence: None,
+        escalated: Default::default(),
     };
     assert_eq!(
         facts.wall_age(sh(2026, 9, 21, 9, 0)),
@@ -431,6 +437,9 @@ fn dst_night_in_a_zone_that_has_one() {
         flow_sets: &[],
         sent: 0,
         last_sent: None,
+        confirmed_at: None,
+        silence: None,
+        escalated: Default::default(),
     };
     // Four working hours from 23:00 on a 23-hour day end at 04:00 local, not 03:00.
     let due = ny
