@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands;
 use crate::config::{ConfigError, DEFAULT_CONFIG_PATH};
-use crate::startup::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
+use crate::startup::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK, UsageError};
 use crate::telemetry::{self, LogFormat};
 
 #[derive(Debug, Parser)]
@@ -57,6 +57,49 @@ pub enum Command {
     },
     /// Try it without a Feishu account: a simulated Feishu on 127.0.0.1, one real cycle, the plan.
     Demo,
+    /// Hold a task (or one assignee of it) from expediting and escalation for a while.
+    #[command(subcommand)]
+    Silence(SilenceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SilenceCommand {
+    /// Silence a task (or one assignee of it) until a time; prints the silence's id.
+    Add {
+        /// The task id.
+        #[arg(long)]
+        task: String,
+        /// Only this assignee (kunlun user id); without it, every assignee of the task.
+        #[arg(long)]
+        user: Option<String>,
+        /// For how long: 90m, 8h, 3d.
+        #[arg(
+            long = "for",
+            value_name = "DUR",
+            conflicts_with = "until",
+            required_unless_present = "until"
+        )]
+        duration: Option<String>,
+        /// Until when: YYYY-MM-DD (that day's start) or RFC 3339, in [schedule] timezone.
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+        /// Why, shown in `plan` and `silence list`.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// The active silences (with --all, expired and removed ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+        /// One JSON array for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a silence now (1 if there is no such id).
+    Remove {
+        /// The id `silence add` printed.
+        id: String,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -99,12 +142,17 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Check { online } => commands::check(&cli.config, online).await,
         Command::Plan { json } => commands::plan(&cli.config, json).await,
         Command::Demo => commands::demo::demo().await,
+        Command::Silence(sub) => commands::silence::run(&cli.config, sub).await,
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             if let Some(ce) = e.downcast_ref::<ConfigError>() {
                 telemetry::fatal(&ce.to_string());
+                return EXIT_CONFIG;
+            }
+            if let Some(ue) = e.downcast_ref::<UsageError>() {
+                telemetry::fatal(&ue.to_string());
                 return EXIT_CONFIG;
             }
             telemetry::fatal(&format!("{e:#}"));

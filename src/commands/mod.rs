@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod plan;
+pub mod silence;
 
 use std::path::Path;
 
@@ -88,6 +89,13 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
         config.storage.database.display(),
         crate::domain::opinion::human_age(config.storage.retention)
     );
+    if config.expedite.max_per_user_per_day > 0 {
+        let _ = writeln!(
+            out,
+            "Daily cap: at most {} reminders per assignee per day ({}), most overdue first; the rest wait for the next day",
+            config.expedite.max_per_user_per_day, tz
+        );
+    }
     if config.expedite.dry_run {
         let _ = writeln!(out, "Dry run: nothing is sent ([expedite] dry_run = true)");
     }

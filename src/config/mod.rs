@@ -336,6 +336,55 @@ after = "24h"
                 Some(16),
                 "needs a calendar",
             ),
+            (
+                "empty ladder",
+                format!("{MINIMAL}repeat = []\nmax_times = 3\n"),
+                Some("rules[0].repeat"),
+                Some(16),
+                "repeat lists no gap",
+            ),
+            (
+                "zero step in a ladder",
+                format!("{MINIMAL}repeat = [\"4h\", \"0s\"]\nmax_times = 3\n"),
+                Some("rules[0].repeat"),
+                Some(16),
+                "above 0s",
+            ),
+            (
+                "escalation that can never happen",
+                format!("{MINIMAL}[rules.escalate]\nafter_times = 2\ncc = [\"7000\"]\n"),
+                Some("rules[0].escalate.after_times"),
+                Some(17),
+                "would never escalate",
+            ),
+            (
+                "escalation that does nothing",
+                format!(
+                    "{MINIMAL}repeat = \"4h\"\nmax_times = 3\n[rules.escalate]\nafter_times = 2\n"
+                ),
+                Some("rules[0].escalate"),
+                Some(18),
+                "escalate does nothing",
+            ),
+            (
+                "unknown escalation key",
+                format!(
+                    "{MINIMAL}repeat = \"4h\"\nmax_times = 3\n[rules.escalate]\nafter_times = 2\nchat = true\nemail = true\n"
+                ),
+                Some("rules[0].escalate.email"),
+                Some(21),
+                "unknown field",
+            ),
+            (
+                "negative daily cap",
+                MINIMAL.replace(
+                    "operator_user_id = \"7000\"",
+                    "operator_user_id = \"7000\"\nmax_per_user_per_day = -1",
+                ),
+                Some("expedite.max_per_user_per_day"),
+                Some(8),
+                "out of range",
+            ),
         ];
         for (name, text, key, line, fragment) in cases {
             let err = parse(text)

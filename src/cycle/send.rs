@@ -38,6 +38,7 @@ impl Engine {
         let watched = user_index(&self.config.users);
         let mut sides = Decided {
             listed: FxHashSet::default(),
+            complete_at: HashMap::new(),
             decided: FxHashSet::default(),
         };
         let mut queue = Queues::default();
@@ -70,8 +71,11 @@ impl Engine {
                 // Listings first: a task decided sooner may be more overdue than the queue.
                 biased;
                 listed = listed_rx.recv(), if !listing_done => match listed {
-                    Some(ListedUser { user, may_be_due }) => {
+                    Some(ListedUser { user, may_be_due, complete_at }) => {
                         sides.listed.insert(user.clone());
+                        if let Some(at) = complete_at {
+                            sides.complete_at.insert(user.clone(), at);
+                        }
                         if may_be_due {
                             self.decide_ready_tasks(PairScope::TasksOf(&user), Some(cycle_started),
                                 &watched, &mut sides, &mut queue, &mut report).await?;
@@ -129,7 +133,11 @@ impl Engine {
         queue: &mut Queues,
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
-        let Decided { listed, decided } = sides;
+        let Decided {
+            listed,
+            complete_at,
+            decided,
+        } = sides;
         let mut by_task: BTreeMap<String, Vec<Pair>> = BTreeMap::new();
         // A task younger than every rule's `after` cannot be due: such pairs are not even read.
         let now = self.clock.now();
@@ -152,7 +160,11 @@ impl Engine {
                 continue;
             }
             decided.insert(task_id);
-            for row in rows {
+            for mut row in rows {
+                // This cycle's complete listing showed the task pending for the assignee.
+                if let Some(at) = complete_at.get(&row.user_id) {
+                    row.confirmed_at = Some(*at);
+                }
                 planner.add(row);
             }
         }
@@ -261,6 +273,8 @@ impl Engine {
 /// What the expediting side knows: users listed so far, tasks already decided this cycle.
 struct Decided {
     listed: FxHashSet<String>,
+    /// Users whose listing this cycle was complete, with when it started.
+    complete_at: HashMap<String, DateTime<Utc>>,
     decided: FxHashSet<String>,
 }
 

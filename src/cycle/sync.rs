@@ -44,9 +44,7 @@ impl Engine {
             let _ = listed_tx.send(listed);
         }
         self.flush(&mut state.pending, &mut report).await?;
-        self.store
-            .record_listings(&state.quiet, self.clock.now())
-            .await?;
+        self.store.record_listings(&state.quiet).await?;
         report.tasks_seen = state.tasks_seen.len() as u64;
         Ok(report)
     }
@@ -146,7 +144,7 @@ impl Engine {
                 .collect();
             if gone.is_empty() {
                 // Nothing to finish: the listing time is recorded with the others at the end.
-                quiet.push(user.id.clone());
+                quiet.push((user.id.clone(), listing_started));
             } else {
                 // A task stored only in the pending batch must be stored before it is finished.
                 self.flush(pending, report).await?;
@@ -167,6 +165,7 @@ impl Engine {
         Ok(ListedUser {
             user: user.id.clone(),
             may_be_due,
+            complete_at: complete.then_some(listing_started),
         })
     }
 
@@ -300,8 +299,9 @@ struct ListingState {
     /// Per user, the tasks stored as pending for them when the cycle began.
     snapshots: FxHashMap<String, FxHashMap<String, StoredTask>>,
     tasks_seen: FxHashSet<String>,
-    /// Users listed completely with nothing finished: their listing time is written at the end.
-    quiet: Vec<String>,
+    /// Users listed completely with nothing finished, with when their listing started: written
+    /// at the end.
+    quiet: Vec<(String, DateTime<Utc>)>,
     /// Listed tasks not written yet.
     pending: Vec<ListedRow>,
 }
@@ -311,6 +311,9 @@ pub(super) struct ListedUser {
     pub(super) user: String,
     /// Could any of the user's tasks be due? When not, their decisions are skipped.
     pub(super) may_be_due: bool,
+    /// When the user's listing started, if it was complete: every task it held was still
+    /// pending for them then, so an expedite before it went unanswered.
+    pub(super) complete_at: Option<DateTime<Utc>>,
 }
 
 enum ListError {

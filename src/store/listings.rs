@@ -257,18 +257,17 @@ impl Store {
     /// Records that these users were listed completely at `now` (their pending tasks were seen).
     pub async fn record_listings(
         &self,
-        users: &[String],
-        now: DateTime<Utc>,
+        users: &[(String, DateTime<Utc>)],
     ) -> Result<(), StoreError> {
         if users.is_empty() {
             return Ok(());
         }
+        let rows: Vec<(&str, i64)> = users.iter().map(|(u, t)| (u.as_str(), ms(*t))).collect();
         sqlx::query(
-            "INSERT INTO user_listings (user_id, listed_at) SELECT value, ?2 FROM json_each(?1) WHERE true
+            "INSERT INTO user_listings (user_id, listed_at) SELECT value->>0, value->>1 FROM json_each(?1) WHERE true
              ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at",
         )
-        .bind(serde_json::to_string(users).unwrap_or_else(|_| "[]".into()))
-        .bind(ms(now))
+        .bind(serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into()))
         .execute(&self.pool)
         .await
         .map_err(self.err("record listings"))?;

@@ -4,13 +4,15 @@
 //! - [`listings`]: what listings saw (tasks, assignments, flows, missing and finished tasks);
 //! - [`pairs`]: pending (task, assignee) pairs with their history, for decisions and `plan`;
 //! - [`ledger`]: the at-most-once record of every expediting call;
-//! - [`retention`]: pruning old history.
+//! - [`retention`]: pruning old history;
+//! - [`silences`]: tasks held from expediting and escalation for a while.
 #![allow(clippy::disallowed_methods)]
 
 mod ledger;
 mod listings;
 mod pairs;
 mod retention;
+mod silences;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -26,6 +28,7 @@ use thiserror::Error;
 pub use ledger::{ExpediteRecord, Intent, Outcome};
 pub use listings::{Absent, ListedRow, StoredTask, listed_fingerprint};
 pub use pairs::PairScope;
+pub use silences::{NewSilence, Silence};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 

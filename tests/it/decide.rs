@@ -459,3 +459,220 @@ fn dst_night_in_a_zone_that_has_one() {
         Duration::from_secs(4 * 3600)
     );
 }
+
+const ESCALATING: &str = r#"
+[feishu]
+app_id = "cli_x"
+app_secret = "s"
+
+[schedule]
+cron = "0 */10 * * * *"
+timezone = "Asia/Shanghai"
+
+[expedite]
+operator_user_id = "7000"
+
+[[users]]
+id = "fin1"
+team = "finance"
+
+[[calendars]]
+name = "cn-office"
+weekdays = ["mon", "tue", "wed", "thu", "fri"]
+hours = ["09:00-18:00"]
+
+[[rules]]
+name = "ladder"
+after = "24h"
+repeat = ["4h", "12h", "1d"]
+max_times = 6
+calendar = "cn-office"
+[rules.escalate]
+after_times = 2
+wait = "2h"
+cc = ["7000"]
+chat = true
+"#;
+
+#[test]
+fn ladder_silence_and_escalation_table() {
+    use expediter::domain::decide::{Escalated, EscalationVerdict as E, decide_escalation};
+    let config = Config::parse(ESCALATING, Path::new("t.toml"), false).unwrap();
+    let user = &config.users[0];
+    let labels = labels("报销");
+    // Monday 2026-09-28 in Shanghai.
+    let start = sh(2026, 9, 20, 9, 0);
+    let facts = |sent: u32, last: Option<DateTime<Utc>>| PairFacts {
+        labels: &labels,
+        start_time: Some(start),
+        first_seen: start,
+        flow_sets: &[],
+        sent,
+        last_sent: last,
+        confirmed_at: None,
+        silence: None,
+        escalated: Escalated::default(),
+    };
+    // The ladder: 2nd 4h after the 1st, 3rd 12h after the 2nd, then every 1d.
+    // (case, sent, last sent, now, want)
+    let ladder = [
+        (
+            "2nd waits 4h",
+            1,
+            sh(2026, 9, 28, 9, 0),
+            sh(2026, 9, 28, 12, 59),
+            None,
+        ),
+        (
+            "2nd at 4h",
+            1,
+            sh(2026, 9, 28, 9, 0),
+            sh(2026, 9, 28, 13, 0),
+            Some(2),
+        ),
+        (
+            "3rd waits 12h",
+            2,
+            sh(2026, 9, 28, 9, 0),
+            sh(2026, 9, 28, 20, 59),
+            None,
+        ),
+        (
+            "3rd gap is 12h (inside hours next morning)",
+            2,
+            sh(2026, 9, 28, 9, 0),
+            sh(2026, 9, 29, 9, 0),
+            Some(3),
+        ),
+        (
+            "4th gap is 1d",
+            3,
+            sh(2026, 9, 28, 9, 0),
+            sh(2026, 9, 29, 8, 59),
+            None,
+        ),
+        (
+            "5th: the last step repeats",
+            4,
+            sh(2026, 9, 28, 10, 0),
+            sh(2026, 9, 29, 10, 0),
+            Some(5),
+        ),
+    ];
+    for (name, sent, last, now, want) in ladder {
+        let got = decide(&config.policy(), user, &facts(sent, Some(last)), now);
+        match (want, got.clone()) {
+            (Some(n), Verdict::Due { n: got_n, .. }) => assert_eq!(got_n, n, "{name}"),
+            (None, Verdict::Waiting { .. }) => {}
+            _ => panic!("{name}: {got:?}"),
+        }
+    }
+    // A silence holds the pair until it ends, then the decision is as before.
+    let mut f = facts(0, None);
+    f.silence = Some((sh(2026, 9, 28, 12, 0), "on leave"));
+    assert!(matches!(
+        decide(&config.policy(), user, &f, sh(2026, 9, 28, 11, 59)),
+        Verdict::Silenced { rule: Some(0), ref reason, .. } if reason == "on leave"
+    ));
+    assert!(matches!(
+        decide(&config.policy(), user, &f, sh(2026, 9, 28, 12, 0)),
+        Verdict::Due { n: 1, .. }
+    ));
+    // Escalation: after 2 unanswered expedites and 2h, inside the calendar, once per kind.
+    let last = sh(2026, 9, 28, 10, 0);
+    let listed_after = Some(sh(2026, 9, 28, 10, 10));
+    let esc = |sent: u32, confirmed: Option<DateTime<Utc>>, escalated: Escalated, now| {
+        let mut f = facts(sent, Some(last));
+        f.confirmed_at = confirmed;
+        f.escalated = escalated;
+        decide_escalation(&config.policy(), user, &f, now)
+    };
+    let cc_done = Escalated {
+        cc: Some(sh(2026, 9, 28, 12, 0)),
+        chat: None,
+    };
+    let both_done = Escalated {
+        cc: Some(sh(2026, 9, 28, 12, 0)),
+        chat: Some(sh(2026, 9, 28, 12, 1)),
+    };
+    let cases = [
+        (
+            "one expedite is not enough",
+            esc(
+                1,
+                listed_after,
+                Escalated::default(),
+                sh(2026, 9, 28, 15, 0),
+            ),
+            Some(E::NotYet {
+                after_times: 2,
+                sent: 1,
+            }),
+        ),
+        (
+            "no listing since the last expedite",
+            esc(
+                2,
+                Some(sh(2026, 9, 28, 9, 50)),
+                Escalated::default(),
+                sh(2026, 9, 28, 15, 0),
+            ),
+            Some(E::Unconfirmed),
+        ),
+        (
+            "unanswered, waiting 2h",
+            esc(
+                2,
+                listed_after,
+                Escalated::default(),
+                sh(2026, 9, 28, 11, 59),
+            ),
+            Some(E::Waiting {
+                at: sh(2026, 9, 28, 12, 0),
+            }),
+        ),
+        (
+            "due inside the calendar",
+            esc(
+                2,
+                listed_after,
+                Escalated::default(),
+                sh(2026, 9, 28, 12, 0),
+            ),
+            Some(E::Due {
+                cc: true,
+                chat: true,
+            }),
+        ),
+        (
+            "outside the calendar: deferred to the morning",
+            esc(
+                2,
+                listed_after,
+                Escalated::default(),
+                sh(2026, 9, 28, 19, 0),
+            ),
+            Some(E::Deferred {
+                opens_at: Some(sh(2026, 9, 29, 9, 0)),
+            }),
+        ),
+        (
+            "cc done, the chat still due",
+            esc(3, listed_after, cc_done, sh(2026, 9, 29, 12, 0)),
+            Some(E::Due {
+                cc: false,
+                chat: true,
+            }),
+        ),
+        (
+            "both done",
+            esc(3, listed_after, both_done, sh(2026, 9, 29, 12, 0)),
+            Some(E::Done {
+                at: sh(2026, 9, 28, 12, 1),
+            }),
+        ),
+    ];
+    for (name, got, want) in cases {
+        assert_eq!(got, want, "{name}");
+    }
+}

@@ -1,0 +1,262 @@
+//! `expediter silence add|list|remove`: silences in the database, written while the daemon
+//! runs (WAL and a busy timeout make that safe); the next cycle honours them without a reload.
+
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use crate::cli::SilenceCommand;
+use crate::clock::Clock;
+use crate::startup::{EXIT_FAILED, EXIT_OK, UsageError, load_config};
+use crate::store::{NewSilence, Silence, Store};
+
+pub async fn run(path: &Path, command: SilenceCommand) -> anyhow::Result<u8> {
+    let config = load_config(path)?;
+    let tz = config.schedule.timezone;
+    let now = Clock::system().now();
+    match command {
+        SilenceCommand::Add {
+            task,
+            user,
+            duration,
+            until,
+            reason,
+        } => {
+            let task = task.trim();
+            if task.is_empty() {
+                return Err(
+                    UsageError("--task is empty: give the task id to silence".into()).into(),
+                );
+            }
+            let user = user.as_deref().map(str::trim);
+            if user == Some("") {
+                return Err(UsageError("--user is empty: give a kunlun user id, or leave --user out to silence every assignee".into()).into());
+            }
+            let until = match (duration, until) {
+                (Some(d), None) => parse_for(&d, now)?,
+                (None, Some(u)) => parse_until(&u, tz).map_err(UsageError)?,
+                _ => {
+                    return Err(
+                        UsageError("give exactly one of --for DUR or --until DATE".into()).into(),
+                    );
+                }
+            };
+            if until <= now {
+                return Err(UsageError(format!(
+                    "--until {} is in the past; a silence must end later than now",
+                    local(until, tz)
+                ))
+                .into());
+            }
+            let store = Store::open(&config.storage.database).await?;
+            let created_by = ["SUDO_USER", "USER", "LOGNAME"]
+                .iter()
+                .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+                .unwrap_or_else(|| "unknown".into());
+            let id = store
+                .add_silence(
+                    &NewSilence {
+                        task_id: task,
+                        user_id: user,
+                        until,
+                        reason: reason.trim(),
+                        created_by: &created_by,
+                    },
+                    now,
+                )
+                .await?;
+            store.close().await;
+            println!("{id}");
+            eprintln!(
+                "silence {id}: task {task} ({}) until {}{}",
+                user.map_or("every assignee".to_owned(), |u| format!("assignee {u}")),
+                local(until, tz),
+                if reason.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {}", reason.trim())
+                }
+            );
+            Ok(EXIT_OK)
+        }
+        SilenceCommand::List { all, json } => {
+            let db = &config.storage.database;
+            let silences = if db.exists() {
+                let store = Store::open_read_only(db).await?;
+                let s = store.silences(all, now).await?;
+                store.close().await;
+                s
+            } else {
+                Vec::new()
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&silences)?);
+            } else {
+                print!("{}", render(&silences, now, tz));
+            }
+            Ok(EXIT_OK)
+        }
+        SilenceCommand::Remove { id } => {
+            let id: i64 = id.trim().parse().map_err(|_| {
+                UsageError(format!(
+                    "silence id \"{id}\" is not a number; `expediter silence list` shows the ids"
+                ))
+            })?;
+            let store = Store::open(&config.storage.database).await?;
+            let found = store.end_silence(id, now).await?;
+            store.close().await;
+            if found {
+                eprintln!("silence {id} ended");
+                Ok(EXIT_OK)
+            } else {
+                eprintln!(
+                    "error: no silence with id {id}; `expediter silence list --all` shows them"
+                );
+                Ok(EXIT_FAILED)
+            }
+        }
+    }
+}
+
+fn parse_for(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, UsageError> {
+    let d = humantime::parse_duration(text.trim()).map_err(|e| {
+        UsageError(format!(
+            "--for \"{text}\" is not a duration ({e}); write it like 90m, 8h or 3d"
+        ))
+    })?;
+    chrono::TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .filter(|_| !d.is_zero())
+        .ok_or_else(|| {
+            UsageError(format!(
+                "--for \"{text}\" must be above 0s and below a century"
+            ))
+        })
+}
+
+/// `--until`: `YYYY-MM-DD` (the start of that day), `YYYY-MM-DD HH:MM[:SS]` or
+/// `YYYY-MM-DDTHH:MM[:SS]` in `tz`, or RFC 3339 with its own offset.
+pub fn parse_until(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
+    let t = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(t) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let local = if let Ok(date) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        date.and_hms_opt(0, 0, 0)
+    } else {
+        [
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%d %H:%M",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+        ]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
+    };
+    let Some(local) = local else {
+        return Err(format!(
+            "--until \"{text}\" is not a date; write YYYY-MM-DD, \"YYYY-MM-DD HH:MM\" (in {tz}) or RFC 3339"
+        ));
+    };
+    // A local time a DST jump skipped: the first moment after it.
+    (0..=180)
+        .find_map(|m| {
+            tz.from_local_datetime(&(local + chrono::TimeDelta::minutes(m)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| format!("--until \"{text}\" does not exist in {tz}"))
+}
+
+fn local(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+}
+
+fn render(silences: &[Silence], now: DateTime<Utc>, tz: Tz) -> String {
+    use std::fmt::Write as _;
+    if silences.is_empty() {
+        return "No silences.\n".into();
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<14} {:<14} {:<22} {:<8} {:<10} reason",
+        "id", "task", "assignee", "until", "state", "by"
+    );
+    for s in silences {
+        let state = if s.ended_at.is_some() {
+            "removed"
+        } else if s.active(now) {
+            "active"
+        } else {
+            "expired"
+        };
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<14} {:<14} {:<22} {:<8} {:<10} {}",
+            s.id,
+            s.task_id,
+            s.user_id.as_deref().unwrap_or("(all)"),
+            local(s.until, tz),
+            state,
+            s.created_by,
+            s.reason
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn until_is_read_in_the_schedule_zone() {
+        let sh: Tz = "Asia/Shanghai".parse().unwrap();
+        let ny: Tz = "America/New_York".parse().unwrap();
+        let utc = |y, mo, d, h, mi| Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap();
+        // (case, text, zone, the moment)
+        let cases = [
+            (
+                "a date is that day's start",
+                "2026-12-01",
+                sh,
+                utc(2026, 11, 30, 16, 0),
+            ),
+            (
+                "a local time",
+                "2026-12-01 18:30",
+                sh,
+                utc(2026, 12, 1, 10, 30),
+            ),
+            (
+                "T separator",
+                "2026-12-01T18:30:00",
+                sh,
+                utc(2026, 12, 1, 10, 30),
+            ),
+            (
+                "RFC 3339 keeps its own offset",
+                "2026-12-01T18:30:00+00:00",
+                sh,
+                utc(2026, 12, 1, 18, 30),
+            ),
+            (
+                "a time the DST jump skipped",
+                "2026-03-08 02:30",
+                ny,
+                utc(2026, 3, 8, 7, 0),
+            ),
+        ];
+        for (name, text, tz, want) in cases {
+            assert_eq!(parse_until(text, tz), Ok(want), "{name}");
+        }
+        let err = parse_until("next friday", sh).unwrap_err();
+        assert!(
+            err.contains("--until") && err.contains("YYYY-MM-DD"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! Silences: a task (or one assignee of it) held from expediting and escalation until a time.
+//! Written by `expediter silence` while the daemon runs; read by every cycle through the
+//! pending pairs, so a new silence counts from the next cycle without a reload.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreError, from_ms, ms};
+
+/// One silence as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Silence {
+    pub id: i64,
+    pub task_id: String,
+    /// `None`: every assignee of the task.
+    pub user_id: Option<String>,
+    pub until: DateTime<Utc>,
+    pub reason: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// When `silence remove` ended it.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl Silence {
+    pub fn active(&self, now: DateTime<Utc>) -> bool {
+        self.ended_at.is_none() && now < self.until
+    }
+}
+
+/// A new silence.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSilence<'a> {
+    pub task_id: &'a str,
+    pub user_id: Option<&'a str>,
+    pub until: DateTime<Utc>,
+    pub reason: &'a str,
+    pub created_by: &'a str,
+}
+
+impl Store {
+    /// Records a silence; returns its id.
+    pub async fn add_silence(
+        &self,
+        s: &NewSilence<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "INSERT INTO silences (task_id, user_id, until, reason, created_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        )
+        .bind(s.task_id)
+        .bind(s.user_id)
+        .bind(ms(s.until))
+        .bind(s.reason)
+        .bind(s.created_by)
+        .bind(ms(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err("record a silence"))
+    }
+
+    /// Silences active at `now`, or every one with `all`; newest first.
+    pub async fn silences(
+        &self,
+        all: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Silence>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, task_id, user_id, until, reason, created_by, created_at, ended_at FROM silences
+             WHERE ?1 OR (ended_at IS NULL AND until > ?2) ORDER BY id DESC",
+        )
+        .bind(all)
+        .bind(ms(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read silences"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Silence {
+                id: r.get(0),
+                task_id: r.get(1),
+                user_id: r.get(2),
+                until: from_ms(r.get(3)),
+                reason: r.get(4),
+                created_by: r.get(5),
+                created_at: from_ms(r.get(6)),
+                ended_at: r.get::<Option<i64>, _>(7).map(from_ms),
+            })
+            .collect())
+    }
+
+    /// Ends a silence now. `false` when there is no silence with that id.
+    pub async fn end_silence(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let found =
+            sqlx::query("UPDATE silences SET ended_at = coalesce(ended_at, ?2) WHERE id = ?1")
+                .bind(id)
+                .bind(ms(now))
+                .execute(&self.pool)
+                .await
+                .map_err(self.err("end a silence"))?
+                .rows_affected();
+        Ok(found > 0)
+    }
+}
