@@ -99,6 +99,12 @@ after = "24h"
 repeat = "12h"
 max_times = 3
 opinion = "「{{label}}」已等待 {{age}}，请尽快处理（第 {{n}} 次催办）"
+[rules.escalate]
+after_times = 1
+wait = "12h"
+cc = ["7000"]
+chat = true
+chat_name = "催办：{{label}}"
 
 [[rules]]
 name = "everyone-else"
@@ -135,7 +141,8 @@ pub async fn demo() -> anyhow::Result<u8> {
     let report = engine.run_cycle(false).await?;
     println!("\n{}\n", report.summary());
 
-    let sent = engine.store.expedites().await?;
+    let ledger = engine.store.expedites().await?;
+    let sent: Vec<_> = ledger.iter().filter(|e| e.kind == "expedite").collect();
     println!("Expedited ({} call(s)):", sent.len());
     for e in &sent {
         let who: Vec<String> = e
@@ -159,6 +166,43 @@ pub async fn demo() -> anyhow::Result<u8> {
         received.len()
     );
 
+    // Half a day on, nobody has acted: the finance reminders repeat, and their rule escalates.
+    // The engine's clock moves; nothing sleeps.
+    engine
+        .clock
+        .advance(std::time::Duration::from_secs(12 * 3600 + 60));
+    println!("\nHalf a day later, nobody has acted. Running another cycle…");
+    let later = engine.run_cycle(false).await?;
+    println!("\n{}\n", later.summary());
+    let escalations: Vec<_> = engine
+        .store
+        .expedites()
+        .await?
+        .into_iter()
+        .filter(|e| e.kind != "expedite")
+        .collect();
+    println!("Escalated ({} call(s)):", escalations.len());
+    for e in &escalations {
+        let who: Vec<&str> = e.assignees.iter().map(|(u, _)| u.as_str()).collect();
+        let what = if e.kind == "cc" {
+            "task copied to the lead (cc)".to_owned()
+        } else {
+            format!("group chat \"{}\"", e.opinion)
+        };
+        println!(
+            "  task {} for {}: {what} [{}]",
+            e.task_id,
+            who.join(", "),
+            e.outcome
+        );
+    }
+    let (ccs, chats) = (fake.ccs(), fake.chats());
+    println!(
+        "(the simulated Feishu received {} cc and {} chat_group call(s))",
+        ccs.len(),
+        chats.len()
+    );
+
     let pairs = engine.store.pending_pairs().await?;
     let now = engine.clock.now();
     let today = crate::domain::planner::day_start(now, engine.config.schedule.timezone);
@@ -166,9 +210,11 @@ pub async fn demo() -> anyhow::Result<u8> {
     let entries = super::plan::build(&engine.config, &pairs, now, &sent_today);
     println!("\nPlan:\n{}", super::plan::render_table(&entries));
     engine.store.close().await;
-    Ok(if report.ok() && received.len() == sent.len() {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
-    })
+    Ok(
+        if report.ok() && later.ok() && received.len() == sent.len() {
+            EXIT_OK
+        } else {
+            EXIT_FAILED
+        },
+    )
 }

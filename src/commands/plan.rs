@@ -292,7 +292,11 @@ pub fn render_table(entries: &[PlanEntry]) -> String {
                 e.rule.clone().unwrap_or_else(|| "-".into()),
                 e.expedites_sent.to_string(),
                 e.status.to_string(),
-                e.why.clone(),
+                match &e.escalation {
+                    // Escalation news rides along with the next step.
+                    Some(esc) => format!("{}; {esc}", e.why),
+                    None => e.why.clone(),
+                },
                 truncate(&e.label, 40),
             ]
         })
@@ -320,13 +324,16 @@ pub fn render_table(entries: &[PlanEntry]) -> String {
     for row in &rows {
         line(&row.iter().map(String::as_str).collect::<Vec<_>>());
     }
-    let due = entries.iter().filter(|e| e.status == "due").count();
-    let waiting = entries.iter().filter(|e| e.status == "waiting").count();
-    let deferred = entries.iter().filter(|e| e.status == "deferred").count();
+    let count = |status: &str| entries.iter().filter(|e| e.status == status).count();
     let _ = writeln!(
         out,
-        "\n{} pending assignment(s): {due} due, {waiting} waiting, {deferred} deferred",
-        entries.len()
+        "\n{} pending assignment(s): {} due, {} waiting, {} deferred, {} capped, {} silenced",
+        entries.len(),
+        count("due"),
+        count("waiting"),
+        count("deferred"),
+        count("capped"),
+        count("silenced"),
     );
     out
 }

@@ -45,6 +45,8 @@ impl Outcome {
 #[derive(Debug, Clone)]
 pub struct ExpediteRecord {
     pub id: i64,
+    /// `expedite`, `cc` or `chat`.
+    pub kind: String,
     pub task_id: String,
     pub rule: String,
     pub operator_id: String,
@@ -236,7 +238,8 @@ impl Store {
             ($filter:literal) => {
                 concat!(
                     "SELECT e.id, e.task_id, e.rule, e.operator_id, e.opinion, e.intent_at, e.outcome, e.feishu_code, e.feishu_msg,
-                            (SELECT group_concat(ea.user_id || ':' || ea.n, ',') FROM expedite_assignees ea WHERE ea.expedite_id = e.id)
+                            (SELECT group_concat(ea.user_id || ':' || ea.n, ',') FROM expedite_assignees ea WHERE ea.expedite_id = e.id),
+                            e.kind
                      FROM expedites e ", $filter, " ORDER BY e.id"
                 )
             };
@@ -265,6 +268,7 @@ impl Store {
                         .map_err(|e: String| self.decode_err("expedite outcome", e))?,
                     feishu_code: r.get(7),
                     feishu_msg: r.get(8),
+                    kind: r.get(10),
                     assignees: r
                         .get::<Option<String>, _>(9)
                         .unwrap_or_default()

@@ -323,6 +323,11 @@ async fn demo_runs_a_real_cycle_and_exits_0() {
     );
     assert!(stdout.contains("Expedited (7 call(s))"), "{stdout}");
     assert!(
+        stdout.contains("Escalated (4 call(s))")
+            && stdout.contains("(the simulated Feishu received 2 cc and 2 chat_group call(s))"),
+        "the demo shows an escalation: {stdout}"
+    );
+    assert!(
         stdout.contains("the simulated Feishu received 7 expediting call(s)"),
         "{stdout}"
     );
