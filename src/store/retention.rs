@@ -1,4 +1,5 @@
-//! Pruning: finished tasks and their history go once older than `[storage] retention`.
+//! Pruning: finished tasks and their history (calls, chat, silences) go once older than
+//! `[storage] retention`.
 
 use chrono::{DateTime, Utc};
 #[cfg(test)]
@@ -27,6 +28,16 @@ impl Store {
                 .await
                 .map_err(self.err("prune tasks"))?
                 .rows_affected();
+        // A pruned task's chat, and silences long over, go with it.
+        sqlx::query("DELETE FROM task_chats WHERE task_id NOT IN (SELECT task_id FROM tasks)")
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("prune task chats"))?;
+        sqlx::query("DELETE FROM silences WHERE coalesce(ended_at, until) < ?1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("prune silences"))?;
         tx.commit().await.map_err(self.err("commit pruning"))?;
         Ok((tasks, expedites))
     }
