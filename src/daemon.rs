@@ -50,6 +50,9 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     let progress = Progress::default();
     let client = client_for(&config, progress.clone())?;
     let store = open_store(&config, &clock).await?;
+    if let Some(listen) = config.metrics {
+        crate::prometheus::serve(listen).await?;
+    }
     let mut engine = Engine {
         config: Arc::new(config),
         client,
@@ -420,6 +423,9 @@ pub fn describe_changes(old: &Config, new: &Config) -> Vec<String> {
             "schedule: \"{}\" in {}",
             new.schedule.cron.expr, new.schedule.timezone
         ));
+    }
+    if old.metrics != new.metrics {
+        changes.push("[metrics] listen changed: takes effect at the next restart".into());
     }
     if old.expedite.dry_run != new.expedite.dry_run {
         changes.push(format!("dry_run = {}", new.expedite.dry_run));

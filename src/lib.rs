@@ -11,6 +11,7 @@ pub mod domain;
 pub mod fake;
 pub mod feishu;
 pub mod progress;
+pub mod prometheus;
 pub mod secret;
 pub mod startup;
 pub mod store;

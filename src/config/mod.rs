@@ -57,6 +57,8 @@ pub struct Config {
     pub users: Vec<User>,
     pub calendars: Vec<Calendar>,
     pub rules: Vec<Rule>,
+    /// `[metrics] listen`: where `/metrics` is served; `None` = off.
+    pub metrics: Option<std::net::SocketAddr>,
     /// Things that are legal but probably not what the lead meant.
     pub warnings: Vec<String>,
 }

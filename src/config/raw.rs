@@ -29,6 +29,14 @@ pub(super) struct RawConfig {
     pub(super) calendars: Vec<Spanned<RawCalendar>>,
     #[serde(default)]
     pub(super) rules: Vec<Spanned<RawRule>>,
+    #[serde(default)]
+    pub(super) metrics: RawMetrics,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    pub(super) listen: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -94,6 +94,7 @@ impl Validator<'_> {
         let operator = self.default_operator(&raw.expedite)?;
         let users = self.users(raw.users)?;
         let calendars = self.calendars(raw.calendars)?;
+        let metrics = self.metrics(&raw.metrics, &mut warnings)?;
         let rules = self.rules(
             raw.rules,
             &users,
@@ -120,6 +121,7 @@ impl Validator<'_> {
             users,
             calendars,
             rules,
+            metrics,
             warnings,
         })
     }
@@ -287,6 +289,33 @@ impl Validator<'_> {
             calendars.push(cal);
         }
         Ok(calendars)
+    }
+
+    /// `[metrics] listen`: an address and port, e.g. 127.0.0.1:9464.
+    fn metrics(
+        &self,
+        m: &RawMetrics,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        let Some(listen) = &m.listen else {
+            return Ok(None);
+        };
+        let addr: std::net::SocketAddr = listen.get_ref().trim().parse().map_err(|_| {
+            self.err(
+                "metrics.listen",
+                Some(listen.span()),
+                format!(
+                    "\"{}\" is not an address and port; write it like \"127.0.0.1:9464\"",
+                    listen.get_ref()
+                ),
+            )
+        })?;
+        if !addr.ip().is_loopback() {
+            warnings.push(format!(
+                "metrics.listen = \"{addr}\" serves /metrics beyond this machine; anyone who can reach it can read task counts and rule names"
+            ));
+        }
+        Ok(Some(addr))
     }
 
     /// `[expedite] max_per_user_per_day`: 0 means no cap.

@@ -6,6 +6,7 @@ use super::send::api_of;
 use super::{CycleError, CycleReport, Engine};
 use crate::domain::CallKind;
 use crate::domain::planner::Escalation;
+use crate::prometheus;
 use crate::store::{Intent, Outcome, StoreError};
 
 impl Engine {
@@ -79,6 +80,7 @@ impl Engine {
                     .record_outcome(intent, Outcome::Sent, None, None, chat, now)
                     .await?;
                 report.escalations_sent += n;
+                prometheus::escalations(rule, kind, "sent", n);
                 tracing::info!(task_id = %esc.task_id, kind, assignees = ?assignees, people = ?esc.people, rule = %rule,
                     chat_id = chat_id.as_deref().unwrap_or(""),
                     "escalated task {} for {}: {what} ({})", esc.task_id, esc.names.join(", "), esc.people.join(", "));
@@ -95,6 +97,7 @@ impl Engine {
                     )
                     .await?;
                 report.escalations_unknown += n;
+                prometheus::escalations(rule, kind, "unknown", n);
                 tracing::warn!(task_id = %esc.task_id, kind, assignees = ?assignees, rule = %rule, error = %e,
                     "escalation outcome unknown; counted as done and not repeated");
             }
@@ -103,6 +106,7 @@ impl Engine {
                     .record_outcome(intent, Outcome::Failed, e.code(), Some(&e.msg()), None, now)
                     .await?;
                 report.escalations_failed += n;
+                prometheus::escalations(rule, kind, "failed", n);
                 tracing::error!(task_id = %esc.task_id, kind, assignees = ?assignees, rule = %rule, code = e.code(), msg = %e.msg(),
                     "escalation failed, will try again next cycle: {e}");
             }

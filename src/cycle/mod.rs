@@ -83,6 +83,20 @@ impl Engine {
         report.fill_api_stats(stats);
         report.duration_ms = started.elapsed().as_millis() as u64;
         report.log();
+        if self.config.metrics.is_some() {
+            let now = self.clock.now();
+            crate::prometheus::cycle_finished(started.elapsed(), now);
+            // The backlog for dashboards; a failed read only leaves the gauges as they were.
+            match self.store.backlog().await {
+                Ok((pending, oldest)) => crate::prometheus::backlog(
+                    pending,
+                    oldest
+                        .and_then(|t| (now - t).to_std().ok())
+                        .unwrap_or_default(),
+                ),
+                Err(e) => tracing::warn!("cannot read the backlog for metrics: {e}"),
+            }
+        }
         Ok(report)
     }
 

@@ -240,6 +240,7 @@ impl Engine {
                     .record_outcome(intent, Outcome::Sent, None, None, None, now)
                     .await?;
                 report.expedites_sent += ids.len() as u64;
+                count_outcome(&call, "sent");
                 tracing::info!(task_id = %call.task_id, assignees = ?ids, rule = %rule, age = %age, n = ?ns, operator = %call.operator,
                     "expedited task {} for {}", call.task_id, call.names.join(", "));
             }
@@ -255,6 +256,7 @@ impl Engine {
                     )
                     .await?;
                 report.expedites_unknown += ids.len() as u64;
+                count_outcome(&call, "unknown");
                 tracing::warn!(task_id = %call.task_id, assignees = ?ids, rule = %rule, n = ?ns, error = %e,
                     "expedite outcome unknown; counted as sent and not repeated");
             }
@@ -263,6 +265,7 @@ impl Engine {
                     .record_outcome(intent, Outcome::Failed, e.code(), Some(&e.msg()), None, now)
                     .await?;
                 report.expedites_failed += ids.len() as u64;
+                count_outcome(&call, "failed");
                 log_expedite_failure(&call.task_id, &ids, rule, &e);
             }
         }
@@ -322,6 +325,13 @@ impl DailyCap {
             *self.given.entry(a.user_id.clone()).or_default() += 1;
         }
         (!call.assignees.is_empty()).then_some(call)
+    }
+}
+
+/// Each assignee of a call under their own rule, for `expediter_expedites_total`.
+fn count_outcome(call: &Call, outcome: &'static str) {
+    for a in &call.assignees {
+        crate::prometheus::expedites(&a.rule, outcome, 1);
     }
 }
 

@@ -18,6 +18,7 @@ pub use error::{ErrorClass, FeishuError};
 pub use wire::{ListedTask, Page};
 
 use crate::progress::Progress;
+use crate::prometheus;
 use crate::secret::Secret;
 use rate::Pacer;
 
@@ -388,9 +389,21 @@ impl FeishuClient {
             }
             self.inner.stats.calls[api.index()].fetch_add(1, Ordering::Relaxed);
             let err = match self.post(path, Some(&token), body).await {
-                Ok(env) => return Ok(env.data),
+                Ok(env) => {
+                    prometheus::api_call(api.name(), "ok");
+                    return Ok(env.data);
+                }
                 Err(e) => e,
             };
+            prometheus::api_call(
+                api.name(),
+                match err.class() {
+                    ErrorClass::Token => "token",
+                    ErrorClass::RateLimited => "rate_limited",
+                    ErrorClass::Transient => "transient",
+                    ErrorClass::Final => "final",
+                },
+            );
             match err.class() {
                 ErrorClass::Token if !token_retried => {
                     tracing::info!(
@@ -416,6 +429,7 @@ impl FeishuClient {
                         .stats
                         .rate_limit_waits
                         .fetch_add(1, Ordering::Relaxed);
+                    prometheus::rate_limit_wait();
                     rate_waits += 1;
                 }
                 ErrorClass::Transient if api.acts() && err.outcome_unknown() => {

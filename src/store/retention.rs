@@ -51,4 +51,15 @@ impl Store {
             .map_err(self.err("count tasks"))?;
         Ok((row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64))
     }
+
+    /// How many tasks are pending, and when the oldest of them started.
+    pub async fn backlog(&self) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), min(coalesce(start_time, first_seen)) FROM tasks WHERE finished_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err("read the backlog"))?;
+        Ok((count as u64, oldest.map(super::from_ms)))
+    }
 }

@@ -617,3 +617,65 @@ max_times = 3
         );
     }
 }
+
+#[tokio::test]
+async fn metrics_are_scraped_during_run() {
+    let env = TestEnv::new().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    std::fs::write(
+        &env.config_path,
+        format!("{text}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    with_cron(&env, "* * * * * *");
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    env.add(FakeTask::new("t2", &["u2"], 2 * HOUR));
+    env.fake.inject(
+        Fault::new(
+            Endpoint::Query,
+            FaultKind::RateLimit {
+                reset_secs: Some(1),
+            },
+        )
+        .user("u3"),
+    );
+    let daemon = Daemon::start(&env, &[]);
+    daemon
+        .wait_for("cycle finished", 2, Duration::from_secs(15))
+        .await;
+    let body = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("the endpoint answers")
+        .text()
+        .await
+        .unwrap();
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    for series in [
+        "expediter_expedites_total{rule=\"default\",outcome=\"sent\"} 1",
+        "expediter_api_calls_total{api=\"user_task.query\",result=\"ok\"}",
+        "expediter_api_calls_total{api=\"user_task.query\",result=\"rate_limited\"} 1",
+        "expediter_api_calls_total{api=\"user_task.expediting\",result=\"ok\"} 1",
+        "expediter_rate_limit_waits_total 1",
+        "expediter_cycle_duration_seconds_bucket{le=\"0.5\"}",
+        "expediter_cycle_duration_seconds_count",
+        "expediter_last_cycle_success_timestamp_seconds",
+        "expediter_pending_tasks 2",
+        "expediter_oldest_pending_task_age_seconds",
+    ] {
+        assert!(body.contains(series), "missing {series}:\n{body}");
+    }
+    let oldest: f64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("expediter_oldest_pending_task_age_seconds "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(oldest >= 30.0 * 3600.0, "{oldest}");
+    assert!(!body.contains(APP_SECRET), "no secret in metrics");
+}

@@ -1,0 +1,118 @@
+//! Prometheus metrics: the one place that names them. With `[metrics] listen` the daemon
+//! installs a recorder and serves `/metrics` in the text format; without it every function here
+//! records into nothing (the `metrics` facade is a no-op until a recorder is installed).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+const CYCLE_DURATION: &str = "expediter_cycle_duration_seconds";
+
+/// Installs the recorder (once per process) and serves `/metrics` on `listen` until the
+/// process ends. Fails when the address cannot be bound.
+pub async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
+    let handle = install()?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} for [metrics]: {e}"))?;
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move {
+                handle.run_upkeep();
+                (
+                    [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                    handle.render(),
+                )
+                    .into_response()
+            }
+        }),
+    );
+    tracing::info!(listen = %listen, "serving Prometheus metrics at http://{listen}/metrics");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("the metrics endpoint stopped: {e}");
+        }
+    });
+    Ok(())
+}
+
+fn install() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(CYCLE_DURATION.into()),
+            &[
+                0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+            ],
+        )?
+        .install_recorder()?;
+    metrics::describe_counter!(
+        "expediter_expedites_total",
+        "Expediting reminders per assignee, by rule and outcome (sent, failed, unknown)"
+    );
+    metrics::describe_counter!(
+        "expediter_escalations_total",
+        "Escalations per assignee, by rule, kind (cc, chat) and outcome"
+    );
+    metrics::describe_counter!(
+        "expediter_api_calls_total",
+        "Calls to Feishu by API and result (ok, rate_limited, token, transient, final)"
+    );
+    metrics::describe_counter!(
+        "expediter_rate_limit_waits_total",
+        "Times Feishu answered 429 / 99991400 and an API paused"
+    );
+    metrics::describe_histogram!(CYCLE_DURATION, "How long cycles took");
+    metrics::describe_gauge!(
+        "expediter_last_cycle_success_timestamp_seconds",
+        "When the last cycle that ran to its end finished (Unix time)"
+    );
+    metrics::describe_gauge!(
+        "expediter_pending_tasks",
+        "Tasks pending for watched users after the last cycle"
+    );
+    metrics::describe_gauge!(
+        "expediter_oldest_pending_task_age_seconds",
+        "Age of the oldest pending task after the last cycle"
+    );
+    Ok(handle)
+}
+
+/// Reminders that went out (or may have, or failed) for `n` assignees under `rule`.
+pub fn expedites(rule: &str, outcome: &'static str, n: u64) {
+    metrics::counter!("expediter_expedites_total", "rule" => rule.to_owned(), "outcome" => outcome)
+        .increment(n);
+}
+
+pub fn escalations(rule: &str, kind: &'static str, outcome: &'static str, n: u64) {
+    metrics::counter!("expediter_escalations_total", "rule" => rule.to_owned(), "kind" => kind, "outcome" => outcome)
+        .increment(n);
+}
+
+pub fn api_call(api: &'static str, result: &'static str) {
+    metrics::counter!("expediter_api_calls_total", "api" => api, "result" => result).increment(1);
+}
+
+pub fn rate_limit_wait() {
+    metrics::counter!("expediter_rate_limit_waits_total").increment(1);
+}
+
+/// A cycle ran to its end at `at`.
+pub fn cycle_finished(took: Duration, at: DateTime<Utc>) {
+    metrics::histogram!(CYCLE_DURATION).record(took.as_secs_f64());
+    metrics::gauge!("expediter_last_cycle_success_timestamp_seconds")
+        .set(at.timestamp_millis() as f64 / 1000.0);
+}
+
+/// What is pending after a cycle.
+pub fn backlog(pending_tasks: u64, oldest_age: Duration) {
+    metrics::gauge!("expediter_pending_tasks").set(pending_tasks as f64);
+    metrics::gauge!("expediter_oldest_pending_task_age_seconds").set(oldest_age.as_secs_f64());
+}
