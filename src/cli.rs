@@ -57,6 +57,21 @@ pub enum Command {
     },
     /// Try it without a Feishu account: a simulated Feishu on 127.0.0.1, one real cycle, the plan.
     Demo,
+    /// Did the reminders work? From the database alone: a table, --json or --html FILE.
+    Report {
+        /// How far back: 7d, 30d.
+        #[arg(long, default_value = "30d", value_name = "DUR")]
+        since: String,
+        /// Group by rule, team or user.
+        #[arg(long, value_enum, default_value = "rule")]
+        by: crate::domain::report::GroupBy,
+        /// One JSON object for scripts.
+        #[arg(long, conflicts_with = "html")]
+        json: bool,
+        /// Write one self-contained HTML page with the table and charts.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
     /// Hold a task (or one assignee of it) from expediting and escalation for a while.
     #[command(subcommand)]
     Silence(SilenceCommand),
@@ -143,6 +158,23 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Plan { json } => commands::plan(&cli.config, json).await,
         Command::Demo => commands::demo::demo().await,
         Command::Silence(sub) => commands::silence::run(&cli.config, sub).await,
+        Command::Report {
+            since,
+            by,
+            json,
+            html,
+        } => {
+            commands::report::run(
+                &cli.config,
+                commands::report::Options {
+                    since,
+                    by,
+                    json,
+                    html,
+                },
+            )
+            .await
+        }
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod plan;
+pub mod report;
 pub mod silence;
 
 use std::path::Path;

@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod decide;
 pub mod opinion;
 pub mod planner;
+pub mod report;
 pub mod rule;
 
 use chrono::{DateTime, Utc};

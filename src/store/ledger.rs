@@ -299,4 +299,35 @@ impl Store {
         .map_err(self.err("count today's reminders"))?;
         Ok(rows.into_iter().map(|(u, n)| (u, n as u32)).collect())
     }
+
+    /// Every recipient of a call that acts since `since` (sent or possibly sent), with when its
+    /// assignment finished: the report's history.
+    pub async fn sent_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::domain::report::Sent>, StoreError> {
+        let rows: Vec<(String, String, String, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT ea.task_id, ea.user_id, ea.rule, ea.kind, e.intent_at, a.finished_at
+             FROM expedites e JOIN expedite_assignees ea ON ea.expedite_id = e.id
+             LEFT JOIN assignments a ON a.task_id = ea.task_id AND a.user_id = ea.user_id
+             WHERE e.intent_at >= ?1 AND ea.counts = 1 ORDER BY e.intent_at",
+        )
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read the call history"))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(task_id, user_id, rule, kind, at, finished)| crate::domain::report::Sent {
+                    task_id,
+                    user_id,
+                    rule,
+                    kind,
+                    at: from_ms(at),
+                    finished_at: finished.map(from_ms),
+                },
+            )
+            .collect())
+    }
 }

@@ -375,3 +375,102 @@ max_times = 2
     assert_eq!(sent.len(), 2, "{sent:?}");
     engine.store.close().await;
 }
+
+#[tokio::test]
+async fn report_numbers_from_a_known_history_and_a_page_with_charts() {
+    let env = TestEnv::new().await;
+    env.write_config(
+        "",
+        r#"
+[[rules]]
+name = "chase"
+after = "24h"
+repeat = "12h"
+max_times = 3
+"#,
+    );
+    // Everything happens three days ago, on the engine's own clock, so the report (which reads
+    // the real clock) sees it all in its window.
+    let start = expediter::clock::Clock::system().now() - chrono::TimeDelta::hours(72);
+    let clock = expediter::clock::Clock::starting_at(start);
+    for (task, user) in [("t1", "u1"), ("t2", "u2"), ("t3", "u3")] {
+        env.add(FakeTask::new(task, &[user], 100 * HOUR));
+    }
+    let engine = env.engine(clock.clone()).await;
+    let cycle = |engine: &expediter::cycle::Engine| {
+        let engine = engine.clone();
+        async move { engine.run_cycle(false).await.unwrap() }
+    };
+    assert_eq!(cycle(&engine).await.expedites_sent, 3);
+    // t1 is done 2 h later: the next listing lacks it, the one after confirms it.
+    clock.advance(2 * HOUR);
+    env.fake.finish_task("t1");
+    cycle(&engine).await;
+    clock.advance(HOUR);
+    assert_eq!(cycle(&engine).await.tasks_finished, 1);
+    // t2 is done 13 h after its reminder; t3 gets its second reminder then.
+    clock.advance(10 * HOUR);
+    env.fake.finish_task("t2");
+    assert_eq!(cycle(&engine).await.expedites_sent, 1);
+    clock.advance(HOUR);
+    assert_eq!(cycle(&engine).await.tasks_finished, 1);
+    engine.store.close().await;
+
+    let run = env.run(&["report", "--json", "--since", "7d"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let r: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let total = &r["total"];
+    assert_eq!(total["reminders_sent"], 4, "{total}");
+    assert_eq!(total["tasks_reminded"], 3, "{total}");
+    assert_eq!(total["tasks_finished_after_reminder"], 2, "{total}");
+    let near = |v: &serde_json::Value, hours: u64| {
+        let s = v.as_u64().unwrap();
+        s.abs_diff(hours * 3600) < 120
+    };
+    assert!(near(&total["median_seconds_to_done"], 2), "{total}");
+    assert!(near(&total["p90_seconds_to_done"], 13), "{total}");
+    let within = total["finished_within_24h_share"].as_f64().unwrap();
+    assert!((within - 2.0 / 3.0).abs() < 1e-9, "{total}");
+    assert_eq!(r["groups"][0]["name"], "chase");
+    assert_eq!(total["backlog"]["over_7d"], 0, "{total}");
+    assert_eq!(
+        total["backlog"]["from_3d_to_7d"], 1,
+        "t3 is about 4 days old: {total}"
+    );
+
+    let table = env.run(&["report", "--by", "user"]).await;
+    assert_eq!(table.code, 0, "{}", table.all());
+    assert!(
+        table.stdout.contains("Zhang San") && table.stdout.contains("total"),
+        "{}",
+        table.stdout
+    );
+
+    let page = env.dir.path().join("report.html");
+    let run = env.run(&["report", "--html", page.to_str().unwrap()]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let html = std::fs::read_to_string(&page).unwrap();
+    let doc = scraper::Html::parse_document(&html);
+    let select = |css: &str| scraper::Selector::parse(css).unwrap();
+    assert_eq!(
+        doc.select(&select("table tbody tr")).count(),
+        2,
+        "one rule and the total"
+    );
+    assert_eq!(
+        doc.select(&select("figure svg")).count(),
+        3,
+        "three charts: {html}"
+    );
+    assert!(doc.select(&select("svg rect.main")).count() >= 4);
+    assert!(doc.select(&select("script")).next().is_none(), "no script");
+    assert_eq!(
+        html.matches("http").count(),
+        html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count(),
+        "no address but the SVG namespace"
+    );
+    assert!(
+        !html.contains("<link") && !html.contains("src="),
+        "nothing loaded from elsewhere"
+    );
+}
