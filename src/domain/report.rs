@@ -92,13 +92,17 @@ pub fn build(
     pending: &[(String, String, Option<String>, DateTime<Utc>)],
     group_of: &dyn Fn(&str, &str) -> String,
 ) -> Report {
+    /// One reminded (task, assignee).
+    struct Reminded {
+        first: DateTime<Utc>,
+        all: Vec<DateTime<Utc>>,
+        finished: Option<DateTime<Utc>>,
+    }
     #[derive(Default)]
     struct Acc {
         group: Group,
         tasks: HashSet<String>,
-        /// Per (task, user): first reminder, every reminder, finished.
-        pairs:
-            HashMap<(String, String), (DateTime<Utc>, Vec<DateTime<Utc>>, Option<DateTime<Utc>>)>,
+        pairs: HashMap<(String, String), Reminded>,
     }
     let mut accs: BTreeMap<String, Acc> = BTreeMap::new();
     let mut total = Acc::default();
@@ -111,9 +115,13 @@ pub fn build(
                 let e = acc
                     .pairs
                     .entry((s.task_id.clone(), s.user_id.clone()))
-                    .or_insert((s.at, Vec::new(), s.finished_at));
-                e.0 = e.0.min(s.at);
-                e.1.push(s.at);
+                    .or_insert(Reminded {
+                        first: s.at,
+                        all: Vec::new(),
+                        finished: s.finished_at,
+                    });
+                e.first = e.first.min(s.at);
+                e.all.push(s.at);
             } else {
                 acc.group.escalations += 1;
             }
@@ -132,16 +140,17 @@ pub fn build(
         g.tasks_reminded = acc.tasks.len() as u64;
         let mut to_done: Vec<u64> = Vec::new();
         let mut within = 0u64;
-        for (first, reminders, finished) in acc.pairs.values() {
+        for Reminded {
+            first,
+            all,
+            finished,
+        } in acc.pairs.values()
+        {
             let Some(done) = finished.filter(|f| f >= first) else {
                 continue;
             };
             to_done.push((done - *first).num_seconds().max(0) as u64);
-            let latest = reminders
-                .iter()
-                .filter(|r| **r <= done)
-                .max()
-                .unwrap_or(first);
+            let latest = all.iter().filter(|r| **r <= done).max().unwrap_or(first);
             if done - *latest <= chrono::TimeDelta::hours(24) {
                 within += 1;
             }
