@@ -57,6 +57,15 @@ pub enum Command {
     },
     /// Try it without a Feishu account: a simulated Feishu on 127.0.0.1, one real cycle, the plan.
     Demo,
+    /// Post the configured digests now (0 all posted, 1 any failed); `run` posts each on its cron.
+    Digest {
+        /// Only this digest.
+        #[arg(long)]
+        name: Option<String>,
+        /// Print each message's JSON instead of posting it.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Did the reminders work? From the database alone: a table, --json or --html FILE.
     Report {
         /// How far back: 7d, 30d.
@@ -158,6 +167,9 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Plan { json } => commands::plan(&cli.config, json).await,
         Command::Demo => commands::demo::demo().await,
         Command::Silence(sub) => commands::silence::run(&cli.config, sub).await,
+        Command::Digest { name, dry_run } => {
+            commands::digest::run(&cli.config, name, dry_run).await
+        }
         Command::Report {
             since,
             by,

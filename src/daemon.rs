@@ -40,6 +40,15 @@ const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
 struct Tick {
     generation: u64,
     at: DateTime<Utc>,
+    what: Work,
+}
+
+/// What a schedule's ticks start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Work {
+    Cycle,
+    /// The `[[digests]]` entry of this name.
+    Digest(String),
 }
 
 pub async fn run(path: &Path) -> anyhow::Result<u8> {
@@ -96,10 +105,22 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     ]);
 
     let mut cycle: Option<JoinHandle<Result<CycleReport, CycleError>>> = None;
+    let mut digests: std::collections::HashMap<String, JoinHandle<()>> = Default::default();
     let why = loop {
         tokio::select! {
             Some(tick) = tick_rx.recv() => {
                 if tick.generation != generation.load(Ordering::SeqCst) {
+                    continue;
+                }
+                if let Work::Digest(name) = &tick.what {
+                    // Beside the cycle, never in its way: its own task and its own read-only
+                    // connection to the database.
+                    if digests.get(name).is_some_and(|d| !d.is_finished()) {
+                        tracing::warn!(digest = %name, "the previous post of this digest is still running; this tick is skipped");
+                        continue;
+                    }
+                    let (config, clock, name2) = (engine.config.clone(), engine.clock.clone(), name.clone());
+                    digests.insert(name.clone(), tokio::spawn(async move { post_digest(&config, &name2, &clock).await }));
                     continue;
                 }
                 if cycle.is_some() {
@@ -129,8 +150,10 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
             _ = sighup.recv() => {
                 notify_reloading();
                 if let Some(new) = reload(path, &engine, &progress).await {
+                    let crons = |c: &Config| c.digests.iter().map(|d| (d.name.clone(), d.cron.expr.clone())).collect::<Vec<_>>();
                     let reschedule = new.config.schedule.cron.expr != engine.config.schedule.cron.expr
-                        || new.config.schedule.timezone != engine.config.schedule.timezone;
+                        || new.config.schedule.timezone != engine.config.schedule.timezone
+                        || crons(&new.config) != crons(&engine.config);
                     engine = new;
                     if reschedule
                         && let Err(e) = arm_schedule(&scheduler, &engine, &generation, &tick_tx).await
@@ -225,15 +248,44 @@ async fn arm_schedule(
     tx: &mpsc::UnboundedSender<Tick>,
 ) -> anyhow::Result<()> {
     let current = generation.fetch_add(1, Ordering::SeqCst) + 1;
-    let chain = Chain {
-        cron: engine.config.schedule.cron.clone(),
-        tz: engine.config.schedule.timezone,
-        generation: current,
-        live: generation.clone(),
-        tx: tx.clone(),
-        clock: engine.clock.clone(),
+    let config = &engine.config;
+    let schedules = std::iter::once((Work::Cycle, config.schedule.cron.clone())).chain(
+        config
+            .digests
+            .iter()
+            .map(|d| (Work::Digest(d.name.clone()), d.cron.clone())),
+    );
+    for (what, cron) in schedules {
+        let chain = Chain {
+            cron,
+            tz: config.schedule.timezone,
+            generation: current,
+            live: generation.clone(),
+            tx: tx.clone(),
+            clock: engine.clock.clone(),
+            what,
+        };
+        chain.arm(scheduler, engine.clock.now()).await?;
+    }
+    Ok(())
+}
+
+/// One scheduled digest: on its calendar's working days only.
+async fn post_digest(config: &Config, name: &str, clock: &Clock) {
+    let Some(digest) = config.digests.iter().find(|d| d.name == name) else {
+        return;
     };
-    chain.arm(scheduler, engine.clock.now()).await
+    if !crate::digest::posts_today(config, digest, clock.now()) {
+        tracing::info!(digest = %name, "not a working day in the digest's calendar; not posted");
+        return;
+    }
+    match crate::store::Store::open_read_only(&config.storage.database).await {
+        Ok(store) => {
+            crate::digest::run_one(config, digest, &store, clock).await;
+            store.close().await;
+        }
+        Err(e) => tracing::error!(digest = %name, "digest not posted: {e}"),
+    }
 }
 
 #[derive(Clone)]
@@ -244,6 +296,7 @@ struct Chain {
     live: Arc<AtomicU64>,
     tx: mpsc::UnboundedSender<Tick>,
     clock: Clock,
+    what: Work,
 }
 
 impl Chain {
@@ -277,6 +330,7 @@ impl Chain {
                             .send(Tick {
                                 generation: chain.generation,
                                 at,
+                                what: chain.what.clone(),
                             })
                             .is_err()
                         {

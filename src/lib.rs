@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod cycle;
 pub mod daemon;
+pub mod digest;
 pub mod domain;
 pub mod fake;
 pub mod feishu;

@@ -2,6 +2,7 @@
 //! code.
 
 pub mod demo;
+pub mod digest;
 pub mod plan;
 pub mod report;
 pub mod silence;
@@ -33,6 +34,10 @@ pub async fn once(path: &Path, dry_run: bool) -> anyhow::Result<u8> {
 pub async fn check(path: &Path, online: bool) -> anyhow::Result<u8> {
     let config = load_config(path)?;
     println!("{}", describe_config(&config, Clock::system().now()));
+    for w in secret_exposure(&config) {
+        println!("warning: {w}");
+        tracing::warn!("{w}");
+    }
     if let Err(message) = config.feishu.app_secret.resolve() {
         return Err(ConfigError {
             file: config.file.clone(),
@@ -131,6 +136,42 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if !config.digests.is_empty() {
+        let _ = writeln!(out, "Digests ({}):", config.digests.len());
+        for d in &config.digests {
+            let who = if d.users.is_empty() && d.teams.is_empty() {
+                "every watched user".to_owned()
+            } else {
+                let mut w: Vec<String> = d.users.clone();
+                w.extend(d.teams.iter().map(|t| format!("team {t}")));
+                w.join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "  {}: cron \"{}\" (next {}), {who}, tasks at least {} old, {}{}; webhook from {}",
+                d.name,
+                d.cron.expr,
+                d.cron
+                    .next_fire_times(now.with_timezone(&tz), 1)
+                    .first()
+                    .map(|t| t.format("%Y-%m-%d %H:%M %Z").to_string())
+                    .unwrap_or_else(|| "never".into()),
+                crate::domain::opinion::human_age(d.min_age),
+                if d.sign.is_some() {
+                    "signed"
+                } else {
+                    "unsigned"
+                },
+                d.calendar
+                    .map(|c| format!(", on {}'s working days", config.calendars[c].name))
+                    .unwrap_or_default(),
+                d.webhook.describe(),
+            );
+        }
+    }
+    if let Some(listen) = config.metrics {
+        let _ = writeln!(out, "Metrics: http://{listen}/metrics (under `run`)");
+    }
     for w in &config.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
@@ -168,4 +209,41 @@ pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
         print!("{}", plan::render_table(&entries));
     }
     Ok(EXIT_OK)
+}
+
+/// Secrets others may read: a file holding one (app secret, webhook URL, signing secret) that
+/// is readable by its group or others, or a config with a secret written inline that is.
+pub fn secret_exposure(config: &Config) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let readable =
+        |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 != 0);
+    let mut sources = vec![("app secret".to_owned(), &config.feishu.app_secret)];
+    for d in &config.digests {
+        sources.push((format!("digest \"{}\" webhook URL", d.name), &d.webhook));
+        if let Some(s) = &d.sign {
+            sources.push((format!("digest \"{}\" signing secret", d.name), s));
+        }
+    }
+    let mut warnings = Vec::new();
+    let mut inline = Vec::new();
+    for (what, source) in sources {
+        if source.is_inline() {
+            inline.push(what);
+        } else if let Some(file) = source.file()
+            && readable(&file)
+        {
+            warnings.push(format!(
+                "{} holding the {what} is readable by other users; chmod 600 it",
+                file.display()
+            ));
+        }
+    }
+    if !inline.is_empty() && readable(&config.file) {
+        warnings.push(format!(
+            "{} holds the {} inline and is readable by other users; move it to a *_file or chmod 600 the config",
+            config.file.display(),
+            inline.join(", ")
+        ));
+    }
+    warnings
 }

@@ -59,6 +59,7 @@ pub struct Config {
     pub rules: Vec<Rule>,
     /// `[metrics] listen`: where `/metrics` is served; `None` = off.
     pub metrics: Option<std::net::SocketAddr>,
+    pub digests: Vec<Digest>,
     /// Things that are legal but probably not what the lead meant.
     pub warnings: Vec<String>,
 }
@@ -74,6 +75,35 @@ pub struct FeishuConfig {
     pub max_retries: u32,
     /// First retry delay; doubled each retry (with jitter), at most 8 s.
     pub retry_backoff: Duration,
+}
+
+/// A `[[digests]]` entry: a summary card posted to a group chat through a custom bot.
+#[derive(Debug, Clone)]
+pub struct Digest {
+    pub name: String,
+    pub cron: CronSchedule,
+    /// The bot's webhook URL: a secret (the URL is the credential).
+    pub webhook: SecretSource,
+    /// The bot's signing secret, when it has one.
+    pub sign: Option<SecretSource>,
+    /// Whose tasks; both empty = every watched user.
+    pub users: Vec<String>,
+    pub teams: Vec<String>,
+    pub min_age: std::time::Duration,
+    /// Index into [`Config::calendars`]: post only on its working days.
+    pub calendar: Option<usize>,
+}
+
+impl Digest {
+    /// Does this digest show `user`'s tasks?
+    pub fn selects(&self, user: &User) -> bool {
+        (self.users.is_empty() && self.teams.is_empty())
+            || self.users.contains(&user.id)
+            || user
+                .team
+                .as_ref()
+                .is_some_and(|t| self.teams.iter().any(|x| x == t))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -416,7 +446,7 @@ after = "24h"
     #[test]
     fn env_secret_wins_and_secret_sources_are_exclusive() {
         let c = Config::parse(MINIMAL, Path::new("c.toml"), true).unwrap();
-        assert!(matches!(c.feishu.app_secret, SecretSource::Env));
+        assert!(matches!(c.feishu.app_secret, SecretSource::Env { .. }));
         let both = MINIMAL.replace(
             "app_secret = \"s3cret\"",
             "app_secret = \"a\"\napp_secret_file = \"/x\"",

@@ -31,6 +31,25 @@ pub(super) struct RawConfig {
     pub(super) rules: Vec<Spanned<RawRule>>,
     #[serde(default)]
     pub(super) metrics: RawMetrics,
+    #[serde(default)]
+    pub(super) digests: Vec<Spanned<RawDigest>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDigest {
+    pub(super) name: String,
+    pub(super) cron: CronSchedule,
+    pub(super) webhook_url: Option<String>,
+    pub(super) webhook_url_file: Option<PathBuf>,
+    pub(super) sign_secret: Option<String>,
+    pub(super) sign_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pub(super) users: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) teams: Vec<Spanned<String>>,
+    pub(super) min_age: Option<HumanDuration>,
+    pub(super) calendar: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -4,6 +4,7 @@
 
 pub mod calendar;
 pub mod decide;
+pub mod digest;
 pub mod opinion;
 pub mod planner;
 pub mod report;

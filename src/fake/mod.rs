@@ -18,7 +18,9 @@ use crate::feishu::{QUERY_PATH, TOKEN_PATH};
 
 mod handlers;
 
-use handlers::{cc_handler, chat_group_handler, expedite_handler, query_handler, token_handler};
+use handlers::{
+    cc_handler, chat_group_handler, expedite_handler, query_handler, token_handler, webhook_handler,
+};
 
 /// The endpoints the fake serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,6 +30,8 @@ pub enum Endpoint {
     Expedite,
     Cc,
     ChatGroup,
+    /// A custom bot's webhook (digests).
+    Webhook,
 }
 
 /// A task in the simulated tenant.
@@ -208,6 +212,14 @@ pub struct ReceivedChat {
     pub at: Instant,
 }
 
+/// A custom bot.
+#[derive(Debug, Clone)]
+pub(super) struct Bot {
+    pub(super) secret: Option<String>,
+    pub(super) keyword: Option<String>,
+    pub(super) messages: Vec<serde_json::Value>,
+}
+
 /// One call as the fake saw it.
 #[derive(Debug, Clone)]
 pub struct CallRecord {
@@ -241,6 +253,8 @@ pub(super) struct FakeState {
     pub(super) chats: Vec<ReceivedChat>,
     /// Chats opened, by id: the task and the members.
     pub(super) chat_members: HashMap<String, (String, Vec<String>)>,
+    /// Custom bots by webhook token.
+    pub(super) bots: HashMap<String, Bot>,
     /// Write `count` and `task_start_time` as numbers instead of strings.
     pub(super) numeric_fields: bool,
 }
@@ -278,6 +292,7 @@ impl FakeFeishu {
             ccs: Vec::new(),
             chats: Vec::new(),
             chat_members: HashMap::new(),
+            bots: HashMap::new(),
             numeric_fields: false,
         }));
         let app = Router::new()
@@ -295,6 +310,7 @@ impl FakeFeishu {
                 "/open-apis/apaas/v1/user_tasks/{task_id}/chat_group",
                 post(chat_group_handler),
             )
+            .route("/open-apis/bot/v2/hook/{token}", post(webhook_handler))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
@@ -356,6 +372,31 @@ impl FakeFeishu {
 
     pub fn chats(&self) -> Vec<ReceivedChat> {
         self.with(|s| s.chats.clone())
+    }
+
+    /// A custom bot at `/open-apis/bot/v2/hook/{token}`, with a signing secret and a required
+    /// keyword when given.
+    pub fn add_bot(&self, token: &str, secret: Option<&str>, keyword: Option<&str>) {
+        self.with(|s| {
+            s.bots.insert(
+                token.to_owned(),
+                Bot {
+                    secret: secret.map(str::to_owned),
+                    keyword: keyword.map(str::to_owned),
+                    messages: Vec::new(),
+                },
+            )
+        });
+    }
+
+    /// What a bot accepted, bodies as sent.
+    pub fn bot_messages(&self, token: &str) -> Vec<serde_json::Value> {
+        self.with(|s| {
+            s.bots
+                .get(token)
+                .map(|b| b.messages.clone())
+                .unwrap_or_default()
+        })
     }
 
     /// The members of a chat the fake opened.

@@ -7,6 +7,7 @@ mod check;
 mod cycle;
 mod daemon;
 mod decide;
+mod digest;
 mod escalation;
 mod faults;
 mod helpers;

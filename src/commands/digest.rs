@@ -1,0 +1,52 @@
+//! `expediter digest [--name NAME] [--dry-run]`: post the configured digests now (`run` posts
+//! each on its own cron); `--dry-run` prints each message's JSON instead.
+
+use std::path::Path;
+
+use crate::clock::Clock;
+use crate::startup::{EXIT_FAILED, EXIT_OK, UsageError, load_config};
+use crate::store::Store;
+
+pub async fn run(path: &Path, name: Option<String>, dry_run: bool) -> anyhow::Result<u8> {
+    let config = load_config(path)?;
+    let chosen: Vec<_> = config
+        .digests
+        .iter()
+        .filter(|d| name.as_deref().is_none_or(|n| d.name == n))
+        .collect();
+    if chosen.is_empty() {
+        let known: Vec<&str> = config.digests.iter().map(|d| d.name.as_str()).collect();
+        return Err(UsageError(match name {
+            Some(n) => format!(
+                "--name {n}: no such digest (configured: {})",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ),
+            None => "no [[digests]] in the config: add one (see config.example.toml)".into(),
+        })
+        .into());
+    }
+    let db = &config.storage.database;
+    if !db.exists() {
+        return Err(anyhow::anyhow!(
+            "no database at {} yet: run `expediter once` (or the daemon) first",
+            db.display()
+        ));
+    }
+    let store = Store::open_read_only(db).await?;
+    let clock = Clock::system();
+    let mut failed = false;
+    for digest in chosen {
+        if dry_run {
+            let message = crate::digest::build(&config, digest, &store, clock.now()).await?;
+            println!("{}", serde_json::to_string_pretty(&message)?);
+        } else if !crate::digest::run_one(&config, digest, &store, &clock).await {
+            failed = true;
+        }
+    }
+    store.close().await;
+    Ok(if failed { EXIT_FAILED } else { EXIT_OK })
+}

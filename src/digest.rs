@@ -1,0 +1,205 @@
+//! Digests: gather a `[[digests]]` entry's tasks from the database, build its card and post it
+//! to the custom bot — signed when the bot has a secret, retried a bounded number of times on
+//! the codes that ask for it, never printing the webhook URL or the signing secret.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::clock::Clock;
+use crate::config::{Config, Digest};
+use crate::domain::decide::{self, Verdict};
+use crate::domain::digest::{self as card, Item};
+use crate::domain::display_label;
+use crate::domain::opinion::human_age;
+use crate::store::Store;
+
+/// Retries after a rate-limit or bad-request answer (9499, 11232, HTTP 429).
+const MAX_RETRIES: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DigestError {
+    #[error("digest \"{digest}\": {message}")]
+    Secret { digest: String, message: String },
+    #[error("digest \"{digest}\": Feishu code {code}: {msg}{}", advice(*code).map(|a| format!(" — {a}")).unwrap_or_default())]
+    Refused {
+        digest: String,
+        code: i64,
+        msg: String,
+    },
+    #[error("digest \"{digest}\": {message}")]
+    Transport { digest: String, message: String },
+}
+
+fn advice(code: i64) -> Option<&'static str> {
+    Some(match code {
+        19021 => {
+            "the signature was refused: check sign_secret (and this machine's clock: the timestamp must be within an hour)"
+        }
+        19022 => "the bot refuses this machine's IP address: add it to the bot's allowed IPs",
+        19024 => {
+            "the bot requires a keyword in every message: add the keyword to the bot's settings here, or remove it there"
+        }
+        9499 | 11232 => "rate limited or a bad request: retried with backoff, then given up",
+        _ => return None,
+    })
+}
+
+/// The digest's message at `now`, from the database alone.
+pub async fn build(
+    config: &Config,
+    digest: &Digest,
+    store: &Store,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Value> {
+    let pairs = store.pending_pairs().await?;
+    let policy = config.policy();
+    let mut items = Vec::new();
+    for p in &pairs {
+        let Some(user) = config.users.iter().find(|u| u.id == p.user_id) else {
+            continue;
+        };
+        if !digest.selects(user) || p.missing_since.is_some() {
+            continue;
+        }
+        let facts = p.facts();
+        let age = facts.wall_age(now);
+        if age < digest.min_age {
+            continue;
+        }
+        let silenced = matches!(
+            decide::decide(&policy, user, &facts, now),
+            Verdict::Silenced { .. }
+        );
+        items.push(Item {
+            assignee: user.display_name().to_owned(),
+            task_id: p.task_id.clone(),
+            label: display_label(&p.labels).to_owned(),
+            age,
+            reminders: p.sent,
+            escalated: p.escalated.cc.is_some() || p.escalated.chat.is_some(),
+            silenced,
+        });
+    }
+    let subtitle = if digest.min_age.is_zero() {
+        "expediter · every pending task".to_owned()
+    } else {
+        format!(
+            "expediter · tasks at least {} old",
+            human_age(digest.min_age)
+        )
+    };
+    Ok(card::message(
+        &digest.name,
+        &subtitle,
+        items,
+        card::BODY_LIMIT - card::SIGNATURE_ROOM,
+    ))
+}
+
+/// Posts `message` to the digest's bot, signed when it has a secret.
+pub async fn post(
+    digest: &Digest,
+    message: &Value,
+    clock: &Clock,
+    timeout: Duration,
+) -> Result<(), DigestError> {
+    let secret_err = |message: String| DigestError::Secret {
+        digest: digest.name.clone(),
+        message,
+    };
+    let url = digest.webhook.resolve().map_err(secret_err)?;
+    let sign = digest
+        .sign
+        .as_ref()
+        .map(|s| s.resolve())
+        .transpose()
+        .map_err(secret_err)?;
+    let transport = |message: String| DigestError::Transport {
+        digest: digest.name.clone(),
+        message,
+    };
+    let http = reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("expediter/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| transport(format!("cannot build the HTTP client: {}", e.without_url())))?;
+    let mut attempt = 0;
+    loop {
+        let mut body = message.clone();
+        if let Some(secret) = &sign {
+            let ts = clock.now().timestamp();
+            body["timestamp"] = json!(ts.to_string());
+            body["sign"] = json!(card::sign(ts, secret.expose()));
+        }
+        let resp = http
+            .post(url.expose())
+            .json(&body)
+            .send()
+            .await
+            // The URL is the credential: errors are shown without it.
+            .map_err(|e| transport(format!("cannot post: {}", e.without_url())))?;
+        let status = resp.status().as_u16();
+        let answer: Value = resp.json().await.unwrap_or(Value::Null);
+        let code = answer
+            .get("code")
+            .or_else(|| answer.get("StatusCode"))
+            .and_then(Value::as_i64);
+        let msg = answer
+            .get("msg")
+            .or_else(|| answer.get("StatusMessage"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        match code {
+            Some(0) if status < 300 => return Ok(()),
+            Some(c @ (9499 | 11232)) if attempt < MAX_RETRIES => {
+                tracing::warn!(digest = %digest.name, code = c, msg = %msg, "the bot asked to slow down; retrying");
+            }
+            None if status == 429 && attempt < MAX_RETRIES => {
+                tracing::warn!(digest = %digest.name, status, "the bot asked to slow down; retrying");
+            }
+            Some(code) => {
+                return Err(DigestError::Refused {
+                    digest: digest.name.clone(),
+                    code,
+                    msg,
+                });
+            }
+            None => return Err(transport(format!("HTTP {status} without a Feishu answer"))),
+        }
+        attempt += 1;
+        tokio::time::sleep(Duration::from_millis(500) * 2u32.pow(attempt)).await;
+    }
+}
+
+/// Builds and posts one digest; logs the outcome. `false` when it failed.
+pub async fn run_one(config: &Config, digest: &Digest, store: &Store, clock: &Clock) -> bool {
+    let message = match build(config, digest, store, clock.now()).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(digest = %digest.name, "cannot build the digest: {e:#}");
+            return false;
+        }
+    };
+    match post(digest, &message, clock, config.feishu.request_timeout).await {
+        Ok(()) => {
+            tracing::info!(digest = %digest.name, bytes = message.to_string().len(), "digest posted");
+            true
+        }
+        Err(e) => {
+            tracing::error!(digest = %digest.name, "digest not posted: {e}");
+            false
+        }
+    }
+}
+
+/// Is today a day this digest posts on (its calendar's working days, or every day)?
+pub fn posts_today(config: &Config, digest: &Digest, now: DateTime<Utc>) -> bool {
+    match digest.calendar {
+        None => true,
+        Some(c) => config.calendars[c]
+            .is_working_day(now.with_timezone(&config.schedule.timezone).date_naive()),
+    }
+}

@@ -1,0 +1,190 @@
+//! A digest card, purely: the selected pending tasks grouped by assignee, most overdue first,
+//! cut with "and N more" so the message stays under the custom bot's body limit; and the
+//! bot's signature.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use super::opinion::human_age;
+
+/// Feishu refuses custom-bot bodies over 20 KB.
+pub const BODY_LIMIT: usize = 20 * 1024;
+/// Room kept for `timestamp` and `sign`, added after the card is built.
+pub const SIGNATURE_ROOM: usize = 96;
+
+/// One pending (task, assignee) for a digest.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub assignee: String,
+    pub task_id: String,
+    pub label: String,
+    pub age: Duration,
+    pub reminders: u32,
+    pub escalated: bool,
+    pub silenced: bool,
+}
+
+/// The message (`msg_type` interactive) for digest `name`, its serialized body under
+/// `limit` bytes: the oldest tasks are kept, each assignee's cut ones counted as "and N more".
+pub fn message(name: &str, subtitle: &str, mut items: Vec<Item>, limit: usize) -> Value {
+    items.sort_by(|a, b| b.age.cmp(&a.age).then_with(|| a.task_id.cmp(&b.task_id)));
+    let fits = |keep: usize| {
+        serde_json::to_vec(&card(name, subtitle, &items, keep)).map_or(usize::MAX, |b| b.len())
+            <= limit
+    };
+    // The most tasks that fit, oldest first (the size grows with every task kept).
+    let (mut lo, mut hi) = (0, items.len());
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if fits(mid) { lo = mid } else { hi = mid - 1 }
+    }
+    card(name, subtitle, &items, lo)
+}
+
+/// The card showing the first `keep` of `items` (sorted most overdue first).
+fn card(name: &str, subtitle: &str, items: &[Item], keep: usize) -> Value {
+    let oldest = items.first().map(|i| human_age(i.age));
+    let title = match &oldest {
+        Some(o) => format!("{name}: {} pending task(s), the oldest {o}", items.len()),
+        None => format!("{name}: nothing pending"),
+    };
+    // Assignees in the order of their most overdue task.
+    let mut order: Vec<&str> = Vec::new();
+    for i in items {
+        if !order.contains(&i.assignee.as_str()) {
+            order.push(&i.assignee);
+        }
+    }
+    let mut elements = Vec::new();
+    for who in order {
+        let theirs: Vec<(usize, &Item)> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.assignee == who)
+            .collect();
+        let mut lines = vec![format!("{who} — {} task(s)", theirs.len())];
+        let mut more = 0;
+        for (idx, i) in &theirs {
+            if *idx >= keep {
+                more += 1;
+                continue;
+            }
+            let mut line = format!("• {} · {}", i.label, human_age(i.age));
+            if i.reminders > 0 {
+                line.push_str(&format!(" · reminded {}×", i.reminders));
+            }
+            if i.escalated {
+                line.push_str(" · escalated");
+            }
+            if i.silenced {
+                line.push_str(" · silenced");
+            }
+            lines.push(line);
+        }
+        if more > 0 {
+            lines.push(format!("… and {more} more"));
+        }
+        elements.push(
+            json!({"tag": "div", "text": {"tag": "plain_text", "content": lines.join("\n")}}),
+        );
+        elements.push(json!({"tag": "hr"}));
+    }
+    elements.pop();
+    elements.push(json!({"tag": "note", "elements": [{"tag": "plain_text", "content": subtitle}]}));
+    json!({
+        "msg_type": "interactive",
+        "card": {
+            "config": {"wide_screen_mode": true},
+            "header": {
+                "template": if items.is_empty() { "green" } else { "orange" },
+                "title": {"tag": "plain_text", "content": title},
+            },
+            "elements": elements,
+        }
+    })
+}
+
+/// The custom bot's signature: Base64(HMAC-SHA256) keyed by `timestamp + "\n" + secret`, over
+/// an empty message (the key is the joined string, not the secret).
+pub fn sign(timestamp: i64, secret: &str) -> String {
+    let key = format!("{timestamp}\n{secret}");
+    let mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(who: &str, task: usize, hours: u64) -> Item {
+        Item {
+            assignee: who.into(),
+            task_id: format!("t{task:04}"),
+            label: format!("报销审批 {task} — 一个相当长的标签，用来撑大卡片的字节数"),
+            age: Duration::from_secs(hours * 3600),
+            reminders: 2,
+            escalated: task.is_multiple_of(7),
+            silenced: task.is_multiple_of(11),
+        }
+    }
+
+    #[test]
+    fn the_body_stays_under_the_limit_and_counts_what_it_cut() {
+        let items: Vec<Item> = (0..500)
+            .map(|i| item(["Zhang San", "Li Si", "Wang Wu"][i % 3], i, 24 + i as u64))
+            .collect();
+        let msg = message(
+            "finance",
+            "tasks at least 1d old",
+            items,
+            BODY_LIMIT - SIGNATURE_ROOM,
+        );
+        let body = serde_json::to_vec(&msg).unwrap();
+        assert!(body.len() <= BODY_LIMIT - SIGNATURE_ROOM, "{}", body.len());
+        assert!(
+            body.len() > BODY_LIMIT / 2,
+            "the room is used: {}",
+            body.len()
+        );
+        let text = msg.to_string();
+        assert!(text.contains("and ") && text.contains(" more"), "{text}");
+        assert!(text.contains("500 pending task(s)"));
+        // The oldest task is kept.
+        assert!(text.contains("报销审批 499 "), "{text}");
+    }
+
+    #[test]
+    fn small_digests_are_whole() {
+        let msg = message(
+            "d",
+            "n",
+            vec![item("A", 1, 30), item("B", 2, 50)],
+            BODY_LIMIT,
+        );
+        let text = msg.to_string();
+        assert!(!text.contains("more"), "{text}");
+        // B's task is older: B comes first.
+        assert!(
+            text.find("B — 1").unwrap() < text.find("A — 1").unwrap(),
+            "{text}"
+        );
+        assert_eq!(msg["msg_type"], "interactive");
+    }
+
+    #[test]
+    fn signature_matches_the_platform_rule() {
+        // Computed independently: key = "1700000000\nsecret", message empty.
+        let mac = {
+            let mut m = Hmac::<Sha256>::new_from_slice(b"1700000000\nsecret").unwrap();
+            m.update(b"");
+            m.finalize().into_bytes()
+        };
+        let want = base64::engine::general_purpose::STANDARD.encode(mac);
+        assert_eq!(sign(1_700_000_000, "secret"), want);
+        assert_ne!(sign(1_700_000_000, "secret"), sign(1_700_000_001, "secret"));
+    }
+}
