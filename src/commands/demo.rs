@@ -111,6 +111,12 @@ name = "everyone-else"
 after = "48h"
 operator_user_id = "initiator"
 opinion = "{{initiator}} 的「{{label}}」已等待 {{age}}，麻烦 {{user}} 尽快处理"
+
+[[digests]]
+name = "team-daily"
+cron = "0 30 9 * * mon-fri"
+webhook_url = "{base_url}/open-apis/bot/v2/hook/demo"
+min_age = "24h"
 "#,
         database = database.display().to_string().replace('\\', "\\\\")
     )
@@ -209,6 +215,28 @@ pub async fn demo() -> anyhow::Result<u8> {
     let sent_today = engine.store.reminders_since(today).await?;
     let entries = super::plan::build(&engine.config, &pairs, now, &sent_today);
     println!("\nPlan:\n{}", super::plan::render_table(&entries));
+
+    // What the team chat would get at 09:30 (a dry run: printed, not posted).
+    let digest = &engine.config.digests[0];
+    let message = crate::digest::build(&engine.config, digest, &engine.store, now).await?;
+    println!(
+        "Digest \"{}\" (dry run, {} bytes):\n{}",
+        digest.name,
+        message.to_string().len(),
+        serde_json::to_string_pretty(&message)?
+    );
+    println!();
+    super::report::report(
+        &engine.config,
+        super::report::Options {
+            since: "30d".into(),
+            by: crate::domain::report::GroupBy::Rule,
+            json: false,
+            html: None,
+        },
+        now,
+    )
+    .await?;
     engine.store.close().await;
     Ok(
         if report.ok() && later.ok() && received.len() == sent.len() {

@@ -27,13 +27,18 @@ pub struct Options {
 
 pub async fn run(path: &Path, opts: Options) -> anyhow::Result<u8> {
     let config = load_config(path)?;
+    report(&config, opts, Clock::system().now()).await
+}
+
+/// The report for `config` at `now`, printed or written as `opts` says.
+pub async fn report(config: &Config, opts: Options, now: DateTime<Utc>) -> anyhow::Result<u8> {
+    let config = config.clone();
     let window = humantime::parse_duration(opts.since.trim()).map_err(|e| {
         UsageError(format!(
             "--since \"{}\" is not a duration ({e}); write it like 7d or 30d",
             opts.since
         ))
     })?;
-    let now = Clock::system().now();
     let since = chrono::TimeDelta::from_std(window)
         .ok()
         .and_then(|w| now.checked_sub_signed(w))

@@ -328,6 +328,15 @@ async fn demo_runs_a_real_cycle_and_exits_0() {
         "the demo shows an escalation: {stdout}"
     );
     assert!(
+        stdout.contains("Digest \"team-daily\" (dry run")
+            && stdout.contains("\"msg_type\": \"interactive\""),
+        "the demo ends with a digest: {stdout}"
+    );
+    assert!(
+        stdout.contains("Reminders from") && stdout.contains("finance-expenses"),
+        "and a report: {stdout}"
+    );
+    assert!(
         stdout.contains("the simulated Feishu received 7 expediting call(s)"),
         "{stdout}"
     );
