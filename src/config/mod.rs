@@ -172,7 +172,9 @@ impl CronSchedule {
     }
 }
 
+mod outputs;
 mod raw;
+mod rules;
 mod secret;
 mod validate;
 

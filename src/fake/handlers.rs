@@ -1,19 +1,17 @@
-//! The simulated endpoints: token, listing, expediting — each validates its body like the
-//! platform, then answers or misbehaves as a fault says.
+//! The simulated token and listing endpoints, and what every endpoint shares: rate windows,
+//! faults, the call record and the token check. The endpoints that act are in `acting`, the
+//! custom bot in `webhook`.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::{
-    CallRecord, Endpoint, FakeTask, FaultKind, ReceivedCc, ReceivedChat, ReceivedExpedite, Shared,
-    Token,
-};
+use super::{CallRecord, Endpoint, FakeTask, FaultKind, Shared, Token};
 
-fn feishu_json(status: u16, code: i64, msg: &str, data: Option<Value>) -> Response {
+pub(super) fn feishu_json(status: u16, code: i64, msg: &str, data: Option<Value>) -> Response {
     let mut body = json!({"code": code, "msg": msg});
     if let Some(d) = data {
         body["data"] = d;
@@ -27,22 +25,22 @@ fn feishu_json(status: u16, code: i64, msg: &str, data: Option<Value>) -> Respon
         .into_response()
 }
 
-fn param_invalid(detail: &str) -> (u16, i64, String) {
+pub(super) fn param_invalid(detail: &str) -> (u16, i64, String) {
     (400, 2320001, format!("param is invalid: {detail}"))
 }
 
-struct CallInfo {
+pub(super) struct CallInfo {
     /// When the request arrived (what rate windows and tests measure).
-    at: Instant,
-    user: Option<String>,
-    offset: Option<u64>,
-    task_id: Option<String>,
-    api_ids: Option<Vec<String>>,
+    pub(super) at: Instant,
+    pub(super) user: Option<String>,
+    pub(super) offset: Option<u64>,
+    pub(super) task_id: Option<String>,
+    pub(super) api_ids: Option<Vec<String>>,
 }
 
 /// Applies rate limits and faults. `Err` is the response to send instead of a normal answer;
 /// `Ok(Some(fault))` means: act on the request, then answer with that fault.
-async fn gate(
+pub(super) async fn gate(
     state: &Shared,
     endpoint: Endpoint,
     info: &CallInfo,
@@ -115,7 +113,7 @@ async fn gate(
 
 /// What a fault does: the response to send instead of the normal one, or `None` when the
 /// normal answer follows (after the fault's delay or side effect).
-async fn misbehave(
+pub(super) async fn misbehave(
     state: &Shared,
     endpoint: Endpoint,
     info: &CallInfo,
@@ -177,7 +175,7 @@ async fn misbehave(
     }
 }
 
-fn record(state: &Shared, endpoint: Endpoint, info: &CallInfo, status: u16, code: i64) {
+pub(super) fn record(state: &Shared, endpoint: Endpoint, info: &CallInfo, status: u16, code: i64) {
     state.lock().expect("fake state").calls.push(CallRecord {
         endpoint,
         at: info.at,
@@ -190,7 +188,7 @@ fn record(state: &Shared, endpoint: Endpoint, info: &CallInfo, status: u16, code
 }
 
 /// Checks the bearer token like the platform: missing → 99991661, unknown or expired → 99991663.
-fn check_auth(state: &Shared, headers: &HeaderMap) -> Result<(), (u16, i64, String)> {
+pub(super) fn check_auth(state: &Shared, headers: &HeaderMap) -> Result<(), (u16, i64, String)> {
     let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
         return Err((
             400,
@@ -262,7 +260,7 @@ pub(super) async fn token_handler(State(state): State<Shared>, body: Bytes) -> R
         .into_response()
 }
 
-fn str_field(
+pub(super) fn str_field(
     body: &Value,
     key: &str,
     required: bool,
@@ -413,281 +411,4 @@ fn task_json(t: &FakeTask, numeric: bool) -> Value {
         };
     }
     v
-}
-
-pub(super) async fn expedite_handler(
-    State(state): State<Shared>,
-    Path(task_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    acting(
-        state,
-        Endpoint::Expedite,
-        task_id,
-        headers,
-        body,
-        answer_expedite,
-    )
-    .await
-}
-
-pub(super) async fn cc_handler(
-    State(state): State<Shared>,
-    Path(task_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    acting(state, Endpoint::Cc, task_id, headers, body, answer_cc).await
-}
-
-pub(super) async fn chat_group_handler(
-    State(state): State<Shared>,
-    Path(task_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    acting(
-        state,
-        Endpoint::ChatGroup,
-        task_id,
-        headers,
-        body,
-        answer_chat_group,
-    )
-    .await
-}
-
-/// What an acting endpoint does with a valid request: the `data` it answers, or an error.
-type Act = fn(&Shared, &HeaderMap, &str, Option<&Value>) -> Result<Value, (u16, i64, String)>;
-
-/// An endpoint that acts (expediting, cc, chat_group): faults first, then the act, then — for
-/// act-then-fail faults — a failed answer although the platform acted.
-async fn acting(
-    state: Shared,
-    endpoint: Endpoint,
-    task_id: String,
-    headers: HeaderMap,
-    body: Bytes,
-    act: Act,
-) -> Response {
-    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-    let info = CallInfo {
-        at: Instant::now(),
-        user: None,
-        offset: None,
-        task_id: Some(task_id.clone()),
-        api_ids: None,
-    };
-    let after = match gate(&state, endpoint, &info).await {
-        Ok(after) => after,
-        Err(resp) => return resp,
-    };
-    let result = act(&state, &headers, &task_id, parsed.as_ref());
-    if let Some(kind) = after
-        && let Some(resp) = misbehave(&state, endpoint, &info, kind).await
-    {
-        return resp;
-    }
-    match result {
-        Ok(data) => {
-            record(&state, endpoint, &info, 200, 0);
-            feishu_json(200, 0, "success", Some(data))
-        }
-        Err((status, code, msg)) => {
-            record(&state, endpoint, &info, status, code);
-            feishu_json(status, code, &msg, None)
-        }
-    }
-}
-
-/// The operator and a list of user ids (1..=max) from an acting body.
-fn operator_and_ids(
-    body: Option<&Value>,
-    key: &str,
-    max: usize,
-) -> Result<(String, Vec<String>), (u16, i64, String)> {
-    let body = body.ok_or_else(|| param_invalid("body is not JSON"))?;
-    let operator = str_field(body, "operator_user_id", true)?.unwrap_or_default();
-    if operator.is_empty() {
-        return Err(param_invalid("operator_user_id is empty"));
-    }
-    let ids: Vec<String> = match body.get(key) {
-        Some(Value::Array(a)) if (1..=max).contains(&a.len()) && a.iter().all(Value::is_string) => {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        }
-        _ => return Err(param_invalid(&format!("{key} must be 1..{max} strings"))),
-    };
-    Ok((operator, ids))
-}
-
-fn answer_expedite(
-    state: &Shared,
-    headers: &HeaderMap,
-    task_id: &str,
-    body: Option<&Value>,
-) -> Result<Value, (u16, i64, String)> {
-    check_auth(state, headers)?;
-    let (operator, ids) = operator_and_ids(body, "expediting_user_ids", 20)?;
-    let opinion = body.map_or(Ok(None), |b| str_field(b, "opinion", false))?;
-    let mut s = state.lock().expect("fake state");
-    let Some(task) = s.tasks.iter().find(|t| t.task_id == task_id) else {
-        return Err(param_invalid("task is not pending"));
-    };
-    if let Some(bad) = ids.iter().find(|id| !task.assignees.contains(id)) {
-        return Err(param_invalid(&format!("{bad} is not a current handler")));
-    }
-    s.expedites.push(ReceivedExpedite {
-        task_id: task_id.to_owned(),
-        operator_user_id: operator,
-        expediting_user_ids: ids,
-        opinion,
-        at: Instant::now(),
-    });
-    Ok(json!({}))
-}
-
-fn answer_cc(
-    state: &Shared,
-    headers: &HeaderMap,
-    task_id: &str,
-    body: Option<&Value>,
-) -> Result<Value, (u16, i64, String)> {
-    check_auth(state, headers)?;
-    let (operator, ids) = operator_and_ids(body, "cc_user_ids", 50)?;
-    let mut s = state.lock().expect("fake state");
-    if !s.tasks.iter().any(|t| t.task_id == task_id) {
-        return Err(param_invalid("task is not pending"));
-    }
-    s.ccs.push(ReceivedCc {
-        task_id: task_id.to_owned(),
-        operator_user_id: operator,
-        cc_user_ids: ids,
-        at: Instant::now(),
-    });
-    Ok(json!({}))
-}
-
-fn answer_chat_group(
-    state: &Shared,
-    headers: &HeaderMap,
-    task_id: &str,
-    body: Option<&Value>,
-) -> Result<Value, (u16, i64, String)> {
-    check_auth(state, headers)?;
-    let (operator, ids) = operator_and_ids(body, "invite_user_ids", 50)?;
-    let fields = body.expect("checked above");
-    let chat_id = str_field(fields, "chat_id", false)?;
-    let chat_name = str_field(fields, "chat_name", false)?;
-    let mut s = state.lock().expect("fake state");
-    if !s.tasks.iter().any(|t| t.task_id == task_id) {
-        return Err(param_invalid("task is not pending"));
-    }
-    let id = match &chat_id {
-        // Inviting into an existing chat: it must be this task's chat.
-        Some(id) => match s.chat_members.get_mut(id) {
-            Some((task, members)) if task == task_id => {
-                for u in &ids {
-                    if !members.contains(u) {
-                        members.push(u.clone());
-                    }
-                }
-                id.clone()
-            }
-            _ => return Err(param_invalid(&format!("chat_id {id} is unknown"))),
-        },
-        None => {
-            let id = format!("oc_fake{:06}", s.chat_members.len() + 1);
-            s.chat_members
-                .insert(id.clone(), (task_id.to_owned(), ids.clone()));
-            id
-        }
-    };
-    s.chats.push(ReceivedChat {
-        task_id: task_id.to_owned(),
-        operator_user_id: operator,
-        invite_user_ids: ids,
-        chat_id_sent: chat_id,
-        chat_name,
-        chat_id: id.clone(),
-        at: Instant::now(),
-    });
-    Ok(json!({ "chat_id": id }))
-}
-
-/// A custom bot's webhook, as the platform checks it: the token, the body limit, `msg_type`, the
-/// signature (key = timestamp + "\n" + secret; within an hour) and the keyword.
-pub(super) async fn webhook_handler(
-    State(state): State<Shared>,
-    Path(token): Path<String>,
-    body: Bytes,
-) -> Response {
-    let info = CallInfo {
-        at: Instant::now(),
-        user: None,
-        offset: None,
-        task_id: None,
-        api_ids: None,
-    };
-    if let Err(resp) = gate(&state, Endpoint::Webhook, &info).await {
-        return resp;
-    }
-    let (code, msg) = check_webhook(&state, &token, &body);
-    record(&state, Endpoint::Webhook, &info, 200, code);
-    if code == 0 {
-        feishu_json(200, 0, "success", Some(json!({})))
-    } else {
-        feishu_json(200, code, &msg, None)
-    }
-}
-
-fn check_webhook(state: &Shared, token: &str, body: &[u8]) -> (i64, String) {
-    let mut s = state.lock().expect("fake state");
-    let Some(bot) = s.bots.get_mut(token) else {
-        return (
-            19001,
-            "param invalid: incoming webhook access token invalid".into(),
-        );
-    };
-    if body.len() > 20 * 1024 {
-        return (
-            9499,
-            format!("Bad Request: body is {} bytes, over 20 KB", body.len()),
-        );
-    }
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
-        return (9499, "Bad Request: body is not JSON".into());
-    };
-    match v.get("msg_type").and_then(Value::as_str) {
-        Some("interactive") if v.get("card").is_some_and(Value::is_object) => {}
-        Some("text" | "post" | "image" | "share_chat") => {}
-        _ => return (9499, "Bad Request: msg_type".into()),
-    }
-    if let Some(secret) = &bot.secret {
-        let ts = v
-            .get("timestamp")
-            .and_then(Value::as_str)
-            .and_then(|t| t.parse::<i64>().ok());
-        let now = chrono::Utc::now().timestamp();
-        let ok = ts.is_some_and(|ts| {
-            (now - ts).abs() <= 3600
-                && v.get("sign").and_then(Value::as_str)
-                    == Some(crate::domain::digest::sign(ts, secret).as_str())
-        });
-        if !ok {
-            return (
-                19021,
-                "sign match fail or timestamp is not within one hour from current time".into(),
-            );
-        }
-    }
-    if let Some(keyword) = &bot.keyword
-        && !v.to_string().contains(keyword.as_str())
-    {
-        return (19024, "Key Words Not Found".into());
-    }
-    bot.messages.push(v);
-    (0, String::new())
 }

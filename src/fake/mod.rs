@@ -16,11 +16,13 @@ use tokio::time::Instant;
 
 use crate::feishu::{QUERY_PATH, TOKEN_PATH};
 
+mod acting;
 mod handlers;
+mod webhook;
 
-use handlers::{
-    cc_handler, chat_group_handler, expedite_handler, query_handler, token_handler, webhook_handler,
-};
+use acting::{cc_handler, chat_group_handler, expedite_handler};
+use handlers::{query_handler, token_handler};
+use webhook::webhook_handler;
 
 /// The endpoints the fake serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

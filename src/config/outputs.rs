@@ -1,0 +1,181 @@
+//! Where expediter reports to, checked once: `[[digests]]` (custom bots and their secrets) and
+//! `[metrics]`; and how any secret's source is read from the config.
+
+use std::path::PathBuf;
+
+use toml::Spanned;
+
+use super::raw::*;
+use super::secret::{SecretSource, digest_env_var};
+use super::validate::{Validator, resolve_credential_path};
+use super::*;
+use crate::domain::calendar::Calendar;
+use crate::secret::Secret;
+
+impl Validator<'_> {
+    /// `[[digests]]`: summary cards to group chats.
+    pub(super) fn digests(
+        &self,
+        raw: Vec<Spanned<RawDigest>>,
+        users: &[User],
+        calendars: &[Calendar],
+    ) -> Result<Vec<Digest>, ConfigError> {
+        let mut out: Vec<Digest> = Vec::new();
+        for (i, d) in raw.into_iter().enumerate() {
+            let span = d.span();
+            let d = d.into_inner();
+            let key = |k: &str| format!("digests[{i}].{k}");
+            let name = d.name.trim().to_owned();
+            if name.is_empty() {
+                return Err(self.err(key("name"), Some(span), "digest name is empty"));
+            }
+            if out.iter().any(|x| x.name == name) {
+                return Err(self.err(
+                    key("name"),
+                    Some(span),
+                    format!("digest \"{name}\" is defined twice"),
+                ));
+            }
+            for u in &d.users {
+                if !users.iter().any(|x| x.id == *u.get_ref()) {
+                    return Err(self.err(
+                        key("users"),
+                        Some(u.span()),
+                        format!(
+                            "digest \"{name}\" names user \"{}\", who is not in [[users]]",
+                            u.get_ref()
+                        ),
+                    ));
+                }
+            }
+            for t in &d.teams {
+                if !users
+                    .iter()
+                    .any(|x| x.team.as_deref() == Some(t.get_ref().as_str()))
+                {
+                    return Err(self.err(key("teams"), Some(t.span()), format!("digest \"{name}\" names team \"{}\", which no user in [[users]] belongs to", t.get_ref())));
+                }
+            }
+            let calendar = match &d.calendar {
+                None => None,
+                Some(c) => Some(calendars.iter().position(|x| x.name == *c.get_ref()).ok_or_else(|| {
+                    self.err(key("calendar"), Some(c.span()), format!("digest \"{name}\" uses calendar \"{}\", which is not defined in [[calendars]]", c.get_ref()))
+                })?),
+            };
+            let table = format!("digests[{i}]");
+            let url_var = digest_env_var(&name, "WEBHOOK_URL");
+            let sign_var = digest_env_var(&name, "SIGN_SECRET");
+            let set = |v: &str| std::env::var(v).is_ok_and(|v| !v.trim().is_empty());
+            let webhook = self
+                .secret(
+                    &table,
+                    "webhook_url",
+                    &url_var,
+                    set(&url_var),
+                    d.webhook_url,
+                    d.webhook_url_file,
+                    Some(&format!("{name}_webhook")),
+                )?
+                .expect("a credential is the fallback");
+            let sign = self.secret(
+                &table,
+                "sign_secret",
+                &sign_var,
+                set(&sign_var),
+                d.sign_secret,
+                d.sign_secret_file,
+                None,
+            )?;
+            out.push(Digest {
+                name,
+                cron: d.cron,
+                webhook,
+                sign,
+                users: d.users.into_iter().map(|s| s.into_inner()).collect(),
+                teams: d.teams.into_iter().map(|s| s.into_inner()).collect(),
+                min_age: d.min_age.map(|m| m.0).unwrap_or_default(),
+                calendar,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `[metrics] listen`: an address and port, e.g. 127.0.0.1:9464.
+    pub(super) fn metrics(
+        &self,
+        m: &RawMetrics,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        let Some(listen) = &m.listen else {
+            return Ok(None);
+        };
+        let addr: std::net::SocketAddr = listen.get_ref().trim().parse().map_err(|_| {
+            self.err(
+                "metrics.listen",
+                Some(listen.span()),
+                format!(
+                    "\"{}\" is not an address and port; write it like \"127.0.0.1:9464\"",
+                    listen.get_ref()
+                ),
+            )
+        })?;
+        if !addr.ip().is_loopback() {
+            warnings.push(format!(
+                "metrics.listen = \"{addr}\" serves /metrics beyond this machine; anyone who can reach it can read task counts and rule names"
+            ));
+        }
+        Ok(Some(addr))
+    }
+}
+
+impl Validator<'_> {
+    /// Where a secret comes from: the environment variable `var` (when `env_set`) wins, then
+    /// the inline key or its `_file` (one of them), then systemd's credential `credential`
+    /// (read at use, so `plan` works without access to it); `None` when none applies.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn secret(
+        &self,
+        table: &str,
+        key: &str,
+        var: &str,
+        env_set: bool,
+        inline: Option<String>,
+        file: Option<PathBuf>,
+        credential: Option<&str>,
+    ) -> Result<Option<SecretSource>, ConfigError> {
+        let full = format!("{table}.{key}");
+        Ok(Some(match (env_set, inline, file) {
+            (true, _, _) => SecretSource::Env {
+                var: var.to_owned(),
+            },
+            (false, Some(_), Some(_)) => {
+                return Err(self.err(
+                    full,
+                    None,
+                    format!("both {key} and {key}_file are set; keep one ({key}_file is safer)"),
+                ));
+            }
+            (false, Some(s), None) => {
+                if s.trim().is_empty() {
+                    return Err(self.err(full, None, format!("{key} is empty")));
+                }
+                SecretSource::Inline {
+                    key: key.to_owned(),
+                    value: Secret::new(s.trim().to_owned()),
+                }
+            }
+            (false, None, Some(p)) => SecretSource::File {
+                key: key.to_owned(),
+                path: resolve_credential_path(p),
+            },
+            (false, None, None) => match credential {
+                Some(name) => SecretSource::Credential {
+                    key: key.to_owned(),
+                    name: name.to_owned(),
+                    var: var.to_owned(),
+                },
+                None => return Ok(None),
+            },
+        }))
+    }
+}

@@ -1,0 +1,305 @@
+//! `[[rules]]` and their `[rules.escalate]`, and the `[expedite]` daily cap, checked once.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::*;
+use super::validate::{Validator, parse_operator};
+use super::*;
+use crate::domain::calendar::Calendar;
+use crate::domain::opinion::OpinionTemplate;
+use crate::domain::rule::{Escalation, LabelGlob};
+
+impl Validator<'_> {
+    /// `[expedite] max_per_user_per_day`: 0 means no cap.
+    pub(super) fn daily_cap(&self, e: &RawExpedite) -> Result<u32, ConfigError> {
+        let Some(cap) = &e.max_per_user_per_day else {
+            return Ok(0);
+        };
+        let v = *cap.get_ref();
+        if !(0..=10_000).contains(&v) {
+            return Err(self.err(
+                "expedite.max_per_user_per_day",
+                Some(cap.span()),
+                format!("{v} is out of range; use 0..=10000 (0 = no daily cap)"),
+            ));
+        }
+        Ok(v as u32)
+    }
+
+    /// `[rules.escalate]` of rule `i`.
+    pub(super) fn escalation(
+        &self,
+        i: usize,
+        rule: &str,
+        e: Spanned<RawEscalate>,
+        max_times: u32,
+    ) -> Result<Escalation, ConfigError> {
+        let key = |k: &str| format!("rules[{i}].escalate.{k}");
+        let span = e.span();
+        let e = e.into_inner();
+        let after = *e.after_times.get_ref();
+        if after < 1 {
+            return Err(self.err(
+                key("after_times"),
+                Some(e.after_times.span()),
+                format!("{after} is out of range; escalate after 1 or more unanswered expedites"),
+            ));
+        }
+        if after > i64::from(max_times) {
+            return Err(self.err(
+                key("after_times"),
+                Some(e.after_times.span()),
+                format!(
+                    "rule \"{rule}\" would never escalate: after_times = {after} but max_times = {max_times}; lower after_times or raise max_times"
+                ),
+            ));
+        }
+        let mut cc = Vec::new();
+        for c in &e.cc {
+            let who = parse_operator(c.get_ref()).map_err(|_| {
+                self.err(
+                    key("cc"),
+                    Some(c.span()),
+                    "a cc entry is empty; use a kunlun user id or \"initiator\"",
+                )
+            })?;
+            if !cc.contains(&who) {
+                cc.push(who);
+            }
+        }
+        if cc.is_empty() && !e.chat {
+            return Err(self.err(
+                format!("rules[{i}].escalate"),
+                Some(span),
+                format!("rule \"{rule}\": escalate does nothing; list people in cc, set chat = true, or both"),
+            ));
+        }
+        let chat_name = match e.chat_name {
+            Some(t) => t,
+            None => OpinionTemplate::parse(DEFAULT_CHAT_NAME).expect("default chat name is valid"),
+        };
+        Ok(Escalation {
+            after_times: after as u32,
+            wait: e.wait.map(|w| w.0).unwrap_or_default(),
+            cc,
+            chat: e.chat,
+            chat_name,
+        })
+    }
+
+    /// `[[rules]]`, in order, with the warnings a lead should see (shadowed rules, exclusions).
+    pub(super) fn rules(
+        &self,
+        raw: Vec<Spanned<RawRule>>,
+        users: &[User],
+        calendars: &[Calendar],
+        operator: Option<&Operator>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<Rule>, ConfigError> {
+        let calendar_index: HashMap<String, usize> = calendars
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect();
+        let known_teams: HashSet<&str> = users.iter().filter_map(|u| u.team.as_deref()).collect();
+        let mut rules: Vec<Rule> = Vec::new();
+        for (i, r) in raw.into_iter().enumerate() {
+            let rule_span = r.span();
+            let r = r.into_inner();
+            let key = |k: &str| format!("rules[{i}].{k}");
+            let name = r.name.trim().to_owned();
+            if name.is_empty() {
+                return Err(self.err(key("name"), Some(rule_span), "rule name is empty"));
+            }
+            if rules.iter().any(|x| x.name == name) {
+                return Err(self.err(
+                    key("name"),
+                    Some(rule_span),
+                    format!("rule \"{name}\" is defined twice"),
+                ));
+            }
+            for u in &r.users {
+                if !users.iter().any(|x| x.id == *u.get_ref()) {
+                    return Err(self.err(
+                        key("users"),
+                        Some(u.span()),
+                        format!("rule \"{name}\" names user \"{}\", who is not in [[users]]; add the user or fix the id", u.get_ref()),
+                    ));
+                }
+            }
+            for t in &r.teams {
+                if !known_teams.contains(t.get_ref().as_str()) {
+                    return Err(self.err(
+                        key("teams"),
+                        Some(t.span()),
+                        format!("rule \"{name}\" names team \"{}\", which no user in [[users]] belongs to", t.get_ref()),
+                    ));
+                }
+            }
+            let api_ids = match r.api_ids {
+                None => None,
+                Some(ids) => {
+                    let span = ids.span();
+                    let mut ids: Vec<String> = ids
+                        .into_inner()
+                        .into_iter()
+                        .map(|s| s.trim().to_owned())
+                        .collect();
+                    ids.sort();
+                    ids.dedup();
+                    if ids.is_empty() || ids.iter().any(|s| s.is_empty()) {
+                        return Err(self.err(key("api_ids"), Some(span), "api_ids must list 1 to 100 non-empty flow api ids (or be left out for every flow)"));
+                    }
+                    if ids.len() > 100 {
+                        return Err(self.err(
+                            key("api_ids"),
+                            Some(span),
+                            format!(
+                                "{} api_ids; Feishu accepts at most 100 per listing",
+                                ids.len()
+                            ),
+                        ));
+                    }
+                    Some(ids)
+                }
+            };
+            let max_times = match (&r.repeat, &r.max_times) {
+                (_, Some(m)) => {
+                    let v = *m.get_ref();
+                    if !(0..=1000).contains(&v) {
+                        return Err(self.err(key("max_times"), Some(m.span()), format!("{v} is out of range; use 0..=1000 (0 = never expedite what this rule matches)")));
+                    }
+                    v as u32
+                }
+                (Some(_), None) => {
+                    return Err(self.err(
+                        key("repeat"),
+                        Some(rule_span),
+                        format!("rule \"{name}\" has repeat but no max_times; say how many expedites at most (max_times = 3)"),
+                    ));
+                }
+                (None, None) => 1,
+            };
+            let repeat: Vec<Duration> = match &r.repeat {
+                None => Vec::new(),
+                Some(rep) => {
+                    let gaps = &rep.get_ref().0;
+                    if gaps.is_empty() {
+                        return Err(self.err(
+                            key("repeat"),
+                            Some(rep.span()),
+                            "repeat lists no gap; give one (\"12h\") or a ladder ([\"4h\", \"12h\", \"1d\"]), or leave it out to expedite once",
+                        ));
+                    }
+                    if gaps.iter().any(|g| g.is_zero()) {
+                        return Err(self.err(
+                            key("repeat"),
+                            Some(rep.span()),
+                            "every repeat gap must be above 0s; leave repeat out to expedite once",
+                        ));
+                    }
+                    gaps.clone()
+                }
+            };
+            let calendar = match &r.calendar {
+                None => None,
+                Some(c) => match calendar_index.get(c.get_ref()) {
+                    Some(idx) => Some(*idx),
+                    None => {
+                        let known: Vec<&str> = calendars.iter().map(|c| c.name.as_str()).collect();
+                        return Err(self.err(
+                            key("calendar"),
+                            Some(c.span()),
+                            format!(
+                                "rule \"{name}\" uses calendar \"{}\", which is not defined; define it in [[calendars]] (known: {})",
+                                c.get_ref(),
+                                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                            ),
+                        ));
+                    }
+                },
+            };
+            let age_clock = match &r.age_clock {
+                None => AgeClock::Wall,
+                Some(a) => match a.get_ref() {
+                    AgeClockName::Wall => AgeClock::Wall,
+                    AgeClockName::Working => {
+                        if calendar.is_none() {
+                            return Err(self.err(
+                                key("age_clock"),
+                                Some(a.span()),
+                                format!(
+                                    "rule \"{name}\": age_clock = \"working\" needs a calendar"
+                                ),
+                            ));
+                        }
+                        AgeClock::Working
+                    }
+                },
+            };
+            let rule_operator = r
+                .operator_user_id
+                .as_deref()
+                .map(parse_operator)
+                .transpose()
+                .map_err(|m| self.err(key("operator_user_id"), Some(rule_span.clone()), m))?;
+            let Some(operator) = rule_operator.or_else(|| operator.cloned()) else {
+                return Err(self.err(
+                    key("operator_user_id"),
+                    Some(rule_span),
+                    format!("rule \"{name}\" has no operator: set operator_user_id in the rule or in [expedite]"),
+                ));
+            };
+            let opinion = match r.opinion {
+                Some(o) => o,
+                None => OpinionTemplate::parse(DEFAULT_OPINION).expect("default opinion is valid"),
+            };
+            if r.after.0.is_zero() {
+                warnings.push(format!(
+                    "rule \"{name}\": after = 0s expedites a task as soon as it is seen"
+                ));
+            }
+            if max_times == 0 {
+                warnings.push(format!(
+                    "rule \"{name}\": max_times = 0 — the tasks it matches are never expedited (an exclusion rule)"
+                ));
+            }
+            let escalate = match r.escalate {
+                None => None,
+                Some(e) => Some(self.escalation(i, &name, e, max_times)?),
+            };
+            rules.push(Rule {
+                name,
+                users: r.users.into_iter().map(|s| s.into_inner()).collect(),
+                teams: r.teams.into_iter().map(|s| s.into_inner()).collect(),
+                api_ids,
+                label: r.label.as_deref().map(LabelGlob::new),
+                after: r.after.0,
+                repeat,
+                max_times,
+                calendar,
+                age_clock,
+                opinion,
+                operator,
+                escalate,
+            });
+        }
+        for (b, later) in rules.iter().enumerate() {
+            if let Some(earlier) = rules[..b].iter().find(|a| a.shadows(later)) {
+                warnings.push(format!(
+                    "rule \"{}\" is fully shadowed by the earlier rule \"{}\": every task it matches is owned by \"{}\"; move it up or narrow the earlier one",
+                    later.name, earlier.name, earlier.name
+                ));
+            }
+        }
+        if rules.is_empty() {
+            warnings.push(
+                "no [[rules]]: tasks are listed and tracked, but nothing is expedited".to_owned(),
+            );
+        }
+        Ok(rules)
+    }
+}

@@ -1,0 +1,114 @@
+//! One HTTP exchange with Feishu, no retries: the answer is OK (code 0) or classified as an
+//! error (see `error`); the caller's one call path decides what to retry.
+
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::{FeishuClient, FeishuError, JSON_UTF8, error, wire};
+use crate::secret::Secret;
+
+impl FeishuClient {
+    /// One HTTP exchange, no retries: the response is OK (code 0) or classified as an error.
+    pub(super) async fn post(
+        &self,
+        path: &str,
+        token: Option<&Secret>,
+        body: &Value,
+    ) -> Result<wire::Envelope, FeishuError> {
+        let s = &self.inner.settings;
+        let mut req = self
+            .inner
+            .http
+            .post(format!("{}{}", s.base_url, path))
+            .header(CONTENT_TYPE, JSON_UTF8)
+            .body(body.to_string());
+        if let Some(token) = token {
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    FeishuError::Decode("the tenant token is not a valid header value".into())
+                })?;
+            value.set_sensitive(true);
+            req = req.header(AUTHORIZATION, value);
+        }
+        // The exchange is bounded by the request timeout: a wait on a known timer.
+        let exchange = self
+            .inner
+            .settings
+            .progress
+            .waiting_until(Instant::now() + s.request_timeout + Duration::from_secs(1));
+        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status().as_u16();
+        let reset = resp
+            .headers()
+            .get("x-ogw-ratelimit-reset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(Duration::from_secs_f64);
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        drop(exchange);
+        let env: Option<wire::Envelope> = serde_json::from_slice(&bytes).ok();
+        let code = env.as_ref().and_then(|e| e.code);
+        if status == 429 || code == Some(error::RATE_LIMIT_CODE) {
+            return Err(FeishuError::RateLimited {
+                code: code.unwrap_or(error::RATE_LIMIT_CODE),
+                reset: reset.unwrap_or(s.retry.default_reset),
+            });
+        }
+        match (env, code) {
+            (Some(env), Some(0)) if status < 300 => Ok(env),
+            (Some(env), Some(code)) if code != 0 => Err(FeishuError::Api {
+                code,
+                msg: env.msg.unwrap_or_default(),
+                http_status: status,
+            }),
+            _ if status >= 300 => Err(FeishuError::Http {
+                status,
+                body: snippet(&bytes),
+            }),
+            _ => Err(FeishuError::Decode(format!(
+                "HTTP {status}, body is not Feishu JSON: {}",
+                snippet(&bytes)
+            ))),
+        }
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> FeishuError {
+        if e.is_timeout() {
+            FeishuError::Timeout(self.inner.settings.request_timeout)
+        } else if e.is_connect() {
+            FeishuError::Connect(root_cause(&e))
+        } else if e.is_body() || e.is_decode() {
+            FeishuError::Decode(format!("truncated or broken body: {}", root_cause(&e)))
+        } else {
+            FeishuError::Transport(root_cause(&e))
+        }
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    msg
+}
+
+fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    let cut = (0..=text.len().min(160))
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    if cut < text.len() {
+        format!("{}…", &text[..cut])
+    } else {
+        text.to_owned()
+    }
+}
