@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use sqlx::{QueryBuilder, Sqlite};
 
 use super::{Store, StoreError, from_ms, ms};
 use crate::feishu::ListedTask;
@@ -65,8 +66,10 @@ pub struct Absent {
     pub missing: u64,
 }
 
-/// One listed task as handed to SQL, by name.
-#[derive(Serialize)]
+/// Rows per multi-row statement: well inside SQLite's limits on bound values.
+const ROWS_PER_STATEMENT: usize = 400;
+
+/// One listed task as bound into SQL, column by column.
 struct TaskRow<'a> {
     task_id: &'a str,
     instance_id: Option<&'a str>,
@@ -140,69 +143,105 @@ impl Store {
                 flow_set: r.flow_set.as_deref(),
             })
             .collect();
-        let batch = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
         let mut tx = self.begin().await?;
-        let new = sqlx::query(
-            "INSERT OR IGNORE INTO tasks (task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, fingerprint, first_seen, last_seen)
-             SELECT j.value->>'task_id', j.value->>'instance_id', j.value->>'labels', j.value->>'status', j.value->>'initiator_id',
-                    j.value->>'initiator_name', j.value->>'start_time', j.value->>'fingerprint', ?2, ?2
-             FROM json_each(?1) j",
-        )
-        .bind(&batch)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(self.err("store tasks"))?
-        .rows_affected();
-        // Tasks that were there already: rewrite the ones whose facts changed (or that had
-        // finished and are back). A page of only new tasks needs no second look.
-        if new < listed.len() as u64 {
-            sqlx::query(
-                "UPDATE tasks SET
-                   instance_id = coalesce(s.instance_id, tasks.instance_id),
-                   labels = CASE WHEN s.labels = '[]' THEN tasks.labels ELSE s.labels END,
-                   status = coalesce(s.status, tasks.status),
-                   initiator_id = coalesce(s.initiator_id, tasks.initiator_id),
-                   initiator_name = coalesce(s.initiator_name, tasks.initiator_name),
-                   start_time = coalesce(s.start_time, tasks.start_time),
-                   fingerprint = s.fingerprint,
-                   last_seen = ?2,
-                   finished_at = NULL
-                 FROM (SELECT j.value->>'task_id' AS task_id, j.value->>'instance_id' AS instance_id, j.value->>'labels' AS labels,
-                              j.value->>'status' AS status, j.value->>'initiator_id' AS initiator_id,
-                              j.value->>'initiator_name' AS initiator_name, j.value->>'start_time' AS start_time,
-                              j.value->>'fingerprint' AS fingerprint
-                       FROM json_each(?1) j) AS s
-                 WHERE tasks.task_id = s.task_id
-                   AND (tasks.finished_at IS NOT NULL OR tasks.fingerprint IS NOT s.fingerprint)",
-            )
-            .bind(&batch)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err("update tasks"))?;
+        let mut new = 0;
+        // Multi-row statements with bound values, a few hundred rows each: one parse and one
+        // step loop per chunk, no JSON to build or take apart.
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT OR IGNORE INTO tasks (task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, fingerprint, first_seen, last_seen) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.task_id)
+                    .push_bind(r.instance_id)
+                    .push_bind(r.labels.as_str())
+                    .push_bind(r.status)
+                    .push_bind(r.initiator_id)
+                    .push_bind(r.initiator_name)
+                    .push_bind(r.start_time)
+                    .push_bind(r.fingerprint)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            new += q
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err("store tasks"))?
+                .rows_affected();
         }
-        sqlx::query(
-            "INSERT INTO assignments (task_id, user_id, first_seen, last_seen)
-             SELECT j.value->>'task_id', j.value->>'user_id', ?2, ?2 FROM json_each(?1) j WHERE true
-             ON CONFLICT (task_id, user_id) DO UPDATE SET finished_at = NULL, missing_since = NULL, last_seen = excluded.last_seen
-             WHERE assignments.finished_at IS NOT NULL OR assignments.missing_since IS NOT NULL",
-        )
-        .bind(&batch)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(self.err("store assignments"))?;
-        if listed.iter().any(|r| r.flow_set.is_some()) {
-            sqlx::query(
-                "INSERT INTO task_flows (task_id, flow_set, member)
-                 SELECT j.value->>'task_id', j.value->>'flow_set', 1 FROM json_each(?1) j WHERE j.value->>'flow_set' IS NOT NULL
-                 ON CONFLICT (task_id, flow_set) DO UPDATE SET member = 1 WHERE task_flows.member = 0",
-            )
-            .bind(&batch)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err("store tasks' flow"))?;
+        // Tasks that were there already: rewrite the ones whose facts changed (or that had
+        // finished and are back). A batch of only new tasks needs no second look.
+        if new < listed.len() as u64 {
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "WITH s(task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, fingerprint) AS (",
+                );
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.task_id)
+                        .push_bind(r.instance_id)
+                        .push_bind(r.labels.as_str())
+                        .push_bind(r.status)
+                        .push_bind(r.initiator_id)
+                        .push_bind(r.initiator_name)
+                        .push_bind(r.start_time)
+                        .push_bind(r.fingerprint);
+                });
+                q.push(
+                    ") UPDATE tasks SET
+                       instance_id = coalesce(s.instance_id, tasks.instance_id),
+                       labels = CASE WHEN s.labels = '[]' THEN tasks.labels ELSE s.labels END,
+                       status = coalesce(s.status, tasks.status),
+                       initiator_id = coalesce(s.initiator_id, tasks.initiator_id),
+                       initiator_name = coalesce(s.initiator_name, tasks.initiator_name),
+                       start_time = coalesce(s.start_time, tasks.start_time),
+                       fingerprint = s.fingerprint,
+                       finished_at = NULL,
+                       last_seen = ",
+                );
+                q.push_bind(now).push(
+                    " FROM s WHERE tasks.task_id = s.task_id
+                       AND (tasks.finished_at IS NOT NULL OR tasks.fingerprint IS NOT s.fingerprint)",
+                );
+                q.build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.err("update tasks"))?;
+            }
+        }
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO assignments (task_id, user_id, first_seen, last_seen) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.task_id)
+                    .push_bind(r.user_id)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            q.push(
+                " ON CONFLICT (task_id, user_id) DO UPDATE SET finished_at = NULL, missing_since = NULL, last_seen = excluded.last_seen
+                 WHERE assignments.finished_at IS NOT NULL OR assignments.missing_since IS NOT NULL",
+            );
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err("store assignments"))?;
+        }
+        let flows: Vec<&TaskRow<'_>> = rows.iter().filter(|r| r.flow_set.is_some()).collect();
+        for chunk in flows.chunks(ROWS_PER_STATEMENT) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("INSERT INTO task_flows (task_id, flow_set, member) ");
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.task_id)
+                    .push_bind(r.flow_set)
+                    .push_bind(1_i64);
+            });
+            q.push(" ON CONFLICT (task_id, flow_set) DO UPDATE SET member = 1 WHERE task_flows.member = 0");
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err("store tasks' flow"))?;
         }
         tx.commit().await.map_err(self.err("commit a page"))?;
         Ok(new)
