@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
+use sqlx::query_builder::Separated;
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::{Store, StoreError, from_ms, ms};
@@ -68,6 +69,19 @@ pub struct Absent {
 
 /// Rows per multi-row statement: well inside SQLite's limits on bound values.
 const ROWS_PER_STATEMENT: usize = 400;
+
+/// Binds a task's facts in the column order both statements name: task_id, instance_id,
+/// labels, status, initiator_id, initiator_name, start_time, fingerprint.
+fn bind_facts<'q>(b: &mut Separated<'_, Sqlite, &'static str>, r: &'q TaskRow<'q>) {
+    b.push_bind(r.task_id)
+        .push_bind(r.instance_id)
+        .push_bind(r.labels.as_str())
+        .push_bind(r.status)
+        .push_bind(r.initiator_id)
+        .push_bind(r.initiator_name)
+        .push_bind(r.start_time)
+        .push_bind(r.fingerprint);
+}
 
 /// One listed task as bound into SQL, column by column.
 struct TaskRow<'a> {
@@ -152,16 +166,8 @@ impl Store {
                 "INSERT OR IGNORE INTO tasks (task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, fingerprint, first_seen, last_seen) ",
             );
             q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.task_id)
-                    .push_bind(r.instance_id)
-                    .push_bind(r.labels.as_str())
-                    .push_bind(r.status)
-                    .push_bind(r.initiator_id)
-                    .push_bind(r.initiator_name)
-                    .push_bind(r.start_time)
-                    .push_bind(r.fingerprint)
-                    .push_bind(now)
-                    .push_bind(now);
+                bind_facts(&mut b, r);
+                b.push_bind(now).push_bind(now);
             });
             new += q
                 .build()
@@ -177,16 +183,7 @@ impl Store {
                 let mut q = QueryBuilder::<Sqlite>::new(
                     "WITH s(task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, fingerprint) AS (",
                 );
-                q.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.task_id)
-                        .push_bind(r.instance_id)
-                        .push_bind(r.labels.as_str())
-                        .push_bind(r.status)
-                        .push_bind(r.initiator_id)
-                        .push_bind(r.initiator_name)
-                        .push_bind(r.start_time)
-                        .push_bind(r.fingerprint);
-                });
+                q.push_values(chunk, |mut b, r| bind_facts(&mut b, r));
                 q.push(
                     ") UPDATE tasks SET
                        instance_id = coalesce(s.instance_id, tasks.instance_id),
