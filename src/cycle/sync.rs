@@ -9,7 +9,7 @@ use super::{CycleError, CycleReport, Engine};
 use crate::config::{Config, User};
 use crate::domain::decide;
 use crate::feishu::{FeishuError, PAGE_SIZE};
-use crate::store::{ListedRow, StoreError, StoredTask, listed_fingerprint};
+use crate::store::{ListedRow, StoreError, StoredTask};
 
 /// Listed tasks are written in transactions of about this many rows (several users' pages):
 /// one round trip to SQLite per batch rather than per page.
@@ -77,7 +77,9 @@ impl Engine {
         let mut complete = true;
         // What the unfiltered listing held, when it ran first and completely this cycle.
         let mut unfiltered: Option<FxHashSet<String>> = None;
-        for api_ids in listing_flows(&self.config) {
+        let flows = listing_flows(&self.config);
+        let filtered_follow = flows.len() > 1;
+        for api_ids in flows {
             let flow_set = api_ids.as_deref().map(decide::flow_set_of);
             if let (Some(key), Some(all)) = (&flow_set, &unfiltered) {
                 // A filtered listing only tells which tasks are of its flows. When that is
@@ -106,7 +108,9 @@ impl Engine {
             {
                 Ok(true) => {
                     match (&flow_set, &unfiltered) {
-                        (None, _) => unfiltered = Some(stream_seen.clone()),
+                        // Filtered listings that follow compare against what this one held.
+                        (None, _) if filtered_follow => unfiltered = Some(stream_seen.clone()),
+                        (None, _) => {}
                         (Some(key), Some(all)) => {
                             let outside: Vec<String> =
                                 all.difference(&stream_seen).cloned().collect();
@@ -132,8 +136,6 @@ impl Engine {
                 }
             }
         }
-        // A task newly pending for this user may be an old one (known through another user).
-        tasks_seen.extend(seen.iter().cloned());
         if complete {
             report.users_listed += 1;
             let gone: Vec<String> = stored
@@ -158,6 +160,7 @@ impl Engine {
         } else {
             report.users_failed += 1;
         }
+        tasks_seen.extend(seen);
         if may_be_due {
             // The expediting side reads this user's tasks next.
             self.flush(pending, report).await?;
@@ -233,46 +236,41 @@ impl Engine {
                 }
                 let count = page.count;
                 stable &= *first_count.get_or_insert(count) == count;
-                let listed = page.tasks.len() + page.skipped;
-                // A task that slid back onto this page from the previous one is stored once.
-                let fresh: Vec<_> = page
-                    .tasks
-                    .into_iter()
-                    .filter(|t| !pass_seen.contains(&t.task_id))
-                    .collect();
-                // Unchanged tasks already pending for this user need no write; a filtered
-                // listing always writes, as it teaches the tasks' flow, and so does one that
-                // holds a task the previous listing lacked (its missing mark is cleared).
-                let changed: Vec<_> = fresh
-                    .iter()
-                    .filter(|t| {
-                        flow_set.is_some()
-                            || stored
-                                .get(&t.task_id)
-                                .is_none_or(|s| s.missing || s.fingerprint != listed_fingerprint(t))
-                    })
-                    .cloned()
-                    .collect();
-                pending.extend(changed.into_iter().map(|task| ListedRow {
-                    user: user.id.clone(),
-                    flow_set: flow_set.clone(),
-                    task,
-                }));
+                let listed = page.entries.len() + page.skipped;
+                for entry in &page.entries {
+                    // A task that slid back onto this page from the previous one is stored once.
+                    if pass_seen.contains(&entry.task_id) {
+                        continue;
+                    }
+                    let known = stored.get(&entry.task_id);
+                    // Unchanged tasks already pending for this user need no write (nor
+                    // decoding); a filtered listing always writes, as it teaches the tasks' flow,
+                    // and so does one that holds a task the previous listing lacked (its missing
+                    // mark is cleared).
+                    let changed = flow_set.is_some()
+                        || known.is_none_or(|s| s.missing || s.fingerprint != entry.fingerprint);
+                    if changed {
+                        let task = page.task(entry);
+                        if known.is_none() {
+                            // New to this user: it could be old (known through another user),
+                            // and then due; without a start time nobody can tell yet.
+                            *may_be_due |= task.start_time.is_none_or(|s| s <= oldest_due_start);
+                            if !listed_any.contains(&task.task_id) {
+                                listed_any.insert(task.task_id.clone());
+                            }
+                        }
+                        pending.push(ListedRow {
+                            user: user.id.clone(),
+                            flow_set: flow_set.clone(),
+                            task,
+                        });
+                    }
+                    pass_seen.insert(entry.task_id.clone());
+                }
                 if pending.len() >= WRITE_BATCH {
                     self.flush(pending, report)
                         .await
                         .map_err(ListError::Store)?;
-                }
-                for t in fresh {
-                    if !stored.contains_key(&t.task_id) {
-                        // New to this user: it could be old (known through another user), and
-                        // then due; without a start time nobody can tell yet.
-                        *may_be_due |= t.start_time.is_none_or(|s| s <= oldest_due_start);
-                        if !listed_any.contains(&t.task_id) {
-                            listed_any.insert(t.task_id.clone());
-                        }
-                    }
-                    pass_seen.insert(t.task_id);
                 }
                 offset += PAGE_SIZE;
                 if offset >= count || listed == 0 {

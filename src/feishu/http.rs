@@ -17,7 +17,7 @@ impl FeishuClient {
         path: &str,
         token: Option<&Secret>,
         body: &Value,
-    ) -> Result<wire::Envelope, FeishuError> {
+    ) -> Result<wire::Answer, FeishuError> {
         let s = &self.inner.settings;
         let mut req = self
             .inner
@@ -50,19 +50,21 @@ impl FeishuClient {
             .map(Duration::from_secs_f64);
         let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
         drop(exchange);
-        let env: Option<wire::Envelope> = serde_json::from_slice(&bytes).ok();
-        let code = env.as_ref().and_then(|e| e.code);
+        let (code, msg) = match wire::Answer::read(bytes.clone()) {
+            Ok(answer) if status < 300 => return Ok(answer),
+            Ok(_) => (Some(0), None),
+            Err(read) => read,
+        };
         if status == 429 || code == Some(error::RATE_LIMIT_CODE) {
             return Err(FeishuError::RateLimited {
                 code: code.unwrap_or(error::RATE_LIMIT_CODE),
                 reset: reset.unwrap_or(s.retry.default_reset),
             });
         }
-        match (env, code) {
-            (Some(env), Some(0)) if status < 300 => Ok(env),
-            (Some(env), Some(code)) if code != 0 => Err(FeishuError::Api {
+        match code {
+            Some(code) if code != 0 => Err(FeishuError::Api {
                 code,
-                msg: env.msg.unwrap_or_default(),
+                msg: msg.unwrap_or_default(),
                 http_status: status,
             }),
             _ if status >= 300 => Err(FeishuError::Http {

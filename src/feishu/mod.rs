@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 pub use error::{ErrorClass, FeishuError};
-pub use wire::{ListedTask, Page};
+pub use wire::{Entry, ListedTask, Page};
 
 use crate::progress::Progress;
 use crate::prometheus;
@@ -258,9 +258,8 @@ impl FeishuClient {
         if let Some(ids) = api_ids {
             body["api_ids"] = json!(ids);
         }
-        let data = self.call(Api::Query, None, QUERY_PATH, &body).await?;
-        let raw = data.as_deref().map_or("null", |d| d.get());
-        wire::decode_page(raw).map_err(FeishuError::Decode)
+        let answer = self.call(Api::Query, None, QUERY_PATH, &body).await?;
+        wire::decode_page(answer.data()).map_err(FeishuError::Decode)
     }
 
     /// Waits for the next free slot of `api`'s budget. The caller uses it for its next call to
@@ -356,11 +355,11 @@ impl FeishuClient {
         if !chat_name.is_empty() {
             body["chat_name"] = json!(chat_name);
         }
-        let data = self
+        let answer = self
             .call(Api::ChatGroup, Some(slot), &chat_group_path(task_id), &body)
             .await?;
-        Ok(data
-            .and_then(|d| serde_json::from_str::<Value>(d.get()).ok())
+        Ok(serde_json::from_slice::<Value>(&answer.data())
+            .ok()
             .and_then(|v| v.get("chat_id").and_then(wire::as_string))
             .filter(|id| !id.is_empty()))
     }
@@ -376,7 +375,7 @@ impl FeishuClient {
         mut slot: Option<Slot>,
         path: &str,
         body: &Value,
-    ) -> Result<Option<Box<serde_json::value::RawValue>>, FeishuError> {
+    ) -> Result<wire::Answer, FeishuError> {
         let policy = &self.inner.settings.retry;
         let mut token_retried = false;
         let mut retries = 0;
@@ -389,9 +388,9 @@ impl FeishuClient {
             }
             self.inner.stats.calls[api.index()].fetch_add(1, Ordering::Relaxed);
             let err = match self.post(path, Some(&token), body).await {
-                Ok(env) => {
+                Ok(answer) => {
                     prometheus::api_call(api.name(), "ok");
-                    return Ok(env.data);
+                    return Ok(answer);
                 }
                 Err(e) => e,
             };

@@ -2,12 +2,16 @@
 //! field or an unknown extra one never costs the rest of the page. After this module nothing
 //! sees JSON.
 
-use chrono::{DateTime, TimeZone, Utc};
 use std::fmt;
+use std::ops::Range;
+
+use bytes::Bytes;
+use chrono::{DateTime, TimeZone, Utc};
 
 use serde::Deserialize;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// One task as listed for a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,32 +24,110 @@ pub struct ListedTask {
     pub initiator_id: Option<String>,
     pub initiator_name: Option<String>,
     pub start_time: Option<DateTime<Utc>>,
+    /// What the listing said of the task, hashed: see [`Entry::fingerprint`].
+    pub fingerprint: u64,
 }
 
-/// One page of a listing.
+/// One page of a listing: its entries indexed, each decoded in full only when asked for.
+///
+/// A steady listing mostly repeats what is stored; telling that needs only each entry's id and
+/// a hash of its text, so the fields of an unchanged task are never taken apart.
 #[derive(Debug, Clone, Default)]
 pub struct Page {
     /// The total the platform reports for the whole listing.
     pub count: u64,
-    pub tasks: Vec<ListedTask>,
+    /// The entries with a usable task id, in the listing's order.
+    pub entries: Vec<Entry>,
     /// Entries without a usable task id, dropped.
     pub skipped: usize,
+    /// The page's `data` text, which the entries point into.
+    text: Bytes,
 }
 
-/// The envelope every response shares; `data` is decoded by the caller.
-#[derive(Debug, Deserialize)]
-pub struct Envelope {
-    #[serde(default, deserialize_with = "lenient_i64")]
-    pub code: Option<i64>,
-    #[serde(default, deserialize_with = "lenient_string")]
-    pub msg: Option<String>,
-    #[serde(default)]
-    pub data: Option<Box<serde_json::value::RawValue>>,
+/// One entry of a listing page.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub task_id: String,
+    /// xxh3 of the entry's JSON text as Feishu sent it: equal fingerprints mean the listing said
+    /// the same of the task. It is stored with the task; a listing whose entry hashes the same
+    /// needs no write. (Text that differs only in layout costs one needless rewrite.)
+    pub fingerprint: u64,
+    span: Range<usize>,
+}
+
+impl Page {
+    /// The whole task behind `entry`, decoded from its text.
+    pub fn task(&self, entry: &Entry) -> ListedTask {
+        let text = std::str::from_utf8(&self.text[entry.span.clone()]).unwrap_or("{}");
+        let wire = serde_json::from_str::<Obj<WireTask>>(text)
+            .ok()
+            .and_then(|o| o.0)
+            .unwrap_or_default();
+        wire.into_listed(entry.task_id.clone(), entry.fingerprint)
+    }
+
+    /// Every task of the page, decoded.
+    pub fn tasks(&self) -> impl Iterator<Item = ListedTask> + '_ {
+        self.entries.iter().map(|e| self.task(e))
+    }
+}
+
+/// A successful answer (code 0): the body as received, and where its `data` sits in it.
+#[derive(Debug)]
+pub struct Answer {
+    body: Bytes,
+    data: Option<Range<usize>>,
     // The token endpoint puts its fields at the top level.
-    #[serde(default, deserialize_with = "lenient_string")]
     pub tenant_access_token: Option<String>,
-    #[serde(default, deserialize_with = "lenient_i64")]
     pub expire: Option<i64>,
+}
+
+impl Answer {
+    /// Reads `body`: `Err` with what could be read (maybe nothing) when it is not an
+    /// envelope with code 0.
+    pub fn read(body: Bytes) -> Result<Answer, (Option<i64>, Option<String>)> {
+        let Ok(env) = serde_json::from_slice::<Envelope<'_>>(&body) else {
+            return Err((None, None));
+        };
+        if env.code != Some(0) {
+            return Err((env.code, env.msg));
+        }
+        // `data` borrows from `body`: its place is where its text starts.
+        let data = env.data.map(|d| {
+            let start = d.get().as_ptr() as usize - body.as_ptr() as usize;
+            start..start + d.get().len()
+        });
+        let (tenant_access_token, expire) = (env.tenant_access_token, env.expire);
+        Ok(Answer {
+            body,
+            data,
+            tenant_access_token,
+            expire,
+        })
+    }
+
+    /// The text of `data` (`null` when the answer had none), sharing the body's buffer.
+    pub fn data(&self) -> Bytes {
+        match &self.data {
+            Some(r) => self.body.slice(r.clone()),
+            None => Bytes::from_static(b"null"),
+        }
+    }
+}
+
+/// The envelope every response shares; `data` stays text, decoded by the caller.
+#[derive(Debug, Deserialize)]
+struct Envelope<'a> {
+    #[serde(default, deserialize_with = "lenient_i64")]
+    code: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    msg: Option<String>,
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    tenant_access_token: Option<String>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    expire: Option<i64>,
 }
 
 fn lenient_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
@@ -73,60 +155,82 @@ pub fn as_i64(v: &Value) -> Option<i64> {
     }
 }
 
-/// Decodes the `data` of a user_task/query answer, straight from its JSON text.
-pub fn decode_page(data: &str) -> Result<Page, String> {
-    if !data.trim_start().starts_with('{') {
+/// Indexes the `data` of a user_task/query answer: the count, and each entry's id, hash and
+/// place in the text. Entries are decoded in full later, and only those asked for.
+pub fn decode_page(data: Bytes) -> Result<Page, String> {
+    let text = std::str::from_utf8(&data).map_err(|e| format!("`data` is not UTF-8: {e}"))?;
+    if !text.trim_start().starts_with('{') {
         return Err(format!(
             "`data` is not an object: {}",
-            data.chars().take(80).collect::<String>()
+            text.chars().take(80).collect::<String>()
         ));
     }
-    let wire: WirePage =
-        serde_json::from_str(data).map_err(|e| format!("`data` of the listing: {e}"))?;
+    let wire: WirePage<'_> =
+        serde_json::from_str(text).map_err(|e| format!("`data` of the listing: {e}"))?;
     let count = match wire.count {
         None | Some(Value::Null) => 0,
         Some(v) => as_i64(&v)
             .filter(|c| *c >= 0)
             .ok_or_else(|| format!("`data.count` is not a count: {v}"))? as u64,
     };
-    let mut page = Page {
-        count,
-        tasks: Vec::with_capacity(wire.tasks.0.len()),
-        skipped: 0,
-    };
-    for entry in wire.tasks.0 {
-        match entry.0.and_then(WireTask::into_listed) {
-            Some(t) => page.tasks.push(t),
-            None => page.skipped += 1,
+    let mut entries = Vec::with_capacity(wire.tasks.0.len());
+    let mut skipped = 0;
+    for raw in wire.tasks.0 {
+        let raw = raw.get();
+        let id = serde_json::from_str::<Obj<WireId>>(raw)
+            .ok()
+            .and_then(|o| o.0)
+            .and_then(|w| w.task_id.0)
+            .filter(|id| !id.is_empty());
+        match id {
+            Some(task_id) => {
+                let start = raw.as_ptr() as usize - text.as_ptr() as usize;
+                entries.push(Entry {
+                    task_id,
+                    fingerprint: xxhash_rust::xxh3::xxh3_64(raw.as_bytes()),
+                    span: start..start + raw.len(),
+                });
+            }
+            None => skipped += 1,
         }
     }
     // A total below what this page holds is wrong; trust what we can see.
-    Ok(page)
+    Ok(Page {
+        count,
+        entries,
+        skipped,
+        text: data,
+    })
 }
 
 #[derive(Deserialize)]
-struct WirePage {
+struct WirePage<'a> {
     #[serde(default)]
     count: Option<Value>,
-    #[serde(default)]
-    tasks: TaskList,
+    #[serde(default, borrow)]
+    tasks: TaskList<'a>,
+}
+
+/// Just the id of a listed entry.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct WireId {
+    task_id: Lenient<String>,
 }
 
 #[derive(Default, Deserialize)]
 #[serde(default)]
 struct WireTask {
-    task_id: Lenient<String>,
     task_start_time: Lenient<i64>,
     workflow_instance: Obj<WireInstance>,
     initiator: Obj<WireUser>,
 }
 
 impl WireTask {
-    fn into_listed(self) -> Option<ListedTask> {
-        let task_id = self.task_id.0.filter(|s| !s.is_empty())?;
+    fn into_listed(self, task_id: String, fingerprint: u64) -> ListedTask {
         let wf = self.workflow_instance.0.unwrap_or_default();
         let initiator = self.initiator.0.unwrap_or_default();
-        Some(ListedTask {
+        ListedTask {
             task_id,
             instance_id: wf.id.0,
             labels: wf
@@ -142,7 +246,8 @@ impl WireTask {
             initiator_id: initiator.user_id.0.filter(|s| !s.is_empty()),
             initiator_name: initiator.name.0.filter(|s| !s.is_empty()),
             start_time: self.task_start_time.0.and_then(epoch_ms),
-        })
+            fingerprint,
+        }
     }
 }
 
@@ -168,25 +273,26 @@ struct WireUser {
     name: Lenient<String>,
 }
 
-/// `tasks`: a list, or null/absent for none; anything else is an error.
+/// `tasks`: a list, or null/absent for none; anything else is an error. Each entry is kept as
+/// its text.
 #[derive(Default)]
-struct TaskList(Vec<Obj<WireTask>>);
+struct TaskList<'a>(Vec<&'a RawValue>);
 
-impl<'de> Deserialize<'de> for TaskList {
+impl<'de: 'a, 'a> Deserialize<'de> for TaskList<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = TaskList;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = TaskList<'a>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a list of tasks")
             }
-            fn visit_unit<E>(self) -> Result<TaskList, E> {
+            fn visit_unit<E>(self) -> Result<TaskList<'a>, E> {
                 Ok(TaskList::default())
             }
-            fn visit_none<E>(self) -> Result<TaskList, E> {
+            fn visit_none<E>(self) -> Result<TaskList<'a>, E> {
                 Ok(TaskList::default())
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TaskList, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TaskList<'a>, A::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(50));
                 while let Some(t) = seq.next_element()? {
                     out.push(t);
@@ -194,7 +300,7 @@ impl<'de> Deserialize<'de> for TaskList {
                 Ok(TaskList(out))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
@@ -377,16 +483,18 @@ mod tests {
              "initiator": {"user_id": "9", "name": "Li"}, "summarys": []},
             {"task_id": "2"}
         ]});
-        let page = decode_page(&data.to_string()).unwrap();
+        let page = decode(&data);
         assert_eq!(page.count, 2);
-        assert_eq!(page.tasks.len(), 2);
-        let t = &page.tasks[0];
+        let tasks: Vec<ListedTask> = page.tasks().collect();
+        assert_eq!(tasks.len(), 2);
+        let t = &tasks[0];
         assert_eq!(t.instance_id.as_deref(), Some("w1"));
         assert_eq!(t.labels.len(), 2);
         assert_eq!(display_label(&t.labels), "报销");
         assert_eq!(t.initiator_id.as_deref(), Some("9"));
         assert_eq!(t.start_time.unwrap().timestamp_millis(), 1_730_208_758_000);
-        assert_eq!(page.tasks[1].start_time, None);
+        assert_eq!(tasks[1].start_time, None);
+        assert_eq!(tasks[1].task_id, "2");
     }
 
     #[test]
@@ -421,13 +529,61 @@ mod tests {
             ("missing count", json!({"tasks": [{"task_id": "1"}]}), 1, 0),
         ];
         for (name, data, kept, skipped) in cases {
-            let page = decode_page(&data.to_string()).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(page.tasks.len(), kept, "{name}");
+            let page = decode_page(Bytes::from(data.to_string()))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(page.tasks().count(), kept, "{name}");
             assert_eq!(page.skipped, skipped, "{name}");
         }
-        assert!(decode_page(&json!({"count": "x"}).to_string()).is_err());
-        assert!(decode_page(&json!({"count": "1", "tasks": {"a": 1}}).to_string()).is_err());
-        assert!(decode_page(&json!([1]).to_string()).is_err());
+        for bad in [
+            json!({"count": "x"}),
+            json!({"count": "1", "tasks": {"a": 1}}),
+            json!([1]),
+        ] {
+            assert!(decode_page(Bytes::from(bad.to_string())).is_err(), "{bad}");
+        }
+    }
+
+    fn decode(data: &Value) -> Page {
+        decode_page(Bytes::from(data.to_string())).unwrap()
+    }
+
+    #[test]
+    fn a_fingerprint_changes_with_what_the_listing_said() {
+        let task = json!({"task_id": "1", "task_start_time": "1730208758000",
+            "workflow_instance": {"id": "w1", "label": [{"language_code": "2052", "text": "报销"}], "status": "in_process"}});
+        let page = |tasks: Vec<Value>| decode(&json!({"count": tasks.len(), "tasks": tasks}));
+        let fp = |p: &Page| p.entries[0].fingerprint;
+        let base = page(vec![task.clone()]);
+        // The same entry on another page, at another place, hashes the same.
+        let moved = page(vec![json!({"task_id": "0"}), task.clone()]);
+        assert_eq!(moved.entries[1].fingerprint, fp(&base));
+        assert_eq!(base.tasks().next().unwrap().fingerprint, fp(&base));
+        for (what, field, value) in [
+            ("label", "/workflow_instance/label/0/text", json!("Expense")),
+            ("status", "/workflow_instance/status", json!("done")),
+            ("start", "/task_start_time", json!("1730208758001")),
+        ] {
+            let mut changed = task.clone();
+            *changed.pointer_mut(field).unwrap() = value;
+            assert_ne!(fp(&page(vec![changed])), fp(&base), "{what}");
+        }
+    }
+
+    #[test]
+    fn an_answer_keeps_its_data_as_text() {
+        let body = r#"{"code": 0, "msg": "ok", "data": {"chat_id": "oc_1"}}"#;
+        let answer = Answer::read(Bytes::from(body)).unwrap();
+        assert_eq!(&answer.data()[..], br#"{"chat_id": "oc_1"}"#);
+        let answer = Answer::read(Bytes::from(r#"{"code": "0"}"#)).unwrap();
+        assert_eq!(&answer.data()[..], b"null");
+        assert_eq!(
+            Answer::read(Bytes::from(r#"{"code": 99991663, "msg": "token expired"}"#)).unwrap_err(),
+            (Some(99991663), Some("token expired".to_owned()))
+        );
+        assert_eq!(
+            Answer::read(Bytes::from("<html>")).unwrap_err(),
+            (None, None)
+        );
     }
 
     #[test]

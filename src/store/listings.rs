@@ -10,36 +10,6 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::{Store, StoreError, from_ms, ms};
 use crate::feishu::ListedTask;
 
-/// A listed task's facts as they would be stored, for comparing with [`Store::all_snapshots`].
-///
-/// The hash is xxh3 over a length-prefixed encoding of the stored facts: stable across Rust and
-/// crate versions (it is persisted), and a field boundary can never be forged by the content.
-/// Rows fingerprinted before it (with an unstable hasher) were cleared by a migration and are
-/// rewritten once, at the first cycle after the upgrade.
-pub fn listed_fingerprint(t: &ListedTask) -> u64 {
-    let mut bytes = Vec::with_capacity(128);
-    let mut field = |v: Option<&[u8]>| match v {
-        None => bytes.push(0),
-        Some(v) => {
-            bytes.push(1);
-            bytes.extend_from_slice(&(v.len() as u64).to_le_bytes());
-            bytes.extend_from_slice(v);
-        }
-    };
-    field(t.instance_id.as_deref().map(str::as_bytes));
-    for (language, text) in &t.labels {
-        field(Some(language.as_bytes()));
-        field(Some(text.as_bytes()));
-    }
-    field(None);
-    field(t.status.as_deref().map(str::as_bytes));
-    field(t.initiator_id.as_deref().map(str::as_bytes));
-    field(t.initiator_name.as_deref().map(str::as_bytes));
-    let start = t.start_time.map(|s| ms(s).to_le_bytes());
-    field(start.as_ref().map(|s| s.as_slice()));
-    xxhash_rust::xxh3::xxh3_64(&bytes)
-}
-
 /// A listed task to store: for whom, from which listing (a flow set, or none).
 #[derive(Debug, Clone)]
 pub struct ListedRow {
@@ -152,7 +122,7 @@ impl Store {
                 initiator_id: r.task.initiator_id.as_deref(),
                 initiator_name: r.task.initiator_name.as_deref(),
                 start_time: r.task.start_time.map(ms),
-                fingerprint: listed_fingerprint(&r.task) as i64,
+                fingerprint: r.task.fingerprint as i64,
                 user_id: &r.user,
                 flow_set: r.flow_set.as_deref(),
             })

@@ -26,7 +26,7 @@ use sqlx::{Sqlite, Transaction};
 use thiserror::Error;
 
 pub use ledger::{ExpediteRecord, Intent, Outcome};
-pub use listings::{Absent, ListedRow, StoredTask, listed_fingerprint};
+pub use listings::{Absent, ListedRow, StoredTask};
 pub use pairs::PairScope;
 pub use silences::{NewSilence, Silence};
 
@@ -224,6 +224,7 @@ mod tests {
             initiator_id: Some("9".into()),
             initiator_name: None,
             start_time: None,
+            fingerprint: 1,
         }
     }
 

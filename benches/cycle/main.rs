@@ -1,6 +1,6 @@
 //! The cycle benchmark: how close one cycle comes to the rate budget's bound, how few calls it
 //! spends, and what it costs the host. Run with `cargo bench --bench cycle` (all scenarios) or
-//! `cargo bench --bench cycle -- a b` (some of them).
+//! `cargo bench --bench cycle -- a b` (some of them); `p` sets expediter beside a naive script.
 //!
 //! Each scenario starts the repo's simulated Feishu in this process, writes a config, and runs
 //! the real `expediter` binary (release build) against it as a child process, so CPU time and
@@ -11,6 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use expediter::fake::{CallRecord, Endpoint, FakeFeishu, FakeTask};
+
+mod peer;
 
 const APP_ID: &str = "cli_bench";
 const APP_SECRET: &str = "bench-secret";
@@ -277,6 +279,49 @@ async fn run_scenario(bin: &Path, s: &Scenario, dir: &Path) -> Vec<Report> {
     reports
 }
 
+/// (p): two runs of a naive script, then two runs of `expediter once`, each on its own fake.
+async fn peer_scenario(bin: &Path, dir: &Path) -> Vec<peer::Side> {
+    let between = Duration::from_secs(4);
+    let script = peer::fake(APP_ID, APP_SECRET).await;
+    let mut wall = Duration::ZERO;
+    for run in 0..2 {
+        if run > 0 {
+            // The next cron tick: the fake's windows have emptied.
+            tokio::time::sleep(between).await;
+        }
+        wall += peer::run_script(&script.url(), APP_ID, APP_SECRET).await;
+    }
+    let script = peer::side(
+        "script: list, expedite every old task, no pacing, no memory",
+        &script,
+        wall,
+    );
+
+    let fake = peer::fake(APP_ID, APP_SECRET).await;
+    let db = dir.join("peer.db");
+    let cfg = dir.join("peer.toml");
+    std::fs::write(
+        &cfg,
+        config(&fake.url(), &db, peer::USERS, 1000, "0 0 0 1 1 *"),
+    )
+    .unwrap();
+    let mut wall = Duration::ZERO;
+    for run in 0..2 {
+        if run > 0 {
+            tokio::time::sleep(between).await;
+        }
+        let (bin, cfg_s) = (bin.to_owned(), cfg.to_str().unwrap().to_owned());
+        let m =
+            tokio::task::spawn_blocking(move || run_measured(&bin, &["--config", &cfg_s, "once"]))
+                .await
+                .unwrap();
+        assert_eq!(m.exit, 0, "expediter once");
+        wall += m.wall;
+    }
+    let ours = peer::side("expediter once, 1000/min", &fake, wall);
+    vec![script, ours]
+}
+
 /// (c): the daemon between cycles. RSS and CPU over a quiet stretch.
 async fn idle_daemon(bin: &Path, dir: &Path) -> (u64, Duration, Duration) {
     let fake = FakeFeishu::start(APP_ID, APP_SECRET).await.expect("fake");
@@ -386,6 +431,11 @@ fn main() {
             r.measured.peak_rss_kib as f64 / 1024.0,
             r.measured.exit
         );
+    }
+    if wanted("p") {
+        eprintln!("running (p) expediter beside a cron'd script …");
+        let sides = rt.block_on(peer_scenario(&bin, dir.path()));
+        peer::print(&sides);
     }
     if wanted("c") {
         eprintln!("running (c) idle daemon …");
