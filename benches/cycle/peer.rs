@@ -141,7 +141,7 @@ pub fn print(sides: &[Side]) {
     println!("|---|---|---|---|---|");
     for s in sides {
         println!(
-            "| {} | {} of {USERS} | {} | {} | {:.1} s |",
+            "| {} | {} of {USERS} | {} | {} | {:.2} s |",
             s.name,
             s.tasks_reminded,
             s.reminders,

@@ -8,8 +8,8 @@ use tokio::sync::mpsc;
 use super::{CycleError, CycleReport, Engine};
 use crate::config::{Config, User};
 use crate::domain::decide;
-use crate::feishu::{FeishuError, PAGE_SIZE};
-use crate::store::{ListedRow, StoreError, StoredTask};
+use crate::feishu::{FeishuError, PAGE_SIZE, RawPage};
+use crate::store::{Listed, ListedRow, ListingDigest, StoreError, StoredTask};
 
 /// Listed tasks are written in transactions of about this many rows (several users' pages):
 /// one round trip to SQLite per batch rather than per page.
@@ -26,12 +26,26 @@ impl Engine {
         listed_tx: mpsc::UnboundedSender<ListedUser>,
     ) -> Result<CycleReport, CycleError> {
         let mut report = CycleReport::default();
+        // A listing the same as last time is recognised by its digest; only the unfiltered
+        // listing has one, so only configurations with no other listing use them.
+        let digests = if listing_flows(&self.config) == [None] {
+            self.store.listing_digests().await?
+        } else {
+            FxHashMap::default()
+        };
+        // What is stored for each user, for the users whose listing changed: read at once when
+        // most users have no digest (a first cycle), else per user, when needed.
+        let snapshots = if digests.len() * 2 < self.config.users.len() {
+            Some(self.store.all_snapshots().await?)
+        } else {
+            None
+        };
         let mut state = ListingState {
             oldest_due_start: self.oldest_possible_due_start(),
-            // What is stored for each user: pages that bring nothing new are not written.
-            snapshots: self.store.all_snapshots().await?,
+            snapshots,
+            digests,
             tasks_seen: FxHashSet::default(),
-            quiet: Vec::new(),
+            listed: Vec::new(),
             pending: Vec::new(),
         };
         for user in &self.config.users {
@@ -43,8 +57,9 @@ impl Engine {
             // be dropped): nothing to hand over then.
             let _ = listed_tx.send(listed);
         }
+        // Digests are written after every write of the listings they describe.
         self.flush(&mut state.pending, &mut report).await?;
-        self.store.record_listings(&state.quiet).await?;
+        self.store.record_listings(&state.listed).await?;
         report.tasks_seen = state.tasks_seen.len() as u64;
         Ok(report)
     }
@@ -57,28 +72,59 @@ impl Engine {
         state: &mut ListingState,
         report: &mut CycleReport,
     ) -> Result<ListedUser, CycleError> {
+        let listing_started = self.clock.now();
+        let mut prefetched = Vec::new();
+        if let Some(digest) = state.digests.remove(&user.id) {
+            match self.list_unchanged(user, &digest).await {
+                Ok(None) => {
+                    return self
+                        .unchanged(user, digest, listing_started, state, report)
+                        .await;
+                }
+                Ok(Some(pages)) => prefetched = pages,
+                Err(e) if e.stops_cycle() => return Err(CycleError::Feishu(e)),
+                Err(e) => {
+                    tracing::warn!(user = %user.id, user_name = user.display_name(), code = e.code(), error = %e,
+                        "listing failed; this user's tasks are kept as they were");
+                    report.users_failed += 1;
+                    return Ok(ListedUser {
+                        user: user.id.clone(),
+                        may_be_due: digest.oldest_start <= state.oldest_due_start,
+                        complete_at: None,
+                    });
+                }
+            }
+        }
         let ListingState {
             oldest_due_start,
             snapshots,
             tasks_seen,
-            quiet,
+            listed: listed_users,
             pending,
+            ..
         } = state;
         let oldest_due_start = *oldest_due_start;
-        let listing_started = self.clock.now();
         // What is stored for this user: pages that bring nothing new are not written.
-        let stored = snapshots.remove(&user.id).unwrap_or_default();
+        let stored = match snapshots {
+            Some(all) => all.remove(&user.id).unwrap_or_default(),
+            None => self.store.snapshot_of(&user.id).await?,
+        };
         let mut seen: FxHashSet<String> = FxHashSet::default();
         // Every task any pass listed: one a re-read no longer shows has finished meanwhile.
         let mut listed_any: FxHashSet<String> = FxHashSet::default();
         // Could any of this user's tasks be due? Only tasks old enough can (new ones are decided
         // at the end of the cycle anyway).
         let mut may_be_due = stored.values().any(|t| t.started <= oldest_due_start);
+        // The earliest start among tasks new to this user (unknown starts count as earliest).
+        let mut oldest_new: Option<DateTime<Utc>> = None;
+        // The unfiltered listing's page hashes, when it was the only listing and complete.
+        let mut pages: Option<Vec<u64>> = None;
         let mut complete = true;
         // What the unfiltered listing held, when it ran first and completely this cycle.
         let mut unfiltered: Option<FxHashSet<String>> = None;
         let flows = listing_flows(&self.config);
         let filtered_follow = flows.len() > 1;
+        let only_unfiltered = flows == [None];
         for api_ids in flows {
             let flow_set = api_ids.as_deref().map(decide::flow_set_of);
             if let (Some(key), Some(all)) = (&flow_set, &unfiltered) {
@@ -96,17 +142,20 @@ impl Engine {
                 .list_stream(
                     user,
                     api_ids.as_deref(),
+                    std::mem::take(&mut prefetched),
                     &stored,
                     &mut stream_seen,
                     &mut listed_any,
-                    oldest_due_start,
-                    &mut may_be_due,
+                    &mut oldest_new,
                     pending,
                     report,
                 )
                 .await
             {
-                Ok(true) => {
+                Ok(Some(hashes)) => {
+                    if only_unfiltered {
+                        pages = Some(hashes);
+                    }
                     match (&flow_set, &unfiltered) {
                         // Filtered listings that follow compare against what this one held.
                         (None, _) if filtered_follow => unfiltered = Some(stream_seen.clone()),
@@ -122,7 +171,7 @@ impl Engine {
                     }
                     seen.extend(stream_seen);
                 }
-                Ok(false) => {
+                Ok(None) => {
                     complete = false;
                     seen.extend(stream_seen);
                 }
@@ -136,6 +185,7 @@ impl Engine {
                 }
             }
         }
+        may_be_due |= oldest_new.is_some_and(|s| s <= oldest_due_start);
         if complete {
             report.users_listed += 1;
             let gone: Vec<String> = stored
@@ -144,10 +194,8 @@ impl Engine {
                 .filter(|t| !seen.contains(*t))
                 .cloned()
                 .collect();
-            if gone.is_empty() {
-                // Nothing to finish: the listing time is recorded with the others at the end.
-                quiet.push((user.id.clone(), listing_started));
-            } else {
+            let mut missing = 0;
+            if !gone.is_empty() {
                 // A task stored only in the pending batch must be stored before it is finished.
                 self.flush(pending, report).await?;
                 let absent = self
@@ -156,7 +204,33 @@ impl Engine {
                     .await?;
                 report.tasks_finished += absent.finished;
                 report.tasks_missing += absent.missing;
+                missing = absent.missing;
             }
+            let digest = pages.map(|pages| {
+                // Tasks still pending after this listing: those it held, and those it lacked
+                // for the first time (marked missing); the ones lacked twice are finished.
+                let oldest_stored = stored
+                    .iter()
+                    .filter(|(id, t)| !t.missing || seen.contains(*id))
+                    .map(|(_, t)| t.started)
+                    .min();
+                ListingDigest {
+                    pages,
+                    task_ids: seen.iter().cloned().collect(),
+                    oldest_start: oldest_stored
+                        .into_iter()
+                        .chain(oldest_new)
+                        .min()
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
+                    missing,
+                }
+            });
+            // Recorded at the end, after the writes of every page.
+            listed_users.push(Listed {
+                user: user.id.clone(),
+                at: listing_started,
+                digest,
+            });
         } else {
             report.users_failed += 1;
         }
@@ -169,6 +243,84 @@ impl Engine {
             user: user.id.clone(),
             may_be_due,
             complete_at: complete.then_some(listing_started),
+        })
+    }
+
+    /// Lists `user` against the digest of their last complete listing, page by page. `None`
+    /// when every page is the same; otherwise the pages read so far, the last one different.
+    async fn list_unchanged(
+        &self,
+        user: &User,
+        digest: &ListingDigest,
+    ) -> Result<Option<Vec<RawPage>>, FeishuError> {
+        let mut read = Vec::new();
+        if digest.pages.is_empty() {
+            return Ok(Some(read));
+        }
+        for (i, hash) in digest.pages.iter().enumerate() {
+            let page = self
+                .client
+                .query_page(&user.id, i as u64 * PAGE_SIZE, None)
+                .await?;
+            let same = page.hash == *hash;
+            read.push(page);
+            if !same {
+                return Ok(Some(read));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A user whose listing is the same as last time, byte for byte: it holds the same tasks,
+    /// stored as they are. What the last listing lacked is lacked again, and finished.
+    async fn unchanged(
+        &self,
+        user: &User,
+        digest: ListingDigest,
+        listing_started: DateTime<Utc>,
+        state: &mut ListingState,
+        report: &mut CycleReport,
+    ) -> Result<ListedUser, CycleError> {
+        tracing::debug!(user = %user.id, "listing unchanged since the last one");
+        report.users_listed += 1;
+        let may_be_due = digest.oldest_start <= state.oldest_due_start;
+        let ListingDigest {
+            pages,
+            task_ids,
+            oldest_start,
+            missing,
+        } = digest;
+        let digest = if missing > 0 {
+            let gone = self.store.missing_tasks(&user.id).await?;
+            let absent = self
+                .store
+                .record_absent(&user.id, &gone, listing_started)
+                .await?;
+            report.tasks_finished += absent.finished;
+            report.tasks_missing += absent.missing;
+            Some(ListingDigest {
+                pages,
+                task_ids: task_ids.clone(),
+                oldest_start,
+                missing: absent.missing,
+            })
+        } else {
+            // The stored digest still holds.
+            None
+        };
+        state.listed.push(Listed {
+            user: user.id.clone(),
+            at: listing_started,
+            digest,
+        });
+        state.tasks_seen.extend(task_ids);
+        if may_be_due {
+            self.flush(&mut state.pending, report).await?;
+        }
+        Ok(ListedUser {
+            user: user.id.clone(),
+            may_be_due,
+            complete_at: Some(listing_started),
         })
     }
 
@@ -199,7 +351,8 @@ impl Engine {
             .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
-    /// Pages through one listing, adding what it holds to `seen`. `Ok(false)` when the listing
+    /// Pages through one listing, adding what it holds to `seen`; `prefetched` are its first
+    /// pages, already read. The hashes of its pages when complete; `None` when the listing
     /// never held still long enough to be trusted as complete.
     ///
     /// Offset paging over a live list shifts when a task finishes mid-listing: a later page then
@@ -211,26 +364,35 @@ impl Engine {
         &self,
         user: &User,
         api_ids: Option<&[String]>,
+        prefetched: Vec<RawPage>,
         stored: &FxHashMap<String, StoredTask>,
         seen: &mut FxHashSet<String>,
         listed_any: &mut FxHashSet<String>,
-        oldest_due_start: DateTime<Utc>,
-        may_be_due: &mut bool,
+        oldest_new: &mut Option<DateTime<Utc>>,
         pending: &mut Vec<ListedRow>,
         report: &mut CycleReport,
-    ) -> Result<bool, ListError> {
+    ) -> Result<Option<Vec<u64>>, ListError> {
         let flow_set = api_ids.map(decide::flow_set_of);
+        let mut prefetched = prefetched.into_iter();
         for pass in 0..MAX_LISTING_PASSES {
             let mut pass_seen: FxHashSet<String> = FxHashSet::default();
+            let mut hashes = Vec::new();
             let mut offset = 0;
             let mut first_count = None;
             let mut stable = true;
             loop {
-                let page = self
-                    .client
-                    .query_page(&user.id, offset, api_ids)
-                    .await
-                    .map_err(ListError::Feishu)?;
+                let raw = match prefetched.next().filter(|_| pass == 0) {
+                    Some(raw) => raw,
+                    None => self
+                        .client
+                        .query_page(&user.id, offset, api_ids)
+                        .await
+                        .map_err(ListError::Feishu)?,
+                };
+                hashes.push(raw.hash);
+                let page = raw
+                    .decode()
+                    .map_err(|e| ListError::Feishu(FeishuError::Decode(e)))?;
                 if page.skipped > 0 {
                     tracing::warn!(user = %user.id, offset, skipped = page.skipped, "listing page had entries without a task id; skipped them");
                 }
@@ -254,7 +416,8 @@ impl Engine {
                         if known.is_none() {
                             // New to this user: it could be old (known through another user),
                             // and then due; without a start time nobody can tell yet.
-                            *may_be_due |= task.start_time.is_none_or(|s| s <= oldest_due_start);
+                            let start = task.start_time.unwrap_or(DateTime::<Utc>::MIN_UTC);
+                            *oldest_new = Some(oldest_new.map_or(start, |o| o.min(start)));
                             if !listed_any.contains(&task.task_id) {
                                 listed_any.insert(task.task_id.clone());
                             }
@@ -279,14 +442,14 @@ impl Engine {
             }
             if stable {
                 seen.extend(pass_seen);
-                return Ok(true);
+                return Ok(Some(hashes));
             }
             tracing::info!(user = %user.id, pass = pass + 1, "task count changed while paging; reading the listing again");
             if pass + 1 == MAX_LISTING_PASSES {
                 seen.extend(pass_seen);
             }
         }
-        Ok(false)
+        Ok(None)
     }
 }
 
@@ -294,12 +457,15 @@ impl Engine {
 struct ListingState {
     /// Tasks that started after this cannot be due yet.
     oldest_due_start: DateTime<Utc>,
-    /// Per user, the tasks stored as pending for them when the cycle began.
-    snapshots: FxHashMap<String, FxHashMap<String, StoredTask>>,
+    /// Per user, the tasks stored as pending for them when the cycle began; `None`: read per
+    /// user when their listing changed.
+    snapshots: Option<FxHashMap<String, FxHashMap<String, StoredTask>>>,
+    /// What each user's last complete listing said (unfiltered listings only).
+    digests: FxHashMap<String, ListingDigest>,
     tasks_seen: FxHashSet<String>,
-    /// Users listed completely with nothing finished, with when their listing started: written
-    /// at the end.
-    quiet: Vec<(String, DateTime<Utc>)>,
+    /// Users listed completely, with when their listing started and its digest: written at the
+    /// end, after every page's tasks.
+    listed: Vec<Listed>,
     /// Listed tasks not written yet.
     pending: Vec<ListedRow>,
 }

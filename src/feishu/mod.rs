@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 pub use error::{ErrorClass, FeishuError};
-pub use wire::{Entry, ListedTask, Page};
+pub use wire::{Entry, ListedTask, Page, RawPage};
 
 use crate::progress::Progress;
 use crate::prometheus;
@@ -241,13 +241,14 @@ impl FeishuClient {
         Ok(lifetime)
     }
 
-    /// One page of `user`'s pending tasks assigned to them, optionally only of some flows.
+    /// One page of `user`'s pending tasks assigned to them, optionally only of some flows, as
+    /// text: [`RawPage::decode`] reads it.
     pub async fn query_page(
         &self,
         user: &str,
         offset: u64,
         api_ids: Option<&[String]>,
-    ) -> Result<Page, FeishuError> {
+    ) -> Result<RawPage, FeishuError> {
         let mut body = json!({
             "kunlun_user_id": user,
             "type": "pending",
@@ -259,7 +260,7 @@ impl FeishuClient {
             body["api_ids"] = json!(ids);
         }
         let answer = self.call(Api::Query, None, QUERY_PATH, &body).await?;
-        wire::decode_page(answer.data()).map_err(FeishuError::Decode)
+        Ok(RawPage::new(answer.data()))
     }
 
     /// Waits for the next free slot of `api`'s budget. The caller uses it for its next call to

@@ -72,6 +72,29 @@ impl Page {
     }
 }
 
+/// A listing page as it came: its `data` text and that text's hash, decoded only when needed
+/// (a page the same as last time needs no decoding).
+#[derive(Debug, Clone)]
+pub struct RawPage {
+    text: Bytes,
+    /// xxh3 of the `data` text.
+    pub hash: u64,
+}
+
+impl RawPage {
+    pub fn new(text: Bytes) -> RawPage {
+        RawPage {
+            hash: xxhash_rust::xxh3::xxh3_64(&text),
+            text,
+        }
+    }
+
+    /// Indexes the page; see [`decode_page`].
+    pub fn decode(&self) -> Result<Page, String> {
+        decode_page(self.text.clone())
+    }
+}
+
 /// A successful answer (code 0): the body as received, and where its `data` sits in it.
 #[derive(Debug)]
 pub struct Answer {

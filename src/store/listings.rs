@@ -68,6 +68,19 @@ struct TaskRow<'a> {
     flow_set: Option<&'a str>,
 }
 
+/// Pending assignments with their task's fingerprint and start, as JSON: the statement up to
+/// its `WHERE`, which the reader completes with the rows it wants.
+macro_rules! snapshot_sql {
+    () => {
+        "SELECT coalesce(json_group_array(json_object('user_id', user_id, 'task_id', task_id, 'fingerprint', fp,
+                                                     'started', started, 'missing', missing)), '[]') FROM (
+           SELECT a.user_id, a.task_id, coalesce(t.fingerprint, 0) AS fp, coalesce(t.start_time, t.first_seen) AS started,
+                  a.missing_since IS NOT NULL AS missing
+           FROM assignments a JOIN tasks t ON t.task_id = a.task_id
+           WHERE a.finished_at IS NULL AND "
+    };
+}
+
 /// One pending assignment as read back for a listing's comparison.
 #[derive(Deserialize)]
 struct SnapshotRow {
@@ -210,6 +223,18 @@ impl Store {
                 .await
                 .map_err(self.err("store tasks' flow"))?;
         }
+        // What these users' listings said is being rewritten: their digests no longer hold.
+        let mut users: Vec<&str> = listed.iter().map(|r| r.user.as_str()).collect();
+        users.sort_unstable();
+        users.dedup();
+        sqlx::query(
+            "UPDATE user_listings SET pages = NULL
+             WHERE pages IS NOT NULL AND user_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(serde_json::to_string(&users).unwrap_or_else(|_| "[]".into()))
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("clear listing digests"))?;
         tx.commit().await.map_err(self.err("commit a page"))?;
         Ok(new)
     }
@@ -219,22 +244,44 @@ impl Store {
     pub async fn all_snapshots(
         &self,
     ) -> Result<FxHashMap<String, FxHashMap<String, StoredTask>>, StoreError> {
+        self.snapshots(None).await
+    }
+
+    /// The tasks pending for `user`, as [`all_snapshots`](Self::all_snapshots) reads them.
+    pub async fn snapshot_of(
+        &self,
+        user: &str,
+    ) -> Result<FxHashMap<String, StoredTask>, StoreError> {
+        Ok(self
+            .snapshots(Some(user))
+            .await?
+            .remove(user)
+            .unwrap_or_default())
+    }
+
+    async fn snapshots(
+        &self,
+        user: Option<&str>,
+    ) -> Result<FxHashMap<String, FxHashMap<String, StoredTask>>, StoreError> {
         const CHUNK: i64 = 5000;
         let mut all: FxHashMap<String, FxHashMap<String, StoredTask>> = FxHashMap::default();
-        let mut after = (String::new(), String::new());
+        let mut after = (user.unwrap_or_default().to_owned(), String::new());
         loop {
-            let chunk: String = sqlx::query_scalar(
-                "SELECT json_group_array(json_object('user_id', user_id, 'task_id', task_id, 'fingerprint', fp,
-                                                     'started', started, 'missing', missing)) FROM (
-                   SELECT a.user_id, a.task_id, coalesce(t.fingerprint, 0) AS fp, coalesce(t.start_time, t.first_seen) AS started,
-                          a.missing_since IS NOT NULL AS missing
-                   FROM assignments a JOIN tasks t ON t.task_id = a.task_id
-                   WHERE a.finished_at IS NULL AND (a.user_id, a.task_id) > (?1, ?2)
-                   ORDER BY a.user_id, a.task_id LIMIT ?3)",
-            )
+            let chunk: String = sqlx::query_scalar(if user.is_some() {
+                concat!(
+                    snapshot_sql!(),
+                    "a.user_id = ?4 AND a.task_id > ?2 ORDER BY a.task_id LIMIT ?3)"
+                )
+            } else {
+                concat!(
+                    snapshot_sql!(),
+                    "(a.user_id, a.task_id) > (?1, ?2) ORDER BY a.user_id, a.task_id LIMIT ?3)"
+                )
+            })
             .bind(&after.0)
             .bind(&after.1)
             .bind(CHUNK)
+            .bind(user)
             .fetch_one(&self.pool)
             .await
             .map_err(self.err("read pending tasks"))?;
@@ -260,26 +307,6 @@ impl Store {
         }
     }
 
-    /// Records that these users were listed completely at `now` (their pending tasks were seen).
-    pub async fn record_listings(
-        &self,
-        users: &[(String, DateTime<Utc>)],
-    ) -> Result<(), StoreError> {
-        if users.is_empty() {
-            return Ok(());
-        }
-        let rows: Vec<(&str, i64)> = users.iter().map(|(u, t)| (u.as_str(), ms(*t))).collect();
-        sqlx::query(
-            "INSERT INTO user_listings (user_id, listed_at) SELECT value->>0, value->>1 FROM json_each(?1) WHERE true
-             ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at",
-        )
-        .bind(serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into()))
-        .execute(&self.pool)
-        .await
-        .map_err(self.err("record listings"))?;
-        Ok(())
-    }
-
     /// After a complete listing of `user` at `now` that lacks the tasks in `gone`:
     ///
     /// Offset paging over a live list can skip a task that is still pending (one on an earlier
@@ -301,9 +328,10 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Absent, StoreError> {
         let now = ms(now);
+        // The user's tasks change: their digest no longer describes what is stored.
         let record_listing = sqlx::query(
             "INSERT INTO user_listings (user_id, listed_at) VALUES (?1, ?2)
-             ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at",
+             ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at, pages = NULL",
         )
         .bind(user)
         .bind(now);

@@ -2,12 +2,14 @@
 //! timeout), migrations embedded from `migrations/`.
 //!
 //! - [`listings`]: what listings saw (tasks, assignments, flows, missing and finished tasks);
+//! - [`digests`]: what each user's last complete listing said, to recognise it unchanged;
 //! - [`pairs`]: pending (task, assignee) pairs with their history, for decisions and `plan`;
 //! - [`ledger`]: the at-most-once record of every expediting call;
 //! - [`retention`]: pruning old history;
 //! - [`silences`]: tasks held from expediting and escalation for a while.
 #![allow(clippy::disallowed_methods)]
 
+mod digests;
 mod ledger;
 mod listings;
 mod pairs;
@@ -25,6 +27,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 use thiserror::Error;
 
+pub use digests::{Listed, ListingDigest};
 pub use ledger::{ExpediteRecord, Intent, Outcome};
 pub use listings::{Absent, ListedRow, StoredTask};
 pub use pairs::PairScope;
@@ -304,6 +307,44 @@ mod tests {
         // A task that comes back is pending again.
         s.record_page("u1", None, &[task("1")], t0).await.unwrap();
         assert_eq!(s.task_counts().await.unwrap(), (2, 0));
+    }
+
+    #[tokio::test]
+    async fn a_digest_lasts_until_the_users_tasks_change() {
+        let (_d, s) = store().await;
+        let t0 = from_ms(ms(Clock::system().now()));
+        s.record_page("u1", None, &[task("1"), task("2")], t0)
+            .await
+            .unwrap();
+        let digest = |pages: Vec<u64>| ListingDigest {
+            pages,
+            task_ids: vec!["1".into(), "2".into()],
+            oldest_start: t0,
+            missing: 0,
+        };
+        let listed = |user: &str, digest: Option<ListingDigest>| Listed {
+            user: user.into(),
+            at: t0,
+            digest,
+        };
+        s.record_listings(&[
+            listed("u1", Some(digest(vec![7, u64::MAX]))),
+            listed("u2", Some(digest(vec![9]))),
+        ])
+        .await
+        .unwrap();
+        let read = s.listing_digests().await.unwrap();
+        assert_eq!(read["u1"], digest(vec![7, u64::MAX]));
+        // A listing time alone keeps the digest.
+        s.record_listings(&[listed("u1", None)]).await.unwrap();
+        assert_eq!(s.listing_digests().await.unwrap().len(), 2);
+        // Writing u1's tasks clears u1's digest, not u2's.
+        s.record_page("u1", None, &[task("3")], t0).await.unwrap();
+        let read = s.listing_digests().await.unwrap();
+        assert!(!read.contains_key("u1") && read.contains_key("u2"));
+        // So does marking one of u2's tasks missing.
+        s.record_absent("u2", &["1".to_owned()], t0).await.unwrap();
+        assert!(s.listing_digests().await.unwrap().is_empty());
     }
 
     #[tokio::test]

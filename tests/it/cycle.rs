@@ -242,6 +242,72 @@ async fn finished_tasks_leave_the_plan_only_after_a_complete_listing() {
     assert!(!plan.iter().any(|e| e["task_id"] == "t00"));
 }
 
+/// A listing byte-for-byte the same as the last complete one is not taken apart again, but
+/// only while nothing changed the user's tasks since: here a cycle marked a task missing and
+/// stopped before its end, and the task came back exactly as it was.
+#[tokio::test]
+async fn a_listing_like_an_older_one_is_read_again_after_its_tasks_changed() {
+    let env = TestEnv::new().await;
+    let a = FakeTask::new("a", &["u1"], HOUR);
+    let b = FakeTask::new("b", &["u1"], HOUR);
+    env.add(a.clone());
+    env.add(b.clone());
+    env.add(FakeTask::new("c", &["u2"], HOUR));
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stderr.contains("tasks_seen=3"), "{}", run.stderr);
+
+    // b leaves u1's list; the cycle stops at u2 (the app lost its access), after u1's
+    // listing marked b missing.
+    env.fake.finish_task("b");
+    env.fake.inject(
+        Fault::new(
+            Endpoint::Query,
+            FaultKind::Code {
+                code: 99991672,
+                http_status: 400,
+            },
+        )
+        .user("u2")
+        .always(),
+    );
+    let run = env.run(&["once"]).await;
+    assert_ne!(run.code, 0, "{}", run.all());
+    let status = |plan: &[serde_json::Value], task: &str| {
+        plan.iter()
+            .find(|e| e["task_id"] == task)
+            .map(|e| e["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        status(&env.plan_json().await, "b").as_deref(),
+        Some("unconfirmed")
+    );
+
+    // b is back exactly as before: u1's listing is the one of the first cycle again. It must
+    // be read, not matched against that cycle's digest, or b would stay missing.
+    env.fake.clear_faults();
+    env.fake.finish_task("a");
+    env.add(a);
+    env.add(b);
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stderr.contains("tasks_seen=3"), "{}", run.stderr);
+    assert_eq!(
+        status(&env.plan_json().await, "b").as_deref(),
+        Some("waiting")
+    );
+
+    // And an unchanged listing after that still counts what it holds, and finishes nothing.
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stderr.contains("tasks_seen=3") && run.stderr.contains("tasks_finished=0"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.plan_json().await.len(), 3);
+}
+
 #[tokio::test]
 async fn plan_reads_the_database_alone() {
     let env = TestEnv::new().await;

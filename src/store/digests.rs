@@ -1,0 +1,175 @@
+//! What each user's last complete listing said: the hash of every page, the tasks it held, the
+//! earliest start among the user's pending tasks, and how many were missing from it. A listing
+//! whose pages hash the same is the same listing: nothing in it needs decoding or writing.
+//!
+//! A digest describes what is stored only while nothing else changed the user's tasks: every
+//! write of a listing's tasks or absences clears the digests of the users involved, in the same
+//! transaction, and a digest is written only after all of its listing's writes.
+
+use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+
+use super::{Store, StoreError, from_ms, ms};
+
+/// The digest of one user's last complete listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingDigest {
+    /// xxh3 of each page's `data` text, in order.
+    pub pages: Vec<u64>,
+    /// The task ids the listing held.
+    pub task_ids: Vec<String>,
+    /// The earliest start (or first sight) among the user's pending tasks after the listing.
+    pub oldest_start: DateTime<Utc>,
+    /// How many of the user's tasks the listing lacked: marked missing, finished by the next
+    /// listing that lacks them too.
+    pub missing: u64,
+}
+
+/// A complete listing of a user, to record when the listing side is done.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub user: String,
+    pub at: DateTime<Utc>,
+    /// A new digest; `None` keeps the stored one (the listing matched it).
+    pub digest: Option<ListingDigest>,
+}
+
+#[derive(Deserialize)]
+struct DigestRow {
+    user_id: String,
+    pages: String,
+    task_ids: String,
+    oldest_start: i64,
+    missing: i64,
+}
+
+fn pages_text(pages: &[u64]) -> String {
+    pages.iter().map(|h| format!("{h:016x}")).collect()
+}
+
+fn parse_pages(text: &str) -> Option<Vec<u64>> {
+    if text.is_empty() || !text.len().is_multiple_of(16) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len() / 16)
+        .map(|i| u64::from_str_radix(&text[i * 16..(i + 1) * 16], 16).ok())
+        .collect()
+}
+
+impl Store {
+    /// Every stored digest, by user.
+    pub async fn listing_digests(&self) -> Result<FxHashMap<String, ListingDigest>, StoreError> {
+        let rows: String = sqlx::query_scalar(
+            "SELECT coalesce(json_group_array(json_object('user_id', user_id, 'pages', pages,
+                    'task_ids', task_ids, 'oldest_start', oldest_start, 'missing', missing)), '[]')
+             FROM user_listings WHERE pages IS NOT NULL AND task_ids IS NOT NULL AND oldest_start IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err("read listing digests"))?;
+        let rows: Vec<DigestRow> =
+            serde_json::from_str(&rows).map_err(|e| self.decode_err("listing digests", e))?;
+        let mut out = FxHashMap::default();
+        for row in rows {
+            // A digest that cannot be read is no digest: that user is listed the long way.
+            let (Some(pages), Ok(task_ids)) = (
+                parse_pages(&row.pages),
+                serde_json::from_str::<Vec<String>>(&row.task_ids),
+            ) else {
+                continue;
+            };
+            out.insert(
+                row.user_id,
+                ListingDigest {
+                    pages,
+                    task_ids,
+                    oldest_start: from_ms(row.oldest_start),
+                    missing: row.missing.max(0) as u64,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// Records that these users were listed completely, with their new digests.
+    pub async fn record_listings(&self, listed: &[Listed]) -> Result<(), StoreError> {
+        if listed.is_empty() {
+            return Ok(());
+        }
+        let times: Vec<(&str, i64)> = listed
+            .iter()
+            .filter(|l| l.digest.is_none())
+            .map(|l| (l.user.as_str(), ms(l.at)))
+            .collect();
+        let digests: Vec<serde_json::Value> = listed
+            .iter()
+            .filter_map(|l| {
+                let d = l.digest.as_ref()?;
+                Some(serde_json::json!({
+                    "user_id": l.user,
+                    "listed_at": ms(l.at),
+                    "pages": pages_text(&d.pages),
+                    "task_ids": serde_json::to_string(&d.task_ids).unwrap_or_else(|_| "[]".into()),
+                    "oldest_start": ms(d.oldest_start),
+                    "missing": d.missing,
+                }))
+            })
+            .collect();
+        let mut tx = self.begin().await?;
+        if !times.is_empty() {
+            sqlx::query(
+                "INSERT INTO user_listings (user_id, listed_at) SELECT value->>0, value->>1 FROM json_each(?1) WHERE true
+                 ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at",
+            )
+            .bind(serde_json::to_string(&times).unwrap_or_else(|_| "[]".into()))
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("record listings"))?;
+        }
+        if !digests.is_empty() {
+            sqlx::query(
+                "INSERT INTO user_listings (user_id, listed_at, pages, task_ids, oldest_start, missing)
+                 SELECT value->>'user_id', value->>'listed_at', value->>'pages', value->>'task_ids',
+                        value->>'oldest_start', value->>'missing'
+                 FROM json_each(?1) WHERE true
+                 ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at, pages = excluded.pages,
+                   task_ids = excluded.task_ids, oldest_start = excluded.oldest_start, missing = excluded.missing",
+            )
+            .bind(serde_json::Value::Array(digests).to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("record listing digests"))?;
+        }
+        tx.commit().await.map_err(self.err("commit listings"))?;
+        Ok(())
+    }
+
+    /// The tasks pending for `user` that the last complete listing lacked.
+    pub async fn missing_tasks(&self, user: &str) -> Result<Vec<String>, StoreError> {
+        let ids: String = sqlx::query_scalar(
+            "SELECT coalesce(json_group_array(task_id), '[]') FROM assignments
+             WHERE user_id = ?1 AND finished_at IS NULL AND missing_since IS NOT NULL",
+        )
+        .bind(user)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err("read missing tasks"))?;
+        serde_json::from_str(&ids).map_err(|e| self.decode_err("missing tasks", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_hashes_read_back_as_written() {
+        for pages in [vec![0], vec![u64::MAX, 1, 0x0123_4567_89ab_cdef]] {
+            assert_eq!(parse_pages(&pages_text(&pages)), Some(pages));
+        }
+        for bad in ["", "123", "zz00000000000000", "é000000000000000"] {
+            assert_eq!(parse_pages(bad), None, "{bad}");
+        }
+    }
+}
