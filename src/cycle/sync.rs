@@ -216,7 +216,7 @@ impl Engine {
                     .min();
                 ListingDigest {
                     pages,
-                    task_ids: seen.iter().cloned().collect(),
+                    tasks: seen.iter().map(|id| task_hash(id)).collect(),
                     oldest_start: oldest_stored
                         .into_iter()
                         .chain(oldest_new)
@@ -234,7 +234,7 @@ impl Engine {
         } else {
             report.users_failed += 1;
         }
-        tasks_seen.extend(seen);
+        tasks_seen.extend(seen.iter().map(|id| task_hash(id)));
         if may_be_due {
             // The expediting side reads this user's tasks next.
             self.flush(pending, report).await?;
@@ -260,9 +260,9 @@ impl Engine {
         for (i, hash) in digest.pages.iter().enumerate() {
             let page = self
                 .client
-                .query_page(&user.id, i as u64 * PAGE_SIZE, None)
+                .query_page(&user.id, i as u64 * PAGE_SIZE, None, Some(*hash))
                 .await?;
-            let same = page.hash == *hash;
+            let same = page.hash() == *hash;
             read.push(page);
             if !same {
                 return Ok(Some(read));
@@ -286,7 +286,7 @@ impl Engine {
         let may_be_due = digest.oldest_start <= state.oldest_due_start;
         let ListingDigest {
             pages,
-            task_ids,
+            tasks,
             oldest_start,
             missing,
         } = digest;
@@ -300,7 +300,7 @@ impl Engine {
             report.tasks_missing += absent.missing;
             Some(ListingDigest {
                 pages,
-                task_ids: task_ids.clone(),
+                tasks: tasks.clone(),
                 oldest_start,
                 missing: absent.missing,
             })
@@ -313,7 +313,7 @@ impl Engine {
             at: listing_started,
             digest,
         });
-        state.tasks_seen.extend(task_ids);
+        state.tasks_seen.extend(tasks);
         if may_be_due {
             self.flush(&mut state.pending, report).await?;
         }
@@ -385,11 +385,11 @@ impl Engine {
                     Some(raw) => raw,
                     None => self
                         .client
-                        .query_page(&user.id, offset, api_ids)
+                        .query_page(&user.id, offset, api_ids, None)
                         .await
                         .map_err(ListError::Feishu)?,
                 };
-                hashes.push(raw.hash);
+                hashes.push(raw.hash());
                 let page = raw
                     .decode()
                     .map_err(|e| ListError::Feishu(FeishuError::Decode(e)))?;
@@ -453,6 +453,11 @@ impl Engine {
     }
 }
 
+/// How a task id is counted among the tasks seen, and kept in a digest.
+fn task_hash(id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(id.as_bytes())
+}
+
 /// What the listing side of a cycle carries from one user to the next.
 struct ListingState {
     /// Tasks that started after this cannot be due yet.
@@ -462,7 +467,8 @@ struct ListingState {
     snapshots: Option<FxHashMap<String, FxHashMap<String, StoredTask>>>,
     /// What each user's last complete listing said (unfiltered listings only).
     digests: FxHashMap<String, ListingDigest>,
-    tasks_seen: FxHashSet<String>,
+    /// xxh3 of each task id listed: distinct tasks seen, counted.
+    tasks_seen: FxHashSet<u64>,
     /// Users listed completely, with when their listing started and its digest: written at the
     /// end, after every page's tasks.
     listed: Vec<Listed>,

@@ -201,6 +201,8 @@ struct Inner {
     /// One pacer per API, in [`Api::ALL`] order.
     pacers: [Pacer; 4],
     stats: Stats,
+    /// The listing's address, parsed once.
+    query_url: Option<reqwest::Url>,
 }
 
 impl FeishuClient {
@@ -211,10 +213,12 @@ impl FeishuClient {
             .user_agent(concat!("expediter/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FeishuError::Connect(format!("cannot build the HTTP client: {e}")))?;
+        let query_url = reqwest::Url::parse(&format!("{}{QUERY_PATH}", settings.base_url)).ok();
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
                 pacers: Api::ALL.map(|_| Pacer::per_minute(settings.requests_per_minute)),
+                query_url,
                 settings,
                 token: Mutex::new(None),
                 stats: Stats::default(),
@@ -242,12 +246,13 @@ impl FeishuClient {
     }
 
     /// One page of `user`'s pending tasks assigned to them, optionally only of some flows, as
-    /// text: [`RawPage::decode`] reads it.
+    /// text: [`RawPage::decode`] reads it. An answer hashing to `known` is not parsed at all.
     pub async fn query_page(
         &self,
         user: &str,
         offset: u64,
         api_ids: Option<&[String]>,
+        known: Option<u64>,
     ) -> Result<RawPage, FeishuError> {
         let mut body = json!({
             "kunlun_user_id": user,
@@ -259,8 +264,10 @@ impl FeishuClient {
         if let Some(ids) = api_ids {
             body["api_ids"] = json!(ids);
         }
-        let answer = self.call(Api::Query, None, QUERY_PATH, &body).await?;
-        Ok(RawPage::new(answer.data()))
+        let answer = self
+            .call(Api::Query, None, QUERY_PATH, &body, known)
+            .await?;
+        Ok(RawPage::new(answer))
     }
 
     /// Waits for the next free slot of `api`'s budget. The caller uses it for its next call to
@@ -316,9 +323,15 @@ impl FeishuClient {
             body["opinion"] = json!(opinion);
         }
         debug_assert_eq!(slot.api, Api::Expedite);
-        self.call(Api::Expedite, Some(slot), &expedite_path(task_id), &body)
-            .await
-            .map(|_| ())
+        self.call(
+            Api::Expedite,
+            Some(slot),
+            &expedite_path(task_id),
+            &body,
+            None,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Copies `task_id` to `user_ids` (escalation), in a slot from [`reserve`](Self::reserve).
@@ -332,7 +345,7 @@ impl FeishuClient {
     ) -> Result<(), FeishuError> {
         debug_assert_eq!(slot.api, Api::Cc);
         let body = json!({"operator_user_id": operator, "cc_user_ids": user_ids});
-        self.call(Api::Cc, Some(slot), &cc_path(task_id), &body)
+        self.call(Api::Cc, Some(slot), &cc_path(task_id), &body, None)
             .await
             .map(|_| ())
     }
@@ -357,7 +370,13 @@ impl FeishuClient {
             body["chat_name"] = json!(chat_name);
         }
         let answer = self
-            .call(Api::ChatGroup, Some(slot), &chat_group_path(task_id), &body)
+            .call(
+                Api::ChatGroup,
+                Some(slot),
+                &chat_group_path(task_id),
+                &body,
+                None,
+            )
             .await?;
         Ok(serde_json::from_slice::<Value>(&answer.data())
             .ok()
@@ -376,6 +395,7 @@ impl FeishuClient {
         mut slot: Option<Slot>,
         path: &str,
         body: &Value,
+        known: Option<u64>,
     ) -> Result<wire::Answer, FeishuError> {
         let policy = &self.inner.settings.retry;
         let mut token_retried = false;
@@ -388,7 +408,7 @@ impl FeishuClient {
                 self.paced(api).await;
             }
             self.inner.stats.calls[api.index()].fetch_add(1, Ordering::Relaxed);
-            let err = match self.post(path, Some(&token), body).await {
+            let err = match self.post(path, Some(&token), body, known).await {
                 Ok(answer) => {
                     prometheus::api_call(api.name(), "ok");
                     return Ok(answer);
@@ -501,7 +521,7 @@ impl FeishuClient {
     async fn fetch_token(&self) -> Result<(Secret, Duration), FeishuError> {
         let s = &self.inner.settings;
         let body = json!({"app_id": s.app_id, "app_secret": s.app_secret.expose()});
-        let env = self.post(TOKEN_PATH, None, &body).await?;
+        let env = self.post(TOKEN_PATH, None, &body, None).await?;
         let token = env
             .tenant_access_token
             .filter(|t| !t.is_empty())

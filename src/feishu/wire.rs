@@ -72,43 +72,53 @@ impl Page {
     }
 }
 
-/// A listing page as it came: its `data` text and that text's hash, decoded only when needed
-/// (a page the same as last time needs no decoding).
-#[derive(Debug, Clone)]
+/// A listing page as it came, decoded only when needed: a page whose answer is the same as
+/// last time needs no decoding.
+#[derive(Debug)]
 pub struct RawPage {
-    text: Bytes,
-    /// xxh3 of the `data` text.
-    pub hash: u64,
+    answer: Answer,
 }
 
 impl RawPage {
-    pub fn new(text: Bytes) -> RawPage {
-        RawPage {
-            hash: xxhash_rust::xxh3::xxh3_64(&text),
-            text,
-        }
+    pub fn new(answer: Answer) -> RawPage {
+        RawPage { answer }
+    }
+
+    /// xxh3 of the whole answer body.
+    pub fn hash(&self) -> u64 {
+        self.answer.hash
     }
 
     /// Indexes the page; see [`decode_page`].
     pub fn decode(&self) -> Result<Page, String> {
-        decode_page(self.text.clone())
+        decode_page(self.answer.data())
     }
 }
 
-/// A successful answer (code 0): the body as received, and where its `data` sits in it.
+/// A successful answer (code 0): the body as received, its hash, and where its `data` sits.
 #[derive(Debug)]
 pub struct Answer {
     body: Bytes,
-    data: Option<Range<usize>>,
+    /// xxh3 of `body`.
+    pub hash: u64,
+    data: DataPlace,
     // The token endpoint puts its fields at the top level.
     pub tenant_access_token: Option<String>,
     pub expire: Option<i64>,
 }
 
+#[derive(Debug, Clone)]
+enum DataPlace {
+    At(Range<usize>),
+    Null,
+    /// The body is one read before (it hashed the same); found when asked for.
+    Unread,
+}
+
 impl Answer {
     /// Reads `body`: `Err` with what could be read (maybe nothing) when it is not an
     /// envelope with code 0.
-    pub fn read(body: Bytes) -> Result<Answer, (Option<i64>, Option<String>)> {
+    pub fn read(body: Bytes, hash: u64) -> Result<Answer, (Option<i64>, Option<String>)> {
         let Ok(env) = serde_json::from_slice::<Envelope<'_>>(&body) else {
             return Err((None, None));
         };
@@ -116,24 +126,47 @@ impl Answer {
             return Err((env.code, env.msg));
         }
         // `data` borrows from `body`: its place is where its text starts.
-        let data = env.data.map(|d| {
-            let start = d.get().as_ptr() as usize - body.as_ptr() as usize;
-            start..start + d.get().len()
-        });
+        let data = match env.data {
+            Some(d) => {
+                let start = d.get().as_ptr() as usize - body.as_ptr() as usize;
+                DataPlace::At(start..start + d.get().len())
+            }
+            None => DataPlace::Null,
+        };
         let (tenant_access_token, expire) = (env.tenant_access_token, env.expire);
         Ok(Answer {
             body,
+            hash,
             data,
             tenant_access_token,
             expire,
         })
     }
 
+    /// A body that hashes as one already read as a code-0 answer: the same bytes, so the same
+    /// answer. Nothing is parsed until its `data` is asked for.
+    pub fn seen(body: Bytes, hash: u64) -> Answer {
+        Answer {
+            body,
+            hash,
+            data: DataPlace::Unread,
+            tenant_access_token: None,
+            expire: None,
+        }
+    }
+
     /// The text of `data` (`null` when the answer had none), sharing the body's buffer.
     pub fn data(&self) -> Bytes {
-        match &self.data {
-            Some(r) => self.body.slice(r.clone()),
-            None => Bytes::from_static(b"null"),
+        let place = match &self.data {
+            DataPlace::Unread => match Answer::read(self.body.clone(), self.hash) {
+                Ok(read) => read.data,
+                Err(_) => DataPlace::Null,
+            },
+            known => known.clone(),
+        };
+        match place {
+            DataPlace::At(r) => self.body.slice(r),
+            DataPlace::Null | DataPlace::Unread => Bytes::from_static(b"null"),
         }
     }
 }
@@ -595,16 +628,20 @@ mod tests {
     #[test]
     fn an_answer_keeps_its_data_as_text() {
         let body = r#"{"code": 0, "msg": "ok", "data": {"chat_id": "oc_1"}}"#;
-        let answer = Answer::read(Bytes::from(body)).unwrap();
+        let answer = Answer::read(Bytes::from(body), 1).unwrap();
         assert_eq!(&answer.data()[..], br#"{"chat_id": "oc_1"}"#);
-        let answer = Answer::read(Bytes::from(r#"{"code": "0"}"#)).unwrap();
+        // A body seen before is read only when its data is asked for, to the same text.
+        let seen = Answer::seen(Bytes::from(body), 1);
+        assert_eq!(&seen.data()[..], br#"{"chat_id": "oc_1"}"#);
+        let answer = Answer::read(Bytes::from(r#"{"code": "0"}"#), 1).unwrap();
         assert_eq!(&answer.data()[..], b"null");
+        let refused = r#"{"code": 99991663, "msg": "token expired"}"#;
         assert_eq!(
-            Answer::read(Bytes::from(r#"{"code": 99991663, "msg": "token expired"}"#)).unwrap_err(),
+            Answer::read(Bytes::from(refused), 1).unwrap_err(),
             (Some(99991663), Some("token expired".to_owned()))
         );
         assert_eq!(
-            Answer::read(Bytes::from("<html>")).unwrap_err(),
+            Answer::read(Bytes::from("<html>"), 1).unwrap_err(),
             (None, None)
         );
     }

@@ -15,10 +15,10 @@ use super::{Store, StoreError, from_ms, ms};
 /// The digest of one user's last complete listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListingDigest {
-    /// xxh3 of each page's `data` text, in order.
+    /// xxh3 of each page's answer body, in order.
     pub pages: Vec<u64>,
-    /// The task ids the listing held.
-    pub task_ids: Vec<String>,
+    /// xxh3 of each task id the listing held: enough to count distinct tasks seen.
+    pub tasks: Vec<u64>,
     /// The earliest start (or first sight) among the user's pending tasks after the listing.
     pub oldest_start: DateTime<Utc>,
     /// How many of the user's tasks the listing lacked: marked missing, finished by the next
@@ -39,17 +39,23 @@ pub struct Listed {
 struct DigestRow {
     user_id: String,
     pages: String,
-    task_ids: String,
+    tasks: String,
     oldest_start: i64,
     missing: i64,
 }
 
-fn pages_text(pages: &[u64]) -> String {
-    pages.iter().map(|h| format!("{h:016x}")).collect()
+/// Hashes as stored: 16 hex digits each.
+fn hashes_text(hashes: &[u64]) -> String {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(hashes.len() * 16);
+    for h in hashes {
+        let _ = write!(text, "{h:016x}");
+    }
+    text
 }
 
-fn parse_pages(text: &str) -> Option<Vec<u64>> {
-    if text.is_empty() || !text.len().is_multiple_of(16) || !text.is_ascii() {
+fn parse_hashes(text: &str) -> Option<Vec<u64>> {
+    if !text.len().is_multiple_of(16) || !text.is_ascii() {
         return None;
     }
     (0..text.len() / 16)
@@ -62,8 +68,8 @@ impl Store {
     pub async fn listing_digests(&self) -> Result<FxHashMap<String, ListingDigest>, StoreError> {
         let rows: String = sqlx::query_scalar(
             "SELECT coalesce(json_group_array(json_object('user_id', user_id, 'pages', pages,
-                    'task_ids', task_ids, 'oldest_start', oldest_start, 'missing', missing)), '[]')
-             FROM user_listings WHERE pages IS NOT NULL AND task_ids IS NOT NULL AND oldest_start IS NOT NULL",
+                    'tasks', tasks, 'oldest_start', oldest_start, 'missing', missing)), '[]')
+             FROM user_listings WHERE pages IS NOT NULL AND tasks IS NOT NULL AND oldest_start IS NOT NULL",
         )
         .fetch_one(&self.pool)
         .await
@@ -73,9 +79,9 @@ impl Store {
         let mut out = FxHashMap::default();
         for row in rows {
             // A digest that cannot be read is no digest: that user is listed the long way.
-            let (Some(pages), Ok(task_ids)) = (
-                parse_pages(&row.pages),
-                serde_json::from_str::<Vec<String>>(&row.task_ids),
+            let (Some(pages), Some(tasks)) = (
+                parse_hashes(&row.pages).filter(|p| !p.is_empty()),
+                parse_hashes(&row.tasks),
             ) else {
                 continue;
             };
@@ -83,7 +89,7 @@ impl Store {
                 row.user_id,
                 ListingDigest {
                     pages,
-                    task_ids,
+                    tasks,
                     oldest_start: from_ms(row.oldest_start),
                     missing: row.missing.max(0) as u64,
                 },
@@ -109,8 +115,8 @@ impl Store {
                 Some(serde_json::json!({
                     "user_id": l.user,
                     "listed_at": ms(l.at),
-                    "pages": pages_text(&d.pages),
-                    "task_ids": serde_json::to_string(&d.task_ids).unwrap_or_else(|_| "[]".into()),
+                    "pages": hashes_text(&d.pages),
+                    "tasks": hashes_text(&d.tasks),
                     "oldest_start": ms(d.oldest_start),
                     "missing": d.missing,
                 }))
@@ -129,12 +135,12 @@ impl Store {
         }
         if !digests.is_empty() {
             sqlx::query(
-                "INSERT INTO user_listings (user_id, listed_at, pages, task_ids, oldest_start, missing)
-                 SELECT value->>'user_id', value->>'listed_at', value->>'pages', value->>'task_ids',
+                "INSERT INTO user_listings (user_id, listed_at, pages, tasks, oldest_start, missing)
+                 SELECT value->>'user_id', value->>'listed_at', value->>'pages', value->>'tasks',
                         value->>'oldest_start', value->>'missing'
                  FROM json_each(?1) WHERE true
                  ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at, pages = excluded.pages,
-                   task_ids = excluded.task_ids, oldest_start = excluded.oldest_start, missing = excluded.missing",
+                   tasks = excluded.tasks, oldest_start = excluded.oldest_start, missing = excluded.missing",
             )
             .bind(serde_json::Value::Array(digests).to_string())
             .execute(&mut *tx)
@@ -164,12 +170,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn page_hashes_read_back_as_written() {
-        for pages in [vec![0], vec![u64::MAX, 1, 0x0123_4567_89ab_cdef]] {
-            assert_eq!(parse_pages(&pages_text(&pages)), Some(pages));
+    fn hashes_read_back_as_written() {
+        for hashes in [vec![], vec![0], vec![u64::MAX, 1, 0x0123_4567_89ab_cdef]] {
+            assert_eq!(parse_hashes(&hashes_text(&hashes)), Some(hashes));
         }
-        for bad in ["", "123", "zz00000000000000", "é000000000000000"] {
-            assert_eq!(parse_pages(bad), None, "{bad}");
+        for bad in ["123", "zz00000000000000", "é000000000000000"] {
+            assert_eq!(parse_hashes(bad), None, "{bad}");
         }
     }
 }

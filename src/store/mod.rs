@@ -318,7 +318,7 @@ mod tests {
             .unwrap();
         let digest = |pages: Vec<u64>| ListingDigest {
             pages,
-            task_ids: vec!["1".into(), "2".into()],
+            tasks: vec![1, 2],
             oldest_start: t0,
             missing: 0,
         };
