@@ -13,7 +13,7 @@ use crate::store::{Listed, ListedRow, ListingDigest, StoreError, StoredTask};
 
 /// Listed tasks are written in transactions of about this many rows (several users' pages):
 /// one round trip to SQLite per batch rather than per page.
-const WRITE_BATCH: usize = 1000;
+const WRITE_BATCH: usize = 4000;
 
 /// How many times a listing whose total moved while it was paged is read again.
 const MAX_LISTING_PASSES: usize = 3;
@@ -390,8 +390,10 @@ impl Engine {
                         .map_err(ListError::Feishu)?,
                 };
                 hashes.push(raw.hash());
-                let page = raw
-                    .decode()
+                // Every entry is written when the listing teaches flows or nothing is stored:
+                // decoded at once then.
+                let mut page = raw
+                    .decode(flow_set.is_some() || stored.is_empty())
                     .map_err(|e| ListError::Feishu(FeishuError::Decode(e)))?;
                 if page.skipped > 0 {
                     tracing::warn!(user = %user.id, offset, skipped = page.skipped, "listing page had entries without a task id; skipped them");
@@ -399,7 +401,8 @@ impl Engine {
                 let count = page.count;
                 stable &= *first_count.get_or_insert(count) == count;
                 let listed = page.entries.len() + page.skipped;
-                for entry in &page.entries {
+                let mut entries = std::mem::take(&mut page.entries);
+                for entry in &mut entries {
                     // A task that slid back onto this page from the previous one is stored once.
                     if pass_seen.contains(&entry.task_id) {
                         continue;

@@ -53,11 +53,17 @@ pub struct Entry {
     /// needs no write. (Text that differs only in layout costs one needless rewrite.)
     pub fingerprint: u64,
     span: Range<usize>,
+    /// The task, when the page was decoded in full.
+    task: Option<ListedTask>,
 }
 
 impl Page {
-    /// The whole task behind `entry`, decoded from its text.
-    pub fn task(&self, entry: &Entry) -> ListedTask {
+    /// The whole task behind `entry` (an entry taken out of this page), decoded from its text
+    /// unless the page was decoded in full.
+    pub fn task(&self, entry: &mut Entry) -> ListedTask {
+        if let Some(task) = entry.task.take() {
+            return task;
+        }
         let text = std::str::from_utf8(&self.text[entry.span.clone()]).unwrap_or("{}");
         let wire = serde_json::from_str::<Obj<WireTask>>(text)
             .ok()
@@ -67,8 +73,9 @@ impl Page {
     }
 
     /// Every task of the page, decoded.
-    pub fn tasks(&self) -> impl Iterator<Item = ListedTask> + '_ {
-        self.entries.iter().map(|e| self.task(e))
+    pub fn tasks(mut self) -> Vec<ListedTask> {
+        let mut entries = std::mem::take(&mut self.entries);
+        entries.iter_mut().map(|e| self.task(e)).collect()
     }
 }
 
@@ -89,9 +96,9 @@ impl RawPage {
         self.answer.hash
     }
 
-    /// Indexes the page; see [`decode_page`].
-    pub fn decode(&self) -> Result<Page, String> {
-        decode_page(self.answer.data())
+    /// Indexes the page, or decodes it in full; see [`decode_page`].
+    pub fn decode(&self, full: bool) -> Result<Page, String> {
+        decode_page(self.answer.data(), full)
     }
 }
 
@@ -212,8 +219,9 @@ pub fn as_i64(v: &Value) -> Option<i64> {
 }
 
 /// Indexes the `data` of a user_task/query answer: the count, and each entry's id, hash and
-/// place in the text. Entries are decoded in full later, and only those asked for.
-pub fn decode_page(data: Bytes) -> Result<Page, String> {
+/// place in the text. Entries are decoded in full later, and only those asked for — or, with
+/// `full` (when every entry will be asked for), at once, which reads each entry once, not twice.
+pub fn decode_page(data: Bytes, full: bool) -> Result<Page, String> {
     let text = std::str::from_utf8(&data).map_err(|e| format!("`data` is not UTF-8: {e}"))?;
     if !text.trim_start().starts_with('{') {
         return Err(format!(
@@ -233,18 +241,34 @@ pub fn decode_page(data: Bytes) -> Result<Page, String> {
     let mut skipped = 0;
     for raw in wire.tasks.0 {
         let raw = raw.get();
-        let id = serde_json::from_str::<Obj<WireId>>(raw)
-            .ok()
-            .and_then(|o| o.0)
-            .and_then(|w| w.task_id.0)
-            .filter(|id| !id.is_empty());
+        let fingerprint = xxhash_rust::xxh3::xxh3_64(raw.as_bytes());
+        let (id, task) = if full {
+            match serde_json::from_str::<Obj<WireTask>>(raw)
+                .ok()
+                .and_then(|o| o.0)
+            {
+                Some(mut w) => match w.task_id.0.take().filter(|id| !id.is_empty()) {
+                    Some(id) => (Some(id.clone()), Some(w.into_listed(id, fingerprint))),
+                    None => (None, None),
+                },
+                None => (None, None),
+            }
+        } else {
+            let id = serde_json::from_str::<Obj<WireId>>(raw)
+                .ok()
+                .and_then(|o| o.0)
+                .and_then(|w| w.task_id.0)
+                .filter(|id| !id.is_empty());
+            (id, None)
+        };
         match id {
             Some(task_id) => {
                 let start = raw.as_ptr() as usize - text.as_ptr() as usize;
                 entries.push(Entry {
                     task_id,
-                    fingerprint: xxhash_rust::xxh3::xxh3_64(raw.as_bytes()),
+                    fingerprint,
                     span: start..start + raw.len(),
+                    task,
                 });
             }
             None => skipped += 1,
@@ -277,6 +301,7 @@ struct WireId {
 #[derive(Default, Deserialize)]
 #[serde(default)]
 struct WireTask {
+    task_id: Lenient<String>,
     task_start_time: Lenient<i64>,
     workflow_instance: Obj<WireInstance>,
     initiator: Obj<WireUser>,
@@ -541,7 +566,13 @@ mod tests {
         ]});
         let page = decode(&data);
         assert_eq!(page.count, 2);
-        let tasks: Vec<ListedTask> = page.tasks().collect();
+        let tasks = page.tasks();
+        assert_eq!(
+            tasks,
+            decode_page(Bytes::from(data.to_string()), true)
+                .unwrap()
+                .tasks()
+        );
         assert_eq!(tasks.len(), 2);
         let t = &tasks[0];
         assert_eq!(t.instance_id.as_deref(), Some("w1"));
@@ -585,22 +616,31 @@ mod tests {
             ("missing count", json!({"tasks": [{"task_id": "1"}]}), 1, 0),
         ];
         for (name, data, kept, skipped) in cases {
-            let page = decode_page(Bytes::from(data.to_string()))
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(page.tasks().count(), kept, "{name}");
-            assert_eq!(page.skipped, skipped, "{name}");
+            for full in [false, true] {
+                let page = decode_page(Bytes::from(data.to_string()), full)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(
+                    (page.entries.len(), page.skipped),
+                    (kept, skipped),
+                    "{name}"
+                );
+                assert_eq!(page.tasks().len(), kept, "{name}");
+            }
         }
         for bad in [
             json!({"count": "x"}),
             json!({"count": "1", "tasks": {"a": 1}}),
             json!([1]),
         ] {
-            assert!(decode_page(Bytes::from(bad.to_string())).is_err(), "{bad}");
+            assert!(
+                decode_page(Bytes::from(bad.to_string()), false).is_err(),
+                "{bad}"
+            );
         }
     }
 
     fn decode(data: &Value) -> Page {
-        decode_page(Bytes::from(data.to_string())).unwrap()
+        decode_page(Bytes::from(data.to_string()), false).unwrap()
     }
 
     #[test]
@@ -613,7 +653,7 @@ mod tests {
         // The same entry on another page, at another place, hashes the same.
         let moved = page(vec![json!({"task_id": "0"}), task.clone()]);
         assert_eq!(moved.entries[1].fingerprint, fp(&base));
-        assert_eq!(base.tasks().next().unwrap().fingerprint, fp(&base));
+        assert_eq!(base.clone().tasks()[0].fingerprint, fp(&base));
         for (what, field, value) in [
             ("label", "/workflow_instance/label/0/text", json!("Expense")),
             ("status", "/workflow_instance/status", json!("done")),
