@@ -40,11 +40,13 @@ impl Engine {
         } else {
             None
         };
+        // About as many tasks as last time are seen: room for them up front.
+        let expected: usize = digests.values().map(|d| d.tasks.len()).sum();
         let mut state = ListingState {
             oldest_due_start: self.oldest_possible_due_start(),
             snapshots,
             digests,
-            tasks_seen: FxHashSet::default(),
+            tasks_seen: FxHashSet::with_capacity_and_hasher(expected, Default::default()),
             listed: Vec::new(),
             pending: Vec::new(),
         };
