@@ -15,6 +15,7 @@ use crate::domain::opinion::human_age;
 use crate::domain::planner::{
     Call, Escalation, Planner, UserIndex, allowance_left, day_start, take_fairest, user_index,
 };
+use crate::domain::rule::Rule;
 use crate::domain::{CallKind, Pair};
 use crate::feishu::{Api, FeishuError, MAX_EXPEDITE_IDS};
 use crate::store::{Intent, Outcome, PairScope, StoreError};
@@ -45,6 +46,7 @@ impl Engine {
         let mut picked: HashMap<String, usize> = HashMap::new();
         let budget = expedite_budget(&self.config, self.clock.now());
         let mut cap = DailyCap {
+            rules: &self.config.rules,
             cap: self.config.expedite.max_per_user_per_day,
             given: if self.config.expedite.max_per_user_per_day > 0 {
                 let today = day_start(cycle_started, self.config.schedule.timezone);
@@ -289,12 +291,14 @@ struct Queues {
 }
 
 /// The daily cap at send time: reminders each assignee got today, this cycle's included.
-struct DailyCap {
+struct DailyCap<'r> {
+    /// The rules, for the opinion of a call the cap trimmed.
+    rules: &'r [Rule],
     cap: u32,
     given: HashMap<String, u32>,
 }
 
-impl DailyCap {
+impl DailyCap<'_> {
     /// The call with only the assignees who may still be reminded today (`None` when nobody
     /// may); the others are counted as capped and wait for tomorrow. Calls come most overdue
     /// first, so each assignee's most overdue tasks take the day's allowance.
@@ -320,6 +324,8 @@ impl DailyCap {
             report.expedites_capped += capped as u64;
             tracing::info!(task_id = %call.task_id, capped, cap = self.cap,
                 "daily cap reached for some assignee(s); their reminder waits for tomorrow");
+            // The opinion names who is reminded: those the cap let through.
+            call.render_opinion(self.rules);
         }
         for a in &call.assignees {
             *self.given.entry(a.user_id.clone()).or_default() += 1;

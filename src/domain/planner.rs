@@ -11,7 +11,8 @@ use rustc_hash::FxHashMap;
 
 use super::decide::{self, EscalationVerdict, Verdict};
 use super::opinion::OpinionValues;
-use super::rule::{Operator, User};
+
+use super::rule::{Operator, Rule, User};
 use super::{CallKind, Pair, Policy, Recipient, display_label};
 
 /// One expediting call to make.
@@ -24,9 +25,29 @@ pub struct Call {
     pub assignees: Vec<Recipient>,
     pub names: Vec<String>,
     pub age: Duration,
+    /// The task's label and initiator, as the opinion names them.
+    pub label: String,
+    pub initiator: String,
     /// When its earliest assignee fell due: the earlier, the more overdue. A moment rather than
     /// a duration, so calls planned at different times in a cycle compare fairly.
     pub due_at: DateTime<Utc>,
+}
+
+impl Call {
+    /// Renders the opinion for the call's assignees as they are now (a daily cap may have
+    /// taken some out), under the rule that speaks for the call.
+    pub fn render_opinion(&mut self, rules: &[Rule]) {
+        let rule = &rules[self.rule];
+        self.opinion = rule.opinion.render(&OpinionValues {
+            task_id: &self.task_id,
+            label: &self.label,
+            age: self.age,
+            n: self.assignees.iter().map(|a| a.n).max().unwrap_or(1),
+            user: &self.names.join(", "),
+            initiator: &self.initiator,
+            rule: &rule.name,
+        });
+    }
 }
 
 /// The watched users by id.
@@ -189,26 +210,12 @@ impl<'c> Planner<'c> {
                     .iter()
                     .map(|d| d.user.display_name().to_owned())
                     .collect();
-                let n = chunk.iter().map(|d| d.n).max().unwrap_or(1);
-                let opinion = rule.opinion.render(&OpinionValues {
-                    task_id: &task_id,
-                    label: display_label(&row.labels),
-                    age,
-                    n,
-                    user: &names.join(", "),
-                    initiator: row
-                        .initiator_name
-                        .as_deref()
-                        .or(row.initiator_id.as_deref())
-                        .unwrap_or(""),
-                    rule: &rule.name,
-                });
                 let due_at = chunk.iter().map(|d| d.due_at).min().unwrap_or(now);
-                calls.push(Call {
+                let mut call = Call {
                     task_id: task_id.clone(),
                     rule: lead.rule,
                     operator: operator.clone(),
-                    opinion,
+                    opinion: String::new(),
                     assignees: chunk
                         .iter()
                         .map(|d| Recipient {
@@ -219,8 +226,17 @@ impl<'c> Planner<'c> {
                         .collect(),
                     names,
                     age,
+                    label: display_label(&row.labels).to_owned(),
+                    initiator: row
+                        .initiator_name
+                        .as_deref()
+                        .or(row.initiator_id.as_deref())
+                        .unwrap_or("")
+                        .to_owned(),
                     due_at,
-                });
+                };
+                call.render_opinion(rules);
+                calls.push(call);
             }
         }
         Planned {
@@ -428,6 +444,8 @@ mod tests {
                 .collect(),
             names: vec![],
             age: Duration::ZERO,
+            label: String::new(),
+            initiator: String::new(),
             due_at: DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::days(1000)
                 - chrono::TimeDelta::hours(overdue_h as i64),
         }

@@ -371,6 +371,44 @@ max_times = 10
     );
 }
 
+/// A shared task whose one assignee is capped goes to the other alone, and its opinion names
+/// only who gets it.
+#[tokio::test]
+async fn a_capped_assignee_is_not_named_in_the_opinion() {
+    let env = TestEnv::new().await;
+    env.write_config(
+        "",
+        r#"
+[[rules]]
+name = "chase"
+after = "24h"
+opinion = "for {user}"
+"#,
+    );
+    let text = std::fs::read_to_string(&env.config_path).unwrap().replace(
+        "operator_user_id = \"7000\"",
+        "operator_user_id = \"7000\"\nmax_per_user_per_day = 1",
+    );
+    std::fs::write(&env.config_path, text).unwrap();
+    // u1's most overdue task takes their one reminder of the day.
+    env.add(FakeTask::new("first", &["u1"], 120 * HOUR));
+    env.add(FakeTask::new("shared", &["u1", "u2"], 30 * HOUR));
+    let run = once_ok(&env).await;
+    assert!(run.stderr.contains("expedites_capped=1"), "{}", run.stderr);
+    let sent = env.fake.expedites();
+    let shared = sent
+        .iter()
+        .find(|e| e.task_id == "shared")
+        .expect("shared sent");
+    assert_eq!(shared.expediting_user_ids, ["u2"]);
+    assert_eq!(shared.opinion.as_deref(), Some("for Li Si"));
+    let first = sent
+        .iter()
+        .find(|e| e.task_id == "first")
+        .expect("first sent");
+    assert_eq!(first.opinion.as_deref(), Some("for Zhang San"));
+}
+
 #[tokio::test]
 async fn a_repeat_ladder_spaces_reminders_by_its_steps() {
     let env = TestEnv::new().await;
