@@ -1,13 +1,15 @@
 //! One cycle: list every watched user, store what was seen, decide, expedite, report.
 //!
 //! The two sides run at once and meet through a channel: [`sync`] lists users one by one and
-//! stores what each listing holds; [`send`] decides each user's tasks as soon as they are
+//! stores what each listing holds ([`unchanged`]: a listing the same as the user's last one);
+//! [`send`] decides each user's tasks as soon as they are
 //! listed and sends the due calls at the expediting API's pace. [`report`] is the summary.
 
 mod escalate;
 mod report;
 mod send;
 mod sync;
+mod unchanged;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -86,8 +86,7 @@ impl Engine {
                 Ok(Some(pages)) => prefetched = pages,
                 Err(e) if e.stops_cycle() => return Err(CycleError::Feishu(e)),
                 Err(e) => {
-                    tracing::warn!(user = %user.id, user_name = user.display_name(), code = e.code(), error = %e,
-                        "listing failed; this user's tasks are kept as they were");
+                    listing_failed(user, &e);
                     report.users_failed += 1;
                     return Ok(ListedUser {
                         user: user.id.clone(),
@@ -180,8 +179,7 @@ impl Engine {
                 Err(ListError::Store(e)) => return Err(e.into()),
                 Err(ListError::Feishu(e)) if e.stops_cycle() => return Err(CycleError::Feishu(e)),
                 Err(ListError::Feishu(e)) => {
-                    tracing::warn!(user = %user.id, user_name = user.display_name(), code = e.code(), error = %e,
-                        "listing failed; this user's tasks are kept as they were");
+                    listing_failed(user, &e);
                     complete = false;
                     break;
                 }
@@ -245,84 +243,6 @@ impl Engine {
             user: user.id.clone(),
             may_be_due,
             complete_at: complete.then_some(listing_started),
-        })
-    }
-
-    /// Lists `user` against the digest of their last complete listing, page by page. `None`
-    /// when every page is the same; otherwise the pages read so far, the last one different.
-    async fn list_unchanged(
-        &self,
-        user: &User,
-        digest: &ListingDigest,
-    ) -> Result<Option<Vec<RawPage>>, FeishuError> {
-        let mut read = Vec::new();
-        if digest.pages.is_empty() {
-            return Ok(Some(read));
-        }
-        for (i, hash) in digest.pages.iter().enumerate() {
-            let page = self
-                .client
-                .query_page(&user.id, i as u64 * PAGE_SIZE, None, Some(*hash))
-                .await?;
-            let same = page.hash() == *hash;
-            read.push(page);
-            if !same {
-                return Ok(Some(read));
-            }
-        }
-        Ok(None)
-    }
-
-    /// A user whose listing is the same as last time, byte for byte: it holds the same tasks,
-    /// stored as they are. What the last listing lacked is lacked again, and finished.
-    async fn unchanged(
-        &self,
-        user: &User,
-        digest: ListingDigest,
-        listing_started: DateTime<Utc>,
-        state: &mut ListingState,
-        report: &mut CycleReport,
-    ) -> Result<ListedUser, CycleError> {
-        tracing::debug!(user = %user.id, "listing unchanged since the last one");
-        report.users_listed += 1;
-        let may_be_due = digest.oldest_start <= state.oldest_due_start;
-        let ListingDigest {
-            pages,
-            tasks,
-            oldest_start,
-            missing,
-        } = digest;
-        let digest = if missing > 0 {
-            let gone = self.store.missing_tasks(&user.id).await?;
-            let absent = self
-                .store
-                .record_absent(&user.id, &gone, listing_started)
-                .await?;
-            report.tasks_finished += absent.finished;
-            report.tasks_missing += absent.missing;
-            Some(ListingDigest {
-                pages,
-                tasks: tasks.clone(),
-                oldest_start,
-                missing: absent.missing,
-            })
-        } else {
-            // The stored digest still holds.
-            None
-        };
-        state.listed.push(Listed {
-            user: user.id.clone(),
-            at: listing_started,
-            digest,
-        });
-        state.tasks_seen.extend(tasks);
-        if may_be_due {
-            self.flush(&mut state.pending, report).await?;
-        }
-        Ok(ListedUser {
-            user: user.id.clone(),
-            may_be_due,
-            complete_at: Some(listing_started),
         })
     }
 
@@ -458,27 +378,32 @@ impl Engine {
     }
 }
 
+fn listing_failed(user: &User, e: &FeishuError) {
+    tracing::warn!(user = %user.id, user_name = user.display_name(), code = e.code(), error = %e,
+        "listing failed; this user's tasks are kept as they were");
+}
+
 /// How a task id is counted among the tasks seen, and kept in a digest.
-fn task_hash(id: &str) -> u64 {
+pub(super) fn task_hash(id: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(id.as_bytes())
 }
 
 /// What the listing side of a cycle carries from one user to the next.
-struct ListingState {
+pub(super) struct ListingState {
     /// Tasks that started after this cannot be due yet.
-    oldest_due_start: DateTime<Utc>,
+    pub(super) oldest_due_start: DateTime<Utc>,
     /// Per user, the tasks stored as pending for them when the cycle began; `None`: read per
     /// user when their listing changed.
-    snapshots: Option<FxHashMap<String, FxHashMap<String, StoredTask>>>,
+    pub(super) snapshots: Option<FxHashMap<String, FxHashMap<String, StoredTask>>>,
     /// What each user's last complete listing said (unfiltered listings only).
-    digests: FxHashMap<String, ListingDigest>,
+    pub(super) digests: FxHashMap<String, ListingDigest>,
     /// xxh3 of each task id listed: distinct tasks seen, counted.
-    tasks_seen: FxHashSet<u64>,
+    pub(super) tasks_seen: FxHashSet<u64>,
     /// Users listed completely, with when their listing started and its digest: written at the
     /// end, after every page's tasks.
-    listed: Vec<Listed>,
+    pub(super) listed: Vec<Listed>,
     /// Listed tasks not written yet.
-    pending: Vec<ListedRow>,
+    pub(super) pending: Vec<ListedRow>,
 }
 
 /// A user the listing side is done with, for the expediting side.

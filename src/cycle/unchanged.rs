@@ -1,0 +1,90 @@
+//! A listing the same as the user's last complete one (see `store::digests`): recognised page
+//! by page from the hash of each answer, without decoding anything.
+
+use chrono::{DateTime, Utc};
+
+use super::sync::{ListedUser, ListingState};
+use super::{CycleError, CycleReport, Engine};
+use crate::config::User;
+use crate::feishu::{FeishuError, PAGE_SIZE, RawPage};
+use crate::store::{Listed, ListingDigest};
+
+impl Engine {
+    /// Lists `user` against the digest of their last complete listing, page by page. `None`
+    /// when every page is the same; otherwise the pages read so far, the last one different.
+    pub(super) async fn list_unchanged(
+        &self,
+        user: &User,
+        digest: &ListingDigest,
+    ) -> Result<Option<Vec<RawPage>>, FeishuError> {
+        let mut read = Vec::new();
+        if digest.pages.is_empty() {
+            return Ok(Some(read));
+        }
+        for (i, hash) in digest.pages.iter().enumerate() {
+            let page = self
+                .client
+                .query_page(&user.id, i as u64 * PAGE_SIZE, None, Some(*hash))
+                .await?;
+            let same = page.hash() == *hash;
+            read.push(page);
+            if !same {
+                return Ok(Some(read));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A user whose listing is the same as last time, byte for byte: it holds the same tasks,
+    /// stored as they are. What the last listing lacked is lacked again, and finished.
+    pub(super) async fn unchanged(
+        &self,
+        user: &User,
+        digest: ListingDigest,
+        listing_started: DateTime<Utc>,
+        state: &mut ListingState,
+        report: &mut CycleReport,
+    ) -> Result<ListedUser, CycleError> {
+        tracing::debug!(user = %user.id, "listing unchanged since the last one");
+        report.users_listed += 1;
+        let may_be_due = digest.oldest_start <= state.oldest_due_start;
+        let ListingDigest {
+            pages,
+            tasks,
+            oldest_start,
+            missing,
+        } = digest;
+        let digest = if missing > 0 {
+            let gone = self.store.missing_tasks(&user.id).await?;
+            let absent = self
+                .store
+                .record_absent(&user.id, &gone, listing_started)
+                .await?;
+            report.tasks_finished += absent.finished;
+            report.tasks_missing += absent.missing;
+            Some(ListingDigest {
+                pages,
+                tasks: tasks.clone(),
+                oldest_start,
+                missing: absent.missing,
+            })
+        } else {
+            // The stored digest still holds.
+            None
+        };
+        state.listed.push(Listed {
+            user: user.id.clone(),
+            at: listing_started,
+            digest,
+        });
+        state.tasks_seen.extend(tasks);
+        if may_be_due {
+            self.flush(&mut state.pending, report).await?;
+        }
+        Ok(ListedUser {
+            user: user.id.clone(),
+            may_be_due,
+            complete_at: Some(listing_started),
+        })
+    }
+}
