@@ -325,11 +325,7 @@ repeat = "1s"
 max_times = 10
 "#,
     );
-    let text = std::fs::read_to_string(&env.config_path).unwrap().replace(
-        "operator_user_id = \"7000\"",
-        "operator_user_id = \"7000\"\nmax_per_user_per_day = 2",
-    );
-    std::fs::write(&env.config_path, text).unwrap();
+    set_daily_cap(&env, 2);
     env.add(FakeTask::new("old", &["u1"], 90 * HOUR));
     env.add(FakeTask::new("older", &["u1"], 120 * HOUR));
     env.add(FakeTask::new("young", &["u1"], 30 * HOUR));
@@ -385,11 +381,7 @@ after = "24h"
 opinion = "for {user}"
 "#,
     );
-    let text = std::fs::read_to_string(&env.config_path).unwrap().replace(
-        "operator_user_id = \"7000\"",
-        "operator_user_id = \"7000\"\nmax_per_user_per_day = 1",
-    );
-    std::fs::write(&env.config_path, text).unwrap();
+    set_daily_cap(&env, 1);
     // u1's most overdue task takes their one reminder of the day.
     env.add(FakeTask::new("first", &["u1"], 120 * HOUR));
     env.add(FakeTask::new("shared", &["u1", "u2"], 30 * HOUR));
@@ -454,4 +446,13 @@ max_times = 4
         "{}",
         check.stdout
     );
+}
+
+/// Adds `max_per_user_per_day` to the env's `[expedite]` section.
+fn set_daily_cap(env: &TestEnv, cap: u32) {
+    let text = std::fs::read_to_string(&env.config_path).unwrap().replace(
+        "operator_user_id = \"7000\"",
+        &format!("operator_user_id = \"7000\"\nmax_per_user_per_day = {cap}"),
+    );
+    std::fs::write(&env.config_path, text).unwrap();
 }
