@@ -56,7 +56,13 @@ impl FeishuClient {
         if status < 300 && known == Some(hash) {
             return Ok(wire::Answer::seen(bytes, hash));
         }
-        let (code, msg) = match wire::Answer::read(bytes.clone(), hash) {
+        // A listing answer is indexed rather than parsed: its entries are read one by one later.
+        let read = if path == QUERY_PATH {
+            wire::Answer::read_listing
+        } else {
+            wire::Answer::read
+        };
+        let (code, msg) = match read(bytes.clone(), hash) {
             Ok(answer) if status < 300 => return Ok(answer),
             Ok(_) => (Some(0), None),
             Err(read) => read,

@@ -4,6 +4,7 @@
 pub mod error;
 mod http;
 pub mod rate;
+mod skim;
 pub mod wire;
 
 use std::sync::Arc;

@@ -13,6 +13,8 @@ use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::{PAGE_SIZE, skim};
+
 /// One task as listed for a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedTask {
@@ -64,8 +66,7 @@ impl Page {
         if let Some(task) = entry.task.take() {
             return task;
         }
-        let text = std::str::from_utf8(&self.text[entry.span.clone()]).unwrap_or("{}");
-        let wire = serde_json::from_str::<Obj<WireTask>>(text)
+        let wire = serde_json::from_slice::<Obj<WireTask>>(&self.text[entry.span.clone()])
             .ok()
             .and_then(|o| o.0)
             .unwrap_or_default();
@@ -98,7 +99,20 @@ impl RawPage {
 
     /// Indexes the page, or decodes it in full; see [`decode_page`].
     pub fn decode(&self, full: bool) -> Result<Page, String> {
-        decode_page(self.answer.data(), full)
+        // A listing answer indexed on arrival (or now, if it came as one seen before) is not
+        // taken apart again.
+        let answer = &self.answer;
+        let indexed = match (&answer.page, &answer.data) {
+            (Some(page), _) => Some(page.clone()),
+            (None, DataPlace::Unread) => index_listing(&answer.body).and_then(|i| i.page),
+            (None, _) => None,
+        };
+        if let Some(page) = indexed
+            && let Some(count) = indexed_value(&answer.body, &page.count)
+        {
+            return build_page(answer.body.clone(), count, page.tasks, full);
+        }
+        decode_page(answer.data(), full)
     }
 }
 
@@ -109,6 +123,8 @@ pub struct Answer {
     /// xxh3 of `body`.
     pub hash: u64,
     data: DataPlace,
+    /// A listing answer's page, when it was indexed.
+    page: Option<PageIndex>,
     // The token endpoint puts its fields at the top level.
     pub tenant_access_token: Option<String>,
     pub expire: Option<i64>,
@@ -145,8 +161,43 @@ impl Answer {
             body,
             hash,
             data,
+            page: None,
             tenant_access_token,
             expire,
+        })
+    }
+
+    /// [`read`](Self::read) for a listing answer, which can be large: the envelope is indexed
+    /// (see `skim`) instead of parsed, so the body is not taken apart twice on the way to its
+    /// entries. A shape the index does not expect is read by [`read`](Self::read).
+    pub fn read_listing(body: Bytes, hash: u64) -> Result<Answer, (Option<i64>, Option<String>)> {
+        let Some(idx) = index_listing(&body) else {
+            return Answer::read(body, hash);
+        };
+        let (Some(code), Some(msg)) = (
+            indexed_value(&body, &idx.code),
+            indexed_value(&body, &idx.msg),
+        ) else {
+            return Answer::read(body, hash);
+        };
+        let (code, msg) = (
+            code.and_then(|v| as_i64(&v)),
+            msg.and_then(|v| as_string(&v)),
+        );
+        if code != Some(0) {
+            return Err((code, msg));
+        }
+        let data = match idx.data {
+            Some(span) if &body[span.clone()] != b"null" => DataPlace::At(span),
+            _ => DataPlace::Null,
+        };
+        Ok(Answer {
+            body,
+            hash,
+            data,
+            page: idx.page,
+            tenant_access_token: None,
+            expire: None,
         })
     }
 
@@ -157,6 +208,7 @@ impl Answer {
             body,
             hash,
             data: DataPlace::Unread,
+            page: None,
             tenant_access_token: None,
             expire: None,
         }
@@ -165,7 +217,7 @@ impl Answer {
     /// The text of `data` (`null` when the answer had none), sharing the body's buffer.
     pub fn data(&self) -> Bytes {
         let place = match &self.data {
-            DataPlace::Unread => match Answer::read(self.body.clone(), self.hash) {
+            DataPlace::Unread => match Answer::read_listing(self.body.clone(), self.hash) {
                 Ok(read) => read.data,
                 Err(_) => DataPlace::Null,
             },
@@ -175,6 +227,85 @@ impl Answer {
             DataPlace::At(r) => self.body.slice(r),
             DataPlace::Null | DataPlace::Unread => Bytes::from_static(b"null"),
         }
+    }
+}
+
+/// What indexing a listing answer found: the places of the envelope's members, and of the
+/// page inside `data` when `data` is an object whose `tasks` is a list (or null, or absent).
+#[derive(Debug, Default)]
+struct ListingIndex {
+    code: Option<Range<usize>>,
+    msg: Option<Range<usize>>,
+    data: Option<Range<usize>>,
+    page: Option<PageIndex>,
+}
+
+/// Where a page's `count` and entries sit in the text indexed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct PageIndex {
+    count: Option<Range<usize>>,
+    tasks: Vec<Range<usize>>,
+}
+
+/// Indexes a whole listing answer in one pass; `None` when it cannot (serde reads it then).
+fn index_listing(body: &[u8]) -> Option<ListingIndex> {
+    let mut idx = ListingIndex::default();
+    let end = skim::walk_object(body, skim::start(body), |key, i| match key {
+        b"code" => skim::set_once(&mut idx.code, i..skim::value_end(body, i)?),
+        b"msg" => skim::set_once(&mut idx.msg, i..skim::value_end(body, i)?),
+        b"data" => {
+            let end = match index_page(body, i) {
+                Some((page, end)) => {
+                    idx.page = Some(page);
+                    end
+                }
+                None => skim::value_end(body, i)?,
+            };
+            skim::set_once(&mut idx.data, i..end)
+        }
+        _ => skim::value_end(body, i),
+    })?;
+    skim::ends_at(body, end).then_some(idx)
+}
+
+/// Indexes the page object that starts at `i`: its index and its end.
+fn index_page(b: &[u8], i: usize) -> Option<(PageIndex, usize)> {
+    let mut count = None;
+    let mut tasks: Option<Vec<Range<usize>>> = None;
+    let end = skim::walk_object(b, i, |key, j| match key {
+        b"count" => skim::set_once(&mut count, j..skim::value_end(b, j)?),
+        b"tasks" if tasks.is_none() => {
+            if b[j..].starts_with(b"null") {
+                tasks = Some(Vec::new());
+                return skim::value_end(b, j).filter(|e| *e == j + 4);
+            }
+            let mut list = Vec::with_capacity(PAGE_SIZE as usize);
+            let end = skim::walk_array(b, j, |k| {
+                let end = skim::value_end(b, k)?;
+                list.push(k..end);
+                Some(end)
+            })?;
+            tasks = Some(list);
+            Some(end)
+        }
+        b"tasks" => None,
+        _ => skim::value_end(b, j),
+    })?;
+    Some((
+        PageIndex {
+            count,
+            tasks: tasks.unwrap_or_default(),
+        },
+        end,
+    ))
+}
+
+/// A scalar found by an index, decoded: `Some(None)` when there was none, `None` when its text
+/// is not JSON.
+fn indexed_value(text: &[u8], span: &Option<Range<usize>>) -> Option<Option<Value>> {
+    match span {
+        None => Some(None),
+        Some(span) => serde_json::from_slice(&text[span.clone()]).ok().map(Some),
     }
 }
 
@@ -222,28 +353,33 @@ pub fn as_i64(v: &Value) -> Option<i64> {
 /// place in the text. Entries are decoded in full later, and only those asked for — or, with
 /// `full` (when every entry will be asked for), at once, which reads each entry once, not twice.
 pub fn decode_page(data: Bytes, full: bool) -> Result<Page, String> {
-    let text = std::str::from_utf8(&data).map_err(|e| format!("`data` is not UTF-8: {e}"))?;
-    if !text.trim_start().starts_with('{') {
-        return Err(format!(
-            "`data` is not an object: {}",
-            text.chars().take(80).collect::<String>()
-        ));
-    }
-    let wire: WirePage<'_> =
-        serde_json::from_str(text).map_err(|e| format!("`data` of the listing: {e}"))?;
-    let count = match wire.count {
+    let (count, spans) = match skim_page(&data) {
+        Some(indexed) => indexed,
+        None => serde_page(&data)?,
+    };
+    build_page(data, count, spans, full)
+}
+
+/// A page from its `count` and the places of its entries in `text`.
+fn build_page(
+    text: Bytes,
+    count: Option<Value>,
+    spans: Vec<Range<usize>>,
+    full: bool,
+) -> Result<Page, String> {
+    let count = match count {
         None | Some(Value::Null) => 0,
         Some(v) => as_i64(&v)
             .filter(|c| *c >= 0)
             .ok_or_else(|| format!("`data.count` is not a count: {v}"))? as u64,
     };
-    let mut entries = Vec::with_capacity(wire.tasks.0.len());
+    let mut entries = Vec::with_capacity(spans.len());
     let mut skipped = 0;
-    for raw in wire.tasks.0 {
-        let raw = raw.get();
-        let fingerprint = xxhash_rust::xxh3::xxh3_64(raw.as_bytes());
+    for span in spans {
+        let raw = &text[span.clone()];
+        let fingerprint = xxhash_rust::xxh3::xxh3_64(raw);
         let (id, task) = if full {
-            match serde_json::from_str::<Obj<WireTask>>(raw)
+            match serde_json::from_slice::<Obj<WireTask>>(raw)
                 .ok()
                 .and_then(|o| o.0)
             {
@@ -254,7 +390,7 @@ pub fn decode_page(data: Bytes, full: bool) -> Result<Page, String> {
                 None => (None, None),
             }
         } else {
-            let id = serde_json::from_str::<Obj<WireId>>(raw)
+            let id = serde_json::from_slice::<Obj<WireId>>(raw)
                 .ok()
                 .and_then(|o| o.0)
                 .and_then(|w| w.task_id.0)
@@ -262,15 +398,12 @@ pub fn decode_page(data: Bytes, full: bool) -> Result<Page, String> {
             (id, None)
         };
         match id {
-            Some(task_id) => {
-                let start = raw.as_ptr() as usize - text.as_ptr() as usize;
-                entries.push(Entry {
-                    task_id,
-                    fingerprint,
-                    span: start..start + raw.len(),
-                    task,
-                });
-            }
+            Some(task_id) => entries.push(Entry {
+                task_id,
+                fingerprint,
+                span,
+                task,
+            }),
             None => skipped += 1,
         }
     }
@@ -279,8 +412,41 @@ pub fn decode_page(data: Bytes, full: bool) -> Result<Page, String> {
         count,
         entries,
         skipped,
-        text: data,
+        text,
     })
+}
+
+/// A page's `count` and the places of its entries, found by indexing the text; `None` when
+/// that cannot be done.
+fn skim_page(data: &[u8]) -> Option<(Option<Value>, Vec<Range<usize>>)> {
+    let (page, end) = index_page(data, skim::start(data))?;
+    if !skim::ends_at(data, end) {
+        return None;
+    }
+    Some((indexed_value(data, &page.count)?, page.tasks))
+}
+
+/// What [`skim_page`] finds, read by serde: slower, and says what is wrong with the text.
+fn serde_page(data: &[u8]) -> Result<(Option<Value>, Vec<Range<usize>>), String> {
+    let text = std::str::from_utf8(data).map_err(|e| format!("`data` is not UTF-8: {e}"))?;
+    if !text.trim_start().starts_with('{') {
+        return Err(format!(
+            "`data` is not an object: {}",
+            text.chars().take(80).collect::<String>()
+        ));
+    }
+    let wire: WirePage<'_> =
+        serde_json::from_str(text).map_err(|e| format!("`data` of the listing: {e}"))?;
+    let spans = wire
+        .tasks
+        .0
+        .into_iter()
+        .map(|raw| {
+            let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+            start..start + raw.get().len()
+        })
+        .collect();
+    Ok((wire.count, spans))
 }
 
 #[derive(Deserialize)]
@@ -684,6 +850,65 @@ mod tests {
             Answer::read(Bytes::from("<html>"), 1).unwrap_err(),
             (None, None)
         );
+    }
+
+    #[test]
+    fn indexing_a_listing_finds_what_parsing_finds() {
+        // Envelopes: the indexed read and the parsed one give the same answer or refusal.
+        let bodies = [
+            r#"{"code": 0, "msg": "ok", "data": {"count": "1", "tasks": [{"task_id": "1"}]}}"#,
+            r#" {"data": {"tasks": []}, "code": "0", "extra": [1, {"x": "}"}]} "#,
+            r#"{"code": 0, "data": null}"#,
+            r#"{"code": 0}"#,
+            r#"{"code": 99991663, "msg": "token expired"}"#,
+            r#"{"code": 99991400, "msg": 7}"#,
+            r#"{"code": 0, "code": 1, "data": {}}"#,
+            r#"{"code": 0, "data": {"tasks": [1}}"#,
+            r#"{"code": 0, "data": {}} trailing"#,
+            r#"{"c\u006fde": 0, "data": {}}"#,
+            r#"{"code": 0, "data": {}"#,
+            "<html>",
+            "",
+        ];
+        for body in bodies {
+            let parsed = Answer::read(Bytes::from(body), 1).map(|a| a.data());
+            let indexed = Answer::read_listing(Bytes::from(body), 1).map(|a| a.data());
+            assert_eq!(indexed, parsed, "{body}");
+            // The page indexed on arrival, or later from a body seen before, is the page the
+            // parsed data gives.
+            let Ok(data) = parsed else { continue };
+            let page = |p: Result<Page, String>| p.map(|p| (p.count, p.skipped, p.tasks()));
+            let expected = page(decode_page(data, true));
+            for answer in [
+                Answer::read_listing(Bytes::from(body), 1).unwrap(),
+                Answer::seen(Bytes::from(body), 1),
+            ] {
+                let raw = RawPage::new(answer);
+                assert_eq!(page(raw.decode(true)), expected, "{body}");
+                assert_eq!(page(raw.decode(false)), expected, "{body}");
+            }
+        }
+        // Pages: the same count and entry places whenever the index can be made.
+        let pages = [
+            r#"{"count": "2", "tasks": [{"task_id": "1", "x": "a \" b"}, "garbage", {"task_id": 2}]}"#,
+            r#"{ "tasks" : null , "count" : 0 }"#,
+            r#"{"count": 1}"#,
+            r#"{}"#,
+            r#"{"tasks": [ ], "more": {"deep": [[[]]]}}"#,
+        ];
+        for page in pages {
+            let indexed = skim_page(page.as_bytes()).unwrap_or_else(|| panic!("{page}"));
+            assert_eq!(indexed, serde_page(page.as_bytes()).unwrap(), "{page}");
+        }
+        // Where the index cannot be made, serde's reading (and its error) stands.
+        for page in [
+            r#"{"count": "1", "tasks": {"a": 1}}"#,
+            "[1]",
+            r#"{"tasks": [1,]}"#,
+        ] {
+            assert_eq!(skim_page(page.as_bytes()), None, "{page}");
+            assert!(decode_page(Bytes::from(page), true).is_err(), "{page}");
+        }
     }
 
     #[test]

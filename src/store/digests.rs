@@ -46,10 +46,14 @@ struct DigestRow {
 
 /// Hashes as stored: 16 hex digits each.
 fn hashes_text(hashes: &[u64]) -> String {
-    use std::fmt::Write;
+    // A hash per task listed: written digit by digit rather than through `fmt`, which showed
+    // as 2% of a first cycle's instructions.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut text = String::with_capacity(hashes.len() * 16);
     for h in hashes {
-        let _ = write!(text, "{h:016x}");
+        for shift in (0..16).rev() {
+            text.push(DIGITS[((h >> (shift * 4)) & 0xf) as usize] as char);
+        }
     }
     text
 }
@@ -171,6 +175,11 @@ mod tests {
 
     #[test]
     fn hashes_read_back_as_written() {
+        // The text stored by earlier versions (`{:016x}` each) reads back the same.
+        assert_eq!(
+            hashes_text(&[0x0123_4567_89ab_cdef, 1]),
+            format!("{:016x}{:016x}", 0x0123_4567_89ab_cdef_u64, 1)
+        );
         for hashes in [vec![], vec![0], vec![u64::MAX, 1, 0x0123_4567_89ab_cdef]] {
             assert_eq!(parse_hashes(&hashes_text(&hashes)), Some(hashes));
         }
