@@ -66,7 +66,11 @@ impl Page {
         if let Some(task) = entry.task.take() {
             return task;
         }
-        let wire = serde_json::from_slice::<Obj<WireTask>>(&self.text[entry.span.clone()])
+        let raw = &self.text[entry.span.clone()];
+        if let Some(task) = walk_task(raw, entry.fingerprint) {
+            return task;
+        }
+        let wire = serde_json::from_slice::<Obj<WireTask>>(raw)
             .ok()
             .and_then(|o| o.0)
             .unwrap_or_default();
@@ -379,22 +383,18 @@ fn build_page(
         let raw = &text[span.clone()];
         let fingerprint = xxhash_rust::xxh3::xxh3_64(raw);
         let (id, task) = if full {
-            match serde_json::from_slice::<Obj<WireTask>>(raw)
-                .ok()
-                .and_then(|o| o.0)
-            {
-                Some(mut w) => match w.task_id.0.take().filter(|id| !id.is_empty()) {
-                    Some(id) => (Some(id.clone()), Some(w.into_listed(id, fingerprint))),
-                    None => (None, None),
-                },
+            match walk_task(raw, fingerprint).or_else(|| serde_task(raw, fingerprint)) {
+                Some(task) => (Some(task.task_id.clone()), Some(task)),
                 None => (None, None),
             }
         } else {
-            let id = serde_json::from_slice::<Obj<WireId>>(raw)
-                .ok()
-                .and_then(|o| o.0)
-                .and_then(|w| w.task_id.0)
-                .filter(|id| !id.is_empty());
+            let id = walk_id(raw).or_else(|| {
+                serde_json::from_slice::<Obj<WireId>>(raw)
+                    .ok()
+                    .and_then(|o| o.0)
+                    .and_then(|w| w.task_id.0)
+                    .filter(|id| !id.is_empty())
+            });
             (id, None)
         };
         match id {
@@ -414,6 +414,151 @@ fn build_page(
         skipped,
         text,
     })
+}
+
+/// One entry decoded by walking its text (see `skim`) when every field read is plain: a string
+/// without escapes, a start time written as digits, `null`, or an object or list of them where
+/// one is documented. `None` for anything else — an escape, a number where a string is
+/// documented, a repeated field, an empty id — and serde reads the entry instead, with all its
+/// leniency. Serde takes a whole entry apart, the fields nobody reads included.
+fn walk_task(raw: &[u8], fingerprint: u64) -> Option<ListedTask> {
+    let mut id = None;
+    let mut start: Option<Option<i64>> = None;
+    let (mut instance_seen, mut instance_id, mut labels, mut status) = (false, None, None, None);
+    let (mut initiator_seen, mut initiator_id, mut initiator_name) = (false, None, None);
+    let end = skim::walk_object(raw, 0, |key, i| match key {
+        b"task_id" => walk_string(raw, i, &mut id),
+        b"task_start_time" if start.is_none() => {
+            let end = skim::value_end(raw, i)?;
+            let text = &raw[i..end];
+            start = Some(if text == b"null" {
+                None
+            } else if let Some(s) = plain_str(text) {
+                s.trim().parse::<i64>().ok()
+            } else if text.iter().all(u8::is_ascii_digit) {
+                Some(std::str::from_utf8(text).ok()?.parse::<i64>().ok()?)
+            } else {
+                return None;
+            });
+            Some(end)
+        }
+        b"workflow_instance" if !instance_seen => {
+            instance_seen = true;
+            walk_object_or_null(raw, i, |k, j| match k {
+                b"id" => walk_string(raw, j, &mut instance_id),
+                b"status" => walk_string(raw, j, &mut status),
+                b"label" => walk_labels(raw, j, &mut labels),
+                _ => skim::value_end(raw, j),
+            })
+        }
+        b"initiator" if !initiator_seen => {
+            initiator_seen = true;
+            walk_object_or_null(raw, i, |k, j| match k {
+                b"user_id" => walk_string(raw, j, &mut initiator_id),
+                b"name" => walk_string(raw, j, &mut initiator_name),
+                _ => skim::value_end(raw, j),
+            })
+        }
+        b"task_start_time" | b"workflow_instance" | b"initiator" => None,
+        _ => skim::value_end(raw, i),
+    })?;
+    if end != raw.len() {
+        return None;
+    }
+    let non_empty = |s: Option<Option<String>>| s.flatten().filter(|s| !s.is_empty());
+    Some(ListedTask {
+        task_id: non_empty(id)?,
+        instance_id: instance_id.flatten(),
+        labels: labels.unwrap_or_default(),
+        status: status.flatten(),
+        initiator_id: non_empty(initiator_id),
+        initiator_name: non_empty(initiator_name),
+        start_time: start.flatten().and_then(epoch_ms),
+        fingerprint,
+    })
+}
+
+/// An entry's id, read as [`walk_task`] reads it; `None`: serde reads it.
+fn walk_id(raw: &[u8]) -> Option<String> {
+    let mut id = None;
+    let end = skim::walk_object(raw, 0, |key, i| match key {
+        b"task_id" => walk_string(raw, i, &mut id),
+        _ => skim::value_end(raw, i),
+    })?;
+    (end == raw.len()).then_some(())?;
+    id.flatten().filter(|s| !s.is_empty())
+}
+
+/// A plain JSON string's text: quoted, UTF-8, no escapes (nor the control characters JSON
+/// does not allow unescaped).
+fn plain_str(text: &[u8]) -> Option<&str> {
+    let inner = text.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    if inner.iter().any(|&c| c == b'\\' || c < 0x20) {
+        return None;
+    }
+    std::str::from_utf8(inner).ok()
+}
+
+/// Reads the plain string (or `null`) at `i` into `slot`, which must be empty (a field seen
+/// once); the value's end.
+fn walk_string(b: &[u8], i: usize, slot: &mut Option<Option<String>>) -> Option<usize> {
+    if slot.is_some() {
+        return None;
+    }
+    let end = skim::value_end(b, i)?;
+    let text = &b[i..end];
+    *slot = Some(if text == b"null" {
+        None
+    } else {
+        Some(plain_str(text)?.to_owned())
+    });
+    Some(end)
+}
+
+/// Walks the object at `i` with `visit`, or steps over a `null` there.
+fn walk_object_or_null(
+    b: &[u8],
+    i: usize,
+    visit: impl FnMut(&[u8], usize) -> Option<usize>,
+) -> Option<usize> {
+    if b[i..].starts_with(b"null") {
+        return skim::value_end(b, i).filter(|end| *end == i + 4);
+    }
+    skim::walk_object(b, i, visit)
+}
+
+/// Reads the list of labels at `i` (or `null`, none) into `slot`, which must be empty.
+fn walk_labels(b: &[u8], i: usize, slot: &mut Option<Vec<(String, String)>>) -> Option<usize> {
+    if slot.is_some() {
+        return None;
+    }
+    let mut labels = Vec::new();
+    let end = if b[i..].starts_with(b"null") {
+        skim::value_end(b, i).filter(|end| *end == i + 4)?
+    } else {
+        skim::walk_array(b, i, |j| {
+            let (mut code, mut text) = (None, None);
+            let end = skim::walk_object(b, j, |k, v| match k {
+                b"language_code" => walk_string(b, v, &mut code),
+                b"text" => walk_string(b, v, &mut text),
+                _ => skim::value_end(b, v),
+            })?;
+            // A label without text says nothing.
+            if let Some(text) = text.flatten() {
+                labels.push((code.flatten().unwrap_or_default(), text));
+            }
+            Some(end)
+        })?
+    };
+    *slot = Some(labels);
+    Some(end)
+}
+
+/// One entry as serde reads it; `None`: no usable id (the entry is dropped).
+fn serde_task(raw: &[u8], fingerprint: u64) -> Option<ListedTask> {
+    let mut w = serde_json::from_slice::<Obj<WireTask>>(raw).ok()?.0?;
+    let id = w.task_id.0.take().filter(|id| !id.is_empty())?;
+    Some(w.into_listed(id, fingerprint))
 }
 
 /// A page's `count` and the places of its entries, found by indexing the text; `None` when
@@ -908,6 +1053,86 @@ mod tests {
         ] {
             assert_eq!(skim_page(page.as_bytes()), None, "{page}");
             assert!(decode_page(Bytes::from(page), true).is_err(), "{page}");
+        }
+    }
+
+    #[test]
+    fn walking_an_entry_reads_what_serde_reads() {
+        // (entry, walked: read without serde)
+        let cases = [
+            (
+                r#"{"task_id": "1", "task_start_time": "1730208758000", "workflow_instance": {"id": "w1", "label": [{"language_code": "2052", "text": "报销"}, {"language_code": "1033", "text": "Expense"}], "status": "in_process"}, "initiator": {"user_id": "9", "name": "Li"}, "summarys": [{"file_key": {"text": "金额"}}]}"#,
+                true,
+            ),
+            (r#"{"task_id": "2"}"#, true),
+            (
+                r#"{"task_id": "3", "task_start_time": 1730208758000}"#,
+                true,
+            ),
+            (
+                r#"{"task_id": "3", "task_start_time": " 1730208758 "}"#,
+                true,
+            ),
+            (r#"{"task_id": "3", "task_start_time": "soon"}"#, true),
+            (
+                r#"{"task_id": "4", "workflow_instance": null, "initiator": null}"#,
+                true,
+            ),
+            (
+                r#"{"task_id": "5", "workflow_instance": {"label": null, "id": null}}"#,
+                true,
+            ),
+            (
+                r#"{"task_id": "6", "workflow_instance": {"label": [{"language_code": "2052"}, {"text": ""}]}}"#,
+                true,
+            ),
+            (
+                r#"{"task_id": "7", "initiator": {"user_id": "", "name": ""}, "extra": {"deep": [1, "x", {"y": null}]}}"#,
+                true,
+            ),
+            // Read by serde: numbers for strings, escapes, shapes off the documented ones.
+            (r#"{"task_id": 8}"#, false),
+            (r#"{"task_id": "9", "task_start_time": 1.73e12}"#, false),
+            (r#"{"task_id": "10", "task_start_time": -5}"#, false),
+            (
+                r#"{"task_id": "11", "task_start_time": 99999999999999999999}"#,
+                false,
+            ),
+            (
+                r#"{"task_id": "12", "workflow_instance": {"label": [{"language_code": "2052", "text": "a \"quoted\" word"}]}}"#,
+                false,
+            ),
+            (r#"{"task_id": "13", "workflow_instance": "w"}"#, false),
+            (
+                r#"{"task_id": "14", "workflow_instance": {"label": ["x"]}}"#,
+                false,
+            ),
+            (r#"{"task_id": "15", "task_id": "16"}"#, false),
+            (
+                r#"{"task_id": "17", "initiator": {"name": "a", "name": "b"}}"#,
+                false,
+            ),
+            (r#"{"task_id": ""}"#, false),
+            (r#"{"task_id": "line\nbreak"}"#, false),
+            ("{\"task_id\": \"raw\u{1}control\"}", false),
+            (r#"{"t\u0061sk_id": "18"}"#, false),
+            (r#"["not", "an", "object"]"#, false),
+        ];
+        for (entry, walked) in cases {
+            let fast = walk_task(entry.as_bytes(), 7);
+            assert_eq!(fast.is_some(), walked, "{entry}");
+            if let Some(fast) = fast {
+                assert_eq!(Some(fast), serde_task(entry.as_bytes(), 7), "{entry}");
+            }
+            // Whichever reads it, a page decoded in full gives serde's reading (or drops the
+            // entry).
+            let page = format!(r#"{{"count": 1, "tasks": [{entry}]}}"#);
+            let tasks = decode_page(Bytes::from(page), true).unwrap().tasks();
+            let expected = serde_task(
+                entry.as_bytes(),
+                xxhash_rust::xxh3::xxh3_64(entry.as_bytes()),
+            );
+            assert_eq!(tasks.first(), expected.as_ref(), "{entry}");
         }
     }
 

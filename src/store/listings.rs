@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
-use sqlx::query_builder::Separated;
-use sqlx::{QueryBuilder, Sqlite};
+// The batch statements are fixed text plus placeholders (`values_clause`): nothing listed is
+// ever written into SQL.
+use sqlx::{AssertSqlSafe, Sqlite};
 
 use super::{Store, StoreError, from_ms, ms};
 use crate::feishu::ListedTask;
@@ -40,17 +41,36 @@ pub struct Absent {
 /// Rows per multi-row statement: well inside SQLite's limits on bound values.
 const ROWS_PER_STATEMENT: usize = 400;
 
+/// One statement of a batch, its values bound in order.
+type Batch<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
+
 /// Binds a task's facts in the column order both statements name: task_id, instance_id,
 /// labels, status, initiator_id, initiator_name, start_time, fingerprint.
-fn bind_facts<'q>(b: &mut Separated<'_, Sqlite, &'static str>, r: &'q TaskRow<'q>) {
-    b.push_bind(r.task_id)
-        .push_bind(r.instance_id)
-        .push_bind(r.labels.as_str())
-        .push_bind(r.status)
-        .push_bind(r.initiator_id)
-        .push_bind(r.initiator_name)
-        .push_bind(r.start_time)
-        .push_bind(r.fingerprint);
+fn bind_facts<'q>(q: Batch<'q>, r: &'q TaskRow<'q>) -> Batch<'q> {
+    q.bind(r.task_id)
+        .bind(r.instance_id)
+        .bind(r.labels.as_str())
+        .bind(r.status)
+        .bind(r.initiator_id)
+        .bind(r.initiator_name)
+        .bind(r.start_time)
+        .bind(r.fingerprint)
+}
+
+/// `VALUES (?, …), …`: `rows` groups of `columns` anonymous placeholders, bound in order.
+/// Written out by hand: a batch binds some 40,000 values, and formatting a numbered
+/// placeholder for each showed as 3% of a first cycle's instructions.
+fn values_clause(rows: usize, columns: usize) -> String {
+    let group = format!("({})", vec!["?"; columns].join(", "));
+    let mut sql = String::with_capacity(7 + rows * (group.len() + 2));
+    sql.push_str("VALUES ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&group);
+    }
+    sql
 }
 
 /// One listed task as bound into SQL, column by column.
@@ -142,18 +162,18 @@ impl Store {
             .collect();
         let mut tx = self.begin().await?;
         let mut new = 0;
-        // Multi-row statements with bound values, a few hundred rows each: one parse and one
-        // step loop per chunk, no JSON to build or take apart.
+        // Multi-row statements with bound values, a few hundred rows each: one parse (cached by
+        // sqlx for a full chunk) and one step loop per chunk, no JSON to build or take apart.
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT OR IGNORE INTO tasks (task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, fingerprint, first_seen, last_seen) ",
+            let sql = format!(
+                "INSERT OR IGNORE INTO tasks (task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, fingerprint, first_seen, last_seen) {}",
+                values_clause(chunk.len(), 10)
             );
-            q.push_values(chunk, |mut b, r| {
-                bind_facts(&mut b, r);
-                b.push_bind(now).push_bind(now);
-            });
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for r in chunk {
+                q = bind_facts(q, r).bind(now).bind(now);
+            }
             new += q
-                .build()
                 .execute(&mut *tx)
                 .await
                 .map_err(self.err("store tasks"))?
@@ -163,12 +183,9 @@ impl Store {
         // finished and are back). A batch of only new tasks needs no second look.
         if new < listed.len() as u64 {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                let mut q = QueryBuilder::<Sqlite>::new(
-                    "WITH s(task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, fingerprint) AS (",
-                );
-                q.push_values(chunk, |mut b, r| bind_facts(&mut b, r));
-                q.push(
-                    ") UPDATE tasks SET
+                let sql = format!(
+                    "WITH s(task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, fingerprint) AS ({})
+                     UPDATE tasks SET
                        instance_id = coalesce(s.instance_id, tasks.instance_id),
                        labels = CASE WHEN s.labels = '[]' THEN tasks.labels ELSE s.labels END,
                        status = coalesce(s.status, tasks.status),
@@ -177,49 +194,48 @@ impl Store {
                        start_time = coalesce(s.start_time, tasks.start_time),
                        fingerprint = s.fingerprint,
                        finished_at = NULL,
-                       last_seen = ",
-                );
-                q.push_bind(now).push(
-                    " FROM s WHERE tasks.task_id = s.task_id
+                       last_seen = ?
+                     FROM s WHERE tasks.task_id = s.task_id
                        AND (tasks.finished_at IS NOT NULL OR tasks.fingerprint IS NOT s.fingerprint)",
+                    values_clause(chunk.len(), 8)
                 );
-                q.build()
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for r in chunk {
+                    q = bind_facts(q, r);
+                }
+                q.bind(now)
                     .execute(&mut *tx)
                     .await
                     .map_err(self.err("update tasks"))?;
             }
         }
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO assignments (task_id, user_id, first_seen, last_seen) ",
-            );
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.task_id)
-                    .push_bind(r.user_id)
-                    .push_bind(now)
-                    .push_bind(now);
-            });
-            q.push(
-                " ON CONFLICT (task_id, user_id) DO UPDATE SET finished_at = NULL, missing_since = NULL, last_seen = excluded.last_seen
+            let sql = format!(
+                "INSERT INTO assignments (task_id, user_id, first_seen, last_seen) {}
+                 ON CONFLICT (task_id, user_id) DO UPDATE SET finished_at = NULL, missing_since = NULL, last_seen = excluded.last_seen
                  WHERE assignments.finished_at IS NOT NULL OR assignments.missing_since IS NOT NULL",
+                values_clause(chunk.len(), 4)
             );
-            q.build()
-                .execute(&mut *tx)
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for r in chunk {
+                q = q.bind(r.task_id).bind(r.user_id).bind(now).bind(now);
+            }
+            q.execute(&mut *tx)
                 .await
                 .map_err(self.err("store assignments"))?;
         }
         let flows: Vec<&TaskRow<'_>> = rows.iter().filter(|r| r.flow_set.is_some()).collect();
         for chunk in flows.chunks(ROWS_PER_STATEMENT) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("INSERT INTO task_flows (task_id, flow_set, member) ");
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.task_id)
-                    .push_bind(r.flow_set)
-                    .push_bind(1_i64);
-            });
-            q.push(" ON CONFLICT (task_id, flow_set) DO UPDATE SET member = 1 WHERE task_flows.member = 0");
-            q.build()
-                .execute(&mut *tx)
+            let sql = format!(
+                "INSERT INTO task_flows (task_id, flow_set, member) {}
+                 ON CONFLICT (task_id, flow_set) DO UPDATE SET member = 1 WHERE task_flows.member = 0",
+                values_clause(chunk.len(), 3)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for r in chunk {
+                q = q.bind(r.task_id).bind(r.flow_set).bind(1_i64);
+            }
+            q.execute(&mut *tx)
                 .await
                 .map_err(self.err("store tasks' flow"))?;
         }
