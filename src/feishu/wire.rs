@@ -102,12 +102,12 @@ impl RawPage {
     }
 
     /// Indexes the page, or decodes it in full; see [`decode_page`].
-    pub fn decode(&self, full: bool) -> Result<Page, String> {
+    pub fn decode(self, full: bool) -> Result<Page, String> {
         // A listing answer indexed on arrival (or now, if it came as one seen before) is not
         // taken apart again.
-        let answer = &self.answer;
-        let indexed = match (&answer.page, &answer.data) {
-            (Some(page), _) => Some(page.clone()),
+        let mut answer = self.answer;
+        let indexed = match (answer.page.take(), &answer.data) {
+            (Some(page), _) => Some(page),
             (None, DataPlace::Unread) => index_listing(&answer.body).and_then(|i| i.page),
             (None, _) => None,
         };
@@ -248,8 +248,12 @@ struct ListingIndex {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct PageIndex {
     count: Option<Range<usize>>,
-    tasks: Vec<Range<usize>>,
+    tasks: Vec<Indexed>,
 }
+
+/// An entry's place in the text, and the entry itself when the index could read it on the way
+/// (see [`walk_task`]): a page seen for the first time is then gone over once, not twice.
+type Indexed = (Range<usize>, Option<ListedTask>);
 
 /// Indexes a whole listing answer in one pass; `None` when it cannot (serde reads it then).
 fn index_listing(body: &[u8]) -> Option<ListingIndex> {
@@ -275,7 +279,7 @@ fn index_listing(body: &[u8]) -> Option<ListingIndex> {
 /// Indexes the page object that starts at `i`: its index and its end.
 fn index_page(b: &[u8], i: usize) -> Option<(PageIndex, usize)> {
     let mut count = None;
-    let mut tasks: Option<Vec<Range<usize>>> = None;
+    let mut tasks: Option<Vec<Indexed>> = None;
     let end = skim::walk_object(b, i, |key, j| match key {
         b"count" => skim::set_once(&mut count, j..skim::value_end(b, j)?),
         b"tasks" if tasks.is_none() => {
@@ -284,10 +288,16 @@ fn index_page(b: &[u8], i: usize) -> Option<(PageIndex, usize)> {
                 return skim::value_end(b, j).filter(|e| *e == j + 4);
             }
             let mut list = Vec::with_capacity(PAGE_SIZE as usize);
-            let end = skim::walk_array(b, j, |k| {
-                let end = skim::value_end(b, k)?;
-                list.push(k..end);
-                Some(end)
+            let end = skim::walk_array(b, j, |k| match walk_task_at(b, k) {
+                Some((task, end)) => {
+                    list.push((k..end, Some(task)));
+                    Some(end)
+                }
+                None => {
+                    let end = skim::value_end(b, k)?;
+                    list.push((k..end, None));
+                    Some(end)
+                }
             })?;
             tasks = Some(list);
             Some(end)
@@ -354,8 +364,9 @@ pub fn as_i64(v: &Value) -> Option<i64> {
 }
 
 /// Indexes the `data` of a user_task/query answer: the count, and each entry's id, hash and
-/// place in the text. Entries are decoded in full later, and only those asked for — or, with
-/// `full` (when every entry will be asked for), at once, which reads each entry once, not twice.
+/// place in the text. An entry whose fields are plain is read on the way (see [`walk_task`]);
+/// any other is decoded by serde later, when asked for — or, with `full` (every entry will be
+/// asked for), at once.
 pub fn decode_page(data: Bytes, full: bool) -> Result<Page, String> {
     let (count, spans) = match skim_page(&data) {
         Some(indexed) => indexed,
@@ -368,7 +379,7 @@ pub fn decode_page(data: Bytes, full: bool) -> Result<Page, String> {
 fn build_page(
     text: Bytes,
     count: Option<Value>,
-    spans: Vec<Range<usize>>,
+    indexed: Vec<Indexed>,
     full: bool,
 ) -> Result<Page, String> {
     let count = match count {
@@ -377,12 +388,15 @@ fn build_page(
             .filter(|c| *c >= 0)
             .ok_or_else(|| format!("`data.count` is not a count: {v}"))? as u64,
     };
-    let mut entries = Vec::with_capacity(spans.len());
+    let mut entries = Vec::with_capacity(indexed.len());
     let mut skipped = 0;
-    for span in spans {
+    for (span, walked) in indexed {
         let raw = &text[span.clone()];
         let fingerprint = xxhash_rust::xxh3::xxh3_64(raw);
-        let (id, task) = if full {
+        let (id, task) = if let Some(mut task) = walked {
+            task.fingerprint = fingerprint;
+            (Some(task.task_id.clone()), Some(task))
+        } else if full {
             match walk_task(raw, fingerprint).or_else(|| serde_task(raw, fingerprint)) {
                 Some(task) => (Some(task.task_id.clone()), Some(task)),
                 None => (None, None),
@@ -422,11 +436,19 @@ fn build_page(
 /// documented, a repeated field, an empty id — and serde reads the entry instead, with all its
 /// leniency. Serde takes a whole entry apart, the fields nobody reads included.
 fn walk_task(raw: &[u8], fingerprint: u64) -> Option<ListedTask> {
+    let (mut task, end) = walk_task_at(raw, 0)?;
+    task.fingerprint = fingerprint;
+    (end == raw.len()).then_some(task)
+}
+
+/// [`walk_task`] on the entry that starts at `i` of `raw`: the task (its fingerprint not set)
+/// and where the entry ends.
+fn walk_task_at(raw: &[u8], i: usize) -> Option<(ListedTask, usize)> {
     let mut id = None;
     let mut start: Option<Option<i64>> = None;
     let (mut instance_seen, mut instance_id, mut labels, mut status) = (false, None, None, None);
     let (mut initiator_seen, mut initiator_id, mut initiator_name) = (false, None, None);
-    let end = skim::walk_object(raw, 0, |key, i| match key {
+    let end = skim::walk_object(raw, i, |key, i| match key {
         b"task_id" => walk_string(raw, i, &mut id),
         b"task_start_time" if start.is_none() => {
             let end = skim::value_end(raw, i)?;
@@ -462,11 +484,8 @@ fn walk_task(raw: &[u8], fingerprint: u64) -> Option<ListedTask> {
         b"task_start_time" | b"workflow_instance" | b"initiator" => None,
         _ => skim::value_end(raw, i),
     })?;
-    if end != raw.len() {
-        return None;
-    }
     let non_empty = |s: Option<Option<String>>| s.flatten().filter(|s| !s.is_empty());
-    Some(ListedTask {
+    let task = ListedTask {
         task_id: non_empty(id)?,
         instance_id: instance_id.flatten(),
         labels: labels.unwrap_or_default(),
@@ -474,8 +493,9 @@ fn walk_task(raw: &[u8], fingerprint: u64) -> Option<ListedTask> {
         initiator_id: non_empty(initiator_id),
         initiator_name: non_empty(initiator_name),
         start_time: start.flatten().and_then(epoch_ms),
-        fingerprint,
-    })
+        fingerprint: 0,
+    };
+    Some((task, end))
 }
 
 /// An entry's id, read as [`walk_task`] reads it; `None`: serde reads it.
@@ -563,7 +583,7 @@ fn serde_task(raw: &[u8], fingerprint: u64) -> Option<ListedTask> {
 
 /// A page's `count` and the places of its entries, found by indexing the text; `None` when
 /// that cannot be done.
-fn skim_page(data: &[u8]) -> Option<(Option<Value>, Vec<Range<usize>>)> {
+fn skim_page(data: &[u8]) -> Option<(Option<Value>, Vec<Indexed>)> {
     let (page, end) = index_page(data, skim::start(data))?;
     if !skim::ends_at(data, end) {
         return None;
@@ -572,7 +592,7 @@ fn skim_page(data: &[u8]) -> Option<(Option<Value>, Vec<Range<usize>>)> {
 }
 
 /// What [`skim_page`] finds, read by serde: slower, and says what is wrong with the text.
-fn serde_page(data: &[u8]) -> Result<(Option<Value>, Vec<Range<usize>>), String> {
+fn serde_page(data: &[u8]) -> Result<(Option<Value>, Vec<Indexed>), String> {
     let text = std::str::from_utf8(data).map_err(|e| format!("`data` is not UTF-8: {e}"))?;
     if !text.trim_start().starts_with('{') {
         return Err(format!(
@@ -588,7 +608,7 @@ fn serde_page(data: &[u8]) -> Result<(Option<Value>, Vec<Range<usize>>), String>
         .into_iter()
         .map(|raw| {
             let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
-            start..start + raw.get().len()
+            (start..start + raw.get().len(), None)
         })
         .collect();
     Ok((wire.count, spans))
@@ -1024,13 +1044,13 @@ mod tests {
             let Ok(data) = parsed else { continue };
             let page = |p: Result<Page, String>| p.map(|p| (p.count, p.skipped, p.tasks()));
             let expected = page(decode_page(data, true));
-            for answer in [
-                Answer::read_listing(Bytes::from(body), 1).unwrap(),
-                Answer::seen(Bytes::from(body), 1),
-            ] {
-                let raw = RawPage::new(answer);
-                assert_eq!(page(raw.decode(true)), expected, "{body}");
-                assert_eq!(page(raw.decode(false)), expected, "{body}");
+            for full in [true, false] {
+                for answer in [
+                    Answer::read_listing(Bytes::from(body), 1).unwrap(),
+                    Answer::seen(Bytes::from(body), 1),
+                ] {
+                    assert_eq!(page(RawPage::new(answer).decode(full)), expected, "{body}");
+                }
             }
         }
         // Pages: the same count and entry places whenever the index can be made.
@@ -1042,8 +1062,21 @@ mod tests {
             r#"{"tasks": [ ], "more": {"deep": [[[]]]}}"#,
         ];
         for page in pages {
+            let places = |(count, entries): (Option<Value>, Vec<Indexed>)| {
+                (
+                    count,
+                    entries
+                        .into_iter()
+                        .map(|(span, _)| span)
+                        .collect::<Vec<_>>(),
+                )
+            };
             let indexed = skim_page(page.as_bytes()).unwrap_or_else(|| panic!("{page}"));
-            assert_eq!(indexed, serde_page(page.as_bytes()).unwrap(), "{page}");
+            assert_eq!(
+                places(indexed),
+                places(serde_page(page.as_bytes()).unwrap()),
+                "{page}"
+            );
         }
         // Where the index cannot be made, serde's reading (and its error) stands.
         for page in [
