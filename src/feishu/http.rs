@@ -56,7 +56,7 @@ impl FeishuClient {
         if status < 300 && known == Some(hash) {
             return Ok(wire::Answer::seen(bytes, hash));
         }
-        // A listing answer is indexed rather than parsed: its entries are read one by one later.
+        // A listing answer is walked once rather than parsed (see `skim`).
         let read = if path == QUERY_PATH {
             wire::Answer::read_listing
         } else {
