@@ -198,13 +198,9 @@ impl Engine {
             if !gone.is_empty() {
                 // A task stored only in the pending batch must be stored before it is finished.
                 self.flush(pending, report).await?;
-                let absent = self
-                    .store
-                    .record_absent(&user.id, &gone, listing_started)
+                missing = self
+                    .record_absent(&user.id, &gone, listing_started, report)
                     .await?;
-                report.tasks_finished += absent.finished;
-                report.tasks_missing += absent.missing;
-                missing = absent.missing;
             }
             let digest = pages.map(|pages| {
                 // Tasks still pending after this listing: those it held, and those it lacked
@@ -244,6 +240,26 @@ impl Engine {
             may_be_due,
             complete_at: complete.then_some(listing_started),
         })
+    }
+
+    /// Records what a complete listing of `user` lacked (see [`Store::record_absent`]) and
+    /// counts it; how many tasks were marked missing.
+    ///
+    /// [`Store::record_absent`]: crate::store::Store::record_absent
+    pub(super) async fn record_absent(
+        &self,
+        user: &str,
+        gone: &[String],
+        listing_started: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) -> Result<u64, StoreError> {
+        let absent = self
+            .store
+            .record_absent(user, gone, listing_started)
+            .await?;
+        report.tasks_finished += absent.finished;
+        report.tasks_missing += absent.missing;
+        Ok(absent.missing)
     }
 
     /// Writes the listed tasks gathered so far, in one transaction.

@@ -56,17 +56,14 @@ impl Engine {
         } = digest;
         let digest = if missing > 0 {
             let gone = self.store.missing_tasks(&user.id).await?;
-            let absent = self
-                .store
-                .record_absent(&user.id, &gone, listing_started)
+            let missing = self
+                .record_absent(&user.id, &gone, listing_started, report)
                 .await?;
-            report.tasks_finished += absent.finished;
-            report.tasks_missing += absent.missing;
             Some(ListingDigest {
                 pages,
                 tasks: tasks.clone(),
                 oldest_start,
-                missing: absent.missing,
+                missing,
             })
         } else {
             // The stored digest still holds.
