@@ -7,7 +7,7 @@ use super::{CycleError, CycleReport, Engine};
 use crate::domain::CallKind;
 use crate::domain::planner::Escalation;
 use crate::prometheus;
-use crate::store::{Intent, Outcome, StoreError};
+use crate::store::{Intent, StoreError};
 
 impl Engine {
     pub(super) async fn escalate(
@@ -69,16 +69,15 @@ impl Engine {
                 .await
                 .map(|()| None),
         };
-        let now = self.clock.now();
+        let chat = match &result {
+            Ok(Some(id)) if esc.chat_id.as_deref() != Some(id.as_str()) => {
+                Some((esc.task_id.as_str(), id.as_str()))
+            }
+            _ => None,
+        };
+        self.record_call_outcome(intent, &result, chat).await?;
         match result {
             Ok(chat_id) => {
-                let chat = chat_id
-                    .as_deref()
-                    .filter(|id| esc.chat_id.as_deref() != Some(*id))
-                    .map(|id| (esc.task_id.as_str(), id));
-                self.store
-                    .record_outcome(intent, Outcome::Sent, None, None, chat, now)
-                    .await?;
                 report.escalations_sent += n;
                 prometheus::escalations(rule, kind, "sent", n);
                 tracing::info!(task_id = %esc.task_id, kind, assignees = ?assignees, people = ?esc.people, rule = %rule,
@@ -86,25 +85,12 @@ impl Engine {
                     "escalated task {} for {}: {what} ({})", esc.task_id, esc.names.join(", "), esc.people.join(", "));
             }
             Err(e) if e.outcome_unknown() => {
-                self.store
-                    .record_outcome(
-                        intent,
-                        Outcome::Unknown,
-                        None,
-                        Some(&e.to_string()),
-                        None,
-                        now,
-                    )
-                    .await?;
                 report.escalations_unknown += n;
                 prometheus::escalations(rule, kind, "unknown", n);
                 tracing::warn!(task_id = %esc.task_id, kind, assignees = ?assignees, rule = %rule, error = %e,
                     "escalation outcome unknown; counted as done and not repeated");
             }
             Err(e) => {
-                self.store
-                    .record_outcome(intent, Outcome::Failed, e.code(), Some(&e.msg()), None, now)
-                    .await?;
                 report.escalations_failed += n;
                 prometheus::escalations(rule, kind, "failed", n);
                 tracing::error!(task_id = %esc.task_id, kind, assignees = ?assignees, rule = %rule, code = e.code(), msg = %e.msg(),

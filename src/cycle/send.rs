@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::mpsc;
 
 use super::sync::ListedUser;
@@ -40,7 +40,7 @@ impl Engine {
         let mut sides = Decided {
             listed: FxHashSet::default(),
             complete_at: HashMap::new(),
-            decided: FxHashSet::default(),
+            decided: FxHashMap::default(),
         };
         let mut queue = Queues::default();
         let mut picked: HashMap<String, usize> = HashMap::new();
@@ -147,9 +147,13 @@ impl Engine {
         self.store
             .visit_pending_pairs(scope, Some(started_before), |row| {
                 let known = known_before.is_none_or(|t| row.first_seen < t);
+                // Pairs are decided once; a task's other pairs may still come (a task handed
+                // to a second watched user during the cycle is theirs to be reminded of).
                 if known
-                    && !decided.contains(&row.task_id)
                     && watched.contains_key(row.user_id.as_str())
+                    && !decided
+                        .get(&row.task_id)
+                        .is_some_and(|users| users.contains(&row.user_id))
                 {
                     by_task.entry(row.task_id.clone()).or_default().push(row);
                 }
@@ -161,7 +165,10 @@ impl Engine {
             if rows.iter().any(|r| !listed.contains(&r.user_id)) {
                 continue;
             }
-            decided.insert(task_id);
+            decided
+                .entry(task_id)
+                .or_default()
+                .extend(rows.iter().map(|r| r.user_id.clone()));
             for mut row in rows {
                 // This cycle's complete listing showed the task pending for the assignee.
                 if let Some(at) = complete_at.get(&row.user_id) {
@@ -235,42 +242,47 @@ impl Engine {
             .client
             .expedite(slot, &call.task_id, &call.operator, &ids, &call.opinion)
             .await;
-        let now = self.clock.now();
+        self.record_call_outcome(intent, &result, None).await?;
         match result {
             Ok(()) => {
-                self.store
-                    .record_outcome(intent, Outcome::Sent, None, None, None, now)
-                    .await?;
                 report.expedites_sent += ids.len() as u64;
                 count_outcome(&call, "sent");
                 tracing::info!(task_id = %call.task_id, assignees = ?ids, rule = %rule, age = %age, n = ?ns, operator = %call.operator,
                     "expedited task {} for {}", call.task_id, call.names.join(", "));
             }
             Err(e) if e.outcome_unknown() => {
-                self.store
-                    .record_outcome(
-                        intent,
-                        Outcome::Unknown,
-                        None,
-                        Some(&e.to_string()),
-                        None,
-                        now,
-                    )
-                    .await?;
                 report.expedites_unknown += ids.len() as u64;
                 count_outcome(&call, "unknown");
                 tracing::warn!(task_id = %call.task_id, assignees = ?ids, rule = %rule, n = ?ns, error = %e,
                     "expedite outcome unknown; counted as sent and not repeated");
             }
             Err(e) => {
-                self.store
-                    .record_outcome(intent, Outcome::Failed, e.code(), Some(&e.msg()), None, now)
-                    .await?;
                 report.expedites_failed += ids.len() as u64;
                 count_outcome(&call, "failed");
                 log_expedite_failure(&call.task_id, &ids, rule, &e);
             }
         }
+        Ok(())
+    }
+
+    /// Records how a call that acts ended: sent; failed, with Feishu's code and message; or
+    /// unknown, for an answer that may mean the platform acted (never repeated). `chat` is a
+    /// group chat the call opened.
+    pub(super) async fn record_call_outcome<T>(
+        &self,
+        intent: i64,
+        result: &Result<T, FeishuError>,
+        chat: Option<(&str, &str)>,
+    ) -> Result<(), CycleError> {
+        let now = self.clock.now();
+        let (outcome, code, msg) = match result {
+            Ok(_) => (Outcome::Sent, None, None),
+            Err(e) if e.outcome_unknown() => (Outcome::Unknown, None, Some(e.to_string())),
+            Err(e) => (Outcome::Failed, e.code(), Some(e.msg())),
+        };
+        self.store
+            .record_outcome(intent, outcome, code, msg.as_deref(), chat, now)
+            .await?;
         Ok(())
     }
 }
@@ -280,7 +292,8 @@ struct Decided {
     listed: FxHashSet<String>,
     /// Users whose listing this cycle was complete, with when it started.
     complete_at: HashMap<String, DateTime<Utc>>,
-    decided: FxHashSet<String>,
+    /// The assignees each task was already decided for this cycle.
+    decided: FxHashMap<String, FxHashSet<String>>,
 }
 
 /// What waits to be sent.

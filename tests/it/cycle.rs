@@ -61,6 +61,41 @@ async fn shared_task_is_expedited_in_one_call_naming_both() {
     );
 }
 
+/// A known task handed to a second watched user is reminded to that user in the cycle that
+/// first lists it for them, whichever of the two is listed first.
+#[tokio::test]
+async fn a_task_newly_shared_is_reminded_to_the_new_assignee_at_once() {
+    for first_listed in ["u1", "u2"] {
+        let env = TestEnv::new().await;
+        let owner = first_listed;
+        env.add(FakeTask::new("handed", &[owner], 30 * HOUR));
+        assert_eq!(env.run(&["once"]).await.code, 0);
+        let sent = env.fake.expedites();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].expediting_user_ids, [owner]);
+
+        // The task is now pending for both watched users.
+        env.fake.finish_task("handed");
+        env.add(FakeTask::new("handed", &["u1", "u2"], 30 * HOUR));
+        let run = env.run(&["once"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        let sent = env.fake.expedites();
+        let other = if owner == "u1" { "u2" } else { "u1" };
+        assert_eq!(
+            sent.len(),
+            2,
+            "first held by {owner}: the second run reminds {other} once\n{sent:?}\n{}",
+            run.stderr
+        );
+        assert_eq!(sent[1].task_id, "handed");
+        assert_eq!(
+            sent[1].expediting_user_ids,
+            [other],
+            "{owner} was reminded already"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_second_once_within_repeat_sends_nothing() {
     let env = TestEnv::new().await;
