@@ -98,6 +98,10 @@ impl Store {
             .map_err(|e| open_err(e.to_string()))?
             .filename(path)
             .create_if_missing(true)
+            // For a new file only (an existing one keeps its size): 16 KiB pages make the
+            // b-trees a first listing fills shallower, −3% of a first cycle's instructions at
+            // 100k tasks and fewer write calls.
+            .page_size(16384)
             .journal_mode(SqliteJournalMode::Wal)
             // Listings are cheap to redo, so their commits need not reach the disk at once;
             // expedite intents and outcomes switch to FULL (see `durably`).
