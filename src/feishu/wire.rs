@@ -520,19 +520,27 @@ fn plain_str(text: &[u8]) -> Option<&str> {
 }
 
 /// Reads the plain string (or `null`) at `i` into `slot`, which must be empty (a field seen
-/// once); the value's end.
+/// once); the value's end. One pass finds the closing quote and refuses an escape or a control
+/// character on the way (serde reads such a string).
 fn walk_string(b: &[u8], i: usize, slot: &mut Option<Option<String>>) -> Option<usize> {
     if slot.is_some() {
         return None;
     }
-    let end = skim::value_end(b, i)?;
-    let text = &b[i..end];
-    *slot = Some(if text == b"null" {
-        None
-    } else {
-        Some(plain_str(text)?.to_owned())
-    });
-    Some(end)
+    if b.get(i) != Some(&b'"') {
+        let end = skim::value_end(b, i).filter(|end| b[i..*end] == *b"null")?;
+        *slot = Some(None);
+        return Some(end);
+    }
+    let mut j = i + 1;
+    loop {
+        match *b.get(j)? {
+            b'"' => break,
+            b'\\' | 0..0x20 => return None,
+            _ => j += 1,
+        }
+    }
+    *slot = Some(Some(std::str::from_utf8(&b[i + 1..j]).ok()?.to_owned()));
+    Some(j + 1)
 }
 
 /// Walks the object at `i` with `visit`, or steps over a `null` there.
