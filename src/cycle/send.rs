@@ -287,7 +287,8 @@ impl Engine {
     }
 }
 
-/// What the expediting side knows: users listed so far, tasks already decided this cycle.
+/// What the expediting side knows: users listed so far, (task, assignee) pairs already decided
+/// this cycle.
 struct Decided {
     listed: FxHashSet<String>,
     /// Users whose listing this cycle was complete, with when it started.
