@@ -85,7 +85,9 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     let (tick_tx, mut tick_rx) = mpsc::unbounded_channel::<Tick>();
     arm_schedule(&scheduler, &engine, &generation, &tick_tx).await?;
 
-    prune(&engine).await;
+    // Pruning runs beside the loop, never in its way: signals and the watchdog are answered
+    // while it deletes.
+    let mut pruning = Some(spawn_prune(&engine));
     let mut prune_timer =
         tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_EVERY, PRUNE_EVERY);
     let watchdog_usec = watchdog_usec();
@@ -173,18 +175,30 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
                     tracing::warn!("the running cycle made no progress since the last watchdog ping; withholding the ping");
                 }
             }
-            _ = prune_timer.tick() => prune(&engine).await,
+            _ = prune_timer.tick() => {
+                if pruning.as_ref().is_none_or(|p| p.is_finished()) {
+                    pruning = Some(spawn_prune(&engine));
+                } else {
+                    tracing::warn!("the previous pruning is still running; this one is skipped");
+                }
+            }
         }
     };
 
     tracing::info!("stopping on {why}");
+    // First of all: the running cycle stops taking new work at once.
+    stopping.store(true, Ordering::SeqCst);
     notify(&[NotifyState::Stopping]);
     generation.fetch_add(1, Ordering::SeqCst);
+    if let Some(p) = pruning.take() {
+        // Its transaction rolls back; the next start prunes again.
+        p.abort();
+        let _ = p.await;
+    }
     let mut scheduler = scheduler;
     if let Err(e) = scheduler.shutdown().await {
         tracing::debug!("scheduler shutdown: {e}");
     }
-    stopping.store(true, Ordering::SeqCst);
     if let Some(mut running) = cycle {
         match tokio::time::timeout(STOP_GRACE, &mut running).await {
             Ok(_) => tracing::info!("the running cycle stopped"),
@@ -485,6 +499,11 @@ pub fn describe_changes(old: &Config, new: &Config) -> Vec<String> {
         changes.push(format!("dry_run = {}", new.expedite.dry_run));
     }
     changes
+}
+
+fn spawn_prune(engine: &Engine) -> JoinHandle<()> {
+    let engine = engine.clone();
+    tokio::spawn(async move { prune(&engine).await })
 }
 
 async fn prune(engine: &Engine) {

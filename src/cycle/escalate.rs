@@ -31,6 +31,14 @@ impl Engine {
             report.escalations_sent += n;
             return Ok(());
         }
+        if let Err(e) = self.client.ready_token().await {
+            // Nothing was written and nothing left: the escalation stays due.
+            report.escalations_failed += n;
+            prometheus::escalations(rule, kind, "failed", n);
+            tracing::error!(task_id = %esc.task_id, kind, assignees = ?assignees, rule = %rule, code = e.code(), msg = %e.msg(),
+                "escalation not sent, will try again next cycle: {e}");
+            return Ok(());
+        }
         let slot = self.client.reserve(api_of(esc.kind)).await;
         let intent = Intent {
             kind: esc.kind,

@@ -23,7 +23,7 @@ use crate::feishu::{FeishuClient, FeishuError};
 use crate::store::{Store, StoreError};
 
 pub use report::CycleReport;
-pub use send::expedite_budget;
+pub use send::send_deadline;
 use sync::ListedUser;
 pub use sync::listing_flows;
 

@@ -32,6 +32,8 @@ pub struct CycleReport {
     pub escalations_sent: u64,
     pub escalations_failed: u64,
     pub escalations_unknown: u64,
+    /// Escalations due but past the cycle's deadline: still due next cycle.
+    pub escalations_carried_over: u64,
     pub dry_run: bool,
     pub api_query_calls: u64,
     pub api_expedite_calls: u64,
@@ -58,6 +60,7 @@ impl CycleReport {
         self.expedites_deferred += other.expedites_deferred;
         self.expedites_unknown += other.expedites_unknown;
         self.expedites_carried_over += other.expedites_carried_over;
+        self.escalations_carried_over += other.escalations_carried_over;
         self.expedites_capped += other.expedites_capped;
         self.silenced += other.silenced;
         self.escalations_due += other.escalations_due;
@@ -129,6 +132,7 @@ impl CycleReport {
             escalations_sent = self.escalations_sent,
             escalations_failed = self.escalations_failed,
             escalations_unknown = self.escalations_unknown,
+            escalations_carried_over = self.escalations_carried_over,
             dry_run = self.dry_run,
             api_query_calls = self.api_query_calls,
             api_expedite_calls = self.api_expedite_calls,

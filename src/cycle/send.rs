@@ -3,17 +3,19 @@
 //! cycle's budget — each call at most once, its intent on disk before it leaves.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::sync::ListedUser;
 use super::{CycleError, CycleReport, Engine};
 use crate::config::Config;
 use crate::domain::opinion::human_age;
 use crate::domain::planner::{
-    Call, Escalation, Planner, UserIndex, allowance_left, day_start, take_fairest, user_index,
+    Call, Escalation, FairQueue, Planner, UserIndex, allowance_left, day_start, user_index,
 };
 use crate::domain::rule::Rule;
 use crate::domain::{CallKind, Pair};
@@ -43,8 +45,6 @@ impl Engine {
             decided: FxHashMap::default(),
         };
         let mut queue = Queues::default();
-        let mut picked: HashMap<String, usize> = HashMap::new();
-        let budget = expedite_budget(&self.config, self.clock.now());
         let mut cap = DailyCap {
             rules: &self.config.rules,
             cap: self.config.expedite.max_per_user_per_day,
@@ -55,20 +55,24 @@ impl Engine {
                 HashMap::new()
             },
         };
-        let mut sent_calls = 0;
+        // Calls go out while the listing runs (a tick that comes meanwhile is skipped anyway),
+        // then until the first tick after it ended, less one slot.
+        let mut deadline: Option<Instant> = None;
         let mut listing_done = false;
         loop {
             let stopping = self.stop_requested();
-            let may_send = !queue.calls.is_empty() && sent_calls < budget && !stopping;
-            let may_escalate = !queue.escalations.is_empty() && !stopping;
-            if listing_done && !may_send && !may_escalate {
-                break;
-            }
             let next_slot = self.client.next_slot(Api::Expedite);
             let next_escalation = queue
                 .escalations
                 .front()
                 .map_or(next_slot, |e| self.client.next_slot(api_of(e.kind)));
+            let in_time = |slot: Instant| deadline.is_none_or(|d| slot <= d);
+            let may_send = !queue.calls.is_empty() && !stopping && in_time(next_slot);
+            let may_escalate =
+                !queue.escalations.is_empty() && !stopping && in_time(next_escalation);
+            if listing_done && !may_send && !may_escalate {
+                break;
+            }
             tokio::select! {
                 // Listings first: a task decided sooner may be more overdue than the queue.
                 biased;
@@ -89,13 +93,13 @@ impl Engine {
                         // have them.
                         self.decide_ready_tasks(PairScope::FirstSeenSince(cycle_started), None,
                             &watched, &mut sides, &mut queue, &mut report).await?;
+                        deadline = Some(self.send_deadline());
                     }
                 },
                 () = tokio::time::sleep_until(next_slot), if may_send => {
-                    let call = take_fairest(&mut queue.calls, &mut picked);
+                    let call = queue.calls.pop().expect("guarded");
                     if let Some(call) = cap.admit(call, &mut report) {
                         self.expedite(call, dry_run, &mut report).await?;
-                        sent_calls += 1;
                     }
                 }
                 () = tokio::time::sleep_until(next_escalation), if may_escalate => {
@@ -104,24 +108,40 @@ impl Engine {
                 }
             }
         }
-        let queue = queue.calls;
-        if !queue.is_empty() {
-            report.expedites_carried_over = queue.iter().map(|c| c.assignees.len() as u64).sum();
+        report.expedites_carried_over = queue
+            .calls
+            .remaining()
+            .map(|c| c.assignees.len() as u64)
+            .sum();
+        report.escalations_carried_over = queue
+            .escalations
+            .iter()
+            .map(|e| e.assignees.len() as u64)
+            .sum();
+        let left = queue.calls.len() + queue.escalations.len();
+        if left > 0 {
             if self.stop_requested() {
                 tracing::info!(
-                    left = queue.len(),
-                    "shutting down: remaining expedites stay due for the next run"
+                    left,
+                    "shutting down: remaining expedites and escalations stay due for the next run"
                 );
             } else {
                 tracing::warn!(
-                    due_calls = sent_calls + queue.len(),
-                    budget,
-                    carried_over = queue.len(),
-                    "more expedites are due than fit before the next tick; the most overdue went first, the rest stay due for the next cycle"
+                    carried_over = queue.calls.len(),
+                    escalations_carried_over = queue.escalations.len(),
+                    "more calls are due than fit before the next tick; the most overdue went first, the rest stay due for the next cycle"
                 );
             }
         }
         Ok(report)
+    }
+
+    /// When calls stop: the first fire time after now (the listing just ended), less one of the
+    /// expediting API's pacing slots so the last call is done before the tick.
+    fn send_deadline(&self) -> Instant {
+        let now = self.clock.now();
+        let until = send_deadline(&self.config, now);
+        Instant::now() + (until - now).to_std().unwrap_or(Duration::ZERO)
     }
 
     /// Decides the tasks in `scope` whose watched assignees have all been listed, skipping
@@ -160,7 +180,14 @@ impl Engine {
             })
             .await?;
         let mut planner = Planner::new(self.config.policy(), now, watched);
-        for (task_id, rows) in by_task {
+        for (i, (task_id, rows)) in by_task.into_iter().enumerate() {
+            if i % YIELD_EVERY == YIELD_EVERY - 1 {
+                tokio::task::yield_now().await;
+                if self.stop_requested() {
+                    // Nothing decided is sent now; every pair stays due for the next run.
+                    return Ok(());
+                }
+            }
             // Shared with a watched user not listed yet: decided when the last of them is.
             if rows.iter().any(|r| !listed.contains(&r.user_id)) {
                 continue;
@@ -196,7 +223,12 @@ impl Engine {
             tracing::warn!(task_id = %task_id, "cannot expedite: {why}");
             report.expedites_failed += 1;
         }
-        queue.calls.extend(planned.calls);
+        for (i, call) in planned.calls.into_iter().enumerate() {
+            queue.calls.push(call);
+            if i % YIELD_EVERY == YIELD_EVERY - 1 {
+                tokio::task::yield_now().await;
+            }
+        }
         queue.escalations.extend(planned.escalations);
         Ok(())
     }
@@ -215,6 +247,13 @@ impl Engine {
             tracing::info!(task_id = %call.task_id, assignees = ?ids, rule = %rule, age = %age, n = ?ns, operator = %call.operator, opinion = %call.opinion,
                 "would expedite task {} for {} (dry run, nothing sent)", call.task_id, call.names.join(", "));
             report.expedites_sent += ids.len() as u64;
+            return Ok(());
+        }
+        if let Err(e) = self.client.ready_token().await {
+            // Nothing was written and nothing left: the reminder stays due.
+            report.expedites_failed += ids.len() as u64;
+            count_outcome(&call, "failed");
+            log_expedite_failure(&call.task_id, &ids, rule, &e);
             return Ok(());
         }
         let slot = self.client.reserve(Api::Expedite).await;
@@ -300,7 +339,7 @@ struct Decided {
 /// What waits to be sent.
 #[derive(Default)]
 struct Queues {
-    calls: Vec<Call>,
+    calls: FairQueue,
     escalations: VecDeque<Escalation>,
 }
 
@@ -375,17 +414,20 @@ fn log_expedite_failure(task_id: &str, ids: &[String], rule: &str, e: &FeishuErr
     }
 }
 
-/// How many expediting calls fit between two cron ticks at the configured pace.
-pub fn expedite_budget(config: &Config, now: DateTime<Utc>) -> usize {
+/// Until when calls may start after a listing that ended at `listing_end`: the first fire time
+/// after it, less one pacing slot. Without a next fire time, a day on.
+pub fn send_deadline(config: &Config, listing_end: DateTime<Utc>) -> DateTime<Utc> {
     let tz = config.schedule.timezone;
-    let fires = config
+    let period = crate::feishu::rate::Pacer::per_minute(config.feishu.requests_per_minute).period();
+    let next = config
         .schedule
         .cron
-        .next_fire_times(now.with_timezone(&tz), 2);
-    let interval = match fires.as_slice() {
-        [a, b] => (*b - *a).to_std().unwrap_or_default(),
-        _ => return usize::MAX,
-    };
-    let period = crate::feishu::rate::Pacer::per_minute(config.feishu.requests_per_minute).period();
-    ((interval.as_secs_f64() / period.as_secs_f64()).floor() as usize).max(1)
+        .next_fire_times(listing_end.with_timezone(&tz), 1)
+        .first()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(listing_end + chrono::TimeDelta::days(1));
+    next - chrono::TimeDelta::from_std(period).unwrap_or_default()
 }
+
+/// Long stretches of synchronous work give the runtime a turn this often (items).
+const YIELD_EVERY: usize = 512;

@@ -15,6 +15,16 @@ use crate::store::{Listed, ListedRow, ListingDigest, StoreError, StoredTask};
 /// one round trip to SQLite per batch rather than per page.
 const WRITE_BATCH: usize = 4000;
 
+/// A listing with no end seen after this many pages has failed (an answer without a count
+/// pages until a short page).
+const MAX_LISTING_PAGES: usize = 200;
+
+/// Has a listing's end been seen after a page of `listed` raw entries, with `offset` the next
+/// page's start? A short page is the end; so is an offset past a count the answer gave.
+fn end_seen(listed: usize, offset: u64, count: Option<u64>) -> bool {
+    (listed as u64) < PAGE_SIZE || count.is_some_and(|c| offset >= c)
+}
+
 /// How many times a listing whose total moved while it was paged is read again.
 const MAX_LISTING_PASSES: usize = 3;
 
@@ -318,7 +328,15 @@ impl Engine {
             let mut offset = 0;
             let mut first_count = None;
             let mut stable = true;
-            loop {
+            // Entries that could not be read: the listing is kept, but not complete.
+            let mut unreadable = 0;
+            for page_no in 0.. {
+                if page_no == MAX_LISTING_PAGES {
+                    // No end seen: nothing can be finished on it.
+                    return Err(ListError::Feishu(FeishuError::Decode(format!(
+                        "no end of the listing seen within {MAX_LISTING_PAGES} pages"
+                    ))));
+                }
                 let raw = match prefetched.next().filter(|_| pass == 0) {
                     Some(raw) => raw,
                     None => self
@@ -334,10 +352,13 @@ impl Engine {
                     .decode(flow_set.is_some() || stored.is_empty())
                     .map_err(|e| ListError::Feishu(FeishuError::Decode(e)))?;
                 if page.skipped > 0 {
-                    tracing::warn!(user = %user.id, offset, skipped = page.skipped, "listing page had entries without a task id; skipped them");
+                    tracing::warn!(user = %user.id, offset, skipped = page.skipped,
+                        "listing page had entries that could not be read; the others are kept, and nothing is finished on this listing");
+                    unreadable += page.skipped;
                 }
                 let count = page.count;
                 stable &= *first_count.get_or_insert(count) == count;
+                // Raw entries, unreadable ones included: fewer than asked for is the end.
                 let listed = page.entries.len() + page.skipped;
                 let mut entries = std::mem::take(&mut page.entries);
                 for entry in &mut entries {
@@ -377,9 +398,13 @@ impl Engine {
                         .map_err(ListError::Store)?;
                 }
                 offset += PAGE_SIZE;
-                if offset >= count || listed == 0 {
+                if end_seen(listed, offset, count) {
                     break;
                 }
+            }
+            if unreadable > 0 {
+                seen.extend(pass_seen);
+                return Ok(None);
             }
             if stable {
                 seen.extend(pass_seen);
@@ -452,4 +477,28 @@ pub fn listing_flows(config: &Config) -> Vec<Option<Vec<String>>> {
         }
     }
     filters
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_end_of_a_listing_table() {
+        // (case, raw entries on the page, next offset, count given, end seen)
+        let cases = [
+            ("short page", 10, 50, Some(120), true),
+            ("empty page", 0, 50, Some(120), true),
+            ("full page, count reached", 50, 100, Some(100), true),
+            ("full page, count past", 50, 100, Some(60), true),
+            ("full page, more counted", 50, 100, Some(101), false),
+            ("full page, no count", 50, 100, None, false),
+            ("short page, no count", 49, 100, None, true),
+            ("no count, empty page", 0, 50, None, true),
+            ("count 0 given, full page", 50, 50, Some(0), true),
+        ];
+        for (name, listed, offset, count, want) in cases {
+            assert_eq!(end_seen(listed, offset, count), want, "{name}");
+        }
+    }
 }

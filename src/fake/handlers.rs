@@ -153,6 +153,23 @@ pub(super) async fn misbehave(
             record(state, endpoint, info, 200, -1);
             Some((StatusCode::OK, [("content-type", "application/json")], "{\"code\":0,\"msg\":\"success\",\"data\":{\"count\":\"3\",\"tasks\":[{\"task_id\":\"").into_response())
         }
+        FaultKind::EndlessBody => {
+            record(state, endpoint, info, 200, 0);
+            let head = bytes::Bytes::from_static(
+                b"{\"code\":0,\"msg\":\"success\",\"data\":{\"count\":\"1\",\"tasks\":[",
+            );
+            let blanks = bytes::Bytes::from(vec![b' '; 64 << 10]);
+            let chunks = std::iter::once(head).chain(std::iter::repeat_n(blanks, 4096));
+            let stream = futures_util::stream::iter(chunks.map(Ok::<_, std::io::Error>));
+            Some(
+                (
+                    StatusCode::OK,
+                    [("content-type", "application/json")],
+                    axum::body::Body::from_stream(stream),
+                )
+                    .into_response(),
+            )
+        }
         FaultKind::Hang(d) | FaultKind::ActThenHang(d) => {
             tokio::time::sleep(d).await;
             None
@@ -378,18 +395,30 @@ fn answer_query(
         .filter(|t| t.assignees.contains(&user))
         .filter(|t| filter.as_ref().is_none_or(|f| f.contains(&t.api_id)))
         .collect();
+    let offset = if s.repeat_first_page { 0 } else { offset };
     let numeric = s.numeric_fields;
+    let omit_count = s.omit_count;
     let tasks: Vec<Value> = listed
         .iter()
         .skip(offset)
         .take(limit)
-        .map(|t| task_json(t, numeric))
+        .map(|t| {
+            if s.unreadable.contains(&t.task_id) {
+                json!(format!("unreadable {}", t.task_id))
+            } else {
+                task_json(t, numeric)
+            }
+        })
         .collect();
     let count = listed.len();
-    Ok(json!({
+    let mut data = json!({
         "count": if numeric { json!(count) } else { json!(count.to_string()) },
         "tasks": tasks,
-    }))
+    });
+    if omit_count {
+        data.as_object_mut().expect("an object").remove("count");
+    }
+    Ok(data)
 }
 
 fn task_json(t: &FakeTask, numeric: bool) -> Value {

@@ -117,6 +117,9 @@ pub enum FaultKind {
     ActThen(Box<FaultKind>),
     /// An HTTP status with an HTML page, as a gateway sends it (`504 Gateway Time-out`).
     GatewayPage(u16),
+    /// HTTP 200 with a JSON answer that opens and then never ends (256 MiB of blanks, sent as
+    /// fast as the client reads).
+    EndlessBody,
     /// Finish this task for everyone, then answer normally (a task finishing mid-listing).
     FinishTask(String),
     /// Finish one task and let another arrive at the end of its assignees' lists (a transfer
@@ -259,6 +262,12 @@ pub(super) struct FakeState {
     pub(super) bots: HashMap<String, Bot>,
     /// Write `count` and `task_start_time` as numbers instead of strings.
     pub(super) numeric_fields: bool,
+    /// Leave `data.count` out of listing answers.
+    pub(super) omit_count: bool,
+    /// Tasks listed as an entry no client can read (a bare string).
+    pub(super) unreadable: Vec<String>,
+    /// Answer every listing page as if it were the first (a gateway that ignores `offset`).
+    pub(super) repeat_first_page: bool,
 }
 
 /// A running simulated Feishu. Stops when dropped.
@@ -296,6 +305,9 @@ impl FakeFeishu {
             chat_members: HashMap::new(),
             bots: HashMap::new(),
             numeric_fields: false,
+            omit_count: false,
+            unreadable: Vec::new(),
+            repeat_first_page: false,
         }));
         let app = Router::new()
             .route(TOKEN_PATH, post(token_handler))
@@ -354,6 +366,21 @@ impl FakeFeishu {
 
     pub fn set_numeric_fields(&self, on: bool) {
         self.with(|s| s.numeric_fields = on);
+    }
+
+    /// Listing answers without `data.count`, as some gateways give them.
+    pub fn set_omit_count(&self, on: bool) {
+        self.with(|s| s.omit_count = on);
+    }
+
+    /// From now on this task's listing entry is unreadable (a string where an object belongs).
+    pub fn set_unreadable(&self, task_id: &str) {
+        self.with(|s| s.unreadable.push(task_id.to_owned()));
+    }
+
+    /// From now on `offset` is ignored: every page is the first one.
+    pub fn set_repeat_first_page(&self, on: bool) {
+        self.with(|s| s.repeat_first_page = on);
     }
 
     pub fn inject(&self, fault: Fault) {

@@ -30,6 +30,9 @@ pub enum FeishuError {
     /// The response could not be read as Feishu JSON.
     #[error("unreadable response: {0}")]
     Decode(String),
+    /// No tenant token could be had for the call, so the call itself never left.
+    #[error("no tenant token, the call was not sent: {0}")]
+    NoToken(Box<FeishuError>),
 }
 
 /// How the retry loop treats an error.
@@ -60,18 +63,25 @@ impl FeishuError {
             } if *http_status >= 500 && !is_final_code(*code) => ErrorClass::Transient,
             FeishuError::Api { .. } => ErrorClass::Final,
             FeishuError::Http { status, .. } if *status >= 500 => ErrorClass::Transient,
+            // A request timeout or a closed request, said by a gateway: the call may have
+            // reached the platform.
+            FeishuError::Http {
+                status: 408 | 499, ..
+            } => ErrorClass::Transient,
             FeishuError::Http { .. } => ErrorClass::Final,
             FeishuError::RateLimited { .. } => ErrorClass::RateLimited,
             FeishuError::Timeout(_)
             | FeishuError::Connect(_)
             | FeishuError::Transport(_)
             | FeishuError::Decode(_) => ErrorClass::Transient,
+            FeishuError::NoToken(cause) => cause.class(),
         }
     }
 
     pub fn code(&self) -> Option<i64> {
         match self {
             FeishuError::Api { code, .. } | FeishuError::RateLimited { code, .. } => Some(*code),
+            FeishuError::NoToken(cause) => cause.code(),
             _ => None,
         }
     }
@@ -79,6 +89,7 @@ impl FeishuError {
     pub fn msg(&self) -> String {
         match self {
             FeishuError::Api { msg, .. } => msg.clone(),
+            FeishuError::NoToken(cause) => format!("no tenant token: {}", cause.msg()),
             other => other.to_string(),
         }
     }
@@ -96,9 +107,15 @@ impl FeishuError {
     /// any 5xx (a gateway may fail the answer after the platform acted), a transient code or an
     /// unreadable body prove nothing either way; repeating such a call could remind people
     /// twice. Only answers that prove nothing happened may be retried: a rate limit, a refused
-    /// token, a refused connection.
+    /// token, a refused connection, no token to be had (the call never left).
     pub fn outcome_unknown(&self) -> bool {
-        self.class() == ErrorClass::Transient && !matches!(self, FeishuError::Connect(_))
+        self.class() == ErrorClass::Transient && self.may_have_left()
+    }
+
+    /// Could the request have reached the platform? Not when the connection was refused, nor
+    /// when no token could be had for it.
+    pub fn may_have_left(&self) -> bool {
+        !matches!(self, FeishuError::Connect(_) | FeishuError::NoToken(_))
     }
 }
 
@@ -216,6 +233,32 @@ mod tests {
                 true,
             ),
             (FeishuError::Connect("refused".into()), false),
+            (
+                FeishuError::Http {
+                    status: 408,
+                    body: String::new(),
+                },
+                true,
+            ),
+            (
+                FeishuError::Http {
+                    status: 499,
+                    body: String::new(),
+                },
+                true,
+            ),
+            // No token: the call never left, whatever the token endpoint answered.
+            (
+                FeishuError::NoToken(Box::new(FeishuError::Http {
+                    status: 503,
+                    body: String::new(),
+                })),
+                false,
+            ),
+            (
+                FeishuError::NoToken(Box::new(FeishuError::Timeout(Duration::from_secs(1)))),
+                false,
+            ),
             (
                 FeishuError::RateLimited {
                     code: RATE_LIMIT_CODE,

@@ -3,12 +3,17 @@
 
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
+
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::Value;
 use tokio::time::Instant;
 
 use super::{FeishuClient, FeishuError, JSON_UTF8, QUERY_PATH, error, wire};
 use crate::secret::Secret;
+
+/// The most of an answer's body that is read. A listing page of 50 tasks is a few tens of KiB.
+pub const MAX_BODY: usize = 8 << 20;
 
 impl FeishuClient {
     /// One HTTP exchange, no retries: the response is OK (code 0) or classified as an error.
@@ -50,19 +55,13 @@ impl FeishuClient {
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|v| v.is_finite() && *v >= 0.0)
             .map(Duration::from_secs_f64);
-        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        let bytes = self.read_capped(resp).await?;
         drop(exchange);
         let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
         if status < 300 && known == Some(hash) {
             return Ok(wire::Answer::seen(bytes, hash));
         }
-        // A listing answer is walked once rather than parsed (see `skim`).
-        let read = if path == QUERY_PATH {
-            wire::Answer::read_listing
-        } else {
-            wire::Answer::read
-        };
-        let (code, msg) = match read(bytes.clone(), hash) {
+        let (code, msg) = match wire::Answer::read(bytes.clone(), hash) {
             Ok(answer) if status < 300 => return Ok(answer),
             Ok(_) => (Some(0), None),
             Err(read) => read,
@@ -88,6 +87,29 @@ impl FeishuClient {
                 snippet(&bytes)
             ))),
         }
+    }
+
+    /// The answer's body, read up to [`MAX_BODY`]: past it the exchange failed (a listing page
+    /// is far smaller; a call that acts may have been done, so it counts as unknown).
+    async fn read_capped(&self, mut resp: reqwest::Response) -> Result<Bytes, FeishuError> {
+        let too_large = || {
+            FeishuError::Transport(format!(
+                "the answer is larger than {} MiB; it was not read further",
+                MAX_BODY >> 20
+            ))
+        };
+        let announced = resp.content_length().unwrap_or(0);
+        if announced > MAX_BODY as u64 {
+            return Err(too_large());
+        }
+        let mut body = BytesMut::with_capacity(announced as usize);
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport_error(e))? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
     }
 
     fn transport_error(&self, e: reqwest::Error) -> FeishuError {

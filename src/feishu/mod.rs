@@ -4,7 +4,6 @@
 pub mod error;
 mod http;
 pub mod rate;
-mod skim;
 pub mod wire;
 
 use std::sync::Arc;
@@ -239,6 +238,15 @@ impl FeishuClient {
         }
     }
 
+    /// Makes sure a tenant token is at hand (fetched if none is cached), before an intent is
+    /// written for a call that acts: a call that cannot have a token is not attempted at all.
+    pub async fn ready_token(&self) -> Result<(), FeishuError> {
+        self.token()
+            .await
+            .map(|_| ())
+            .map_err(|e| FeishuError::NoToken(Box::new(e)))
+    }
+
     /// Fetches a fresh tenant token (used by `check --online`); returns its lifetime.
     pub async fn verify_credentials(&self) -> Result<Duration, FeishuError> {
         *self.inner.token.lock().await = None;
@@ -403,7 +411,12 @@ impl FeishuClient {
         let mut retries = 0;
         let mut rate_waits = 0;
         loop {
-            let token = self.token().await?;
+            // Without a token nothing leaves: whatever went wrong getting one, this call was
+            // not sent (and a call that acts stays due).
+            let token = self
+                .token()
+                .await
+                .map_err(|e| FeishuError::NoToken(Box::new(e)))?;
             // Every attempt takes a slot: retries count against the budget too.
             if slot.take().is_none() {
                 self.paced(api).await;

@@ -49,42 +49,80 @@ async fn rate_budget_keeps_every_window_under_the_limit() {
 }
 
 #[tokio::test]
-async fn a_spent_budget_with_listings_still_going_ends_the_cycle() {
-    // Ticks every 2 s at 90/min (0.68 s a call): two expediting calls fit before the next
-    // tick. Six users each have a due task, listed one per 0.68 s, so the budget is spent
-    // after the second user while four are still to be listed.
+async fn calls_past_the_next_tick_are_carried_over_and_go_next_cycle() {
+    // Ticks every 2 s at 90/min (0.67 s a call): each of three users has four due tasks, far
+    // more than fit before the tick after the listing. The cycle ends at that tick, what is
+    // left is carried over and counted, and the next cycles send it.
     let env = TestEnv::new().await;
-    let users = 6;
+    let users = 3;
     env.write_config_with_users(
         "requests_per_minute = 90",
         &many_users(users),
         RULE_ONCE_AFTER_24H,
     );
-    let text = std::fs::read_to_string(&env.config_path)
-        .unwrap()
-        .replace("0 */10 * * * *", "*/2 * * * * *");
-    std::fs::write(&env.config_path, text).unwrap();
-    // Known tasks (listed once before), so each is due as soon as its user is listed.
-    one_due_task_each(&env, users);
+    with_cron(&env, "*/2 * * * * *");
+    for u in 0..users {
+        for t in 0..4 {
+            env.add(FakeTask::new(
+                format!("t{u}-{t}"),
+                &[&format!("m{u:03}")],
+                (30 + t) as u32 * HOUR,
+            ));
+        }
+    }
     assert_eq!(env.run(&["once", "--dry-run"]).await.code, 0);
-    let run = tokio::time::timeout(Duration::from_secs(40), env.run(&["once"]))
-        .await
-        .expect("`once` ends although the budget was spent while users were still listed");
-    assert_eq!(run.code, 0, "{}", run.all());
-    assert_eq!(env.fake.expedites().len(), 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("users_listed=6")
-            && run.stderr.contains("expedites_sent=2")
-            && run.stderr.contains("expedites_carried_over=4"),
-        "every user listed, the rest carried over: {}",
-        run.stderr
-    );
-    // The carried-over ones go out next cycle, the most overdue first.
-    let run = tokio::time::timeout(Duration::from_secs(40), env.run(&["once"]))
-        .await
-        .expect("ends");
-    assert!(run.stderr.contains("expedites_sent=2"), "{}", run.stderr);
-    assert_eq!(env.fake.expedites().len(), 4);
+    let mut sent_before = 0;
+    for run_no in 0..12 {
+        let run = tokio::time::timeout(Duration::from_secs(40), env.run(&["once"]))
+            .await
+            .expect("`once` ends at the tick after its listing");
+        assert_eq!(run.code, 0, "{}", run.all());
+        let sent = env.fake.expedites().len();
+        let carried = run
+            .stderr
+            .split("expedites_carried_over=")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .expect("the cycle line counts what was carried over");
+        assert_eq!(
+            sent - sent_before + carried,
+            12 - sent_before,
+            "every due call is sent or carried over: {}",
+            run.stderr
+        );
+        assert!(
+            sent > sent_before,
+            "each cycle sends something: {}",
+            run.stderr
+        );
+        if run_no == 0 {
+            assert!(
+                carried > 0,
+                "12 calls do not fit in 2 s at 0.67 s: {}",
+                run.stderr
+            );
+        }
+        sent_before = sent;
+        if carried == 0 {
+            break;
+        }
+    }
+    assert_eq!(env.fake.expedites().len(), 12);
+    // Each user's most overdue task went before their others.
+    let order: Vec<String> = env
+        .fake
+        .expedites()
+        .iter()
+        .map(|e| e.task_id.clone())
+        .collect();
+    for u in 0..users {
+        let theirs: Vec<&String> = order
+            .iter()
+            .filter(|t| t.starts_with(&format!("t{u}-")))
+            .collect();
+        assert_eq!(theirs[0], &format!("t{u}-3"), "{order:?}");
+    }
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod cycle;
 mod daemon;
 mod decide;
 mod digest;
+mod engine;
 mod escalation;
 mod faults;
 mod helpers;

@@ -158,16 +158,15 @@ async fn the_initiator_can_be_the_operator() {
     assert_eq!(sent[0].opinion.as_deref(), Some("Qian Mei asks Zhang San"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_short_budget_sends_the_most_overdue_first_round_robin() {
+    use chrono::TimeZone;
     let env = TestEnv::new().await;
-    // A tick every 2 s at 120/min (one call per 0.51 s): 3 expediting calls fit per cycle.
-    let text = |rpm: u32| format!("requests_per_minute = {rpm}");
-    env.write_config(&text(120), RULE_ONCE_AFTER_24H);
-    let cfg = std::fs::read_to_string(&env.config_path)
-        .unwrap()
-        .replace("0 */10 * * * *", "*/2 * * * * *");
-    std::fs::write(&env.config_path, cfg).unwrap();
+    // 120/min (one call per 0.5 s) and a tick at 18:00; the cycle starts at 17:59:57 (a day
+    // ahead of now, so every task is old enough). The listing of three users takes 1 s, calls
+    // may start until 17:59:59.5: three fit.
+    env.write_config("requests_per_minute = 120", RULE_ONCE_AFTER_24H);
+    with_cron(&env, "0 0 9,18 * * *");
     for (id, user, hours) in [
         ("u1-old", "u1", 100),
         ("u1-mid", "u1", 90),
@@ -178,8 +177,21 @@ async fn a_short_budget_sends_the_most_overdue_first_round_robin() {
     ] {
         env.add(FakeTask::new(id, &[user], hours * HOUR));
     }
-    let run = env.run(&["once"]).await;
-    assert_eq!(run.code, 0, "{}", run.all());
+    let tomorrow = expediter::clock::Clock::system()
+        .now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive()
+        .succ_opt()
+        .unwrap();
+    let at = |h, m, s| {
+        chrono_tz::Asia::Shanghai
+            .from_local_datetime(&tomorrow.and_hms_opt(h, m, s).unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let clock = expediter::clock::Clock::starting_at(at(17, 59, 57));
+    let engine = env.engine(clock.clone()).await;
+    let report = engine.run_cycle(false).await.unwrap();
     let order: Vec<String> = env
         .fake
         .expedites()
@@ -191,13 +203,11 @@ async fn a_short_budget_sends_the_most_overdue_first_round_robin() {
         vec!["u1-old", "u2-mid", "u3-new"],
         "one each, most overdue first"
     );
-    assert!(
-        run.stderr.contains("expedites_carried_over=3"),
-        "{}",
-        run.stderr
-    );
-    let run = env.run(&["once"]).await;
-    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(report.expedites_carried_over, 3, "{report:?}");
+    // The next tick sends the rest.
+    clock.set(at(18, 0, 0));
+    let report = engine.run_cycle(false).await.unwrap();
+    assert_eq!(report.expedites_carried_over, 0, "{report:?}");
     // Which of them goes first depends on when each user's listing lands; all three go.
     let mut rest: Vec<String> = env
         .fake
@@ -212,6 +222,7 @@ async fn a_short_budget_sends_the_most_overdue_first_round_robin() {
         vec!["u1-mid", "u1-new", "u2-new"],
         "the rest stayed due"
     );
+    engine.store.close().await;
 }
 
 #[tokio::test]
