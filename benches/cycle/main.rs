@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use expediter::fake::{CallRecord, Endpoint, FakeFeishu, FakeTask};
 
+mod backlog;
 mod peer;
 
 const APP_ID: &str = "cli_bench";
@@ -386,7 +387,11 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let wanted = |key: &str| args.is_empty() || args.iter().any(|a| a == key);
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_expediter"));
+    // EXPEDITER_BENCH_BIN measures another build of the binary (an earlier one, say).
+    let other_bin = std::env::var_os("EXPEDITER_BENCH_BIN").map(PathBuf::from);
+    let bin = other_bin
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_expediter")));
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -436,6 +441,16 @@ fn main() {
         eprintln!("running (p) expediter beside a cron'd script …");
         let sides = rt.block_on(peer_scenario(&bin, dir.path()));
         peer::print(&sides);
+    }
+    if wanted("k") || wanted("k5k") {
+        eprintln!("running (k) a day-one backlog …");
+        let sizes: &[usize] = if wanted("k") {
+            &[5_000, 50_000]
+        } else {
+            &[5_000]
+        };
+        let rows = rt.block_on(backlog::run(&bin, dir.path(), sizes, other_bin.is_none()));
+        backlog::print(&rows);
     }
     if wanted("c") {
         eprintln!("running (c) idle daemon …");

@@ -59,6 +59,7 @@ impl Engine {
         // then until the first tick after it ended, less one slot.
         let mut deadline: Option<Instant> = None;
         let mut listing_done = false;
+        let mut taken = 0usize;
         loop {
             let stopping = self.stop_requested();
             let next_slot = self.client.next_slot(Api::Expedite);
@@ -96,13 +97,18 @@ impl Engine {
                         deadline = Some(self.send_deadline());
                     }
                 },
-                () = tokio::time::sleep_until(next_slot), if may_send => {
+                () = at(next_slot), if may_send => {
                     let call = queue.calls.pop().expect("guarded");
                     if let Some(call) = cap.admit(call, &mut report) {
                         self.expedite(call, dry_run, &mut report).await?;
                     }
+                    taken += 1;
+                    if taken % YIELD_EVERY == 0 {
+                        // A dry run takes calls without waiting for a slot: let others run.
+                        tokio::task::yield_now().await;
+                    }
                 }
-                () = tokio::time::sleep_until(next_escalation), if may_escalate => {
+                () = at(next_escalation), if may_escalate => {
                     let escalation = queue.escalations.pop_front().expect("guarded");
                     self.escalate(escalation, dry_run, &mut report).await?;
                 }
@@ -427,6 +433,13 @@ pub fn send_deadline(config: &Config, listing_end: DateTime<Utc>) -> DateTime<Ut
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or(listing_end + chrono::TimeDelta::days(1));
     next - chrono::TimeDelta::from_std(period).unwrap_or_default()
+}
+
+/// Ready at `t`: at once when `t` has passed (a sleep would wait for the timer's next tick).
+async fn at(t: Instant) {
+    if t > Instant::now() {
+        tokio::time::sleep_until(t).await;
+    }
 }
 
 /// Long stretches of synchronous work give the runtime a turn this often (items).
