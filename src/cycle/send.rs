@@ -103,7 +103,7 @@ impl Engine {
                         self.expedite(call, dry_run, &mut report).await?;
                     }
                     taken += 1;
-                    if taken % YIELD_EVERY == 0 {
+                    if taken.is_multiple_of(YIELD_EVERY) {
                         // A dry run takes calls without waiting for a slot: let others run.
                         tokio::task::yield_now().await;
                     }

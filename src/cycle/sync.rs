@@ -15,9 +15,9 @@ use crate::store::{Listed, ListedRow, ListingDigest, StoreError, StoredTask};
 /// one round trip to SQLite per batch rather than per page.
 const WRITE_BATCH: usize = 4000;
 
-/// A listing with no end seen after this many pages has failed (an answer without a count
-/// pages until a short page).
-const MAX_LISTING_PAGES: usize = 200;
+/// A listing whose answers give no count pages until a short page, at most this many pages
+/// (10,000 tasks); past that it has failed.
+const MAX_UNCOUNTED_PAGES: usize = 200;
 
 /// Has a listing's end been seen after a page of `listed` raw entries, with `offset` the next
 /// page's start? A short page is the end; so is an offset past a count the answer gave.
@@ -330,13 +330,7 @@ impl Engine {
             let mut stable = true;
             // Entries that could not be read: the listing is kept, but not complete.
             let mut unreadable = 0;
-            for page_no in 0.. {
-                if page_no == MAX_LISTING_PAGES {
-                    // No end seen: nothing can be finished on it.
-                    return Err(ListError::Feishu(FeishuError::Decode(format!(
-                        "no end of the listing seen within {MAX_LISTING_PAGES} pages"
-                    ))));
-                }
+            for page_no in 1.. {
                 let raw = match prefetched.next().filter(|_| pass == 0) {
                     Some(raw) => raw,
                     None => self
@@ -400,6 +394,12 @@ impl Engine {
                 offset += PAGE_SIZE;
                 if end_seen(listed, offset, count) {
                     break;
+                }
+                if count.is_none() && page_no == MAX_UNCOUNTED_PAGES {
+                    // No count and no end seen: nothing can be finished on it.
+                    return Err(ListError::Feishu(FeishuError::Decode(format!(
+                        "no end of the listing seen within {MAX_UNCOUNTED_PAGES} pages, and the answers give no count"
+                    ))));
                 }
             }
             if unreadable > 0 {

@@ -120,6 +120,16 @@ pub fn sign(timestamp: i64, secret: &str) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn signs_as_the_platform_example() {
+        // Feishu's example, computed outside the product: timestamp 1599360473, secret
+        // demo_secret (HMAC-SHA256 keyed by "1599360473\ndemo_secret" over "", Base64).
+        assert_eq!(
+            sign(1599360473, "demo_secret"),
+            "sdR0eS36UO/d4NpAyDr6RpCJWLJtcheypjGCjiZTm0o="
+        );
+    }
+
     fn item(who: &str, task: usize, hours: u64) -> Item {
         Item {
             assignee: who.into(),

@@ -65,8 +65,7 @@ fn check_webhook(state: &Shared, token: &str, body: &[u8]) -> (i64, String) {
         let now = chrono::Utc::now().timestamp();
         let ok = ts.is_some_and(|ts| {
             (now - ts).abs() <= 3600
-                && v.get("sign").and_then(Value::as_str)
-                    == Some(crate::domain::digest::sign(ts, secret).as_str())
+                && v.get("sign").and_then(Value::as_str) == Some(expected_sign(ts, secret).as_str())
         });
         if !ok {
             return (
@@ -82,4 +81,32 @@ fn check_webhook(state: &Shared, token: &str, body: &[u8]) -> (i64, String) {
     }
     bot.messages.push(v);
     (0, String::new())
+}
+
+/// The signature the platform expects, computed here as its page describes it (HMAC-SHA256
+/// keyed by `timestamp + "\n" + secret` over an empty message, Base64), independently of the
+/// product's own signing.
+fn expected_sign(timestamp: i64, secret: &str) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(format!("{timestamp}\n{secret}").as_bytes())
+            .expect("HMAC takes any key");
+    mac.update(b"");
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Feishu's own example: timestamp 1599360473, secret demo_secret.
+    const KNOWN: (i64, &str, &str) = (
+        1599360473,
+        "demo_secret",
+        "sdR0eS36UO/d4NpAyDr6RpCJWLJtcheypjGCjiZTm0o=",
+    );
+
+    #[test]
+    fn the_fake_checks_signatures_against_the_platform_example() {
+        assert_eq!(super::expected_sign(KNOWN.0, KNOWN.1), KNOWN.2);
+    }
 }

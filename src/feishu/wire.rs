@@ -2,14 +2,12 @@
 //! missing optional field or an unknown extra one never costs the rest of the page. After this
 //! module nothing sees JSON.
 
-use std::fmt;
 use std::ops::Range;
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 
 use serde::Deserialize;
-use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -67,11 +65,9 @@ impl Page {
             return task;
         }
         let raw = &self.text[entry.span.clone()];
-        let wire = serde_json::from_slice::<Obj<WireTask>>(raw)
-            .ok()
-            .and_then(|o| o.0)
-            .unwrap_or_default();
-        wire.into_listed(entry.task_id.clone(), entry.fingerprint)
+        // The id was read from this text, so it is an object: its fields are read now.
+        let value = serde_json::from_slice(raw).unwrap_or(Value::Null);
+        task_of(&value, entry.task_id.clone(), entry.fingerprint)
     }
 
     /// Every task of the page, decoded.
@@ -240,9 +236,10 @@ pub fn decode_page(data: Bytes, full: bool) -> Result<Page, String> {
         .as_ref()
         .and_then(as_i64)
         .and_then(|c| u64::try_from(c).ok());
-    let mut entries = Vec::with_capacity(wire.tasks.0.len());
+    let raw_entries = wire.tasks.unwrap_or_default();
+    let mut entries = Vec::with_capacity(raw_entries.len());
     let mut skipped = 0;
-    for raw in wire.tasks.0 {
+    for raw in raw_entries {
         let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
         let span = start..start + raw.get().len();
         let raw = raw.get().as_bytes();
@@ -253,10 +250,9 @@ pub fn decode_page(data: Bytes, full: bool) -> Result<Page, String> {
                 None => (None, None),
             }
         } else {
-            let id = serde_json::from_slice::<Obj<WireId>>(raw)
+            let id = serde_json::from_slice::<WireId>(raw)
                 .ok()
-                .and_then(|o| o.0)
-                .and_then(|w| w.task_id.0)
+                .and_then(|w| as_string(&w.task_id))
                 .filter(|id| !id.is_empty());
             (id, None)
         };
@@ -278,266 +274,74 @@ pub fn decode_page(data: Bytes, full: bool) -> Result<Page, String> {
     })
 }
 
-/// One entry as serde reads it; `None`: no usable id (the entry is dropped).
+/// One entry as serde reads it; `None`: not an object, or no usable id (the entry is counted
+/// as unreadable).
 fn serde_task(raw: &[u8], fingerprint: u64) -> Option<ListedTask> {
-    let mut w = serde_json::from_slice::<Obj<WireTask>>(raw).ok()?.0?;
-    let id = w.task_id.0.take().filter(|id| !id.is_empty())?;
-    Some(w.into_listed(id, fingerprint))
+    let entry: Value = serde_json::from_slice(raw).ok()?;
+    let task_id = entry
+        .get("task_id")
+        .and_then(as_string)
+        .filter(|id| !id.is_empty())?;
+    Some(task_of(&entry, task_id, fingerprint))
 }
 
+/// The fields of a listed entry, each read leniently: a field of another shape than documented
+/// (a number for a string, an object where a list belongs) counts as absent.
+fn task_of(entry: &Value, task_id: String, fingerprint: u64) -> ListedTask {
+    let field = |v: Option<&Value>, key: &str| {
+        v.and_then(|v| v.get(key))
+            .and_then(as_string)
+            .filter(|s| !s.is_empty())
+    };
+    let wf = entry.get("workflow_instance").filter(|v| v.is_object());
+    let initiator = entry.get("initiator").filter(|v| v.is_object());
+    let labels = wf
+        .and_then(|w| w.get("label"))
+        .and_then(Value::as_array)
+        .map(|labels| {
+            labels
+                .iter()
+                .filter(|l| l.is_object())
+                .filter_map(|l| {
+                    let code = l
+                        .get("language_code")
+                        .and_then(as_string)
+                        .unwrap_or_default();
+                    Some((code, l.get("text").and_then(as_string)?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ListedTask {
+        task_id,
+        instance_id: wf.and_then(|w| w.get("id")).and_then(as_string),
+        labels,
+        status: wf.and_then(|w| w.get("status")).and_then(as_string),
+        initiator_id: field(initiator, "user_id"),
+        initiator_name: field(initiator, "name"),
+        start_time: entry
+            .get("task_start_time")
+            .and_then(as_i64)
+            .and_then(epoch_ms),
+        fingerprint,
+    }
+}
+
+/// The page inside `data`: `tasks` a list (or null, or absent: none), each entry kept as text.
 #[derive(Deserialize)]
 struct WirePage<'a> {
     #[serde(default)]
     count: Option<Value>,
     #[serde(default, borrow)]
-    tasks: TaskList<'a>,
+    tasks: Option<Vec<&'a RawValue>>,
 }
 
-/// Just the id of a listed entry.
-#[derive(Default, Deserialize)]
-#[serde(default)]
+/// Just the id of a listed entry; the other fields are skipped unread.
+#[derive(Deserialize)]
 struct WireId {
-    task_id: Lenient<String>,
+    #[serde(default)]
+    task_id: Value,
 }
-
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct WireTask {
-    task_id: Lenient<String>,
-    task_start_time: Lenient<i64>,
-    workflow_instance: Obj<WireInstance>,
-    initiator: Obj<WireUser>,
-}
-
-impl WireTask {
-    fn into_listed(self, task_id: String, fingerprint: u64) -> ListedTask {
-        let wf = self.workflow_instance.0.unwrap_or_default();
-        let initiator = self.initiator.0.unwrap_or_default();
-        ListedTask {
-            task_id,
-            instance_id: wf.id.0,
-            labels: wf
-                .label
-                .0
-                .into_iter()
-                .filter_map(|l| {
-                    let l = l.0?;
-                    Some((l.language_code.0.unwrap_or_default(), l.text.0?))
-                })
-                .collect(),
-            status: wf.status.0,
-            initiator_id: initiator.user_id.0.filter(|s| !s.is_empty()),
-            initiator_name: initiator.name.0.filter(|s| !s.is_empty()),
-            start_time: self.task_start_time.0.and_then(epoch_ms),
-            fingerprint,
-        }
-    }
-}
-
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct WireInstance {
-    id: Lenient<String>,
-    label: List<Obj<WireLabel>>,
-    status: Lenient<String>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct WireLabel {
-    language_code: Lenient<String>,
-    text: Lenient<String>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct WireUser {
-    user_id: Lenient<String>,
-    name: Lenient<String>,
-}
-
-/// `tasks`: a list, or null/absent for none; anything else is an error. Each entry is kept as
-/// its text.
-#[derive(Default)]
-struct TaskList<'a>(Vec<&'a RawValue>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for TaskList<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = TaskList<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list of tasks")
-            }
-            fn visit_unit<E>(self) -> Result<TaskList<'a>, E> {
-                Ok(TaskList::default())
-            }
-            fn visit_none<E>(self) -> Result<TaskList<'a>, E> {
-                Ok(TaskList::default())
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TaskList<'a>, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(50));
-                while let Some(t) = seq.next_element()? {
-                    out.push(t);
-                }
-                Ok(TaskList(out))
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
-}
-
-/// A list where one is documented; anything else counts as empty.
-#[derive(Default)]
-struct List<T>(Vec<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = List<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
-                let mut out = Vec::new();
-                while let Some(t) = seq.next_element()? {
-                    out.push(t);
-                }
-                Ok(List(out))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<List<T>, A::Error> {
-                IgnoredAny::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-                Ok(List(Vec::new()))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<List<T>, E> {
-                Ok(List(Vec::new()))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<List<T>, E> {
-                Ok(List(Vec::new()))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<List<T>, E> {
-                Ok(List(Vec::new()))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<List<T>, E> {
-                Ok(List(Vec::new()))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<List<T>, E> {
-                Ok(List(Vec::new()))
-            }
-            fn visit_unit<E>(self) -> Result<List<T>, E> {
-                Ok(List(Vec::new()))
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
-}
-
-/// An object where one is documented; anything else is `None` (and skipped).
-#[derive(Default)]
-struct Obj<T>(Option<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Obj<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
-                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(|t| Obj(Some(t)))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Obj<T>, A::Error> {
-                IgnoredAny::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-                Ok(Obj(None))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_unit<E>(self) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
-}
-
-/// A scalar read leniently: a string or a number where either is documented; anything else
-/// (null, a list, an object) is `None`.
-#[derive(Default)]
-struct Lenient<T>(Option<T>);
-
-macro_rules! lenient_scalar {
-    ($t:ty, $expect:literal, str: $from_str:expr, int: $from_i64:expr, uint: $from_u64:expr, float: $from_f64:expr) => {
-        impl<'de> Deserialize<'de> for Lenient<$t> {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V;
-                impl<'de> Visitor<'de> for V {
-                    type Value = Lenient<$t>;
-                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                        f.write_str($expect)
-                    }
-                    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                        Ok(Lenient(($from_str)(v)))
-                    }
-                    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-                        Ok(Lenient(($from_i64)(v)))
-                    }
-                    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-                        Ok(Lenient(($from_u64)(v)))
-                    }
-                    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-                        Ok(Lenient(($from_f64)(v)))
-                    }
-                    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                        Ok(Lenient(None))
-                    }
-                    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                        Ok(Lenient(None))
-                    }
-                    fn visit_none<E>(self) -> Result<Self::Value, E> {
-                        Ok(Lenient(None))
-                    }
-                    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                        IgnoredAny::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-                        Ok(Lenient(None))
-                    }
-                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                        IgnoredAny::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-                        Ok(Lenient(None))
-                    }
-                }
-                d.deserialize_any(V)
-            }
-        }
-    };
-}
-
-lenient_scalar!(String, "a string",
-    str: |v: &str| Some(v.to_owned()),
-    int: |v: i64| Some(v.to_string()),
-    uint: |v: u64| Some(v.to_string()),
-    float: |v: f64| Some(v.to_string()));
-
-lenient_scalar!(i64, "an integer",
-    str: |v: &str| v.trim().parse::<i64>().ok(),
-    int: Some,
-    uint: |v: u64| i64::try_from(v).ok(),
-    float: |v: f64| if v.is_finite() { Some(v as i64) } else { None });
 
 /// Epoch milliseconds; a value that only makes sense as seconds is read as seconds.
 fn epoch_ms(v: i64) -> Option<DateTime<Utc>> {
@@ -693,6 +497,262 @@ mod tests {
             Answer::read(Bytes::from("<html>"), 1).unwrap_err(),
             (None, None)
         );
+    }
+
+    /// A task as the tenant holds it: what a listing says of it, before any rendering.
+    #[derive(Debug, Clone)]
+    struct Model {
+        task_id: String,
+        instance_id: Option<String>,
+        labels: Vec<(String, String)>,
+        status: Option<String>,
+        initiator_id: Option<String>,
+        initiator_name: Option<String>,
+        start_ms: Option<i64>,
+    }
+
+    /// How one entry is written: each choice odd but valid JSON the platform could send.
+    #[derive(Debug, Clone)]
+    struct Style {
+        numbers_for_strings: bool,
+        start_as_number: bool,
+        nulls_for_absent: bool,
+        escape_everything: bool,
+        unknown_fields: bool,
+        reverse_keys: bool,
+        spaces: bool,
+    }
+
+    fn text() -> impl proptest::strategy::Strategy<Value = String> {
+        // Chinese and English, quotes, backslashes, control characters and non-BMP text.
+        proptest::string::string_regex("[a-zA-Z0-9 报销审批请假张三李四\"\\\\/\u{1}\n\t😀𝄞é]{0,12}")
+            .unwrap()
+    }
+
+    fn model() -> impl proptest::strategy::Strategy<Value = Model> {
+        use proptest::prelude::*;
+        let label = prop_oneof![Just("2052".to_owned()), Just("1033".to_owned())];
+        (
+            prop_oneof!["[0-9]{1,15}", "[a-z0-9_-]{1,20}"],
+            proptest::option::of("[a-z0-9-]{1,10}"),
+            proptest::collection::vec((label, text()), 0..3),
+            proptest::option::of(prop_oneof![
+                Just("in_process".to_owned()),
+                Just("done".to_owned())
+            ]),
+            proptest::option::of("[0-9]{1,8}"),
+            proptest::option::of(text().prop_filter("non-empty", |t| !t.is_empty())),
+            proptest::option::of(1_000_000_000_000i64..2_000_000_000_000),
+        )
+            .prop_map(
+                |(task_id, instance_id, labels, status, initiator_id, initiator_name, start_ms)| {
+                    Model {
+                        task_id,
+                        instance_id,
+                        labels,
+                        status,
+                        initiator_id,
+                        initiator_name,
+                        start_ms,
+                    }
+                },
+            )
+    }
+
+    fn style() -> impl proptest::strategy::Strategy<Value = Style> {
+        use proptest::prelude::*;
+        proptest::collection::vec(any::<bool>(), 7).prop_map(|b| Style {
+            numbers_for_strings: b[0],
+            start_as_number: b[1],
+            nulls_for_absent: b[2],
+            escape_everything: b[3],
+            unknown_fields: b[4],
+            reverse_keys: b[5],
+            spaces: b[6],
+        })
+    }
+
+    /// A JSON string, its characters written as they are or every one as a `\u` escape
+    /// (surrogate pairs beyond the BMP).
+    fn string(s: &str, style: &Style) -> String {
+        if !style.escape_everything {
+            return serde_json::to_string(s).unwrap();
+        }
+        let mut out = String::from("\"");
+        for unit in s.encode_utf16() {
+            out.push_str(&format!("\\u{unit:04x}"));
+        }
+        out.push('"');
+        out
+    }
+
+    fn object(mut fields: Vec<(String, String)>, style: &Style) -> String {
+        if style.unknown_fields {
+            fields.push((
+                "x_new".into(),
+                r#"[1, {"deep": [null, "x"]}, 2.5e3]"#.into(),
+            ));
+        }
+        if style.reverse_keys {
+            fields.reverse();
+        }
+        let sep = if style.spaces { " ,\n  " } else { "," };
+        let colon = if style.spaces { " : " } else { ":" };
+        let body: Vec<String> = fields
+            .into_iter()
+            .map(|(k, v)| format!("{}{colon}{v}", string(&k, style)))
+            .collect();
+        format!("{{{}}}", body.join(sep))
+    }
+
+    fn optional(
+        fields: &mut Vec<(String, String)>,
+        key: &str,
+        value: Option<String>,
+        style: &Style,
+    ) {
+        match value {
+            Some(v) => fields.push((key.into(), v)),
+            None if style.nulls_for_absent => fields.push((key.into(), "null".into())),
+            None => {}
+        }
+    }
+
+    fn render(m: &Model, style: &Style) -> String {
+        let id = if style.numbers_for_strings
+            && m.task_id.bytes().all(|b| b.is_ascii_digit())
+            && !m.task_id.starts_with('0')
+        {
+            m.task_id.clone()
+        } else {
+            string(&m.task_id, style)
+        };
+        let mut fields = vec![("task_id".to_owned(), id)];
+        optional(
+            &mut fields,
+            "task_start_time",
+            m.start_ms.map(|ms| {
+                if style.start_as_number {
+                    ms.to_string()
+                } else {
+                    string(&ms.to_string(), style)
+                }
+            }),
+            style,
+        );
+        let labels: Vec<String> = m
+            .labels
+            .iter()
+            .map(|(code, t)| {
+                let code = if style.numbers_for_strings {
+                    code.clone()
+                } else {
+                    string(code, style)
+                };
+                object(
+                    vec![
+                        ("language_code".into(), code),
+                        ("text".into(), string(t, style)),
+                    ],
+                    style,
+                )
+            })
+            .collect();
+        let mut wf = vec![("label".to_owned(), format!("[{}]", labels.join(",")))];
+        optional(
+            &mut wf,
+            "id",
+            m.instance_id.as_ref().map(|v| string(v, style)),
+            style,
+        );
+        optional(
+            &mut wf,
+            "status",
+            m.status.as_ref().map(|v| string(v, style)),
+            style,
+        );
+        fields.push(("workflow_instance".into(), object(wf, style)));
+        let mut who = Vec::new();
+        optional(
+            &mut who,
+            "user_id",
+            m.initiator_id.as_ref().map(|v| string(v, style)),
+            style,
+        );
+        optional(
+            &mut who,
+            "name",
+            m.initiator_name.as_ref().map(|v| string(v, style)),
+            style,
+        );
+        fields.push(("initiator".into(), object(who, style)));
+        object(fields, style)
+    }
+
+    fn expected(m: &Model) -> ListedTask {
+        ListedTask {
+            task_id: m.task_id.clone(),
+            instance_id: m.instance_id.clone(),
+            labels: m.labels.clone(),
+            status: m.status.clone(),
+            initiator_id: m.initiator_id.clone(),
+            initiator_name: m.initiator_name.clone(),
+            start_time: m.start_ms.map(|ms| Utc.timestamp_millis_opt(ms).unwrap()),
+            fingerprint: 0,
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// Whatever odd but valid form a page takes, the decoder reads what the tenant holds:
+        /// every entry, every field, and the count, whether decoded at once or entry by entry.
+        #[test]
+        fn a_page_in_any_valid_form_decodes_to_its_model(
+            tasks in proptest::collection::vec((model(), style()), 0..8),
+            count_style in 0u8..3,
+            unreadable_at in proptest::option::of(0usize..8),
+        ) {
+            let mut entries: Vec<String> = tasks.iter().map(|(m, st)| render(m, st)).collect();
+            let unreadable = unreadable_at.map(|i| i.min(entries.len()));
+            if let Some(i) = unreadable {
+                // A well-formed entry nobody can read: not an object.
+                entries.insert(i, r#"["not", "a", "task"]"#.into());
+            }
+            let total = entries.len();
+            let count = match count_style {
+                0 => format!(r#""count": "{total}", "#),
+                1 => format!(r#""count": {total}, "#),
+                _ => String::new(),
+            };
+            let data = format!(r#"{{{count}"tasks": [{}], "x_extra": {{"a": 1}}}}"#, entries.join(", "));
+            for full in [true, false] {
+                let page = decode_page(Bytes::from(data.clone()), full).unwrap();
+                proptest::prop_assert_eq!(page.count, (count_style < 2).then_some(total as u64));
+                proptest::prop_assert_eq!(page.skipped, usize::from(unreadable.is_some()));
+                let got: Vec<ListedTask> = page.tasks();
+                proptest::prop_assert_eq!(got.len(), tasks.len());
+                for ((m, st), mut task) in tasks.iter().zip(got) {
+                    proptest::prop_assert_eq!(task.fingerprint, xxhash_rust::xxh3::xxh3_64(render(m, st).as_bytes()));
+                    task.fingerprint = 0;
+                    proptest::prop_assert_eq!(task, expected(m));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_that_is_not_json_fails_the_page() {
+        for bad in [
+            "",
+            "{",
+            r#"{"tasks": [1,]}"#,
+            "\u{0}",
+            r#"{"tasks": [{"task_id": "1"}"#,
+        ] {
+            assert!(decode_page(Bytes::from(bad), true).is_err(), "{bad:?}");
+            assert!(decode_page(Bytes::from(bad), false).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -312,3 +312,21 @@ async fn an_endless_answer_is_cut_off_and_fails_only_its_call() {
         "memory stays bounded: peak {peak_kib} KiB"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_counted_listing_of_more_than_200_pages_is_read_to_its_end() {
+    // The page bound holds only for answers without a count: one assignee with 10,020 tasks
+    // (201 pages) is listed in full, and finishing one of them is noticed.
+    let env = TestEnv::new().await;
+    env.write_config("requests_per_minute = 60000", RULE_ONCE_AFTER_24H);
+    for i in 0..10_020 {
+        env.add(FakeTask::new(format!("t{i:05}"), &["u1"], HOUR));
+    }
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stderr.contains("tasks_new=10020"), "{}", run.stderr);
+    env.fake.finish_task("t10019");
+    env.run(&["once"]).await;
+    let run = env.run(&["once"]).await;
+    assert!(run.stderr.contains("tasks_finished=1"), "{}", run.stderr);
+}

@@ -209,8 +209,17 @@ pub struct Tmpfs {
 
 impl Tmpfs {
     /// Mounts a tmpfs of `size` (e.g. "4m") at `path`; `None`, with the reason printed, where
-    /// mounting is not permitted (not root, no CAP_SYS_ADMIN).
+    /// mounting is not permitted (not root, no CAP_SYS_ADMIN). With
+    /// `EXPEDITER_TESTS_NEED_MOUNT=1` (CI, as root, sets it) a refused mount fails the test.
     pub fn mount(path: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        let skip = |why: String| {
+            if std::env::var("EXPEDITER_TESTS_NEED_MOUNT").is_ok_and(|v| v == "1") {
+                panic!(
+                    "cannot mount a tmpfs ({why}), and EXPEDITER_TESTS_NEED_MOUNT=1 forbids skipping"
+                );
+            }
+            eprintln!("SKIPPED: cannot mount a tmpfs here ({why}); this test needs root");
+        };
         std::fs::create_dir_all(path).expect("mount point");
         let out = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -221,14 +230,11 @@ impl Tmpfs {
                 path: path.to_owned(),
             }),
             Ok(o) => {
-                eprintln!(
-                    "SKIPPED: cannot mount a tmpfs here ({}); this test needs root",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
+                skip(String::from_utf8_lossy(&o.stderr).trim().to_owned());
                 None
             }
             Err(e) => {
-                eprintln!("SKIPPED: cannot run mount ({e}); this test needs root");
+                skip(format!("cannot run mount: {e}"));
                 None
             }
         }
