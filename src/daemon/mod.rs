@@ -1,0 +1,209 @@
+//! `expediter run`: cycles on the cron schedule until SIGTERM/SIGINT; SIGHUP reloads the config.
+//!
+//! tokio-cron-scheduler drives the ticks, with its known gaps handled here:
+//! - with a time zone it freezes the UTC offset when a cron job is created, so fire times go
+//!   wrong after a DST change. Each fire time is therefore computed here from the cron in the
+//!   zone's rules at that moment, and handed to the scheduler as a one-shot job that arms the
+//!   next one when it fires;
+//! - it works in whole seconds and may fire a little early: a tick waits for its real time;
+//! - it would start a slow job again on the next tick: a tick that finds a cycle running is
+//!   skipped and logged;
+//! - its shutdown neither waits for running jobs nor listens for SIGTERM: signals are handled
+//!   here, and the running cycle is stopped and awaited (or abandoned with its outcome recorded).
+
+mod prune;
+mod reload;
+mod schedule;
+mod systemd;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sd_notify::NotifyState;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_cron_scheduler::JobScheduler;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::cycle::{CycleError, CycleReport, Engine};
+use crate::progress::{Progress, Watchdog};
+use crate::startup::{EXIT_OK, client_for, load_config, open_store};
+use prune::{PRUNE_EVERY, spawn_prune};
+pub use reload::describe_changes;
+use reload::reload;
+pub use schedule::next_tick;
+use schedule::{Tick, Work, arm_schedule, post_digest};
+use systemd::{notify, notify_reloading, watchdog_usec};
+
+/// How long a stopping daemon waits for the running cycle before abandoning its call.
+const STOP_GRACE: Duration = Duration::from_secs(8);
+
+pub async fn run(path: &Path) -> anyhow::Result<u8> {
+    let config = load_config(path)?;
+    let stopping = Arc::new(AtomicBool::new(false));
+    let clock = Clock::system();
+    // One record of progress across reloads: the watchdog reads it whatever client a cycle uses.
+    let progress = Progress::default();
+    let client = client_for(&config, progress.clone())?;
+    let store = open_store(&config, &clock).await?;
+    if let Some(listen) = config.metrics {
+        crate::prometheus::serve(listen).await?;
+    }
+    let mut engine = Engine {
+        config: Arc::new(config),
+        client,
+        store,
+        stopping: stopping.clone(),
+        clock,
+    };
+
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+
+    let scheduler = JobScheduler::new()
+        .await
+        .context("cannot create the scheduler")?;
+    scheduler
+        .start()
+        .await
+        .context("cannot start the scheduler")?;
+    let generation = Arc::new(AtomicU64::new(0));
+    let (tick_tx, mut tick_rx) = mpsc::unbounded_channel::<Tick>();
+    arm_schedule(&scheduler, &engine, &generation, &tick_tx).await?;
+
+    // Pruning runs beside the loop, never in its way: signals and the watchdog are answered
+    // while it deletes.
+    let mut pruning = Some(spawn_prune(&engine));
+    let mut prune_timer =
+        tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_EVERY, PRUNE_EVERY);
+    let watchdog_usec = watchdog_usec();
+    let watchdog = watchdog_usec.is_some();
+    let watchdog_usec = watchdog_usec.unwrap_or(0);
+    let mut watchdog_timer =
+        tokio::time::interval(Duration::from_micros((watchdog_usec / 2).max(100_000)));
+    let mut watchdog_state = Watchdog::default();
+
+    tracing::info!(config = %path.display(), database = %engine.store.path().display(), cron = %engine.config.schedule.cron.expr,
+        timezone = %engine.config.schedule.timezone, users = engine.config.users.len(), rules = engine.config.rules.len(),
+        next = %next_tick(&engine.config.schedule.cron, engine.config.schedule.timezone, engine.clock.now())
+            .map(|t| t.with_timezone(&engine.config.schedule.timezone).to_rfc3339()).unwrap_or_else(|| "never".into()), "expediter started");
+    notify(&[
+        NotifyState::Ready,
+        NotifyState::Status("waiting for the first tick"),
+    ]);
+
+    let mut cycle: Option<JoinHandle<Result<CycleReport, CycleError>>> = None;
+    let mut digests: std::collections::HashMap<String, JoinHandle<()>> = Default::default();
+    let why = loop {
+        tokio::select! {
+            Some(tick) = tick_rx.recv() => {
+                if tick.generation != generation.load(Ordering::SeqCst) {
+                    continue;
+                }
+                if let Work::Digest(name) = &tick.what {
+                    // Beside the cycle, never in its way: its own task and its own read-only
+                    // connection to the database.
+                    if digests.get(name).is_some_and(|d| !d.is_finished()) {
+                        tracing::warn!(digest = %name, "the previous post of this digest is still running; this tick is skipped");
+                        continue;
+                    }
+                    let (config, clock, name2) = (engine.config.clone(), engine.clock.clone(), name.clone());
+                    digests.insert(name.clone(), tokio::spawn(async move { post_digest(&config, &name2, &clock).await }));
+                    continue;
+                }
+                if cycle.is_some() {
+                    tracing::warn!(tick = %tick.at.to_rfc3339(), "the previous cycle is still running; this tick is skipped");
+                    continue;
+                }
+                let e = engine.clone();
+                cycle = Some(tokio::spawn(async move { e.run_cycle(e.config.expedite.dry_run).await }));
+            }
+            finished = async { cycle.as_mut().expect("guarded").await }, if cycle.is_some() => {
+                cycle = None;
+                let status = match finished {
+                    Ok(Ok(report)) => format!("last cycle: {}", report.summary()),
+                    Ok(Err(e)) => {
+                        tracing::error!("cycle failed: {e}");
+                        format!("last cycle failed: {e}")
+                    }
+                    Err(e) => {
+                        tracing::error!("cycle task failed: {e}");
+                        format!("last cycle failed: {e}")
+                    }
+                };
+                notify(&[NotifyState::Status(&status)]);
+            }
+            _ = sigterm.recv() => break "SIGTERM",
+            _ = sigint.recv() => break "SIGINT",
+            _ = sighup.recv() => {
+                notify_reloading();
+                if let Some(new) = reload(path, &engine, &progress).await {
+                    let crons = |c: &Config| c.digests.iter().map(|d| (d.name.clone(), d.cron.expr.clone())).collect::<Vec<_>>();
+                    let reschedule = new.config.schedule.cron.expr != engine.config.schedule.cron.expr
+                        || new.config.schedule.timezone != engine.config.schedule.timezone
+                        || crons(&new.config) != crons(&engine.config);
+                    engine = new;
+                    if reschedule
+                        && let Err(e) = arm_schedule(&scheduler, &engine, &generation, &tick_tx).await
+                    {
+                        tracing::error!("cannot arm the new schedule: {e:#}");
+                    }
+                }
+                notify(&[NotifyState::Ready]);
+            }
+            _ = watchdog_timer.tick(), if watchdog => {
+                // A ping means progress: a cycle that stopped moving gets no ping, and systemd
+                // restarts the service once WatchdogSec passes without one.
+                let seen = progress.snapshot();
+                if watchdog_state.should_ping(cycle.is_some(), seen, tokio::time::Instant::now()) {
+                    notify(&[NotifyState::Watchdog]);
+                } else {
+                    tracing::warn!("the running cycle made no progress since the last watchdog ping; withholding the ping");
+                }
+            }
+            _ = prune_timer.tick() => {
+                if pruning.as_ref().is_none_or(|p| p.is_finished()) {
+                    pruning = Some(spawn_prune(&engine));
+                } else {
+                    tracing::warn!("the previous pruning is still running; this one is skipped");
+                }
+            }
+        }
+    };
+
+    tracing::info!("stopping on {why}");
+    // First of all: the running cycle stops taking new work at once.
+    stopping.store(true, Ordering::SeqCst);
+    notify(&[NotifyState::Stopping]);
+    generation.fetch_add(1, Ordering::SeqCst);
+    if let Some(p) = pruning.take() {
+        // Its transaction rolls back; the next start prunes again.
+        p.abort();
+        let _ = p.await;
+    }
+    let mut scheduler = scheduler;
+    if let Err(e) = scheduler.shutdown().await {
+        tracing::debug!("scheduler shutdown: {e}");
+    }
+    if let Some(mut running) = cycle {
+        match tokio::time::timeout(STOP_GRACE, &mut running).await {
+            Ok(_) => tracing::info!("the running cycle stopped"),
+            Err(_) => {
+                tracing::warn!("the running cycle did not stop in time; abandoning its call");
+                running.abort();
+                let _ = running.await;
+            }
+        }
+    }
+    // An abandoned call left an intent without an outcome: record it as unknown (counted as sent).
+    engine.settle_abandoned().await;
+    engine.store.close().await;
+    tracing::info!("stopped");
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,34 @@
+//! Retention: finished tasks older than `[storage] retention` pruned once a day, beside the
+//! main loop (never in its way).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::task::JoinHandle;
+
+use crate::cycle::Engine;
+
+pub(super) const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+pub(super) fn spawn_prune(engine: &Engine) -> JoinHandle<()> {
+    let engine = engine.clone();
+    tokio::spawn(async move { prune(&engine).await })
+}
+
+async fn prune(engine: &Engine) {
+    let retention = engine.config.storage.retention;
+    let cutoff = chrono::TimeDelta::from_std(retention)
+        .ok()
+        .and_then(|r| engine.clock.now().checked_sub_signed(r))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    match engine.store.prune(cutoff).await {
+        Ok((tasks, expedites)) => tracing::info!(
+            tasks,
+            expedites,
+            retention = %crate::domain::opinion::human_age(retention),
+            "pruned {tasks} finished task(s) and {expedites} expedite record(s) older than {}",
+            crate::domain::opinion::human_age(retention)
+        ),
+        Err(e) => tracing::error!("pruning failed: {e}"),
+    }
+}

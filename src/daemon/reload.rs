@@ -1,0 +1,177 @@
+//! SIGHUP: the config read again; a valid one replaces the engine, an invalid one is logged
+//! and the old one kept.
+
+use std::path::Path;
+
+use crate::config::Config;
+use crate::cycle::Engine;
+use crate::progress::Progress;
+use std::sync::Arc;
+
+use crate::startup::{client_for, load_config, open_store};
+
+/// Re-reads the config. Valid: a new engine for the next cycle, with what changed logged.
+/// Invalid: logged at ERROR, `None`, and the old config stays.
+pub(super) async fn reload(path: &Path, old: &Engine, progress: &Progress) -> Option<Engine> {
+    let config = match load_config(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("config reload failed, keeping the old config: {e:#}");
+            return None;
+        }
+    };
+    let same_feishu = {
+        let (a, b) = (&old.config.feishu, &config.feishu);
+        a.base_url == b.base_url
+            && a.app_id == b.app_id
+            && a.requests_per_minute == b.requests_per_minute
+            && a.request_timeout == b.request_timeout
+            && a.max_retries == b.max_retries
+            && a.retry_backoff == b.retry_backoff
+            // The secret in use, not the old config's source read again: a rotated secret
+            // file reads the same through both configs.
+            && b.app_secret.resolve().ok().as_ref() == Some(old.client.app_secret())
+    };
+    // Keeping the client keeps its token and its pacing state.
+    let client = if same_feishu {
+        old.client.clone()
+    } else {
+        match client_for(&config, progress.clone()) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("config reload failed, keeping the old config: {e:#}");
+                return None;
+            }
+        }
+    };
+    let store = if config.storage.database == old.config.storage.database {
+        old.store.clone()
+    } else {
+        match open_store(&config, &old.clock).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("config reload failed, keeping the old config: {e:#}");
+                return None;
+            }
+        }
+    };
+    let changes = describe_changes(&old.config, &config);
+    tracing::info!(
+        users = config.users.len(),
+        rules = config.rules.len(),
+        "config reloaded: {}",
+        if changes.is_empty() {
+            "no changes".to_owned()
+        } else {
+            changes.join("; ")
+        }
+    );
+    Some(Engine {
+        config: Arc::new(config),
+        client,
+        store,
+        stopping: old.stopping.clone(),
+        clock: old.clock.clone(),
+    })
+}
+
+/// What a reload changed, in words.
+pub fn describe_changes(old: &Config, new: &Config) -> Vec<String> {
+    let mut changes = Vec::new();
+    let ids = |c: &Config| {
+        c.users
+            .iter()
+            .map(|u| u.id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let (before, after) = (ids(old), ids(new));
+    let added: Vec<_> = after.difference(&before).cloned().collect();
+    let removed: Vec<_> = before.difference(&after).cloned().collect();
+    if !added.is_empty() {
+        changes.push(format!("users added: {}", added.join(", ")));
+    }
+    if !removed.is_empty() {
+        changes.push(format!("users removed: {}", removed.join(", ")));
+    }
+    let rules = |c: &Config| {
+        c.rules
+            .iter()
+            .map(|r| (r.name.clone(), r.describe(&c.policy())))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (before, after) = (rules(old), rules(new));
+    let added: Vec<_> = after
+        .keys()
+        .filter(|k| !before.contains_key(*k))
+        .cloned()
+        .collect();
+    let removed: Vec<_> = before
+        .keys()
+        .filter(|k| !after.contains_key(*k))
+        .cloned()
+        .collect();
+    let changed: Vec<_> = after
+        .iter()
+        .filter(|(k, v)| before.get(*k).is_some_and(|b| b != *v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    if !added.is_empty() {
+        changes.push(format!("rules added: {}", added.join(", ")));
+    }
+    if !removed.is_empty() {
+        changes.push(format!("rules removed: {}", removed.join(", ")));
+    }
+    if !changed.is_empty() {
+        changes.push(format!("rules changed: {}", changed.join(", ")));
+    }
+    let order = |c: &Config| c.rules.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+    if added.is_empty() && removed.is_empty() && order(old) != order(new) {
+        changes.push("rules reordered".into());
+    }
+    if old.schedule.cron.expr != new.schedule.cron.expr
+        || old.schedule.timezone != new.schedule.timezone
+    {
+        changes.push(format!(
+            "schedule: \"{}\" in {}",
+            new.schedule.cron.expr, new.schedule.timezone
+        ));
+    }
+    if old.metrics != new.metrics {
+        changes.push("[metrics] listen changed: takes effect at the next restart".into());
+    }
+    if old.expedite.dry_run != new.expedite.dry_run {
+        changes.push(format!("dry_run = {}", new.expedite.dry_run));
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reload_changes_are_described() {
+        let base = r#"
+[feishu]
+app_id = "a"
+app_secret = "s"
+[expedite]
+operator_user_id = "1"
+[[users]]
+id = "u1"
+[[rules]]
+name = "r1"
+after = "1h"
+"#;
+        let old = Config::parse(base, Path::new("c.toml"), false).unwrap();
+        let new_text = base
+            .replace("[[rules]]", "[[users]]\nid = \"u2\"\n[[rules]]")
+            .replace("after = \"1h\"", "after = \"2h\"");
+        let new = Config::parse(&new_text, Path::new("c.toml"), false).unwrap();
+        assert_eq!(
+            describe_changes(&old, &new),
+            vec!["users added: u2", "rules changed: r1"]
+        );
+        assert!(describe_changes(&old, &old).is_empty());
+    }
+}

@@ -1,0 +1,178 @@
+//! The cron chain: each fire time computed in the zone's rules at that moment and armed as a
+//! one-shot job that arms the next one when it fires (see the module above for why).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use tokio::sync::mpsc;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::clock::Clock;
+use crate::config::{Config, CronSchedule};
+use crate::cycle::Engine;
+
+/// A schedule tick, tagged with the schedule it belongs to (a reload starts a new one).
+#[derive(Debug)]
+pub(super) struct Tick {
+    pub(super) generation: u64,
+    pub(super) at: DateTime<Utc>,
+    pub(super) what: Work,
+}
+
+/// What a schedule's ticks start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Work {
+    Cycle,
+    /// The `[[digests]]` entry of this name.
+    Digest(String),
+}
+
+/// The first fire time of `cron` strictly after `after`, computed in the zone's rules at that
+/// moment (so a DST change never shifts the schedule). The schedule is a chain of these steps:
+/// each tick arms the next one from its own fire time.
+pub fn next_tick(cron: &CronSchedule, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    cron.next_fire_times(after.with_timezone(&tz), 1)
+        .into_iter()
+        .next()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Starts a new chain of one-shot jobs for the config's schedule; older chains stop.
+pub(super) async fn arm_schedule(
+    scheduler: &JobScheduler,
+    engine: &Engine,
+    generation: &Arc<AtomicU64>,
+    tx: &mpsc::UnboundedSender<Tick>,
+) -> anyhow::Result<()> {
+    let current = generation.fetch_add(1, Ordering::SeqCst) + 1;
+    let config = &engine.config;
+    let schedules = std::iter::once((Work::Cycle, config.schedule.cron.clone())).chain(
+        config
+            .digests
+            .iter()
+            .map(|d| (Work::Digest(d.name.clone()), d.cron.clone())),
+    );
+    for (what, cron) in schedules {
+        let chain = Chain {
+            cron,
+            tz: config.schedule.timezone,
+            generation: current,
+            live: generation.clone(),
+            tx: tx.clone(),
+            clock: engine.clock.clone(),
+            what,
+        };
+        chain.arm(scheduler, engine.clock.now()).await?;
+    }
+    Ok(())
+}
+
+/// One scheduled digest: on its calendar's working days only.
+pub(super) async fn post_digest(config: &Config, name: &str, clock: &Clock) {
+    let Some(digest) = config.digests.iter().find(|d| d.name == name) else {
+        return;
+    };
+    if !crate::digest::posts_today(config, digest, clock.now()) {
+        tracing::info!(digest = %name, "not a working day in the digest's calendar; not posted");
+        return;
+    }
+    match crate::store::Store::open_read_only(&config.storage.database).await {
+        Ok(store) => {
+            crate::digest::run_one(config, digest, &store, clock).await;
+            store.close().await;
+        }
+        Err(e) => tracing::error!(digest = %name, "digest not posted: {e}"),
+    }
+}
+
+#[derive(Clone)]
+struct Chain {
+    cron: CronSchedule,
+    tz: Tz,
+    generation: u64,
+    live: Arc<AtomicU64>,
+    tx: mpsc::UnboundedSender<Tick>,
+    clock: Clock,
+    what: Work,
+}
+
+impl Chain {
+    /// Schedules the first fire time strictly after `after`.
+    fn arm<'a>(
+        &'a self,
+        scheduler: &'a JobScheduler,
+        after: DateTime<Utc>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(at) = next_tick(&self.cron, self.tz, after) else {
+                tracing::warn!(cron = %self.cron.expr, "the schedule never fires again");
+                return Ok(());
+            };
+            let wait = (at - self.clock.now()).to_std().unwrap_or_default();
+            let chain = self.clone();
+            let job = Job::new_one_shot_at_instant_async(
+                std::time::Instant::now() + wait,
+                move |_id, scheduler| {
+                    let chain = chain.clone();
+                    Box::pin(async move {
+                        // Whole-second scheduling may fire early: keep to the real fire time.
+                        if let Ok(early) = (at - chain.clock.now()).to_std() {
+                            tokio::time::sleep(early).await;
+                        }
+                        if chain.live.load(Ordering::SeqCst) != chain.generation {
+                            return;
+                        }
+                        if chain
+                            .tx
+                            .send(Tick {
+                                generation: chain.generation,
+                                at,
+                                what: chain.what.clone(),
+                            })
+                            .is_err()
+                        {
+                            return;
+                        }
+                        if let Err(e) = chain.arm(&scheduler, at).await {
+                            tracing::error!("cannot arm the next tick: {e:#}");
+                        }
+                    })
+                },
+            )
+            .context("cannot create a schedule job")?;
+            scheduler
+                .add(job)
+                .await
+                .context("cannot add a schedule job")?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Offset, TimeZone};
+
+    #[test]
+    fn fire_times_stay_right_across_dst() {
+        let cron = CronSchedule::parse("0 0 9 * * *").unwrap();
+        let tz: Tz = "America/New_York".parse().unwrap();
+        let mut at = tz
+            .with_ymd_and_hms(2026, 3, 6, 12, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut offsets = Vec::new();
+        for _ in 0..4 {
+            // The chain's own step: each tick arms the next from its fire time.
+            at = next_tick(&cron, tz, at).unwrap();
+            let local = at.with_timezone(&tz);
+            assert_eq!(local.format("%H:%M").to_string(), "09:00", "{local}");
+            offsets.push(local.offset().fix().local_minus_utc() / 3600);
+        }
+        assert_eq!(offsets, vec![-5, -4, -4, -4]);
+    }
+}
