@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands;
+use crate::commands::silence::SilenceCommand;
 use crate::config::{ConfigError, DEFAULT_CONFIG_PATH};
 use crate::startup::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK, UsageError};
 use crate::telemetry::{self, LogFormat};
@@ -84,46 +85,6 @@ pub enum Command {
     /// Hold a task (or one assignee of it) from expediting and escalation for a while.
     #[command(subcommand)]
     Silence(SilenceCommand),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SilenceCommand {
-    /// Silence a task (or one assignee of it) until a time; prints the silence's id.
-    Add {
-        /// The task id.
-        #[arg(long)]
-        task: String,
-        /// Only this assignee (kunlun user id); without it, every assignee of the task.
-        #[arg(long)]
-        user: Option<String>,
-        /// For how long: 90m, 8h, 3d.
-        #[arg(
-            long = "for",
-            value_name = "DUR",
-            conflicts_with = "until",
-            required_unless_present = "until"
-        )]
-        duration: Option<String>,
-        /// Until when: YYYY-MM-DD (that day's start) or RFC 3339, in [schedule] timezone.
-        #[arg(long, value_name = "DATE")]
-        until: Option<String>,
-        /// Why, shown in `plan` and `silence list`.
-        #[arg(long, default_value = "")]
-        reason: String,
-    },
-    /// The active silences (with --all, expired and removed ones too).
-    List {
-        #[arg(long)]
-        all: bool,
-        /// One JSON array for scripts.
-        #[arg(long)]
-        json: bool,
-    },
-    /// End a silence now (1 if there is no such id).
-    Remove {
-        /// The id `silence add` printed.
-        id: String,
-    },
 }
 
 pub fn main() -> ExitCode {

@@ -6,10 +6,51 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::cli::SilenceCommand;
 use crate::clock::Clock;
 use crate::startup::{EXIT_FAILED, EXIT_OK, UsageError, load_config};
 use crate::store::{NewSilence, Silence, Store};
+use clap::Subcommand;
+
+/// `expediter silence …`: its subcommands, defined beside what they do.
+#[derive(Debug, Subcommand)]
+pub enum SilenceCommand {
+    /// Silence a task (or one assignee of it) until a time; prints the silence's id.
+    Add {
+        /// The task id.
+        #[arg(long)]
+        task: String,
+        /// Only this assignee (kunlun user id); without it, every assignee of the task.
+        #[arg(long)]
+        user: Option<String>,
+        /// For how long: 90m, 8h, 3d.
+        #[arg(
+            long = "for",
+            value_name = "DUR",
+            conflicts_with = "until",
+            required_unless_present = "until"
+        )]
+        duration: Option<String>,
+        /// Until when: YYYY-MM-DD (that day's start) or RFC 3339, in [schedule] timezone.
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+        /// Why, shown in `plan` and `silence list`.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// The active silences (with --all, expired and removed ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+        /// One JSON array for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a silence now (1 if there is no such id).
+    Remove {
+        /// The id `silence add` printed.
+        id: String,
+    },
+}
 
 pub async fn run(path: &Path, command: SilenceCommand) -> anyhow::Result<u8> {
     let config = load_config(path)?;

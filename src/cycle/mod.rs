@@ -24,7 +24,7 @@ use crate::store::{Store, StoreError};
 
 pub use report::CycleReport;
 pub use send::send_deadline;
-use sync::ListedUser;
+use sync::ListingDone;
 pub use sync::listing_flows;
 
 /// Failures that stop a cycle: the database is the record of what was sent, so without it
@@ -63,7 +63,7 @@ impl Engine {
         let started = Instant::now();
         let cycle_started = self.clock.now();
         let stats_before = self.client.stats();
-        let (listed_tx, listed_rx) = mpsc::unbounded_channel::<ListedUser>();
+        let (listed_tx, listed_rx) = mpsc::unbounded_channel::<ListingDone>();
         // Either side failing ends the cycle at once: without the database nothing more may be
         // sent, and a listing that stopped leaves nothing more to decide.
         let result = tokio::try_join!(

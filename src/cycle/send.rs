@@ -10,7 +10,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::sync::ListedUser;
+use super::sync::ListingDone;
 use super::{CycleError, CycleReport, Engine};
 use crate::config::Config;
 use crate::domain::opinion::human_age;
@@ -33,7 +33,7 @@ impl Engine {
     /// when the listing side does and nothing more may be sent.
     pub(super) async fn expedite_as_listed(
         &self,
-        mut listed_rx: mpsc::UnboundedReceiver<ListedUser>,
+        mut listed_rx: mpsc::UnboundedReceiver<ListingDone>,
         cycle_started: DateTime<Utc>,
         dry_run: bool,
     ) -> Result<CycleReport, CycleError> {
@@ -78,7 +78,7 @@ impl Engine {
                 // Listings first: a task decided sooner may be more overdue than the queue.
                 biased;
                 listed = listed_rx.recv(), if !listing_done => match listed {
-                    Some(ListedUser { user, may_be_due, complete_at }) => {
+                    Some(ListingDone { user, may_be_due, complete_at }) => {
                         sides.listed.insert(user.clone());
                         if let Some(at) = complete_at {
                             sides.complete_at.insert(user.clone(), at);

@@ -9,9 +9,9 @@ use super::{CycleError, CycleReport, Engine};
 use crate::config::{Config, User};
 use crate::domain::decide;
 use crate::feishu::{FeishuError, PAGE_SIZE, RawPage};
-use crate::store::{Listed, ListedRow, ListingDigest, StoreError, StoredTask};
+use crate::store::{CompleteListing, ListedAssignment, ListingFingerprint, StoreError, StoredTask};
 
-/// Listed tasks are written in transactions of about this many rows (several users' pages):
+/// CompleteListing tasks are written in transactions of about this many rows (several users' pages):
 /// one round trip to SQLite per batch rather than per page.
 const WRITE_BATCH: usize = 4000;
 
@@ -33,29 +33,29 @@ impl Engine {
     /// once listed.
     pub(super) async fn list_all(
         &self,
-        listed_tx: mpsc::UnboundedSender<ListedUser>,
+        listed_tx: mpsc::UnboundedSender<ListingDone>,
     ) -> Result<CycleReport, CycleError> {
         let mut report = CycleReport::default();
-        // A listing the same as last time is recognised by its digest; only the unfiltered
+        // A listing the same as last time is recognised by its fingerprint; only the unfiltered
         // listing has one, so only configurations with no other listing use them.
-        let digests = if listing_flows(&self.config) == [None] {
-            self.store.listing_digests().await?
+        let fingerprints = if listing_flows(&self.config) == [None] {
+            self.store.listing_fingerprints().await?
         } else {
             FxHashMap::default()
         };
         // What is stored for each user, for the users whose listing changed: read at once when
-        // most users have no digest (a first cycle), else per user, when needed.
-        let snapshots = if digests.len() * 2 < self.config.users.len() {
+        // most users have no fingerprint (a first cycle), else per user, when needed.
+        let snapshots = if fingerprints.len() * 2 < self.config.users.len() {
             Some(self.store.all_snapshots().await?)
         } else {
             None
         };
         // About as many tasks as last time are seen: room for them up front.
-        let expected: usize = digests.values().map(|d| d.tasks.len()).sum();
-        let mut state = ListingState {
+        let expected: usize = fingerprints.values().map(|d| d.tasks.len()).sum();
+        let mut state = ListingSide {
             oldest_due_start: self.oldest_possible_due_start(),
             snapshots,
-            digests,
+            fingerprints,
             tasks_seen: FxHashSet::with_capacity_and_hasher(expected, Default::default()),
             listed: Vec::new(),
             pending: Vec::new(),
@@ -69,7 +69,7 @@ impl Engine {
             // be dropped): nothing to hand over then.
             let _ = listed_tx.send(listed);
         }
-        // Digests are written after every write of the listings they describe.
+        // Fingerprints are written after every write of the listings they describe.
         self.flush(&mut state.pending, &mut report).await?;
         self.store.record_listings(&state.listed).await?;
         report.tasks_seen = state.tasks_seen.len() as u64;
@@ -81,16 +81,16 @@ impl Engine {
     async fn list_user(
         &self,
         user: &User,
-        state: &mut ListingState,
+        state: &mut ListingSide,
         report: &mut CycleReport,
-    ) -> Result<ListedUser, CycleError> {
+    ) -> Result<ListingDone, CycleError> {
         let listing_started = self.clock.now();
         let mut prefetched = Vec::new();
-        if let Some(digest) = state.digests.remove(&user.id) {
-            match self.list_unchanged(user, &digest).await {
+        if let Some(fingerprint) = state.fingerprints.remove(&user.id) {
+            match self.list_unchanged(user, &fingerprint).await {
                 Ok(None) => {
                     return self
-                        .unchanged(user, digest, listing_started, state, report)
+                        .unchanged(user, fingerprint, listing_started, state, report)
                         .await;
                 }
                 Ok(Some(pages)) => prefetched = pages,
@@ -98,15 +98,15 @@ impl Engine {
                 Err(e) => {
                     listing_failed(user, &e);
                     report.users_failed += 1;
-                    return Ok(ListedUser {
+                    return Ok(ListingDone {
                         user: user.id.clone(),
-                        may_be_due: digest.oldest_start <= state.oldest_due_start,
+                        may_be_due: fingerprint.oldest_start <= state.oldest_due_start,
                         complete_at: None,
                     });
                 }
             }
         }
-        let ListingState {
+        let ListingSide {
             oldest_due_start,
             snapshots,
             tasks_seen,
@@ -212,7 +212,7 @@ impl Engine {
                     .record_absent(&user.id, &gone, listing_started, report)
                     .await?;
             }
-            let digest = pages.map(|pages| {
+            let fingerprint = pages.map(|pages| {
                 // Tasks still pending after this listing: those it held, and those it lacked
                 // for the first time (marked missing); the ones lacked twice are finished.
                 let oldest_stored = stored
@@ -220,7 +220,7 @@ impl Engine {
                     .filter(|(id, t)| !t.missing || seen.contains(*id))
                     .map(|(_, t)| t.started)
                     .min();
-                ListingDigest {
+                ListingFingerprint {
                     pages,
                     tasks: seen.iter().map(|id| task_hash(id)).collect(),
                     oldest_start: oldest_stored
@@ -232,10 +232,10 @@ impl Engine {
                 }
             });
             // Recorded at the end, after the writes of every page.
-            listed_users.push(Listed {
+            listed_users.push(CompleteListing {
                 user: user.id.clone(),
                 at: listing_started,
-                digest,
+                fingerprint,
             });
         } else {
             report.users_failed += 1;
@@ -245,7 +245,7 @@ impl Engine {
             // The expediting side reads this user's tasks next.
             self.flush(pending, report).await?;
         }
-        Ok(ListedUser {
+        Ok(ListingDone {
             user: user.id.clone(),
             may_be_due,
             complete_at: complete.then_some(listing_started),
@@ -275,7 +275,7 @@ impl Engine {
     /// Writes the listed tasks gathered so far, in one transaction.
     pub(super) async fn flush(
         &self,
-        pending: &mut Vec<ListedRow>,
+        pending: &mut Vec<ListedAssignment>,
         report: &mut CycleReport,
     ) -> Result<(), StoreError> {
         report.tasks_new += self.store.record_listed(pending, self.clock.now()).await?;
@@ -317,7 +317,7 @@ impl Engine {
         seen: &mut FxHashSet<String>,
         listed_any: &mut FxHashSet<String>,
         oldest_new: &mut Option<DateTime<Utc>>,
-        pending: &mut Vec<ListedRow>,
+        pending: &mut Vec<ListedAssignment>,
         report: &mut CycleReport,
     ) -> Result<Option<Vec<u64>>, ListError> {
         let flow_set = api_ids.map(decide::flow_set_of);
@@ -378,7 +378,7 @@ impl Engine {
                                 listed_any.insert(task.task_id.clone());
                             }
                         }
-                        pending.push(ListedRow {
+                        pending.push(ListedAssignment {
                             user: user.id.clone(),
                             flow_set: flow_set.clone(),
                             task,
@@ -424,31 +424,31 @@ fn listing_failed(user: &User, e: &FeishuError) {
         "listing failed; this user's tasks are kept as they were");
 }
 
-/// How a task id is counted among the tasks seen, and kept in a digest.
+/// How a task id is counted among the tasks seen, and kept in a fingerprint.
 pub(super) fn task_hash(id: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(id.as_bytes())
 }
 
 /// What the listing side of a cycle carries from one user to the next.
-pub(super) struct ListingState {
+pub(super) struct ListingSide {
     /// Tasks that started after this cannot be due yet.
     pub(super) oldest_due_start: DateTime<Utc>,
     /// Per user, the tasks stored as pending for them when the cycle began; `None`: read per
     /// user when their listing changed.
     pub(super) snapshots: Option<FxHashMap<String, FxHashMap<String, StoredTask>>>,
     /// What each user's last complete listing said (unfiltered listings only).
-    pub(super) digests: FxHashMap<String, ListingDigest>,
+    pub(super) fingerprints: FxHashMap<String, ListingFingerprint>,
     /// xxh3 of each task id listed: distinct tasks seen, counted.
     pub(super) tasks_seen: FxHashSet<u64>,
-    /// Users listed completely, with when their listing started and its digest: written at the
+    /// Users listed completely, with when their listing started and its fingerprint: written at the
     /// end, after every page's tasks.
-    pub(super) listed: Vec<Listed>,
-    /// Listed tasks not written yet.
-    pub(super) pending: Vec<ListedRow>,
+    pub(super) listed: Vec<CompleteListing>,
+    /// CompleteListing tasks not written yet.
+    pub(super) pending: Vec<ListedAssignment>,
 }
 
 /// A user the listing side is done with, for the expediting side.
-pub(super) struct ListedUser {
+pub(super) struct ListingDone {
     pub(super) user: String,
     /// Could any of the user's tasks be due? When not, their decisions are skipped.
     pub(super) may_be_due: bool,

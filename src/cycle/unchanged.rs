@@ -1,27 +1,27 @@
-//! A listing the same as the user's last complete one (see `store::digests`): recognised page
+//! A listing the same as the user's last complete one (see `store::fingerprints`): recognised page
 //! by page from the hash of each answer, without decoding anything.
 
 use chrono::{DateTime, Utc};
 
-use super::sync::{ListedUser, ListingState};
+use super::sync::{ListingDone, ListingSide};
 use super::{CycleError, CycleReport, Engine};
 use crate::config::User;
 use crate::feishu::{FeishuError, PAGE_SIZE, RawPage};
-use crate::store::{Listed, ListingDigest};
+use crate::store::{CompleteListing, ListingFingerprint};
 
 impl Engine {
-    /// Lists `user` against the digest of their last complete listing, page by page. `None`
+    /// Lists `user` against the fingerprint of their last complete listing, page by page. `None`
     /// when every page is the same; otherwise the pages read so far, the last one different.
     pub(super) async fn list_unchanged(
         &self,
         user: &User,
-        digest: &ListingDigest,
+        fingerprint: &ListingFingerprint,
     ) -> Result<Option<Vec<RawPage>>, FeishuError> {
         let mut read = Vec::new();
-        if digest.pages.is_empty() {
+        if fingerprint.pages.is_empty() {
             return Ok(Some(read));
         }
-        for (i, hash) in digest.pages.iter().enumerate() {
+        for (i, hash) in fingerprint.pages.iter().enumerate() {
             let page = self
                 .client
                 .query_page(&user.id, i as u64 * PAGE_SIZE, None, Some(*hash))
@@ -40,45 +40,45 @@ impl Engine {
     pub(super) async fn unchanged(
         &self,
         user: &User,
-        digest: ListingDigest,
+        fingerprint: ListingFingerprint,
         listing_started: DateTime<Utc>,
-        state: &mut ListingState,
+        state: &mut ListingSide,
         report: &mut CycleReport,
-    ) -> Result<ListedUser, CycleError> {
+    ) -> Result<ListingDone, CycleError> {
         tracing::debug!(user = %user.id, "listing unchanged since the last one");
         report.users_listed += 1;
-        let may_be_due = digest.oldest_start <= state.oldest_due_start;
-        let ListingDigest {
+        let may_be_due = fingerprint.oldest_start <= state.oldest_due_start;
+        let ListingFingerprint {
             pages,
             tasks,
             oldest_start,
             missing,
-        } = digest;
-        let digest = if missing > 0 {
+        } = fingerprint;
+        let fingerprint = if missing > 0 {
             let gone = self.store.missing_tasks(&user.id).await?;
             let missing = self
                 .record_absent(&user.id, &gone, listing_started, report)
                 .await?;
-            Some(ListingDigest {
+            Some(ListingFingerprint {
                 pages,
                 tasks: tasks.clone(),
                 oldest_start,
                 missing,
             })
         } else {
-            // The stored digest still holds.
+            // The stored fingerprint still holds.
             None
         };
-        state.listed.push(Listed {
+        state.listed.push(CompleteListing {
             user: user.id.clone(),
             at: listing_started,
-            digest,
+            fingerprint,
         });
         state.tasks_seen.extend(tasks);
         if may_be_due {
             self.flush(&mut state.pending, report).await?;
         }
-        Ok(ListedUser {
+        Ok(ListingDone {
             user: user.id.clone(),
             may_be_due,
             complete_at: Some(listing_started),

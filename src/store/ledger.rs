@@ -1,6 +1,9 @@
-//! The ledger of expediting calls, the at-most-once guard: the intent is committed (durably)
-//! before a call and the outcome after it; a unique index refuses a second (task, assignee, n)
-//! that was sent or may have been; intents left open by a crash are settled as unknown.
+//! The ledger of every call that acts, the at-most-once guard: the intent is committed (durably)
+//! before a call and the outcome after it; a unique index refuses a second (task, assignee, kind,
+//! n) that was sent or may have been; intents left open by a crash are settled as unknown.
+//!
+//! Its table is named `expedites` for its first kind, but it holds all three: expediting, cc and
+//! chat_group calls (the `kind` column), one row per assignee named.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;

@@ -13,7 +13,7 @@ use crate::feishu::ListedTask;
 
 /// A listed task to store: for whom, from which listing (a flow set, or none).
 #[derive(Debug, Clone)]
-pub struct ListedRow {
+pub struct ListedAssignment {
     pub user: String,
     pub flow_set: Option<String>,
     pub task: ListedTask,
@@ -121,9 +121,9 @@ impl Store {
         tasks: &[ListedTask],
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let rows: Vec<ListedRow> = tasks
+        let rows: Vec<ListedAssignment> = tasks
             .iter()
-            .map(|t| ListedRow {
+            .map(|t| ListedAssignment {
                 user: user.to_owned(),
                 flow_set: flow_set.map(str::to_owned),
                 task: t.clone(),
@@ -138,7 +138,7 @@ impl Store {
     /// returned them. Returns how many tasks were new.
     pub async fn record_listed(
         &self,
-        listed: &[ListedRow],
+        listed: &[ListedAssignment],
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         if listed.is_empty() {
@@ -239,7 +239,7 @@ impl Store {
                 .await
                 .map_err(self.err("store tasks' flow"))?;
         }
-        // What these users' listings said is being rewritten: their digests no longer hold.
+        // What these users' listings said is being rewritten: their fingerprints no longer hold.
         let mut users: Vec<&str> = listed.iter().map(|r| r.user.as_str()).collect();
         users.sort_unstable();
         users.dedup();
@@ -250,7 +250,7 @@ impl Store {
         .bind(serde_json::to_string(&users).unwrap_or_else(|_| "[]".into()))
         .execute(&mut *tx)
         .await
-        .map_err(self.err("clear listing digests"))?;
+        .map_err(self.err("clear listing fingerprints"))?;
         tx.commit().await.map_err(self.err("commit a page"))?;
         Ok(new)
     }
@@ -344,7 +344,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Absent, StoreError> {
         let now = ms(now);
-        // The user's tasks change: their digest no longer describes what is stored.
+        // The user's tasks change: their fingerprint no longer describes what is stored.
         let record_listing = sqlx::query(
             "INSERT INTO user_listings (user_id, listed_at) VALUES (?1, ?2)
              ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at, pages = NULL",

@@ -2,14 +2,14 @@
 //! timeout), migrations embedded from `migrations/`.
 //!
 //! - [`listings`]: what listings saw (tasks, assignments, flows, missing and finished tasks);
-//! - [`digests`]: what each user's last complete listing said, to recognise it unchanged;
+//! - [`fingerprints`]: what each user's last complete listing said, to recognise it unchanged;
 //! - [`pairs`]: pending (task, assignee) pairs with their history, for decisions and `plan`;
 //! - [`ledger`]: the at-most-once record of every expediting call;
 //! - [`retention`]: pruning old history;
 //! - [`silences`]: tasks held from expediting and escalation for a while.
 #![allow(clippy::disallowed_methods)]
 
-mod digests;
+mod fingerprints;
 mod ledger;
 mod listings;
 mod pairs;
@@ -27,9 +27,9 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 use thiserror::Error;
 
-pub use digests::{Listed, ListingDigest};
+pub use fingerprints::{CompleteListing, ListingFingerprint};
 pub use ledger::{ExpediteRecord, Intent, Outcome};
-pub use listings::{Absent, ListedRow, StoredTask};
+pub use listings::{Absent, ListedAssignment, StoredTask};
 pub use pairs::PairScope;
 pub use silences::{NewSilence, Silence};
 
@@ -314,41 +314,41 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_digest_lasts_until_the_users_tasks_change() {
+    async fn a_fingerprint_lasts_until_the_users_tasks_change() {
         let (_d, s) = store().await;
         let t0 = from_ms(ms(Clock::system().now()));
         s.record_page("u1", None, &[task("1"), task("2")], t0)
             .await
             .unwrap();
-        let digest = |pages: Vec<u64>| ListingDigest {
+        let fingerprint = |pages: Vec<u64>| ListingFingerprint {
             pages,
             tasks: vec![1, 2],
             oldest_start: t0,
             missing: 0,
         };
-        let listed = |user: &str, digest: Option<ListingDigest>| Listed {
+        let listed = |user: &str, fingerprint: Option<ListingFingerprint>| CompleteListing {
             user: user.into(),
             at: t0,
-            digest,
+            fingerprint,
         };
         s.record_listings(&[
-            listed("u1", Some(digest(vec![7, u64::MAX]))),
-            listed("u2", Some(digest(vec![9]))),
+            listed("u1", Some(fingerprint(vec![7, u64::MAX]))),
+            listed("u2", Some(fingerprint(vec![9]))),
         ])
         .await
         .unwrap();
-        let read = s.listing_digests().await.unwrap();
-        assert_eq!(read["u1"], digest(vec![7, u64::MAX]));
-        // A listing time alone keeps the digest.
+        let read = s.listing_fingerprints().await.unwrap();
+        assert_eq!(read["u1"], fingerprint(vec![7, u64::MAX]));
+        // A listing time alone keeps the fingerprint.
         s.record_listings(&[listed("u1", None)]).await.unwrap();
-        assert_eq!(s.listing_digests().await.unwrap().len(), 2);
-        // Writing u1's tasks clears u1's digest, not u2's.
+        assert_eq!(s.listing_fingerprints().await.unwrap().len(), 2);
+        // Writing u1's tasks clears u1's fingerprint, not u2's.
         s.record_page("u1", None, &[task("3")], t0).await.unwrap();
-        let read = s.listing_digests().await.unwrap();
+        let read = s.listing_fingerprints().await.unwrap();
         assert!(!read.contains_key("u1") && read.contains_key("u2"));
         // So does marking one of u2's tasks missing.
         s.record_absent("u2", &["1".to_owned()], t0).await.unwrap();
-        assert!(s.listing_digests().await.unwrap().is_empty());
+        assert!(s.listing_fingerprints().await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -361,7 +361,7 @@ mod tests {
         let t1 = t0 + chrono::TimeDelta::minutes(10);
         s.record_absent("u1", &["2".to_owned()], t1).await.unwrap();
         assert!(s.all_snapshots().await.unwrap()["u1"]["2"].missing);
-        // Listed again: the mark is cleared, so a later single miss does not finish it.
+        // CompleteListing again: the mark is cleared, so a later single miss does not finish it.
         s.record_page("u1", None, &[task("2")], t1).await.unwrap();
         assert!(!s.all_snapshots().await.unwrap()["u1"]["2"].missing);
         let t2 = t1 + chrono::TimeDelta::minutes(10);

@@ -2,9 +2,9 @@
 //! earliest start among the user's pending tasks, and how many were missing from it. A listing
 //! whose pages hash the same is the same listing: nothing in it needs decoding or writing.
 //!
-//! A digest describes what is stored only while nothing else changed the user's tasks: every
-//! write of a listing's tasks or absences clears the digests of the users involved, in the same
-//! transaction, and a digest is written only after all of its listing's writes.
+//! A fingerprint describes what is stored only while nothing else changed the user's tasks: every
+//! write of a listing's tasks or absences clears the fingerprints of the users involved, in the same
+//! transaction, and a fingerprint is written only after all of its listing's writes.
 
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
@@ -12,9 +12,9 @@ use serde::Deserialize;
 
 use super::{Store, StoreError, from_ms, ms};
 
-/// The digest of one user's last complete listing.
+/// The fingerprint of one user's last complete listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListingDigest {
+pub struct ListingFingerprint {
     /// xxh3 of each page's answer body, in order.
     pub pages: Vec<u64>,
     /// xxh3 of each task id the listing held: enough to count distinct tasks seen.
@@ -28,15 +28,15 @@ pub struct ListingDigest {
 
 /// A complete listing of a user, to record when the listing side is done.
 #[derive(Debug, Clone)]
-pub struct Listed {
+pub struct CompleteListing {
     pub user: String,
     pub at: DateTime<Utc>,
-    /// A new digest; `None` keeps the stored one (the listing matched it).
-    pub digest: Option<ListingDigest>,
+    /// A new fingerprint; `None` keeps the stored one (the listing matched it).
+    pub fingerprint: Option<ListingFingerprint>,
 }
 
 #[derive(Deserialize)]
-struct DigestRow {
+struct FingerprintRow {
     user_id: String,
     pages: String,
     tasks: String,
@@ -69,8 +69,10 @@ fn parse_hashes(text: &str) -> Option<Vec<u64>> {
 }
 
 impl Store {
-    /// Every stored digest, by user.
-    pub async fn listing_digests(&self) -> Result<FxHashMap<String, ListingDigest>, StoreError> {
+    /// Every stored fingerprint, by user.
+    pub async fn listing_fingerprints(
+        &self,
+    ) -> Result<FxHashMap<String, ListingFingerprint>, StoreError> {
         let rows: String = sqlx::query_scalar(
             "SELECT coalesce(json_group_array(json_object('user_id', user_id, 'pages', pages,
                     'tasks', tasks, 'oldest_start', oldest_start, 'missing', missing)), '[]')
@@ -78,12 +80,12 @@ impl Store {
         )
         .fetch_one(&self.pool)
         .await
-        .map_err(self.err("read listing digests"))?;
-        let rows: Vec<DigestRow> =
-            serde_json::from_str(&rows).map_err(|e| self.decode_err("listing digests", e))?;
+        .map_err(self.err("read listing fingerprints"))?;
+        let rows: Vec<FingerprintRow> =
+            serde_json::from_str(&rows).map_err(|e| self.decode_err("listing fingerprints", e))?;
         let mut out = FxHashMap::default();
         for row in rows {
-            // A digest that cannot be read is no digest: that user is listed the long way.
+            // A fingerprint that cannot be read is no fingerprint: that user is listed the long way.
             let (Some(pages), Some(tasks)) = (
                 parse_hashes(&row.pages).filter(|p| !p.is_empty()),
                 parse_hashes(&row.tasks),
@@ -92,7 +94,7 @@ impl Store {
             };
             out.insert(
                 row.user_id,
-                ListingDigest {
+                ListingFingerprint {
                     pages,
                     tasks,
                     oldest_start: from_ms(row.oldest_start),
@@ -103,20 +105,20 @@ impl Store {
         Ok(out)
     }
 
-    /// Records that these users were listed completely, with their new digests.
-    pub async fn record_listings(&self, listed: &[Listed]) -> Result<(), StoreError> {
+    /// Records that these users were listed completely, with their new fingerprints.
+    pub async fn record_listings(&self, listed: &[CompleteListing]) -> Result<(), StoreError> {
         if listed.is_empty() {
             return Ok(());
         }
         let times: Vec<(&str, i64)> = listed
             .iter()
-            .filter(|l| l.digest.is_none())
+            .filter(|l| l.fingerprint.is_none())
             .map(|l| (l.user.as_str(), ms(l.at)))
             .collect();
-        let digests: Vec<serde_json::Value> = listed
+        let fingerprints: Vec<serde_json::Value> = listed
             .iter()
             .filter_map(|l| {
-                let d = l.digest.as_ref()?;
+                let d = l.fingerprint.as_ref()?;
                 Some(serde_json::json!({
                     "user_id": l.user,
                     "listed_at": ms(l.at),
@@ -138,7 +140,7 @@ impl Store {
             .await
             .map_err(self.err("record listings"))?;
         }
-        if !digests.is_empty() {
+        if !fingerprints.is_empty() {
             sqlx::query(
                 "INSERT INTO user_listings (user_id, listed_at, pages, tasks, oldest_start, missing)
                  SELECT value->>'user_id', value->>'listed_at', value->>'pages', value->>'tasks',
@@ -147,10 +149,10 @@ impl Store {
                  ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at, pages = excluded.pages,
                    tasks = excluded.tasks, oldest_start = excluded.oldest_start, missing = excluded.missing",
             )
-            .bind(serde_json::Value::Array(digests).to_string())
+            .bind(serde_json::Value::Array(fingerprints).to_string())
             .execute(&mut *tx)
             .await
-            .map_err(self.err("record listing digests"))?;
+            .map_err(self.err("record listing fingerprints"))?;
         }
         tx.commit().await.map_err(self.err("commit listings"))?;
         Ok(())
