@@ -798,8 +798,8 @@ mod tests {
             ("at midnight", at(21, 0, 0), at(21, 0, 0)),
             ("just after", at(21, 0, 1), at(21, 0, 0)),
             (
-                "16:00 UTC is the next local day",
-                at(21, 0, 0),
+                "16:30 UTC is already the next local day",
+                Utc.with_ymd_and_hms(2026, 11, 20, 16, 30, 0).unwrap(),
                 at(21, 0, 0),
             ),
         ];

@@ -482,11 +482,13 @@ async fn logs_to_a_file_or_pipe_carry_no_colour_codes() {
 
 #[tokio::test]
 async fn soak_run_with_live_queues_and_random_faults() {
-    // A failure prints its seed; SOAK_SEED=… replays the same sequence of events.
-    let seed = std::env::var("SOAK_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
+    // A fixed seed by default, so that CI runs the same sequence every time; SOAK_SEED=…
+    // replays another (a failure prints its seed), SOAK_SEED=random draws one.
+    let seed = match std::env::var("SOAK_SEED").ok().as_deref() {
+        Some("random") => fastrand::u64(..),
+        Some(s) => s.parse().expect("SOAK_SEED is a number or \"random\""),
+        None => 20_261_130,
+    };
     let mut rng = fastrand::Rng::with_seed(seed);
     eprintln!("soak seed {seed}");
     let env = TestEnv::new().await;

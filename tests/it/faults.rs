@@ -770,6 +770,15 @@ async fn kill_9_at_random_moments_never_sends_twice() {
         let user = ["u1", "u2", "u3"][i % 3];
         env.add(FakeTask::new(format!("k{i:02}"), &[user], 30 * HOUR));
     }
+    // Each expedite is acted on, then its answer takes 300 ms: most moments of a run are
+    // inside a call, where a kill leaves an intent without an outcome.
+    env.fake.inject(
+        Fault::new(
+            Endpoint::Expedite,
+            FaultKind::ActThenHang(Duration::from_millis(300)),
+        )
+        .always(),
+    );
     for round in 0..8u64 {
         let mut child = env.spawn(&["once"]);
         tokio::time::sleep(Duration::from_millis(150 + (round * 397) % 1500)).await;
@@ -788,6 +797,15 @@ async fn kill_9_at_random_moments_never_sends_twice() {
     );
     // Everything that was not lost in an interrupted call has been sent by now.
     assert!(per_task.len() >= 4, "{per_task:?}");
+    // Some kill landed mid-call: its intent was settled as unknown, and the reminder the
+    // platform had acted on was not sent again.
+    let mut conn = raw_db(&env.db_path).await;
+    let unknown: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM expedites WHERE outcome = 'unknown'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(unknown >= 1, "no kill landed inside a call: {per_task:?}");
 }
 
 #[tokio::test]

@@ -7,13 +7,17 @@ use expediter::fake::{Endpoint, FakeTask};
 #[tokio::test]
 async fn outside_the_calendar_an_expedite_is_deferred_then_released() {
     let env = TestEnv::new().await;
+    // Closed today and tomorrow (in Shanghai), so that midnight passing while the test runs
+    // changes nothing.
     let today = Utc::now()
         .with_timezone(&chrono_tz::Asia::Shanghai)
         .date_naive();
+    let tomorrow = today.succ_opt().unwrap();
+    let closed = [today, tomorrow].map(|d| d.weekday().num_days_from_monday());
     let other_days: Vec<String> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
         .iter()
         .enumerate()
-        .filter(|(i, _)| *i as u32 != today.weekday().num_days_from_monday())
+        .filter(|(i, _)| !closed.contains(&(*i as u32)))
         .map(|(_, d)| format!("\"{d}\""))
         .collect();
     let rules = |workdays: &str| {
@@ -43,8 +47,9 @@ async fn outside_the_calendar_an_expedite_is_deferred_then_released() {
         "{plan:?}"
     );
 
-    // Today becomes a make-up working day: the deferred expedite goes out in the next cycle.
-    env.write_config("", &rules(&format!("\"{today}\"")));
+    // Today (and tomorrow) become make-up working days: the deferred expedite goes out in the
+    // next cycle.
+    env.write_config("", &rules(&format!("\"{today}\", \"{tomorrow}\"")));
     let run = env.run(&["once"]).await;
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(env.fake.expedites().len(), 1);
