@@ -9,7 +9,7 @@ use crate::config::{Config, ConfigError};
 use crate::cycle::Engine;
 use crate::feishu::{ClientSettings, FeishuClient, RetryPolicy};
 use crate::progress::Progress;
-use crate::store::Store;
+use crate::store::{InstanceLock, Store};
 
 /// Exit codes of every command.
 pub const EXIT_OK: u8 = 0;
@@ -56,9 +56,12 @@ pub fn client_for(config: &Config, progress: Progress) -> anyhow::Result<FeishuC
     })?)
 }
 
-/// Opens the database and settles intents an earlier run left without an outcome.
+/// Opens the database for an acting instance (`run`, `once`): takes its single-instance lock,
+/// then settles intents an earlier run left without an outcome (none can be another live
+/// instance's: it would hold the lock).
 pub async fn open_store(config: &Config, clock: &Clock) -> anyhow::Result<Store> {
-    let store = Store::open(&config.storage.database).await?;
+    let lock = InstanceLock::take(&config.storage.database)?;
+    let store = Store::open(&config.storage.database).await?.holding(lock);
     for e in store.settle_unfinished_intents(clock.now()).await? {
         tracing::warn!(task_id = %e.task_id, assignees = ?e.assignees, rule = %e.rule,
             "expedite outcome unknown: an earlier run stopped during the call; counted as sent, not repeated");

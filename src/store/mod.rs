@@ -12,6 +12,7 @@
 mod fingerprints;
 mod ledger;
 mod listings;
+mod lock;
 mod pairs;
 mod retention;
 mod silences;
@@ -30,6 +31,7 @@ use thiserror::Error;
 pub use fingerprints::{CompleteListing, ListingFingerprint};
 pub use ledger::{ExpediteRecord, Intent, Outcome};
 pub use listings::{Absent, ListedAssignment, StoredTask};
+pub use lock::{InstanceLock, lock_path};
 pub use pairs::PairScope;
 pub use silences::{NewSilence, Silence};
 
@@ -66,6 +68,9 @@ pub enum StoreError {
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
+    /// Held by the store of `run` and `once`: no second acting instance on this database.
+    /// Released by [`close`](Self::close), or when the last clone is dropped.
+    lock: std::sync::Arc<std::sync::Mutex<Option<InstanceLock>>>,
 }
 
 /// SQLITE_CANTOPEN: the file (or one SQLite needs beside it) cannot be opened.
@@ -129,6 +134,7 @@ impl Store {
         Ok(Store {
             pool,
             path: path.to_owned(),
+            lock: Default::default(),
         })
     }
 
@@ -161,6 +167,7 @@ impl Store {
         Ok(Store {
             pool,
             path: path.to_owned(),
+            lock: Default::default(),
         })
     }
 
@@ -186,8 +193,15 @@ impl Store {
         &self.path
     }
 
+    /// This store, holding `lock` for as long as it (or a clone) lives.
+    pub fn holding(self, lock: InstanceLock) -> Store {
+        *self.lock.lock().unwrap_or_else(|e| e.into_inner()) = Some(lock);
+        self
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
+        self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     pub(super) fn err(&self, context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {

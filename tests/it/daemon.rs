@@ -681,3 +681,38 @@ async fn metrics_are_scraped_during_run() {
     assert!(oldest >= 30.0 * 3600.0, "{oldest}");
     assert!(!body.contains(APP_SECRET), "no secret in metrics");
 }
+
+#[tokio::test]
+async fn a_second_instance_on_one_sqlite_file_is_refused_naming_the_first() {
+    let env = TestEnv::new().await;
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    let first = Daemon::start(&env, &[]);
+    first
+        .wait_for("expediter started", 1, Duration::from_secs(10))
+        .await;
+    let pid = first.pid();
+    for command in [vec!["run"], vec!["once"], vec!["once", "--dry-run"]] {
+        let run = env.run(&command).await;
+        assert_eq!(run.code, 1, "{command:?}: {}", run.all());
+        assert!(
+            run.stderr.contains(&format!("pid {pid}")) && run.stderr.contains("expediter.db.lock"),
+            "{command:?} names the process holding the database: {}",
+            run.stderr
+        );
+    }
+    // Read-only commands, and silences, work alongside.
+    for command in [
+        vec!["plan"],
+        vec!["report"],
+        vec!["silence", "list"],
+        vec!["silence", "add", "--task", "t1", "--for", "1h"],
+    ] {
+        let run = env.run(&command).await;
+        assert_eq!(run.code, 0, "{command:?}: {}", run.all());
+    }
+    let (code, _, log) = first.stop().await;
+    assert_eq!(code, 0, "{log}");
+    // Once it is gone, the next one starts.
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+}

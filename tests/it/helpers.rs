@@ -309,6 +309,10 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
     pub async fn wait_for(&self, pattern: &str, count: usize, within: Duration) {
         let deadline = Instant::now() + within;
         while self.log().matches(pattern).count() < count {
