@@ -53,6 +53,16 @@ fn install() -> anyhow::Result<PrometheusHandle> {
             ],
         )?
         .install_recorder()?;
+    metrics::describe_gauge!(
+        "expediter_active",
+        "1 on the instance that lists and sends (always 1 on SQLite), 0 on a standby"
+    );
+    metrics::describe_gauge!(
+        "expediter_quota_exhausted",
+        "1 while Feishu's monthly API quota answer (99991403) holds counted calls back"
+    );
+    active(true);
+    quota_exhausted(false);
     metrics::describe_counter!(
         "expediter_expedites_total",
         "Expediting reminders per assignee, by rule and outcome (sent, failed, unknown)"
@@ -115,4 +125,14 @@ pub fn cycle_finished(took: Duration, at: DateTime<Utc>) {
 pub fn backlog(pending_tasks: u64, oldest_age: Duration) {
     metrics::gauge!("expediter_pending_tasks").set(pending_tasks as f64);
     metrics::gauge!("expediter_oldest_pending_task_age_seconds").set(oldest_age.as_secs_f64());
+}
+
+/// Whether this instance is the one that acts.
+pub fn active(on: bool) {
+    metrics::gauge!("expediter_active").set(if on { 1.0 } else { 0.0 });
+}
+
+/// Whether the monthly quota hold is on.
+pub fn quota_exhausted(on: bool) {
+    metrics::gauge!("expediter_quota_exhausted").set(if on { 1.0 } else { 0.0 });
 }

@@ -30,7 +30,11 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
 }
 
 /// The Feishu client for a config; the secret is read here. Its calls report to `progress`.
-pub fn client_for(config: &Config, progress: Progress) -> anyhow::Result<FeishuClient> {
+pub fn client_for(
+    config: &Config,
+    progress: Progress,
+    clock: &Clock,
+) -> anyhow::Result<FeishuClient> {
     let secret = config
         .feishu
         .app_secret
@@ -53,6 +57,7 @@ pub fn client_for(config: &Config, progress: Progress) -> anyhow::Result<FeishuC
             ..RetryPolicy::default()
         },
         progress,
+        clock: clock.clone(),
     })?)
 }
 
@@ -70,7 +75,7 @@ pub async fn open_store(config: &Config, clock: &Clock) -> anyhow::Result<Store>
 }
 
 pub async fn engine_for(config: Config, clock: Clock) -> anyhow::Result<Engine> {
-    let client = client_for(&config, Progress::default())?;
+    let client = client_for(&config, Progress::default(), &clock)?;
     let store = open_store(&config, &clock).await?;
     Ok(Engine {
         config: Arc::new(config),

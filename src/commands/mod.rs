@@ -48,7 +48,7 @@ pub async fn check(path: &Path, online: bool) -> anyhow::Result<u8> {
         .into());
     }
     if online {
-        let client = client_for(&config, Progress::default())?;
+        let client = client_for(&config, Progress::default(), &Clock::system())?;
         match client.verify_credentials().await {
             Ok(lifetime) => println!(
                 "online: fetched a tenant token from {} for app {} (valid {})",

@@ -31,7 +31,7 @@ impl Engine {
             report.escalations_sent += n;
             return Ok(());
         }
-        if let Err(e) = self.client.ready_token().await {
+        if let Err(e) = self.client.ready_to_call().await {
             // Nothing was written and nothing left: the escalation stays due.
             report.escalations_failed += n;
             prometheus::escalations(rule, kind, "failed", n);

@@ -38,6 +38,14 @@ pub enum CycleError {
     Feishu(FeishuError),
 }
 
+impl CycleError {
+    /// The tenant's monthly API quota is used up: the cycle stopped, and so will the next ones
+    /// until the hold ends.
+    pub fn is_quota_hold(&self) -> bool {
+        matches!(self, CycleError::Feishu(e) if e.code() == Some(crate::feishu::error::QUOTA_CODE))
+    }
+}
+
 /// Everything a cycle needs.
 #[derive(Clone)]
 pub struct Engine {
@@ -60,6 +68,8 @@ impl Engine {
     /// still being listed. A task shared by several watched users waits for the last of them,
     /// so it still gets one call naming all its due assignees.
     pub async fn run_cycle(&self, dry_run: bool) -> Result<CycleReport, CycleError> {
+        // Under a monthly quota hold nothing counted may be called, not even a listing.
+        self.client.check_quota_hold().map_err(CycleError::Feishu)?;
         let started = Instant::now();
         let cycle_started = self.clock.now();
         let stats_before = self.client.stats();

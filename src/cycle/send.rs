@@ -61,7 +61,8 @@ impl Engine {
         let mut listing_done = false;
         let mut taken = 0usize;
         loop {
-            let stopping = self.stop_requested();
+            // A quota hold keeps every counted call back: what is queued stays due.
+            let stopping = self.stop_requested() || self.client.quota_hold().is_some();
             let next_slot = self.client.next_slot(Api::Expedite);
             let next_escalation = queue
                 .escalations
@@ -130,6 +131,11 @@ impl Engine {
                 tracing::info!(
                     left,
                     "shutting down: remaining expedites and escalations stay due for the next run"
+                );
+            } else if self.client.quota_hold().is_some() {
+                tracing::info!(
+                    left,
+                    "the monthly quota hold keeps the remaining expedites and escalations back; they stay due"
                 );
             } else {
                 tracing::warn!(
@@ -255,7 +261,7 @@ impl Engine {
             report.expedites_sent += ids.len() as u64;
             return Ok(());
         }
-        if let Err(e) = self.client.ready_token().await {
+        if let Err(e) = self.client.ready_to_call().await {
             // Nothing was written and nothing left: the reminder stays due.
             report.expedites_failed += ids.len() as u64;
             count_outcome(&call, "failed");

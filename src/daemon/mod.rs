@@ -49,7 +49,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     let clock = Clock::system();
     // One record of progress across reloads: the watchdog reads it whatever client a cycle uses.
     let progress = Progress::default();
-    let client = client_for(&config, progress.clone())?;
+    let client = client_for(&config, progress.clone(), &clock)?;
     let store = open_store(&config, &clock).await?;
     if let Some(listen) = config.metrics {
         crate::prometheus::serve(listen).await?;
@@ -128,6 +128,11 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
                 cycle = None;
                 let status = match finished {
                     Ok(Ok(report)) => format!("last cycle: {}", report.summary()),
+                    // The quota hold was said once, at ERROR, when it began.
+                    Ok(Err(e)) if e.is_quota_hold() => {
+                        tracing::info!("cycle stopped: {e}");
+                        format!("holding: {e}")
+                    }
                     Ok(Err(e)) => {
                         tracing::error!("cycle failed: {e}");
                         format!("last cycle failed: {e}")
@@ -155,6 +160,8 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
                         tracing::error!("cannot arm the new schedule: {e:#}");
                     }
                 }
+                // The tenant may have raised its quota: a reload is the operator's word for it.
+                engine.client.end_quota_hold();
                 notify(&[NotifyState::Ready]);
             }
             _ = watchdog_timer.tick(), if watchdog => {

@@ -36,7 +36,7 @@ pub(super) async fn reload(path: &Path, old: &Engine, progress: &Progress) -> Op
     let client = if same_feishu {
         old.client.clone()
     } else {
-        match client_for(&config, progress.clone()) {
+        match client_for(&config, progress.clone(), &old.clock) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!("config reload failed, keeping the old config: {e:#}");

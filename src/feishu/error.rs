@@ -33,6 +33,12 @@ pub enum FeishuError {
     /// No tenant token could be had for the call, so the call itself never left.
     #[error("no tenant token, the call was not sent: {0}")]
     NoToken(Box<FeishuError>),
+    /// The tenant's monthly API quota was used up (99991403): counted calls are held back,
+    /// unsent, until then.
+    #[error(
+        "held back until {until} (Asia/Shanghai), when the tenant's monthly API quota resets (code 99991403); not sent"
+    )]
+    QuotaHeld { until: String },
 }
 
 /// How the retry loop treats an error.
@@ -50,6 +56,9 @@ pub enum ErrorClass {
 pub const TOKEN_CODES: &[i64] = &[99991663, 99991661, 99991665, 99991671];
 pub const TRANSIENT_CODES: &[i64] = &[1500, 5000, 10101, 2200];
 pub const RATE_LIMIT_CODE: i64 = 99991400;
+/// The tenant's monthly API quota is used up: not a rate limit, and not worth retrying before
+/// the month ends.
+pub const QUOTA_CODE: i64 = 99991403;
 
 impl FeishuError {
     pub fn class(&self) -> ErrorClass {
@@ -75,6 +84,7 @@ impl FeishuError {
             | FeishuError::Transport(_)
             | FeishuError::Decode(_) => ErrorClass::Transient,
             FeishuError::NoToken(cause) => cause.class(),
+            FeishuError::QuotaHeld { .. } => ErrorClass::Final,
         }
     }
 
@@ -82,6 +92,7 @@ impl FeishuError {
         match self {
             FeishuError::Api { code, .. } | FeishuError::RateLimited { code, .. } => Some(*code),
             FeishuError::NoToken(cause) => cause.code(),
+            FeishuError::QuotaHeld { .. } => Some(QUOTA_CODE),
             _ => None,
         }
     }
@@ -115,7 +126,10 @@ impl FeishuError {
     /// Could the request have reached the platform? Not when the connection was refused, nor
     /// when no token could be had for it.
     pub fn may_have_left(&self) -> bool {
-        !matches!(self, FeishuError::Connect(_) | FeishuError::NoToken(_))
+        !matches!(
+            self,
+            FeishuError::Connect(_) | FeishuError::NoToken(_) | FeishuError::QuotaHeld { .. }
+        )
     }
 }
 

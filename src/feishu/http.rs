@@ -66,6 +66,15 @@ impl FeishuClient {
             Ok(_) => (Some(0), None),
             Err(read) => read,
         };
+        // The monthly quota answer comes as a 429 too, but it is no rate limit: it says
+        // nothing was done, and nothing will be until the month ends.
+        if code == Some(error::QUOTA_CODE) {
+            return Err(FeishuError::Api {
+                code: error::QUOTA_CODE,
+                msg: msg.unwrap_or_default(),
+                http_status: status,
+            });
+        }
         if status == 429 || code == Some(error::RATE_LIMIT_CODE) {
             return Err(FeishuError::RateLimited {
                 code: code.unwrap_or(error::RATE_LIMIT_CODE),

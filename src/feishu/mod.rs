@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -17,6 +18,7 @@ use tokio::time::Instant;
 pub use error::{ErrorClass, FeishuError};
 pub use wire::{Entry, ListedTask, Page, RawPage};
 
+use crate::clock::Clock;
 use crate::progress::Progress;
 use crate::prometheus;
 use crate::secret::Secret;
@@ -149,6 +151,8 @@ pub struct ClientSettings {
     pub retry: RetryPolicy,
     /// Where calls report that they moved, for the watchdog.
     pub progress: Progress,
+    /// Wall time, for the monthly quota hold (which ends on a calendar date).
+    pub clock: Clock,
 }
 
 /// Counters since the client was made; a cycle reports the difference.
@@ -203,6 +207,8 @@ struct Inner {
     stats: Stats,
     /// The listing's address, parsed once.
     query_url: Option<reqwest::Url>,
+    /// Until when counted calls are held back: the tenant's monthly quota is used up.
+    quota_hold: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
 
 impl FeishuClient {
@@ -222,6 +228,7 @@ impl FeishuClient {
                 settings,
                 token: Mutex::new(None),
                 stats: Stats::default(),
+                quota_hold: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -238,13 +245,78 @@ impl FeishuClient {
         }
     }
 
-    /// Makes sure a tenant token is at hand (fetched if none is cached), before an intent is
-    /// written for a call that acts: a call that cannot have a token is not attempted at all.
-    pub async fn ready_token(&self) -> Result<(), FeishuError> {
+    /// Makes sure a call could go now, before an intent is written for a call that acts: no
+    /// quota hold, and a tenant token at hand (fetched if none is cached). A call that could
+    /// not go is not attempted at all.
+    pub async fn ready_to_call(&self) -> Result<(), FeishuError> {
+        self.check_quota_hold()?;
         self.token()
             .await
             .map(|_| ())
             .map_err(|e| FeishuError::NoToken(Box::new(e)))
+    }
+
+    /// Until when the monthly quota hold lasts, if one does.
+    pub fn quota_hold(&self) -> Option<DateTime<Utc>> {
+        let mut hold = self
+            .inner
+            .quota_hold
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match *hold {
+            Some(until) if self.inner.settings.clock.now() >= until => {
+                *hold = None;
+                prometheus::quota_exhausted(false);
+                tracing::info!("a new month: the monthly API quota hold is over; calls resume");
+                None
+            }
+            other => other,
+        }
+    }
+
+    /// Ends the monthly quota hold now (on SIGHUP: the tenant's quota may have been raised).
+    pub fn end_quota_hold(&self) {
+        let mut hold = self
+            .inner
+            .quota_hold
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if hold.take().is_some() {
+            prometheus::quota_exhausted(false);
+            tracing::info!("the monthly API quota hold ends early on reload; calls resume");
+        }
+    }
+
+    /// `Err` (not sent) while the monthly quota hold lasts.
+    pub fn check_quota_hold(&self) -> Result<(), FeishuError> {
+        match self.quota_hold() {
+            Some(until) => Err(FeishuError::QuotaHeld {
+                until: until
+                    .with_timezone(&chrono_tz::Asia::Shanghai)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Feishu said the tenant's monthly quota is used up: every counted call waits for the first
+    /// of the next month in Asia/Shanghai (the platform's calendar). Said once, loudly.
+    fn hold_for_quota(&self) {
+        let until = next_month_start(self.inner.settings.clock.now());
+        let mut hold = self
+            .inner
+            .quota_hold
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if hold.replace(until).is_none() {
+            prometheus::quota_exhausted(true);
+            let shown = until
+                .with_timezone(&chrono_tz::Asia::Shanghai)
+                .format("%Y-%m-%d %H:%M");
+            tracing::error!(code = error::QUOTA_CODE, until = %shown,
+                "Feishu says the tenant's monthly API quota is used up (code 99991403): no listing or reminder is sent until {shown} Asia/Shanghai, when it resets; what is due stays due. If the tenant's quota is raised, reload (SIGHUP, `systemctl reload expediter`) or restart to resume at once");
+        }
     }
 
     /// Fetches a fresh tenant token (used by `check --online`); returns its lifetime.
@@ -411,6 +483,7 @@ impl FeishuClient {
         let mut retries = 0;
         let mut rate_waits = 0;
         loop {
+            self.check_quota_hold()?;
             // Without a token nothing leaves: whatever went wrong getting one, this call was
             // not sent (and a call that acts stays due).
             let token = self
@@ -438,6 +511,10 @@ impl FeishuClient {
                     ErrorClass::Final => "final",
                 },
             );
+            if err.code() == Some(error::QUOTA_CODE) {
+                self.hold_for_quota();
+                return Err(err);
+            }
             match err.class() {
                 ErrorClass::Token if !token_retried => {
                     tracing::info!(
@@ -546,9 +623,48 @@ impl FeishuClient {
     }
 }
 
+/// 00:00 on the first of the month after `now`'s, in Asia/Shanghai.
+pub fn next_month_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    let tz = chrono_tz::Asia::Shanghai;
+    let local = now.with_timezone(&tz);
+    let (y, m) = if local.month() == 12 {
+        (local.year() + 1, 1)
+    } else {
+        (local.year(), local.month() + 1)
+    };
+    tz.with_ymd_and_hms(y, m, 1, 0, 0, 0)
+        .earliest()
+        .map_or(now, |t| t.with_timezone(&Utc))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_quota_resets_on_the_first_in_shanghai() {
+        let sh = chrono_tz::Asia::Shanghai;
+        let at = |y, mo, d, h| {
+            sh.with_ymd_and_hms(y, mo, d, h, 0, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        // (case, now, the hold's end)
+        let cases = [
+            ("mid-month", at(2026, 11, 15, 12), at(2026, 12, 1, 0)),
+            ("December", at(2026, 12, 31, 23), at(2027, 1, 1, 0)),
+            ("the first itself", at(2026, 12, 1, 0), at(2027, 1, 1, 0)),
+            // 20:00 UTC on Nov 30 is already Dec 1 in Shanghai.
+            (
+                "late UTC evening",
+                Utc.with_ymd_and_hms(2026, 11, 30, 20, 0, 0).unwrap(),
+                at(2027, 1, 1, 0),
+            ),
+        ];
+        for (name, now, want) in cases {
+            assert_eq!(next_month_start(now), want, "{name}");
+        }
+    }
 
     #[test]
     fn task_ids_are_escaped_in_the_path() {

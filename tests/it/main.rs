@@ -12,5 +12,6 @@ mod engine;
 mod escalation;
 mod faults;
 mod helpers;
+mod quota;
 mod rules;
 mod secrets;
