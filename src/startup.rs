@@ -83,5 +83,6 @@ pub async fn engine_for(config: Config, clock: Clock) -> anyhow::Result<Engine> 
         store,
         stopping: Default::default(),
         clock,
+        auto_listing: false,
     })
 }

@@ -110,12 +110,18 @@ impl Digest {
 pub struct ScheduleConfig {
     pub cron: CronSchedule,
     pub timezone: Tz,
+    /// Which users a tick of `run` lists.
+    pub listing: ListingMode,
+    /// Under `auto`: a reminded assignee is listed at least this often.
+    pub follow_up: Duration,
 }
 
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
     pub database: PathBuf,
     pub retention: Duration,
+    /// PostgreSQL only: how long the active instance's lease lasts unrenewed.
+    pub lease: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -174,6 +180,7 @@ impl CronSchedule {
 
 mod outputs;
 mod raw;
+pub use raw::ListingMode;
 mod rules;
 mod secret;
 mod validate;

@@ -98,6 +98,25 @@ fn default_timeout() -> HumanDuration {
 pub(super) struct RawSchedule {
     pub(super) cron: CronSchedule,
     pub(super) timezone: ZoneName,
+    #[serde(default)]
+    pub(super) listing: ListingMode,
+    #[serde(default = "default_follow_up")]
+    pub(super) follow_up: HumanDuration,
+}
+
+fn default_follow_up() -> HumanDuration {
+    HumanDuration(Duration::from_secs(3600))
+}
+
+/// `[schedule] listing`: which users a tick lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListingMode {
+    /// Every watched user, every tick.
+    #[default]
+    EveryTick,
+    /// Each user when something about them can matter (under `run`).
+    Auto,
 }
 
 impl Default for RawSchedule {
@@ -105,6 +124,8 @@ impl Default for RawSchedule {
         Self {
             cron: CronSchedule::parse(DEFAULT_CRON).expect("default cron is valid"),
             timezone: ZoneName(DEFAULT_TIMEZONE.parse().expect("default zone is valid")),
+            listing: ListingMode::default(),
+            follow_up: default_follow_up(),
         }
     }
 }
@@ -116,6 +137,12 @@ pub(super) struct RawStorage {
     pub(super) database: PathBuf,
     #[serde(default = "default_retention")]
     pub(super) retention: HumanDuration,
+    #[serde(default = "default_lease")]
+    pub(super) lease: HumanDuration,
+}
+
+fn default_lease() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
 }
 
 fn default_database() -> PathBuf {
@@ -130,6 +157,7 @@ impl Default for RawStorage {
         Self {
             database: default_database(),
             retention: default_retention(),
+            lease: default_lease(),
         }
     }
 }

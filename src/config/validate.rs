@@ -107,10 +107,13 @@ impl Validator<'_> {
             schedule: ScheduleConfig {
                 cron: raw.schedule.cron,
                 timezone: raw.schedule.timezone.0,
+                listing: raw.schedule.listing,
+                follow_up: self.follow_up(raw.schedule.follow_up.0)?,
             },
             storage: StorageConfig {
-                database: raw.storage.database,
+                database: self.database(raw.storage.database)?,
                 retention: raw.storage.retention.0,
+                lease: self.lease(raw.storage.lease.0)?,
             },
             expedite: ExpediteConfig {
                 operator,
@@ -124,6 +127,44 @@ impl Validator<'_> {
             digests,
             warnings,
         })
+    }
+
+    /// `[schedule] follow_up`: at least a minute (a listing costs an API call).
+    fn follow_up(&self, d: Duration) -> Result<Duration, ConfigError> {
+        if d < Duration::from_secs(60) {
+            return Err(self.err(
+                "schedule.follow_up",
+                None,
+                "must be at least 1m: it is how often a reminded assignee is listed again",
+            ));
+        }
+        Ok(d)
+    }
+
+    /// `[storage] lease`: long enough to renew (a third of it) over a slow network.
+    fn lease(&self, d: Duration) -> Result<Duration, ConfigError> {
+        if d < Duration::from_secs(3) {
+            return Err(self.err(
+                "storage.lease",
+                None,
+                "must be at least 3s: the active instance renews it every third of it",
+            ));
+        }
+        Ok(d)
+    }
+
+    /// `[storage] database`: a file path is SQLite. A PostgreSQL URL names a backend this build
+    /// does not have: said plainly rather than taken for a file name.
+    fn database(&self, path: PathBuf) -> Result<PathBuf, ConfigError> {
+        let text = path.to_string_lossy();
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Err(self.err(
+                "storage.database",
+                None,
+                "PostgreSQL storage is not available in this version of expediter; give a file path (SQLite) instead",
+            ));
+        }
+        Ok(path)
     }
 
     /// `[feishu]`: where and how to call.

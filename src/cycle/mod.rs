@@ -5,6 +5,7 @@
 //! [`send`] decides each user's tasks as soon as they are
 //! listed and sends the due calls at the expediting API's pace. [`report`] is the summary.
 
+mod cadence;
 mod escalate;
 mod report;
 mod send;
@@ -22,6 +23,7 @@ use crate::config::Config;
 use crate::feishu::{FeishuClient, FeishuError};
 use crate::store::{Store, StoreError};
 
+pub use cadence::next_discovery;
 pub use report::CycleReport;
 pub use send::send_deadline;
 use sync::ListingDone;
@@ -55,6 +57,9 @@ pub struct Engine {
     /// Set on shutdown: the cycle stops before its next call.
     pub stopping: Arc<AtomicBool>,
     pub clock: Clock,
+    /// `[schedule] listing = "auto"` under `run`: each tick lists only the users something
+    /// about whom can matter. `once` (and `every_tick`) lists everyone.
+    pub auto_listing: bool,
 }
 
 impl Engine {
@@ -73,11 +78,12 @@ impl Engine {
         let started = Instant::now();
         let cycle_started = self.clock.now();
         let stats_before = self.client.stats();
+        let to_list = self.users_to_list().await?;
         let (listed_tx, listed_rx) = mpsc::unbounded_channel::<ListingDone>();
         // Either side failing ends the cycle at once: without the database nothing more may be
         // sent, and a listing that stopped leaves nothing more to decide.
         let result = tokio::try_join!(
-            self.list_all(listed_tx),
+            self.list_all(listed_tx, to_list.as_ref()),
             self.expedite_as_listed(listed_rx, cycle_started, dry_run)
         );
         let (mut report, expediting) = match result {

@@ -9,6 +9,8 @@ use crate::feishu::StatsSnapshot;
 pub struct CycleReport {
     pub users_listed: u64,
     pub users_failed: u64,
+    /// Under `listing = "auto"`: users not due for a listing this tick.
+    pub users_not_due: u64,
     pub tasks_seen: u64,
     pub tasks_new: u64,
     pub tasks_finished: u64,
@@ -49,6 +51,7 @@ impl CycleReport {
     pub(super) fn merge(&mut self, other: &CycleReport) {
         self.users_listed += other.users_listed;
         self.users_failed += other.users_failed;
+        self.users_not_due += other.users_not_due;
         self.tasks_seen += other.tasks_seen;
         self.tasks_new += other.tasks_new;
         self.tasks_finished += other.tasks_finished;
@@ -115,6 +118,7 @@ impl CycleReport {
         tracing::info!(
             users_listed = self.users_listed,
             users_failed = self.users_failed,
+            users_not_due = self.users_not_due,
             tasks_seen = self.tasks_seen,
             tasks_new = self.tasks_new,
             tasks_finished = self.tasks_finished,

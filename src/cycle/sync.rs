@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::mpsc;
 
+use super::cadence::ToList;
 use super::{CycleError, CycleReport, Engine};
 use crate::config::{Config, User};
 use crate::domain::decide;
@@ -34,6 +35,7 @@ impl Engine {
     pub(super) async fn list_all(
         &self,
         listed_tx: mpsc::UnboundedSender<ListingDone>,
+        only: Option<&ToList>,
     ) -> Result<CycleReport, CycleError> {
         let mut report = CycleReport::default();
         // A listing the same as last time is recognised by its fingerprint; only the unfiltered
@@ -63,6 +65,19 @@ impl Engine {
         for user in &self.config.users {
             if self.stop_requested() {
                 break;
+            }
+            let why = match only {
+                None => None,
+                Some(only) => match only.get(&user.id) {
+                    Some(why) => Some(*why),
+                    None => {
+                        report.users_not_due += 1;
+                        continue;
+                    }
+                },
+            };
+            if let Some(why) = why {
+                tracing::debug!(user = %user.id, why = why.as_str(), "listing due");
             }
             let listed = self.list_user(user, &mut state, &mut report).await?;
             // The expediting side may have ended already (it failed, and this side is about to

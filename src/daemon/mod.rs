@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use tokio_cron_scheduler::JobScheduler;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, ListingMode};
 use crate::cycle::{CycleError, CycleReport, Engine};
 use crate::progress::{Progress, Watchdog};
 use crate::startup::{EXIT_OK, client_for, load_config, open_store};
@@ -60,7 +60,9 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
         store,
         stopping: stopping.clone(),
         clock,
+        auto_listing: false,
     };
+    engine.auto_listing = engine.config.schedule.listing == ListingMode::Auto;
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;

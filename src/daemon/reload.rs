@@ -66,12 +66,14 @@ pub(super) async fn reload(path: &Path, old: &Engine, progress: &Progress) -> Op
             changes.join("; ")
         }
     );
+    let auto_listing = config.schedule.listing == crate::config::ListingMode::Auto;
     Some(Engine {
         config: Arc::new(config),
         client,
         store,
         stopping: old.stopping.clone(),
         clock: old.clock.clone(),
+        auto_listing,
     })
 }
 

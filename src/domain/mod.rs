@@ -5,6 +5,7 @@
 pub mod calendar;
 pub mod decide;
 pub mod digest;
+pub mod listing;
 pub mod opinion;
 pub mod planner;
 pub mod report;

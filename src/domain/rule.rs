@@ -90,15 +90,20 @@ impl Rule {
 }
 
 impl Rule {
-    /// Does this rule select the given assignee and label? Flow (`api_ids`) matching is
-    /// decided by which listing returned the task, not here.
-    pub fn selects(&self, user: &User, labels: &[(String, String)]) -> bool {
-        let user_ok = (self.users.is_empty() && self.teams.is_empty())
+    /// Does this rule select the given assignee (by its `users` and `teams`, whatever the label)?
+    pub fn selects_user(&self, user: &User) -> bool {
+        (self.users.is_empty() && self.teams.is_empty())
             || self.users.contains(&user.id)
             || user
                 .team
                 .as_ref()
-                .is_some_and(|t| self.teams.iter().any(|x| x == t));
+                .is_some_and(|t| self.teams.iter().any(|x| x == t))
+    }
+
+    /// Does this rule select the given assignee and label? Flow (`api_ids`) matching is
+    /// decided by which listing returned the task, not here.
+    pub fn selects(&self, user: &User, labels: &[(String, String)]) -> bool {
+        let user_ok = self.selects_user(user);
         let label_ok = match &self.label {
             None => true,
             Some(glob) => labels.iter().any(|(_, text)| glob.matches(text)),

@@ -69,6 +69,16 @@ fn parse_hashes(text: &str) -> Option<Vec<u64>> {
 }
 
 impl Store {
+    /// When each user was last listed completely.
+    pub async fn last_listings(&self) -> Result<FxHashMap<String, DateTime<Utc>>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT user_id, listed_at FROM user_listings")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.err("read last listings"))?;
+        Ok(rows.into_iter().map(|(u, at)| (u, from_ms(at))).collect())
+    }
+
     /// Every stored fingerprint, by user.
     pub async fn listing_fingerprints(
         &self,

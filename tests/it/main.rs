@@ -12,6 +12,7 @@ mod engine;
 mod escalation;
 mod faults;
 mod helpers;
+mod listing;
 mod quota;
 mod rules;
 mod secrets;

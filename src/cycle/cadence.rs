@@ -1,0 +1,149 @@
+//! `listing = "auto"` in a cycle: which watched users this tick lists, from what is stored
+//! (see `domain::listing` for the reasons). Under `every_tick`, and for `once`, everyone is.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Timelike, Utc};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::{CycleError, Engine};
+use crate::domain::decide::{self, EscalationVerdict, Verdict};
+use crate::domain::listing::{self, Why};
+use crate::domain::planner::user_index;
+use crate::store::PairScope;
+
+/// The users a tick lists, and why each.
+pub(super) type ToList = FxHashMap<String, Why>;
+
+impl Engine {
+    /// Under `listing = "auto"` (for `run`): the users this tick lists; `None`: everyone.
+    pub(super) async fn users_to_list(&self) -> Result<Option<ToList>, CycleError> {
+        if !self.auto_listing {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        let config = &self.config;
+        let tz = config.schedule.timezone;
+        // Fire times are whole seconds: counted from this tick's second.
+        let tick = now.with_nanosecond(0).unwrap_or(now);
+        let fires = config
+            .schedule
+            .cron
+            .next_fire_times(tick.with_timezone(&tz), 2);
+        let (next_tick, period) = match fires.as_slice() {
+            [a, b] => (
+                a.with_timezone(&Utc),
+                (*b - *a).to_std().unwrap_or(Duration::ZERO),
+            ),
+            // A schedule that never fires again: list everyone this once.
+            _ => return Ok(None),
+        };
+        let last = self.store.last_listings().await?;
+        let watched = user_index(&config.users);
+        let policy = config.policy();
+        let mut why: ToList = FxHashMap::default();
+        let mut reminded: FxHashSet<String> = FxHashSet::default();
+        // Pairs come by task: a due task's watched assignees are all listed.
+        let mut task = String::new();
+        let mut task_users: Vec<String> = Vec::new();
+        let mut task_due = false;
+        let flush = |users: &mut Vec<String>, due: bool, why: &mut ToList| {
+            if due {
+                for u in users.iter() {
+                    note(why, u, Why::Confirmation);
+                }
+            }
+            users.clear();
+        };
+        self.store
+            .visit_pending_pairs(PairScope::All, None, |mut row| {
+                let Some(user) = watched.get(row.user_id.as_str()).copied() else {
+                    return;
+                };
+                if row.task_id != task {
+                    flush(&mut task_users, task_due, &mut why);
+                    task_due = false;
+                    task.clone_from(&row.task_id);
+                }
+                task_users.push(row.user_id.clone());
+                if row.missing_since.is_some() {
+                    note(&mut why, &row.user_id, Why::Recheck);
+                }
+                if row.sent > 0 {
+                    reminded.insert(row.user_id.clone());
+                }
+                // As a listing now would find it, were it still pending: due for a reminder,
+                // or for an escalation that this listing would confirm.
+                row.missing_since = None;
+                row.confirmed_at = Some(now);
+                let facts = row.facts();
+                let verdict = decide::decide(&policy, user, &facts, now);
+                let escalation = decide::decide_escalation(&policy, user, &facts, now);
+                task_due |= matches!(verdict, Verdict::Due { .. })
+                    || matches!(escalation, Some(EscalationVerdict::Due { .. }))
+                        && !matches!(verdict, Verdict::Silenced { .. });
+            })
+            .await?;
+        flush(&mut task_users, task_due, &mut why);
+        // A digest that fires before the next tick shows what this tick lists.
+        for digest in &config.digests {
+            let fires_before_next = digest
+                .cron
+                .next_fire_times(tick.with_timezone(&tz), 1)
+                .first()
+                .is_some_and(|t| t.with_timezone(&Utc) <= next_tick);
+            if fires_before_next {
+                for user in config.users.iter().filter(|u| digest.selects(u)) {
+                    note(&mut why, &user.id, Why::Digest);
+                }
+            }
+        }
+        for user in &config.users {
+            let last = last.get(&user.id).copied();
+            if last.is_none() {
+                note(&mut why, &user.id, Why::First);
+            }
+            if reminded.contains(&user.id)
+                && listing::overdue(last, config.schedule.follow_up, next_tick)
+            {
+                note(&mut why, &user.id, Why::FollowUp);
+            }
+            let every = listing::discovery_interval(&config.rules, user, period);
+            if listing::overdue(last, every, next_tick) {
+                note(&mut why, &user.id, Why::Discovery);
+            }
+        }
+        Ok(Some(why))
+    }
+}
+
+/// Keeps the first reason (in `Why`'s order) a user is listed for.
+fn note(why: &mut ToList, user: &str, reason: Why) {
+    why.entry(user.to_owned())
+        .and_modify(|w| *w = (*w).min(reason))
+        .or_insert(reason);
+}
+
+/// When each watched user is listed next at the latest under `auto` (discovery), from their
+/// last complete listing; for `plan`.
+pub fn next_discovery(
+    config: &crate::config::Config,
+    user: &crate::config::User,
+    last: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let tz = config.schedule.timezone;
+    let tick = now.with_nanosecond(0).unwrap_or(now);
+    let fires = config
+        .schedule
+        .cron
+        .next_fire_times(tick.with_timezone(&tz), 2);
+    let period = match fires.as_slice() {
+        [a, b] => (*b - *a).to_std().unwrap_or(Duration::ZERO),
+        _ => return None,
+    };
+    listing::next_listing(
+        last,
+        listing::discovery_interval(&config.rules, user, period),
+    )
+}

@@ -1,0 +1,201 @@
+//! `[schedule] listing = "auto"`: when a watched user needs listing, purely. A user is listed
+//! when something about them can matter:
+//! - discovery: often enough that a new task is known before any rule that can own it makes it
+//!   due (half the smallest `after` among those rules, at least the cron's period, at most 6 h);
+//! - confirmation: in the tick in which one of their tasks comes due for a reminder or an
+//!   escalation, with every watched assignee of that task;
+//! - recheck: the tick after a listing lacked one of their tasks (one listing is no proof);
+//! - follow-up: at least every `follow_up` while one of their reminded tasks is pending;
+//! - digest: before a digest that selects them.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::rule::{Rule, User};
+
+/// The longest discovery interval: a user is listed at least this often.
+pub const MAX_DISCOVERY: Duration = Duration::from_secs(6 * 3600);
+
+/// Why a user is listed this tick (the first reason that holds, in this order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Why {
+    /// Never listed completely yet.
+    First,
+    Confirmation,
+    Recheck,
+    Digest,
+    FollowUp,
+    Discovery,
+}
+
+impl Why {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Why::First => "first",
+            Why::Confirmation => "confirmation",
+            Why::Recheck => "recheck",
+            Why::Digest => "digest",
+            Why::FollowUp => "follow-up",
+            Why::Discovery => "discovery",
+        }
+    }
+}
+
+/// How often `user` is listed to discover new tasks: half the smallest `after` among the rules
+/// that can own their tasks (a rule with `max_times = 0` reminds nobody), clamped to
+/// [`period`, 6 h]. No such rule: every 6 h (tasks are still tracked for `plan` and digests).
+pub fn discovery_interval(rules: &[Rule], user: &User, period: Duration) -> Duration {
+    let half_after = rules
+        .iter()
+        .filter(|r| r.max_times > 0 && r.selects_user(user))
+        .map(|r| r.after / 2)
+        .min()
+        .unwrap_or(MAX_DISCOVERY);
+    half_after.min(MAX_DISCOVERY).max(period.min(MAX_DISCOVERY))
+}
+
+/// Would waiting for the next tick leave `user` unlisted for longer than `every`? `last` is
+/// their last complete listing (`None`: never).
+pub fn overdue(last: Option<DateTime<Utc>>, every: Duration, next_tick: DateTime<Utc>) -> bool {
+    match last {
+        None => true,
+        Some(last) => next_tick > last + TimeDelta::from_std(every).unwrap_or(TimeDelta::MAX),
+    }
+}
+
+/// When `user` is next listed for discovery or follow-up at the latest: the last tick at or
+/// before `last + every` (approximately: the moment it falls due).
+pub fn next_listing(last: Option<DateTime<Utc>>, every: Duration) -> Option<DateTime<Utc>> {
+    last.map(|l| l + TimeDelta::from_std(every).unwrap_or(TimeDelta::MAX))
+}
+
+/// The cadence of one user, in words (for `check`).
+pub fn describe(rules: &[Rule], user: &User, period: Duration, follow_up: Duration) -> String {
+    let every = discovery_interval(rules, user, period);
+    let owner = rules
+        .iter()
+        .filter(|r| r.max_times > 0 && r.selects_user(user))
+        .min_by_key(|r| r.after);
+    let why = match owner {
+        Some(r) if every == r.after / 2 => format!("half of rule \"{}\"'s after", r.name),
+        Some(_) if every == MAX_DISCOVERY => "at most 6h".to_owned(),
+        Some(_) => "no more often than the schedule ticks".to_owned(),
+        None => "no rule reminds them".to_owned(),
+    };
+    format!(
+        "listed every {} ({why}); also in the tick a task of theirs comes due, the tick after a listing lacked one, every {} while a reminded task is pending, and before a digest that selects them",
+        crate::domain::opinion::human_age(every),
+        crate::domain::opinion::human_age(follow_up),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::rule::{AgeClock, Operator};
+
+    fn rule(name: &str, teams: &[&str], after_h: u64, max_times: u32) -> Rule {
+        Rule {
+            name: name.into(),
+            users: vec![],
+            teams: teams.iter().map(|t| (*t).to_owned()).collect(),
+            api_ids: None,
+            label: None,
+            after: Duration::from_secs(after_h * 3600),
+            repeat: vec![],
+            max_times,
+            calendar: None,
+            age_clock: AgeClock::Wall,
+            opinion: crate::domain::opinion::OpinionTemplate::parse("x").unwrap(),
+            operator: Operator::User("7000".into()),
+            escalate: None,
+        }
+    }
+
+    fn user(team: &str) -> User {
+        User {
+            id: "u1".into(),
+            name: None,
+            team: Some(team.into()),
+        }
+    }
+
+    #[test]
+    fn discovery_interval_table() {
+        let ten_min = Duration::from_secs(600);
+        let h = |n: u64| Duration::from_secs(n * 3600);
+        // (case, rules, user's team, cron period, interval)
+        let cases = [
+            (
+                "half the after",
+                vec![rule("a", &[], 24, 3)],
+                "x",
+                ten_min,
+                h(6),
+            ),
+            ("half of 4h", vec![rule("a", &[], 4, 3)], "x", ten_min, h(2)),
+            (
+                "the smallest after among rules that can match",
+                vec![rule("a", &[], 24, 3), rule("b", &["x"], 2, 1)],
+                "x",
+                ten_min,
+                h(1),
+            ),
+            (
+                "a rule of another team does not count",
+                vec![rule("a", &[], 8, 3), rule("b", &["y"], 2, 1)],
+                "x",
+                ten_min,
+                h(4),
+            ),
+            (
+                "max_times = 0 reminds nobody",
+                vec![rule("a", &[], 8, 3), rule("b", &[], 1, 0)],
+                "x",
+                ten_min,
+                h(4),
+            ),
+            (
+                "never less than the cron's period",
+                vec![rule("a", &[], 0, 3)],
+                "x",
+                ten_min,
+                ten_min,
+            ),
+            ("no rule: 6 h", vec![], "x", ten_min, h(6)),
+            (
+                "a slow cron: the period, up to 6 h",
+                vec![rule("a", &[], 2, 3)],
+                "x",
+                h(12),
+                h(6),
+            ),
+        ];
+        for (name, rules, team, period, want) in cases {
+            assert_eq!(
+                discovery_interval(&rules, &user(team), period),
+                want,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn overdue_table() {
+        let t = |m: i64| DateTime::<Utc>::UNIX_EPOCH + TimeDelta::minutes(m);
+        let every = Duration::from_secs(3600);
+        // (case, last listing, next tick, overdue)
+        let cases = [
+            ("never listed", None, t(10), true),
+            ("next tick within the interval", Some(t(0)), t(50), false),
+            ("next tick exactly at it", Some(t(0)), t(60), false),
+            ("next tick past it", Some(t(0)), t(70), true),
+            // Listed a little after its tick: the same tick an hour on still lists it.
+            ("listed late in its tick", Some(t(1)), t(70), true),
+        ];
+        for (name, last, next, want) in cases {
+            assert_eq!(overdue(last, every, next), want, "{name}");
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! `[schedule] listing = "auto"`: a user is listed when something about them can matter, on the
+//! engine's movable clock, tick by tick (10 minutes apart).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+
+use crate::helpers::*;
+use expediter::clock::Clock;
+use expediter::cycle::{CycleReport, Engine};
+use expediter::fake::{Endpoint, FakeTask};
+
+const RULES: &str = r#"
+[[rules]]
+name = "chase"
+after = "4h"
+repeat = "3h"
+max_times = 3
+"#;
+
+/// A test tenant on a clock of its own: ticks every 10 minutes from a Monday 09:00 (Shanghai)
+/// two years on, so every real task age is in the past.
+struct Sim {
+    env: TestEnv,
+    clock: Clock,
+    engine: Engine,
+    start: DateTime<Utc>,
+}
+
+impl Sim {
+    async fn new(extra: &str) -> Sim {
+        let env = TestEnv::new().await;
+        env.write_config("", &format!("{RULES}\n{extra}"));
+        let year = Utc::now().format("%Y").to_string().parse::<i32>().unwrap() + 2;
+        let start = chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(year, 3, 1, 9, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let clock = Clock::starting_at(start);
+        let mut engine = env.engine(clock.clone()).await;
+        engine.auto_listing = true;
+        Sim {
+            env,
+            clock,
+            engine,
+            start,
+        }
+    }
+
+    /// A task for `users` that started `minutes` after the simulation's start.
+    fn task(&self, id: &str, users: &[&str], minutes: i64) {
+        let mut t = FakeTask::new(id, users, Duration::ZERO);
+        t.start_ms = Some((self.start + TimeDelta::minutes(minutes)).timestamp_millis());
+        self.env.add(t);
+    }
+
+    /// Runs the tick `n` ticks after the start (a second after its fire time, as a daemon's
+    /// tick comes); the users it listed.
+    async fn tick(&self, n: i64) -> (BTreeSet<String>, CycleReport) {
+        self.clock
+            .set(self.start + TimeDelta::minutes(10 * n) + TimeDelta::seconds(1));
+        let before = self.env.fake.calls_to(Endpoint::Query).len();
+        let report = self.engine.run_cycle(false).await.unwrap();
+        let listed = self.env.fake.calls_to(Endpoint::Query)[before..]
+            .iter()
+            .filter_map(|c| c.user.clone())
+            .collect();
+        (listed, report)
+    }
+}
+
+fn set(users: &[&str]) -> BTreeSet<String> {
+    users.iter().map(|u| (*u).to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_task_is_discovered_before_it_can_be_due_and_reminded_in_its_tick() {
+    let sim = Sim::new("").await;
+    // The first tick lists everyone; the next ones nobody (after = 4h: every 2 h).
+    let (listed, _) = sim.tick(0).await;
+    assert_eq!(listed, set(&["u1", "u2", "u3"]));
+    let (listed, report) = sim.tick(1).await;
+    assert!(listed.is_empty(), "{listed:?}");
+    assert_eq!(report.users_not_due, 3);
+    // A task arrives at 09:25; it is due at 13:25, so the 13:30 tick reminds it.
+    sim.task("t1", &["u1"], 25);
+    let mut discovered_at = None;
+    let mut reminded_at = None;
+    for n in 2..=27 {
+        let (listed, report) = sim.tick(n).await;
+        if listed.contains("u1") && discovered_at.is_none() {
+            discovered_at = Some(n);
+        }
+        if report.expedites_sent > 0 {
+            assert!(listed.contains("u1"), "confirmed in the tick it is due");
+            reminded_at.get_or_insert(n);
+        }
+    }
+    let discovered_at = discovered_at.expect("discovered");
+    assert!(
+        discovered_at * 10 - 25 < 4 * 60,
+        "known before it can be due: tick {discovered_at}"
+    );
+    assert_eq!(reminded_at, Some(27), "13:30, the first tick after 13:25");
+    // Listings: everyone at the start, discovery every 2 h, the confirmation: far fewer than
+    // 28 ticks × 3 users.
+    let listings = sim.env.fake.calls_to(Endpoint::Query).len();
+    assert!(listings <= 3 * 4 + 2, "{listings} listings");
+    sim.engine.store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_due_shared_task_lists_every_watched_assignee_in_its_tick() {
+    let sim = Sim::new("").await;
+    // Started long ago: due from the start. The first tick lists everyone and reminds.
+    sim.task("shared", &["u1", "u2"], -10 * 60);
+    let (_, report) = sim.tick(0).await;
+    assert_eq!(report.expedites_sent, 2);
+    // 3 h after the reminder (sent a moment after the 09:00 tick) the repeat is due, at the
+    // 12:10 tick: both assignees are listed in that tick, not only one.
+    for n in 1..19 {
+        let (listed, report) = sim.tick(n).await;
+        assert!(
+            !(listed.contains("u1") ^ listed.contains("u2")) || report.expedites_sent == 0,
+            "tick {n}: {listed:?}"
+        );
+        assert_eq!(report.expedites_sent, 0, "tick {n}");
+    }
+    let (listed, report) = sim.tick(19).await;
+    assert_eq!(listed, set(&["u1", "u2"]), "both confirmed before the call");
+    assert_eq!(report.expedites_sent, 2, "{report:?}");
+    sim.engine.store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_missing_from_a_confirmation_listing_is_rechecked_next_tick() {
+    let sim = Sim::new("").await;
+    sim.task("t1", &["u1"], -10 * 60);
+    sim.task("t2", &["u1"], -60);
+    sim.tick(0).await; // t1 reminded; t2 due at 12:00
+    // t2 finishes just before its tick: the confirmation listing lacks it.
+    for n in 1..18 {
+        sim.tick(n).await;
+    }
+    sim.env.fake.finish_task("t2");
+    let (listed, report) = sim.tick(18).await;
+    assert!(listed.contains("u1"));
+    assert_eq!(report.tasks_missing, 1, "{report:?}");
+    assert_eq!(report.expedites_sent, 0, "t2 was not reminded: {report:?}");
+    // The next tick lists u1 again and finishes t2, as `every_tick` would (and t1's repeat
+    // goes out).
+    let (listed, report) = sim.tick(19).await;
+    assert_eq!(listed, set(&["u1"]));
+    assert_eq!(report.tasks_finished, 1, "{report:?}");
+    assert_eq!(report.expedites_sent, 1, "{report:?}");
+    sim.engine.store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reminded_assignee_is_followed_up_every_hour_while_the_task_is_pending() {
+    let sim = Sim::new("").await;
+    sim.task("t1", &["u1"], -10 * 60);
+    sim.tick(0).await; // reminded
+    let mut u1_ticks = Vec::new();
+    for n in 1..=12 {
+        let (listed, _) = sim.tick(n).await;
+        if listed.contains("u1") {
+            u1_ticks.push(n);
+        }
+    }
+    // Every 6 ticks (1 h), not every tick; u2 and u3 only on discovery (2 h).
+    assert_eq!(u1_ticks, vec![6, 12], "{u1_ticks:?}");
+    // The task finishes; follow-up finds it out within the hour.
+    sim.env.fake.finish_task("t1");
+    let mut finished = 0;
+    for n in 13..=30 {
+        finished += sim.tick(n).await.1.tasks_finished;
+    }
+    assert_eq!(finished, 1);
+    sim.engine.store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_a_digest_selects_are_listed_in_the_tick_before_it() {
+    let digest = |env_dir: &std::path::Path| {
+        let hook = env_dir.join("hook");
+        std::fs::write(&hook, "http://127.0.0.1:9/open-apis/bot/v2/hook/x").unwrap();
+        format!(
+            "[[digests]]\nname = \"ops\"\ncron = \"0 5 10 * * *\"\nteams = [\"ops\"]\nwebhook_url_file = \"{}\"\n",
+            hook.display()
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::new(&digest(dir.path())).await;
+    std::fs::set_permissions(
+        dir.path().join("hook"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    sim.tick(0).await;
+    // 10:00 is the last tick before the 10:05 digest: u3 (ops) is listed then, not before.
+    for n in 1..6 {
+        let (listed, _) = sim.tick(n).await;
+        assert!(listed.is_empty(), "tick {n}: {listed:?}");
+    }
+    let (listed, report) = sim.tick(6).await;
+    assert_eq!(listed, set(&["u3"]), "{report:?}");
+    sim.engine.store.close().await;
+}
