@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use expediter::fake::{CallRecord, Endpoint, FakeFeishu, FakeTask};
 
 mod backlog;
+mod cadence;
 mod peer;
 
 const APP_ID: &str = "cli_bench";
@@ -451,6 +452,12 @@ fn main() {
         };
         let rows = rt.block_on(backlog::run(&bin, dir.path(), sizes, other_bin.is_none()));
         backlog::print(&rows);
+    }
+    // (l) takes minutes: only when asked for by name.
+    if args.iter().any(|a| a == "l") {
+        eprintln!("running (l) listing cadence over three simulated days …");
+        let (every, auto, late_r, late_e) = rt.block_on(cadence::run(dir.path()));
+        cadence::print(&every, &auto, late_r, late_e);
     }
     if wanted("c") {
         eprintln!("running (c) idle daemon …");

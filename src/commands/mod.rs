@@ -136,6 +136,7 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let _ = writeln!(out, "{}", listing_cadence(config, now));
     if !config.digests.is_empty() {
         let _ = writeln!(out, "Digests ({}):", config.digests.len());
         for d in &config.digests {
@@ -178,6 +179,45 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
     out.trim_end().to_owned()
 }
 
+/// `[schedule] listing` in words: everyone every tick, or each user's derived cadence (users
+/// with the same cadence said together).
+fn listing_cadence(config: &Config, now: chrono::DateTime<chrono::Utc>) -> String {
+    match config.schedule.listing {
+        crate::config::ListingMode::EveryTick => {
+            "Listing: every watched user on every tick (listing = \"every_tick\")".to_owned()
+        }
+        crate::config::ListingMode::Auto => {
+            let tz = config.schedule.timezone;
+            let fires = config
+                .schedule
+                .cron
+                .next_fire_times(now.with_timezone(&tz), 2);
+            let period = match fires.as_slice() {
+                [a, b] => (*b - *a).to_std().unwrap_or_default(),
+                _ => std::time::Duration::ZERO,
+            };
+            let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+            for u in &config.users {
+                let said = crate::domain::listing::describe(
+                    &config.rules,
+                    u,
+                    period,
+                    config.schedule.follow_up,
+                );
+                match groups.iter_mut().find(|(s, _)| *s == said) {
+                    Some((_, users)) => users.push(&u.id),
+                    None => groups.push((said, vec![&u.id])),
+                }
+            }
+            let mut out = "Listing: auto, under `run` (`once` lists everyone):".to_owned();
+            for (said, users) in groups {
+                out.push_str(&format!("\n  {}: {said}", users.join(", ")));
+            }
+            out
+        }
+    }
+}
+
 /// `expediter plan`: every tracked pending pair from the database alone.
 pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
     let config = load_config(path)?;
@@ -201,12 +241,16 @@ pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
     let now = Clock::system().now();
     let today = crate::domain::planner::day_start(now, config.schedule.timezone);
     let sent_today = store.reminders_since(today).await?;
+    let last: std::collections::HashMap<_, _> = store.last_listings().await?.into_iter().collect();
     store.close().await;
-    let entries = plan::build(&config, &pairs, now, &sent_today);
+    let mut entries = plan::build(&config, &pairs, now, &sent_today);
+    let listed = plan::listings(&config, &last, now);
+    plan::with_listings(&mut entries, &listed, config.schedule.timezone);
     if json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
     } else {
         print!("{}", plan::render_table(&entries));
+        print!("{}", plan::render_listings(&config, &listed));
     }
     Ok(EXIT_OK)
 }

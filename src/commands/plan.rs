@@ -40,6 +40,11 @@ pub struct PlanEntry {
     pub next_escalation: Option<String>,
     /// RFC 3339: when it was escalated.
     pub escalated_at: Option<String>,
+    /// RFC 3339: the assignee's last complete listing.
+    pub assignee_last_listed: Option<String>,
+    /// RFC 3339: when the assignee is listed next at the latest (every tick with
+    /// `listing = "every_tick"`: the next fire time).
+    pub assignee_next_listing: Option<String>,
     #[serde(skip)]
     sort_key: (u8, Option<DateTime<Utc>>),
 }
@@ -77,6 +82,8 @@ pub fn build(
                 escalation: None,
                 next_escalation: None,
                 escalated_at: None,
+                assignee_last_listed: None,
+                assignee_next_listing: None,
                 sort_key: (5, None),
             };
             let Some(user) = users.get(row.user_id.as_str()) else {
@@ -257,6 +264,78 @@ fn describe_escalation(
             format!("escalated by {} at {}", by(cc, chat), local(at))
         }
     });
+}
+
+/// A watched user's listings: their id, last complete listing, next one at the latest.
+pub type UserListings = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// Each watched user's last complete listing and their next one at the latest: the next tick
+/// with `listing = "every_tick"`; with `auto`, when discovery lists them (earlier when a task
+/// of theirs comes due, a listing lacked one, a reminded task is followed up or a digest
+/// selects them).
+pub fn listings(
+    config: &Config,
+    last: &HashMap<String, DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Vec<UserListings> {
+    let tz = config.schedule.timezone;
+    let next_tick = crate::daemon::next_tick(&config.schedule.cron, tz, now);
+    config
+        .users
+        .iter()
+        .map(|u| {
+            let last = last.get(&u.id).copied();
+            let next = match config.schedule.listing {
+                crate::config::ListingMode::EveryTick => next_tick,
+                crate::config::ListingMode::Auto => {
+                    crate::cycle::next_discovery(config, u, last, now).map(|t| t.max(now))
+                }
+            };
+            (u.id.clone(), last, next.or(next_tick))
+        })
+        .collect()
+}
+
+/// Fills each entry's assignee listing times.
+pub fn with_listings(entries: &mut [PlanEntry], listed: &[UserListings], tz: chrono_tz::Tz) {
+    let by_user: HashMap<&str, _> = listed
+        .iter()
+        .map(|(u, l, n)| (u.as_str(), (l, n)))
+        .collect();
+    for e in entries {
+        if let Some((last, next)) = by_user.get(e.assignee_id.as_str()) {
+            e.assignee_last_listed = last.map(|t| t.with_timezone(&tz).to_rfc3339());
+            e.assignee_next_listing = next.map(|t| t.with_timezone(&tz).to_rfc3339());
+        }
+    }
+}
+
+/// The listings section under the table.
+pub fn render_listings(config: &Config, listed: &[UserListings]) -> String {
+    let tz = config.schedule.timezone;
+    let local = |t: Option<DateTime<Utc>>| {
+        t.map_or("never".to_owned(), |t| {
+            t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+        })
+    };
+    let mode = match config.schedule.listing {
+        crate::config::ListingMode::EveryTick => "every tick",
+        crate::config::ListingMode::Auto => "auto: when something about the user can matter",
+    };
+    let mut out = format!(
+        "
+Listings ({mode}):
+"
+    );
+    for (user, last, next) in listed {
+        let _ = writeln!(
+            out,
+            "  {user}: last {}, next by {}",
+            local(*last),
+            local(*next)
+        );
+    }
+    out
 }
 
 /// An aligned table, one line per (task, assignee), soonest due first.
