@@ -27,27 +27,37 @@ async fn once_ok(env: &TestEnv) -> Run {
     run
 }
 
+/// The daemon's engine in this process on a clock the test moves: `repeat = "1s"` comes due
+/// by moving the clock, not by sleeping.
+async fn engine(env: &TestEnv) -> (expediter::cycle::Engine, expediter::clock::Clock) {
+    let clock = expediter::clock::Clock::system();
+    (env.engine(clock.clone()).await, clock)
+}
+
+/// One cycle of `engine`, which must succeed.
+async fn cycle(engine: &expediter::cycle::Engine) -> expediter::cycle::CycleReport {
+    engine.run_cycle(false).await.expect("the cycle succeeds")
+}
+
+const PAST_REPEAT: Duration = Duration::from_millis(1100);
+
 #[tokio::test]
 async fn escalates_after_the_last_reminder_went_unanswered_and_only_once() {
     let env = TestEnv::new().await;
     env.write_config("", ESCALATING);
     env.add(FakeTask::new("t1", &["u1"], 30 * HOUR).initiator("9001", "Initiator"));
-    once_ok(&env).await; // expedite 1
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let run = once_ok(&env).await; // expedite 2: not escalated in the same cycle
+    let (engine, clock) = engine(&env).await;
+    cycle(&engine).await; // expedite 1
+    clock.advance(PAST_REPEAT);
+    let report = cycle(&engine).await; // expedite 2: not escalated in the same cycle
     assert_eq!(env.fake.expedites().len(), 2);
     assert!(
         env.fake.ccs().is_empty() && env.fake.chats().is_empty(),
-        "{}",
-        run.stderr
+        "{report:?}"
     );
     // The next listing still shows t1 pending for u1: both reminders went unanswered.
-    let run = once_ok(&env).await;
-    assert!(
-        run.stderr.contains("escalations_sent=2") && run.stderr.contains("escalated task t1"),
-        "{}",
-        run.stderr
-    );
+    let report = cycle(&engine).await;
+    assert_eq!(report.escalations_sent, 2, "{report:?}");
     let ccs = env.fake.ccs();
     assert_eq!(ccs.len(), 1, "{ccs:?}");
     assert_eq!(ccs[0].cc_user_ids, vec!["7000"]);
@@ -64,10 +74,11 @@ async fn escalates_after_the_last_reminder_went_unanswered_and_only_once() {
     );
     // Never again for this pair.
     for _ in 0..2 {
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        once_ok(&env).await;
+        clock.advance(PAST_REPEAT);
+        cycle(&engine).await;
     }
     assert_eq!((env.fake.ccs().len(), env.fake.chats().len()), (1, 1));
+    engine.store.close().await;
     let plan = env.plan_json().await;
     let t1 = plan.iter().find(|e| e["task_id"] == "t1").unwrap();
     assert!(
@@ -84,9 +95,10 @@ async fn one_chat_per_task_later_assignees_are_invited_into_it() {
     let env = TestEnv::new().await;
     env.write_config("", ESCALATING);
     env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    let (engine, clock) = engine(&env).await;
     for _ in 0..3 {
-        once_ok(&env).await;
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        cycle(&engine).await;
+        clock.advance(PAST_REPEAT);
     }
     let first = env.fake.chats();
     assert_eq!(first.len(), 1, "{first:?}");
@@ -96,13 +108,14 @@ async fn one_chat_per_task_later_assignees_are_invited_into_it() {
     env.add(FakeTask::new("t1", &["u1", "u2"], 30 * HOUR));
     // u2 is first reminded the cycle after u2's listing shows the task (it was decided with
     // u1 before u2 was listed), then again, then escalated.
-    let mut logs = String::new();
+    let mut reports = Vec::new();
     for _ in 0..4 {
-        logs += &once_ok(&env).await.stderr;
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        reports.push(cycle(&engine).await);
+        clock.advance(PAST_REPEAT);
     }
+    engine.store.close().await;
     let chats = env.fake.chats();
-    assert_eq!(chats.len(), 2, "{chats:?}\n{logs}");
+    assert_eq!(chats.len(), 2, "{chats:?}\n{reports:?}");
     assert_eq!(
         chats[1].chat_id_sent.as_deref(),
         Some(chat_id.as_str()),
@@ -136,11 +149,13 @@ async fn no_second_cc_after_an_ambiguous_answer() {
         );
         env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
         env.fake.inject(Fault::new(Endpoint::Cc, kind).always());
+        let (engine, clock) = engine(&env).await;
         for _ in 0..5 {
-            let run = env.run(&["once"]).await;
-            assert!(run.code == 0 || run.code == 1, "{name}: {}", run.all());
-            tokio::time::sleep(Duration::from_millis(1100)).await;
+            let report = cycle(&engine).await;
+            assert_eq!(report.escalations_failed, 0, "{name}: {report:?}");
+            clock.advance(PAST_REPEAT);
         }
+        engine.store.close().await;
         assert_eq!(env.fake.ccs().len(), 1, "{name}: copied once");
         // (A hung call the client gave up on is never recorded by the fake.)
         assert!(
@@ -158,10 +173,10 @@ async fn kill_9_during_a_cc_never_repeats_it() {
         &ESCALATING.replace("chat = true\n", ""),
     );
     env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
-    for _ in 0..2 {
-        once_ok(&env).await;
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-    }
+    // Two reminders a second apart (the repeat), then the escalation is due.
+    once_ok(&env).await;
+    tokio::time::sleep(PAST_REPEAT).await;
+    once_ok(&env).await;
     env.fake.inject(Fault::new(
         Endpoint::Cc,
         FaultKind::ActThenHang(Duration::from_secs(60)),
@@ -178,10 +193,11 @@ async fn kill_9_during_a_cc_never_repeats_it() {
     child.start_kill().unwrap();
     let _ = child.wait().await;
     env.fake.clear_faults();
+    // Two more runs with the escalation still due: the open intent counts as done.
     for _ in 0..2 {
         let run = env.run(&["once"]).await;
         assert!(run.code == 0 || run.code == 1, "{}", run.all());
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert!(run.stderr.contains("escalations_sent=0"), "{}", run.stderr);
     }
     assert_eq!(env.fake.ccs().len(), 1, "{:?}", env.fake.ccs());
 }
@@ -330,8 +346,9 @@ max_times = 10
     env.add(FakeTask::new("older", &["u1"], 120 * HOUR));
     env.add(FakeTask::new("young", &["u1"], 30 * HOUR));
     env.add(FakeTask::new("other", &["u2"], 30 * HOUR));
-    let run = once_ok(&env).await;
-    assert!(run.stderr.contains("expedites_capped=1"), "{}", run.stderr);
+    let (engine, clock) = engine(&env).await;
+    let report = cycle(&engine).await;
+    assert_eq!(report.expedites_capped, 1, "{report:?}");
     let mut sent: Vec<String> = env
         .fake
         .expedites()
@@ -348,8 +365,9 @@ max_times = 10
     let young = plan.iter().find(|e| e["task_id"] == "young").unwrap();
     assert_eq!(young["status"], "capped", "{young}");
     // Later the same day: u1 gets nothing more, u2 goes on.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    once_ok(&env).await;
+    clock.advance(PAST_REPEAT);
+    cycle(&engine).await;
+    engine.store.close().await;
     let u1 = env
         .fake
         .expedites()
