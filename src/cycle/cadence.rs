@@ -17,11 +17,14 @@ pub(super) type ToList = FxHashMap<String, Why>;
 
 impl Engine {
     /// Under `listing = "auto"` (for `run`): the users this tick lists; `None`: everyone.
-    pub(super) async fn users_to_list(&self) -> Result<Option<ToList>, CycleError> {
+    /// Decided at `now`, the moment the cycle decides its calls at.
+    pub(super) async fn users_to_list(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ToList>, CycleError> {
         if !self.auto_listing {
             return Ok(None);
         }
-        let now = self.clock.now();
         let config = &self.config;
         let tz = config.schedule.timezone;
         // Fire times are whole seconds: counted from this tick's second.

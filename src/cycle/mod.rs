@@ -78,7 +78,7 @@ impl Engine {
         let started = Instant::now();
         let cycle_started = self.clock.now();
         let stats_before = self.client.stats();
-        let to_list = self.users_to_list().await?;
+        let to_list = self.users_to_list(cycle_started).await?;
         let (listed_tx, listed_rx) = mpsc::unbounded_channel::<ListingDone>();
         // Either side failing ends the cycle at once: without the database nothing more may be
         // sent, and a listing that stopped leaves nothing more to decide.

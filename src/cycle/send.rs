@@ -40,6 +40,7 @@ impl Engine {
         let mut report = CycleReport::default();
         let watched = user_index(&self.config.users);
         let mut sides = Decided {
+            at: cycle_started,
             listed: FxHashSet::default(),
             complete_at: HashMap::new(),
             decided: FxHashMap::default(),
@@ -168,13 +169,14 @@ impl Engine {
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
         let Decided {
+            at: now,
             listed,
             complete_at,
             decided,
         } = sides;
+        let now = *now;
         let mut by_task: BTreeMap<String, Vec<Pair>> = BTreeMap::new();
         // A task younger than every rule's `after` cannot be due: such pairs are not even read.
-        let now = self.clock.now();
         let started_before = self.oldest_possible_due_start();
         self.store
             .visit_pending_pairs(scope, Some(started_before), |row| {
@@ -341,6 +343,9 @@ impl Engine {
 /// What the expediting side knows: users listed so far, (task, assignee) pairs already decided
 /// this cycle.
 struct Decided {
+    /// The moment every decision of the cycle is made at: its start, whichever user is
+    /// listed when (so a reminder falls due in the same tick whoever is listed first).
+    at: DateTime<Utc>,
     listed: FxHashSet<String>,
     /// Users whose listing this cycle was complete, with when it started.
     complete_at: HashMap<String, DateTime<Utc>>,
