@@ -66,8 +66,19 @@ impl Page {
         }
         let raw = &self.text[entry.span.clone()];
         // The id was read from this text, so it is an object: its fields are read now.
-        let value = serde_json::from_slice(raw).unwrap_or(Value::Null);
-        task_of(&value, entry.task_id.clone(), entry.fingerprint)
+        match serde_json::from_slice::<WireTask>(raw) {
+            Ok(wire) => task_of(&wire, entry.task_id.clone(), entry.fingerprint),
+            Err(_) => ListedTask {
+                task_id: entry.task_id.clone(),
+                instance_id: None,
+                labels: Vec::new(),
+                status: None,
+                initiator_id: None,
+                initiator_name: None,
+                start_time: None,
+                fingerprint: entry.fingerprint,
+            },
+        }
     }
 
     /// Every task of the page, decoded.
@@ -250,8 +261,9 @@ pub fn decode_page(data: Bytes, full: bool) -> Result<Page, String> {
                 None => (None, None),
             }
         } else {
-            let id = serde_json::from_slice::<WireId>(raw)
-                .ok()
+            let id = is_object(raw)
+                .then(|| serde_json::from_slice::<WireId>(raw).ok())
+                .flatten()
                 .and_then(|w| as_string(&w.task_id))
                 .filter(|id| !id.is_empty());
             (id, None)
@@ -277,24 +289,42 @@ pub fn decode_page(data: Bytes, full: bool) -> Result<Page, String> {
 /// One entry as serde reads it; `None`: not an object, or no usable id (the entry is counted
 /// as unreadable).
 fn serde_task(raw: &[u8], fingerprint: u64) -> Option<ListedTask> {
-    let entry: Value = serde_json::from_slice(raw).ok()?;
-    let task_id = entry
-        .get("task_id")
-        .and_then(as_string)
-        .filter(|id| !id.is_empty())?;
+    if !is_object(raw) {
+        return None;
+    }
+    let entry: WireTask = serde_json::from_slice(raw).ok()?;
+    let task_id = as_string(&entry.task_id).filter(|id| !id.is_empty())?;
     Some(task_of(&entry, task_id, fingerprint))
+}
+
+/// Is this entry's text an object? (serde reads a struct from a list too, by position.)
+fn is_object(raw: &[u8]) -> bool {
+    raw.first() == Some(&b'{')
+}
+
+/// The fields of an entry that are read; every other field is skipped unread.
+#[derive(Deserialize)]
+struct WireTask {
+    #[serde(default)]
+    task_id: Value,
+    #[serde(default)]
+    task_start_time: Value,
+    #[serde(default)]
+    workflow_instance: Value,
+    #[serde(default)]
+    initiator: Value,
 }
 
 /// The fields of a listed entry, each read leniently: a field of another shape than documented
 /// (a number for a string, an object where a list belongs) counts as absent.
-fn task_of(entry: &Value, task_id: String, fingerprint: u64) -> ListedTask {
+fn task_of(entry: &WireTask, task_id: String, fingerprint: u64) -> ListedTask {
     let field = |v: Option<&Value>, key: &str| {
         v.and_then(|v| v.get(key))
             .and_then(as_string)
             .filter(|s| !s.is_empty())
     };
-    let wf = entry.get("workflow_instance").filter(|v| v.is_object());
-    let initiator = entry.get("initiator").filter(|v| v.is_object());
+    let wf = Some(&entry.workflow_instance).filter(|v| v.is_object());
+    let initiator = Some(&entry.initiator).filter(|v| v.is_object());
     let labels = wf
         .and_then(|w| w.get("label"))
         .and_then(Value::as_array)
@@ -319,10 +349,7 @@ fn task_of(entry: &Value, task_id: String, fingerprint: u64) -> ListedTask {
         status: wf.and_then(|w| w.get("status")).and_then(as_string),
         initiator_id: field(initiator, "user_id"),
         initiator_name: field(initiator, "name"),
-        start_time: entry
-            .get("task_start_time")
-            .and_then(as_i64)
-            .and_then(epoch_ms),
+        start_time: as_i64(&entry.task_start_time).and_then(epoch_ms),
         fingerprint,
     }
 }
