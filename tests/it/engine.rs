@@ -330,3 +330,40 @@ async fn a_counted_listing_of_more_than_200_pages_is_read_to_its_end() {
     let run = env.run(&["once"]).await;
     assert!(run.stderr.contains("tasks_finished=1"), "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_while_a_30k_backlog_is_decided_ends_the_daemon_within_10s() {
+    // A day-one backlog: 30,000 overdue tasks over 300 users, decided and "sent" in a dry run
+    // (no pacing between calls). SIGTERM as soon as the last page is listed, while the batch of
+    // tasks first seen this cycle is decided and ordered.
+    let env = TestEnv::new().await;
+    let users: String = (0..300)
+        .map(|i| format!("[[users]]\nid = \"b{i:03}\"\n"))
+        .collect();
+    env.write_config_with_users("requests_per_minute = 600000", &users, RULE_ONCE_AFTER_24H);
+    let text = std::fs::read_to_string(&env.config_path).unwrap().replace(
+        "operator_user_id = \"7000\"",
+        "operator_user_id = \"7000\"\ndry_run = true",
+    );
+    std::fs::write(&env.config_path, text).unwrap();
+    with_cron(&env, "* * * * * *");
+    for t in 0..30_000u32 {
+        env.add(FakeTask::new(
+            format!("t{t:05}"),
+            &[&format!("b{:03}", t % 300)],
+            (30 + t % 500) * HOUR,
+        ));
+    }
+    let daemon = Daemon::start(&env, &[]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while env.fake.calls_to(Endpoint::Query).len() < 600 {
+        assert!(tokio::time::Instant::now() < deadline, "{}", daemon.log());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (code, took, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        took < Duration::from_secs(10),
+        "took {took:?} to stop:\n{log}"
+    );
+}
