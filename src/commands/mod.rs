@@ -187,15 +187,8 @@ fn listing_cadence(config: &Config, now: chrono::DateTime<chrono::Utc>) -> Strin
             "Listing: every watched user on every tick (listing = \"every_tick\")".to_owned()
         }
         crate::config::ListingMode::Auto => {
-            let tz = config.schedule.timezone;
-            let fires = config
-                .schedule
-                .cron
-                .next_fire_times(now.with_timezone(&tz), 2);
-            let period = match fires.as_slice() {
-                [a, b] => (*b - *a).to_std().unwrap_or_default(),
-                _ => std::time::Duration::ZERO,
-            };
+            let period = crate::cycle::next_tick_and_period(config, now)
+                .map_or(std::time::Duration::ZERO, |(_, p)| p);
             let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
             for u in &config.users {
                 let said = crate::domain::listing::describe(

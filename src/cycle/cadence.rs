@@ -27,19 +27,10 @@ impl Engine {
         }
         let config = &self.config;
         let tz = config.schedule.timezone;
-        // Fire times are whole seconds: counted from this tick's second.
         let tick = now.with_nanosecond(0).unwrap_or(now);
-        let fires = config
-            .schedule
-            .cron
-            .next_fire_times(tick.with_timezone(&tz), 2);
-        let (next_tick, period) = match fires.as_slice() {
-            [a, b] => (
-                a.with_timezone(&Utc),
-                (*b - *a).to_std().unwrap_or(Duration::ZERO),
-            ),
-            // A schedule that never fires again: list everyone this once.
-            _ => return Ok(None),
+        // A schedule that never fires again: list everyone this once.
+        let Some((next_tick, period)) = next_tick_and_period(config, now) else {
+            return Ok(None);
         };
         let last = self.store.last_listings().await?;
         let watched = user_index(&config.users);
@@ -135,18 +126,31 @@ pub fn next_discovery(
     last: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let tz = config.schedule.timezone;
-    let tick = now.with_nanosecond(0).unwrap_or(now);
-    let fires = config
-        .schedule
-        .cron
-        .next_fire_times(tick.with_timezone(&tz), 2);
-    let period = match fires.as_slice() {
-        [a, b] => (*b - *a).to_std().unwrap_or(Duration::ZERO),
-        _ => return None,
-    };
+    let (_, period) = next_tick_and_period(config, now)?;
     listing::next_listing(
         last,
         listing::discovery_interval(&config.rules, user, period),
     )
+}
+
+/// The schedule's next fire time after `now` and the period from it to the one after (fire
+/// times are whole seconds: counted from `now`'s second); `None` when it never fires again.
+pub fn next_tick_and_period(
+    config: &crate::config::Config,
+    now: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, Duration)> {
+    let tz = config.schedule.timezone;
+    let tick = now.with_nanosecond(0).unwrap_or(now);
+    match config
+        .schedule
+        .cron
+        .next_fire_times(tick.with_timezone(&tz), 2)
+        .as_slice()
+    {
+        [a, b] => Some((
+            a.with_timezone(&Utc),
+            (*b - *a).to_std().unwrap_or(Duration::ZERO),
+        )),
+        _ => None,
+    }
 }

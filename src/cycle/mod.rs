@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::feishu::{FeishuClient, FeishuError};
 use crate::store::{Store, StoreError};
 
-pub use cadence::next_discovery;
+pub use cadence::{next_discovery, next_tick_and_period};
 pub use report::CycleReport;
 pub use send::send_deadline;
 use sync::ListingDone;

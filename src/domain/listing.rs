@@ -79,7 +79,7 @@ pub fn describe(rules: &[Rule], user: &User, period: Duration, follow_up: Durati
         .min_by_key(|r| r.after);
     let why = match owner {
         Some(r) if every == r.after / 2 => format!("half of rule \"{}\"'s after", r.name),
-        Some(_) if every == MAX_DISCOVERY => "at most 6h".to_owned(),
+        Some(_) if every == MAX_DISCOVERY => "half the smallest after, capped at 6h".to_owned(),
         Some(_) => "no more often than the schedule ticks".to_owned(),
         None => "no rule reminds them".to_owned(),
     };

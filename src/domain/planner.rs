@@ -641,32 +641,8 @@ mod tests {
     /// The specified order, as first written: each call taken by a scan of all that wait.
     /// Quadratic, so it serves only as the reference the fast queue is held to.
     fn reference_order(mut queue: Vec<Call>) -> Vec<Call> {
-        let mut picked: std::collections::HashMap<String, usize> = Default::default();
-        let mut ordered = Vec::new();
-        while !queue.is_empty() {
-            let times_picked = |c: &Call| {
-                c.assignees
-                    .iter()
-                    .map(|a| picked.get(&a.user_id).copied().unwrap_or(0))
-                    .max()
-                    .unwrap_or(0)
-            };
-            let best = (0..queue.len())
-                .min_by(|a, b| {
-                    let (ca, cb) = (&queue[*a], &queue[*b]);
-                    times_picked(ca)
-                        .cmp(&times_picked(cb))
-                        .then_with(|| ca.due_at.cmp(&cb.due_at))
-                        .then_with(|| ca.task_id.cmp(&cb.task_id))
-                })
-                .expect("queue is not empty");
-            let call = queue.swap_remove(best);
-            for a in &call.assignees {
-                *picked.entry(a.user_id.clone()).or_default() += 1;
-            }
-            ordered.push(call);
-        }
-        ordered
+        let mut picked = Default::default();
+        std::iter::from_fn(|| reference_take(&mut queue, &mut picked)).collect()
     }
 
     proptest::proptest! {

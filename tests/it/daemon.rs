@@ -623,16 +623,7 @@ max_times = 3
 #[tokio::test]
 async fn metrics_are_scraped_during_run() {
     let env = TestEnv::new().await;
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let text = std::fs::read_to_string(&env.config_path).unwrap();
-    std::fs::write(
-        &env.config_path,
-        format!("{text}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
-    )
-    .unwrap();
+    let port = with_metrics(&env);
     with_cron(&env, "* * * * * *");
     env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
     env.add(FakeTask::new("t2", &["u2"], 2 * HOUR));

@@ -361,6 +361,21 @@ pub fn with_cron(env: &TestEnv, cron: &str) {
     std::fs::write(&env.config_path, text).unwrap();
 }
 
+/// Adds `[metrics] listen` on a free loopback port to the env's config; the port.
+pub fn with_metrics(env: &TestEnv) -> u16 {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    std::fs::write(
+        &env.config_path,
+        format!("{text}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    port
+}
+
 /// `n` users m000, m001, … with no name or team.
 pub fn many_users(n: usize) -> String {
     (0..n)

@@ -104,16 +104,7 @@ async fn a_reminder_answered_with_the_quota_code_was_not_sent_and_stays_due() {
 #[tokio::test]
 async fn the_daemon_says_it_once_stays_up_and_resumes_on_reload() {
     let env = TestEnv::new().await;
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let text = std::fs::read_to_string(&env.config_path).unwrap();
-    std::fs::write(
-        &env.config_path,
-        format!("{text}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
-    )
-    .unwrap();
+    let port = with_metrics(&env);
     with_cron(&env, "* * * * * *");
     env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
     env.fake
