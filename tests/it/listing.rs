@@ -208,3 +208,41 @@ async fn users_a_digest_selects_are_listed_in_the_tick_before_it() {
     assert_eq!(listed, set(&["u3"]), "{report:?}");
     sim.engine.store.close().await;
 }
+
+#[tokio::test]
+async fn plan_shows_each_users_last_and_next_listing() {
+    let env = TestEnv::new().await;
+    let text = std::fs::read_to_string(&env.config_path).unwrap().replace(
+        "timezone = \"Asia/Shanghai\"",
+        "timezone = \"Asia/Shanghai\"\nlisting = \"auto\"",
+    );
+    std::fs::write(&env.config_path, text).unwrap();
+    env.add(FakeTask::new("t1", &["u1"], HOUR));
+    assert_eq!(env.run(&["once"]).await.code, 0);
+    let plan = env.run(&["plan"]).await;
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(
+        plan.stdout
+            .contains("Listings (auto: when something about the user can matter):"),
+        "{}",
+        plan.stdout
+    );
+    // Listed just now; with after = 24h, discovery lists them again 6 h later.
+    let line = plan
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("u1:"))
+        .unwrap();
+    assert!(
+        line.contains("last 20") && line.contains("next by 20"),
+        "{line}"
+    );
+    let json = env.plan_json().await;
+    let last =
+        chrono::DateTime::parse_from_rfc3339(json[0]["assignee_last_listed"].as_str().unwrap())
+            .unwrap();
+    let next =
+        chrono::DateTime::parse_from_rfc3339(json[0]["assignee_next_listing"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(next - last, TimeDelta::hours(6), "{json:?}");
+}
