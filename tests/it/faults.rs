@@ -35,13 +35,15 @@ async fn rate_budget_keeps_every_window_under_the_limit() {
             max_in_window(&times, Duration::from_secs(3)) <= 50,
             "{endpoint:?}"
         );
-        let short = max_in_window(&times, Duration::from_millis(600));
+        // No burst either: 1000/min is 20 calls per 1.2 s, plus the pacer's burst of 2. (A
+        // shorter window measures the host's scheduling jitter more than the pacing.)
+        let short = max_in_window(&times, Duration::from_millis(1200));
         let gaps: Vec<u128> = times
             .windows(2)
             .map(|w| w[1].duration_since(w[0]).as_millis())
             .collect();
         assert!(
-            short <= 12,
+            short <= 22,
             "{endpoint:?}: no burst in a short window: {short}, gaps {gaps:?}"
         );
     }
