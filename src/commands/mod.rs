@@ -91,9 +91,10 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
     );
     let _ = writeln!(
         out,
-        "Database: {} (finished tasks kept {})",
+        "Database: SQLite at {} (finished tasks kept {}); one instance at a time: `run` and `once` hold {}",
         config.storage.database.display(),
-        crate::domain::opinion::human_age(config.storage.retention)
+        crate::domain::opinion::human_age(config.storage.retention),
+        crate::store::lock_path(&config.storage.database).display()
     );
     if config.expedite.max_per_user_per_day > 0 {
         let _ = writeln!(

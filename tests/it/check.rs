@@ -62,6 +62,15 @@ async fn valid_config_is_described() {
         "{}",
         run.stdout
     );
+    assert!(
+        run.stdout.contains("Database: SQLite at ")
+            && run.stdout.contains("expediter.db.lock")
+            && run
+                .stdout
+                .contains("Listing: every watched user on every tick"),
+        "the backend and the listing cadence are named: {}",
+        run.stdout
+    );
     assert!(run.stdout.contains("config OK"), "{}", run.stdout);
     assert!(!run.all().contains(APP_SECRET));
 }
@@ -105,6 +114,26 @@ async fn each_config_error_exits_2_with_file_key_and_position() {
                 "`rules[0].opinion`",
                 "unknown placeholder {lable}",
             ],
+        ),
+        (
+            "unknown listing mode",
+            base.replace(
+                "timezone = \"Asia/Shanghai\"",
+                "timezone = \"Asia/Shanghai\"\nlisting = \"sometimes\"",
+            ),
+            vec![
+                "`schedule.listing`",
+                "unknown variant `sometimes`",
+                "every_tick",
+            ],
+        ),
+        (
+            "a PostgreSQL URL",
+            base.replace(
+                &env.db_path.display().to_string(),
+                "postgres://expediter@localhost/expediter",
+            ),
+            vec!["`storage.database`", "PostgreSQL storage is not available"],
         ),
         (
             "unknown calendar",
