@@ -246,3 +246,33 @@ async fn plan_shows_each_users_last_and_next_listing() {
             .unwrap();
     assert_eq!(next - last, TimeDelta::hours(6), "{json:?}");
 }
+
+#[tokio::test]
+async fn the_daemon_lists_by_the_cadence_and_once_lists_everyone() {
+    let env = TestEnv::new().await;
+    let text = std::fs::read_to_string(&env.config_path).unwrap().replace(
+        "timezone = \"Asia/Shanghai\"",
+        "timezone = \"Asia/Shanghai\"\nlisting = \"auto\"",
+    );
+    std::fs::write(&env.config_path, text).unwrap();
+    with_cron(&env, "* * * * * *");
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    let daemon = Daemon::start(&env, &[]);
+    daemon
+        .wait_for("cycle finished", 4, Duration::from_secs(15))
+        .await;
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    // The first tick lists everyone and reminds; later ticks list nobody (after = 24h: every
+    // 6 h; the reminded u1 every hour).
+    assert_eq!(env.fake.expedites().len(), 1, "{log}");
+    assert!(log.contains("users_not_due=3"), "{log}");
+    assert!(log.contains("users_listed=3"), "{log}");
+    // `once` lists everyone whatever the cadence says.
+    let run = env.run(&["once"]).await;
+    assert!(
+        run.stderr.contains("users_listed=3") && run.stderr.contains("users_not_due=0"),
+        "{}",
+        run.stderr
+    );
+}
