@@ -33,6 +33,20 @@ impl Engine {
             return Ok(None);
         };
         let last = self.store.last_listings().await?;
+        // An assignee the daily cap holds gets no reminder today: no confirmation for them.
+        let cap = config.expedite.max_per_user_per_day;
+        let capped: FxHashSet<String> = if cap > 0 {
+            let today = crate::domain::planner::day_start(now, tz);
+            self.store
+                .reminders_since(today)
+                .await?
+                .into_iter()
+                .filter(|(_, n)| *n >= cap)
+                .map(|(u, _)| u)
+                .collect()
+        } else {
+            FxHashSet::default()
+        };
         let watched = user_index(&config.users);
         let policy = config.policy();
         let mut why: ToList = FxHashMap::default();
@@ -73,7 +87,9 @@ impl Engine {
                 let facts = row.facts();
                 let verdict = decide::decide(&policy, user, &facts, now);
                 let escalation = decide::decide_escalation(&policy, user, &facts, now);
-                task_due |= matches!(verdict, Verdict::Due { .. })
+                let reminder_due =
+                    matches!(verdict, Verdict::Due { .. }) && !capped.contains(&row.user_id);
+                task_due |= reminder_due
                     || matches!(escalation, Some(EscalationVerdict::Due { .. }))
                         && !matches!(verdict, Verdict::Silenced { .. });
             })
