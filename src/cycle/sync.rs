@@ -12,7 +12,7 @@ use crate::domain::decide;
 use crate::feishu::{FeishuError, PAGE_SIZE, RawPage};
 use crate::store::{CompleteListing, ListedAssignment, ListingFingerprint, StoreError, StoredTask};
 
-/// CompleteListing tasks are written in transactions of about this many rows (several users' pages):
+/// Listed tasks are written in transactions of about this many rows (several users' pages):
 /// one round trip to SQLite per batch rather than per page.
 const WRITE_BATCH: usize = 4000;
 
@@ -458,7 +458,7 @@ pub(super) struct ListingSide {
     /// Users listed completely, with when their listing started and its fingerprint: written at the
     /// end, after every page's tasks.
     pub(super) listed: Vec<CompleteListing>,
-    /// CompleteListing tasks not written yet.
+    /// Listed tasks not written yet.
     pub(super) pending: Vec<ListedAssignment>,
 }
 

@@ -375,7 +375,7 @@ mod tests {
         let t1 = t0 + chrono::TimeDelta::minutes(10);
         s.record_absent("u1", &["2".to_owned()], t1).await.unwrap();
         assert!(s.all_snapshots().await.unwrap()["u1"]["2"].missing);
-        // CompleteListing again: the mark is cleared, so a later single miss does not finish it.
+        // Listed again: the mark is cleared, so a later single miss does not finish it.
         s.record_page("u1", None, &[task("2")], t1).await.unwrap();
         assert!(!s.all_snapshots().await.unwrap()["u1"]["2"].missing);
         let t2 = t1 + chrono::TimeDelta::minutes(10);
