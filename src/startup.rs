@@ -66,6 +66,8 @@ pub fn client_for(
 /// instance's: it would hold the lock).
 pub async fn open_store(config: &Config, clock: &Clock) -> anyhow::Result<Store> {
     let lock = InstanceLock::take(&config.storage.database)?;
+    tracing::debug!(lock = %crate::store::lock_path(&config.storage.database).display(),
+        "this instance is the active one: it holds the database's instance lock");
     let store = Store::open(&config.storage.database).await?.holding(lock);
     for e in store.settle_unfinished_intents(clock.now()).await? {
         tracing::warn!(task_id = %e.task_id, assignees = ?e.assignees, rule = %e.rule,
