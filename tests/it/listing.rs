@@ -70,6 +70,15 @@ impl Sim {
     }
 }
 
+/// `listing = "auto"` in the env's config.
+fn auto_listing(env: &TestEnv) {
+    let text = std::fs::read_to_string(&env.config_path).unwrap().replace(
+        "timezone = \"Asia/Shanghai\"",
+        "timezone = \"Asia/Shanghai\"\nlisting = \"auto\"",
+    );
+    std::fs::write(&env.config_path, text).unwrap();
+}
+
 fn set(users: &[&str]) -> BTreeSet<String> {
     users.iter().map(|u| (*u).to_owned()).collect()
 }
@@ -212,11 +221,7 @@ async fn users_a_digest_selects_are_listed_in_the_tick_before_it() {
 #[tokio::test]
 async fn plan_shows_each_users_last_and_next_listing() {
     let env = TestEnv::new().await;
-    let text = std::fs::read_to_string(&env.config_path).unwrap().replace(
-        "timezone = \"Asia/Shanghai\"",
-        "timezone = \"Asia/Shanghai\"\nlisting = \"auto\"",
-    );
-    std::fs::write(&env.config_path, text).unwrap();
+    auto_listing(&env);
     env.add(FakeTask::new("t1", &["u1"], HOUR));
     assert_eq!(env.run(&["once"]).await.code, 0);
     let plan = env.run(&["plan"]).await;
@@ -250,11 +255,7 @@ async fn plan_shows_each_users_last_and_next_listing() {
 #[tokio::test]
 async fn the_daemon_lists_by_the_cadence_and_once_lists_everyone() {
     let env = TestEnv::new().await;
-    let text = std::fs::read_to_string(&env.config_path).unwrap().replace(
-        "timezone = \"Asia/Shanghai\"",
-        "timezone = \"Asia/Shanghai\"\nlisting = \"auto\"",
-    );
-    std::fs::write(&env.config_path, text).unwrap();
+    auto_listing(&env);
     with_cron(&env, "* * * * * *");
     env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
     let daemon = Daemon::start(&env, &[]);
