@@ -131,24 +131,35 @@ impl Validator<'_> {
 
     /// `[schedule] follow_up`: at least a minute (a listing costs an API call).
     fn follow_up(&self, d: Duration) -> Result<Duration, ConfigError> {
-        if d < Duration::from_secs(60) {
-            return Err(self.err(
-                "schedule.follow_up",
-                None,
-                "must be at least 1m: it is how often a reminded assignee is listed again",
-            ));
-        }
-        Ok(d)
+        self.at_least(
+            "schedule.follow_up",
+            d,
+            "1m",
+            "it is how often a reminded assignee is listed again",
+        )
     }
 
     /// `[storage] lease`: long enough to renew (a third of it) over a slow network.
     fn lease(&self, d: Duration) -> Result<Duration, ConfigError> {
-        if d < Duration::from_secs(3) {
-            return Err(self.err(
-                "storage.lease",
-                None,
-                "must be at least 3s: the active instance renews it every third of it",
-            ));
+        self.at_least(
+            "storage.lease",
+            d,
+            "3s",
+            "the active instance renews it every third of it",
+        )
+    }
+
+    /// `d`, unless it is shorter than `min` (humantime), which `why` explains.
+    fn at_least(
+        &self,
+        key: &str,
+        d: Duration,
+        min: &str,
+        why: &str,
+    ) -> Result<Duration, ConfigError> {
+        let floor = humantime::parse_duration(min).expect("a valid minimum");
+        if d < floor {
+            return Err(self.err(key, None, format!("must be at least {min}: {why}")));
         }
         Ok(d)
     }
