@@ -11,6 +11,7 @@ pub mod digest;
 pub mod domain;
 pub mod fake;
 pub mod feishu;
+pub mod lease;
 pub mod progress;
 pub mod prometheus;
 pub mod secret;

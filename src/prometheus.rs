@@ -61,7 +61,10 @@ fn install() -> anyhow::Result<PrometheusHandle> {
         "expediter_quota_exhausted",
         "1 while Feishu's monthly API quota answer (99991403) holds counted calls back"
     );
-    active(true);
+    metrics::describe_gauge!(
+        "expediter_lease_epoch",
+        "PostgreSQL: the lease epoch this instance acts in, 0 while it stands by"
+    );
     quota_exhausted(false);
     metrics::describe_counter!(
         "expediter_expedites_total",
@@ -130,6 +133,11 @@ pub fn backlog(pending_tasks: u64, oldest_age: Duration) {
 /// Whether this instance is the one that acts.
 pub fn active(on: bool) {
     metrics::gauge!("expediter_active").set(if on { 1.0 } else { 0.0 });
+}
+
+/// PostgreSQL: the lease epoch held (0: none).
+pub fn lease_epoch(epoch: i64) {
+    metrics::gauge!("expediter_lease_epoch").set(epoch as f64);
 }
 
 /// Whether the monthly quota hold is on.

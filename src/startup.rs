@@ -9,7 +9,7 @@ use crate::config::{Config, ConfigError};
 use crate::cycle::Engine;
 use crate::feishu::{ClientSettings, FeishuClient, RetryPolicy};
 use crate::progress::Progress;
-use crate::store::{InstanceLock, Store};
+use crate::store::{Database, Election, InstanceLock, Lease, LeaseSettings, Store};
 
 /// Exit codes of every command.
 pub const EXIT_OK: u8 = 0;
@@ -61,24 +61,63 @@ pub fn client_for(
     })?)
 }
 
-/// Opens the database for an acting instance (`run`, `once`): takes its single-instance lock,
-/// then settles intents an earlier run left without an outcome (none can be another live
-/// instance's: it would hold the lock).
-pub async fn open_store(config: &Config, clock: &Clock) -> anyhow::Result<Store> {
-    let lock = InstanceLock::take(&config.storage.database)?;
-    tracing::debug!(lock = %crate::store::lock_path(&config.storage.database).display(),
-        "this instance is the active one: it holds the database's instance lock");
-    let store = Store::open(&config.storage.database).await?.holding(lock);
+/// Who opens the store to act: the daemon may stand by; `once` acts or refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Daemon,
+    Once,
+}
+
+/// Opens the database for an instance that acts (`run`, `once`).
+///
+/// SQLite: takes the single-instance lock beside the file, then settles intents an earlier run
+/// left without an outcome (none can be another live instance's: it would hold the lock).
+/// PostgreSQL: asks for the lease of the app; the active instance settles the open intents of
+/// earlier epochs, a standby touches nothing (the daemon waits; `once` refuses, naming the
+/// holder). The lease is kept from then on until the store closes.
+pub async fn open_store(config: &Config, clock: &Clock, role: Role) -> anyhow::Result<Store> {
+    let db = &config.storage.database;
+    let store = match db {
+        Database::Sqlite(path) => {
+            let lock = InstanceLock::take(path)?;
+            tracing::debug!(lock = %crate::store::lock_path(path).display(),
+                "this instance is the active one: it holds the database's instance lock");
+            Store::open(db).await?.holding(lock)
+        }
+        Database::Postgres(_) => Store::open(db).await?.with_lease(Lease::new(LeaseSettings {
+            app_id: config.feishu.app_id.clone(),
+            duration: config.storage.lease,
+        })),
+    };
+    let elected = match store.elect().await {
+        Ok(e) => e,
+        Err(e) => {
+            store.close().await;
+            return Err(e.into());
+        }
+    };
+    if let (Role::Once, Election::Standby(holder)) = (role, &elected) {
+        store.close().await;
+        anyhow::bail!(
+            "database {db}: another instance is active: {}; `once` acts only while no other instance does — stop it first, or use `plan`, `report` or `silence` alongside it",
+            crate::lease::holder_words(holder)
+        );
+    }
+    if store.lease().is_some() {
+        tracing::info!(database = %db, holder = %store.lease().map(|l| l.me()).unwrap_or_default(),
+            "PostgreSQL: {}", crate::lease::describe(&elected));
+    }
     for e in store.settle_unfinished_intents(clock.now()).await? {
         tracing::warn!(task_id = %e.task_id, assignees = ?e.assignees, rule = %e.rule,
             "expedite outcome unknown: an earlier run stopped during the call; counted as sent, not repeated");
     }
+    crate::lease::spawn_keeper(&store, clock, &elected);
     Ok(store)
 }
 
 pub async fn engine_for(config: Config, clock: Clock) -> anyhow::Result<Engine> {
     let client = client_for(&config, Progress::default(), &clock)?;
-    let store = open_store(&config, &clock).await?;
+    let store = open_store(&config, &clock, Role::Once).await?;
     Ok(Engine {
         config: Arc::new(config),
         client,

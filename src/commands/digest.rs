@@ -33,7 +33,7 @@ pub async fn run(path: &Path, name: Option<String>, dry_run: bool) -> anyhow::Re
     if !db.exists() {
         return Err(anyhow::anyhow!(
             "no database at {} yet: run `expediter once` (or the daemon) first",
-            db.display()
+            db
         ));
     }
     let store = Store::open_read_only(db).await?;

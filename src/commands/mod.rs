@@ -17,7 +17,7 @@ use crate::config::{Config, ConfigError};
 use crate::cycle::CycleReport;
 use crate::progress::Progress;
 use crate::startup::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK, client_for, engine_for, load_config};
-use crate::store::Store;
+use crate::store::{Database, Store};
 
 /// `expediter once`: one full cycle now.
 pub async fn once(path: &Path, dry_run: bool) -> anyhow::Result<u8> {
@@ -71,8 +71,27 @@ pub async fn check(path: &Path, online: bool) -> anyhow::Result<u8> {
             }
         }
     }
+    if let Database::Postgres(_) = &config.storage.database {
+        println!("{}", lease_line(&config).await);
+    }
     println!("config OK: {}", path.display());
     Ok(EXIT_OK)
+}
+
+/// Who holds the lease of the config's app now, as the database says.
+async fn lease_line(config: &Config) -> String {
+    let db = &config.storage.database;
+    let store = match Store::open_read_only(db).await {
+        Ok(s) => s,
+        Err(e) => return format!("Lease: cannot read it: {e}"),
+    };
+    let line = match store.lease_holder(&config.feishu.app_id).await {
+        Ok(Some(h)) => format!("Lease: {}", crate::lease::holder_words(&h)),
+        Ok(None) => "Lease: no instance has held it yet".to_owned(),
+        Err(e) => format!("Lease: cannot read it: {e}"),
+    };
+    store.close().await;
+    line
 }
 
 /// The config in plain words, for `check`.
@@ -89,13 +108,21 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
         config.feishu.requests_per_minute,
         crate::domain::opinion::human_age(config.feishu.request_timeout)
     );
-    let _ = writeln!(
-        out,
-        "Database: SQLite at {} (finished tasks kept {}); one instance at a time: `run` and `once` hold {}",
-        config.storage.database.display(),
-        crate::domain::opinion::human_age(config.storage.retention),
-        crate::store::lock_path(&config.storage.database).display()
-    );
+    let kept = crate::domain::opinion::human_age(config.storage.retention);
+    let _ = match &config.storage.database {
+        Database::Sqlite(path) => writeln!(
+            out,
+            "Database: SQLite at {} (finished tasks kept {kept}); one instance at a time: `run` and `once` hold {}",
+            path.display(),
+            crate::store::lock_path(path).display()
+        ),
+        db @ Database::Postgres(_) => writeln!(
+            out,
+            "Database: PostgreSQL at {db} (finished tasks kept {kept}); one active instance per app by a lease of {}, renewed every {}; the others stand by",
+            crate::domain::opinion::human_age(config.storage.lease),
+            crate::domain::opinion::human_age(config.storage.lease / 3)
+        ),
+    };
     if config.expedite.max_per_user_per_day > 0 {
         let _ = writeln!(
             out,
@@ -220,7 +247,7 @@ pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
         // Nothing tracked yet is an empty plan, not an error.
         eprintln!(
             "no database at {} yet: run `expediter once` (or the daemon) first to list tasks",
-            db.display()
+            db
         );
         if json {
             println!("[]");

@@ -101,7 +101,7 @@ async fn read(
     if !db.exists() {
         eprintln!(
             "no database at {} yet: run `expediter once` (or the daemon) first",
-            db.display()
+            db
         );
         return Ok((Vec::new(), Vec::new()));
     }

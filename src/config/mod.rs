@@ -118,7 +118,8 @@ pub struct ScheduleConfig {
 
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
-    pub database: PathBuf,
+    /// A file path (SQLite) or a PostgreSQL URL.
+    pub database: crate::store::Database,
     pub retention: Duration,
     /// PostgreSQL only: how long the active instance's lease lasts unrenewed.
     pub lease: Duration,

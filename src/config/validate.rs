@@ -12,6 +12,7 @@ use toml::Spanned;
 use super::raw::*;
 use super::*;
 use crate::domain::calendar::Calendar;
+use crate::store::Database;
 
 pub(super) struct Validator<'a> {
     pub(super) text: &'a str,
@@ -164,18 +165,22 @@ impl Validator<'_> {
         Ok(d)
     }
 
-    /// `[storage] database`: a file path is SQLite. A PostgreSQL URL names a backend this build
-    /// does not have: said plainly rather than taken for a file name.
-    fn database(&self, path: PathBuf) -> Result<PathBuf, ConfigError> {
-        let text = path.to_string_lossy();
-        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+    /// `[storage] database`: a file path is SQLite, a `postgres://` or `postgresql://` URL is
+    /// PostgreSQL — checked to be readable as one here, so a typo is a config error.
+    fn database(&self, path: PathBuf) -> Result<Database, ConfigError> {
+        let db = Database::parse(&path.to_string_lossy());
+        if let Database::Postgres(url) = &db
+            && let Err(e) = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
+        {
+            // The driver's message may quote the URL: shown redacted, never as given.
+            let e = e.to_string().replace(url.as_str(), &db.to_string());
             return Err(self.err(
                 "storage.database",
                 None,
-                "PostgreSQL storage is not available in this version of expediter; give a file path (SQLite) instead",
+                format!("not a PostgreSQL URL ({db}): {e}"),
             ));
         }
-        Ok(path)
+        Ok(db)
     }
 
     /// `[feishu]`: where and how to call.

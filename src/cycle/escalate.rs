@@ -39,7 +39,11 @@ impl Engine {
                 "escalation not sent, will try again next cycle: {e}");
             return Ok(());
         }
-        let slot = self.client.reserve(api_of(esc.kind)).await;
+        let slot = self
+            .client
+            .reserve(api_of(esc.kind))
+            .await
+            .fenced_by(self.fence());
         let intent = Intent {
             kind: esc.kind,
             task_id: &esc.task_id,

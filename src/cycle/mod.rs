@@ -63,8 +63,17 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Shutdown, or (PostgreSQL) this instance no longer holds the lease: nothing more is
+    /// listed or sent.
     fn stop_requested(&self) -> bool {
-        self.stopping.load(Ordering::Relaxed)
+        self.stopping.load(Ordering::Relaxed) || !self.store.acting()
+    }
+
+    /// Asked right before each request that acts: this instance still holds its lease by its
+    /// own monotonic clock (always, on SQLite).
+    fn fence(&self) -> crate::feishu::Fence {
+        let store = self.store.clone();
+        std::sync::Arc::new(move || store.acting())
     }
 
     /// One cycle. Listing and expediting overlap: as soon as every watched assignee of a task

@@ -270,7 +270,11 @@ impl Engine {
             log_expedite_failure(&call.task_id, &ids, rule, &e);
             return Ok(());
         }
-        let slot = self.client.reserve(Api::Expedite).await;
+        let slot = self
+            .client
+            .reserve(Api::Expedite)
+            .await
+            .fenced_by(self.fence());
         let intent = Intent {
             kind: CallKind::Expedite,
             task_id: &call.task_id,

@@ -32,7 +32,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ListingMode};
 use crate::cycle::{CycleError, CycleReport, Engine};
 use crate::progress::{Progress, Watchdog};
-use crate::startup::{EXIT_OK, client_for, load_config, open_store};
+use crate::startup::{EXIT_OK, Role, client_for, load_config, open_store};
 use prune::{PRUNE_EVERY, spawn_prune};
 pub use reload::describe_changes;
 use reload::reload;
@@ -50,10 +50,11 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     // One record of progress across reloads: the watchdog reads it whatever client a cycle uses.
     let progress = Progress::default();
     let client = client_for(&config, progress.clone(), &clock)?;
-    let store = open_store(&config, &clock).await?;
+    let store = open_store(&config, &clock, Role::Daemon).await?;
     if let Some(listen) = config.metrics {
         crate::prometheus::serve(listen).await?;
     }
+    crate::lease::publish(&store);
     let mut engine = Engine {
         config: Arc::new(config),
         client,
@@ -81,7 +82,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
 
     // Pruning runs beside the loop, never in its way: signals and the watchdog are answered
     // while it deletes.
-    let mut pruning = Some(spawn_prune(&engine));
+    let mut pruning = engine.store.acting().then(|| spawn_prune(&engine));
     let mut prune_timer =
         tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_EVERY, PRUNE_EVERY);
     let watchdog_usec = watchdog_usec();
@@ -91,7 +92,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
         tokio::time::interval(Duration::from_micros((watchdog_usec / 2).max(100_000)));
     let mut watchdog_state = Watchdog::default();
 
-    tracing::info!(config = %path.display(), database = %engine.store.path().display(), cron = %engine.config.schedule.cron.expr,
+    tracing::info!(config = %path.display(), database = %engine.store.name(), cron = %engine.config.schedule.cron.expr,
         timezone = %engine.config.schedule.timezone, users = engine.config.users.len(), rules = engine.config.rules.len(),
         next = %next_tick(&engine.config.schedule.cron, engine.config.schedule.timezone, engine.clock.now())
             .map(|t| t.with_timezone(&engine.config.schedule.timezone).to_rfc3339()).unwrap_or_else(|| "never".into()), "expediter started");
@@ -106,6 +107,11 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
         tokio::select! {
             Some(tick) = tick_rx.recv() => {
                 if tick.generation != generation.load(Ordering::SeqCst) {
+                    continue;
+                }
+                if !engine.store.acting() {
+                    // A standby lists, sends and posts nothing: the active instance does.
+                    tracing::debug!(tick = %tick.at.to_rfc3339(), "standing by; this tick is the active instance's");
                     continue;
                 }
                 if let Work::Digest(name) = &tick.what {
@@ -177,6 +183,9 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
                 }
             }
             _ = prune_timer.tick() => {
+                if !engine.store.acting() {
+                    continue;
+                }
                 if pruning.as_ref().is_none_or(|p| p.is_finished()) {
                     pruning = Some(spawn_prune(&engine));
                 } else {

@@ -8,7 +8,7 @@ use crate::cycle::Engine;
 use crate::progress::Progress;
 use std::sync::Arc;
 
-use crate::startup::{client_for, load_config, open_store};
+use crate::startup::{Role, client_for, load_config, open_store};
 
 /// Re-reads the config. Valid: a new engine for the next cycle, with what changed logged.
 /// Invalid: logged at ERROR, `None`, and the old config stays.
@@ -45,9 +45,17 @@ pub(super) async fn reload(path: &Path, old: &Engine, progress: &Progress) -> Op
         }
     };
     let store = if config.storage.database == old.config.storage.database {
+        if old.store.lease().is_some()
+            && (config.storage.lease != old.config.storage.lease
+                || config.feishu.app_id != old.config.feishu.app_id)
+        {
+            tracing::warn!(
+                "a new [storage] lease or app_id takes effect at the next restart; the lease is kept as it was"
+            );
+        }
         old.store.clone()
     } else {
-        match open_store(&config, &old.clock).await {
+        match open_store(&config, &old.clock, Role::Daemon).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("config reload failed, keeping the old config: {e:#}");

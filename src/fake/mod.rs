@@ -18,6 +18,7 @@ use crate::feishu::{QUERY_PATH, TOKEN_PATH};
 
 mod acting;
 mod handlers;
+pub mod postgres;
 mod webhook;
 
 use acting::{cc_handler, chat_group_handler, expedite_handler};

@@ -39,6 +39,10 @@ pub enum FeishuError {
         "held back until {until} (Asia/Shanghai), when the tenant's monthly API quota resets (code 99991403); not sent"
     )]
     QuotaHeld { until: String },
+    /// The call that acts was held back because this instance is no longer the active one
+    /// (its lease ran out by its own clock, or another instance took over); not sent.
+    #[error("not sent: this instance is no longer the active one (its lease does not hold)")]
+    NotActive,
 }
 
 /// How the retry loop treats an error.
@@ -84,7 +88,7 @@ impl FeishuError {
             | FeishuError::Transport(_)
             | FeishuError::Decode(_) => ErrorClass::Transient,
             FeishuError::NoToken(cause) => cause.class(),
-            FeishuError::QuotaHeld { .. } => ErrorClass::Final,
+            FeishuError::QuotaHeld { .. } | FeishuError::NotActive => ErrorClass::Final,
         }
     }
 
@@ -128,7 +132,10 @@ impl FeishuError {
     pub fn may_have_left(&self) -> bool {
         !matches!(
             self,
-            FeishuError::Connect(_) | FeishuError::NoToken(_) | FeishuError::QuotaHeld { .. }
+            FeishuError::Connect(_)
+                | FeishuError::NoToken(_)
+                | FeishuError::QuotaHeld { .. }
+                | FeishuError::NotActive
         )
     }
 }

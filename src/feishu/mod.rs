@@ -95,10 +95,31 @@ impl Api {
 }
 
 /// A paced turn to call one API, from [`FeishuClient::reserve`].
-#[derive(Debug)]
 #[must_use]
 pub struct Slot {
     api: Api,
+    /// Asked right before each attempt of the call: false holds it back, unsent.
+    fence: Option<Fence>,
+}
+
+/// Whether a call that acts may still go out: on PostgreSQL, whether this instance's lease
+/// holds by its own monotonic clock.
+pub type Fence = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Slot({:?}, fenced: {})", self.api, self.fence.is_some())
+    }
+}
+
+impl Slot {
+    /// This slot's call (and its retries) go out only while `fence` says so.
+    pub fn fenced_by(self, fence: Fence) -> Slot {
+        Slot {
+            fence: Some(fence),
+            ..self
+        }
+    }
 }
 
 /// How hard to try before giving up on one call.
@@ -356,7 +377,7 @@ impl FeishuClient {
     /// moment between "intent on disk" and "request sent" stays as short as possible.
     pub async fn reserve(&self, api: Api) -> Slot {
         self.paced(api).await;
-        Slot { api }
+        Slot { api, fence: None }
     }
 
     /// When the next call to `api` may go, without taking that turn.
@@ -479,6 +500,7 @@ impl FeishuClient {
         known: Option<u64>,
     ) -> Result<wire::Answer, FeishuError> {
         let policy = &self.inner.settings.retry;
+        let fence = slot.as_ref().and_then(|s| s.fence.clone());
         let mut token_retried = false;
         let mut retries = 0;
         let mut rate_waits = 0;
@@ -493,6 +515,10 @@ impl FeishuClient {
             // Every attempt takes a slot: retries count against the budget too.
             if slot.take().is_none() {
                 self.paced(api).await;
+            }
+            // The last moment before the request leaves.
+            if fence.as_ref().is_some_and(|may_act| !may_act()) {
+                return Err(FeishuError::NotActive);
             }
             self.inner.stats.calls[api.index()].fetch_add(1, Ordering::Relaxed);
             let err = match self.post(path, Some(&token), body, known).await {

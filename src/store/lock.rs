@@ -27,7 +27,7 @@ impl InstanceLock {
     pub fn take(db: &Path) -> Result<InstanceLock, StoreError> {
         let path = lock_path(db);
         let open_err = |message: String| StoreError::Open {
-            path: db.to_owned(),
+            db: db.display().to_string(),
             message,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())

@@ -1,57 +1,115 @@
-//! The SQLite database: the one place that knows the SQL. One writer connection (WAL, busy
-//! timeout), migrations embedded from `migrations/`.
+//! Where expediter keeps what it knows: one store API ([`Store`]) over two backends, chosen by
+//! `[storage] database` — a file path is SQLite ([`sqlite`], one host, one process), a
+//! `postgres://` URL is PostgreSQL ([`postgres`], a pair of hosts, one active by a lease).
+//! Both run the same statements in spirit, each in its own dialect, with migrations per backend
+//! (`migrations/sqlite/`, `migrations/postgres/`).
 //!
-//! - [`listings`]: what listings saw (tasks, assignments, flows, missing and finished tasks);
-//! - [`fingerprints`]: what each user's last complete listing said, to recognise it unchanged;
-//! - [`pairs`]: pending (task, assignee) pairs with their history, for decisions and `plan`;
-//! - [`ledger`]: the at-most-once record of every expediting call;
-//! - [`retention`]: pruning old history;
-//! - [`silences`]: tasks held from expediting and escalation for a while.
+//! What the API covers:
+//! - listings: what listings saw (tasks, assignments, flows, missing and finished tasks);
+//! - fingerprints: what each user's last complete listing said, to recognise it unchanged;
+//! - pairs: pending (task, assignee) pairs with their history, for decisions and `plan`;
+//! - the ledger: the at-most-once record of every call that acts;
+//! - retention: pruning old history;
+//! - silences: tasks held from expediting and escalation for a while.
 #![allow(clippy::disallowed_methods)]
 
-mod fingerprints;
-mod ledger;
-mod listings;
+mod lease;
 mod lock;
-mod pairs;
-mod retention;
-mod silences;
+mod model;
+mod postgres;
+mod sqlite;
 
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Sqlite, Transaction};
+use rustc_hash::{FxHashMap, FxHashSet};
 use thiserror::Error;
 
-pub use fingerprints::{CompleteListing, ListingFingerprint};
-pub use ledger::{ExpediteRecord, Intent, Outcome};
-pub use listings::{Absent, ListedAssignment, StoredTask};
-pub use lock::{InstanceLock, lock_path};
-pub use pairs::PairScope;
-pub use silences::{NewSilence, Silence};
+use crate::domain::Pair;
+use crate::domain::report::Sent;
+#[cfg(test)]
+use crate::feishu::ListedTask;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+pub use lease::{Lease, LeaseHolder, LeaseSettings};
+pub use lock::{InstanceLock, lock_path};
+pub use model::{
+    Absent, CompleteListing, ExpediteRecord, Intent, ListedAssignment, ListingFingerprint,
+    NewSilence, Outcome, PairScope, Silence, StoredTask,
+};
+pub use postgres::Election;
+
+/// Which database `[storage] database` names.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A file path: SQLite.
+    Sqlite(PathBuf),
+    /// A `postgres://` or `postgresql://` URL. It may hold a password: shown only redacted.
+    Postgres(String),
+}
+
+impl Database {
+    /// A file path is SQLite; a `postgres://` or `postgresql://` URL is PostgreSQL.
+    pub fn parse(text: &str) -> Database {
+        let lower = text.to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            Database::Postgres(text.to_owned())
+        } else {
+            Database::Sqlite(PathBuf::from(text))
+        }
+    }
+
+    /// Whether there may be something to read: a SQLite file that exists; any PostgreSQL URL
+    /// (opening it tells).
+    pub fn exists(&self) -> bool {
+        match self {
+            Database::Sqlite(path) => path.exists(),
+            Database::Postgres(_) => true,
+        }
+    }
+
+    /// The backend's name, for `check` and logs.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "SQLite",
+            Database::Postgres(_) => "PostgreSQL",
+        }
+    }
+}
+
+/// Shows a path as it is and a URL without its password.
+impl fmt::Display for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            Database::Postgres(url) => f.write_str(&postgres::redact(url)),
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Database({self})")
+    }
+}
 
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error("database {}: {message}", path.display())]
-    Open { path: PathBuf, message: String },
-    #[error("database {}: {context}: {source}", path.display())]
+    #[error("database {db}: {message}")]
+    Open { db: String, message: String },
+    #[error("database {db}: {context}: {source}")]
     Query {
-        path: PathBuf,
+        db: String,
         context: &'static str,
         #[source]
         source: sqlx::Error,
     },
     /// A row read back could not be understood (a damaged or foreign database).
-    #[error("database {}: unreadable {what}: {message}", path.display())]
+    #[error("database {db}: unreadable {what}: {message}")]
     Decode {
-        path: PathBuf,
+        db: String,
         what: &'static str,
         message: String,
     },
@@ -62,135 +120,158 @@ pub enum StoreError {
         user_id: String,
         n: u32,
     },
+    /// PostgreSQL: the intent was not written because this instance no longer holds the lease
+    /// of the epoch it acts in (another instance took over, or the lease ran out).
+    #[error("database {db}: not written: this instance no longer holds the lease (epoch {epoch})")]
+    NotLeader { db: String, epoch: i64 },
+}
+
+/// The store: one API, whichever backend. Cheap to clone (a pool handle).
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    /// SQLite: held by the store of `run` and `once`, so no second acting instance runs on the
+    /// file. Released by [`close`](Self::close), or when the last clone is dropped.
+    lock: Arc<Mutex<Option<InstanceLock>>>,
 }
 
 #[derive(Clone)]
-pub struct Store {
-    pool: SqlitePool,
-    path: PathBuf,
-    /// Held by the store of `run` and `once`: no second acting instance on this database.
-    /// Released by [`close`](Self::close), or when the last clone is dropped.
-    lock: std::sync::Arc<std::sync::Mutex<Option<InstanceLock>>>,
+enum Backend {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
 }
 
-/// SQLITE_CANTOPEN: the file (or one SQLite needs beside it) cannot be opened.
-fn is_cant_open(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("14"))
-}
-
-pub(super) fn ms(t: DateTime<Utc>) -> i64 {
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-pub(super) fn from_ms(v: i64) -> DateTime<Utc> {
+pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(v).single().unwrap_or_default()
 }
 
-impl Store {
-    /// Opens (creating and migrating when needed) the database at `path`.
-    pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |message: String| StoreError::Open {
-            path: path.to_owned(),
-            message,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            && !dir.exists()
-        {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| open_err(format!("cannot create directory {}: {e}", dir.display())))?;
+/// The store's API: each method is answered by the backend's method of the same name and
+/// signature (`sqlite::Sqlite`, `postgres::Postgres`).
+macro_rules! store_api {
+    ($( $(#[$meta:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                $(#[$meta])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
+                    match &self.backend {
+                        Backend::Sqlite(s) => s.$name($($arg),*).await,
+                        Backend::Postgres(p) => p.$name($($arg),*).await,
+                    }
+                }
+            )*
         }
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(|e| open_err(e.to_string()))?
-            .filename(path)
-            .create_if_missing(true)
-            // For a new file only (an existing one keeps its size): 16 KiB pages make the
-            // b-trees a first listing fills shallower, −3% of a first cycle's instructions at
-            // 100k tasks and fewer write calls.
-            .page_size(16384)
-            .journal_mode(SqliteJournalMode::Wal)
-            // Listings are cheap to redo, so their commits need not reach the disk at once;
-            // expedite intents and outcomes switch to FULL (see `durably`).
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        // One connection: the daemon is the only writer, and one writer never meets SQLITE_BUSY
-        // inside the process.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await
-            .map_err(|e| open_err(format!("cannot open: {e}")))?;
-        MIGRATOR.run(&pool).await.map_err(|e| {
-            open_err(format!(
-                "cannot migrate (is this an expediter database, and writable?): {e}"
-            ))
-        })?;
-        // Prove the file takes writes now rather than at the first expedite.
-        sqlx::query("PRAGMA user_version = 1")
-            .execute(&pool)
-            .await
-            .map_err(|e| open_err(format!("not writable: {e}")))?;
+    };
+}
+
+store_api! {
+    /// Stores listed tasks — of any users and listings — in one transaction: new tasks
+    /// inserted, changed ones updated (unchanged rows are not rewritten), assignments marked
+    /// current, and for filtered listings the flow set that returned them; clears the
+    /// fingerprints of the users involved. Returns how many tasks were new.
+    fn record_listed(&self, listed: &[ListedAssignment], now: DateTime<Utc>) -> u64;
+    /// For every user, the tasks pending for them with their fingerprints and start times.
+    fn all_snapshots(&self) -> FxHashMap<String, FxHashMap<String, StoredTask>>;
+    /// The tasks pending for `user`, as `all_snapshots` reads them.
+    fn snapshot_of(&self, user: &str) -> FxHashMap<String, StoredTask>;
+    /// After a complete listing of `user` at `now` that lacks the tasks in `gone`.
+    ///
+    /// Offset paging over a live list can skip a task that is still pending (one on an earlier
+    /// page finishes while another arrives at the end: the total holds, every later task moves
+    /// up a place, and the one that slid back a page is never seen). One listing that lacks a
+    /// task is therefore no proof: the assignment is only marked missing (last seen at the
+    /// previous complete listing). The next complete listing that lacks it too finishes it, as
+    /// of the first listing that lacked it; one that holds it clears the mark. A task no
+    /// watched user has pending any more is finished too; the user's listing time is recorded
+    /// and their fingerprint cleared.
+    fn record_absent(&self, user: &str, gone: &[String], now: DateTime<Utc>) -> Absent;
+    /// How many of `task_ids` have a known membership of `flow_set` (either way).
+    fn known_flow_membership(&self, task_ids: &FxHashSet<String>, flow_set: &str) -> usize;
+    /// Records that these tasks are not of `flow_set` (unless a listing already said they are).
+    fn record_non_members(&self, task_ids: &[String], flow_set: &str) -> ();
+    /// When each user was last listed completely.
+    fn last_listings(&self) -> FxHashMap<String, DateTime<Utc>>;
+    /// The fingerprint of each user's last complete listing, where one is kept.
+    fn listing_fingerprints(&self) -> FxHashMap<String, ListingFingerprint>;
+    /// Records complete listings: their times, and fingerprints where given.
+    fn record_listings(&self, listed: &[CompleteListing]) -> ();
+    /// The user's pending tasks that their last complete listing lacked.
+    fn missing_tasks(&self, user: &str) -> Vec<String>;
+    /// Hands the pending pairs in `scope` to `visit` — only those of tasks started at or before
+    /// `started_before` when given — in chunks, ordered by (task, assignee).
+    fn visit_pending_pairs(&self, scope: PairScope<'_>, started_before: Option<DateTime<Utc>>,
+        visit: impl FnMut(Pair)) -> ();
+    /// Commits (durably) the intent of a call that acts, before the call. Refused with
+    /// `AlreadyRecorded` when one of its (task, assignee, kind, n) is recorded as sent or
+    /// possibly sent; on PostgreSQL with `NotLeader` when this instance's lease does not hold.
+    fn record_intent(&self, intent: &Intent<'_>, now: DateTime<Utc>) -> i64;
+    /// Records how a call ended (and a task chat it created).
+    fn record_outcome(&self, id: i64, outcome: Outcome, code: Option<i64>, msg: Option<&str>,
+        chat: Option<(&str, &str)>, now: DateTime<Utc>) -> ();
+    /// Settles intents left without an outcome by an instance that stopped during the call as
+    /// unknown (counted as sent). On PostgreSQL only those of earlier epochs.
+    fn settle_unfinished_intents(&self, now: DateTime<Utc>) -> Vec<ExpediteRecord>;
+    /// Every recorded call, oldest first.
+    fn expedites(&self) -> Vec<ExpediteRecord>;
+    /// Reminders per assignee recorded since `since` (failed ones not counted).
+    fn reminders_since(&self, since: DateTime<Utc>) -> HashMap<String, u32>;
+    /// Calls per (task, assignee) since `since` that count, with the assignment's end.
+    fn sent_since(&self, since: DateTime<Utc>) -> Vec<Sent>;
+    /// Removes tasks finished before `cutoff` with their history; (tasks, calls) removed.
+    fn prune(&self, cutoff: DateTime<Utc>) -> (u64, u64);
+    /// Pending tasks and the earliest start among them.
+    fn backlog(&self) -> (u64, Option<DateTime<Utc>>);
+    /// Records a silence; its id.
+    fn add_silence(&self, s: &NewSilence<'_>, now: DateTime<Utc>) -> i64;
+    /// Active silences (all with `all`), newest first.
+    fn silences(&self, all: bool, now: DateTime<Utc>) -> Vec<Silence>;
+    /// Ends a silence; false when there is none with that id.
+    fn end_silence(&self, id: i64, now: DateTime<Utc>) -> bool;
+}
+
+#[cfg(test)]
+store_api! {
+    /// (pending, finished) tasks.
+    fn task_counts(&self) -> (u64, u64);
+}
+
+impl Store {
+    /// Opens (creating and migrating when needed) the database for an instance that writes.
+    pub async fn open(db: &Database) -> Result<Store, StoreError> {
+        let backend = match db {
+            Database::Sqlite(path) => Backend::Sqlite(sqlite::Sqlite::open(path).await?),
+            Database::Postgres(url) => Backend::Postgres(postgres::Postgres::open(url).await?),
+        };
         Ok(Store {
-            pool,
-            path: path.to_owned(),
+            backend,
             lock: Default::default(),
         })
     }
 
     /// Opens an existing database for reading only (`plan`, reports): nothing is created,
     /// migrated or written, so a command that only looks can never change what the daemon keeps.
-    pub async fn open_read_only(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |message: String| StoreError::Open {
-            path: path.to_owned(),
-            message,
+    pub async fn open_read_only(db: &Database) -> Result<Store, StoreError> {
+        let backend = match db {
+            Database::Sqlite(path) => Backend::Sqlite(sqlite::Sqlite::open_read_only(path).await?),
+            Database::Postgres(url) => {
+                Backend::Postgres(postgres::Postgres::open_read_only(url).await?)
+            }
         };
-        let pool = match Self::probe_read_only(path, false).await {
-            // A WAL database needs its shared-memory file, which a read-only file system
-            // cannot create. Nothing can change the file there, so it may be read as immutable.
-            Err(e) if is_cant_open(&e) => Self::probe_read_only(path, true).await,
-            other => other,
-        }
-        .map_err(|e| open_err(format!("not an expediter database, or not readable: {e}")))?;
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&pool)
-                .await
-                .map_err(|e| open_err(format!("not an expediter database: {e}")))?;
-        let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        if applied.unwrap_or(0) < latest {
-            pool.close().await;
-            return Err(open_err(
-                "written by an older expediter: run `expediter once` (or restart the daemon) once to upgrade it".into(),
-            ));
-        }
         Ok(Store {
-            pool,
-            path: path.to_owned(),
+            backend,
             lock: Default::default(),
         })
     }
 
-    /// A read-only pool on `path`, proven by one read.
-    async fn probe_read_only(path: &Path, immutable: bool) -> Result<SqlitePool, sqlx::Error> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .read_only(true)
-            .immutable(immutable)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await?;
-        sqlx::query("SELECT count(*) FROM sqlite_master")
-            .execute(&pool)
-            .await?;
-        Ok(pool)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The database's name for messages: a path, or a URL without its password.
+    pub fn name(&self) -> &str {
+        match &self.backend {
+            Backend::Sqlite(s) => s.name(),
+            Backend::Postgres(p) => p.name(),
+        }
     }
 
     /// This store, holding `lock` for as long as it (or a clone) lives.
@@ -199,41 +280,110 @@ impl Store {
         self
     }
 
+    /// PostgreSQL: this store's lease, once [`elect`](Self::elect)ed with one. SQLite: none.
+    pub fn lease(&self) -> Option<&Lease> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(p) => p.lease(),
+        }
+    }
+
+    /// PostgreSQL: this store acts (lists, writes intents, sends) only under `lease`.
+    pub fn with_lease(self, lease: Lease) -> Store {
+        match self.backend {
+            Backend::Sqlite(_) => self,
+            Backend::Postgres(p) => Store {
+                backend: Backend::Postgres(p.with_lease(lease)),
+                lock: self.lock,
+            },
+        }
+    }
+
+    /// Takes the lease if it is free, expired or this instance's own (PostgreSQL, with a
+    /// lease); SQLite is always active (its file lock was taken when it opened).
+    pub async fn elect(&self) -> Result<Election, StoreError> {
+        match &self.backend {
+            Backend::Postgres(p) if p.lease().is_some() => p.elect().await,
+            _ => Ok(Election::Active { epoch: 0 }),
+        }
+    }
+
+    /// Renews the lease held; false when it is no longer this instance's.
+    pub async fn renew(&self) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Postgres(p) if p.lease().is_some() => p.renew().await,
+            _ => Ok(true),
+        }
+    }
+
+    /// PostgreSQL: who holds the lease of `app_id` now, by the database's clock.
+    pub async fn lease_holder(&self, app_id: &str) -> Result<Option<LeaseHolder>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::Postgres(p) => p.lease_holder(app_id).await,
+        }
+    }
+
+    /// Whether this instance may act now: on SQLite always (it holds the file's lock); on
+    /// PostgreSQL while its lease holds by its own monotonic clock.
+    pub fn acting(&self) -> bool {
+        self.lease().is_none_or(Lease::acting)
+    }
+
+    /// Stores one page of `user`'s listing; see [`record_listed`](Self::record_listed).
+    #[cfg(test)]
+    pub async fn record_page(
+        &self,
+        user: &str,
+        flow_set: Option<&str>,
+        tasks: &[ListedTask],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let rows: Vec<ListedAssignment> = tasks
+            .iter()
+            .map(|t| ListedAssignment {
+                user: user.to_owned(),
+                flow_set: flow_set.map(str::to_owned),
+                task: t.clone(),
+            })
+            .collect();
+        self.record_listed(&rows, now).await
+    }
+
+    /// Every pending (task, assignee) pair with its facts and expedite history.
+    pub async fn pending_pairs(&self) -> Result<Vec<Pair>, StoreError> {
+        let mut rows = Vec::new();
+        self.visit_pending_pairs(PairScope::All, None, |r| rows.push(r))
+            .await?;
+        Ok(rows)
+    }
+
+    /// Closes the store; an instance holding a lease gives it up, so a standby takes over at
+    /// its next look rather than when the lease runs out.
     pub async fn close(&self) {
-        self.pool.close().await;
+        match &self.backend {
+            Backend::Sqlite(s) => s.close().await,
+            Backend::Postgres(p) => {
+                if let Some(l) = p.lease() {
+                    l.stop_keeper();
+                }
+                if p.lease().is_some_and(|l| l.epoch() > 0)
+                    && let Err(e) = p.release().await
+                {
+                    tracing::warn!("could not give up the lease (it runs out by itself): {e}");
+                }
+                p.close().await
+            }
+        }
         self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
-
-    pub(super) fn err(&self, context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
-        move |source| StoreError::Query {
-            path: self.path.clone(),
-            context,
-            source,
-        }
-    }
-
-    pub(super) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(self.err("begin a transaction"))
-    }
-
-    /// A row read back that cannot be understood.
-    pub(super) fn decode_err(&self, what: &'static str, e: impl std::fmt::Display) -> StoreError {
-        StoreError::Decode {
-            path: self.path.clone(),
-            what,
-            message: e.to_string(),
-        }
-    }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::domain::Recipient;
+    #[cfg(test)]
     use crate::feishu::ListedTask;
 
     fn task(id: &str) -> ListedTask {
@@ -260,139 +410,164 @@ mod tests {
         }
     }
 
-    async fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("sub/e.db")).await.unwrap();
-        (dir, store)
+    /// A new store of each backend, acting (PostgreSQL: holding a lease).
+    async fn stores() -> Vec<(tempfile::TempDir, Store)> {
+        let mut out = Vec::new();
+        for db in [
+            Database::Sqlite(PathBuf::from("sub/e.db")),
+            Database::Postgres(crate::fake::postgres::fresh_database().await),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = match db {
+                Database::Sqlite(p) => Database::Sqlite(dir.path().join(p)),
+                pg => pg,
+            };
+            let store = Store::open(&db)
+                .await
+                .unwrap()
+                .with_lease(Lease::new(LeaseSettings {
+                    app_id: "cli_test".into(),
+                    duration: std::time::Duration::from_secs(30),
+                }));
+            assert!(matches!(
+                store.elect().await.unwrap(),
+                Election::Active { .. }
+            ));
+            out.push((dir, store));
+        }
+        out
     }
 
     #[tokio::test]
     async fn pages_upsert_and_complete_listings_finish() {
-        let (_d, s) = store().await;
-        let t0 = Clock::system().now();
-        assert_eq!(
-            s.record_page("u1", None, &[task("1"), task("2")], t0)
-                .await
-                .unwrap(),
-            2
-        );
-        assert_eq!(
-            s.record_page("u2", Some("flowA"), &[task("2")], t0)
-                .await
-                .unwrap(),
-            0
-        );
-        assert_eq!(s.pending_pairs().await.unwrap().len(), 3);
-        // One listing that lacks a task only marks it missing; the next one finishes it.
-        let t1 = t0 + chrono::TimeDelta::minutes(10);
-        let t2 = t1 + chrono::TimeDelta::minutes(10);
-        assert_eq!(
-            s.record_absent("u1", &["1".to_owned()], t1).await.unwrap(),
-            Absent {
-                finished: 0,
-                missing: 1
-            }
-        );
-        let pairs = s.pending_pairs().await.unwrap();
-        assert_eq!(pairs.len(), 3);
-        let one = pairs.iter().find(|p| p.task_id == "1").unwrap();
-        assert_eq!(one.missing_since.map(ms), Some(ms(t1)));
-        assert_eq!(
-            s.record_absent("u1", &["1".to_owned()], t2).await.unwrap(),
-            Absent {
-                finished: 1,
-                missing: 0
-            }
-        );
-        let pairs = s.pending_pairs().await.unwrap();
-        assert_eq!(pairs.len(), 2);
-        assert!(pairs.iter().all(|p| p.task_id == "2"));
-        assert_eq!(
-            pairs.iter().find(|p| p.user_id == "u2").unwrap().flow_sets,
-            vec!["flowA"]
-        );
-        assert_eq!(s.task_counts().await.unwrap(), (1, 1));
-        // Task 2 is still pending for u2, so it is not finished when u1 no longer has it.
-        s.record_absent("u1", &["2".to_owned()], t1).await.unwrap();
-        assert_eq!(
-            s.record_absent("u1", &["2".to_owned()], t2)
-                .await
-                .unwrap()
-                .finished,
-            1
-        );
-        assert_eq!(s.task_counts().await.unwrap(), (1, 1));
-        // A task that comes back is pending again.
-        s.record_page("u1", None, &[task("1")], t0).await.unwrap();
-        assert_eq!(s.task_counts().await.unwrap(), (2, 0));
+        for (_d, s) in stores().await {
+            let t0 = Clock::system().now();
+            assert_eq!(
+                s.record_page("u1", None, &[task("1"), task("2")], t0)
+                    .await
+                    .unwrap(),
+                2
+            );
+            assert_eq!(
+                s.record_page("u2", Some("flowA"), &[task("2")], t0)
+                    .await
+                    .unwrap(),
+                0
+            );
+            assert_eq!(s.pending_pairs().await.unwrap().len(), 3);
+            // One listing that lacks a task only marks it missing; the next one finishes it.
+            let t1 = t0 + chrono::TimeDelta::minutes(10);
+            let t2 = t1 + chrono::TimeDelta::minutes(10);
+            assert_eq!(
+                s.record_absent("u1", &["1".to_owned()], t1).await.unwrap(),
+                Absent {
+                    finished: 0,
+                    missing: 1
+                }
+            );
+            let pairs = s.pending_pairs().await.unwrap();
+            assert_eq!(pairs.len(), 3);
+            let one = pairs.iter().find(|p| p.task_id == "1").unwrap();
+            assert_eq!(one.missing_since.map(ms), Some(ms(t1)));
+            assert_eq!(
+                s.record_absent("u1", &["1".to_owned()], t2).await.unwrap(),
+                Absent {
+                    finished: 1,
+                    missing: 0
+                }
+            );
+            let pairs = s.pending_pairs().await.unwrap();
+            assert_eq!(pairs.len(), 2);
+            assert!(pairs.iter().all(|p| p.task_id == "2"));
+            assert_eq!(
+                pairs.iter().find(|p| p.user_id == "u2").unwrap().flow_sets,
+                vec!["flowA"]
+            );
+            assert_eq!(s.task_counts().await.unwrap(), (1, 1));
+            // Task 2 is still pending for u2, so it is not finished when u1 no longer has it.
+            s.record_absent("u1", &["2".to_owned()], t1).await.unwrap();
+            assert_eq!(
+                s.record_absent("u1", &["2".to_owned()], t2)
+                    .await
+                    .unwrap()
+                    .finished,
+                1
+            );
+            assert_eq!(s.task_counts().await.unwrap(), (1, 1));
+            // A task that comes back is pending again.
+            s.record_page("u1", None, &[task("1")], t0).await.unwrap();
+            assert_eq!(s.task_counts().await.unwrap(), (2, 0));
+        }
     }
 
     #[tokio::test]
     async fn a_fingerprint_lasts_until_the_users_tasks_change() {
-        let (_d, s) = store().await;
-        let t0 = from_ms(ms(Clock::system().now()));
-        s.record_page("u1", None, &[task("1"), task("2")], t0)
+        for (_d, s) in stores().await {
+            let t0 = from_ms(ms(Clock::system().now()));
+            s.record_page("u1", None, &[task("1"), task("2")], t0)
+                .await
+                .unwrap();
+            let fingerprint = |pages: Vec<u64>| ListingFingerprint {
+                pages,
+                tasks: vec![1, 2],
+                oldest_start: t0,
+                missing: 0,
+            };
+            let listed = |user: &str, fingerprint: Option<ListingFingerprint>| CompleteListing {
+                user: user.into(),
+                at: t0,
+                fingerprint,
+            };
+            s.record_listings(&[
+                listed("u1", Some(fingerprint(vec![7, u64::MAX]))),
+                listed("u2", Some(fingerprint(vec![9]))),
+            ])
             .await
             .unwrap();
-        let fingerprint = |pages: Vec<u64>| ListingFingerprint {
-            pages,
-            tasks: vec![1, 2],
-            oldest_start: t0,
-            missing: 0,
-        };
-        let listed = |user: &str, fingerprint: Option<ListingFingerprint>| CompleteListing {
-            user: user.into(),
-            at: t0,
-            fingerprint,
-        };
-        s.record_listings(&[
-            listed("u1", Some(fingerprint(vec![7, u64::MAX]))),
-            listed("u2", Some(fingerprint(vec![9]))),
-        ])
-        .await
-        .unwrap();
-        let read = s.listing_fingerprints().await.unwrap();
-        assert_eq!(read["u1"], fingerprint(vec![7, u64::MAX]));
-        // A listing time alone keeps the fingerprint.
-        s.record_listings(&[listed("u1", None)]).await.unwrap();
-        assert_eq!(s.listing_fingerprints().await.unwrap().len(), 2);
-        // Writing u1's tasks clears u1's fingerprint, not u2's.
-        s.record_page("u1", None, &[task("3")], t0).await.unwrap();
-        let read = s.listing_fingerprints().await.unwrap();
-        assert!(!read.contains_key("u1") && read.contains_key("u2"));
-        // So does marking one of u2's tasks missing.
-        s.record_absent("u2", &["1".to_owned()], t0).await.unwrap();
-        assert!(s.listing_fingerprints().await.unwrap().is_empty());
+            let read = s.listing_fingerprints().await.unwrap();
+            assert_eq!(read["u1"], fingerprint(vec![7, u64::MAX]));
+            // A listing time alone keeps the fingerprint.
+            s.record_listings(&[listed("u1", None)]).await.unwrap();
+            assert_eq!(s.listing_fingerprints().await.unwrap().len(), 2);
+            // Writing u1's tasks clears u1's fingerprint, not u2's.
+            s.record_page("u1", None, &[task("3")], t0).await.unwrap();
+            let read = s.listing_fingerprints().await.unwrap();
+            assert!(!read.contains_key("u1") && read.contains_key("u2"));
+            // So does marking one of u2's tasks missing.
+            s.record_absent("u2", &["1".to_owned()], t0).await.unwrap();
+            assert!(s.listing_fingerprints().await.unwrap().is_empty());
+        }
     }
 
     #[tokio::test]
     async fn a_task_listed_again_after_one_miss_stays_pending() {
-        let (_d, s) = store().await;
-        let t0 = Clock::system().now();
-        s.record_page("u1", None, &[task("1"), task("2")], t0)
-            .await
-            .unwrap();
-        let t1 = t0 + chrono::TimeDelta::minutes(10);
-        s.record_absent("u1", &["2".to_owned()], t1).await.unwrap();
-        assert!(s.all_snapshots().await.unwrap()["u1"]["2"].missing);
-        // Listed again: the mark is cleared, so a later single miss does not finish it.
-        s.record_page("u1", None, &[task("2")], t1).await.unwrap();
-        assert!(!s.all_snapshots().await.unwrap()["u1"]["2"].missing);
-        let t2 = t1 + chrono::TimeDelta::minutes(10);
-        assert_eq!(
-            s.record_absent("u1", &["2".to_owned()], t2).await.unwrap(),
-            Absent {
-                finished: 0,
-                missing: 1
-            }
-        );
-        assert_eq!(s.pending_pairs().await.unwrap().len(), 2);
+        for (_d, s) in stores().await {
+            let t0 = Clock::system().now();
+            s.record_page("u1", None, &[task("1"), task("2")], t0)
+                .await
+                .unwrap();
+            let t1 = t0 + chrono::TimeDelta::minutes(10);
+            s.record_absent("u1", &["2".to_owned()], t1).await.unwrap();
+            assert!(s.all_snapshots().await.unwrap()["u1"]["2"].missing);
+            // Listed again: the mark is cleared, so a later single miss does not finish it.
+            s.record_page("u1", None, &[task("2")], t1).await.unwrap();
+            assert!(!s.all_snapshots().await.unwrap()["u1"]["2"].missing);
+            let t2 = t1 + chrono::TimeDelta::minutes(10);
+            assert_eq!(
+                s.record_absent("u1", &["2".to_owned()], t2).await.unwrap(),
+                Absent {
+                    finished: 0,
+                    missing: 1
+                }
+            );
+            assert_eq!(s.pending_pairs().await.unwrap().len(), 2);
+        }
     }
 
     #[tokio::test]
     async fn read_only_opening_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("e.db");
+        let path = Database::Sqlite(dir.path().join("e.db"));
         assert!(
             Store::open_read_only(&path).await.is_err(),
             "no file, no store"
@@ -414,111 +589,113 @@ mod tests {
 
     #[tokio::test]
     async fn the_same_expedite_is_recorded_once() {
-        let (_d, s) = store().await;
-        let now = Clock::system().now();
-        s.record_page("u1", None, &[task("1")], now).await.unwrap();
-        let a = vec![Recipient {
-            user_id: "u1".into(),
-            rule: "r".into(),
-            n: 1,
-        }];
-        let id = s.record_intent(&expedite("1", &a), now).await.unwrap();
-        let again = s.record_intent(&expedite("1", &a), now).await;
-        assert!(
-            matches!(again, Err(StoreError::AlreadyRecorded { n: 1, .. })),
-            "{again:?}"
-        );
-        // Once failed, the same n may be tried again.
-        s.record_outcome(
-            id,
-            Outcome::Failed,
-            Some(2320001),
-            Some("param is invalid"),
-            None,
-            now,
-        )
-        .await
-        .unwrap();
-        assert_eq!(s.pending_pairs().await.unwrap()[0].sent, 0);
-        let id2 = s.record_intent(&expedite("1", &a), now).await.unwrap();
-        let pair = &s.pending_pairs().await.unwrap()[0];
-        assert_eq!(
-            (pair.sent, pair.last_sent.map(|t| t.timestamp_millis())),
-            (1, Some(now.timestamp_millis()))
-        );
-        // An intent without an outcome is settled as unknown and still counts.
-        let settled = s.settle_unfinished_intents(now).await.unwrap();
-        assert_eq!(settled.iter().map(|e| e.id).collect::<Vec<_>>(), vec![id2]);
-        assert_eq!(s.pending_pairs().await.unwrap()[0].sent, 1);
-        let all = s.expedites().await.unwrap();
-        assert_eq!(
-            all.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(),
-            vec!["failed", "unknown"]
-        );
-        assert_eq!(all[0].feishu_code, Some(2320001));
+        for (_d, s) in stores().await {
+            let now = Clock::system().now();
+            s.record_page("u1", None, &[task("1")], now).await.unwrap();
+            let a = vec![Recipient {
+                user_id: "u1".into(),
+                rule: "r".into(),
+                n: 1,
+            }];
+            let id = s.record_intent(&expedite("1", &a), now).await.unwrap();
+            let again = s.record_intent(&expedite("1", &a), now).await;
+            assert!(
+                matches!(again, Err(StoreError::AlreadyRecorded { n: 1, .. })),
+                "{again:?}"
+            );
+            // Once failed, the same n may be tried again.
+            s.record_outcome(
+                id,
+                Outcome::Failed,
+                Some(2320001),
+                Some("param is invalid"),
+                None,
+                now,
+            )
+            .await
+            .unwrap();
+            assert_eq!(s.pending_pairs().await.unwrap()[0].sent, 0);
+            let id2 = s.record_intent(&expedite("1", &a), now).await.unwrap();
+            let pair = &s.pending_pairs().await.unwrap()[0];
+            assert_eq!(
+                (pair.sent, pair.last_sent.map(|t| t.timestamp_millis())),
+                (1, Some(now.timestamp_millis()))
+            );
+            // An intent without an outcome is settled as unknown and still counts.
+            let settled = s.settle_unfinished_intents(now).await.unwrap();
+            assert_eq!(settled.iter().map(|e| e.id).collect::<Vec<_>>(), vec![id2]);
+            assert_eq!(s.pending_pairs().await.unwrap()[0].sent, 1);
+            let all = s.expedites().await.unwrap();
+            assert_eq!(
+                all.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(),
+                vec!["failed", "unknown"]
+            );
+            assert_eq!(all[0].feishu_code, Some(2320001));
+        }
     }
 
     #[tokio::test]
     async fn prune_removes_only_old_finished_tasks_and_their_history() {
-        let (_d, s) = store().await;
-        let long_ago = Clock::system().now() - chrono::TimeDelta::days(100);
-        s.record_page(
-            "u1",
-            Some("f"),
-            &[task("old"), task("new"), task("open")],
-            long_ago,
-        )
-        .await
-        .unwrap();
-        let a = vec![Recipient {
-            user_id: "u1".into(),
-            rule: "r".into(),
-            n: 1,
-        }];
-        s.record_intent(&expedite("old", &a), long_ago)
+        for (_d, s) in stores().await {
+            let long_ago = Clock::system().now() - chrono::TimeDelta::days(100);
+            s.record_page(
+                "u1",
+                Some("f"),
+                &[task("old"), task("new"), task("open")],
+                long_ago,
+            )
             .await
             .unwrap();
-        s.record_intent(&expedite("new", &a), long_ago)
-            .await
-            .unwrap();
-        for at in [long_ago, long_ago + chrono::TimeDelta::minutes(1)] {
-            s.record_absent("u1", &["old".to_owned()], at)
+            let a = vec![Recipient {
+                user_id: "u1".into(),
+                rule: "r".into(),
+                n: 1,
+            }];
+            s.record_intent(&expedite("old", &a), long_ago)
                 .await
                 .unwrap();
-        }
-        let recently = Clock::system().now() - chrono::TimeDelta::minutes(1);
-        for at in [recently, Clock::system().now()] {
-            s.record_absent("u1", &["new".to_owned()], at)
+            s.record_intent(&expedite("new", &a), long_ago)
                 .await
                 .unwrap();
-        }
-        let (tasks, expedites) = s
-            .prune(Clock::system().now() - chrono::TimeDelta::days(90))
-            .await
-            .unwrap();
-        assert_eq!((tasks, expedites), (1, 1));
-        assert_eq!(s.task_counts().await.unwrap(), (1, 1));
-        assert_eq!(
-            s.expedites()
+            for at in [long_ago, long_ago + chrono::TimeDelta::minutes(1)] {
+                s.record_absent("u1", &["old".to_owned()], at)
+                    .await
+                    .unwrap();
+            }
+            let recently = Clock::system().now() - chrono::TimeDelta::minutes(1);
+            for at in [recently, Clock::system().now()] {
+                s.record_absent("u1", &["new".to_owned()], at)
+                    .await
+                    .unwrap();
+            }
+            let (tasks, expedites) = s
+                .prune(Clock::system().now() - chrono::TimeDelta::days(90))
                 .await
-                .unwrap()
-                .iter()
-                .map(|e| e.task_id.as_str())
-                .collect::<Vec<_>>(),
-            vec!["new"]
-        );
+                .unwrap();
+            assert_eq!((tasks, expedites), (1, 1));
+            assert_eq!(s.task_counts().await.unwrap(), (1, 1));
+            assert_eq!(
+                s.expedites()
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.task_id.as_str())
+                    .collect::<Vec<_>>(),
+                vec!["new"]
+            );
+        }
     }
 
     #[tokio::test]
     async fn unusable_path_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("not-a-db");
+        let file = dir.path().join("not-a-db");
         std::fs::write(
-            &path,
+            &file,
             b"this is not sqlite, just text long enough to look like a header......",
         )
         .unwrap();
-        let err = Store::open(&path)
+        let err = Store::open(&Database::Sqlite(file))
             .await
             .err()
             .expect("garbage file must not open");

@@ -128,12 +128,12 @@ async fn each_config_error_exits_2_with_file_key_and_position() {
             ],
         ),
         (
-            "a PostgreSQL URL",
+            "an unreadable PostgreSQL URL",
             base.replace(
                 &env.db_path.display().to_string(),
-                "postgres://expediter@localhost/expediter",
+                "postgres://expediter:s3cret@localhost:99999999/expediter",
             ),
-            vec!["`storage.database`", "PostgreSQL storage is not available"],
+            vec!["`storage.database`", "not a PostgreSQL URL"],
         ),
         (
             "unknown calendar",
@@ -162,6 +162,7 @@ async fn each_config_error_exits_2_with_file_key_and_position() {
                 run.stderr
             );
         }
+        assert!(!run.all().contains("s3cret"), "{name}: a password shown");
         // `once` refuses the same file the same way.
         assert_eq!(env.run(&["once"]).await.code, 2, "{name}: once");
     }

@@ -10,30 +10,9 @@ use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
-use super::{Store, StoreError, from_ms, ms};
-
-/// The fingerprint of one user's last complete listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListingFingerprint {
-    /// xxh3 of each page's answer body, in order.
-    pub pages: Vec<u64>,
-    /// xxh3 of each task id the listing held: enough to count distinct tasks seen.
-    pub tasks: Vec<u64>,
-    /// The earliest start (or first sight) among the user's pending tasks after the listing.
-    pub oldest_start: DateTime<Utc>,
-    /// How many of the user's tasks the listing lacked: marked missing, finished by the next
-    /// listing that lacks them too.
-    pub missing: u64,
-}
-
-/// A complete listing of a user, to record when the listing side is done.
-#[derive(Debug, Clone)]
-pub struct CompleteListing {
-    pub user: String,
-    pub at: DateTime<Utc>,
-    /// A new fingerprint; `None` keeps the stored one (the listing matched it).
-    pub fingerprint: Option<ListingFingerprint>,
-}
+use super::Sqlite;
+use crate::store::model::{hashes_text, parse_hashes};
+use crate::store::{CompleteListing, ListingFingerprint, StoreError, from_ms, ms};
 
 #[derive(Deserialize)]
 struct FingerprintRow {
@@ -44,33 +23,11 @@ struct FingerprintRow {
     missing: i64,
 }
 
-/// Hashes as stored: 16 hex digits each.
-fn hashes_text(hashes: &[u64]) -> String {
-    // A hash per task listed, 16 hex digits each: written into one buffer, not through `fmt`.
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = Vec::with_capacity(hashes.len() * 16);
-    for h in hashes {
-        text.extend(
-            (0..16)
-                .rev()
-                .map(|i| DIGITS[((h >> (i * 4)) & 0xf) as usize]),
-        );
-    }
-    String::from_utf8(text).unwrap_or_default()
-}
-
-fn parse_hashes(text: &str) -> Option<Vec<u64>> {
-    if !text.len().is_multiple_of(16) || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len() / 16)
-        .map(|i| u64::from_str_radix(&text[i * 16..(i + 1) * 16], 16).ok())
-        .collect()
-}
-
-impl Store {
+impl Sqlite {
     /// When each user was last listed completely.
-    pub async fn last_listings(&self) -> Result<FxHashMap<String, DateTime<Utc>>, StoreError> {
+    pub(in crate::store) async fn last_listings(
+        &self,
+    ) -> Result<FxHashMap<String, DateTime<Utc>>, StoreError> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT user_id, listed_at FROM user_listings")
                 .fetch_all(&self.pool)
@@ -80,7 +37,7 @@ impl Store {
     }
 
     /// Every stored fingerprint, by user.
-    pub async fn listing_fingerprints(
+    pub(in crate::store) async fn listing_fingerprints(
         &self,
     ) -> Result<FxHashMap<String, ListingFingerprint>, StoreError> {
         let rows: String = sqlx::query_scalar(
@@ -116,7 +73,10 @@ impl Store {
     }
 
     /// Records that these users were listed completely, with their new fingerprints.
-    pub async fn record_listings(&self, listed: &[CompleteListing]) -> Result<(), StoreError> {
+    pub(in crate::store) async fn record_listings(
+        &self,
+        listed: &[CompleteListing],
+    ) -> Result<(), StoreError> {
         if listed.is_empty() {
             return Ok(());
         }
@@ -169,7 +129,10 @@ impl Store {
     }
 
     /// The tasks pending for `user` that the last complete listing lacked.
-    pub async fn missing_tasks(&self, user: &str) -> Result<Vec<String>, StoreError> {
+    pub(in crate::store) async fn missing_tasks(
+        &self,
+        user: &str,
+    ) -> Result<Vec<String>, StoreError> {
         let ids: String = sqlx::query_scalar(
             "SELECT coalesce(json_group_array(task_id), '[]') FROM assignments
              WHERE user_id = ?1 AND finished_at IS NULL AND missing_since IS NOT NULL",
@@ -179,25 +142,5 @@ impl Store {
         .await
         .map_err(self.err("read missing tasks"))?;
         serde_json::from_str(&ids).map_err(|e| self.decode_err("missing tasks", e))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hashes_read_back_as_written() {
-        // The text stored by earlier versions (`{:016x}` each) reads back the same.
-        assert_eq!(
-            hashes_text(&[0x0123_4567_89ab_cdef, 1]),
-            format!("{:016x}{:016x}", 0x0123_4567_89ab_cdef_u64, 1)
-        );
-        for hashes in [vec![], vec![0], vec![u64::MAX, 1, 0x0123_4567_89ab_cdef]] {
-            assert_eq!(parse_hashes(&hashes_text(&hashes)), Some(hashes));
-        }
-        for bad in ["123", "zz00000000000000", "é000000000000000"] {
-            assert_eq!(parse_hashes(bad), None, "{bad}");
-        }
     }
 }

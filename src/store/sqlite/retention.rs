@@ -5,12 +5,16 @@ use chrono::{DateTime, Utc};
 #[cfg(test)]
 use sqlx::Row;
 
-use super::{Store, StoreError, ms};
+use super::Sqlite;
+use crate::store::{StoreError, ms};
 
-impl Store {
+impl Sqlite {
     /// Deletes tasks finished before `cutoff`, with their assignments, flow knowledge and
     /// expedite history. Returns (tasks, expedites) deleted.
-    pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
+    pub(in crate::store) async fn prune(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<(u64, u64), StoreError> {
         let cutoff = ms(cutoff);
         let mut tx = self.begin().await?;
         let expedites = sqlx::query(
@@ -44,7 +48,7 @@ impl Store {
 
     /// How many tasks are tracked, pending and finished.
     #[cfg(test)]
-    pub async fn task_counts(&self) -> Result<(u64, u64), StoreError> {
+    pub(in crate::store) async fn task_counts(&self) -> Result<(u64, u64), StoreError> {
         let row = sqlx::query("SELECT count(*) FILTER (WHERE finished_at IS NULL), count(*) FILTER (WHERE finished_at IS NOT NULL) FROM tasks")
             .fetch_one(&self.pool)
             .await
@@ -53,13 +57,15 @@ impl Store {
     }
 
     /// How many tasks are pending, and when the oldest of them started.
-    pub async fn backlog(&self) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+    pub(in crate::store) async fn backlog(
+        &self,
+    ) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
         let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
             "SELECT count(*), min(coalesce(start_time, first_seen)) FROM tasks WHERE finished_at IS NULL",
         )
         .fetch_one(&self.pool)
         .await
         .map_err(self.err("read the backlog"))?;
-        Ok((count as u64, oldest.map(super::from_ms)))
+        Ok((count as u64, oldest.map(crate::store::from_ms)))
     }
 }

@@ -2,47 +2,20 @@
 //! about a task's flow, and tasks that listings no longer hold.
 
 use chrono::{DateTime, Utc};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Deserialize;
 // The batch statements are fixed text plus placeholders (`values_clause`): nothing listed is
 // ever written into SQL.
-use sqlx::{AssertSqlSafe, Sqlite};
+use sqlx::{AssertSqlSafe, Sqlite as Db};
 
-use super::{Store, StoreError, from_ms, ms};
-use crate::feishu::ListedTask;
-
-/// A listed task to store: for whom, from which listing (a flow set, or none).
-#[derive(Debug, Clone)]
-pub struct ListedAssignment {
-    pub user: String,
-    pub flow_set: Option<String>,
-    pub task: ListedTask,
-}
-
-/// What a listing needs to know of a task already pending for its user.
-#[derive(Debug, Clone, Copy)]
-pub struct StoredTask {
-    pub fingerprint: u64,
-    /// Start time, or first seen when Feishu gave none: what its age counts from.
-    pub started: DateTime<Utc>,
-    /// The previous complete listing lacked it: a listing that holds it must say so.
-    pub missing: bool,
-}
-
-/// What a complete listing's absent tasks did to a user's assignments.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Absent {
-    /// Lacked by two complete listings in a row: finished.
-    pub finished: u64,
-    /// Lacked for the first time: marked missing, finished if the next listing agrees.
-    pub missing: u64,
-}
+use super::Sqlite;
+use crate::store::{Absent, ListedAssignment, StoreError, StoredTask, from_ms, ms};
 
 /// Rows per multi-row statement: well inside SQLite's limits on bound values.
 const ROWS_PER_STATEMENT: usize = 400;
 
 /// One statement of a batch, its values bound in order.
-type Batch<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
+type Batch<'q> = sqlx::query::Query<'q, Db, sqlx::sqlite::SqliteArguments>;
 
 /// Binds a task's facts in the column order both statements name: task_id, instance_id,
 /// labels, status, initiator_id, initiator_name, start_time, fingerprint.
@@ -111,32 +84,12 @@ struct SnapshotRow {
     missing: i64,
 }
 
-impl Store {
-    /// Stores one page of `user`'s listing; see [`record_listed`](Self::record_listed).
-    #[cfg(test)]
-    pub async fn record_page(
-        &self,
-        user: &str,
-        flow_set: Option<&str>,
-        tasks: &[ListedTask],
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        let rows: Vec<ListedAssignment> = tasks
-            .iter()
-            .map(|t| ListedAssignment {
-                user: user.to_owned(),
-                flow_set: flow_set.map(str::to_owned),
-                task: t.clone(),
-            })
-            .collect();
-        self.record_listed(&rows, now).await
-    }
-
+impl Sqlite {
     /// Stores listed tasks — of any users and listings — in one transaction of a few
     /// set-based statements: new tasks inserted, changed ones updated (unchanged rows are not
     /// rewritten), assignments marked current, and for filtered listings the flow set that
     /// returned them. Returns how many tasks were new.
-    pub async fn record_listed(
+    pub(in crate::store) async fn record_listed(
         &self,
         listed: &[ListedAssignment],
         now: DateTime<Utc>,
@@ -257,14 +210,14 @@ impl Store {
 
     /// For every user, the tasks pending for them with their fingerprints and start times, read
     /// in a few aggregated chunks (a cycle's first read, instead of one read per user).
-    pub async fn all_snapshots(
+    pub(in crate::store) async fn all_snapshots(
         &self,
     ) -> Result<FxHashMap<String, FxHashMap<String, StoredTask>>, StoreError> {
         self.snapshots(None).await
     }
 
     /// The tasks pending for `user`, as [`all_snapshots`](Self::all_snapshots) reads them.
-    pub async fn snapshot_of(
+    pub(in crate::store) async fn snapshot_of(
         &self,
         user: &str,
     ) -> Result<FxHashMap<String, StoredTask>, StoreError> {
@@ -337,7 +290,7 @@ impl Store {
     ///
     /// A task no watched user has pending any more is finished too; the user's listing time is
     /// recorded.
-    pub async fn record_absent(
+    pub(in crate::store) async fn record_absent(
         &self,
         user: &str,
         gone: &[String],
@@ -409,13 +362,12 @@ impl Store {
     }
 
     /// How many of `task_ids` have a known membership of `flow_set` (either way).
-    pub async fn known_flow_membership<'a>(
+    pub(in crate::store) async fn known_flow_membership(
         &self,
-        task_ids: impl IntoIterator<Item = &'a String>,
+        task_ids: &FxHashSet<String>,
         flow_set: &str,
     ) -> Result<usize, StoreError> {
-        let ids: Vec<&String> = task_ids.into_iter().collect();
-        let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+        let ids = serde_json::to_string(task_ids).unwrap_or_else(|_| "[]".into());
         let known: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM json_each(?2) j JOIN task_flows f ON f.task_id = j.value AND f.flow_set = ?1",
         )
@@ -428,7 +380,7 @@ impl Store {
     }
 
     /// Records that these tasks are not of `flow_set` (unless a listing already said they are).
-    pub async fn record_non_members(
+    pub(in crate::store) async fn record_non_members(
         &self,
         task_ids: &[String],
         flow_set: &str,

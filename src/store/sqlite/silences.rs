@@ -3,45 +3,14 @@
 //! pending pairs, so a new silence counts from the next cycle without a reload.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::Row;
 
-use super::{Store, StoreError, from_ms, ms};
+use super::Sqlite;
+use crate::store::{NewSilence, Silence, StoreError, from_ms, ms};
 
-/// One silence as stored.
-#[derive(Debug, Clone, Serialize)]
-pub struct Silence {
-    pub id: i64,
-    pub task_id: String,
-    /// `None`: every assignee of the task.
-    pub user_id: Option<String>,
-    pub until: DateTime<Utc>,
-    pub reason: String,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-    /// When `silence remove` ended it.
-    pub ended_at: Option<DateTime<Utc>>,
-}
-
-impl Silence {
-    pub fn active(&self, now: DateTime<Utc>) -> bool {
-        self.ended_at.is_none() && now < self.until
-    }
-}
-
-/// A new silence.
-#[derive(Debug, Clone, Copy)]
-pub struct NewSilence<'a> {
-    pub task_id: &'a str,
-    pub user_id: Option<&'a str>,
-    pub until: DateTime<Utc>,
-    pub reason: &'a str,
-    pub created_by: &'a str,
-}
-
-impl Store {
+impl Sqlite {
     /// Records a silence; returns its id.
-    pub async fn add_silence(
+    pub(in crate::store) async fn add_silence(
         &self,
         s: &NewSilence<'_>,
         now: DateTime<Utc>,
@@ -62,7 +31,7 @@ impl Store {
     }
 
     /// Silences active at `now`, or every one with `all`; newest first.
-    pub async fn silences(
+    pub(in crate::store) async fn silences(
         &self,
         all: bool,
         now: DateTime<Utc>,
@@ -92,7 +61,11 @@ impl Store {
     }
 
     /// Ends a silence now. `false` when there is no silence with that id.
-    pub async fn end_silence(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub(in crate::store) async fn end_silence(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let found =
             sqlx::query("UPDATE silences SET ended_at = coalesce(ended_at, ?2) WHERE id = ?1")
                 .bind(id)

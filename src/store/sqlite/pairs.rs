@@ -4,9 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{Store, StoreError, from_ms, ms};
+use super::Sqlite;
 use crate::domain::Pair;
 use crate::domain::decide::Escalated;
+use crate::store::{PairScope, StoreError, from_ms, ms};
 
 /// A pending pair's flow knowledge, call history, silence and chat. A call counts from when it
 /// ended (its intent when it never did): a call held back by a rate-limit wait reached the
@@ -28,16 +29,6 @@ macro_rules! pair_history_columns {
            ORDER BY s.until DESC LIMIT 1) AS silence,
          (SELECT c.chat_id FROM task_chats c WHERE c.task_id = a.task_id) AS chat_id"
     };
-}
-
-/// Which pending pairs to read.
-#[derive(Debug, Clone, Copy)]
-pub enum PairScope<'a> {
-    All,
-    /// The pairs of every task pending for this user, all its assignees included.
-    TasksOf(&'a str),
-    /// The pairs of tasks first seen at or after this time.
-    FirstSeenSince(DateTime<Utc>),
 }
 
 /// One pending pair as read back, by name.
@@ -63,20 +54,12 @@ struct PairRow {
     chat_id: Option<String>,
 }
 
-impl Store {
-    /// Every pending (task, assignee) pair with its facts and expedite history.
-    pub async fn pending_pairs(&self) -> Result<Vec<Pair>, StoreError> {
-        let mut rows = Vec::new();
-        self.visit_pending_pairs(PairScope::All, None, |r| rows.push(r))
-            .await?;
-        Ok(rows)
-    }
-
+impl Sqlite {
     /// Hands the pending pairs in `scope` to `visit` — only those of tasks started at or before
     /// `started_before` when given — in chunks: each chunk is one query
     /// answering one row (a JSON array of pairs), which keeps both the memory held and the
     /// round trips to SQLite's worker thread small.
-    pub async fn visit_pending_pairs(
+    pub(in crate::store) async fn visit_pending_pairs(
         &self,
         scope: PairScope<'_>,
         started_before: Option<DateTime<Utc>>,

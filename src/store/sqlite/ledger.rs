@@ -8,85 +8,14 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{Store, StoreError, from_ms, ms};
-use crate::domain::{CallKind, Recipient};
+use super::Sqlite;
+use crate::store::{ExpediteRecord, Intent, Outcome, StoreError, from_ms, ms};
 
-/// A call that acts, as recorded before it is made.
-#[derive(Debug, Clone, Copy)]
-pub struct Intent<'a> {
-    pub kind: CallKind,
-    pub task_id: &'a str,
-    pub rule: &'a str,
-    pub operator: &'a str,
-    /// The opinion of an expedite, the chat name of a chat; empty for cc.
-    pub opinion: &'a str,
-    pub recipients: &'a [Recipient],
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Written before the call; no outcome yet (or the process stopped during the call).
-    Pending,
-    Sent,
-    Failed,
-    /// The call may or may not have reached Feishu (timeout, crash).
-    Unknown,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Pending => "pending",
-            Outcome::Sent => "sent",
-            Outcome::Failed => "failed",
-            Outcome::Unknown => "unknown",
-        }
-    }
-}
-
-/// One recorded expedite, for history views and tests.
-#[derive(Debug, Clone)]
-pub struct ExpediteRecord {
-    pub id: i64,
-    /// `expedite`, `cc` or `chat`.
-    pub kind: String,
-    pub task_id: String,
-    pub rule: String,
-    pub operator_id: String,
-    pub opinion: String,
-    pub intent_at: DateTime<Utc>,
-    pub outcome: Outcome,
-    pub feishu_code: Option<i64>,
-    pub feishu_msg: Option<String>,
-    /// (user, n)
-    pub assignees: Vec<(String, u32)>,
-}
-
-impl std::fmt::Display for Outcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Outcome {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "pending" => Outcome::Pending,
-            "sent" => Outcome::Sent,
-            "failed" => Outcome::Failed,
-            "unknown" => Outcome::Unknown,
-            other => return Err(format!("unknown outcome \"{other}\"")),
-        })
-    }
-}
-
-impl Store {
+impl Sqlite {
     /// Writes the intent to make a call that acts, before the call. Fails with
     /// [`StoreError::AlreadyRecorded`] if any (task, assignee, kind, n) was already done or
     /// may have been.
-    pub async fn record_intent(
+    pub(in crate::store) async fn record_intent(
         &self,
         intent: &Intent<'_>,
         now: DateTime<Utc>,
@@ -165,7 +94,7 @@ impl Store {
     ///
     /// `chat` is (task, chat id) when a chat_group call returned the chat: it is kept in the
     /// same transaction, so a later escalation of the task invites into that chat.
-    pub async fn record_outcome(
+    pub(in crate::store) async fn record_outcome(
         &self,
         id: i64,
         outcome: Outcome,
@@ -211,7 +140,7 @@ impl Store {
 
     /// Intents left without an outcome by an earlier run (a crash, a kill) or an abandoned
     /// call: they count as sent, and are marked `unknown`. Returns them for logging.
-    pub async fn settle_unfinished_intents(
+    pub(in crate::store) async fn settle_unfinished_intents(
         &self,
         now: DateTime<Utc>,
     ) -> Result<Vec<ExpediteRecord>, StoreError> {
@@ -231,7 +160,7 @@ impl Store {
     }
 
     /// Every recorded expedite, oldest first.
-    pub async fn expedites(&self) -> Result<Vec<ExpediteRecord>, StoreError> {
+    pub(in crate::store) async fn expedites(&self) -> Result<Vec<ExpediteRecord>, StoreError> {
         self.read_expedites(false).await
     }
 
@@ -272,15 +201,9 @@ impl Store {
                     feishu_code: r.get(7),
                     feishu_msg: r.get(8),
                     kind: r.get(10),
-                    assignees: r
-                        .get::<Option<String>, _>(9)
-                        .unwrap_or_default()
-                        .split(',')
-                        .filter_map(|p| {
-                            let (u, n) = p.rsplit_once(':')?;
-                            Some((u.to_owned(), n.parse().ok()?))
-                        })
-                        .collect(),
+                    assignees: ExpediteRecord::parse_assignees(
+                        &r.get::<Option<String>, _>(9).unwrap_or_default(),
+                    ),
                 })
             })
             .collect()
@@ -288,7 +211,7 @@ impl Store {
 
     /// Reminders (expedites sent or possibly sent) per assignee since `since`: the daily cap's
     /// count.
-    pub async fn reminders_since(
+    pub(in crate::store) async fn reminders_since(
         &self,
         since: DateTime<Utc>,
     ) -> Result<std::collections::HashMap<String, u32>, StoreError> {
@@ -305,7 +228,7 @@ impl Store {
 
     /// Every recipient of a call that acts since `since` (sent or possibly sent), with when its
     /// assignment finished: the report's history.
-    pub async fn sent_since(
+    pub(in crate::store) async fn sent_since(
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<crate::domain::report::Sent>, StoreError> {

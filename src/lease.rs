@@ -1,0 +1,161 @@
+//! Keeping the PostgreSQL lease (see `store::lease`): the holder renews it every third of its
+//! length; a standby looks as often and takes it over once it has expired. What operators see:
+//! a line when this instance becomes active (with its epoch) and when it stands by (who holds
+//! the lease, until when), and the gauges `expediter_active` and `expediter_lease_epoch`.
+
+use tokio::time::MissedTickBehavior;
+
+use crate::clock::Clock;
+use crate::store::{Election, LeaseHolder, Store};
+
+/// What the keeper last told the operator, so each change is logged once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Told {
+    Active(i64),
+    Standby(String, i64),
+    Failing,
+}
+
+/// Starts keeping `store`'s lease until the store is closed. `elected` is the first election's
+/// result, already acted on by the caller.
+pub fn spawn_keeper(store: &Store, clock: &Clock, elected: &Election) {
+    let Some(lease) = store.lease().cloned() else {
+        return;
+    };
+    let told = match elected {
+        Election::Active { epoch } => Told::Active(*epoch),
+        Election::Standby(h) => Told::Standby(h.holder.clone(), h.epoch),
+    };
+    publish(store);
+    let (store2, clock) = (store.clone(), clock.clone());
+    let handle = tokio::spawn(async move {
+        let mut told = told;
+        let mut every = tokio::time::interval(lease.interval());
+        every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let now = if lease.epoch() > 0 {
+                renew(&store2).await
+            } else {
+                elect(&store2, &clock).await
+            };
+            if now != told {
+                tell(&now, &store2);
+                told = now;
+            }
+            publish(&store2);
+        }
+    });
+    if let Some(lease) = store.lease() {
+        lease.set_keeper(handle.abort_handle());
+    }
+}
+
+/// The holder's turn: renew, or stop acting at once.
+async fn renew(store: &Store) -> Told {
+    let Some(lease) = store.lease() else {
+        return Told::Failing;
+    };
+    let epoch = lease.epoch();
+    match store.renew().await {
+        Ok(true) if lease.acting() => Told::Active(epoch),
+        Ok(true) => {
+            // Renewed, but the answer came after this instance stopped trusting the lease: it
+            // is still the holder by the database, so it acts again from here.
+            tracing::warn!(
+                epoch,
+                "the lease was renewed late (after this instance had stopped acting); acting again"
+            );
+            Told::Active(epoch)
+        }
+        Ok(false) => {
+            lease.step_down();
+            tracing::warn!(
+                epoch,
+                "lost the lease (another instance took over, or it ran out); standing by"
+            );
+            Told::Failing
+        }
+        Err(e) => {
+            lease.step_down();
+            tracing::warn!(
+                epoch,
+                "could not renew the lease; stopped acting, standing by: {e}"
+            );
+            Told::Failing
+        }
+    }
+}
+
+/// A standby's turn: take the lease over if it expired.
+async fn elect(store: &Store, clock: &Clock) -> Told {
+    match store.elect().await {
+        Ok(Election::Active { epoch }) => {
+            // Calls the previous holder left without an outcome: unknown, counted as sent.
+            match store.settle_unfinished_intents(clock.now()).await {
+                Ok(open) => {
+                    for e in open {
+                        tracing::warn!(task_id = %e.task_id, assignees = ?e.assignees, rule = %e.rule,
+                            "expedite outcome unknown: the previous active instance stopped during the call; counted as sent, not repeated");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("could not settle the previous instance's open intents: {e}")
+                }
+            }
+            Told::Active(epoch)
+        }
+        Ok(Election::Standby(h)) => Told::Standby(h.holder, h.epoch),
+        Err(e) => {
+            tracing::debug!("cannot read the lease: {e}");
+            Told::Failing
+        }
+    }
+}
+
+fn tell(now: &Told, store: &Store) {
+    match now {
+        Told::Active(epoch) => tracing::info!(epoch, database = %store.name(),
+            "this instance is now the active one (lease epoch {epoch}): it lists, sends and posts digests"),
+        Told::Standby(holder, epoch) => tracing::info!(holder = %holder, epoch,
+            "standing by: {holder} holds the lease (epoch {epoch}); this instance takes over if it runs out"),
+        Told::Failing => tracing::warn!(database = %store.name(),
+            "cannot reach the lease in the database; standing by until it can"),
+    }
+}
+
+/// The first election in words, for the caller's start line.
+pub fn describe(elected: &Election) -> String {
+    match elected {
+        Election::Active { epoch } => format!("active (lease epoch {epoch})"),
+        Election::Standby(h) => format!("standing by: {}", holder_words(h)),
+    }
+}
+
+/// Who holds a lease, until when.
+pub fn holder_words(h: &LeaseHolder) -> String {
+    if h.expired {
+        format!(
+            "the lease (epoch {}) ran out at {}; held last by {}",
+            h.epoch,
+            h.expires_at.to_rfc3339(),
+            h.holder
+        )
+    } else {
+        format!(
+            "{} holds the lease (epoch {}) until {}",
+            h.holder,
+            h.epoch,
+            h.expires_at.to_rfc3339()
+        )
+    }
+}
+
+/// The gauges: `expediter_active` (always 1 on SQLite) and, on PostgreSQL, the epoch held.
+pub fn publish(store: &Store) {
+    crate::prometheus::active(store.acting());
+    if let Some(lease) = store.lease() {
+        crate::prometheus::lease_epoch(lease.epoch());
+    }
+}

@@ -1,0 +1,191 @@
+//! One active instance per `app_id` on PostgreSQL: a lease row (holder, epoch, expiry) whose
+//! every time is the database's. A standby takes over only an expired lease, incrementing the
+//! epoch; the holder renews it every third of its length, and stops acting at once when a
+//! renewal fails or when its own monotonic clock says the lease may have run out.
+//!
+//! The local deadline is counted from the moment a grant or renewal was *asked for*: the
+//! database set the expiry from its own later `now()`, so the holder's deadline falls before the
+//! one a standby sees, and a tenth of the lease is kept back for clocks that run at different
+//! rates. Intents are fenced in the database as well (`postgres::ledger`): a holder that froze
+//! past its lease writes none when it wakes, whatever its clock says.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+/// What a lease is for and how long it lasts.
+#[derive(Debug, Clone)]
+pub struct LeaseSettings {
+    /// One active instance per app: the lease row's key.
+    pub app_id: String,
+    /// `[storage] lease`.
+    pub duration: Duration,
+}
+
+/// Who holds a lease, as the database saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseHolder {
+    pub holder: String,
+    pub epoch: i64,
+    pub expires_at: DateTime<Utc>,
+    /// By the database's clock at the time of reading.
+    pub expired: bool,
+}
+
+/// This instance's side of the lease: who it is, and until when (by its monotonic clock) it
+/// may act. Clones share it.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    settings: LeaseSettings,
+    /// `host/pid/random`: unique per process, so a restarted instance is a new holder.
+    me: String,
+    state: Mutex<State>,
+    /// The task that renews the lease, stopped when the store closes.
+    keeper: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct State {
+    /// The epoch this instance holds, 0 for none.
+    epoch: i64,
+    /// Acting stops at this instant unless a renewal moves it.
+    until: Option<Instant>,
+}
+
+impl Lease {
+    pub fn new(settings: LeaseSettings) -> Lease {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "host".into());
+        let me = format!("{host}/{}/{:08x}", std::process::id(), fastrand::u32(..));
+        Lease {
+            inner: Arc::new(Inner {
+                settings,
+                me,
+                state: Mutex::default(),
+                keeper: Mutex::default(),
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn app_id(&self) -> &str {
+        &self.inner.settings.app_id
+    }
+
+    /// This instance's name in the lease row.
+    pub fn me(&self) -> &str {
+        &self.inner.me
+    }
+
+    pub fn duration(&self) -> Duration {
+        self.inner.settings.duration
+    }
+
+    /// How often the holder renews and a standby looks: a third of the lease.
+    pub fn interval(&self) -> Duration {
+        self.duration() / 3
+    }
+
+    /// How long after asking for a grant the holder still trusts it: the lease less a tenth.
+    fn trusted_for(&self) -> Duration {
+        self.duration() - self.duration() / 10
+    }
+
+    /// Whether this instance may act now: it holds an epoch and its deadline has not passed.
+    pub fn acting(&self) -> bool {
+        let s = *self.state();
+        s.epoch > 0 && s.until.is_some_and(|u| Instant::now() < u)
+    }
+
+    /// The epoch held, acting or not (0: none).
+    pub fn epoch(&self) -> i64 {
+        self.state().epoch
+    }
+
+    /// The database granted or renewed `epoch` in answer to a request sent at `asked`.
+    pub(super) fn granted(&self, epoch: i64, asked: Instant) {
+        *self.state() = State {
+            epoch,
+            until: Some(asked + self.trusted_for()),
+        };
+    }
+
+    pub fn set_keeper(&self, keeper: tokio::task::AbortHandle) {
+        if let Some(old) = self
+            .inner
+            .keeper
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(keeper)
+        {
+            old.abort();
+        }
+    }
+
+    /// Stops the keeper: nothing renews or takes the lease from here.
+    pub(super) fn stop_keeper(&self) {
+        if let Some(k) = self
+            .inner
+            .keeper
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            k.abort();
+        }
+    }
+
+    /// The lease is lost, or can no longer be trusted: stop acting at once.
+    pub fn step_down(&self) {
+        *self.state() = State::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(secs: u64) -> Lease {
+        Lease::new(LeaseSettings {
+            app_id: "cli_a".into(),
+            duration: Duration::from_secs(secs),
+        })
+    }
+
+    #[test]
+    fn acting_holds_until_the_trusted_part_of_the_lease_has_passed() {
+        let l = lease(30);
+        assert!(!l.acting(), "no grant, no acting");
+        let now = Instant::now();
+        l.granted(3, now);
+        assert!(l.acting());
+        assert_eq!(l.epoch(), 3);
+        // Asked 26 s ago: 27 s are trusted of a 30 s lease.
+        l.granted(3, now - Duration::from_secs(26));
+        assert!(l.acting());
+        l.granted(3, now - Duration::from_secs(28));
+        assert!(!l.acting(), "past 27 s of 30 s: no longer trusted");
+        l.granted(4, now);
+        l.step_down();
+        assert!(!l.acting());
+        assert_eq!(l.epoch(), 0);
+    }
+
+    #[test]
+    fn every_instance_is_a_new_holder() {
+        assert_ne!(lease(30).me(), lease(30).me());
+        assert_eq!(lease(30).interval(), Duration::from_secs(10));
+    }
+}

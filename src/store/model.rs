@@ -1,0 +1,226 @@
+//! What the store takes and gives, the same for both backends.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::CallKind;
+use crate::domain::Recipient;
+use crate::feishu::ListedTask;
+
+/// A listed task to store: for whom, from which listing (a flow set, or none).
+#[derive(Debug, Clone)]
+pub struct ListedAssignment {
+    pub user: String,
+    pub flow_set: Option<String>,
+    pub task: ListedTask,
+}
+
+/// What a listing needs to know of a task already pending for its user.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredTask {
+    pub fingerprint: u64,
+    /// Start time, or first seen when Feishu gave none: what its age counts from.
+    pub started: DateTime<Utc>,
+    /// The previous complete listing lacked it: a listing that holds it must say so.
+    pub missing: bool,
+}
+
+/// What a complete listing's absent tasks did to a user's assignments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Absent {
+    /// Lacked by two complete listings in a row: finished.
+    pub finished: u64,
+    /// Lacked for the first time: marked missing, finished if the next listing agrees.
+    pub missing: u64,
+}
+
+/// The fingerprint of one user's last complete listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingFingerprint {
+    /// xxh3 of each page's answer body, in order.
+    pub pages: Vec<u64>,
+    /// xxh3 of each task id the listing held: enough to count distinct tasks seen.
+    pub tasks: Vec<u64>,
+    /// The earliest start (or first sight) among the user's pending tasks after the listing.
+    pub oldest_start: DateTime<Utc>,
+    /// How many of the user's tasks the listing lacked: marked missing, finished by the next
+    /// listing that lacks them too.
+    pub missing: u64,
+}
+
+/// A complete listing of a user, to record when the listing side is done.
+#[derive(Debug, Clone)]
+pub struct CompleteListing {
+    pub user: String,
+    pub at: DateTime<Utc>,
+    /// A new fingerprint; `None` keeps the stored one (the listing matched it).
+    pub fingerprint: Option<ListingFingerprint>,
+}
+
+/// Hashes as stored: 16 hex digits each.
+pub(super) fn hashes_text(hashes: &[u64]) -> String {
+    // A hash per task listed, 16 hex digits each: written into one buffer, not through `fmt`.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = Vec::with_capacity(hashes.len() * 16);
+    for h in hashes {
+        text.extend(
+            (0..16)
+                .rev()
+                .map(|i| DIGITS[((h >> (i * 4)) & 0xf) as usize]),
+        );
+    }
+    String::from_utf8(text).unwrap_or_default()
+}
+
+pub(super) fn parse_hashes(text: &str) -> Option<Vec<u64>> {
+    if !text.len().is_multiple_of(16) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len() / 16)
+        .map(|i| u64::from_str_radix(&text[i * 16..(i + 1) * 16], 16).ok())
+        .collect()
+}
+
+/// A call that acts, as recorded before it is made.
+#[derive(Debug, Clone, Copy)]
+pub struct Intent<'a> {
+    pub kind: CallKind,
+    pub task_id: &'a str,
+    pub rule: &'a str,
+    pub operator: &'a str,
+    /// The opinion of an expedite, the chat name of a chat; empty for cc.
+    pub opinion: &'a str,
+    pub recipients: &'a [Recipient],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Written before the call; no outcome yet (or the process stopped during the call).
+    Pending,
+    Sent,
+    Failed,
+    /// The call may or may not have reached Feishu (timeout, crash).
+    Unknown,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pending => "pending",
+            Outcome::Sent => "sent",
+            Outcome::Failed => "failed",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
+/// One recorded expedite, for history views and tests.
+#[derive(Debug, Clone)]
+pub struct ExpediteRecord {
+    pub id: i64,
+    /// `expedite`, `cc` or `chat`.
+    pub kind: String,
+    pub task_id: String,
+    pub rule: String,
+    pub operator_id: String,
+    pub opinion: String,
+    pub intent_at: DateTime<Utc>,
+    pub outcome: Outcome,
+    pub feishu_code: Option<i64>,
+    pub feishu_msg: Option<String>,
+    /// (user, n)
+    pub assignees: Vec<(String, u32)>,
+}
+
+impl ExpediteRecord {
+    /// Assignees as the ledger lists them: `user:n,user:n`.
+    pub(super) fn parse_assignees(text: &str) -> Vec<(String, u32)> {
+        text.split(',')
+            .filter_map(|p| {
+                let (u, n) = p.rsplit_once(':')?;
+                Some((u.to_owned(), n.parse().ok()?))
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Outcome {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "pending" => Outcome::Pending,
+            "sent" => Outcome::Sent,
+            "failed" => Outcome::Failed,
+            "unknown" => Outcome::Unknown,
+            other => return Err(format!("unknown outcome \"{other}\"")),
+        })
+    }
+}
+
+/// Which pending pairs to read.
+#[derive(Debug, Clone, Copy)]
+pub enum PairScope<'a> {
+    All,
+    /// The pairs of every task pending for this user, all its assignees included.
+    TasksOf(&'a str),
+    /// The pairs of tasks first seen at or after this time.
+    FirstSeenSince(DateTime<Utc>),
+}
+
+/// One silence as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Silence {
+    pub id: i64,
+    pub task_id: String,
+    /// `None`: every assignee of the task.
+    pub user_id: Option<String>,
+    pub until: DateTime<Utc>,
+    pub reason: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// When `silence remove` ended it.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl Silence {
+    pub fn active(&self, now: DateTime<Utc>) -> bool {
+        self.ended_at.is_none() && now < self.until
+    }
+}
+
+/// A new silence.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSilence<'a> {
+    pub task_id: &'a str,
+    pub user_id: Option<&'a str>,
+    pub until: DateTime<Utc>,
+    pub reason: &'a str,
+    pub created_by: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_read_back_as_written() {
+        // The text stored by earlier versions (`{:016x}` each) reads back the same.
+        assert_eq!(
+            hashes_text(&[0x0123_4567_89ab_cdef, 1]),
+            format!("{:016x}{:016x}", 0x0123_4567_89ab_cdef_u64, 1)
+        );
+        for hashes in [vec![], vec![0], vec![u64::MAX, 1, 0x0123_4567_89ab_cdef]] {
+            assert_eq!(parse_hashes(&hashes_text(&hashes)), Some(hashes));
+        }
+        for bad in ["123", "zz00000000000000", "é000000000000000"] {
+            assert_eq!(parse_hashes(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The ledger on PostgreSQL, fenced by the lease: an intent is written by one autocommit
+//! statement that reads this instance's lease row `FOR SHARE` — holder, epoch and expiry by the
+//! database's clock — and writes nothing when it does not hold. A takeover's `UPDATE` of the row
+//! waits for an intent being committed, so no intent of an old epoch lands after a new epoch
+//! began. The unique index `call_once` still refuses a second (task, assignee, kind, n).
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::Postgres;
+use crate::store::{ExpediteRecord, Intent, Outcome, StoreError, from_ms, ms};
+
+impl Postgres {
+    pub(in crate::store) async fn record_intent(
+        &self,
+        intent: &Intent<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let lease = self.lease_or_err()?;
+        let epoch = lease.epoch();
+        let kind = intent.kind.as_str();
+        let users: Vec<&str> = intent
+            .recipients
+            .iter()
+            .map(|r| r.user_id.as_str())
+            .collect();
+        let rules: Vec<&str> = intent.recipients.iter().map(|r| r.rule.as_str()).collect();
+        let ns: Vec<i32> = intent.recipients.iter().map(|r| r.n as i32).collect();
+        let written: Result<Option<i64>, sqlx::Error> = sqlx::query_scalar(
+            "WITH held AS (
+               SELECT epoch FROM lease
+               WHERE app_id = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() FOR SHARE
+             ), intent AS (
+               INSERT INTO expedites (task_id, rule, operator_id, opinion, intent_at, outcome, kind, epoch)
+               SELECT $4, $5, $6, $7, $8, 'pending', $9, held.epoch FROM held RETURNING id
+             ), assignees AS (
+               INSERT INTO expedite_assignees (expedite_id, task_id, user_id, rule, n, kind)
+               SELECT intent.id, $4, r.user_id, r.rule, r.n, $9
+               FROM intent, UNNEST($10::text[], $11::text[], $12::int4[]) AS r(user_id, rule, n)
+             )
+             SELECT id FROM intent",
+        )
+        .bind(lease.app_id())
+        .bind(lease.me())
+        .bind(epoch)
+        .bind(intent.task_id)
+        .bind(intent.rule)
+        .bind(intent.operator)
+        .bind(intent.opinion)
+        .bind(ms(now))
+        .bind(kind)
+        .bind(&users)
+        .bind(&rules)
+        .bind(&ns)
+        .fetch_optional(&self.pool)
+        .await;
+        match written {
+            Ok(Some(id)) => Ok(id),
+            Ok(None) => {
+                // Not the holder of this epoch any more: stop acting until elected again.
+                lease.step_down();
+                Err(StoreError::NotLeader {
+                    db: self.name.clone(),
+                    epoch,
+                })
+            }
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                // The key the index refused: `(task_id, user_id, kind, n)=(…, user, kind, n)`.
+                let detail = e
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .and_then(|p| p.detail())
+                    .unwrap_or_default()
+                    .to_owned();
+                let a = intent
+                    .recipients
+                    .iter()
+                    .find(|a| detail.contains(&format!(", {}, {kind}, {})", a.user_id, a.n)))
+                    .or(intent.recipients.first());
+                Err(StoreError::AlreadyRecorded {
+                    task_id: intent.task_id.to_owned(),
+                    user_id: a.map(|a| a.user_id.clone()).unwrap_or_default(),
+                    n: a.map_or(0, |a| a.n),
+                })
+            }
+            Err(e) => Err(self.err("record an expedite intent")(e)),
+        }
+    }
+
+    pub(in crate::store) async fn record_outcome(
+        &self,
+        id: i64,
+        outcome: Outcome,
+        code: Option<i64>,
+        msg: Option<&str>,
+        chat: Option<(&str, &str)>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        if let Some((task_id, chat_id)) = chat {
+            sqlx::query(
+                "INSERT INTO task_chats (task_id, chat_id, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (task_id) DO UPDATE SET chat_id = excluded.chat_id",
+            )
+            .bind(task_id)
+            .bind(chat_id)
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("record a task's chat"))?;
+        }
+        sqlx::query(
+            "UPDATE expedites SET outcome = $2, outcome_at = $3, feishu_code = $4, feishu_msg = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(outcome.as_str())
+        .bind(ms(now))
+        .bind(code)
+        .bind(msg)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("record an expedite outcome"))?;
+        if outcome == Outcome::Failed {
+            sqlx::query("UPDATE expedite_assignees SET counts = false WHERE expedite_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err("record an expedite outcome"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(self.err("commit an expedite outcome"))?;
+        Ok(())
+    }
+
+    /// Open intents of this instance's epoch and earlier ones: their instance stopped, lost
+    /// the lease during the call, or (this one) abandoned it. Called by the holder when it takes
+    /// the lease and after it abandoned a call; an instance that holds no epoch settles nothing,
+    /// so a standby never touches the active one's call in flight.
+    pub(in crate::store) async fn settle_unfinished_intents(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ExpediteRecord>, StoreError> {
+        let up_to = self.lease_or_err()?.epoch();
+        if up_to == 0 {
+            return Ok(Vec::new());
+        }
+        let open = self.read_expedites(Some(up_to)).await?;
+        for e in &open {
+            self.record_outcome(
+                e.id,
+                Outcome::Unknown,
+                None,
+                Some("no outcome recorded (process stopped during the call)"),
+                None,
+                now,
+            )
+            .await?;
+        }
+        Ok(open)
+    }
+
+    pub(in crate::store) async fn expedites(&self) -> Result<Vec<ExpediteRecord>, StoreError> {
+        self.read_expedites(None).await
+    }
+
+    /// Every call, or (`open_up_to`) the open intents of epochs up to the given one.
+    async fn read_expedites(
+        &self,
+        open_up_to: Option<i64>,
+    ) -> Result<Vec<ExpediteRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.task_id, e.rule, e.operator_id, e.opinion, e.intent_at, e.outcome, e.feishu_code,
+                    e.feishu_msg, e.kind,
+                    (SELECT string_agg(ea.user_id || ':' || ea.n, ',' ORDER BY ea.user_id)
+                     FROM expedite_assignees ea WHERE ea.expedite_id = e.id)
+             FROM expedites e
+             WHERE $1::int8 IS NULL OR (e.outcome = 'pending' AND e.epoch <= $1)
+             ORDER BY e.id",
+        )
+        .bind(open_up_to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read expedites"))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ExpediteRecord {
+                    id: r.get(0),
+                    task_id: r.get(1),
+                    rule: r.get(2),
+                    operator_id: r.get(3),
+                    opinion: r.get(4),
+                    intent_at: from_ms(r.get(5)),
+                    outcome: r
+                        .get::<String, _>(6)
+                        .parse()
+                        .map_err(|e: String| self.decode_err("expedite outcome", e))?,
+                    feishu_code: r.get(7),
+                    feishu_msg: r.get(8),
+                    kind: r.get(9),
+                    assignees: ExpediteRecord::parse_assignees(
+                        &r.get::<Option<String>, _>(10).unwrap_or_default(),
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    pub(in crate::store) async fn reminders_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<std::collections::HashMap<String, u32>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT ea.user_id, count(*) FROM expedites e JOIN expedite_assignees ea ON ea.expedite_id = e.id
+             WHERE e.intent_at >= $1 AND ea.kind = 'expedite' AND ea.counts GROUP BY ea.user_id",
+        )
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("count today's reminders"))?;
+        Ok(rows.into_iter().map(|(u, n)| (u, n as u32)).collect())
+    }
+
+    pub(in crate::store) async fn sent_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::domain::report::Sent>, StoreError> {
+        let rows: Vec<(String, String, String, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT ea.task_id, ea.user_id, ea.rule, ea.kind, e.intent_at, a.finished_at
+             FROM expedites e JOIN expedite_assignees ea ON ea.expedite_id = e.id
+             LEFT JOIN assignments a ON a.task_id = ea.task_id AND a.user_id = ea.user_id
+             WHERE e.intent_at >= $1 AND ea.counts ORDER BY e.intent_at, e.id",
+        )
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read the call history"))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(task_id, user_id, rule, kind, at, finished)| crate::domain::report::Sent {
+                    task_id,
+                    user_id,
+                    rule,
+                    kind,
+                    at: from_ms(at),
+                    finished_at: finished.map(from_ms),
+                },
+            )
+            .collect())
+    }
+}

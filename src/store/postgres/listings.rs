@@ -1,0 +1,437 @@
+//! What listings saw, and each user's last complete listing, on PostgreSQL. Batches are bound
+//! as one array per column and read back with `UNNEST`: one statement per batch, whatever its
+//! size. `ON CONFLICT … DO UPDATE` may not touch a row twice in one statement, so rows are made
+//! distinct first.
+
+use chrono::{DateTime, Utc};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::Postgres;
+use crate::store::model::{hashes_text, parse_hashes};
+use crate::store::{
+    Absent, CompleteListing, ListedAssignment, ListingFingerprint, StoreError, StoredTask, from_ms,
+    ms,
+};
+
+/// A task's facts, one array per column, each task once (its last listing wins).
+#[derive(Default)]
+struct TaskColumns<'a> {
+    task_id: Vec<&'a str>,
+    instance_id: Vec<Option<&'a str>>,
+    labels: Vec<String>,
+    status: Vec<Option<&'a str>>,
+    initiator_id: Vec<Option<&'a str>>,
+    initiator_name: Vec<Option<&'a str>>,
+    start_time: Vec<Option<i64>>,
+    fingerprint: Vec<i64>,
+}
+
+impl<'a> TaskColumns<'a> {
+    fn of(listed: &'a [ListedAssignment]) -> TaskColumns<'a> {
+        let mut last: FxHashMap<&str, usize> = FxHashMap::default();
+        for (i, r) in listed.iter().enumerate() {
+            last.insert(&r.task.task_id, i);
+        }
+        let mut c = TaskColumns::default();
+        for (i, r) in listed.iter().enumerate() {
+            if last.get(r.task.task_id.as_str()) != Some(&i) {
+                continue;
+            }
+            let t = &r.task;
+            c.task_id.push(&t.task_id);
+            c.instance_id.push(t.instance_id.as_deref());
+            c.labels
+                .push(serde_json::to_string(&t.labels).unwrap_or_else(|_| "[]".into()));
+            c.status.push(t.status.as_deref());
+            c.initiator_id.push(t.initiator_id.as_deref());
+            c.initiator_name.push(t.initiator_name.as_deref());
+            c.start_time.push(t.start_time.map(ms));
+            c.fingerprint.push(t.fingerprint as i64);
+        }
+        c
+    }
+}
+
+/// Distinct pairs, in first-seen order.
+fn distinct<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> (Vec<&'a str>, Vec<&'a str>) {
+    let mut seen = FxHashSet::default();
+    pairs.filter(|p| seen.insert(*p)).unzip()
+}
+
+impl Postgres {
+    pub(in crate::store) async fn record_listed(
+        &self,
+        listed: &[ListedAssignment],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        if listed.is_empty() {
+            return Ok(0);
+        }
+        let now = ms(now);
+        let c = TaskColumns::of(listed);
+        let mut tx = self.begin().await?;
+        let new = sqlx::query(
+            "INSERT INTO tasks (task_id, instance_id, labels, status, initiator_id, initiator_name,
+                                start_time, fingerprint, first_seen, last_seen)
+             SELECT s.*, $9, $9 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                            $6::text[], $7::int8[], $8::int8[]) AS s
+             ON CONFLICT (task_id) DO NOTHING",
+        )
+        .bind(&c.task_id)
+        .bind(&c.instance_id)
+        .bind(&c.labels)
+        .bind(&c.status)
+        .bind(&c.initiator_id)
+        .bind(&c.initiator_name)
+        .bind(&c.start_time)
+        .bind(&c.fingerprint)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("store tasks"))?
+        .rows_affected();
+        if new < c.task_id.len() as u64 {
+            sqlx::query(
+                "UPDATE tasks SET
+                   instance_id = coalesce(s.instance_id, tasks.instance_id),
+                   labels = CASE WHEN s.labels = '[]' THEN tasks.labels ELSE s.labels END,
+                   status = coalesce(s.status, tasks.status),
+                   initiator_id = coalesce(s.initiator_id, tasks.initiator_id),
+                   initiator_name = coalesce(s.initiator_name, tasks.initiator_name),
+                   start_time = coalesce(s.start_time, tasks.start_time),
+                   fingerprint = s.fingerprint,
+                   finished_at = NULL,
+                   last_seen = $9
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                             $7::int8[], $8::int8[])
+                   AS s(task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, fingerprint)
+                 WHERE tasks.task_id = s.task_id
+                   AND (tasks.finished_at IS NOT NULL OR tasks.fingerprint IS DISTINCT FROM s.fingerprint)",
+            )
+            .bind(&c.task_id)
+            .bind(&c.instance_id)
+            .bind(&c.labels)
+            .bind(&c.status)
+            .bind(&c.initiator_id)
+            .bind(&c.initiator_name)
+            .bind(&c.start_time)
+            .bind(&c.fingerprint)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("update tasks"))?;
+        }
+        let (tasks, users) = distinct(
+            listed
+                .iter()
+                .map(|r| (r.task.task_id.as_str(), r.user.as_str())),
+        );
+        sqlx::query(
+            "INSERT INTO assignments (task_id, user_id, first_seen, last_seen)
+             SELECT t, u, $3, $3 FROM UNNEST($1::text[], $2::text[]) AS s(t, u)
+             ON CONFLICT (task_id, user_id) DO UPDATE SET finished_at = NULL, missing_since = NULL, last_seen = excluded.last_seen
+             WHERE assignments.finished_at IS NOT NULL OR assignments.missing_since IS NOT NULL",
+        )
+        .bind(&tasks)
+        .bind(&users)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("store assignments"))?;
+        let (flow_tasks, flow_sets) = distinct(
+            listed
+                .iter()
+                .filter_map(|r| Some((r.task.task_id.as_str(), r.flow_set.as_deref()?))),
+        );
+        if !flow_tasks.is_empty() {
+            sqlx::query(
+                "INSERT INTO task_flows (task_id, flow_set, member)
+                 SELECT t, f, true FROM UNNEST($1::text[], $2::text[]) AS s(t, f)
+                 ON CONFLICT (task_id, flow_set) DO UPDATE SET member = true WHERE NOT task_flows.member",
+            )
+            .bind(&flow_tasks)
+            .bind(&flow_sets)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("store tasks' flow"))?;
+        }
+        // What these users' listings said is being rewritten: their fingerprints no longer hold.
+        let users: FxHashSet<&str> = users.into_iter().collect();
+        sqlx::query(
+            "UPDATE user_listings SET pages = NULL WHERE pages IS NOT NULL AND user_id = ANY($1)",
+        )
+        .bind(users.into_iter().collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("clear listing fingerprints"))?;
+        tx.commit().await.map_err(self.err("commit a page"))?;
+        Ok(new)
+    }
+
+    pub(in crate::store) async fn all_snapshots(
+        &self,
+    ) -> Result<FxHashMap<String, FxHashMap<String, StoredTask>>, StoreError> {
+        self.snapshots(None).await
+    }
+
+    pub(in crate::store) async fn snapshot_of(
+        &self,
+        user: &str,
+    ) -> Result<FxHashMap<String, StoredTask>, StoreError> {
+        Ok(self
+            .snapshots(Some(user))
+            .await?
+            .remove(user)
+            .unwrap_or_default())
+    }
+
+    async fn snapshots(
+        &self,
+        user: Option<&str>,
+    ) -> Result<FxHashMap<String, FxHashMap<String, StoredTask>>, StoreError> {
+        let rows: Vec<(String, String, i64, i64, bool)> = sqlx::query_as(
+            "SELECT a.user_id, a.task_id, coalesce(t.fingerprint, 0), coalesce(t.start_time, t.first_seen),
+                    a.missing_since IS NOT NULL
+             FROM assignments a JOIN tasks t ON t.task_id = a.task_id
+             WHERE a.finished_at IS NULL AND ($1::text IS NULL OR a.user_id = $1)",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read pending tasks"))?;
+        let mut all: FxHashMap<String, FxHashMap<String, StoredTask>> = FxHashMap::default();
+        for (user_id, task_id, fingerprint, started, missing) in rows {
+            all.entry(user_id).or_default().insert(
+                task_id,
+                StoredTask {
+                    fingerprint: fingerprint as u64,
+                    started: from_ms(started),
+                    missing,
+                },
+            );
+        }
+        Ok(all)
+    }
+
+    pub(in crate::store) async fn record_absent(
+        &self,
+        user: &str,
+        gone: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Absent, StoreError> {
+        let now = ms(now);
+        let mut tx = self.begin().await?;
+        let mut absent = Absent::default();
+        if !gone.is_empty() {
+            absent.finished = sqlx::query(
+                "UPDATE assignments SET finished_at = missing_since
+                 WHERE user_id = $2 AND finished_at IS NULL AND missing_since IS NOT NULL AND missing_since < $3
+                   AND task_id = ANY($1)",
+            )
+            .bind(gone)
+            .bind(user)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("finish assignments"))?
+            .rows_affected();
+            absent.missing = sqlx::query(
+                "UPDATE assignments SET missing_since = $3,
+                   last_seen = coalesce((SELECT listed_at FROM user_listings WHERE user_id = $2), last_seen)
+                 WHERE user_id = $2 AND finished_at IS NULL AND missing_since IS NULL AND task_id = ANY($1)",
+            )
+            .bind(gone)
+            .bind(user)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("mark missing assignments"))?
+            .rows_affected();
+        }
+        if absent.finished > 0 {
+            sqlx::query(
+                "UPDATE tasks SET
+                   finished_at = (SELECT max(a.finished_at) FROM assignments a WHERE a.task_id = tasks.task_id),
+                   last_seen = coalesce((SELECT max(a.last_seen) FROM assignments a WHERE a.task_id = tasks.task_id), last_seen)
+                 WHERE finished_at IS NULL AND task_id = ANY($1)
+                   AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = tasks.task_id AND a.finished_at IS NULL)",
+            )
+            .bind(gone)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("finish tasks"))?;
+        }
+        // The user's tasks change: their fingerprint no longer describes what is stored.
+        sqlx::query(
+            "INSERT INTO user_listings (user_id, listed_at) VALUES ($1, $2)
+             ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at, pages = NULL",
+        )
+        .bind(user)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("record a listing"))?;
+        tx.commit()
+            .await
+            .map_err(self.err("commit finished tasks"))?;
+        Ok(absent)
+    }
+
+    pub(in crate::store) async fn known_flow_membership(
+        &self,
+        task_ids: &FxHashSet<String>,
+        flow_set: &str,
+    ) -> Result<usize, StoreError> {
+        let ids: Vec<&str> = task_ids.iter().map(String::as_str).collect();
+        let known: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM task_flows WHERE flow_set = $1 AND task_id = ANY($2)",
+        )
+        .bind(flow_set)
+        .bind(ids)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err("read flow knowledge"))?;
+        Ok(known as usize)
+    }
+
+    pub(in crate::store) async fn record_non_members(
+        &self,
+        task_ids: &[String],
+        flow_set: &str,
+    ) -> Result<(), StoreError> {
+        if task_ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO task_flows (task_id, flow_set, member)
+             SELECT DISTINCT t, $2, false FROM UNNEST($1::text[]) AS s(t) ON CONFLICT DO NOTHING",
+        )
+        .bind(task_ids)
+        .bind(flow_set)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err("store flow knowledge"))?;
+        Ok(())
+    }
+
+    pub(in crate::store) async fn last_listings(
+        &self,
+    ) -> Result<FxHashMap<String, DateTime<Utc>>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT user_id, listed_at FROM user_listings")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.err("read last listings"))?;
+        Ok(rows.into_iter().map(|(u, at)| (u, from_ms(at))).collect())
+    }
+
+    pub(in crate::store) async fn listing_fingerprints(
+        &self,
+    ) -> Result<FxHashMap<String, ListingFingerprint>, StoreError> {
+        let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT user_id, pages, tasks, oldest_start, missing FROM user_listings
+             WHERE pages IS NOT NULL AND tasks IS NOT NULL AND oldest_start IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read listing fingerprints"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(user, pages, tasks, oldest_start, missing)| {
+                // One that cannot be read is no fingerprint: the next listing is decoded.
+                let pages = parse_hashes(&pages).filter(|p| !p.is_empty())?;
+                let tasks = parse_hashes(&tasks)?;
+                Some((
+                    user,
+                    ListingFingerprint {
+                        pages,
+                        tasks,
+                        oldest_start: from_ms(oldest_start),
+                        missing: missing.max(0) as u64,
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    pub(in crate::store) async fn record_listings(
+        &self,
+        listed: &[CompleteListing],
+    ) -> Result<(), StoreError> {
+        // The last listing of a user wins, as it would row by row.
+        let mut last: FxHashMap<&str, &CompleteListing> = FxHashMap::default();
+        for l in listed {
+            last.insert(&l.user, l);
+        }
+        let (mut users, mut times) = (Vec::new(), Vec::new());
+        let (mut f_users, mut f_times, mut pages, mut tasks, mut oldest, mut missing) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        for l in last.values() {
+            match &l.fingerprint {
+                None => {
+                    users.push(l.user.as_str());
+                    times.push(ms(l.at));
+                }
+                Some(d) => {
+                    f_users.push(l.user.as_str());
+                    f_times.push(ms(l.at));
+                    pages.push(hashes_text(&d.pages));
+                    tasks.push(hashes_text(&d.tasks));
+                    oldest.push(ms(d.oldest_start));
+                    missing.push(d.missing as i64);
+                }
+            }
+        }
+        let mut tx = self.begin().await?;
+        if !users.is_empty() {
+            sqlx::query(
+                "INSERT INTO user_listings (user_id, listed_at) SELECT * FROM UNNEST($1::text[], $2::int8[])
+                 ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at",
+            )
+            .bind(&users)
+            .bind(&times)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("record listings"))?;
+        }
+        if !f_users.is_empty() {
+            sqlx::query(
+                "INSERT INTO user_listings (user_id, listed_at, pages, tasks, oldest_start, missing)
+                 SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::int8[])
+                 ON CONFLICT (user_id) DO UPDATE SET listed_at = excluded.listed_at, pages = excluded.pages,
+                   tasks = excluded.tasks, oldest_start = excluded.oldest_start, missing = excluded.missing",
+            )
+            .bind(&f_users)
+            .bind(&f_times)
+            .bind(&pages)
+            .bind(&tasks)
+            .bind(&oldest)
+            .bind(&missing)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("record listing fingerprints"))?;
+        }
+        tx.commit().await.map_err(self.err("commit listings"))?;
+        Ok(())
+    }
+
+    pub(in crate::store) async fn missing_tasks(
+        &self,
+        user: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT task_id FROM assignments
+             WHERE user_id = $1 AND finished_at IS NULL AND missing_since IS NOT NULL ORDER BY task_id",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read missing tasks"))
+    }
+}

@@ -1,0 +1,202 @@
+//! The PostgreSQL backend: a small pool, migrations embedded from `migrations/postgres/`, batches
+//! bound as arrays (`UNNEST`), and the lease that keeps one instance per app active.
+//! Commits are synchronous (PostgreSQL's default `synchronous_commit = on`): an intent is on
+//! disk before its call goes out.
+
+mod lease;
+mod ledger;
+mod listings;
+mod pairs;
+mod records;
+
+pub use lease::Election;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres as Db, Transaction};
+
+use super::{Lease, StoreError};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Clone)]
+pub(super) struct Postgres {
+    pool: PgPool,
+    /// The URL without its password, for messages.
+    name: String,
+    /// Set for an instance that may act: intents are written only under it.
+    lease: Option<Lease>,
+}
+
+/// `url` without a password, in the user part or the query.
+pub(super) fn redact(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k.eq_ignore_ascii_case("password") {
+                        "***".into()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            if !pairs.is_empty() {
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            u.to_string()
+        }
+        Err(_) => "a PostgreSQL URL that cannot be read".into(),
+    }
+}
+
+impl Postgres {
+    async fn connect(url: &str) -> Result<Postgres, StoreError> {
+        let name = redact(url);
+        let open_err = |message: String| StoreError::Open {
+            db: name.clone(),
+            message,
+        };
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| open_err(format!("not a PostgreSQL URL: {}", redact_in(&e, url))))?
+            // A statement that hangs (a lock, a frozen server) ends instead of holding the
+            // instance; the lease does not depend on it (monotonic clock).
+            .options([("statement_timeout", "60s")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| open_err(format!("cannot connect: {}", redact_in(&e, url))))?;
+        Ok(Postgres {
+            pool,
+            name,
+            lease: None,
+        })
+    }
+
+    /// Connects and migrates.
+    pub(super) async fn open(url: &str) -> Result<Postgres, StoreError> {
+        let pg = Self::connect(url).await?;
+        MIGRATOR.run(&pg.pool).await.map_err(|e| StoreError::Open {
+            db: pg.name.clone(),
+            message: format!(
+                "cannot migrate (is this a database for expediter, and may this user create tables?): {e}"
+            ),
+        })?;
+        Ok(pg)
+    }
+
+    /// Connects and checks the schema is current, writing nothing.
+    pub(super) async fn open_read_only(url: &str) -> Result<Postgres, StoreError> {
+        let pg = Self::connect(url).await?;
+        let applied: Result<Option<i64>, _> =
+            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&pg.pool)
+                .await;
+        let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        let message = match applied {
+            Err(e) => Some(format!("not an expediter database: {e}")),
+            Ok(v) if v.unwrap_or(0) < latest => Some(
+                "written by an older expediter: run `expediter once` (or restart the daemon) once to upgrade it"
+                    .into(),
+            ),
+            Ok(_) => None,
+        };
+        if let Some(message) = message {
+            pg.pool.close().await;
+            return Err(StoreError::Open {
+                db: pg.name,
+                message,
+            });
+        }
+        Ok(pg)
+    }
+
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(super) fn lease(&self) -> Option<&Lease> {
+        self.lease.as_ref()
+    }
+
+    pub(super) fn with_lease(self, lease: Lease) -> Postgres {
+        Postgres {
+            lease: Some(lease),
+            ..self
+        }
+    }
+
+    pub(super) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn err(&self, context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+        move |source| StoreError::Query {
+            db: self.name.clone(),
+            context,
+            source,
+        }
+    }
+
+    fn decode_err(&self, what: &'static str, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Decode {
+            db: self.name.clone(),
+            what,
+            message: e.to_string(),
+        }
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Db>, StoreError> {
+        self.pool
+            .begin()
+            .await
+            .map_err(self.err("begin a transaction"))
+    }
+}
+
+/// An error's text with the URL's password taken out, should the driver quote it.
+fn redact_in(e: &impl std::fmt::Display, url: &str) -> String {
+    let text = e.to_string();
+    match reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_owned))
+    {
+        Some(p) if !p.is_empty() => text.replace(&p, "***"),
+        _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_passwords() {
+        for (url, shown) in [
+            (
+                "postgres://exp:s3cret@db.example/expediter",
+                "postgres://exp:***@db.example/expediter",
+            ),
+            (
+                "postgresql:///expediter?host=/run/postgresql&password=s3cret",
+                "postgresql:///expediter?host=%2Frun%2Fpostgresql&password=***",
+            ),
+            (
+                "postgres://exp@db.example:5433/e",
+                "postgres://exp@db.example:5433/e",
+            ),
+        ] {
+            assert_eq!(redact(url), shown);
+            assert!(!redact(url).contains("s3cret"));
+        }
+    }
+}

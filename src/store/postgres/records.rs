@@ -1,0 +1,133 @@
+//! Pruning, counts and silences on PostgreSQL.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::Postgres;
+use crate::store::{NewSilence, Silence, StoreError, from_ms, ms};
+
+impl Postgres {
+    pub(in crate::store) async fn prune(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<(u64, u64), StoreError> {
+        let cutoff = ms(cutoff);
+        let mut tx = self.begin().await?;
+        let expedites = sqlx::query(
+            "DELETE FROM expedites WHERE task_id IN (SELECT task_id FROM tasks WHERE finished_at IS NOT NULL AND finished_at < $1)",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("prune expedites"))?
+        .rows_affected();
+        let tasks =
+            sqlx::query("DELETE FROM tasks WHERE finished_at IS NOT NULL AND finished_at < $1")
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err("prune tasks"))?
+                .rows_affected();
+        sqlx::query(
+            "DELETE FROM task_chats c WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = c.task_id)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("prune task chats"))?;
+        sqlx::query("DELETE FROM silences WHERE coalesce(ended_at, until) < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("prune silences"))?;
+        tx.commit().await.map_err(self.err("commit pruning"))?;
+        Ok((tasks, expedites))
+    }
+
+    #[cfg(test)]
+    pub(in crate::store) async fn task_counts(&self) -> Result<(u64, u64), StoreError> {
+        let (pending, finished): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE finished_at IS NULL), count(*) FILTER (WHERE finished_at IS NOT NULL) FROM tasks",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err("count tasks"))?;
+        Ok((pending as u64, finished as u64))
+    }
+
+    pub(in crate::store) async fn backlog(
+        &self,
+    ) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), min(coalesce(start_time, first_seen)) FROM tasks WHERE finished_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err("read the backlog"))?;
+        Ok((count as u64, oldest.map(from_ms)))
+    }
+
+    pub(in crate::store) async fn add_silence(
+        &self,
+        s: &NewSilence<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "INSERT INTO silences (task_id, user_id, until, reason, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(s.task_id)
+        .bind(s.user_id)
+        .bind(ms(s.until))
+        .bind(s.reason)
+        .bind(s.created_by)
+        .bind(ms(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err("record a silence"))
+    }
+
+    pub(in crate::store) async fn silences(
+        &self,
+        all: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Silence>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, task_id, user_id, until, reason, created_by, created_at, ended_at FROM silences
+             WHERE $1 OR (ended_at IS NULL AND until > $2) ORDER BY id DESC",
+        )
+        .bind(all)
+        .bind(ms(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read silences"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Silence {
+                id: r.get(0),
+                task_id: r.get(1),
+                user_id: r.get(2),
+                until: from_ms(r.get(3)),
+                reason: r.get(4),
+                created_by: r.get(5),
+                created_at: from_ms(r.get(6)),
+                ended_at: r.get::<Option<i64>, _>(7).map(from_ms),
+            })
+            .collect())
+    }
+
+    pub(in crate::store) async fn end_silence(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let found =
+            sqlx::query("UPDATE silences SET ended_at = coalesce(ended_at, $2) WHERE id = $1")
+                .bind(id)
+                .bind(ms(now))
+                .execute(&self.pool)
+                .await
+                .map_err(self.err("end a silence"))?
+                .rows_affected();
+        Ok(found > 0)
+    }
+}
