@@ -6,7 +6,7 @@ use crate::helpers::*;
 use expediter::fake::{Endpoint, FakeTask, Fault, FaultKind};
 
 #[tokio::test]
-async fn pages_over_120_tasks_by_offset() {
+pub async fn pages_over_120_tasks_by_offset() {
     let env = TestEnv::new().await;
     for i in 0..120 {
         env.add(FakeTask::new(format!("t{i:03}"), &["u1"], HOUR));
@@ -31,7 +31,7 @@ async fn pages_over_120_tasks_by_offset() {
 }
 
 #[tokio::test]
-async fn shared_task_is_expedited_in_one_call_naming_both() {
+pub async fn shared_task_is_expedited_in_one_call_naming_both() {
     let env = TestEnv::new().await;
     env.add(
         FakeTask::new("shared", &["u1", "u2"], 30 * HOUR)
@@ -64,7 +64,7 @@ async fn shared_task_is_expedited_in_one_call_naming_both() {
 /// A known task handed to a second watched user is reminded to that user in the cycle that
 /// first lists it for them, whichever of the two is listed first.
 #[tokio::test]
-async fn a_task_newly_shared_is_reminded_to_the_new_assignee_at_once() {
+pub async fn a_task_newly_shared_is_reminded_to_the_new_assignee_at_once() {
     for first_listed in ["u1", "u2"] {
         let env = TestEnv::new().await;
         let owner = first_listed;
@@ -97,7 +97,7 @@ async fn a_task_newly_shared_is_reminded_to_the_new_assignee_at_once() {
 }
 
 #[tokio::test]
-async fn a_second_once_within_repeat_sends_nothing() {
+pub async fn a_second_once_within_repeat_sends_nothing() {
     let env = TestEnv::new().await;
     env.write_config(
         "",
@@ -120,7 +120,7 @@ async fn a_second_once_within_repeat_sends_nothing() {
 }
 
 #[tokio::test]
-async fn max_times_caps_expedites() {
+pub async fn max_times_caps_expedites() {
     let env = TestEnv::new().await;
     env.write_config(
         "",
@@ -149,7 +149,7 @@ async fn max_times_caps_expedites() {
 }
 
 #[tokio::test]
-async fn dry_run_sends_and_records_nothing() {
+pub async fn dry_run_sends_and_records_nothing() {
     let env = TestEnv::new().await;
     env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
     let run = env.run(&["once", "--dry-run"]).await;
@@ -184,7 +184,7 @@ async fn dry_run_sends_and_records_nothing() {
 }
 
 #[tokio::test]
-async fn users_not_watched_are_never_named() {
+pub async fn users_not_watched_are_never_named() {
     let env = TestEnv::new().await;
     env.add(FakeTask::new("t1", &["u1", "outsider"], 30 * HOUR));
     env.add(FakeTask::new("t2", &["outsider"], 30 * HOUR));
@@ -201,7 +201,7 @@ async fn users_not_watched_are_never_named() {
 }
 
 #[tokio::test]
-async fn more_than_20_due_assignees_go_in_chunks_of_20() {
+pub async fn more_than_20_due_assignees_go_in_chunks_of_20() {
     let env = TestEnv::new().await;
     let users: String = (0..25)
         .map(|i| format!("[[users]]\nid = \"p{i:02}\"\n"))
@@ -222,7 +222,7 @@ async fn more_than_20_due_assignees_go_in_chunks_of_20() {
 }
 
 #[tokio::test]
-async fn finished_tasks_leave_the_plan_only_after_a_complete_listing() {
+pub async fn finished_tasks_leave_the_plan_only_after_a_complete_listing() {
     let env = TestEnv::new().await;
     for i in 0..60 {
         env.add(FakeTask::new(format!("t{i:02}"), &["u1"], HOUR));
@@ -285,7 +285,7 @@ async fn finished_tasks_leave_the_plan_only_after_a_complete_listing() {
 /// only while nothing changed the user's tasks since: here a cycle marked a task missing and
 /// stopped before its end, and the task came back exactly as it was.
 #[tokio::test]
-async fn a_listing_like_an_older_one_is_read_again_after_its_tasks_changed() {
+pub async fn a_listing_like_an_older_one_is_read_again_after_its_tasks_changed() {
     let env = TestEnv::new().await;
     let a = FakeTask::new("a", &["u1"], HOUR);
     let b = FakeTask::new("b", &["u1"], HOUR);
@@ -348,7 +348,7 @@ async fn a_listing_like_an_older_one_is_read_again_after_its_tasks_changed() {
 }
 
 #[tokio::test]
-async fn plan_reads_the_database_alone() {
+pub async fn plan_reads_the_database_alone() {
     let env = TestEnv::new().await;
     env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
     env.add(FakeTask::new("t2", &["u3"], 2 * HOUR));
@@ -412,7 +412,7 @@ async fn plan_without_a_database_says_what_to_do() {
 }
 
 #[tokio::test]
-async fn demo_runs_a_real_cycle_and_exits_0() {
+pub async fn demo_runs_a_real_cycle_and_exits_0() {
     let mut cmd = expediter();
     cmd.arg("demo").env("RUST_LOG", "warn");
     let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
@@ -452,7 +452,7 @@ async fn demo_runs_a_real_cycle_and_exits_0() {
 }
 
 #[tokio::test]
-async fn cycles_driven_in_process_at_chosen_moments() {
+pub async fn cycles_driven_in_process_at_chosen_moments() {
     let env = TestEnv::new().await;
     env.write_config(
         "",
@@ -491,7 +491,7 @@ max_times = 2
 }
 
 #[tokio::test]
-async fn report_numbers_from_a_known_history_and_a_page_with_charts() {
+pub async fn report_numbers_from_a_known_history_and_a_page_with_charts() {
     let env = TestEnv::new().await;
     env.write_config(
         "",

@@ -34,7 +34,7 @@ fn with_digest(env: &TestEnv, extra: &str, sign: Option<&str>) -> String {
 }
 
 #[tokio::test]
-async fn a_signed_digest_holds_only_the_selected_old_enough_tasks() {
+pub async fn a_signed_digest_holds_only_the_selected_old_enough_tasks() {
     let env = TestEnv::new().await;
     env.fake.add_bot("tok-finance", Some(SIGN), None);
     env.add(FakeTask::new("old-fin", &["u1"], 50 * HOUR).label("报销：差旅", "Travel"));
@@ -85,7 +85,7 @@ async fn a_signed_digest_holds_only_the_selected_old_enough_tasks() {
 }
 
 #[tokio::test]
-async fn a_wrong_signing_secret_or_a_missing_keyword_is_reported_plainly() {
+pub async fn a_wrong_signing_secret_or_a_missing_keyword_is_reported_plainly() {
     let env = TestEnv::new().await;
     env.fake
         .add_bot("tok-finance", Some("the-bots-real-secret"), None);
@@ -116,7 +116,7 @@ async fn a_wrong_signing_secret_or_a_missing_keyword_is_reported_plainly() {
 }
 
 #[tokio::test]
-async fn five_hundred_tasks_fit_under_the_body_limit() {
+pub async fn five_hundred_tasks_fit_under_the_body_limit() {
     let env = TestEnv::new().await;
     env.fake.add_bot("tok-finance", Some(SIGN), None);
     for i in 0..500 {
@@ -144,7 +144,7 @@ async fn five_hundred_tasks_fit_under_the_body_limit() {
 }
 
 #[tokio::test]
-async fn digests_post_on_their_own_cron_under_run() {
+pub async fn digests_post_on_their_own_cron_under_run() {
     let env = TestEnv::new().await;
     env.fake.add_bot("tok-finance", Some(SIGN), None);
     env.add(FakeTask::new("t1", &["u1"], 50 * HOUR));
@@ -168,7 +168,7 @@ async fn digests_post_on_their_own_cron_under_run() {
 }
 
 #[tokio::test]
-async fn check_warns_about_secrets_others_can_read() {
+pub async fn check_warns_about_secrets_others_can_read() {
     use std::os::unix::fs::PermissionsExt as _;
     let env = TestEnv::new().await;
     with_digest(&env, "", Some(SIGN));

@@ -18,7 +18,7 @@ fn shanghai(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> chrono::DateTim
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn calls_stop_at_the_first_tick_after_the_listing_not_an_interval_later() {
+pub async fn calls_stop_at_the_first_tick_after_the_listing_not_an_interval_later() {
     // Twice a day: the interval after the next tick is 15 h, but the next tick itself is 2 s
     // away when the listing ends. At 600/min (0.1 s a call), about 19 calls fit before it.
     let env = TestEnv::new().await;
@@ -60,7 +60,7 @@ async fn calls_stop_at_the_first_tick_after_the_listing_not_an_interval_later() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn escalations_stop_at_the_deadline_too() {
+pub async fn escalations_stop_at_the_deadline_too() {
     let env = TestEnv::new().await;
     env.write_config(
         "requests_per_minute = 600",
@@ -102,7 +102,7 @@ cc = ["7000"]
 }
 
 #[tokio::test]
-async fn answers_without_a_count_finish_nothing_they_did_not_show_ended() {
+pub async fn answers_without_a_count_finish_nothing_they_did_not_show_ended() {
     // 120 pending tasks for u1; then the gateway drops `count`. The listing pages on until a
     // short page, so it sees all three pages and finishes nothing.
     let env = TestEnv::new().await;
@@ -126,7 +126,7 @@ async fn answers_without_a_count_finish_nothing_they_did_not_show_ended() {
 }
 
 #[tokio::test]
-async fn a_listing_that_never_shows_its_end_fails_and_keeps_every_task() {
+pub async fn a_listing_that_never_shows_its_end_fails_and_keeps_every_task() {
     // 51 tasks: the first page is full. Then the gateway drops `count` and answers every
     // page as the first (it ignores `offset`): the page is always full, no end is ever seen,
     // and the 51st task never shows. Nothing may be finished on such a listing.
@@ -156,7 +156,7 @@ async fn a_listing_that_never_shows_its_end_fails_and_keeps_every_task() {
 }
 
 #[tokio::test]
-async fn an_unreadable_entry_keeps_the_others_and_finishes_nothing() {
+pub async fn an_unreadable_entry_keeps_the_others_and_finishes_nothing() {
     let env = TestEnv::new().await;
     for i in 0..3 {
         env.add(FakeTask::new(format!("t{i}"), &["u1"], HOUR));
@@ -177,7 +177,7 @@ async fn an_unreadable_entry_keeps_the_others_and_finishes_nothing() {
 }
 
 #[tokio::test]
-async fn no_token_at_send_time_means_not_sent_and_still_due() {
+pub async fn no_token_at_send_time_means_not_sent_and_still_due() {
     // A token that lives 1 s (refreshed after 0.75 s) and a listing that takes longer: the
     // expedite needs a new token, and the token endpoint fails from then on.
     let env = TestEnv::new().await;
@@ -215,7 +215,7 @@ async fn no_token_at_send_time_means_not_sent_and_still_due() {
 }
 
 #[tokio::test]
-async fn a_refused_token_that_cannot_be_renewed_mid_call_is_not_sent() {
+pub async fn a_refused_token_that_cannot_be_renewed_mid_call_is_not_sent() {
     // The expedite's token is refused (99991663); fetching a new one fails: the call never
     // reached the expediting API, so it stays due.
     let env = TestEnv::new().await;
@@ -286,7 +286,7 @@ async fn run_watching_memory(env: &TestEnv, args: &[&str]) -> (i32, u64, String)
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_endless_answer_is_cut_off_and_fails_only_its_call() {
+pub async fn an_endless_answer_is_cut_off_and_fails_only_its_call() {
     let env = TestEnv::new().await;
     env.write_config("request_timeout = \"30s\"", RULE_ONCE_AFTER_24H);
     env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
@@ -314,7 +314,7 @@ async fn an_endless_answer_is_cut_off_and_fails_only_its_call() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_counted_listing_of_more_than_200_pages_is_read_to_its_end() {
+pub async fn a_counted_listing_of_more_than_200_pages_is_read_to_its_end() {
     // The page bound holds only for answers without a count: one assignee with 10,020 tasks
     // (201 pages) is listed in full, and finishing one of them is noticed.
     let env = TestEnv::new().await;
@@ -332,7 +332,7 @@ async fn a_counted_listing_of_more_than_200_pages_is_read_to_its_end() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sigterm_while_a_30k_backlog_is_decided_ends_the_daemon_within_10s() {
+pub async fn sigterm_while_a_30k_backlog_is_decided_ends_the_daemon_within_10s() {
     // A day-one backlog: 30,000 overdue tasks over 300 users, decided and "sent" in a dry run
     // (no pacing between calls). SIGTERM as soon as the last page is listed, while the batch of
     // tasks first seen this cycle is decided and ordered.

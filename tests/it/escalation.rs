@@ -42,7 +42,7 @@ async fn cycle(engine: &expediter::cycle::Engine) -> expediter::cycle::CycleRepo
 const PAST_REPEAT: Duration = Duration::from_millis(1100);
 
 #[tokio::test]
-async fn escalates_after_the_last_reminder_went_unanswered_and_only_once() {
+pub async fn escalates_after_the_last_reminder_went_unanswered_and_only_once() {
     let env = TestEnv::new().await;
     env.write_config("", ESCALATING);
     env.add(FakeTask::new("t1", &["u1"], 30 * HOUR).initiator("9001", "Initiator"));
@@ -91,7 +91,7 @@ async fn escalates_after_the_last_reminder_went_unanswered_and_only_once() {
 }
 
 #[tokio::test]
-async fn one_chat_per_task_later_assignees_are_invited_into_it() {
+pub async fn one_chat_per_task_later_assignees_are_invited_into_it() {
     let env = TestEnv::new().await;
     env.write_config("", ESCALATING);
     env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
@@ -127,7 +127,7 @@ async fn one_chat_per_task_later_assignees_are_invited_into_it() {
 }
 
 #[tokio::test]
-async fn no_second_cc_after_an_ambiguous_answer() {
+pub async fn no_second_cc_after_an_ambiguous_answer() {
     for (name, kind) in [
         (
             "500 after acting",
@@ -166,7 +166,7 @@ async fn no_second_cc_after_an_ambiguous_answer() {
 }
 
 #[tokio::test]
-async fn kill_9_during_a_cc_never_repeats_it() {
+pub async fn kill_9_during_a_cc_never_repeats_it() {
     let env = TestEnv::new().await;
     env.write_config(
         "request_timeout = \"60s\"",
@@ -193,6 +193,7 @@ async fn kill_9_during_a_cc_never_repeats_it() {
     child.start_kill().unwrap();
     let _ = child.wait().await;
     env.fake.clear_faults();
+    env.wait_out_lease().await;
     // Two more runs with the escalation still due: the open intent counts as done.
     for _ in 0..2 {
         let run = env.run(&["once"]).await;
@@ -203,7 +204,7 @@ async fn kill_9_during_a_cc_never_repeats_it() {
 }
 
 #[tokio::test]
-async fn silences_are_added_listed_and_removed_while_the_daemon_runs() {
+pub async fn silences_are_added_listed_and_removed_while_the_daemon_runs() {
     let env = TestEnv::new().await;
     env.write_config(
         "",
@@ -279,7 +280,7 @@ max_times = 100
 }
 
 #[tokio::test]
-async fn silence_bad_input_exits_2_naming_the_flag() {
+pub async fn silence_bad_input_exits_2_naming_the_flag() {
     let env = TestEnv::new().await;
     assert_eq!(env.run(&["once", "--dry-run"]).await.code, 0);
     // (args, what the message names)
@@ -329,7 +330,7 @@ async fn silence_bad_input_exits_2_naming_the_flag() {
 }
 
 #[tokio::test]
-async fn the_daily_cap_keeps_the_most_overdue_and_holds_the_rest() {
+pub async fn the_daily_cap_keeps_the_most_overdue_and_holds_the_rest() {
     let env = TestEnv::new().await;
     env.write_config(
         "",
@@ -388,7 +389,7 @@ max_times = 10
 /// A shared task whose one assignee is capped goes to the other alone, and its opinion names
 /// only who gets it.
 #[tokio::test]
-async fn a_capped_assignee_is_not_named_in_the_opinion() {
+pub async fn a_capped_assignee_is_not_named_in_the_opinion() {
     let env = TestEnv::new().await;
     env.write_config(
         "",
@@ -420,7 +421,7 @@ opinion = "for {user}"
 }
 
 #[tokio::test]
-async fn a_repeat_ladder_spaces_reminders_by_its_steps() {
+pub async fn a_repeat_ladder_spaces_reminders_by_its_steps() {
     let env = TestEnv::new().await;
     env.write_config(
         "",

@@ -18,7 +18,29 @@ pub struct TestEnv {
     pub fake: FakeFeishu,
     pub dir: TempDir,
     pub config_path: PathBuf,
+    /// The SQLite file, when the env runs on SQLite.
     pub db_path: PathBuf,
+    /// `[storage] database`: `db_path`, or a fresh PostgreSQL database's URL.
+    pub database: String,
+}
+
+/// Which backend the envs of this thread's test use (see `postgres.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+thread_local! {
+    static BACKEND: std::cell::Cell<Backend> = const { std::cell::Cell::new(Backend::Sqlite) };
+}
+
+/// Runs `test` (a `#[tokio::test]`, which builds its runtime on this thread) with every env it
+/// makes on `backend`.
+pub fn on_backend(backend: Backend, test: fn()) {
+    BACKEND.with(|b| b.set(backend));
+    test();
+    BACKEND.with(|b| b.set(Backend::Sqlite));
 }
 
 /// The users every test watches: u1 and u2 in finance, u3 in ops.
@@ -54,11 +76,16 @@ impl TestEnv {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("config.toml");
         let db_path = dir.path().join("state/expediter.db");
+        let database = match BACKEND.with(|b| b.get()) {
+            Backend::Sqlite => db_path.display().to_string(),
+            Backend::Postgres => expediter::fake::postgres::fresh_database().await,
+        };
         let env = TestEnv {
             fake,
             dir,
             config_path,
             db_path,
+            database,
         };
         env.write_config("", RULE_ONCE_AFTER_24H);
         env
@@ -102,6 +129,7 @@ timezone = "Asia/Shanghai"
 
 [storage]
 database = "{db}"
+{lease}
 
 [expedite]
 operator_user_id = "7000"
@@ -109,9 +137,26 @@ operator_user_id = "7000"
 {rules}
 "#,
             url = self.fake.url(),
-            db = self.db_path.display(),
+            db = self.database,
+            lease = if self.on_postgres() {
+                "lease = \"3s\""
+            } else {
+                ""
+            },
         );
         std::fs::write(&self.config_path, text).expect("write config");
+    }
+
+    pub fn on_postgres(&self) -> bool {
+        self.database.starts_with("postgres")
+    }
+
+    /// After an instance was killed: on PostgreSQL its lease (3 s in tests) must run out before
+    /// another instance may act; on SQLite the lock died with it.
+    pub async fn wait_out_lease(&self) {
+        if self.on_postgres() {
+            tokio::time::sleep(Duration::from_millis(3200)).await;
+        }
     }
 
     pub fn add(&self, task: FakeTask) {

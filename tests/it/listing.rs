@@ -84,7 +84,7 @@ fn set(users: &[&str]) -> BTreeSet<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_new_task_is_discovered_before_it_can_be_due_and_reminded_in_its_tick() {
+pub async fn a_new_task_is_discovered_before_it_can_be_due_and_reminded_in_its_tick() {
     let sim = Sim::new("").await;
     // The first tick lists everyone; the next ones nobody (after = 4h: every 2 h).
     let (listed, _) = sim.tick(0).await;
@@ -120,7 +120,7 @@ async fn a_new_task_is_discovered_before_it_can_be_due_and_reminded_in_its_tick(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_due_shared_task_lists_every_watched_assignee_in_its_tick() {
+pub async fn a_due_shared_task_lists_every_watched_assignee_in_its_tick() {
     let sim = Sim::new("").await;
     // Started long ago: due from the start. The first tick lists everyone and reminds.
     sim.task("shared", &["u1", "u2"], -10 * 60);
@@ -143,7 +143,7 @@ async fn a_due_shared_task_lists_every_watched_assignee_in_its_tick() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_task_missing_from_a_confirmation_listing_is_rechecked_next_tick() {
+pub async fn a_task_missing_from_a_confirmation_listing_is_rechecked_next_tick() {
     let sim = Sim::new("").await;
     sim.task("t1", &["u1"], -10 * 60);
     sim.task("t2", &["u1"], -60);
@@ -167,7 +167,7 @@ async fn a_task_missing_from_a_confirmation_listing_is_rechecked_next_tick() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_reminded_assignee_is_followed_up_every_hour_while_the_task_is_pending() {
+pub async fn a_reminded_assignee_is_followed_up_every_hour_while_the_task_is_pending() {
     let sim = Sim::new("").await;
     sim.task("t1", &["u1"], -10 * 60);
     sim.tick(0).await; // reminded
@@ -191,7 +191,7 @@ async fn a_reminded_assignee_is_followed_up_every_hour_while_the_task_is_pending
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn users_a_digest_selects_are_listed_in_the_tick_before_it() {
+pub async fn users_a_digest_selects_are_listed_in_the_tick_before_it() {
     let digest = |env_dir: &std::path::Path| {
         let hook = env_dir.join("hook");
         std::fs::write(&hook, "http://127.0.0.1:9/open-apis/bot/v2/hook/x").unwrap();
@@ -219,7 +219,7 @@ async fn users_a_digest_selects_are_listed_in_the_tick_before_it() {
 }
 
 #[tokio::test]
-async fn plan_shows_each_users_last_and_next_listing() {
+pub async fn plan_shows_each_users_last_and_next_listing() {
     let env = TestEnv::new().await;
     auto_listing(&env);
     env.add(FakeTask::new("t1", &["u1"], HOUR));
@@ -253,7 +253,7 @@ async fn plan_shows_each_users_last_and_next_listing() {
 }
 
 #[tokio::test]
-async fn the_daemon_lists_by_the_cadence_and_once_lists_everyone() {
+pub async fn the_daemon_lists_by_the_cadence_and_once_lists_everyone() {
     let env = TestEnv::new().await;
     auto_listing(&env);
     with_cron(&env, "* * * * * *");

@@ -24,7 +24,7 @@ fn quota() -> FaultKind {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_used_up_quota_holds_every_call_until_the_first_of_the_next_month() {
+pub async fn a_used_up_quota_holds_every_call_until_the_first_of_the_next_month() {
     let env = TestEnv::new().await;
     env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
     // The year after next, so that every task is old enough on the engine's clock.
@@ -69,7 +69,7 @@ async fn a_used_up_quota_holds_every_call_until_the_first_of_the_next_month() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_reminder_answered_with_the_quota_code_was_not_sent_and_stays_due() {
+pub async fn a_reminder_answered_with_the_quota_code_was_not_sent_and_stays_due() {
     let env = TestEnv::new().await;
     env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
     env.add(FakeTask::new("t2", &["u2"], 31 * HOUR));
@@ -102,7 +102,7 @@ async fn a_reminder_answered_with_the_quota_code_was_not_sent_and_stays_due() {
 }
 
 #[tokio::test]
-async fn the_daemon_says_it_once_stays_up_and_resumes_on_reload() {
+pub async fn the_daemon_says_it_once_stays_up_and_resumes_on_reload() {
     let env = TestEnv::new().await;
     let port = with_metrics(&env);
     with_cron(&env, "* * * * * *");

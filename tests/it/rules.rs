@@ -5,7 +5,7 @@ use chrono::{Datelike, Utc};
 use expediter::fake::{Endpoint, FakeTask};
 
 #[tokio::test]
-async fn outside_the_calendar_an_expedite_is_deferred_then_released() {
+pub async fn outside_the_calendar_an_expedite_is_deferred_then_released() {
     let env = TestEnv::new().await;
     // Closed today and tomorrow (in Shanghai), so that midnight passing while the test runs
     // changes nothing.
@@ -56,7 +56,7 @@ async fn outside_the_calendar_an_expedite_is_deferred_then_released() {
 }
 
 #[tokio::test]
-async fn one_listing_per_distinct_api_ids_set_then_only_what_is_unknown() {
+pub async fn one_listing_per_distinct_api_ids_set_then_only_what_is_unknown() {
     let env = TestEnv::new().await;
     env.write_config(
         "",
@@ -149,7 +149,7 @@ after = "100h"
 }
 
 #[tokio::test]
-async fn the_initiator_can_be_the_operator() {
+pub async fn the_initiator_can_be_the_operator() {
     let env = TestEnv::new().await;
     env.write_config(
         "",
@@ -164,7 +164,7 @@ async fn the_initiator_can_be_the_operator() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_short_budget_sends_the_most_overdue_first_round_robin() {
+pub async fn a_short_budget_sends_the_most_overdue_first_round_robin() {
     use chrono::TimeZone;
     let env = TestEnv::new().await;
     // 120/min (one call per 0.5 s) and a tick at 18:00; the cycle starts at 17:59:57 (a day
@@ -231,7 +231,7 @@ async fn a_short_budget_sends_the_most_overdue_first_round_robin() {
 }
 
 #[tokio::test]
-async fn check_explains_rules_and_warns_about_shadowed_ones() {
+pub async fn check_explains_rules_and_warns_about_shadowed_ones() {
     let env = TestEnv::new().await;
     env.write_config(
         "",

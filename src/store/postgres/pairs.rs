@@ -48,34 +48,34 @@ macro_rules! silence_join {
 }
 
 fn pair_of(r: &PgRow) -> Result<Pair, sqlx::Error> {
-    let labels: String = r.try_get(2)?;
-    let until: Option<i64> = r.try_get(13)?;
-    let reason: Option<String> = r.try_get(14)?;
-    let flows: Option<String> = r.try_get(8)?;
+    let labels: String = r.try_get("labels")?;
+    let until: Option<i64> = r.try_get("until")?;
+    let reason: Option<String> = r.try_get("reason")?;
+    let flows: Option<String> = r.try_get("flows")?;
     Ok(Pair {
-        task_id: r.try_get(0)?,
-        user_id: r.try_get(1)?,
+        task_id: r.try_get("task_id")?,
+        user_id: r.try_get("user_id")?,
         labels: serde_json::from_str(&labels).map_err(|e| sqlx::Error::ColumnDecode {
             index: "labels".into(),
             source: Box::new(e),
         })?,
-        initiator_id: r.try_get(3)?,
-        initiator_name: r.try_get(4)?,
+        initiator_id: r.try_get("initiator_id")?,
+        initiator_name: r.try_get("initiator_name")?,
         start_time: r.try_get::<Option<i64>, _>(5)?.map(from_ms),
-        first_seen: from_ms(r.try_get(6)?),
+        first_seen: from_ms(r.try_get("first_seen")?),
         missing_since: r.try_get::<Option<i64>, _>(7)?.map(from_ms),
         flow_sets: flows
             .map(|s| s.split('\n').map(str::to_owned).collect())
             .unwrap_or_default(),
-        sent: r.try_get::<i64, _>(9)? as u32,
+        sent: r.try_get::<i64, _>("sent")? as u32,
         last_sent: r.try_get::<Option<i64>, _>(10)?.map(from_ms),
         escalated: Escalated {
             cc: r.try_get::<Option<i64>, _>(11)?.map(from_ms),
             chat: r.try_get::<Option<i64>, _>(12)?.map(from_ms),
         },
-        confirmed_at: r.try_get::<Option<i64>, _>(15)?.map(from_ms),
+        confirmed_at: r.try_get::<Option<i64>, _>(13)?.map(from_ms),
         silence: until.map(|u| (from_ms(u), reason.unwrap_or_default())),
-        chat_id: r.try_get(16)?,
+        chat_id: r.try_get("chat_id")?,
     })
 }
 
