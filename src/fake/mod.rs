@@ -351,6 +351,18 @@ impl FakeFeishu {
         self.with(|s| s.tasks.push(task));
     }
 
+    /// Adds tasks from elsewhere (another task of the test) while the fake runs.
+    pub fn task_adder(&self) -> impl Fn(FakeTask) + Send + Sync + 'static {
+        let state = self.state.clone();
+        move |task| {
+            state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .tasks
+                .push(task)
+        }
+    }
+
     /// The task is no longer pending for anyone.
     pub fn finish_task(&self, task_id: &str) {
         self.with(|s| s.tasks.retain(|t| t.task_id != task_id));

@@ -69,6 +69,14 @@ opinion = "{label} waited {age} (#{n}) for {user}, rule {rule}, from {initiator}
 "#;
 
 impl TestEnv {
+    /// An env on PostgreSQL, whatever the thread's backend.
+    pub async fn new_postgres() -> TestEnv {
+        let before = BACKEND.with(|b| b.replace(Backend::Postgres));
+        let env = TestEnv::new().await;
+        BACKEND.with(|b| b.set(before));
+        env
+    }
+
     pub async fn new() -> TestEnv {
         let fake = FakeFeishu::start(APP_ID, APP_SECRET)
             .await
@@ -334,12 +342,22 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(env: &TestEnv, extra_env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with(env, &env.config_path, extra_env)
+    }
+
+    /// `run` with another config file (a second instance of a pair, say).
+    pub fn start_with(
+        env: &TestEnv,
+        config: &std::path::Path,
+        extra_env: &[(&str, &str)],
+    ) -> Daemon {
         let log = env
             .dir
             .path()
             .join(format!("daemon-{}.log", fastrand::u32(..)));
         let file = std::fs::File::create(&log).unwrap();
-        let mut cmd = env.command(&["run"]);
+        let mut cmd = expediter();
+        cmd.arg("--config").arg(config).arg("run");
         for (k, v) in extra_env {
             cmd.env(k, v);
         }

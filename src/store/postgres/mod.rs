@@ -64,11 +64,15 @@ impl Postgres {
             db: name.clone(),
             message,
         };
-        let options = PgConnectOptions::from_str(url)
+        let mut options = PgConnectOptions::from_str(url)
             .map_err(|e| open_err(format!("not a PostgreSQL URL: {}", redact_in(&e, url))))?
             // A statement that hangs (a lock, a frozen server) ends instead of holding the
             // instance; the lease does not depend on it (monotonic clock).
             .options([("statement_timeout", "60s")]);
+        // Which process a session belongs to, in `pg_stat_activity`, unless the URL says.
+        if !url.contains("application_name=") {
+            options = options.application_name(&format!("expediter/{}", std::process::id()));
+        }
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))

@@ -1,0 +1,334 @@
+//! Two `expediter run` on one PostgreSQL database — a pair of hosts, here two processes — with
+//! a 1 s schedule and tasks coming due all the time: one acts, the other stands by; `kill -9`,
+//! `SIGSTOP`/`SIGCONT` and `pg_terminate_backend` of the active one; a digest posted once per
+//! tick by the pair. Across all of them: no (task, assignee, n) delivered twice, no pair reminded
+//! sooner than `repeat`, every due task reminded.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use expediter::fake::FakeTask;
+use tokio::time::Instant;
+
+use crate::helpers::*;
+
+const REPEAT: Duration = Duration::from_secs(2);
+
+/// A rule that reminds every 2 s, its opinion naming the task and the reminder's n.
+const RULE: &str = r#"
+[[rules]]
+name = "chase"
+after = "24h"
+repeat = "2s"
+max_times = 1000
+opinion = "{task_id} #{n}"
+"#;
+
+struct Pair {
+    env: TestEnv,
+    a: Daemon,
+    b: Daemon,
+    ports: (u16, u16),
+    feeding: Arc<AtomicBool>,
+    /// Tasks the feeder added so far: t0000, t0001, …
+    added: Arc<AtomicUsize>,
+}
+
+/// The env's config with a 1 s schedule and a 3 s lease, and a copy of it for the second
+/// instance; each with its own metrics port.
+fn two_configs(env: &TestEnv, extra: &str) -> (PathBuf, u16, u16) {
+    env.write_config("", RULE);
+    with_cron(env, "* * * * * *");
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    assert!(text.contains("lease = \"3s\""), "{text}");
+    let port = |_| {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (pa, pb) = (port(0), port(1));
+    let with = |p: u16| format!("{text}{extra}\n[metrics]\nlisten = \"127.0.0.1:{p}\"\n");
+    std::fs::write(&env.config_path, with(pa)).unwrap();
+    let second = env.dir.path().join("config-b.toml");
+    std::fs::write(&second, with(pb)).unwrap();
+    (second, pa, pb)
+}
+
+impl Pair {
+    /// Starts the first instance, waits until it is active, then the second, until it stands by.
+    /// A task for one of the users comes due every 300 ms from then on.
+    /// `extra` gives config text to add, once the env exists.
+    async fn start(extra: impl FnOnce(&TestEnv) -> String) -> Pair {
+        let env = TestEnv::new_postgres().await;
+        let extra = extra(&env);
+        let (second, pa, pb) = two_configs(&env, &extra);
+        let a = Daemon::start(&env, &[]);
+        a.wait_for("active (lease epoch 1)", 1, Duration::from_secs(20))
+            .await;
+        let b = Daemon::start_with(&env, &second, &[]);
+        b.wait_for("standing by", 1, Duration::from_secs(20)).await;
+        let feeding = Arc::new(AtomicBool::new(true));
+        let added = Arc::new(AtomicUsize::new(0));
+        let (add, on, count) = (env.fake.task_adder(), feeding.clone(), added.clone());
+        tokio::spawn(async move {
+            while on.load(Ordering::SeqCst) {
+                let i = count.load(Ordering::SeqCst);
+                let user = ["u1", "u2", "u3"][i % 3];
+                add(FakeTask::new(format!("t{i:04}"), &[user], 30 * HOUR));
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
+        Pair {
+            env,
+            a,
+            b,
+            ports: (pa, pb),
+            feeding,
+            added,
+        }
+    }
+
+    /// The whole history's invariants, once both instances stopped.
+    fn check_history(&self) {
+        let mut seen: HashMap<(String, String), Vec<(u32, Instant)>> = HashMap::new();
+        for e in self.env.fake.expedites() {
+            let opinion = e.opinion.clone().unwrap_or_default();
+            let mut words = opinion.split(' ');
+            let (task, n) = (words.next(), words.next());
+            let n: u32 = n
+                .and_then(|n| n.strip_prefix('#'))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("an opinion naming n: {opinion:?}"));
+            assert_eq!(task, Some(e.task_id.as_str()));
+            assert_eq!(e.expediting_user_ids.len(), 1, "one assignee per task");
+            seen.entry((e.task_id.clone(), e.expediting_user_ids[0].clone()))
+                .or_default()
+                .push((n, e.at));
+        }
+        assert!(!seen.is_empty(), "reminders went out");
+        for ((task, user), mut sends) in seen {
+            sends.sort_by_key(|s| s.1);
+            let ns: Vec<u32> = sends.iter().map(|s| s.0).collect();
+            let expected: Vec<u32> = (1..=ns.len() as u32).collect();
+            assert_eq!(ns, expected, "{task} for {user}: each n once, in order");
+            for w in sends.windows(2) {
+                let gap = w[1].1 - w[0].1;
+                // The repeat counts from when the previous call ended; the fake notes when it
+                // acted, a little before that.
+                assert!(
+                    gap >= REPEAT - Duration::from_millis(150),
+                    "{task} for {user}: reminded again after {gap:?}"
+                );
+            }
+        }
+    }
+
+    /// Stops adding tasks and gives the active instance `settle` to remind the last ones.
+    async fn stop_feeding(&self, settle: Duration) {
+        self.feeding.store(false, Ordering::SeqCst);
+        tokio::time::sleep(settle).await;
+    }
+
+    /// Every task added got at least its first reminder.
+    fn check_nothing_lost(&self) {
+        let due_before = self.added.load(Ordering::SeqCst);
+        let reminded: std::collections::HashSet<String> = self
+            .env
+            .fake
+            .expedites()
+            .into_iter()
+            .map(|e| e.task_id)
+            .collect();
+        for i in 0..due_before {
+            let id = format!("t{i:04}");
+            assert!(reminded.contains(&id), "{id} was never reminded");
+        }
+    }
+}
+
+async fn scrape(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .unwrap()
+}
+
+fn gauge(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_active_one_hands_over_within_the_lease_and_a_tick() {
+    let pair = Pair::start(|_| String::new()).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (ma, mb) = (scrape(pair.ports.0).await, scrape(pair.ports.1).await);
+    assert_eq!(gauge(&ma, "expediter_active"), Some(1.0), "{ma}");
+    assert_eq!(gauge(&ma, "expediter_lease_epoch"), Some(1.0), "{ma}");
+    assert_eq!(gauge(&mb, "expediter_active"), Some(0.0), "{mb}");
+    assert_eq!(gauge(&mb, "expediter_lease_epoch"), Some(0.0), "{mb}");
+    assert!(
+        !pair.b.log().contains("expedited task"),
+        "the standby sent: {}",
+        pair.b.log()
+    );
+    let sent_before = pair.env.expedite_calls();
+    assert!(sent_before > 0, "the active one sends");
+    pair.a.signal("KILL");
+    let killed = Instant::now();
+    pair.b
+        .wait_for(
+            "now the active one (lease epoch 2)",
+            1,
+            Duration::from_secs(3 + 1 + 2),
+        )
+        .await;
+    let took_over = killed.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while pair.env.expedite_calls() == sent_before {
+        assert!(Instant::now() < deadline, "nothing sent after the takeover");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first_send = killed.elapsed();
+    eprintln!("kill -9 → takeover after {took_over:?}, first reminder after {first_send:?}");
+    // The lease (3 s, of which the holder trusts 2.7 s) plus one look of the standby (1 s).
+    assert!(
+        took_over <= Duration::from_secs(3 + 1) + Duration::from_millis(500),
+        "took over after {took_over:?}"
+    );
+    // … and the next tick (1 s) sends.
+    assert!(
+        first_send <= took_over + Duration::from_secs(2),
+        "first reminder {first_send:?}"
+    );
+    pair.stop_feeding(Duration::from_secs(3)).await;
+    let mb = scrape(pair.ports.1).await;
+    assert_eq!(gauge(&mb, "expediter_active"), Some(1.0), "{mb}");
+    assert_eq!(gauge(&mb, "expediter_lease_epoch"), Some(2.0), "{mb}");
+    pair.check_nothing_lost();
+    pair.check_history();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_frozen_past_its_lease_wakes_as_a_standby_and_sends_nothing() {
+    let pair = Pair::start(|_| String::new()).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    pair.a.signal("STOP");
+    let stopped = Instant::now();
+    pair.b
+        .wait_for(
+            "now the active one (lease epoch 2)",
+            1,
+            Duration::from_secs(6),
+        )
+        .await;
+    eprintln!("SIGSTOP → takeover after {:?}", stopped.elapsed());
+    // The new active one works a while; then the old one wakes up.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let a_log_before = pair.a.log().len();
+    pair.a.signal("CONT");
+    let thawed = Instant::now();
+    pair.a
+        .wait_for("standing by", 2, Duration::from_secs(5))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let woke = pair.a.log()[a_log_before..].to_owned();
+    let sent_after_waking = woke.matches("expedited task").count();
+    eprintln!(
+        "SIGCONT → standing by within {:?}; reminders it sent after waking: {sent_after_waking}",
+        thawed.elapsed()
+    );
+    // At most the one request it was in the middle of when it froze.
+    assert!(sent_after_waking <= 1, "the thawed one sent: {woke}");
+    assert!(
+        woke.matches("not sent: this instance is no longer the active one")
+            .count()
+            + woke.matches("no longer holds the lease").count()
+            <= 1,
+        "it tried to act more than once after waking: {woke}"
+    );
+    let (ma, mb) = (scrape(pair.ports.0).await, scrape(pair.ports.1).await);
+    assert_eq!(gauge(&ma, "expediter_active"), Some(0.0), "{ma}");
+    assert_eq!(gauge(&mb, "expediter_active"), Some(1.0), "{mb}");
+    pair.stop_feeding(Duration::from_secs(3)).await;
+    pair.check_nothing_lost();
+    pair.check_history();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_posts_each_digest_once_and_survives_its_sessions_being_terminated() {
+    let pair = Pair::start(|env| {
+        env.fake.add_bot("tok-pair", None, None);
+        let file = env.dir.path().join("pair_webhook");
+        std::fs::write(
+            &file,
+            format!("{}/open-apis/bot/v2/hook/tok-pair", env.fake.url()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        format!(
+            "\n[[digests]]\nname = \"pair\"\ncron = \"*/2 * * * * *\"\nwebhook_url_file = \"{}\"\n",
+            file.display()
+        )
+    })
+    .await;
+    // 8 s of a 2 s digest cron: 4 ticks, each posted by the active instance alone.
+    let mut arrivals: Vec<Instant> = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(8) {
+        let n = pair.env.fake.bot_messages("tok-pair").len();
+        while arrivals.len() < n {
+            arrivals.push(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        (3..=5).contains(&arrivals.len()),
+        "{} digests in 8 s of a 2 s cron",
+        arrivals.len()
+    );
+    for w in arrivals.windows(2) {
+        assert!(
+            w[1] - w[0] >= Duration::from_millis(1200),
+            "two digests {:?} apart: one tick posted twice",
+            w[1] - w[0]
+        );
+    }
+    assert!(
+        pair.b.log().matches("digest posted").count() == 0,
+        "{}",
+        pair.b.log()
+    );
+    // Every session of the active instance cut by the database.
+    let admin = expediter::fake::postgres::cluster_url();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .unwrap();
+    let cut: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(format!("expediter/{}", pair.a.pid()))
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(!cut.is_empty(), "the active one had sessions");
+    let sent_before = pair.env.expedite_calls();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // It recovered (a new session, the lease again) or stepped down: one active either way.
+    let (ma, mb) = (scrape(pair.ports.0).await, scrape(pair.ports.1).await);
+    let active = gauge(&ma, "expediter_active").unwrap() + gauge(&mb, "expediter_active").unwrap();
+    assert_eq!(active, 1.0, "one active after the cut:\n{ma}\n{mb}");
+    assert!(
+        pair.env.expedite_calls() > sent_before,
+        "reminders go on after the cut"
+    );
+    pair.stop_feeding(Duration::from_secs(3)).await;
+    pair.check_nothing_lost();
+    pair.check_history();
+}
