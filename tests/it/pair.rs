@@ -332,3 +332,113 @@ async fn a_pair_posts_each_digest_once_and_survives_its_sessions_being_terminate
     pair.check_nothing_lost();
     pair.check_history();
 }
+
+// What one instance says about the pair and the database.
+
+#[tokio::test]
+async fn once_beside_an_active_daemon_exits_1_naming_the_holder_and_check_names_it() {
+    let env = TestEnv::new_postgres().await;
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    let daemon = Daemon::start(&env, &[]);
+    daemon
+        .wait_for("active (lease epoch 1)", 1, Duration::from_secs(20))
+        .await;
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("another instance is active")
+            && run.stderr.contains(&format!("/{}/", daemon.pid()))
+            && run.stderr.contains("epoch 1"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.expedite_calls(), 0, "the refused `once` sent nothing");
+    // Read-only commands work alongside.
+    for args in [&["plan"][..], &["report"], &["silence", "list"]] {
+        let run = env.run(args).await;
+        assert_eq!(run.code, 0, "{args:?}: {}", run.all());
+    }
+    let run = env.run(&["check"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("Database: PostgreSQL at postgres")
+            && run.stdout.contains("lease of 3s")
+            && run.stdout.contains(&format!("/{}/", daemon.pid()))
+            && run.stdout.contains("holds the lease (epoch 1)"),
+        "{}",
+        run.stdout
+    );
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    // A clean stop gives the lease up: the next instance need not wait for it to run out.
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stderr.contains("active (lease epoch 2)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_or_foreign_postgresql_is_an_error_naming_it() {
+    let env = TestEnv::new_postgres().await;
+    let config = std::fs::read_to_string(&env.config_path).unwrap();
+    // No server behind this socket directory; a password that must not be shown.
+    let nowhere = env.dir.path().join("no-server");
+    std::fs::create_dir_all(&nowhere).unwrap();
+    let unreachable = format!(
+        "postgres://expediter:pw-9f8e7d@localhost/expediter?host={}",
+        nowhere.display()
+    );
+    std::fs::write(
+        &env.config_path,
+        config.replace(&env.database, &unreachable),
+    )
+    .unwrap();
+    for args in [&["once"][..], &["run"]] {
+        let run = env.run(args).await;
+        assert_eq!(run.code, 1, "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("cannot connect")
+                && run.stderr.contains("postgres://expediter:***@"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.all().contains("pw-9f8e7d"), "{}", run.all());
+    }
+    // A database another program migrated with sqlx: not ours, and left as it was.
+    let foreign = expediter::fake::postgres::fresh_database().await;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&foreign)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL,
+           installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), success BOOLEAN NOT NULL,
+           checksum BYTEA NOT NULL, execution_time BIGINT NOT NULL);
+         INSERT INTO _sqlx_migrations VALUES (20200101, 'someone else', now(), true, '\\x00', 1);
+         CREATE TABLE invoices (id INT);",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    std::fs::write(&env.config_path, config.replace(&env.database, &foreign)).unwrap();
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("cannot migrate") && run.stderr.contains("expediter_t"),
+        "{}",
+        run.stderr
+    );
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        tables,
+        vec![("_sqlx_migrations".into(),), ("invoices".into(),)],
+        "nothing created in a foreign database"
+    );
+}
