@@ -324,6 +324,15 @@ async fn a_pair_posts_each_digest_once_and_survives_its_sessions_being_terminate
     let (ma, mb) = (scrape(pair.ports.0).await, scrape(pair.ports.1).await);
     let active = gauge(&ma, "expediter_active").unwrap() + gauge(&mb, "expediter_active").unwrap();
     assert_eq!(active, 1.0, "one active after the cut:\n{ma}\n{mb}");
+    for (who, d) in [("a", &pair.a), ("b", &pair.b)] {
+        for line in d
+            .log()
+            .lines()
+            .filter(|l| l.contains("lease") || l.contains("WARN") || l.contains("ERROR"))
+        {
+            eprintln!("{who}: {line}");
+        }
+    }
     assert!(
         pair.env.expedite_calls() > sent_before,
         "reminders go on after the cut"
