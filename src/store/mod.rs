@@ -701,4 +701,82 @@ mod tests {
             .expect("garbage file must not open");
         assert!(err.to_string().contains("not-a-db"), "{err}");
     }
+
+    /// Two instances on one PostgreSQL database: only the lease's holder of the current epoch
+    /// writes intents; a standby settles nothing; a takeover settles what the old epoch left.
+    #[tokio::test]
+    async fn postgres_intents_are_fenced_by_the_lease() {
+        let url = crate::fake::postgres::fresh_database().await;
+        let db = Database::Postgres(url.clone());
+        let open = |secs| {
+            let db = db.clone();
+            async move {
+                Store::open(&db).await.unwrap().with_lease(Lease::new(LeaseSettings {
+                    app_id: "cli_pair".into(),
+                    duration: std::time::Duration::from_secs(secs),
+                }))
+            }
+        };
+        let (a, b) = (open(30).await, open(30).await);
+        assert_eq!(a.elect().await.unwrap(), Election::Active { epoch: 1 });
+        let Election::Standby(holder) = b.elect().await.unwrap() else {
+            panic!("the lease is held")
+        };
+        assert_eq!((holder.holder.as_str(), holder.epoch), (a.lease().unwrap().me(), 1));
+        assert!(a.acting() && !b.acting());
+        let now = crate::clock::Clock::system().now();
+        a.record_page("u1", None, &[task("1"), task("2")], now)
+            .await
+            .unwrap();
+        let r = |n| {
+            vec![Recipient {
+                user_id: "u1".into(),
+                rule: "r".into(),
+                n,
+            }]
+        };
+        let (r1, r2) = (r(1), r(2));
+        let open_one = a.record_intent(&expedite("1", &r1), now).await.unwrap();
+        // The standby writes no intent and settles nothing: the open one is the active's call.
+        assert!(matches!(
+            b.record_intent(&expedite("2", &r1), now).await,
+            Err(StoreError::NotLeader { .. })
+        ));
+        assert!(b.settle_unfinished_intents(now).await.unwrap().is_empty());
+        // The lease runs out (by the database's clock); the standby takes over with epoch 2.
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE lease SET expires_at = now() - interval '1 second'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(b.elect().await.unwrap(), Election::Active { epoch: 2 });
+        // The old holder still trusts its clock, but the database refuses its intent, and it
+        // stops acting.
+        assert!(a.acting());
+        let refused = a.record_intent(&expedite("1", &r2), now).await;
+        assert!(
+            matches!(refused, Err(StoreError::NotLeader { epoch: 1, .. })),
+            "{refused:?}"
+        );
+        assert!(!a.acting());
+        assert!(!a.renew().await.unwrap(), "no renewing a lease taken over");
+        // The new holder settles the old epoch's open intent, and may go on.
+        let settled = b.settle_unfinished_intents(now).await.unwrap();
+        assert_eq!(settled.iter().map(|e| e.id).collect::<Vec<_>>(), vec![open_one]);
+        assert!(matches!(
+            b.record_intent(&expedite("1", &r1), now).await,
+            Err(StoreError::AlreadyRecorded { n: 1, .. })
+        ));
+        b.record_intent(&expedite("1", &r2), now).await.unwrap();
+        let all = b.expedites().await.unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(),
+            vec!["unknown", "pending"]
+        );
+        // A clean close gives the lease up: the other takes it at once.
+        b.close().await;
+        assert_eq!(a.elect().await.unwrap(), Election::Active { epoch: 3 });
+    }
 }
