@@ -41,6 +41,13 @@ pub enum CycleError {
 }
 
 impl CycleError {
+    /// PostgreSQL: the cycle stopped because this instance no longer holds the lease; the
+    /// active instance goes on.
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, CycleError::Store(StoreError::NotLeader { .. }))
+            || matches!(self, CycleError::Feishu(FeishuError::NotActive))
+    }
+
     /// The tenant's monthly API quota is used up: the cycle stopped, and so will the next ones
     /// until the hold ends.
     pub fn is_quota_hold(&self) -> bool {

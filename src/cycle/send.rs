@@ -425,6 +425,11 @@ pub(super) fn api_of(kind: CallKind) -> Api {
 }
 
 fn log_expedite_failure(task_id: &str, ids: &[String], rule: &str, e: &FeishuError) {
+    if matches!(e, FeishuError::NotActive) {
+        // Another instance acts now; the reminder is not lost, it is theirs to send.
+        tracing::warn!(task_id = %task_id, assignees = ?ids, rule = %rule, "expedite not sent: {e}");
+        return;
+    }
     match e.class() {
         crate::feishu::ErrorClass::Final => {
             tracing::error!(task_id = %task_id, assignees = ?ids, rule = %rule, code = e.code(), msg = %e.msg(), "expedite failed: {e}")

@@ -137,6 +137,10 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
                 let status = match finished {
                     Ok(Ok(report)) => format!("last cycle: {}", report.summary()),
                     // The quota hold was said once, at ERROR, when it began.
+                    Ok(Err(e)) if e.is_lease_lost() => {
+                        tracing::warn!("cycle stopped: {e}; standing by");
+                        format!("standing by: {e}")
+                    }
                     Ok(Err(e)) if e.is_quota_hold() => {
                         tracing::info!("cycle stopped: {e}");
                         format!("holding: {e}")

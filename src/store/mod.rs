@@ -711,10 +711,13 @@ mod tests {
         let open = |secs| {
             let db = db.clone();
             async move {
-                Store::open(&db).await.unwrap().with_lease(Lease::new(LeaseSettings {
-                    app_id: "cli_pair".into(),
-                    duration: std::time::Duration::from_secs(secs),
-                }))
+                Store::open(&db)
+                    .await
+                    .unwrap()
+                    .with_lease(Lease::new(LeaseSettings {
+                        app_id: "cli_pair".into(),
+                        duration: std::time::Duration::from_secs(secs),
+                    }))
             }
         };
         let (a, b) = (open(30).await, open(30).await);
@@ -722,7 +725,10 @@ mod tests {
         let Election::Standby(holder) = b.elect().await.unwrap() else {
             panic!("the lease is held")
         };
-        assert_eq!((holder.holder.as_str(), holder.epoch), (a.lease().unwrap().me(), 1));
+        assert_eq!(
+            (holder.holder.as_str(), holder.epoch),
+            (a.lease().unwrap().me(), 1)
+        );
         assert!(a.acting() && !b.acting());
         let now = crate::clock::Clock::system().now();
         a.record_page("u1", None, &[task("1"), task("2")], now)
@@ -764,7 +770,10 @@ mod tests {
         assert!(!a.renew().await.unwrap(), "no renewing a lease taken over");
         // The new holder settles the old epoch's open intent, and may go on.
         let settled = b.settle_unfinished_intents(now).await.unwrap();
-        assert_eq!(settled.iter().map(|e| e.id).collect::<Vec<_>>(), vec![open_one]);
+        assert_eq!(
+            settled.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![open_one]
+        );
         assert!(matches!(
             b.record_intent(&expedite("1", &r1), now).await,
             Err(StoreError::AlreadyRecorded { n: 1, .. })
