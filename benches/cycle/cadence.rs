@@ -155,7 +155,7 @@ after = "24h"
 repeat = "12h"
 max_times = 3
 "#,
-        db = db.display()
+        db = crate::database_for(db)
     );
     for i in 0..USERS {
         let team = if i < USERS / 2 { "a" } else { "b" };

@@ -99,6 +99,25 @@ fn scenarios() -> Vec<Scenario> {
     s
 }
 
+/// `[storage] database` for a bench's database file `db`: the file, or — with
+/// `EXPEDITER_BENCH_PG` naming a PostgreSQL cluster (as `.ci/with-postgres` hands out in
+/// `EXPEDITER_TEST_PG`) — a database on it of a name derived from the path, created empty the
+/// first time (so a steady cycle finds its first cycle's data).
+fn database_for(db: &Path) -> String {
+    let Ok(admin) = std::env::var("EXPEDITER_BENCH_PG") else {
+        return db.display().to_string();
+    };
+    let name = format!(
+        "bench_{:016x}",
+        xxhash_rust::xxh3::xxh3_64(db.as_os_str().as_encoded_bytes())
+    );
+    let _ = std::process::Command::new("psql")
+        .args(["-q", &admin, "-c", &format!("CREATE DATABASE {name}")])
+        .stderr(std::process::Stdio::null())
+        .status();
+    expediter::fake::postgres::with_database(&admin, &name)
+}
+
 fn config(url: &str, db: &Path, users: usize, rpm: u32, cron: &str) -> String {
     let mut text = format!(
         r#"[feishu]
@@ -122,7 +141,7 @@ operator_user_id = "7000"
 name = "default"
 after = "24h"
 "#,
-        db = db.display()
+        db = database_for(db)
     );
     for i in 0..users {
         text.push_str(&format!("\n[[users]]\nid = \"u{i:05}\"\n"));
