@@ -211,9 +211,10 @@ store_api! {
     /// Records how a call ended (and a task chat it created).
     fn record_outcome(&self, id: i64, outcome: Outcome, code: Option<i64>, msg: Option<&str>,
         chat: Option<(&str, &str)>, now: DateTime<Utc>) -> ();
-    /// Settles intents left without an outcome by an instance that stopped during the call as
-    /// unknown (counted as sent). On PostgreSQL only those of earlier epochs.
-    fn settle_unfinished_intents(&self, now: DateTime<Utc>) -> Vec<ExpediteRecord>;
+    /// Intents without an outcome that no live instance is sending: on SQLite all (the file's
+    /// lock keeps other instances out); on PostgreSQL those of this instance's epoch and
+    /// earlier ones, none for an instance that holds no epoch.
+    fn open_intents(&self) -> Vec<ExpediteRecord>;
     /// Every recorded call, oldest first.
     fn expedites(&self) -> Vec<ExpediteRecord>;
     /// Reminders per assignee recorded since `since` (failed ones not counted).
@@ -348,6 +349,27 @@ impl Store {
             })
             .collect();
         self.record_listed(&rows, now).await
+    }
+
+    /// Settles the [`open_intents`](Self::open_intents) as unknown: they count as sent and
+    /// are never repeated. Returns them for logging.
+    pub async fn settle_unfinished_intents(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ExpediteRecord>, StoreError> {
+        let open = self.open_intents().await?;
+        for e in &open {
+            self.record_outcome(
+                e.id,
+                Outcome::Unknown,
+                None,
+                Some("no outcome recorded (process stopped during the call)"),
+                None,
+                now,
+            )
+            .await?;
+        }
+        Ok(open)
     }
 
     /// Every pending (task, assignee) pair with its facts and expedite history.

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::domain::CallKind;
 use crate::domain::Recipient;
+use crate::domain::report::Sent;
 use crate::feishu::ListedTask;
 
 /// A listed task to store: for whom, from which listing (a flow set, or none).
@@ -132,15 +133,120 @@ pub struct ExpediteRecord {
     pub assignees: Vec<(String, u32)>,
 }
 
+/// A ledger row as both backends select it: id, task_id, rule, operator_id, opinion,
+/// intent_at, outcome, feishu_code, feishu_msg, kind, and the assignees as `user:n,user:n`.
+pub(super) type ExpediteRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<i64>,
+    Option<String>,
+    String,
+    Option<String>,
+);
+
 impl ExpediteRecord {
-    /// Assignees as the ledger lists them: `user:n,user:n`.
-    pub(super) fn parse_assignees(text: &str) -> Vec<(String, u32)> {
-        text.split(',')
-            .filter_map(|p| {
-                let (u, n) = p.rsplit_once(':')?;
-                Some((u.to_owned(), n.parse().ok()?))
-            })
-            .collect()
+    /// A ledger row read back; an outcome it does not know is an error.
+    pub(super) fn from_row(row: ExpediteRow) -> Result<ExpediteRecord, String> {
+        let (id, task_id, rule, operator_id, opinion, intent_at, outcome, code, msg, kind, who) =
+            row;
+        Ok(ExpediteRecord {
+            id,
+            kind,
+            task_id,
+            rule,
+            operator_id,
+            opinion,
+            intent_at: super::from_ms(intent_at),
+            outcome: outcome.parse()?,
+            feishu_code: code,
+            feishu_msg: msg,
+            assignees: who
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|p| {
+                    let (u, n) = p.rsplit_once(':')?;
+                    Some((u.to_owned(), n.parse().ok()?))
+                })
+                .collect(),
+        })
+    }
+}
+
+/// A call that counts as both backends select it: task_id, user_id, rule, kind, intent_at,
+/// and when the assignment finished.
+pub(super) type SentRow = (String, String, String, String, i64, Option<i64>);
+
+pub(super) fn sent_of((task_id, user_id, rule, kind, at, finished): SentRow) -> Sent {
+    Sent {
+        task_id,
+        user_id,
+        rule,
+        kind,
+        at: super::from_ms(at),
+        finished_at: finished.map(super::from_ms),
+    }
+}
+
+/// A silence as both backends select it: id, task_id, user_id, until, reason, created_by,
+/// created_at, ended_at.
+pub(super) type SilenceRow = (
+    i64,
+    String,
+    Option<String>,
+    i64,
+    String,
+    String,
+    i64,
+    Option<i64>,
+);
+
+impl From<SilenceRow> for Silence {
+    fn from(
+        (id, task_id, user_id, until, reason, created_by, created_at, ended_at): SilenceRow,
+    ) -> Silence {
+        Silence {
+            id,
+            task_id,
+            user_id,
+            until: super::from_ms(until),
+            reason,
+            created_by,
+            created_at: super::from_ms(created_at),
+            ended_at: ended_at.map(super::from_ms),
+        }
+    }
+}
+
+impl ListingFingerprint {
+    /// A fingerprint as stored: page and task hashes as hex text. One that cannot be read (or
+    /// names no page) is none — the next listing is decoded.
+    pub(super) fn from_columns(
+        pages: &str,
+        tasks: &str,
+        oldest_start: i64,
+        missing: i64,
+    ) -> Option<ListingFingerprint> {
+        Some(ListingFingerprint {
+            pages: parse_hashes(pages).filter(|p| !p.is_empty())?,
+            tasks: parse_hashes(tasks)?,
+            oldest_start: super::from_ms(oldest_start),
+            missing: missing.max(0) as u64,
+        })
+    }
+}
+
+impl StoredTask {
+    pub(super) fn from_columns(fingerprint: i64, started: i64, missing: bool) -> StoredTask {
+        StoredTask {
+            fingerprint: fingerprint as u64,
+            started: super::from_ms(started),
+            missing,
+        }
     }
 }
 

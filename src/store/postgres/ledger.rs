@@ -5,10 +5,10 @@
 //! began. The unique index `call_once` still refuses a second (task, assignee, kind, n).
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::Postgres;
-use crate::store::{ExpediteRecord, Intent, Outcome, StoreError, from_ms, ms};
+use crate::store::model::{ExpediteRow, SentRow, sent_of};
+use crate::store::{ExpediteRecord, Intent, Outcome, StoreError, ms};
 
 impl Postgres {
     pub(in crate::store) async fn record_intent(
@@ -133,30 +133,14 @@ impl Postgres {
     }
 
     /// Open intents of this instance's epoch and earlier ones: their instance stopped, lost
-    /// the lease during the call, or (this one) abandoned it. Called by the holder when it takes
-    /// the lease and after it abandoned a call; an instance that holds no epoch settles nothing,
-    /// so a standby never touches the active one's call in flight.
-    pub(in crate::store) async fn settle_unfinished_intents(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<ExpediteRecord>, StoreError> {
-        let up_to = self.lease_or_err()?.epoch();
-        if up_to == 0 {
-            return Ok(Vec::new());
+    /// the lease during the call, or (this one) abandoned it. Asked for by the holder when it
+    /// takes the lease and after it abandoned a call; an instance that holds no epoch finds
+    /// none, so a standby never touches the active one's call in flight.
+    pub(in crate::store) async fn open_intents(&self) -> Result<Vec<ExpediteRecord>, StoreError> {
+        match self.lease_or_err()?.epoch() {
+            0 => Ok(Vec::new()),
+            up_to => self.read_expedites(Some(up_to)).await,
         }
-        let open = self.read_expedites(Some(up_to)).await?;
-        for e in &open {
-            self.record_outcome(
-                e.id,
-                Outcome::Unknown,
-                None,
-                Some("no outcome recorded (process stopped during the call)"),
-                None,
-                now,
-            )
-            .await?;
-        }
-        Ok(open)
     }
 
     pub(in crate::store) async fn expedites(&self) -> Result<Vec<ExpediteRecord>, StoreError> {
@@ -168,7 +152,7 @@ impl Postgres {
         &self,
         open_up_to: Option<i64>,
     ) -> Result<Vec<ExpediteRecord>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<ExpediteRow> = sqlx::query_as(
             "SELECT e.id, e.task_id, e.rule, e.operator_id, e.opinion, e.intent_at, e.outcome, e.feishu_code,
                     e.feishu_msg, e.kind,
                     (SELECT string_agg(ea.user_id || ':' || ea.n, ',' ORDER BY ea.user_id)
@@ -183,24 +167,7 @@ impl Postgres {
         .map_err(self.err("read expedites"))?;
         rows.into_iter()
             .map(|r| {
-                Ok(ExpediteRecord {
-                    id: r.get(0),
-                    task_id: r.get(1),
-                    rule: r.get(2),
-                    operator_id: r.get(3),
-                    opinion: r.get(4),
-                    intent_at: from_ms(r.get(5)),
-                    outcome: r
-                        .get::<String, _>(6)
-                        .parse()
-                        .map_err(|e: String| self.decode_err("expedite outcome", e))?,
-                    feishu_code: r.get(7),
-                    feishu_msg: r.get(8),
-                    kind: r.get(9),
-                    assignees: ExpediteRecord::parse_assignees(
-                        &r.get::<Option<String>, _>(10).unwrap_or_default(),
-                    ),
-                })
+                ExpediteRecord::from_row(r).map_err(|e| self.decode_err("expedite outcome", e))
             })
             .collect()
     }
@@ -224,7 +191,7 @@ impl Postgres {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<crate::domain::report::Sent>, StoreError> {
-        let rows: Vec<(String, String, String, String, i64, Option<i64>)> = sqlx::query_as(
+        let rows: Vec<SentRow> = sqlx::query_as(
             "SELECT ea.task_id, ea.user_id, ea.rule, ea.kind, e.intent_at, a.finished_at
              FROM expedites e JOIN expedite_assignees ea ON ea.expedite_id = e.id
              LEFT JOIN assignments a ON a.task_id = ea.task_id AND a.user_id = ea.user_id
@@ -234,18 +201,6 @@ impl Postgres {
         .fetch_all(&self.pool)
         .await
         .map_err(self.err("read the call history"))?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(task_id, user_id, rule, kind, at, finished)| crate::domain::report::Sent {
-                    task_id,
-                    user_id,
-                    rule,
-                    kind,
-                    at: from_ms(at),
-                    finished_at: finished.map(from_ms),
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(sent_of).collect())
     }
 }

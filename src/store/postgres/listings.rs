@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::Postgres;
-use crate::store::model::{hashes_text, parse_hashes};
+use crate::store::model::hashes_text;
 use crate::store::{
     Absent, CompleteListing, ListedAssignment, ListingFingerprint, StoreError, StoredTask, from_ms,
     ms,
@@ -203,11 +203,7 @@ impl Postgres {
         for (user_id, task_id, fingerprint, started, missing) in rows {
             all.entry(user_id).or_default().insert(
                 task_id,
-                StoredTask {
-                    fingerprint: fingerprint as u64,
-                    started: from_ms(started),
-                    missing,
-                },
+                StoredTask::from_columns(fingerprint, started, missing),
             );
         }
         Ok(all)
@@ -338,18 +334,8 @@ impl Postgres {
         Ok(rows
             .into_iter()
             .filter_map(|(user, pages, tasks, oldest_start, missing)| {
-                // One that cannot be read is no fingerprint: the next listing is decoded.
-                let pages = parse_hashes(&pages).filter(|p| !p.is_empty())?;
-                let tasks = parse_hashes(&tasks)?;
-                Some((
-                    user,
-                    ListingFingerprint {
-                        pages,
-                        tasks,
-                        oldest_start: from_ms(oldest_start),
-                        missing: missing.max(0) as u64,
-                    },
-                ))
+                let d = ListingFingerprint::from_columns(&pages, &tasks, oldest_start, missing)?;
+                Some((user, d))
             })
             .collect())
     }

@@ -1,9 +1,9 @@
 //! Pruning, counts and silences on PostgreSQL.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::Postgres;
+use crate::store::model::SilenceRow;
 use crate::store::{NewSilence, Silence, StoreError, from_ms, ms};
 
 impl Postgres {
@@ -91,7 +91,7 @@ impl Postgres {
         all: bool,
         now: DateTime<Utc>,
     ) -> Result<Vec<Silence>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<SilenceRow> = sqlx::query_as(
             "SELECT id, task_id, user_id, until, reason, created_by, created_at, ended_at FROM silences
              WHERE $1 OR (ended_at IS NULL AND until > $2) ORDER BY id DESC",
         )
@@ -100,19 +100,7 @@ impl Postgres {
         .fetch_all(&self.pool)
         .await
         .map_err(self.err("read silences"))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Silence {
-                id: r.get(0),
-                task_id: r.get(1),
-                user_id: r.get(2),
-                until: from_ms(r.get(3)),
-                reason: r.get(4),
-                created_by: r.get(5),
-                created_at: from_ms(r.get(6)),
-                ended_at: r.get::<Option<i64>, _>(7).map(from_ms),
-            })
-            .collect())
+        Ok(rows.into_iter().map(Silence::from).collect())
     }
 
     pub(in crate::store) async fn end_silence(

@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use super::Sqlite;
-use crate::store::model::{hashes_text, parse_hashes};
+use crate::store::model::hashes_text;
 use crate::store::{CompleteListing, ListingFingerprint, StoreError, from_ms, ms};
 
 #[derive(Deserialize)]
@@ -50,26 +50,18 @@ impl Sqlite {
         .map_err(self.err("read listing fingerprints"))?;
         let rows: Vec<FingerprintRow> =
             serde_json::from_str(&rows).map_err(|e| self.decode_err("listing fingerprints", e))?;
-        let mut out = FxHashMap::default();
-        for row in rows {
-            // A fingerprint that cannot be read is no fingerprint: that user is listed the long way.
-            let (Some(pages), Some(tasks)) = (
-                parse_hashes(&row.pages).filter(|p| !p.is_empty()),
-                parse_hashes(&row.tasks),
-            ) else {
-                continue;
-            };
-            out.insert(
-                row.user_id,
-                ListingFingerprint {
-                    pages,
-                    tasks,
-                    oldest_start: from_ms(row.oldest_start),
-                    missing: row.missing.max(0) as u64,
-                },
-            );
-        }
-        Ok(out)
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let d = ListingFingerprint::from_columns(
+                    &r.pages,
+                    &r.tasks,
+                    r.oldest_start,
+                    r.missing,
+                )?;
+                Some((r.user_id, d))
+            })
+            .collect())
     }
 
     /// Records that these users were listed completely, with their new fingerprints.

@@ -6,10 +6,10 @@
 //! chat_group calls (the `kind` column), one row per assignee named.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::Sqlite;
-use crate::store::{ExpediteRecord, Intent, Outcome, StoreError, from_ms, ms};
+use crate::store::model::{ExpediteRow, SentRow, sent_of};
+use crate::store::{ExpediteRecord, Intent, Outcome, StoreError, ms};
 
 impl Sqlite {
     /// Writes the intent to make a call that acts, before the call. Fails with
@@ -139,24 +139,9 @@ impl Sqlite {
     }
 
     /// Intents left without an outcome by an earlier run (a crash, a kill) or an abandoned
-    /// call: they count as sent, and are marked `unknown`. Returns them for logging.
-    pub(in crate::store) async fn settle_unfinished_intents(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<ExpediteRecord>, StoreError> {
-        let open = self.read_expedites(true).await?;
-        for e in &open {
-            self.record_outcome(
-                e.id,
-                Outcome::Unknown,
-                None,
-                Some("no outcome recorded (process stopped during the call)"),
-                None,
-                now,
-            )
-            .await?;
-        }
-        Ok(open)
+    /// call: the file's lock means no other instance has a call in flight.
+    pub(in crate::store) async fn open_intents(&self) -> Result<Vec<ExpediteRecord>, StoreError> {
+        self.read_expedites(true).await
     }
 
     /// Every recorded expedite, oldest first.
@@ -170,8 +155,8 @@ impl Sqlite {
             ($filter:literal) => {
                 concat!(
                     "SELECT e.id, e.task_id, e.rule, e.operator_id, e.opinion, e.intent_at, e.outcome, e.feishu_code, e.feishu_msg,
-                            (SELECT group_concat(ea.user_id || ':' || ea.n, ',') FROM expedite_assignees ea WHERE ea.expedite_id = e.id),
-                            e.kind
+                            e.kind,
+                            (SELECT group_concat(ea.user_id || ':' || ea.n, ',') FROM expedite_assignees ea WHERE ea.expedite_id = e.id)
                      FROM expedites e ", $filter, " ORDER BY e.id"
                 )
             };
@@ -181,30 +166,13 @@ impl Sqlite {
         } else {
             select!("")
         };
-        let rows = sqlx::query(sql)
+        let rows: Vec<ExpediteRow> = sqlx::query_as(sql)
             .fetch_all(&self.pool)
             .await
             .map_err(self.err("read expedites"))?;
         rows.into_iter()
             .map(|r| {
-                Ok(ExpediteRecord {
-                    id: r.get(0),
-                    task_id: r.get(1),
-                    rule: r.get(2),
-                    operator_id: r.get(3),
-                    opinion: r.get(4),
-                    intent_at: from_ms(r.get(5)),
-                    outcome: r
-                        .get::<String, _>(6)
-                        .parse()
-                        .map_err(|e: String| self.decode_err("expedite outcome", e))?,
-                    feishu_code: r.get(7),
-                    feishu_msg: r.get(8),
-                    kind: r.get(10),
-                    assignees: ExpediteRecord::parse_assignees(
-                        &r.get::<Option<String>, _>(9).unwrap_or_default(),
-                    ),
-                })
+                ExpediteRecord::from_row(r).map_err(|e| self.decode_err("expedite outcome", e))
             })
             .collect()
     }
@@ -232,7 +200,7 @@ impl Sqlite {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<crate::domain::report::Sent>, StoreError> {
-        let rows: Vec<(String, String, String, String, i64, Option<i64>)> = sqlx::query_as(
+        let rows: Vec<SentRow> = sqlx::query_as(
             "SELECT ea.task_id, ea.user_id, ea.rule, ea.kind, e.intent_at, a.finished_at
              FROM expedites e JOIN expedite_assignees ea ON ea.expedite_id = e.id
              LEFT JOIN assignments a ON a.task_id = ea.task_id AND a.user_id = ea.user_id
@@ -242,18 +210,6 @@ impl Sqlite {
         .fetch_all(&self.pool)
         .await
         .map_err(self.err("read the call history"))?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(task_id, user_id, rule, kind, at, finished)| crate::domain::report::Sent {
-                    task_id,
-                    user_id,
-                    rule,
-                    kind,
-                    at: from_ms(at),
-                    finished_at: finished.map(from_ms),
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(sent_of).collect())
     }
 }

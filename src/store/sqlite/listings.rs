@@ -9,7 +9,7 @@ use serde::Deserialize;
 use sqlx::{AssertSqlSafe, Sqlite as Db};
 
 use super::Sqlite;
-use crate::store::{Absent, ListedAssignment, StoreError, StoredTask, from_ms, ms};
+use crate::store::{Absent, ListedAssignment, StoreError, StoredTask, ms};
 
 /// Rows per multi-row statement: well inside SQLite's limits on bound values.
 const ROWS_PER_STATEMENT: usize = 400;
@@ -263,11 +263,7 @@ impl Sqlite {
             for row in rows {
                 all.entry(row.user_id).or_default().insert(
                     row.task_id,
-                    StoredTask {
-                        fingerprint: row.fingerprint as u64,
-                        started: from_ms(row.started),
-                        missing: row.missing != 0,
-                    },
+                    StoredTask::from_columns(row.fingerprint, row.started, row.missing != 0),
                 );
             }
             if !full {

@@ -3,10 +3,10 @@
 //! pending pairs, so a new silence counts from the next cycle without a reload.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::Sqlite;
-use crate::store::{NewSilence, Silence, StoreError, from_ms, ms};
+use crate::store::model::SilenceRow;
+use crate::store::{NewSilence, Silence, StoreError, ms};
 
 impl Sqlite {
     /// Records a silence; returns its id.
@@ -36,7 +36,7 @@ impl Sqlite {
         all: bool,
         now: DateTime<Utc>,
     ) -> Result<Vec<Silence>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<SilenceRow> = sqlx::query_as(
             "SELECT id, task_id, user_id, until, reason, created_by, created_at, ended_at FROM silences
              WHERE ?1 OR (ended_at IS NULL AND until > ?2) ORDER BY id DESC",
         )
@@ -45,19 +45,7 @@ impl Sqlite {
         .fetch_all(&self.pool)
         .await
         .map_err(self.err("read silences"))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Silence {
-                id: r.get(0),
-                task_id: r.get(1),
-                user_id: r.get(2),
-                until: from_ms(r.get(3)),
-                reason: r.get(4),
-                created_by: r.get(5),
-                created_at: from_ms(r.get(6)),
-                ended_at: r.get::<Option<i64>, _>(7).map(from_ms),
-            })
-            .collect())
+        Ok(rows.into_iter().map(Silence::from).collect())
     }
 
     /// Ends a silence now. `false` when there is no silence with that id.
