@@ -56,7 +56,12 @@ pub(super) async fn reload(path: &Path, old: &Engine, progress: &Progress) -> Op
         old.store.clone()
     } else {
         match open_store(&config, &old.clock, Role::Daemon).await {
-            Ok(s) => s,
+            Ok(s) => {
+                // The old database's lease is given up: a cycle still running on it stops
+                // acting, and no keeper holds it for a database this instance has left.
+                old.store.stand_down().await;
+                s
+            }
             Err(e) => {
                 tracing::error!("config reload failed, keeping the old config: {e:#}");
                 return None;

@@ -380,22 +380,27 @@ impl Store {
         Ok(rows)
     }
 
-    /// Closes the store; an instance holding a lease gives it up, so a standby takes over at
-    /// its next look rather than when the lease runs out.
+    /// PostgreSQL: stops keeping the lease and gives it up if held, so this store acts no
+    /// more and a standby takes over at its next look rather than when the lease runs out.
+    pub async fn stand_down(&self) {
+        if let Backend::Postgres(p) = &self.backend
+            && let Some(l) = p.lease()
+        {
+            l.stop_keeper();
+            if l.epoch() > 0
+                && let Err(e) = p.release().await
+            {
+                tracing::warn!("could not give up the lease (it runs out by itself): {e}");
+            }
+        }
+    }
+
+    /// Closes the store, standing down first.
     pub async fn close(&self) {
+        self.stand_down().await;
         match &self.backend {
             Backend::Sqlite(s) => s.close().await,
-            Backend::Postgres(p) => {
-                if let Some(l) = p.lease() {
-                    l.stop_keeper();
-                }
-                if p.lease().is_some_and(|l| l.epoch() > 0)
-                    && let Err(e) = p.release().await
-                {
-                    tracing::warn!("could not give up the lease (it runs out by itself): {e}");
-                }
-                p.close().await
-            }
+            Backend::Postgres(p) => p.close().await,
         }
         self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
     }

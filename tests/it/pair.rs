@@ -451,3 +451,48 @@ async fn an_unreachable_or_foreign_postgresql_is_an_error_naming_it() {
         "nothing created in a foreign database"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_whose_renewal_is_refused_stops_acting_at_once() {
+    let env = TestEnv::new_postgres().await;
+    env.write_config("", RULE);
+    with_cron(&env, "* * * * * *");
+    let port = with_metrics(&env);
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    env.add(FakeTask::new("t2", &["u2"], 30 * HOUR));
+    let daemon = Daemon::start(&env, &[]);
+    daemon
+        .wait_for("expedited task", 2, Duration::from_secs(20))
+        .await;
+    // Another holder takes the row over (as a standby would after an expiry the holder missed).
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&env.database)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE lease SET holder = 'elsewhere/1/0', epoch = epoch + 1, expires_at = now() + interval '1 hour'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let taken = Instant::now();
+    // Its next renewal (a third of the 3 s lease) or its next intent finds the row changed; the
+    // next look after that says who holds it.
+    daemon
+        .wait_for("standing by: elsewhere/1/0", 1, Duration::from_secs(4))
+        .await;
+    let stepped_down = taken.elapsed();
+    let sent = env.expedite_calls();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    eprintln!("a refused renewal: stood down after {stepped_down:?}");
+    assert!(stepped_down <= Duration::from_millis(2500), "{stepped_down:?}");
+    // Nothing more from it: at most the request it was sending when the row changed hands.
+    assert!(env.expedite_calls() <= sent + 1, "{}", daemon.log());
+    let m = scrape(port).await;
+    assert_eq!(gauge(&m, "expediter_active"), Some(0.0), "{m}");
+    assert_eq!(gauge(&m, "expediter_lease_epoch"), Some(0.0), "{m}");
+    assert!(
+        daemon.log().contains("elsewhere/1/0 holds the lease (epoch 2)"),
+        "{}",
+        daemon.log()
+    );
+}

@@ -165,6 +165,7 @@ impl Postgres {
         .await
         .map_err(self.err("clear listing fingerprints"))?;
         tx.commit().await.map_err(self.err("commit a page"))?;
+        self.analyze_if_grown(new).await;
         Ok(new)
     }
 

@@ -28,6 +28,8 @@ pub(super) struct Postgres {
     name: String,
     /// Set for an instance that may act: intents are written only under it.
     lease: Option<Lease>,
+    /// New tasks written since the last `ANALYZE`, and tasks known then (see `analyze_if_grown`).
+    growth: std::sync::Arc<std::sync::Mutex<(u64, u64)>>,
 }
 
 /// `url` without a password, in the user part or the query.
@@ -83,6 +85,7 @@ impl Postgres {
             pool,
             name,
             lease: None,
+            growth: Default::default(),
         })
     }
 
@@ -136,6 +139,30 @@ impl Postgres {
         Postgres {
             lease: Some(lease),
             ..self
+        }
+    }
+
+    /// Tables that grew fast have no statistics until autovacuum's next round (a minute or
+    /// more): a first listing of thousands of tasks would be read back with plans made for empty
+    /// tables. Once as many new tasks were written as were known at the last look (at least
+    /// 2,000), the growing tables are analyzed — a few times over a day-one backlog, then
+    /// rarely.
+    async fn analyze_if_grown(&self, new: u64) {
+        let due = {
+            let mut g = self.growth.lock().unwrap_or_else(|e| e.into_inner());
+            g.0 += new;
+            let due = g.0 >= g.1.max(2000);
+            if due {
+                *g = (0, g.1 + g.0);
+            }
+            due
+        };
+        if due
+            && let Err(e) = sqlx::query("ANALYZE tasks, assignments, task_flows")
+                .execute(&self.pool)
+                .await
+        {
+            tracing::debug!("cannot analyze the grown tables (autovacuum will): {e}");
         }
     }
 

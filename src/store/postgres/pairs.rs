@@ -94,7 +94,9 @@ impl Postgres {
                 PairScope::FirstSeenSince(since) => sqlx::query(pairs_sql!(
                     "FROM tasks t JOIN assignments a ON a.task_id = t.task_id",
                     silence_join!(),
-                    "WHERE t.first_seen >= $1::int8 AND t.finished_at IS NULL"
+                    // The keyset's start on the driving table too, so each chunk starts
+                    // where the last ended instead of reading the scope from its beginning.
+                    "WHERE t.first_seen >= $1::int8 AND t.finished_at IS NULL AND t.task_id >= $2"
                 ))
                 .bind(ms(since)),
                 PairScope::All => sqlx::query(pairs_sql!(
@@ -107,7 +109,7 @@ impl Postgres {
                     "FROM assignments mine JOIN assignments a ON a.task_id = mine.task_id
                      JOIN tasks t ON t.task_id = a.task_id",
                     silence_join!(),
-                    "WHERE mine.user_id = $1::text AND mine.finished_at IS NULL"
+                    "WHERE mine.user_id = $1::text AND mine.finished_at IS NULL AND mine.task_id >= $2"
                 ))
                 .bind(user),
             };
