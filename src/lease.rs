@@ -12,7 +12,10 @@ use crate::store::{Election, LeaseHolder, Store};
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Told {
     Active(i64),
-    Standby(String, i64),
+    Standby(LeaseHolder),
+    /// The database said no to a renewal of this epoch.
+    Lost(i64),
+    /// The database could not be asked.
     Failing,
 }
 
@@ -24,7 +27,7 @@ pub fn spawn_keeper(store: &Store, clock: &Clock, elected: &Election) {
     };
     let told = match elected {
         Election::Active { epoch } => Told::Active(*epoch),
-        Election::Standby(h) => Told::Standby(h.holder.clone(), h.epoch),
+        Election::Standby(h) => Told::Standby(h.clone()),
     };
     publish(store);
     let (store2, clock) = (store.clone(), clock.clone());
@@ -40,7 +43,7 @@ pub fn spawn_keeper(store: &Store, clock: &Clock, elected: &Election) {
             } else {
                 elect(&store2, &clock).await
             };
-            if now != told {
+            if !now.same(&told) {
                 tell(&now, &store2);
                 told = now;
             }
@@ -71,11 +74,7 @@ async fn renew(store: &Store) -> Told {
         }
         Ok(false) => {
             lease.step_down();
-            tracing::warn!(
-                epoch,
-                "lost the lease (another instance took over, or it ran out); standing by"
-            );
-            Told::Failing
+            Told::Lost(epoch)
         }
         Err(e) => {
             lease.step_down();
@@ -106,10 +105,20 @@ async fn elect(store: &Store, clock: &Clock) -> Told {
             }
             Told::Active(epoch)
         }
-        Ok(Election::Standby(h)) => Told::Standby(h.holder, h.epoch),
+        Ok(Election::Standby(h)) => Told::Standby(h),
         Err(e) => {
             tracing::debug!("cannot read the lease: {e}");
             Told::Failing
+        }
+    }
+}
+
+impl Told {
+    /// The same news: a standby's holder renewing its lease is not worth a line.
+    fn same(&self, other: &Told) -> bool {
+        match (self, other) {
+            (Told::Standby(a), Told::Standby(b)) => a.holder == b.holder && a.epoch == b.epoch,
+            _ => self == other,
         }
     }
 }
@@ -118,8 +127,12 @@ fn tell(now: &Told, store: &Store) {
     match now {
         Told::Active(epoch) => tracing::info!(epoch, database = %store.name(),
             "this instance is now the active one (lease epoch {epoch}): it lists, sends and posts digests"),
-        Told::Standby(holder, epoch) => tracing::info!(holder = %holder, epoch,
-            "standing by: {holder} holds the lease (epoch {epoch}); this instance takes over if it runs out"),
+        Told::Standby(h) => tracing::info!(holder = %h.holder, epoch = h.epoch,
+            "standing by: {}; this instance takes over if it runs out", holder_words(h)),
+        Told::Lost(epoch) => tracing::warn!(
+            epoch,
+            "lost the lease (epoch {epoch}): another instance took over, or it ran out; stopped acting, standing by"
+        ),
         Told::Failing => tracing::warn!(database = %store.name(),
             "cannot reach the lease in the database; standing by until it can"),
     }
