@@ -231,6 +231,7 @@ async fn a_leader_frozen_past_its_lease_wakes_as_a_standby_and_sends_nothing() {
     // The new active one works a while; then the old one wakes up.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let a_log_before = pair.a.log().len();
+    let thaw_ms = chrono::Utc::now().timestamp_millis();
     pair.a.signal("CONT");
     let thawed = Instant::now();
     pair.a
@@ -245,6 +246,20 @@ async fn a_leader_frozen_past_its_lease_wakes_as_a_standby_and_sends_nothing() {
     );
     // At most the one request it was in the middle of when it froze.
     assert!(sent_after_waking <= 1, "the thawed one sent: {woke}");
+    // And no intent of its epoch written since it woke: the database refused them.
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&pair.env.database)
+        .await
+        .unwrap();
+    let (stale, fresh): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE epoch = 1 AND intent_at > $1),
+                count(*) FILTER (WHERE epoch = 2 AND intent_at > $1) FROM expedites",
+    )
+    .bind(thaw_ms)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(stale, 0, "intents of the old epoch written after it woke");
+    assert!(fresh > 0, "the active one went on writing intents");
     assert!(
         woke.matches("not sent: this instance is no longer the active one")
             .count()
