@@ -1,0 +1,409 @@
+//! The store's tests, on both backends where the behaviour is both's.
+
+use super::*;
+use crate::clock::Clock;
+use crate::domain::Recipient;
+use crate::feishu::ListedTask;
+
+fn task(id: &str) -> ListedTask {
+    ListedTask {
+        task_id: id.into(),
+        instance_id: Some(format!("w{id}")),
+        labels: vec![("2052".into(), "报销".into())],
+        status: None,
+        initiator_id: Some("9".into()),
+        initiator_name: None,
+        start_time: None,
+        fingerprint: 1,
+    }
+}
+
+fn expedite<'a>(task_id: &'a str, recipients: &'a [Recipient]) -> Intent<'a> {
+    Intent {
+        kind: crate::domain::CallKind::Expedite,
+        task_id,
+        rule: "r",
+        operator: "7000",
+        opinion: "hi",
+        recipients,
+    }
+}
+
+/// A new store of each backend, acting (PostgreSQL: holding a lease).
+async fn stores() -> Vec<(tempfile::TempDir, Store)> {
+    let mut out = Vec::new();
+    for db in [
+        Database::Sqlite(PathBuf::from("sub/e.db")),
+        Database::Postgres(crate::fake::postgres::fresh_database().await),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = match db {
+            Database::Sqlite(p) => Database::Sqlite(dir.path().join(p)),
+            pg => pg,
+        };
+        let store = Store::open(&db)
+            .await
+            .unwrap()
+            .with_lease(Lease::new(LeaseSettings {
+                app_id: "cli_test".into(),
+                duration: std::time::Duration::from_secs(30),
+            }));
+        assert!(matches!(
+            store.elect().await.unwrap(),
+            Election::Active { .. }
+        ));
+        out.push((dir, store));
+    }
+    out
+}
+
+#[tokio::test]
+async fn pages_upsert_and_complete_listings_finish() {
+    for (_d, s) in stores().await {
+        let t0 = Clock::system().now();
+        assert_eq!(
+            s.record_page("u1", None, &[task("1"), task("2")], t0)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            s.record_page("u2", Some("flowA"), &[task("2")], t0)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(s.pending_pairs().await.unwrap().len(), 3);
+        // One listing that lacks a task only marks it missing; the next one finishes it.
+        let t1 = t0 + chrono::TimeDelta::minutes(10);
+        let t2 = t1 + chrono::TimeDelta::minutes(10);
+        assert_eq!(
+            s.record_absent("u1", &["1".to_owned()], t1).await.unwrap(),
+            Absent {
+                finished: 0,
+                missing: 1
+            }
+        );
+        let pairs = s.pending_pairs().await.unwrap();
+        assert_eq!(pairs.len(), 3);
+        let one = pairs.iter().find(|p| p.task_id == "1").unwrap();
+        assert_eq!(one.missing_since.map(ms), Some(ms(t1)));
+        assert_eq!(
+            s.record_absent("u1", &["1".to_owned()], t2).await.unwrap(),
+            Absent {
+                finished: 1,
+                missing: 0
+            }
+        );
+        let pairs = s.pending_pairs().await.unwrap();
+        assert_eq!(pairs.len(), 2);
+        assert!(pairs.iter().all(|p| p.task_id == "2"));
+        assert_eq!(
+            pairs.iter().find(|p| p.user_id == "u2").unwrap().flow_sets,
+            vec!["flowA"]
+        );
+        assert_eq!(s.task_counts().await.unwrap(), (1, 1));
+        // Task 2 is still pending for u2, so it is not finished when u1 no longer has it.
+        s.record_absent("u1", &["2".to_owned()], t1).await.unwrap();
+        assert_eq!(
+            s.record_absent("u1", &["2".to_owned()], t2)
+                .await
+                .unwrap()
+                .finished,
+            1
+        );
+        assert_eq!(s.task_counts().await.unwrap(), (1, 1));
+        // A task that comes back is pending again.
+        s.record_page("u1", None, &[task("1")], t0).await.unwrap();
+        assert_eq!(s.task_counts().await.unwrap(), (2, 0));
+    }
+}
+
+#[tokio::test]
+async fn a_fingerprint_lasts_until_the_users_tasks_change() {
+    for (_d, s) in stores().await {
+        let t0 = from_ms(ms(Clock::system().now()));
+        s.record_page("u1", None, &[task("1"), task("2")], t0)
+            .await
+            .unwrap();
+        let fingerprint = |pages: Vec<u64>| ListingFingerprint {
+            pages,
+            tasks: vec![1, 2],
+            oldest_start: t0,
+            missing: 0,
+        };
+        let listed = |user: &str, fingerprint: Option<ListingFingerprint>| CompleteListing {
+            user: user.into(),
+            at: t0,
+            fingerprint,
+        };
+        s.record_listings(&[
+            listed("u1", Some(fingerprint(vec![7, u64::MAX]))),
+            listed("u2", Some(fingerprint(vec![9]))),
+        ])
+        .await
+        .unwrap();
+        let read = s.listing_fingerprints().await.unwrap();
+        assert_eq!(read["u1"], fingerprint(vec![7, u64::MAX]));
+        // A listing time alone keeps the fingerprint.
+        s.record_listings(&[listed("u1", None)]).await.unwrap();
+        assert_eq!(s.listing_fingerprints().await.unwrap().len(), 2);
+        // Writing u1's tasks clears u1's fingerprint, not u2's.
+        s.record_page("u1", None, &[task("3")], t0).await.unwrap();
+        let read = s.listing_fingerprints().await.unwrap();
+        assert!(!read.contains_key("u1") && read.contains_key("u2"));
+        // So does marking one of u2's tasks missing.
+        s.record_absent("u2", &["1".to_owned()], t0).await.unwrap();
+        assert!(s.listing_fingerprints().await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_task_listed_again_after_one_miss_stays_pending() {
+    for (_d, s) in stores().await {
+        let t0 = Clock::system().now();
+        s.record_page("u1", None, &[task("1"), task("2")], t0)
+            .await
+            .unwrap();
+        let t1 = t0 + chrono::TimeDelta::minutes(10);
+        s.record_absent("u1", &["2".to_owned()], t1).await.unwrap();
+        assert!(s.all_snapshots().await.unwrap()["u1"]["2"].missing);
+        // Listed again: the mark is cleared, so a later single miss does not finish it.
+        s.record_page("u1", None, &[task("2")], t1).await.unwrap();
+        assert!(!s.all_snapshots().await.unwrap()["u1"]["2"].missing);
+        let t2 = t1 + chrono::TimeDelta::minutes(10);
+        assert_eq!(
+            s.record_absent("u1", &["2".to_owned()], t2).await.unwrap(),
+            Absent {
+                finished: 0,
+                missing: 1
+            }
+        );
+        assert_eq!(s.pending_pairs().await.unwrap().len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn read_only_opening_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = Database::Sqlite(dir.path().join("e.db"));
+    assert!(
+        Store::open_read_only(&path).await.is_err(),
+        "no file, no store"
+    );
+    assert!(!path.exists(), "nothing created");
+    let s = Store::open(&path).await.unwrap();
+    s.record_page("u1", None, &[task("1")], Clock::system().now())
+        .await
+        .unwrap();
+    s.close().await;
+    let r = Store::open_read_only(&path).await.unwrap();
+    assert_eq!(r.pending_pairs().await.unwrap().len(), 1);
+    let err = r
+        .record_page("u1", None, &[task("2")], Clock::system().now())
+        .await
+        .expect_err("read-only");
+    assert!(err.to_string().contains("e.db"), "{err}");
+}
+
+#[tokio::test]
+async fn the_same_expedite_is_recorded_once() {
+    for (_d, s) in stores().await {
+        let now = Clock::system().now();
+        s.record_page("u1", None, &[task("1")], now).await.unwrap();
+        let a = vec![Recipient {
+            user_id: "u1".into(),
+            rule: "r".into(),
+            n: 1,
+        }];
+        let id = s.record_intent(&expedite("1", &a), now).await.unwrap();
+        let again = s.record_intent(&expedite("1", &a), now).await;
+        assert!(
+            matches!(again, Err(StoreError::AlreadyRecorded { n: 1, .. })),
+            "{again:?}"
+        );
+        // Once failed, the same n may be tried again.
+        s.record_outcome(
+            id,
+            Outcome::Failed,
+            Some(2320001),
+            Some("param is invalid"),
+            None,
+            now,
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.pending_pairs().await.unwrap()[0].sent, 0);
+        let id2 = s.record_intent(&expedite("1", &a), now).await.unwrap();
+        let pair = &s.pending_pairs().await.unwrap()[0];
+        assert_eq!(
+            (pair.sent, pair.last_sent.map(|t| t.timestamp_millis())),
+            (1, Some(now.timestamp_millis()))
+        );
+        // An intent without an outcome is settled as unknown and still counts.
+        let settled = s.settle_unfinished_intents(now).await.unwrap();
+        assert_eq!(settled.iter().map(|e| e.id).collect::<Vec<_>>(), vec![id2]);
+        assert_eq!(s.pending_pairs().await.unwrap()[0].sent, 1);
+        let all = s.expedites().await.unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(),
+            vec!["failed", "unknown"]
+        );
+        assert_eq!(all[0].feishu_code, Some(2320001));
+    }
+}
+
+#[tokio::test]
+async fn prune_removes_only_old_finished_tasks_and_their_history() {
+    for (_d, s) in stores().await {
+        let long_ago = Clock::system().now() - chrono::TimeDelta::days(100);
+        s.record_page(
+            "u1",
+            Some("f"),
+            &[task("old"), task("new"), task("open")],
+            long_ago,
+        )
+        .await
+        .unwrap();
+        let a = vec![Recipient {
+            user_id: "u1".into(),
+            rule: "r".into(),
+            n: 1,
+        }];
+        s.record_intent(&expedite("old", &a), long_ago)
+            .await
+            .unwrap();
+        s.record_intent(&expedite("new", &a), long_ago)
+            .await
+            .unwrap();
+        for at in [long_ago, long_ago + chrono::TimeDelta::minutes(1)] {
+            s.record_absent("u1", &["old".to_owned()], at)
+                .await
+                .unwrap();
+        }
+        let recently = Clock::system().now() - chrono::TimeDelta::minutes(1);
+        for at in [recently, Clock::system().now()] {
+            s.record_absent("u1", &["new".to_owned()], at)
+                .await
+                .unwrap();
+        }
+        let (tasks, expedites) = s
+            .prune(Clock::system().now() - chrono::TimeDelta::days(90))
+            .await
+            .unwrap();
+        assert_eq!((tasks, expedites), (1, 1));
+        assert_eq!(s.task_counts().await.unwrap(), (1, 1));
+        assert_eq!(
+            s.expedites()
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.task_id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["new"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn unusable_path_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-db");
+    std::fs::write(
+        &file,
+        b"this is not sqlite, just text long enough to look like a header......",
+    )
+    .unwrap();
+    let err = Store::open(&Database::Sqlite(file))
+        .await
+        .err()
+        .expect("garbage file must not open");
+    assert!(err.to_string().contains("not-a-db"), "{err}");
+}
+
+/// Two instances on one PostgreSQL database: only the lease's holder of the current epoch
+/// writes intents; a standby settles nothing; a takeover settles what the old epoch left.
+#[tokio::test]
+async fn postgres_intents_are_fenced_by_the_lease() {
+    let url = crate::fake::postgres::fresh_database().await;
+    let db = Database::Postgres(url.clone());
+    let open = |secs| {
+        let db = db.clone();
+        async move {
+            Store::open(&db)
+                .await
+                .unwrap()
+                .with_lease(Lease::new(LeaseSettings {
+                    app_id: "cli_pair".into(),
+                    duration: std::time::Duration::from_secs(secs),
+                }))
+        }
+    };
+    let (a, b) = (open(30).await, open(30).await);
+    assert_eq!(a.elect().await.unwrap(), Election::Active { epoch: 1 });
+    let Election::Standby(holder) = b.elect().await.unwrap() else {
+        panic!("the lease is held")
+    };
+    assert_eq!(
+        (holder.holder.as_str(), holder.epoch),
+        (a.lease().unwrap().me(), 1)
+    );
+    assert!(a.acting() && !b.acting());
+    let now = crate::clock::Clock::system().now();
+    a.record_page("u1", None, &[task("1"), task("2")], now)
+        .await
+        .unwrap();
+    let r = |n| {
+        vec![Recipient {
+            user_id: "u1".into(),
+            rule: "r".into(),
+            n,
+        }]
+    };
+    let (r1, r2) = (r(1), r(2));
+    let open_one = a.record_intent(&expedite("1", &r1), now).await.unwrap();
+    // The standby writes no intent and settles nothing: the open one is the active's call.
+    assert!(matches!(
+        b.record_intent(&expedite("2", &r1), now).await,
+        Err(StoreError::NotLeader { .. })
+    ));
+    assert!(b.settle_unfinished_intents(now).await.unwrap().is_empty());
+    // The lease runs out (by the database's clock); the standby takes over with epoch 2.
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE lease SET expires_at = now() - interval '1 second'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(b.elect().await.unwrap(), Election::Active { epoch: 2 });
+    // The old holder still trusts its clock, but the database refuses its intent, and it
+    // stops acting.
+    assert!(a.acting());
+    let refused = a.record_intent(&expedite("1", &r2), now).await;
+    assert!(
+        matches!(refused, Err(StoreError::NotLeader { epoch: 1, .. })),
+        "{refused:?}"
+    );
+    assert!(!a.acting());
+    assert!(!a.renew().await.unwrap(), "no renewing a lease taken over");
+    // The new holder settles the old epoch's open intent, and may go on.
+    let settled = b.settle_unfinished_intents(now).await.unwrap();
+    assert_eq!(
+        settled.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![open_one]
+    );
+    assert!(matches!(
+        b.record_intent(&expedite("1", &r1), now).await,
+        Err(StoreError::AlreadyRecorded { n: 1, .. })
+    ));
+    b.record_intent(&expedite("1", &r2), now).await.unwrap();
+    let all = b.expedites().await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(),
+        vec!["unknown", "pending"]
+    );
+    // A clean close gives the lease up: the other takes it at once.
+    b.close().await;
+    assert_eq!(a.elect().await.unwrap(), Election::Active { epoch: 3 });
+}
