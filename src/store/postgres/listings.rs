@@ -52,6 +52,22 @@ impl<'a> TaskColumns<'a> {
     }
 }
 
+type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+impl TaskColumns<'_> {
+    /// Binds the columns as `$1`…`$8`, in the order both statements name them.
+    fn bind<'q>(&'q self, q: Query<'q>) -> Query<'q> {
+        q.bind(&self.task_id)
+            .bind(&self.instance_id)
+            .bind(&self.labels)
+            .bind(&self.status)
+            .bind(&self.initiator_id)
+            .bind(&self.initiator_name)
+            .bind(&self.start_time)
+            .bind(&self.fingerprint)
+    }
+}
+
 /// Distinct pairs, in first-seen order.
 fn distinct<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> (Vec<&'a str>, Vec<&'a str>) {
     let mut seen = FxHashSet::default();
@@ -70,28 +86,20 @@ impl Postgres {
         let now = ms(now);
         let c = TaskColumns::of(listed);
         let mut tx = self.begin().await?;
-        let new = sqlx::query(
+        let new = c.bind(sqlx::query(
             "INSERT INTO tasks (task_id, instance_id, labels, status, initiator_id, initiator_name,
                                 start_time, fingerprint, first_seen, last_seen)
              SELECT s.*, $9, $9 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                                             $6::text[], $7::int8[], $8::int8[]) AS s
              ON CONFLICT (task_id) DO NOTHING",
-        )
-        .bind(&c.task_id)
-        .bind(&c.instance_id)
-        .bind(&c.labels)
-        .bind(&c.status)
-        .bind(&c.initiator_id)
-        .bind(&c.initiator_name)
-        .bind(&c.start_time)
-        .bind(&c.fingerprint)
+        ))
         .bind(now)
         .execute(&mut *tx)
         .await
         .map_err(self.err("store tasks"))?
         .rows_affected();
         if new < c.task_id.len() as u64 {
-            sqlx::query(
+            c.bind(sqlx::query(
                 "UPDATE tasks SET
                    instance_id = coalesce(s.instance_id, tasks.instance_id),
                    labels = CASE WHEN s.labels = '[]' THEN tasks.labels ELSE s.labels END,
@@ -107,15 +115,7 @@ impl Postgres {
                    AS s(task_id, instance_id, labels, status, initiator_id, initiator_name, start_time, fingerprint)
                  WHERE tasks.task_id = s.task_id
                    AND (tasks.finished_at IS NOT NULL OR tasks.fingerprint IS DISTINCT FROM s.fingerprint)",
-            )
-            .bind(&c.task_id)
-            .bind(&c.instance_id)
-            .bind(&c.labels)
-            .bind(&c.status)
-            .bind(&c.initiator_id)
-            .bind(&c.initiator_name)
-            .bind(&c.start_time)
-            .bind(&c.fingerprint)
+            ))
             .bind(now)
             .execute(&mut *tx)
             .await
