@@ -517,3 +517,50 @@ async fn an_instance_whose_renewal_is_refused_stops_acting_at_once() {
         daemon.log()
     );
 }
+
+#[tokio::test]
+async fn a_reload_onto_another_database_gives_the_old_lease_up() {
+    let env = TestEnv::new_postgres().await;
+    let daemon = Daemon::start(&env, &[]);
+    daemon
+        .wait_for("active (lease epoch 1)", 1, Duration::from_secs(20))
+        .await;
+    let other = expediter::fake::postgres::fresh_database().await;
+    let config = std::fs::read_to_string(&env.config_path).unwrap();
+    std::fs::write(&env.config_path, config.replace(&env.database, &other)).unwrap();
+    daemon.signal("HUP");
+    daemon
+        .wait_for("active (lease epoch 1)", 2, Duration::from_secs(20))
+        .await;
+    daemon
+        .wait_for("config reloaded", 1, Duration::from_secs(10))
+        .await;
+    // The database it left: the lease given up (expired now), so another instance may act there
+    // at once; the new one: held by this process.
+    let lease = |url: String| async move {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        let row: (String, bool) = sqlx::query_as("SELECT holder, expires_at > now() FROM lease")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        row
+    };
+    let pid = format!("/{}/", daemon.pid());
+    let (old_holder, old_live) = lease(env.database.clone()).await;
+    let (new_holder, new_live) = lease(other.clone()).await;
+    assert!(
+        old_holder.contains(&pid) && !old_live,
+        "old lease still held"
+    );
+    assert!(new_holder.contains(&pid) && new_live, "new lease not held");
+    // Still given up a renewal interval later: no keeper of the old one is left.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !lease(env.database.clone()).await.1,
+        "the old lease was taken again"
+    );
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+}
