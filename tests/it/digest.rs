@@ -149,7 +149,7 @@ pub async fn digests_post_on_their_own_cron_under_run() {
     env.fake.add_bot("tok-finance", Some(SIGN), None);
     env.add(FakeTask::new("t1", &["u1"], 50 * HOUR));
     with_digest(&env, "", Some(SIGN));
-    // Cycles every 10 minutes, the digest every 2 s: only the digest's cron fires here.
+    // No cycle tick comes during the test, the digest fires every 2 s: only the digest posts here.
     let daemon = Daemon::start(&env, &[]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while env.fake.bot_messages("tok-finance").len() < 2 {

@@ -32,6 +32,7 @@ impl Sim {
     async fn new(extra: &str) -> Sim {
         let env = TestEnv::new().await;
         env.write_config("", &format!("{RULES}\n{extra}"));
+        with_cron(&env, "0 */10 * * * *");
         let year = Utc::now().format("%Y").to_string().parse::<i32>().unwrap() + 2;
         let start = chrono_tz::Asia::Shanghai
             .with_ymd_and_hms(year, 3, 1, 9, 0, 0)
