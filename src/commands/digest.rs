@@ -30,13 +30,9 @@ pub async fn run(path: &Path, name: Option<String>, dry_run: bool) -> anyhow::Re
         .into());
     }
     let db = &config.storage.database;
-    if !db.exists() {
-        return Err(anyhow::anyhow!(
-            "no database at {} yet: run `expediter once` (or the daemon) first",
-            db
-        ));
-    }
-    let store = Store::open_read_only(db).await?;
+    let Some(store) = Store::open_read_only(db).await? else {
+        return Err(anyhow::anyhow!(super::nothing_recorded(db)));
+    };
     let clock = Clock::system();
     let mut failed = false;
     for digest in chosen {

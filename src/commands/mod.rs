@@ -82,7 +82,8 @@ pub async fn check(path: &Path, online: bool) -> anyhow::Result<u8> {
 async fn lease_line(config: &Config) -> String {
     let db = &config.storage.database;
     let store = match Store::open_read_only(db).await {
-        Ok(s) => s,
+        Ok(Some(s)) => s,
+        Ok(None) => return "Lease: no instance has held it yet (nothing recorded yet)".to_owned(),
         Err(e) => return format!("Lease: cannot read it: {e}"),
     };
     let line = match store.lease_holder(&config.feishu.app_id).await {
@@ -239,25 +240,30 @@ fn listing_cadence(config: &Config, now: chrono::DateTime<chrono::Utc>) -> Strin
     }
 }
 
+/// What a command that only looks says of a database nothing was written to yet.
+pub(crate) fn nothing_recorded(db: &Database) -> String {
+    let what = match db {
+        Database::Sqlite(_) => "no database at",
+        Database::Postgres(_) => "nothing recorded in",
+    };
+    format!("{what} {db} yet: run `expediter once` (or the daemon) first to list tasks")
+}
+
 /// `expediter plan`: every tracked pending pair from the database alone.
 pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
     let config = load_config(path)?;
     let db = &config.storage.database;
-    if !db.exists() {
+    // Read only: looking never creates, migrates or writes anything.
+    let Some(store) = Store::open_read_only(db).await? else {
         // Nothing tracked yet is an empty plan, not an error.
-        eprintln!(
-            "no database at {} yet: run `expediter once` (or the daemon) first to list tasks",
-            db
-        );
+        eprintln!("{}", nothing_recorded(db));
         if json {
             println!("[]");
         } else {
             print!("{}", plan::render_table(&[]));
         }
         return Ok(EXIT_OK);
-    }
-    // Read only: looking never creates, migrates or writes anything.
-    let store = Store::open_read_only(db).await?;
+    };
     let pairs = store.pending_pairs().await?;
     let now = Clock::system().now();
     let today = crate::domain::planner::day_start(now, config.schedule.timezone);

@@ -98,14 +98,10 @@ async fn read(
     since: DateTime<Utc>,
 ) -> anyhow::Result<(Vec<report::Sent>, Pending)> {
     let db = &config.storage.database;
-    if !db.exists() {
-        eprintln!(
-            "no database at {} yet: run `expediter once` (or the daemon) first",
-            db
-        );
+    let Some(store) = Store::open_read_only(db).await? else {
+        eprintln!("{}", super::nothing_recorded(db));
         return Ok((Vec::new(), Vec::new()));
-    }
-    let store = Store::open_read_only(db).await?;
+    };
     let sent = store.sent_since(since).await?;
     let pairs = store.pending_pairs().await?;
     store.close().await;

@@ -123,13 +123,13 @@ pub async fn run(path: &Path, command: SilenceCommand) -> anyhow::Result<u8> {
         }
         SilenceCommand::List { all, json } => {
             let db = &config.storage.database;
-            let silences = if db.exists() {
-                let store = Store::open_read_only(db).await?;
-                let s = store.silences(all, now).await?;
-                store.close().await;
-                s
-            } else {
-                Vec::new()
+            let silences = match Store::open_read_only(db).await? {
+                Some(store) => {
+                    let s = store.silences(all, now).await?;
+                    store.close().await;
+                    s
+                }
+                None => Vec::new(),
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&silences)?);

@@ -80,10 +80,11 @@ pub(super) async fn post_digest(config: &Config, name: &str, clock: &Clock) {
         return;
     }
     match crate::store::Store::open_read_only(&config.storage.database).await {
-        Ok(store) => {
+        Ok(Some(store)) => {
             crate::digest::run_one(config, digest, &store, clock).await;
             store.close().await;
         }
+        Ok(None) => tracing::warn!(digest = %name, "digest not posted: nothing recorded yet"),
         Err(e) => tracing::error!(digest = %name, "digest not posted: {e}"),
     }
 }

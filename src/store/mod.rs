@@ -61,15 +61,6 @@ impl Database {
         }
     }
 
-    /// Whether there may be something to read: a SQLite file that exists; any PostgreSQL URL
-    /// (opening it tells).
-    pub fn exists(&self) -> bool {
-        match self {
-            Database::Sqlite(path) => path.exists(),
-            Database::Postgres(_) => true,
-        }
-    }
-
     /// The backend's name, for `check` and logs.
     pub fn backend(&self) -> &'static str {
         match self {
@@ -254,17 +245,21 @@ impl Store {
 
     /// Opens an existing database for reading only (`plan`, reports): nothing is created,
     /// migrated or written, so a command that only looks can never change what the daemon keeps.
-    pub async fn open_read_only(db: &Database) -> Result<Store, StoreError> {
+    /// `None` when nothing was ever written there: no SQLite file, or a PostgreSQL database
+    /// without a single table (both what a first `once` or the daemon will fill).
+    pub async fn open_read_only(db: &Database) -> Result<Option<Store>, StoreError> {
         let backend = match db {
+            Database::Sqlite(path) if !path.exists() => return Ok(None),
             Database::Sqlite(path) => Backend::Sqlite(sqlite::Sqlite::open_read_only(path).await?),
-            Database::Postgres(url) => {
-                Backend::Postgres(postgres::Postgres::open_read_only(url).await?)
-            }
+            Database::Postgres(url) => match postgres::Postgres::open_read_only(url).await? {
+                Some(pg) => Backend::Postgres(pg),
+                None => return Ok(None),
+            },
         };
-        Ok(Store {
+        Ok(Some(Store {
             backend,
             lock: Default::default(),
-        })
+        }))
     }
 
     /// The database's name for messages: a path, or a URL without its password.

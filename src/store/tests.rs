@@ -188,22 +188,72 @@ async fn read_only_opening_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = Database::Sqlite(dir.path().join("e.db"));
     assert!(
-        Store::open_read_only(&path).await.is_err(),
-        "no file, no store"
+        Store::open_read_only(&path).await.unwrap().is_none(),
+        "no file: nothing recorded yet"
     );
-    assert!(!path.exists(), "nothing created");
+    assert!(!dir.path().join("e.db").exists(), "nothing created");
     let s = Store::open(&path).await.unwrap();
     s.record_page("u1", None, &[task("1")], Clock::system().now())
         .await
         .unwrap();
     s.close().await;
-    let r = Store::open_read_only(&path).await.unwrap();
+    let r = Store::open_read_only(&path)
+        .await
+        .unwrap()
+        .expect("a store");
     assert_eq!(r.pending_pairs().await.unwrap().len(), 1);
     let err = r
         .record_page("u1", None, &[task("2")], Clock::system().now())
         .await
         .expect_err("read-only");
     assert!(err.to_string().contains("e.db"), "{err}");
+}
+
+#[tokio::test]
+async fn a_postgresql_database_without_tables_reads_as_nothing_recorded_yet() {
+    let url = crate::fake::postgres::fresh_database().await;
+    let db = Database::Postgres(url.clone());
+    assert!(
+        Store::open_read_only(&db).await.unwrap().is_none(),
+        "an empty database: nothing recorded yet"
+    );
+    let tables = || async {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        n
+    };
+    assert_eq!(tables().await, 0, "looking created nothing");
+    let s = Store::open(&db).await.unwrap();
+    s.record_page("u1", None, &[task("1")], Clock::system().now())
+        .await
+        .unwrap();
+    s.close().await;
+    let r = Store::open_read_only(&db).await.unwrap().expect("a store");
+    assert_eq!(r.pending_pairs().await.unwrap().len(), 1);
+    r.close().await;
+
+    // Another program's table and no migrations of ours: not ours, said so.
+    let other = crate::fake::postgres::fresh_database().await;
+    let pool = sqlx::PgPool::connect(&other).await.unwrap();
+    sqlx::query("CREATE TABLE invoices (id int)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let err = Store::open_read_only(&Database::Postgres(other))
+        .await
+        .err()
+        .expect("a database of another program");
+    assert!(
+        err.to_string().contains("not an expediter database"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -387,8 +387,14 @@ pub async fn plan_reads_the_database_alone() {
 }
 
 #[tokio::test]
-async fn plan_without_a_database_says_what_to_do() {
+pub async fn plan_without_a_database_says_what_to_do() {
+    // SQLite: no file yet. PostgreSQL: a database without a table yet.
     let env = TestEnv::new().await;
+    let said = if env.on_postgres() {
+        "nothing recorded in"
+    } else {
+        "no database at"
+    };
     let run = env.run(&["plan"]).await;
     assert_eq!(
         run.code,
@@ -397,7 +403,7 @@ async fn plan_without_a_database_says_what_to_do() {
         run.all()
     );
     assert!(
-        run.stderr.contains("no database") && run.stderr.contains("expediter once"),
+        run.stderr.contains(said) && run.stderr.contains("expediter once"),
         "{}",
         run.stderr
     );
@@ -408,7 +414,16 @@ async fn plan_without_a_database_says_what_to_do() {
     );
     let run = env.run(&["plan", "--json"]).await;
     assert_eq!((run.code, run.stdout.trim()), (0, "[]"));
-    assert!(!env.db_path.exists(), "plan creates no database");
+    let report = env.run(&["report"]).await;
+    assert_eq!(report.code, 0, "{}", report.all());
+    assert!(report.stderr.contains(said), "{}", report.stderr);
+    let silences = env.run(&["silence", "list", "--json"]).await;
+    assert_eq!((silences.code, silences.stdout.trim()), (0, "[]"));
+    if env.on_postgres() {
+        assert_eq!(env.tables().await, 0, "looking creates no table");
+    } else {
+        assert!(!env.db_path.exists(), "plan creates no database");
+    }
 }
 
 #[tokio::test]

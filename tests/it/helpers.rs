@@ -159,6 +159,19 @@ operator_user_id = "7000"
         self.database.starts_with("postgres")
     }
 
+    /// PostgreSQL: how many tables the env's database holds.
+    pub async fn tables(&self) -> i64 {
+        let pool = sqlx::PgPool::connect(&self.database).await.unwrap();
+        let n = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        n
+    }
+
     /// After an instance was killed: on PostgreSQL its lease (3 s in tests) must run out before
     /// another instance may act; on SQLite the lock died with it.
     pub async fn wait_out_lease(&self) {

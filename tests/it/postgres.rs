@@ -30,6 +30,7 @@ mod cycle {
         cycle::finished_tasks_leave_the_plan_only_after_a_complete_listing,
         cycle::a_listing_like_an_older_one_is_read_again_after_its_tasks_changed,
         cycle::plan_reads_the_database_alone,
+        cycle::plan_without_a_database_says_what_to_do,
         cycle::demo_runs_a_real_cycle_and_exits_0,
         cycle::cycles_driven_in_process_at_chosen_moments,
         cycle::report_numbers_from_a_known_history_and_a_page_with_charts,

@@ -101,9 +101,19 @@ impl Postgres {
         Ok(pg)
     }
 
-    /// Connects and checks the schema is current, writing nothing.
-    pub(super) async fn open_read_only(url: &str) -> Result<Postgres, StoreError> {
+    /// Connects and checks the schema is current, writing nothing; `None` for a database
+    /// without any table in its schema (nothing was ever written there).
+    pub(super) async fn open_read_only(url: &str) -> Result<Option<Postgres>, StoreError> {
         let pg = Self::connect(url).await?;
+        let empty: Result<bool, _> = sqlx::query_scalar(
+            "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema())",
+        )
+        .fetch_one(&pg.pool)
+        .await;
+        if let Ok(true) = empty {
+            pg.pool.close().await;
+            return Ok(None);
+        }
         let applied: Result<Option<i64>, _> =
             sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
                 .fetch_one(&pg.pool)
@@ -124,7 +134,7 @@ impl Postgres {
                 message,
             });
         }
-        Ok(pg)
+        Ok(Some(pg))
     }
 
     pub(super) fn name(&self) -> &str {
