@@ -457,3 +457,89 @@ async fn postgres_intents_are_fenced_by_the_lease() {
     b.close().await;
     assert_eq!(a.elect().await.unwrap(), Election::Active { epoch: 3 });
 }
+
+/// A takeover waits for an intent being written: the intent statement holds the lease row
+/// `FOR SHARE` until it commits, so the new epoch begins after it and the new holder's
+/// settling sees it. (Here the intent is held up by an uncommitted row with the same key.)
+#[tokio::test]
+async fn postgres_a_takeover_waits_for_an_intent_being_written() {
+    use sqlx::Connection as _;
+    use std::time::{Duration, Instant};
+    let url = crate::fake::postgres::fresh_database().await;
+    let db = Database::Postgres(url.clone());
+    let open = || {
+        let db = db.clone();
+        async move {
+            Store::open(&db)
+                .await
+                .unwrap()
+                .with_lease(Lease::new(LeaseSettings {
+                    app_id: "cli_pair".into(),
+                    duration: Duration::from_secs(1),
+                }))
+        }
+    };
+    let (a, b) = (open().await, open().await);
+    assert_eq!(a.elect().await.unwrap(), Election::Active { epoch: 1 });
+    let now = crate::clock::Clock::system().now();
+    a.record_page("u1", None, &[task("1")], now).await.unwrap();
+    // Another session writes the same (task, assignee, kind, n) and does not commit yet.
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut blocker = conn.begin().await.unwrap();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO expedites (task_id, rule, operator_id, opinion, intent_at, outcome, kind, epoch)
+         VALUES ('1', 'r', '7000', 'x', 0, 'pending', 'expedite', 1) RETURNING id",
+    )
+    .fetch_one(&mut *blocker)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO expedite_assignees (expedite_id, task_id, user_id, rule, n, kind)
+         VALUES ($1, '1', 'u1', 'r', 1, 'expedite')",
+    )
+    .bind(id)
+    .execute(&mut *blocker)
+    .await
+    .unwrap();
+    let r1 = vec![Recipient {
+        user_id: "u1".into(),
+        rule: "r".into(),
+        n: 1,
+    }];
+    let started = Instant::now();
+    let intent = async {
+        let r = a.record_intent(&expedite("1", &r1), now).await;
+        (r, Instant::now())
+    };
+    // The lease runs out (1 s, by the database's clock) while the intent waits; then the
+    // other instance tries to take it over.
+    let takeover = async {
+        tokio::time::sleep(Duration::from_millis(1400)).await;
+        let r = b.elect().await;
+        (r, Instant::now())
+    };
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        let at = Instant::now();
+        blocker.rollback().await.unwrap();
+        at
+    };
+    let ((written, written_at), (elected, elected_at), released_at) =
+        tokio::time::timeout(Duration::from_secs(20), async {
+            tokio::join!(intent, takeover, release)
+        })
+        .await
+        .expect("neither waits forever");
+    let id = written.expect("the intent began while the lease held, so it is written");
+    assert_eq!(elected.unwrap(), Election::Active { epoch: 2 });
+    assert!(
+        elected_at > released_at,
+        "the takeover waited for the intent: written after {:?}, taken over after {:?}, released after {:?}",
+        written_at - started,
+        elected_at - started,
+        released_at - started
+    );
+    // So the new holder's settling finds it.
+    let settled = b.settle_unfinished_intents(now).await.unwrap();
+    assert_eq!(settled.iter().map(|e| e.id).collect::<Vec<_>>(), vec![id]);
+}
