@@ -33,11 +33,18 @@ pub fn spawn_keeper(store: &Store, clock: &Clock, elected: &Election) {
     let (store2, clock) = (store.clone(), clock.clone());
     let handle = tokio::spawn(async move {
         let mut told = told;
-        let mut every = tokio::time::interval(lease.interval());
+        let mut period = lease.interval();
+        let mut every = tokio::time::interval(period);
         every.set_missed_tick_behavior(MissedTickBehavior::Delay);
         every.tick().await;
         loop {
             every.tick().await;
+            if lease.interval() != period {
+                // A reload changed the lease's length: renew (or look) at a third of the new one.
+                period = lease.interval();
+                every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            }
             let now = if lease.epoch() > 0 {
                 renew(&store2).await
             } else {

@@ -44,21 +44,27 @@ pub(super) async fn reload(path: &Path, old: &Engine, progress: &Progress) -> Op
             }
         }
     };
-    let store = if config.storage.database == old.config.storage.database {
-        if old.store.lease().is_some()
-            && (config.storage.lease != old.config.storage.lease
-                || config.feishu.app_id != old.config.feishu.app_id)
+    // The same database (and on PostgreSQL the same app's lease): the store is kept, with a new
+    // lease length from its next renewal. Another database or app: a store of its own, and the
+    // old lease given up.
+    let same_lease_row = config.storage.database == old.config.storage.database
+        && (old.store.lease().is_none() || config.feishu.app_id == old.config.feishu.app_id);
+    let store = if same_lease_row {
+        if let Some(lease) = old.store.lease()
+            && config.storage.lease != lease.duration()
         {
-            tracing::warn!(
-                "a new [storage] lease or app_id takes effect at the next restart; the lease is kept as it was"
+            lease.set_duration(config.storage.lease);
+            tracing::info!(
+                lease = ?config.storage.lease,
+                "the lease's new length applies from its next renewal"
             );
         }
         old.store.clone()
     } else {
         match open_store(&config, &old.clock, Role::Daemon).await {
             Ok(s) => {
-                // The old database's lease is given up: a cycle still running on it stops
-                // acting, and no keeper holds it for a database this instance has left.
+                // The old lease is given up: a cycle still running under it stops acting, and
+                // no keeper holds a lease this instance has left.
                 old.store.stand_down().await;
                 s
             }

@@ -9,6 +9,7 @@
 //! rates. Intents are fenced in the database as well (`postgres::ledger`): a holder that froze
 //! past its lease writes none when it wakes, whatever its clock says.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -42,7 +43,9 @@ pub struct Lease {
 
 #[derive(Debug)]
 struct Inner {
-    settings: LeaseSettings,
+    app_id: String,
+    /// The lease's length in milliseconds: a reload may change it (from the next renewal on).
+    duration_ms: AtomicU64,
     /// `host/pid/random`: unique per process, so a restarted instance is a new holder.
     me: String,
     state: Mutex<State>,
@@ -68,7 +71,8 @@ impl Lease {
         let me = format!("{host}/{}/{:08x}", std::process::id(), fastrand::u32(..));
         Lease {
             inner: Arc::new(Inner {
-                settings,
+                app_id: settings.app_id,
+                duration_ms: AtomicU64::new(millis(settings.duration)),
                 me,
                 state: Mutex::default(),
                 keeper: Mutex::default(),
@@ -81,7 +85,7 @@ impl Lease {
     }
 
     pub fn app_id(&self) -> &str {
-        &self.inner.settings.app_id
+        &self.inner.app_id
     }
 
     /// This instance's name in the lease row.
@@ -90,17 +94,20 @@ impl Lease {
     }
 
     pub fn duration(&self) -> Duration {
-        self.inner.settings.duration
+        Duration::from_millis(self.inner.duration_ms.load(Ordering::Relaxed))
+    }
+
+    /// A reloaded `[storage] lease`: the next renewal asks for it, and trusts that grant for
+    /// its share; the grant held now keeps the length it was asked with.
+    pub fn set_duration(&self, duration: Duration) {
+        self.inner
+            .duration_ms
+            .store(millis(duration), Ordering::Relaxed);
     }
 
     /// How often the holder renews and a standby looks: a third of the lease.
     pub fn interval(&self) -> Duration {
         self.duration() / 3
-    }
-
-    /// How long after asking for a grant the holder still trusts it: the lease less a tenth.
-    fn trusted_for(&self) -> Duration {
-        self.duration() - self.duration() / 10
     }
 
     /// Whether this instance may act now: it holds an epoch and its deadline has not passed.
@@ -114,11 +121,12 @@ impl Lease {
         self.state().epoch
     }
 
-    /// The database granted or renewed `epoch` in answer to a request sent at `asked`.
-    pub(super) fn granted(&self, epoch: i64, asked: Instant) {
+    /// The database granted or renewed `epoch`, for `duration`, in answer to a request sent at
+    /// `asked`.
+    pub(super) fn granted(&self, epoch: i64, asked: Instant, duration: Duration) {
         *self.state() = State {
             epoch,
-            until: Some(asked + self.trusted_for()),
+            until: Some(asked + trusted_for(duration)),
         };
     }
 
@@ -153,6 +161,16 @@ impl Lease {
     }
 }
 
+/// How long after asking for a grant of `duration` the holder still trusts it: the lease less
+/// a tenth.
+fn trusted_for(duration: Duration) -> Duration {
+    duration - duration / 10
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,15 +187,23 @@ mod tests {
         let l = lease(30);
         assert!(!l.acting(), "no grant, no acting");
         let now = Instant::now();
-        l.granted(3, now);
+        let d = l.duration();
+        l.granted(3, now, d);
         assert!(l.acting());
         assert_eq!(l.epoch(), 3);
         // Asked 26 s ago: 27 s are trusted of a 30 s lease.
-        l.granted(3, now - Duration::from_secs(26));
+        l.granted(3, now - Duration::from_secs(26), d);
         assert!(l.acting());
-        l.granted(3, now - Duration::from_secs(28));
+        l.granted(3, now - Duration::from_secs(28), d);
         assert!(!l.acting(), "past 27 s of 30 s: no longer trusted");
-        l.granted(4, now);
+        // A grant keeps the length it was asked with, whatever the lease is set to since.
+        l.set_duration(Duration::from_secs(6));
+        assert_eq!(l.interval(), Duration::from_secs(2));
+        l.granted(3, now - Duration::from_secs(20), d);
+        assert!(l.acting(), "asked for 30 s: trusted for 27");
+        l.granted(3, now - Duration::from_secs(6), l.duration());
+        assert!(!l.acting(), "asked for 6 s: trusted for 5.4");
+        l.granted(4, now, d);
         l.step_down();
         assert!(!l.acting());
         assert_eq!(l.epoch(), 0);

@@ -564,3 +564,67 @@ async fn a_reload_onto_another_database_gives_the_old_lease_up() {
     let (code, _, log) = daemon.stop().await;
     assert_eq!(code, 0, "{log}");
 }
+
+#[tokio::test]
+async fn a_reload_applies_a_new_lease_length_and_a_new_app_id() {
+    let env = TestEnv::new_postgres().await;
+    let daemon = Daemon::start(&env, &[]);
+    daemon
+        .wait_for("active (lease epoch 1)", 1, Duration::from_secs(20))
+        .await;
+    // Per app: the holder, whether it holds now, and how long it still holds by the database.
+    let lease = |app: &'static str| {
+        let url = env.database.clone();
+        async move {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                .await
+                .unwrap();
+            let row: (String, f64) = sqlx::query_as(
+                "SELECT holder, extract(epoch FROM expires_at - now())::float8 FROM lease WHERE app_id = $1",
+            )
+            .bind(app)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+            row
+        }
+    };
+    let (_, left) = lease(APP_ID).await;
+    assert!(left <= 3.0, "a 3 s lease: {left}");
+    let config = std::fs::read_to_string(&env.config_path).unwrap();
+    assert!(config.contains("lease = \"3s\""));
+    std::fs::write(
+        &env.config_path,
+        config.replace("lease = \"3s\"", "lease = \"30s\""),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    daemon
+        .wait_for("from its next renewal", 1, Duration::from_secs(10))
+        .await;
+    // The next renewal (a third of the old 3 s) asks for 30 s.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let (_, left) = lease(APP_ID).await;
+    assert!(left > 20.0, "renewed for 30 s: {left}\n{}", daemon.log());
+    // Another app: its own lease row, taken by this process; the old app's given up.
+    let config = std::fs::read_to_string(&env.config_path).unwrap();
+    std::fs::write(
+        &env.config_path,
+        config.replace(&format!("app_id = \"{APP_ID}\""), "app_id = \"cli_other\""),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    daemon
+        .wait_for("active (lease epoch 1)", 2, Duration::from_secs(20))
+        .await;
+    let pid = format!("/{}/", daemon.pid());
+    let (holder, left) = lease("cli_other").await;
+    assert!(holder.contains(&pid) && left > 20.0, "{holder} {left}");
+    let (holder, left) = lease(APP_ID).await;
+    assert!(
+        holder.contains(&pid) && left <= 0.0,
+        "old app's lease given up: {left}"
+    );
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+}

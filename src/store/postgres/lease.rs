@@ -28,7 +28,7 @@ impl Postgres {
     /// holds it. A takeover increments the epoch.
     pub(in crate::store) async fn elect(&self) -> Result<Election, StoreError> {
         let lease = self.lease_or_err()?;
-        let asked = Instant::now();
+        let (asked, duration) = (Instant::now(), lease.duration());
         let epoch: Option<i64> = sqlx::query_scalar(
             "INSERT INTO lease (app_id, holder, epoch, expires_at, acquired_at)
              VALUES ($1, $2, 1, now() + make_interval(secs => $3), now())
@@ -40,12 +40,12 @@ impl Postgres {
         )
         .bind(lease.app_id())
         .bind(lease.me())
-        .bind(lease.duration().as_secs_f64())
+        .bind(duration.as_secs_f64())
         .fetch_optional(&self.pool)
         .await
         .map_err(self.err("take the lease"))?;
         if let Some(epoch) = epoch {
-            lease.granted(epoch, asked);
+            lease.granted(epoch, asked, duration);
             return Ok(Election::Active { epoch });
         }
         lease.step_down();
@@ -69,7 +69,7 @@ impl Postgres {
         if epoch == 0 {
             return Ok(false);
         }
-        let asked = Instant::now();
+        let (asked, duration) = (Instant::now(), lease.duration());
         let renewed = sqlx::query(
             "UPDATE lease SET expires_at = now() + make_interval(secs => $4)
              WHERE app_id = $1 AND holder = $2 AND epoch = $3 AND expires_at > now()",
@@ -77,14 +77,14 @@ impl Postgres {
         .bind(lease.app_id())
         .bind(lease.me())
         .bind(epoch)
-        .bind(lease.duration().as_secs_f64())
+        .bind(duration.as_secs_f64())
         .execute(&self.pool)
         .await
         .map_err(self.err("renew the lease"))?
         .rows_affected()
             == 1;
         if renewed {
-            lease.granted(epoch, asked);
+            lease.granted(epoch, asked, duration);
         }
         Ok(renewed)
     }
