@@ -371,25 +371,25 @@ async fn unusable_path_names_the_file() {
     assert!(err.to_string().contains("not-a-db"), "{err}");
 }
 
+/// An instance of the pair on `db` (PostgreSQL), with a lease of `duration`, not elected yet.
+async fn leased(db: &Database, duration: std::time::Duration) -> Store {
+    Store::open(db)
+        .await
+        .unwrap()
+        .with_lease(Lease::new(LeaseSettings {
+            app_id: "cli_pair".into(),
+            duration,
+        }))
+}
+
 /// Two instances on one PostgreSQL database: only the lease's holder of the current epoch
 /// writes intents; a standby settles nothing; a takeover settles what the old epoch left.
 #[tokio::test]
 async fn postgres_intents_are_fenced_by_the_lease() {
     let url = crate::fake::postgres::fresh_database().await;
     let db = Database::Postgres(url.clone());
-    let open = |secs| {
-        let db = db.clone();
-        async move {
-            Store::open(&db)
-                .await
-                .unwrap()
-                .with_lease(Lease::new(LeaseSettings {
-                    app_id: "cli_pair".into(),
-                    duration: std::time::Duration::from_secs(secs),
-                }))
-        }
-    };
-    let (a, b) = (open(30).await, open(30).await);
+    let thirty = std::time::Duration::from_secs(30);
+    let (a, b) = (leased(&db, thirty).await, leased(&db, thirty).await);
     assert_eq!(a.elect().await.unwrap(), Election::Active { epoch: 1 });
     let Election::Standby(holder) = b.elect().await.unwrap() else {
         panic!("the lease is held")
@@ -467,19 +467,8 @@ async fn postgres_a_takeover_waits_for_an_intent_being_written() {
     use std::time::{Duration, Instant};
     let url = crate::fake::postgres::fresh_database().await;
     let db = Database::Postgres(url.clone());
-    let open = || {
-        let db = db.clone();
-        async move {
-            Store::open(&db)
-                .await
-                .unwrap()
-                .with_lease(Lease::new(LeaseSettings {
-                    app_id: "cli_pair".into(),
-                    duration: Duration::from_secs(1),
-                }))
-        }
-    };
-    let (a, b) = (open().await, open().await);
+    let second = Duration::from_secs(1);
+    let (a, b) = (leased(&db, second).await, leased(&db, second).await);
     assert_eq!(a.elect().await.unwrap(), Election::Active { epoch: 1 });
     let now = crate::clock::Clock::system().now();
     a.record_page("u1", None, &[task("1")], now).await.unwrap();
