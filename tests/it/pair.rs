@@ -1,7 +1,7 @@
 //! Two `expediter run` on one PostgreSQL database — a pair of hosts, here two processes — with
 //! a 1 s schedule and tasks coming due all the time: one acts, the other stands by; `kill -9`,
-//! `SIGSTOP`/`SIGCONT` and `pg_terminate_backend` of the active one; a digest posted once per
-//! tick by the pair. Across all of them: no (task, assignee, n) delivered twice, no pair reminded
+//! `SIGSTOP`/`SIGCONT` and `pg_terminate_backend` of the active one, the database refusing
+//! both for a while; a digest posted once per tick by the pair. Across all of them: no (task, assignee, n) delivered twice, no pair reminded
 //! sooner than `repeat`, every due task reminded.
 
 use std::collections::HashMap;
@@ -353,6 +353,97 @@ async fn a_pair_posts_each_digest_once_and_survives_its_sessions_being_terminate
         "reminders go on after the cut"
     );
     pair.stop_feeding(Duration::from_secs(3)).await;
+    pair.check_nothing_lost();
+    pair.check_history();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_refusing_everyone_stops_the_pair_and_its_return_elects_one() {
+    let pair = Pair::start(|_| String::new()).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The server refuses the database to every new session and ends the ones it has: to both
+    // instances the database is gone, for longer than the lease.
+    let name = pair
+        .env
+        .database
+        .split('?')
+        .next()
+        .and_then(|u| u.rsplit('/').next())
+        .unwrap()
+        .to_owned();
+    let admin = expediter::fake::postgres::cluster_url();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .unwrap();
+    let refuse = |allow: bool| format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(refuse(false)))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let cut = Instant::now();
+    pair.a
+        .wait_for("could not renew the lease", 1, Duration::from_secs(5))
+        .await;
+    eprintln!(
+        "database refused → the active one stood down after {:?}",
+        cut.elapsed()
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (ma, mb) = (scrape(pair.ports.0).await, scrape(pair.ports.1).await);
+    assert_eq!(gauge(&ma, "expediter_active"), Some(0.0), "{ma}");
+    assert_eq!(gauge(&mb, "expediter_active"), Some(0.0), "{mb}");
+    // Nothing went out once the active one had stood down (an intent cannot be written either).
+    let stood_down = cut + Duration::from_millis(1500);
+    let during: Vec<_> = pair
+        .env
+        .fake
+        .expedites()
+        .into_iter()
+        .filter(|e| e.at > stood_down)
+        .collect();
+    assert!(
+        during.is_empty(),
+        "sent while the database was gone: {during:?}"
+    );
+    let sent_before = pair.env.expedite_calls();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(refuse(true)))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let back = Instant::now();
+    let deadline = back + Duration::from_secs(6);
+    let active = loop {
+        let (ma, mb) = (scrape(pair.ports.0).await, scrape(pair.ports.1).await);
+        let on = |m: &str| gauge(m, "expediter_active") == Some(1.0);
+        match (on(&ma), on(&mb)) {
+            (true, false) => break &pair.a,
+            (false, true) => break &pair.b,
+            (true, true) => panic!("both active:\n{ma}\n{mb}"),
+            (false, false) => {
+                assert!(Instant::now() < deadline, "no one active again");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    eprintln!("database back → one active after {:?}", back.elapsed());
+    active
+        .wait_for(
+            "now the active one (lease epoch 2)",
+            1,
+            Duration::from_secs(2),
+        )
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while pair.env.expedite_calls() == sent_before {
+        assert!(Instant::now() < deadline, "nothing sent after the return");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    pair.stop_feeding(Duration::from_secs(4)).await;
     pair.check_nothing_lost();
     pair.check_history();
 }
