@@ -78,6 +78,7 @@ impl TestEnv {
     }
 
     pub async fn new() -> TestEnv {
+        away_from_midnight().await;
         let fake = FakeFeishu::start(APP_ID, APP_SECRET)
             .await
             .expect("fake Feishu starts");
@@ -426,6 +427,18 @@ impl Daemon {
             .expect("exits")
             .unwrap();
         (status.code().unwrap_or(-1), start.elapsed(), self.log())
+    }
+}
+
+/// Tests on the real clock that count "today" in the config's zone (the daily cap, `plan`'s
+/// reminders today) must not straddle midnight in Shanghai: an env made in the last minute of
+/// the day waits the day out first.
+async fn away_from_midnight() {
+    use chrono::Timelike;
+    let now = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai);
+    let left = 86_400 - i64::from(now.num_seconds_from_midnight());
+    if left <= 60 {
+        tokio::time::sleep(Duration::from_secs(left as u64 + 1)).await;
     }
 }
 
