@@ -522,6 +522,22 @@ async fn an_unreachable_or_foreign_postgresql_is_an_error_naming_it() {
         );
         assert!(!run.all().contains("pw-9f8e7d"), "{}", run.all());
     }
+    // A TCP port nobody listens on: the message says the connection was refused (not only
+    // that a pool timed out).
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let refused = format!("postgres://expediter:pw-9f8e7d@127.0.0.1:{port}/expediter");
+    std::fs::write(&env.config_path, config.replace(&env.database, &refused)).unwrap();
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("cannot connect") && run.stderr.contains("refused"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains("pw-9f8e7d"), "{}", run.all());
     // A database another program migrated with sqlx: not ours, and left as it was.
     let foreign = expediter::fake::postgres::fresh_database().await;
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&foreign)

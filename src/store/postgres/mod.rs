@@ -57,6 +57,9 @@ pub(super) fn redact(url: &str) -> String {
     }
 }
 
+/// How long opening a session may take, and a pooled one later.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Postgres {
     async fn connect(url: &str) -> Result<Postgres, StoreError> {
         let name = redact(url);
@@ -73,12 +76,24 @@ impl Postgres {
         if !url.contains("application_name=") {
             options = options.application_name(&format!("expediter/{}", std::process::id()));
         }
+        // One session first, by itself: the pool retries a refused connection until its
+        // timeout and then says only that it timed out; a session says why (refused, no such
+        // host, authentication, no such database).
+        let cannot =
+            |e: &dyn std::fmt::Display| open_err(format!("cannot connect: {}", redact_in(&e, url)));
+        match tokio::time::timeout(CONNECT_TIMEOUT, sqlx::ConnectOptions::connect(&options)).await {
+            Ok(Ok(session)) => {
+                let _ = sqlx::Connection::close(session).await;
+            }
+            Ok(Err(e)) => return Err(cannot(&e)),
+            Err(_) => return Err(cannot(&format!("no answer within {CONNECT_TIMEOUT:?}"))),
+        }
         let pool = PgPoolOptions::new()
             .max_connections(4)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(|e| open_err(format!("cannot connect: {}", redact_in(&e, url))))?;
+            .map_err(|e| cannot(&e))?;
         Ok(Postgres {
             pool,
             name,
