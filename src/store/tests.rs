@@ -532,3 +532,45 @@ async fn postgres_a_takeover_waits_for_an_intent_being_written() {
     let settled = b.settle_unfinished_intents(now).await.unwrap();
     assert_eq!(settled.iter().map(|e| e.id).collect::<Vec<_>>(), vec![id]);
 }
+
+/// A frozen instance's open transaction does not hold up the one that took over: the server
+/// ends a session of ours idle inside a transaction, and the rows it had written are free.
+#[tokio::test]
+async fn postgres_a_frozen_transaction_is_ended_and_its_rows_freed() {
+    use sqlx::{ConnectOptions as _, Connection as _};
+    use std::time::{Duration, Instant};
+    let url = crate::fake::postgres::fresh_database().await;
+    let db = Database::Postgres(url.clone());
+    let b = leased(&db, Duration::from_secs(30)).await;
+    assert_eq!(b.elect().await.unwrap(), Election::Active { epoch: 1 });
+    let now = crate::clock::Clock::system().now();
+    b.record_page("u1", None, &[task("1")], now).await.unwrap();
+    // A session like the frozen one's: it wrote u1's rows inside a transaction, then stopped.
+    let mut frozen = postgres::session_options(&url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut tx = frozen.begin().await.unwrap();
+    sqlx::query("UPDATE assignments SET last_seen = last_seen + 1 WHERE user_id = 'u1'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        b.record_page("u1", None, &[task("1")], now),
+    )
+    .await
+    .expect("the rows were freed")
+    .unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(10),
+        "waited {waited:?} for the frozen session's rows"
+    );
+    assert!(
+        tx.commit().await.is_err(),
+        "the frozen session was ended: it commits nothing"
+    );
+}

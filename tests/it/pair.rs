@@ -244,6 +244,7 @@ async fn a_leader_frozen_past_its_lease_wakes_as_a_standby_and_sends_nothing() {
         "SIGCONT → standing by within {:?}; reminders it sent after waking: {sent_after_waking}",
         thawed.elapsed()
     );
+    eprintln!("DEBUG-A:\n{}\nDEBUG-B:\n{}", pair.a.log(), pair.b.log());
     // At most the one request it was in the middle of when it froze.
     assert!(sent_after_waking <= 1, "the thawed one sent: {woke}");
     // And no intent of its epoch written since it woke: the database refused them.
@@ -259,7 +260,12 @@ async fn a_leader_frozen_past_its_lease_wakes_as_a_standby_and_sends_nothing() {
     .await
     .unwrap();
     assert_eq!(stale, 0, "intents of the old epoch written after it woke");
-    assert!(fresh > 0, "the active one went on writing intents");
+    assert!(
+        fresh > 0,
+        "the active one went on writing intents:\n{}\n--- the thawed one:\n{}",
+        pair.b.log(),
+        woke
+    );
     assert!(
         woke.matches("not sent: this instance is no longer the active one")
             .count()

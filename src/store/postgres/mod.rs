@@ -60,6 +60,28 @@ pub(super) fn redact(url: &str) -> String {
 /// How long opening a session may take, and a pooled one later.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a session of ours may sit inside a transaction waiting for its next statement: ours
+/// send them back to back, so only a frozen instance (a paused VM, `SIGSTOP`, a partition) waits
+/// that long — and the server then ends its session, releasing the rows it had written, so the
+/// instance that took over is not held up by them until the frozen one wakes.
+const IDLE_IN_TRANSACTION: &str = "5s";
+
+/// The options of every session of ours on `url`.
+pub(super) fn session_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?.options([
+        // A statement that hangs (a lock, a frozen server) ends instead of holding the
+        // instance; the lease does not depend on it (monotonic clock).
+        ("statement_timeout", "60s"),
+        ("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION),
+    ]);
+    // Which process a session belongs to, in `pg_stat_activity`, unless the URL says.
+    Ok(if url.contains("application_name=") {
+        options
+    } else {
+        options.application_name(&format!("expediter/{}", std::process::id()))
+    })
+}
+
 impl Postgres {
     async fn connect(url: &str) -> Result<Postgres, StoreError> {
         let name = redact(url);
@@ -67,15 +89,8 @@ impl Postgres {
             db: name.clone(),
             message,
         };
-        let mut options = PgConnectOptions::from_str(url)
-            .map_err(|e| open_err(format!("not a PostgreSQL URL: {}", redact_in(&e, url))))?
-            // A statement that hangs (a lock, a frozen server) ends instead of holding the
-            // instance; the lease does not depend on it (monotonic clock).
-            .options([("statement_timeout", "60s")]);
-        // Which process a session belongs to, in `pg_stat_activity`, unless the URL says.
-        if !url.contains("application_name=") {
-            options = options.application_name(&format!("expediter/{}", std::process::id()));
-        }
+        let options = session_options(url)
+            .map_err(|e| open_err(format!("not a PostgreSQL URL: {}", redact_in(&e, url))))?;
         // One session first, by itself: the pool retries a refused connection until its
         // timeout and then says only that it timed out; a session says why (refused, no such
         // host, authentication, no such database).
