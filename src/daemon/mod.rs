@@ -6,6 +6,9 @@
 //!   zone's rules at that moment, and handed to the scheduler as a one-shot job that arms the
 //!   next one when it fires;
 //! - it works in whole seconds and may fire a little early: a tick waits for its real time;
+//! - a job due within the second is due at once and can be taken up before its code is stored,
+//!   and then dropped (with an ERROR of its own) — which ended the chain: a tick due within a
+//!   few seconds is timed here instead (`schedule::NEAR`);
 //! - it would start a slow job again on the next tick: a tick that finds a cycle running is
 //!   skipped and logged;
 //! - its shutdown neither waits for running jobs nor listens for SIGTERM: signals are handled

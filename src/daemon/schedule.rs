@@ -100,6 +100,13 @@ struct Chain {
     what: Work,
 }
 
+/// A fire time sooner than this is timed here, not by the scheduler. The scheduler keeps whole
+/// seconds: a job due within the second is due at once, and its ticker can take it up before
+/// the job's code is stored — it then drops the job with an ERROR ("Error getting … from job
+/// code"), and the chain would end there. Jobs further out are due at least two seconds after
+/// they are added.
+const NEAR: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl Chain {
     /// Schedules the first fire time strictly after `after`.
     fn arm<'a>(
@@ -114,33 +121,16 @@ impl Chain {
             };
             let wait = (at - self.clock.now()).to_std().unwrap_or_default();
             let chain = self.clone();
+            if wait < NEAR {
+                let scheduler = scheduler.clone();
+                tokio::spawn(async move { chain.fire(&scheduler, at).await });
+                return Ok(());
+            }
             let job = Job::new_one_shot_at_instant_async(
                 std::time::Instant::now() + wait,
                 move |_id, scheduler| {
                     let chain = chain.clone();
-                    Box::pin(async move {
-                        // Whole-second scheduling may fire early: keep to the real fire time.
-                        if let Ok(early) = (at - chain.clock.now()).to_std() {
-                            tokio::time::sleep(early).await;
-                        }
-                        if chain.live.load(Ordering::SeqCst) != chain.generation {
-                            return;
-                        }
-                        if chain
-                            .tx
-                            .send(Tick {
-                                generation: chain.generation,
-                                at,
-                                what: chain.what.clone(),
-                            })
-                            .is_err()
-                        {
-                            return;
-                        }
-                        if let Err(e) = chain.arm(&scheduler, at).await {
-                            tracing::error!("cannot arm the next tick: {e:#}");
-                        }
-                    })
+                    Box::pin(async move { chain.fire(&scheduler, at).await })
                 },
             )
             .context("cannot create a schedule job")?;
@@ -151,12 +141,74 @@ impl Chain {
             Ok(())
         })
     }
+
+    /// The tick of `at`, then the next one armed.
+    async fn fire(&self, scheduler: &JobScheduler, at: DateTime<Utc>) {
+        // Whole-second scheduling may fire early: keep to the real fire time.
+        if let Ok(early) = (at - self.clock.now()).to_std() {
+            tokio::time::sleep(early).await;
+        }
+        if self.live.load(Ordering::SeqCst) != self.generation {
+            return;
+        }
+        let tick = Tick {
+            generation: self.generation,
+            at,
+            what: self.what.clone(),
+        };
+        if self.tx.send(tick).is_err() {
+            return;
+        }
+        if let Err(e) = self.arm(scheduler, at).await {
+            tracing::error!("cannot arm the next tick: {e:#}");
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::{Offset, TimeZone};
+
+    /// Ticks due within a few seconds are timed here: a scheduler whose ticker never runs (not
+    /// started) still sees a 1 s chain tick each second, each from the one before.
+    #[tokio::test]
+    async fn a_near_tick_does_not_wait_on_the_scheduler() {
+        let scheduler = JobScheduler::new().await.unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let live = Arc::new(AtomicU64::new(1));
+        let chain = Chain {
+            cron: CronSchedule::parse("* * * * * *").unwrap(),
+            tz: chrono_tz::Asia::Shanghai,
+            generation: 1,
+            live: live.clone(),
+            tx,
+            clock: Clock::system(),
+            what: Work::Cycle,
+        };
+        chain.arm(&scheduler, Utc::now()).await.unwrap();
+        let mut at = Vec::new();
+        for _ in 0..3 {
+            let tick = tokio::time::timeout(std::time::Duration::from_millis(2500), rx.recv())
+                .await
+                .expect("a tick each second")
+                .unwrap();
+            assert!(Utc::now() >= tick.at, "not before its fire time");
+            at.push(tick.at);
+        }
+        assert!(
+            at.windows(2)
+                .all(|w| w[1] - w[0] == chrono::TimeDelta::seconds(1)),
+            "{at:?}"
+        );
+        // A newer schedule ends the chain.
+        live.store(2, Ordering::SeqCst);
+        let after = tokio::time::timeout(std::time::Duration::from_millis(2500), rx.recv()).await;
+        assert!(
+            matches!(after, Ok(None)) || after.is_err(),
+            "no tick of an old schedule: {after:?}"
+        );
+    }
 
     #[test]
     fn fire_times_stay_right_across_dst() {
