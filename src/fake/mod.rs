@@ -52,6 +52,8 @@ pub struct FakeTask {
     pub assignees: Vec<String>,
     /// The flow it belongs to (matched by `api_ids` filters).
     pub api_id: String,
+    /// The age `new` was given, so that [`FakeTask::as_of`] can count it from another clock.
+    age: Duration,
 }
 
 impl FakeTask {
@@ -69,8 +71,18 @@ impl FakeTask {
             initiator_name: "Initiator".into(),
             assignees: assignees.iter().map(|s| s.to_string()).collect(),
             api_id: "flow_default".into(),
+            age,
             task_id,
         }
+    }
+
+    /// Counts the task's age back from `now` (the clock a test set) instead of the system
+    /// clock, so that a test pinned to a moment sees the age it asked for on any real date.
+    pub fn as_of(mut self, now: chrono::DateTime<chrono::Utc>) -> Self {
+        if self.start_ms.is_some() {
+            self.start_ms = Some(now.timestamp_millis() - self.age.as_millis() as i64);
+        }
+        self
     }
 
     pub fn label(mut self, zh: &str, en: &str) -> Self {

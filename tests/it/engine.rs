@@ -24,14 +24,13 @@ pub async fn calls_stop_at_the_first_tick_after_the_listing_not_an_interval_late
     let env = TestEnv::new().await;
     env.write_config("requests_per_minute = 600", RULE_ONCE_AFTER_24H);
     with_cron(&env, "0 0 9,18 * * *");
-    for i in 0..60 {
-        env.add(FakeTask::new(
-            format!("t{i:02}"),
-            &["u1"],
-            (30 + i) as u32 * HOUR,
-        ));
-    }
+    // Every age counts from the engine's clock, so the test means the same on any real date.
     let clock = Clock::starting_at(shanghai(2026, 11, 30, 17, 59, 58));
+    for i in 0..60 {
+        env.add(
+            FakeTask::new(format!("t{i:02}"), &["u1"], (30 + i) as u32 * HOUR).as_of(clock.now()),
+        );
+    }
     let engine = env.engine(clock.clone()).await;
     let report = engine.run_cycle(false).await.unwrap();
     let sent = env.fake.expedites();
@@ -76,10 +75,10 @@ cc = ["7000"]
 "#,
     );
     with_cron(&env, "0 0 9,18 * * *");
-    for i in 0..40 {
-        env.add(FakeTask::new(format!("t{i:02}"), &["u1"], 30 * HOUR));
-    }
     let clock = Clock::starting_at(shanghai(2026, 11, 30, 9, 0, 0));
+    for i in 0..40 {
+        env.add(FakeTask::new(format!("t{i:02}"), &["u1"], 30 * HOUR).as_of(clock.now()));
+    }
     let engine = env.engine(clock.clone()).await;
     // Every task reminded at 09:00, well before the next tick.
     let report = engine.run_cycle(false).await.unwrap();
