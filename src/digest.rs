@@ -120,9 +120,8 @@ pub async fn post(
         digest: digest.name.clone(),
         message,
     };
-    let http = reqwest::Client::builder()
+    let http = crate::feishu::client_builder()
         .timeout(timeout)
-        .user_agent(concat!("expediter/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| transport(format!("cannot build the HTTP client: {}", e.without_url())))?;
     let mut attempt = 0;

@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use super::raw::*;
 use super::secret::{SecretSource, digest_env_var};
-use super::validate::{Validator, resolve_credential_path};
+use super::validate::{Validator, config_dir, resolve_credential_path};
 use super::*;
 use crate::domain::calendar::Calendar;
 use crate::secret::Secret;
@@ -166,13 +166,14 @@ impl Validator<'_> {
             }
             (false, None, Some(p)) => SecretSource::File {
                 key: key.to_owned(),
-                path: resolve_credential_path(p),
+                path: resolve_credential_path(p, self.file),
             },
             (false, None, None) => match credential {
                 Some(name) => SecretSource::Credential {
                     key: key.to_owned(),
                     name: name.to_owned(),
                     var: var.to_owned(),
+                    beside: config_dir(self.file).join(name),
                 },
                 None => return Ok(None),
             },

@@ -14,11 +14,14 @@ pub enum SecretSource {
     Env {
         var: String,
     },
-    /// No key set: systemd's `LoadCredential=NAME:…`, read from `$CREDENTIALS_DIRECTORY/NAME`.
+    /// No key set: systemd's `LoadCredential=NAME:…`, read from `$CREDENTIALS_DIRECTORY/NAME`;
+    /// outside systemd (`check`, `once --dry-run` by hand) from `beside`, the file of that name
+    /// beside the config, which is where the unit's `LoadCredential=` line takes it from.
     Credential {
         key: String,
         name: String,
         var: String,
+        beside: PathBuf,
     },
     Inline {
         key: String,
@@ -50,9 +53,10 @@ impl SecretSource {
     pub fn file(&self) -> Option<PathBuf> {
         match self {
             SecretSource::File { path, .. } => Some(path.clone()),
-            SecretSource::Credential { name, .. } => {
-                std::env::var_os("CREDENTIALS_DIRECTORY").map(|dir| Path::new(&dir).join(name))
-            }
+            SecretSource::Credential { name, beside, .. } => Some(
+                std::env::var_os("CREDENTIALS_DIRECTORY")
+                    .map_or_else(|| beside.clone(), |dir| Path::new(&dir).join(name)),
+            ),
             _ => None,
         }
     }
@@ -69,22 +73,47 @@ impl SecretSource {
                 _ => Err(format!("{var} is set but empty")),
             },
             SecretSource::Inline { value, .. } => Ok(value.clone()),
-            SecretSource::Credential { key, name, var } => {
-                match std::env::var_os("CREDENTIALS_DIRECTORY") {
-                    Some(dir) => SecretSource::File {
-                        key: key.clone(),
-                        path: Path::new(&dir).join(name),
-                    }
-                    .resolve(),
-                    None => Err(format!(
-                        "no {}: set {key}_file (or {key}) in the config, the environment variable {var}, or run under systemd with LoadCredential={name}:…",
-                        key.rsplit('.').next().unwrap_or(key).replace('_', " ")
-                    )),
+            SecretSource::Credential {
+                key,
+                name,
+                var,
+                beside,
+            } => match std::env::var_os("CREDENTIALS_DIRECTORY") {
+                Some(dir) => SecretSource::File {
+                    key: key.clone(),
+                    path: Path::new(&dir).join(name),
                 }
-            }
+                .resolve(),
+                None => match std::fs::read_to_string(beside) {
+                    Ok(text) if !text.trim().is_empty() => Ok(Secret::new(text.trim().to_owned())),
+                    Ok(_) => Err(format!(
+                        "{} is empty: write the {} into it (the unit hands it to the service with LoadCredential={name}:{})",
+                        beside.display(),
+                        what(key),
+                        beside.display()
+                    )),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+                        "no {}: {} does not exist. Put it there, root-only (the unit's LoadCredential={name}:{} hands it to the service), or set {key}_file (or {key}) in the config, or the environment variable {var}",
+                        what(key),
+                        beside.display(),
+                        beside.display()
+                    )),
+                    Err(e) => Err(format!(
+                        "cannot read the {} from {}: {e} (it is root-only: run this command with sudo)",
+                        what(key),
+                        beside.display()
+                    )),
+                },
+            },
             SecretSource::File { key, path } => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read {key}_file {}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                        " (a root-only file: run this command with sudo)"
+                    } else {
+                        ""
+                    };
+                    format!("cannot read {key}_file {}: {e}{hint}", path.display())
+                })?;
                 let text = text.trim();
                 if text.is_empty() {
                     return Err(format!("{key}_file {} is empty", path.display()));
@@ -93,6 +122,11 @@ impl SecretSource {
             }
         }
     }
+}
+
+/// `app_secret` → "app secret", `digests[0].webhook_url` → "webhook url".
+fn what(key: &str) -> String {
+    key.rsplit('.').next().unwrap_or(key).replace('_', " ")
 }
 
 /// The environment variable that overrides a digest's secret: `EXPEDITER_DIGEST_<NAME>_<WHAT>`,

@@ -352,14 +352,25 @@ pub(super) fn parse_operator(s: &str) -> Result<Operator, String> {
     }
 }
 
-/// A relative `app_secret_file` is looked up in systemd's credentials directory when there is one.
-pub(super) fn resolve_credential_path(p: PathBuf) -> PathBuf {
-    if p.is_relative()
-        && let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY")
-    {
-        return Path::new(&dir).join(p);
+/// A relative `*_file` is looked up in systemd's credentials directory when there is one, and
+/// beside the config file otherwise: that is where the unit's `LoadCredential=NAME:/etc/expediter/NAME`
+/// takes it from, so `check` run by hand reads the file the service is handed.
+pub(super) fn resolve_credential_path(p: PathBuf, config: &Path) -> PathBuf {
+    if p.is_relative() {
+        return match std::env::var_os("CREDENTIALS_DIRECTORY") {
+            Some(dir) => Path::new(&dir).join(p),
+            None => config_dir(config).join(p),
+        };
     }
     p
+}
+
+/// The directory a config file is in (`.` for a bare file name).
+pub(super) fn config_dir(config: &Path) -> PathBuf {
+    match config.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

@@ -12,6 +12,14 @@ use tokio::time::Instant;
 use super::{FeishuClient, FeishuError, JSON_UTF8, QUERY_PATH, error, wire};
 use crate::secret::Secret;
 
+/// A client builder with our user agent, TLS by rustls on ring. Every HTTP client the process
+/// makes (Feishu's API, digest webhooks) starts here: reqwest is built without a crypto provider
+/// of its own, so the process's default is installed first (once; later calls find it there).
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().user_agent(concat!("expediter/", env!("CARGO_PKG_VERSION")))
+}
+
 /// The most of an answer's body that is read. A listing page of 50 tasks is a few tens of KiB.
 pub const MAX_BODY: usize = 8 << 20;
 

@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 pub use error::{ErrorClass, FeishuError};
+pub use http::client_builder;
 pub use wire::{Entry, ListedTask, Page, RawPage};
 
 use crate::clock::Clock;
@@ -234,10 +235,9 @@ struct Inner {
 
 impl FeishuClient {
     pub fn new(settings: ClientSettings) -> Result<Self, FeishuError> {
-        let http = reqwest::Client::builder()
+        let http = http::client_builder()
             .timeout(settings.request_timeout)
             .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("expediter/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FeishuError::Connect(format!("cannot build the HTTP client: {e}")))?;
         let query_url = reqwest::Url::parse(&format!("{}{QUERY_PATH}", settings.base_url)).ok();

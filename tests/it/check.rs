@@ -2,6 +2,7 @@
 //! and the fix; `--online` proves the credentials.
 
 use crate::helpers::*;
+use expediter::fake::FakeTask;
 
 /// A valid config to break in one place per case.
 fn valid(url: &str, db: &str) -> String {
@@ -301,5 +302,43 @@ async fn the_secret_can_come_from_systemd_credentials() {
         without_secret.replace("[feishu]\n", "[feishu]\napp_secret_file = \"app_secret\"\n");
     std::fs::write(&env.config_path, relative).unwrap();
     let run = env.run_with_env(&["check", "--online"], &creds_env).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+}
+
+#[tokio::test]
+async fn check_by_hand_reads_the_secret_the_unit_hands_the_service() {
+    // Installed: the unit's `LoadCredential=app_secret:/etc/expediter/app_secret` hands the
+    // service the file beside its config. `check` and `once --dry-run` run by hand (no
+    // CREDENTIALS_DIRECTORY) read that same file.
+    let env = TestEnv::new().await;
+    let without_secret = std::fs::read_to_string(&env.config_path)
+        .unwrap()
+        .replace(&format!("app_secret = \"{APP_SECRET}\"\n"), "");
+    std::fs::write(&env.config_path, &without_secret).unwrap();
+    let beside = env.config_path.parent().unwrap().join("app_secret");
+    let run = env.run(&["check"]).await;
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains(&format!("{} does not exist", beside.display()))
+            && run.stderr.contains("LoadCredential=app_secret:"),
+        "names the file the unit reads: {}",
+        run.stderr
+    );
+    std::fs::write(&beside, format!("{APP_SECRET}\n")).unwrap();
+    std::fs::set_permissions(&beside, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let run = env.run(&["check", "--online"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(!run.all().contains(APP_SECRET), "{}", run.all());
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    let run = env.run(&["once", "--dry-run"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stderr.contains("would expedite"), "{}", run.stderr);
+    // A relative app_secret_file is read beside the config too.
+    std::fs::rename(&beside, beside.with_file_name("secret.txt")).unwrap();
+    let relative =
+        without_secret.replace("[feishu]\n", "[feishu]\napp_secret_file = \"secret.txt\"\n");
+    std::fs::write(&env.config_path, relative).unwrap();
+    let run = env.run(&["check", "--online"]).await;
     assert_eq!(run.code, 0, "{}", run.all());
 }
