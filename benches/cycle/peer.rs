@@ -65,7 +65,7 @@ pub fn side(name: &'static str, fake: &FakeFeishu, wall: Duration) -> Side {
 #[allow(clippy::disallowed_methods)]
 pub async fn run_script(base: &str, app_id: &str, app_secret: &str) -> Duration {
     let start = Instant::now();
-    let http = reqwest::Client::new();
+    let http = expediter::feishu::client_builder().build().unwrap();
     let post = |path: String, token: Option<String>, body: Value| {
         let mut req = http.post(format!("{base}{path}")).json(&body);
         if let Some(t) = token {

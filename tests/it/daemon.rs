@@ -649,7 +649,7 @@ async fn metrics_are_scraped_during_run() {
     daemon
         .wait_for("cycle finished", 2, Duration::from_secs(15))
         .await;
-    let body = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+    let body = http_get(format!("http://127.0.0.1:{port}/metrics"))
         .await
         .expect("the endpoint answers")
         .text()

@@ -470,6 +470,18 @@ pub fn with_metrics(env: &TestEnv) -> u16 {
     port
 }
 
+/// A GET from the test side, through the product's client builder: reqwest is built without a
+/// TLS provider of its own, and the builder installs the process's one (a test that ran alone
+/// in its process would otherwise panic building a client).
+pub async fn http_get(url: String) -> reqwest::Result<reqwest::Response> {
+    expediter::feishu::client_builder()
+        .build()
+        .expect("an HTTP client")
+        .get(url)
+        .send()
+        .await
+}
+
 /// `n` users m000, m001, … with no name or team.
 pub fn many_users(n: usize) -> String {
     (0..n)

@@ -150,7 +150,7 @@ impl Pair {
 }
 
 async fn scrape(port: u16) -> String {
-    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+    http_get(format!("http://127.0.0.1:{port}/metrics"))
         .await
         .expect("metrics answer")
         .text()

@@ -114,7 +114,7 @@ pub async fn the_daemon_says_it_once_stays_up_and_resumes_on_reload() {
         .wait_for("cycle stopped", 3, Duration::from_secs(15))
         .await;
     let metrics = || async {
-        reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        http_get(format!("http://127.0.0.1:{port}/metrics"))
             .await
             .expect("the endpoint answers")
             .text()
