@@ -1,8 +1,10 @@
 //! The Feishu open API client: tenant token, task listing, expediting. Every call goes through
 //! one path that paces it, checks `code`, refreshes the token and retries what may be retried.
 
+mod acting;
 pub mod error;
 mod http;
+mod quota;
 pub mod rate;
 pub mod wire;
 
@@ -10,13 +12,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+pub use acting::{Fence, Slot, cc_path, chat_group_path, expedite_path};
 pub use error::{ErrorClass, FeishuError};
 pub use http::client_builder;
+pub use quota::next_month_start;
 pub use wire::{Entry, ListedTask, Page, RawPage};
 
 use crate::clock::Clock;
@@ -31,35 +34,6 @@ pub const PAGE_SIZE: u64 = 50;
 /// Feishu accepts at most this many user ids per expediting call.
 pub const MAX_EXPEDITE_IDS: usize = 20;
 const JSON_UTF8: &str = "application/json; charset=utf-8";
-
-pub fn expedite_path(task_id: &str) -> String {
-    format!(
-        "/open-apis/apaas/v1/user_tasks/{}/expediting",
-        urlencode(task_id)
-    )
-}
-
-pub fn cc_path(task_id: &str) -> String {
-    format!("/open-apis/apaas/v1/user_tasks/{}/cc", urlencode(task_id))
-}
-
-pub fn chat_group_path(task_id: &str) -> String {
-    format!(
-        "/open-apis/apaas/v1/user_tasks/{}/chat_group",
-        urlencode(task_id)
-    )
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// The rate-limited APIs; each has its own budget (`requests_per_minute` each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,34 +66,6 @@ impl Api {
 
     fn index(self) -> usize {
         self as usize
-    }
-}
-
-/// A paced turn to call one API, from [`FeishuClient::reserve`].
-#[must_use]
-pub struct Slot {
-    api: Api,
-    /// Asked right before each attempt of the call: false holds it back, unsent.
-    fence: Option<Fence>,
-}
-
-/// Whether a call that acts may still go out: on PostgreSQL, whether this instance's lease
-/// holds by its own monotonic clock.
-pub type Fence = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
-
-impl std::fmt::Debug for Slot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Slot({:?}, fenced: {})", self.api, self.fence.is_some())
-    }
-}
-
-impl Slot {
-    /// This slot's call (and its retries) go out only while `fence` says so.
-    pub fn fenced_by(self, fence: Fence) -> Slot {
-        Slot {
-            fence: Some(fence),
-            ..self
-        }
     }
 }
 
@@ -230,7 +176,7 @@ struct Inner {
     /// The listing's address, parsed once.
     query_url: Option<reqwest::Url>,
     /// Until when counted calls are held back: the tenant's monthly quota is used up.
-    quota_hold: std::sync::Mutex<Option<DateTime<Utc>>>,
+    quota_hold: quota::QuotaHold,
 }
 
 impl FeishuClient {
@@ -249,7 +195,7 @@ impl FeishuClient {
                 settings,
                 token: Mutex::new(None),
                 stats: Stats::default(),
-                quota_hold: std::sync::Mutex::new(None),
+                quota_hold: quota::QuotaHold::default(),
             }),
         })
     }
@@ -275,69 +221,6 @@ impl FeishuClient {
             .await
             .map(|_| ())
             .map_err(|e| FeishuError::NoToken(Box::new(e)))
-    }
-
-    /// Until when the monthly quota hold lasts, if one does.
-    pub fn quota_hold(&self) -> Option<DateTime<Utc>> {
-        let mut hold = self
-            .inner
-            .quota_hold
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        match *hold {
-            Some(until) if self.inner.settings.clock.now() >= until => {
-                *hold = None;
-                prometheus::quota_exhausted(false);
-                tracing::info!("a new month: the monthly API quota hold is over; calls resume");
-                None
-            }
-            other => other,
-        }
-    }
-
-    /// Ends the monthly quota hold now (on SIGHUP: the tenant's quota may have been raised).
-    pub fn end_quota_hold(&self) {
-        let mut hold = self
-            .inner
-            .quota_hold
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if hold.take().is_some() {
-            prometheus::quota_exhausted(false);
-            tracing::info!("the monthly API quota hold ends early on reload; calls resume");
-        }
-    }
-
-    /// `Err` (not sent) while the monthly quota hold lasts.
-    pub fn check_quota_hold(&self) -> Result<(), FeishuError> {
-        match self.quota_hold() {
-            Some(until) => Err(FeishuError::QuotaHeld {
-                until: until
-                    .with_timezone(&chrono_tz::Asia::Shanghai)
-                    .format("%Y-%m-%d %H:%M")
-                    .to_string(),
-            }),
-            None => Ok(()),
-        }
-    }
-
-    /// Feishu said the tenant's monthly quota is used up: every counted call waits for the first
-    /// of the next month in Asia/Shanghai (the platform's calendar). Said once, loudly.
-    fn hold_for_quota(&self) {
-        let until = next_month_start(self.inner.settings.clock.now());
-        let mut hold = self
-            .inner
-            .quota_hold
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if hold.replace(until).is_none() {
-            prometheus::quota_exhausted(true);
-            let shown = until
-                .with_timezone(&chrono_tz::Asia::Shanghai)
-                .format("%Y-%m-%d %H:%M");
-            tracing::error!(code = error::QUOTA_CODE, until = %shown,
-                "Feishu says the tenant's monthly API quota is used up (code 99991403): no listing or reminder is sent until {shown} Asia/Shanghai, when it resets; what is due stays due. If the tenant's quota is raised, reload (SIGHUP, `systemctl reload expediter`) or restart to resume at once");
-        }
     }
 
     /// Fetches a fresh tenant token (used by `check --online`); returns its lifetime.
@@ -372,19 +255,6 @@ impl FeishuClient {
         Ok(RawPage::new(answer))
     }
 
-    /// Waits for the next free slot of `api`'s budget. The caller uses it for its next call to
-    /// that API; the expediting path takes its slot *before* recording the intent, so the
-    /// moment between "intent on disk" and "request sent" stays as short as possible.
-    pub async fn reserve(&self, api: Api) -> Slot {
-        self.paced(api).await;
-        Slot { api, fence: None }
-    }
-
-    /// When the next call to `api` may go, without taking that turn.
-    pub fn next_slot(&self, api: Api) -> Instant {
-        self.pacer(api).next_free()
-    }
-
     /// Where this client's calls report that they moved.
     pub fn progress(&self) -> &Progress {
         &self.inner.settings.progress
@@ -403,87 +273,6 @@ impl FeishuClient {
             .progress
             .waiting_until(pacer.next_free() + pacer.period());
         pacer.acquire().await;
-    }
-
-    /// Sends one reminder for `task_id` to `user_ids` (1..=20), in a slot from
-    /// [`reserve`](Self::reserve). A timeout or a broken answer is returned at once, never
-    /// retried: the platform may have acted.
-    pub async fn expedite(
-        &self,
-        slot: Slot,
-        task_id: &str,
-        operator: &str,
-        user_ids: &[String],
-        opinion: &str,
-    ) -> Result<(), FeishuError> {
-        debug_assert!(!user_ids.is_empty() && user_ids.len() <= MAX_EXPEDITE_IDS);
-        let mut body = json!({
-            "operator_user_id": operator,
-            "expediting_user_ids": user_ids,
-        });
-        if !opinion.is_empty() {
-            body["opinion"] = json!(opinion);
-        }
-        debug_assert_eq!(slot.api, Api::Expedite);
-        self.call(
-            Api::Expedite,
-            Some(slot),
-            &expedite_path(task_id),
-            &body,
-            None,
-        )
-        .await
-        .map(|_| ())
-    }
-
-    /// Copies `task_id` to `user_ids` (escalation), in a slot from [`reserve`](Self::reserve).
-    /// Never retried after an answer that may mean it was done.
-    pub async fn cc(
-        &self,
-        slot: Slot,
-        task_id: &str,
-        operator: &str,
-        user_ids: &[String],
-    ) -> Result<(), FeishuError> {
-        debug_assert_eq!(slot.api, Api::Cc);
-        let body = json!({"operator_user_id": operator, "cc_user_ids": user_ids});
-        self.call(Api::Cc, Some(slot), &cc_path(task_id), &body, None)
-            .await
-            .map(|_| ())
-    }
-
-    /// Opens a group chat about `task_id` with `invite` (or, with `chat_id`, invites them into
-    /// that chat); returns the chat's id. Never retried after an answer that may mean it was done.
-    pub async fn chat_group(
-        &self,
-        slot: Slot,
-        task_id: &str,
-        operator: &str,
-        invite: &[String],
-        chat_id: Option<&str>,
-        chat_name: &str,
-    ) -> Result<Option<String>, FeishuError> {
-        debug_assert_eq!(slot.api, Api::ChatGroup);
-        let mut body = json!({"operator_user_id": operator, "invite_user_ids": invite});
-        if let Some(id) = chat_id {
-            body["chat_id"] = json!(id);
-        }
-        if !chat_name.is_empty() {
-            body["chat_name"] = json!(chat_name);
-        }
-        let answer = self
-            .call(
-                Api::ChatGroup,
-                Some(slot),
-                &chat_group_path(task_id),
-                &body,
-                None,
-            )
-            .await?;
-        Ok(serde_json::from_slice::<Value>(&answer.data())
-            .ok()
-            .and_then(|v| v.get("chat_id").and_then(wire::as_string))
-            .filter(|id| !id.is_empty()))
     }
 
     fn pacer(&self, api: Api) -> &Pacer {
@@ -649,60 +438,9 @@ impl FeishuClient {
     }
 }
 
-/// 00:00 on the first of the month after `now`'s, in Asia/Shanghai.
-pub fn next_month_start(now: DateTime<Utc>) -> DateTime<Utc> {
-    let tz = chrono_tz::Asia::Shanghai;
-    let local = now.with_timezone(&tz);
-    let (y, m) = if local.month() == 12 {
-        (local.year() + 1, 1)
-    } else {
-        (local.year(), local.month() + 1)
-    };
-    tz.with_ymd_and_hms(y, m, 1, 0, 0, 0)
-        .earliest()
-        .map_or(now, |t| t.with_timezone(&Utc))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_quota_resets_on_the_first_in_shanghai() {
-        let sh = chrono_tz::Asia::Shanghai;
-        let at = |y, mo, d, h| {
-            sh.with_ymd_and_hms(y, mo, d, h, 0, 0)
-                .unwrap()
-                .with_timezone(&Utc)
-        };
-        // (case, now, the hold's end)
-        let cases = [
-            ("mid-month", at(2026, 11, 15, 12), at(2026, 12, 1, 0)),
-            ("December", at(2026, 12, 31, 23), at(2027, 1, 1, 0)),
-            ("the first itself", at(2026, 12, 1, 0), at(2027, 1, 1, 0)),
-            // 20:00 UTC on Nov 30 is already Dec 1 in Shanghai.
-            (
-                "late UTC evening",
-                Utc.with_ymd_and_hms(2026, 11, 30, 20, 0, 0).unwrap(),
-                at(2027, 1, 1, 0),
-            ),
-        ];
-        for (name, now, want) in cases {
-            assert_eq!(next_month_start(now), want, "{name}");
-        }
-    }
-
-    #[test]
-    fn task_ids_are_escaped_in_the_path() {
-        assert_eq!(
-            expedite_path("123"),
-            "/open-apis/apaas/v1/user_tasks/123/expediting"
-        );
-        assert_eq!(
-            expedite_path("a/b c"),
-            "/open-apis/apaas/v1/user_tasks/a%2Fb%20c/expediting"
-        );
-    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

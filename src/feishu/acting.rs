@@ -1,0 +1,179 @@
+//! The calls that act on the platform — expediting, cc, a task's group chat — and what guards
+//! them: a paced [`Slot`] taken *before* the intent is recorded, so that the moment between
+//! "intent on disk" and "request sent" stays short, and the [`Fence`] asked right before each
+//! attempt leaves. A call that acts is never repeated after an answer that may mean it was done.
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::{Api, FeishuClient, FeishuError, MAX_EXPEDITE_IDS, wire};
+
+pub fn expedite_path(task_id: &str) -> String {
+    format!(
+        "/open-apis/apaas/v1/user_tasks/{}/expediting",
+        urlencode(task_id)
+    )
+}
+
+pub fn cc_path(task_id: &str) -> String {
+    format!("/open-apis/apaas/v1/user_tasks/{}/cc", urlencode(task_id))
+}
+
+pub fn chat_group_path(task_id: &str) -> String {
+    format!(
+        "/open-apis/apaas/v1/user_tasks/{}/chat_group",
+        urlencode(task_id)
+    )
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A paced turn to call one API, from [`FeishuClient::reserve`].
+#[must_use]
+pub struct Slot {
+    pub(super) api: Api,
+    /// Asked right before each attempt of the call: false holds it back, unsent.
+    pub(super) fence: Option<Fence>,
+}
+
+/// Whether a call that acts may still go out: on PostgreSQL, whether this instance's lease
+/// holds by its own monotonic clock.
+pub type Fence = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Slot({:?}, fenced: {})", self.api, self.fence.is_some())
+    }
+}
+
+impl Slot {
+    /// This slot's call (and its retries) go out only while `fence` says so.
+    pub fn fenced_by(self, fence: Fence) -> Slot {
+        Slot {
+            fence: Some(fence),
+            ..self
+        }
+    }
+}
+
+impl FeishuClient {
+    /// Waits for the next free slot of `api`'s budget. The caller uses it for its next call to
+    /// that API; the expediting path takes its slot *before* recording the intent, so the
+    /// moment between "intent on disk" and "request sent" stays as short as possible.
+    pub async fn reserve(&self, api: Api) -> Slot {
+        self.paced(api).await;
+        Slot { api, fence: None }
+    }
+
+    /// When the next call to `api` may go, without taking that turn.
+    pub fn next_slot(&self, api: Api) -> Instant {
+        self.pacer(api).next_free()
+    }
+
+    /// Sends one reminder for `task_id` to `user_ids` (1..=20), in a slot from
+    /// [`reserve`](Self::reserve). A timeout or a broken answer is returned at once, never
+    /// retried: the platform may have acted.
+    pub async fn expedite(
+        &self,
+        slot: Slot,
+        task_id: &str,
+        operator: &str,
+        user_ids: &[String],
+        opinion: &str,
+    ) -> Result<(), FeishuError> {
+        debug_assert!(!user_ids.is_empty() && user_ids.len() <= MAX_EXPEDITE_IDS);
+        let mut body = json!({
+            "operator_user_id": operator,
+            "expediting_user_ids": user_ids,
+        });
+        if !opinion.is_empty() {
+            body["opinion"] = json!(opinion);
+        }
+        debug_assert_eq!(slot.api, Api::Expedite);
+        self.call(
+            Api::Expedite,
+            Some(slot),
+            &expedite_path(task_id),
+            &body,
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Copies `task_id` to `user_ids` (escalation), in a slot from [`reserve`](Self::reserve).
+    /// Never retried after an answer that may mean it was done.
+    pub async fn cc(
+        &self,
+        slot: Slot,
+        task_id: &str,
+        operator: &str,
+        user_ids: &[String],
+    ) -> Result<(), FeishuError> {
+        debug_assert_eq!(slot.api, Api::Cc);
+        let body = json!({"operator_user_id": operator, "cc_user_ids": user_ids});
+        self.call(Api::Cc, Some(slot), &cc_path(task_id), &body, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Opens a group chat about `task_id` with `invite` (or, with `chat_id`, invites them into
+    /// that chat); returns the chat's id. Never retried after an answer that may mean it was done.
+    pub async fn chat_group(
+        &self,
+        slot: Slot,
+        task_id: &str,
+        operator: &str,
+        invite: &[String],
+        chat_id: Option<&str>,
+        chat_name: &str,
+    ) -> Result<Option<String>, FeishuError> {
+        debug_assert_eq!(slot.api, Api::ChatGroup);
+        let mut body = json!({"operator_user_id": operator, "invite_user_ids": invite});
+        if let Some(id) = chat_id {
+            body["chat_id"] = json!(id);
+        }
+        if !chat_name.is_empty() {
+            body["chat_name"] = json!(chat_name);
+        }
+        let answer = self
+            .call(
+                Api::ChatGroup,
+                Some(slot),
+                &chat_group_path(task_id),
+                &body,
+                None,
+            )
+            .await?;
+        Ok(serde_json::from_slice::<Value>(&answer.data())
+            .ok()
+            .and_then(|v| v.get("chat_id").and_then(wire::as_string))
+            .filter(|id| !id.is_empty()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_ids_are_escaped_in_the_path() {
+        assert_eq!(
+            expedite_path("123"),
+            "/open-apis/apaas/v1/user_tasks/123/expediting"
+        );
+        assert_eq!(
+            expedite_path("a/b c"),
+            "/open-apis/apaas/v1/user_tasks/a%2Fb%20c/expediting"
+        );
+    }
+}
