@@ -472,11 +472,13 @@ fn main() {
         let rows = rt.block_on(backlog::run(&bin, dir.path(), sizes, other_bin.is_none()));
         backlog::print(&rows);
     }
-    // (l) takes minutes: only when asked for by name.
-    if args.iter().any(|a| a == "l") {
-        eprintln!("running (l) listing cadence over three simulated days …");
-        let (every, auto, late_r, late_e) = rt.block_on(cadence::run(dir.path()));
-        cadence::print(&every, &auto, late_r, late_e);
+    // (l) and (l5k) take minutes: only when asked for by name.
+    for sc in [&cadence::THREE_DAYS, &cadence::ORG_DAY] {
+        if args.iter().any(|a| a == sc.key) {
+            eprintln!("running ({}) listing cadence …", sc.key);
+            let (every, auto, late_r, late_e) = rt.block_on(cadence::run(sc, dir.path()));
+            cadence::print(sc, &every, &auto, late_r, late_e);
+        }
     }
     if wanted("c") {
         eprintln!("running (c) idle daemon …");

@@ -462,6 +462,12 @@ impl FakeFeishu {
         self.with(|s| s.calls.clone())
     }
 
+    /// The calls recorded since the last take, and forgets them (a long simulation would
+    /// otherwise copy a growing record every step).
+    pub fn take_calls(&self) -> Vec<CallRecord> {
+        self.with(|s| std::mem::take(&mut s.calls))
+    }
+
     pub fn calls_to(&self, endpoint: Endpoint) -> Vec<CallRecord> {
         self.with(|s| {
             s.calls

@@ -129,11 +129,14 @@ impl FeishuClient {
         Ok(body.freeze())
     }
 
+    /// A connect that never completed (refused, timed out while connecting, no address, a
+    /// failed handshake) sent nothing, whatever timer ended it: it is asked first. Anything
+    /// later may have been written.
     fn transport_error(&self, e: reqwest::Error) -> FeishuError {
-        if e.is_timeout() {
-            FeishuError::Timeout(self.inner.settings.request_timeout)
-        } else if e.is_connect() {
+        if e.is_connect() {
             FeishuError::Connect(root_cause(&e))
+        } else if e.is_timeout() {
+            FeishuError::Timeout(self.inner.settings.request_timeout)
         } else if e.is_body() || e.is_decode() {
             FeishuError::Decode(format!("truncated or broken body: {}", root_cause(&e)))
         } else {

@@ -160,6 +160,13 @@ struct CachedToken {
     refresh_at: Instant,
 }
 
+/// How long connecting may take: its own budget, half the request's (at most 5 s), so that a
+/// connection that never opens (a firewall dropping packets) fails as a connect — proof that
+/// nothing was sent — before the request's own timer, which cannot tell what was written.
+pub fn connect_budget(request_timeout: Duration) -> Duration {
+    (request_timeout / 2).min(Duration::from_secs(5))
+}
+
 /// A handle to Feishu; cheap to clone, shares its token, pacers and counters.
 #[derive(Clone)]
 pub struct FeishuClient {
@@ -183,7 +190,7 @@ impl FeishuClient {
     pub fn new(settings: ClientSettings) -> Result<Self, FeishuError> {
         let http = http::client_builder()
             .timeout(settings.request_timeout)
-            .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
+            .connect_timeout(connect_budget(settings.request_timeout))
             .build()
             .map_err(|e| FeishuError::Connect(format!("cannot build the HTTP client: {e}")))?;
         let query_url = reqwest::Url::parse(&format!("{}{QUERY_PATH}", settings.base_url)).ok();

@@ -13,6 +13,7 @@ mod escalation;
 mod faults;
 mod helpers;
 mod listing;
+mod network;
 mod pair;
 mod postgres;
 mod quota;

@@ -117,3 +117,12 @@ mod digest {
         digest::check_warns_about_secrets_others_can_read,
     }
 }
+
+mod network {
+    use super::*;
+
+    on_postgres! {
+        network::a_reminder_whose_connection_never_opened_stays_due_and_goes_once_later,
+        network::an_escalation_whose_connection_never_opened_stays_due_and_goes_once_later,
+    }
+}
