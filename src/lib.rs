@@ -12,6 +12,7 @@ pub mod domain;
 pub mod fake;
 pub mod feishu;
 pub mod lease;
+pub mod pace;
 pub mod progress;
 pub mod prometheus;
 pub mod secret;

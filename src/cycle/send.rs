@@ -444,7 +444,7 @@ fn log_expedite_failure(task_id: &str, ids: &[String], rule: &str, e: &FeishuErr
 /// after it, less one pacing slot. Without a next fire time, a day on.
 pub fn send_deadline(config: &Config, listing_end: DateTime<Utc>) -> DateTime<Utc> {
     let tz = config.schedule.timezone;
-    let period = crate::feishu::rate::Pacer::per_minute(config.feishu.requests_per_minute).period();
+    let period = crate::pace::Pacer::per_minute(config.feishu.requests_per_minute).period();
     let next = config
         .schedule
         .cron

@@ -239,6 +239,20 @@ fn local_instant(tz: Tz, date: NaiveDate, minutes: u16) -> DateTime<Utc> {
     Utc.from_utc_datetime(&ndt)
 }
 
+/// 00:00 on the first of the month after `now`'s, in `tz` (Feishu's monthly quota resets then,
+/// in Asia/Shanghai).
+pub fn next_month_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    let local = now.with_timezone(&tz);
+    let (y, m) = if local.month() == 12 {
+        (local.year() + 1, 1)
+    } else {
+        (local.year(), local.month() + 1)
+    };
+    tz.with_ymd_and_hms(y, m, 1, 0, 0, 0)
+        .earliest()
+        .map_or(now, |t| t.with_timezone(&Utc))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,5 +361,30 @@ mod tests {
             office().describe(),
             "Mon–Fri 09:00-12:00, 13:30-18:30, except 1 holiday(s), plus 1 make-up workday(s)"
         );
+    }
+
+    #[test]
+    fn the_quota_resets_on_the_first_in_shanghai() {
+        let sh = chrono_tz::Asia::Shanghai;
+        let at = |y, mo, d, h| {
+            sh.with_ymd_and_hms(y, mo, d, h, 0, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        // (case, now, the hold's end)
+        let cases = [
+            ("mid-month", at(2026, 11, 15, 12), at(2026, 12, 1, 0)),
+            ("December", at(2026, 12, 31, 23), at(2027, 1, 1, 0)),
+            ("the first itself", at(2026, 12, 1, 0), at(2027, 1, 1, 0)),
+            // 20:00 UTC on Nov 30 is already Dec 1 in Shanghai.
+            (
+                "late UTC evening",
+                Utc.with_ymd_and_hms(2026, 11, 30, 20, 0, 0).unwrap(),
+                at(2027, 1, 1, 0),
+            ),
+        ];
+        for (name, now, want) in cases {
+            assert_eq!(next_month_start(now, sh), want, "{name}");
+        }
     }
 }

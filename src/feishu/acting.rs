@@ -3,38 +3,34 @@
 //! "intent on disk" and "request sent" stays short, and the [`Fence`] asked right before each
 //! attempt leaves. A call that acts is never repeated after an answer that may mean it was done.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::{Api, FeishuClient, FeishuError, MAX_EXPEDITE_IDS, wire};
 
+/// RFC 3986's unreserved characters stay; everything else in a task id is escaped.
+const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+fn task_path(task_id: &str, action: &str) -> String {
+    let id = utf8_percent_encode(task_id, ESCAPED);
+    format!("/open-apis/apaas/v1/user_tasks/{id}/{action}")
+}
+
 pub fn expedite_path(task_id: &str) -> String {
-    format!(
-        "/open-apis/apaas/v1/user_tasks/{}/expediting",
-        urlencode(task_id)
-    )
+    task_path(task_id, "expediting")
 }
 
 pub fn cc_path(task_id: &str) -> String {
-    format!("/open-apis/apaas/v1/user_tasks/{}/cc", urlencode(task_id))
+    task_path(task_id, "cc")
 }
 
 pub fn chat_group_path(task_id: &str) -> String {
-    format!(
-        "/open-apis/apaas/v1/user_tasks/{}/chat_group",
-        urlencode(task_id)
-    )
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    task_path(task_id, "chat_group")
 }
 
 /// A paced turn to call one API, from [`FeishuClient::reserve`].

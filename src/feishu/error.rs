@@ -122,7 +122,7 @@ impl FeishuError {
     /// any 5xx (a gateway may fail the answer after the platform acted), a transient code or an
     /// unreadable body prove nothing either way; repeating such a call could remind people
     /// twice. Only answers that prove nothing happened may be retried: a rate limit, a refused
-    /// token, a refused connection, no token to be had (the call never left).
+    /// token, a connection that never opened, no token to be had (the call never left).
     pub fn outcome_unknown(&self) -> bool {
         self.class() == ErrorClass::Transient && self.may_have_left()
     }

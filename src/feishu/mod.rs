@@ -5,7 +5,6 @@ mod acting;
 pub mod error;
 mod http;
 mod quota;
-pub mod rate;
 pub mod wire;
 
 use std::sync::Arc;
@@ -19,14 +18,13 @@ use tokio::time::Instant;
 pub use acting::{Fence, Slot, cc_path, chat_group_path, expedite_path};
 pub use error::{ErrorClass, FeishuError};
 pub use http::client_builder;
-pub use quota::next_month_start;
 pub use wire::{Entry, ListedTask, Page, RawPage};
 
 use crate::clock::Clock;
+use crate::pace::Pacer;
 use crate::progress::Progress;
 use crate::prometheus;
 use crate::secret::Secret;
-use rate::Pacer;
 
 pub const TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token/internal";
 pub const QUERY_PATH: &str = "/open-apis/apaas/v1/user_task/query";

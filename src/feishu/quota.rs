@@ -1,12 +1,12 @@
-//! Feishu's monthly quota (code 99991403): once the tenant's is used up, every counted call is
-//! held back until the first of the next month in Asia/Shanghai, the platform's calendar — or
-//! a reload, when the quota may have been raised. Held calls are not sent; what is due stays due.
+//! Feishu's monthly quota (code 99991403): once it is used up, counted calls are held back, not
+//! sent, until the 1st of the next month in Asia/Shanghai (or a reload); what is due stays due.
 
 use std::sync::{Mutex, MutexGuard};
 
-use chrono::{DateTime, Datelike, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{FeishuClient, FeishuError, error};
+use crate::domain::calendar::next_month_start;
 use crate::prometheus;
 
 /// Until when counted calls are held back, if they are.
@@ -64,57 +64,13 @@ impl FeishuClient {
     /// Feishu said the tenant's monthly quota is used up: every counted call waits for the first
     /// of the next month in Asia/Shanghai (the platform's calendar). Said once, loudly.
     pub(super) fn hold_for_quota(&self) {
-        let until = next_month_start(self.inner.settings.clock.now());
+        let until = next_month_start(self.inner.settings.clock.now(), chrono_tz::Asia::Shanghai);
         let mut hold = self.inner.quota_hold.lock();
         if hold.replace(until).is_none() {
             prometheus::quota_exhausted(true);
             let shown = shown(until);
             tracing::error!(code = error::QUOTA_CODE, until = %shown,
                 "Feishu says the tenant's monthly API quota is used up (code 99991403): no listing or reminder is sent until {shown} Asia/Shanghai, when it resets; what is due stays due. If the tenant's quota is raised, reload (SIGHUP, `systemctl reload expediter`) or restart to resume at once");
-        }
-    }
-}
-
-/// 00:00 on the first of the month after `now`'s, in Asia/Shanghai.
-pub fn next_month_start(now: DateTime<Utc>) -> DateTime<Utc> {
-    let tz = chrono_tz::Asia::Shanghai;
-    let local = now.with_timezone(&tz);
-    let (y, m) = if local.month() == 12 {
-        (local.year() + 1, 1)
-    } else {
-        (local.year(), local.month() + 1)
-    };
-    tz.with_ymd_and_hms(y, m, 1, 0, 0, 0)
-        .earliest()
-        .map_or(now, |t| t.with_timezone(&Utc))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_quota_resets_on_the_first_in_shanghai() {
-        let sh = chrono_tz::Asia::Shanghai;
-        let at = |y, mo, d, h| {
-            sh.with_ymd_and_hms(y, mo, d, h, 0, 0)
-                .unwrap()
-                .with_timezone(&Utc)
-        };
-        // (case, now, the hold's end)
-        let cases = [
-            ("mid-month", at(2026, 11, 15, 12), at(2026, 12, 1, 0)),
-            ("December", at(2026, 12, 31, 23), at(2027, 1, 1, 0)),
-            ("the first itself", at(2026, 12, 1, 0), at(2027, 1, 1, 0)),
-            // 20:00 UTC on Nov 30 is already Dec 1 in Shanghai.
-            (
-                "late UTC evening",
-                Utc.with_ymd_and_hms(2026, 11, 30, 20, 0, 0).unwrap(),
-                at(2027, 1, 1, 0),
-            ),
-        ];
-        for (name, now, want) in cases {
-            assert_eq!(next_month_start(now), want, "{name}");
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Even pacing of calls to one API: one call per `period`, never a burst.
+//! Even pacing of calls to one API: one call per `period`, never a burst. A leaf: it knows a
+//! period and the monotonic clock, nothing of the calls it spaces.
 //!
 //! Feishu counts calls in windows; a token bucket that lets N calls through at once breaks every
 //! window that starts just before the burst. Here each call takes the next free slot, so any
