@@ -323,6 +323,9 @@ async fn simulate(sc: &Scenario, dir: &Path, auto: bool) -> Side {
                 Event::Finish(id) => fake.finish_task(&id),
             }
         }
+        if i % (60 / TICK * 6) == 0 {
+            eprintln!("    {mode}: simulated hour {} of {}", i * TICK / 60, ticks * TICK / 60);
+        }
         engine.auto_listing = auto && (measured || !sc.warm_up_every_tick);
         clock.set(at + TimeDelta::seconds(1));
         engine.run_cycle(false).await.expect("cycle");
