@@ -324,7 +324,11 @@ async fn simulate(sc: &Scenario, dir: &Path, auto: bool) -> Side {
             }
         }
         if i % (60 / TICK * 6) == 0 {
-            eprintln!("    {mode}: simulated hour {} of {}", i * TICK / 60, ticks * TICK / 60);
+            eprintln!(
+                "    {mode}: simulated hour {} of {}",
+                i * TICK / 60,
+                ticks * TICK / 60
+            );
         }
         engine.auto_listing = auto && (measured || !sc.warm_up_every_tick);
         clock.set(at + TimeDelta::seconds(1));

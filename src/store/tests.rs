@@ -300,6 +300,20 @@ async fn the_same_expedite_is_recorded_once() {
             vec!["failed", "unknown"]
         );
         assert_eq!(all[0].feishu_code, Some(2320001));
+        // An outcome is written once: a late answer after the settling (or a settling after
+        // an answer) changes nothing — the settled one still counts, the failed one does not.
+        s.record_outcome(id2, Outcome::Failed, Some(1), None, None, now)
+            .await
+            .unwrap();
+        s.record_outcome(id, Outcome::Unknown, None, None, None, now)
+            .await
+            .unwrap();
+        assert_eq!(s.pending_pairs().await.unwrap()[0].sent, 1);
+        let all = s.expedites().await.unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(),
+            vec!["failed", "unknown"]
+        );
     }
 }
 

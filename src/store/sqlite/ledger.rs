@@ -104,6 +104,20 @@ impl Sqlite {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        let written = sqlx::query("UPDATE expedites SET outcome = ?2, outcome_at = ?3, feishu_code = ?4, feishu_msg = ?5 WHERE id = ?1 AND outcome = 'pending'")
+            .bind(id)
+            .bind(outcome.as_str())
+            .bind(ms(now))
+            .bind(code)
+            .bind(msg)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("record an expedite outcome"))?;
+        // An outcome is written once: a settling that raced an answer (or the reverse) keeps
+        // the first.
+        if written.rows_affected() == 0 {
+            return Ok(());
+        }
         if let Some((task_id, chat_id)) = chat {
             sqlx::query(
                 "INSERT INTO task_chats (task_id, chat_id, created_at) VALUES (?1, ?2, ?3)
@@ -116,15 +130,6 @@ impl Sqlite {
             .await
             .map_err(self.err("record a task's chat"))?;
         }
-        sqlx::query("UPDATE expedites SET outcome = ?2, outcome_at = ?3, feishu_code = ?4, feishu_msg = ?5 WHERE id = ?1")
-            .bind(id)
-            .bind(outcome.as_str())
-            .bind(ms(now))
-            .bind(code)
-            .bind(msg)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err("record an expedite outcome"))?;
         if outcome == Outcome::Failed {
             sqlx::query("UPDATE expedite_assignees SET counts = 0 WHERE expedite_id = ?1")
                 .bind(id)
