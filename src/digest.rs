@@ -140,7 +140,7 @@ pub async fn post(
             // The URL is the credential: errors are shown without it.
             .map_err(|e| transport(format!("cannot post: {}", e.without_url())))?;
         let status = resp.status().as_u16();
-        let answer: Value = resp.json().await.unwrap_or(Value::Null);
+        let answer = read_answer(resp).await.map_err(transport)?;
         let code = answer
             .get("code")
             .or_else(|| answer.get("StatusCode"))
@@ -171,6 +171,30 @@ pub async fn post(
         attempt += 1;
         tokio::time::sleep(Duration::from_millis(500) * 2u32.pow(attempt)).await;
     }
+}
+
+/// The most of a bot's answer that is read: it is a few dozen bytes.
+const MAX_ANSWER: usize = 64 << 10;
+
+/// A bot's answer, read up to [`MAX_ANSWER`] like every other answer (past it the exchange
+/// failed, and the digest may have been posted: it is not posted again); `Null` when it is not
+/// JSON.
+async fn read_answer(mut resp: reqwest::Response) -> Result<Value, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("cannot read the answer: {}", e.without_url()))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(format!(
+                "the answer is larger than {} KiB; it was not read further",
+                MAX_ANSWER >> 10
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
 /// Builds and posts one digest; logs the outcome. `false` when it failed.

@@ -199,3 +199,34 @@ pub async fn check_warns_about_secrets_others_can_read() {
         run.stdout
     );
 }
+
+#[tokio::test]
+pub async fn an_endless_answer_from_the_bot_is_cut_off_and_not_posted_again() {
+    let env = TestEnv::new().await;
+    env.fake.add_bot("tok-finance", None, None);
+    env.add(FakeTask::new("t1", &["u1"], 50 * HOUR));
+    with_digest(&env, "", None);
+    assert_eq!(env.run(&["once"]).await.code, 0);
+    env.fake.inject(
+        expediter::fake::Fault::new(Endpoint::Webhook, expediter::fake::FaultKind::EndlessBody)
+            .times(1),
+    );
+    let started = std::time::Instant::now();
+    let run = env.run(&["digest"]).await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("the answer is larger than 64 KiB"),
+        "read under a cap like every other answer: {}",
+        run.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        env.fake.calls_to(Endpoint::Webhook).len(),
+        1,
+        "it may have been posted: not posted again"
+    );
+}
