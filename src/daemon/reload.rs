@@ -47,7 +47,10 @@ pub(super) async fn reload(path: &Path, old: &Engine, progress: &Progress) -> Op
     // The same database (and on PostgreSQL the same app's lease): the store is kept, with a new
     // lease length from its next renewal. Another database or app: a store of its own, and the
     // old lease given up.
-    let same_lease_row = config.storage.database == old.config.storage.database
+    let same_lease_row = config
+        .storage
+        .database
+        .same_as(&old.config.storage.database)
         && (old.store.lease().is_none() || config.feishu.app_id == old.config.feishu.app_id);
     let store = if same_lease_row {
         if let Some(lease) = old.store.lease()

@@ -51,6 +51,24 @@ pub enum Database {
 }
 
 impl Database {
+    /// Is `other` this same database, however it is spelled? A SQLite file named through
+    /// another path (`state/../state/e.db`, a symlinked directory) is the same file: a reload
+    /// onto it keeps the store (and the lock it holds) instead of tripping over that lock.
+    pub fn same_as(&self, other: &Database) -> bool {
+        match (self, other) {
+            (Database::Sqlite(a), Database::Sqlite(b)) => {
+                a == b
+                    || matches!(
+                        (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+                        (Ok(x), Ok(y)) if x == y
+                    )
+            }
+            (a, b) => a == b,
+        }
+    }
+}
+
+impl Database {
     /// A file path is SQLite; a `postgres://` or `postgresql://` URL is PostgreSQL.
     pub fn parse(text: &str) -> Database {
         let lower = text.to_ascii_lowercase();

@@ -716,3 +716,35 @@ async fn a_second_instance_on_one_sqlite_file_is_refused_naming_the_first() {
     let run = env.run(&["once"]).await;
     assert_eq!(run.code, 0, "{}", run.all());
 }
+
+#[tokio::test]
+async fn a_reload_naming_the_same_sqlite_file_another_way_keeps_the_store() {
+    let env = TestEnv::new().await;
+    with_cron(&env, "*/2 * * * * *");
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    let daemon = Daemon::start(&env, &[]);
+    daemon
+        .wait_for("cycle finished", 1, Duration::from_secs(10))
+        .await;
+    // The same file through another path: the daemon holds its lock, and keeps holding it.
+    let state = env.db_path.parent().unwrap();
+    let other = state.join("..").join("state").join("expediter.db");
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    std::fs::write(
+        &env.config_path,
+        text.replace(
+            &format!("database = \"{}\"", env.db_path.display()),
+            &format!("database = \"{}\"", other.display()),
+        ),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    daemon
+        .wait_for("config reloaded", 1, Duration::from_secs(5))
+        .await;
+    daemon.wait_for_next_cycle().await;
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    assert!(!log.contains("reload failed"), "{log}");
+    assert_eq!(env.fake.expedites().len(), 1, "{log}");
+}
