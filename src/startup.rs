@@ -123,6 +123,7 @@ pub async fn engine_for(config: Config, clock: Clock) -> anyhow::Result<Engine> 
         client,
         store,
         stopping: Default::default(),
+        halted: Default::default(),
         clock,
         auto_listing: false,
     })

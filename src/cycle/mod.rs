@@ -63,6 +63,9 @@ pub struct Engine {
     pub store: Store,
     /// Set on shutdown: the cycle stops before its next call.
     pub stopping: Arc<AtomicBool>,
+    /// Set when one side of the running cycle failed: the other stops at its next step, a call
+    /// in flight finishing first so that its real outcome is recorded.
+    pub halted: Arc<AtomicBool>,
     pub clock: Clock,
     /// `[schedule] listing = "auto"` under `run`: each tick lists only the users something
     /// about whom can matter. `once` (and `every_tick`) lists everyone.
@@ -73,7 +76,9 @@ impl Engine {
     /// Shutdown, or (PostgreSQL) this instance no longer holds the lease: nothing more is
     /// listed or sent.
     fn stop_requested(&self) -> bool {
-        self.stopping.load(Ordering::Relaxed) || !self.store.acting()
+        self.stopping.load(Ordering::Relaxed)
+            || self.halted.load(Ordering::Relaxed)
+            || !self.store.acting()
     }
 
     /// Asked right before each request that acts: this instance still holds its lease by its
@@ -96,17 +101,49 @@ impl Engine {
         let stats_before = self.client.stats();
         let to_list = self.users_to_list(cycle_started).await?;
         let (listed_tx, listed_rx) = mpsc::unbounded_channel::<ListingDone>();
-        // Either side failing ends the cycle at once: without the database nothing more may be
-        // sent, and a listing that stopped leaves nothing more to decide.
-        let result = tokio::try_join!(
-            self.list_all(listed_tx, to_list.as_ref()),
-            self.expedite_as_listed(listed_rx, cycle_started, dry_run)
+        // Either side failing ends the cycle: without the database nothing more may be sent,
+        // and a listing that stopped leaves nothing more to decide. The other side is stopped
+        // by its flag, not cut off: a call in flight finishes within its timeout and its real
+        // outcome is recorded (an answer that proves nothing was sent keeps it due).
+        self.halted.store(false, Ordering::Relaxed);
+        // Which side failed first (1 listing, 2 expediting): its error is the cause; the other
+        // side's, if any, came after (a database that failed one side fails the other too).
+        let first = std::sync::atomic::AtomicU8::new(0);
+        let halt_on_error = |failed: bool, side: u8| {
+            if failed {
+                let _ = first.compare_exchange(0, side, Ordering::Relaxed, Ordering::Relaxed);
+                self.halted.store(true, Ordering::Relaxed);
+            }
+        };
+        let (listing, expediting) = tokio::join!(
+            async {
+                let r = self.list_all(listed_tx, to_list.as_ref()).await;
+                halt_on_error(r.is_err(), 1);
+                r
+            },
+            async {
+                let r = self
+                    .expedite_as_listed(listed_rx, cycle_started, dry_run)
+                    .await;
+                halt_on_error(r.is_err(), 2);
+                r
+            }
         );
-        let (mut report, expediting) = match result {
+        self.halted.store(false, Ordering::Relaxed);
+        let sides = match (listing, expediting) {
+            (Ok(l), Ok(e)) => Ok((l, e)),
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+            (Err(l), Err(e)) => Err(if first.load(Ordering::Relaxed) == 2 {
+                e
+            } else {
+                l
+            }),
+        };
+        let (mut report, expediting) = match sides {
             Ok(sides) => sides,
             Err(e) => {
-                // An expediting call cut off by the other side's failure may have reached
-                // Feishu: its intent is settled as outcome unknown, never repeated.
+                // Only an intent whose call never got its outcome written (the database went
+                // away meanwhile) is left open: settled as outcome unknown, never repeated.
                 self.settle_abandoned().await;
                 return Err(e);
             }

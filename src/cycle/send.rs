@@ -128,7 +128,12 @@ impl Engine {
             .sum();
         let left = queue.calls.len() + queue.escalations.len();
         if left > 0 {
-            if self.stop_requested() {
+            if self.halted.load(std::sync::atomic::Ordering::Relaxed) {
+                tracing::info!(
+                    left,
+                    "the cycle stopped: remaining expedites and escalations stay due for the next run"
+                );
+            } else if self.stop_requested() {
                 tracing::info!(
                     left,
                     "shutting down: remaining expedites and escalations stay due for the next run"

@@ -63,6 +63,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
         client,
         store,
         stopping: stopping.clone(),
+        halted: Default::default(),
         clock,
         auto_listing: false,
     };

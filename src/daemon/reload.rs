@@ -94,6 +94,7 @@ pub(super) async fn reload(path: &Path, old: &Engine, progress: &Progress) -> Op
         client,
         store,
         stopping: old.stopping.clone(),
+        halted: Default::default(),
         clock: old.clock.clone(),
         auto_listing,
     })

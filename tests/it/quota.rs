@@ -150,3 +150,50 @@ pub async fn the_daemon_says_it_once_stays_up_and_resumes_on_reload() {
     assert_eq!(code, 0, "{log}");
     assert_eq!(env.fake.expedites().len(), 1, "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+pub async fn a_listing_that_ends_the_cycle_lets_the_call_in_flight_finish() {
+    // u1 is listed and t1's reminder goes out, answered only after 1.5 s; meanwhile u3's
+    // listing gets the quota answer, which ends the cycle. The reminder is not cut off: its
+    // answer arrives and is recorded as it is, not settled as outcome unknown.
+    let env = TestEnv::new().await;
+    // Known before the cycle (a task first seen is decided only when the listing ends), and
+    // due 3 s later.
+    env.add(FakeTask::new(
+        "t1",
+        &["u1"],
+        24 * HOUR - Duration::from_secs(3),
+    ));
+    let run = env.run(&["once"]).await;
+    assert_eq!(
+        (run.code, env.fake.expedites().len()),
+        (0, 0),
+        "{}",
+        run.all()
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    env.fake.inject(
+        Fault::new(
+            Endpoint::Expedite,
+            FaultKind::Hang(Duration::from_millis(1500)),
+        )
+        .times(1),
+    );
+    // u2's listing takes 0.5 s (the reminder is in flight by then), u3's gets the quota answer.
+    env.fake.inject(
+        Fault::new(Endpoint::Query, FaultKind::Hang(Duration::from_millis(500)))
+            .user("u2")
+            .times(1),
+    );
+    env.fake
+        .inject(Fault::new(Endpoint::Query, quota()).user("u3").times(1));
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("99991403"), "{}", run.stderr);
+    assert_eq!(env.fake.expedites().len(), 1, "{}", run.all());
+    assert!(
+        !run.stderr.contains("outcome unknown"),
+        "the call finished and its answer was recorded: {}",
+        run.stderr
+    );
+}
