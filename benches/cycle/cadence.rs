@@ -458,13 +458,18 @@ pub fn print(
         "\n({}) {} simulated day(s), {} users, 10-minute cron, fixed seed, {backend}\n\n| listing | listings | busiest hour (budget {PER_HOUR}) | busiest tick: listings / acting calls (fit {PER_TICK}) | reminders | escalations | sent later than every_tick | calls to tasks finished before the last listing | wall | CPU | peak RSS | database |\n|---|---|---|---|---|---|---|---|---|---|---|---|",
         sc.key, sc.days, sc.users
     );
-    for (side, late) in [
-        (every, "—".to_owned()),
-        (
-            auto,
-            format!("{late_reminders} reminders, {late_escalations} escalations"),
-        ),
-    ] {
+    let not_run = every.listings == 0;
+    let late = if not_run {
+        "— (every_tick not run)".to_owned()
+    } else {
+        format!("{late_reminders} reminders, {late_escalations} escalations")
+    };
+    let sides = if not_run {
+        vec![(auto, late)]
+    } else {
+        vec![(every, "—".to_owned()), (auto, late)]
+    };
+    for (side, late) in sides {
         let busiest_hour = side.by_hour.iter().max().copied().unwrap_or(0);
         println!(
             "| {} | {} | {} | {} / {} | {} | {} | {} | {} | {:.0} s | {:.1} s | {:.0} MiB | {:.1} MiB |",
@@ -483,10 +488,12 @@ pub fn print(
             side.db_bytes as f64 / (1024.0 * 1024.0),
         );
     }
-    println!(
-        "auto lists {:.1}% of what every_tick lists",
-        100.0 * auto.listings as f64 / every.listings.max(1) as f64
-    );
+    if every.listings > 0 {
+        println!(
+            "auto lists {:.1}% of what every_tick lists",
+            100.0 * auto.listings as f64 / every.listings as f64
+        );
+    }
     let hours: Vec<String> = auto.by_hour.iter().map(|n| n.to_string()).collect();
     println!("auto's listings hour by hour: {}", hours.join(" "));
 }
