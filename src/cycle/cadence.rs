@@ -119,7 +119,7 @@ impl Engine {
                 note(&mut why, &user.id, Why::FollowUp);
             }
             let every = listing::discovery_interval(&config.rules, user, period);
-            if listing::overdue(last, every, next_tick) {
+            if listing::discovery_overdue(&user.id, last, every, period, next_tick) {
                 note(&mut why, &user.id, Why::Discovery);
             }
         }
@@ -143,10 +143,8 @@ pub fn next_discovery(
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     let (_, period) = next_tick_and_period(config, now)?;
-    listing::next_listing(
-        last,
-        listing::discovery_interval(&config.rules, user, period),
-    )
+    let every = listing::discovery_interval(&config.rules, user, period);
+    last.map(|last| listing::discovery_due(&user.id, last, every, period))
 }
 
 /// The schedule's next fire time after `now` and the period from it to the one after (fire

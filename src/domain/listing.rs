@@ -1,7 +1,9 @@
 //! `[schedule] listing = "auto"`: when a watched user needs listing, purely. A user is listed
 //! when something about them can matter:
 //! - discovery: often enough that a new task is known before any rule that can own it makes it
-//!   due (half the smallest `after` among those rules, at least the cron's period, at most 6 h);
+//!   due (half the smallest `after` among those rules, at least the cron's period, at most 6 h),
+//!   each user at their own phase of that interval so that thousands first listed together do
+//!   not come due together;
 //! - confirmation: in the tick in which one of their tasks comes due for a reminder or an
 //!   escalation, with every watched assignee of that task;
 //! - recheck: the tick after a listing lacked one of their tasks (one listing is no proof);
@@ -64,10 +66,46 @@ pub fn overdue(last: Option<DateTime<Utc>>, every: Duration, next_tick: DateTime
     }
 }
 
-/// When `user` is next listed for discovery or follow-up at the latest: the last tick at or
-/// before `last + every` (approximately: the moment it falls due).
-pub fn next_listing(last: Option<DateTime<Utc>>, every: Duration) -> Option<DateTime<Utc>> {
-    last.map(|l| l + TimeDelta::from_std(every).unwrap_or(TimeDelta::MAX))
+/// When `user` falls due for discovery after their last complete listing at `last`: at their
+/// own phase of the interval, so that users first listed together (a start, a restart) spread
+/// over it instead of being listed together every `every` for ever.
+///
+/// Each user has a fixed phase in `[0, every)` from a hash of their id (xxh3: the same in every
+/// build), and falls due at the last point `phase + k·every` (seconds since 1970) at or before
+/// `last + every` — unless that point is within two periods of `last` (the listing was in the
+/// tick before it, or for another reason just before it): then one interval later. So a user is
+/// never listed for discovery in the tick right after another listing of theirs, the gap is
+/// exactly `every` once in phase and at most `every` plus two periods while getting there. An
+/// interval under four periods is too short to have phases: due `every` after `last`.
+pub fn discovery_due(
+    user_id: &str,
+    last: DateTime<Utc>,
+    every: Duration,
+    period: Duration,
+) -> DateTime<Utc> {
+    let plain = last + TimeDelta::from_std(every).unwrap_or(TimeDelta::MAX);
+    let every_s = every.as_secs();
+    if every < period.saturating_mul(4) || every_s == 0 || every > MAX_DISCOVERY {
+        return plain;
+    }
+    let every_s = every_s as i64; // at most 6 h
+    let phase = (xxhash_rust::xxh3::xxh3_64(user_id.as_bytes()) % every_s as u64) as i64;
+    let point = phase + (plain.timestamp() - phase).div_euclid(every_s) * every_s;
+    let near =
+        (last + TimeDelta::from_std(period.saturating_mul(2)).unwrap_or_default()).timestamp();
+    let point = if point > near { point } else { point + every_s };
+    DateTime::<Utc>::from_timestamp(point, 0).unwrap_or(plain)
+}
+
+/// Would waiting for the next tick list `user` later than their discovery falls due?
+pub fn discovery_overdue(
+    user_id: &str,
+    last: Option<DateTime<Utc>>,
+    every: Duration,
+    period: Duration,
+    next_tick: DateTime<Utc>,
+) -> bool {
+    last.is_none_or(|last| next_tick > discovery_due(user_id, last, every, period))
 }
 
 /// The cadence of one user, in words (for `check`).
@@ -84,7 +122,7 @@ pub fn describe(rules: &[Rule], user: &User, period: Duration, follow_up: Durati
         None => "no rule reminds them".to_owned(),
     };
     format!(
-        "listed every {} ({why}); also in the tick a task of theirs comes due, the tick after a listing lacked one, every {} while a reminded task is pending, and before a digest that selects them",
+        "listed every {} ({why}; each user at their own phase of it); also in the tick a task of theirs comes due, the tick after a listing lacked one, every {} while a reminded task is pending, and before a digest that selects them",
         crate::domain::opinion::human_age(every),
         crate::domain::opinion::human_age(follow_up),
     )
@@ -197,5 +235,52 @@ mod tests {
         for (name, last, next, want) in cases {
             assert_eq!(overdue(last, every, next), want, "{name}");
         }
+    }
+
+    #[test]
+    fn discovery_comes_at_the_users_phase_within_every_and_two_periods() {
+        let t0 = DateTime::<Utc>::from_timestamp(1_800_000_007, 0).unwrap();
+        let every = Duration::from_secs(6 * 3600);
+        let period = Duration::from_secs(600);
+        let mut buckets = std::collections::BTreeMap::<i64, u32>::new();
+        for i in 0..3000 {
+            let id = format!("ou_{i:05}");
+            let due = discovery_due(&id, t0, every, period);
+            let gap = (due - t0).num_seconds();
+            assert!(gap > 1200 && gap <= 6 * 3600 + 1200, "{id}: {gap}");
+            *buckets.entry(gap / 600).or_default() += 1;
+            // Listed in the last tick before that point: the next is `every` later, not at
+            // the same point again, nor in the next tick.
+            let tick = due - TimeDelta::seconds(599);
+            assert_eq!(
+                discovery_due(&id, tick, every, period),
+                due + TimeDelta::from_std(every).unwrap(),
+                "{id}"
+            );
+            // Listed a little after it (a long tick): still the next point, not two.
+            let late = due + TimeDelta::seconds(120);
+            assert_eq!(
+                discovery_due(&id, late, every, period),
+                due + TimeDelta::from_std(every).unwrap(),
+                "{id}"
+            );
+        }
+        // Spread over the interval: 36 ten-minute slots of about 83 users each, none crowded.
+        assert!(buckets.len() >= 36, "{buckets:?}");
+        assert!(buckets.values().all(|&n| n < 160), "{buckets:?}");
+    }
+
+    #[test]
+    fn an_interval_under_four_ticks_has_no_phase() {
+        let t0 = DateTime::<Utc>::from_timestamp(1_800_000_007, 0).unwrap();
+        let period = Duration::from_secs(600);
+        for every in [600, 900, 2399] {
+            let every = Duration::from_secs(every);
+            assert_eq!(
+                discovery_due("u1", t0, every, period),
+                t0 + TimeDelta::from_std(every).unwrap()
+            );
+        }
+        assert!(discovery_overdue("u1", None, period, period, t0));
     }
 }

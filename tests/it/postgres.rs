@@ -76,7 +76,7 @@ mod listing {
     on_postgres! {
         listing::a_new_task_is_discovered_before_it_can_be_due_and_reminded_in_its_tick,
         listing::a_due_shared_task_lists_every_watched_assignee_in_its_tick,
-        listing::a_task_missing_from_a_confirmation_listing_is_rechecked_next_tick,
+        listing::a_task_missing_from_a_listing_is_rechecked_next_tick,
         listing::a_reminded_assignee_is_followed_up_every_hour_while_the_task_is_pending,
         listing::users_a_digest_selects_are_listed_in_the_tick_before_it,
         listing::plan_shows_each_users_last_and_next_listing,
