@@ -168,14 +168,62 @@ impl CronSchedule {
         })
     }
 
-    /// The next `n` fire times strictly after `after`, in the given zone. DST-correct: each
-    /// time is computed in the zone's rules at that instant.
+    /// The next `n` fire times strictly later than `after` (as instants), in `after`'s zone.
+    /// DST-correct: each time is computed in the zone's rules at that instant; in a repeated
+    /// hour (fall-back) a pattern that matches it fires in both of its occurrences, a fixed
+    /// time of day once; a time the clocks skip (spring-forward) fires when they land.
     pub fn next_fire_times(
         &self,
         after: chrono::DateTime<Tz>,
         n: usize,
     ) -> Vec<chrono::DateTime<Tz>> {
-        self.cron.clone().iter_after(after).take(n).collect()
+        let mut out = Vec::with_capacity(n);
+        let mut at = after;
+        while out.len() < n {
+            let Some(next) = self.next_after(&at) else {
+                break;
+            };
+            out.push(next);
+            at = next;
+        }
+        out
+    }
+
+    /// The first fire time strictly later than `after`. croner walks local wall times from
+    /// `after`'s and gives both instants of an ambiguous one, the earlier first — so its
+    /// answers are not in instant order inside a repeated hour, and from the later occurrence
+    /// it never goes back to the wall times it repeats. So: walk from three hours back when
+    /// the clocks change within three hours either side, skip what is not later than `after`, and take the earliest
+    /// answer, looking on until a wall time that is not ambiguous has come after it.
+    fn next_after(&self, after: &chrono::DateTime<Tz>) -> Option<chrono::DateTime<Tz>> {
+        use chrono::{Offset as _, TimeZone as _};
+        let tz = after.timezone();
+        let back = after.clone() - chrono::TimeDelta::hours(3);
+        let ahead = after.clone() + chrono::TimeDelta::hours(3);
+        let from = if back.offset().fix() != ahead.offset().fix() {
+            back
+        } else {
+            after.clone()
+        };
+        let mut best: Option<chrono::DateTime<Tz>> = None;
+        for t in self.cron.clone().iter_after(from).take(20_000) {
+            if t <= *after {
+                continue; // the earlier occurrence of a repeated hour, already past
+            }
+            let ambiguous = matches!(
+                tz.from_local_datetime(&t.naive_local()),
+                chrono::LocalResult::Ambiguous(..)
+            );
+            match &best {
+                Some(b) if t >= *b && !ambiguous => break,
+                Some(b) if t >= *b => {}
+                _ => best = Some(t),
+            }
+            if !ambiguous && best.is_some() {
+                break;
+            }
+        }
+        best
     }
 }
 
@@ -550,6 +598,92 @@ after = "24h"
         for t in &times {
             assert_eq!(t.format("%H:%M").to_string(), "09:00", "{t}");
             assert_eq!(t.offset().fix().local_minus_utc(), -4 * 3600, "{t}");
+        }
+    }
+
+    /// Fire times across both DST transitions in New York and the same dates in Shanghai (no
+    /// DST): every answer strictly later than the moment asked about, in instant order.
+    #[test]
+    fn fire_times_are_strictly_later_across_dst_table() {
+        use chrono::{TimeZone, Utc};
+        let ny: Tz = "America/New_York".parse().unwrap();
+        let sh: Tz = "Asia/Shanghai".parse().unwrap();
+        let utc = |mo, d, h, mi| Utc.with_ymd_and_hms(2026, mo, d, h, mi, 0).unwrap();
+        // (case, cron, zone, after (UTC), the next fire times (UTC))
+        let cases = [
+            (
+                "fall back: the repeated hour ticks in both occurrences, 20 min apart",
+                "0 */20 * * * *",
+                ny,
+                utc(11, 1, 4, 55),
+                vec![
+                    utc(11, 1, 5, 0),
+                    utc(11, 1, 5, 20),
+                    utc(11, 1, 5, 40),
+                    utc(11, 1, 6, 0),
+                    utc(11, 1, 6, 20),
+                    utc(11, 1, 6, 40),
+                    utc(11, 1, 7, 0),
+                ],
+            ),
+            (
+                "a start inside the later occurrence: no stale tick from the earlier one",
+                "0 */20 * * * *",
+                ny,
+                utc(11, 1, 6, 30),
+                vec![utc(11, 1, 6, 40), utc(11, 1, 7, 0)],
+            ),
+            (
+                "a fixed time of day in the repeated hour fires once",
+                "0 30 1 * * *",
+                ny,
+                utc(10, 31, 12, 0),
+                vec![utc(11, 1, 5, 30), utc(11, 2, 6, 30)],
+            ),
+            (
+                "asked from inside the repeated hour after its first 01:30",
+                "0 30 1 * * *",
+                ny,
+                utc(11, 1, 6, 10),
+                vec![utc(11, 2, 6, 30)],
+            ),
+            (
+                "spring forward: the skipped hour has no ticks",
+                "0 */20 * * * *",
+                ny,
+                utc(3, 8, 6, 35),
+                vec![utc(3, 8, 6, 40), utc(3, 8, 7, 0), utc(3, 8, 7, 20)],
+            ),
+            (
+                "a fixed time the clocks skip fires when they land",
+                "0 30 2 * * *",
+                ny,
+                utc(3, 7, 12, 0),
+                vec![utc(3, 8, 7, 0), utc(3, 9, 6, 30)],
+            ),
+            (
+                "no DST: the same nights are plain",
+                "0 */20 * * * *",
+                sh,
+                utc(11, 1, 4, 55),
+                vec![utc(11, 1, 5, 0), utc(11, 1, 5, 20), utc(11, 1, 5, 40)],
+            ),
+        ];
+        for (name, expr, tz, after, want) in cases {
+            let cron = CronSchedule::parse(expr).unwrap();
+            let got: Vec<_> = cron
+                .next_fire_times(after.with_timezone(&tz), want.len())
+                .iter()
+                .map(|t| t.with_timezone(&Utc))
+                .collect();
+            assert_eq!(got, want, "{name}");
+            // One step at a time (as the daemon's chain asks) gives the same times.
+            let mut at = after;
+            for w in &want {
+                let next = cron.next_fire_times(at.with_timezone(&tz), 1)[0].with_timezone(&Utc);
+                assert_eq!(next, *w, "{name}: one step after {at}");
+                at = next;
+            }
         }
     }
 }
