@@ -198,12 +198,12 @@ impl CronSchedule {
     fn next_after(&self, after: &chrono::DateTime<Tz>) -> Option<chrono::DateTime<Tz>> {
         use chrono::{Offset as _, TimeZone as _};
         let tz = after.timezone();
-        let back = after.clone() - chrono::TimeDelta::hours(3);
-        let ahead = after.clone() + chrono::TimeDelta::hours(3);
+        let back = *after - chrono::TimeDelta::hours(3);
+        let ahead = *after + chrono::TimeDelta::hours(3);
         let from = if back.offset().fix() != ahead.offset().fix() {
             back
         } else {
-            after.clone()
+            *after
         };
         let mut best: Option<chrono::DateTime<Tz>> = None;
         for t in self.cron.clone().iter_after(from).take(20_000) {
