@@ -45,6 +45,8 @@ use systemd::{notify, notify_reloading, watchdog_usec};
 
 /// How long a stopping daemon waits for the running cycle before abandoning its call.
 const STOP_GRACE: Duration = Duration::from_secs(8);
+/// The whole stop, from the signal to the exit: inside the unit's `TimeoutStopSec=15`.
+const STOP_BUDGET: Duration = Duration::from_millis(9_500);
 
 pub async fn run(path: &Path) -> anyhow::Result<u8> {
     let config = load_config(path)?;
@@ -107,6 +109,10 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
 
     let mut cycle: Option<JoinHandle<Result<CycleReport, CycleError>>> = None;
     let mut digests: std::collections::HashMap<String, JoinHandle<()>> = Default::default();
+    // A reload runs beside the loop: opening another database may take its whole connect
+    // timeout, and signals and the watchdog are answered meanwhile.
+    let mut reloading: Option<JoinHandle<Option<Engine>>> = None;
+    let mut reload_again = false;
     let why = loop {
         tokio::select! {
             Some(tick) = tick_rx.recv() => {
@@ -163,8 +169,18 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
             _ = sigterm.recv() => break "SIGTERM",
             _ = sigint.recv() => break "SIGINT",
             _ = sighup.recv() => {
+                if reloading.is_some() {
+                    // Read again once the one under way is done: the file may have changed since.
+                    tracing::info!("a reload is under way; the config is read again after it");
+                    reload_again = true;
+                    continue;
+                }
                 notify_reloading();
-                if let Some(new) = reload(path, &engine, &progress).await {
+                reloading = Some(spawn_reload(path, &engine, &progress));
+            }
+            done = async { reloading.as_mut().expect("guarded").await }, if reloading.is_some() => {
+                reloading = None;
+                if let Ok(Some(new)) = done {
                     let crons = |c: &Config| c.digests.iter().map(|d| (d.name.clone(), d.cron.expr.clone())).collect::<Vec<_>>();
                     let reschedule = new.config.schedule.cron.expr != engine.config.schedule.cron.expr
                         || new.config.schedule.timezone != engine.config.schedule.timezone
@@ -178,7 +194,11 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
                 }
                 // The tenant may have raised its quota: a reload is the operator's word for it.
                 engine.client.end_quota_hold();
-                notify(&[NotifyState::Ready]);
+                if std::mem::take(&mut reload_again) {
+                    reloading = Some(spawn_reload(path, &engine, &progress));
+                } else {
+                    notify(&[NotifyState::Ready]);
+                }
             }
             _ = watchdog_timer.tick(), if watchdog => {
                 // A ping means progress: a cycle that stopped moving gets no ping, and systemd
@@ -204,8 +224,16 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     };
 
     tracing::info!("stopping on {why}");
+    // Every step of a stop is bounded: a database that answers nothing (a hung server, a
+    // network that drops packets) must not keep the process past systemd's TimeoutStopSec.
+    let stop_by = tokio::time::Instant::now() + STOP_BUDGET;
     // First of all: the running cycle stops taking new work at once.
     stopping.store(true, Ordering::SeqCst);
+    if let Some(r) = reloading.take() {
+        // The old config stays to the end; a store it opened closes as it is dropped.
+        r.abort();
+        let _ = r.await;
+    }
     notify(&[NotifyState::Stopping]);
     generation.fetch_add(1, Ordering::SeqCst);
     if let Some(p) = pruning.take() {
@@ -227,9 +255,36 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
             }
         }
     }
-    // An abandoned call left an intent without an outcome: record it as unknown (counted as sent).
-    engine.settle_abandoned().await;
-    engine.store.close().await;
+    // An abandoned call left an intent without an outcome: record it as unknown (counted as
+    // sent). The next start does it if the database does not answer in time.
+    let until = |keep: Duration| {
+        stop_by
+            .checked_sub(keep)
+            .unwrap_or(stop_by)
+            .max(tokio::time::Instant::now() + Duration::from_millis(200))
+    };
+    if tokio::time::timeout_at(until(Duration::from_millis(700)), engine.settle_abandoned())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "the database did not answer in time to record abandoned calls; the next start records them as unknown"
+        );
+    }
+    if tokio::time::timeout_at(until(Duration::ZERO), engine.store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "the database did not answer in time to close; the lease runs out by itself"
+        );
+    }
     tracing::info!("stopped");
     Ok(EXIT_OK)
+}
+
+/// A SIGHUP's reload, in a task of its own.
+fn spawn_reload(path: &Path, engine: &Engine, progress: &Progress) -> JoinHandle<Option<Engine>> {
+    let (path, engine, progress) = (path.to_path_buf(), engine.clone(), progress.clone());
+    tokio::spawn(async move { reload(&path, &engine, &progress).await })
 }

@@ -19,3 +19,4 @@ mod postgres;
 mod quota;
 mod rules;
 mod secrets;
+mod stop;
