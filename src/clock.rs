@@ -45,6 +45,37 @@ impl Clock {
     }
 }
 
+/// A moment on the boot clock (`CLOCK_BOOTTIME`): like [`std::time::Instant`], but it goes on
+/// counting while the host is suspended — `Instant` (`CLOCK_MONOTONIC`) stands still then, so a
+/// deadline measured on it would outlive a suspend. For deadlines that others count in real
+/// time, such as the lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BootInstant(std::time::Duration);
+
+impl BootInstant {
+    pub fn now() -> BootInstant {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+        BootInstant(std::time::Duration::new(
+            u64::try_from(t.tv_sec).unwrap_or(0),
+            u32::try_from(t.tv_nsec).unwrap_or(0),
+        ))
+    }
+}
+
+impl std::ops::Add<std::time::Duration> for BootInstant {
+    type Output = BootInstant;
+    fn add(self, d: std::time::Duration) -> BootInstant {
+        BootInstant(self.0.saturating_add(d))
+    }
+}
+
+impl std::ops::Sub<std::time::Duration> for BootInstant {
+    type Output = BootInstant;
+    fn sub(self, d: std::time::Duration) -> BootInstant {
+        BootInstant(self.0.saturating_sub(d))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +105,15 @@ mod tests {
                 .abs()
                 < 1000
         );
+    }
+
+    #[test]
+    fn the_boot_clock_runs_at_the_pace_of_time() {
+        let a = BootInstant::now();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let b = BootInstant::now();
+        assert!(b >= a + std::time::Duration::from_millis(50), "{a:?} {b:?}");
+        assert!(b < a + std::time::Duration::from_secs(5), "{a:?} {b:?}");
+        assert!(a - std::time::Duration::from_secs(1) < a);
     }
 }

@@ -131,8 +131,8 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
                         tracing::warn!(digest = %name, "the previous post of this digest is still running; this tick is skipped");
                         continue;
                     }
-                    let (config, clock, name2) = (engine.config.clone(), engine.clock.clone(), name.clone());
-                    digests.insert(name.clone(), tokio::spawn(async move { post_digest(&config, &name2, &clock).await }));
+                    let (config, clock, name2, store) = (engine.config.clone(), engine.clock.clone(), name.clone(), engine.store.clone());
+                    digests.insert(name.clone(), tokio::spawn(async move { post_digest(&config, &name2, tick.at, &store, &clock).await }));
                     continue;
                 }
                 if cycle.is_some() {

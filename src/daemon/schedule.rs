@@ -71,13 +71,32 @@ pub(super) async fn arm_schedule(
 }
 
 /// One scheduled digest: on its calendar's working days only.
-pub(super) async fn post_digest(config: &Config, name: &str, clock: &Clock) {
+pub(super) async fn post_digest(
+    config: &Config,
+    name: &str,
+    fire_at: DateTime<Utc>,
+    store: &crate::store::Store,
+    clock: &Clock,
+) {
     let Some(digest) = config.digests.iter().find(|d| d.name == name) else {
         return;
     };
     if !crate::digest::posts_today(config, digest, clock.now()) {
         tracing::info!(digest = %name, "not a working day in the digest's calendar; not posted");
         return;
+    }
+    // Claimed before the post, through the lease on PostgreSQL: once per fire time, even by a
+    // pair, even by an instance that slept through losing its lease.
+    match store.claim_digest_post(name, fire_at, clock.now()).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(digest = %name, fire_at = %fire_at.to_rfc3339(), "digest already posted for this fire time; not posted again");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(digest = %name, "digest not posted: {e}");
+            return;
+        }
     }
     match crate::store::Store::open_read_only(&config.storage.database).await {
         Ok(Some(store)) => {

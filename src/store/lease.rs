@@ -1,7 +1,8 @@
 //! One active instance per `app_id` on PostgreSQL: a lease row (holder, epoch, expiry) whose
 //! every time is the database's. A standby takes over only an expired lease, incrementing the
 //! epoch; the holder renews it every third of its length, and stops acting at once when a
-//! renewal fails or when its own monotonic clock says the lease may have run out.
+//! renewal fails or when its own clock says the lease may have run out (the boot clock, which
+//! counts a suspend: `Instant` stands still while a host sleeps).
 //!
 //! The local deadline is counted from the moment a grant or renewal was *asked for*: the
 //! database set the expiry from its own later `now()`, so the holder's deadline falls before the
@@ -11,7 +12,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::BootInstant;
 
 use chrono::{DateTime, Utc};
 
@@ -57,8 +60,9 @@ struct Inner {
 struct State {
     /// The epoch this instance holds, 0 for none.
     epoch: i64,
-    /// Acting stops at this instant unless a renewal moves it.
-    until: Option<Instant>,
+    /// Acting stops at this moment unless a renewal moves it: on the boot clock, which counts
+    /// a suspend (a host resumed after its lease ran out must not act on it).
+    until: Option<BootInstant>,
 }
 
 impl Lease {
@@ -113,7 +117,7 @@ impl Lease {
     /// Whether this instance may act now: it holds an epoch and its deadline has not passed.
     pub fn acting(&self) -> bool {
         let s = *self.state();
-        s.epoch > 0 && s.until.is_some_and(|u| Instant::now() < u)
+        s.epoch > 0 && s.until.is_some_and(|u| BootInstant::now() < u)
     }
 
     /// The epoch held, acting or not (0: none).
@@ -123,7 +127,7 @@ impl Lease {
 
     /// The database granted or renewed `epoch`, for `duration`, in answer to a request sent at
     /// `asked`.
-    pub(super) fn granted(&self, epoch: i64, asked: Instant, duration: Duration) {
+    pub(super) fn granted(&self, epoch: i64, asked: BootInstant, duration: Duration) {
         *self.state() = State {
             epoch,
             until: Some(asked + trusted_for(duration)),
@@ -186,7 +190,7 @@ mod tests {
     fn acting_holds_until_the_trusted_part_of_the_lease_has_passed() {
         let l = lease(30);
         assert!(!l.acting(), "no grant, no acting");
-        let now = Instant::now();
+        let now = BootInstant::now();
         let d = l.duration();
         l.granted(3, now, d);
         assert!(l.acting());

@@ -213,6 +213,10 @@ store_api! {
     /// `started_before` when given — in chunks, ordered by (task, assignee).
     fn visit_pending_pairs(&self, scope: PairScope<'_>, started_before: Option<DateTime<Utc>>,
         visit: impl FnMut(Pair)) -> ();
+    /// Claims the post of `digest` for its fire time `fire_at`, before the post: `true` for
+    /// the first claim, `false` when it was claimed already; on PostgreSQL `NotLeader` when
+    /// this instance's lease does not hold.
+    fn claim_digest_post(&self, digest: &str, fire_at: DateTime<Utc>, now: DateTime<Utc>) -> bool;
     /// Commits (durably) the intent of a call that acts, before the call. Refused with
     /// `AlreadyRecorded` when one of its (task, assignee, kind, n) is recorded as sent or
     /// possibly sent; on PostgreSQL with `NotLeader` when this instance's lease does not hold.

@@ -472,6 +472,103 @@ async fn postgres_intents_are_fenced_by_the_lease() {
     assert_eq!(a.elect().await.unwrap(), Election::Active { epoch: 3 });
 }
 
+/// A digest is claimed once per fire time; on PostgreSQL only by the holder the database
+/// knows — an instance whose own clock still says it holds (one that slept through a takeover)
+/// is refused, and stops acting.
+#[tokio::test]
+async fn a_digest_post_is_claimed_once_and_only_under_the_lease() {
+    let now = crate::clock::Clock::system().now();
+    let (next, day) = (
+        now + chrono::TimeDelta::minutes(10),
+        chrono::TimeDelta::days(40),
+    );
+    for (_dir, store) in stores().await {
+        assert!(store.claim_digest_post("ops", now, now).await.unwrap());
+        assert!(
+            !store.claim_digest_post("ops", now, now).await.unwrap(),
+            "twice"
+        );
+        assert!(store.claim_digest_post("ops", next, now).await.unwrap());
+        assert!(store.claim_digest_post("finance", now, now).await.unwrap());
+        // Pruned with the rest of what is old.
+        store
+            .prune(now + chrono::TimeDelta::seconds(1))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .claim_digest_post("ops", now, now + day)
+                .await
+                .unwrap()
+        );
+        assert!(!store.claim_digest_post("ops", next, now).await.unwrap());
+        store.close().await;
+    }
+    let url = crate::fake::postgres::fresh_database().await;
+    let db = Database::Postgres(url.clone());
+    let thirty = std::time::Duration::from_secs(30);
+    let (a, b) = (leased(&db, thirty).await, leased(&db, thirty).await);
+    assert_eq!(a.elect().await.unwrap(), Election::Active { epoch: 1 });
+    assert!(matches!(b.elect().await.unwrap(), Election::Standby(_)));
+    assert!(matches!(
+        b.claim_digest_post("ops", now, now).await,
+        Err(StoreError::NotLeader { .. })
+    ));
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE lease SET expires_at = now() - interval '1 second'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(b.elect().await.unwrap(), Election::Active { epoch: 2 });
+    assert!(b.claim_digest_post("ops", now, now).await.unwrap());
+    assert!(a.acting(), "a's own clock still says it holds");
+    assert!(matches!(
+        a.claim_digest_post("ops", next, now).await,
+        Err(StoreError::NotLeader { epoch: 1, .. })
+    ));
+    assert!(!a.acting());
+}
+
+/// Epochs count per app: two apps sharing a database each settle only their own open intents
+/// (another app's open intent is its instance's call in flight).
+#[tokio::test]
+async fn postgres_settling_touches_only_the_apps_own_intents() {
+    let url = crate::fake::postgres::fresh_database().await;
+    let db = Database::Postgres(url);
+    let app = |id: &str| {
+        let db = db.clone();
+        let id = id.to_owned();
+        async move {
+            Store::open(&db)
+                .await
+                .unwrap()
+                .with_lease(Lease::new(LeaseSettings {
+                    app_id: id,
+                    duration: std::time::Duration::from_secs(30),
+                }))
+        }
+    };
+    let (a, b) = (app("cli_a").await, app("cli_b").await);
+    assert_eq!(a.elect().await.unwrap(), Election::Active { epoch: 1 });
+    // b's epochs climb past a's: elected, given up, elected again.
+    assert_eq!(b.elect().await.unwrap(), Election::Active { epoch: 1 });
+    b.stand_down().await;
+    assert_eq!(b.elect().await.unwrap(), Election::Active { epoch: 2 });
+    let now = crate::clock::Clock::system().now();
+    a.record_page("u1", None, &[task("1")], now).await.unwrap();
+    let r = vec![Recipient {
+        user_id: "u1".into(),
+        rule: "r".into(),
+        n: 1,
+    }];
+    let open = a.record_intent(&expedite("1", &r), now).await.unwrap();
+    assert!(b.settle_unfinished_intents(now).await.unwrap().is_empty());
+    let settled = a.settle_unfinished_intents(now).await.unwrap();
+    assert_eq!(settled.iter().map(|e| e.id).collect::<Vec<_>>(), vec![open]);
+}
+
 /// A takeover waits for an intent being written: the intent statement holds the lease row
 /// `FOR SHARE` until it commits, so the new epoch begins after it and the new holder's
 /// settling sees it. (Here the intent is held up by an uncommitted row with the same key.)

@@ -1,6 +1,6 @@
 //! The lease row's statements. Every time in them is the database's `now()`.
 
-use std::time::Instant;
+use crate::clock::BootInstant;
 
 use chrono::{DateTime, Utc};
 
@@ -28,7 +28,7 @@ impl Postgres {
     /// holds it. A takeover increments the epoch.
     pub(in crate::store) async fn elect(&self) -> Result<Election, StoreError> {
         let lease = self.lease_or_err()?;
-        let (asked, duration) = (Instant::now(), lease.duration());
+        let (asked, duration) = (BootInstant::now(), lease.duration());
         let epoch: Option<i64> = sqlx::query_scalar(
             "INSERT INTO lease (app_id, holder, epoch, expires_at, acquired_at)
              VALUES ($1, $2, 1, now() + make_interval(secs => $3), now())
@@ -69,7 +69,7 @@ impl Postgres {
         if epoch == 0 {
             return Ok(false);
         }
-        let (asked, duration) = (Instant::now(), lease.duration());
+        let (asked, duration) = (BootInstant::now(), lease.duration());
         let renewed = sqlx::query(
             "UPDATE lease SET expires_at = now() + make_interval(secs => $4)
              WHERE app_id = $1 AND holder = $2 AND epoch = $3 AND expires_at > now()",

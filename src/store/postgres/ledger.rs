@@ -31,8 +31,8 @@ impl Postgres {
                SELECT epoch FROM lease
                WHERE app_id = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() FOR SHARE
              ), intent AS (
-               INSERT INTO expedites (task_id, rule, operator_id, opinion, intent_at, outcome, kind, epoch)
-               SELECT $4, $5, $6, $7, $8, 'pending', $9, held.epoch FROM held RETURNING id
+               INSERT INTO expedites (task_id, rule, operator_id, opinion, intent_at, outcome, kind, epoch, app_id)
+               SELECT $4, $5, $6, $7, $8, 'pending', $9, held.epoch, $1 FROM held RETURNING id
              ), assignees AS (
                INSERT INTO expedite_assignees (expedite_id, task_id, user_id, rule, n, kind)
                SELECT intent.id, $4, r.user_id, r.rule, r.n, $9
@@ -142,9 +142,10 @@ impl Postgres {
     /// takes the lease and after it abandoned a call; an instance that holds no epoch finds
     /// none, so a standby never touches the active one's call in flight.
     pub(in crate::store) async fn open_intents(&self) -> Result<Vec<ExpediteRecord>, StoreError> {
-        match self.lease_or_err()?.epoch() {
+        let lease = self.lease_or_err()?;
+        match lease.epoch() {
             0 => Ok(Vec::new()),
-            up_to => self.read_expedites(Some(up_to)).await,
+            up_to => self.read_expedites(Some((up_to, lease.app_id()))).await,
         }
     }
 
@@ -152,21 +153,24 @@ impl Postgres {
         self.read_expedites(None).await
     }
 
-    /// Every call, or (`open_up_to`) the open intents of epochs up to the given one.
+    /// Every call, or (`open_up_to`) the open intents of the app's epochs up to the given one
+    /// (epochs count per app: another app's open intents are its own instance's calls).
     async fn read_expedites(
         &self,
-        open_up_to: Option<i64>,
+        open_up_to: Option<(i64, &str)>,
     ) -> Result<Vec<ExpediteRecord>, StoreError> {
+        let (up_to, app) = open_up_to.unzip();
         let rows: Vec<ExpediteRow> = sqlx::query_as(
             "SELECT e.id, e.task_id, e.rule, e.operator_id, e.opinion, e.intent_at, e.outcome, e.feishu_code,
                     e.feishu_msg, e.kind,
                     (SELECT string_agg(ea.user_id || ':' || ea.n, ',' ORDER BY ea.user_id)
                      FROM expedite_assignees ea WHERE ea.expedite_id = e.id)
              FROM expedites e
-             WHERE $1::int8 IS NULL OR (e.outcome = 'pending' AND e.epoch <= $1)
+             WHERE $1::int8 IS NULL OR (e.outcome = 'pending' AND e.epoch <= $1 AND e.app_id IN ($2, ''))
              ORDER BY e.id",
         )
-        .bind(open_up_to)
+        .bind(up_to)
+        .bind(app)
         .fetch_all(&self.pool)
         .await
         .map_err(self.err("read expedites"))?;

@@ -3,6 +3,7 @@
 //! Commits are synchronous (PostgreSQL's default `synchronous_commit = on`): an intent is on
 //! disk before its call goes out.
 
+mod digests;
 mod lease;
 mod ledger;
 mod listings;

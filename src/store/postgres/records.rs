@@ -39,6 +39,11 @@ impl Postgres {
             .execute(&mut *tx)
             .await
             .map_err(self.err("prune silences"))?;
+        sqlx::query("DELETE FROM digest_posts WHERE fire_at < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("prune digest posts"))?;
         tx.commit().await.map_err(self.err("commit pruning"))?;
         Ok((tasks, expedites))
     }

@@ -2,6 +2,7 @@
 //! from `migrations/sqlite/`. Batches travel as JSON (`json_each`, `json_group_array`): one
 //! statement and one row per chunk instead of one per item.
 
+mod digests;
 mod fingerprints;
 mod ledger;
 mod listings;

@@ -1,0 +1,15 @@
+-- Each digest post, recorded before the post by the instance that holds the lease (the insert
+-- reads the lease row as intents do): a digest is posted once per fire time by a pair, even by
+-- an instance that slept through losing its lease.
+CREATE TABLE digest_posts (
+    digest    TEXT   NOT NULL,
+    fire_at   BIGINT NOT NULL,  -- the schedule's fire time, epoch ms
+    posted_at BIGINT NOT NULL,  -- when it was claimed, epoch ms
+    epoch     BIGINT NOT NULL,  -- the lease epoch it was claimed under
+    PRIMARY KEY (digest, fire_at)
+);
+
+-- Epochs are per app: an intent knows whose lease it was written under, so settling after a
+-- takeover touches only the open intents of its own app. Rows from before have '' (settled by
+-- any app, as before).
+ALTER TABLE expedites ADD COLUMN app_id TEXT NOT NULL DEFAULT '';
