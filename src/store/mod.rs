@@ -197,9 +197,12 @@ store_api! {
     /// watched user has pending any more is finished too; the user's listing time is recorded
     /// and their fingerprint cleared.
     fn record_absent(&self, user: &str, gone: &[String], now: DateTime<Utc>) -> Absent;
-    /// How many of `task_ids` have a known membership of `flow_set` (either way).
+    /// How many of `task_ids` have a known membership of `flow_set`: a filtered listing held
+    /// them, or two complete ones lacked them.
     fn known_flow_membership(&self, task_ids: &FxHashSet<String>, flow_set: &str) -> usize;
-    /// Records that these tasks are not of `flow_set` (unless a listing already said they are).
+    /// After a complete filtered listing by `flow_set` that lacked these tasks (which a complete
+    /// unfiltered one held): the first time a doubt, the second time known not to be of it —
+    /// one listing is no proof, as for finishing. A listing that held one makes it a member.
     fn record_non_members(&self, task_ids: &[String], flow_set: &str) -> ();
     /// When each user was last listed completely.
     fn last_listings(&self) -> FxHashMap<String, DateTime<Utc>>;

@@ -100,6 +100,7 @@ mod rules {
     on_postgres! {
         rules::outside_the_calendar_an_expedite_is_deferred_then_released,
         rules::one_listing_per_distinct_api_ids_set_then_only_what_is_unknown,
+        rules::a_task_a_shifted_filtered_listing_skipped_is_still_owned_by_its_flows_rule,
         rules::the_initiator_can_be_the_operator,
         rules::a_short_budget_sends_the_most_overdue_first_round_robin,
         rules::check_explains_rules_and_warns_about_shadowed_ones,

@@ -2,7 +2,7 @@
 
 use crate::helpers::*;
 use chrono::{Datelike, Utc};
-use expediter::fake::{Endpoint, FakeTask};
+use expediter::fake::{Endpoint, FakeTask, Fault, FaultKind};
 
 #[tokio::test]
 pub async fn outside_the_calendar_an_expedite_is_deferred_then_released() {
@@ -130,7 +130,14 @@ after = "100h"
     assert_eq!(rule_of("b1", "u2"), "flow-bc");
     assert_eq!(rule_of("x1", "u2"), "rest");
 
-    // Second cycle: every task's flow is known, so only the unfiltered listings run.
+    // Second cycle: a task one filtered listing lacked is only a doubt (a listing can skip a
+    // task); the filtered listings run again and confirm it. (b1 is known not to be of fa
+    // already: u1's and u2's listings by fa both lacked it.)
+    let before = env.fake.calls_to(Endpoint::Query).len();
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(env.fake.calls_to(Endpoint::Query).len() - before, 3 + 3);
+    // Third cycle: every task's flow is known, so only the unfiltered listings run.
     let before = env.fake.calls_to(Endpoint::Query).len();
     let run = env.run(&["once"]).await;
     assert_eq!(run.code, 0, "{}", run.all());
@@ -275,4 +282,68 @@ after = "1h"
         "{}",
         run.stdout
     );
+}
+
+/// A filtered listing that skipped a task of its flow (a task finished and another arrived
+/// between its pages: the total held) does not settle the task's flow for good: the next
+/// filtered listing finds it, and the flow's rule owns it.
+#[tokio::test]
+pub async fn a_task_a_shifted_filtered_listing_skipped_is_still_owned_by_its_flows_rule() {
+    let env = TestEnv::new().await;
+    env.write_config(
+        "",
+        r#"
+[[rules]]
+name = "flow-a"
+api_ids = ["fa"]
+after = "1h"
+max_times = 0
+
+[[rules]]
+name = "rest"
+after = "100h"
+"#,
+    );
+    for i in 0..120 {
+        env.add(FakeTask::new(format!("t{i:03}"), &["u1"], 2 * HOUR).flow("fa"));
+    }
+    // The first cycle lists u1 unfiltered (offsets 0, 50, 100), then by flow fa: just before
+    // the filtered listing's second page t010 finishes and a task of fa arrives at the end, so
+    // t050 slides onto the first page, already read, and that listing lacks it.
+    env.fake.inject(
+        Fault::new(
+            Endpoint::Query,
+            FaultKind::Shift {
+                finish: "t010".into(),
+                arrive: Box::new(FakeTask::new("arrived", &["u1"], 2 * HOUR).flow("fa")),
+            },
+        )
+        .user("u1")
+        .offset(50)
+        .after(1),
+    );
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let filtered = |env: &TestEnv| {
+        env.fake
+            .calls_to(Endpoint::Query)
+            .iter()
+            .filter(|c| c.user.as_deref() == Some("u1") && c.api_ids.is_some())
+            .count()
+    };
+    assert_eq!(filtered(&env), 3, "the shift leaves no trace in the total");
+    // Whatever that listing lacked is a doubt: the next cycle lists by flow again, finds t050,
+    // and its flow's rule owns it.
+    for _ in 0..2 {
+        assert_eq!(env.run(&["once"]).await.code, 0);
+    }
+    let plan = env.plan_json().await;
+    let rule_of = |t: &str| {
+        plan.iter()
+            .find(|e| e["task_id"] == t)
+            .map(|e| e["rule"].clone())
+    };
+    assert_eq!(rule_of("t050"), Some("flow-a".into()), "t050");
+    assert_eq!(rule_of("t051"), Some("flow-a".into()));
+    assert!(filtered(&env) > 3, "listed by flow again");
 }

@@ -147,7 +147,7 @@ impl Postgres {
             sqlx::query(
                 "INSERT INTO task_flows (task_id, flow_set, member)
                  SELECT t, f, true FROM UNNEST($1::text[], $2::text[]) AS s(t, f)
-                 ON CONFLICT (task_id, flow_set) DO UPDATE SET member = true WHERE NOT task_flows.member",
+                 ON CONFLICT (task_id, flow_set) DO UPDATE SET member = true, confirmed = false WHERE NOT task_flows.member",
             )
             .bind(&flow_tasks)
             .bind(&flow_sets)
@@ -281,7 +281,7 @@ impl Postgres {
     ) -> Result<usize, StoreError> {
         let ids: Vec<&str> = task_ids.iter().map(String::as_str).collect();
         let known: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM task_flows WHERE flow_set = $1 AND task_id = ANY($2)",
+            "SELECT count(*) FROM task_flows WHERE flow_set = $1 AND task_id = ANY($2) AND (member OR confirmed)",
         )
         .bind(flow_set)
         .bind(ids)
@@ -301,7 +301,8 @@ impl Postgres {
         }
         sqlx::query(
             "INSERT INTO task_flows (task_id, flow_set, member)
-             SELECT DISTINCT t, $2, false FROM UNNEST($1::text[]) AS s(t) ON CONFLICT DO NOTHING",
+             SELECT DISTINCT t, $2, false FROM UNNEST($1::text[]) AS s(t)
+             ON CONFLICT (task_id, flow_set) DO UPDATE SET confirmed = true WHERE NOT task_flows.member",
         )
         .bind(task_ids)
         .bind(flow_set)

@@ -181,7 +181,7 @@ impl Sqlite {
         for chunk in flows.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO task_flows (task_id, flow_set, member) {}
-                 ON CONFLICT (task_id, flow_set) DO UPDATE SET member = 1 WHERE task_flows.member = 0",
+                 ON CONFLICT (task_id, flow_set) DO UPDATE SET member = 1, confirmed = 0 WHERE task_flows.member = 0",
                 values_clause(chunk.len(), 3)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -365,7 +365,8 @@ impl Sqlite {
     ) -> Result<usize, StoreError> {
         let ids = serde_json::to_string(task_ids).unwrap_or_else(|_| "[]".into());
         let known: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM json_each(?2) j JOIN task_flows f ON f.task_id = j.value AND f.flow_set = ?1",
+            "SELECT count(*) FROM json_each(?2) j JOIN task_flows f ON f.task_id = j.value AND f.flow_set = ?1
+             WHERE f.member = 1 OR f.confirmed = 1",
         )
         .bind(flow_set)
         .bind(ids)
@@ -384,7 +385,10 @@ impl Sqlite {
         if task_ids.is_empty() {
             return Ok(());
         }
-        sqlx::query("INSERT OR IGNORE INTO task_flows (task_id, flow_set, member) SELECT value, ?2, 0 FROM json_each(?1)")
+        sqlx::query(
+            "INSERT INTO task_flows (task_id, flow_set, member) SELECT DISTINCT value, ?2, 0 FROM json_each(?1) WHERE true
+             ON CONFLICT (task_id, flow_set) DO UPDATE SET confirmed = 1 WHERE task_flows.member = 0",
+        )
             .bind(serde_json::to_string(task_ids).unwrap_or_else(|_| "[]".into()))
             .bind(flow_set)
             .execute(&self.pool)

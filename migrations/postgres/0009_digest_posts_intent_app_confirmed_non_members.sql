@@ -13,3 +13,9 @@ CREATE TABLE digest_posts (
 -- takeover touches only the open intents of its own app. Rows from before have '' (settled by
 -- any app, as before).
 ALTER TABLE expedites ADD COLUMN app_id TEXT NOT NULL DEFAULT '';
+
+-- One filtered listing that lacks a task is no proof it is of another flow (offset paging can
+-- skip a task, as for finishing): member = false is a doubt until a second complete filtered
+-- listing lacks it too (confirmed); only then is the task's flow known and that listing
+-- skipped for it. Rows from before are doubts, so they are checked once more.
+ALTER TABLE task_flows ADD COLUMN confirmed BOOLEAN NOT NULL DEFAULT false;

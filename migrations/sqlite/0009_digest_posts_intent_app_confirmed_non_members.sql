@@ -8,3 +8,9 @@ CREATE TABLE digest_posts (
     epoch     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (digest, fire_at)
 ) WITHOUT ROWID;
+
+-- One filtered listing that lacks a task is no proof it is of another flow (offset paging can
+-- skip a task, as for finishing): member = 0 is a doubt until a second complete filtered
+-- listing lacks it too (confirmed = 1); only then is the task's flow known and that listing
+-- skipped for it. Rows from before are doubts, so they are checked once more.
+ALTER TABLE task_flows ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0;
