@@ -78,6 +78,8 @@ pub struct Side {
     pub busiest_tick: (usize, usize),
     /// Listings in each measured hour.
     pub by_hour: Vec<usize>,
+    /// Listings in each measured tick, with the tick's fire time.
+    pub by_tick: Vec<(DateTime<Utc>, usize)>,
     /// CPU of this process (engine and simulated Feishu) over the measured days.
     pub cpu: Duration,
     /// The process's peak RSS when the side ended (KiB).
@@ -270,6 +272,7 @@ fn empty_side() -> Side {
         wall: Duration::ZERO,
         busiest_tick: (0, 0),
         by_hour: Vec::new(),
+        by_tick: Vec::new(),
         cpu: Duration::ZERO,
         peak_rss_kib: 0,
         db_bytes: 0,
@@ -360,6 +363,7 @@ async fn simulate(sc: &Scenario, dir: &Path, auto: bool) -> Side {
             side.busiest_tick.1 = side.busiest_tick.1.max(acting);
             let hour = ((i - measured_from) * TICK / 60) as usize;
             side.by_hour[hour] += listings;
+            side.by_tick.push((at, listings));
         }
         let expedites = fake.expedites();
         for e in &expedites[e0..] {
@@ -496,4 +500,22 @@ pub fn print(
     }
     let hours: Vec<String> = auto.by_hour.iter().map(|n| n.to_string()).collect();
     println!("auto's listings hour by hour: {}", hours.join(" "));
+    let over: Vec<String> = auto
+        .by_tick
+        .iter()
+        .filter(|(_, n)| *n > PER_TICK)
+        .map(|(at, n)| {
+            format!(
+                "{} {n}",
+                at.with_timezone(&chrono_tz::Asia::Shanghai).format("%H:%M")
+            )
+        })
+        .collect();
+    println!(
+        "auto's ticks over the {PER_TICK} listings a tick can hold: {} of {}{}{}",
+        over.len(),
+        auto.by_tick.len(),
+        if over.is_empty() { "" } else { ": " },
+        over.join(", ")
+    );
 }
