@@ -25,10 +25,12 @@ pub struct PlanEntry {
     pub working_age_seconds: Option<u64>,
     pub rule: Option<String>,
     pub expedites_sent: u32,
-    /// `due`, `waiting`, `deferred`, `capped`, `silenced`, `done`, `no_rule`, `unconfirmed` or
-    /// `unwatched`.
+    /// `due`, `waiting`, `deferred`, `capped`, `silenced`, `reminders_over` (every reminder the
+    /// rule allows was sent; the task is still pending), `not_reminded` (its rule has
+    /// `max_times = 0`), `no_rule`, `unconfirmed` or `unwatched`.
     pub status: &'static str,
-    /// RFC 3339 in the configured zone.
+    /// RFC 3339 in the configured zone: when the next reminder really goes (at a tick, inside
+    /// the rule's calendar, after the daily cap's day).
     pub next_due: Option<String>,
     /// Why there is no next expedite, or why it waits.
     pub why: String,
@@ -47,6 +49,9 @@ pub struct PlanEntry {
     pub assignee_next_listing: Option<String>,
     #[serde(skip)]
     sort_key: (u8, Option<DateTime<Utc>>),
+    /// The owning rule's index, for when a capped call goes.
+    #[serde(skip)]
+    rule_idx: Option<usize>,
 }
 
 /// The plan at `now`. `sent_today` is how many reminders each assignee got today (schedule
@@ -60,6 +65,7 @@ pub fn build(
     let tz = config.schedule.timezone;
     let users: HashMap<&str, &User> = config.users.iter().map(|u| (u.id.as_str(), u)).collect();
     let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
+    let when = When::new(config, now, sent_today);
     let mut entries: Vec<PlanEntry> = pairs
         .iter()
         .map(|row| {
@@ -85,6 +91,7 @@ pub fn build(
                 assignee_last_listed: None,
                 assignee_next_listing: None,
                 sort_key: (5, None),
+                rule_idx: None,
             };
             let Some(user) = users.get(row.user_id.as_str()) else {
                 return e;
@@ -92,6 +99,7 @@ pub fn build(
             e.assignee = user.display_name().to_owned();
             let verdict = decide::decide(&config.policy(), user, &facts, now);
             let rule_of = |i: usize| &config.rules[i];
+            e.rule_idx = verdict.rule();
             if let Some(r) = verdict.rule().map(rule_of) {
                 e.rule = Some(r.name.clone());
                 if r.age_clock == crate::config::AgeClock::Working {
@@ -110,7 +118,7 @@ pub fn build(
                 return e;
             }
             if !matches!(verdict, Verdict::Silenced { .. }) {
-                describe_escalation(&mut e, config, user, &facts, now);
+                describe_escalation(&mut e, config, user, &facts, now, &when);
             }
             match verdict {
                 Verdict::Due { n, due_at, .. } => {
@@ -122,32 +130,40 @@ pub fn build(
                     );
                     e.sort_key = (0, Some(due_at));
                 }
-                Verdict::Waiting { n, due_at, .. } => {
+                Verdict::Waiting { rule, n, due_at } => {
                     e.status = "waiting";
-                    e.next_due = Some(due_at.with_timezone(&tz).to_rfc3339());
-                    e.why = format!("expedite {n} at {}", local(due_at));
-                    e.sort_key = (1, Some(due_at));
+                    let (goes, why) = when.reminder(rule, &row.user_id, due_at);
+                    e.next_due = goes.map(|t| t.with_timezone(&tz).to_rfc3339());
+                    e.why = match goes {
+                        Some(t) if why.is_empty() => format!("expedite {n} at {}", local(t)),
+                        Some(t) => format!("expedite {n} at {} (due {}; {why})", local(t), local(due_at)),
+                        None => format!("expedite {n} due {}, but {why}", local(due_at)),
+                    };
+                    e.sort_key = (1, goes.or(Some(due_at)));
                 }
-                Verdict::Deferred { n, opens_at, .. } => {
+                Verdict::Deferred { rule, n, .. } => {
                     e.status = "deferred";
-                    e.next_due = opens_at.map(|t| t.with_timezone(&tz).to_rfc3339());
-                    e.why = match opens_at {
+                    let goes = when.goes(rule, now);
+                    e.next_due = goes.map(|t| t.with_timezone(&tz).to_rfc3339());
+                    e.why = match goes {
                         Some(t) => format!("expedite {n} due, outside calendar until {}", local(t)),
                         None => format!("expedite {n} due, but the calendar never opens again"),
                     };
-                    e.sort_key = (1, opens_at);
+                    e.sort_key = (1, goes);
                 }
                 Verdict::Exhausted { rule, sent } => {
                     let r = rule_of(rule);
-                    e.status = "done";
-                    e.why = if r.max_times == 0 {
-                        "rule never expedites (max_times = 0)".into()
+                    if r.max_times == 0 {
+                        e.status = "not_reminded";
+                        e.why = "its rule never reminds (max_times = 0)".into();
                     } else {
-                        format!(
-                            "max_times reached ({sent} of {})",
+                        // Still pending: every reminder the rule allows went, nothing more goes.
+                        e.status = "reminders_over";
+                        e.why = format!(
+                            "all {sent} reminder(s) sent (max_times = {}); still pending, no more reminders",
                             if r.repeat.is_empty() { 1 } else { r.max_times }
-                        )
-                    };
+                        );
+                    }
                     e.sort_key = (3, None);
                 }
                 Verdict::Silenced { until, reason, .. } => {
@@ -174,6 +190,7 @@ pub fn build(
         config.expedite.max_per_user_per_day,
         sent_today,
         &local,
+        &when,
     );
     entries.sort_by(|a, b| {
         a.sort_key
@@ -192,6 +209,7 @@ fn mark_capped(
     cap: u32,
     sent_today: &HashMap<String, u32>,
     local: &dyn Fn(DateTime<Utc>) -> String,
+    when: &When<'_>,
 ) {
     if cap == 0 {
         return;
@@ -204,12 +222,18 @@ fn mark_capped(
         let n = given.entry(e.assignee_id.clone()).or_insert(today);
         if *n >= cap {
             e.status = "capped";
+            let goes = e.rule_idx.and_then(|r| when.goes(r, when.tomorrow));
+            e.next_due = goes.map(|t| t.with_timezone(&when.tz).to_rfc3339());
             e.why = format!(
-                "capped: {} already has {cap} reminder(s) today (max_per_user_per_day); waits for tomorrow (due since {})",
+                "capped: {} already has {cap} reminder(s) today (max_per_user_per_day); goes {} (due since {})",
                 e.assignee,
+                goes.map_or("when the calendar opens again".into(), |t| format!(
+                    "at {}",
+                    local(t)
+                )),
                 e.sort_key.1.map(local).unwrap_or_default()
             );
-            e.sort_key.0 = 1;
+            e.sort_key = (1, goes);
         } else {
             *n += 1;
         }
@@ -223,6 +247,7 @@ fn describe_escalation(
     user: &User,
     facts: &decide::PairFacts<'_>,
     now: DateTime<Utc>,
+    when: &When<'_>,
 ) {
     use decide::EscalationVerdict as E;
     let tz = config.schedule.timezone;
@@ -244,12 +269,17 @@ fn describe_escalation(
             "escalates once a listing shows the task still pending after the last expedite".into()
         }
         E::Waiting { at } => {
-            e.next_escalation = Some(rfc(at));
-            format!("escalates at {}", local(at))
+            let goes = e.rule_idx.map_or(Some(at), |r| when.goes(r, at));
+            e.next_escalation = goes.map(rfc);
+            match goes {
+                Some(t) => format!("escalates at {}", local(t)),
+                None => "escalation waits, but the calendar never opens again".into(),
+            }
         }
-        E::Deferred { opens_at } => {
-            e.next_escalation = opens_at.map(rfc);
-            match opens_at {
+        E::Deferred { .. } => {
+            let goes = e.rule_idx.and_then(|r| when.goes(r, now));
+            e.next_escalation = goes.map(rfc);
+            match goes {
                 Some(t) => format!("escalation due, outside calendar until {}", local(t)),
                 None => "escalation due, but the calendar never opens again".into(),
             }
@@ -264,6 +294,84 @@ fn describe_escalation(
             format!("escalated by {} at {}", by(cc, chat), local(at))
         }
     });
+}
+
+/// When calls really go: at a tick, inside the rule's calendar, and not today for an assignee
+/// the daily cap holds.
+struct When<'c> {
+    config: &'c Config,
+    tz: chrono_tz::Tz,
+    /// The start of tomorrow (schedule zone), when the daily cap lets go again.
+    tomorrow: DateTime<Utc>,
+    /// Assignees who already got today's allowance.
+    capped_today: std::collections::HashSet<&'c str>,
+}
+
+impl<'c> When<'c> {
+    fn new(config: &'c Config, now: DateTime<Utc>, sent_today: &'c HashMap<String, u32>) -> Self {
+        let tz = config.schedule.timezone;
+        let today = crate::domain::planner::day_start(now, tz);
+        let cap = config.expedite.max_per_user_per_day;
+        When {
+            config,
+            tz,
+            tomorrow: crate::domain::planner::day_start(today + chrono::TimeDelta::hours(26), tz),
+            capped_today: sent_today
+                .iter()
+                .filter(|(_, n)| cap > 0 && **n >= cap)
+                .map(|(u, _)| u.as_str())
+                .collect(),
+        }
+    }
+
+    /// The first tick at or after `from` inside rule `rule`'s calendar.
+    fn goes(&self, rule: usize, from: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let tick_from = |t: DateTime<Utc>| {
+            crate::daemon::next_tick(
+                &self.config.schedule.cron,
+                self.tz,
+                t - chrono::TimeDelta::milliseconds(1),
+            )
+        };
+        decide::goes_at(&self.config.policy(), rule, from, &tick_from)
+    }
+
+    /// When a reminder due at `due_at` goes, and what holds it past the tick after it (empty:
+    /// nothing).
+    fn reminder(
+        &self,
+        rule: usize,
+        user: &str,
+        due_at: DateTime<Utc>,
+    ) -> (Option<DateTime<Utc>>, String) {
+        let plain = self.goes(rule, due_at);
+        let capped = self.capped_today.contains(user) && plain.is_some_and(|t| t < self.tomorrow);
+        let goes = if capped {
+            self.goes(rule, self.tomorrow)
+        } else {
+            plain
+        };
+        let opens = self.config.rules[rule].calendar.is_some();
+        let why = match goes {
+            None if opens => "the calendar never opens again".to_owned(),
+            None => "the schedule never fires again".to_owned(),
+            Some(_) if capped => "the daily cap is reached today".to_owned(),
+            Some(t) if opens && self.goes_unheld(due_at).is_some_and(|u| u < t) => {
+                "outside calendar then".to_owned()
+            }
+            Some(_) => String::new(),
+        };
+        (goes, why)
+    }
+
+    /// The first tick at or after `from`, calendar or not.
+    fn goes_unheld(&self, from: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        crate::daemon::next_tick(
+            &self.config.schedule.cron,
+            self.tz,
+            from - chrono::TimeDelta::milliseconds(1),
+        )
+    }
 }
 
 /// A watched user's listings: their id, last complete listing, next one at the latest.
@@ -449,5 +557,140 @@ mod tests {
     fn cjk_counts_double() {
         assert_eq!(display_width("报销ab"), 6);
         assert_eq!(truncate("abcdef", 4), "abc…");
+    }
+
+    /// The time `plan` gives is when the call really goes: at a tick, inside the calendar's
+    /// hours, past a holiday, on a make-up day, and on the next day when the daily cap binds.
+    #[test]
+    fn the_next_time_is_when_the_call_really_goes_table() {
+        use chrono::TimeZone;
+        let text = r#"
+[feishu]
+app_id = "cli_x"
+app_secret = "s3cret"
+
+[schedule]
+cron = "0 */10 * * * *"
+timezone = "Asia/Shanghai"
+
+[expedite]
+operator_user_id = "7000"
+max_per_user_per_day = 1
+
+[[users]]
+id = "u1"
+
+[[users]]
+id = "u2"
+
+[[calendars]]
+name = "office"
+weekdays = ["mon", "tue", "wed", "thu", "fri"]
+hours = ["09:00-10:00", "14:00-18:00"]
+holidays = ["2031-01-01"]
+workdays = ["2031-01-04"]
+
+[[rules]]
+name = "office"
+after = "2h"
+calendar = "office"
+"#;
+        let config = Config::parse(text, std::path::Path::new("/x/config.toml"), false).unwrap();
+        let sh = chrono_tz::Asia::Shanghai;
+        let at = |d: u32, h: u32, m: u32| {
+            sh.with_ymd_and_hms(2031, 1, d, h, m, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let pair = |user: &str, started: DateTime<Utc>| Pair {
+            task_id: "t1".into(),
+            user_id: user.into(),
+            labels: Vec::new(),
+            initiator_id: None,
+            initiator_name: None,
+            start_time: Some(started),
+            first_seen: started,
+            flow_sets: Vec::new(),
+            sent: 0,
+            last_sent: None,
+            missing_since: None,
+            confirmed_at: Some(started),
+            silence: None,
+            escalated: Default::default(),
+            chat_id: None,
+        };
+        // 2031-01-01 is a Wednesday (a holiday here), 01-04 a Saturday (a make-up day).
+        // (case, assignee, started, now, status, next time as local "DD HH:MM")
+        let cases = [
+            (
+                "due inside the hours: the tick at or after it",
+                "u1",
+                at(2, 14, 25),
+                at(2, 15, 0),
+                "waiting",
+                "02 16:30",
+            ),
+            (
+                "due after the hours: the next opening",
+                "u1",
+                at(2, 16, 25),
+                at(2, 17, 0),
+                "waiting",
+                "03 09:00",
+            ),
+            (
+                "due in the lunch gap",
+                "u1",
+                at(2, 8, 30),
+                at(2, 9, 0),
+                "waiting",
+                "02 14:00",
+            ),
+            (
+                "due on a holiday: the next working day",
+                "u1",
+                at(1, 8, 0),
+                at(1, 9, 0),
+                "waiting",
+                "02 09:00",
+            ),
+            (
+                "due over a weekend with a make-up Saturday",
+                "u1",
+                at(3, 17, 0),
+                at(3, 17, 30),
+                "waiting",
+                "04 09:00",
+            ),
+            (
+                "due now but closed: deferred to the opening",
+                "u1",
+                at(2, 10, 0),
+                at(2, 12, 5),
+                "deferred",
+                "02 14:00",
+            ),
+            (
+                "the daily cap reached today: tomorrow's first opening",
+                "u2",
+                at(2, 14, 0),
+                at(2, 14, 30),
+                "waiting",
+                "03 09:00",
+            ),
+        ];
+        let mut sent_today = HashMap::new();
+        sent_today.insert("u2".to_owned(), 1);
+        for (name, user, started, now, status, next) in cases {
+            let entries = build(&config, &[pair(user, started)], now, &sent_today);
+            let e = &entries[0];
+            assert_eq!(e.status, status, "{name}: {e:?}");
+            let got = DateTime::parse_from_rfc3339(e.next_due.as_deref().unwrap())
+                .unwrap()
+                .with_timezone(&sh)
+                .format("%d %H:%M")
+                .to_string();
+            assert_eq!(got, next, "{name}: {}", e.why);
+        }
     }
 }

@@ -213,6 +213,31 @@ pub fn decide(
     }
 }
 
+/// When a call of rule `rule` that may go from `from` on really goes: the first tick at or
+/// after `from` at which the rule's calendar is open (`tick_from(t)`: the schedule's first fire
+/// time at or after `t`). `None` when the schedule or the calendar never allows it.
+pub fn goes_at(
+    policy: &Policy<'_>,
+    rule: usize,
+    from: DateTime<Utc>,
+    tick_from: &dyn Fn(DateTime<Utc>) -> Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    let calendar = policy.rules[rule].calendar.map(|c| &policy.calendars[c]);
+    let mut at = from;
+    // Each round moves to a later opening; a calendar open at none of a hundred ticks in a row
+    // (a schedule that fires only while it is closed) never lets the call go.
+    for _ in 0..100 {
+        let tick = tick_from(at)?;
+        match calendar {
+            Some(cal) if !cal.is_open(tick, policy.timezone) => {
+                at = cal.next_open(tick, policy.timezone)?;
+            }
+            _ => return Some(tick),
+        }
+    }
+    None
+}
+
 /// `base` plus `wait` under the rule's clock: working time when it counts working time.
 fn later_by(
     policy: &Policy<'_>,

@@ -138,12 +138,12 @@ pub async fn max_times_caps_expedites() {
     let sent = env.fake.expedites();
     assert_eq!(sent.len(), 2, "{sent:?}");
     let plan = env.plan_json().await;
-    assert_eq!(plan[0]["status"], "done");
+    assert_eq!(plan[0]["status"], "reminders_over");
     assert!(
         plan[0]["why"]
             .as_str()
             .unwrap()
-            .contains("max_times reached (2 of 2)"),
+            .contains("all 2 reminder(s) sent (max_times = 2)"),
         "{plan:?}"
     );
 }
@@ -461,7 +461,7 @@ pub async fn demo_runs_a_real_cycle_and_exits_0() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("TASK") && stdout.contains("max_times reached"),
+        stdout.contains("TASK") && stdout.contains("reminders_over"),
         "{stdout}"
     );
 }
