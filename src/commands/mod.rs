@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::cycle::CycleReport;
 use crate::progress::Progress;
 use crate::startup::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK, client_for, engine_for, load_config};
@@ -32,20 +32,19 @@ pub async fn once(path: &Path, dry_run: bool) -> anyhow::Result<u8> {
 
 /// `expediter check`: the config in plain words, and optionally the credentials proven.
 pub async fn check(path: &Path, online: bool) -> anyhow::Result<u8> {
-    let config = load_config(path)?;
+    // The config's warnings are on the report below: not logged as well.
+    let config = Config::load(path)?;
     println!("{}", describe_config(&config, Clock::system().now()));
+    // Said once, on the report: not logged again.
     for w in secret_exposure(&config) {
         println!("warning: {w}");
-        tracing::warn!("{w}");
     }
-    if let Err(message) = config.feishu.app_secret.resolve() {
-        return Err(ConfigError {
-            file: config.file.clone(),
-            key: Some("feishu.app_secret_file".into()),
-            position: None,
-            message,
+    let mut unreadable = config.secret_errors().into_iter();
+    if let Some(first) = unreadable.next() {
+        for e in unreadable {
+            eprintln!("error: {e}");
         }
-        .into());
+        return Err(first.into());
     }
     if online {
         let client = client_for(&config, Progress::default(), &Clock::system())?;

@@ -241,6 +241,30 @@ use validate::Validator;
 // Loading and validation.
 
 impl Config {
+    /// Every secret read now — the app secret, each digest's webhook URL and signing secret —
+    /// and what is wrong with each that cannot be read (for `check` and at start, so a missing
+    /// file is found before the first post needs it).
+    pub fn secret_errors(&self) -> Vec<ConfigError> {
+        let mut sources = vec![("feishu.app_secret_file".to_owned(), &self.feishu.app_secret)];
+        for (i, d) in self.digests.iter().enumerate() {
+            sources.push((format!("digests[{i}].webhook_url_file"), &d.webhook));
+            if let Some(sign) = &d.sign {
+                sources.push((format!("digests[{i}].sign_secret_file"), sign));
+            }
+        }
+        sources
+            .into_iter()
+            .filter_map(|(key, source)| {
+                source.resolve().err().map(|message| ConfigError {
+                    file: self.file.clone(),
+                    key: Some(key),
+                    position: None,
+                    message,
+                })
+            })
+            .collect()
+    }
+
     /// The rules with what they refer to, for decisions.
     pub fn policy(&self) -> Policy<'_> {
         Policy {

@@ -19,6 +19,7 @@ impl Validator<'_> {
         raw: Vec<Spanned<RawDigest>>,
         users: &[User],
         calendars: &[Calendar],
+        warnings: &mut Vec<String>,
     ) -> Result<Vec<Digest>, ConfigError> {
         let mut out: Vec<Digest> = Vec::new();
         for (i, d) in raw.into_iter().enumerate() {
@@ -36,7 +37,15 @@ impl Validator<'_> {
                     format!("digest \"{name}\" is defined twice"),
                 ));
             }
-            for u in &d.users {
+            for (k, list) in [("users", &d.users), ("teams", &d.teams)] {
+                if list.as_ref().is_some_and(Vec::is_empty) {
+                    warnings.push(format!(
+                        "digests[{i}].{k} = [] is the same as leaving it out: digest \"{name}\" shows every watched user; list the {k} it is for, or remove the key"
+                    ));
+                }
+            }
+            let (d_users, d_teams) = (d.users.unwrap_or_default(), d.teams.unwrap_or_default());
+            for u in &d_users {
                 if !users.iter().any(|x| x.id == *u.get_ref()) {
                     return Err(self.err(
                         key("users"),
@@ -48,12 +57,12 @@ impl Validator<'_> {
                     ));
                 }
             }
-            for t in &d.teams {
+            for t in &d_teams {
                 if !users
                     .iter()
                     .any(|x| x.team.as_deref() == Some(t.get_ref().as_str()))
                 {
-                    return Err(self.err(key("teams"), Some(t.span()), format!("digest \"{name}\" names team \"{}\", which no user in [[users]] belongs to", t.get_ref())));
+                    return Err(self.err(key("teams"), Some(t.span()), format!("digest \"{name}\" names team \"{}\", which no user in [[users]] belongs to; {}", t.get_ref(), super::rules::teams_known(users))));
                 }
             }
             let calendar = match &d.calendar {
@@ -91,8 +100,8 @@ impl Validator<'_> {
                 cron: d.cron,
                 webhook,
                 sign,
-                users: d.users.into_iter().map(|s| s.into_inner()).collect(),
-                teams: d.teams.into_iter().map(|s| s.into_inner()).collect(),
+                users: d_users.into_iter().map(|s| s.into_inner()).collect(),
+                teams: d_teams.into_iter().map(|s| s.into_inner()).collect(),
                 min_age: d.min_age.map(|m| m.0).unwrap_or_default(),
                 calendar,
             });
@@ -164,6 +173,14 @@ impl Validator<'_> {
                     value: Secret::new(s.trim().to_owned()),
                 }
             }
+            // A relative path names a systemd credential (read beside the config outside
+            // systemd): its errors name the LoadCredential= line that provides it.
+            (false, None, Some(p)) if p.is_relative() => SecretSource::Credential {
+                key: key.to_owned(),
+                name: p.to_string_lossy().into_owned(),
+                var: var.to_owned(),
+                beside: config_dir(self.file).join(&p),
+            },
             (false, None, Some(p)) => SecretSource::File {
                 key: key.to_owned(),
                 path: resolve_credential_path(p, self.file),

@@ -44,10 +44,9 @@ pub(super) struct RawDigest {
     pub(super) webhook_url_file: Option<PathBuf>,
     pub(super) sign_secret: Option<String>,
     pub(super) sign_secret_file: Option<PathBuf>,
-    #[serde(default)]
-    pub(super) users: Vec<Spanned<String>>,
-    #[serde(default)]
-    pub(super) teams: Vec<Spanned<String>>,
+    /// `None` when the key is absent; `Some(empty)` for `[]` (the same: a warning).
+    pub(super) users: Option<Vec<Spanned<String>>>,
+    pub(super) teams: Option<Vec<Spanned<String>>>,
     pub(super) min_age: Option<HumanDuration>,
     pub(super) calendar: Option<Spanned<String>>,
 }
@@ -198,10 +197,9 @@ pub(super) struct RawCalendar {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRule {
     pub(super) name: String,
-    #[serde(default)]
-    pub(super) users: Vec<Spanned<String>>,
-    #[serde(default)]
-    pub(super) teams: Vec<Spanned<String>>,
+    /// `None` when the key is absent; `Some(empty)` for `[]` (the same: a warning).
+    pub(super) users: Option<Vec<Spanned<String>>>,
+    pub(super) teams: Option<Vec<Spanned<String>>>,
     pub(super) api_ids: Option<Spanned<Vec<String>>>,
     pub(super) label: Option<String>,
     pub(super) after: HumanDuration,
@@ -270,7 +268,18 @@ pub(super) struct HumanDuration(pub(super) Duration);
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
+        // A string; a bare number is said back with the fix (`after = 24` has no unit).
+        let text = match toml::Value::deserialize(d)? {
+            toml::Value::String(text) => text,
+            toml::Value::Integer(n) => return Err(unitless(n)),
+            toml::Value::Float(n) => return Err(unitless(n)),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "expected a duration string like \"24h\", found {}",
+                    other.type_str()
+                )));
+            }
+        };
         humantime::parse_duration(text.trim())
             .map(HumanDuration)
             .map_err(|e| {
@@ -279,6 +288,13 @@ impl<'de> Deserialize<'de> for HumanDuration {
                 ))
             })
     }
+}
+
+/// The error for a duration written as a bare number.
+fn unitless<E: serde::de::Error>(n: impl std::fmt::Display) -> E {
+    E::custom(format!(
+        "a duration is a string with a unit: write it like \"{n}h\" (or \"{n}m\", \"{n}d\"), not {n}"
+    ))
 }
 
 impl<'de> Deserialize<'de> for CronSchedule {

@@ -121,7 +121,15 @@ impl Validator<'_> {
                     format!("rule \"{name}\" is defined twice"),
                 ));
             }
-            for u in &r.users {
+            for (k, list) in [("users", &r.users), ("teams", &r.teams)] {
+                if list.as_ref().is_some_and(Vec::is_empty) {
+                    warnings.push(format!(
+                        "rules[{i}].{k} = [] is the same as leaving it out: rule \"{name}\" selects every watched user; list the {k} it is for, or remove the key"
+                    ));
+                }
+            }
+            let (r_users, r_teams) = (r.users.unwrap_or_default(), r.teams.unwrap_or_default());
+            for u in &r_users {
                 if !users.iter().any(|x| x.id == *u.get_ref()) {
                     return Err(self.err(
                         key("users"),
@@ -130,12 +138,12 @@ impl Validator<'_> {
                     ));
                 }
             }
-            for t in &r.teams {
+            for t in &r_teams {
                 if !known_teams.contains(t.get_ref().as_str()) {
                     return Err(self.err(
                         key("teams"),
                         Some(t.span()),
-                        format!("rule \"{name}\" names team \"{}\", which no user in [[users]] belongs to", t.get_ref()),
+                        format!("rule \"{name}\" names team \"{}\", which no user in [[users]] belongs to; {}", t.get_ref(), teams_known(users)),
                     ));
                 }
             }
@@ -273,8 +281,8 @@ impl Validator<'_> {
             };
             rules.push(Rule {
                 name,
-                users: r.users.into_iter().map(|s| s.into_inner()).collect(),
-                teams: r.teams.into_iter().map(|s| s.into_inner()).collect(),
+                users: r_users.into_iter().map(|s| s.into_inner()).collect(),
+                teams: r_teams.into_iter().map(|s| s.into_inner()).collect(),
                 api_ids,
                 label: r.label.as_deref().map(LabelGlob::new),
                 after: r.after.0,
@@ -301,5 +309,17 @@ impl Validator<'_> {
             );
         }
         Ok(rules)
+    }
+}
+
+/// "known teams: a, b" (or that no user has one), for an error naming an unknown team.
+pub(super) fn teams_known(users: &[User]) -> String {
+    let mut teams: Vec<&str> = users.iter().filter_map(|u| u.team.as_deref()).collect();
+    teams.sort_unstable();
+    teams.dedup();
+    if teams.is_empty() {
+        "no user in [[users]] has a team".to_owned()
+    } else {
+        format!("known teams: {}", teams.join(", "))
     }
 }

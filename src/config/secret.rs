@@ -93,7 +93,7 @@ impl SecretSource {
                         beside.display()
                     )),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
-                        "no {}: {} does not exist. Put it there, root-only (the unit's LoadCredential={name}:{} hands it to the service), or set {key}_file (or {key}) in the config, or the environment variable {var}",
+                        "no {}: {} does not exist. Put it there, root-only, and hand it to the service with LoadCredential={name}:{} (in the unit, or a drop-in for a digest's: deploy/README.md); or set {key}_file to another file, {key} in the config, or the environment variable {var}",
                         what(key),
                         beside.display(),
                         beside.display()

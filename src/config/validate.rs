@@ -94,7 +94,7 @@ impl Validator<'_> {
         let users = self.users(raw.users)?;
         let calendars = self.calendars(raw.calendars)?;
         let metrics = self.metrics(&raw.metrics, &mut warnings)?;
-        let digests = self.digests(raw.digests, &users, &calendars)?;
+        let digests = self.digests(raw.digests, &users, &calendars, &mut warnings)?;
         let rules = self.rules(
             raw.rules,
             &users,

@@ -50,6 +50,14 @@ const STOP_BUDGET: Duration = Duration::from_millis(9_500);
 
 pub async fn run(path: &Path) -> anyhow::Result<u8> {
     let config = load_config(path)?;
+    // Every secret is read at start (a digest's webhook too), not first at its first post.
+    let mut unreadable = config.secret_errors().into_iter();
+    if let Some(first) = unreadable.next() {
+        for e in unreadable {
+            tracing::error!("{e}");
+        }
+        return Err(first.into());
+    }
     let stopping = Arc::new(AtomicBool::new(false));
     let clock = Clock::system();
     // One record of progress across reloads: the watchdog reads it whatever client a cycle uses.

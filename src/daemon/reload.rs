@@ -20,6 +20,10 @@ pub(super) async fn reload(path: &Path, old: &Engine, progress: &Progress) -> Op
             return None;
         }
     };
+    if let Some(e) = config.secret_errors().into_iter().next() {
+        tracing::error!("config reload failed, keeping the old config: {e}");
+        return None;
+    }
     let same_feishu = {
         let (a, b) = (&old.config.feishu, &config.feishu);
         a.base_url == b.base_url

@@ -48,8 +48,22 @@ pub fn message(name: &str, subtitle: &str, mut items: Vec<Item>, limit: usize) -
 /// The card showing the first `keep` of `items` (sorted most overdue first).
 fn card(name: &str, subtitle: &str, items: &[Item], keep: usize) -> Value {
     let oldest = items.first().map(|i| human_age(i.age));
+    // Items are (task, assignee) pairs: a task shared by two people is one task.
+    let tasks: std::collections::HashSet<&str> = items.iter().map(|i| i.task_id.as_str()).collect();
+    let people: std::collections::HashSet<&str> =
+        items.iter().map(|i| i.assignee.as_str()).collect();
     let title = match &oldest {
-        Some(o) => format!("{name}: {} pending task(s), the oldest {o}", items.len()),
+        Some(o) => format!(
+            "{name}: {} pending {} with {} {}, the oldest {o}",
+            tasks.len(),
+            if tasks.len() == 1 { "task" } else { "tasks" },
+            people.len(),
+            if people.len() == 1 {
+                "person"
+            } else {
+                "people"
+            },
+        ),
         None => format!("{name}: nothing pending"),
     };
     // Assignees in the order of their most overdue task.
@@ -162,7 +176,7 @@ mod tests {
         );
         let text = msg.to_string();
         assert!(text.contains("and ") && text.contains(" more"), "{text}");
-        assert!(text.contains("500 pending task(s)"));
+        assert!(text.contains("500 pending tasks with 3 people"), "{text}");
         // The oldest task is kept.
         assert!(text.contains("报销审批 499 "), "{text}");
     }
@@ -183,6 +197,21 @@ mod tests {
             "{text}"
         );
         assert_eq!(msg["msg_type"], "interactive");
+    }
+
+    /// A task shared by two assignees is one task, shown under each of them.
+    #[test]
+    fn the_title_counts_tasks_and_people_not_assignments() {
+        let items = vec![
+            item("A", 1, 40),
+            item("B", 1, 40),
+            item("B", 2, 30),
+            item("C", 3, 20),
+        ];
+        let text = message("d", "n", items, BODY_LIMIT).to_string();
+        assert!(text.contains("d: 3 pending tasks with 3 people"), "{text}");
+        let one = message("d", "n", vec![item("A", 1, 40)], BODY_LIMIT).to_string();
+        assert!(one.contains("d: 1 pending task with 1 person"), "{one}");
     }
 
     #[test]

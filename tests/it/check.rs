@@ -137,6 +137,20 @@ async fn each_config_error_exits_2_with_file_key_and_position() {
             vec!["`storage.database`", "not a PostgreSQL URL"],
         ),
         (
+            "a duration without a unit",
+            base.replace("after = \"24h\"", "after = 24"),
+            vec!["`rules[0].after`", "write it like \"24h\""],
+        ),
+        (
+            "unknown team, with the known ones",
+            base.replace("after = \"24h\"", "after = \"24h\"\nteams = [\"finanse\"]"),
+            vec![
+                "`rules[0].teams`",
+                "team \"finanse\"",
+                "known teams: finance",
+            ],
+        ),
+        (
             "unknown calendar",
             base.replace("calendar = \"office\"", "calendar = \"ofice\""),
             vec![
@@ -341,4 +355,29 @@ async fn check_by_hand_reads_the_secret_the_unit_hands_the_service() {
     std::fs::write(&env.config_path, relative).unwrap();
     let run = env.run(&["check", "--online"]).await;
     assert_eq!(run.code, 0, "{}", run.all());
+}
+
+/// `users = []` or `teams = []` reads as "nobody" but means everyone: `check` says so, once.
+#[tokio::test]
+async fn an_empty_selector_list_is_warned_about_once() {
+    let env = TestEnv::new().await;
+    let base = valid(&env.fake.url(), &env.db_path.display().to_string());
+    std::fs::write(
+        &env.config_path,
+        base.replace("after = \"24h\"", "after = \"24h\"\nusers = []"),
+    )
+    .unwrap();
+    let run = env.run(&["check"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let said =
+        "rules[0].users = [] is the same as leaving it out: rule \"r\" selects every watched user";
+    assert_eq!(run.all().matches(said).count(), 1, "{}", run.all());
+    // Without the empty list, no warning.
+    std::fs::write(&env.config_path, &base).unwrap();
+    let run = env.run(&["check"]).await;
+    assert!(
+        !run.all().contains("is the same as leaving it out"),
+        "{}",
+        run.all()
+    );
 }

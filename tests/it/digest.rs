@@ -67,7 +67,7 @@ pub async fn a_signed_digest_holds_only_the_selected_old_enough_tasks() {
         !text.contains("采购：服务器"),
         "not the selected team: {text}"
     );
-    assert!(text.contains("1 pending task(s)"), "{text}");
+    assert!(text.contains("1 pending task with 1 person"), "{text}");
     for secret in [url.as_str(), SIGN, "tok-finance"] {
         assert!(!run.all().contains(secret), "never printed: {secret}");
     }
@@ -137,7 +137,7 @@ pub async fn five_hundred_tasks_fit_under_the_body_limit() {
     assert!(bytes <= 20 * 1024, "{bytes} bytes");
     let text = m["card"].to_string();
     assert!(
-        text.contains("500 pending task(s)") && text.contains(" more"),
+        text.contains("500 pending tasks with ") && text.contains(" more"),
         "{text}"
     );
     assert!(text.contains("第 499 号"), "the oldest is shown");
@@ -229,4 +229,47 @@ pub async fn an_endless_answer_from_the_bot_is_cut_off_and_not_posted_again() {
         1,
         "it may have been posted: not posted again"
     );
+}
+
+/// A digest's webhook file that is not there fails `check` and `run` at once, naming the key
+/// and the systemd line that provides it — not at the first post.
+#[tokio::test]
+pub async fn a_missing_webhook_file_fails_check_and_start_naming_its_credential_line() {
+    let env = TestEnv::new().await;
+    with_digest(&env, "", None);
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    let url_file = env.dir.path().join("finance_webhook");
+    std::fs::write(
+        &env.config_path,
+        text.replace(
+            &format!("webhook_url_file = \"{}\"", url_file.display()),
+            "webhook_url_file = \"finance-daily_webhook\"",
+        ),
+    )
+    .unwrap();
+    let beside = env.dir.path().join("finance-daily_webhook");
+    for args in [&["check"][..], &["run"][..]] {
+        let run = env.run(args).await;
+        assert_eq!(run.code, 2, "{args:?}: {}", run.all());
+        for said in [
+            "digests[0].webhook_url_file",
+            &format!("{} does not exist", beside.display()),
+            &format!("LoadCredential=finance-daily_webhook:{}", beside.display()),
+        ] {
+            assert!(
+                run.stderr.contains(said),
+                "{args:?}: {said:?} in {}",
+                run.stderr
+            );
+        }
+    }
+    // Put there, it is read from beside the config.
+    std::fs::write(
+        &beside,
+        format!("{}/open-apis/bot/v2/hook/tok-finance", env.fake.url()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&beside, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let run = env.run(&["check"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
 }
