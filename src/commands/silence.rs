@@ -15,22 +15,19 @@ use clap::Subcommand;
 #[derive(Debug, Subcommand)]
 pub enum SilenceCommand {
     /// Silence a task (or one assignee of it) until a time; prints the silence's id.
+    #[command(group(clap::ArgGroup::new("when").required(true).args(["duration", "until"])))]
     Add {
         /// The task id.
         #[arg(long)]
         task: String,
-        /// Only this assignee (kunlun user id); without it, every assignee of the task.
+        /// Only this assignee (a watched user's id); without it, every assignee of the task.
         #[arg(long)]
         user: Option<String>,
         /// For how long: 90m, 8h, 3d.
-        #[arg(
-            long = "for",
-            value_name = "DUR",
-            conflicts_with = "until",
-            required_unless_present = "until"
-        )]
+        #[arg(long = "for", value_name = "DUR")]
         duration: Option<String>,
-        /// Until when: YYYY-MM-DD (that day's start) or RFC 3339, in [schedule] timezone.
+        /// Until when: YYYY-MM-DD (that day's start), "YYYY-MM-DD HH:MM" or RFC 3339; in
+        /// [schedule] timezone.
         #[arg(long, value_name = "DATE")]
         until: Option<String>,
         /// Why, shown in `plan` and `silence list`.
@@ -39,6 +36,7 @@ pub enum SilenceCommand {
     },
     /// The active silences (with --all, expired and removed ones too).
     List {
+        /// Ended ones too: run out, or removed.
         #[arg(long)]
         all: bool,
         /// One JSON array for scripts.
@@ -72,7 +70,16 @@ pub async fn run(path: &Path, command: SilenceCommand) -> anyhow::Result<u8> {
             }
             let user = user.as_deref().map(str::trim);
             if user == Some("") {
-                return Err(UsageError("--user is empty: give a kunlun user id, or leave --user out to silence every assignee".into()).into());
+                return Err(UsageError("--user is empty: give a watched user's id, or leave --user out to silence every assignee".into()).into());
+            }
+            if let Some(u) = user
+                && !config.users.iter().any(|w| w.id == u)
+            {
+                return Err(UsageError(format!(
+                    "--user {u} is not a watched user: only [[users]] are reminded, so only they can be silenced ({})",
+                    watched(&config)
+                ))
+                .into());
             }
             let until = match (duration, until) {
                 (Some(d), None) => parse_for(&d, now)?,
@@ -91,10 +98,37 @@ pub async fn run(path: &Path, command: SilenceCommand) -> anyhow::Result<u8> {
                 .into());
             }
             let store = Store::open(&config.storage.database).await?;
-            let created_by = ["SUDO_USER", "USER", "LOGNAME"]
-                .iter()
-                .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-                .unwrap_or_else(|| "unknown".into());
+            let known = store.task_assignees(task).await?;
+            match &known {
+                None => eprintln!(
+                    "warning: task {task} has not been seen by any listing yet; the silence is recorded and holds it once a listing finds it (`expediter plan` lists the tasks known)"
+                ),
+                Some(t) if t.finished => {
+                    store.close().await;
+                    return Err(UsageError(format!(
+                        "task {task} is finished: nothing is sent for it any more, so there is nothing to silence"
+                    ))
+                    .into());
+                }
+                Some(t) => {
+                    if let Some(u) = user
+                        && !t.pending.iter().any(|p| p == u)
+                    {
+                        store.close().await;
+                        return Err(UsageError(format!(
+                            "{} is not a pending assignee of task {task} (its pending assignees: {})",
+                            name_of(&config, u),
+                            t.pending
+                                .iter()
+                                .map(|p| name_of(&config, p))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                        .into());
+                    }
+                }
+            }
+            let created_by = who();
             let id = store
                 .add_silence(
                     &NewSilence {
@@ -111,7 +145,10 @@ pub async fn run(path: &Path, command: SilenceCommand) -> anyhow::Result<u8> {
             println!("{id}");
             eprintln!(
                 "silence {id}: task {task} ({}) until {}{}",
-                user.map_or("every assignee".to_owned(), |u| format!("assignee {u}")),
+                user.map_or("every assignee".to_owned(), |u| format!(
+                    "assignee {}",
+                    name_of(&config, u)
+                )),
                 local(until, tz),
                 if reason.trim().is_empty() {
                     String::new()
@@ -134,7 +171,7 @@ pub async fn run(path: &Path, command: SilenceCommand) -> anyhow::Result<u8> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&silences)?);
             } else {
-                print!("{}", render(&silences, now, tz));
+                print!("{}", render(&silences, now, &config));
             }
             Ok(EXIT_OK)
         }
@@ -145,16 +182,43 @@ pub async fn run(path: &Path, command: SilenceCommand) -> anyhow::Result<u8> {
                 ))
             })?;
             let store = Store::open(&config.storage.database).await?;
-            let found = store.end_silence(id, now).await?;
+            let before = store.end_silence(id, &who(), now).await?;
             store.close().await;
-            if found {
-                eprintln!("silence {id} ended");
-                Ok(EXIT_OK)
-            } else {
-                eprintln!(
-                    "error: no silence with id {id}; `expediter silence list --all` shows them"
-                );
-                Ok(EXIT_FAILED)
+            match before {
+                None => {
+                    eprintln!(
+                        "error: no silence with id {id}; `expediter silence list --all` shows them"
+                    );
+                    Ok(EXIT_FAILED)
+                }
+                Some(s) if s.ended_at.is_some() => {
+                    eprintln!(
+                        "silence {id} had already been removed, at {} by {}; nothing changed",
+                        local(s.ended_at.unwrap_or(now), tz),
+                        s.ended_by.as_deref().unwrap_or("someone")
+                    );
+                    Ok(EXIT_OK)
+                }
+                Some(s) if s.until <= now => {
+                    eprintln!(
+                        "silence {id} had already run out, at {}; nothing changed",
+                        local(s.until, tz)
+                    );
+                    Ok(EXIT_OK)
+                }
+                Some(s) => {
+                    eprintln!(
+                        "silence {id} ended: task {} ({}) is reminded again by its rules",
+                        s.task_id,
+                        s.user_id
+                            .as_deref()
+                            .map_or("every assignee".to_owned(), |u| format!(
+                                "assignee {}",
+                                name_of(&config, u)
+                            ))
+                    );
+                    Ok(EXIT_OK)
+                }
             }
         }
     }
@@ -211,42 +275,102 @@ pub fn parse_until(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
         .ok_or_else(|| format!("--until \"{text}\" does not exist in {tz}"))
 }
 
+/// Who runs this command, for the record: the user behind sudo, else the login name, else
+/// the uid.
+fn who() -> String {
+    ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()))
+}
+
+/// A watched user's name as `plan` shows it (the id when not watched).
+fn name_of(config: &crate::config::Config, id: &str) -> String {
+    config
+        .users
+        .iter()
+        .find(|u| u.id == id)
+        .map_or_else(|| id.to_owned(), |u| u.display_name().to_owned())
+}
+
+/// The watched users' ids, for an error (the first ten).
+fn watched(config: &crate::config::Config) -> String {
+    let ids: Vec<&str> = config.users.iter().map(|u| u.id.as_str()).collect();
+    match ids.len() {
+        0 => "no [[users]] are configured".to_owned(),
+        n if n <= 10 => format!("watched: {}", ids.join(", ")),
+        n => format!("watched: {}, … ({n} in all)", ids[..10].join(", ")),
+    }
+}
+
 fn local(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
 }
 
-fn render(silences: &[Silence], now: DateTime<Utc>, tz: Tz) -> String {
+fn render(silences: &[Silence], now: DateTime<Utc>, config: &crate::config::Config) -> String {
     use std::fmt::Write as _;
+    let tz = config.schedule.timezone;
     if silences.is_empty() {
         return "No silences.\n".into();
     }
+    let rows: Vec<[String; 7]> = silences
+        .iter()
+        .map(|s| {
+            let state = match s.ended_at {
+                Some(at) => format!(
+                    "removed {} by {}",
+                    local(at, tz),
+                    s.ended_by.as_deref().unwrap_or("someone")
+                ),
+                None if s.active(now) => "active".to_owned(),
+                None => "run out".to_owned(),
+            };
+            let task = match &s.label {
+                Some(l) => format!("{} ({})", s.task_id, truncate(l, 30)),
+                None => format!("{} (not seen yet)", s.task_id),
+            };
+            [
+                s.id.to_string(),
+                task,
+                s.user_id
+                    .as_deref()
+                    .map_or("every assignee".to_owned(), |u| name_of(config, u)),
+                local(s.until, tz),
+                state,
+                s.created_by.clone(),
+                s.reason.clone(),
+            ]
+        })
+        .collect();
+    let headers = ["ID", "TASK", "ASSIGNEE", "UNTIL", "STATE", "BY", "REASON"];
+    let mut widths = headers.map(|h| h.chars().count());
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:>4}  {:<14} {:<14} {:<22} {:<8} {:<10} reason",
-        "id", "task", "assignee", "until", "state", "by"
-    );
-    for s in silences {
-        let state = if s.ended_at.is_some() {
-            "removed"
-        } else if s.active(now) {
-            "active"
-        } else {
-            "expired"
-        };
-        let _ = writeln!(
-            out,
-            "{:>4}  {:<14} {:<14} {:<22} {:<8} {:<10} {}",
-            s.id,
-            s.task_id,
-            s.user_id.as_deref().unwrap_or("(all)"),
-            local(s.until, tz),
-            state,
-            s.created_by,
-            s.reason
-        );
+    let mut line = |cells: [&str; 7]| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let _ = write!(l, "{c}{}  ", " ".repeat(widths[i] - c.chars().count()));
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(headers);
+    for r in &rows {
+        line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]].map(String::as_str));
     }
     out
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        s.chars().take(max - 1).chain(['…']).collect()
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod lease;
 mod lock;
 mod model;
 mod postgres;
+mod shared;
 mod sqlite;
 
 use std::collections::HashMap;
@@ -37,7 +38,7 @@ pub use lease::{Lease, LeaseHolder, LeaseSettings};
 pub use lock::{InstanceLock, lock_path};
 pub use model::{
     Absent, CompleteListing, ExpediteRecord, Intent, ListedAssignment, ListingFingerprint,
-    NewSilence, Outcome, PairScope, Silence, StoredTask,
+    NewSilence, Outcome, PairScope, Silence, StoredTask, TaskAssignees,
 };
 pub use postgres::Election;
 
@@ -245,8 +246,11 @@ store_api! {
     fn add_silence(&self, s: &NewSilence<'_>, now: DateTime<Utc>) -> i64;
     /// Active silences (all with `all`), newest first.
     fn silences(&self, all: bool, now: DateTime<Utc>) -> Vec<Silence>;
-    /// Ends a silence; false when there is none with that id.
-    fn end_silence(&self, id: i64, now: DateTime<Utc>) -> bool;
+    /// Ends a silence now, by `by`: the silence as it was before (`None`: no such id); one
+    /// that had ended already stays as it was.
+    fn end_silence(&self, id: i64, by: &str, now: DateTime<Utc>) -> Option<Silence>;
+    /// A task as stored: finished or not, its pending assignees; `None`: never seen.
+    fn task_assignees(&self, task_id: &str) -> Option<TaskAssignees>;
 }
 
 #[cfg(test)]

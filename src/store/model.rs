@@ -203,12 +203,18 @@ pub(super) type SilenceRow = (
     String,
     i64,
     Option<i64>,
+    Option<String>,
+    Option<String>,
 );
 
 impl From<SilenceRow> for Silence {
     fn from(
-        (id, task_id, user_id, until, reason, created_by, created_at, ended_at): SilenceRow,
+        (id, task_id, user_id, until, reason, created_by, created_at, ended_at, ended_by, labels): SilenceRow,
     ) -> Silence {
+        let labels: Vec<(String, String)> = labels
+            .and_then(|l| serde_json::from_str(&l).ok())
+            .unwrap_or_default();
+        let label = crate::domain::display_label(&labels);
         Silence {
             id,
             task_id,
@@ -218,8 +224,19 @@ impl From<SilenceRow> for Silence {
             created_by,
             created_at: super::from_ms(created_at),
             ended_at: ended_at.map(super::from_ms),
+            ended_by,
+            label: (!label.is_empty()).then(|| label.to_owned()),
         }
     }
+}
+
+/// A task as stored, for commands that name one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskAssignees {
+    /// No watched assignee has it pending any more.
+    pub finished: bool,
+    /// Its assignees who have it pending.
+    pub pending: Vec<String>,
 }
 
 impl ListingFingerprint {
@@ -291,8 +308,12 @@ pub struct Silence {
     pub reason: String,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
-    /// When `silence remove` ended it.
+    /// When `silence remove` (or the console) ended it.
     pub ended_at: Option<DateTime<Utc>>,
+    /// Who ended it.
+    pub ended_by: Option<String>,
+    /// The task's label, when the task is known.
+    pub label: Option<String>,
 }
 
 impl Silence {

@@ -310,7 +310,10 @@ pub async fn silence_bad_input_exits_2_naming_the_flag() {
             ],
             "--until",
         ),
-        (&["silence", "add", "--task", "t1"], "--for"),
+        (
+            &["silence", "add", "--task", "t1"],
+            "--for <DUR>|--until <DATE>",
+        ),
         (&["silence", "add", "--task", " ", "--for", "1h"], "--task"),
     ];
     for (args, names) in cases {
@@ -474,4 +477,80 @@ fn set_daily_cap(env: &TestEnv, cap: u32) {
         &format!("operator_user_id = \"7000\"\nmax_per_user_per_day = {cap}"),
     );
     std::fs::write(&env.config_path, text).unwrap();
+}
+
+/// `silence` refuses what cannot be meant, warns about a task not seen yet, says when a silence
+/// had already ended, and lists names and labels where `plan` shows them.
+#[tokio::test]
+pub async fn silence_refuses_mistakes_and_says_what_it_did() {
+    let env = TestEnv::new().await;
+    env.add(FakeTask::new("t1", &["u1", "u2"], 30 * HOUR).label("报销：差旅", "Travel"));
+    env.add(FakeTask::new("t2", &["u2"], 30 * HOUR));
+    assert_eq!(env.run(&["once", "--dry-run"]).await.code, 0);
+    // (args, exit code, what stderr says)
+    let cases: [(&[&str], i32, &str); 3] = [
+        (
+            &[
+                "silence", "add", "--task", "t1", "--user", "9999", "--for", "1h",
+            ],
+            2,
+            "--user 9999 is not a watched user",
+        ),
+        (
+            &[
+                "silence", "add", "--task", "t2", "--user", "u1", "--for", "1h",
+            ],
+            2,
+            "is not a pending assignee of task t2",
+        ),
+        (
+            &["silence", "add", "--task", "NOPE", "--for", "1h"],
+            0,
+            "warning: task NOPE has not been seen by any listing yet",
+        ),
+    ];
+    for (args, code, said) in cases {
+        let run = env.run(args).await;
+        assert_eq!(run.code, code, "{args:?}: {}", run.all());
+        assert!(run.stderr.contains(said), "{args:?}: {}", run.stderr);
+    }
+    let add = env
+        .run(&[
+            "silence", "add", "--task", "t1", "--user", "u1", "--for", "1h",
+        ])
+        .await;
+    assert_eq!(add.code, 0, "{}", add.all());
+    assert!(add.stderr.contains("assignee Zhang San"), "{}", add.stderr);
+    let id = add.stdout.trim().to_owned();
+    let list = env.run(&["silence", "list"]).await;
+    let line = list.stdout.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(
+        line.contains("t1 (报销：差旅)") && line.contains("Zhang San") && !line.contains("unknown"),
+        "{}",
+        list.stdout
+    );
+    assert!(
+        list.stdout.contains("NOPE (not seen yet)"),
+        "{}",
+        list.stdout
+    );
+    let first = env.run(&["silence", "remove", &id]).await;
+    assert_eq!(first.code, 0, "{}", first.all());
+    assert!(
+        first.stderr.contains(&format!("silence {id} ended")),
+        "{}",
+        first.stderr
+    );
+    let again = env.run(&["silence", "remove", &id]).await;
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(
+        again
+            .stderr
+            .contains(&format!("silence {id} had already been removed")),
+        "{}",
+        again.stderr
+    );
+    let all = env.run(&["silence", "list", "--all"]).await;
+    assert!(all.stdout.contains("removed 20"), "{}", all.stdout);
+    assert_eq!(env.run(&["silence", "remove", "999"]).await.code, 1);
 }

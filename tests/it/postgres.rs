@@ -61,6 +61,7 @@ mod escalation {
         escalation::escalates_after_the_last_reminder_went_unanswered_and_only_once,
         escalation::one_chat_per_task_later_assignees_are_invited_into_it,
         escalation::no_second_cc_after_an_ambiguous_answer,
+        escalation::silence_refuses_mistakes_and_says_what_it_did,
         escalation::kill_9_during_a_cc_never_repeats_it,
         escalation::silences_are_added_listed_and_removed_while_the_daemon_runs,
         escalation::silence_bad_input_exits_2_naming_the_flag,

@@ -24,7 +24,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 
 #[derive(Clone)]
 pub(super) struct Postgres {
-    pool: PgPool,
+    pub(in crate::store) pool: PgPool,
     /// The URL without its password, for messages.
     name: String,
     /// Set for an instance that may act: intents are written only under it.
@@ -209,7 +209,10 @@ impl Postgres {
         self.pool.close().await;
     }
 
-    fn err(&self, context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    pub(in crate::store) fn err(
+        &self,
+        context: &'static str,
+    ) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
         move |source| StoreError::Query {
             db: self.name.clone(),
             context,

@@ -8,7 +8,6 @@ mod ledger;
 mod listings;
 mod pairs;
 mod retention;
-mod silences;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -25,7 +24,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 #[derive(Clone)]
 pub(super) struct Sqlite {
-    pool: SqlitePool,
+    pub(in crate::store) pool: SqlitePool,
     /// The file's path, for messages.
     name: String,
 }
@@ -143,7 +142,10 @@ impl Sqlite {
         self.pool.close().await;
     }
 
-    pub(super) fn err(&self, context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    pub(in crate::store) fn err(
+        &self,
+        context: &'static str,
+    ) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
         move |source| StoreError::Query {
             db: self.name.clone(),
             context,

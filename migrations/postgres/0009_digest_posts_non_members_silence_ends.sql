@@ -19,3 +19,6 @@ ALTER TABLE expedites ADD COLUMN app_id TEXT NOT NULL DEFAULT '';
 -- listing lacks it too (confirmed); only then is the task's flow known and that listing
 -- skipped for it. Rows from before are doubts, so they are checked once more.
 ALTER TABLE task_flows ADD COLUMN confirmed BOOLEAN NOT NULL DEFAULT false;
+
+-- Who ended a silence (`silence remove`, the console), beside who made it.
+ALTER TABLE silences ADD COLUMN ended_by TEXT;

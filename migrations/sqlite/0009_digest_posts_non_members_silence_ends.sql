@@ -14,3 +14,6 @@ CREATE TABLE digest_posts (
 -- listing lacks it too (confirmed = 1); only then is the task's flow known and that listing
 -- skipped for it. Rows from before are doubts, so they are checked once more.
 ALTER TABLE task_flows ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0;
+
+-- Who ended a silence (`silence remove`, the console), beside who made it.
+ALTER TABLE silences ADD COLUMN ended_by TEXT;
