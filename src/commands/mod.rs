@@ -9,7 +9,6 @@ pub mod silence;
 
 use std::path::Path;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
@@ -26,8 +25,32 @@ pub async fn once(path: &Path, dry_run: bool) -> anyhow::Result<u8> {
     let engine = engine_for(config, Clock::system()).await?;
     let report = engine.run_cycle(dry_run).await;
     engine.store.close().await;
-    let report: CycleReport = report.context("the cycle stopped")?;
+    let report: CycleReport = match report {
+        Ok(r) => r,
+        Err(crate::cycle::CycleError::Feishu(e)) if is_credentials(e.code()) => {
+            anyhow::bail!(
+                "the cycle stopped: {e}. {}",
+                credentials_hint(&engine.config)
+            )
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("the cycle stopped")),
+    };
     Ok(if report.ok() { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// Feishu's answers that mean the app id or secret is wrong.
+fn is_credentials(code: Option<i64>) -> bool {
+    matches!(code, Some(10003 | 10014 | 10015))
+}
+
+/// Where the app secret came from and what to fix, for an answer that refused it.
+fn credentials_hint(config: &Config) -> String {
+    format!(
+        "The app secret came from {} (app {}): fix app_secret_file, app_secret or {}, then `expediter check --online` tries it",
+        config.feishu.app_secret.describe(),
+        config.feishu.app_id,
+        crate::config::SECRET_ENV
+    )
 }
 
 /// `expediter check`: the config in plain words, and optionally the credentials proven.
@@ -56,12 +79,17 @@ pub async fn check(path: &Path, online: bool) -> anyhow::Result<u8> {
                 crate::domain::opinion::human_age(lifetime)
             ),
             Err(e) => {
+                // Said once, on the report: not logged as well.
+                let credentials = is_credentials(e.code());
                 println!(
-                    "online: FAILED to fetch a tenant token from {}: {e}",
-                    config.feishu.base_url
+                    "online: FAILED to fetch a tenant token from {}: {e}{}",
+                    config.feishu.base_url,
+                    if credentials {
+                        format!(". {}", credentials_hint(&config))
+                    } else {
+                        String::new()
+                    }
                 );
-                tracing::error!(code = e.code(), "fetching a tenant token failed: {e}");
-                let credentials = matches!(e.code(), Some(10003 | 10014 | 10015));
                 return Ok(if credentials {
                     EXIT_CONFIG
                 } else {

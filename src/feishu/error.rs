@@ -31,7 +31,7 @@ pub enum FeishuError {
     #[error("unreadable response: {0}")]
     Decode(String),
     /// No tenant token could be had for the call, so the call itself never left.
-    #[error("no tenant token, the call was not sent: {0}")]
+    #[error("no tenant token (so nothing was sent): {0}")]
     NoToken(Box<FeishuError>),
     /// The tenant's monthly API quota was used up (99991403): counted calls are held back,
     /// unsent, until then.

@@ -247,9 +247,26 @@ async fn a_wrong_secret_fails_plainly_with_the_code_and_the_fix() {
         "{}",
         run.stdout
     );
+    // Said once, naming where the secret came from and what to fix.
+    assert_eq!(run.all().matches("10014").count(), 1, "{}", run.all());
+    assert!(
+        run.stdout.contains("came from env EXPEDITER_APP_SECRET")
+            && run
+                .stdout
+                .contains("fix app_secret_file, app_secret or EXPEDITER_APP_SECRET"),
+        "{}",
+        run.stdout
+    );
     let run = env.run_with_env(&["once"], &wrong).await;
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.contains("10014"), "{}", run.stderr);
+    assert_eq!(run.all().matches("10014").count(), 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("nothing was sent")
+            && !run.stderr.contains("the call was not sent")
+            && run.stderr.contains("came from env EXPEDITER_APP_SECRET"),
+        "{}",
+        run.stderr
+    );
     assert!(
         !run.all().contains("not-the-secret"),
         "the secret never shows"
