@@ -56,8 +56,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Try it without a Feishu account: a simulated Feishu on 127.0.0.1, one real cycle, the plan.
-    Demo,
+    /// Try it without a Feishu account: a simulated Feishu on 127.0.0.1 and two real cycles
+    /// (now, and half a day on: repeats and an escalation), then the plan, a digest and the
+    /// report.
+    Demo {
+        /// Keep the demo's config and database in this directory (created if missing), to
+        /// start your own config from; otherwise they are deleted when the demo ends.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+    },
     /// Post the configured digests now (0 all posted, 1 any failed); `run` posts each on its cron.
     Digest {
         /// Only this digest.
@@ -126,7 +133,15 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Once { dry_run } => commands::once(&cli.config, dry_run).await,
         Command::Check { online } => commands::check(&cli.config, online).await,
         Command::Plan { json } => commands::plan(&cli.config, json).await,
-        Command::Demo => commands::demo::demo().await,
+        Command::Demo { keep } => {
+            if cli.config != std::path::Path::new(DEFAULT_CONFIG_PATH) {
+                eprintln!(
+                    "note: the demo writes its own config; {} is not used",
+                    cli.config.display()
+                );
+            }
+            commands::demo::demo(keep).await
+        }
         Command::Silence(sub) => commands::silence::run(&cli.config, sub).await,
         Command::Digest { name, dry_run } => {
             commands::digest::run(&cli.config, name, dry_run).await

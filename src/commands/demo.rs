@@ -1,5 +1,6 @@
-//! `expediter demo`: a simulated Feishu on loopback with sample tasks, one real cycle of the
-//! daemon's own code against it, then what was expedited and the plan.
+//! `expediter demo`: a simulated Feishu on loopback with sample tasks, two real cycles of the
+//! daemon's own code against it (now, and half a day on), then what was expedited, the plan, a
+//! digest and the report.
 #![allow(clippy::disallowed_methods)]
 
 use std::time::Duration;
@@ -122,27 +123,52 @@ min_age = "24h"
     )
 }
 
-pub async fn demo() -> anyhow::Result<u8> {
+pub async fn demo(keep: Option<std::path::PathBuf>) -> anyhow::Result<u8> {
     let fake = FakeFeishu::start("cli_demo", "demo-secret").await?;
     for t in sample_tasks() {
         fake.add_task(t);
     }
-    let dir = tempfile::tempdir()?;
-    let config_path = dir.path().join("config.toml");
+    // A directory of its own, deleted at the end unless kept.
+    let temp = tempfile::tempdir()?;
+    let dir = match &keep {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| {
+                anyhow::anyhow!("cannot create --keep directory {}: {e}", d.display())
+            })?;
+            let d = std::fs::canonicalize(d)?;
+            for f in ["config.toml", "expediter.db"] {
+                if d.join(f).exists() {
+                    anyhow::bail!(
+                        "{} exists already; give --keep an empty or new directory",
+                        d.join(f).display()
+                    );
+                }
+            }
+            d
+        }
+        None => temp.path().to_path_buf(),
+    };
+    let config_path = dir.join("config.toml");
     std::fs::write(
         &config_path,
-        demo_config(&fake.url(), &dir.path().join("expediter.db")),
+        demo_config(&fake.url(), &dir.join("expediter.db")),
     )?;
     println!(
         "Simulated Feishu at {} with 12 pending tasks for 5 users (4 of them watched).",
         fake.url()
     );
-    println!("Config: {} — rules:", config_path.display());
+    match &keep {
+        Some(_) => println!("Config: {} (kept) — rules:", config_path.display()),
+        None => println!(
+            "Config: {} (deleted when the demo ends; `expediter demo --keep DIR` keeps it) — rules:",
+            config_path.display()
+        ),
+    }
     let config = load_config(&config_path)?;
     for r in &config.rules {
         println!("  {}", r.describe(&config.policy()));
     }
-    println!("\nRunning one cycle…");
+    println!("\nRunning a cycle…");
     let engine = engine_for(config, crate::clock::Clock::system()).await?;
     let report = engine.run_cycle(false).await?;
     println!("\n{}\n", report.summary());
@@ -180,6 +206,29 @@ pub async fn demo() -> anyhow::Result<u8> {
     println!("\nHalf a day later, nobody has acted. Running another cycle…");
     let later = engine.run_cycle(false).await?;
     println!("\n{}\n", later.summary());
+    let repeated: Vec<_> = engine
+        .store
+        .expedites()
+        .await?
+        .into_iter()
+        .filter(|e| e.kind == "expedite" && !sent.iter().any(|s| s.id == e.id))
+        .collect();
+    println!("Expedited again ({} call(s)):", repeated.len());
+    for e in &repeated {
+        let who: Vec<String> = e
+            .assignees
+            .iter()
+            .map(|(u, n)| format!("{u} (#{n})"))
+            .collect();
+        println!(
+            "  task {} → {} by rule {}: {} [{}]",
+            e.task_id,
+            who.join(", "),
+            e.rule,
+            e.opinion,
+            e.outcome
+        );
+    }
     let escalations: Vec<_> = engine
         .store
         .expedites()
@@ -238,6 +287,13 @@ pub async fn demo() -> anyhow::Result<u8> {
     )
     .await?;
     engine.store.close().await;
+    if keep.is_some() {
+        println!(
+            "\nKept: {} and its database. Its [feishu] section points at this demo's simulated Feishu, which is gone now: put your app's base_url, app_id and secret there (see config.example.toml), your users and rules, then `expediter -c {} check`.",
+            config_path.display(),
+            config_path.display()
+        );
+    }
     Ok(
         if report.ok() && later.ok() && received.len() == sent.len() {
             EXIT_OK

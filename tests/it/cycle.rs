@@ -426,6 +426,51 @@ pub async fn plan_without_a_database_says_what_to_do() {
     }
 }
 
+/// `demo --keep DIR` leaves a working config to start from: `check` reads it.
+#[tokio::test]
+pub async fn demo_keep_leaves_a_config_check_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("mine");
+    let mut cmd = expediter();
+    cmd.args(["demo", "--keep"])
+        .arg(&kept)
+        .env("RUST_LOG", "warn");
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("(kept)") && stdout.contains("Kept: "),
+        "{stdout}"
+    );
+    let config = kept.join("config.toml");
+    assert!(config.exists() && kept.join("expediter.db").exists());
+    let check = expediter()
+        .arg("-c")
+        .arg(&config)
+        .arg("check")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // A second demo into the same directory refuses to overwrite it.
+    let again = expediter()
+        .args(["demo", "--keep"])
+        .arg(&kept)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+}
+
 #[tokio::test]
 pub async fn demo_runs_a_real_cycle_and_exits_0() {
     let mut cmd = expediter();
@@ -442,6 +487,14 @@ pub async fn demo_runs_a_real_cycle_and_exits_0() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("Expedited (7 call(s))"), "{stdout}");
+    assert!(
+        stdout.contains("Expedited again (2 call(s))"),
+        "the second cycle's reminders are shown too: {stdout}"
+    );
+    assert!(
+        stdout.contains("deleted when the demo ends; `expediter demo --keep DIR` keeps it"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("Escalated (4 call(s))")
             && stdout.contains("(the simulated Feishu received 2 cc and 2 chat_group call(s))"),
