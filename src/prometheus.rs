@@ -98,6 +98,32 @@ fn install() -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
+/// Shows the counters of what the config can do at 0, so that `/metrics` has them (and a rate()
+/// over them works) before their first increase: each rule's reminders and escalations by
+/// outcome, each API's successful calls, and rate-limit waits. Called at start and after a
+/// reload; counts already made are kept.
+pub fn known_series(rules: &[crate::domain::rule::Rule]) {
+    const OUTCOMES: [&str; 3] = ["sent", "failed", "unknown"];
+    for r in rules.iter().filter(|r| r.max_times > 0) {
+        for outcome in OUTCOMES {
+            expedites(&r.name, outcome, 0);
+        }
+        if let Some(e) = &r.escalate {
+            let kinds = [("cc", !e.cc.is_empty()), ("chat", e.chat)];
+            for (kind, _) in kinds.into_iter().filter(|(_, on)| *on) {
+                for outcome in OUTCOMES {
+                    escalations(&r.name, kind, outcome, 0);
+                }
+            }
+        }
+    }
+    for api in crate::feishu::Api::ALL {
+        metrics::counter!("expediter_api_calls_total", "api" => api.name(), "result" => "ok")
+            .increment(0);
+    }
+    metrics::counter!("expediter_rate_limit_waits_total").increment(0);
+}
+
 /// Reminders that went out (or may have, or failed) for `n` assignees under `rule`.
 pub fn expedites(rule: &str, outcome: &'static str, n: u64) {
     metrics::counter!("expediter_expedites_total", "rule" => rule.to_owned(), "outcome" => outcome)

@@ -81,36 +81,75 @@ impl CycleReport {
             && self.escalations_unknown == 0
     }
 
+    /// The cycle in one short line: what happened, nothing about what did not (the log
+    /// line's fields have every count).
     pub fn summary(&self) -> String {
-        format!(
-            "users {}/{} listed, tasks {} seen ({} new, {} finished), expedites {} due: {} {}, {} failed, {} unknown, {} deferred, {} capped; {} silenced; escalations {} due: {} sent, {} failed, {} unknown; API calls query {} expediting {} cc {} chat_group {}, rate-limit waits {}, {:.1}s",
-            self.users_listed,
-            self.users_listed + self.users_failed,
-            self.tasks_seen,
-            self.tasks_new,
-            self.tasks_finished,
+        let mut parts = Vec::new();
+        let users = self.users_listed + self.users_failed;
+        parts.push(if self.users_failed > 0 {
+            format!(
+                "users {}/{users} listed ({} FAILED)",
+                self.users_listed, self.users_failed
+            )
+        } else {
+            format!("users {}/{users} listed", self.users_listed)
+        });
+        if self.tasks_new + self.tasks_finished > 0 {
+            parts.push(format!(
+                "tasks {} new, {} finished",
+                self.tasks_new, self.tasks_finished
+            ));
+        }
+        let sent = if self.dry_run {
+            "would be sent (dry run)"
+        } else {
+            "sent"
+        };
+        let calls = |what: &str, due, done, failed, unknown, extra: Vec<(u64, &str)>| {
+            let mut p = vec![format!("{what} {done} {sent}")];
+            for (n, word) in [(failed, "FAILED"), (unknown, "unknown")]
+                .into_iter()
+                .chain(extra)
+            {
+                if n > 0 {
+                    p.push(format!("{n} {word}"));
+                }
+            }
+            if due == 0 { None } else { Some(p.join(", ")) }
+        };
+        parts.extend(calls(
+            "reminders",
             self.expedites_due,
             self.expedites_sent,
-            if self.dry_run {
-                "would be sent (dry run)"
-            } else {
-                "sent"
-            },
             self.expedites_failed,
             self.expedites_unknown,
-            self.expedites_deferred,
-            self.expedites_capped,
-            self.silenced,
+            vec![
+                (self.expedites_deferred, "outside calendar"),
+                (self.expedites_capped, "capped"),
+                (self.expedites_carried_over, "carried over"),
+            ],
+        ));
+        parts.extend(calls(
+            "escalations",
             self.escalations_due,
             self.escalations_sent,
             self.escalations_failed,
             self.escalations_unknown,
-            self.api_query_calls,
-            self.api_expedite_calls,
-            self.api_cc_calls,
-            self.api_chat_group_calls,
-            self.rate_limit_waits,
-            self.duration_ms as f64 / 1000.0,
+            vec![(self.escalations_carried_over, "carried over")],
+        ));
+        if self.expedites_due + self.escalations_due == 0 {
+            parts.push("nothing due".to_owned());
+        }
+        if self.silenced > 0 {
+            parts.push(format!("{} silenced", self.silenced));
+        }
+        if self.rate_limit_waits > 0 {
+            parts.push(format!("{} rate-limit waits", self.rate_limit_waits));
+        }
+        format!(
+            "{}; {:.1}s",
+            parts.join("; "),
+            self.duration_ms as f64 / 1000.0
         )
     }
 
@@ -125,7 +164,10 @@ impl CycleReport {
             tasks_missing = self.tasks_missing,
             listings_skipped = self.listings_skipped,
             expedites_due = self.expedites_due,
-            expedites_sent = self.expedites_sent,
+            // A dry run sends nothing: what it would have sent is counted apart, so a search
+            // for what was sent never counts it.
+            expedites_sent = if self.dry_run { 0 } else { self.expedites_sent },
+            expedites_would_send = if self.dry_run { self.expedites_sent } else { 0 },
             expedites_failed = self.expedites_failed,
             expedites_unknown = self.expedites_unknown,
             expedites_deferred = self.expedites_deferred,
@@ -133,7 +175,16 @@ impl CycleReport {
             expedites_capped = self.expedites_capped,
             silenced = self.silenced,
             escalations_due = self.escalations_due,
-            escalations_sent = self.escalations_sent,
+            escalations_sent = if self.dry_run {
+                0
+            } else {
+                self.escalations_sent
+            },
+            escalations_would_send = if self.dry_run {
+                self.escalations_sent
+            } else {
+                0
+            },
             escalations_failed = self.escalations_failed,
             escalations_unknown = self.escalations_unknown,
             escalations_carried_over = self.escalations_carried_over,
@@ -158,5 +209,38 @@ impl CycleReport {
         self.api_chat_group_calls = stats.chat_group_calls;
         self.rate_limit_waits = stats.rate_limit_waits;
         self.retries = stats.retries;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_says_what_happened_and_little_else() {
+        let quiet = CycleReport {
+            users_listed: 3,
+            duration_ms: 120,
+            ..Default::default()
+        };
+        assert_eq!(quiet.summary(), "users 3/3 listed; nothing due; 0.1s");
+        let busy = CycleReport {
+            users_listed: 3,
+            users_failed: 1,
+            tasks_new: 2,
+            expedites_due: 5,
+            expedites_sent: 3,
+            expedites_unknown: 1,
+            expedites_capped: 1,
+            escalations_due: 1,
+            escalations_sent: 1,
+            duration_ms: 2_000,
+            ..Default::default()
+        };
+        assert_eq!(
+            busy.summary(),
+            "users 3/4 listed (1 FAILED); tasks 2 new, 0 finished; reminders 3 sent, 1 unknown, 1 capped; escalations 1 sent; 2.0s"
+        );
+        assert!(quiet.summary().len() < 60 && busy.summary().len() < 140);
     }
 }

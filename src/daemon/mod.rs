@@ -66,6 +66,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     let store = open_store(&config, &clock, Role::Daemon).await?;
     if let Some(listen) = config.metrics {
         crate::prometheus::serve(listen).await?;
+        crate::prometheus::known_series(&config.rules);
     }
     crate::lease::publish(&store);
     let mut engine = Engine {
@@ -189,6 +190,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
             done = async { reloading.as_mut().expect("guarded").await }, if reloading.is_some() => {
                 reloading = None;
                 if let Ok(Some(new)) = done {
+                    crate::prometheus::known_series(&new.config.rules);
                     let crons = |c: &Config| c.digests.iter().map(|d| (d.name.clone(), d.cron.expr.clone())).collect::<Vec<_>>();
                     let reschedule = new.config.schedule.cron.expr != engine.config.schedule.cron.expr
                         || new.config.schedule.timezone != engine.config.schedule.timezone

@@ -139,10 +139,25 @@ pub fn describe_changes(old: &Config, new: &Config) -> Vec<String> {
         .filter(|k| !after.contains_key(*k))
         .cloned()
         .collect();
+    // Each changed rule with what changed in its description: "r1 (once after 1h → once after 2h)".
     let changed: Vec<_> = after
         .iter()
-        .filter(|(k, v)| before.get(*k).is_some_and(|b| b != *v))
-        .map(|(k, _)| k.clone())
+        .filter_map(|(k, v)| {
+            let b = before.get(k).filter(|b| *b != v)?;
+            let (old_parts, new_parts): (Vec<&str>, Vec<&str>) =
+                (b.split("; ").collect(), v.split("; ").collect());
+            let what: Vec<String> = if old_parts.len() == new_parts.len() {
+                old_parts
+                    .iter()
+                    .zip(&new_parts)
+                    .filter(|(o, n)| o != n)
+                    .map(|(o, n)| format!("{o} → {n}"))
+                    .collect()
+            } else {
+                vec![format!("{b} → {v}")]
+            };
+            Some(format!("{k} ({})", what.join("; ")))
+        })
         .collect();
     if !added.is_empty() {
         changes.push(format!("rules added: {}", added.join(", ")));
@@ -199,7 +214,10 @@ after = "1h"
         let new = Config::parse(&new_text, Path::new("c.toml"), false).unwrap();
         assert_eq!(
             describe_changes(&old, &new),
-            vec!["users added: u2", "rules changed: r1"]
+            vec![
+                "users added: u2",
+                "rules changed: r1 (once after 1h → once after 2h)"
+            ]
         );
         assert!(describe_changes(&old, &old).is_empty());
     }

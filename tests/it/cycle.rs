@@ -161,6 +161,12 @@ pub async fn dry_run_sends_and_records_nothing() {
     );
     assert_eq!(env.expedite_calls(), 0);
     assert_eq!(env.plan_json().await[0]["expedites_sent"], 0);
+    // Counted apart from what was sent, so a search for sent reminders never counts it.
+    assert!(
+        run.stderr.contains("expedites_sent=0") && run.stderr.contains("expedites_would_send=1"),
+        "{}",
+        run.stderr
+    );
     // The config key does the same.
     let text = std::fs::read_to_string(&env.config_path).unwrap().replace(
         "operator_user_id = \"7000\"",

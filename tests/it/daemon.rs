@@ -629,6 +629,35 @@ max_times = 3
     }
 }
 
+/// Counters the README lists are on `/metrics` at 0 from the start, before their first
+/// increase (a rate() over a series that does not exist yet is empty, not 0).
+#[tokio::test]
+async fn counters_are_exposed_at_zero_before_they_first_increase() {
+    let env = TestEnv::new().await;
+    let port = with_metrics(&env);
+    // No tick runs during the test: nothing is counted.
+    let daemon = Daemon::start(&env, &[]);
+    daemon
+        .wait_for("expediter started", 1, Duration::from_secs(15))
+        .await;
+    let body = http_get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("the endpoint answers")
+        .text()
+        .await
+        .unwrap();
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    for series in [
+        "expediter_expedites_total{rule=\"default\",outcome=\"sent\"} 0",
+        "expediter_expedites_total{rule=\"default\",outcome=\"unknown\"} 0",
+        "expediter_api_calls_total{api=\"user_task.expediting\",result=\"ok\"} 0",
+        "expediter_rate_limit_waits_total 0",
+    ] {
+        assert!(body.contains(series), "missing {series}:\n{body}");
+    }
+}
+
 #[tokio::test]
 async fn metrics_are_scraped_during_run() {
     let env = TestEnv::new().await;
