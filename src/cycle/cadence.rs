@@ -113,13 +113,21 @@ impl Engine {
             if last.is_none() {
                 note(&mut why, &user.id, Why::First);
             }
+            // At the user's phase too: everyone reminded when a calendar opens would otherwise
+            // be followed up in the same tick, hour after hour.
             if reminded.contains(&user.id)
-                && listing::overdue(last, config.schedule.follow_up, next_tick)
+                && listing::phased_overdue(
+                    &user.id,
+                    last,
+                    config.schedule.follow_up,
+                    period,
+                    next_tick,
+                )
             {
                 note(&mut why, &user.id, Why::FollowUp);
             }
             let every = listing::discovery_interval(&config.rules, user, period);
-            if listing::discovery_overdue(&user.id, last, every, period, next_tick) {
+            if listing::phased_overdue(&user.id, last, every, period, next_tick) {
                 note(&mut why, &user.id, Why::Discovery);
             }
         }
@@ -144,7 +152,7 @@ pub fn next_discovery(
 ) -> Option<DateTime<Utc>> {
     let (_, period) = next_tick_and_period(config, now)?;
     let every = listing::discovery_interval(&config.rules, user, period);
-    last.map(|last| listing::discovery_due(&user.id, last, every, period))
+    last.map(|last| listing::phased_due(&user.id, last, every, period))
 }
 
 /// The schedule's next fire time after `now` and the period from it to the one after (fire

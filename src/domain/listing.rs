@@ -7,7 +7,8 @@
 //! - confirmation: in the tick in which one of their tasks comes due for a reminder or an
 //!   escalation, with every watched assignee of that task;
 //! - recheck: the tick after a listing lacked one of their tasks (one listing is no proof);
-//! - follow-up: at least every `follow_up` while one of their reminded tasks is pending;
+//! - follow-up: at least every `follow_up` while one of their reminded tasks is pending, at the
+//!   user's phase of it too;
 //! - digest: before a digest that selects them.
 
 use std::time::Duration;
@@ -57,27 +58,18 @@ pub fn discovery_interval(rules: &[Rule], user: &User, period: Duration) -> Dura
     half_after.min(MAX_DISCOVERY).max(period.min(MAX_DISCOVERY))
 }
 
-/// Would waiting for the next tick leave `user` unlisted for longer than `every`? `last` is
-/// their last complete listing (`None`: never).
-pub fn overdue(last: Option<DateTime<Utc>>, every: Duration, next_tick: DateTime<Utc>) -> bool {
-    match last {
-        None => true,
-        Some(last) => next_tick > last + TimeDelta::from_std(every).unwrap_or(TimeDelta::MAX),
-    }
-}
-
-/// When `user` falls due for discovery after their last complete listing at `last`: at their
-/// own phase of the interval, so that users first listed together (a start, a restart) spread
-/// over it instead of being listed together every `every` for ever.
+/// When `user` falls due for a listing that recurs every `every` (discovery, follow-up) after
+/// their last complete listing at `last`: at their own phase of the interval, so that users
+/// listed together (a start, a calendar opening) spread over it instead of being listed
+/// together every `every` for ever.
 ///
 /// Each user has a fixed phase in `[0, every)` from a hash of their id (xxh3: the same in every
-/// build), and falls due at the last point `phase + k·every` (seconds since 1970) at or before
-/// `last + every` — unless that point is within two periods of `last` (the listing was in the
-/// tick before it, or for another reason just before it): then one interval later. So a user is
-/// never listed for discovery in the tick right after another listing of theirs, the gap is
-/// exactly `every` once in phase and at most `every` plus two periods while getting there. An
-/// interval under four periods is too short to have phases: due `every` after `last`.
-pub fn discovery_due(
+/// build): their points are `phase + k·every` (seconds since 1970). They fall due at the last
+/// point at or before `last + every` — or at `last + every` itself when that point is within a
+/// period of `last` (the listing was in the tick of it). So the gap is never longer than
+/// `every`, exactly `every` once in phase, and a listing lands in the tick of the user's point
+/// from the first interval after a start on. An interval under four periods has no phases.
+pub fn phased_due(
     user_id: &str,
     last: DateTime<Utc>,
     every: Duration,
@@ -91,21 +83,23 @@ pub fn discovery_due(
     let every_s = every_s as i64; // at most 6 h
     let phase = (xxhash_rust::xxh3::xxh3_64(user_id.as_bytes()) % every_s as u64) as i64;
     let point = phase + (plain.timestamp() - phase).div_euclid(every_s) * every_s;
-    let near =
-        (last + TimeDelta::from_std(period.saturating_mul(2)).unwrap_or_default()).timestamp();
-    let point = if point > near { point } else { point + every_s };
-    DateTime::<Utc>::from_timestamp(point, 0).unwrap_or(plain)
+    let near = (last + TimeDelta::from_std(period).unwrap_or_default()).timestamp();
+    if point > near {
+        DateTime::<Utc>::from_timestamp(point, 0).unwrap_or(plain)
+    } else {
+        plain
+    }
 }
 
-/// Would waiting for the next tick list `user` later than their discovery falls due?
-pub fn discovery_overdue(
+/// Would waiting for the next tick list `user` later than their phased listing falls due?
+pub fn phased_overdue(
     user_id: &str,
     last: Option<DateTime<Utc>>,
     every: Duration,
     period: Duration,
     next_tick: DateTime<Utc>,
 ) -> bool {
-    last.is_none_or(|last| next_tick > discovery_due(user_id, last, every, period))
+    last.is_none_or(|last| next_tick > phased_due(user_id, last, every, period))
 }
 
 /// The cadence of one user, in words (for `check`).
@@ -219,55 +213,47 @@ mod tests {
         }
     }
 
+    /// 3,000 users first listed in one tick, then ticking every 10 minutes for a day: each is
+    /// listed at most 6 h apart, exactly 6 h once in phase, and the listings after the first
+    /// spread over the ticks instead of coming back all in one.
     #[test]
-    fn overdue_table() {
-        let t = |m: i64| DateTime::<Utc>::UNIX_EPOCH + TimeDelta::minutes(m);
-        let every = Duration::from_secs(3600);
-        // (case, last listing, next tick, overdue)
-        let cases = [
-            ("never listed", None, t(10), true),
-            ("next tick within the interval", Some(t(0)), t(50), false),
-            ("next tick exactly at it", Some(t(0)), t(60), false),
-            ("next tick past it", Some(t(0)), t(70), true),
-            // Listed a little after its tick: the same tick an hour on still lists it.
-            ("listed late in its tick", Some(t(1)), t(70), true),
-        ];
-        for (name, last, next, want) in cases {
-            assert_eq!(overdue(last, every, next), want, "{name}");
-        }
-    }
-
-    #[test]
-    fn discovery_comes_at_the_users_phase_within_every_and_two_periods() {
-        let t0 = DateTime::<Utc>::from_timestamp(1_800_000_007, 0).unwrap();
+    fn a_phased_listing_spreads_and_is_never_later_than_every() {
+        let t0 = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap(); // a tick
         let every = Duration::from_secs(6 * 3600);
         let period = Duration::from_secs(600);
-        let mut buckets = std::collections::BTreeMap::<i64, u32>::new();
+        let mut per_tick = std::collections::BTreeMap::<i64, u32>::new();
         for i in 0..3000 {
             let id = format!("ou_{i:05}");
-            let due = discovery_due(&id, t0, every, period);
-            let gap = (due - t0).num_seconds();
-            assert!(gap > 1200 && gap <= 6 * 3600 + 1200, "{id}: {gap}");
-            *buckets.entry(gap / 600).or_default() += 1;
-            // Listed in the last tick before that point: the next is `every` later, not at
-            // the same point again, nor in the next tick.
-            let tick = due - TimeDelta::seconds(599);
-            assert_eq!(
-                discovery_due(&id, tick, every, period),
-                due + TimeDelta::from_std(every).unwrap(),
-                "{id}"
+            // Listed a second after each tick it is listed in.
+            let mut listed = vec![t0 + TimeDelta::seconds(1)];
+            for k in 1..=144 {
+                let tick = t0 + TimeDelta::seconds(600 * k);
+                let last = *listed.last().unwrap();
+                if phased_overdue(
+                    &id,
+                    Some(last),
+                    every,
+                    period,
+                    tick + TimeDelta::seconds(600),
+                ) {
+                    listed.push(tick + TimeDelta::seconds(1));
+                    *per_tick.entry(k).or_default() += 1;
+                }
+            }
+            let gaps: Vec<i64> = listed
+                .windows(2)
+                .map(|w| (w[1] - w[0]).num_seconds())
+                .collect();
+            assert!(gaps.iter().all(|g| *g <= 6 * 3600), "{id}: {gaps:?}");
+            assert!(
+                gaps[1..].iter().all(|g| *g == 6 * 3600),
+                "{id}: in phase: {gaps:?}"
             );
-            // Listed a little after it (a long tick): still the next point, not two.
-            let late = due + TimeDelta::seconds(120);
-            assert_eq!(
-                discovery_due(&id, late, every, period),
-                due + TimeDelta::from_std(every).unwrap(),
-                "{id}"
-            );
+            assert!(listed.len() >= 5, "{id}: {gaps:?}");
         }
-        // Spread over the interval: 36 ten-minute slots of about 83 users each, none crowded.
-        assert!(buckets.len() >= 36, "{buckets:?}");
-        assert!(buckets.values().all(|&n| n < 160), "{buckets:?}");
+        // 36 ticks of about 83 users each, none crowded.
+        assert!(per_tick.len() >= 140, "{per_tick:?}");
+        assert!(per_tick.values().all(|&n| n < 170), "{per_tick:?}");
     }
 
     #[test]
@@ -277,10 +263,24 @@ mod tests {
         for every in [600, 900, 2399] {
             let every = Duration::from_secs(every);
             assert_eq!(
-                discovery_due("u1", t0, every, period),
+                phased_due("u1", t0, every, period),
                 t0 + TimeDelta::from_std(every).unwrap()
             );
         }
-        assert!(discovery_overdue("u1", None, period, period, t0));
+        assert!(phased_overdue("u1", None, period, period, t0));
+        assert!(!phased_overdue(
+            "u1",
+            Some(t0),
+            period,
+            period,
+            t0 + TimeDelta::seconds(600)
+        ));
+        assert!(phased_overdue(
+            "u1",
+            Some(t0),
+            period,
+            period,
+            t0 + TimeDelta::seconds(601)
+        ));
     }
 }

@@ -165,7 +165,8 @@ pub async fn a_task_missing_from_a_listing_is_rechecked_next_tick() {
     }
     let lacked_at = lacked_at.expect("u1 listed for discovery");
     // The next tick lists u1 again (nothing else would: nothing of theirs is due or reminded,
-    // and discovery is never the tick after a listing) and finishes t2, as `every_tick` would.
+    // and the discovery that lacked it was at u1's point, the next one 2 h on) and finishes
+    // t2, as `every_tick` would.
     let (listed, report) = sim.tick(lacked_at + 1).await;
     assert!(listed.contains("u1"), "{listed:?}");
     assert_eq!(report.tasks_finished, 1, "{report:?}");
@@ -184,7 +185,8 @@ pub async fn a_reminded_assignee_is_followed_up_every_hour_while_the_task_is_pen
             u1_ticks.push(n);
         }
     }
-    // Every 6 ticks (1 h), not every tick; u2 and u3 only on discovery (2 h).
+    // Every 6 ticks (1 h, at u1's point of the hour, which falls in the tick on the hour),
+    // not every tick; u2 and u3 only on discovery (2 h).
     assert_eq!(u1_ticks, vec![6, 12], "{u1_ticks:?}");
     // The task finishes; follow-up finds it out within the hour.
     sim.env.fake.finish_task("t1");
