@@ -398,3 +398,69 @@ async fn an_empty_selector_list_is_warned_about_once() {
         run.all()
     );
 }
+
+/// The README's command table and `--help` agree: every command the table names exists, and
+/// every flag it gives that command is in the command's help (and the reverse).
+#[tokio::test]
+async fn the_readmes_command_table_agrees_with_the_help() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = readme
+        .split("## Commands")
+        .nth(1)
+        .unwrap()
+        .split("\n\n")
+        .nth(1)
+        .unwrap();
+    let mut seen = 0;
+    for row in table.lines().filter(|l| l.starts_with("| `expediter ")) {
+        let usage = row.split('`').nth(1).unwrap();
+        let words: Vec<&str> = usage.split_whitespace().collect();
+        // The command path: the words before the first flag or placeholder.
+        let path: Vec<&str> = words[1..]
+            .iter()
+            .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase()))
+            .copied()
+            .collect();
+        let flags: std::collections::BTreeSet<String> = usage
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| w.starts_with("--"))
+            .map(str::to_owned)
+            .collect();
+        let out = expediter()
+            .args(&path)
+            .arg("--help")
+            .output()
+            .await
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{path:?}: {help}");
+        for f in &flags {
+            assert!(
+                help.contains(f.as_str()),
+                "{path:?}: README gives {f}, --help does not:\n{help}"
+            );
+        }
+        // Every flag of the command's own (not the global ones) is in the README's row.
+        let globals = ["--config", "--log-format", "--help", "--version"];
+        for line in help
+            .lines()
+            .map(str::trim_start)
+            .filter(|l| l.starts_with("--") || l.starts_with("-"))
+        {
+            let flag = line
+                .split(|c: char| c == ',' || c == ' ' || c == '=' || c == '<')
+                .find(|w| w.starts_with("--"))
+                .unwrap_or("");
+            if flag.is_empty() || globals.contains(&flag) {
+                continue;
+            }
+            assert!(
+                flags.contains(flag),
+                "{path:?}: --help has {flag}, the README's row does not: {usage}"
+            );
+        }
+        seen += 1;
+    }
+    assert!(seen >= 10, "{seen} rows read");
+}
