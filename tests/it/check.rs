@@ -449,7 +449,7 @@ async fn the_readmes_command_table_agrees_with_the_help() {
             .filter(|l| l.starts_with("--") || l.starts_with("-"))
         {
             let flag = line
-                .split(|c: char| c == ',' || c == ' ' || c == '=' || c == '<')
+                .split([',', ' ', '=', '<'])
                 .find(|w| w.starts_with("--"))
                 .unwrap_or("");
             if flag.is_empty() || globals.contains(&flag) {
