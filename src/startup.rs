@@ -2,7 +2,6 @@
 //! config → Feishu client → store → engine.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
@@ -118,13 +117,5 @@ pub async fn open_store(config: &Config, clock: &Clock, role: Role) -> anyhow::R
 pub async fn engine_for(config: Config, clock: Clock) -> anyhow::Result<Engine> {
     let client = client_for(&config, Progress::default(), &clock)?;
     let store = open_store(&config, &clock, Role::Once).await?;
-    Ok(Engine {
-        config: Arc::new(config),
-        client,
-        store,
-        stopping: Default::default(),
-        halted: Default::default(),
-        clock,
-        auto_listing: false,
-    })
+    Ok(Engine::new(config, client, store, clock, None))
 }

@@ -184,9 +184,8 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
         config.schedule.cron.expr,
         tz,
         config
-            .schedule
-            .cron
-            .next_fire_times(now.with_timezone(&tz), 3)
+            .ticks()
+            .next_n(now, 3)
             .iter()
             .map(|t| t.format("%Y-%m-%d %H:%M:%S %Z").to_string())
             .collect::<Vec<_>>()
@@ -208,8 +207,9 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
                 "  {}: cron \"{}\" (next {}), {who}, tasks at least {} old, {}{}; webhook from {}",
                 d.name,
                 d.cron.expr,
-                d.cron
-                    .next_fire_times(now.with_timezone(&tz), 1)
+                config
+                    .digest_ticks(d)
+                    .next_n(now, 1)
                     .first()
                     .map(|t| t.format("%Y-%m-%d %H:%M %Z").to_string())
                     .unwrap_or_else(|| "never".into()),
@@ -243,7 +243,9 @@ fn listing_cadence(config: &Config, now: chrono::DateTime<chrono::Utc>) -> Strin
             "Listing: every watched user on every tick (listing = \"every_tick\")".to_owned()
         }
         crate::config::ListingMode::Auto => {
-            let period = crate::cycle::next_tick_and_period(config, now)
+            let period = config
+                .ticks()
+                .next_and_period(now)
                 .map_or(std::time::Duration::ZERO, |(_, p)| p);
             let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
             for u in &config.users {

@@ -326,13 +326,7 @@ impl<'c> When<'c> {
 
     /// The first tick at or after `from` inside rule `rule`'s calendar.
     fn goes(&self, rule: usize, from: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let tick_from = |t: DateTime<Utc>| {
-            crate::daemon::next_tick(
-                &self.config.schedule.cron,
-                self.tz,
-                t - chrono::TimeDelta::milliseconds(1),
-            )
-        };
+        let tick_from = |t: DateTime<Utc>| self.config.ticks().next_from(t);
         decide::goes_at(&self.config.policy(), rule, from, &tick_from)
     }
 
@@ -366,11 +360,7 @@ impl<'c> When<'c> {
 
     /// The first tick at or after `from`, calendar or not.
     fn goes_unheld(&self, from: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        crate::daemon::next_tick(
-            &self.config.schedule.cron,
-            self.tz,
-            from - chrono::TimeDelta::milliseconds(1),
-        )
+        self.config.ticks().next_from(from)
     }
 }
 
@@ -386,8 +376,7 @@ pub fn listings(
     last: &HashMap<String, DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Vec<UserListings> {
-    let tz = config.schedule.timezone;
-    let next_tick = crate::daemon::next_tick(&config.schedule.cron, tz, now);
+    let next_tick = config.ticks().next_after(now);
     config
         .users
         .iter()

@@ -97,12 +97,7 @@ pub struct Digest {
 impl Digest {
     /// Does this digest show `user`'s tasks?
     pub fn selects(&self, user: &User) -> bool {
-        (self.users.is_empty() && self.teams.is_empty())
-            || self.users.contains(&user.id)
-            || user
-                .team
-                .as_ref()
-                .is_some_and(|t| self.teams.iter().any(|x| x == t))
+        crate::domain::rule::selects(&self.users, &self.teams, user)
     }
 }
 
@@ -227,6 +222,58 @@ impl CronSchedule {
     }
 }
 
+/// A cron in a zone: the one place fire times are computed — the daemon's schedule, a cycle's
+/// send deadline, `listing = "auto"`, digests, `check` and `plan` all ask it.
+#[derive(Clone, Copy)]
+pub struct Schedule<'a> {
+    pub cron: &'a CronSchedule,
+    pub tz: Tz,
+}
+
+impl Schedule<'_> {
+    /// The first fire time strictly later than `after`.
+    pub fn next_after(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.next_n(after, 1)
+            .first()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+
+    /// The first fire time at or after `at` (a tick that fires at `at` itself counts).
+    pub fn next_from(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.next_after(at - chrono::TimeDelta::milliseconds(1))
+    }
+
+    /// The next `n` fire times after `after`, in the zone.
+    pub fn next_n(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+        n: usize,
+    ) -> Vec<chrono::DateTime<Tz>> {
+        self.cron.next_fire_times(after.with_timezone(&self.tz), n)
+    }
+
+    /// The next fire time after `after` and the period from it to the one after; `None` when
+    /// the schedule never fires twice more.
+    pub fn next_and_period(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+    ) -> Option<(chrono::DateTime<chrono::Utc>, Duration)> {
+        match self.next_n(after, 2).as_slice() {
+            [a, b] => Some((
+                a.with_timezone(&chrono::Utc),
+                (*b - *a).to_std().unwrap_or(Duration::ZERO),
+            )),
+            _ => None,
+        }
+    }
+}
+
 mod outputs;
 mod raw;
 pub use raw::ListingMode;
@@ -241,6 +288,22 @@ use validate::Validator;
 // Loading and validation.
 
 impl Config {
+    /// The cycle's schedule: `[schedule] cron` in `[schedule] timezone`.
+    pub fn ticks(&self) -> Schedule<'_> {
+        Schedule {
+            cron: &self.schedule.cron,
+            tz: self.schedule.timezone,
+        }
+    }
+
+    /// A digest's schedule: its cron in `[schedule] timezone`.
+    pub fn digest_ticks<'a>(&'a self, digest: &'a Digest) -> Schedule<'a> {
+        Schedule {
+            cron: &digest.cron,
+            tz: self.schedule.timezone,
+        }
+    }
+
     /// Every secret read now — the app secret, each digest's webhook URL and signing secret —
     /// and what is wrong with each that cannot be read (for `check` and at start, so a missing
     /// file is found before the first post needs it).

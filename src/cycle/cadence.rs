@@ -1,9 +1,7 @@
 //! `listing = "auto"` in a cycle: which watched users this tick lists, from what is stored
 //! (see `domain::listing` for the reasons). Under `every_tick`, and for `once`, everyone is.
 
-use std::time::Duration;
-
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{CycleError, Engine};
@@ -27,9 +25,8 @@ impl Engine {
         }
         let config = &self.config;
         let tz = config.schedule.timezone;
-        let tick = now.with_nanosecond(0).unwrap_or(now);
         // A schedule that never fires again: list everyone this once.
-        let Some((next_tick, period)) = next_tick_and_period(config, now) else {
+        let Some((next_tick, period)) = config.ticks().next_and_period(now) else {
             return Ok(None);
         };
         let last = self.store.last_listings().await?;
@@ -97,11 +94,10 @@ impl Engine {
         flush(&mut task_users, task_due, &mut why);
         // A digest that fires before the next tick shows what this tick lists.
         for digest in &config.digests {
-            let fires_before_next = digest
-                .cron
-                .next_fire_times(tick.with_timezone(&tz), 1)
-                .first()
-                .is_some_and(|t| t.with_timezone(&Utc) <= next_tick);
+            let fires_before_next = config
+                .digest_ticks(digest)
+                .next_after(now)
+                .is_some_and(|t| t <= next_tick);
             if fires_before_next {
                 for user in config.users.iter().filter(|u| digest.selects(u)) {
                     note(&mut why, &user.id, Why::Digest);
@@ -150,29 +146,7 @@ pub fn next_discovery(
     last: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let (_, period) = next_tick_and_period(config, now)?;
+    let (_, period) = config.ticks().next_and_period(now)?;
     let every = listing::discovery_interval(&config.rules, user, period);
     last.map(|last| listing::phased_due(&user.id, last, every, period))
-}
-
-/// The schedule's next fire time after `now` and the period from it to the one after (fire
-/// times are whole seconds: counted from `now`'s second); `None` when it never fires again.
-pub fn next_tick_and_period(
-    config: &crate::config::Config,
-    now: DateTime<Utc>,
-) -> Option<(DateTime<Utc>, Duration)> {
-    let tz = config.schedule.timezone;
-    let tick = now.with_nanosecond(0).unwrap_or(now);
-    match config
-        .schedule
-        .cron
-        .next_fire_times(tick.with_timezone(&tz), 2)
-        .as_slice()
-    {
-        [a, b] => Some((
-            a.with_timezone(&Utc),
-            (*b - *a).to_std().unwrap_or(Duration::ZERO),
-        )),
-        _ => None,
-    }
 }

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::feishu::{FeishuClient, FeishuError};
 use crate::store::{Store, StoreError};
 
-pub use cadence::{next_discovery, next_tick_and_period};
+pub use cadence::next_discovery;
 pub use report::CycleReport;
 pub use send::send_deadline;
 use sync::ListingDone;
@@ -73,6 +73,28 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine for `config`. `daemon`: for `run`, where `[schedule] listing = "auto"` applies
+    /// (`once` lists everyone); `stopping` is the daemon's shutdown flag, kept across reloads.
+    pub fn new(
+        config: Config,
+        client: FeishuClient,
+        store: Store,
+        clock: Clock,
+        daemon: Option<Arc<AtomicBool>>,
+    ) -> Engine {
+        let auto_listing =
+            daemon.is_some() && config.schedule.listing == crate::config::ListingMode::Auto;
+        Engine {
+            config: Arc::new(config),
+            client,
+            store,
+            stopping: daemon.unwrap_or_default(),
+            halted: Default::default(),
+            clock,
+            auto_listing,
+        }
+    }
+
     /// Shutdown, or (PostgreSQL) this instance no longer holds the lease: nothing more is
     /// listed or sent.
     fn stop_requested(&self) -> bool {

@@ -448,14 +448,10 @@ fn log_expedite_failure(task_id: &str, ids: &[String], rule: &str, e: &FeishuErr
 /// Until when calls may start after a listing that ended at `listing_end`: the first fire time
 /// after it, less one pacing slot. Without a next fire time, a day on.
 pub fn send_deadline(config: &Config, listing_end: DateTime<Utc>) -> DateTime<Utc> {
-    let tz = config.schedule.timezone;
     let period = crate::pace::Pacer::per_minute(config.feishu.requests_per_minute).period();
     let next = config
-        .schedule
-        .cron
-        .next_fire_times(listing_end.with_timezone(&tz), 1)
-        .first()
-        .map(|t| t.with_timezone(&Utc))
+        .ticks()
+        .next_after(listing_end)
         .unwrap_or(listing_end + chrono::TimeDelta::days(1));
     next - chrono::TimeDelta::from_std(period).unwrap_or_default()
 }

@@ -32,14 +32,13 @@ use tokio::task::JoinHandle;
 use tokio_cron_scheduler::JobScheduler;
 
 use crate::clock::Clock;
-use crate::config::{Config, ListingMode};
+use crate::config::Config;
 use crate::cycle::{CycleError, CycleReport, Engine};
 use crate::progress::{Progress, Watchdog};
 use crate::startup::{EXIT_OK, Role, client_for, load_config, open_store};
 use prune::{PRUNE_EVERY, spawn_prune};
 pub use reload::describe_changes;
 use reload::reload;
-pub use schedule::next_tick;
 use schedule::{Tick, Work, arm_schedule, post_digest};
 use systemd::{notify, notify_reloading, watchdog_usec};
 
@@ -69,16 +68,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
         crate::prometheus::known_series(&config.rules);
     }
     crate::lease::publish(&store);
-    let mut engine = Engine {
-        config: Arc::new(config),
-        client,
-        store,
-        stopping: stopping.clone(),
-        halted: Default::default(),
-        clock,
-        auto_listing: false,
-    };
-    engine.auto_listing = engine.config.schedule.listing == ListingMode::Auto;
+    let mut engine = Engine::new(config, client, store, clock, Some(stopping.clone()));
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -109,7 +99,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
 
     tracing::info!(config = %path.display(), database = %engine.store.name(), cron = %engine.config.schedule.cron.expr,
         timezone = %engine.config.schedule.timezone, users = engine.config.users.len(), rules = engine.config.rules.len(),
-        next = %next_tick(&engine.config.schedule.cron, engine.config.schedule.timezone, engine.clock.now())
+        next = %engine.config.ticks().next_after(engine.clock.now())
             .map(|t| t.with_timezone(&engine.config.schedule.timezone).to_rfc3339()).unwrap_or_else(|| "never".into()), "expediter started");
     notify(&[
         NotifyState::Ready,

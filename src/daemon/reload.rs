@@ -6,7 +6,6 @@ use std::path::Path;
 use crate::config::Config;
 use crate::cycle::Engine;
 use crate::progress::Progress;
-use std::sync::Arc;
 
 use crate::startup::{Role, client_for, load_config, open_store};
 
@@ -92,16 +91,13 @@ pub(super) async fn reload(path: &Path, old: &Engine, progress: &Progress) -> Op
             changes.join("; ")
         }
     );
-    let auto_listing = config.schedule.listing == crate::config::ListingMode::Auto;
-    Some(Engine {
-        config: Arc::new(config),
+    Some(Engine::new(
+        config,
         client,
         store,
-        stopping: old.stopping.clone(),
-        halted: Default::default(),
-        clock: old.clock.clone(),
-        auto_listing,
-    })
+        old.clock.clone(),
+        Some(old.stopping.clone()),
+    ))
 }
 
 /// What a reload changed, in words.

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::clock::Clock;
-use crate::config::{Config, CronSchedule};
+use crate::config::{Config, CronSchedule, Schedule};
 use crate::cycle::Engine;
 
 /// A schedule tick, tagged with the schedule it belongs to (a reload starts a new one).
@@ -30,14 +30,10 @@ pub(super) enum Work {
     Digest(String),
 }
 
-/// The first fire time of `cron` strictly after `after`, computed in the zone's rules at that
-/// moment (so a DST change never shifts the schedule). The schedule is a chain of these steps:
-/// each tick arms the next one from its own fire time.
-pub fn next_tick(cron: &CronSchedule, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    cron.next_fire_times(after.with_timezone(&tz), 1)
-        .into_iter()
-        .next()
-        .map(|t| t.with_timezone(&Utc))
+/// The first fire time of `cron` strictly after `after` (see [`Schedule`]). The schedule is a
+/// chain of these steps: each tick arms the next one from its own fire time.
+fn next_tick(cron: &CronSchedule, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    Schedule { cron, tz }.next_after(after)
 }
 
 /// Starts a new chain of one-shot jobs for the config's schedule; older chains stop.

@@ -92,12 +92,7 @@ impl Rule {
 impl Rule {
     /// Does this rule select the given assignee (by its `users` and `teams`, whatever the label)?
     pub fn selects_user(&self, user: &User) -> bool {
-        (self.users.is_empty() && self.teams.is_empty())
-            || self.users.contains(&user.id)
-            || user
-                .team
-                .as_ref()
-                .is_some_and(|t| self.teams.iter().any(|x| x == t))
+        selects(&self.users, &self.teams, user)
     }
 
     /// Does this rule select the given assignee and label? Flow (`api_ids`) matching is
@@ -258,4 +253,15 @@ fn ordinal(n: u32) -> String {
         _ => "th",
     };
     format!("{n}{suffix}")
+}
+
+/// The one "users and teams" selector of rules and digests: nobody named means everyone;
+/// otherwise the user is named, or is in a named team.
+pub fn selects(users: &[String], teams: &[String], user: &User) -> bool {
+    (users.is_empty() && teams.is_empty())
+        || users.contains(&user.id)
+        || user
+            .team
+            .as_ref()
+            .is_some_and(|t| teams.iter().any(|x| x == t))
 }
