@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::model::SilenceRow;
-use super::{NewSilence, Silence, StoreError, TaskAssignees, ms};
+use super::{NewSilence, Outcome, Silence, StoreError, TaskAssignees, from_ms, ms};
 
 /// The same functions in `impl Sqlite` and `impl Postgres`: both have `pool` and `err`.
 macro_rules! in_both {
@@ -113,5 +113,143 @@ in_both! {
             finished: finished_at.is_some(),
             pending,
         }))
+    }
+
+    /// Writes a call's outcome, once: only while it is still pending (a settling that raced
+    /// an answer, or the reverse, keeps the first). A chat opened by the call is recorded for
+    /// its task; a call that failed no longer counts towards its assignees' reminders.
+    pub(in crate::store) async fn record_outcome(
+        &self,
+        id: i64,
+        outcome: Outcome,
+        code: Option<i64>,
+        msg: Option<&str>,
+        chat: Option<(&str, &str)>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let written = sqlx::query(
+            "UPDATE expedites SET outcome = $2, outcome_at = $3, feishu_code = $4, feishu_msg = $5
+             WHERE id = $1 AND outcome = 'pending'",
+        )
+        .bind(id)
+        .bind(outcome.as_str())
+        .bind(ms(now))
+        .bind(code)
+        .bind(msg)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("record an expedite outcome"))?;
+        if written.rows_affected() == 0 {
+            return Ok(());
+        }
+        if let Some((task_id, chat_id)) = chat {
+            sqlx::query(
+                "INSERT INTO task_chats (task_id, chat_id, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (task_id) DO UPDATE SET chat_id = excluded.chat_id",
+            )
+            .bind(task_id)
+            .bind(chat_id)
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("record a task's chat"))?;
+        }
+        if outcome == Outcome::Failed {
+            sqlx::query("UPDATE expedite_assignees SET counts = $2 WHERE expedite_id = $1")
+                .bind(id)
+                .bind(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err("record an expedite outcome"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(self.err("commit an expedite outcome"))?;
+        Ok(())
+    }
+
+    /// Deletes tasks finished before `cutoff`, with their assignments, flow knowledge, call
+    /// history and chat, and silences and digest posts long over. Returns (tasks, calls)
+    /// deleted.
+    pub(in crate::store) async fn prune(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<(u64, u64), StoreError> {
+        let cutoff = ms(cutoff);
+        let mut tx = self.begin().await?;
+        let expedites = sqlx::query(
+            "DELETE FROM expedites WHERE task_id IN
+               (SELECT task_id FROM tasks WHERE finished_at IS NOT NULL AND finished_at < $1)",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("prune expedites"))?
+        .rows_affected();
+        let tasks =
+            sqlx::query("DELETE FROM tasks WHERE finished_at IS NOT NULL AND finished_at < $1")
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err("prune tasks"))?
+                .rows_affected();
+        sqlx::query(
+            "DELETE FROM task_chats
+             WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = task_chats.task_id)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("prune task chats"))?;
+        sqlx::query("DELETE FROM silences WHERE coalesce(ended_at, until) < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("prune silences"))?;
+        sqlx::query("DELETE FROM digest_posts WHERE fire_at < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("prune digest posts"))?;
+        tx.commit().await.map_err(self.err("commit pruning"))?;
+        Ok((tasks, expedites))
+    }
+
+    /// How many tasks are pending, and when the oldest of them started.
+    pub(in crate::store) async fn backlog(
+        &self,
+    ) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), min(coalesce(start_time, first_seen)) FROM tasks WHERE finished_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err("read the backlog"))?;
+        Ok((count as u64, oldest.map(from_ms)))
+    }
+
+    /// How many tasks are tracked, pending and finished.
+    #[cfg(test)]
+    pub(in crate::store) async fn task_counts(&self) -> Result<(u64, u64), StoreError> {
+        let (pending, finished): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE finished_at IS NULL),
+                    count(*) FILTER (WHERE finished_at IS NOT NULL) FROM tasks",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err("count tasks"))?;
+        Ok((pending as u64, finished as u64))
+    }
+
+    /// When each user was last listed completely.
+    pub(in crate::store) async fn last_listings(
+        &self,
+    ) -> Result<rustc_hash::FxHashMap<String, DateTime<Utc>>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT user_id, listed_at FROM user_listings")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.err("read last listings"))?;
+        Ok(rows.into_iter().map(|(u, at)| (u, from_ms(at))).collect())
     }
 }

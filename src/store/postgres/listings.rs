@@ -9,8 +9,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::Postgres;
 use crate::store::model::hashes_text;
 use crate::store::{
-    Absent, CompleteListing, ListedAssignment, ListingFingerprint, StoreError, StoredTask, from_ms,
-    ms,
+    Absent, CompleteListing, ListedAssignment, ListingFingerprint, StoreError, StoredTask, ms,
 };
 
 /// A task's facts, one array per column, each task once (its last listing wins).
@@ -310,17 +309,6 @@ impl Postgres {
         .await
         .map_err(self.err("store flow knowledge"))?;
         Ok(())
-    }
-
-    pub(in crate::store) async fn last_listings(
-        &self,
-    ) -> Result<FxHashMap<String, DateTime<Utc>>, StoreError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT user_id, listed_at FROM user_listings")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(self.err("read last listings"))?;
-        Ok(rows.into_iter().map(|(u, at)| (u, from_ms(at))).collect())
     }
 
     pub(in crate::store) async fn listing_fingerprints(

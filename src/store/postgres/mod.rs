@@ -8,7 +8,6 @@ mod lease;
 mod ledger;
 mod listings;
 mod pairs;
-mod records;
 
 pub use lease::Election;
 
@@ -228,7 +227,7 @@ impl Postgres {
         }
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Db>, StoreError> {
+    pub(in crate::store) async fn begin(&self) -> Result<Transaction<'static, Db>, StoreError> {
         self.pool
             .begin()
             .await

@@ -6,13 +6,12 @@
 //! write of a listing's tasks or absences clears the fingerprints of the users involved, in the same
 //! transaction, and a fingerprint is written only after all of its listing's writes.
 
-use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use super::Sqlite;
 use crate::store::model::hashes_text;
-use crate::store::{CompleteListing, ListingFingerprint, StoreError, from_ms, ms};
+use crate::store::{CompleteListing, ListingFingerprint, StoreError, ms};
 
 #[derive(Deserialize)]
 struct FingerprintRow {
@@ -24,18 +23,6 @@ struct FingerprintRow {
 }
 
 impl Sqlite {
-    /// When each user was last listed completely.
-    pub(in crate::store) async fn last_listings(
-        &self,
-    ) -> Result<FxHashMap<String, DateTime<Utc>>, StoreError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT user_id, listed_at FROM user_listings")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(self.err("read last listings"))?;
-        Ok(rows.into_iter().map(|(u, at)| (u, from_ms(at))).collect())
-    }
-
     /// Every stored fingerprint, by user.
     pub(in crate::store) async fn listing_fingerprints(
         &self,

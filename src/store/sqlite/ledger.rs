@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::Sqlite;
 use crate::store::model::{ExpediteRow, SentRow, sent_of};
-use crate::store::{ExpediteRecord, Intent, Outcome, StoreError, ms};
+use crate::store::{ExpediteRecord, Intent, StoreError, ms};
 
 impl Sqlite {
     /// Writes the intent to make a call that acts, before the call. Fails with
@@ -87,60 +87,6 @@ impl Sqlite {
             .await
             .map_err(self.err("commit an expedite intent"))?;
         Ok(id)
-    }
-
-    /// Writes what became of an expediting call. A failed call stops counting, so the same
-    /// expedite may be tried again in a later cycle.
-    ///
-    /// `chat` is (task, chat id) when a chat_group call returned the chat: it is kept in the
-    /// same transaction, so a later escalation of the task invites into that chat.
-    pub(in crate::store) async fn record_outcome(
-        &self,
-        id: i64,
-        outcome: Outcome,
-        code: Option<i64>,
-        msg: Option<&str>,
-        chat: Option<(&str, &str)>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        let written = sqlx::query("UPDATE expedites SET outcome = ?2, outcome_at = ?3, feishu_code = ?4, feishu_msg = ?5 WHERE id = ?1 AND outcome = 'pending'")
-            .bind(id)
-            .bind(outcome.as_str())
-            .bind(ms(now))
-            .bind(code)
-            .bind(msg)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err("record an expedite outcome"))?;
-        // An outcome is written once: a settling that raced an answer (or the reverse) keeps
-        // the first.
-        if written.rows_affected() == 0 {
-            return Ok(());
-        }
-        if let Some((task_id, chat_id)) = chat {
-            sqlx::query(
-                "INSERT INTO task_chats (task_id, chat_id, created_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (task_id) DO UPDATE SET chat_id = excluded.chat_id",
-            )
-            .bind(task_id)
-            .bind(chat_id)
-            .bind(ms(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err("record a task's chat"))?;
-        }
-        if outcome == Outcome::Failed {
-            sqlx::query("UPDATE expedite_assignees SET counts = 0 WHERE expedite_id = ?1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.err("record an expedite outcome"))?;
-        }
-        tx.commit()
-            .await
-            .map_err(self.err("commit an expedite outcome"))?;
-        Ok(())
     }
 
     /// Intents left without an outcome by an earlier run (a crash, a kill) or an abandoned

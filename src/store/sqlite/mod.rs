@@ -7,7 +7,6 @@ mod fingerprints;
 mod ledger;
 mod listings;
 mod pairs;
-mod retention;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -153,7 +152,7 @@ impl Sqlite {
         }
     }
 
-    pub(super) async fn begin(&self) -> Result<Transaction<'static, Db>, StoreError> {
+    pub(in crate::store) async fn begin(&self) -> Result<Transaction<'static, Db>, StoreError> {
         self.pool
             .begin_with("BEGIN IMMEDIATE")
             .await
