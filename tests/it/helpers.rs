@@ -24,7 +24,7 @@ pub struct TestEnv {
     pub database: String,
 }
 
-/// Which backend the envs of this thread's test use (see `postgres.rs`).
+/// Which backend the envs of this thread's test use (see `both_backends!`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -33,6 +33,24 @@ pub enum Backend {
 
 thread_local! {
     static BACKEND: std::cell::Cell<Backend> = const { std::cell::Cell::new(Backend::Sqlite) };
+}
+
+/// Defines a test on both backends, where it is written: itself (on SQLite) and, beside it,
+/// `<name>::on_postgres`, the same test with every env it makes on PostgreSQL (a fresh database
+/// on the cluster `.ci/with-postgres` starts). Anything that touches the store is written in
+/// it; a test that reads the SQLite file itself, or starts a pair, is not (`every_store_test_
+/// runs_on_both_backends` holds the suite to that).
+macro_rules! both_backends {
+    ($(#[$attr:meta])* $vis:vis async fn $name:ident() $body:block) => {
+        $(#[$attr])* $vis async fn $name() $body
+
+        mod $name {
+            #[test]
+            fn on_postgres() {
+                crate::helpers::on_backend(crate::helpers::Backend::Postgres, super::$name);
+            }
+        }
+    };
 }
 
 /// Runs `test` (a `#[tokio::test]`, which builds its runtime on this thread) with every env it
@@ -518,4 +536,49 @@ pub async fn raw_db(path: &std::path::Path) -> sqlx::SqliteConnection {
     use sqlx::Connection;
     let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
     sqlx::SqliteConnection::connect_with(&opts).await.unwrap()
+}
+
+/// A test that makes an env (and so a store) says which backends it runs on: written in
+/// `both_backends!`, or in a file that says why it is "SQLite only". A new test therefore runs
+/// on both unless someone decides otherwise where it is written.
+#[test]
+fn every_store_test_runs_on_both_backends() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it");
+    let mut undecided = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let file_says = text
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .any(|l| l.contains("SQLite only"));
+        if file_says {
+            continue;
+        }
+        // Top-level tests (a test inside `both_backends!` is indented).
+        let mut lines = text.lines().peekable();
+        while let Some(line) = lines.next() {
+            if !line.starts_with("#[tokio::test") {
+                continue;
+            }
+            let Some(sig) = lines.by_ref().find(|l| l.contains("async fn ")) else {
+                break;
+            };
+            let name = sig
+                .split("fn ")
+                .nth(1)
+                .unwrap_or("")
+                .split('(')
+                .next()
+                .unwrap_or("");
+            let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "}").collect();
+            if body.iter().any(|l| l.contains("TestEnv::new()")) {
+                undecided.push(format!("{}: {name}", path.display()));
+            }
+        }
+    }
+    assert!(
+        undecided.is_empty(),
+        "tests that make an env outside both_backends! in a file that does not say \"SQLite only\": {undecided:#?}"
+    );
 }

@@ -84,204 +84,218 @@ fn set(users: &[&str]) -> BTreeSet<String> {
     users.iter().map(|u| (*u).to_owned()).collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-pub async fn a_new_task_is_discovered_before_it_can_be_due_and_reminded_in_its_tick() {
-    let sim = Sim::new("").await;
-    // The first tick lists everyone; the next ones nobody (after = 4h: every 2 h).
-    let (listed, _) = sim.tick(0).await;
-    assert_eq!(listed, set(&["u1", "u2", "u3"]));
-    let (listed, report) = sim.tick(1).await;
-    assert!(listed.is_empty(), "{listed:?}");
-    assert_eq!(report.users_not_due, 3);
-    // A task arrives at 09:25; it is due at 13:25, so the 13:30 tick reminds it.
-    sim.task("t1", &["u1"], 25);
-    let mut discovered_at = None;
-    let mut reminded_at = None;
-    for n in 2..=27 {
-        let (listed, report) = sim.tick(n).await;
-        if listed.contains("u1") && discovered_at.is_none() {
-            discovered_at = Some(n);
+both_backends! {
+    #[tokio::test(flavor = "multi_thread")]
+    pub async fn a_new_task_is_discovered_before_it_can_be_due_and_reminded_in_its_tick() {
+        let sim = Sim::new("").await;
+        // The first tick lists everyone; the next ones nobody (after = 4h: every 2 h).
+        let (listed, _) = sim.tick(0).await;
+        assert_eq!(listed, set(&["u1", "u2", "u3"]));
+        let (listed, report) = sim.tick(1).await;
+        assert!(listed.is_empty(), "{listed:?}");
+        assert_eq!(report.users_not_due, 3);
+        // A task arrives at 09:25; it is due at 13:25, so the 13:30 tick reminds it.
+        sim.task("t1", &["u1"], 25);
+        let mut discovered_at = None;
+        let mut reminded_at = None;
+        for n in 2..=27 {
+            let (listed, report) = sim.tick(n).await;
+            if listed.contains("u1") && discovered_at.is_none() {
+                discovered_at = Some(n);
+            }
+            if report.expedites_sent > 0 {
+                assert!(listed.contains("u1"), "confirmed in the tick it is due");
+                reminded_at.get_or_insert(n);
+            }
         }
-        if report.expedites_sent > 0 {
-            assert!(listed.contains("u1"), "confirmed in the tick it is due");
-            reminded_at.get_or_insert(n);
-        }
-    }
-    let discovered_at = discovered_at.expect("discovered");
-    assert!(
-        discovered_at * 10 - 25 < 4 * 60,
-        "known before it can be due: tick {discovered_at}"
-    );
-    assert_eq!(reminded_at, Some(27), "13:30, the first tick after 13:25");
-    // Listings: everyone at the start, discovery every 2 h, the confirmation: far fewer than
-    // 28 ticks × 3 users.
-    let listings = sim.env.fake.calls_to(Endpoint::Query).len();
-    assert!(listings <= 3 * 4 + 2, "{listings} listings");
-    sim.engine.store.close().await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-pub async fn a_due_shared_task_lists_every_watched_assignee_in_its_tick() {
-    let sim = Sim::new("").await;
-    // Started long ago: due from the start. The first tick lists everyone and reminds.
-    sim.task("shared", &["u1", "u2"], -10 * 60);
-    let (_, report) = sim.tick(0).await;
-    assert_eq!(report.expedites_sent, 2);
-    // 3 h after the reminder (sent a moment after the 09:00 tick) the repeat is due, at the
-    // 12:10 tick: both assignees are listed in that tick, not only one.
-    for n in 1..19 {
-        let (listed, report) = sim.tick(n).await;
+        let discovered_at = discovered_at.expect("discovered");
         assert!(
-            !(listed.contains("u1") ^ listed.contains("u2")) || report.expedites_sent == 0,
-            "tick {n}: {listed:?}"
+            discovered_at * 10 - 25 < 4 * 60,
+            "known before it can be due: tick {discovered_at}"
         );
-        assert_eq!(report.expedites_sent, 0, "tick {n}");
+        assert_eq!(reminded_at, Some(27), "13:30, the first tick after 13:25");
+        // Listings: everyone at the start, discovery every 2 h, the confirmation: far fewer than
+        // 28 ticks × 3 users.
+        let listings = sim.env.fake.calls_to(Endpoint::Query).len();
+        assert!(listings <= 3 * 4 + 2, "{listings} listings");
+        sim.engine.store.close().await;
     }
-    let (listed, report) = sim.tick(19).await;
-    assert_eq!(listed, set(&["u1", "u2"]), "both confirmed before the call");
-    assert_eq!(report.expedites_sent, 2, "{report:?}");
-    sim.engine.store.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-pub async fn a_task_missing_from_a_listing_is_rechecked_next_tick() {
-    let sim = Sim::new("").await;
-    sim.task("t2", &["u1"], -5); // due at 12:55
-    sim.tick(0).await;
-    // t2 finishes at once; u1's next listing (discovery, within 2 h 20 min) lacks it.
-    sim.env.fake.finish_task("t2");
-    let mut lacked_at = None;
-    for n in 1..=14 {
-        let (listed, report) = sim.tick(n).await;
-        assert_eq!(
-            report.tasks_finished, 0,
-            "one listing is no proof: {report:?}"
-        );
-        if report.tasks_missing == 1 {
-            assert!(listed.contains("u1"));
-            lacked_at = Some(n);
-            break;
+both_backends! {
+    #[tokio::test(flavor = "multi_thread")]
+    pub async fn a_due_shared_task_lists_every_watched_assignee_in_its_tick() {
+        let sim = Sim::new("").await;
+        // Started long ago: due from the start. The first tick lists everyone and reminds.
+        sim.task("shared", &["u1", "u2"], -10 * 60);
+        let (_, report) = sim.tick(0).await;
+        assert_eq!(report.expedites_sent, 2);
+        // 3 h after the reminder (sent a moment after the 09:00 tick) the repeat is due, at the
+        // 12:10 tick: both assignees are listed in that tick, not only one.
+        for n in 1..19 {
+            let (listed, report) = sim.tick(n).await;
+            assert!(
+                !(listed.contains("u1") ^ listed.contains("u2")) || report.expedites_sent == 0,
+                "tick {n}: {listed:?}"
+            );
+            assert_eq!(report.expedites_sent, 0, "tick {n}");
         }
+        let (listed, report) = sim.tick(19).await;
+        assert_eq!(listed, set(&["u1", "u2"]), "both confirmed before the call");
+        assert_eq!(report.expedites_sent, 2, "{report:?}");
+        sim.engine.store.close().await;
     }
-    let lacked_at = lacked_at.expect("u1 listed for discovery");
-    // The next tick lists u1 again (nothing else would: nothing of theirs is due or reminded,
-    // and the discovery that lacked it was at u1's point, the next one 2 h on) and finishes
-    // t2, as `every_tick` would.
-    let (listed, report) = sim.tick(lacked_at + 1).await;
-    assert!(listed.contains("u1"), "{listed:?}");
-    assert_eq!(report.tasks_finished, 1, "{report:?}");
-    sim.engine.store.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-pub async fn a_reminded_assignee_is_followed_up_every_hour_while_the_task_is_pending() {
-    let sim = Sim::new("").await;
-    sim.task("t1", &["u1"], -10 * 60);
-    sim.tick(0).await; // reminded
-    let mut u1_ticks = Vec::new();
-    for n in 1..=12 {
-        let (listed, _) = sim.tick(n).await;
-        if listed.contains("u1") {
-            u1_ticks.push(n);
+both_backends! {
+    #[tokio::test(flavor = "multi_thread")]
+    pub async fn a_task_missing_from_a_listing_is_rechecked_next_tick() {
+        let sim = Sim::new("").await;
+        sim.task("t2", &["u1"], -5); // due at 12:55
+        sim.tick(0).await;
+        // t2 finishes at once; u1's next listing (discovery, within 2 h 20 min) lacks it.
+        sim.env.fake.finish_task("t2");
+        let mut lacked_at = None;
+        for n in 1..=14 {
+            let (listed, report) = sim.tick(n).await;
+            assert_eq!(
+                report.tasks_finished, 0,
+                "one listing is no proof: {report:?}"
+            );
+            if report.tasks_missing == 1 {
+                assert!(listed.contains("u1"));
+                lacked_at = Some(n);
+                break;
+            }
         }
+        let lacked_at = lacked_at.expect("u1 listed for discovery");
+        // The next tick lists u1 again (nothing else would: nothing of theirs is due or reminded,
+        // and the discovery that lacked it was at u1's point, the next one 2 h on) and finishes
+        // t2, as `every_tick` would.
+        let (listed, report) = sim.tick(lacked_at + 1).await;
+        assert!(listed.contains("u1"), "{listed:?}");
+        assert_eq!(report.tasks_finished, 1, "{report:?}");
+        sim.engine.store.close().await;
     }
-    // Every 6 ticks (1 h, at u1's point of the hour, which falls in the tick on the hour),
-    // not every tick; u2 and u3 only on discovery (2 h).
-    assert_eq!(u1_ticks, vec![6, 12], "{u1_ticks:?}");
-    // The task finishes; follow-up finds it out within the hour.
-    sim.env.fake.finish_task("t1");
-    let mut finished = 0;
-    for n in 13..=30 {
-        finished += sim.tick(n).await.1.tasks_finished;
-    }
-    assert_eq!(finished, 1);
-    sim.engine.store.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-pub async fn users_a_digest_selects_are_listed_in_the_tick_before_it() {
-    let digest = |env_dir: &std::path::Path| {
-        let hook = env_dir.join("hook");
-        std::fs::write(&hook, "http://127.0.0.1:9/open-apis/bot/v2/hook/x").unwrap();
-        format!(
-            "[[digests]]\nname = \"ops\"\ncron = \"0 5 10 * * *\"\nteams = [\"ops\"]\nwebhook_url_file = \"{}\"\n",
-            hook.display()
+both_backends! {
+    #[tokio::test(flavor = "multi_thread")]
+    pub async fn a_reminded_assignee_is_followed_up_every_hour_while_the_task_is_pending() {
+        let sim = Sim::new("").await;
+        sim.task("t1", &["u1"], -10 * 60);
+        sim.tick(0).await; // reminded
+        let mut u1_ticks = Vec::new();
+        for n in 1..=12 {
+            let (listed, _) = sim.tick(n).await;
+            if listed.contains("u1") {
+                u1_ticks.push(n);
+            }
+        }
+        // Every 6 ticks (1 h, at u1's point of the hour, which falls in the tick on the hour),
+        // not every tick; u2 and u3 only on discovery (2 h).
+        assert_eq!(u1_ticks, vec![6, 12], "{u1_ticks:?}");
+        // The task finishes; follow-up finds it out within the hour.
+        sim.env.fake.finish_task("t1");
+        let mut finished = 0;
+        for n in 13..=30 {
+            finished += sim.tick(n).await.1.tasks_finished;
+        }
+        assert_eq!(finished, 1);
+        sim.engine.store.close().await;
+    }
+}
+
+both_backends! {
+    #[tokio::test(flavor = "multi_thread")]
+    pub async fn users_a_digest_selects_are_listed_in_the_tick_before_it() {
+        let digest = |env_dir: &std::path::Path| {
+            let hook = env_dir.join("hook");
+            std::fs::write(&hook, "http://127.0.0.1:9/open-apis/bot/v2/hook/x").unwrap();
+            format!(
+                "[[digests]]\nname = \"ops\"\ncron = \"0 5 10 * * *\"\nteams = [\"ops\"]\nwebhook_url_file = \"{}\"\n",
+                hook.display()
+            )
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let sim = Sim::new(&digest(dir.path())).await;
+        std::fs::set_permissions(
+            dir.path().join("hook"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
         )
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::new(&digest(dir.path())).await;
-    std::fs::set_permissions(
-        dir.path().join("hook"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
-    sim.tick(0).await;
-    // 10:00 is the last tick before the 10:05 digest: u3 (ops) is listed then, not before.
-    for n in 1..6 {
-        let (listed, _) = sim.tick(n).await;
-        assert!(listed.is_empty(), "tick {n}: {listed:?}");
-    }
-    let (listed, report) = sim.tick(6).await;
-    assert_eq!(listed, set(&["u3"]), "{report:?}");
-    sim.engine.store.close().await;
-}
-
-#[tokio::test]
-pub async fn plan_shows_each_users_last_and_next_listing() {
-    let env = TestEnv::new().await;
-    auto_listing(&env);
-    env.add(FakeTask::new("t1", &["u1"], HOUR));
-    assert_eq!(env.run(&["once"]).await.code, 0);
-    let plan = env.run(&["plan"]).await;
-    assert_eq!(plan.code, 0, "{}", plan.all());
-    assert!(
-        plan.stdout
-            .contains("Listings (auto: when something about the user can matter):"),
-        "{}",
-        plan.stdout
-    );
-    // Listed just now; with after = 24h, discovery lists them again 6 h later.
-    let line = plan
-        .stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with("u1:"))
         .unwrap();
-    assert!(
-        line.contains("last 20") && line.contains("next by 20"),
-        "{line}"
-    );
-    let json = env.plan_json().await;
-    let last =
-        chrono::DateTime::parse_from_rfc3339(json[0]["assignee_last_listed"].as_str().unwrap())
-            .unwrap();
-    let next =
-        chrono::DateTime::parse_from_rfc3339(json[0]["assignee_next_listing"].as_str().unwrap())
-            .unwrap();
-    assert_eq!(next - last, TimeDelta::hours(6), "{json:?}");
+        sim.tick(0).await;
+        // 10:00 is the last tick before the 10:05 digest: u3 (ops) is listed then, not before.
+        for n in 1..6 {
+            let (listed, _) = sim.tick(n).await;
+            assert!(listed.is_empty(), "tick {n}: {listed:?}");
+        }
+        let (listed, report) = sim.tick(6).await;
+        assert_eq!(listed, set(&["u3"]), "{report:?}");
+        sim.engine.store.close().await;
+    }
 }
 
-#[tokio::test]
-pub async fn the_daemon_lists_by_the_cadence_and_once_lists_everyone() {
-    let env = TestEnv::new().await;
-    auto_listing(&env);
-    with_cron(&env, "* * * * * *");
-    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
-    let daemon = Daemon::start(&env, &[]);
-    daemon
-        .wait_for("cycle finished", 4, Duration::from_secs(15))
-        .await;
-    let (code, _, log) = daemon.stop().await;
-    assert_eq!(code, 0, "{log}");
-    // The first tick lists everyone and reminds; later ticks list nobody (after = 24h: every
-    // 6 h; the reminded u1 every hour).
-    assert_eq!(env.fake.expedites().len(), 1, "{log}");
-    assert!(log.contains("users_not_due=3"), "{log}");
-    assert!(log.contains("users_listed=3"), "{log}");
-    // `once` lists everyone whatever the cadence says.
-    let run = env.run(&["once"]).await;
-    assert!(
-        run.stderr.contains("users_listed=3") && run.stderr.contains("users_not_due=0"),
-        "{}",
-        run.stderr
-    );
+both_backends! {
+    #[tokio::test]
+    pub async fn plan_shows_each_users_last_and_next_listing() {
+        let env = TestEnv::new().await;
+        auto_listing(&env);
+        env.add(FakeTask::new("t1", &["u1"], HOUR));
+        assert_eq!(env.run(&["once"]).await.code, 0);
+        let plan = env.run(&["plan"]).await;
+        assert_eq!(plan.code, 0, "{}", plan.all());
+        assert!(
+            plan.stdout
+                .contains("Listings (auto: when something about the user can matter):"),
+            "{}",
+            plan.stdout
+        );
+        // Listed just now; with after = 24h, discovery lists them again 6 h later.
+        let line = plan
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("u1:"))
+            .unwrap();
+        assert!(
+            line.contains("last 20") && line.contains("next by 20"),
+            "{line}"
+        );
+        let json = env.plan_json().await;
+        let last =
+            chrono::DateTime::parse_from_rfc3339(json[0]["assignee_last_listed"].as_str().unwrap())
+                .unwrap();
+        let next =
+            chrono::DateTime::parse_from_rfc3339(json[0]["assignee_next_listing"].as_str().unwrap())
+                .unwrap();
+        assert_eq!(next - last, TimeDelta::hours(6), "{json:?}");
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    pub async fn the_daemon_lists_by_the_cadence_and_once_lists_everyone() {
+        let env = TestEnv::new().await;
+        auto_listing(&env);
+        with_cron(&env, "* * * * * *");
+        env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+        let daemon = Daemon::start(&env, &[]);
+        daemon
+            .wait_for("cycle finished", 4, Duration::from_secs(15))
+            .await;
+        let (code, _, log) = daemon.stop().await;
+        assert_eq!(code, 0, "{log}");
+        // The first tick lists everyone and reminds; later ticks list nobody (after = 24h: every
+        // 6 h; the reminded u1 every hour).
+        assert_eq!(env.fake.expedites().len(), 1, "{log}");
+        assert!(log.contains("users_not_due=3"), "{log}");
+        assert!(log.contains("users_listed=3"), "{log}");
+        // `once` lists everyone whatever the cadence says.
+        let run = env.run(&["once"]).await;
+        assert!(
+            run.stderr.contains("users_listed=3") && run.stderr.contains("users_not_due=0"),
+            "{}",
+            run.stderr
+        );
+    }
 }

@@ -3,6 +3,10 @@
 // Tests read the real clock and open the database directly, as an operator would.
 #![allow(clippy::disallowed_methods)]
 
+// First: its `both_backends!` is used by the files after it.
+#[macro_use]
+mod helpers;
+
 mod check;
 mod cycle;
 mod daemon;
@@ -11,11 +15,9 @@ mod digest;
 mod engine;
 mod escalation;
 mod faults;
-mod helpers;
 mod listing;
 mod network;
 mod pair;
-mod postgres;
 mod quota;
 mod rules;
 mod secrets;

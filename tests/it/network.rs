@@ -156,58 +156,62 @@ async fn behind_a_black_hole(rules: &str) -> (TestEnv, Arc<BlackHole>) {
     (env, hole)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-pub async fn a_reminder_whose_connection_never_opened_stays_due_and_goes_once_later() {
-    let (env, hole) = behind_a_black_hole(RULE_ONCE_AFTER_24H).await;
-    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
-    // The listing goes through; then every new connection's SYN is dropped.
-    hole.armed.store(true, Ordering::SeqCst);
-    let run = env.run(&["once"]).await;
-    assert_eq!(run.code, 1, "the reminder did not go: {}", run.all());
-    assert!(env.fake.expedites().is_empty(), "nothing reached Feishu");
-    assert!(
-        !run.stderr.contains("outcome unknown"),
-        "a connect that never completed is not 'unknown': {}",
-        run.stderr
-    );
-    assert_eq!(env.plan_json().await.len(), 1);
-    // The path is back: the reminder goes, once.
-    hole.accept().await;
-    let run = env.run(&["once"]).await;
-    assert_eq!(run.code, 0, "{}", run.all());
-    assert_eq!(env.fake.expedites().len(), 1);
-    let run = env.run(&["once"]).await;
-    assert_eq!(run.code, 0, "{}", run.all());
-    assert_eq!(env.fake.expedites().len(), 1, "and never again");
+both_backends! {
+    #[tokio::test(flavor = "multi_thread")]
+    pub async fn a_reminder_whose_connection_never_opened_stays_due_and_goes_once_later() {
+        let (env, hole) = behind_a_black_hole(RULE_ONCE_AFTER_24H).await;
+        env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+        // The listing goes through; then every new connection's SYN is dropped.
+        hole.armed.store(true, Ordering::SeqCst);
+        let run = env.run(&["once"]).await;
+        assert_eq!(run.code, 1, "the reminder did not go: {}", run.all());
+        assert!(env.fake.expedites().is_empty(), "nothing reached Feishu");
+        assert!(
+            !run.stderr.contains("outcome unknown"),
+            "a connect that never completed is not 'unknown': {}",
+            run.stderr
+        );
+        assert_eq!(env.plan_json().await.len(), 1);
+        // The path is back: the reminder goes, once.
+        hole.accept().await;
+        let run = env.run(&["once"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        assert_eq!(env.fake.expedites().len(), 1);
+        let run = env.run(&["once"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        assert_eq!(env.fake.expedites().len(), 1, "and never again");
+    }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-pub async fn an_escalation_whose_connection_never_opened_stays_due_and_goes_once_later() {
-    let (env, hole) = behind_a_black_hole(
-        "[[rules]]\nname = \"chase\"\nafter = \"1h\"\nmax_times = 1\n[rules.escalate]\nafter_times = 1\ncc = [\"7000\"]\n",
-    )
-    .await;
-    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
-    let run = env.run(&["once"]).await;
-    assert_eq!(run.code, 0, "{}", run.all());
-    assert_eq!(env.fake.expedites().len(), 1);
-    // The next listing still shows it pending: the cc is due, and its connection never opens.
-    hole.armed.store(true, Ordering::SeqCst);
-    let run = env.run(&["once"]).await;
-    assert!(
-        env.fake.ccs().is_empty(),
-        "nothing reached Feishu: {}",
-        run.all()
-    );
-    assert!(
-        !run.stderr.contains("outcome unknown"),
-        "a connect that never completed is not 'unknown': {}",
-        run.stderr
-    );
-    hole.accept().await;
-    let run = env.run(&["once"]).await;
-    assert_eq!(run.code, 0, "{}", run.all());
-    assert_eq!(env.fake.ccs().len(), 1, "{}", run.all());
-    env.run(&["once"]).await;
-    assert_eq!(env.fake.ccs().len(), 1, "and never again");
+both_backends! {
+    #[tokio::test(flavor = "multi_thread")]
+    pub async fn an_escalation_whose_connection_never_opened_stays_due_and_goes_once_later() {
+        let (env, hole) = behind_a_black_hole(
+            "[[rules]]\nname = \"chase\"\nafter = \"1h\"\nmax_times = 1\n[rules.escalate]\nafter_times = 1\ncc = [\"7000\"]\n",
+        )
+        .await;
+        env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+        let run = env.run(&["once"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        assert_eq!(env.fake.expedites().len(), 1);
+        // The next listing still shows it pending: the cc is due, and its connection never opens.
+        hole.armed.store(true, Ordering::SeqCst);
+        let run = env.run(&["once"]).await;
+        assert!(
+            env.fake.ccs().is_empty(),
+            "nothing reached Feishu: {}",
+            run.all()
+        );
+        assert!(
+            !run.stderr.contains("outcome unknown"),
+            "a connect that never completed is not 'unknown': {}",
+            run.stderr
+        );
+        hole.accept().await;
+        let run = env.run(&["once"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        assert_eq!(env.fake.ccs().len(), 1, "{}", run.all());
+        env.run(&["once"]).await;
+        assert_eq!(env.fake.ccs().len(), 1, "and never again");
+    }
 }

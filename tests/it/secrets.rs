@@ -1,4 +1,5 @@
 //! The app secret and tokens never appear in any output, at any log level.
+//! SQLite only: what the logs say, whatever the database.
 
 use crate::helpers::*;
 use expediter::fake::{Endpoint, FakeTask, Fault, FaultKind};
