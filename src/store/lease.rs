@@ -37,6 +37,15 @@ pub struct LeaseHolder {
     pub expired: bool,
 }
 
+/// What asking for the lease gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Election {
+    /// This instance holds `epoch` (a new one when it took the lease over).
+    Active { epoch: i64 },
+    /// Another instance holds the lease.
+    Standby(LeaseHolder),
+}
+
 /// This instance's side of the lease: who it is, and until when (by its monotonic clock) it
 /// may act. Clones share it.
 #[derive(Debug, Clone)]

@@ -34,13 +34,12 @@ use crate::domain::report::Sent;
 #[cfg(test)]
 use crate::feishu::ListedTask;
 
-pub use lease::{Lease, LeaseHolder, LeaseSettings};
+pub use lease::{Election, Lease, LeaseHolder, LeaseSettings};
 pub use lock::{InstanceLock, lock_path};
 pub use model::{
     Absent, CompleteListing, ExpediteRecord, Intent, ListedAssignment, ListingFingerprint,
     NewSilence, Outcome, PairScope, Silence, StoredTask, TaskAssignees,
 };
-pub use postgres::Election;
 
 /// Which database `[storage] database` names.
 #[derive(Clone, PartialEq, Eq)]
@@ -159,17 +158,42 @@ pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(v).single().unwrap_or_default()
 }
 
-/// The store's API: each method is answered by the backend's method of the same name and
-/// signature (`sqlite::Sqlite`, `postgres::Postgres`).
+/// The store's API, and the contract of a backend, from one list: `trait $contract` with every
+/// operation (documented here, once), implemented for `sqlite::Sqlite` and
+/// `postgres::Postgres` by their methods of the same name and signature — written in their
+/// own files, or once for both in `shared.rs`. A backend that lacks one does not compile: the
+/// implementation would call itself (an async fn cannot), naming the method. `Store` answers
+/// each through the backend it has.
 macro_rules! store_api {
-    ($( $(#[$meta:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty; )*) => {
+    (trait $contract:ident; $( $(#[$meta:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty; )*) => {
+        /// What a backend must do (see `store_api!`).
+        pub(super) trait $contract {
+            $(
+                $(#[$meta])*
+                async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError>;
+            )*
+        }
+        impl $contract for sqlite::Sqlite {
+            $(
+                async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
+                    sqlite::Sqlite::$name(self $(, $arg)*).await
+                }
+            )*
+        }
+        impl $contract for postgres::Postgres {
+            $(
+                async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
+                    postgres::Postgres::$name(self $(, $arg)*).await
+                }
+            )*
+        }
         impl Store {
             $(
                 $(#[$meta])*
                 pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
                     match &self.backend {
-                        Backend::Sqlite(s) => s.$name($($arg),*).await,
-                        Backend::Postgres(p) => p.$name($($arg),*).await,
+                        Backend::Sqlite(s) => $contract::$name(s $(, $arg)*).await,
+                        Backend::Postgres(p) => $contract::$name(p $(, $arg)*).await,
                     }
                 }
             )*
@@ -178,15 +202,16 @@ macro_rules! store_api {
 }
 
 store_api! {
+    trait Contract;
+
     /// Stores listed tasks — of any users and listings — in one transaction: new tasks
     /// inserted, changed ones updated (unchanged rows are not rewritten), assignments marked
     /// current, and for filtered listings the flow set that returned them; clears the
     /// fingerprints of the users involved. Returns how many tasks were new.
     fn record_listed(&self, listed: &[ListedAssignment], now: DateTime<Utc>) -> u64;
-    /// For every user, the tasks pending for them with their fingerprints and start times.
-    fn all_snapshots(&self) -> FxHashMap<String, FxHashMap<String, StoredTask>>;
-    /// The tasks pending for `user`, as `all_snapshots` reads them.
-    fn snapshot_of(&self, user: &str) -> FxHashMap<String, StoredTask>;
+    /// For every user (only `user`, when given), the tasks pending for them with their
+    /// fingerprints and start times.
+    fn snapshots(&self, user: Option<&str>) -> FxHashMap<String, FxHashMap<String, StoredTask>>;
     /// After a complete listing of `user` at `now` that lacks the tasks in `gone`.
     ///
     /// Offset paging over a live list can skip a task that is still pending (one on an earlier
@@ -255,11 +280,32 @@ store_api! {
 
 #[cfg(test)]
 store_api! {
+    trait TestContract;
     /// (pending, finished) tasks.
     fn task_counts(&self) -> (u64, u64);
 }
 
 impl Store {
+    /// For every user, the tasks pending for them with their fingerprints and start times, read
+    /// in a few aggregated chunks (a cycle's first read, instead of one read per user).
+    pub async fn all_snapshots(
+        &self,
+    ) -> Result<FxHashMap<String, FxHashMap<String, StoredTask>>, StoreError> {
+        self.snapshots(None).await
+    }
+
+    /// The tasks pending for `user`, as [`all_snapshots`](Self::all_snapshots) reads them.
+    pub async fn snapshot_of(
+        &self,
+        user: &str,
+    ) -> Result<FxHashMap<String, StoredTask>, StoreError> {
+        Ok(self
+            .snapshots(Some(user))
+            .await?
+            .remove(user)
+            .unwrap_or_default())
+    }
+
     /// Opens (creating and migrating when needed) the database for an instance that writes.
     pub async fn open(db: &Database) -> Result<Store, StoreError> {
         let backend = match db {

@@ -5,16 +5,7 @@ use crate::clock::BootInstant;
 use chrono::{DateTime, Utc};
 
 use super::Postgres;
-use crate::store::{Lease, LeaseHolder, StoreError};
-
-/// What asking for the lease gave.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Election {
-    /// This instance holds `epoch` (a new one when it took the lease over).
-    Active { epoch: i64 },
-    /// Another instance holds the lease.
-    Standby(LeaseHolder),
-}
+use crate::store::{Election, Lease, LeaseHolder, StoreError};
 
 impl Postgres {
     pub(super) fn lease_or_err(&self) -> Result<&Lease, StoreError> {

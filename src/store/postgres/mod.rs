@@ -4,12 +4,11 @@
 //! disk before its call goes out.
 
 mod digests;
+mod fingerprints;
 mod lease;
 mod ledger;
 mod listings;
 mod pairs;
-
-pub use lease::Election;
 
 use std::str::FromStr;
 use std::time::Duration;

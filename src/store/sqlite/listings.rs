@@ -208,27 +208,9 @@ impl Sqlite {
         Ok(new)
     }
 
-    /// For every user, the tasks pending for them with their fingerprints and start times, read
-    /// in a few aggregated chunks (a cycle's first read, instead of one read per user).
-    pub(in crate::store) async fn all_snapshots(
-        &self,
-    ) -> Result<FxHashMap<String, FxHashMap<String, StoredTask>>, StoreError> {
-        self.snapshots(None).await
-    }
-
-    /// The tasks pending for `user`, as [`all_snapshots`](Self::all_snapshots) reads them.
-    pub(in crate::store) async fn snapshot_of(
-        &self,
-        user: &str,
-    ) -> Result<FxHashMap<String, StoredTask>, StoreError> {
-        Ok(self
-            .snapshots(Some(user))
-            .await?
-            .remove(user)
-            .unwrap_or_default())
-    }
-
-    async fn snapshots(
+    /// For every user (or only `user`), the tasks pending for them with their fingerprints and
+    /// start times.
+    pub(in crate::store) async fn snapshots(
         &self,
         user: Option<&str>,
     ) -> Result<FxHashMap<String, FxHashMap<String, StoredTask>>, StoreError> {
