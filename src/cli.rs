@@ -1,4 +1,4 @@
-//! The command line: `run`, `once`, `check`, `plan`, `demo`.
+//! The command line: `run`, `once`, `check`, `plan`, `demo`, `silence`, `digest`, `report`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

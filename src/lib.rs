@@ -1,5 +1,6 @@
-//! expediter: lists the pending Feishu aPaaS tasks of watched users, keeps them in SQLite, and
-//! expedites (催办) the overdue ones by the team lead's rules, within Feishu's rate limits.
+//! expediter: lists the pending Feishu aPaaS tasks of watched users, keeps them in SQLite or
+//! PostgreSQL, and expedites (催办) the overdue ones by the team lead's rules, within Feishu's
+//! rate limits.
 
 pub mod cli;
 pub mod clock;

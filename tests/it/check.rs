@@ -1,7 +1,7 @@
 //! `expediter check`: every kind of config error exits 2 naming the file, the key, the position
 //! and the fix; `--online` proves the credentials.
 //! SQLite only: these read and validate the config; the database is not their subject (a
-//! PostgreSQL URL's checks are in pair.rs).
+//! PostgreSQL URL's checks are in two_hosts.rs).
 
 use crate::helpers::*;
 use expediter::fake::FakeTask;

@@ -1,6 +1,6 @@
 //! `expediter run` as a real process: schedule, overlap, signals, reload, systemd notify.
 //! SQLite only: the daemon as a process — signals, systemd, logs, metrics, the SQLite lock;
-//! the same on PostgreSQL (a pair, a silent database) is in pair.rs and stop.rs.
+//! the same on PostgreSQL (a pair, a silent database) is in two_hosts.rs and stop.rs.
 
 use std::time::Duration;
 

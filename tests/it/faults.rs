@@ -1,6 +1,6 @@
 //! Every fault path: injected into the fake Feishu, or into the process and its database.
 //! SQLite only: faults of Feishu's side and of the SQLite file (a full disk, a read-only file
-//! system, a locked file); PostgreSQL's faults are in pair.rs and stop.rs.
+//! system, a locked file); PostgreSQL's faults are in two_hosts.rs and stop.rs.
 
 use std::time::Duration;
 

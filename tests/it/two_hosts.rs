@@ -27,7 +27,7 @@ max_times = 1000
 opinion = "{task_id} #{n}"
 "#;
 
-struct Pair {
+struct TwoHosts {
     env: TestEnv,
     a: Daemon,
     b: Daemon,
@@ -56,11 +56,11 @@ fn two_configs(env: &TestEnv, extra: &str) -> (PathBuf, u16, u16) {
     (second, pa, pb)
 }
 
-impl Pair {
+impl TwoHosts {
     /// Starts the first instance, waits until it is active, then the second, until it stands by.
     /// A task for one of the users comes due every 300 ms from then on.
     /// `extra` gives config text to add, once the env exists.
-    async fn start(extra: impl FnOnce(&TestEnv) -> String) -> Pair {
+    async fn start(extra: impl FnOnce(&TestEnv) -> String) -> TwoHosts {
         let env = TestEnv::new_postgres().await;
         let extra = extra(&env);
         let (second, pa, pb) = two_configs(&env, &extra);
@@ -81,7 +81,7 @@ impl Pair {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         });
-        Pair {
+        TwoHosts {
             env,
             a,
             b,
@@ -165,7 +165,7 @@ fn gauge(text: &str, name: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_active_one_hands_over_within_the_lease_and_a_tick() {
-    let pair = Pair::start(|_| String::new()).await;
+    let pair = TwoHosts::start(|_| String::new()).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let (ma, mb) = (scrape(pair.ports.0).await, scrape(pair.ports.1).await);
     assert_eq!(gauge(&ma, "expediter_active"), Some(1.0), "{ma}");
@@ -216,7 +216,7 @@ async fn kill_9_of_the_active_one_hands_over_within_the_lease_and_a_tick() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_frozen_past_its_lease_wakes_as_a_standby_and_sends_nothing() {
-    let pair = Pair::start(|_| String::new()).await;
+    let pair = TwoHosts::start(|_| String::new()).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     pair.a.signal("STOP");
     let stopped = Instant::now();
@@ -282,7 +282,7 @@ async fn a_leader_frozen_past_its_lease_wakes_as_a_standby_and_sends_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pair_posts_each_digest_once_and_survives_its_sessions_being_terminated() {
-    let pair = Pair::start(|env| {
+    let pair = TwoHosts::start(|env| {
         env.fake.add_bot("tok-pair", None, None);
         let file = env.dir.path().join("pair_webhook");
         std::fs::write(
@@ -364,7 +364,7 @@ async fn a_pair_posts_each_digest_once_and_survives_its_sessions_being_terminate
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_refusing_everyone_stops_the_pair_and_its_return_elects_one() {
-    let pair = Pair::start(|_| String::new()).await;
+    let pair = TwoHosts::start(|_| String::new()).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     // The server refuses the database to every new session and ends the ones it has: to both
     // instances the database is gone, for longer than the lease.
