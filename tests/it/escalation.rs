@@ -180,10 +180,19 @@ both_backends! {
             &ESCALATING.replace("chat = true\n", ""),
         );
         env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
-        // Two reminders a second apart (the repeat), then the escalation is due.
-        once_ok(&env).await;
-        tokio::time::sleep(PAST_REPEAT).await;
-        once_ok(&env).await;
+        // Two reminders a second apart (the repeat), by an engine on a clock that starts just
+        // in the past and is moved, not slept; then the escalation is due.
+        {
+            let now = expediter::clock::Clock::system().now();
+            let clock = expediter::clock::Clock::starting_at(
+                now - chrono::TimeDelta::from_std(PAST_REPEAT * 2).unwrap(),
+            );
+            let engine = env.engine(clock.clone()).await;
+            assert_eq!(cycle(&engine).await.expedites_sent, 1);
+            clock.advance(PAST_REPEAT);
+            assert_eq!(cycle(&engine).await.expedites_sent, 1);
+            engine.store.close().await;
+        }
         env.fake.inject(Fault::new(
             Endpoint::Cc,
             FaultKind::ActThenHang(Duration::from_secs(60)),

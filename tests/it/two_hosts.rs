@@ -166,7 +166,10 @@ fn gauge(text: &str, name: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_active_one_hands_over_within_the_lease_and_a_tick() {
     let pair = TwoHosts::start(|_| String::new()).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The active one at work: a few reminders out (rather than a fixed wait).
+    pair.a
+        .wait_for("expedited task", 5, Duration::from_secs(15))
+        .await;
     let (ma, mb) = (scrape(pair.ports.0).await, scrape(pair.ports.1).await);
     assert_eq!(gauge(&ma, "expediter_active"), Some(1.0), "{ma}");
     assert_eq!(gauge(&ma, "expediter_lease_epoch"), Some(1.0), "{ma}");
@@ -217,7 +220,9 @@ async fn kill_9_of_the_active_one_hands_over_within_the_lease_and_a_tick() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_frozen_past_its_lease_wakes_as_a_standby_and_sends_nothing() {
     let pair = TwoHosts::start(|_| String::new()).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    pair.a
+        .wait_for("expedited task", 3, Duration::from_secs(15))
+        .await;
     pair.a.signal("STOP");
     let stopped = Instant::now();
     pair.b
@@ -229,7 +234,9 @@ async fn a_leader_frozen_past_its_lease_wakes_as_a_standby_and_sends_nothing() {
         .await;
     eprintln!("SIGSTOP → takeover after {:?}", stopped.elapsed());
     // The new active one works a while; then the old one wakes up.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    pair.b
+        .wait_for("expedited task", 3, Duration::from_secs(15))
+        .await;
     let a_log_before = pair.a.log().len();
     let thaw_ms = chrono::Utc::now().timestamp_millis();
     pair.a.signal("CONT");
@@ -365,7 +372,9 @@ async fn a_pair_posts_each_digest_once_and_survives_its_sessions_being_terminate
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_refusing_everyone_stops_the_pair_and_its_return_elects_one() {
     let pair = TwoHosts::start(|_| String::new()).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    pair.a
+        .wait_for("expedited task", 3, Duration::from_secs(15))
+        .await;
     // The server refuses the database to every new session and ends the ones it has: to both
     // instances the database is gone, for longer than the lease.
     let name = pair
