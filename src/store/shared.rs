@@ -252,4 +252,42 @@ in_both! {
                 .map_err(self.err("read last listings"))?;
         Ok(rows.into_iter().map(|(u, at)| (u, from_ms(at))).collect())
     }
+
+    /// How many reminders each assignee got since `since` (sent or possibly sent; a failed call
+    /// does not count), for the daily cap.
+    pub(in crate::store) async fn reminders_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<std::collections::HashMap<String, u32>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT ea.user_id, count(*) FROM expedites e JOIN expedite_assignees ea ON ea.expedite_id = e.id
+             WHERE e.intent_at >= $1 AND ea.kind = 'expedite' AND ea.counts = $2 GROUP BY ea.user_id",
+        )
+        .bind(ms(since))
+        .bind(true)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("count today's reminders"))?;
+        Ok(rows.into_iter().map(|(u, n)| (u, n as u32)).collect())
+    }
+
+    /// Every recipient of a call that acts since `since` (sent or possibly sent), with when its
+    /// assignment finished: the report's history, in the order the calls were made.
+    pub(in crate::store) async fn sent_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::domain::report::Sent>, StoreError> {
+        let rows: Vec<super::model::SentRow> = sqlx::query_as(
+            "SELECT ea.task_id, ea.user_id, ea.rule, ea.kind, e.intent_at, a.finished_at
+             FROM expedites e JOIN expedite_assignees ea ON ea.expedite_id = e.id
+             LEFT JOIN assignments a ON a.task_id = ea.task_id AND a.user_id = ea.user_id
+             WHERE e.intent_at >= $1 AND ea.counts = $2 ORDER BY e.intent_at, e.id",
+        )
+        .bind(ms(since))
+        .bind(true)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read the call history"))?;
+        Ok(rows.into_iter().map(super::model::sent_of).collect())
+    }
 }

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 
 use super::Postgres;
-use crate::store::model::{ExpediteRow, SentRow, sent_of};
+use crate::store::model::ExpediteRow;
 use crate::store::{ExpediteRecord, Intent, StoreError, ms};
 
 impl Postgres {
@@ -128,37 +128,5 @@ impl Postgres {
                 ExpediteRecord::from_row(r).map_err(|e| self.decode_err("expedite outcome", e))
             })
             .collect()
-    }
-
-    pub(in crate::store) async fn reminders_since(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<std::collections::HashMap<String, u32>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT ea.user_id, count(*) FROM expedites e JOIN expedite_assignees ea ON ea.expedite_id = e.id
-             WHERE e.intent_at >= $1 AND ea.kind = 'expedite' AND ea.counts GROUP BY ea.user_id",
-        )
-        .bind(ms(since))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(self.err("count today's reminders"))?;
-        Ok(rows.into_iter().map(|(u, n)| (u, n as u32)).collect())
-    }
-
-    pub(in crate::store) async fn sent_since(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<crate::domain::report::Sent>, StoreError> {
-        let rows: Vec<SentRow> = sqlx::query_as(
-            "SELECT ea.task_id, ea.user_id, ea.rule, ea.kind, e.intent_at, a.finished_at
-             FROM expedites e JOIN expedite_assignees ea ON ea.expedite_id = e.id
-             LEFT JOIN assignments a ON a.task_id = ea.task_id AND a.user_id = ea.user_id
-             WHERE e.intent_at >= $1 AND ea.counts ORDER BY e.intent_at, e.id",
-        )
-        .bind(ms(since))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(self.err("read the call history"))?;
-        Ok(rows.into_iter().map(sent_of).collect())
     }
 }
