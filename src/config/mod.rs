@@ -163,10 +163,12 @@ impl CronSchedule {
         })
     }
 
-    /// The next `n` fire times strictly later than `after` (as instants), in `after`'s zone.
-    /// DST-correct: each time is computed in the zone's rules at that instant; in a repeated
-    /// hour (fall-back) a pattern that matches it fires in both of its occurrences, a fixed
-    /// time of day once; a time the clocks skip (spring-forward) fires when they land.
+    /// The next `n` fire times strictly later than `after` (as instants, on whole seconds), in
+    /// `after`'s zone. DST-correct: each time is computed in the zone's rules at that instant.
+    /// A fixed time of day (one value each for second, minute and hour) fires once in a
+    /// repeated hour (fall-back) and, when the clocks skip it (spring-forward), when they land.
+    /// Any other pattern follows the wall clock (croner's rule): in a repeated hour it fires in
+    /// both occurrences, and a wall time the clocks skip does not fire.
     pub fn next_fire_times(
         &self,
         after: chrono::DateTime<Tz>,
@@ -184,21 +186,23 @@ impl CronSchedule {
         out
     }
 
-    /// The first fire time strictly later than `after`. croner walks local wall times from
-    /// `after`'s and gives both instants of an ambiguous one, the earlier first — so its
+    /// The first fire time strictly later than `after`, on a whole second. croner keeps the
+    /// fraction of the moment it starts from, so it starts from `after`'s whole second; it walks
+    /// local wall times and gives both instants of an ambiguous one, the earlier first — so its
     /// answers are not in instant order inside a repeated hour, and from the later occurrence
-    /// it never goes back to the wall times it repeats. So: walk from three hours back when
-    /// the clocks change within three hours either side, skip what is not later than `after`, and take the earliest
-    /// answer, looking on until a wall time that is not ambiguous has come after it.
+    /// it never goes back to the wall times it repeats. So: walk from three hours back when the
+    /// clocks change within three hours either side, skip what is not later than `after`, and
+    /// take the earliest answer, looking on until a wall time that is not ambiguous comes.
     fn next_after(&self, after: &chrono::DateTime<Tz>) -> Option<chrono::DateTime<Tz>> {
-        use chrono::{Offset as _, TimeZone as _};
+        use chrono::{Offset as _, TimeZone as _, Timelike as _};
         let tz = after.timezone();
-        let back = *after - chrono::TimeDelta::hours(3);
-        let ahead = *after + chrono::TimeDelta::hours(3);
+        let whole = after.with_nanosecond(0).unwrap_or(*after);
+        let back = whole - chrono::TimeDelta::hours(3);
+        let ahead = whole + chrono::TimeDelta::hours(3);
         let from = if back.offset().fix() != ahead.offset().fix() {
             back
         } else {
-            *after
+            whole
         };
         let mut best: Option<chrono::DateTime<Tz>> = None;
         for t in self.cron.clone().iter_after(from).take(20_000) {
@@ -772,5 +776,30 @@ after = "24h"
                 at = next;
             }
         }
+    }
+
+    /// Fire times are whole seconds whatever the fraction of the moment asked about, and a
+    /// tick at a moment itself counts for `next_from`.
+    #[test]
+    fn fire_times_are_whole_seconds() {
+        use chrono::{TimeZone, Utc};
+        let cron = CronSchedule::parse("0 */10 * * * *").unwrap();
+        let ticks = Schedule {
+            cron: &cron,
+            tz: "Asia/Shanghai".parse().unwrap(),
+        };
+        let after = Utc.with_ymd_and_hms(2031, 1, 2, 2, 3, 27).unwrap()
+            + chrono::TimeDelta::milliseconds(123);
+        let tick = Utc.with_ymd_and_hms(2031, 1, 2, 2, 10, 0).unwrap();
+        assert_eq!(ticks.next_after(after), Some(tick));
+        assert_eq!(ticks.next_from(tick), Some(tick));
+        assert_eq!(
+            ticks.next_after(tick),
+            Some(tick + chrono::TimeDelta::minutes(10))
+        );
+        assert_eq!(
+            ticks.next_after(tick - chrono::TimeDelta::milliseconds(500)),
+            Some(tick)
+        );
     }
 }

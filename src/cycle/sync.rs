@@ -55,6 +55,7 @@ impl Engine {
         // About as many tasks as last time are seen: room for them up front.
         let expected: usize = fingerprints.values().map(|d| d.tasks.len()).sum();
         let mut state = ListingSide {
+            cycle_started: self.clock.now(),
             oldest_due_start: self.oldest_possible_due_start(),
             snapshots,
             fingerprints,
@@ -122,6 +123,7 @@ impl Engine {
             }
         }
         let ListingSide {
+            cycle_started,
             oldest_due_start,
             snapshots,
             tasks_seen,
@@ -191,7 +193,9 @@ impl Engine {
                                 all.difference(&stream_seen).cloned().collect();
                             // Flow knowledge refers to stored tasks.
                             self.flush(pending, report).await?;
-                            self.store.record_non_members(&outside, key).await?;
+                            self.store
+                                .record_non_members(&outside, key, *cycle_started)
+                                .await?;
                         }
                         (Some(_), None) => {}
                     }
@@ -446,6 +450,9 @@ pub(super) fn task_hash(id: &str) -> u64 {
 
 /// What the listing side of a cycle carries from one user to the next.
 pub(super) struct ListingSide {
+    /// When this cycle's listing side began: a doubt about a task's flow is confirmed only by
+    /// a listing of a later cycle.
+    pub(super) cycle_started: DateTime<Utc>,
     /// Tasks that started after this cannot be due yet.
     pub(super) oldest_due_start: DateTime<Utc>,
     /// Per user, the tasks stored as pending for them when the cycle began; `None`: read per

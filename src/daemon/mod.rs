@@ -229,10 +229,17 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     let stop_by = tokio::time::Instant::now() + STOP_BUDGET;
     // First of all: the running cycle stops taking new work at once.
     stopping.store(true, Ordering::SeqCst);
+    // The old config stays to the end. A reload that got as far as opening another database
+    // (and perhaps its lease) gives it up: a finished one's engine is closed below with the
+    // old one's; an unfinished one is cut off, and any lease it took runs out by itself.
+    let mut reloaded: Option<Engine> = None;
     if let Some(r) = reloading.take() {
-        // The old config stays to the end; a store it opened closes as it is dropped.
-        r.abort();
-        let _ = r.await;
+        if !r.is_finished() {
+            r.abort();
+        }
+        if let Ok(Some(new)) = r.await {
+            reloaded = Some(new);
+        }
     }
     notify(&[NotifyState::Stopping]);
     generation.fetch_add(1, Ordering::SeqCst);
@@ -242,8 +249,10 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
         let _ = p.await;
     }
     let mut scheduler = scheduler;
-    if let Err(e) = scheduler.shutdown().await {
-        tracing::debug!("scheduler shutdown: {e}");
+    match tokio::time::timeout(Duration::from_secs(1), scheduler.shutdown()).await {
+        Ok(Err(e)) => tracing::debug!("scheduler shutdown: {e}"),
+        Err(_) => tracing::debug!("scheduler shutdown took over 1 s; not waiting for it"),
+        Ok(Ok(())) => {}
     }
     if let Some(mut running) = cycle {
         match tokio::time::timeout(STOP_GRACE, &mut running).await {
@@ -271,7 +280,13 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
             "the database did not answer in time to record abandoned calls; the next start records them as unknown"
         );
     }
-    if tokio::time::timeout_at(until(Duration::ZERO), engine.store.close())
+    let close = async {
+        if let Some(new) = &reloaded {
+            new.store.close().await;
+        }
+        engine.store.close().await;
+    };
+    if tokio::time::timeout_at(until(Duration::ZERO), close)
         .await
         .is_err()
     {

@@ -67,8 +67,9 @@ pub fn discovery_interval(rules: &[Rule], user: &User, period: Duration) -> Dura
 /// build): their points are `phase + k·every` (seconds since 1970). They fall due at the last
 /// point at or before `last + every` — or at `last + every` itself when that point is within a
 /// period of `last` (the listing was in the tick of it). So the gap is never longer than
-/// `every`, exactly `every` once in phase, and a listing lands in the tick of the user's point
-/// from the first interval after a start on. An interval under four periods has no phases.
+/// `every`, and from the first interval after a start on a listing lands in the tick of the
+/// user's point (exactly `every` apart when `every` is a whole number of periods). An interval
+/// under four periods has no phases: due `every` after `last`.
 pub fn phased_due(
     user_id: &str,
     last: DateTime<Utc>,
@@ -77,10 +78,10 @@ pub fn phased_due(
 ) -> DateTime<Utc> {
     let plain = last + TimeDelta::from_std(every).unwrap_or(TimeDelta::MAX);
     let every_s = every.as_secs();
-    if every < period.saturating_mul(4) || every_s == 0 || every > MAX_DISCOVERY {
+    if every < period.saturating_mul(4) || every_s == 0 {
         return plain;
     }
-    let every_s = every_s as i64; // at most 6 h
+    let every_s = i64::try_from(every_s).unwrap_or(i64::MAX);
     let phase = (xxhash_rust::xxh3::xxh3_64(user_id.as_bytes()) % every_s as u64) as i64;
     let point = phase + (plain.timestamp() - phase).div_euclid(every_s) * every_s;
     let near = (last + TimeDelta::from_std(period).unwrap_or_default()).timestamp();

@@ -226,10 +226,11 @@ store_api! {
     /// How many of `task_ids` have a known membership of `flow_set`: a filtered listing held
     /// them, or two complete ones lacked them.
     fn known_flow_membership(&self, task_ids: &FxHashSet<String>, flow_set: &str) -> usize;
-    /// After a complete filtered listing by `flow_set` that lacked these tasks (which a complete
-    /// unfiltered one held): the first time a doubt, the second time known not to be of it —
-    /// one listing is no proof, as for finishing. A listing that held one makes it a member.
-    fn record_non_members(&self, task_ids: &[String], flow_set: &str) -> ();
+    /// After a complete filtered listing by `flow_set`, in the cycle that started at `cycle`,
+    /// that lacked these tasks (which a complete unfiltered one held): the first time a doubt;
+    /// known not to be of it once a listing of a later cycle lacks them too — one listing is no
+    /// proof, as for finishing. A listing that held one makes it a member.
+    fn record_non_members(&self, task_ids: &[String], flow_set: &str, cycle: DateTime<Utc>) -> ();
     /// When each user was last listed completely.
     fn last_listings(&self) -> FxHashMap<String, DateTime<Utc>>;
     /// The fingerprint of each user's last complete listing, where one is kept.

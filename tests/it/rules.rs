@@ -134,12 +134,12 @@ both_backends! {
         assert_eq!(rule_of("x1", "u2"), "rest");
 
         // Second cycle: a task one filtered listing lacked is only a doubt (a listing can skip a
-        // task); the filtered listings run again and confirm it. (b1 is known not to be of fa
-        // already: u1's and u2's listings by fa both lacked it.)
+        // task); the filtered listings run again and confirm it. (A listing of the same cycle
+        // does not: u1's and u2's listings by fa both lacked b1, and it is still a doubt.)
         let before = env.fake.calls_to(Endpoint::Query).len();
         let run = env.run(&["once"]).await;
         assert_eq!(run.code, 0, "{}", run.all());
-        assert_eq!(env.fake.calls_to(Endpoint::Query).len() - before, 3 + 3);
+        assert_eq!(env.fake.calls_to(Endpoint::Query).len() - before, 3 + 4);
         // Third cycle: every task's flow is known, so only the unfiltered listings run.
         let before = env.fake.calls_to(Endpoint::Query).len();
         let run = env.run(&["once"]).await;

@@ -20,8 +20,8 @@ impl Postgres {
                SELECT epoch FROM lease
                WHERE app_id = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() FOR SHARE
              ), claim AS (
-               INSERT INTO digest_posts (digest, fire_at, posted_at, epoch)
-               SELECT $4, $5, $6, held.epoch FROM held ON CONFLICT DO NOTHING RETURNING 1
+               INSERT INTO digest_posts (app_id, digest, fire_at, posted_at, epoch)
+               SELECT $1, $4, $5, $6, held.epoch FROM held ON CONFLICT DO NOTHING RETURNING 1
              )
              SELECT (SELECT count(*) FROM held), (SELECT count(*) FROM claim)",
         )

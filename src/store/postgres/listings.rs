@@ -276,17 +276,22 @@ impl Postgres {
         &self,
         task_ids: &[String],
         flow_set: &str,
+        cycle: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         if task_ids.is_empty() {
             return Ok(());
         }
         sqlx::query(
-            "INSERT INTO task_flows (task_id, flow_set, member)
-             SELECT DISTINCT t, $2, false FROM UNNEST($1::text[]) AS s(t)
-             ON CONFLICT (task_id, flow_set) DO UPDATE SET confirmed = true WHERE NOT task_flows.member",
+            "INSERT INTO task_flows (task_id, flow_set, member, doubted_in)
+             SELECT DISTINCT t, $2, false, $3 FROM UNNEST($1::text[]) AS s(t)
+             ON CONFLICT (task_id, flow_set) DO UPDATE
+               SET confirmed = task_flows.confirmed OR coalesce(task_flows.doubted_in, 0) < excluded.doubted_in,
+                   doubted_in = coalesce(task_flows.doubted_in, excluded.doubted_in)
+               WHERE NOT task_flows.member",
         )
         .bind(task_ids)
         .bind(flow_set)
+        .bind(ms(cycle))
         .execute(&self.pool)
         .await
         .map_err(self.err("store flow knowledge"))?;

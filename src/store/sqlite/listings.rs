@@ -358,21 +358,26 @@ impl Sqlite {
         Ok(known as usize)
     }
 
-    /// Records that these tasks are not of `flow_set` (unless a listing already said they are).
     pub(in crate::store) async fn record_non_members(
         &self,
         task_ids: &[String],
         flow_set: &str,
+        cycle: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         if task_ids.is_empty() {
             return Ok(());
         }
         sqlx::query(
-            "INSERT INTO task_flows (task_id, flow_set, member) SELECT DISTINCT value, ?2, 0 FROM json_each(?1) WHERE true
-             ON CONFLICT (task_id, flow_set) DO UPDATE SET confirmed = 1 WHERE task_flows.member = 0",
+            "INSERT INTO task_flows (task_id, flow_set, member, doubted_in)
+             SELECT DISTINCT value, ?2, 0, ?3 FROM json_each(?1) WHERE true
+             ON CONFLICT (task_id, flow_set) DO UPDATE
+               SET confirmed = task_flows.confirmed OR coalesce(task_flows.doubted_in, 0) < excluded.doubted_in,
+                   doubted_in = coalesce(task_flows.doubted_in, excluded.doubted_in)
+               WHERE task_flows.member = 0",
         )
             .bind(serde_json::to_string(task_ids).unwrap_or_else(|_| "[]".into()))
             .bind(flow_set)
+            .bind(ms(cycle))
             .execute(&self.pool)
             .await
             .map_err(self.err("store flow knowledge"))?;
