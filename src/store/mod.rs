@@ -17,6 +17,7 @@ mod lease;
 mod lock;
 mod model;
 mod postgres;
+mod redact;
 mod shared;
 mod sqlite;
 
@@ -93,7 +94,7 @@ impl fmt::Display for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Database::Sqlite(path) => write!(f, "{}", path.display()),
-            Database::Postgres(url) => f.write_str(&postgres::redact(url)),
+            Database::Postgres(url) => f.write_str(&redact::redact(url)),
         }
     }
 }
