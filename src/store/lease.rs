@@ -37,6 +37,20 @@ pub struct LeaseHolder {
     pub expired: bool,
 }
 
+/// The lease's operations, for a backend that can hold one (PostgreSQL): one active instance
+/// per `app_id`, every time by the database's clock.
+pub(in crate::store) trait Leased {
+    /// Takes the lease when it is free, expired, or this instance's own; otherwise says who
+    /// holds it. A takeover increments the epoch.
+    async fn elect(&self) -> Result<Election, super::StoreError>;
+    /// Renews the lease held; false when it is no longer this instance's.
+    async fn renew(&self) -> Result<bool, super::StoreError>;
+    /// Gives the lease up, so that a standby takes over at its next look.
+    async fn release(&self) -> Result<(), super::StoreError>;
+    /// Who holds the lease of `app_id` now.
+    async fn lease_holder(&self, app_id: &str) -> Result<Option<LeaseHolder>, super::StoreError>;
+}
+
 /// What asking for the lease gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Election {

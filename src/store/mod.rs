@@ -35,6 +35,7 @@ use crate::domain::report::Sent;
 #[cfg(test)]
 use crate::feishu::ListedTask;
 
+use lease::Leased as _;
 pub use lease::{Election, Lease, LeaseHolder, LeaseSettings};
 pub use lock::{InstanceLock, lock_path};
 pub use model::{

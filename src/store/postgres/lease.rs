@@ -14,10 +14,12 @@ impl Postgres {
             epoch: 0,
         })
     }
+}
 
+impl crate::store::lease::Leased for Postgres {
     /// Takes the lease when it is free, expired, or this instance's own; otherwise says who
     /// holds it. A takeover increments the epoch.
-    pub(in crate::store) async fn elect(&self) -> Result<Election, StoreError> {
+    async fn elect(&self) -> Result<Election, StoreError> {
         let lease = self.lease_or_err()?;
         let (asked, duration) = (BootInstant::now(), lease.duration());
         let epoch: Option<i64> = sqlx::query_scalar(
@@ -54,7 +56,7 @@ impl Postgres {
 
     /// Extends the lease this instance holds; false when it no longer holds it (taken over, or
     /// expired by the database's clock).
-    pub(in crate::store) async fn renew(&self) -> Result<bool, StoreError> {
+    async fn renew(&self) -> Result<bool, StoreError> {
         let lease = self.lease_or_err()?;
         let epoch = lease.epoch();
         if epoch == 0 {
@@ -81,7 +83,7 @@ impl Postgres {
     }
 
     /// Gives the lease up at a clean stop, so a standby need not wait for it to expire.
-    pub(in crate::store) async fn release(&self) -> Result<(), StoreError> {
+    async fn release(&self) -> Result<(), StoreError> {
         let lease = self.lease_or_err()?;
         let epoch = lease.epoch();
         lease.step_down();
@@ -97,10 +99,7 @@ impl Postgres {
         Ok(())
     }
 
-    pub(in crate::store) async fn lease_holder(
-        &self,
-        app_id: &str,
-    ) -> Result<Option<LeaseHolder>, StoreError> {
+    async fn lease_holder(&self, app_id: &str) -> Result<Option<LeaseHolder>, StoreError> {
         let row: Option<(String, i64, DateTime<Utc>, bool)> = sqlx::query_as(
             "SELECT holder, epoch, expires_at, expires_at <= now() FROM lease WHERE app_id = $1",
         )
