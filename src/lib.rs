@@ -12,7 +12,7 @@ pub mod digest;
 pub mod domain;
 pub mod fake;
 pub mod feishu;
-pub mod lease;
+pub mod keeper;
 pub mod pace;
 pub mod progress;
 pub mod prometheus;

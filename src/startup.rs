@@ -99,18 +99,18 @@ pub async fn open_store(config: &Config, clock: &Clock, role: Role) -> anyhow::R
         store.close().await;
         anyhow::bail!(
             "database {db}: another instance is active: {}; `once` acts only while no other instance does — stop it first, or use `plan`, `report` or `silence` alongside it",
-            crate::lease::holder_words(holder)
+            crate::keeper::holder_words(holder)
         );
     }
     if store.lease().is_some() {
         tracing::info!(database = %db, holder = %store.lease().map(|l| l.me()).unwrap_or_default(),
-            "PostgreSQL: {}", crate::lease::describe(&elected));
+            "PostgreSQL: {}", crate::keeper::describe(&elected));
     }
     for e in store.settle_unfinished_intents(clock.now()).await? {
         tracing::warn!(task_id = %e.task_id, assignees = ?e.assignees, rule = %e.rule,
             "expedite outcome unknown: an earlier run stopped during the call; counted as sent, not repeated");
     }
-    crate::lease::spawn_keeper(&store, clock, &elected);
+    crate::keeper::spawn_keeper(&store, clock, &elected);
     Ok(store)
 }
 

@@ -114,7 +114,7 @@ async fn lease_line(config: &Config) -> String {
         Err(e) => return format!("Lease: cannot read it: {e}"),
     };
     let line = match store.lease_holder(&config.feishu.app_id).await {
-        Ok(Some(h)) => format!("Lease: {}", crate::lease::holder_words(&h)),
+        Ok(Some(h)) => format!("Lease: {}", crate::keeper::holder_words(&h)),
         Ok(None) => "Lease: no instance has held it yet".to_owned(),
         Err(e) => format!("Lease: cannot read it: {e}"),
     };

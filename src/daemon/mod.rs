@@ -67,7 +67,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
         crate::prometheus::serve(listen).await?;
         crate::prometheus::known_series(&config.rules);
     }
-    crate::lease::publish(&store);
+    crate::keeper::publish(&store);
     let mut engine = Engine::new(config, client, store, clock, Some(stopping.clone()));
 
     let mut sigterm = signal(SignalKind::terminate())?;
