@@ -7,7 +7,7 @@
 
 mod cadence;
 mod escalate;
-mod report;
+mod summary;
 mod send;
 mod sync;
 mod unchanged;
@@ -24,7 +24,7 @@ use crate::feishu::{FeishuClient, FeishuError};
 use crate::store::{Store, StoreError};
 
 pub use cadence::next_discovery;
-pub use report::CycleReport;
+pub use summary::CycleReport;
 pub use send::send_deadline;
 use sync::ListingDone;
 pub use sync::listing_flows;
