@@ -7,8 +7,8 @@
 
 mod cadence;
 mod escalate;
-mod summary;
 mod send;
+mod summary;
 mod sync;
 mod unchanged;
 
@@ -24,8 +24,8 @@ use crate::feishu::{FeishuClient, FeishuError};
 use crate::store::{Store, StoreError};
 
 pub use cadence::next_discovery;
-pub use summary::CycleReport;
 pub use send::send_deadline;
+pub use summary::CycleReport;
 use sync::ListingDone;
 pub use sync::listing_flows;
 

@@ -67,25 +67,36 @@ in_both! {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Silence>, StoreError> {
-        let before: Option<SilenceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {SILENCE_COLUMNS} FROM silences s LEFT JOIN tasks t ON t.task_id = s.task_id
-             WHERE s.id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(self.err("read a silence"))?;
-        sqlx::query(
+        // One transaction: two removals at once get "ended" and "had already been removed".
+        let mut tx = self.begin().await?;
+        let ended = sqlx::query(
             "UPDATE silences SET ended_at = $2, ended_by = $3
              WHERE id = $1 AND ended_at IS NULL AND until > $2",
         )
         .bind(id)
         .bind(ms(now))
         .bind(by)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
-        .map_err(self.err("end a silence"))?;
-        Ok(before.map(Silence::from))
+        .map_err(self.err("end a silence"))?
+        .rows_affected();
+        let row: Option<SilenceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {SILENCE_COLUMNS} FROM silences s LEFT JOIN tasks t ON t.task_id = s.task_id
+             WHERE s.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(self.err("read a silence"))?;
+        tx.commit().await.map_err(self.err("commit ending a silence"))?;
+        // As it was before: the one this call ended shows no end yet.
+        Ok(row.map(Silence::from).map(|mut s| {
+            if ended == 1 {
+                s.ended_at = None;
+                s.ended_by = None;
+            }
+            s
+        }))
     }
 
     /// A task as stored: finished or not, and its pending assignees (`None`: never seen).
