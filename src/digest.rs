@@ -12,7 +12,7 @@ use crate::config::{Config, Digest};
 use crate::domain::decide::{self, Verdict};
 use crate::domain::digest::{self as card, Item};
 use crate::domain::display_label;
-use crate::domain::opinion::human_age;
+use crate::domain::opinion::human_duration;
 use crate::store::Store;
 
 /// Retries after a rate-limit or bad-request answer (9499, 11232, HTTP 429).
@@ -87,7 +87,7 @@ pub async fn build(
     } else {
         format!(
             "expediter · tasks at least {} old",
-            human_age(digest.min_age)
+            human_duration(digest.min_age)
         )
     };
     Ok(card::message(

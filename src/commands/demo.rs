@@ -260,7 +260,7 @@ pub async fn demo(keep: Option<std::path::PathBuf>) -> anyhow::Result<u8> {
 
     let pairs = engine.store.pending_pairs().await?;
     let now = engine.clock.now();
-    let today = crate::domain::planner::day_start(now, engine.config.schedule.timezone);
+    let today = crate::domain::calls::day_start(now, engine.config.schedule.timezone);
     let sent_today = engine.store.reminders_since(today).await?;
     let entries = super::plan::build(&engine.config, &pairs, now, &sent_today);
     println!("\nPlan:\n{}", super::plan::render_table(&entries));

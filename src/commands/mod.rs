@@ -76,7 +76,7 @@ pub async fn check(path: &Path, online: bool) -> anyhow::Result<u8> {
                 "online: fetched a tenant token from {} for app {} (valid {})",
                 config.feishu.base_url,
                 config.feishu.app_id,
-                crate::domain::opinion::human_age(lifetime)
+                crate::domain::opinion::human_duration(lifetime)
             ),
             Err(e) => {
                 // Said once, on the report: not logged as well.
@@ -134,9 +134,9 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
         config.feishu.app_id,
         config.feishu.app_secret.describe(),
         config.feishu.requests_per_minute,
-        crate::domain::opinion::human_age(config.feishu.request_timeout)
+        crate::domain::opinion::human_duration(config.feishu.request_timeout)
     );
-    let kept = crate::domain::opinion::human_age(config.storage.retention);
+    let kept = crate::domain::opinion::human_duration(config.storage.retention);
     let _ = match &config.storage.database {
         Database::Sqlite(path) => writeln!(
             out,
@@ -147,8 +147,8 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
         db @ Database::Postgres(_) => writeln!(
             out,
             "Database: PostgreSQL at {db} (finished tasks kept {kept}); one active instance per app by a lease of {}, renewed every {}; the others stand by",
-            crate::domain::opinion::human_age(config.storage.lease),
-            crate::domain::opinion::human_age(config.storage.lease / 3)
+            crate::domain::opinion::human_duration(config.storage.lease),
+            crate::domain::opinion::human_duration(config.storage.lease / 3)
         ),
     };
     if config.expedite.max_per_user_per_day > 0 {
@@ -213,7 +213,7 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
                     .first()
                     .map(|t| t.format("%Y-%m-%d %H:%M %Z").to_string())
                     .unwrap_or_else(|| "never".into()),
-                crate::domain::opinion::human_age(d.min_age),
+                crate::domain::opinion::human_duration(d.min_age),
                 if d.sign.is_some() {
                     "signed"
                 } else {
@@ -295,7 +295,7 @@ pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
     };
     let pairs = store.pending_pairs().await?;
     let now = Clock::system().now();
-    let today = crate::domain::planner::day_start(now, config.schedule.timezone);
+    let today = crate::domain::calls::day_start(now, config.schedule.timezone);
     let sent_today = store.reminders_since(today).await?;
     let last: std::collections::HashMap<_, _> = store.last_listings().await?.into_iter().collect();
     store.close().await;

@@ -11,7 +11,7 @@ use crate::config::{Config, User};
 use crate::domain::Pair;
 use crate::domain::decide::{self, Verdict};
 use crate::domain::display_label;
-use crate::domain::opinion::human_age;
+use crate::domain::opinion::human_duration;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanEntry {
@@ -77,7 +77,7 @@ pub fn build(
                 assignee_id: row.user_id.clone(),
                 assignee: row.user_id.clone(),
                 age_seconds: age.as_secs(),
-                age: human_age(age),
+                age: human_duration(age),
                 working_age_seconds: None,
                 rule: None,
                 expedites_sent: row.sent,
@@ -310,12 +310,12 @@ struct When<'c> {
 impl<'c> When<'c> {
     fn new(config: &'c Config, now: DateTime<Utc>, sent_today: &'c HashMap<String, u32>) -> Self {
         let tz = config.schedule.timezone;
-        let today = crate::domain::planner::day_start(now, tz);
+        let today = crate::domain::calls::day_start(now, tz);
         let cap = config.expedite.max_per_user_per_day;
         When {
             config,
             tz,
-            tomorrow: crate::domain::planner::day_start(today + chrono::TimeDelta::hours(26), tz),
+            tomorrow: crate::domain::calls::day_start(today + chrono::TimeDelta::hours(26), tz),
             capped_today: sent_today
                 .iter()
                 .filter(|(_, n)| cap > 0 && **n >= cap)
@@ -457,7 +457,7 @@ pub fn render_table(entries: &[PlanEntry]) -> String {
                 Some(w) => format!(
                     "{} ({} work)",
                     e.age,
-                    human_age(std::time::Duration::from_secs(w))
+                    human_duration(std::time::Duration::from_secs(w))
                 ),
                 None => e.age.clone(),
             };

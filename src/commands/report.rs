@@ -12,7 +12,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::decide;
-use crate::domain::opinion::human_age;
+use crate::domain::opinion::human_duration;
 use crate::domain::report::{self, GroupBy, Report};
 use crate::startup::{EXIT_OK, UsageError, load_config};
 use crate::store::Store;
@@ -127,7 +127,7 @@ async fn read(
 }
 
 fn dur(secs: Option<u64>) -> String {
-    secs.map_or("-".into(), |s| human_age(Duration::from_secs(s)))
+    secs.map_or("-".into(), |s| human_duration(Duration::from_secs(s)))
 }
 
 fn share(s: Option<f64>) -> String {
@@ -219,7 +219,7 @@ fn bars(title: &str, rows: &[(String, f64, Option<f64>)], unit: &dyn Fn(f64) -> 
 
 fn html_page(config: &Config, r: &Report, by_user: &Report) -> Markup {
     let tz = config.schedule.timezone;
-    let hours = |s: f64| human_age(Duration::from_secs(s as u64));
+    let hours = |s: f64| human_duration(Duration::from_secs(s as u64));
     let time_rows: Vec<(String, f64, Option<f64>)> = r
         .groups
         .iter()

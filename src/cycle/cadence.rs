@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{CycleError, Engine};
+use crate::domain::calls::user_index;
 use crate::domain::decide::{self, EscalationVerdict, Verdict};
 use crate::domain::listing::{self, Why};
-use crate::domain::planner::user_index;
 use crate::store::PairScope;
 
 /// The users a tick lists, and why each.
@@ -33,7 +33,7 @@ impl Engine {
         // An assignee the daily cap holds gets no reminder today: no confirmation for them.
         let cap = config.expedite.max_per_user_per_day;
         let capped: FxHashSet<String> = if cap > 0 {
-            let today = crate::domain::planner::day_start(now, tz);
+            let today = crate::domain::calls::day_start(now, tz);
             self.store
                 .reminders_since(today)
                 .await?

@@ -5,7 +5,7 @@
 use super::send::api_of;
 use super::{CycleError, CycleReport, Engine};
 use crate::domain::CallKind;
-use crate::domain::planner::Escalation;
+use crate::domain::calls::Escalation;
 use crate::prometheus;
 use crate::store::{Intent, StoreError};
 

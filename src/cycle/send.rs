@@ -13,10 +13,10 @@ use tokio::time::Instant;
 use super::sync::ListingDone;
 use super::{CycleError, CycleReport, Engine};
 use crate::config::Config;
-use crate::domain::opinion::human_age;
-use crate::domain::planner::{
+use crate::domain::calls::{
     Call, Escalation, FairQueue, Planner, UserIndex, allowance_left, day_start, user_index,
 };
+use crate::domain::opinion::human_duration;
 use crate::domain::rule::Rule;
 use crate::domain::{CallKind, Pair};
 use crate::feishu::{Api, FeishuError, MAX_EXPEDITE_IDS};
@@ -261,7 +261,7 @@ impl Engine {
         let rule = &self.config.rules[call.rule].name;
         let ids: Vec<String> = call.assignees.iter().map(|a| a.user_id.clone()).collect();
         let ns: Vec<u32> = call.assignees.iter().map(|a| a.n).collect();
-        let age = human_age(call.age);
+        let age = human_duration(call.age);
         if dry_run {
             tracing::info!(task_id = %call.task_id, assignees = ?ids, rule = %rule, age = %age, n = ?ns, operator = %call.operator, opinion = %call.opinion,
                 "would expedite task {} for {} (dry run, nothing sent)", call.task_id, call.names.join(", "));

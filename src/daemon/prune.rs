@@ -25,9 +25,9 @@ async fn prune(engine: &Engine) {
         Ok((tasks, expedites)) => tracing::info!(
             tasks,
             expedites,
-            retention = %crate::domain::opinion::human_age(retention),
+            retention = %crate::domain::opinion::human_duration(retention),
             "pruned {tasks} finished task(s) and {expedites} expedite record(s) older than {}",
-            crate::domain::opinion::human_age(retention)
+            crate::domain::opinion::human_duration(retention)
         ),
         Err(e) => tracing::error!("pruning failed: {e}"),
     }

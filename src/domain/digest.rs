@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::opinion::human_age;
+use super::opinion::human_duration;
 
 /// Feishu refuses custom-bot bodies over 20 KB.
 pub const BODY_LIMIT: usize = 20 * 1024;
@@ -47,7 +47,7 @@ pub fn message(name: &str, subtitle: &str, mut items: Vec<Item>, limit: usize) -
 
 /// The card showing the first `keep` of `items` (sorted most overdue first).
 fn card(name: &str, subtitle: &str, items: &[Item], keep: usize) -> Value {
-    let oldest = items.first().map(|i| human_age(i.age));
+    let oldest = items.first().map(|i| human_duration(i.age));
     // Items are (task, assignee) pairs: a task shared by two people is one task.
     let tasks: std::collections::HashSet<&str> = items.iter().map(|i| i.task_id.as_str()).collect();
     let people: std::collections::HashSet<&str> =
@@ -87,7 +87,7 @@ fn card(name: &str, subtitle: &str, items: &[Item], keep: usize) -> Value {
                 more += 1;
                 continue;
             }
-            let mut line = format!("• {} · {}", i.label, human_age(i.age));
+            let mut line = format!("• {} · {}", i.label, human_duration(i.age));
             if i.reminders > 0 {
                 line.push_str(&format!(" · reminded {}×", i.reminders));
             }

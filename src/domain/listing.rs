@@ -118,8 +118,8 @@ pub fn describe(rules: &[Rule], user: &User, period: Duration, follow_up: Durati
     };
     format!(
         "listed every {} ({why}; each user at their own phase of it); also in the tick a task of theirs comes due, the tick after a listing lacked one, every {} while a reminded task is pending, and before a digest that selects them",
-        crate::domain::opinion::human_age(every),
-        crate::domain::opinion::human_age(follow_up),
+        crate::domain::opinion::human_duration(every),
+        crate::domain::opinion::human_duration(follow_up),
     )
 }
 

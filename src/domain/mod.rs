@@ -3,11 +3,11 @@
 //! included, so tests can state any moment.
 
 pub mod calendar;
+pub mod calls;
 pub mod decide;
 pub mod digest;
 pub mod listing;
 pub mod opinion;
-pub mod planner;
 pub mod report;
 pub mod rule;
 

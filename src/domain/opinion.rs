@@ -96,7 +96,7 @@ impl OpinionTemplate {
                 Piece::Text(t) => out.push_str(t),
                 Piece::Field("task_id") => out.push_str(v.task_id),
                 Piece::Field("label") => out.push_str(v.label),
-                Piece::Field("age") => out.push_str(&human_age(v.age)),
+                Piece::Field("age") => out.push_str(&human_duration(v.age)),
                 Piece::Field("n") => {
                     let _ = write!(out, "{}", v.n);
                 }
@@ -120,7 +120,7 @@ impl<'de> Deserialize<'de> for OpinionTemplate {
 }
 
 /// A short human age: the two largest units, e.g. `1d 3h`, `3h 5m`, `42s`.
-pub fn human_age(d: Duration) -> String {
+pub fn human_duration(d: Duration) -> String {
     let secs = d.as_secs();
     let (days, hours, mins, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
     let parts: Vec<String> = [(days, "d"), (hours, "h"), (mins, "m"), (s, "s")]
@@ -186,7 +186,7 @@ mod tests {
             (90_061, "1d 1h"),
             (7200, "2h"),
         ] {
-            assert_eq!(human_age(Duration::from_secs(secs)), want, "{secs}");
+            assert_eq!(human_duration(Duration::from_secs(secs)), want, "{secs}");
         }
     }
 }

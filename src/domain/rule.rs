@@ -165,7 +165,7 @@ impl Rule {
         if let Some(l) = &r.label {
             who.push(format!("label {}", l.pattern));
         }
-        let d = super::opinion::human_age;
+        let d = super::opinion::human_duration;
         let clock = if r.age_clock == AgeClock::Working {
             " working time"
         } else {
