@@ -126,7 +126,11 @@ impl SecretSource {
 
 /// `app_secret` → "app secret", `digests[0].webhook_url` → "webhook url".
 fn what(key: &str) -> String {
-    key.rsplit('.').next().unwrap_or(key).replace('_', " ")
+    match key.rsplit('.').next().unwrap_or(key) {
+        "webhook_url" => "webhook URL".to_owned(),
+        "sign_secret" => "signing secret".to_owned(),
+        other => other.replace('_', " "),
+    }
 }
 
 /// The environment variable that overrides a digest's secret: `EXPEDITER_DIGEST_<NAME>_<WHAT>`,
