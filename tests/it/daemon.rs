@@ -642,12 +642,7 @@ async fn counters_are_exposed_at_zero_before_they_first_increase() {
     daemon
         .wait_for("expediter started", 1, Duration::from_secs(15))
         .await;
-    let body = http_get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .expect("the endpoint answers")
-        .text()
-        .await
-        .unwrap();
+    let body = scrape(port).await;
     let (code, _, log) = daemon.stop().await;
     assert_eq!(code, 0, "{log}");
     for series in [
@@ -680,12 +675,7 @@ async fn metrics_are_scraped_during_run() {
     daemon
         .wait_for("cycle finished", 2, Duration::from_secs(15))
         .await;
-    let body = http_get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .expect("the endpoint answers")
-        .text()
-        .await
-        .unwrap();
+    let body = scrape(port).await;
     let (code, _, log) = daemon.stop().await;
     assert_eq!(code, 0, "{log}");
     for series in [

@@ -488,6 +488,16 @@ pub fn with_metrics(env: &TestEnv) -> u16 {
     port
 }
 
+/// The daemon's `/metrics` page on `port`.
+pub async fn scrape(port: u16) -> String {
+    http_get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("the metrics endpoint answers")
+        .text()
+        .await
+        .unwrap()
+}
+
 /// A GET from the test side, through the product's client builder: reqwest is built without a
 /// TLS provider of its own, and the builder installs the process's one (a test that ran alone
 /// in its process would otherwise panic building a client).

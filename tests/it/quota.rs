@@ -118,14 +118,7 @@ both_backends! {
         daemon
             .wait_for("cycle stopped", 3, Duration::from_secs(15))
             .await;
-        let metrics = || async {
-            http_get(format!("http://127.0.0.1:{port}/metrics"))
-                .await
-                .expect("the endpoint answers")
-                .text()
-                .await
-                .unwrap()
-        };
+        let metrics = || scrape(port);
         assert!(
             metrics().await.contains("expediter_quota_exhausted 1"),
             "{}",

@@ -149,15 +149,6 @@ impl TwoHosts {
     }
 }
 
-async fn scrape(port: u16) -> String {
-    http_get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .unwrap()
-}
-
 fn gauge(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
