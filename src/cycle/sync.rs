@@ -385,7 +385,7 @@ impl Engine {
                     // and so does one that holds a task the previous listing lacked (its missing
                     // mark is cleared).
                     let changed = flow_set.is_some()
-                        || known.is_none_or(|s| s.missing || s.fingerprint != entry.fingerprint);
+                        || known.is_none_or(|s| s.missing || s.text_hash != entry.text_hash);
                     if changed {
                         let task = page.task(entry);
                         if known.is_none() {

@@ -22,8 +22,8 @@ pub struct ListedTask {
     pub initiator_id: Option<String>,
     pub initiator_name: Option<String>,
     pub start_time: Option<DateTime<Utc>>,
-    /// What the listing said of the task, hashed: see [`Entry::fingerprint`].
-    pub fingerprint: u64,
+    /// What the listing said of the task, hashed: see [`Entry::text_hash`].
+    pub text_hash: u64,
 }
 
 /// One page of a listing: its entries by id and text hash, each decoded in full only when
@@ -48,10 +48,10 @@ pub struct Page {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub task_id: String,
-    /// xxh3 of the entry's JSON text as Feishu sent it: equal fingerprints mean the listing said
+    /// xxh3 of the entry's JSON text as Feishu sent it: equal text hashes mean the listing said
     /// the same of the task. It is stored with the task; a listing whose entry hashes the same
     /// needs no write. (Text that differs only in layout costs one needless rewrite.)
-    pub fingerprint: u64,
+    pub text_hash: u64,
     span: Range<usize>,
     /// The task, when the page was decoded in full.
     task: Option<ListedTask>,
@@ -67,7 +67,7 @@ impl Page {
         let raw = &self.text[entry.span.clone()];
         // The id was read from this text, so it is an object: its fields are read now.
         match serde_json::from_slice::<WireTask>(raw) {
-            Ok(wire) => task_of(&wire, entry.task_id.clone(), entry.fingerprint),
+            Ok(wire) => task_of(&wire, entry.task_id.clone(), entry.text_hash),
             Err(_) => ListedTask {
                 task_id: entry.task_id.clone(),
                 instance_id: None,
@@ -76,7 +76,7 @@ impl Page {
                 initiator_id: None,
                 initiator_name: None,
                 start_time: None,
-                fingerprint: entry.fingerprint,
+                text_hash: entry.text_hash,
             },
         }
     }
@@ -254,9 +254,9 @@ pub fn decode_page(data: Bytes, full: bool) -> Result<Page, String> {
         let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
         let span = start..start + raw.get().len();
         let raw = raw.get().as_bytes();
-        let fingerprint = xxhash_rust::xxh3::xxh3_64(raw);
+        let text_hash = xxhash_rust::xxh3::xxh3_64(raw);
         let (id, task) = if full {
-            match serde_task(raw, fingerprint) {
+            match serde_task(raw, text_hash) {
                 Some(task) => (Some(task.task_id.clone()), Some(task)),
                 None => (None, None),
             }
@@ -271,7 +271,7 @@ pub fn decode_page(data: Bytes, full: bool) -> Result<Page, String> {
         match id {
             Some(task_id) => entries.push(Entry {
                 task_id,
-                fingerprint,
+                text_hash,
                 span,
                 task,
             }),
@@ -288,13 +288,13 @@ pub fn decode_page(data: Bytes, full: bool) -> Result<Page, String> {
 
 /// One entry as serde reads it; `None`: not an object, or no usable id (the entry is counted
 /// as unreadable).
-fn serde_task(raw: &[u8], fingerprint: u64) -> Option<ListedTask> {
+fn serde_task(raw: &[u8], text_hash: u64) -> Option<ListedTask> {
     if !is_object(raw) {
         return None;
     }
     let entry: WireTask = serde_json::from_slice(raw).ok()?;
     let task_id = as_string(&entry.task_id).filter(|id| !id.is_empty())?;
-    Some(task_of(&entry, task_id, fingerprint))
+    Some(task_of(&entry, task_id, text_hash))
 }
 
 /// Is this entry's text an object? (serde reads a struct from a list too, by position.)
@@ -317,7 +317,7 @@ struct WireTask {
 
 /// The fields of a listed entry, each read leniently: a field of another shape than documented
 /// (a number for a string, an object where a list belongs) counts as absent.
-fn task_of(entry: &WireTask, task_id: String, fingerprint: u64) -> ListedTask {
+fn task_of(entry: &WireTask, task_id: String, text_hash: u64) -> ListedTask {
     let field = |v: Option<&Value>, key: &str| {
         v.and_then(|v| v.get(key))
             .and_then(as_string)
@@ -350,7 +350,7 @@ fn task_of(entry: &WireTask, task_id: String, fingerprint: u64) -> ListedTask {
         initiator_id: field(initiator, "user_id"),
         initiator_name: field(initiator, "name"),
         start_time: as_i64(&entry.task_start_time).and_then(epoch_ms),
-        fingerprint,
+        text_hash,
     }
 }
 
@@ -484,16 +484,16 @@ mod tests {
     }
 
     #[test]
-    fn a_fingerprint_changes_with_what_the_listing_said() {
+    fn a_text_hash_changes_with_what_the_listing_said() {
         let task = json!({"task_id": "1", "task_start_time": "1730208758000",
             "workflow_instance": {"id": "w1", "label": [{"language_code": "2052", "text": "报销"}], "status": "in_process"}});
         let page = |tasks: Vec<Value>| decode(&json!({"count": tasks.len(), "tasks": tasks}));
-        let fp = |p: &Page| p.entries[0].fingerprint;
+        let fp = |p: &Page| p.entries[0].text_hash;
         let base = page(vec![task.clone()]);
         // The same entry on another page, at another place, hashes the same.
         let moved = page(vec![json!({"task_id": "0"}), task.clone()]);
-        assert_eq!(moved.entries[1].fingerprint, fp(&base));
-        assert_eq!(base.clone().tasks()[0].fingerprint, fp(&base));
+        assert_eq!(moved.entries[1].text_hash, fp(&base));
+        assert_eq!(base.clone().tasks()[0].text_hash, fp(&base));
         for (what, field, value) in [
             ("label", "/workflow_instance/label/0/text", json!("Expense")),
             ("status", "/workflow_instance/status", json!("done")),
@@ -725,7 +725,7 @@ mod tests {
             initiator_id: m.initiator_id.clone(),
             initiator_name: m.initiator_name.clone(),
             start_time: m.start_ms.map(|ms| Utc.timestamp_millis_opt(ms).unwrap()),
-            fingerprint: 0,
+            text_hash: 0,
         }
     }
 
@@ -760,8 +760,8 @@ mod tests {
                 let got: Vec<ListedTask> = page.tasks();
                 proptest::prop_assert_eq!(got.len(), tasks.len());
                 for ((m, st), mut task) in tasks.iter().zip(got) {
-                    proptest::prop_assert_eq!(task.fingerprint, xxhash_rust::xxh3::xxh3_64(render(m, st).as_bytes()));
-                    task.fingerprint = 0;
+                    proptest::prop_assert_eq!(task.text_hash, xxhash_rust::xxh3::xxh3_64(render(m, st).as_bytes()));
+                    task.text_hash = 0;
                     proptest::prop_assert_eq!(task, expected(m));
                 }
             }

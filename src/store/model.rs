@@ -19,7 +19,9 @@ pub struct ListedAssignment {
 /// What a listing needs to know of a task already pending for its user.
 #[derive(Debug, Clone, Copy)]
 pub struct StoredTask {
-    pub fingerprint: u64,
+    /// The hash of what the last listing said of it (`ListedTask::text_hash`; the column
+    /// `tasks.fingerprint`, named before "fingerprint" came to mean a whole listing's).
+    pub text_hash: u64,
     /// Start time, or first seen when Feishu gave none: what its age counts from.
     pub started: DateTime<Utc>,
     /// The previous complete listing lacked it: a listing that holds it must say so.
@@ -258,9 +260,9 @@ impl ListingFingerprint {
 }
 
 impl StoredTask {
-    pub(super) fn from_columns(fingerprint: i64, started: i64, missing: bool) -> StoredTask {
+    pub(super) fn from_columns(text_hash: i64, started: i64, missing: bool) -> StoredTask {
         StoredTask {
-            fingerprint: fingerprint as u64,
+            text_hash: text_hash as u64,
             started: super::from_ms(started),
             missing,
         }

@@ -14,7 +14,7 @@ fn task(id: &str) -> ListedTask {
         initiator_id: Some("9".into()),
         initiator_name: None,
         start_time: None,
-        fingerprint: 1,
+        text_hash: 1,
     }
 }
 

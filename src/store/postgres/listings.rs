@@ -42,7 +42,7 @@ impl<'a> TaskColumns<'a> {
             c.initiator_id.push(t.initiator_id.as_deref());
             c.initiator_name.push(t.initiator_name.as_deref());
             c.start_time.push(t.start_time.map(ms));
-            c.fingerprint.push(t.fingerprint as i64);
+            c.fingerprint.push(t.text_hash as i64);
         }
         c
     }
@@ -182,10 +182,10 @@ impl Postgres {
         .await
         .map_err(self.err("read pending tasks"))?;
         let mut all: FxHashMap<String, FxHashMap<String, StoredTask>> = FxHashMap::default();
-        for (user_id, task_id, fingerprint, started, missing) in rows {
+        for (user_id, task_id, text_hash, started, missing) in rows {
             all.entry(user_id).or_default().insert(
                 task_id,
-                StoredTask::from_columns(fingerprint, started, missing),
+                StoredTask::from_columns(text_hash, started, missing),
             );
         }
         Ok(all)

@@ -108,7 +108,7 @@ impl Sqlite {
                 initiator_id: r.task.initiator_id.as_deref(),
                 initiator_name: r.task.initiator_name.as_deref(),
                 start_time: r.task.start_time.map(ms),
-                fingerprint: r.task.fingerprint as i64,
+                fingerprint: r.task.text_hash as i64,
                 user_id: &r.user,
                 flow_set: r.flow_set.as_deref(),
             })
