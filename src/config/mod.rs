@@ -60,6 +60,8 @@ pub struct Config {
     /// `[metrics] listen`: where `/metrics` is served; `None` = off.
     pub metrics: Option<std::net::SocketAddr>,
     pub digests: Vec<Digest>,
+    /// `[console]`: the web console `run` serves; `None` = off.
+    pub console: Option<ConsoleConfig>,
     /// Things that are legal but probably not what the lead meant.
     pub warnings: Vec<String>,
 }
@@ -75,6 +77,41 @@ pub struct FeishuConfig {
     pub max_retries: u32,
     /// First retry delay; doubled each retry (with jitter), at most 8 s.
     pub retry_backoff: Duration,
+}
+
+/// `[console]`: where the console listens, how people sign in, how long a session lasts.
+#[derive(Debug, Clone)]
+pub struct ConsoleConfig {
+    pub listen: std::net::SocketAddr,
+    /// How people reach it, without a trailing slash: links in digest cards, the sign-in
+    /// redirect. `None`: links are not made, and sign-in with Feishu is not possible.
+    pub public_url: Option<String>,
+    pub sign_in: SignIn,
+    /// The console's token: the sign-in form's (`sign_in = "token"`) and the API's Bearer.
+    pub token: Option<SecretSource>,
+    pub session: Duration,
+}
+
+impl ConsoleConfig {
+    /// Cookies are `Secure` when people reach the console over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+/// How a person signs in to the console.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignIn {
+    /// Sign in with Feishu (OAuth through `[feishu]`'s app); admitted when the open_id or the
+    /// email is in `allow` (`"*"`: anyone the app admits).
+    Feishu {
+        allow: Vec<String>,
+        accounts_url: String,
+    },
+    /// A form takes the token.
+    Token,
 }
 
 /// A `[[digests]]` entry: a summary card posted to a group chat through a custom bot.
@@ -278,6 +315,8 @@ impl Schedule<'_> {
     }
 }
 
+mod console;
+pub use console::CONSOLE_TOKEN_ENV;
 mod outputs;
 mod raw;
 pub use raw::ListingMode;
@@ -318,6 +357,9 @@ impl Config {
             if let Some(sign) = &d.sign {
                 sources.push((format!("digests[{i}].sign_secret_file"), sign));
             }
+        }
+        if let Some(token) = self.console.as_ref().and_then(|c| c.token.as_ref()) {
+            sources.push(("console.token_file".to_owned(), token));
         }
         sources
             .into_iter()

@@ -33,6 +33,20 @@ pub(super) struct RawConfig {
     pub(super) metrics: RawMetrics,
     #[serde(default)]
     pub(super) digests: Vec<Spanned<RawDigest>>,
+    pub(super) console: Option<Spanned<RawConsole>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConsole {
+    pub(super) listen: Spanned<String>,
+    pub(super) public_url: Option<Spanned<String>>,
+    pub(super) sign_in: Option<Spanned<String>>,
+    pub(super) allow: Option<Vec<Spanned<String>>>,
+    pub(super) token: Option<String>,
+    pub(super) token_file: Option<PathBuf>,
+    pub(super) accounts_url: Option<Spanned<String>>,
+    pub(super) session: Option<HumanDuration>,
 }
 
 #[derive(Deserialize)]

@@ -95,6 +95,10 @@ impl Validator<'_> {
         let calendars = self.calendars(raw.calendars)?;
         let metrics = self.metrics(&raw.metrics, &mut warnings)?;
         let digests = self.digests(raw.digests, &users, &calendars, &mut warnings)?;
+        let console = match raw.console {
+            Some(c) => Some(self.console(c, &mut warnings)?),
+            None => None,
+        };
         let rules = self.rules(
             raw.rules,
             &users,
@@ -126,6 +130,7 @@ impl Validator<'_> {
             rules,
             metrics,
             digests,
+            console,
             warnings,
         })
     }

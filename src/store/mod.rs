@@ -40,7 +40,8 @@ pub use lease::{Election, Lease, LeaseHolder, LeaseSettings};
 pub use lock::{InstanceLock, lock_path};
 pub use model::{
     Absent, CompleteListing, ExpediteRecord, Intent, ListedAssignment, ListingFingerprint,
-    NewSilence, Outcome, PairScope, Silence, StoredTask, TaskAssignees,
+    NewSilence, Outcome, PairQuery, PairScope, PairSort, Session, Silence, StoredTask,
+    TaskAssignees, TaskRecord,
 };
 
 /// Which database `[storage] database` names.
@@ -279,6 +280,21 @@ store_api! {
     fn end_silence(&self, id: i64, by: &str, now: DateTime<Utc>) -> Option<Silence>;
     /// A task as stored: finished or not, its pending assignees; `None`: never seen.
     fn task_assignees(&self, task_id: &str) -> Option<TaskAssignees>;
+    /// One page of pending (task, assignee) keys for the console — filtered, ordered and
+    /// paged in SQL — with how many match.
+    fn pair_page(&self, q: &PairQuery<'_>) -> (Vec<(String, String)>, u64);
+    /// A task with every assignment and every call about it; `None`: never seen.
+    fn task_record(&self, task_id: &str) -> Option<TaskRecord>;
+    /// Records a console session by the hash of the browser's id.
+    fn add_session(&self, id_hash: &str, session: &Session, now: DateTime<Utc>) -> ();
+    /// The session of this id hash, unless it ended or expired.
+    fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Option<Session>;
+    /// Ends a session (sign-out on the server); forgets long-dead sessions and grants.
+    fn end_session(&self, id_hash: &str, now: DateTime<Utc>) -> ();
+    /// Records a one-time grant: a sign-in link, a sign-in state.
+    fn add_grant(&self, hash: &str, kind: &str, who: &str, expires_at: DateTime<Utc>) -> ();
+    /// Uses a grant at most once: who made it, if it was unused, unexpired and of `kind`.
+    fn use_grant(&self, hash: &str, kind: &str, now: DateTime<Utc>) -> Option<String>;
 }
 
 #[cfg(test)]

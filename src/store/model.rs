@@ -297,6 +297,8 @@ pub enum PairScope<'a> {
     TasksOf(&'a str),
     /// The pairs of tasks first seen at or after this time.
     FirstSeenSince(DateTime<Utc>),
+    /// The pending pairs of these tasks (a page of the console).
+    Tasks(&'a [String]),
 }
 
 /// One silence as stored.
@@ -352,4 +354,110 @@ mod tests {
             assert_eq!(parse_hashes(bad), None, "{bad}");
         }
     }
+}
+
+/// What the console's task list asks for: filters, an order and a page — answered in SQL.
+#[derive(Debug, Clone, Default)]
+pub struct PairQuery<'a> {
+    /// One assignee.
+    pub user: Option<&'a str>,
+    /// Any of these assignees (a team's members); `None`: anyone.
+    pub users: Option<&'a [String]>,
+    /// Text in the task's label (any language, case-insensitive for ASCII), or its id.
+    pub text: Option<&'a str>,
+    pub sort: PairSort,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// How the console's task list is ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PairSort {
+    /// The longest waiting first.
+    #[default]
+    Oldest,
+    Newest,
+    /// By assignee id, then the longest waiting first.
+    Assignee,
+    /// By task id.
+    Task,
+}
+
+impl PairSort {
+    pub fn parse(text: &str) -> Option<PairSort> {
+        Some(match text {
+            "oldest" | "age" => PairSort::Oldest,
+            "newest" => PairSort::Newest,
+            "assignee" => PairSort::Assignee,
+            "task" => PairSort::Task,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PairSort::Oldest => "oldest",
+            PairSort::Newest => "newest",
+            PairSort::Assignee => "assignee",
+            PairSort::Task => "task",
+        }
+    }
+
+    /// The ORDER BY of this sort: fixed text, never from the request.
+    pub(super) fn order_by(self) -> &'static str {
+        match self {
+            PairSort::Oldest => "coalesce(t.start_time, t.first_seen) ASC, a.task_id, a.user_id",
+            PairSort::Newest => "coalesce(t.start_time, t.first_seen) DESC, a.task_id, a.user_id",
+            PairSort::Assignee => "a.user_id, coalesce(t.start_time, t.first_seen) ASC, a.task_id",
+            PairSort::Task => "a.task_id, a.user_id",
+        }
+    }
+}
+
+/// One task as stored, with every assignment and every call made about it: the console's
+/// task page.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskRecord {
+    pub task_id: String,
+    pub label: String,
+    pub initiator_id: Option<String>,
+    pub initiator_name: Option<String>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub assignments: Vec<AssignmentRecord>,
+    pub calls: Vec<CallRecord>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AssignmentRecord {
+    pub user_id: String,
+    pub first_seen: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub missing_since: Option<DateTime<Utc>>,
+}
+
+/// A call that acted (or was meant to) about a task: a reminder, a cc, a chat.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRecord {
+    pub id: i64,
+    pub kind: String,
+    pub rule: String,
+    pub operator_id: String,
+    pub intent_at: DateTime<Utc>,
+    pub outcome: String,
+    pub outcome_at: Option<DateTime<Utc>>,
+    pub feishu_code: Option<i64>,
+    pub feishu_msg: Option<String>,
+    /// The assignees it named, with the reminder's number for each.
+    pub assignees: Vec<(String, i64)>,
+}
+
+/// A console session as stored (by the hash of the browser's id).
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub who: String,
+    pub csrf: String,
+    pub expires_at: DateTime<Utc>,
 }

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::model::SilenceRow;
+use super::model::{AssignmentRecord, CallRecord, PairQuery, Session, TaskRecord};
 use super::{NewSilence, Outcome, Silence, StoreError, TaskAssignees, from_ms, ms};
 
 /// The same functions in `impl Sqlite` and `impl Postgres`: both have `pool` and `err`.
@@ -300,5 +301,255 @@ in_both! {
         .await
         .map_err(self.err("read the call history"))?;
         Ok(rows.into_iter().map(super::model::sent_of).collect())
+    }
+}
+
+/// A LIKE pattern matching `text` anywhere, its wildcards taken literally (`ESCAPE '\'`).
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// The console's filters on pending pairs (`$1` assignee, `$2` assignees as JSON, `$3` text,
+/// `$4` its LIKE pattern), for both dialects.
+fn pair_filter(json_list: String) -> String {
+    format!(
+        "FROM assignments a JOIN tasks t ON t.task_id = a.task_id
+         WHERE a.finished_at IS NULL
+           AND (CAST($1 AS TEXT) IS NULL OR a.user_id = $1)
+           AND (CAST($2 AS TEXT) IS NULL OR a.user_id IN {json_list})
+           AND (CAST($3 AS TEXT) IS NULL OR a.task_id = $3 OR lower(t.labels) LIKE $4 ESCAPE '\\')"
+    )
+}
+
+in_both! {
+    /// One page of pending pairs as the console asks for them, keys only, with how many match.
+    pub(in crate::store) async fn pair_page(
+        &self,
+        q: &PairQuery<'_>,
+    ) -> Result<(Vec<(String, String)>, u64), StoreError> {
+        let filter = pair_filter(Self::json_list("$2"));
+        let users = q.users.map(|u| serde_json::to_string(u).unwrap_or_else(|_| "[]".into()));
+        let pattern = q.text.map(contains_pattern);
+        let keys: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT a.task_id, a.user_id {filter} ORDER BY {} LIMIT $5 OFFSET $6",
+            q.sort.order_by()
+        )))
+        .bind(q.user)
+        .bind(users.as_deref())
+        .bind(q.text)
+        .bind(pattern.as_deref())
+        .bind(q.limit)
+        .bind(q.offset)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read a page of pending tasks"))?;
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) {filter}")))
+            .bind(q.user)
+            .bind(users.as_deref())
+            .bind(q.text)
+            .bind(pattern.as_deref())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.err("count pending tasks"))?;
+        Ok((keys, total as u64))
+    }
+
+    /// A task as stored with every assignment and every call about it; `None`: never seen.
+    pub(in crate::store) async fn task_record(
+        &self,
+        task_id: &str,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        type TaskRow = (String, String, Option<String>, Option<String>, Option<i64>, i64, i64, Option<i64>);
+        let row: Option<TaskRow> = sqlx::query_as(
+            "SELECT task_id, labels, initiator_id, initiator_name, start_time, first_seen, last_seen, finished_at
+             FROM tasks WHERE task_id = $1",
+        )
+        .bind(task_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.err("read a task"))?;
+        let Some((task_id, labels, initiator_id, initiator_name, start, first, last, finished)) = row else {
+            return Ok(None);
+        };
+        let assignments: Vec<(String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT user_id, first_seen, finished_at, missing_since FROM assignments
+             WHERE task_id = $1 ORDER BY first_seen, user_id",
+        )
+        .bind(&task_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read a task's assignments"))?;
+        type CallRow = (i64, String, String, String, i64, String, Option<i64>, Option<i64>, Option<String>);
+        let calls: Vec<CallRow> = sqlx::query_as(
+            "SELECT id, kind, rule, operator_id, intent_at, outcome, outcome_at, feishu_code, feishu_msg
+             FROM expedites WHERE task_id = $1 ORDER BY intent_at, id",
+        )
+        .bind(&task_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read a task's calls"))?;
+        let named: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT expedite_id, user_id, CAST(n AS BIGINT) FROM expedite_assignees WHERE task_id = $1
+             ORDER BY expedite_id, user_id",
+        )
+        .bind(&task_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read a task's calls"))?;
+        let labels: Vec<(String, String)> = serde_json::from_str(&labels).unwrap_or_default();
+        Ok(Some(TaskRecord {
+            label: crate::domain::display_label(&labels).to_owned(),
+            task_id,
+            initiator_id,
+            initiator_name,
+            start_time: start.map(from_ms),
+            first_seen: from_ms(first),
+            last_seen: from_ms(last),
+            finished_at: finished.map(from_ms),
+            assignments: assignments
+                .into_iter()
+                .map(|(user_id, first, finished, missing)| AssignmentRecord {
+                    user_id,
+                    first_seen: from_ms(first),
+                    finished_at: finished.map(from_ms),
+                    missing_since: missing.map(from_ms),
+                })
+                .collect(),
+            calls: calls
+                .into_iter()
+                .map(|(id, kind, rule, operator_id, intent, outcome, outcome_at, code, msg)| CallRecord {
+                    assignees: named
+                        .iter()
+                        .filter(|(e, _, _)| *e == id)
+                        .map(|(_, u, n)| (u.clone(), *n))
+                        .collect(),
+                    id,
+                    kind,
+                    rule,
+                    operator_id,
+                    intent_at: from_ms(intent),
+                    outcome,
+                    outcome_at: outcome_at.map(from_ms),
+                    feishu_code: code,
+                    feishu_msg: msg,
+                })
+                .collect(),
+        }))
+    }
+
+    /// Records a console session (by the hash of the browser's id).
+    pub(in crate::store) async fn add_session(
+        &self,
+        id_hash: &str,
+        session: &Session,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO console_sessions (id_hash, who, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id_hash)
+        .bind(&session.who)
+        .bind(&session.csrf)
+        .bind(ms(now))
+        .bind(ms(session.expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(self.err("record a console session"))?;
+        Ok(())
+    }
+
+    /// The session of this id hash, if it has neither ended nor expired at `now`.
+    pub(in crate::store) async fn session(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError> {
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT who, csrf, expires_at FROM console_sessions
+             WHERE id_hash = $1 AND ended_at IS NULL AND expires_at > $2",
+        )
+        .bind(id_hash)
+        .bind(ms(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.err("read a console session"))?;
+        Ok(row.map(|(who, csrf, expires)| Session {
+            who,
+            csrf,
+            expires_at: from_ms(expires),
+        }))
+    }
+
+    /// Ends a session (sign-out), and forgets sessions that ended or expired a day ago.
+    pub(in crate::store) async fn end_session(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE console_sessions SET ended_at = $2 WHERE id_hash = $1 AND ended_at IS NULL")
+            .bind(id_hash)
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await
+            .map_err(self.err("end a console session"))?;
+        let day_ago = ms(now) - 86_400_000;
+        sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1 OR ended_at < $1")
+            .bind(day_ago)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err("forget old console sessions"))?;
+        sqlx::query("DELETE FROM console_grants WHERE expires_at < $1")
+            .bind(day_ago)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err("forget old console grants"))?;
+        Ok(())
+    }
+
+    /// Records a one-time grant (a sign-in link, a sign-in state) by its hash.
+    pub(in crate::store) async fn add_grant(
+        &self,
+        hash: &str,
+        kind: &str,
+        who: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO console_grants (hash, kind, who, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(hash)
+            .bind(kind)
+            .bind(who)
+            .bind(ms(expires_at))
+            .execute(&self.pool)
+            .await
+            .map_err(self.err("record a sign-in grant"))?;
+        Ok(())
+    }
+
+    /// Uses a grant once: who made it, when it was of `kind`, unused and not expired at `now`;
+    /// `None` otherwise (a second use included, also when two race).
+    pub(in crate::store) async fn use_grant(
+        &self,
+        hash: &str,
+        kind: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar(
+            "UPDATE console_grants SET used_at = $3
+             WHERE hash = $1 AND kind = $2 AND used_at IS NULL AND expires_at > $3 RETURNING who",
+        )
+        .bind(hash)
+        .bind(kind)
+        .bind(ms(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.err("use a sign-in grant"))
     }
 }

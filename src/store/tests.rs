@@ -685,3 +685,141 @@ async fn postgres_a_frozen_transaction_is_ended_and_its_rows_freed() {
         "the frozen session was ended: it commits nothing"
     );
 }
+
+#[tokio::test]
+async fn the_consoles_page_filters_sorts_and_pages_in_sql() {
+    for (_d, s) in stores().await {
+        let t0 = Clock::system().now();
+        let mut listed = Vec::new();
+        for (i, (user, label)) in [
+            ("u1", "报销 Travel"),
+            ("u2", "Purchase 100%_off"),
+            ("u1", "Leave"),
+            ("u3", "报销 Taxi"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut t = task(&format!("t{i}"));
+            t.labels = vec![("1033".into(), label.into())];
+            // t0 started first, t3 last.
+            t.start_time = Some(t0 - chrono::TimeDelta::hours(10 - i as i64));
+            listed.push((user, t));
+        }
+        for (user, t) in &listed {
+            s.record_page(user, None, std::slice::from_ref(t), t0)
+                .await
+                .unwrap();
+        }
+        let page = |q: PairQuery<'static>| {
+            let s = s.clone();
+            async move { s.pair_page(&q).await.unwrap() }
+        };
+        let ids = |keys: &[(String, String)]| keys.iter().map(|k| k.0.clone()).collect::<Vec<_>>();
+        let all = PairQuery {
+            limit: 10,
+            ..Default::default()
+        };
+        let (keys, total) = page(all.clone()).await;
+        assert_eq!(
+            (ids(&keys), total),
+            (vec!["t0".into(), "t1".into(), "t2".into(), "t3".into()], 4)
+        );
+        let (keys, total) = page(PairQuery {
+            sort: PairSort::Newest,
+            limit: 2,
+            offset: 1,
+            ..all.clone()
+        })
+        .await;
+        assert_eq!((ids(&keys), total), (vec!["t2".into(), "t1".into()], 4));
+        let (keys, total) = page(PairQuery {
+            user: Some("u1"),
+            ..all.clone()
+        })
+        .await;
+        assert_eq!((ids(&keys), total), (vec!["t0".into(), "t2".into()], 2));
+        let team: &'static [String] = Box::leak(Box::new(["u2".to_owned(), "u3".to_owned()]));
+        let (keys, _) = page(PairQuery {
+            users: Some(team),
+            ..all.clone()
+        })
+        .await;
+        assert_eq!(ids(&keys), vec!["t1".to_owned(), "t3".to_owned()]);
+        // Text: in any case, non-ASCII too, wildcards literal; or the task id.
+        let (keys, _) = page(PairQuery {
+            text: Some("报销"),
+            ..all.clone()
+        })
+        .await;
+        assert_eq!(ids(&keys), vec!["t0".to_owned(), "t3".to_owned()]);
+        let (keys, _) = page(PairQuery {
+            text: Some("TRAVEL"),
+            ..all.clone()
+        })
+        .await;
+        assert_eq!(ids(&keys), vec!["t0".to_owned()]);
+        let (keys, _) = page(PairQuery {
+            text: Some("0%_"),
+            ..all.clone()
+        })
+        .await;
+        assert_eq!(ids(&keys), vec!["t1".to_owned()]);
+        let (keys, _) = page(PairQuery {
+            text: Some("_"),
+            ..all.clone()
+        })
+        .await;
+        assert_eq!(ids(&keys), vec!["t1".to_owned()]);
+        let (keys, _) = page(PairQuery {
+            text: Some("t2"),
+            ..all.clone()
+        })
+        .await;
+        assert_eq!(ids(&keys), vec!["t2".to_owned()]);
+        // A page's pairs, read whole.
+        let wanted = vec!["t1".to_owned(), "t3".to_owned()];
+        let mut pairs = Vec::new();
+        s.visit_pending_pairs(PairScope::Tasks(&wanted), None, |p| pairs.push(p.task_id))
+            .await
+            .unwrap();
+        assert_eq!(pairs, wanted);
+        // The task's record.
+        let r = s.task_record("t1").await.unwrap().unwrap();
+        assert_eq!(
+            (r.label.as_str(), r.assignments.len()),
+            ("Purchase 100%_off", 1)
+        );
+        assert!(s.task_record("nope").await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_grant_is_used_once_and_a_session_ends_on_the_server() {
+    for (_d, s) in stores().await {
+        let now = Clock::system().now();
+        let later = now + chrono::TimeDelta::minutes(10);
+        s.add_grant("h1", "link", "cli:root", later).await.unwrap();
+        assert_eq!(s.use_grant("h1", "oauth_state", now).await.unwrap(), None);
+        assert_eq!(
+            s.use_grant("h1", "link", later).await.unwrap(),
+            None,
+            "expired"
+        );
+        assert_eq!(
+            s.use_grant("h1", "link", now).await.unwrap().as_deref(),
+            Some("cli:root")
+        );
+        assert_eq!(s.use_grant("h1", "link", now).await.unwrap(), None, "used");
+        let session = Session {
+            who: "token".into(),
+            csrf: "c".into(),
+            expires_at: later,
+        };
+        s.add_session("sid", &session, now).await.unwrap();
+        assert_eq!(s.session("sid", now).await.unwrap().unwrap().who, "token");
+        assert!(s.session("sid", later).await.unwrap().is_none(), "expired");
+        s.end_session("sid", now).await.unwrap();
+        assert!(s.session("sid", now).await.unwrap().is_none(), "ended");
+    }
+}

@@ -202,6 +202,11 @@ impl Postgres {
         }
     }
 
+    /// The elements of the JSON array bound at `param`, as a subquery: `x IN (…)`.
+    pub(in crate::store) fn json_list(param: &str) -> String {
+        format!("(SELECT jsonb_array_elements_text(CAST({param} AS jsonb)))")
+    }
+
     pub(in crate::store) async fn begin(&self) -> Result<Transaction<'static, Db>, StoreError> {
         self.pool
             .begin()

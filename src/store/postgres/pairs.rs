@@ -112,6 +112,12 @@ impl Postgres {
                     "WHERE mine.user_id = $1::text AND mine.finished_at IS NULL AND mine.task_id >= $2"
                 ))
                 .bind(user),
+                PairScope::Tasks(ids) => sqlx::query(pairs_sql!(
+                    "FROM assignments a JOIN tasks t ON t.task_id = a.task_id",
+                    silence_join!(),
+                    "WHERE a.task_id = ANY($1::text[]) AND a.task_id >= $2"
+                ))
+                .bind(ids),
             };
             let rows = query
                 .bind(&after.0)

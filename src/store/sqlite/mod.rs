@@ -159,6 +159,11 @@ impl Sqlite {
             .map_err(self.err("begin a transaction"))
     }
 
+    /// The elements of the JSON array bound at `param`, as a subquery: `x IN (…)`.
+    pub(in crate::store) fn json_list(param: &str) -> String {
+        format!("(SELECT value FROM json_each({param}))")
+    }
+
     /// A row read back that cannot be understood.
     pub(super) fn decode_err(&self, what: &'static str, e: impl std::fmt::Display) -> StoreError {
         StoreError::Decode {

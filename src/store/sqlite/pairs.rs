@@ -102,6 +102,16 @@ impl Sqlite {
                         AND (a.task_id, a.user_id) > (?2, ?3) ORDER BY a.task_id, a.user_id LIMIT ?4)"
                 ))
                 .bind(user),
+                PairScope::Tasks(ids) => sqlx::query_scalar(concat!(
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id)) FROM (",
+                    "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
+                    pair_history_columns!(),
+                    " FROM assignments a JOIN tasks t ON t.task_id = a.task_id
+                      WHERE a.task_id IN (SELECT value FROM json_each(?1)) AND a.finished_at IS NULL
+                        AND coalesce(t.start_time, t.first_seen) <= ?5
+                        AND (a.task_id, a.user_id) > (?2, ?3) ORDER BY a.task_id, a.user_id LIMIT ?4)"
+                ))
+                .bind(serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())),
             };
             let chunk: String = query
                 .bind(&after.0)
