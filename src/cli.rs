@@ -1,4 +1,5 @@
-//! The command line: `run`, `once`, `check`, `plan`, `demo`, `silence`, `digest`, `report`.
+//! The command line: `run`, `once`, `check`, `plan`, `demo`, `silence`, `digest`, `report`,
+//! `console`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,7 +65,14 @@ pub enum Command {
         /// start your own config from; otherwise they are deleted when the demo ends.
         #[arg(long, value_name = "DIR")]
         keep: Option<PathBuf>,
+        /// Then keep the demo up with its web console on 127.0.0.1 and print a sign-in link,
+        /// until Ctrl-C.
+        #[arg(long)]
+        console: bool,
     },
+    /// The web console ([console] in the config).
+    #[command(subcommand)]
+    Console(ConsoleCommand),
     /// Post the configured digests now (0 all posted, 1 any failed); `run` posts each on its cron.
     Digest {
         /// Only this digest.
@@ -92,6 +100,16 @@ pub enum Command {
     /// Hold a task (or one assignee of it) from expediting and escalation for a while.
     #[command(subcommand)]
     Silence(SilenceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsoleCommand {
+    /// Print a one-time sign-in link to the console (valid once; 2 without [console]).
+    Link {
+        /// How long the link stays valid.
+        #[arg(long = "for", default_value = "10m", value_name = "DUR")]
+        valid_for: String,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -133,14 +151,21 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Once { dry_run } => commands::once(&cli.config, dry_run).await,
         Command::Check { online } => commands::check(&cli.config, online).await,
         Command::Plan { json } => commands::plan(&cli.config, json).await,
-        Command::Demo { keep } => {
+        Command::Console(ConsoleCommand::Link { valid_for }) => {
+            crate::console::link(&cli.config, &valid_for).await
+        }
+        Command::Demo { keep, console } => {
             if cli.config != std::path::Path::new(DEFAULT_CONFIG_PATH) {
                 eprintln!(
                     "note: the demo writes its own config; {} is not used",
                     cli.config.display()
                 );
             }
-            commands::demo::demo(keep).await
+            if console {
+                crate::console::demo(keep).await
+            } else {
+                commands::demo::demo(keep).await
+            }
         }
         Command::Silence(sub) => commands::silence::run(&cli.config, sub).await,
         Command::Digest { name, dry_run } => {

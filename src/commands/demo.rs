@@ -52,7 +52,13 @@ fn sample_tasks() -> Vec<FakeTask> {
     ]
 }
 
-fn demo_config(base_url: &str, database: &std::path::Path) -> String {
+fn demo_config(base_url: &str, database: &std::path::Path, console: Option<&Console>) -> String {
+    let console = console.map_or(String::new(), |c| {
+        format!(
+            "\n[console]\nlisten = \"127.0.0.1:{}\"\nsign_in = \"token\"\ntoken = \"{}\"\n",
+            c.port, c.token
+        )
+    });
     format!(
         r#"# Written by `expediter demo`; the simulated Feishu accepts 600 calls a minute.
 [feishu]
@@ -118,12 +124,47 @@ name = "team-daily"
 cron = "0 30 9 * * mon-fri"
 webhook_url = "{base_url}/open-apis/bot/v2/hook/demo"
 min_age = "24h"
-"#,
+{console}"#,
         database = database.display().to_string().replace('\\', "\\\\")
     )
 }
 
+/// `demo --console`: the console's port (already bound) and its token.
+pub struct Console {
+    pub port: u16,
+    pub token: String,
+}
+
+/// A demo that ran, kept up for its console: the engine, the simulated Feishu it talks to,
+/// and the directory holding its config and database.
+pub struct Demo {
+    pub engine: crate::cycle::Engine,
+    pub fake: FakeFeishu,
+    pub code: u8,
+    pub config_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
 pub async fn demo(keep: Option<std::path::PathBuf>) -> anyhow::Result<u8> {
+    let kept = keep.is_some();
+    let d = run(keep, None).await?;
+    d.engine.store.close().await;
+    if kept {
+        println!(
+            "\nKept: {} and its database. Its [feishu] section points at this demo's simulated Feishu, which is gone now: put your app's base_url, app_id and secret there (see config.example.toml), your users and rules, then `expediter -c {} check`.",
+            d.config_path.display(),
+            d.config_path.display()
+        );
+    }
+    Ok(d.code)
+}
+
+/// The demo's two cycles and what they did, printed; the engine and the simulated Feishu are
+/// handed back (`demo --console` keeps them up).
+pub async fn run(
+    keep: Option<std::path::PathBuf>,
+    console: Option<&Console>,
+) -> anyhow::Result<Demo> {
     let fake = FakeFeishu::start("cli_demo", "demo-secret").await?;
     for t in sample_tasks() {
         fake.add_task(t);
@@ -151,7 +192,7 @@ pub async fn demo(keep: Option<std::path::PathBuf>) -> anyhow::Result<u8> {
     let config_path = dir.join("config.toml");
     std::fs::write(
         &config_path,
-        demo_config(&fake.url(), &dir.join("expediter.db")),
+        demo_config(&fake.url(), &dir.join("expediter.db"), console),
     )?;
     println!(
         "Simulated Feishu at {} with 12 pending tasks for 5 users (4 of them watched).",
@@ -286,19 +327,16 @@ pub async fn demo(keep: Option<std::path::PathBuf>) -> anyhow::Result<u8> {
         now,
     )
     .await?;
-    engine.store.close().await;
-    if keep.is_some() {
-        println!(
-            "\nKept: {} and its database. Its [feishu] section points at this demo's simulated Feishu, which is gone now: put your app's base_url, app_id and secret there (see config.example.toml), your users and rules, then `expediter -c {} check`.",
-            config_path.display(),
-            config_path.display()
-        );
-    }
-    Ok(
-        if report.ok() && later.ok() && received.len() == sent.len() {
-            EXIT_OK
-        } else {
-            EXIT_FAILED
-        },
-    )
+    let code = if report.ok() && later.ok() && received.len() == sent.len() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    };
+    Ok(Demo {
+        engine,
+        fake,
+        code,
+        config_path,
+        _dir: temp,
+    })
 }

@@ -44,6 +44,29 @@ pub async fn report(config: &Config, opts: Options, now: DateTime<Utc>) -> anyho
         .and_then(|w| now.checked_sub_signed(w))
         .ok_or_else(|| UsageError(format!("--since \"{}\" is too long", opts.since)))?;
     let (sent, pending) = read(&config, since).await?;
+    let (rep, by_user) = build(&config, opts.by, since, now, &sent, &pending);
+    if let Some(file) = &opts.html {
+        let page = html_page(&config, &rep, &by_user);
+        std::fs::write(file, page.into_string())
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+        eprintln!("report written to {}", file.display());
+    } else if opts.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+    } else {
+        print!("{}", table(&config, &rep));
+    }
+    Ok(EXIT_OK)
+}
+
+/// The report grouped `by`, and by assignee (for the page's response chart).
+fn build(
+    config: &Config,
+    by: GroupBy,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    sent: &[report::Sent],
+    pending: &Pending,
+) -> (Report, Report) {
     let teams: HashMap<&str, &str> = config
         .users
         .iter()
@@ -68,27 +91,33 @@ pub async fn report(config: &Config, opts: Options, now: DateTime<Utc>) -> anyho
             }
         }
     };
-    let rep = report::build(opts.by, since, now, &sent, &pending, &group_of(opts.by));
-    if let Some(file) = &opts.html {
-        let by_user = report::build(
-            GroupBy::User,
-            since,
-            now,
-            &sent,
-            &pending,
-            &group_of(GroupBy::User),
-        );
-        let page = html_page(&config, &rep, &by_user);
-        std::fs::write(file, page.into_string())
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
-        eprintln!("report written to {}", file.display());
-    } else if opts.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
-    } else {
-        print!("{}", table(&config, &rep));
-    }
-    Ok(EXIT_OK)
+    let rep = report::build(by, since, now, sent, pending, &group_of(by));
+    let by_user = report::build(
+        GroupBy::User,
+        since,
+        now,
+        sent,
+        pending,
+        &group_of(GroupBy::User),
+    );
+    (rep, by_user)
 }
+
+/// The report's body (table and charts) from an open store: the console's `/report`.
+pub async fn body_from(
+    config: &Config,
+    store: &Store,
+    by: GroupBy,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Markup> {
+    let (sent, pending) = read_store(config, store, since).await?;
+    let (rep, by_user) = build(config, by, since, now, &sent, &pending);
+    Ok(body(config, &rep, &by_user))
+}
+
+/// The report page's style (the console serves it with its own).
+pub const REPORT_STYLE: &str = STYLE;
 
 type Pending = Vec<(String, String, Option<String>, DateTime<Utc>)>;
 
@@ -102,9 +131,18 @@ async fn read(
         eprintln!("{}", super::nothing_recorded(db));
         return Ok((Vec::new(), Vec::new()));
     };
+    let read = read_store(config, &store, since).await;
+    store.close().await;
+    read
+}
+
+async fn read_store(
+    config: &Config,
+    store: &Store,
+    since: DateTime<Utc>,
+) -> anyhow::Result<(Vec<report::Sent>, Pending)> {
     let sent = store.sent_since(since).await?;
     let pairs = store.pending_pairs().await?;
-    store.close().await;
     let policy = config.policy();
     let pending = pairs
         .iter()
@@ -218,6 +256,21 @@ fn bars(title: &str, rows: &[(String, f64, Option<f64>)], unit: &dyn Fn(f64) -> 
 }
 
 fn html_page(config: &Config, r: &Report, by_user: &Report) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "expediter report" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body { (body(config, r, by_user)) }
+        }
+    }
+}
+
+/// The report's heading, table and charts.
+fn body(config: &Config, r: &Report, by_user: &Report) -> Markup {
     let tz = config.schedule.timezone;
     let hours = |s: f64| human_duration(Duration::from_secs(s as u64));
     let time_rows: Vec<(String, f64, Option<f64>)> = r
@@ -246,14 +299,6 @@ fn html_page(config: &Config, r: &Report, by_user: &Report) -> Markup {
     let count = |n: f64| format!("{n:.0}");
     let percent = |n: f64| format!("{n:.0}%");
     html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                title { "expediter report" }
-                style { (PreEscaped(STYLE)) }
-            }
-            body {
                 h1 { "Did the reminders work?" }
                 p.meta {
                     "From " (r.since.with_timezone(&tz).format("%Y-%m-%d %H:%M"))
@@ -283,8 +328,6 @@ fn html_page(config: &Config, r: &Report, by_user: &Report) -> Markup {
                     (bars("Today's backlog by age", &backlog_rows, &count))
                     (bars("Per assignee: reminded tasks done within 24 h", &response_rows, &percent))
                 }
-            }
-        }
     }
 }
 

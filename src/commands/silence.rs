@@ -62,73 +62,29 @@ pub async fn run(path: &Path, command: SilenceCommand) -> anyhow::Result<u8> {
             until,
             reason,
         } => {
-            let task = task.trim();
-            if task.is_empty() {
-                return Err(
-                    UsageError("--task is empty: give the task id to silence".into()).into(),
-                );
-            }
-            let user = user.as_deref().map(str::trim);
-            if user == Some("") {
-                return Err(UsageError("--user is empty: give a watched user's id, or leave --user out to silence every assignee".into()).into());
-            }
-            if let Some(u) = user
-                && !config.users.iter().any(|w| w.id == u)
-            {
-                return Err(UsageError(format!(
-                    "--user {u} is not a watched user: only [[users]] are reminded, so only they can be silenced ({})",
-                    watched(&config)
-                ))
-                .into());
-            }
-            let until = match (duration, until) {
-                (Some(d), None) => parse_for(&d, now)?,
-                (None, Some(u)) => parse_until(&u, tz).map_err(UsageError)?,
-                _ => {
-                    return Err(
-                        UsageError("give exactly one of --for DUR or --until DATE".into()).into(),
-                    );
+            let store = Store::open(&config.storage.database).await?;
+            let request = SilenceRequest {
+                task: &task,
+                user: user.as_deref(),
+                duration: duration.as_deref(),
+                until: until.as_deref(),
+            };
+            let checked = match check_new(&config, &store, &request, Names::Cli, now).await? {
+                Ok(c) => c,
+                Err(refusal) => {
+                    store.close().await;
+                    return Err(UsageError(refusal.message).into());
                 }
             };
-            if until <= now {
-                return Err(UsageError(format!(
-                    "--until {} is in the past; a silence must end later than now",
-                    local(until, tz)
-                ))
-                .into());
+            if let Some(w) = &checked.warning {
+                eprintln!("warning: {w}");
             }
-            let store = Store::open(&config.storage.database).await?;
-            let known = store.task_assignees(task).await?;
-            match &known {
-                None => eprintln!(
-                    "warning: task {task} has not been seen by any listing yet; the silence is recorded and holds it once a listing finds it (`expediter plan` lists the tasks known)"
-                ),
-                Some(t) if t.finished => {
-                    store.close().await;
-                    return Err(UsageError(format!(
-                        "task {task} is finished: nothing is sent for it any more, so there is nothing to silence"
-                    ))
-                    .into());
-                }
-                Some(t) => {
-                    if let Some(u) = user
-                        && !t.pending.iter().any(|p| p == u)
-                    {
-                        store.close().await;
-                        return Err(UsageError(format!(
-                            "{} is not a pending assignee of task {task} (its pending assignees: {})",
-                            name_of(&config, u),
-                            t.pending
-                                .iter()
-                                .map(|p| name_of(&config, p))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))
-                        .into());
-                    }
-                }
-            }
-            let created_by = who();
+            let (task, user, until) = (
+                checked.task.as_str(),
+                checked.user.as_deref(),
+                checked.until,
+            );
+            let created_by = who_at_cli();
             let id = store
                 .add_silence(
                     &NewSilence {
@@ -182,7 +138,7 @@ pub async fn run(path: &Path, command: SilenceCommand) -> anyhow::Result<u8> {
                 ))
             })?;
             let store = Store::open(&config.storage.database).await?;
-            let before = store.end_silence(id, &who(), now).await?;
+            let before = store.end_silence(id, &who_at_cli(), now).await?;
             store.close().await;
             match before {
                 None => {
@@ -224,21 +180,177 @@ pub async fn run(path: &Path, command: SilenceCommand) -> anyhow::Result<u8> {
     }
 }
 
-fn parse_for(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, UsageError> {
+/// A silence asked for, as typed (on the command line or in the console).
+pub struct SilenceRequest<'a> {
+    pub task: &'a str,
+    pub user: Option<&'a str>,
+    pub duration: Option<&'a str>,
+    pub until: Option<&'a str>,
+}
+
+/// A silence that may be recorded.
+pub struct Checked {
+    pub task: String,
+    pub user: Option<String>,
+    pub until: DateTime<Utc>,
+    /// Recorded, but worth saying (a task no listing has seen yet).
+    pub warning: Option<String>,
+}
+
+/// Why a silence cannot be recorded, and which field is wrong.
+#[derive(Debug)]
+pub struct Refusal {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// How fields are called where the request came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Names {
+    Cli,
+    Api,
+}
+
+impl Names {
+    pub fn of(self, field: &'static str) -> &'static str {
+        match (self, field) {
+            (Names::Cli, "task_id") => "--task",
+            (Names::Cli, "user_id") => "--user",
+            (Names::Cli, "for") => "--for",
+            (Names::Cli, "until") => "--until",
+            (_, f) => f,
+        }
+    }
+}
+
+/// The checks every new silence passes, wherever it is asked for: a task, a watched user
+/// who has it pending, one end in the future, a task not finished.
+pub async fn check_new(
+    config: &crate::config::Config,
+    store: &Store,
+    req: &SilenceRequest<'_>,
+    names: Names,
+    now: DateTime<Utc>,
+) -> Result<Result<Checked, Refusal>, crate::store::StoreError> {
+    let tz = config.schedule.timezone;
+    let refuse = |field: &'static str, message: String| Ok(Err(Refusal { field, message }));
+    let task = req.task.trim();
+    if task.is_empty() {
+        return refuse(
+            "task_id",
+            format!(
+                "{} is empty: give the task id to silence",
+                names.of("task_id")
+            ),
+        );
+    }
+    let user = req.user.map(str::trim);
+    if user == Some("") {
+        return refuse(
+            "user_id",
+            format!(
+                "{} is empty: give a watched user's id, or leave {} out to silence every assignee",
+                names.of("user_id"),
+                names.of("user_id")
+            ),
+        );
+    }
+    if let Some(u) = user
+        && !config.users.iter().any(|w| w.id == u)
+    {
+        return refuse(
+            "user_id",
+            format!(
+                "{} {u} is not a watched user: only [[users]] are reminded, so only they can be silenced ({})",
+                names.of("user_id"),
+                watched(config)
+            ),
+        );
+    }
+    let duration = req.duration.map(str::trim).filter(|d| !d.is_empty());
+    let until_text = req.until.map(str::trim).filter(|d| !d.is_empty());
+    let until = match (duration, until_text) {
+        (Some(d), None) => match parse_for(d, now, names) {
+            Ok(t) => t,
+            Err(e) => return refuse("for", e),
+        },
+        (None, Some(u)) => match parse_until(u, tz) {
+            Ok(t) => t,
+            Err(e) => return refuse("until", e.replacen("--until", names.of("until"), 1)),
+        },
+        _ => {
+            return refuse(
+                "for",
+                format!(
+                    "give exactly one of {} DUR or {} DATE",
+                    names.of("for"),
+                    names.of("until")
+                ),
+            );
+        }
+    };
+    if until <= now {
+        return refuse(
+            "until",
+            format!(
+                "{} {} is in the past; a silence must end later than now",
+                names.of("until"),
+                local(until, tz)
+            ),
+        );
+    }
+    let mut warning = None;
+    match store.task_assignees(task).await? {
+        None => {
+            warning = Some(format!(
+                "task {task} has not been seen by any listing yet; the silence is recorded and holds it once a listing finds it (`expediter plan` lists the tasks known)"
+            ))
+        }
+        Some(t) if t.finished => {
+            return refuse(
+                "task_id",
+                format!(
+                    "task {task} is finished: nothing is sent for it any more, so there is nothing to silence"
+                ),
+            );
+        }
+        Some(t) => {
+            if let Some(u) = user
+                && !t.pending.iter().any(|p| p == u)
+            {
+                return refuse(
+                    "user_id",
+                    format!(
+                        "{} is not a pending assignee of task {task} (its pending assignees: {})",
+                        name_of(config, u),
+                        t.pending
+                            .iter()
+                            .map(|p| name_of(config, p))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    Ok(Ok(Checked {
+        task: task.to_owned(),
+        user: user.map(str::to_owned),
+        until,
+        warning,
+    }))
+}
+
+fn parse_for(text: &str, now: DateTime<Utc>, names: Names) -> Result<DateTime<Utc>, String> {
+    let flag = names.of("for");
     let d = humantime::parse_duration(text.trim()).map_err(|e| {
-        UsageError(format!(
-            "--for \"{text}\" is not a duration ({e}); write it like 90m, 8h or 3d"
-        ))
+        format!("{flag} \"{text}\" is not a duration ({e}); write it like 90m, 8h or 3d")
     })?;
     chrono::TimeDelta::from_std(d)
         .ok()
         .and_then(|d| now.checked_add_signed(d))
         .filter(|_| !d.is_zero())
-        .ok_or_else(|| {
-            UsageError(format!(
-                "--for \"{text}\" must be above 0s and below a century"
-            ))
-        })
+        .ok_or_else(|| format!("{flag} \"{text}\" must be above 0s and below a century"))
 }
 
 /// `--until`: `YYYY-MM-DD` (the start of that day), `YYYY-MM-DD HH:MM[:SS]` or
@@ -275,13 +387,14 @@ pub fn parse_until(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
         .ok_or_else(|| format!("--until \"{text}\" does not exist in {tz}"))
 }
 
-/// Who runs this command, for the record: the user behind sudo, else the login name, else
-/// the uid.
-fn who() -> String {
-    ["SUDO_USER", "USER", "LOGNAME"]
+/// Who runs this command, for the record: `cli:` and the user behind sudo, else the login
+/// name, else the uid.
+pub fn who_at_cli() -> String {
+    let user = ["SUDO_USER", "USER", "LOGNAME"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
-        .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()))
+        .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()));
+    format!("cli:{user}")
 }
 
 /// A watched user's name as `plan` shows it (the id when not watched).

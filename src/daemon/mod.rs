@@ -68,7 +68,17 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
         crate::prometheus::known_series(&config.rules);
     }
     crate::keeper::publish(&store);
+    let console_at = config.console.as_ref().map(|c| c.listen);
     let mut engine = Engine::new(config, client, store, clock, Some(stopping.clone()));
+    // The console reads what the loop publishes: the engine (after each reload) and how the
+    // last cycle ended.
+    let (live_tx, live_rx) = tokio::sync::watch::channel(crate::console::Live {
+        engine: engine.clone(),
+        last_cycle: None,
+    });
+    if let Some(listen) = console_at {
+        crate::console::serve(listen, live_rx).await?;
+    }
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -143,6 +153,15 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
             }
             finished = async { cycle.as_mut().expect("guarded").await }, if cycle.is_some() => {
                 cycle = None;
+                let at = engine.clock.now();
+                let last = |ok: bool, summary: String| {
+                    live_tx.send_modify(|l| l.last_cycle = Some(crate::console::LastCycle { at, ok, summary }));
+                };
+                match &finished {
+                    Ok(Ok(report)) => last(true, report.summary()),
+                    Ok(Err(e)) => last(false, e.to_string()),
+                    Err(e) => last(false, format!("the cycle's task failed: {e}")),
+                }
                 let status = match finished {
                     Ok(Ok(report)) => format!("last cycle: {}", report.summary()),
                     // The quota hold was said once, at ERROR, when it began.
@@ -186,6 +205,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
                         || new.config.schedule.timezone != engine.config.schedule.timezone
                         || crons(&new.config) != crons(&engine.config);
                     engine = new;
+                    live_tx.send_modify(|l| l.engine = engine.clone());
                     if reschedule
                         && let Err(e) = arm_schedule(&scheduler, &engine, &generation, &tick_tx).await
                     {

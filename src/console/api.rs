@@ -1,0 +1,185 @@
+//! The JSON API beside the pages, the same data: `/api/v1/…`. Signed in by a session cookie
+//! (writes then carry `X-CSRF-Token`) or by the console's token as `Authorization: Bearer`.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::Console;
+use super::auth::{self, Visitor};
+use super::data::{self, Failure, TaskFilter};
+use super::pages::AllQuery;
+
+async fn signed_in(
+    console: &Console,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<Visitor, Response> {
+    match auth::visitor(console, headers, peer.ip()).await {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(Failure::Unauthorized.api()),
+        Err(f) => Err(f.api()),
+    }
+}
+
+fn csrf_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-csrf-token").and_then(|v| v.to_str().ok())
+}
+
+pub(super) async fn status(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = signed_in(&console, &headers, peer).await {
+        return r;
+    }
+    match data::overview(&console).await {
+        Ok(o) => Json(&*o).into_response(),
+        Err(f) => f.api(),
+    }
+}
+
+pub(super) async fn tasks(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(f): Query<TaskFilter>,
+) -> Response {
+    if let Err(r) = signed_in(&console, &headers, peer).await {
+        return r;
+    }
+    match data::task_page(&console.live(), &f).await {
+        Ok(p) => Json(p).into_response(),
+        Err(f) => f.api(),
+    }
+}
+
+pub(super) async fn task(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(task_id): Path<String>,
+) -> Response {
+    if let Err(r) = signed_in(&console, &headers, peer).await {
+        return r;
+    }
+    match data::task_view(&console.live(), &task_id).await {
+        Ok(Some(v)) => Json(v).into_response(),
+        Ok(None) => Failure::NotFound(format!("no task {task_id} has been seen")).api(),
+        Err(f) => f.api(),
+    }
+}
+
+pub(super) async fn silences(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<AllQuery>,
+) -> Response {
+    if let Err(r) = signed_in(&console, &headers, peer).await {
+        return r;
+    }
+    let live = console.live();
+    match live
+        .engine
+        .store
+        .silences(q.all(), live.engine.clock.now())
+        .await
+    {
+        Ok(s) => Json(s).into_response(),
+        Err(e) => Failure::from(e).api(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewSilenceBody {
+    task_id: Option<String>,
+    user_id: Option<String>,
+    #[serde(rename = "for")]
+    duration: Option<String>,
+    until: Option<String>,
+    reason: Option<String>,
+}
+
+pub(super) async fn add_silence(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<NewSilenceBody>, JsonRejection>,
+) -> Response {
+    let v = match signed_in(&console, &headers, peer).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(f) = v.check_csrf(csrf_header(&headers)) {
+        return f.api();
+    }
+    let Json(b) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return Failure::BadRequest(format!(
+                "the body is not a silence ({}); send {{\"task_id\", \"user_id\"?, \"for\"? | \"until\"?, \"reason\"?}}",
+                e.body_text()
+            ))
+            .api();
+        }
+    };
+    let Some(task_id) = b.task_id.as_deref() else {
+        return Failure::BadField("task_id", "task_id is missing: the task to silence".into())
+            .api();
+    };
+    let live = console.live();
+    match super::pages::add_silence(
+        &live,
+        &v,
+        task_id,
+        b.user_id.as_deref(),
+        b.duration.as_deref(),
+        b.until.as_deref(),
+        b.reason.as_deref().unwrap_or(""),
+    )
+    .await
+    {
+        Ok(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
+        Err(f) => f.api(),
+    }
+}
+
+pub(super) async fn remove_silence(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let v = match signed_in(&console, &headers, peer).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(f) = v.check_csrf(csrf_header(&headers)) {
+        return f.api();
+    }
+    let Ok(id) = id.trim().parse::<i64>() else {
+        return Failure::NotFound(format!("no silence {id}")).api();
+    };
+    let live = console.live();
+    match live
+        .engine
+        .store
+        .end_silence(id, &v.who, live.engine.clock.now())
+        .await
+    {
+        Ok(Some(_)) => {
+            tracing::info!(silence = id, by = %v.who, "console: silence removed");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(None) => Failure::NotFound(format!("no silence {id}")).api(),
+        Err(e) => Failure::from(e).api(),
+    }
+}

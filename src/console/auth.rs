@@ -1,0 +1,627 @@
+//! Who is asking: sessions (a cookie whose SHA-256 is a database row), the console's token as
+//! `Authorization: Bearer`, and the ways to sign in — the token form, a one-time link from
+//! `expediter console link`, and Sign in with Feishu (OAuth 2.0 through `[feishu]`'s app).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use sha2::Digest as _;
+use subtle::ConstantTimeEq as _;
+
+use super::Console;
+use super::data::Failure;
+use crate::clock::Clock;
+use crate::config::{ConsoleConfig, SignIn};
+use crate::startup::{EXIT_CONFIG, EXIT_OK, UsageError, load_config};
+use crate::store::{Session, Store};
+
+pub(super) const SESSION_COOKIE: &str = "expediter_session";
+const STATE_COOKIE: &str = "expediter_sign_in";
+/// How long a sign-in with Feishu may take, from our redirect to its callback.
+const STATE_LIFETIME: Duration = Duration::from_secs(600);
+/// Sign-in attempts allowed per address per minute; past it, 429.
+const ATTEMPTS_PER_MINUTE: usize = 10;
+
+/// 32 random bytes from the operating system, base64url: session ids, CSRF tokens, links.
+pub(super) fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What the database keeps of a secret the browser holds.
+pub(super) fn digest(secret: &str) -> String {
+    let hash = sha2::Sha256::digest(secret.as_bytes());
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Equal, compared in constant time.
+pub(super) fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// Sign-in attempts per address, over the last minute.
+#[derive(Default)]
+pub(crate) struct Limiter {
+    seen: Mutex<HashMap<IpAddr, VecDeque<tokio::time::Instant>>>,
+}
+
+impl Limiter {
+    /// Records an attempt from `ip`; `false` when it is one too many.
+    fn attempt(&self, ip: IpAddr) -> bool {
+        let now = tokio::time::Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() > 10_000 {
+            seen.retain(|_, q| q.back().is_some_and(|t| now - *t < Duration::from_secs(60)));
+        }
+        let q = seen.entry(ip).or_default();
+        while q
+            .front()
+            .is_some_and(|t| now - *t >= Duration::from_secs(60))
+        {
+            q.pop_front();
+        }
+        if q.len() >= ATTEMPTS_PER_MINUTE {
+            return false;
+        }
+        q.push_back(now);
+        true
+    }
+}
+
+/// Someone signed in: by a session (with its CSRF token) or by the token as Bearer.
+#[derive(Clone, Debug)]
+pub(crate) struct Visitor {
+    /// For the record: "Name (open_id)", "token", "cli:<user>".
+    pub who: String,
+    /// The session's CSRF token; `None` for Bearer (no cookie, nothing to forge).
+    pub csrf: Option<String>,
+    session: Option<String>,
+}
+
+impl Visitor {
+    /// A write from a form or a cookie-authenticated API call carries the session's token.
+    pub fn check_csrf(&self, given: Option<&str>) -> Result<(), Failure> {
+        match &self.csrf {
+            None => Ok(()),
+            Some(expected) if given.is_some_and(|g| same(g, expected)) => Ok(()),
+            Some(_) => Err(Failure::Forbidden(
+                "the form is stale or was not sent from the console (CSRF token missing or wrong); reload the page and try again".into(),
+            )),
+        }
+    }
+}
+
+pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn now() -> DateTime<Utc> {
+    Clock::system().now()
+}
+
+/// Who sent this request, if anyone signed in. A wrong Bearer token counts as a sign-in
+/// attempt (and is refused with 429 past the limit).
+pub(super) async fn visitor(
+    console: &Console,
+    headers: &HeaderMap,
+    peer: IpAddr,
+) -> Result<Option<Visitor>, Failure> {
+    let live = console.live();
+    let config = &live.engine.config;
+    if let Some(bearer) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        let token = console_token(config.console.as_ref());
+        if token.as_deref().is_some_and(|t| same(bearer.trim(), t)) {
+            return Ok(Some(Visitor {
+                who: "token".into(),
+                csrf: None,
+                session: None,
+            }));
+        }
+        if !console.limiter.attempt(peer) {
+            return Err(Failure::TooMany);
+        }
+        return Ok(None);
+    }
+    let Some(id) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let hash = digest(id);
+    Ok(live
+        .engine
+        .store
+        .session(&hash, now())
+        .await?
+        .map(|s| Visitor {
+            who: s.who,
+            csrf: Some(s.csrf),
+            session: Some(hash),
+        }))
+}
+
+/// The console's token, read now (a rotated file is honoured without a restart).
+fn console_token(console: Option<&ConsoleConfig>) -> Option<String> {
+    let source = console?.token.as_ref()?;
+    match source.resolve() {
+        Ok(secret) => Some(secret.expose().to_owned()),
+        Err(e) => {
+            tracing::warn!("the console's token cannot be read: {e}");
+            None
+        }
+    }
+}
+
+/// Where to go after signing in: one of our own paths, never another site.
+pub(super) fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn cookie_attributes(console: &ConsoleConfig) -> &'static str {
+    if console.secure_cookies() {
+        "; HttpOnly; SameSite=Lax; Secure"
+    } else {
+        "; HttpOnly; SameSite=Lax"
+    }
+}
+
+/// A new session for `who` (a new id at every sign-in), and the redirect to `next`.
+async fn start_session(live: &super::Live, who: String, next: &str) -> Result<Response, Failure> {
+    let config = &live.engine.config;
+    let console = config
+        .console
+        .as_ref()
+        .ok_or(Failure::NotFound("no console".into()))?;
+    let id = random_token();
+    let now = now();
+    let expires_at =
+        now + chrono::TimeDelta::from_std(console.session).unwrap_or(chrono::TimeDelta::hours(12));
+    let session = Session {
+        who: who.clone(),
+        csrf: random_token(),
+        expires_at,
+    };
+    live.engine
+        .store
+        .add_session(&digest(&id), &session, now)
+        .await?;
+    tracing::info!(who = %who, "console: signed in");
+    let cookie = format!(
+        "{SESSION_COOKIE}={id}; Path=/; Max-Age={}{}",
+        console.session.as_secs(),
+        cookie_attributes(console)
+    );
+    let mut response = Redirect::to(next).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|_| Failure::Internal)?,
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub(super) struct LoginQuery {
+    next: Option<String>,
+    error: Option<String>,
+}
+
+pub(super) async fn login_page(
+    State(console): State<Console>,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let live = console.live();
+    let Some(c) = live.engine.config.console.as_ref() else {
+        return Failure::NotFound("no console".into()).page();
+    };
+    let next = safe_next(q.next.as_deref());
+    super::pages::html_response(super::pages::login(c, &next, q.error.as_deref()))
+}
+
+#[derive(Deserialize)]
+pub(super) struct TokenForm {
+    token: String,
+    next: Option<String>,
+}
+
+/// `sign_in = "token"`: the form's token, compared in constant time.
+pub(super) async fn login_with_token(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    if !console.limiter.attempt(peer.ip()) {
+        return Failure::TooMany.page();
+    }
+    let live = console.live();
+    let config = &live.engine.config;
+    let next = safe_next(form.next.as_deref());
+    if !config
+        .console
+        .as_ref()
+        .is_some_and(|c| c.sign_in == SignIn::Token)
+    {
+        return Failure::NotFound("this console signs in with Feishu".into()).page();
+    }
+    let expected = console_token(config.console.as_ref());
+    if !expected.is_some_and(|t| same(form.token.trim(), &t)) {
+        tracing::warn!(peer = %peer.ip(), "console: a sign-in with a wrong token");
+        let to = format!("/login?error=token&next={}", encode(&next));
+        return (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
+    }
+    start_session(&live, "token".into(), &next)
+        .await
+        .unwrap_or_else(Failure::page)
+}
+
+#[derive(Deserialize)]
+pub(super) struct LinkQuery {
+    t: String,
+    next: Option<String>,
+}
+
+/// A link from `expediter console link`: valid once, until it expires.
+pub(super) async fn login_with_link(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(q): Query<LinkQuery>,
+) -> Response {
+    if !console.limiter.attempt(peer.ip()) {
+        return Failure::TooMany.page();
+    }
+    let live = console.live();
+    let next = safe_next(q.next.as_deref());
+    match live
+        .engine
+        .store
+        .use_grant(&digest(&q.t), "link", now())
+        .await
+    {
+        Ok(Some(who)) => start_session(&live, who, &next)
+            .await
+            .unwrap_or_else(Failure::page),
+        Ok(None) => {
+            let to = format!("/login?error=link&next={}", encode(&next));
+            (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+        }
+        Err(e) => Failure::from(e).page(),
+    }
+}
+
+/// `sign_in = "feishu"`: to Feishu's authorize page, with a state bound to this browser (a
+/// cookie) and used once (a database row).
+pub(super) async fn login_with_feishu(
+    State(console): State<Console>,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let live = console.live();
+    let config = &live.engine.config;
+    let Some(c) = config.console.as_ref() else {
+        return Failure::NotFound("no console".into()).page();
+    };
+    let (SignIn::Feishu { accounts_url, .. }, Some(public)) = (&c.sign_in, &c.public_url) else {
+        return Failure::NotFound("this console does not sign in with Feishu".into()).page();
+    };
+    let state = random_token();
+    let next = safe_next(q.next.as_deref());
+    let expires = now() + chrono::TimeDelta::from_std(STATE_LIFETIME).unwrap_or_default();
+    if let Err(e) = live
+        .engine
+        .store
+        .add_grant(&digest(&state), "oauth_state", &next, expires)
+        .await
+    {
+        return Failure::from(e).page();
+    }
+    let redirect_uri = format!("{public}/login/feishu/callback");
+    let to = format!(
+        "{accounts_url}/open-apis/authen/v1/authorize?client_id={}&redirect_uri={}&state={state}",
+        encode(&config.feishu.app_id),
+        encode(&redirect_uri)
+    );
+    let cookie = format!(
+        "{STATE_COOKIE}={state}; Path=/login/feishu; Max-Age={}{}",
+        STATE_LIFETIME.as_secs(),
+        cookie_attributes(c)
+    );
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub(super) struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+/// Feishu sends the browser back here: the state must be this browser's and unused, the code
+/// is exchanged for the person's token, and the person must be in `allow`.
+pub(super) async fn feishu_callback(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<Callback>,
+) -> Response {
+    if !console.limiter.attempt(peer.ip()) {
+        return Failure::TooMany.page();
+    }
+    let live = console.live();
+    let config = &live.engine.config;
+    let Some(c) = config.console.as_ref() else {
+        return Failure::NotFound("no console".into()).page();
+    };
+    let (SignIn::Feishu { allow, .. }, Some(public)) = (&c.sign_in, &c.public_url) else {
+        return Failure::NotFound("this console does not sign in with Feishu".into()).page();
+    };
+    let (Some(code), Some(state)) = (q.code, q.state) else {
+        return Failure::BadRequest("Feishu sent no code or no state back; sign in again".into())
+            .page();
+    };
+    let bound = cookie(&headers, STATE_COOKIE).is_some_and(|mine| same(mine, &state));
+    if !bound {
+        return Failure::Forbidden(
+            "this sign-in was not started in this browser; sign in again from the console".into(),
+        )
+        .page();
+    }
+    let next = match live
+        .engine
+        .store
+        .use_grant(&digest(&state), "oauth_state", now())
+        .await
+    {
+        Ok(Some(next)) => safe_next(Some(&next)),
+        Ok(None) => {
+            return Failure::Forbidden(
+                "this sign-in was used already or took too long; sign in again".into(),
+            )
+            .page();
+        }
+        Err(e) => return Failure::from(e).page(),
+    };
+    let person = match feishu_person(&live, &code, &format!("{public}/login/feishu/callback")).await
+    {
+        Ok(p) => p,
+        Err(message) => {
+            tracing::warn!("console: sign-in with Feishu failed: {message}");
+            return Failure::Forbidden(format!("Feishu did not sign you in: {message}")).page();
+        }
+    };
+    let admitted = allow.iter().any(|a| {
+        a == "*"
+            || *a == person.open_id
+            || person
+                .email
+                .as_deref()
+                .is_some_and(|e| a.eq_ignore_ascii_case(e))
+    });
+    if !admitted {
+        tracing::warn!(open_id = %person.open_id, "console: signed in with Feishu but not in [console] allow");
+        return Failure::Forbidden(format!(
+            "{} ({}) may not use this console; ask its administrator to add your open_id or email to [console] allow",
+            person.name, person.open_id
+        ))
+        .page();
+    }
+    let who = format!("{} ({})", person.name, person.open_id);
+    let mut response = start_session(&live, who, &next)
+        .await
+        .unwrap_or_else(Failure::page);
+    let clear = format!(
+        "{STATE_COOKIE}=; Path=/login/feishu; Max-Age=0{}",
+        cookie_attributes(c)
+    );
+    if let Ok(v) = HeaderValue::from_str(&clear) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+struct Person {
+    name: String,
+    open_id: String,
+    email: Option<String>,
+}
+
+/// The code for a user access token, then who it is. Errors say what Feishu said, never a
+/// token or the secret.
+async fn feishu_person(
+    live: &super::Live,
+    code: &str,
+    redirect_uri: &str,
+) -> Result<Person, String> {
+    let config = &live.engine.config;
+    let http = crate::feishu::client_builder()
+        .timeout(config.feishu.request_timeout)
+        .build()
+        .map_err(|e| format!("no HTTP client: {e}"))?;
+    let base = &config.feishu.base_url;
+    let secret = live.engine.client.app_secret().expose().to_owned();
+    let answer: serde_json::Value = http
+        .post(format!("{base}/open-apis/authen/v2/oauth/token"))
+        .json(&serde_json::json!({
+            "grant_type": "authorization_code",
+            "client_id": config.feishu.app_id,
+            "client_secret": secret,
+            "code": code,
+            "redirect_uri": redirect_uri,
+        }))
+        .send()
+        .await
+        .map_err(|e| format!("the token exchange did not complete ({})", e.without_url()))?
+        .json()
+        .await
+        .map_err(|_| "the token exchange's answer was not JSON".to_owned())?;
+    let code = answer.get("code").and_then(|c| c.as_i64()).unwrap_or(-1);
+    if code != 0 {
+        let msg = answer
+            .get("error_description")
+            .or_else(|| answer.get("msg"))
+            .and_then(|m| m.as_str())
+            .unwrap_or("");
+        return Err(if code == 20010 {
+            "you may not use the app (its availability range in the Feishu admin console)".into()
+        } else {
+            format!("code {code}: {msg}")
+        });
+    }
+    let token = answer
+        .get("access_token")
+        .and_then(|t| t.as_str())
+        .ok_or("the token exchange gave no access_token")?;
+    let info: serde_json::Value = http
+        .get(format!("{base}/open-apis/authen/v1/user_info"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| format!("reading who you are did not complete ({})", e.without_url()))?
+        .json()
+        .await
+        .map_err(|_| "the user_info answer was not JSON".to_owned())?;
+    let code = info.get("code").and_then(|c| c.as_i64()).unwrap_or(-1);
+    let data = info.get("data").filter(|_| code == 0).ok_or_else(|| {
+        format!(
+            "user_info code {code}: {}",
+            info.get("msg").and_then(|m| m.as_str()).unwrap_or("")
+        )
+    })?;
+    let text = |k: &str| {
+        data.get(k)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+    };
+    let open_id = text("open_id")
+        .ok_or("user_info gave no open_id")?
+        .to_owned();
+    Ok(Person {
+        name: text("name").unwrap_or(&open_id).to_owned(),
+        email: text("email")
+            .or_else(|| text("enterprise_email"))
+            .map(str::to_owned),
+        open_id,
+    })
+}
+
+#[derive(Deserialize)]
+pub(super) struct LogoutForm {
+    csrf: Option<String>,
+}
+
+/// Sign-out ends the session on the server too.
+pub(super) async fn logout(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    let live = console.live();
+    let visitor = match visitor(&console, &headers, peer.ip()).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(f) => return f.page(),
+    };
+    if let Err(f) = visitor.check_csrf(form.csrf.as_deref()) {
+        return f.page();
+    }
+    if let Some(hash) = &visitor.session
+        && let Err(e) = live.engine.store.end_session(hash, now()).await
+    {
+        return Failure::from(e).page();
+    }
+    let attrs = live
+        .engine
+        .config
+        .console
+        .as_ref()
+        .map_or("", cookie_attributes);
+    let mut response = Redirect::to("/login").into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Path=/; Max-Age=0{attrs}")) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+pub(super) fn encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// `expediter console link [--for DUR]`: a one-time sign-in link, recorded as made by the
+/// person at the shell.
+pub async fn link(path: &Path, valid_for: &str) -> anyhow::Result<u8> {
+    let config = load_config(path)?;
+    let Some(console) = &config.console else {
+        eprintln!(
+            "error: {} has no [console]: add one with listen = \"127.0.0.1:9465\" (see config.example.toml)",
+            path.display()
+        );
+        return Ok(EXIT_CONFIG);
+    };
+    let lifetime = humantime::parse_duration(valid_for.trim()).map_err(|e| {
+        UsageError(format!(
+            "--for \"{valid_for}\" is not a duration ({e}); write it like 10m"
+        ))
+    })?;
+    if lifetime > Duration::from_secs(7 * 86_400) || lifetime < Duration::from_secs(10) {
+        return Err(UsageError(format!(
+            "--for \"{valid_for}\": a sign-in link lasts between 10s and 7d"
+        ))
+        .into());
+    }
+    let store = Store::open(&config.storage.database).await?;
+    let token = random_token();
+    let now = now();
+    let expires = now + chrono::TimeDelta::from_std(lifetime).unwrap_or_default();
+    store
+        .add_grant(
+            &digest(&token),
+            "link",
+            &crate::commands::silence::who_at_cli(),
+            expires,
+        )
+        .await?;
+    store.close().await;
+    let base = console
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", console.listen));
+    println!("{base}/login/link?t={token}");
+    eprintln!(
+        "valid once, until {} ({})",
+        expires
+            .with_timezone(&config.schedule.timezone)
+            .format("%Y-%m-%d %H:%M %Z"),
+        crate::domain::opinion::human_duration(lifetime)
+    );
+    Ok(EXIT_OK)
+}

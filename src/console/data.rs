@@ -1,0 +1,472 @@
+//! What the pages and the API show, read from the database and the running engine: the task
+//! list (filtered and paged in SQL; the state and rule filters decided chunk by chunk, never
+//! the whole table at once), the overview's counts, one task's history; and what goes wrong.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Console, LastCycle, Live};
+use crate::commands::plan::{self, PlanEntry};
+use crate::domain::Pair;
+use crate::store::{PairQuery, PairScope, PairSort, StoreError};
+
+/// What went wrong with a request, said to its sender without internals.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    BadRequest(String),
+    /// 400 naming the field.
+    BadField(&'static str, String),
+    NotFound(String),
+    Unauthorized,
+    Forbidden(String),
+    TooMany,
+    /// The database did not answer (the log says why).
+    Unavailable,
+    Internal,
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        tracing::warn!("console: {e}");
+        Failure::Unavailable
+    }
+}
+
+impl Failure {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Failure::BadRequest(_) | Failure::BadField(..) => StatusCode::BAD_REQUEST,
+            Failure::NotFound(_) => StatusCode::NOT_FOUND,
+            Failure::Unauthorized => StatusCode::UNAUTHORIZED,
+            Failure::Forbidden(_) => StatusCode::FORBIDDEN,
+            Failure::TooMany => StatusCode::TOO_MANY_REQUESTS,
+            Failure::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Failure::BadRequest(m) | Failure::NotFound(m) | Failure::Forbidden(m) => m.clone(),
+            Failure::BadField(_, m) => m.clone(),
+            Failure::Unauthorized => "sign in first: a session cookie from /login, or Authorization: Bearer with the console's token".into(),
+            Failure::TooMany => "too many sign-in attempts from this address; wait a minute".into(),
+            Failure::Unavailable => "the database did not answer; the daemon's log says why".into(),
+            Failure::Internal => "something went wrong inside; the daemon's log says what".into(),
+        }
+    }
+
+    /// As a page.
+    pub fn page(self) -> Response {
+        super::pages::failure(&self)
+    }
+
+    /// As the API's JSON: `{"error": …, "field"?: …}`.
+    pub fn api(self) -> Response {
+        let mut body = serde_json::json!({ "error": self.message() });
+        if let Failure::BadField(field, _) = &self {
+            body["field"] = serde_json::Value::from(*field);
+        }
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+/// The task list's filters, sort and page, as in the URL.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub(crate) struct TaskFilter {
+    /// An assignee's id or name.
+    pub assignee: Option<String>,
+    pub team: Option<String>,
+    pub rule: Option<String>,
+    /// A plan status, or `escalated`.
+    pub state: Option<String>,
+    /// Text in the label, or a task id.
+    pub q: Option<String>,
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+fn set(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl TaskFilter {
+    pub fn assignee(&self) -> Option<&str> {
+        set(&self.assignee)
+    }
+    pub fn team(&self) -> Option<&str> {
+        set(&self.team)
+    }
+    pub fn rule(&self) -> Option<&str> {
+        set(&self.rule)
+    }
+    pub fn state(&self) -> Option<&str> {
+        set(&self.state)
+    }
+    pub fn text(&self) -> Option<&str> {
+        set(&self.q)
+    }
+    pub fn sort(&self) -> PairSort {
+        set(&self.sort)
+            .and_then(PairSort::parse)
+            .unwrap_or_default()
+    }
+    pub fn limit(&self) -> i64 {
+        self.limit.unwrap_or(50).clamp(1, 500)
+    }
+    pub fn offset(&self) -> i64 {
+        self.offset.unwrap_or(0).max(0)
+    }
+}
+
+/// The states a filter may name.
+pub(crate) const STATES: &[&str] = &[
+    "due",
+    "waiting",
+    "deferred",
+    "capped",
+    "escalated",
+    "silenced",
+    "reminders_over",
+    "not_reminded",
+    "no_rule",
+    "unconfirmed",
+    "unwatched",
+];
+
+/// One page of the task list.
+#[derive(Debug, Serialize)]
+pub(crate) struct TaskPage {
+    pub entries: Vec<PlanEntry>,
+    /// How many pairs match the filters.
+    pub total: u64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Pairs read per query while deciding the state or rule filter.
+const CHUNK: i64 = 500;
+
+/// The plan's entries for these keys, in their order.
+async fn entries_for(
+    live: &Live,
+    keys: &[(String, String)],
+    now: DateTime<Utc>,
+    sent_today: &HashMap<String, u32>,
+) -> Result<Vec<PlanEntry>, Failure> {
+    let mut tasks: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+    tasks.sort();
+    tasks.dedup();
+    let mut pairs: Vec<Pair> = Vec::with_capacity(keys.len());
+    live.engine
+        .store
+        .visit_pending_pairs(PairScope::Tasks(&tasks), None, |p| pairs.push(p))
+        .await?;
+    let wanted: HashMap<(&str, &str), usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| ((k.0.as_str(), k.1.as_str()), i))
+        .collect();
+    pairs.retain(|p| wanted.contains_key(&(p.task_id.as_str(), p.user_id.as_str())));
+    let mut entries = plan::build(&live.engine.config, &pairs, now, sent_today);
+    entries.sort_by_key(|e| {
+        wanted
+            .get(&(e.task_id.as_str(), e.assignee_id.as_str()))
+            .copied()
+            .unwrap_or(usize::MAX)
+    });
+    Ok(entries)
+}
+
+fn matches(e: &PlanEntry, state: Option<&str>, rule: Option<&str>) -> bool {
+    let state_ok = match state {
+        None => true,
+        Some("escalated") => e.escalated_at.is_some(),
+        Some(s) => e.status == s,
+    };
+    state_ok && rule.is_none_or(|r| e.rule.as_deref() == Some(r))
+}
+
+/// The task list: filters on assignee, team and text, the order and the page in SQL; a state or
+/// rule filter (which need the rules' decision) reads the matching pairs chunk by chunk.
+pub(crate) async fn task_page(live: &Live, f: &TaskFilter) -> Result<TaskPage, Failure> {
+    let config = &live.engine.config;
+    let now = live.engine.clock.now();
+    let assignee = f.assignee().map(|a| {
+        config
+            .users
+            .iter()
+            .find(|u| u.id == a || u.name.as_deref() == Some(a))
+            .map_or(a.to_owned(), |u| u.id.clone())
+    });
+    let team: Option<Vec<String>> = f.team().map(|t| {
+        config
+            .users
+            .iter()
+            .filter(|u| u.team.as_deref() == Some(t))
+            .map(|u| u.id.clone())
+            .collect()
+    });
+    if let Some(s) = f.state()
+        && !STATES.contains(&s)
+    {
+        return Err(Failure::BadField(
+            "state",
+            format!("state \"{s}\" is not one of {}", STATES.join(", ")),
+        ));
+    }
+    if let Some(s) = set(&f.sort)
+        && PairSort::parse(s).is_none()
+    {
+        return Err(Failure::BadField(
+            "sort",
+            format!("sort \"{s}\" is not one of oldest, newest, assignee, task"),
+        ));
+    }
+    let today = crate::domain::calls::day_start(now, config.schedule.timezone);
+    let sent_today = live.engine.store.reminders_since(today).await?;
+    let mut q = PairQuery {
+        user: assignee.as_deref(),
+        users: team.as_deref(),
+        text: f.text(),
+        sort: f.sort(),
+        limit: f.limit(),
+        offset: f.offset(),
+    };
+    if f.state().is_none() && f.rule().is_none() {
+        let (keys, total) = live.engine.store.pair_page(&q).await?;
+        let entries = entries_for(live, &keys, now, &sent_today).await?;
+        return Ok(TaskPage {
+            entries,
+            total,
+            limit: q.limit,
+            offset: q.offset,
+        });
+    }
+    // Decided in chunks: only the page is kept, the rest counted.
+    let (limit, offset) = (q.limit, q.offset);
+    q.limit = CHUNK;
+    q.offset = 0;
+    let mut matched = 0u64;
+    let mut page = Vec::new();
+    loop {
+        let (keys, _) = live.engine.store.pair_page(&q).await?;
+        let full = keys.len() as i64 == CHUNK;
+        for e in entries_for(live, &keys, now, &sent_today).await? {
+            if !matches(&e, f.state(), f.rule()) {
+                continue;
+            }
+            if matched >= offset as u64 && (page.len() as i64) < limit {
+                page.push(e);
+            }
+            matched += 1;
+        }
+        if !full {
+            break;
+        }
+        q.offset += CHUNK;
+        tokio::task::yield_now().await;
+    }
+    Ok(TaskPage {
+        entries: page,
+        total: matched,
+        limit,
+        offset,
+    })
+}
+
+/// The overview: who is active, the last cycle, the next tick, a quota hold, counts by state,
+/// the most overdue assignees and rules.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Overview {
+    pub role: &'static str,
+    /// On PostgreSQL: who holds the lease.
+    pub lease: Option<LeaseView>,
+    pub last_cycle: Option<LastCycle>,
+    pub next_tick: Option<DateTime<Utc>>,
+    /// Feishu's monthly quota answer holds calls back until then.
+    pub quota_hold_until: Option<DateTime<Utc>>,
+    pub pending_pairs: u64,
+    pub counts: BTreeMap<String, u64>,
+    pub assignees: Vec<Overdue>,
+    pub rules: Vec<Overdue>,
+    pub computed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct LeaseView {
+    pub holder: String,
+    pub epoch: i64,
+    pub expires_at: DateTime<Utc>,
+    pub expired: bool,
+}
+
+/// An assignee (or a rule) with its due pairs and its longest wait.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Overdue {
+    pub id: String,
+    pub name: String,
+    pub due: u64,
+    pub pending: u64,
+    pub oldest_age_seconds: u64,
+}
+
+/// How long an overview's counts are kept before they are read again.
+const OVERVIEW_FOR: Duration = Duration::from_secs(10);
+
+pub(crate) async fn overview(console: &Console) -> Result<Arc<Overview>, Failure> {
+    if let Some((at, o)) = console
+        .overview
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        && at.elapsed() < OVERVIEW_FOR
+    {
+        return Ok(o.clone());
+    }
+    let live = console.live();
+    let o = Arc::new(compute_overview(&live).await?);
+    *console.overview.lock().unwrap_or_else(|p| p.into_inner()) =
+        Some((tokio::time::Instant::now(), o.clone()));
+    Ok(o)
+}
+
+async fn compute_overview(live: &Live) -> Result<Overview, Failure> {
+    let config = &live.engine.config;
+    let store = &live.engine.store;
+    let now = live.engine.clock.now();
+    let today = crate::domain::calls::day_start(now, config.schedule.timezone);
+    let sent_today = store.reminders_since(today).await?;
+    let lease = match store.lease_holder(&config.feishu.app_id).await {
+        Ok(l) => l.map(|l| LeaseView {
+            holder: l.holder,
+            epoch: l.epoch,
+            expires_at: l.expires_at,
+            expired: l.expired,
+        }),
+        Err(e) => return Err(e.into()),
+    };
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut assignees: HashMap<String, Overdue> = HashMap::new();
+    let mut rules: HashMap<String, Overdue> = HashMap::new();
+    let mut pending = 0u64;
+    let mut fold = |entries: Vec<PlanEntry>| {
+        for e in entries {
+            pending += 1;
+            *counts.entry(e.status.to_owned()).or_default() += 1;
+            if e.escalated_at.is_some() {
+                *counts.entry("escalated".into()).or_default() += 1;
+            }
+            let due = u64::from(e.status == "due");
+            let a = assignees
+                .entry(e.assignee_id.clone())
+                .or_insert_with(|| Overdue {
+                    id: e.assignee_id.clone(),
+                    name: e.assignee.clone(),
+                    due: 0,
+                    pending: 0,
+                    oldest_age_seconds: 0,
+                });
+            a.due += due;
+            a.pending += 1;
+            a.oldest_age_seconds = a.oldest_age_seconds.max(e.age_seconds);
+            if let Some(r) = &e.rule {
+                let r = rules.entry(r.clone()).or_insert_with(|| Overdue {
+                    id: r.clone(),
+                    name: r.clone(),
+                    due: 0,
+                    pending: 0,
+                    oldest_age_seconds: 0,
+                });
+                r.due += due;
+                r.pending += 1;
+                r.oldest_age_seconds = r.oldest_age_seconds.max(e.age_seconds);
+            }
+        }
+    };
+    // Chunk by chunk through the SQL page: never every pair at once.
+    let mut q = PairQuery {
+        limit: CHUNK,
+        sort: PairSort::Task,
+        ..Default::default()
+    };
+    loop {
+        let (keys, _) = store.pair_page(&q).await?;
+        let full = keys.len() as i64 == CHUNK;
+        fold(entries_for(live, &keys, now, &sent_today).await?);
+        if !full {
+            break;
+        }
+        q.offset += CHUNK;
+        tokio::task::yield_now().await;
+    }
+    let top = |m: HashMap<String, Overdue>| {
+        let mut v: Vec<Overdue> = m.into_values().collect();
+        v.sort_by(|a, b| {
+            b.due
+                .cmp(&a.due)
+                .then(b.oldest_age_seconds.cmp(&a.oldest_age_seconds))
+                .then(a.id.cmp(&b.id))
+        });
+        v.truncate(10);
+        v
+    };
+    Ok(Overview {
+        role: if store.acting() { "active" } else { "standby" },
+        lease,
+        last_cycle: live.last_cycle.clone(),
+        next_tick: config.ticks().next_after(now),
+        quota_hold_until: live.engine.client.quota_hold(),
+        pending_pairs: pending,
+        counts,
+        assignees: top(assignees),
+        rules: top(rules),
+        computed_at: now,
+    })
+}
+
+/// One task: as stored, its pending assignees as `plan` sees them, its silences.
+#[derive(Debug, Serialize)]
+pub(crate) struct TaskView {
+    #[serde(flatten)]
+    pub record: crate::store::TaskRecord,
+    /// Its pending assignees, as `plan --json` shows them.
+    pub entries: Vec<PlanEntry>,
+    pub silences: Vec<crate::store::Silence>,
+}
+
+pub(crate) async fn task_view(live: &Live, task_id: &str) -> Result<Option<TaskView>, Failure> {
+    let store = &live.engine.store;
+    let Some(record) = store.task_record(task_id).await? else {
+        return Ok(None);
+    };
+    let now = live.engine.clock.now();
+    let config = &live.engine.config;
+    let today = crate::domain::calls::day_start(now, config.schedule.timezone);
+    let sent_today = store.reminders_since(today).await?;
+    let ids = [record.task_id.clone()];
+    let mut pairs = Vec::new();
+    store
+        .visit_pending_pairs(PairScope::Tasks(&ids), None, |p| pairs.push(p))
+        .await?;
+    let entries = plan::build(config, &pairs, now, &sent_today);
+    let silences = store
+        .silences(true, now)
+        .await?
+        .into_iter()
+        .filter(|s| s.task_id == record.task_id)
+        .collect();
+    Ok(Some(TaskView {
+        record,
+        entries,
+        silences,
+    }))
+}
