@@ -123,6 +123,13 @@ pub(super) async fn add_silence(
     }
     let Json(b) = match body {
         Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                axum::Json(serde_json::json!({"error": "the body is too large: a silence is a few fields"})),
+            )
+                .into_response();
+        }
         Err(e) => {
             return Failure::BadRequest(format!(
                 "the body is not a silence ({}); send {{\"task_id\", \"user_id\"?, \"for\"? | \"until\"?, \"reason\"?}}",

@@ -572,8 +572,16 @@ pub(super) async fn logout(
     response
 }
 
+/// What a URL component keeps as it is (RFC 3986's unreserved characters).
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `text` as one URL component (a path segment, a query value).
 pub(super) fn encode(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(text, COMPONENT).to_string()
 }
 
 /// `expediter console link [--for DUR]`: a one-time sign-in link, recorded as made by the

@@ -11,13 +11,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::post;
+use axum::routing::{get, post};
 use tokio::time::Instant;
 
 use crate::feishu::{QUERY_PATH, TOKEN_PATH};
 
 mod acting;
 mod handlers;
+mod signin;
+pub use signin::FakePerson;
 pub mod postgres;
 mod webhook;
 
@@ -281,6 +283,8 @@ pub(super) struct FakeState {
     pub(super) unreadable: Vec<String>,
     /// Answer every listing page as if it were the first (a gateway that ignores `offset`).
     pub(super) repeat_first_page: bool,
+    /// Sign in with Feishu.
+    pub(super) signin: signin::SignInState,
 }
 
 /// A running simulated Feishu. Stops when dropped.
@@ -321,6 +325,7 @@ impl FakeFeishu {
             omit_count: false,
             unreadable: Vec::new(),
             repeat_first_page: false,
+            signin: Default::default(),
         }));
         let app = Router::new()
             .route(TOKEN_PATH, post(token_handler))
@@ -338,6 +343,9 @@ impl FakeFeishu {
                 post(chat_group_handler),
             )
             .route("/open-apis/bot/v2/hook/{token}", post(webhook_handler))
+            .route("/open-apis/authen/v1/authorize", get(signin::authorize))
+            .route("/open-apis/authen/v2/oauth/token", post(signin::token))
+            .route("/open-apis/authen/v1/user_info", get(signin::user_info))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
@@ -349,6 +357,16 @@ impl FakeFeishu {
             state,
             server,
         })
+    }
+
+    /// Who the simulated browser is signed in to Feishu as (for Sign in with Feishu).
+    pub fn sign_in_as(&self, person: Option<FakePerson>) {
+        self.with(|s| s.signin.person = person);
+    }
+
+    /// The bodies of every code exchange received.
+    pub fn oauth_exchanges(&self) -> Vec<serde_json::Value> {
+        self.with(|s| s.signin.exchanges.clone())
     }
 
     pub fn url(&self) -> String {

@@ -314,7 +314,8 @@ pub struct Silence {
     pub created_at: DateTime<Utc>,
     /// When `silence remove` (or the console) ended it.
     pub ended_at: Option<DateTime<Utc>>,
-    /// Who ended it.
+    /// Who ended it (`removed_by` in JSON, beside `created_by`).
+    #[serde(rename = "removed_by")]
     pub ended_by: Option<String>,
     /// The task's label, when the task is known.
     pub label: Option<String>,

@@ -592,3 +592,62 @@ fn every_store_test_runs_on_both_backends() {
         "tests that make an env outside both_backends! in a file that does not say \"SQLite only\": {undecided:#?}"
     );
 }
+
+/// The console's token in tests.
+pub const CONSOLE_TOKEN: &str = "console-T0KEN-4c1d8e";
+
+/// Adds `[console]` on a free loopback port (token sign-in unless `extra` says otherwise);
+/// the port.
+pub fn with_console(env: &TestEnv, extra: &str) -> u16 {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    let token = if extra.contains("token") {
+        String::new()
+    } else {
+        format!("token = \"{CONSOLE_TOKEN}\"\n")
+    };
+    std::fs::write(
+        &env.config_path,
+        format!("{text}\n[console]\nlisten = \"127.0.0.1:{port}\"\n{token}{extra}\n"),
+    )
+    .unwrap();
+    port
+}
+
+/// An HTTP client that follows no redirect and keeps no cookie: each test says what it sends.
+pub fn browser() -> reqwest::Client {
+    expediter::feishu::client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
+}
+
+/// Waits until the console on `port` answers.
+pub async fn wait_for_console(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(r) = http_get(format!("http://127.0.0.1:{port}/healthz")).await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the console on {port} never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The `name=value` of a response's cookie `name`, and its whole Set-Cookie line.
+pub fn set_cookie(r: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| (v.split(';').next().unwrap().to_owned(), v.to_owned()))
+}

@@ -8,6 +8,7 @@
 mod helpers;
 
 mod check;
+mod console;
 mod cycle;
 mod daemon;
 mod decide;
