@@ -55,6 +55,10 @@ pub async fn build(
 ) -> anyhow::Result<Value> {
     let pairs = store.pending_pairs().await?;
     let policy = config.policy();
+    let public = config
+        .console
+        .as_ref()
+        .and_then(|c| c.public_url.as_deref());
     let mut items = Vec::new();
     for p in &pairs {
         let Some(user) = config.users.iter().find(|u| u.id == p.user_id) else {
@@ -80,6 +84,7 @@ pub async fn build(
             reminders: p.sent,
             escalated: p.escalated.cc.is_some() || p.escalated.chat.is_some(),
             silenced,
+            link: public.map(|u| format!("{u}/tasks/{}", component(&p.task_id))),
         });
     }
     let subtitle = if digest.min_age.is_zero() {
@@ -90,12 +95,34 @@ pub async fn build(
             human_duration(digest.min_age)
         )
     };
+    let button = public.map(|u| format!("{u}{}", console_selection(digest)));
     Ok(card::message(
         &digest.name,
         &subtitle,
         items,
+        button.as_deref(),
         card::BODY_LIMIT - card::SIGNATURE_ROOM,
     ))
+}
+
+/// A URL component, escaped.
+fn component(text: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(text, KEEP).to_string()
+}
+
+/// The console's task list filtered to the digest's selection, as far as its filters go: one
+/// team, or one user; otherwise every task (the list's own filters narrow it from there).
+fn console_selection(digest: &Digest) -> String {
+    match (digest.teams.as_slice(), digest.users.as_slice()) {
+        ([team], []) => format!("/tasks?team={}", component(team)),
+        ([], [user]) => format!("/tasks?assignee={}", component(user)),
+        _ => "/tasks".to_owned(),
+    }
 }
 
 /// Posts `message` to the digest's bot, signed when it has a secret.

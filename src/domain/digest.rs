@@ -26,14 +26,39 @@ pub struct Item {
     pub reminders: u32,
     pub escalated: bool,
     pub silenced: bool,
+    /// The task's page in the console (`[console] public_url` set).
+    pub link: Option<String>,
+}
+
+/// `text` safe inside a `lark_md` element: every character markdown gives a meaning is written
+/// as a numeric HTML entity, so a label someone typed shows as typed and never becomes a link.
+pub fn md_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' | '<' | '>' | '*' | '~' | '_' | '[' | ']' | '(' | ')' | '`' | '#' | '\\' | '|'
+            | '!' | '+' | '-' | '=' | '{' | '}' | '"' | '\'' => {
+                out.push_str(&format!("&#{};", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The message (`msg_type` interactive) for digest `name`, its serialized body under
 /// `limit` bytes: the oldest tasks are kept, each assignee's cut ones counted as "and N more".
-pub fn message(name: &str, subtitle: &str, mut items: Vec<Item>, limit: usize) -> Value {
+pub fn message(
+    name: &str,
+    subtitle: &str,
+    mut items: Vec<Item>,
+    button: Option<&str>,
+    limit: usize,
+) -> Value {
     items.sort_by(|a, b| b.age.cmp(&a.age).then_with(|| a.task_id.cmp(&b.task_id)));
     let fits = |keep: usize| {
-        serde_json::to_vec(&card(name, subtitle, &items, keep)).map_or(usize::MAX, |b| b.len())
+        serde_json::to_vec(&card(name, subtitle, &items, button, keep))
+            .map_or(usize::MAX, |b| b.len())
             <= limit
     };
     // The most tasks that fit, oldest first (the size grows with every task kept).
@@ -42,11 +67,14 @@ pub fn message(name: &str, subtitle: &str, mut items: Vec<Item>, limit: usize) -
         let mid = (lo + hi).div_ceil(2);
         if fits(mid) { lo = mid } else { hi = mid - 1 }
     }
-    card(name, subtitle, &items, lo)
+    card(name, subtitle, &items, button, lo)
 }
 
 /// The card showing the first `keep` of `items` (sorted most overdue first).
-fn card(name: &str, subtitle: &str, items: &[Item], keep: usize) -> Value {
+fn card(name: &str, subtitle: &str, items: &[Item], button: Option<&str>, keep: usize) -> Value {
+    // With links, lines are lark_md (labels escaped); without, plain text.
+    let md = items.iter().any(|i| i.link.is_some());
+    let text = |t: &str| if md { md_escape(t) } else { t.to_owned() };
     let oldest = items.first().map(|i| human_duration(i.age));
     // Items are (task, assignee) pairs: a task shared by two people is one task.
     let tasks: std::collections::HashSet<&str> = items.iter().map(|i| i.task_id.as_str()).collect();
@@ -80,14 +108,18 @@ fn card(name: &str, subtitle: &str, items: &[Item], keep: usize) -> Value {
             .enumerate()
             .filter(|(_, i)| i.assignee == who)
             .collect();
-        let mut lines = vec![format!("{who} — {} task(s)", theirs.len())];
+        let mut lines = vec![format!("{} — {} task(s)", text(who), theirs.len())];
         let mut more = 0;
         for (idx, i) in &theirs {
             if *idx >= keep {
                 more += 1;
                 continue;
             }
-            let mut line = format!("• {} · {}", i.label, human_duration(i.age));
+            let label = match &i.link {
+                Some(url) if md => format!("[{}]({url})", text(&i.label)),
+                _ => text(&i.label),
+            };
+            let mut line = format!("• {label} · {}", human_duration(i.age));
             if i.reminders > 0 {
                 line.push_str(&format!(" · reminded {}×", i.reminders));
             }
@@ -102,12 +134,20 @@ fn card(name: &str, subtitle: &str, items: &[Item], keep: usize) -> Value {
         if more > 0 {
             lines.push(format!("… and {more} more"));
         }
-        elements.push(
-            json!({"tag": "div", "text": {"tag": "plain_text", "content": lines.join("\n")}}),
-        );
+        let tag = if md { "lark_md" } else { "plain_text" };
+        elements.push(json!({"tag": "div", "text": {"tag": tag, "content": lines.join("\n")}}));
         elements.push(json!({"tag": "hr"}));
     }
     elements.pop();
+    if let Some(url) = button {
+        // A custom bot's card may carry buttons that open a URL (never callbacks).
+        elements.push(json!({"tag": "action", "actions": [{
+            "tag": "button",
+            "text": {"tag": "plain_text", "content": "Open in the console"},
+            "type": "primary",
+            "url": url,
+        }]}));
+    }
     elements.push(json!({"tag": "note", "elements": [{"tag": "plain_text", "content": subtitle}]}));
     json!({
         "msg_type": "interactive",
@@ -153,6 +193,7 @@ mod tests {
             reminders: 2,
             escalated: task.is_multiple_of(7),
             silenced: task.is_multiple_of(11),
+            link: None,
         }
     }
 
@@ -165,6 +206,7 @@ mod tests {
             "finance",
             "tasks at least 1d old",
             items,
+            None,
             BODY_LIMIT - SIGNATURE_ROOM,
         );
         let body = serde_json::to_vec(&msg).unwrap();
@@ -182,11 +224,58 @@ mod tests {
     }
 
     #[test]
+    fn with_the_console_each_task_links_to_its_page_and_labels_stay_text() {
+        let mut evil = item("A", 1, 30);
+        evil.label = "[click](https://evil.example) **now**".into();
+        evil.link = Some("https://exp.corp/tasks/t0001".into());
+        let mut plain = item("B", 2, 50);
+        plain.link = Some("https://exp.corp/tasks/t0002".into());
+        let msg = message(
+            "d",
+            "n",
+            vec![evil, plain],
+            Some("https://exp.corp/tasks?team=finance"),
+            BODY_LIMIT,
+        );
+        let div = &msg["card"]["elements"][2]["text"];
+        assert_eq!(div["tag"], "lark_md");
+        let content = div["content"].as_str().unwrap();
+        assert!(
+            content.starts_with("A &#45;&#45; 1") || content.starts_with("A — 1"),
+            "{content}"
+        );
+        assert!(
+            content.contains("(https://exp.corp/tasks/t0001)"),
+            "{content}"
+        );
+        assert!(
+            !content.contains("[click]") && !content.contains("https://evil.example)"),
+            "{content}"
+        );
+        assert!(
+            content
+                .contains("&#91;click&#93;&#40;https://evil.example&#41; &#42;&#42;now&#42;&#42;"),
+            "{content}"
+        );
+        let actions = msg["card"]["elements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["tag"] == "action")
+            .unwrap();
+        assert_eq!(
+            actions["actions"][0]["url"],
+            "https://exp.corp/tasks?team=finance"
+        );
+    }
+
+    #[test]
     fn small_digests_are_whole() {
         let msg = message(
             "d",
             "n",
             vec![item("A", 1, 30), item("B", 2, 50)],
+            None,
             BODY_LIMIT,
         );
         let text = msg.to_string();
@@ -208,9 +297,9 @@ mod tests {
             item("B", 2, 30),
             item("C", 3, 20),
         ];
-        let text = message("d", "n", items, BODY_LIMIT).to_string();
+        let text = message("d", "n", items, None, BODY_LIMIT).to_string();
         assert!(text.contains("d: 3 pending tasks with 3 people"), "{text}");
-        let one = message("d", "n", vec![item("A", 1, 40)], BODY_LIMIT).to_string();
+        let one = message("d", "n", vec![item("A", 1, 40)], None, BODY_LIMIT).to_string();
         assert!(one.contains("d: 1 pending task with 1 person"), "{one}");
     }
 

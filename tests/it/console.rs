@@ -75,218 +75,218 @@ fn csrf_of(page: &str) -> String {
 }
 
 both_backends! {
-#[tokio::test]
-async fn the_console_shows_every_pending_task_to_whoever_signed_in() {
-    let (env, daemon, port) = console_env("").await;
-    let c = browser();
-    // Load balancers ask without signing in.
-    let r = c.get(url(port, "/healthz")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.text().await.unwrap().trim(), "active");
-    // Nobody signed in: pages go to /login (and back afterwards), the API answers 401.
-    let r = c.get(url(port, "/tasks?state=due")).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], "/login?next=%2Ftasks%3Fstate%3Ddue");
-    let r = c.get(url(port, "/api/v1/tasks")).send().await.unwrap();
-    assert_eq!(r.status(), 401);
-    let r = c.get(url(port, "/api/v1/tasks")).bearer_auth("not-the-token").send().await.unwrap();
-    assert_eq!(r.status(), 401);
-    // A wrong token signs nobody in.
-    let r = c.post(url(port, "/login")).form(&[("token", "wrong")]).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    assert!(r.headers()["location"].to_str().unwrap().starts_with("/login?error=token"));
-    assert!(set_cookie(&r, "expediter_session").is_none());
+    #[tokio::test]
+    async fn the_console_shows_every_pending_task_to_whoever_signed_in() {
+        let (env, daemon, port) = console_env("").await;
+        let c = browser();
+        // Load balancers ask without signing in.
+        let r = c.get(url(port, "/healthz")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap().trim(), "active");
+        // Nobody signed in: pages go to /login (and back afterwards), the API answers 401.
+        let r = c.get(url(port, "/tasks?state=due")).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/login?next=%2Ftasks%3Fstate%3Ddue");
+        let r = c.get(url(port, "/api/v1/tasks")).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let r = c.get(url(port, "/api/v1/tasks")).bearer_auth("not-the-token").send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        // A wrong token signs nobody in.
+        let r = c.post(url(port, "/login")).form(&[("token", "wrong")]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert!(r.headers()["location"].to_str().unwrap().starts_with("/login?error=token"));
+        assert!(set_cookie(&r, "expediter_session").is_none());
 
-    let (cookie, _) = sign_in(port).await;
-    let r = c.get(url(port, "/tasks")).header("cookie", &cookie).send().await.unwrap();
-    let h = r.headers().clone();
-    let page = r.text().await.unwrap();
-    // Every pending pair, the oldest first; the evil label as text.
-    for id in ["t-old", "t-evil", "t-new", "t-ops"] {
-        assert!(page.contains(&format!("href=\"/tasks/{id}\"")), "{id} missing:\n{page}");
-    }
-    assert!(page.find("t-old").unwrap() < page.find("t-evil").unwrap());
-    assert!(page.contains("&lt;img src=x onerror="), "{page}");
-    assert!(!page.contains("<img src=x"), "the label became markup");
-    assert!(page.contains("5 matching"), "{page}");
-    // Safety headers on every page.
-    let csp = h["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
-    assert!(!csp.contains("unsafe-inline';") || !csp.contains("script-src 'self' 'unsafe-inline'"));
-    assert_eq!(h["referrer-policy"], "same-origin");
-    // No secret on any page.
-    for path in ["/", "/tasks", "/rules", "/silences", "/report", "/tasks/t-evil"] {
-        let p = get_page(port, path, &cookie).await;
-        assert!(!p.contains(APP_SECRET) && !p.contains(CONSOLE_TOKEN), "{path} shows a secret");
-    }
-
-    // The API: the same entries as `plan --json`, paged and filtered.
-    let api = |q: &'static str| {
-        let c = c.clone();
-        async move {
-            let r = c.get(url(port, &format!("/api/v1/tasks{q}"))).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
-            assert_eq!(r.status(), 200, "{q}");
-            r.json::<Value>().await.unwrap()
+        let (cookie, _) = sign_in(port).await;
+        let r = c.get(url(port, "/tasks")).header("cookie", &cookie).send().await.unwrap();
+        let h = r.headers().clone();
+        let page = r.text().await.unwrap();
+        // Every pending pair, the oldest first; the evil label as text.
+        for id in ["t-old", "t-evil", "t-new", "t-ops"] {
+            assert!(page.contains(&format!("href=\"/tasks/{id}\"")), "{id} missing:\n{page}");
         }
-    };
-    let all = api("").await;
-    assert_eq!(all["total"], 5);
-    let plan = env.plan_json().await;
-    let key = |e: &Value| (e["task_id"].as_str().unwrap().to_owned(), e["assignee_id"].as_str().unwrap().to_owned());
-    let mut from_api: Vec<_> = all["entries"].as_array().unwrap().iter().map(|e| (key(e), e["status"].clone(), e["next_due"].clone())).collect();
-    let mut from_plan: Vec<_> = plan.iter().map(|e| (key(e), e["status"].clone(), e["next_due"].clone())).collect();
-    from_api.sort_by(|a, b| a.0.cmp(&b.0));
-    from_plan.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(from_api, from_plan);
-    let page2 = api("?limit=2&offset=2").await;
-    assert_eq!(page2["total"], 5);
-    let ids: Vec<_> = page2["entries"].as_array().unwrap().iter().map(|e| e["task_id"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(ids, ["t-ops", "t-new"], "the third and fourth oldest");
-    let finance = api("?team=finance").await;
-    assert!(finance["entries"].as_array().unwrap().iter().all(|e| e["assignee_id"] != "u3"));
-    assert_eq!(finance["total"], 3);
-    let by_name = api("?assignee=Wang%20Wu").await;
-    assert_eq!(by_name["total"], 2);
-    // Text in a label of any language, any case.
-    let text = api("?q=EXPENSE").await;
-    assert_eq!(text["total"], 1);
-    let text = api("?q=%E6%8A%A5%E9%94%80").await;
-    assert_eq!(text["total"], 1);
-    let over = api("?state=reminders_over").await;
-    assert!(over["total"].as_u64().unwrap() >= 2, "{over}");
-    assert!(over["entries"].as_array().unwrap().iter().all(|e| e["status"] == "reminders_over"));
-    let r = c.get(url(port, "/api/v1/tasks?state=nonsense")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
-    assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["field"], "state");
-    // One task, with its history.
-    let r = c.get(url(port, "/api/v1/tasks/t-old")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
-    let t: Value = r.json().await.unwrap();
-    assert_eq!(t["calls"][0]["kind"], "expedite");
-    assert_eq!(t["calls"][0]["outcome"], "sent");
-    let r = c.get(url(port, "/api/v1/tasks/nope")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
-    assert_eq!(r.status(), 404);
-    let status: Value = c.get(url(port, "/api/v1/status")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap().json().await.unwrap();
-    assert_eq!(status["role"], "active");
-    assert_eq!(status["pending_pairs"], 5);
+        assert!(page.find("t-old").unwrap() < page.find("t-evil").unwrap());
+        assert!(page.contains("&lt;img src=x onerror="), "{page}");
+        assert!(!page.contains("<img src=x"), "the label became markup");
+        assert!(page.contains("5 matching"), "{page}");
+        // Safety headers on every page.
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline';") || !csp.contains("script-src 'self' 'unsafe-inline'"));
+        assert_eq!(h["referrer-policy"], "same-origin");
+        // No secret on any page.
+        for path in ["/", "/tasks", "/rules", "/silences", "/report", "/tasks/t-evil"] {
+            let p = get_page(port, path, &cookie).await;
+            assert!(!p.contains(APP_SECRET) && !p.contains(CONSOLE_TOKEN), "{path} shows a secret");
+        }
 
-    // Sign-out ends the session on the server: the old cookie no longer works.
-    let page = get_page(port, "/", &cookie).await;
-    let r = c.post(url(port, "/logout")).header("cookie", &cookie).form(&[("csrf", csrf_of(&page))]).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    let r = c.get(url(port, "/")).header("cookie", &cookie).send().await.unwrap();
-    assert_eq!(r.status(), 303, "the session ended");
-    daemon.stop().await;
-}
-}
+        // The API: the same entries as `plan --json`, paged and filtered.
+        let api = |q: &'static str| {
+            let c = c.clone();
+            async move {
+                let r = c.get(url(port, &format!("/api/v1/tasks{q}"))).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
+                assert_eq!(r.status(), 200, "{q}");
+                r.json::<Value>().await.unwrap()
+            }
+        };
+        let all = api("").await;
+        assert_eq!(all["total"], 5);
+        let plan = env.plan_json().await;
+        let key = |e: &Value| (e["task_id"].as_str().unwrap().to_owned(), e["assignee_id"].as_str().unwrap().to_owned());
+        let mut from_api: Vec<_> = all["entries"].as_array().unwrap().iter().map(|e| (key(e), e["status"].clone(), e["next_due"].clone())).collect();
+        let mut from_plan: Vec<_> = plan.iter().map(|e| (key(e), e["status"].clone(), e["next_due"].clone())).collect();
+        from_api.sort_by(|a, b| a.0.cmp(&b.0));
+        from_plan.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(from_api, from_plan);
+        let page2 = api("?limit=2&offset=2").await;
+        assert_eq!(page2["total"], 5);
+        let ids: Vec<_> = page2["entries"].as_array().unwrap().iter().map(|e| e["task_id"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(ids, ["t-ops", "t-new"], "the third and fourth oldest");
+        let finance = api("?team=finance").await;
+        assert!(finance["entries"].as_array().unwrap().iter().all(|e| e["assignee_id"] != "u3"));
+        assert_eq!(finance["total"], 3);
+        let by_name = api("?assignee=Wang%20Wu").await;
+        assert_eq!(by_name["total"], 2);
+        // Text in a label of any language, any case.
+        let text = api("?q=EXPENSE").await;
+        assert_eq!(text["total"], 1);
+        let text = api("?q=%E6%8A%A5%E9%94%80").await;
+        assert_eq!(text["total"], 1);
+        let over = api("?state=reminders_over").await;
+        assert!(over["total"].as_u64().unwrap() >= 2, "{over}");
+        assert!(over["entries"].as_array().unwrap().iter().all(|e| e["status"] == "reminders_over"));
+        let r = c.get(url(port, "/api/v1/tasks?state=nonsense")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.json::<Value>().await.unwrap()["field"], "state");
+        // One task, with its history.
+        let r = c.get(url(port, "/api/v1/tasks/t-old")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
+        let t: Value = r.json().await.unwrap();
+        assert_eq!(t["calls"][0]["kind"], "expedite");
+        assert_eq!(t["calls"][0]["outcome"], "sent");
+        let r = c.get(url(port, "/api/v1/tasks/nope")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        let status: Value = c.get(url(port, "/api/v1/status")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap().json().await.unwrap();
+        assert_eq!(status["role"], "active");
+        assert_eq!(status["pending_pairs"], 5);
 
-both_backends! {
-#[tokio::test]
-async fn silences_made_and_removed_in_the_console_record_who() {
-    let (env, daemon, port) = console_env("").await;
-    let c = browser();
-    let (cookie, csrf) = sign_in(port).await;
-    // A form without its CSRF token is refused, and nothing is recorded.
-    let r = c.post(url(port, "/tasks/t-old/silence")).header("cookie", &cookie)
-        .form(&[("for", "8h")]).send().await.unwrap();
-    assert_eq!(r.status(), 403);
-    let r = c.post(url(port, "/tasks/t-old/silence")).header("cookie", &cookie)
-        .form(&[("csrf", "forged"), ("for", "8h")]).send().await.unwrap();
-    assert_eq!(r.status(), 403);
-    // With it: recorded, back to the task.
-    let r = c.post(url(port, "/tasks/t-old/silence")).header("cookie", &cookie)
-        .form(&[("csrf", csrf.as_str()), ("user_id", "u1"), ("for", "8h"), ("reason", "<b>on leave</b>")]).send().await.unwrap();
-    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
-    let page = get_page(port, "/tasks/t-old", &cookie).await;
-    assert!(page.contains("silenced Zhang San until") && page.contains("by token"), "{page}");
-    assert!(page.contains("&lt;b&gt;on leave&lt;/b&gt;"));
-    // The API: a cookie alone does not write (CSRF); the header or the Bearer token does.
-    let body = serde_json::json!({"task_id": "t-ops", "for": "2h", "reason": "waiting for a quote"});
-    let r = c.post(url(port, "/api/v1/silences")).header("cookie", &cookie).json(&body).send().await.unwrap();
-    assert_eq!(r.status(), 403);
-    let r = c.post(url(port, "/api/v1/silences")).header("cookie", &cookie).header("x-csrf-token", &csrf).json(&body).send().await.unwrap();
-    assert_eq!(r.status(), 201);
-    let by_cookie = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-    let r = c.post(url(port, "/api/v1/silences")).bearer_auth(CONSOLE_TOKEN)
-        .json(&serde_json::json!({"task_id": "t-new", "user_id": "u3", "until": "2099-01-01"})).send().await.unwrap();
-    assert_eq!(r.status(), 201);
-    // Bad input names the field; nothing is recorded.
-    for (body, field) in [
-        (serde_json::json!({"task_id": "t-new", "for": "soon"}), "for"),
-        (serde_json::json!({"task_id": "t-new", "until": "2001-01-01"}), "until"),
-        (serde_json::json!({"task_id": "t-new", "user_id": "u2", "for": "1h"}), "user_id"),
-        (serde_json::json!({"for": "1h"}), "task_id"),
-        (serde_json::json!({"task_id": "t-new", "for": "1h", "until": "2099-01-01"}), "for"),
-    ] {
-        let r = c.post(url(port, "/api/v1/silences")).bearer_auth(CONSOLE_TOKEN).json(&body).send().await.unwrap();
-        assert_eq!(r.status(), 400, "{body}");
-        let answer: Value = r.json().await.unwrap();
-        assert_eq!(answer["field"], field, "{body}: {answer}");
+        // Sign-out ends the session on the server: the old cookie no longer works.
+        let page = get_page(port, "/", &cookie).await;
+        let r = c.post(url(port, "/logout")).header("cookie", &cookie).form(&[("csrf", csrf_of(&page))]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let r = c.get(url(port, "/")).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(r.status(), 303, "the session ended");
+        daemon.stop().await;
     }
-    let r = c.post(url(port, "/api/v1/silences")).bearer_auth(CONSOLE_TOKEN).header("content-type", "application/json").body("{not json").send().await.unwrap();
-    assert_eq!(r.status(), 400);
-    let r = c.post(url(port, "/api/v1/silences")).bearer_auth(CONSOLE_TOKEN).header("content-type", "application/json").body(vec![b' '; 64 * 1024]).send().await.unwrap();
-    assert_eq!(r.status(), 413, "bodies are capped");
-    let listed: Value = c.get(url(port, "/api/v1/silences")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap().json().await.unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
-    // Removal: by cookie needs the header; unknown ids are 404.
-    let r = c.delete(url(port, &format!("/api/v1/silences/{by_cookie}"))).header("cookie", &cookie).send().await.unwrap();
-    assert_eq!(r.status(), 403);
-    let r = c.delete(url(port, &format!("/api/v1/silences/{by_cookie}"))).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
-    assert_eq!(r.status(), 204);
-    let r = c.delete(url(port, "/api/v1/silences/99999")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
-    assert_eq!(r.status(), 404);
-    // The form on /silences removes one too.
-    let page = get_page(port, "/silences", &cookie).await;
-    let first = listed.as_array().unwrap().iter().find(|s| s["task_id"] == "t-old").unwrap()["id"].as_i64().unwrap();
-    assert!(page.contains(&format!("/silences/{first}/remove")), "{page}");
-    let r = c.post(url(port, &format!("/silences/{first}/remove"))).header("cookie", &cookie).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    // The command line sees who did what.
-    let run = env.run(&["silence", "list", "--all", "--json"]).await;
-    let all: Value = serde_json::from_str(&run.stdout).unwrap();
-    let of = |task: &str| all.as_array().unwrap().iter().find(|s| s["task_id"] == task).unwrap().clone();
-    assert_eq!(of("t-old")["created_by"], "token");
-    assert_eq!(of("t-old")["removed_by"], "token");
-    assert_eq!(of("t-new")["removed_by"], Value::Null);
-    // And the plan holds the silenced pair.
-    let plan = env.plan_json().await;
-    assert!(plan.iter().any(|e| e["task_id"] == "t-new" && e["assignee_id"] == "u3" && e["status"] == "silenced"));
-    daemon.stop().await;
-}
 }
 
 both_backends! {
-#[tokio::test]
-async fn a_sign_in_link_works_once() {
-    let (env, daemon, port) = console_env("").await;
-    let run = env.run(&["console", "link", "--for", "5m"]).await;
-    assert_eq!(run.code, 0, "{}", run.all());
-    let link = run.stdout.trim().to_owned();
-    assert!(link.starts_with(&format!("http://127.0.0.1:{port}/login/link?t=")), "{link}");
-    let c = browser();
-    let r = c.get(format!("{link}&next=/silences")).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], "/silences");
-    let (cookie, _) = set_cookie(&r, "expediter_session").unwrap();
-    let page = get_page(port, "/silences", &cookie).await;
-    assert!(page.contains("cli:"), "the session is recorded as the link's maker: {page}");
-    // Used once.
-    let r = c.get(&link).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    assert!(r.headers()["location"].to_str().unwrap().starts_with("/login?error=link"));
-    assert!(set_cookie(&r, "expediter_session").is_none());
-    daemon.stop().await;
-}
+    #[tokio::test]
+    async fn silences_made_and_removed_in_the_console_record_who() {
+        let (env, daemon, port) = console_env("").await;
+        let c = browser();
+        let (cookie, csrf) = sign_in(port).await;
+        // A form without its CSRF token is refused, and nothing is recorded.
+        let r = c.post(url(port, "/tasks/t-old/silence")).header("cookie", &cookie)
+            .form(&[("for", "8h")]).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let r = c.post(url(port, "/tasks/t-old/silence")).header("cookie", &cookie)
+            .form(&[("csrf", "forged"), ("for", "8h")]).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        // With it: recorded, back to the task.
+        let r = c.post(url(port, "/tasks/t-old/silence")).header("cookie", &cookie)
+            .form(&[("csrf", csrf.as_str()), ("user_id", "u1"), ("for", "8h"), ("reason", "<b>on leave</b>")]).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+        let page = get_page(port, "/tasks/t-old", &cookie).await;
+        assert!(page.contains("silenced Zhang San until") && page.contains("by token"), "{page}");
+        assert!(page.contains("&lt;b&gt;on leave&lt;/b&gt;"));
+        // The API: a cookie alone does not write (CSRF); the header or the Bearer token does.
+        let body = serde_json::json!({"task_id": "t-ops", "for": "2h", "reason": "waiting for a quote"});
+        let r = c.post(url(port, "/api/v1/silences")).header("cookie", &cookie).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let r = c.post(url(port, "/api/v1/silences")).header("cookie", &cookie).header("x-csrf-token", &csrf).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        let by_cookie = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        let r = c.post(url(port, "/api/v1/silences")).bearer_auth(CONSOLE_TOKEN)
+            .json(&serde_json::json!({"task_id": "t-new", "user_id": "u3", "until": "2099-01-01"})).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        // Bad input names the field; nothing is recorded.
+        for (body, field) in [
+            (serde_json::json!({"task_id": "t-new", "for": "soon"}), "for"),
+            (serde_json::json!({"task_id": "t-new", "until": "2001-01-01"}), "until"),
+            (serde_json::json!({"task_id": "t-new", "user_id": "u2", "for": "1h"}), "user_id"),
+            (serde_json::json!({"for": "1h"}), "task_id"),
+            (serde_json::json!({"task_id": "t-new", "for": "1h", "until": "2099-01-01"}), "for"),
+        ] {
+            let r = c.post(url(port, "/api/v1/silences")).bearer_auth(CONSOLE_TOKEN).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 400, "{body}");
+            let answer: Value = r.json().await.unwrap();
+            assert_eq!(answer["field"], field, "{body}: {answer}");
+        }
+        let r = c.post(url(port, "/api/v1/silences")).bearer_auth(CONSOLE_TOKEN).header("content-type", "application/json").body("{not json").send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        let r = c.post(url(port, "/api/v1/silences")).bearer_auth(CONSOLE_TOKEN).header("content-type", "application/json").body(vec![b' '; 64 * 1024]).send().await.unwrap();
+        assert_eq!(r.status(), 413, "bodies are capped");
+        let listed: Value = c.get(url(port, "/api/v1/silences")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap().json().await.unwrap();
+        assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+        // Removal: by cookie needs the header; unknown ids are 404.
+        let r = c.delete(url(port, &format!("/api/v1/silences/{by_cookie}"))).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let r = c.delete(url(port, &format!("/api/v1/silences/{by_cookie}"))).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        let r = c.delete(url(port, "/api/v1/silences/99999")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        // The form on /silences removes one too.
+        let page = get_page(port, "/silences", &cookie).await;
+        let first = listed.as_array().unwrap().iter().find(|s| s["task_id"] == "t-old").unwrap()["id"].as_i64().unwrap();
+        assert!(page.contains(&format!("/silences/{first}/remove")), "{page}");
+        let r = c.post(url(port, &format!("/silences/{first}/remove"))).header("cookie", &cookie).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        // The command line sees who did what.
+        let run = env.run(&["silence", "list", "--all", "--json"]).await;
+        let all: Value = serde_json::from_str(&run.stdout).unwrap();
+        let of = |task: &str| all.as_array().unwrap().iter().find(|s| s["task_id"] == task).unwrap().clone();
+        assert_eq!(of("t-old")["created_by"], "token");
+        assert_eq!(of("t-old")["removed_by"], "token");
+        assert_eq!(of("t-new")["removed_by"], Value::Null);
+        // And the plan holds the silenced pair.
+        let plan = env.plan_json().await;
+        assert!(plan.iter().any(|e| e["task_id"] == "t-new" && e["assignee_id"] == "u3" && e["status"] == "silenced"));
+        daemon.stop().await;
+    }
 }
 
 both_backends! {
-#[tokio::test]
-async fn console_link_without_a_console_is_a_config_error() {
-    let env = TestEnv::new().await;
-    let run = env.run(&["console", "link"]).await;
-    assert_eq!(run.code, 2, "{}", run.all());
-    assert!(run.stderr.contains("no [console]"), "{}", run.all());
+    #[tokio::test]
+    async fn a_sign_in_link_works_once() {
+        let (env, daemon, port) = console_env("").await;
+        let run = env.run(&["console", "link", "--for", "5m"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        let link = run.stdout.trim().to_owned();
+        assert!(link.starts_with(&format!("http://127.0.0.1:{port}/login/link?t=")), "{link}");
+        let c = browser();
+        let r = c.get(format!("{link}&next=/silences")).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/silences");
+        let (cookie, _) = set_cookie(&r, "expediter_session").unwrap();
+        let page = get_page(port, "/silences", &cookie).await;
+        assert!(page.contains("cli:"), "the session is recorded as the link's maker: {page}");
+        // Used once.
+        let r = c.get(&link).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert!(r.headers()["location"].to_str().unwrap().starts_with("/login?error=link"));
+        assert!(set_cookie(&r, "expediter_session").is_none());
+        daemon.stop().await;
+    }
 }
+
+both_backends! {
+    #[tokio::test]
+    async fn console_link_without_a_console_is_a_config_error() {
+        let env = TestEnv::new().await;
+        let run = env.run(&["console", "link"]).await;
+        assert_eq!(run.code, 2, "{}", run.all());
+        assert!(run.stderr.contains("no [console]"), "{}", run.all());
+    }
 }
 
 #[tokio::test]
@@ -340,84 +340,84 @@ async fn sign_in_attempts_are_limited_and_redirects_stay_home() {
 }
 
 both_backends! {
-#[tokio::test]
-async fn sign_in_with_feishu_admits_only_the_allowed_and_each_state_once() {
-    let env = TestEnv::new().await;
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let text = std::fs::read_to_string(&env.config_path).unwrap();
-    std::fs::write(&env.config_path, format!(
-        "{text}\n[console]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}/\"\nsign_in = \"feishu\"\naccounts_url = \"{}\"\nallow = [\"ou_lead\", \"Boss@Corp.Example\"]\n",
-        env.fake.url()
-    )).unwrap();
-    let daemon = Daemon::start(&env, &[]);
-    wait_for_console(port).await;
-    let c = browser();
-    let person = |open_id: &str, email: Option<&str>, barred: bool| FakePerson {
-        open_id: open_id.into(),
-        name: format!("Name of {open_id}"),
-        email: email.map(str::to_owned),
-        barred,
-    };
-    // One round: our redirect, Feishu's page, our callback (with this browser's cookie).
-    let fake_url = env.fake.url();
-    let round = |c: reqwest::Client| {
-        let fake_url = fake_url.clone();
-        async move {
-        let r = c.get(url(port, "/login/feishu?next=/rules")).send().await.unwrap();
+    #[tokio::test]
+    async fn sign_in_with_feishu_admits_only_the_allowed_and_each_state_once() {
+        let env = TestEnv::new().await;
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let text = std::fs::read_to_string(&env.config_path).unwrap();
+        std::fs::write(&env.config_path, format!(
+            "{text}\n[console]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}/\"\nsign_in = \"feishu\"\naccounts_url = \"{}\"\nallow = [\"ou_lead\", \"Boss@Corp.Example\"]\n",
+            env.fake.url()
+        )).unwrap();
+        let daemon = Daemon::start(&env, &[]);
+        wait_for_console(port).await;
+        let c = browser();
+        let person = |open_id: &str, email: Option<&str>, barred: bool| FakePerson {
+            open_id: open_id.into(),
+            name: format!("Name of {open_id}"),
+            email: email.map(str::to_owned),
+            barred,
+        };
+        // One round: our redirect, Feishu's page, our callback (with this browser's cookie).
+        let fake_url = env.fake.url();
+        let round = |c: reqwest::Client| {
+            let fake_url = fake_url.clone();
+            async move {
+            let r = c.get(url(port, "/login/feishu?next=/rules")).send().await.unwrap();
+            assert_eq!(r.status(), 303);
+            let to = r.headers()["location"].to_str().unwrap().to_owned();
+            assert!(to.starts_with(&format!("{}/open-apis/authen/v1/authorize?client_id={APP_ID}", fake_url)), "{to}");
+            assert!(to.contains(&format!("redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2Flogin%2Ffeishu%2Fcallback")), "{to}");
+            let (state_cookie, line) = set_cookie(&r, "expediter_sign_in").unwrap();
+            assert!(line.contains("HttpOnly"));
+            let r = c.get(&to).send().await.unwrap();
+            assert_eq!(r.status(), 302);
+            let back = r.headers()["location"].to_str().unwrap().to_owned();
+            (state_cookie, back)
+            }
+        };
+        env.fake.sign_in_as(Some(person("ou_lead", None, false)));
+        let (state, back) = round(c.clone()).await;
+        // The callback from another browser (no state cookie) is refused.
+        let r = c.get(&back).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let r = c.get(&back).header("cookie", &state).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+        assert_eq!(r.headers()["location"], "/rules");
+        let (session, _) = set_cookie(&r, "expediter_session").unwrap();
+        let page = get_page(port, "/rules", &session).await;
+        assert!(page.contains("Name of ou_lead (ou_lead)"), "{page}");
+        // The exchange sent what Feishu needs, and the secret went only there.
+        let ex = env.fake.oauth_exchanges();
+        assert_eq!(ex[0]["client_secret"], APP_SECRET);
+        assert_eq!(ex[0]["redirect_uri"], format!("http://127.0.0.1:{port}/login/feishu/callback"));
+        // The same state again: refused (single use).
+        let r = c.get(&back).header("cookie", &state).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        // By email, in any case.
+        env.fake.sign_in_as(Some(person("ou_boss", Some("boss@corp.example"), false)));
+        let (state, back) = round(c.clone()).await;
+        let r = c.get(&back).header("cookie", &state).send().await.unwrap();
         assert_eq!(r.status(), 303);
-        let to = r.headers()["location"].to_str().unwrap().to_owned();
-        assert!(to.starts_with(&format!("{}/open-apis/authen/v1/authorize?client_id={APP_ID}", fake_url)), "{to}");
-        assert!(to.contains(&format!("redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2Flogin%2Ffeishu%2Fcallback")), "{to}");
-        let (state_cookie, line) = set_cookie(&r, "expediter_sign_in").unwrap();
-        assert!(line.contains("HttpOnly"));
-        let r = c.get(&to).send().await.unwrap();
-        assert_eq!(r.status(), 302);
-        let back = r.headers()["location"].to_str().unwrap().to_owned();
-        (state_cookie, back)
-        }
-    };
-    env.fake.sign_in_as(Some(person("ou_lead", None, false)));
-    let (state, back) = round(c.clone()).await;
-    // The callback from another browser (no state cookie) is refused.
-    let r = c.get(&back).send().await.unwrap();
-    assert_eq!(r.status(), 403);
-    let r = c.get(&back).header("cookie", &state).send().await.unwrap();
-    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
-    assert_eq!(r.headers()["location"], "/rules");
-    let (session, _) = set_cookie(&r, "expediter_session").unwrap();
-    let page = get_page(port, "/rules", &session).await;
-    assert!(page.contains("Name of ou_lead (ou_lead)"), "{page}");
-    // The exchange sent what Feishu needs, and the secret went only there.
-    let ex = env.fake.oauth_exchanges();
-    assert_eq!(ex[0]["client_secret"], APP_SECRET);
-    assert_eq!(ex[0]["redirect_uri"], format!("http://127.0.0.1:{port}/login/feishu/callback"));
-    // The same state again: refused (single use).
-    let r = c.get(&back).header("cookie", &state).send().await.unwrap();
-    assert_eq!(r.status(), 403);
-    // By email, in any case.
-    env.fake.sign_in_as(Some(person("ou_boss", Some("boss@corp.example"), false)));
-    let (state, back) = round(c.clone()).await;
-    let r = c.get(&back).header("cookie", &state).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    // Someone else: refused, named.
-    env.fake.sign_in_as(Some(person("ou_stranger", Some("x@corp.example"), false)));
-    let (state, back) = round(c.clone()).await;
-    let r = c.get(&back).header("cookie", &state).send().await.unwrap();
-    assert_eq!(r.status(), 403);
-    assert!(set_cookie(&r, "expediter_session").is_none());
-    assert!(r.text().await.unwrap().contains("ou_stranger"));
-    // Outside the app's availability range: Feishu's 20010, said in words.
-    env.fake.sign_in_as(Some(person("ou_lead", None, true)));
-    let (state, back) = round(c.clone()).await;
-    let r = c.get(&back).header("cookie", &state).send().await.unwrap();
-    assert_eq!(r.status(), 403);
-    assert!(r.text().await.unwrap().contains("availability range"));
-    let (_, _, log) = daemon.stop().await;
-    assert!(!log.contains(APP_SECRET), "the secret reached the log");
-}
+        // Someone else: refused, named.
+        env.fake.sign_in_as(Some(person("ou_stranger", Some("x@corp.example"), false)));
+        let (state, back) = round(c.clone()).await;
+        let r = c.get(&back).header("cookie", &state).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        assert!(set_cookie(&r, "expediter_session").is_none());
+        assert!(r.text().await.unwrap().contains("ou_stranger"));
+        // Outside the app's availability range: Feishu's 20010, said in words.
+        env.fake.sign_in_as(Some(person("ou_lead", None, true)));
+        let (state, back) = round(c.clone()).await;
+        let r = c.get(&back).header("cookie", &state).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        assert!(r.text().await.unwrap().contains("availability range"));
+        let (_, _, log) = daemon.stop().await;
+        assert!(!log.contains(APP_SECRET), "the secret reached the log");
+    }
 }
 
 /// Headless Chromium (Debian's package), as a lead's browser.

@@ -287,3 +287,22 @@ both_backends! {
         assert_eq!(run.code, 0, "{}", run.all());
     }
 }
+
+both_backends! {
+    #[tokio::test]
+    pub async fn with_a_console_each_task_links_to_its_page() {
+        let env = TestEnv::new().await;
+        env.fake.add_bot("tok-finance", None, None);
+        env.add(FakeTask::new("fin/1", &["u1"], 50 * HOUR).label("报销 [x](https://evil.example)", "Travel"));
+        with_digest(&env, "teams = [\"finance\"]\n", None);
+        with_console(&env, "public_url = \"https://exp.corp.example/\"\n");
+        assert_eq!(env.run(&["once"]).await.code, 0);
+        let dry = env.run(&["digest", "--dry-run"]).await;
+        assert_eq!(dry.code, 0, "{}", dry.all());
+        let m: serde_json::Value = serde_json::from_str(&dry.stdout).unwrap();
+        let text = m["card"].to_string();
+        assert!(text.contains("(https://exp.corp.example/tasks/fin%2F1)"), "{text}");
+        assert!(!text.contains("](https://evil.example)"), "the label became a link: {text}");
+        assert!(text.contains("\"url\":\"https://exp.corp.example/tasks?team=finance\""), "{text}");
+    }
+}
