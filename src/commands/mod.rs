@@ -226,6 +226,22 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
             );
         }
     }
+    if let Some(c) = &config.console {
+        let how = match &c.sign_in {
+            crate::config::SignIn::Feishu { allow, .. } => {
+                format!("Sign in with Feishu, allowed: {}", allow.join(", "))
+            }
+            crate::config::SignIn::Token => "sign in with the console's token".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "Console: http://{}/ under `run`{} — {how}; a first sign-in link: expediter console link",
+            c.listen,
+            c.public_url
+                .as_deref()
+                .map_or(String::new(), |u| format!(", reached at {u}"))
+        );
+    }
     if let Some(listen) = config.metrics {
         let _ = writeln!(out, "Metrics: http://{listen}/metrics (under `run`)");
     }

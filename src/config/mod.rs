@@ -439,6 +439,63 @@ after = "24h"
     }
 
     #[test]
+    fn the_console_section_is_checked() {
+        let with = |console: &str| parse(&format!("{MINIMAL}\n[console]\n{console}\n"));
+        let err = |console: &str| with(console).expect_err(console).to_string();
+        // Token sign-in by default; the token from the systemd credential console_token.
+        let c = with("listen = \"127.0.0.1:9465\"")
+            .unwrap()
+            .console
+            .unwrap();
+        assert_eq!(c.sign_in, SignIn::Token);
+        assert!(format!("{:?}", c.token).contains("console_token"));
+        assert_eq!(c.session, Duration::from_secs(12 * 3600));
+        assert!(err("listen = \"nine\"").contains("console.listen"));
+        assert!(
+            err("listen = \"127.0.0.1:1\"\nsign_in = \"ldap\"")
+                .contains("\"ldap\" is not a way to sign in")
+        );
+        let e = err(
+            "listen = \"127.0.0.1:1\"\nsign_in = \"feishu\"\npublic_url = \"https://x.example\"",
+        );
+        assert!(
+            e.contains("console.allow") && e.contains("nobody could sign in"),
+            "{e}"
+        );
+        let e = err("listen = \"127.0.0.1:1\"\nsign_in = \"feishu\"\nallow = [\"*\"]");
+        assert!(
+            e.contains("console.public_url") && e.contains("/login/feishu/callback"),
+            "{e}"
+        );
+        assert!(
+            err("listen = \"127.0.0.1:1\"\npublic_url = \"expediter.corp\"")
+                .contains("not a web address")
+        );
+        assert!(err("listen = \"127.0.0.1:1\"\nsurprise = 1").contains("surprise"));
+        assert!(err("listen = \"127.0.0.1:1\"\nsession = \"10s\"").contains("console.session"));
+        let c = with("listen = \"127.0.0.1:1\"\nsign_in = \"feishu\"\nallow = [\"*\"]\npublic_url = \"https://x.example/\"").unwrap();
+        let console = c.console.unwrap();
+        assert_eq!(
+            console.public_url.as_deref(),
+            Some("https://x.example"),
+            "no trailing slash"
+        );
+        assert!(console.token.is_none(), "Feishu sign-in needs no token");
+        assert!(
+            matches!(&console.sign_in, SignIn::Feishu { accounts_url, .. } if accounts_url == "https://accounts.feishu.cn")
+        );
+        // Beyond loopback without https: said.
+        let c = with("listen = \"0.0.0.0:9465\"\npublic_url = \"http://x.example\"").unwrap();
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("console.listen") && w.contains("https")),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
     fn minimal_config_gets_defaults() {
         let c = parse(MINIMAL).unwrap();
         assert_eq!(c.feishu.base_url, "https://open.feishu.cn");

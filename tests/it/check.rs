@@ -307,6 +307,29 @@ async fn the_example_config_is_valid() {
             .unwrap_or_else(|e| panic!("config.example.toml: {e}"));
     assert_eq!(config.rules.len(), 2);
     assert_eq!(config.feishu.requests_per_minute, 100);
+    assert!(
+        config.console.is_none(),
+        "the console is off until a lead turns it on"
+    );
+    // Its [console] section, uncommented, is valid too.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("# [console]").expect("a [console] section");
+    let block = &text[start..];
+    let end = block.find("\n\n").unwrap_or(block.len());
+    let uncommented = block[..end]
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let text = format!("{}{uncommented}\n{}", &text[..start], &block[end..]);
+    let config = expediter::config::Config::parse(&text, &path, false)
+        .unwrap_or_else(|e| panic!("config.example.toml's [console]: {e}"));
+    let console = config.console.expect("[console]");
+    assert_eq!(
+        console.public_url.as_deref(),
+        Some("https://expediter.corp.example")
+    );
+    assert!(console.secure_cookies());
 }
 
 #[tokio::test]
