@@ -167,6 +167,9 @@ pub(super) async fn overview(
             section.status data-live="status" {
                 p { "This instance is " strong data-field="role" { (o.role) } "."
                     @if let Some(l) = &o.lease {
+                        @if o.role == "standby" && !l.expired {
+                            " The active one is " strong.holder { (l.holder) } ": it lists, sends and posts; what you record here goes to the shared database."
+                        }
                         " Lease: " (l.holder) ", epoch " (l.epoch) ", " @if l.expired { "expired" } @else { "until " (local(&live, l.expires_at)) } "."
                     }
                 }

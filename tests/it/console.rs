@@ -517,3 +517,107 @@ async fn in_a_real_browser_labels_stay_text_and_the_overview_keeps_itself_curren
     assert_eq!(pending, "5");
     daemon.stop().await;
 }
+
+#[tokio::test]
+async fn on_a_pair_the_standby_says_so_names_the_active_one_and_writes_to_the_shared_database() {
+    let env = TestEnv::new_postgres().await;
+    env.add(FakeTask::new("t-pair", &["u1"], 30 * HOUR).label("报销", "Expense"));
+    assert_eq!(env.run(&["once"]).await.code, 0);
+    let pa = with_console(&env, "");
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    let pb = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let second = env.dir.path().join("config-b.toml");
+    std::fs::write(
+        &second,
+        text.replace(&format!("127.0.0.1:{pa}"), &format!("127.0.0.1:{pb}")),
+    )
+    .unwrap();
+    let a = Daemon::start(&env, &[]);
+    a.wait_for("active (lease epoch", 1, Duration::from_secs(20))
+        .await;
+    let b = Daemon::start_with(&env, &second, &[]);
+    b.wait_for("standing by", 1, Duration::from_secs(20)).await;
+    wait_for_console(pa).await;
+    wait_for_console(pb).await;
+    let c = browser();
+    let health = |p: u16| {
+        let c = c.clone();
+        async move {
+            c.get(url(p, "/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(health(pa).await.trim(), "active");
+    assert_eq!(health(pb).await.trim(), "standby");
+    let status: Value = c
+        .get(url(pb, "/api/v1/status"))
+        .bearer_auth(CONSOLE_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["role"], "standby");
+    let holder = status["lease"]["holder"].as_str().unwrap().to_owned();
+    assert!(!holder.is_empty());
+    let (cookie, _) = {
+        let r = c
+            .post(url(pb, "/login"))
+            .form(&[("token", CONSOLE_TOKEN)])
+            .send()
+            .await
+            .unwrap();
+        set_cookie(&r, "expediter_session").unwrap()
+    };
+    let page = c
+        .get(url(pb, "/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("The active one is") && page.contains(&holder),
+        "{page}"
+    );
+    // The session made on the standby is a row both read: it signs in on the active one too.
+    let r = c
+        .get(url(pa, "/tasks"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // A silence recorded through the standby holds on the active one.
+    let r = c
+        .post(url(pb, "/api/v1/silences"))
+        .bearer_auth(CONSOLE_TOKEN)
+        .json(&serde_json::json!({"task_id": "t-pair", "for": "1d"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let tasks: Value = c
+        .get(url(pa, "/api/v1/tasks?state=silenced"))
+        .bearer_auth(CONSOLE_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tasks["total"], 1, "{tasks}");
+    b.stop().await;
+    a.stop().await;
+}
