@@ -116,9 +116,6 @@ pub async fn body_from(
     Ok(body(config, &rep, &by_user))
 }
 
-/// The report page's style (the console serves it with its own).
-pub const REPORT_STYLE: &str = STYLE;
-
 type Pending = Vec<(String, String, Option<String>, DateTime<Utc>)>;
 
 /// The window's calls and today's pending pairs (with their owning rule), read only.

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -49,11 +49,15 @@ pub(super) async fn tasks(
     State(console): State<Console>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Query(f): Query<TaskFilter>,
+    query: Result<Query<TaskFilter>, QueryRejection>,
 ) -> Response {
     if let Err(r) = signed_in(&console, &headers, peer).await {
         return r;
     }
+    let Query(f) = match query {
+        Ok(q) => q,
+        Err(e) => return Failure::BadRequest(e.body_text()).api(),
+    };
     match data::task_page(&console.live(), &f).await {
         Ok(p) => Json(p).into_response(),
         Err(f) => f.api(),
@@ -176,16 +180,16 @@ pub(super) async fn remove_silence(
         return Failure::NotFound(format!("no silence {id}")).api();
     };
     let live = console.live();
-    match live
-        .engine
-        .store
-        .end_silence(id, &v.who, live.engine.clock.now())
-        .await
-    {
-        Ok(Some(_)) => {
+    let now = live.engine.clock.now();
+    match live.engine.store.end_silence(id, &v.who, now).await {
+        Ok(Some(s)) if s.ended_at.is_none() && s.until > now => {
             tracing::info!(silence = id, by = %v.who, "console: silence removed");
             StatusCode::NO_CONTENT.into_response()
         }
+        Ok(Some(_)) => Failure::NotFound(format!(
+            "silence {id} is not active (removed or run out already)"
+        ))
+        .api(),
         Ok(None) => Failure::NotFound(format!("no silence {id}")).api(),
         Err(e) => Failure::from(e).api(),
     }

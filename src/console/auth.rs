@@ -44,37 +44,59 @@ pub(super) fn digest(secret: &str) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Equal, compared in constant time.
+/// Equal, compared in constant time (their SHA-256s, so not even the length shows).
 pub(super) fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+    let (a, b) = (
+        sha2::Sha256::digest(a.as_bytes()),
+        sha2::Sha256::digest(b.as_bytes()),
+    );
+    bool::from(a[..].ct_eq(&b[..]))
 }
 
-/// Sign-in attempts per address, over the last minute.
+/// Failed sign-ins (and sign-ins with Feishu begun) per address, over the last minute. A
+/// success does not count. At most `MAX_ADDRESSES` are remembered: past that, the stalest go.
 #[derive(Default)]
 pub(crate) struct Limiter {
     seen: Mutex<HashMap<IpAddr, VecDeque<tokio::time::Instant>>>,
 }
 
+const MAX_ADDRESSES: usize = 4096;
+const WINDOW: Duration = Duration::from_secs(60);
+
 impl Limiter {
-    /// Records an attempt from `ip`; `false` when it is one too many.
-    fn attempt(&self, ip: IpAddr) -> bool {
+    /// Is `ip` past its attempts for now?
+    fn blocked(&self, ip: IpAddr) -> bool {
+        let now = tokio::time::Instant::now();
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(&ip)
+            .is_some_and(|q| q.iter().filter(|t| now - **t < WINDOW).count() >= ATTEMPTS_PER_MINUTE)
+    }
+
+    /// Counts an attempt from `ip` (a failure, or a sign-in with Feishu begun).
+    fn count(&self, ip: IpAddr) {
         let now = tokio::time::Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() > 10_000 {
-            seen.retain(|_, q| q.back().is_some_and(|t| now - *t < Duration::from_secs(60)));
+        if seen.len() >= MAX_ADDRESSES && !seen.contains_key(&ip) {
+            seen.retain(|_, q| q.back().is_some_and(|t| now - *t < WINDOW));
+            if seen.len() >= MAX_ADDRESSES {
+                // Everyone is recent: forget the one seen least recently.
+                if let Some(stalest) = seen
+                    .iter()
+                    .min_by_key(|(_, q)| q.back().copied())
+                    .map(|(k, _)| *k)
+                {
+                    seen.remove(&stalest);
+                }
+            }
         }
         let q = seen.entry(ip).or_default();
-        while q
-            .front()
-            .is_some_and(|t| now - *t >= Duration::from_secs(60))
-        {
+        while q.front().is_some_and(|t| now - *t >= WINDOW) {
             q.pop_front();
         }
-        if q.len() >= ATTEMPTS_PER_MINUTE {
-            return false;
-        }
         q.push_back(now);
-        true
+        while q.len() > ATTEMPTS_PER_MINUTE {
+            q.pop_front();
+        }
     }
 }
 
@@ -130,6 +152,9 @@ pub(super) async fn visitor(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
     {
+        if console.limiter.blocked(peer) {
+            return Err(Failure::TooMany);
+        }
         let token = console_token(config.console.as_ref());
         if token.as_deref().is_some_and(|t| same(bearer.trim(), t)) {
             return Ok(Some(Visitor {
@@ -138,9 +163,7 @@ pub(super) async fn visitor(
                 session: None,
             }));
         }
-        if !console.limiter.attempt(peer) {
-            return Err(Failure::TooMany);
-        }
+        console.limiter.count(peer);
         return Ok(None);
     }
     let Some(id) = cookie(headers, SESSION_COOKIE) else {
@@ -234,6 +257,40 @@ pub(super) struct LoginQuery {
     error: Option<String>,
 }
 
+/// The sign-in forms carry a token also set as a cookie (`Path=/login`): a form posted from
+/// another site has the cookie but cannot know the token, so nobody is signed in behind their
+/// back (login CSRF).
+const FORM_COOKIE: &str = "expediter_login";
+
+/// A fresh form token, and the cookie that goes with it.
+fn form_token(console: &ConsoleConfig) -> (String, HeaderValue) {
+    let token = random_token();
+    let cookie = format!(
+        "{FORM_COOKIE}={token}; Path=/login; Max-Age=3600{}",
+        cookie_attributes(console)
+    );
+    let value = HeaderValue::from_str(&cookie).expect("a cookie of base64url text");
+    (token, value)
+}
+
+/// The form's token matches this browser's cookie.
+fn form_token_ok(headers: &HeaderMap, given: Option<&str>) -> bool {
+    match (cookie(headers, FORM_COOKIE), given) {
+        (Some(mine), Some(given)) => same(mine, given),
+        _ => false,
+    }
+}
+
+fn with_cookie(mut response: Response, cookie: HeaderValue) -> Response {
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response
+}
+
+fn back_to_login(error: &str, next: &str) -> Response {
+    let to = format!("/login?error={error}&next={}", encode(next));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+}
+
 pub(super) async fn login_page(
     State(console): State<Console>,
     Query(q): Query<LoginQuery>,
@@ -243,22 +300,28 @@ pub(super) async fn login_page(
         return Failure::NotFound("no console".into()).page();
     };
     let next = safe_next(q.next.as_deref());
-    super::pages::html_response(super::pages::login(c, &next, q.error.as_deref()))
+    let (token, cookie) = form_token(c);
+    with_cookie(
+        super::pages::html_response(super::pages::login(c, &next, &token, q.error.as_deref())),
+        cookie,
+    )
 }
 
 #[derive(Deserialize)]
 pub(super) struct TokenForm {
     token: String,
     next: Option<String>,
+    form: Option<String>,
 }
 
 /// `sign_in = "token"`: the form's token, compared in constant time.
 pub(super) async fn login_with_token(
     State(console): State<Console>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    if !console.limiter.attempt(peer.ip()) {
+    if console.limiter.blocked(peer.ip()) {
         return Failure::TooMany.page();
     }
     let live = console.live();
@@ -271,11 +334,14 @@ pub(super) async fn login_with_token(
     {
         return Failure::NotFound("this console signs in with Feishu".into()).page();
     }
+    if !form_token_ok(&headers, form.form.as_deref()) {
+        return back_to_login("form", &next);
+    }
     let expected = console_token(config.console.as_ref());
     if !expected.is_some_and(|t| same(form.token.trim(), &t)) {
+        console.limiter.count(peer.ip());
         tracing::warn!(peer = %peer.ip(), "console: a sign-in with a wrong token");
-        let to = format!("/login?error=token&next={}", encode(&next));
-        return (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
+        return back_to_login("token", &next);
     }
     start_session(&live, "token".into(), &next)
         .await
@@ -288,29 +354,58 @@ pub(super) struct LinkQuery {
     next: Option<String>,
 }
 
-/// A link from `expediter console link`: valid once, until it expires.
+/// A link from `expediter console link` opens a page with a button: a GET uses nothing (a
+/// chat's link preview would otherwise spend the link), the button's POST signs in.
+pub(super) async fn link_page(
+    State(console): State<Console>,
+    Query(q): Query<LinkQuery>,
+) -> Response {
+    let live = console.live();
+    let Some(c) = live.engine.config.console.as_ref() else {
+        return Failure::NotFound("no console".into()).page();
+    };
+    let next = safe_next(q.next.as_deref());
+    let (token, cookie) = form_token(c);
+    with_cookie(
+        super::pages::html_response(super::pages::link(&q.t, &next, &token)),
+        cookie,
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct LinkForm {
+    t: String,
+    next: Option<String>,
+    form: Option<String>,
+}
+
+/// The link's button: valid once, until it expires.
 pub(super) async fn login_with_link(
     State(console): State<Console>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(q): Query<LinkQuery>,
+    headers: HeaderMap,
+    Form(f): Form<LinkForm>,
 ) -> Response {
-    if !console.limiter.attempt(peer.ip()) {
+    if console.limiter.blocked(peer.ip()) {
         return Failure::TooMany.page();
     }
     let live = console.live();
-    let next = safe_next(q.next.as_deref());
+    let next = safe_next(f.next.as_deref());
+    if !form_token_ok(&headers, f.form.as_deref()) {
+        return back_to_login("form", &next);
+    }
     match live
         .engine
         .store
-        .use_grant(&digest(&q.t), "link", now())
+        .use_grant(&digest(&f.t), "link", now())
         .await
     {
         Ok(Some(who)) => start_session(&live, who, &next)
             .await
             .unwrap_or_else(Failure::page),
         Ok(None) => {
-            let to = format!("/login?error=link&next={}", encode(&next));
-            (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+            console.limiter.count(peer.ip());
+            back_to_login("link", &next)
         }
         Err(e) => Failure::from(e).page(),
     }
@@ -320,8 +415,14 @@ pub(super) async fn login_with_link(
 /// cookie) and used once (a database row).
 pub(super) async fn login_with_feishu(
     State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(q): Query<LoginQuery>,
 ) -> Response {
+    // Each start writes a row: counted, so nobody fills the table.
+    if console.limiter.blocked(peer.ip()) {
+        return Failure::TooMany.page();
+    }
+    console.limiter.count(peer.ip());
     let live = console.live();
     let config = &live.engine.config;
     let Some(c) = config.console.as_ref() else {
@@ -333,6 +434,15 @@ pub(super) async fn login_with_feishu(
     let state = random_token();
     let next = safe_next(q.next.as_deref());
     let expires = now() + chrono::TimeDelta::from_std(STATE_LIFETIME).unwrap_or_default();
+    // Sign-ins begun and never finished do not stay.
+    if let Err(e) = live
+        .engine
+        .store
+        .forget_console(now() - chrono::TimeDelta::days(1))
+        .await
+    {
+        return Failure::from(e).page();
+    }
     if let Err(e) = live
         .engine
         .store
@@ -373,7 +483,7 @@ pub(super) async fn feishu_callback(
     headers: HeaderMap,
     Query(q): Query<Callback>,
 ) -> Response {
-    if !console.limiter.attempt(peer.ip()) {
+    if console.limiter.blocked(peer.ip()) {
         return Failure::TooMany.page();
     }
     let live = console.live();
@@ -385,11 +495,13 @@ pub(super) async fn feishu_callback(
         return Failure::NotFound("this console does not sign in with Feishu".into()).page();
     };
     let (Some(code), Some(state)) = (q.code, q.state) else {
+        console.limiter.count(peer.ip());
         return Failure::BadRequest("Feishu sent no code or no state back; sign in again".into())
             .page();
     };
     let bound = cookie(&headers, STATE_COOKIE).is_some_and(|mine| same(mine, &state));
     if !bound {
+        console.limiter.count(peer.ip());
         return Failure::Forbidden(
             "this sign-in was not started in this browser; sign in again from the console".into(),
         )
@@ -403,6 +515,7 @@ pub(super) async fn feishu_callback(
     {
         Ok(Some(next)) => safe_next(Some(&next)),
         Ok(None) => {
+            console.limiter.count(peer.ip());
             return Failure::Forbidden(
                 "this sign-in was used already or took too long; sign in again".into(),
             )
@@ -415,6 +528,7 @@ pub(super) async fn feishu_callback(
         Ok(p) => p,
         Err(message) => {
             tracing::warn!("console: sign-in with Feishu failed: {message}");
+            console.limiter.count(peer.ip());
             return Failure::Forbidden(format!("Feishu did not sign you in: {message}")).page();
         }
     };
@@ -428,6 +542,7 @@ pub(super) async fn feishu_callback(
     });
     if !admitted {
         tracing::warn!(open_id = %person.open_id, "console: signed in with Feishu but not in [console] allow");
+        console.limiter.count(peer.ip());
         return Failure::Forbidden(format!(
             "{} ({}) may not use this console; ask its administrator to add your open_id or email to [console] allow",
             person.name, person.open_id
@@ -446,6 +561,19 @@ pub(super) async fn feishu_callback(
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
+}
+
+/// An answer's JSON, read up to 64 KiB (a sign-in answer is a few hundred bytes).
+async fn capped_json(mut response: reqwest::Response) -> Option<serde_json::Value> {
+    const CAP: usize = 64 * 1024;
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.ok()? {
+        body.extend_from_slice(&chunk);
+        if body.len() > CAP {
+            return None;
+        }
+    }
+    serde_json::from_slice(&body).ok()
 }
 
 struct Person {
@@ -479,10 +607,10 @@ async fn feishu_person(
         }))
         .send()
         .await
-        .map_err(|e| format!("the token exchange did not complete ({})", e.without_url()))?
-        .json()
+        .map_err(|e| format!("the token exchange did not complete ({})", e.without_url()))
+        .map(capped_json)?
         .await
-        .map_err(|_| "the token exchange's answer was not JSON".to_owned())?;
+        .ok_or_else(|| "the token exchange's answer was not JSON (or too long)".to_owned())?;
     let code = answer.get("code").and_then(|c| c.as_i64()).unwrap_or(-1);
     if code != 0 {
         let msg = answer
@@ -505,10 +633,10 @@ async fn feishu_person(
         .bearer_auth(token)
         .send()
         .await
-        .map_err(|e| format!("reading who you are did not complete ({})", e.without_url()))?
-        .json()
+        .map_err(|e| format!("reading who you are did not complete ({})", e.without_url()))
+        .map(capped_json)?
         .await
-        .map_err(|_| "the user_info answer was not JSON".to_owned())?;
+        .ok_or_else(|| "the user_info answer was not JSON (or too long)".to_owned())?;
     let code = info.get("code").and_then(|c| c.as_i64()).unwrap_or(-1);
     let data = info.get("data").filter(|_| code == 0).ok_or_else(|| {
         format!(

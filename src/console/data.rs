@@ -123,7 +123,7 @@ impl TaskFilter {
         self.limit.unwrap_or(50).clamp(1, 500)
     }
     pub fn offset(&self) -> i64 {
-        self.offset.unwrap_or(0).max(0)
+        self.offset.unwrap_or(0).clamp(0, 1_000_000_000)
     }
 }
 
@@ -155,34 +155,82 @@ pub(crate) struct TaskPage {
 /// Pairs read per query while deciding the state or rule filter.
 const CHUNK: i64 = 500;
 
-/// The plan's entries for these keys, in their order.
+/// What every page's entries need beside the pairs: reminders sent today (the daily cap)
+/// and each user's listings.
+pub(crate) struct Context {
+    now: DateTime<Utc>,
+    sent_today: HashMap<String, u32>,
+    listed: Vec<plan::UserListings>,
+}
+
+impl Context {
+    pub(crate) async fn read(live: &Live) -> Result<Context, Failure> {
+        let config = &live.engine.config;
+        let now = live.engine.clock.now();
+        let today = crate::domain::calls::day_start(now, config.schedule.timezone);
+        let sent_today = live.engine.store.reminders_since(today).await?;
+        let last: HashMap<_, _> = live
+            .engine
+            .store
+            .last_listings()
+            .await?
+            .into_iter()
+            .collect();
+        let listed = plan::listings(config, &last, now);
+        Ok(Context {
+            now,
+            sent_today,
+            listed,
+        })
+    }
+}
+
+/// The plan's entries for these keys, in their order — as `plan` shows them: with a daily
+/// cap, each assignee's due pairs are ranked among all of theirs (not only those on the page).
 async fn entries_for(
     live: &Live,
     keys: &[(String, String)],
-    now: DateTime<Utc>,
-    sent_today: &HashMap<String, u32>,
+    cx: &Context,
 ) -> Result<Vec<PlanEntry>, Failure> {
-    let mut tasks: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-    tasks.sort();
-    tasks.dedup();
+    let config = &live.engine.config;
     let mut pairs: Vec<Pair> = Vec::with_capacity(keys.len());
-    live.engine
-        .store
-        .visit_pending_pairs(PairScope::Tasks(&tasks), None, |p| pairs.push(p))
-        .await?;
+    if config.expedite.max_per_user_per_day > 0 {
+        let mut users: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+        users.sort_unstable();
+        users.dedup();
+        for user in users {
+            live.engine
+                .store
+                .visit_pending_pairs(PairScope::TasksOf(user), None, |p| {
+                    if p.user_id == user {
+                        pairs.push(p)
+                    }
+                })
+                .await?;
+        }
+    } else {
+        let mut tasks: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        tasks.sort();
+        tasks.dedup();
+        live.engine
+            .store
+            .visit_pending_pairs(PairScope::Tasks(&tasks), None, |p| pairs.push(p))
+            .await?;
+    }
     let wanted: HashMap<(&str, &str), usize> = keys
         .iter()
         .enumerate()
         .map(|(i, k)| ((k.0.as_str(), k.1.as_str()), i))
         .collect();
-    pairs.retain(|p| wanted.contains_key(&(p.task_id.as_str(), p.user_id.as_str())));
-    let mut entries = plan::build(&live.engine.config, &pairs, now, sent_today);
+    let mut entries = plan::build(config, &pairs, cx.now, &cx.sent_today);
+    entries.retain(|e| wanted.contains_key(&(e.task_id.as_str(), e.assignee_id.as_str())));
     entries.sort_by_key(|e| {
         wanted
             .get(&(e.task_id.as_str(), e.assignee_id.as_str()))
             .copied()
             .unwrap_or(usize::MAX)
     });
+    plan::with_listings(&mut entries, &cx.listed, config.schedule.timezone);
     Ok(entries)
 }
 
@@ -199,7 +247,6 @@ fn matches(e: &PlanEntry, state: Option<&str>, rule: Option<&str>) -> bool {
 /// rule filter (which need the rules' decision) reads the matching pairs chunk by chunk.
 pub(crate) async fn task_page(live: &Live, f: &TaskFilter) -> Result<TaskPage, Failure> {
     let config = &live.engine.config;
-    let now = live.engine.clock.now();
     let assignee = f.assignee().map(|a| {
         config
             .users
@@ -231,8 +278,7 @@ pub(crate) async fn task_page(live: &Live, f: &TaskFilter) -> Result<TaskPage, F
             format!("sort \"{s}\" is not one of oldest, newest, assignee, task"),
         ));
     }
-    let today = crate::domain::calls::day_start(now, config.schedule.timezone);
-    let sent_today = live.engine.store.reminders_since(today).await?;
+    let cx = Context::read(live).await?;
     let mut q = PairQuery {
         user: assignee.as_deref(),
         users: team.as_deref(),
@@ -243,7 +289,7 @@ pub(crate) async fn task_page(live: &Live, f: &TaskFilter) -> Result<TaskPage, F
     };
     if f.state().is_none() && f.rule().is_none() {
         let (keys, total) = live.engine.store.pair_page(&q).await?;
-        let entries = entries_for(live, &keys, now, &sent_today).await?;
+        let entries = entries_for(live, &keys, &cx).await?;
         return Ok(TaskPage {
             entries,
             total,
@@ -260,7 +306,7 @@ pub(crate) async fn task_page(live: &Live, f: &TaskFilter) -> Result<TaskPage, F
     loop {
         let (keys, _) = live.engine.store.pair_page(&q).await?;
         let full = keys.len() as i64 == CHUNK;
-        for e in entries_for(live, &keys, now, &sent_today).await? {
+        for e in entries_for(live, &keys, &cx).await? {
             if !matches(&e, f.state(), f.rule()) {
                 continue;
             }
@@ -299,6 +345,15 @@ pub(crate) struct Overview {
     pub assignees: Vec<Overdue>,
     pub rules: Vec<Overdue>,
     pub computed_at: DateTime<Utc>,
+    /// The times above as the pages show them, in `[schedule] timezone`.
+    pub display: Display,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Display {
+    pub next_tick: String,
+    pub last_cycle: Option<String>,
+    pub computed_at: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -342,9 +397,8 @@ pub(crate) async fn overview(console: &Console) -> Result<Arc<Overview>, Failure
 async fn compute_overview(live: &Live) -> Result<Overview, Failure> {
     let config = &live.engine.config;
     let store = &live.engine.store;
-    let now = live.engine.clock.now();
-    let today = crate::domain::calls::day_start(now, config.schedule.timezone);
-    let sent_today = store.reminders_since(today).await?;
+    let cx = Context::read(live).await?;
+    let now = cx.now;
     let lease = match store.lease_holder(&config.feishu.app_id).await {
         Ok(l) => l.map(|l| LeaseView {
             holder: l.holder,
@@ -401,14 +455,14 @@ async fn compute_overview(live: &Live) -> Result<Overview, Failure> {
     loop {
         let (keys, _) = store.pair_page(&q).await?;
         let full = keys.len() as i64 == CHUNK;
-        fold(entries_for(live, &keys, now, &sent_today).await?);
+        fold(entries_for(live, &keys, &cx).await?);
         if !full {
             break;
         }
         q.offset += CHUNK;
         tokio::task::yield_now().await;
     }
-    let top = |m: HashMap<String, Overdue>| {
+    let top = |m: HashMap<String, Overdue>, n: usize| {
         let mut v: Vec<Overdue> = m.into_values().collect();
         v.sort_by(|a, b| {
             b.due
@@ -416,19 +470,36 @@ async fn compute_overview(live: &Live) -> Result<Overview, Failure> {
                 .then(b.oldest_age_seconds.cmp(&a.oldest_age_seconds))
                 .then(a.id.cmp(&b.id))
         });
-        v.truncate(10);
+        v.truncate(n);
         v
     };
+    let tz = config.schedule.timezone;
+    let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
+    let next_tick = config.ticks().next_after(now);
+    let display = Display {
+        next_tick: next_tick.map_or_else(|| "never".to_owned(), local),
+        last_cycle: live.last_cycle.as_ref().map(|c| {
+            format!(
+                "{} — {}{}",
+                local(c.at),
+                if c.ok { "ok: " } else { "FAILED: " },
+                c.summary
+            )
+        }),
+        computed_at: local(now),
+    };
     Ok(Overview {
+        display,
         role: if store.acting() { "active" } else { "standby" },
         lease,
         last_cycle: live.last_cycle.clone(),
-        next_tick: config.ticks().next_after(now),
+        next_tick,
         quota_hold_until: live.engine.client.quota_hold(),
         pending_pairs: pending,
         counts,
-        assignees: top(assignees),
-        rules: top(rules),
+        assignees: top(assignees, 10),
+        // Every rule (the rules page lists them all).
+        rules: top(rules, usize::MAX),
         computed_at: now,
     })
 }
@@ -448,16 +519,15 @@ pub(crate) async fn task_view(live: &Live, task_id: &str) -> Result<Option<TaskV
     let Some(record) = store.task_record(task_id).await? else {
         return Ok(None);
     };
-    let now = live.engine.clock.now();
-    let config = &live.engine.config;
-    let today = crate::domain::calls::day_start(now, config.schedule.timezone);
-    let sent_today = store.reminders_since(today).await?;
-    let ids = [record.task_id.clone()];
-    let mut pairs = Vec::new();
-    store
-        .visit_pending_pairs(PairScope::Tasks(&ids), None, |p| pairs.push(p))
-        .await?;
-    let entries = plan::build(config, &pairs, now, &sent_today);
+    let cx = Context::read(live).await?;
+    let now = cx.now;
+    let keys: Vec<(String, String)> = record
+        .assignments
+        .iter()
+        .filter(|a| a.finished_at.is_none())
+        .map(|a| (record.task_id.clone(), a.user_id.clone()))
+        .collect();
+    let entries = entries_for(live, &keys, &cx).await?;
     let silences = store
         .silences(true, now)
         .await?

@@ -147,7 +147,10 @@ pub(crate) fn router(live: watch::Receiver<Live>) -> Router {
         .route("/assets/console.css", get(css))
         .route("/assets/console.js", get(js))
         .route("/login", get(auth::login_page).post(auth::login_with_token))
-        .route("/login/link", get(auth::login_with_link))
+        .route(
+            "/login/link",
+            get(auth::link_page).post(auth::login_with_link),
+        )
         .route("/login/feishu", get(auth::login_with_feishu))
         .route("/login/feishu/callback", get(auth::feishu_callback))
         .route("/logout", post(auth::logout))
@@ -219,11 +222,7 @@ async fn css() -> Response {
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
             (header::CACHE_CONTROL, "max-age=3600"),
         ],
-        [
-            include_str!("assets/console.css"),
-            crate::commands::report::REPORT_STYLE,
-        ]
-        .concat(),
+        include_str!("assets/console.css"),
     )
         .into_response()
 }

@@ -109,12 +109,13 @@ pub(super) async fn not_found() -> Response {
     Failure::NotFound("no such page".into()).page()
 }
 
-pub(super) fn login(c: &ConsoleConfig, next: &str, error: Option<&str>) -> Markup {
+pub(super) fn login(c: &ConsoleConfig, next: &str, form: &str, error: Option<&str>) -> Markup {
     let message = match error {
         Some("token") => Some("That token is not the console's token."),
         Some("link") => Some(
             "That sign-in link was used already or has expired; ask for a new one (expediter console link).",
         ),
+        Some("form") => Some("The sign-in form was stale or not this console's; try again."),
         Some(_) => Some("Sign-in failed."),
         None => None,
     };
@@ -130,12 +131,30 @@ pub(super) fn login(c: &ConsoleConfig, next: &str, error: Option<&str>) -> Marku
                 SignIn::Token => {
                     form method="post" action="/login" {
                         input type="hidden" name="next" value=(next);
+                        input type="hidden" name="form" value=(form);
                         label { "Console token " input type="password" name="token" autocomplete="current-password" required; }
                         button type="submit" { "Sign in" }
                     }
                 }
             }
             p.hint { "Or open a one-time link from " code { "expediter console link" } " on the server." }
+        },
+    )
+}
+
+/// A one-time link's page: its button signs in (a GET spends nothing).
+pub(super) fn link(t: &str, next: &str, form: &str) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        html! {
+            p { "This link signs you in once." }
+            form method="post" action="/login/link" {
+                input type="hidden" name="t" value=(t);
+                input type="hidden" name="next" value=(next);
+                input type="hidden" name="form" value=(form);
+                button type="submit" { "Sign in" }
+            }
         },
     )
 }
@@ -596,16 +615,14 @@ pub(super) async fn remove_silence(
         return f.page();
     }
     let live = console.live();
-    match live
-        .engine
-        .store
-        .end_silence(id, &v.who, live.engine.clock.now())
-        .await
-    {
-        Ok(Some(_)) => {
+    let now = live.engine.clock.now();
+    match live.engine.store.end_silence(id, &v.who, now).await {
+        Ok(Some(s)) if s.ended_at.is_none() && s.until > now => {
             tracing::info!(silence = id, by = %v.who, "console: silence removed");
             Redirect::to("/silences").into_response()
         }
+        // Removed by someone else meanwhile, or run out: the whole list says so.
+        Ok(Some(_)) => Redirect::to("/silences?all=true").into_response(),
         Ok(None) => Failure::NotFound(format!("no silence {id}")).page(),
         Err(e) => Failure::from(e).page(),
     }
@@ -636,10 +653,13 @@ pub(super) async fn report(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .unwrap_or("30d");
-    let Ok(window) = humantime::parse_duration(since_text) else {
+    let Some(window) = humantime::parse_duration(since_text)
+        .ok()
+        .filter(|w| *w <= std::time::Duration::from_secs(400 * 86_400))
+    else {
         return Failure::BadField(
             "since",
-            format!("since \"{since_text}\" is not a duration; write it like 7d or 30d"),
+            format!("since \"{since_text}\" is not a duration up to 400d; write it like 7d or 30d"),
         )
         .page();
     };

@@ -31,4 +31,9 @@ async fn prune(engine: &Engine) {
         ),
         Err(e) => tracing::error!("pruning failed: {e}"),
     }
+    // The console's expired sign-ins and one-time grants: a day after they ended.
+    let day_ago = engine.clock.now() - chrono::TimeDelta::days(1);
+    if let Err(e) = engine.store.forget_console(day_ago).await {
+        tracing::error!("pruning the console's expired sessions failed: {e}");
+    }
 }

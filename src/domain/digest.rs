@@ -37,9 +37,11 @@ pub fn md_escape(text: &str) -> String {
     for c in text.chars() {
         match c {
             '&' | '<' | '>' | '*' | '~' | '_' | '[' | ']' | '(' | ')' | '`' | '#' | '\\' | '|'
-            | '!' | '+' | '-' | '=' | '{' | '}' | '"' | '\'' => {
+            | '!' | '+' | '-' | '=' | '{' | '}' | '"' | '\'' | ':' => {
                 out.push_str(&format!("&#{};", c as u32));
             }
+            // A line break would end the task's line (and its link) early.
+            '\n' | '\r' => out.push(' '),
             c => out.push(c),
         }
     }
@@ -253,8 +255,9 @@ mod tests {
             "{content}"
         );
         assert!(
-            content
-                .contains("&#91;click&#93;&#40;https://evil.example&#41; &#42;&#42;now&#42;&#42;"),
+            content.contains(
+                "&#91;click&#93;&#40;https&#58;//evil.example&#41; &#42;&#42;now&#42;&#42;"
+            ),
             "{content}"
         );
         let actions = msg["card"]["elements"]

@@ -289,8 +289,10 @@ store_api! {
     fn add_session(&self, id_hash: &str, session: &Session, now: DateTime<Utc>) -> ();
     /// The session of this id hash, unless it ended or expired.
     fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Option<Session>;
-    /// Ends a session (sign-out on the server); forgets long-dead sessions and grants.
+    /// Ends a session (sign-out on the server).
     fn end_session(&self, id_hash: &str, now: DateTime<Utc>) -> ();
+    /// Forgets sessions and one-time grants that expired or ended before `before`; how many.
+    fn forget_console(&self, before: DateTime<Utc>) -> u64;
     /// Records a one-time grant: a sign-in link, a sign-in state.
     fn add_grant(&self, hash: &str, kind: &str, who: &str, expires_at: DateTime<Utc>) -> ();
     /// Uses a grant at most once: who made it, if it was unused, unexpired and of `kind`.

@@ -488,7 +488,7 @@ in_both! {
         }))
     }
 
-    /// Ends a session (sign-out), and forgets sessions that ended or expired a day ago.
+    /// Ends a session (sign-out).
     pub(in crate::store) async fn end_session(
         &self,
         id_hash: &str,
@@ -500,18 +500,27 @@ in_both! {
             .execute(&self.pool)
             .await
             .map_err(self.err("end a console session"))?;
-        let day_ago = ms(now) - 86_400_000;
-        sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1 OR ended_at < $1")
-            .bind(day_ago)
-            .execute(&self.pool)
-            .await
-            .map_err(self.err("forget old console sessions"))?;
-        sqlx::query("DELETE FROM console_grants WHERE expires_at < $1")
-            .bind(day_ago)
-            .execute(&self.pool)
-            .await
-            .map_err(self.err("forget old console grants"))?;
         Ok(())
+    }
+
+    /// Forgets sessions and grants that expired (or ended) before `before`.
+    pub(in crate::store) async fn forget_console(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let sessions = sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1 OR ended_at < $1")
+            .bind(ms(before))
+            .execute(&self.pool)
+            .await
+            .map_err(self.err("forget old console sessions"))?
+            .rows_affected();
+        let grants = sqlx::query("DELETE FROM console_grants WHERE expires_at < $1")
+            .bind(ms(before))
+            .execute(&self.pool)
+            .await
+            .map_err(self.err("forget old console grants"))?
+            .rows_affected();
+        Ok(sessions + grants)
     }
 
     /// Records a one-time grant (a sign-in link, a sign-in state) by its hash.

@@ -821,5 +821,13 @@ async fn a_grant_is_used_once_and_a_session_ends_on_the_server() {
         assert!(s.session("sid", later).await.unwrap().is_none(), "expired");
         s.end_session("sid", now).await.unwrap();
         assert!(s.session("sid", now).await.unwrap().is_none(), "ended");
+        // Forgotten once long expired or ended: the session and the used grant.
+        assert_eq!(s.forget_console(now).await.unwrap(), 0);
+        assert_eq!(
+            s.forget_console(later + chrono::TimeDelta::seconds(1))
+                .await
+                .unwrap(),
+            2
+        );
     }
 }

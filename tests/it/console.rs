@@ -33,14 +33,48 @@ fn url(port: u16, path: &str) -> String {
     format!("http://127.0.0.1:{port}{path}")
 }
 
-/// Signs in with the token form: the session cookie and the page's CSRF token.
-async fn sign_in(port: u16) -> (String, String) {
-    let r = browser()
+/// A sign-in form as a browser gets it: the form's cookie and its hidden fields.
+async fn form_at(port: u16, path: &str) -> (String, Vec<(String, String)>) {
+    let r = browser().get(url(port, path)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    let (cookie, line) = set_cookie(&r, "expediter_login").expect("the form's cookie");
+    assert!(
+        line.contains("HttpOnly") && line.contains("Path=/login"),
+        "{line}"
+    );
+    let page = r.text().await.unwrap();
+    let doc = scraper::Html::parse_document(&page);
+    let sel = scraper::Selector::parse("form input[type=hidden]").unwrap();
+    let fields = doc
+        .select(&sel)
+        .map(|e| {
+            (
+                e.value().attr("name").unwrap().to_owned(),
+                e.value().attr("value").unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    (cookie, fields)
+}
+
+/// Posts the token form (fetched first, as a browser does) with `token` and `next`.
+async fn post_token(port: u16, token: &str, next: &str) -> reqwest::Response {
+    let (cookie, fields) = form_at(port, "/login").await;
+    let mut form: Vec<(String, String)> = fields.into_iter().filter(|(k, _)| k != "next").collect();
+    form.push(("token".into(), token.into()));
+    form.push(("next".into(), next.into()));
+    browser()
         .post(url(port, "/login"))
-        .form(&[("token", CONSOLE_TOKEN), ("next", "/tasks")])
+        .header("cookie", cookie)
+        .form(&form)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Signs in with the token form: the session cookie and the page's CSRF token.
+async fn sign_in(port: u16) -> (String, String) {
+    let r = post_token(port, CONSOLE_TOKEN, "/tasks").await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/tasks");
     let (cookie, line) = set_cookie(&r, "expediter_session").expect("a session cookie");
@@ -92,9 +126,14 @@ both_backends! {
         let r = c.get(url(port, "/api/v1/tasks")).bearer_auth("not-the-token").send().await.unwrap();
         assert_eq!(r.status(), 401);
         // A wrong token signs nobody in.
-        let r = c.post(url(port, "/login")).form(&[("token", "wrong")]).send().await.unwrap();
+        let r = post_token(port, "wrong", "/").await;
         assert_eq!(r.status(), 303);
         assert!(r.headers()["location"].to_str().unwrap().starts_with("/login?error=token"));
+        assert!(set_cookie(&r, "expediter_session").is_none());
+        // Nor the right one posted from elsewhere (no form cookie: login CSRF).
+        let r = c.post(url(port, "/login")).form(&[("token", CONSOLE_TOKEN), ("form", "guess")]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert!(r.headers()["location"].to_str().unwrap().starts_with("/login?error=form"));
         assert!(set_cookie(&r, "expediter_session").is_none());
 
         let (cookie, _) = sign_in(port).await;
@@ -235,6 +274,9 @@ both_backends! {
         assert_eq!(r.status(), 204);
         let r = c.delete(url(port, "/api/v1/silences/99999")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
         assert_eq!(r.status(), 404);
+        // Removed already: nothing to end, and said so.
+        let r = c.delete(url(port, &format!("/api/v1/silences/{by_cookie}"))).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
+        assert_eq!(r.status(), 404);
         // The form on /silences removes one too.
         let page = get_page(port, "/silences", &cookie).await;
         let first = listed.as_array().unwrap().iter().find(|s| s["task_id"] == "t-old").unwrap()["id"].as_i64().unwrap();
@@ -264,14 +306,25 @@ both_backends! {
         let link = run.stdout.trim().to_owned();
         assert!(link.starts_with(&format!("http://127.0.0.1:{port}/login/link?t=")), "{link}");
         let c = browser();
-        let r = c.get(format!("{link}&next=/silences")).send().await.unwrap();
+        let path = link.trim_start_matches(&format!("http://127.0.0.1:{port}")).to_owned();
+        // Opening it (a chat's link preview, say) spends nothing: its page has a button.
+        for _ in 0..2 {
+            let r = c.get(format!("{link}&next=/silences")).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            assert!(set_cookie(&r, "expediter_session").is_none());
+        }
+        let press = |c: reqwest::Client, path: String| async move {
+            let (cookie, fields) = form_at(port, &format!("{path}&next=/silences")).await;
+            c.post(url(port, "/login/link")).header("cookie", cookie).form(&fields).send().await.unwrap()
+        };
+        let r = press(c.clone(), path.clone()).await;
         assert_eq!(r.status(), 303);
         assert_eq!(r.headers()["location"], "/silences");
         let (cookie, _) = set_cookie(&r, "expediter_session").unwrap();
         let page = get_page(port, "/silences", &cookie).await;
         assert!(page.contains("cli:"), "the session is recorded as the link's maker: {page}");
         // Used once.
-        let r = c.get(&link).send().await.unwrap();
+        let r = press(c.clone(), path).await;
         assert_eq!(r.status(), 303);
         assert!(r.headers()["location"].to_str().unwrap().starts_with("/login?error=link"));
         assert!(set_cookie(&r, "expediter_session").is_none());
@@ -300,34 +353,18 @@ async fn sign_in_attempts_are_limited_and_redirects_stay_home() {
         "/\\evil.example",
         "javascript:alert(1)",
     ] {
-        let r = c
-            .post(url(port, "/login"))
-            .form(&[("token", CONSOLE_TOKEN), ("next", evil)])
-            .send()
-            .await
-            .unwrap();
+        let r = post_token(port, CONSOLE_TOKEN, evil).await;
         assert_eq!(r.status(), 303);
         assert_eq!(r.headers()["location"], "/", "{evil}");
     }
-    // Past ten attempts a minute from one address (the four above count): 429, even with the
-    // right token.
+    // Past ten failures a minute from one address (the successes above do not count): 429,
+    // even with the right token.
     let mut statuses = Vec::new();
-    for _ in 0..6 {
-        let r = c
-            .post(url(port, "/login"))
-            .form(&[("token", "guess")])
-            .send()
-            .await
-            .unwrap();
-        statuses.push(r.status().as_u16());
+    for _ in 0..10 {
+        statuses.push(post_token(port, "guess", "/").await.status().as_u16());
     }
     assert!(statuses.iter().all(|s| *s == 303), "{statuses:?}");
-    let r = c
-        .post(url(port, "/login"))
-        .form(&[("token", CONSOLE_TOKEN)])
-        .send()
-        .await
-        .unwrap();
+    let r = post_token(port, CONSOLE_TOKEN, "/").await;
     assert_eq!(r.status(), 429);
     let r = c
         .get(url(port, "/api/v1/status"))
@@ -436,86 +473,225 @@ fn which(bin: &str) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The DOM Chromium built for `url` after running its scripts for a few (virtual) seconds.
-async fn dump_dom(url: &str, profile: &std::path::Path) -> String {
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(chromium())
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
-                "--virtual-time-budget=4000",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg("--dump-dom")
-            .arg(url)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("chromium finishes")
-    .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+/// chromedriver (Debian's `chromium-driver`) on a free loopback port, killed when dropped.
+struct Driver {
+    _child: tokio::process::Child,
+    url: String,
+}
+
+async fn chromedriver() -> Driver {
+    let bin = which("chromedriver").expect(
+        "chromedriver is needed for the console's browser tests: apt-get install chromium-driver (.ci/run installs it)",
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = tokio::process::Command::new(bin)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver starts");
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while http_get(format!("{url}/status")).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "chromedriver never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Driver { _child: child, url }
+}
+
+async fn webdriver(driver: &Driver) -> fantoccini::Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium().display().to_string(),
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"],
+        }),
+    );
+    fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a WebDriver session")
+}
+
+/// Where the browser test leaves its screenshots for a person to look at.
+fn screenshot_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 #[tokio::test]
-async fn in_a_real_browser_labels_stay_text_and_the_overview_keeps_itself_current() {
-    let (env, daemon, _port) = console_env("").await;
-    let link = |next: &'static str| {
-        let env = &env;
-        async move {
-            let run = env.run(&["console", "link"]).await;
-            assert_eq!(run.code, 0, "{}", run.all());
-            format!("{}&next={next}", run.stdout.trim())
-        }
+async fn a_lead_in_a_browser_signs_in_silences_a_task_removes_it_and_signs_out() {
+    use fantoccini::Locator;
+    let (_env, daemon, port) = console_env("").await;
+    let driver = chromedriver().await;
+    let b = webdriver(&driver).await;
+    let path = |b: &fantoccini::Client| {
+        let b = b.clone();
+        async move { b.current_url().await.unwrap().path().to_owned() }
     };
-    let profile = tempfile::tempdir().unwrap();
-    // The task list: the evil label is text; no element came from it, no script of it ran.
-    let dom = dump_dom(&link("/tasks").await, profile.path()).await;
-    let doc = scraper::Html::parse_document(&dom);
-    let sel = |s: &str| scraper::Selector::parse(s).unwrap();
-    assert_eq!(
-        doc.select(&sel("title"))
-            .next()
-            .unwrap()
-            .text()
-            .collect::<String>(),
-        "Tasks — expediter",
-        "{dom}"
-    );
-    assert_eq!(doc.select(&sel("main img")).count(), 0, "{dom}");
-    assert_eq!(doc.select(&sel("main script")).count(), 0);
-    let labels: Vec<String> = doc
-        .select(&sel("td.label"))
-        .map(|e| e.text().collect())
-        .collect();
-    assert!(labels.iter().any(|l| l == EVIL), "{labels:?}");
-    // The overview: its script ran (the CSP allows our own file) and read the status with the
-    // session's cookie.
-    let profile = tempfile::tempdir().unwrap();
-    let dom = dump_dom(&link("/").await, profile.path()).await;
-    let doc = scraper::Html::parse_document(&dom);
-    let body = doc.select(&sel("body")).next().unwrap();
+    // Signing in: the form, then the page asked for.
+    b.goto(&url(port, "/tasks")).await.unwrap();
+    assert_eq!(path(&b).await, "/login");
+    b.find(Locator::Css("input[name=token]"))
+        .await
+        .unwrap()
+        .send_keys(CONSOLE_TOKEN)
+        .await
+        .unwrap();
+    b.find(Locator::Css("form[action='/login'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::Css("table.tasks"))
+        .await
+        .unwrap();
+    assert_eq!(path(&b).await, "/tasks");
+    // The evil label is text in the page, and none of its script ran.
+    assert_eq!(b.title().await.unwrap(), "Tasks — expediter");
+    let cell = b
+        .find(Locator::XPath(
+            "//td[@class='label'][contains(., 'onerror')]",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(cell.text().await.unwrap(), EVIL);
     assert!(
-        body.value().attr("data-refreshed").is_some(),
-        "the overview did not refresh itself:\n{dom}"
+        b.find_all(Locator::Css("main img"))
+            .await
+            .unwrap()
+            .is_empty()
     );
-    let pending: String = doc
-        .select(&sel("[data-field=pending]"))
-        .next()
+    std::fs::write(
+        screenshot_dir().join("tasks.png"),
+        b.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    // One task, silenced with its form.
+    b.find(Locator::Css("a[href='/tasks/t-old']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let form = b
+        .wait()
+        .for_element(Locator::Css("form.silence"))
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=for]"))
+        .await
+        .unwrap()
+        .send_keys("8h")
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=reason]"))
+        .await
+        .unwrap()
+        .send_keys("on leave until Monday")
+        .await
+        .unwrap();
+    form.find(Locator::Css("button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::XPath(
+            "//li[contains(., 'silenced every assignee until')]",
+        ))
+        .await
+        .unwrap();
+    let history = b
+        .find(Locator::Css("ol.history"))
+        .await
         .unwrap()
         .text()
-        .collect();
-    assert_eq!(pending, "5");
+        .await
+        .unwrap();
+    assert!(
+        history.contains("by token (on leave until Monday)"),
+        "{history}"
+    );
+    // On /silences, with who made it; removed with its button.
+    b.goto(&url(port, "/silences")).await.unwrap();
+    let table = b
+        .find(Locator::Css("table.silences"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        table.contains("t-old") && table.contains("token"),
+        "{table}"
+    );
+    b.find(Locator::Css("table.silences form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::Css("table.silences"))
+        .await
+        .unwrap();
+    assert!(
+        b.find_all(Locator::Css("table.silences tbody tr"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no active silence left"
+    );
+    b.goto(&url(port, "/silences?all=true")).await.unwrap();
+    let table = b
+        .find(Locator::Css("table.silences"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(table.contains(" by token"), "who removed it: {table}");
+    // The overview, kept current by its script.
+    b.goto(&url(port, "/")).await.unwrap();
+    b.wait()
+        .for_element(Locator::Css("body[data-refreshed]"))
+        .await
+        .unwrap();
+    std::fs::write(
+        screenshot_dir().join("overview.png"),
+        b.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    // Sign out: the pages are refused after.
+    b.find(Locator::Css("form.signout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::Css("input[name=token]"))
+        .await
+        .unwrap();
+    b.goto(&url(port, "/tasks")).await.unwrap();
+    assert_eq!(path(&b).await, "/login");
+    b.close().await.unwrap();
     daemon.stop().await;
+    eprintln!("screenshots in {}", screenshot_dir().display());
 }
 
 #[tokio::test]
@@ -570,12 +746,7 @@ async fn on_a_pair_the_standby_says_so_names_the_active_one_and_writes_to_the_sh
     let holder = status["lease"]["holder"].as_str().unwrap().to_owned();
     assert!(!holder.is_empty());
     let (cookie, _) = {
-        let r = c
-            .post(url(pb, "/login"))
-            .form(&[("token", CONSOLE_TOKEN)])
-            .send()
-            .await
-            .unwrap();
+        let r = post_token(pb, CONSOLE_TOKEN, "/").await;
         set_cookie(&r, "expediter_session").unwrap()
     };
     let page = c
@@ -620,4 +791,40 @@ async fn on_a_pair_the_standby_says_so_names_the_active_one_and_writes_to_the_sh
     assert_eq!(tasks["total"], 1, "{tasks}");
     b.stop().await;
     a.stop().await;
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn with_a_daily_cap_every_page_says_what_plan_says() {
+        let env = TestEnv::new().await;
+        let text = std::fs::read_to_string(&env.config_path).unwrap().replace(
+            "operator_user_id = \"7000\"",
+            "operator_user_id = \"7000\"\nmax_per_user_per_day = 1",
+        );
+        std::fs::write(&env.config_path, text).unwrap();
+        for (i, hours) in [30, 40, 50, 60].iter().enumerate() {
+            env.add(FakeTask::new(format!("c{i}"), &["u1"], *hours * HOUR));
+        }
+        assert_eq!(env.run(&["once"]).await.code, 0);
+        let port = with_console(&env, "");
+        let daemon = Daemon::start(&env, &[]);
+        wait_for_console(port).await;
+        let plan = env.plan_json().await;
+        let status_in_plan = |task: &str| plan.iter().find(|e| e["task_id"] == task).unwrap()["status"].clone();
+        assert!(plan.iter().any(|e| e["status"] == "capped"), "{plan:?}");
+        let c = browser();
+        for offset in 0..4 {
+            let page: Value = c.get(url(port, &format!("/api/v1/tasks?limit=1&offset={offset}"))).bearer_auth(CONSOLE_TOKEN)
+                .send().await.unwrap().json().await.unwrap();
+            let e = &page["entries"][0];
+            assert_eq!(e["status"], status_in_plan(e["task_id"].as_str().unwrap()), "offset {offset}: {e}");
+        }
+        // A page past any number is empty, not an error.
+        let r = c.get(url(port, "/tasks?offset=9223372036854775807")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let r = c.get(url(port, "/api/v1/tasks?limit=abc")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        assert!(r.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("limit"));
+        daemon.stop().await;
+    }
 }

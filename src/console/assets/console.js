@@ -4,11 +4,6 @@
   "use strict";
   var live = document.querySelector('[data-live="status"]');
   if (!live || !window.fetch) { return; }
-  function fmt(iso) {
-    if (!iso) { return "never"; }
-    var d = new Date(iso);
-    return isNaN(d) ? iso : d.toLocaleString();
-  }
   function set(sel, text) {
     var el = document.querySelector(sel);
     if (el) { el.textContent = text; }
@@ -20,10 +15,11 @@
         if (!s) { return; }
         set('[data-field="role"]', s.role);
         set('[data-field="pending"]', String(s.pending_pairs));
-        set('[data-field="next_tick"]', fmt(s.next_tick));
-        set('[data-field="computed_at"]', fmt(s.computed_at));
-        if (s.last_cycle) {
-          set('[data-field="last_cycle"]', fmt(s.last_cycle.at) + " — " + (s.last_cycle.ok ? "ok: " : "FAILED: ") + s.last_cycle.summary);
+        // Times as the server writes them, in the schedule's zone.
+        set('[data-field="next_tick"]', s.display.next_tick);
+        set('[data-field="computed_at"]', s.display.computed_at);
+        if (s.display.last_cycle) {
+          set('[data-field="last_cycle"]', s.display.last_cycle);
         }
         document.querySelectorAll("[data-count]").forEach(function (el) {
           var n = s.counts[el.getAttribute("data-count")];
