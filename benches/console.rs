@@ -166,7 +166,10 @@ fn main() {
         .unwrap();
     let started = Instant::now();
     rt.block_on(seed(&Database::Sqlite(dir.path().join("e.db")), tasks));
-    eprintln!("seeded {tasks} tasks in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "seeded {tasks} tasks in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let mut child = std::process::Command::new(&bin)
         .arg("--config")
         .arg(&config_path)

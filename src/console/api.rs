@@ -40,7 +40,7 @@ pub(super) async fn status(
         return r;
     }
     match data::overview(&console).await {
-        Ok(o) => Json(&*o).into_response(),
+        Ok(o) => Json(o).into_response(),
         Err(f) => f.api(),
     }
 }
@@ -58,7 +58,7 @@ pub(super) async fn tasks(
         Ok(q) => q,
         Err(e) => return Failure::BadRequest(e.body_text()).api(),
     };
-    match data::task_page(&console.live(), &f).await {
+    match data::task_page(&console, &f).await {
         Ok(p) => Json(p).into_response(),
         Err(f) => f.api(),
     }

@@ -152,8 +152,8 @@ pub(crate) struct TaskPage {
     pub offset: i64,
 }
 
-/// Pairs read per query while deciding the state or rule filter.
-const CHUNK: i64 = 500;
+/// Pairs of unwatched users read per query while building the index.
+const CHUNK: i64 = 2000;
 
 /// What every page's entries need beside the pairs: reminders sent today (the daily cap)
 /// and each user's listings.
@@ -234,18 +234,218 @@ async fn entries_for(
     Ok(entries)
 }
 
-fn matches(e: &PlanEntry, state: Option<&str>, rule: Option<&str>) -> bool {
-    let state_ok = match state {
-        None => true,
-        Some("escalated") => e.escalated_at.is_some(),
-        Some(s) => e.status == s,
+/// One pending pair as the index keeps it: what the state and rule filters, the counts and the
+/// sorts need, no more (about 100 bytes a pair).
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    task_id: Box<str>,
+    user_id: Box<str>,
+    status: &'static str,
+    rule: Option<u16>,
+    escalated: bool,
+    /// Epoch ms its age counts from.
+    started: i64,
+}
+
+/// Every pending pair decided as `plan` decides it — per assignee, so the daily cap ranks
+/// each one's due pairs among all of theirs — with the overview's counts. Built off the
+/// request path, kept a few seconds.
+pub(crate) struct Index {
+    rows: Vec<Row>,
+    counts: BTreeMap<String, u64>,
+    assignees: Vec<Overdue>,
+    rules: Vec<Overdue>,
+    computed_at: DateTime<Utc>,
+}
+
+impl Row {
+    fn matches(&self, state: Option<&str>, rule: Option<usize>) -> bool {
+        let state_ok = match state {
+            None => true,
+            Some("escalated") => self.escalated,
+            Some(s) => self.status == s,
+        };
+        state_ok && rule.is_none_or(|r| self.rule == Some(r as u16))
+    }
+}
+
+/// Builds the index: each watched user's pending pairs in one query and one `plan::build`,
+/// then the pairs of users no longer watched.
+async fn build_index(live: &Live) -> Result<Index, Failure> {
+    let config = &live.engine.config;
+    let store = &live.engine.store;
+    let cx = Context::read(live).await?;
+    let rule_of: HashMap<&str, u16> = config
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.name.as_str(), i as u16))
+        .collect();
+    let mut rows = Vec::new();
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut assignees: HashMap<String, Overdue> = HashMap::new();
+    let mut rules: HashMap<String, Overdue> = HashMap::new();
+    let mut fold = |entries: Vec<PlanEntry>, pairs: &[Pair]| {
+        let started: HashMap<(&str, &str), i64> = pairs
+            .iter()
+            .map(|p| {
+                (
+                    (p.task_id.as_str(), p.user_id.as_str()),
+                    p.facts().started().timestamp_millis(),
+                )
+            })
+            .collect();
+        for e in entries {
+            *counts.entry(e.status.to_owned()).or_default() += 1;
+            if e.escalated_at.is_some() {
+                *counts.entry("escalated".into()).or_default() += 1;
+            }
+            let due = u64::from(e.status == "due");
+            let a = assignees
+                .entry(e.assignee_id.clone())
+                .or_insert_with(|| Overdue {
+                    id: e.assignee_id.clone(),
+                    name: e.assignee.clone(),
+                    due: 0,
+                    pending: 0,
+                    oldest_age_seconds: 0,
+                });
+            a.due += due;
+            a.pending += 1;
+            a.oldest_age_seconds = a.oldest_age_seconds.max(e.age_seconds);
+            if let Some(r) = &e.rule {
+                let r = rules.entry(r.clone()).or_insert_with(|| Overdue {
+                    id: r.clone(),
+                    name: r.clone(),
+                    due: 0,
+                    pending: 0,
+                    oldest_age_seconds: 0,
+                });
+                r.due += due;
+                r.pending += 1;
+                r.oldest_age_seconds = r.oldest_age_seconds.max(e.age_seconds);
+            }
+            rows.push(Row {
+                started: started
+                    .get(&(e.task_id.as_str(), e.assignee_id.as_str()))
+                    .copied()
+                    .unwrap_or_default(),
+                task_id: e.task_id.into_boxed_str(),
+                user_id: e.assignee_id.into_boxed_str(),
+                status: e.status,
+                rule: e.rule.as_deref().and_then(|r| rule_of.get(r).copied()),
+                escalated: e.escalated_at.is_some(),
+            });
+        }
     };
-    state_ok && rule.is_none_or(|r| e.rule.as_deref() == Some(r))
+    for user in &config.users {
+        let mut pairs = Vec::new();
+        store
+            .visit_pending_pairs(PairScope::TasksOf(&user.id), None, |p| {
+                if p.user_id == user.id {
+                    pairs.push(p)
+                }
+            })
+            .await?;
+        let entries = plan::build(config, &pairs, cx.now, &cx.sent_today);
+        fold(entries, &pairs);
+    }
+    // Pairs of users no longer watched: no rule, no cap.
+    let watched: Vec<String> = config.users.iter().map(|u| u.id.clone()).collect();
+    let mut q = PairQuery {
+        except_users: Some(&watched),
+        sort: PairSort::Task,
+        limit: CHUNK,
+        ..Default::default()
+    };
+    loop {
+        let (keys, _) = store.pair_page(&q).await?;
+        let full = keys.len() as i64 == CHUNK;
+        let mut tasks: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        tasks.dedup();
+        let mut pairs = Vec::new();
+        store
+            .visit_pending_pairs(PairScope::Tasks(&tasks), None, |p| {
+                if !watched.contains(&p.user_id) {
+                    pairs.push(p)
+                }
+            })
+            .await?;
+        let entries = plan::build(config, &pairs, cx.now, &cx.sent_today);
+        fold(entries, &pairs);
+        if !full {
+            break;
+        }
+        q.offset += CHUNK;
+    }
+    let top = |m: HashMap<String, Overdue>, n: usize| {
+        let mut v: Vec<Overdue> = m.into_values().collect();
+        v.sort_by(|a, b| {
+            b.due
+                .cmp(&a.due)
+                .then(b.oldest_age_seconds.cmp(&a.oldest_age_seconds))
+                .then(a.id.cmp(&b.id))
+        });
+        v.truncate(n);
+        v
+    };
+    Ok(Index {
+        rows,
+        counts,
+        assignees: top(assignees, 10),
+        // Every rule (the rules page lists them all).
+        rules: top(rules, usize::MAX),
+        computed_at: cx.now,
+    })
+}
+
+/// How long an index serves before it is built again (in the background: a request never
+/// waits for a rebuild, only for the first build).
+const INDEX_FOR: Duration = Duration::from_secs(15);
+
+pub(crate) async fn index(console: &Console) -> Result<Arc<Index>, Failure> {
+    let cached = console
+        .index
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    match cached {
+        Some((at, ix)) => {
+            if at.elapsed() >= INDEX_FOR {
+                let console = console.clone();
+                tokio::spawn(async move {
+                    let _ = rebuild(&console).await;
+                });
+            }
+            Ok(ix)
+        }
+        None => rebuild(console).await,
+    }
+}
+
+/// Builds the index again, one build at a time (a build under way is waited for, not doubled).
+async fn rebuild(console: &Console) -> Result<Arc<Index>, Failure> {
+    let _one = console.building.lock().await;
+    if let Some((at, ix)) = console
+        .index
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        && at.elapsed() < INDEX_FOR
+    {
+        return Ok(ix);
+    }
+    let ix = Arc::new(build_index(&console.live()).await?);
+    *console.index.lock().unwrap_or_else(|p| p.into_inner()) =
+        Some((tokio::time::Instant::now(), ix.clone()));
+    Ok(ix)
 }
 
 /// The task list: filters on assignee, team and text, the order and the page in SQL; a state or
-/// rule filter (which need the rules' decision) reads the matching pairs chunk by chunk.
-pub(crate) async fn task_page(live: &Live, f: &TaskFilter) -> Result<TaskPage, Failure> {
+/// rule filter (which need the rules' decision) reads the index, then the page's entries fresh.
+pub(crate) async fn task_page(console: &Console, f: &TaskFilter) -> Result<TaskPage, Failure> {
+    let live = console.live();
+    let live = &live;
     let config = &live.engine.config;
     let assignee = f.assignee().map(|a| {
         config
@@ -278,16 +478,37 @@ pub(crate) async fn task_page(live: &Live, f: &TaskFilter) -> Result<TaskPage, F
             format!("sort \"{s}\" is not one of oldest, newest, assignee, task"),
         ));
     }
+    let rule = match f.rule() {
+        None => None,
+        Some(r) => match config.rules.iter().position(|x| x.name == r) {
+            Some(i) => Some(i),
+            None => {
+                return Err(Failure::BadField(
+                    "rule",
+                    format!(
+                        "rule \"{r}\" is not one of {}",
+                        config
+                            .rules
+                            .iter()
+                            .map(|r| r.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        },
+    };
     let cx = Context::read(live).await?;
-    let mut q = PairQuery {
+    let q = PairQuery {
         user: assignee.as_deref(),
         users: team.as_deref(),
         text: f.text(),
         sort: f.sort(),
         limit: f.limit(),
         offset: f.offset(),
+        except_users: None,
     };
-    if f.state().is_none() && f.rule().is_none() {
+    if f.state().is_none() && rule.is_none() {
         let (keys, total) = live.engine.store.pair_page(&q).await?;
         let entries = entries_for(live, &keys, &cx).await?;
         return Ok(TaskPage {
@@ -297,35 +518,71 @@ pub(crate) async fn task_page(live: &Live, f: &TaskFilter) -> Result<TaskPage, F
             offset: q.offset,
         });
     }
-    // Decided in chunks: only the page is kept, the rest counted.
-    let (limit, offset) = (q.limit, q.offset);
-    q.limit = CHUNK;
-    q.offset = 0;
-    let mut matched = 0u64;
-    let mut page = Vec::new();
-    loop {
-        let (keys, _) = live.engine.store.pair_page(&q).await?;
-        let full = keys.len() as i64 == CHUNK;
-        for e in entries_for(live, &keys, &cx).await? {
-            if !matches(&e, f.state(), f.rule()) {
-                continue;
-            }
-            if matched >= offset as u64 && (page.len() as i64) < limit {
-                page.push(e);
-            }
-            matched += 1;
+    let ix = index(console).await?;
+    // Text, when given, is matched in SQL: the keys it allows.
+    let text_keys: Option<std::collections::HashSet<(String, String)>> = match f.text() {
+        None => None,
+        Some(_) => {
+            let all = PairQuery {
+                limit: i64::MAX,
+                offset: 0,
+                ..q.clone()
+            };
+            Some(
+                live.engine
+                    .store
+                    .pair_page(&all)
+                    .await?
+                    .0
+                    .into_iter()
+                    .collect(),
+            )
         }
-        if !full {
-            break;
+    };
+    let team_set: Option<std::collections::HashSet<&str>> = team
+        .as_ref()
+        .map(|t| t.iter().map(String::as_str).collect());
+    let mut hits: Vec<&Row> = ix
+        .rows
+        .iter()
+        .filter(|r| r.matches(f.state(), rule))
+        .filter(|r| assignee.as_deref().is_none_or(|a| &*r.user_id == a))
+        .filter(|r| team_set.as_ref().is_none_or(|t| t.contains(&*r.user_id)))
+        .filter(|r| {
+            text_keys
+                .as_ref()
+                .is_none_or(|k| k.contains(&(r.task_id.to_string(), r.user_id.to_string())))
+        })
+        .collect();
+    let key = |r: &&Row| (r.task_id.clone(), r.user_id.clone());
+    match q.sort {
+        PairSort::Oldest => {
+            hits.sort_by(|a, b| a.started.cmp(&b.started).then_with(|| key(a).cmp(&key(b))))
         }
-        q.offset += CHUNK;
-        tokio::task::yield_now().await;
+        PairSort::Newest => {
+            hits.sort_by(|a, b| b.started.cmp(&a.started).then_with(|| key(a).cmp(&key(b))))
+        }
+        PairSort::Assignee => hits.sort_by(|a, b| {
+            a.user_id
+                .cmp(&b.user_id)
+                .then(a.started.cmp(&b.started))
+                .then_with(|| a.task_id.cmp(&b.task_id))
+        }),
+        PairSort::Task => hits.sort_by_key(key),
     }
+    let total = hits.len() as u64;
+    let keys: Vec<(String, String)> = hits
+        .iter()
+        .skip(q.offset as usize)
+        .take(q.limit as usize)
+        .map(|r| (r.task_id.to_string(), r.user_id.to_string()))
+        .collect();
+    let entries = entries_for(live, &keys, &cx).await?;
     Ok(TaskPage {
-        entries: page,
-        total: matched,
-        limit,
-        offset,
+        entries,
+        total,
+        limit: q.limit,
+        offset: q.offset,
     })
 }
 
@@ -375,104 +632,21 @@ pub(crate) struct Overdue {
 }
 
 /// How long an overview's counts are kept before they are read again.
-const OVERVIEW_FOR: Duration = Duration::from_secs(10);
-
-pub(crate) async fn overview(console: &Console) -> Result<Arc<Overview>, Failure> {
-    if let Some((at, o)) = console
-        .overview
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-        && at.elapsed() < OVERVIEW_FOR
-    {
-        return Ok(o.clone());
-    }
+pub(crate) async fn overview(console: &Console) -> Result<Overview, Failure> {
     let live = console.live();
-    let o = Arc::new(compute_overview(&live).await?);
-    *console.overview.lock().unwrap_or_else(|p| p.into_inner()) =
-        Some((tokio::time::Instant::now(), o.clone()));
-    Ok(o)
-}
-
-async fn compute_overview(live: &Live) -> Result<Overview, Failure> {
     let config = &live.engine.config;
     let store = &live.engine.store;
-    let cx = Context::read(live).await?;
-    let now = cx.now;
-    let lease = match store.lease_holder(&config.feishu.app_id).await {
-        Ok(l) => l.map(|l| LeaseView {
+    let ix = index(console).await?;
+    let now = live.engine.clock.now();
+    let lease = store
+        .lease_holder(&config.feishu.app_id)
+        .await?
+        .map(|l| LeaseView {
             holder: l.holder,
             epoch: l.epoch,
             expires_at: l.expires_at,
             expired: l.expired,
-        }),
-        Err(e) => return Err(e.into()),
-    };
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    let mut assignees: HashMap<String, Overdue> = HashMap::new();
-    let mut rules: HashMap<String, Overdue> = HashMap::new();
-    let mut pending = 0u64;
-    let mut fold = |entries: Vec<PlanEntry>| {
-        for e in entries {
-            pending += 1;
-            *counts.entry(e.status.to_owned()).or_default() += 1;
-            if e.escalated_at.is_some() {
-                *counts.entry("escalated".into()).or_default() += 1;
-            }
-            let due = u64::from(e.status == "due");
-            let a = assignees
-                .entry(e.assignee_id.clone())
-                .or_insert_with(|| Overdue {
-                    id: e.assignee_id.clone(),
-                    name: e.assignee.clone(),
-                    due: 0,
-                    pending: 0,
-                    oldest_age_seconds: 0,
-                });
-            a.due += due;
-            a.pending += 1;
-            a.oldest_age_seconds = a.oldest_age_seconds.max(e.age_seconds);
-            if let Some(r) = &e.rule {
-                let r = rules.entry(r.clone()).or_insert_with(|| Overdue {
-                    id: r.clone(),
-                    name: r.clone(),
-                    due: 0,
-                    pending: 0,
-                    oldest_age_seconds: 0,
-                });
-                r.due += due;
-                r.pending += 1;
-                r.oldest_age_seconds = r.oldest_age_seconds.max(e.age_seconds);
-            }
-        }
-    };
-    // Chunk by chunk through the SQL page: never every pair at once.
-    let mut q = PairQuery {
-        limit: CHUNK,
-        sort: PairSort::Task,
-        ..Default::default()
-    };
-    loop {
-        let (keys, _) = store.pair_page(&q).await?;
-        let full = keys.len() as i64 == CHUNK;
-        fold(entries_for(live, &keys, &cx).await?);
-        if !full {
-            break;
-        }
-        q.offset += CHUNK;
-        tokio::task::yield_now().await;
-    }
-    let top = |m: HashMap<String, Overdue>, n: usize| {
-        let mut v: Vec<Overdue> = m.into_values().collect();
-        v.sort_by(|a, b| {
-            b.due
-                .cmp(&a.due)
-                .then(b.oldest_age_seconds.cmp(&a.oldest_age_seconds))
-                .then(a.id.cmp(&b.id))
         });
-        v.truncate(n);
-        v
-    };
     let tz = config.schedule.timezone;
     let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
     let next_tick = config.ticks().next_after(now);
@@ -486,7 +660,7 @@ async fn compute_overview(live: &Live) -> Result<Overview, Failure> {
                 c.summary
             )
         }),
-        computed_at: local(now),
+        computed_at: local(ix.computed_at),
     };
     Ok(Overview {
         display,
@@ -495,12 +669,11 @@ async fn compute_overview(live: &Live) -> Result<Overview, Failure> {
         last_cycle: live.last_cycle.clone(),
         next_tick,
         quota_hold_until: live.engine.client.quota_hold(),
-        pending_pairs: pending,
-        counts,
-        assignees: top(assignees, 10),
-        // Every rule (the rules page lists them all).
-        rules: top(rules, usize::MAX),
-        computed_at: now,
+        pending_pairs: ix.rows.len() as u64,
+        counts: ix.counts.clone(),
+        assignees: ix.assignees.clone(),
+        rules: ix.rules.clone(),
+        computed_at: ix.computed_at,
     })
 }
 

@@ -45,15 +45,17 @@ pub struct LastCycle {
     pub summary: String,
 }
 
-/// The overview as last computed, and when.
-type CachedOverview = (tokio::time::Instant, Arc<data::Overview>);
+/// The index as last built, and when.
+type CachedIndex = (tokio::time::Instant, Arc<data::Index>);
 
 /// The console's shared state.
 #[derive(Clone)]
 pub(crate) struct Console {
     live: watch::Receiver<Live>,
     limiter: Arc<auth::Limiter>,
-    overview: Arc<Mutex<Option<CachedOverview>>>,
+    index: Arc<Mutex<Option<CachedIndex>>>,
+    /// Held while the index is built: one build at a time.
+    building: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Console {
@@ -140,7 +142,8 @@ pub(crate) fn router(live: watch::Receiver<Live>) -> Router {
     let console = Console {
         live,
         limiter: Arc::new(auth::Limiter::default()),
-        overview: Arc::default(),
+        index: Arc::default(),
+        building: Arc::default(),
     };
     Router::new()
         .route("/healthz", get(healthz))

@@ -275,7 +275,7 @@ pub(super) async fn tasks(
     };
     let live = console.live();
     let config = &live.engine.config;
-    let p = match data::task_page(&live, &f).await {
+    let p = match data::task_page(&console, &f).await {
         Ok(p) => p,
         Err(e) => return e.page(),
     };

@@ -179,6 +179,13 @@ pub fn describe_changes(old: &Config, new: &Config) -> Vec<String> {
     if old.metrics != new.metrics {
         changes.push("[metrics] listen changed: takes effect at the next restart".into());
     }
+    let listen = |c: &Config| c.console.as_ref().map(|c| c.listen);
+    if listen(old) != listen(new) {
+        changes.push(
+            "[console] listen changed (or the console was added or removed): takes effect at the next restart"
+                .into(),
+        );
+    }
     if old.expedite.dry_run != new.expedite.dry_run {
         changes.push(format!("dry_run = {}", new.expedite.dry_run));
     }

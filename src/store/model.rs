@@ -364,6 +364,8 @@ pub struct PairQuery<'a> {
     pub user: Option<&'a str>,
     /// Any of these assignees (a team's members); `None`: anyone.
     pub users: Option<&'a [String]>,
+    /// None of these assignees (the watched ones, to find the unwatched); `None`: no one.
+    pub except_users: Option<&'a [String]>,
     /// Text in the task's label (any language, case-insensitive for ASCII), or its id.
     pub text: Option<&'a str>,
     pub sort: PairSort,

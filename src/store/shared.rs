@@ -318,14 +318,15 @@ fn contains_pattern(text: &str) -> String {
 }
 
 /// The console's filters on pending pairs (`$1` assignee, `$2` assignees as JSON, `$3` text,
-/// `$4` its LIKE pattern), for both dialects.
-fn pair_filter(json_list: String) -> String {
+/// `$4` its LIKE pattern, `$5` assignees excluded as JSON), for both dialects.
+fn pair_filter(users: String, except: String) -> String {
     format!(
         "FROM assignments a JOIN tasks t ON t.task_id = a.task_id
          WHERE a.finished_at IS NULL
            AND (CAST($1 AS TEXT) IS NULL OR a.user_id = $1)
-           AND (CAST($2 AS TEXT) IS NULL OR a.user_id IN {json_list})
-           AND (CAST($3 AS TEXT) IS NULL OR a.task_id = $3 OR lower(t.labels) LIKE $4 ESCAPE '\\')"
+           AND (CAST($2 AS TEXT) IS NULL OR a.user_id IN {users})
+           AND (CAST($3 AS TEXT) IS NULL OR a.task_id = $3 OR lower(t.labels) LIKE $4 ESCAPE '\\')
+           AND (CAST($5 AS TEXT) IS NULL OR a.user_id NOT IN {except})"
     )
 }
 
@@ -335,17 +336,20 @@ in_both! {
         &self,
         q: &PairQuery<'_>,
     ) -> Result<(Vec<(String, String)>, u64), StoreError> {
-        let filter = pair_filter(Self::json_list("$2"));
-        let users = q.users.map(|u| serde_json::to_string(u).unwrap_or_else(|_| "[]".into()));
+        let filter = pair_filter(Self::json_list("$2"), Self::json_list("$5"));
+        let json = |u: &[String]| serde_json::to_string(u).unwrap_or_else(|_| "[]".into());
+        let users = q.users.map(json);
+        let except = q.except_users.map(json);
         let pattern = q.text.map(contains_pattern);
         let keys: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT a.task_id, a.user_id {filter} ORDER BY {} LIMIT $5 OFFSET $6",
+            "SELECT a.task_id, a.user_id {filter} ORDER BY {} LIMIT $6 OFFSET $7",
             q.sort.order_by()
         )))
         .bind(q.user)
         .bind(users.as_deref())
         .bind(q.text)
         .bind(pattern.as_deref())
+        .bind(except.as_deref())
         .bind(q.limit)
         .bind(q.offset)
         .fetch_all(&self.pool)
@@ -356,6 +360,7 @@ in_both! {
             .bind(users.as_deref())
             .bind(q.text)
             .bind(pattern.as_deref())
+            .bind(except.as_deref())
             .fetch_one(&self.pool)
             .await
             .map_err(self.err("count pending tasks"))?;
