@@ -146,9 +146,8 @@ pub(super) async fn add_silence(
         return Failure::BadField("task_id", "task_id is missing: the task to silence".into())
             .api();
     };
-    let live = console.live();
     match super::pages::add_silence(
-        &live,
+        &console,
         &v,
         task_id,
         b.user_id.as_deref(),
@@ -184,6 +183,7 @@ pub(super) async fn remove_silence(
     match live.engine.store.end_silence(id, &v.who, now).await {
         Ok(Some(s)) if s.ended_at.is_none() && s.until > now => {
             tracing::info!(silence = id, by = %v.who, "console: silence removed");
+            super::data::invalidate(&console);
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(Some(_)) => Failure::NotFound(format!(

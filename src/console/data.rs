@@ -245,6 +245,8 @@ pub(crate) struct Row {
     escalated: bool,
     /// Epoch ms its age counts from.
     started: i64,
+    /// Every label of the task, lowercased, and its id: what the text filter searches.
+    text: Box<str>,
 }
 
 /// Every pending pair decided as `plan` decides it — per assignee, so the daily cap ranks
@@ -286,13 +288,16 @@ async fn build_index(live: &Live) -> Result<Index, Failure> {
     let mut assignees: HashMap<String, Overdue> = HashMap::new();
     let mut rules: HashMap<String, Overdue> = HashMap::new();
     let mut fold = |entries: Vec<PlanEntry>, pairs: &[Pair]| {
-        let started: HashMap<(&str, &str), i64> = pairs
+        let facts: HashMap<(&str, &str), (i64, String)> = pairs
             .iter()
             .map(|p| {
-                (
-                    (p.task_id.as_str(), p.user_id.as_str()),
-                    p.facts().started().timestamp_millis(),
-                )
+                let mut text = p.task_id.to_lowercase();
+                for (_, l) in &p.labels {
+                    text.push('\n');
+                    text.push_str(&l.to_lowercase());
+                }
+                let started = p.facts().started().timestamp_millis();
+                ((p.task_id.as_str(), p.user_id.as_str()), (started, text))
             })
             .collect();
         for e in entries {
@@ -325,11 +330,13 @@ async fn build_index(live: &Live) -> Result<Index, Failure> {
                 r.pending += 1;
                 r.oldest_age_seconds = r.oldest_age_seconds.max(e.age_seconds);
             }
+            let (started, text) = facts
+                .get(&(e.task_id.as_str(), e.assignee_id.as_str()))
+                .cloned()
+                .unwrap_or_default();
             rows.push(Row {
-                started: started
-                    .get(&(e.task_id.as_str(), e.assignee_id.as_str()))
-                    .copied()
-                    .unwrap_or_default(),
+                started,
+                text: text.into_boxed_str(),
                 task_id: e.task_id.into_boxed_str(),
                 user_id: e.assignee_id.into_boxed_str(),
                 status: e.status,
@@ -399,6 +406,12 @@ async fn build_index(live: &Live) -> Result<Index, Failure> {
     })
 }
 
+/// A write through the console (a silence made or removed): the next read builds the index
+/// again, so the lists show it at once.
+pub(crate) fn invalidate(console: &Console) {
+    *console.index.lock().unwrap_or_else(|p| p.into_inner()) = None;
+}
+
 /// How long an index serves before it is built again (in the background: a request never
 /// waits for a rebuild, only for the first build).
 const INDEX_FOR: Duration = Duration::from_secs(15);
@@ -411,7 +424,12 @@ pub(crate) async fn index(console: &Console) -> Result<Arc<Index>, Failure> {
         .clone();
     match cached {
         Some((at, ix)) => {
-            if at.elapsed() >= INDEX_FOR {
+            // Stale after a while, and after every cycle (what it listed and sent).
+            let cycled = console
+                .live()
+                .last_cycle
+                .is_some_and(|c| c.at > ix.computed_at);
+            if at.elapsed() >= INDEX_FOR || cycled {
                 let console = console.clone();
                 tokio::spawn(async move {
                     let _ = rebuild(&console).await;
@@ -432,6 +450,10 @@ async fn rebuild(console: &Console) -> Result<Arc<Index>, Failure> {
         .unwrap_or_else(|p| p.into_inner())
         .clone()
         && at.elapsed() < INDEX_FOR
+        && !console
+            .live()
+            .last_cycle
+            .is_some_and(|c| c.at > ix.computed_at)
     {
         return Ok(ix);
     }
@@ -441,8 +463,8 @@ async fn rebuild(console: &Console) -> Result<Arc<Index>, Failure> {
     Ok(ix)
 }
 
-/// The task list: filters on assignee, team and text, the order and the page in SQL; a state or
-/// rule filter (which need the rules' decision) reads the index, then the page's entries fresh.
+/// The task list: the filters, the order and the page from the index (every pending pair,
+/// decided, in a few bytes each); then the page's entries, read fresh from the database.
 pub(crate) async fn task_page(console: &Console, f: &TaskFilter) -> Result<TaskPage, Failure> {
     let live = console.live();
     let live = &live;
@@ -499,46 +521,9 @@ pub(crate) async fn task_page(console: &Console, f: &TaskFilter) -> Result<TaskP
         },
     };
     let cx = Context::read(live).await?;
-    let q = PairQuery {
-        user: assignee.as_deref(),
-        users: team.as_deref(),
-        text: f.text(),
-        sort: f.sort(),
-        limit: f.limit(),
-        offset: f.offset(),
-        except_users: None,
-    };
-    if f.state().is_none() && rule.is_none() {
-        let (keys, total) = live.engine.store.pair_page(&q).await?;
-        let entries = entries_for(live, &keys, &cx).await?;
-        return Ok(TaskPage {
-            entries,
-            total,
-            limit: q.limit,
-            offset: q.offset,
-        });
-    }
+    let (sort, limit, offset) = (f.sort(), f.limit(), f.offset());
     let ix = index(console).await?;
-    // Text, when given, is matched in SQL: the keys it allows.
-    let text_keys: Option<std::collections::HashSet<(String, String)>> = match f.text() {
-        None => None,
-        Some(_) => {
-            let all = PairQuery {
-                limit: i64::MAX,
-                offset: 0,
-                ..q.clone()
-            };
-            Some(
-                live.engine
-                    .store
-                    .pair_page(&all)
-                    .await?
-                    .0
-                    .into_iter()
-                    .collect(),
-            )
-        }
-    };
+    let text = f.text().map(str::to_lowercase);
     let team_set: Option<std::collections::HashSet<&str>> = team
         .as_ref()
         .map(|t| t.iter().map(String::as_str).collect());
@@ -548,14 +533,10 @@ pub(crate) async fn task_page(console: &Console, f: &TaskFilter) -> Result<TaskP
         .filter(|r| r.matches(f.state(), rule))
         .filter(|r| assignee.as_deref().is_none_or(|a| &*r.user_id == a))
         .filter(|r| team_set.as_ref().is_none_or(|t| t.contains(&*r.user_id)))
-        .filter(|r| {
-            text_keys
-                .as_ref()
-                .is_none_or(|k| k.contains(&(r.task_id.to_string(), r.user_id.to_string())))
-        })
+        .filter(|r| text.as_deref().is_none_or(|t| r.text.contains(t)))
         .collect();
     let key = |r: &&Row| (r.task_id.clone(), r.user_id.clone());
-    match q.sort {
+    match sort {
         PairSort::Oldest => {
             hits.sort_by(|a, b| a.started.cmp(&b.started).then_with(|| key(a).cmp(&key(b))))
         }
@@ -573,16 +554,16 @@ pub(crate) async fn task_page(console: &Console, f: &TaskFilter) -> Result<TaskP
     let total = hits.len() as u64;
     let keys: Vec<(String, String)> = hits
         .iter()
-        .skip(q.offset as usize)
-        .take(q.limit as usize)
+        .skip(offset as usize)
+        .take(limit as usize)
         .map(|r| (r.task_id.to_string(), r.user_id.to_string()))
         .collect();
     let entries = entries_for(live, &keys, &cx).await?;
     Ok(TaskPage {
         entries,
         total,
-        limit: q.limit,
-        offset: q.offset,
+        limit,
+        offset,
     })
 }
 

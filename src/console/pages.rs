@@ -464,14 +464,13 @@ pub(super) async fn silence_task(
     if let Err(f) = v.check_csrf(form.csrf.as_deref()) {
         return f.page();
     }
-    let live = console.live();
     let user = form
         .user_id
         .as_deref()
         .map(str::trim)
         .filter(|u| !u.is_empty());
     match add_silence(
-        &live,
+        &console,
         &v,
         &task_id,
         user,
@@ -492,7 +491,7 @@ pub(super) async fn silence_task(
 
 /// The checks of `silence add`, then the silence, recorded as made by `v`.
 pub(super) async fn add_silence(
-    live: &Live,
+    console: &Console,
     v: &Visitor,
     task_id: &str,
     user: Option<&str>,
@@ -500,6 +499,7 @@ pub(super) async fn add_silence(
     until: Option<&str>,
     reason: &str,
 ) -> Result<i64, Failure> {
+    let live = console.live();
     let store = &live.engine.store;
     let now = live.engine.clock.now();
     let request = SilenceRequest {
@@ -525,6 +525,7 @@ pub(super) async fn add_silence(
         )
         .await?;
     tracing::info!(silence = id, task = %checked.task, by = %v.who, "console: silence added");
+    data::invalidate(console);
     Ok(id)
 }
 
@@ -619,6 +620,7 @@ pub(super) async fn remove_silence(
     match live.engine.store.end_silence(id, &v.who, now).await {
         Ok(Some(s)) if s.ended_at.is_none() && s.until > now => {
             tracing::info!(silence = id, by = %v.who, "console: silence removed");
+            data::invalidate(&console);
             Redirect::to("/silences").into_response()
         }
         // Removed by someone else meanwhile, or run out: the whole list says so.

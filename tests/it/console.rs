@@ -780,8 +780,10 @@ async fn on_a_pair_the_standby_says_so_names_the_active_one_and_writes_to_the_sh
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let tasks: Value = c
-        .get(url(pa, "/api/v1/tasks?state=silenced"))
+    // The active one's task page reads the database: silenced at once (its lists, from an
+    // index kept 15 s, within that).
+    let task: Value = c
+        .get(url(pa, "/api/v1/tasks/t-pair"))
         .bearer_auth(CONSOLE_TOKEN)
         .send()
         .await
@@ -789,7 +791,8 @@ async fn on_a_pair_the_standby_says_so_names_the_active_one_and_writes_to_the_sh
         .json()
         .await
         .unwrap();
-    assert_eq!(tasks["total"], 1, "{tasks}");
+    assert_eq!(task["entries"][0]["status"], "silenced", "{task}");
+    assert_eq!(task["silences"][0]["created_by"], "token", "{task}");
     b.stop().await;
     a.stop().await;
 }
@@ -828,4 +831,59 @@ both_backends! {
         assert!(r.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("limit"));
         daemon.stop().await;
     }
+}
+
+#[tokio::test]
+async fn the_demo_keeps_its_console_up_with_a_sign_in_link_until_stopped() {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = expediter()
+        .args(["demo", "--console"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let link = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(at) = line.find("http://127.0.0.1:")
+                && line.contains("/login/link?t=")
+            {
+                return line[at..].trim().to_owned();
+            }
+        }
+        panic!("the demo ended without a link");
+    })
+    .await
+    .expect("a sign-in link within a minute");
+    let port: u16 = link["http://127.0.0.1:".len()..]
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let path = link
+        .trim_start_matches(&format!("http://127.0.0.1:{port}"))
+        .to_owned();
+    let (cookie, fields) = form_at(port, &path).await;
+    let r = browser()
+        .post(url(port, "/login/link"))
+        .header("cookie", cookie)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (session, _) = set_cookie(&r, "expediter_session").unwrap();
+    let page = get_page(port, "/tasks", &session).await;
+    assert!(page.contains("/tasks/7301"), "the demo's tasks: {page}");
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
 }
