@@ -450,10 +450,10 @@ async fn rebuild(console: &Console) -> Result<Arc<Index>, Failure> {
         .unwrap_or_else(|p| p.into_inner())
         .clone()
         && at.elapsed() < INDEX_FOR
-        && !console
+        && console
             .live()
             .last_cycle
-            .is_some_and(|c| c.at > ix.computed_at)
+            .is_none_or(|c| c.at <= ix.computed_at)
     {
         return Ok(ix);
     }
