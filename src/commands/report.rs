@@ -103,20 +103,22 @@ fn build(
     (rep, by_user)
 }
 
-/// The report's body (table and charts) from an open store: the console's `/report`.
-pub async fn body_from(
+/// Pending pairs for the report: (task, assignee, owning rule, started).
+pub type Pending = Vec<(String, String, Option<String>, DateTime<Utc>)>;
+
+/// The report's body from the window's calls and the pending pairs as the caller has them
+/// (the console: from its index of every pending pair).
+pub fn body_with(
     config: &Config,
-    store: &Store,
     by: GroupBy,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> anyhow::Result<Markup> {
-    let (sent, pending) = read_store(config, store, since).await?;
-    let (rep, by_user) = build(config, by, since, now, &sent, &pending);
-    Ok(body(config, &rep, &by_user))
+    sent: &[report::Sent],
+    pending: &Pending,
+) -> Markup {
+    let (rep, by_user) = build(config, by, since, now, sent, pending);
+    body(config, &rep, &by_user)
 }
-
-type Pending = Vec<(String, String, Option<String>, DateTime<Utc>)>;
 
 /// The window's calls and today's pending pairs (with their owning rule), read only.
 async fn read(

@@ -258,6 +258,18 @@ pub(crate) struct Index {
     assignees: Vec<Overdue>,
     rules: Vec<Overdue>,
     computed_at: DateTime<Utc>,
+    /// The config it was decided under: a reload makes it stale (rule numbers, users).
+    config: Arc<crate::config::Config>,
+}
+
+impl Index {
+    fn fresh_for(&self, live: &Live) -> bool {
+        Arc::ptr_eq(&self.config, &live.engine.config)
+            && live
+                .last_cycle
+                .as_ref()
+                .is_none_or(|c| c.at <= self.computed_at)
+    }
 }
 
 impl Row {
@@ -403,6 +415,7 @@ async fn build_index(live: &Live) -> Result<Index, Failure> {
         // Every rule (the rules page lists them all).
         rules: top(rules, usize::MAX),
         computed_at: cx.now,
+        config: config.clone(),
     })
 }
 
@@ -413,8 +426,31 @@ pub(crate) fn invalidate(console: &Console) {
 }
 
 /// How long an index serves before it is built again (in the background: a request never
-/// waits for a rebuild, only for the first build).
-const INDEX_FOR: Duration = Duration::from_secs(15);
+/// waits for a rebuild, only for the first build). Writes through the console and every cycle
+/// make it stale at once; this bounds what another instance's writes take to show.
+const INDEX_FOR: Duration = Duration::from_secs(60);
+
+/// The pending pairs as the report counts them: (task, assignee, rule, started).
+pub(crate) async fn report_pending(
+    console: &Console,
+) -> Result<crate::commands::report::Pending, Failure> {
+    let ix = index(console).await?;
+    let config = &console.live().engine.config;
+    Ok(ix
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.task_id.to_string(),
+                r.user_id.to_string(),
+                r.rule
+                    .and_then(|i| config.rules.get(i as usize))
+                    .map(|r| r.name.clone()),
+                crate::store::from_ms(r.started),
+            )
+        })
+        .collect())
+}
 
 pub(crate) async fn index(console: &Console) -> Result<Arc<Index>, Failure> {
     let cached = console
@@ -424,12 +460,8 @@ pub(crate) async fn index(console: &Console) -> Result<Arc<Index>, Failure> {
         .clone();
     match cached {
         Some((at, ix)) => {
-            // Stale after a while, and after every cycle (what it listed and sent).
-            let cycled = console
-                .live()
-                .last_cycle
-                .is_some_and(|c| c.at > ix.computed_at);
-            if at.elapsed() >= INDEX_FOR || cycled {
+            // Stale after a while, after every cycle (what it listed and sent) and a reload.
+            if at.elapsed() >= INDEX_FOR || !ix.fresh_for(&console.live()) {
                 let console = console.clone();
                 tokio::spawn(async move {
                     let _ = rebuild(&console).await;
@@ -450,10 +482,7 @@ async fn rebuild(console: &Console) -> Result<Arc<Index>, Failure> {
         .unwrap_or_else(|p| p.into_inner())
         .clone()
         && at.elapsed() < INDEX_FOR
-        && console
-            .live()
-            .last_cycle
-            .is_none_or(|c| c.at <= ix.computed_at)
+        && ix.fresh_for(&console.live())
     {
         return Ok(ix);
     }

@@ -684,21 +684,17 @@ pub(super) async fn report(
     else {
         return Failure::BadField("since", format!("since \"{since_text}\" is too long")).page();
     };
-    let body = match crate::commands::report::body_from(
-        &live.engine.config,
-        &live.engine.store,
-        by,
-        since,
-        now,
-    )
-    .await
-    {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!("console: report: {e:#}");
-            return Failure::Unavailable.page();
-        }
+    // The window's calls from the database; the pending pairs from the index.
+    let sent = match live.engine.store.sent_since(since).await {
+        Ok(s) => s,
+        Err(e) => return Failure::from(e).page(),
     };
+    let pending = match data::report_pending(&console).await {
+        Ok(p) => p,
+        Err(f) => return f.page(),
+    };
+    let body =
+        crate::commands::report::body_with(&live.engine.config, by, since, now, &sent, &pending);
     let by_name = q.by.as_deref().unwrap_or("rule");
     page(
         "Report",
