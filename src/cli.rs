@@ -100,6 +100,9 @@ pub enum Command {
     /// Hold a task (or one assignee of it) from expediting and escalation for a while.
     #[command(subcommand)]
     Silence(SilenceCommand),
+    /// Someone is away: nothing reminds or escalates to them while a window holds.
+    #[command(subcommand)]
+    Away(crate::commands::away::AwayCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,6 +171,7 @@ async fn dispatch(cli: Cli) -> u8 {
             }
         }
         Command::Silence(sub) => commands::silence::run(&cli.config, sub).await,
+        Command::Away(sub) => commands::away::run(&cli.config, sub).await,
         Command::Digest { name, dry_run } => {
             commands::digest::run(&cli.config, name, dry_run).await
         }

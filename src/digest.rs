@@ -72,10 +72,17 @@ pub async fn build(
         if age < digest.min_age {
             continue;
         }
-        let silenced = matches!(
-            decide::decide(&policy, user, &facts, now),
-            Verdict::Silenced { .. }
-        );
+        let verdict = decide::decide(&policy, user, &facts, now);
+        let silenced = matches!(verdict, Verdict::Silenced { .. });
+        let away = match &verdict {
+            Verdict::Away { until, .. } => Some(
+                until
+                    .with_timezone(&config.schedule.timezone)
+                    .format("%m-%d %H:%M")
+                    .to_string(),
+            ),
+            _ => None,
+        };
         items.push(Item {
             assignee: user.display_name().to_owned(),
             task_id: p.task_id.clone(),
@@ -84,6 +91,7 @@ pub async fn build(
             reminders: p.sent,
             escalated: p.escalated.cc.is_some() || p.escalated.chat.is_some(),
             silenced,
+            away,
             link: public.map(|u| format!("{u}/tasks/{}", component(&p.task_id))),
         });
     }

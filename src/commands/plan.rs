@@ -36,6 +36,10 @@ pub struct PlanEntry {
     pub why: String,
     /// RFC 3339: when the active silence ends.
     pub silenced_until: Option<String>,
+    /// RFC 3339: when the assignee's away window ends (status `away`).
+    pub away_until: Option<String>,
+    /// Who takes the away assignee's work, when named.
+    pub deputy: Option<String>,
     /// The escalation, in words, when the rule escalates: done (by what, when), or when next.
     pub escalation: Option<String>,
     /// RFC 3339: when the pair escalates, when that is known.
@@ -85,6 +89,8 @@ pub fn build(
                 next_due: None,
                 why: "user is not in [[users]] any more; never expedited".into(),
                 silenced_until: None,
+                away_until: None,
+                deputy: None,
                 escalation: None,
                 next_escalation: None,
                 escalated_at: None,
@@ -117,7 +123,7 @@ pub fn build(
                 e.sort_key = (2, Some(since));
                 return e;
             }
-            if !matches!(verdict, Verdict::Silenced { .. }) {
+            if !matches!(verdict, Verdict::Silenced { .. } | Verdict::Away { .. }) {
                 describe_escalation(&mut e, config, user, &facts, now, &when);
             }
             match verdict {
@@ -176,6 +182,25 @@ pub fn build(
                     };
                     e.sort_key = (2, Some(until));
                 }
+                Verdict::Away {
+                        until,
+                        deputy,
+                        reason,
+                        ..
+                    } => {
+                        e.status = "away";
+                        e.away_until = Some(until.with_timezone(&tz).to_rfc3339());
+                        e.deputy = deputy.clone();
+                        let deputy = deputy.as_deref().map_or(String::new(), |d| {
+                            format!(" (deputy {})", users.get(d).map_or(d, |u| u.display_name()))
+                        });
+                        e.why = if reason.is_empty() {
+                            format!("away until {}{deputy}", local(until))
+                        } else {
+                            format!("away until {}{deputy}: {reason}", local(until))
+                        };
+                        e.sort_key = (2, Some(until));
+                    }
                 Verdict::NoRule => {
                     e.status = "no_rule";
                     e.why = "no rule matches".into();
@@ -607,6 +632,7 @@ calendar = "office"
             silence: None,
             escalated: Default::default(),
             chat_id: None,
+            away: Vec::new(),
         };
         // 2031-01-01 is a Wednesday (a holiday here), 01-04 a Saturday (a make-up day).
         // (case, assignee, started, now, status, next time as local "DD HH:MM")

@@ -341,7 +341,11 @@ pub async fn check_new(
     }))
 }
 
-fn parse_for(text: &str, now: DateTime<Utc>, names: Names) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_for(
+    text: &str,
+    now: DateTime<Utc>,
+    names: Names,
+) -> Result<DateTime<Utc>, String> {
     let flag = names.of("for");
     let d = humantime::parse_duration(text.trim()).map_err(|e| {
         format!("{flag} \"{text}\" is not a duration ({e}); write it like 90m, 8h or 3d")
@@ -398,7 +402,7 @@ pub fn who_at_cli() -> String {
 }
 
 /// A watched user's name as `plan` shows it (the id when not watched).
-fn name_of(config: &crate::config::Config, id: &str) -> String {
+pub(crate) fn name_of(config: &crate::config::Config, id: &str) -> String {
     config
         .users
         .iter()
@@ -407,7 +411,7 @@ fn name_of(config: &crate::config::Config, id: &str) -> String {
 }
 
 /// The watched users' ids, for an error (the first ten).
-fn watched(config: &crate::config::Config) -> String {
+pub(crate) fn watched(config: &crate::config::Config) -> String {
     let ids: Vec<&str> = config.users.iter().map(|u| u.id.as_str()).collect();
     match ids.len() {
         0 => "no [[users]] are configured".to_owned(),
@@ -416,7 +420,7 @@ fn watched(config: &crate::config::Config) -> String {
     }
 }
 
-fn local(t: DateTime<Utc>, tz: Tz) -> String {
+pub(crate) fn local(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
 }
 

@@ -139,3 +139,37 @@ impl Validator<'_> {
         })
     }
 }
+
+impl Validator<'_> {
+    /// `[away]`: what happens to an away user's tasks. Holding their reminders (`"none"`) is
+    /// what this version does; moving tasks to the deputy is not built yet, and saying so is
+    /// better than accepting a setting that would do nothing.
+    pub(super) fn away(&self, raw: &super::raw::RawAway) -> Result<(), ConfigError> {
+        if let Some(action) = &raw.deputy_action {
+            match action.get_ref().trim() {
+                "none" => {}
+                "transfer" | "add_assignee" => {
+                    return Err(self.err(
+                        "away.deputy_action",
+                        Some(action.span()),
+                        format!(
+                            "\"{}\" (moving an away user's tasks to the deputy) is not available in this version; \"none\" holds their reminders, and the deputy is shown in plan and the console",
+                            action.get_ref()
+                        ),
+                    ));
+                }
+                other => {
+                    return Err(self.err(
+                        "away.deputy_action",
+                        Some(action.span()),
+                        format!(
+                            "\"{other}\" is not one of \"none\", \"transfer\", \"add_assignee\""
+                        ),
+                    ));
+                }
+            }
+        }
+        let _ = &raw.opinion;
+        Ok(())
+    }
+}

@@ -34,6 +34,14 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) digests: Vec<Spanned<RawDigest>>,
     pub(super) console: Option<Spanned<RawConsole>>,
+    pub(super) away: Option<RawAway>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAway {
+    pub(super) deputy_action: Option<Spanned<String>>,
+    pub(super) opinion: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -95,6 +95,9 @@ impl Validator<'_> {
         let calendars = self.calendars(raw.calendars)?;
         let metrics = self.metrics(&raw.metrics, &mut warnings)?;
         let digests = self.digests(raw.digests, &users, &calendars, &mut warnings)?;
+        if let Some(away) = &raw.away {
+            self.away(away)?;
+        }
         let console = match raw.console {
             Some(c) => Some(self.console(c, &mut warnings)?),
             None => None,

@@ -194,3 +194,105 @@ pub(super) async fn remove_silence(
         Err(e) => Failure::from(e).api(),
     }
 }
+
+pub(super) async fn away(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<AllQuery>,
+) -> Response {
+    if let Err(r) = signed_in(&console, &headers, peer).await {
+        return r;
+    }
+    let live = console.live();
+    match live
+        .engine
+        .store
+        .away_windows(q.all(), live.engine.clock.now())
+        .await
+    {
+        Ok(a) => Json(a).into_response(),
+        Err(e) => Failure::from(e).api(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewAwayBody {
+    user_id: Option<String>,
+    #[serde(rename = "for")]
+    duration: Option<String>,
+    until: Option<String>,
+    from: Option<String>,
+    deputy: Option<String>,
+    reason: Option<String>,
+}
+
+pub(super) async fn add_away(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<NewAwayBody>, JsonRejection>,
+) -> Response {
+    let v = match signed_in(&console, &headers, peer).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(f) = v.check_csrf(csrf_header(&headers)) {
+        return f.api();
+    }
+    let Json(b) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return Failure::BadRequest(format!(
+                "the body is not an away window ({}); send {{\"user_id\", \"for\"? | \"until\"?, \"from\"?, \"deputy\"?, \"reason\"?}}",
+                e.body_text()
+            ))
+            .api();
+        }
+    };
+    let Some(user) = b.user_id.as_deref() else {
+        return Failure::BadField("user_id", "user_id is missing: who is away".into()).api();
+    };
+    match super::pages::add_away_window(
+        &console,
+        &v,
+        user,
+        b.duration.as_deref(),
+        b.until.as_deref(),
+        b.from.as_deref(),
+        b.deputy.as_deref(),
+        b.reason.as_deref().unwrap_or(""),
+    )
+    .await
+    {
+        Ok(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
+        Err(f) => f.api(),
+    }
+}
+
+pub(super) async fn remove_away(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let v = match signed_in(&console, &headers, peer).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(f) = v.check_csrf(csrf_header(&headers)) {
+        return f.api();
+    }
+    let Ok(id) = id.trim().parse::<i64>() else {
+        return Failure::NotFound(format!("no away window {id}")).api();
+    };
+    match super::pages::end_away_window(&console, &v, id).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => Failure::NotFound(format!(
+            "away window {id} is over (removed or ended already)"
+        ))
+        .api(),
+        Err(f) => f.api(),
+    }
+}

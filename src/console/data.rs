@@ -135,6 +135,7 @@ pub(crate) const STATES: &[&str] = &[
     "capped",
     "escalated",
     "silenced",
+    "away",
     "reminders_over",
     "not_reminded",
     "no_rule",

@@ -163,6 +163,8 @@ pub(crate) fn router(live: watch::Receiver<Live>) -> Router {
         .route("/tasks/{task_id}/silence", post(pages::silence_task))
         .route("/silences", get(pages::silences))
         .route("/silences/{id}/remove", post(pages::remove_silence))
+        .route("/away", get(pages::away).post(pages::add_away))
+        .route("/away/{id}/remove", post(pages::remove_away))
         .route("/report", get(pages::report))
         .route("/rules", get(pages::rules))
         .route("/api/v1/status", get(api::status))
@@ -173,6 +175,8 @@ pub(crate) fn router(live: watch::Receiver<Live>) -> Router {
             get(api::silences).post(api::add_silence),
         )
         .route("/api/v1/silences/{id}", delete(api::remove_silence))
+        .route("/api/v1/away", get(api::away).post(api::add_away))
+        .route("/api/v1/away/{id}", delete(api::remove_away))
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(safety_headers))

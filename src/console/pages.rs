@@ -60,6 +60,7 @@ fn layout(title: &str, visitor: Option<&Visitor>, body: Markup) -> Markup {
                             a href="/" { "Overview" }
                             a href="/tasks" { "Tasks" }
                             a href="/silences" { "Silences" }
+                            a href="/away" { "Away" }
                             a href="/report" { "Report" }
                             a href="/rules" { "Rules" }
                         }
@@ -206,7 +207,7 @@ pub(super) async fn overview(
             section.counts {
                 h2 { "Pending: " span data-field="pending" { (o.pending_pairs) } " task assignments" }
                 ul.cards {
-                    @for (state, label) in [("waiting", "waiting"), ("due", "due now"), ("escalated", "escalated"), ("silenced", "silenced"), ("capped", "capped")] {
+                    @for (state, label) in [("waiting", "waiting"), ("due", "due now"), ("escalated", "escalated"), ("silenced", "silenced"), ("away", "away"), ("capped", "capped")] {
                         li { a href={ "/tasks?state=" (state) } { span.n data-count=(state) { (count(state)) } " " (label) } }
                     }
                 }
@@ -749,4 +750,206 @@ pub(super) async fn rules(
             pre.check { (words) }
         },
     )
+}
+
+/// Records an away window on behalf of `v`, after the checks of `away add`.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn add_away_window(
+    console: &Console,
+    v: &Visitor,
+    user: &str,
+    duration: Option<&str>,
+    until: Option<&str>,
+    from: Option<&str>,
+    deputy: Option<&str>,
+    reason: &str,
+) -> Result<i64, Failure> {
+    use crate::commands::away::{AwayRequest, check_new};
+    let live = console.live();
+    let now = live.engine.clock.now();
+    let req = AwayRequest {
+        user,
+        duration,
+        until,
+        from,
+        deputy,
+    };
+    let (user, from, until, deputy) = check_new(&live.engine.config, &req, Names::Api, now)
+        .map_err(|(field, message)| Failure::BadField(field, message))?;
+    let reason: String = reason.trim().chars().take(500).collect();
+    let id = live
+        .engine
+        .store
+        .add_away(
+            &crate::store::NewAway {
+                user_id: &user,
+                from,
+                until,
+                deputy: deputy.as_deref(),
+                reason: &reason,
+                created_by: &v.who,
+            },
+            now,
+        )
+        .await?;
+    tracing::info!(away = id, user = %user, by = %v.who, "console: away window added");
+    data::invalidate(console);
+    Ok(id)
+}
+
+/// Ends an away window on behalf of `v`: `Ok(true)` if this ended it.
+pub(super) async fn end_away_window(
+    console: &Console,
+    v: &Visitor,
+    id: i64,
+) -> Result<bool, Failure> {
+    let live = console.live();
+    let now = live.engine.clock.now();
+    match live.engine.store.end_away(id, &v.who, now).await? {
+        None => Err(Failure::NotFound(format!("no away window {id}"))),
+        Some(a) if a.ended_at.is_none() && a.until > now => {
+            tracing::info!(away = id, by = %v.who, "console: away window removed");
+            data::invalidate(console);
+            Ok(true)
+        }
+        Some(_) => Ok(false),
+    }
+}
+
+pub(super) async fn away(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<AllQuery>,
+) -> Response {
+    let v = match signed_in(&console, &headers, peer, &uri).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let live = console.live();
+    let now = live.engine.clock.now();
+    let list = match live.engine.store.away_windows(q.all(), now).await {
+        Ok(l) => l,
+        Err(e) => return Failure::from(e).page(),
+    };
+    let config = &live.engine.config;
+    let name = |id: &str| {
+        config
+            .users
+            .iter()
+            .find(|u| u.id == id)
+            .map_or(id.to_owned(), |u| u.display_name().to_owned())
+    };
+    page(
+        "Away",
+        &v,
+        html! {
+            p { "While someone is away nothing reminds or escalates to them; when the window ends, what is due goes once. "
+                @if q.all() { a href="/away" { "Only current and coming ones" } } @else { a href="/away?all=true" { "Past ones too" } } }
+            table.away {
+                thead { tr { th { "id" } th { "who" } th { "from" } th { "until" } th { "deputy" } th { "reason" } th { "made by" } th { "removed" } th {} } }
+                tbody { @for a in &list {
+                    @let open = a.ended_at.is_none() && a.until > now;
+                    tr {
+                        td { (a.id) }
+                        td { (name(&a.user_id)) }
+                        td { (local(&live, a.from)) }
+                        td { (local(&live, a.until)) }
+                        td { (a.deputy.as_deref().map(name).unwrap_or_else(|| "—".into())) }
+                        td { (a.reason) }
+                        td { (a.created_by) }
+                        td { @if let Some(at) = a.ended_at { (local(&live, at)) " by " (a.ended_by.as_deref().unwrap_or("someone")) } @else if !open { "over" } }
+                        td { @if open {
+                            form method="post" action={ "/away/" (a.id) "/remove" } {
+                                (csrf_field(&v))
+                                button type="submit" { "Remove" }
+                            }
+                        } }
+                    }
+                } }
+            }
+            h2 { "Mark someone away" }
+            form.silence method="post" action="/away" {
+                (csrf_field(&v))
+                label { "Who " select name="user_id" {
+                    @for u in &config.users { option value=(u.id) { (u.display_name()) } }
+                } }
+                label { "From " input type="text" name="from" placeholder="now, or YYYY-MM-DD"; }
+                label { "For " input type="text" name="for" placeholder="3d, 2w"; }
+                label { "or until " input type="text" name="until" placeholder="YYYY-MM-DD"; }
+                label { "Deputy " select name="deputy" {
+                    option value="" { "none" }
+                    @for u in &config.users { option value=(u.id) { (u.display_name()) } }
+                } }
+                label { "Reason " input type="text" name="reason" maxlength="500"; }
+                button type="submit" { "Save" }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct AwayForm {
+    csrf: Option<String>,
+    user_id: Option<String>,
+    #[serde(rename = "for")]
+    duration: Option<String>,
+    until: Option<String>,
+    from: Option<String>,
+    deputy: Option<String>,
+    reason: Option<String>,
+}
+
+pub(super) async fn add_away(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(form): Form<AwayForm>,
+) -> Response {
+    let v = match signed_in(&console, &headers, peer, &uri).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(f) = v.check_csrf(form.csrf.as_deref()) {
+        return f.page();
+    }
+    match add_away_window(
+        &console,
+        &v,
+        form.user_id.as_deref().unwrap_or(""),
+        form.duration.as_deref(),
+        form.until.as_deref(),
+        form.from.as_deref(),
+        form.deputy.as_deref(),
+        form.reason.as_deref().unwrap_or(""),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to("/away").into_response(),
+        Err(f) => f.page(),
+    }
+}
+
+pub(super) async fn remove_away(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let v = match signed_in(&console, &headers, peer, &uri).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(f) = v.check_csrf(form.csrf.as_deref()) {
+        return f.page();
+    }
+    match end_away_window(&console, &v, id).await {
+        Ok(true) => Redirect::to("/away").into_response(),
+        Ok(false) => Redirect::to("/away?all=true").into_response(),
+        Err(f) => f.page(),
+    }
 }

@@ -88,7 +88,7 @@ impl Engine {
                     matches!(verdict, Verdict::Due { .. }) && !capped.contains(&row.user_id);
                 task_due |= reminder_due
                     || matches!(escalation, Some(EscalationVerdict::Due { .. }))
-                        && !matches!(verdict, Verdict::Silenced { .. });
+                        && !matches!(verdict, Verdict::Silenced { .. } | Verdict::Away { .. });
             })
             .await?;
         flush(&mut task_users, task_due, &mut why);

@@ -147,7 +147,8 @@ impl<'c> Planner<'c> {
         }
         let facts = row.facts();
         let verdict = decide::decide(&self.policy, user, &facts, self.now);
-        if let Verdict::Silenced { .. } = verdict {
+        // Silenced, or the assignee away: nothing to them, neither reminder nor escalation.
+        if let Verdict::Silenced { .. } | Verdict::Away { .. } = verdict {
             self.silenced += 1;
             return;
         }

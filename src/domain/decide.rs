@@ -28,6 +28,8 @@ pub struct PairFacts<'a> {
     pub silence: Option<(DateTime<Utc>, &'a str)>,
     /// When this pair was escalated, per kind (done or possibly done).
     pub escalated: Escalated,
+    /// The assignee's away windows (current and future).
+    pub away: &'a [super::AwayWindow],
 }
 
 /// When a pair was escalated, by each kind of escalation.
@@ -80,6 +82,14 @@ pub enum Verdict {
         until: DateTime<Utc>,
         reason: String,
     },
+    /// The assignee is away until `until`: nothing reminds or escalates to them meanwhile;
+    /// when it ends, what is due then is due once.
+    Away {
+        rule: Option<usize>,
+        until: DateTime<Utc>,
+        deputy: Option<String>,
+        reason: String,
+    },
     NoRule,
 }
 
@@ -91,7 +101,7 @@ impl Verdict {
             | Verdict::Waiting { rule, .. }
             | Verdict::Deferred { rule, .. }
             | Verdict::Exhausted { rule, .. } => Some(*rule),
-            Verdict::Silenced { rule, .. } => *rule,
+            Verdict::Silenced { rule, .. } | Verdict::Away { rule, .. } => *rule,
             Verdict::NoRule => None,
         }
     }
@@ -162,6 +172,19 @@ pub fn decide(
             rule: owner,
             until,
             reason: reason.to_owned(),
+        };
+    }
+    if let Some(w) = facts
+        .away
+        .iter()
+        .filter(|w| w.holds_at(now))
+        .max_by_key(|w| w.until)
+    {
+        return Verdict::Away {
+            rule: owner,
+            until: w.until,
+            deputy: w.deputy.clone(),
+            reason: w.reason.clone(),
         };
     }
     let Some(idx) = owner else {

@@ -26,6 +26,8 @@ pub struct Item {
     pub reminders: u32,
     pub escalated: bool,
     pub silenced: bool,
+    /// The assignee is away until then (as shown).
+    pub away: Option<String>,
     /// The task's page in the console (`[console] public_url` set).
     pub link: Option<String>,
 }
@@ -131,6 +133,9 @@ fn card(name: &str, subtitle: &str, items: &[Item], button: Option<&str>, keep: 
             if i.silenced {
                 line.push_str(" · silenced");
             }
+            if let Some(until) = &i.away {
+                line.push_str(&text(&format!(" · away until {until}")));
+            }
             lines.push(line);
         }
         if more > 0 {
@@ -195,6 +200,7 @@ mod tests {
             reminders: 2,
             escalated: task.is_multiple_of(7),
             silenced: task.is_multiple_of(11),
+            away: None,
             link: None,
         }
     }
@@ -270,6 +276,15 @@ mod tests {
             actions["actions"][0]["url"],
             "https://exp.corp/tasks?team=finance"
         );
+    }
+
+    #[test]
+    fn an_away_assignee_is_marked() {
+        let mut away = item("A", 1, 30);
+        away.away = Some("12-24 09:00".into());
+        let text = message("d", "n", vec![away, item("B", 2, 50)], None, BODY_LIMIT).to_string();
+        assert!(text.contains(" · away until 12-24 09:00"), "{text}");
+        assert_eq!(text.matches("away until").count(), 1, "{text}");
     }
 
     #[test]

@@ -51,6 +51,24 @@ pub struct Pair {
     pub escalated: Escalated,
     /// The task's group chat, once one was opened.
     pub chat_id: Option<String>,
+    /// The assignee's away windows not ended yet (current and future ones).
+    pub away: Vec<AwayWindow>,
+}
+
+/// A time someone is away (leave, a trip): nothing reminds or escalates to them meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwayWindow {
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// Who takes their work, when named.
+    pub deputy: Option<String>,
+    pub reason: String,
+}
+
+impl AwayWindow {
+    pub fn holds_at(&self, now: DateTime<Utc>) -> bool {
+        self.from <= now && now < self.until
+    }
 }
 
 impl Pair {
@@ -69,6 +87,7 @@ impl Pair {
                 .as_ref()
                 .map(|(until, reason)| (*until, reason.as_str())),
             escalated: self.escalated,
+            away: &self.away,
         }
     }
 }

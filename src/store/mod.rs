@@ -39,8 +39,8 @@ use lease::Leased as _;
 pub use lease::{Election, Lease, LeaseHolder, LeaseSettings};
 pub use lock::{InstanceLock, lock_path};
 pub use model::{
-    Absent, CompleteListing, ExpediteRecord, Intent, ListedAssignment, ListingFingerprint,
-    NewSilence, Outcome, PairQuery, PairScope, PairSort, Session, Silence, StoredTask,
+    Absent, Away, CompleteListing, ExpediteRecord, Intent, ListedAssignment, ListingFingerprint,
+    NewAway, NewSilence, Outcome, PairQuery, PairScope, PairSort, Session, Silence, StoredTask,
     TaskAssignees, TaskRecord,
 };
 
@@ -297,6 +297,14 @@ store_api! {
     fn add_grant(&self, hash: &str, kind: &str, who: &str, expires_at: DateTime<Utc>) -> ();
     /// Uses a grant at most once: who made it, if it was unused, unexpired and of `kind`.
     fn use_grant(&self, hash: &str, kind: &str, now: DateTime<Utc>) -> Option<String>;
+    /// Records an away window; its id.
+    fn add_away(&self, a: &NewAway<'_>, now: DateTime<Utc>) -> i64;
+    /// Away windows not over (current and future), every one with `all`; newest first.
+    fn away_windows(&self, all: bool, now: DateTime<Utc>) -> Vec<Away>;
+    /// Ends an away window now, by `by`: as it was before (`None`: no such id).
+    fn end_away(&self, id: i64, by: &str, now: DateTime<Utc>) -> Option<Away>;
+    /// Every user's away windows not ended by hand (the pairs carry them to the decisions).
+    fn open_away(&self) -> FxHashMap<String, Vec<crate::domain::AwayWindow>>;
 }
 
 #[cfg(test)]

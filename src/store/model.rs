@@ -464,3 +464,64 @@ pub struct Session {
     pub csrf: String,
     pub expires_at: DateTime<Utc>,
 }
+
+/// An away window as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Away {
+    pub id: i64,
+    pub user_id: String,
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub deputy: Option<String>,
+    pub reason: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// When `away remove` (or the console) ended it.
+    #[serde(rename = "removed_at")]
+    pub ended_at: Option<DateTime<Utc>>,
+    #[serde(rename = "removed_by")]
+    pub ended_by: Option<String>,
+}
+
+/// A new away window.
+#[derive(Debug)]
+pub struct NewAway<'a> {
+    pub user_id: &'a str,
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub deputy: Option<&'a str>,
+    pub reason: &'a str,
+    pub created_by: &'a str,
+}
+
+pub(super) type AwayRow = (
+    i64,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
+
+impl From<AwayRow> for Away {
+    fn from(
+        (id, user_id, from, until, deputy, reason, created_by, created_at, ended_at, ended_by): AwayRow,
+    ) -> Away {
+        Away {
+            id,
+            user_id,
+            from: super::from_ms(from),
+            until: super::from_ms(until),
+            deputy,
+            reason,
+            created_by,
+            created_at: super::from_ms(created_at),
+            ended_at: ended_at.map(super::from_ms),
+            ended_by,
+        }
+    }
+}

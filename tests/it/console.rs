@@ -887,3 +887,54 @@ async fn the_demo_keeps_its_console_up_with_a_sign_in_link_until_stopped() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+both_backends! {
+    #[tokio::test]
+    async fn away_windows_from_the_console_and_the_api_hold_reminders_and_record_who() {
+        let (env, daemon, port) = console_env("").await;
+        let c = browser();
+        let (cookie, csrf) = sign_in(port).await;
+        // The form.
+        let r = c.post(url(port, "/away")).header("cookie", &cookie)
+            .form(&[("csrf", csrf.as_str()), ("user_id", "u3"), ("for", "3d"), ("deputy", "u1"), ("reason", "<i>trip</i>")]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let page = get_page(port, "/away", &cookie).await;
+        assert!(page.contains("Wang Wu") && page.contains("Zhang San") && page.contains("&lt;i&gt;trip&lt;/i&gt;"), "{page}");
+        // The API, and its refusals naming the field.
+        let r = c.post(url(port, "/api/v1/away")).bearer_auth(CONSOLE_TOKEN)
+            .json(&serde_json::json!({"user_id": "u2", "from": "2099-01-01", "until": "2099-01-08"})).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        let later = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        for (body, field) in [
+            (serde_json::json!({"user_id": "nobody", "for": "1d"}), "user_id"),
+            (serde_json::json!({"user_id": "u2", "until": "2001-01-01"}), "until"),
+            (serde_json::json!({"user_id": "u2", "for": "1d", "deputy": "u2"}), "deputy"),
+            (serde_json::json!({"for": "1d"}), "user_id"),
+        ] {
+            let r = c.post(url(port, "/api/v1/away")).bearer_auth(CONSOLE_TOKEN).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 400, "{body}");
+            assert_eq!(r.json::<Value>().await.unwrap()["field"], field, "{body}");
+        }
+        let r = c.post(url(port, "/api/v1/away")).header("cookie", &cookie)
+            .json(&serde_json::json!({"user_id": "u2", "for": "1d"})).send().await.unwrap();
+        assert_eq!(r.status(), 403, "a cookie alone does not write");
+        // u3's pairs are away now; the list and the plan say so.
+        let tasks: Value = c.get(url(port, "/api/v1/tasks?state=away")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap().json().await.unwrap();
+        assert_eq!(tasks["total"], 2, "{tasks}");
+        assert!(tasks["entries"].as_array().unwrap().iter().all(|e| e["assignee_id"] == "u3" && e["deputy"] == "u1"));
+        let listed: Value = c.get(url(port, "/api/v1/away")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap().json().await.unwrap();
+        assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+        let now_id = listed.as_array().unwrap().iter().find(|a| a["user_id"] == "u3").unwrap()["id"].as_i64().unwrap();
+        assert_eq!(listed.as_array().unwrap().iter().find(|a| a["user_id"] == "u3").unwrap()["created_by"], "token");
+        let r = c.delete(url(port, &format!("/api/v1/away/{now_id}"))).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        let r = c.delete(url(port, &format!("/api/v1/away/{now_id}"))).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        let r = c.delete(url(port, &format!("/api/v1/away/{later}"))).bearer_auth(CONSOLE_TOKEN).send().await.unwrap();
+        assert_eq!(r.status(), 204, "a window to come can be removed too");
+        let run = env.run(&["away", "list", "--all", "--json"]).await;
+        let all: Value = serde_json::from_str(&run.stdout).unwrap();
+        assert!(all.as_array().unwrap().iter().all(|a| a["removed_by"] == "token"), "{all}");
+        daemon.stop().await;
+    }
+}

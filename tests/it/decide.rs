@@ -365,6 +365,7 @@ fn decision_table() {
             confirmed_at: None,
             silence: None,
             escalated: Default::default(),
+            away: &[],
         };
         assert_eq!(
             decide(&config.policy(), user, &facts, c.now),
@@ -391,6 +392,7 @@ fn missing_start_time_counts_from_first_seen() {
         confirmed_at: None,
         silence: None,
         escalated: Default::default(),
+        away: &[],
     };
     assert_eq!(
         facts.wall_age(sh(2026, 9, 21, 9, 0)),
@@ -440,6 +442,7 @@ fn dst_night_in_a_zone_that_has_one() {
         confirmed_at: None,
         silence: None,
         escalated: Default::default(),
+        away: &[],
     };
     // Four working hours from 23:00 on a 23-hour day end at 04:00 local, not 03:00.
     let due = ny
@@ -512,6 +515,7 @@ fn ladder_silence_and_escalation_table() {
         confirmed_at: None,
         silence: None,
         escalated: Escalated::default(),
+        away: &[],
     };
     // The ladder: 2nd 4h after the 1st, 3rd 12h after the 2nd, then every 1d.
     // (case, sent, last sent, now, want)

@@ -7,6 +7,7 @@
 #[macro_use]
 mod helpers;
 
+mod away;
 mod check;
 mod console;
 mod cycle;

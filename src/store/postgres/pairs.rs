@@ -76,6 +76,7 @@ fn pair_of(r: &PgRow) -> Result<Pair, sqlx::Error> {
         confirmed_at: r.try_get::<Option<i64>, _>(13)?.map(from_ms),
         silence: until.map(|u| (from_ms(u), reason.unwrap_or_default())),
         chat_id: r.try_get("chat_id")?,
+        away: Vec::new(),
     })
 }
 
@@ -87,6 +88,7 @@ impl Postgres {
         mut visit: impl FnMut(Pair),
     ) -> Result<(), StoreError> {
         const CHUNK: i64 = 2000;
+        let away = self.open_away().await?;
         let started_before = started_before.map_or(i64::MAX, ms);
         let mut after = (String::new(), String::new());
         loop {
@@ -129,7 +131,10 @@ impl Postgres {
                 .map_err(self.err("read pending tasks"))?;
             let full = rows.len() as i64 == CHUNK;
             for row in &rows {
-                let pair = pair_of(row).map_err(|e| self.decode_err("pending pairs", e))?;
+                let mut pair = pair_of(row).map_err(|e| self.decode_err("pending pairs", e))?;
+                if let Some(w) = away.get(&pair.user_id) {
+                    pair.away = w.clone();
+                }
                 after = (pair.task_id.clone(), pair.user_id.clone());
                 visit(pair);
             }

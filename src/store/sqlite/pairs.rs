@@ -66,6 +66,7 @@ impl Sqlite {
         mut visit: impl FnMut(Pair),
     ) -> Result<(), StoreError> {
         const CHUNK: i64 = 2000;
+        let away = self.open_away().await?;
         let started_before = started_before.map_or(i64::MAX, ms);
         let mut after = (String::new(), String::new());
         loop {
@@ -148,6 +149,7 @@ impl Sqlite {
                         chat: row.chat_at.map(from_ms),
                     },
                     chat_id: row.chat_id,
+                    away: away.get(&after.1).cloned().unwrap_or_default(),
                 });
             }
             if !full {

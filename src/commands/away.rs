@@ -1,0 +1,278 @@
+//! `expediter away …`: away windows — while one holds, nothing reminds or escalates to its user
+//! (`plan` says `away until … (deputy …)`); when it ends, what is due is due once.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+
+use super::silence::{Names, local, name_of, parse_for, parse_until, watched, who_at_cli};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::startup::{EXIT_FAILED, EXIT_OK, UsageError, load_config};
+use crate::store::{Away, NewAway, Store};
+
+#[derive(Debug, Subcommand)]
+pub enum AwayCommand {
+    /// Mark a user away (a window may start later); prints its id.
+    #[command(group(clap::ArgGroup::new("when").required(true).args(["duration", "until"])))]
+    Add {
+        /// The watched user who is away.
+        #[arg(long)]
+        user: String,
+        /// For how long, from --from (or now): 3d, 2w.
+        #[arg(long = "for", value_name = "DUR")]
+        duration: Option<String>,
+        /// Until when: YYYY-MM-DD (that day's start), "YYYY-MM-DD HH:MM" or RFC 3339; in
+        /// [schedule] timezone.
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+        /// From when (default now), as --until.
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Who takes their work (a user id), shown in `plan` and the console.
+        #[arg(long)]
+        deputy: Option<String>,
+        /// Why, shown in `plan` and `away list`.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// The away windows now and to come (with --all, past and removed ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+        /// One JSON array for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End an away window now (1 if there is no such id).
+    Remove {
+        /// The id `away add` printed.
+        id: String,
+    },
+}
+
+/// An away window asked for, as typed.
+pub struct AwayRequest<'a> {
+    pub user: &'a str,
+    pub duration: Option<&'a str>,
+    pub until: Option<&'a str>,
+    pub from: Option<&'a str>,
+    pub deputy: Option<&'a str>,
+}
+
+/// A window that may be recorded: (user, from, until, deputy).
+pub type CheckedAway = (String, DateTime<Utc>, DateTime<Utc>, Option<String>);
+
+/// The checks of every new away window, wherever asked for: a watched user, one end, after its
+/// start and in the future; a deputy other than the user. The error names the field.
+pub fn check_new(
+    config: &Config,
+    req: &AwayRequest<'_>,
+    names: Names,
+    now: DateTime<Utc>,
+) -> Result<CheckedAway, (&'static str, String)> {
+    let tz = config.schedule.timezone;
+    let field = |f: &'static str| match (names, f) {
+        (Names::Cli, "user_id") => "--user",
+        (Names::Cli, "deputy") => "--deputy",
+        (Names::Cli, "from") => "--from",
+        (n, f) => n.of(f),
+    };
+    let user = req.user.trim();
+    if user.is_empty() || !config.users.iter().any(|u| u.id == user) {
+        return Err((
+            "user_id",
+            format!(
+                "{} \"{user}\" is not a watched user: only [[users]] are reminded ({})",
+                field("user_id"),
+                watched(config)
+            ),
+        ));
+    }
+    let from = match req.from.map(str::trim).filter(|f| !f.is_empty()) {
+        None => now,
+        Some(f) => {
+            parse_until(f, tz).map_err(|e| ("from", e.replacen("--until", field("from"), 1)))?
+        }
+    };
+    let until = match (
+        req.duration.map(str::trim).filter(|d| !d.is_empty()),
+        req.until.map(str::trim).filter(|u| !u.is_empty()),
+    ) {
+        (Some(d), None) => parse_for(d, from, names).map_err(|e| ("for", e))?,
+        (None, Some(u)) => {
+            parse_until(u, tz).map_err(|e| ("until", e.replacen("--until", field("until"), 1)))?
+        }
+        _ => {
+            return Err((
+                "for",
+                format!(
+                    "give exactly one of {} DUR or {} DATE",
+                    field("for"),
+                    field("until")
+                ),
+            ));
+        }
+    };
+    if until <= from.max(now) {
+        return Err((
+            "until",
+            format!(
+                "{} {} is not after the window's start and now; an away window must end later",
+                field("until"),
+                local(until, tz)
+            ),
+        ));
+    }
+    let deputy = req.deputy.map(str::trim).filter(|d| !d.is_empty());
+    if deputy == Some(user) {
+        return Err((
+            "deputy",
+            format!("{} is the away user themself", field("deputy")),
+        ));
+    }
+    Ok((user.to_owned(), from, until, deputy.map(str::to_owned)))
+}
+
+pub async fn run(path: &Path, command: AwayCommand) -> anyhow::Result<u8> {
+    let config = load_config(path)?;
+    let tz = config.schedule.timezone;
+    let now = Clock::system().now();
+    match command {
+        AwayCommand::Add {
+            user,
+            duration,
+            until,
+            from,
+            deputy,
+            reason,
+        } => {
+            let req = AwayRequest {
+                user: &user,
+                duration: duration.as_deref(),
+                until: until.as_deref(),
+                from: from.as_deref(),
+                deputy: deputy.as_deref(),
+            };
+            let (user, from, until, deputy) =
+                check_new(&config, &req, Names::Cli, now).map_err(|(_, m)| UsageError(m))?;
+            let store = Store::open(&config.storage.database).await?;
+            let created_by = who_at_cli();
+            let id = store
+                .add_away(
+                    &NewAway {
+                        user_id: &user,
+                        from,
+                        until,
+                        deputy: deputy.as_deref(),
+                        reason: reason.trim(),
+                        created_by: &created_by,
+                    },
+                    now,
+                )
+                .await?;
+            store.close().await;
+            println!("{id}");
+            eprintln!(
+                "away {id}: {} from {} until {}{} — nothing reminds or escalates to them meanwhile",
+                name_of(&config, &user),
+                local(from, tz),
+                local(until, tz),
+                deputy.map_or(String::new(), |d| format!(
+                    ", deputy {}",
+                    name_of(&config, &d)
+                ))
+            );
+            Ok(EXIT_OK)
+        }
+        AwayCommand::List { all, json } => {
+            let windows = match Store::open_read_only(&config.storage.database).await? {
+                Some(store) => {
+                    let w = store.away_windows(all, now).await?;
+                    store.close().await;
+                    w
+                }
+                None => Vec::new(),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&windows)?);
+            } else {
+                print!("{}", render(&windows, now, &config));
+            }
+            Ok(EXIT_OK)
+        }
+        AwayCommand::Remove { id } => {
+            let id: i64 = id.trim().parse().map_err(|_| {
+                UsageError(format!(
+                    "away id \"{id}\" is not a number; `expediter away list` shows the ids"
+                ))
+            })?;
+            let store = Store::open(&config.storage.database).await?;
+            let before = store.end_away(id, &who_at_cli(), now).await?;
+            store.close().await;
+            match before {
+                None => {
+                    eprintln!(
+                        "error: no away window with id {id}; `expediter away list --all` shows them"
+                    );
+                    Ok(EXIT_FAILED)
+                }
+                Some(a) if a.ended_at.is_some() || a.until <= now => {
+                    eprintln!("away window {id} had already ended; nothing changed");
+                    Ok(EXIT_OK)
+                }
+                Some(a) => {
+                    eprintln!(
+                        "away window {id} ended: {} is reminded again by the rules (what is due goes once)",
+                        name_of(&config, &a.user_id)
+                    );
+                    Ok(EXIT_OK)
+                }
+            }
+        }
+    }
+}
+
+fn render(windows: &[Away], now: DateTime<Utc>, config: &Config) -> String {
+    use std::fmt::Write as _;
+    let tz = config.schedule.timezone;
+    if windows.is_empty() {
+        return "No away windows.\n".into();
+    }
+    let mut out = String::new();
+    for a in windows {
+        let state = if a.ended_at.is_some() {
+            format!(
+                "removed {} by {}",
+                local(a.ended_at.unwrap_or(now), tz),
+                a.ended_by.as_deref().unwrap_or("someone")
+            )
+        } else if a.until <= now {
+            "over".into()
+        } else if a.from > now {
+            "to come".into()
+        } else {
+            "away now".into()
+        };
+        let _ = writeln!(
+            out,
+            "{:>4}  {} from {} until {}{}  [{state}]  by {}{}",
+            a.id,
+            name_of(config, &a.user_id),
+            local(a.from, tz),
+            local(a.until, tz),
+            a.deputy.as_deref().map_or(String::new(), |d| format!(
+                ", deputy {}",
+                name_of(config, d)
+            )),
+            a.created_by,
+            if a.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", a.reason)
+            }
+        );
+    }
+    out
+}

@@ -1,0 +1,105 @@
+//! Away windows: while one holds, nothing reminds or escalates to its user; `plan`, the console
+//! and digests say so; when it ends, what is due goes once.
+
+use std::time::Duration;
+
+use expediter::fake::FakeTask;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const RULE: &str = r#"
+[[rules]]
+name = "chase"
+after = "24h"
+repeat = "12h"
+max_times = 10
+opinion = "{task_id} #{n}"
+
+[rules.escalate]
+after_times = 1
+wait = "1h"
+cc = ["7000"]
+"#;
+
+both_backends! {
+    #[tokio::test]
+    pub async fn an_away_users_reminders_are_held_and_resume_once_when_the_window_ends() {
+        let env = TestEnv::new().await;
+        env.write_config("", RULE);
+        env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+        env.add(FakeTask::new("t2", &["u2"], 30 * HOUR));
+        let run = env.run(&["away", "add", "--user", "u1", "--for", "2d", "--deputy", "u2", "--reason", "annual leave"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        let id = run.stdout.trim().to_owned();
+        assert!(run.stderr.contains("Zhang San") && run.stderr.contains("deputy Li Si"), "{}", run.stderr);
+        // Bad input names the flag.
+        let bad = env.run(&["away", "add", "--user", "nobody", "--for", "1d"]).await;
+        assert_eq!(bad.code, 2, "{}", bad.all());
+        assert!(bad.stderr.contains("--user"), "{}", bad.stderr);
+        let bad = env.run(&["away", "add", "--user", "u1", "--until", "2001-01-01"]).await;
+        assert_eq!(bad.code, 2, "{}", bad.all());
+        assert!(bad.stderr.contains("--until"), "{}", bad.stderr);
+
+        let clock = expediter::clock::Clock::system();
+        let engine = env.engine(clock.clone()).await;
+        engine.run_cycle(false).await.unwrap();
+        // u2 is reminded; u1, away, is not.
+        let sent = env.fake.expedites();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].task_id, "t2");
+        let plan = env.plan_json().await;
+        let t1 = plan.iter().find(|e| e["task_id"] == "t1").unwrap();
+        assert_eq!(t1["status"], "away", "{t1}");
+        assert_eq!(t1["deputy"], "u2");
+        let why = t1["why"].as_str().unwrap();
+        assert!(why.starts_with("away until") && why.contains("(deputy Li Si): annual leave"), "{why}");
+        // Two days on (four repeats of 12 h "missed", and the escalation's hour): u1's
+        // window is over, and one reminder goes — not a burst of the held ones.
+        clock.advance(Duration::from_secs(49 * 3600));
+        engine.run_cycle(false).await.unwrap();
+        clock.advance(Duration::from_secs(60));
+        engine.run_cycle(false).await.unwrap();
+        let to_u1: Vec<_> = env
+            .fake
+            .expedites()
+            .into_iter()
+            .filter(|e| e.task_id == "t1")
+            .collect();
+        assert_eq!(to_u1.len(), 1, "{to_u1:?}");
+        // Nothing escalated about u1 while away: its cc waits for an unanswered reminder.
+        assert!(env.fake.ccs().iter().all(|c| c.task_id != "t1"), "{:?}", env.fake.ccs());
+        engine.store.close().await;
+
+        // Who made it; removing it records who did.
+        let list = env.run(&["away", "list", "--all", "--json"]).await;
+        let all: Value = serde_json::from_str(&list.stdout).unwrap();
+        assert!(all[0]["created_by"].as_str().unwrap().starts_with("cli:"), "{all}");
+        assert_eq!(all[0]["deputy"], "u2");
+        let rm = env.run(&["away", "remove", &id]).await;
+        assert_eq!(rm.code, 0, "{}", rm.all());
+        let list = env.run(&["away", "list", "--all", "--json"]).await;
+        let all: Value = serde_json::from_str(&list.stdout).unwrap();
+        assert!(all[0]["removed_by"].as_str().unwrap().starts_with("cli:"), "{all}");
+        assert_eq!(env.run(&["away", "remove", "999"]).await.code, 1);
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    pub async fn a_window_to_come_holds_nothing_yet() {
+        let env = TestEnv::new().await;
+        env.write_config("", RULE);
+        env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+        let from = (chrono::Utc::now() + chrono::TimeDelta::days(3))
+            .with_timezone(&chrono_tz::Asia::Shanghai)
+            .format("%Y-%m-%d")
+            .to_string();
+        let run = env.run(&["away", "add", "--user", "u1", "--from", &from, "--for", "1w"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        assert_eq!(env.run(&["once"]).await.code, 0);
+        assert_eq!(env.expedite_calls(), 1, "not away yet");
+        let list = env.run(&["away", "list"]).await;
+        assert!(list.stdout.contains("[to come]"), "{}", list.stdout);
+    }
+}
