@@ -126,6 +126,14 @@ pub fn check_new(
         ));
     }
     let deputy = req.deputy.map(str::trim).filter(|d| !d.is_empty());
+    if let Some(d) = deputy
+        && (d.len() > 64 || d.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err((
+            "deputy",
+            format!("{} \"{d}\" is not a user id", field("deputy")),
+        ));
+    }
     if deputy == Some(user) {
         return Err((
             "deputy",
@@ -166,7 +174,7 @@ pub async fn run(path: &Path, command: AwayCommand) -> anyhow::Result<u8> {
                         from,
                         until,
                         deputy: deputy.as_deref(),
-                        reason: reason.trim(),
+                        reason: &reason.trim().chars().take(500).collect::<String>(),
                         created_by: &created_by,
                     },
                     now,

@@ -209,8 +209,27 @@ pub async fn run(
     for r in &config.rules {
         println!("  {}", r.describe(&config.policy()));
     }
-    println!("\nRunning a cycle…");
     let engine = engine_for(config, crate::clock::Clock::system()).await?;
+    // Chen Liu is on leave this week, Wang Wu standing in: nothing reminds Chen Liu meanwhile.
+    let now = engine.clock.now();
+    engine
+        .store
+        .add_away(
+            &crate::store::NewAway {
+                user_id: "1004",
+                from: now,
+                until: now + chrono::TimeDelta::days(7),
+                deputy: Some("1003"),
+                reason: "annual leave",
+                created_by: "demo",
+            },
+            now,
+        )
+        .await?;
+    println!(
+        "Chen Liu (1004) is away for a week, Wang Wu (1003) standing in (`expediter away add`): nothing reminds them meanwhile."
+    );
+    println!("\nRunning a cycle…");
     let report = engine.run_cycle(false).await?;
     println!("\n{}\n", report.summary());
 

@@ -25,7 +25,8 @@ pub struct PlanEntry {
     pub working_age_seconds: Option<u64>,
     pub rule: Option<String>,
     pub expedites_sent: u32,
-    /// `due`, `waiting`, `deferred`, `capped`, `silenced`, `reminders_over` (every reminder the
+    /// `due`, `waiting`, `deferred`, `capped`, `silenced`, `away` (the assignee is away: held
+    /// until `away_until`), `reminders_over` (every reminder the
     /// rule allows was sent; the task is still pending), `not_reminded` (its rule has
     /// `max_times = 0`), `no_rule`, `unconfirmed` or `unwatched`.
     pub status: &'static str,
@@ -190,6 +191,19 @@ pub fn build(
                     } => {
                         e.status = "away";
                         e.away_until = Some(until.with_timezone(&tz).to_rfc3339());
+                        // What goes once they are back: the rule's decision at that moment.
+                        let back = decide::PairFacts {
+                            away: &[],
+                            ..facts.clone()
+                        };
+                        e.next_due = match decide::decide(&config.policy(), user, &back, until) {
+                            Verdict::Due { rule, due_at, .. } | Verdict::Waiting { rule, due_at, .. } => {
+                                when.reminder(rule, &row.user_id, due_at.max(until))
+                                    .0
+                                    .map(|t| t.with_timezone(&tz).to_rfc3339())
+                            }
+                            _ => None,
+                        };
                         e.deputy = deputy.clone();
                         let deputy = deputy.as_deref().map_or(String::new(), |d| {
                             format!(" (deputy {})", users.get(d).map_or(d, |u| u.display_name()))
@@ -526,9 +540,13 @@ pub fn render_table(entries: &[PlanEntry]) -> String {
         line(&row.iter().map(String::as_str).collect::<Vec<_>>());
     }
     let count = |status: &str| entries.iter().filter(|e| e.status == status).count();
+    let away = match count("away") {
+        0 => String::new(),
+        n => format!(", {n} away"),
+    };
     let _ = writeln!(
         out,
-        "\n{} pending assignment(s): {} due, {} waiting, {} deferred, {} capped, {} silenced",
+        "\n{} pending assignment(s): {} due, {} waiting, {} deferred, {} capped, {} silenced{away}",
         entries.len(),
         count("due"),
         count("waiting"),

@@ -107,6 +107,21 @@ impl Verdict {
     }
 }
 
+/// When someone away until `until` is back: windows that touch or overlap it chain on.
+pub fn away_until(windows: &[super::AwayWindow], mut until: DateTime<Utc>) -> DateTime<Utc> {
+    loop {
+        let further = windows
+            .iter()
+            .filter(|w| w.from <= until && w.until > until)
+            .map(|w| w.until)
+            .max();
+        match further {
+            Some(t) => until = t,
+            None => return until,
+        }
+    }
+}
+
 /// The escalation of one pair, under its rule's `[rules.escalate]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EscalationVerdict {
@@ -182,7 +197,7 @@ pub fn decide(
     {
         return Verdict::Away {
             rule: owner,
-            until: w.until,
+            until: away_until(facts.away, w.until),
             deputy: w.deputy.clone(),
             reason: w.reason.clone(),
         };
@@ -309,7 +324,15 @@ pub fn decide_escalation(
     if facts.confirmed_at.is_none_or(|c| c <= last) {
         return Some(EscalationVerdict::Unconfirmed);
     }
-    let at = later_by(policy, rule, last, esc.wait);
+    // A reminder that reached someone who then went away was not ignored: the wait counts
+    // from the end of an away window that began after it.
+    let back = facts
+        .away
+        .iter()
+        .filter(|w| w.until <= now && w.until > last)
+        .map(|w| w.until)
+        .max();
+    let at = later_by(policy, rule, back.unwrap_or(last).max(last), esc.wait);
     if now < at {
         return Some(EscalationVerdict::Waiting { at });
     }

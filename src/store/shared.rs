@@ -221,7 +221,12 @@ in_both! {
             .execute(&mut *tx)
             .await
             .map_err(self.err("prune silences"))?;
-        sqlx::query("DELETE FROM digest_posts WHERE fire_at < $1")
+        sqlx::query("DELETE FROM away WHERE coalesce(ended_at, until) < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("prune away windows"))?;
+                sqlx::query("DELETE FROM digest_posts WHERE fire_at < $1")
             .bind(cutoff)
             .execute(&mut *tx)
             .await

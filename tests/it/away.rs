@@ -103,3 +103,35 @@ both_backends! {
         assert!(list.stdout.contains("[to come]"), "{}", list.stdout);
     }
 }
+
+both_backends! {
+    #[tokio::test]
+    pub async fn a_reminder_before_someone_went_away_escalates_only_a_wait_after_they_are_back() {
+        let env = TestEnv::new().await;
+        env.write_config("", RULE);
+        env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+        let clock = expediter::clock::Clock::system();
+        let engine = env.engine(clock.clone()).await;
+        engine.run_cycle(false).await.unwrap();
+        assert_eq!(env.expedite_calls(), 1, "reminded before the leave");
+        let from = (clock.now() + chrono::TimeDelta::minutes(10)).to_rfc3339();
+        let run = env.run(&["away", "add", "--user", "u1", "--from", &from, "--for", "2d"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        // Away: the escalation's hour passes, nothing goes to them.
+        clock.advance(Duration::from_secs(2 * 3600));
+        engine.run_cycle(false).await.unwrap();
+        assert!(env.fake.ccs().is_empty(), "{:?}", env.fake.ccs());
+        assert_eq!(env.expedite_calls(), 1);
+        // Back: the next reminder goes, and no cc in the same tick about the one they could not
+        // answer.
+        clock.advance(Duration::from_secs(2 * 86_400 - 3600));
+        engine.run_cycle(false).await.unwrap();
+        assert_eq!(env.expedite_calls(), 2);
+        assert!(env.fake.ccs().is_empty(), "escalated at once on return: {:?}", env.fake.ccs());
+        // A wait after the reminder since their return, unanswered: escalated.
+        clock.advance(Duration::from_secs(2 * 3600));
+        engine.run_cycle(false).await.unwrap();
+        assert_eq!(env.fake.ccs().len(), 1, "{:?}", env.fake.ccs());
+        engine.store.close().await;
+    }
+}

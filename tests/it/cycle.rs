@@ -517,7 +517,7 @@ both_backends! {
             "{stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(stdout.contains("Expedited (7 call(s))"), "{stdout}");
+        assert!(stdout.contains("Expedited (6 call(s))"), "{stdout}");
         assert!(
             stdout.contains("Expedited again (2 call(s))"),
             "the second cycle's reminders are shown too: {stdout}"
@@ -541,12 +541,17 @@ both_backends! {
             "and a report: {stdout}"
         );
         assert!(
-            stdout.contains("the simulated Feishu received 7 expediting call(s)"),
+            stdout.contains("the simulated Feishu received 6 expediting call(s)"),
             "{stdout}"
         );
         assert!(
             stdout.contains("TASK") && stdout.contains("reminders_over"),
             "{stdout}"
+        );
+        // Chen Liu is away in the demo: held, and the plan says who stands in.
+        assert!(
+            stdout.contains("away until") && stdout.contains("(deputy Wang Wu): annual leave"),
+            "the demo shows an away user: {stdout}"
         );
     }
 }

@@ -680,3 +680,32 @@ fn ladder_silence_and_escalation_table() {
         assert_eq!(got, want, "{name}");
     }
 }
+
+#[test]
+fn away_windows_hold_from_their_start_to_their_end_and_chain() {
+    use expediter::domain::AwayWindow;
+    use expediter::domain::decide::away_until;
+    let w = |from: DateTime<Utc>, until: DateTime<Utc>| AwayWindow {
+        from,
+        until,
+        deputy: None,
+        reason: String::new(),
+    };
+    let (d1, d5, d9, d12, d20) = (
+        sh(2026, 12, 1, 9, 0),
+        sh(2026, 12, 5, 9, 0),
+        sh(2026, 12, 9, 9, 0),
+        sh(2026, 12, 12, 9, 0),
+        sh(2026, 12, 20, 9, 0),
+    );
+    let a = w(d1, d9);
+    assert!(a.holds_at(d1), "from its start");
+    assert!(!a.holds_at(d9), "not at its end");
+    assert!(!a.holds_at(d1 - chrono::TimeDelta::seconds(1)));
+    // Back-to-back and overlapping windows chain: back when the last of them ends.
+    let windows = [a.clone(), w(d9, d12), w(d5, d20)];
+    assert_eq!(away_until(&windows, d9), d20);
+    // A gap ends the chain.
+    let windows = [a, w(d12, d20)];
+    assert_eq!(away_until(&windows, d9), d9);
+}
