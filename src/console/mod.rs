@@ -145,6 +145,13 @@ pub(crate) fn router(live: watch::Receiver<Live>) -> Router {
         index: Arc::default(),
         building: Arc::default(),
     };
+    // The first page need not wait for the index: it is built as the console starts.
+    let warm = console.clone();
+    tokio::spawn(async move {
+        if let Err(e) = data::index(&warm).await {
+            tracing::debug!("console: the first index was not built: {}", e.message());
+        }
+    });
     Router::new()
         .route("/healthz", get(healthz))
         .route("/assets/console.css", get(css))

@@ -206,6 +206,11 @@ both_backends! {
         assert_eq!(r.status(), 404);
         let status: Value = c.get(url(port, "/api/v1/status")).bearer_auth(CONSOLE_TOKEN).send().await.unwrap().json().await.unwrap();
         assert_eq!(status["role"], "active");
+        // No secret in any API answer either.
+        for path in ["/api/v1/status", "/api/v1/tasks", "/api/v1/tasks/t-old", "/api/v1/silences?all=true", "/api/v1/away?all=true"] {
+            let text = c.get(url(port, path)).bearer_auth(CONSOLE_TOKEN).send().await.unwrap().text().await.unwrap();
+            assert!(!text.contains(APP_SECRET) && !text.contains(CONSOLE_TOKEN), "{path} shows a secret");
+        }
         assert_eq!(status["pending_pairs"], 5);
 
         // Sign-out ends the session on the server: the old cookie no longer works.
@@ -435,6 +440,14 @@ both_backends! {
         // The same state again: refused (single use).
         let r = c.get(&back).header("cookie", &state).send().await.unwrap();
         assert_eq!(r.status(), 403);
+        // A code used once, replayed with a fresh state of this browser: Feishu refuses it.
+        let old_code = back.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+        let (state2, back2) = round(c.clone()).await;
+        let fresh_state = back2.split("state=").nth(1).unwrap().to_owned();
+        let replay = format!("{}?code={old_code}&state={fresh_state}", back2.split('?').next().unwrap());
+        let r = c.get(&replay).header("cookie", &state2).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        assert!(set_cookie(&r, "expediter_session").is_none());
         // By email, in any case.
         env.fake.sign_in_as(Some(person("ou_boss", Some("boss@corp.example"), false)));
         let (state, back) = round(c.clone()).await;
