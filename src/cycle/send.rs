@@ -39,7 +39,17 @@ impl Engine {
     ) -> Result<CycleReport, CycleError> {
         let mut report = CycleReport::default();
         let watched = user_index(&self.config.users);
+        // Who is away at the cycle's moment: escalations copy and invite none of them.
+        let away_now: FxHashSet<String> = self
+            .store
+            .open_away()
+            .await?
+            .into_iter()
+            .filter(|(_, windows)| windows.iter().any(|w| w.holds_at(cycle_started)))
+            .map(|(user, _)| user)
+            .collect();
         let mut sides = Decided {
+            away_now,
             at: cycle_started,
             listed: FxHashSet::default(),
             complete_at: HashMap::new(),
@@ -178,6 +188,7 @@ impl Engine {
             listed,
             complete_at,
             decided,
+            away_now,
         } = sides;
         let now = *now;
         let mut by_task: BTreeMap<String, Vec<Pair>> = BTreeMap::new();
@@ -198,7 +209,7 @@ impl Engine {
                 }
             })
             .await?;
-        let mut planner = Planner::new(self.config.policy(), now, watched);
+        let mut planner = Planner::new(self.config.policy(), now, watched).away(away_now);
         for (i, (task_id, rows)) in by_task.into_iter().enumerate() {
             if i % YIELD_EVERY == YIELD_EVERY - 1 {
                 tokio::task::yield_now().await;
@@ -360,6 +371,8 @@ struct Decided {
     complete_at: HashMap<String, DateTime<Utc>>,
     /// The assignees each task was already decided for this cycle.
     decided: FxHashMap<String, FxHashSet<String>>,
+    /// People away at the cycle's moment.
+    away_now: FxHashSet<String>,
 }
 
 /// What waits to be sent.

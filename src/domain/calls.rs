@@ -69,6 +69,8 @@ pub struct Planner<'c> {
     escalate: BTreeMap<String, Vec<DueEscalation<'c>>>,
     deferred: u64,
     silenced: u64,
+    /// People away now: no escalation goes to them (cc, chat invitations).
+    away: Option<&'c rustc_hash::FxHashSet<String>>,
 }
 
 /// A pair whose escalation is due, by the kinds not done yet.
@@ -133,7 +135,15 @@ impl<'c> Planner<'c> {
             escalate: BTreeMap::new(),
             deferred: 0,
             silenced: 0,
+            away: None,
         }
+    }
+
+    /// The people away now (beyond the assignees, whose pairs say so themselves): escalations
+    /// copy and invite none of them.
+    pub fn away(mut self, away: &'c rustc_hash::FxHashSet<String>) -> Self {
+        self.away = Some(away);
+        self
     }
 
     pub fn add(&mut self, row: Pair) {
@@ -188,7 +198,7 @@ impl<'c> Planner<'c> {
         let (rules, now) = (self.policy.rules, self.now);
         let mut calls = Vec::new();
         let mut unsendable = Vec::new();
-        let escalations = plan_escalations(rules, now, self.escalate, &mut unsendable);
+        let escalations = plan_escalations(rules, now, self.escalate, self.away, &mut unsendable);
         for (task_id, due) in self.by_task {
             // The earliest rule among the due assignees speaks for the call: its operator, its opinion.
             let lead = due
@@ -266,8 +276,10 @@ fn plan_escalations(
     rules: &[super::rule::Rule],
     now: DateTime<Utc>,
     due: BTreeMap<String, Vec<DueEscalation<'_>>>,
+    away: Option<&rustc_hash::FxHashSet<String>>,
     unsendable: &mut Vec<(String, String)>,
 ) -> Vec<Escalation> {
+    let is_away = |id: &str| away.is_some_and(|a| a.contains(id));
     let mut out = Vec::new();
     for (task_id, pairs) in due {
         let lead = pairs
@@ -296,6 +308,7 @@ fn plan_escalations(
             for who in &esc.cc {
                 if let Some(id) = person(who, &p.row)
                     && !cc_people.contains(&id)
+                    && !is_away(&id)
                 {
                     cc_people.push(id);
                 }
@@ -336,7 +349,7 @@ fn plan_escalations(
         if !chat_with.is_empty() {
             let mut invite: Vec<String> = chat_with.iter().map(|r| r.user_id.clone()).collect();
             for id in row.initiator_id.iter().chain(cc_people.iter()) {
-                if !invite.contains(id) {
+                if !invite.contains(id) && !is_away(id) {
                     invite.push(id.clone());
                 }
             }

@@ -135,3 +135,31 @@ both_backends! {
         engine.store.close().await;
     }
 }
+
+both_backends! {
+    #[tokio::test]
+    pub async fn an_escalation_copies_nobody_who_is_away_and_goes_when_they_are_back() {
+        let env = TestEnv::new().await;
+        env.write_config(
+            "",
+            "[[rules]]\nname = \"chase\"\nafter = \"24h\"\nrepeat = \"30d\"\nmax_times = 5\n[rules.escalate]\nafter_times = 1\nwait = \"1h\"\ncc = [\"u2\"]\n",
+        );
+        env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+        let clock = expediter::clock::Clock::system();
+        let engine = env.engine(clock.clone()).await;
+        engine.run_cycle(false).await.unwrap();
+        assert_eq!(env.expedite_calls(), 1);
+        // The lead the rule copies is away for a day.
+        let run = env.run(&["away", "add", "--user", "u2", "--for", "1d"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        clock.advance(Duration::from_secs(2 * 3600));
+        engine.run_cycle(false).await.unwrap();
+        assert!(env.fake.ccs().is_empty(), "copied to someone away: {:?}", env.fake.ccs());
+        // Back: the cc goes to them.
+        clock.advance(Duration::from_secs(86_400));
+        engine.run_cycle(false).await.unwrap();
+        let ccs = env.fake.ccs();
+        assert_eq!(ccs.len(), 1, "{ccs:?}");
+        engine.store.close().await;
+    }
+}
