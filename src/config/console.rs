@@ -169,7 +169,13 @@ impl Validator<'_> {
                 }
             }
         }
-        let _ = &raw.opinion;
+        if let Some(opinion) = &raw.opinion {
+            crate::domain::opinion::OpinionTemplate::parse_with(
+                opinion.get_ref(),
+                &["deputy", "until"],
+            )
+            .map_err(|e| self.err("away.opinion", Some(opinion.span()), e))?;
+        }
         Ok(())
     }
 }

@@ -484,6 +484,23 @@ after = "24h"
         assert!(
             matches!(&console.sign_in, SignIn::Feishu { accounts_url, .. } if accounts_url == "https://accounts.feishu.cn")
         );
+        // [away]: "none" only in this version; its opinion's placeholders checked.
+        let away = |a: &str| parse(&format!("{MINIMAL}\n[away]\n{a}\n"));
+        assert!(
+            away(
+                "deputy_action = \"none\"\nopinion = \"{user} 不在（至 {until}），已转给 {deputy}\""
+            )
+            .is_ok()
+        );
+        let e = away("deputy_action = \"transfer\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("away.deputy_action") && e.contains("not available"),
+            "{e}"
+        );
+        let e = away("opinion = \"{boss}\"").unwrap_err().to_string();
+        assert!(e.contains("away.opinion") && e.contains("{boss}"), "{e}");
         // Beyond loopback without https: said.
         let c = with("listen = \"0.0.0.0:9465\"\npublic_url = \"http://x.example\"").unwrap();
         assert!(

@@ -41,7 +41,7 @@ pub(super) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAway {
     pub(super) deputy_action: Option<Spanned<String>>,
-    pub(super) opinion: Option<String>,
+    pub(super) opinion: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -33,6 +33,12 @@ pub struct OpinionValues<'a> {
 impl OpinionTemplate {
     /// Parses a template; `{{` and `}}` stand for literal braces.
     pub fn parse(source: &str) -> Result<Self, String> {
+        Self::parse_with(source, &[])
+    }
+
+    /// Parses a template that may also name `extra` placeholders (`[away] opinion`: `{deputy}`,
+    /// `{until}`).
+    pub fn parse_with(source: &str, extra: &[&'static str]) -> Result<Self, String> {
         let mut pieces = Vec::new();
         let mut text = String::new();
         let mut chars = source.chars().peekable();
@@ -59,11 +65,12 @@ impl OpinionTemplate {
                             }
                         }
                     }
-                    let Some(field) = PLACEHOLDERS.iter().find(|p| **p == name) else {
+                    let Some(field) = PLACEHOLDERS.iter().chain(extra).find(|p| **p == name) else {
                         return Err(format!(
                             "unknown placeholder {{{name}}} in opinion; known: {}",
                             PLACEHOLDERS
                                 .iter()
+                                .chain(extra)
                                 .map(|p| format!("{{{p}}}"))
                                 .collect::<Vec<_>>()
                                 .join(" ")
