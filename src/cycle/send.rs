@@ -237,6 +237,7 @@ impl Engine {
         let planned = planner.finish(MAX_EXPEDITE_IDS);
         report.expedites_deferred += planned.deferred;
         report.silenced += planned.silenced;
+        report.away += planned.away;
         report.expedites_due += planned
             .calls
             .iter()

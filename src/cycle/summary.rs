@@ -29,6 +29,8 @@ pub struct CycleReport {
     pub expedites_capped: u64,
     /// Pairs a silence held (neither expedited nor escalated nor counted as due).
     pub silenced: u64,
+    /// Pairs whose assignee was away (held like silenced ones).
+    pub away: u64,
     /// Escalated pairs (an assignee counts once per kind: cc, chat).
     pub escalations_due: u64,
     pub escalations_sent: u64,
@@ -66,6 +68,7 @@ impl CycleReport {
         self.escalations_carried_over += other.escalations_carried_over;
         self.expedites_capped += other.expedites_capped;
         self.silenced += other.silenced;
+        self.away += other.away;
         self.escalations_due += other.escalations_due;
         self.escalations_sent += other.escalations_sent;
         self.escalations_failed += other.escalations_failed;
@@ -140,6 +143,9 @@ impl CycleReport {
         if self.expedites_due + self.escalations_due == 0 {
             parts.push("nothing due".to_owned());
         }
+        if self.away > 0 {
+            parts.push(format!("{} held (assignee away)", self.away));
+        }
         if self.silenced > 0 {
             parts.push(format!("{} silenced", self.silenced));
         }
@@ -174,6 +180,7 @@ impl CycleReport {
             expedites_carried_over = self.expedites_carried_over,
             expedites_capped = self.expedites_capped,
             silenced = self.silenced,
+            away = self.away,
             escalations_due = self.escalations_due,
             escalations_sent = if self.dry_run {
                 0

@@ -69,8 +69,9 @@ pub struct Planner<'c> {
     escalate: BTreeMap<String, Vec<DueEscalation<'c>>>,
     deferred: u64,
     silenced: u64,
+    away: u64,
     /// People away now: no escalation goes to them (cc, chat invitations).
-    away: Option<&'c rustc_hash::FxHashSet<String>>,
+    away_now: Option<&'c rustc_hash::FxHashSet<String>>,
 }
 
 /// A pair whose escalation is due, by the kinds not done yet.
@@ -112,6 +113,8 @@ pub struct Planned {
     pub deferred: u64,
     /// Pairs a silence holds.
     pub silenced: u64,
+    /// Pairs whose assignee is away.
+    pub away: u64,
     /// Due tasks that cannot be sent, with why.
     pub unsendable: Vec<(String, String)>,
 }
@@ -135,14 +138,15 @@ impl<'c> Planner<'c> {
             escalate: BTreeMap::new(),
             deferred: 0,
             silenced: 0,
-            away: None,
+            away: 0,
+            away_now: None,
         }
     }
 
     /// The people away now (beyond the assignees, whose pairs say so themselves): escalations
     /// copy and invite none of them.
     pub fn away(mut self, away: &'c rustc_hash::FxHashSet<String>) -> Self {
-        self.away = Some(away);
+        self.away_now = Some(away);
         self
     }
 
@@ -158,9 +162,16 @@ impl<'c> Planner<'c> {
         let facts = row.facts();
         let verdict = decide::decide(&self.policy, user, &facts, self.now);
         // Silenced, or the assignee away: nothing to them, neither reminder nor escalation.
-        if let Verdict::Silenced { .. } | Verdict::Away { .. } = verdict {
-            self.silenced += 1;
-            return;
+        match verdict {
+            Verdict::Silenced { .. } => {
+                self.silenced += 1;
+                return;
+            }
+            Verdict::Away { .. } => {
+                self.away += 1;
+                return;
+            }
+            _ => {}
         }
         if let Some(EscalationVerdict::Due { cc, chat }) =
             decide::decide_escalation(&self.policy, user, &facts, self.now)
@@ -198,7 +209,8 @@ impl<'c> Planner<'c> {
         let (rules, now) = (self.policy.rules, self.now);
         let mut calls = Vec::new();
         let mut unsendable = Vec::new();
-        let escalations = plan_escalations(rules, now, self.escalate, self.away, &mut unsendable);
+        let escalations =
+            plan_escalations(rules, now, self.escalate, self.away_now, &mut unsendable);
         for (task_id, due) in self.by_task {
             // The earliest rule among the due assignees speaks for the call: its operator, its opinion.
             let lead = due
@@ -257,6 +269,7 @@ impl<'c> Planner<'c> {
             escalations,
             deferred: self.deferred,
             silenced: self.silenced,
+            away: self.away,
             unsendable,
         }
     }

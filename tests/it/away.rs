@@ -43,7 +43,9 @@ both_backends! {
 
         let clock = expediter::clock::Clock::system();
         let engine = env.engine(clock.clone()).await;
-        engine.run_cycle(false).await.unwrap();
+        let report = engine.run_cycle(false).await.unwrap();
+        assert_eq!(report.away, 1, "{}", report.summary());
+        assert!(report.summary().contains("1 held (assignee away)"), "{}", report.summary());
         // u2 is reminded; u1, away, is not.
         let sent = env.fake.expedites();
         assert_eq!(sent.len(), 1, "{sent:?}");
