@@ -48,6 +48,11 @@ const STOP_GRACE: Duration = Duration::from_secs(8);
 const STOP_BUDGET: Duration = Duration::from_millis(9_500);
 
 pub async fn run(path: &Path) -> anyhow::Result<u8> {
+    // First of all: a signal that comes while the database is opened (a SIGHUP right after the
+    // election, say) is kept for the loop below, never the default action that kills the process.
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let config = load_config(path)?;
     // Every secret is read at start (a digest's webhook too), not first at its first post.
     let mut unreadable = config.secret_errors().into_iter();
@@ -62,7 +67,18 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     // One record of progress across reloads: the watchdog reads it whatever client a cycle uses.
     let progress = Progress::default();
     let client = client_for(&config, progress.clone(), &clock)?;
-    let store = open_store(&config, &clock, Role::Daemon).await?;
+    // Opening the database may wait out its connect timeout: a stop meanwhile is a stop.
+    let store = tokio::select! {
+        store = open_store(&config, &clock, Role::Daemon) => store?,
+        _ = sigterm.recv() => {
+            tracing::info!("stopping on SIGTERM while opening the database");
+            return Ok(EXIT_OK);
+        }
+        _ = sigint.recv() => {
+            tracing::info!("stopping on SIGINT while opening the database");
+            return Ok(EXIT_OK);
+        }
+    };
     if let Some(listen) = config.metrics {
         crate::prometheus::serve(listen).await?;
         crate::prometheus::known_series(&config.rules);
@@ -79,10 +95,6 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     if let Some(listen) = console_at {
         crate::console::serve(listen, live_rx).await?;
     }
-
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sighup = signal(SignalKind::hangup())?;
 
     let scheduler = JobScheduler::new()
         .await
