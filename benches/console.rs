@@ -116,6 +116,7 @@ async fn seed(db: &Database, tasks: usize) {
                     operator: "7000",
                     opinion: "please",
                     recipients: &recipients,
+                    people: &[],
                 },
                 yesterday,
             )

@@ -117,6 +117,11 @@ pub fn known_series(rules: &[crate::domain::rule::Rule]) {
             }
         }
     }
+    for kind in ["transfer", "add_assignee"] {
+        for outcome in ["sent", "failed", "unknown", "refused"] {
+            moves(kind, outcome, 0);
+        }
+    }
     for api in crate::feishu::Api::ALL {
         metrics::counter!("expediter_api_calls_total", "api" => api.name(), "result" => "ok")
             .increment(0);
@@ -133,6 +138,11 @@ pub fn expedites(rule: &str, outcome: &'static str, n: u64) {
 pub fn escalations(rule: &str, kind: &'static str, outcome: &'static str, n: u64) {
     metrics::counter!("expediter_escalations_total", "rule" => rule.to_owned(), "kind" => kind, "outcome" => outcome)
         .increment(n);
+}
+
+/// Moves (transfer, add_assignee) by outcome, counted by the assignees moved from.
+pub fn moves(kind: &'static str, outcome: &'static str, n: u64) {
+    metrics::counter!("expediter_moves_total", "kind" => kind, "outcome" => outcome).increment(n);
 }
 
 pub fn api_call(api: &'static str, result: &'static str) {

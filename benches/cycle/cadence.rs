@@ -353,7 +353,11 @@ async fn simulate(sc: &Scenario, dir: &Path, auto: bool) -> Side {
                     }
                     listings += 1;
                 }
-                Endpoint::Expedite | Endpoint::Cc | Endpoint::ChatGroup => acting += 1,
+                Endpoint::Expedite
+                | Endpoint::Cc
+                | Endpoint::ChatGroup
+                | Endpoint::Transfer
+                | Endpoint::AddAssignee => acting += 1,
                 Endpoint::Token | Endpoint::Webhook => {}
             }
         }

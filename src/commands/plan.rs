@@ -47,6 +47,11 @@ pub struct PlanEntry {
     pub next_escalation: Option<String>,
     /// RFC 3339: when it was escalated.
     pub escalated_at: Option<String>,
+    /// The task's move from this assignee (to the deputy, or by escalation), in words: made,
+    /// or refused by Feishu with its code and message.
+    pub moved: Option<String>,
+    /// RFC 3339: when the move was made (or refused).
+    pub moved_at: Option<String>,
     /// RFC 3339: the assignee's last complete listing.
     pub assignee_last_listed: Option<String>,
     /// RFC 3339: when the assignee is listed next at the latest (every tick with
@@ -95,6 +100,8 @@ pub fn build(
                 escalation: None,
                 next_escalation: None,
                 escalated_at: None,
+                moved: None,
+                moved_at: None,
                 assignee_last_listed: None,
                 assignee_next_listing: None,
                 sort_key: (5, None),
@@ -126,6 +133,22 @@ pub fn build(
             }
             if !matches!(verdict, Verdict::Silenced { .. } | Verdict::Away { .. }) {
                 describe_escalation(&mut e, config, user, &facts, now, &when);
+            }
+            if let Some(m) = facts.moved {
+                e.moved_at = Some(m.at.with_timezone(&tz).to_rfc3339());
+                let what = match m.kind {
+                    crate::domain::CallKind::AddAssignee => "assignee added",
+                    _ => "transferred",
+                };
+                e.moved = Some(match &m.refused {
+                    None => format!("{what} at {}", local(m.at)),
+                    Some((code, msg)) => format!(
+                        "Feishu refused the move ({}) at {} (code {code}: {msg}); tried again after {}",
+                        m.kind.as_str(),
+                        local(m.at),
+                        local(m.retry_at())
+                    ),
+                });
             }
             match verdict {
                 Verdict::Due { n, due_at, .. } => {
@@ -213,6 +236,14 @@ pub fn build(
                         } else {
                             format!("away until {}{deputy}: {reason}", local(until))
                         };
+                        if let (Some(kind), Some(_), None) =
+                            (config.away.deputy_action.kind(), &e.deputy, facts.moved)
+                        {
+                            e.why.push_str(&format!(
+                                "; the task goes to the deputy ({}) when its rule makes it due",
+                                kind.as_str()
+                            ));
+                        }
                         e.sort_key = (2, Some(until));
                     }
                 Verdict::NoRule => {
@@ -295,10 +326,18 @@ fn describe_escalation(
     let Some(verdict) = decide::decide_escalation(&config.policy(), user, facts, now) else {
         return;
     };
-    let by = |cc: bool, chat: bool| match (cc, chat) {
-        (true, true) => "cc and chat",
-        (true, false) => "cc",
-        _ => "chat",
+    let by = |cc: bool, chat: bool, moves: bool| {
+        let mut kinds = Vec::new();
+        if cc {
+            kinds.push("cc");
+        }
+        if chat {
+            kinds.push("chat");
+        }
+        if moves {
+            kinds.push("a move");
+        }
+        kinds.join(" and ")
     };
     e.escalation = Some(match verdict {
         E::NotYet { after_times, sent } => {
@@ -323,14 +362,18 @@ fn describe_escalation(
                 None => "escalation due, but the calendar never opens again".into(),
             }
         }
-        E::Due { cc, chat } => {
+        E::Due { cc, chat, moves } => {
             e.next_escalation = Some(rfc(now));
-            format!("escalation by {} due — goes out next cycle", by(cc, chat))
+            format!(
+                "escalation by {} due — goes out next cycle",
+                by(cc, chat, moves)
+            )
         }
         E::Done { at } => {
             e.escalated_at = Some(rfc(at));
             let (cc, chat) = (facts.escalated.cc.is_some(), facts.escalated.chat.is_some());
-            format!("escalated by {} at {}", by(cc, chat), local(at))
+            let moved = facts.moved.is_some_and(|m| m.refused.is_none());
+            format!("escalated by {} at {}", by(cc, chat, moved), local(at))
         }
     });
 }
@@ -651,6 +694,7 @@ calendar = "office"
             escalated: Default::default(),
             chat_id: None,
             away: Vec::new(),
+            moved: None,
         };
         // 2031-01-01 is a Wednesday (a holiday here), 01-04 a Saturday (a make-up day).
         // (case, assignee, started, now, status, next time as local "DD HH:MM")

@@ -141,23 +141,15 @@ impl Validator<'_> {
 }
 
 impl Validator<'_> {
-    /// `[away]`: what happens to an away user's tasks. Holding their reminders (`"none"`) is
-    /// what this version does; moving tasks to the deputy is not built yet, and saying so is
-    /// better than accepting a setting that would do nothing.
-    pub(super) fn away(&self, raw: &super::raw::RawAway) -> Result<(), ConfigError> {
+    /// `[away]`: what happens to an away user's tasks — held only (`"none"`), or moved to the
+    /// deputy once each falls due.
+    pub(super) fn away(&self, raw: &super::raw::RawAway) -> Result<super::AwayConfig, ConfigError> {
+        let mut away = super::AwayConfig::default();
         if let Some(action) = &raw.deputy_action {
-            match action.get_ref().trim() {
-                "none" => {}
-                "transfer" | "add_assignee" => {
-                    return Err(self.err(
-                        "away.deputy_action",
-                        Some(action.span()),
-                        format!(
-                            "\"{}\" (moving an away user's tasks to the deputy) is not available in this version; \"none\" holds their reminders, and the deputy is shown in plan and the console",
-                            action.get_ref()
-                        ),
-                    ));
-                }
+            away.deputy_action = match action.get_ref().trim() {
+                "none" => super::DeputyAction::None,
+                "transfer" => super::DeputyAction::Transfer,
+                "add_assignee" => super::DeputyAction::AddAssignee,
                 other => {
                     return Err(self.err(
                         "away.deputy_action",
@@ -167,15 +159,15 @@ impl Validator<'_> {
                         ),
                     ));
                 }
-            }
+            };
         }
         if let Some(opinion) = &raw.opinion {
-            crate::domain::opinion::OpinionTemplate::parse_with(
+            away.opinion = crate::domain::opinion::OpinionTemplate::parse_with(
                 opinion.get_ref(),
                 &["deputy", "until"],
             )
             .map_err(|e| self.err("away.opinion", Some(opinion.span()), e))?;
         }
-        Ok(())
+        Ok(away)
     }
 }

@@ -62,6 +62,8 @@ pub struct Config {
     pub digests: Vec<Digest>,
     /// `[console]`: the web console `run` serves; `None` = off.
     pub console: Option<ConsoleConfig>,
+    /// `[away]`: what happens to the tasks of someone away.
+    pub away: AwayConfig,
     /// Things that are legal but probably not what the lead meant.
     pub warnings: Vec<String>,
 }
@@ -77,6 +79,52 @@ pub struct FeishuConfig {
     pub max_retries: u32,
     /// First retry delay; doubled each retry (with jitter), at most 8 s.
     pub retry_backoff: Duration,
+}
+
+/// `[away]`: what happens to an away user's tasks.
+#[derive(Debug, Clone)]
+pub struct AwayConfig {
+    pub deputy_action: DeputyAction,
+    /// The opinion a move carries: the rules' placeholders plus `{deputy}` and `{until}`.
+    pub opinion: crate::domain::opinion::OpinionTemplate,
+}
+
+/// `[away] deputy_action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeputyAction {
+    /// Hold their reminders only.
+    None,
+    /// Transfer each task that falls due to the deputy.
+    Transfer,
+    /// Add the deputy beside them on each task that falls due.
+    AddAssignee,
+}
+
+impl DeputyAction {
+    /// The call a move makes, when the action moves anything.
+    pub fn kind(self) -> Option<crate::domain::CallKind> {
+        match self {
+            DeputyAction::None => None,
+            DeputyAction::Transfer => Some(crate::domain::CallKind::Transfer),
+            DeputyAction::AddAssignee => Some(crate::domain::CallKind::AddAssignee),
+        }
+    }
+}
+
+/// The opinion a move to a deputy carries unless `[away] opinion` says otherwise.
+pub const DEFAULT_AWAY_OPINION: &str = "{user} 不在（至 {until}），已转给 {deputy}";
+
+impl Default for AwayConfig {
+    fn default() -> Self {
+        AwayConfig {
+            deputy_action: DeputyAction::None,
+            opinion: crate::domain::opinion::OpinionTemplate::parse_with(
+                DEFAULT_AWAY_OPINION,
+                &["deputy", "until"],
+            )
+            .expect("the default away opinion is valid"),
+        }
+    }
 }
 
 /// `[console]`: where the console listens, how people sign in, how long a session lasts.
@@ -484,7 +532,7 @@ after = "24h"
         assert!(
             matches!(&console.sign_in, SignIn::Feishu { accounts_url, .. } if accounts_url == "https://accounts.feishu.cn")
         );
-        // [away]: "none" only in this version; its opinion's placeholders checked.
+        // [away]: the action, and its opinion's placeholders checked.
         let away = |a: &str| parse(&format!("{MINIMAL}\n[away]\n{a}\n"));
         assert!(
             away(
@@ -492,11 +540,23 @@ after = "24h"
             )
             .is_ok()
         );
-        let e = away("deputy_action = \"transfer\"")
+        assert_eq!(
+            parse(MINIMAL).unwrap().away.deputy_action,
+            DeputyAction::None,
+            "holding only, by default"
+        );
+        for (text, want) in [
+            ("transfer", DeputyAction::Transfer),
+            ("add_assignee", DeputyAction::AddAssignee),
+        ] {
+            let got = away(&format!("deputy_action = \"{text}\"")).unwrap();
+            assert_eq!(got.away.deputy_action, want);
+        }
+        let e = away("deputy_action = \"delegate\"")
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("away.deputy_action") && e.contains("not available"),
+            e.contains("away.deputy_action") && e.contains("\"delegate\" is not one of"),
             "{e}"
         );
         let e = away("opinion = \"{boss}\"").unwrap_err().to_string();
@@ -671,6 +731,28 @@ after = "24h"
                 Some("rules[0].escalate.email"),
                 Some(21),
                 "unknown field",
+            ),
+            (
+                "both ways of moving a task",
+                format!(
+                    "{MINIMAL}repeat = \"4h\"\nmax_times = 3\n[rules.escalate]\nafter_times = 2\ntransfer_to = \"7001\"\nadd_assignee = [\"7002\"]\n"
+                ),
+                Some("rules[0].escalate.add_assignee"),
+                Some(21),
+                "not both",
+            ),
+            (
+                "too many people added",
+                format!(
+                    "{MINIMAL}repeat = \"4h\"\nmax_times = 3\n[rules.escalate]\nafter_times = 2\nadd_assignee = [{}]\n",
+                    (0..21)
+                        .map(|i| format!("\"{i}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Some("rules[0].escalate.add_assignee"),
+                Some(20),
+                "1 to 20",
             ),
             (
                 "negative daily cap",

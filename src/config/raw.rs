@@ -275,6 +275,8 @@ pub(super) struct RawEscalate {
     #[serde(default)]
     pub(super) chat: bool,
     pub(super) chat_name: Option<OpinionTemplate>,
+    pub(super) transfer_to: Option<Spanned<String>>,
+    pub(super) add_assignee: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]

@@ -10,7 +10,7 @@ use super::validate::{Validator, parse_operator};
 use super::*;
 use crate::domain::calendar::Calendar;
 use crate::domain::opinion::OpinionTemplate;
-use crate::domain::rule::{Escalation, LabelGlob};
+use crate::domain::rule::{Escalation, LabelGlob, MoveTo};
 
 impl Validator<'_> {
     /// `[expedite] max_per_user_per_day`: 0 means no cap.
@@ -70,11 +70,60 @@ impl Validator<'_> {
                 cc.push(who);
             }
         }
-        if cc.is_empty() && !e.chat {
+        let move_to = match (e.transfer_to, e.add_assignee) {
+            (Some(_), Some(a)) => {
+                return Err(self.err(
+                    key("add_assignee"),
+                    Some(a.span()),
+                    format!("rule \"{rule}\": set transfer_to or add_assignee, not both"),
+                ));
+            }
+            (Some(t), None) => {
+                let id = t.get_ref().trim();
+                if id.is_empty() || id == "initiator" {
+                    return Err(self.err(
+                        key("transfer_to"),
+                        Some(t.span()),
+                        "transfer_to names the kunlun user id to move the task to",
+                    ));
+                }
+                Some(MoveTo::Transfer(id.to_owned()))
+            }
+            (None, Some(a)) => {
+                let span = a.span();
+                let mut ids: Vec<String> = Vec::new();
+                for id in a.into_inner() {
+                    let id = id.trim();
+                    if id.is_empty() {
+                        return Err(self.err(
+                            key("add_assignee"),
+                            Some(span),
+                            "an add_assignee entry is empty; use kunlun user ids",
+                        ));
+                    }
+                    if !ids.iter().any(|i| i == id) {
+                        ids.push(id.to_owned());
+                    }
+                }
+                if ids.is_empty() || ids.len() > 20 {
+                    return Err(self.err(
+                        key("add_assignee"),
+                        Some(span),
+                        format!(
+                            "{} people; add_assignee takes 1 to 20 (Feishu's limit)",
+                            ids.len()
+                        ),
+                    ));
+                }
+                Some(MoveTo::AddAssignee(ids))
+            }
+            (None, None) => None,
+        };
+        if cc.is_empty() && !e.chat && move_to.is_none() {
             return Err(self.err(
                 format!("rules[{i}].escalate"),
                 Some(span),
-                format!("rule \"{rule}\": escalate does nothing; list people in cc, set chat = true, or both"),
+                format!("rule \"{rule}\": escalate does nothing; list people in cc, set chat = true, or move the task with transfer_to or add_assignee"),
             ));
         }
         let chat_name = match e.chat_name {
@@ -87,6 +136,7 @@ impl Validator<'_> {
             cc,
             chat: e.chat,
             chat_name,
+            move_to,
         })
     }
 

@@ -95,9 +95,10 @@ impl Validator<'_> {
         let calendars = self.calendars(raw.calendars)?;
         let metrics = self.metrics(&raw.metrics, &mut warnings)?;
         let digests = self.digests(raw.digests, &users, &calendars, &mut warnings)?;
-        if let Some(away) = &raw.away {
-            self.away(away)?;
-        }
+        let away = match &raw.away {
+            Some(away) => self.away(away)?,
+            None => AwayConfig::default(),
+        };
         let console = match raw.console {
             Some(c) => Some(self.console(c, &mut warnings)?),
             None => None,
@@ -134,6 +135,7 @@ impl Validator<'_> {
             metrics,
             digests,
             console,
+            away,
             warnings,
         })
     }

@@ -392,7 +392,8 @@ pub(super) async fn task(
                 thead { tr { th { "assignee" } th { "age" } th { "rule" } th { "sent" } th { "state" } th { "next / why" } } }
                 tbody { @for e in &view.entries {
                     tr class=(e.status) { td { (e.assignee) } td { (e.age) } td { (e.rule.as_deref().unwrap_or("—")) }
-                        td { (e.expedites_sent) } td { span.state { (e.status) } } td.why { (e.why) } }
+                        td { (e.expedites_sent) } td { span.state { (e.status) } }
+                        td.why { (e.why) @if let Some(m) = &e.moved { br; span.moved { (m) } } } }
                 } }
             }
             @let finished: Vec<_> = r.assignments.iter().filter(|a| a.finished_at.is_some()).collect();
@@ -405,10 +406,14 @@ pub(super) async fn task(
             ol.history {
                 li { (local(&live, r.first_seen)) " — first seen by a listing" }
                 @for c in &r.calls {
-                    li { (local(&live, c.intent_at)) " — "
-                        (match c.kind.as_str() { "expedite" => "reminder", "cc" => "escalated by cc", "chat" => "escalated to a task chat", k => k })
-                        " to " (c.assignees.iter().map(|(u, n)| if c.kind == "expedite" { format!("{} (#{n})", name(u)) } else { name(u) }).collect::<Vec<_>>().join(", "))
-                        " by " (name(&c.operator_id)) ", rule " (c.rule) ": " strong { (c.outcome) }
+                    @let moved = matches!(c.kind.as_str(), "transfer" | "add_assignee");
+                    // A move Feishu refused stays on the record as failed but still counting.
+                    @let refused = moved && c.outcome == "failed";
+                    li.call { (local(&live, c.intent_at)) " — "
+                        (match c.kind.as_str() { "expedite" => "reminder", "cc" => "escalated by cc", "chat" => "escalated to a task chat", "transfer" => "transferred", "add_assignee" => "assignee added", k => k })
+                        (if moved { " from " } else { " to " }) (c.assignees.iter().map(|(u, n)| if c.kind == "expedite" { format!("{} (#{n})", name(u)) } else { name(u) }).collect::<Vec<_>>().join(", "))
+                        @if moved && !c.people.is_empty() { " to " (c.people.iter().map(|p| name(p)).collect::<Vec<_>>().join(", ")) }
+                        " by " (name(&c.operator_id)) ", rule " (c.rule) ": " strong { (if refused { "refused" } else { c.outcome.as_str() }) }
                         @if let Some(code) = c.feishu_code { " (Feishu " (code) @if let Some(m) = &c.feishu_msg { ": " (m) } ")" }
                     }
                 }

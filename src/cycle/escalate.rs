@@ -1,13 +1,43 @@
-//! Escalations: the task copied to the lead (cc) or a group chat about it (chat_group), when
-//! reminders went unanswered. Each is at most once exactly like an expedite: intent committed
-//! before the call, outcome after, an ambiguous answer counted as done and never repeated.
+//! Escalations — the task copied to the lead (cc) or a group chat about it (chat_group), when
+//! reminders went unanswered — and moves: the task transferred to someone (or someone added
+//! beside its assignee), for an away assignee's deputy or by escalation. Each is at most once
+//! exactly like an expedite: intent committed before the call, outcome after, an ambiguous
+//! answer counted as done and never repeated. A move Feishu refuses keeps its place in the
+//! ledger (shown, not tried again for a day).
 
 use super::send::api_of;
 use super::{CycleError, CycleReport, Engine};
 use crate::domain::CallKind;
 use crate::domain::calls::Escalation;
+use crate::feishu::{ErrorClass, FeishuError};
 use crate::prometheus;
-use crate::store::{Intent, StoreError};
+use crate::store::{Intent, Outcome, StoreError};
+
+/// How a call that acts ended, for the report and the metrics.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Sent,
+    Unknown,
+    Failed,
+    Refused,
+}
+
+impl Ended {
+    fn as_str(self) -> &'static str {
+        match self {
+            Ended::Sent => "sent",
+            Ended::Unknown => "unknown",
+            Ended::Failed => "failed",
+            Ended::Refused => "refused",
+        }
+    }
+}
+
+/// Feishu answered a move with a refusal that a retry in the next tick would only repeat: an
+/// error code about this task or these people (not a token, a limit or a quota).
+pub fn refuses_move(e: &FeishuError) -> bool {
+    matches!(e, FeishuError::Api { .. }) && e.class() == ErrorClass::Final
+}
 
 impl Engine {
     pub(super) async fn escalate(
@@ -23,20 +53,52 @@ impl Engine {
         let what = match esc.kind {
             CallKind::Chat if esc.chat_id.is_some() => "invited into the task's chat",
             CallKind::Chat => "opened a group chat",
+            CallKind::Transfer => "transferred the task",
+            CallKind::AddAssignee => "added an assignee",
             _ => "copied the task",
         };
+        let count = |report: &mut CycleReport, ended: Ended| {
+            if esc.kind.moves() {
+                let field = match ended {
+                    Ended::Sent => &mut report.moves_sent,
+                    Ended::Unknown => &mut report.moves_unknown,
+                    Ended::Failed => &mut report.moves_failed,
+                    Ended::Refused => &mut report.moves_refused,
+                };
+                *field += n;
+                prometheus::moves(kind, ended.as_str(), n);
+            } else {
+                let field = match ended {
+                    Ended::Sent => &mut report.escalations_sent,
+                    Ended::Unknown => &mut report.escalations_unknown,
+                    Ended::Failed | Ended::Refused => &mut report.escalations_failed,
+                };
+                *field += n;
+                prometheus::escalations(rule, kind, ended.as_str(), n);
+            }
+        };
         if dry_run {
-            tracing::info!(task_id = %esc.task_id, kind, assignees = ?assignees, people = ?esc.people, rule = %rule,
-                "would escalate task {} for {} by {kind} (dry run, nothing sent)", esc.task_id, esc.names.join(", "));
-            report.escalations_sent += n;
+            if esc.kind.moves() {
+                let verb = if esc.kind == CallKind::Transfer {
+                    "transfer"
+                } else {
+                    "add an assignee to"
+                };
+                tracing::info!(task_id = %esc.task_id, kind, assignees = ?assignees, to = ?esc.people, rule = %rule, opinion = %esc.opinion,
+                    "would {verb} task {} from {} to {} (dry run, nothing sent)", esc.task_id, esc.names.join(", "), esc.people.join(", "));
+                report.moves_sent += n;
+            } else {
+                tracing::info!(task_id = %esc.task_id, kind, assignees = ?assignees, people = ?esc.people, rule = %rule,
+                    "would escalate task {} for {} by {kind} (dry run, nothing sent)", esc.task_id, esc.names.join(", "));
+                report.escalations_sent += n;
+            }
             return Ok(());
         }
         if let Err(e) = self.client.ready_to_call().await {
-            // Nothing was written and nothing left: the escalation stays due.
-            report.escalations_failed += n;
-            prometheus::escalations(rule, kind, "failed", n);
+            // Nothing was written and nothing left: the call stays due.
+            count(report, Ended::Failed);
             tracing::error!(task_id = %esc.task_id, kind, assignees = ?assignees, rule = %rule, code = e.code(), msg = %e.msg(),
-                "escalation not sent, will try again next cycle: {e}");
+                "{kind} not sent, will try again next cycle: {e}");
             return Ok(());
         }
         let slot = self
@@ -49,19 +111,25 @@ impl Engine {
             task_id: &esc.task_id,
             rule,
             operator: &esc.operator,
-            opinion: &esc.chat_name,
+            opinion: if esc.kind == CallKind::Chat {
+                &esc.chat_name
+            } else {
+                &esc.opinion
+            },
             recipients: &esc.assignees,
+            people: &esc.people,
         };
         let intent = match self.store.record_intent(&intent, self.clock.now()).await {
             Ok(id) => id,
             Err(StoreError::AlreadyRecorded {
                 task_id, user_id, ..
             }) => {
-                tracing::warn!(task_id = %task_id, user = %user_id, kind, "escalation already recorded; not sending it again");
+                tracing::warn!(task_id = %task_id, user = %user_id, kind, "{kind} already recorded; not sending it again");
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
         };
+        let from: Vec<String> = esc.assignees.iter().map(|a| a.user_id.clone()).collect();
         let result = match esc.kind {
             CallKind::Chat => {
                 self.client
@@ -75,6 +143,23 @@ impl Engine {
                     )
                     .await
             }
+            CallKind::Transfer => self
+                .client
+                .transfer(
+                    slot,
+                    &esc.task_id,
+                    &esc.operator,
+                    &from,
+                    &esc.people,
+                    &esc.opinion,
+                )
+                .await
+                .map(|()| None),
+            CallKind::AddAssignee => self
+                .client
+                .add_assignee(slot, &esc.task_id, &esc.operator, &esc.people, &esc.opinion)
+                .await
+                .map(|()| None),
             _ => self
                 .client
                 .cc(slot, &esc.task_id, &esc.operator, &esc.people)
@@ -87,26 +172,43 @@ impl Engine {
             }
             _ => None,
         };
-        self.record_call_outcome(intent, &result, chat).await?;
+        match &result {
+            Err(e) if esc.kind.moves() && refuses_move(e) => {
+                self.store
+                    .record_outcome(
+                        intent,
+                        Outcome::Refused,
+                        e.code(),
+                        Some(&e.msg()),
+                        None,
+                        self.clock.now(),
+                    )
+                    .await?;
+            }
+            _ => self.record_call_outcome(intent, &result, chat).await?,
+        }
         match result {
             Ok(chat_id) => {
-                report.escalations_sent += n;
-                prometheus::escalations(rule, kind, "sent", n);
+                count(report, Ended::Sent);
                 tracing::info!(task_id = %esc.task_id, kind, assignees = ?assignees, people = ?esc.people, rule = %rule,
                     chat_id = chat_id.as_deref().unwrap_or(""),
-                    "escalated task {} for {}: {what} ({})", esc.task_id, esc.names.join(", "), esc.people.join(", "));
+                    "{} task {} for {}: {what} ({})", if esc.kind.moves() { "moved" } else { "escalated" },
+                    esc.task_id, esc.names.join(", "), esc.people.join(", "));
             }
             Err(e) if e.outcome_unknown() => {
-                report.escalations_unknown += n;
-                prometheus::escalations(rule, kind, "unknown", n);
+                count(report, Ended::Unknown);
                 tracing::warn!(task_id = %esc.task_id, kind, assignees = ?assignees, rule = %rule, error = %e,
-                    "escalation outcome unknown; counted as done and not repeated");
+                    "{kind} outcome unknown; counted as done and not repeated");
+            }
+            Err(e) if esc.kind.moves() && refuses_move(&e) => {
+                count(report, Ended::Refused);
+                tracing::error!(task_id = %esc.task_id, kind, assignees = ?assignees, to = ?esc.people, rule = %rule, code = e.code(), msg = %e.msg(),
+                    "Feishu refused to move task {} from {}: {e}; recorded, tried again in a day", esc.task_id, esc.names.join(", "));
             }
             Err(e) => {
-                report.escalations_failed += n;
-                prometheus::escalations(rule, kind, "failed", n);
+                count(report, Ended::Failed);
                 tracing::error!(task_id = %esc.task_id, kind, assignees = ?assignees, rule = %rule, code = e.code(), msg = %e.msg(),
-                    "escalation failed, will try again next cycle: {e}");
+                    "{kind} failed, will try again next cycle: {e}");
             }
         }
         Ok(())

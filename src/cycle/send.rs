@@ -209,7 +209,12 @@ impl Engine {
                 }
             })
             .await?;
-        let mut planner = Planner::new(self.config.policy(), now, watched).away(away_now);
+        let mut planner = Planner::new(self.config.policy(), now, watched)
+            .away(away_now)
+            .deputy_moves(
+                self.config.away.deputy_action.kind(),
+                &self.config.away.opinion,
+            );
         for (i, (task_id, rows)) in by_task.into_iter().enumerate() {
             if i % YIELD_EVERY == YIELD_EVERY - 1 {
                 tokio::task::yield_now().await;
@@ -245,11 +250,13 @@ impl Engine {
             .sum::<u64>()
             + planned.unsendable.len() as u64
             + planned.deferred;
-        report.escalations_due += planned
-            .escalations
-            .iter()
-            .map(|e| e.assignees.len() as u64)
-            .sum::<u64>();
+        for e in &planned.escalations {
+            if e.kind.moves() {
+                report.moves_due += e.assignees.len() as u64;
+            } else {
+                report.escalations_due += e.assignees.len() as u64;
+            }
+        }
         for (task_id, why) in &planned.unsendable {
             tracing::warn!(task_id = %task_id, "cannot expedite: {why}");
             report.expedites_failed += 1;
@@ -298,6 +305,7 @@ impl Engine {
             rule,
             operator: &call.operator,
             opinion: &call.opinion,
+            people: &[],
             recipients: &call.assignees,
         };
         let intent = match self.store.record_intent(&intent, self.clock.now()).await {
@@ -440,6 +448,8 @@ pub(super) fn api_of(kind: CallKind) -> Api {
         CallKind::Expedite => Api::Expedite,
         CallKind::Cc => Api::Cc,
         CallKind::Chat => Api::ChatGroup,
+        CallKind::Transfer => Api::Transfer,
+        CallKind::AddAssignee => Api::AddAssignee,
     }
 }
 

@@ -36,13 +36,21 @@ pub struct CycleReport {
     pub escalations_sent: u64,
     pub escalations_failed: u64,
     pub escalations_unknown: u64,
-    /// Escalations due but past the cycle's deadline: still due next cycle.
+    /// Escalations (and moves) due but past the cycle's deadline: still due next cycle.
     pub escalations_carried_over: u64,
+    /// Moves (transfer, add_assignee), counted by the assignees moved from.
+    pub moves_due: u64,
+    pub moves_sent: u64,
+    pub moves_failed: u64,
+    pub moves_unknown: u64,
+    /// Refused by Feishu: recorded, tried again a day later.
+    pub moves_refused: u64,
     pub dry_run: bool,
     pub api_query_calls: u64,
     pub api_expedite_calls: u64,
     pub api_cc_calls: u64,
     pub api_chat_group_calls: u64,
+    pub api_move_calls: u64,
     pub rate_limit_waits: u64,
     pub retries: u64,
     pub duration_ms: u64,
@@ -73,6 +81,11 @@ impl CycleReport {
         self.escalations_sent += other.escalations_sent;
         self.escalations_failed += other.escalations_failed;
         self.escalations_unknown += other.escalations_unknown;
+        self.moves_due += other.moves_due;
+        self.moves_sent += other.moves_sent;
+        self.moves_failed += other.moves_failed;
+        self.moves_unknown += other.moves_unknown;
+        self.moves_refused += other.moves_refused;
     }
 
     /// Every user listed and every due expedite and escalation sent.
@@ -82,6 +95,9 @@ impl CycleReport {
             && self.expedites_unknown == 0
             && self.escalations_failed == 0
             && self.escalations_unknown == 0
+            && self.moves_failed == 0
+            && self.moves_unknown == 0
+            && self.moves_refused == 0
     }
 
     /// The cycle in one short line: what happened, nothing about what did not (the log
@@ -140,7 +156,15 @@ impl CycleReport {
             self.escalations_unknown,
             vec![(self.escalations_carried_over, "carried over")],
         ));
-        if self.expedites_due + self.escalations_due == 0 {
+        parts.extend(calls(
+            "moves",
+            self.moves_due,
+            self.moves_sent,
+            self.moves_failed,
+            self.moves_unknown,
+            vec![(self.moves_refused, "REFUSED")],
+        ));
+        if self.expedites_due + self.escalations_due + self.moves_due == 0 {
             parts.push("nothing due".to_owned());
         }
         if self.away > 0 {
@@ -195,11 +219,18 @@ impl CycleReport {
             escalations_failed = self.escalations_failed,
             escalations_unknown = self.escalations_unknown,
             escalations_carried_over = self.escalations_carried_over,
+            moves_due = self.moves_due,
+            moves_sent = if self.dry_run { 0 } else { self.moves_sent },
+            moves_would_send = if self.dry_run { self.moves_sent } else { 0 },
+            moves_failed = self.moves_failed,
+            moves_unknown = self.moves_unknown,
+            moves_refused = self.moves_refused,
             dry_run = self.dry_run,
             api_query_calls = self.api_query_calls,
             api_expedite_calls = self.api_expedite_calls,
             api_cc_calls = self.api_cc_calls,
             api_chat_group_calls = self.api_chat_group_calls,
+            api_move_calls = self.api_move_calls,
             rate_limit_waits = self.rate_limit_waits,
             retries = self.retries,
             duration_ms = self.duration_ms,
@@ -214,6 +245,7 @@ impl CycleReport {
         self.api_expedite_calls = stats.expedite_calls;
         self.api_cc_calls = stats.cc_calls;
         self.api_chat_group_calls = stats.chat_group_calls;
+        self.api_move_calls = stats.move_calls;
         self.rate_limit_waits = stats.rate_limit_waits;
         self.retries = stats.retries;
     }

@@ -11,8 +11,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use rustc_hash::FxHashMap;
 
-use super::decide::{self, EscalationVerdict, Verdict};
-use super::opinion::OpinionValues;
+use super::decide::{self, EscalationVerdict, PairFacts, Verdict};
+use super::opinion::{OpinionTemplate, OpinionValues};
 
 use super::rule::{Operator, Rule, User};
 use super::{CallKind, Pair, Policy, Recipient, display_label};
@@ -72,7 +72,14 @@ pub struct Planner<'c> {
     away: u64,
     /// People away now: no escalation goes to them (cc, chat invitations).
     away_now: Option<&'c rustc_hash::FxHashSet<String>>,
+    /// `[away] deputy_action` when it moves tasks: the call and its opinion.
+    deputy_moves: Option<(CallKind, &'c OpinionTemplate)>,
+    /// Moves to deputies, by (task, away assignee).
+    moves: BTreeMap<(String, String), Escalation>,
 }
+
+/// The opinion a move by escalation (`transfer_to`, `add_assignee`) carries.
+pub const ESCALATION_MOVE_OPINION: &str = "{user} 催办 {n} 次未处理（已等待 {age}），转给 {deputy}";
 
 /// A pair whose escalation is due, by the kinds not done yet.
 struct DueEscalation<'c> {
@@ -81,6 +88,7 @@ struct DueEscalation<'c> {
     rule: usize,
     cc: bool,
     chat: bool,
+    moves: bool,
 }
 
 /// An escalation call: one per task and kind per cycle, naming every assignee escalated.
@@ -101,6 +109,8 @@ pub struct Escalation {
     pub chat_id: Option<String>,
     /// chat: the name of a new chat.
     pub chat_name: String,
+    /// A move's opinion.
+    pub opinion: String,
 }
 
 /// What a planner made of the pairs it saw.
@@ -140,7 +150,80 @@ impl<'c> Planner<'c> {
             silenced: 0,
             away: 0,
             away_now: None,
+            deputy_moves: None,
+            moves: BTreeMap::new(),
         }
+    }
+
+    /// Moves each task an away assignee's rule makes due to their deputy, by `kind`, with
+    /// `opinion` (`[away] deputy_action` and `opinion`).
+    pub fn deputy_moves(mut self, kind: Option<CallKind>, opinion: &'c OpinionTemplate) -> Self {
+        self.deputy_moves = kind.map(|k| (k, opinion));
+        self
+    }
+
+    /// An away assignee's task, moved to their deputy when their rule makes it due now (as if
+    /// they were here), the deputy is here, and no move settles it already.
+    fn move_to_deputy(&mut self, row: &Pair, user: &'c User, deputy: &str, until: DateTime<Utc>) {
+        let Some((kind, opinion)) = self.deputy_moves else {
+            return;
+        };
+        let facts = row.facts();
+        if facts.moved.is_some_and(|m| m.settles(self.now))
+            || self.away_now.is_some_and(|a| a.contains(deputy))
+            || deputy == user.id
+        {
+            return;
+        }
+        let here = PairFacts { away: &[], ..facts };
+        let Verdict::Due { rule, .. } = decide::decide(&self.policy, user, &here, self.now) else {
+            return;
+        };
+        let r = &self.policy.rules[rule];
+        let Some(operator) = person(&r.operator, row) else {
+            return;
+        };
+        let tz = self.policy.timezone;
+        let until = until
+            .with_timezone(&tz)
+            .format("%Y-%m-%d %H:%M")
+            .to_string();
+        let initiator = row
+            .initiator_name
+            .as_deref()
+            .or(row.initiator_id.as_deref())
+            .unwrap_or("");
+        let text = opinion.render_with(
+            &OpinionValues {
+                task_id: &row.task_id,
+                label: display_label(&row.labels),
+                age: here.wall_age(self.now),
+                n: row.sent,
+                user: user.display_name(),
+                initiator,
+                rule: &r.name,
+            },
+            &[("deputy", deputy), ("until", &until)],
+        );
+        self.moves.insert(
+            (row.task_id.clone(), user.id.clone()),
+            Escalation {
+                task_id: row.task_id.clone(),
+                kind,
+                rule,
+                operator,
+                assignees: vec![Recipient {
+                    user_id: user.id.clone(),
+                    rule: r.name.clone(),
+                    n: here.moved.map_or(1, |m| m.next_n()),
+                }],
+                names: vec![user.display_name().to_owned()],
+                people: vec![deputy.to_owned()],
+                chat_id: None,
+                chat_name: String::new(),
+                opinion: text,
+            },
+        );
     }
 
     /// The people away now (beyond the assignees, whose pairs say so themselves): escalations
@@ -167,13 +250,16 @@ impl<'c> Planner<'c> {
                 self.silenced += 1;
                 return;
             }
-            Verdict::Away { .. } => {
+            Verdict::Away { until, deputy, .. } => {
                 self.away += 1;
+                if let Some(deputy) = deputy {
+                    self.move_to_deputy(&row, user, &deputy, until);
+                }
                 return;
             }
             _ => {}
         }
-        if let Some(EscalationVerdict::Due { cc, chat }) =
+        if let Some(EscalationVerdict::Due { cc, chat, moves }) =
             decide::decide_escalation(&self.policy, user, &facts, self.now)
             && let Some(rule) = verdict.rule()
         {
@@ -186,6 +272,7 @@ impl<'c> Planner<'c> {
                     rule,
                     cc,
                     chat,
+                    moves,
                 });
         }
         match verdict {
@@ -209,8 +296,9 @@ impl<'c> Planner<'c> {
         let (rules, now) = (self.policy.rules, self.now);
         let mut calls = Vec::new();
         let mut unsendable = Vec::new();
-        let escalations =
+        let mut escalations =
             plan_escalations(rules, now, self.escalate, self.away_now, &mut unsendable);
+        escalations.extend(self.moves.into_values());
         for (task_id, due) in self.by_task {
             // The earliest rule among the due assignees speaks for the call: its operator, its opinion.
             let lead = due
@@ -356,6 +444,7 @@ fn plan_escalations(
                 people: cc_people.clone(),
                 chat_id: None,
                 chat_name: String::new(),
+                opinion: String::new(),
             });
         }
         let (chat_with, chat_names) = recipients(|p| p.chat);
@@ -384,16 +473,87 @@ fn plan_escalations(
                 task_id: task_id.clone(),
                 kind: CallKind::Chat,
                 rule: lead.rule,
-                operator,
+                operator: operator.clone(),
                 assignees: chat_with,
                 names: chat_names,
                 people: invite,
                 chat_id: row.chat_id.clone(),
                 chat_name,
+                opinion: String::new(),
             });
+        }
+        if let Some(esc) = plan_move(rules, now, &task_id, &pairs, &operator, is_away) {
+            out.push(esc);
         }
     }
     out
+}
+
+/// The move an escalation makes (`transfer_to` / `add_assignee`): from the assignees whose
+/// move is due, under the earliest rule among them; `None` when its people are all away or
+/// already the assignees moved from.
+fn plan_move(
+    rules: &[super::rule::Rule],
+    now: DateTime<Utc>,
+    task_id: &str,
+    pairs: &[DueEscalation<'_>],
+    operator: &str,
+    is_away: impl Fn(&str) -> bool,
+) -> Option<Escalation> {
+    let due: Vec<&DueEscalation<'_>> = pairs.iter().filter(|p| p.moves).collect();
+    let lead = due.iter().min_by_key(|p| p.rule)?;
+    let rule = &rules[lead.rule];
+    let to = rule.escalate.as_ref()?.move_to.as_ref()?;
+    let people: Vec<String> = to.people().into_iter().filter(|id| !is_away(id)).collect();
+    let from: Vec<&&DueEscalation<'_>> = due
+        .iter()
+        .filter(|p| !people.contains(&p.user.id))
+        .collect();
+    if people.is_empty() || from.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = from
+        .iter()
+        .map(|p| p.user.display_name().to_owned())
+        .collect();
+    let row = &lead.row;
+    let template = OpinionTemplate::parse_with(ESCALATION_MOVE_OPINION, &["deputy", "until"])
+        .expect("the escalation move opinion is valid");
+    let opinion = template.render_with(
+        &OpinionValues {
+            task_id,
+            label: display_label(&row.labels),
+            age: row.facts().wall_age(now),
+            n: from.iter().map(|p| p.row.sent).max().unwrap_or(0),
+            user: &names.join(", "),
+            initiator: row
+                .initiator_name
+                .as_deref()
+                .or(row.initiator_id.as_deref())
+                .unwrap_or(""),
+            rule: &rule.name,
+        },
+        &[("deputy", &people.join(", ")), ("until", "")],
+    );
+    Some(Escalation {
+        task_id: task_id.to_owned(),
+        kind: to.kind(),
+        rule: lead.rule,
+        operator: operator.to_owned(),
+        assignees: from
+            .iter()
+            .map(|p| Recipient {
+                user_id: p.user.id.clone(),
+                rule: rules[p.rule].name.clone(),
+                n: p.row.moved.as_ref().map_or(1, |m| m.next_n()),
+            })
+            .collect(),
+        names,
+        people,
+        chat_id: None,
+        chat_name: String::new(),
+        opinion,
+    })
 }
 
 /// Calls waiting to be sent, taken fairly: each [`pop`](Self::pop) gives the call whose

@@ -30,6 +30,8 @@ pub struct PairFacts<'a> {
     pub escalated: Escalated,
     /// The assignee's away windows (current and future).
     pub away: &'a [super::AwayWindow],
+    /// The last move of the task from this assignee, if any.
+    pub moved: Option<&'a super::MoveRecord>,
 }
 
 /// When a pair was escalated, by each kind of escalation.
@@ -133,8 +135,9 @@ pub enum EscalationVerdict {
     Waiting { at: DateTime<Utc> },
     /// Due, but outside the rule's calendar.
     Deferred { opens_at: Option<DateTime<Utc>> },
-    /// Escalate now, by these kinds (those not done yet).
-    Due { cc: bool, chat: bool },
+    /// Escalate now, by these kinds (those not done yet); `moves`: move the task
+    /// (`transfer_to` / `add_assignee`).
+    Due { cc: bool, chat: bool, moves: bool },
     /// Every configured kind is done (or may be): at when the last one was.
     Done { at: DateTime<Utc> },
 }
@@ -310,9 +313,16 @@ pub fn decide_escalation(
     let esc = rule.escalate.as_ref()?;
     let need_cc = !esc.cc.is_empty() && facts.escalated.cc.is_none();
     let need_chat = esc.chat && facts.escalated.chat.is_none();
-    if !need_cc && !need_chat {
-        let at = facts.escalated.cc.max(facts.escalated.chat)?;
-        return Some(EscalationVerdict::Done { at });
+    let need_move = esc.move_to.is_some() && !facts.moved.is_some_and(|m| m.settles(now));
+    if !need_cc && !need_chat && !need_move {
+        let moved = facts.moved.filter(|m| m.refused.is_none()).map(|m| m.at);
+        let at = facts.escalated.cc.max(facts.escalated.chat).max(moved);
+        return Some(match (at, facts.moved) {
+            (Some(at), _) => EscalationVerdict::Done { at },
+            // Only a refused move, tried again a day later.
+            (None, Some(m)) => EscalationVerdict::Waiting { at: m.retry_at() },
+            (None, None) => return None,
+        });
     }
     if facts.sent < esc.after_times {
         return Some(EscalationVerdict::NotYet {
@@ -344,6 +354,7 @@ pub fn decide_escalation(
         _ => Some(EscalationVerdict::Due {
             cc: need_cc,
             chat: need_chat,
+            moves: need_move,
         }),
     }
 }

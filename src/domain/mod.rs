@@ -53,6 +53,42 @@ pub struct Pair {
     pub chat_id: Option<String>,
     /// The assignee's away windows not ended yet (current and future ones).
     pub away: Vec<AwayWindow>,
+    /// The last move of this task from this assignee (transfer or add_assignee), when one was
+    /// made, may have been, or was refused.
+    pub moved: Option<MoveRecord>,
+}
+
+/// A move of a task from an assignee (to a deputy, or by escalation), as the ledger holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveRecord {
+    pub kind: CallKind,
+    /// When it was made (or its intent written, when it never ended).
+    pub at: DateTime<Utc>,
+    /// Its attempt number: a refused move is tried again, as the next number, a day later.
+    pub n: u32,
+    /// Feishu refused it: (code, message). `None`: made, or possibly made.
+    pub refused: Option<(i64, String)>,
+}
+
+/// How long a move Feishu refused waits before it is tried again.
+pub const REFUSED_MOVE_RETRY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+impl MoveRecord {
+    /// Does this record settle the move at `now`: made (or possibly made), or refused less than
+    /// a day ago? Otherwise a move due is tried again.
+    pub fn settles(&self, now: DateTime<Utc>) -> bool {
+        self.refused.is_none() || now < self.retry_at()
+    }
+
+    /// When a refused move may be tried again.
+    pub fn retry_at(&self) -> DateTime<Utc> {
+        self.at + chrono::TimeDelta::from_std(REFUSED_MOVE_RETRY).unwrap_or_default()
+    }
+
+    /// The attempt number of the next try.
+    pub fn next_n(&self) -> u32 {
+        self.n + 1
+    }
 }
 
 /// A time someone is away (leave, a trip): nothing reminds or escalates to them meanwhile.
@@ -88,6 +124,7 @@ impl Pair {
                 .map(|(until, reason)| (*until, reason.as_str())),
             escalated: self.escalated,
             away: &self.away,
+            moved: self.moved.as_ref(),
         }
     }
 }
@@ -100,6 +137,10 @@ pub enum CallKind {
     Cc,
     /// Escalation: a group chat about the task.
     Chat,
+    /// A move: the task transferred from an assignee to someone else (转交).
+    Transfer,
+    /// A move: someone added beside the assignee (加签).
+    AddAssignee,
 }
 
 impl CallKind {
@@ -108,7 +149,27 @@ impl CallKind {
             CallKind::Expedite => "expedite",
             CallKind::Cc => "cc",
             CallKind::Chat => "chat",
+            CallKind::Transfer => "transfer",
+            CallKind::AddAssignee => "add_assignee",
         }
+    }
+
+    /// The kind a ledger row names, when it is one.
+    pub fn parse(kind: &str) -> Option<CallKind> {
+        [
+            CallKind::Expedite,
+            CallKind::Cc,
+            CallKind::Chat,
+            CallKind::Transfer,
+            CallKind::AddAssignee,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == kind)
+    }
+
+    /// Does this call move the task (transfer, add_assignee)?
+    pub fn moves(self) -> bool {
+        matches!(self, CallKind::Transfer | CallKind::AddAssignee)
     }
 }
 

@@ -97,6 +97,11 @@ impl OpinionTemplate {
     }
 
     pub fn render(&self, v: &OpinionValues<'_>) -> String {
+        self.render_with(v, &[])
+    }
+
+    /// Renders with values for the `extra` placeholders the template was parsed with.
+    pub fn render_with(&self, v: &OpinionValues<'_>, extra: &[(&str, &str)]) -> String {
         let mut out = String::new();
         for piece in &self.pieces {
             match piece {
@@ -110,9 +115,10 @@ impl OpinionTemplate {
                 Piece::Field("user") => out.push_str(v.user),
                 Piece::Field("initiator") => out.push_str(v.initiator),
                 Piece::Field("rule") => out.push_str(v.rule),
-                Piece::Field(other) => {
-                    unreachable!("placeholder {other} is validated at parse time")
-                }
+                Piece::Field(other) => match extra.iter().find(|(name, _)| name == other) {
+                    Some((_, value)) => out.push_str(value),
+                    None => unreachable!("placeholder {other} is validated at parse time"),
+                },
             }
         }
         out

@@ -76,6 +76,33 @@ pub struct Escalation {
     /// Open (or invite into) one group chat about the task.
     pub chat: bool,
     pub chat_name: OpinionTemplate,
+    /// Move the task from the overdue assignees (`transfer_to`, `add_assignee`).
+    pub move_to: Option<MoveTo>,
+}
+
+/// Where an escalation moves a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveTo {
+    /// Transfer it from the overdue assignees to this person.
+    Transfer(String),
+    /// Add these people beside the overdue assignees.
+    AddAssignee(Vec<String>),
+}
+
+impl MoveTo {
+    pub fn kind(&self) -> super::CallKind {
+        match self {
+            MoveTo::Transfer(_) => super::CallKind::Transfer,
+            MoveTo::AddAssignee(_) => super::CallKind::AddAssignee,
+        }
+    }
+
+    pub fn people(&self) -> Vec<String> {
+        match self {
+            MoveTo::Transfer(id) => vec![id.clone()],
+            MoveTo::AddAssignee(ids) => ids.clone(),
+        }
+    }
 }
 
 impl Rule {
@@ -208,6 +235,13 @@ impl Rule {
                 }
                 if e.chat {
                     how.push("opens a group chat about it".to_owned());
+                }
+                match &e.move_to {
+                    Some(MoveTo::Transfer(id)) => how.push(format!("transfers it to {id}")),
+                    Some(MoveTo::AddAssignee(ids)) => {
+                        how.push(format!("adds {} beside the assignees", ids.join(", ")))
+                    }
+                    None => {}
                 }
                 format!(
                     "; after {} unanswered expedite(s){} it {}",

@@ -11,7 +11,10 @@ use tokio::time::Instant;
 use super::handlers::{
     CallInfo, check_auth, feishu_json, gate, misbehave, param_invalid, record, str_field,
 };
-use super::{Endpoint, ReceivedCc, ReceivedChat, ReceivedExpedite, Shared};
+use super::{
+    Endpoint, NOT_APPROVAL_TASK_CODE, ReceivedCc, ReceivedChat, ReceivedExpedite, ReceivedMove,
+    Shared, UNKNOWN_USER_CODE,
+};
 
 pub(super) async fn expedite_handler(
     State(state): State<Shared>,
@@ -52,6 +55,40 @@ pub(super) async fn chat_group_handler(
         headers,
         body,
         answer_chat_group,
+    )
+    .await
+}
+
+pub(super) async fn transfer_handler(
+    State(state): State<Shared>,
+    Path(task_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    acting(
+        state,
+        Endpoint::Transfer,
+        task_id,
+        headers,
+        body,
+        answer_transfer,
+    )
+    .await
+}
+
+pub(super) async fn add_assignee_handler(
+    State(state): State<Shared>,
+    Path(task_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    acting(
+        state,
+        Endpoint::AddAssignee,
+        task_id,
+        headers,
+        body,
+        answer_add_assignee,
     )
     .await
 }
@@ -213,4 +250,131 @@ fn answer_chat_group(
         at: Instant::now(),
     });
     Ok(json!({ "chat_id": id }))
+}
+
+/// A list of 1..=max user id strings at `key` of a move's body.
+fn ids_at(body: &Value, key: &str, max: usize) -> Result<Vec<String>, (u16, i64, String)> {
+    match body.get(key) {
+        Some(Value::Array(a)) if (1..=max).contains(&a.len()) && a.iter().all(Value::is_string) => {
+            Ok(a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .filter(|x| !x.is_empty())
+                .collect())
+        }
+        _ => Err(param_invalid(&format!("{key} must be 1..{max} strings"))),
+    }
+}
+
+/// The checks both moves share: the operator (`user_id`), a pending approval task, people the
+/// tenant has.
+fn check_move(
+    s: &super::FakeState,
+    task_id: &str,
+    body: &Value,
+    people: &[String],
+) -> Result<String, (u16, i64, String)> {
+    let operator = str_field(body, "user_id", true)?.unwrap_or_default();
+    if operator.is_empty() {
+        return Err(param_invalid("user_id (the operator) is empty"));
+    }
+    if !s.tasks.iter().any(|t| t.task_id == task_id) {
+        return Err(param_invalid("task is not pending"));
+    }
+    if s.fill_in.iter().any(|t| t == task_id) {
+        return Err((
+            400,
+            NOT_APPROVAL_TASK_CODE,
+            "task is not an approval task".into(),
+        ));
+    }
+    if let Some(who) = people.iter().find(|p| s.unknown_users.contains(p)) {
+        return Err((400, UNKNOWN_USER_CODE, format!("user {who} not found")));
+    }
+    Ok(operator)
+}
+
+/// 转交: the `from` handlers leave the task, the `to` people take it.
+fn answer_transfer(
+    state: &Shared,
+    headers: &HeaderMap,
+    task_id: &str,
+    body: Option<&Value>,
+) -> Result<Value, (u16, i64, String)> {
+    check_auth(state, headers)?;
+    let body = body.ok_or_else(|| param_invalid("body is not JSON"))?;
+    let from = ids_at(body, "from_user_ids", 20)?;
+    let to = ids_at(body, "to_user_ids", 20)?;
+    let opinion = str_field(body, "opinion", false)?;
+    let mut s = state.lock().expect("fake state");
+    let operator = check_move(&s, task_id, body, &to)?;
+    let task = s
+        .tasks
+        .iter_mut()
+        .find(|t| t.task_id == task_id)
+        .expect("checked above");
+    if let Some(bad) = from.iter().find(|id| !task.assignees.contains(id)) {
+        return Err(param_invalid(&format!("{bad} is not a current handler")));
+    }
+    task.assignees.retain(|a| !from.contains(a));
+    for id in &to {
+        if !task.assignees.contains(id) {
+            task.assignees.push(id.clone());
+        }
+    }
+    s.moves.push(ReceivedMove {
+        endpoint: Endpoint::Transfer,
+        task_id: task_id.to_owned(),
+        user_id: operator,
+        from_user_ids: from,
+        to_user_ids: to,
+        add_assignee_type: None,
+        opinion,
+        at: Instant::now(),
+    });
+    Ok(json!({}))
+}
+
+/// 加签: the approvers join the task's handlers (in parallel, or after them).
+fn answer_add_assignee(
+    state: &Shared,
+    headers: &HeaderMap,
+    task_id: &str,
+    body: Option<&Value>,
+) -> Result<Value, (u16, i64, String)> {
+    check_auth(state, headers)?;
+    let body = body.ok_or_else(|| param_invalid("body is not JSON"))?;
+    let approvers = ids_at(body, "approvers", 20)?;
+    let kind = str_field(body, "add_assignee_type", true)?.unwrap_or_default();
+    if kind != "currentAndAddAssign" && kind != "afterAndAddAssign" {
+        return Err(param_invalid(&format!(
+            "add_assignee_type {kind:?} is not currentAndAddAssign or afterAndAddAssign"
+        )));
+    }
+    let opinion = str_field(body, "opinion", false)?;
+    let mut s = state.lock().expect("fake state");
+    let operator = check_move(&s, task_id, body, &approvers)?;
+    let task = s
+        .tasks
+        .iter_mut()
+        .find(|t| t.task_id == task_id)
+        .expect("checked above");
+    // Added after the current handlers: they join once those approve (not simulated).
+    if kind == "currentAndAddAssign" {
+        for id in &approvers {
+            if !task.assignees.contains(id) {
+                task.assignees.push(id.clone());
+            }
+        }
+    }
+    s.moves.push(ReceivedMove {
+        endpoint: Endpoint::AddAssignee,
+        task_id: task_id.to_owned(),
+        user_id: operator,
+        from_user_ids: Vec::new(),
+        to_user_ids: approvers,
+        add_assignee_type: Some(kind),
+        opinion,
+        at: Instant::now(),
+    });
+    Ok(json!({}))
 }

@@ -23,7 +23,9 @@ pub use signin::FakePerson;
 pub mod postgres;
 mod webhook;
 
-use acting::{cc_handler, chat_group_handler, expedite_handler};
+use acting::{
+    add_assignee_handler, cc_handler, chat_group_handler, expedite_handler, transfer_handler,
+};
 use handlers::{query_handler, token_handler};
 use webhook::webhook_handler;
 
@@ -35,9 +37,36 @@ pub enum Endpoint {
     Expedite,
     Cc,
     ChatGroup,
+    /// `approval_tasks/{id}/transfer`.
+    Transfer,
+    /// `approval_tasks/{id}/add_assignee`.
+    AddAssignee,
     /// A custom bot's webhook (digests).
     Webhook,
 }
+
+/// A move (transfer or add_assignee) the fake accepted, and acted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMove {
+    /// [`Endpoint::Transfer`] or [`Endpoint::AddAssignee`].
+    pub endpoint: Endpoint,
+    pub task_id: String,
+    /// The operator (`user_id`).
+    pub user_id: String,
+    /// transfer: `from_user_ids`; add_assignee: empty.
+    pub from_user_ids: Vec<String>,
+    /// transfer: `to_user_ids`; add_assignee: `approvers`.
+    pub to_user_ids: Vec<String>,
+    /// add_assignee: `add_assignee_type`.
+    pub add_assignee_type: Option<String>,
+    pub opinion: Option<String>,
+    pub at: Instant,
+}
+
+/// The code the fake refuses a move of a task that is not an approval task with.
+pub const NOT_APPROVAL_TASK_CODE: i64 = 2320012;
+/// The code the fake refuses a move to a user it does not know with.
+pub const UNKNOWN_USER_CODE: i64 = 2320013;
 
 /// A task in the simulated tenant.
 #[derive(Debug, Clone)]
@@ -271,6 +300,11 @@ pub(super) struct FakeState {
     pub(super) expedites: Vec<ReceivedExpedite>,
     pub(super) ccs: Vec<ReceivedCc>,
     pub(super) chats: Vec<ReceivedChat>,
+    pub(super) moves: Vec<ReceivedMove>,
+    /// Tasks that are not approval tasks (fill-in tasks): moves are refused.
+    pub(super) fill_in: Vec<String>,
+    /// Users the tenant does not have: moves to them are refused.
+    pub(super) unknown_users: Vec<String>,
     /// Chats opened, by id: the task and the members.
     pub(super) chat_members: HashMap<String, (String, Vec<String>)>,
     /// Custom bots by webhook token.
@@ -319,6 +353,9 @@ impl FakeFeishu {
             expedites: Vec::new(),
             ccs: Vec::new(),
             chats: Vec::new(),
+            moves: Vec::new(),
+            fill_in: Vec::new(),
+            unknown_users: Vec::new(),
             chat_members: HashMap::new(),
             bots: HashMap::new(),
             numeric_fields: false,
@@ -341,6 +378,14 @@ impl FakeFeishu {
             .route(
                 "/open-apis/apaas/v1/user_tasks/{task_id}/chat_group",
                 post(chat_group_handler),
+            )
+            .route(
+                "/open-apis/apaas/v1/approval_tasks/{task_id}/transfer",
+                post(transfer_handler),
+            )
+            .route(
+                "/open-apis/apaas/v1/approval_tasks/{task_id}/add_assignee",
+                post(add_assignee_handler),
             )
             .route("/open-apis/bot/v2/hook/{token}", post(webhook_handler))
             .route("/open-apis/authen/v1/authorize", get(signin::authorize))
@@ -444,6 +489,31 @@ impl FakeFeishu {
 
     pub fn chats(&self) -> Vec<ReceivedChat> {
         self.with(|s| s.chats.clone())
+    }
+
+    /// Every move (transfer, add_assignee) the fake accepted and acted on.
+    pub fn moves(&self) -> Vec<ReceivedMove> {
+        self.with(|s| s.moves.clone())
+    }
+
+    /// The task is a fill-in task, not an approval task: moving it is refused.
+    pub fn set_fill_in(&self, task_id: &str) {
+        self.with(|s| s.fill_in.push(task_id.to_owned()));
+    }
+
+    /// The tenant has no such user: a move to them is refused.
+    pub fn set_unknown_user(&self, user_id: &str) {
+        self.with(|s| s.unknown_users.push(user_id.to_owned()));
+    }
+
+    /// A task's current handlers, `None` once it is finished.
+    pub fn assignees_of(&self, task_id: &str) -> Option<Vec<String>> {
+        self.with(|s| {
+            s.tasks
+                .iter()
+                .find(|t| t.task_id == task_id)
+                .map(|t| t.assignees.clone())
+        })
     }
 
     /// A custom bot at `/open-apis/bot/v2/hook/{token}`, with a signing secret and a required

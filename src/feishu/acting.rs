@@ -33,6 +33,12 @@ pub fn chat_group_path(task_id: &str) -> String {
     task_path(task_id, "chat_group")
 }
 
+/// An approval task's move: `transfer` or `add_assignee`.
+pub fn move_path(task_id: &str, action: &str) -> String {
+    let id = utf8_percent_encode(task_id, ESCAPED);
+    format!("/open-apis/apaas/v1/approval_tasks/{id}/{action}")
+}
+
 /// A paced turn to call one API, from [`FeishuClient::reserve`].
 #[must_use]
 pub struct Slot {
@@ -120,6 +126,64 @@ impl FeishuClient {
         self.call(Api::Cc, Some(slot), &cc_path(task_id), &body, None)
             .await
             .map(|_| ())
+    }
+
+    /// Transfers approval task `task_id` from `from` to `to`, as `operator`, in a slot from
+    /// [`reserve`](Self::reserve). Never retried after an answer that may mean it was done.
+    pub async fn transfer(
+        &self,
+        slot: Slot,
+        task_id: &str,
+        operator: &str,
+        from: &[String],
+        to: &[String],
+        opinion: &str,
+    ) -> Result<(), FeishuError> {
+        debug_assert_eq!(slot.api, Api::Transfer);
+        let body = json!({
+            "user_id": operator,
+            "from_user_ids": from,
+            "to_user_ids": to,
+            "opinion": opinion,
+        });
+        self.call(
+            Api::Transfer,
+            Some(slot),
+            &move_path(task_id, "transfer"),
+            &body,
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Adds `approvers` (1..=20) beside approval task `task_id`'s assignees, in parallel, as
+    /// `operator`, in a slot from [`reserve`](Self::reserve). Never retried after an answer
+    /// that may mean it was done.
+    pub async fn add_assignee(
+        &self,
+        slot: Slot,
+        task_id: &str,
+        operator: &str,
+        approvers: &[String],
+        opinion: &str,
+    ) -> Result<(), FeishuError> {
+        debug_assert_eq!(slot.api, Api::AddAssignee);
+        let body = json!({
+            "user_id": operator,
+            "approvers": approvers,
+            "add_assignee_type": "currentAndAddAssign",
+            "opinion": opinion,
+        });
+        self.call(
+            Api::AddAssignee,
+            Some(slot),
+            &move_path(task_id, "add_assignee"),
+            &body,
+            None,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Opens a group chat about `task_id` with `invite` (or, with `chat_id`, invites them into

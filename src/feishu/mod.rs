@@ -42,10 +42,21 @@ pub enum Api {
     Cc,
     /// Open a group chat about a task, or invite into it (escalation).
     ChatGroup,
+    /// Transfer an approval task from one assignee to another (a move).
+    Transfer,
+    /// Add approvers beside an approval task's assignee (a move).
+    AddAssignee,
 }
 
 impl Api {
-    pub const ALL: [Api; 4] = [Api::Query, Api::Expedite, Api::Cc, Api::ChatGroup];
+    pub const ALL: [Api; 6] = [
+        Api::Query,
+        Api::Expedite,
+        Api::Cc,
+        Api::ChatGroup,
+        Api::Transfer,
+        Api::AddAssignee,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -53,6 +64,8 @@ impl Api {
             Api::Expedite => "user_task.expediting",
             Api::Cc => "user_task.cc",
             Api::ChatGroup => "user_task.chat_group",
+            Api::Transfer => "approval_task.transfer",
+            Api::AddAssignee => "approval_task.add_assignee",
         }
     }
 
@@ -125,7 +138,7 @@ pub struct ClientSettings {
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Calls per API, in [`Api::ALL`] order.
-    pub calls: [AtomicU64; 4],
+    pub calls: [AtomicU64; 6],
     pub rate_limit_waits: AtomicU64,
     pub retries: AtomicU64,
 }
@@ -136,6 +149,8 @@ pub struct StatsSnapshot {
     pub expedite_calls: u64,
     pub cc_calls: u64,
     pub chat_group_calls: u64,
+    /// Moves: transfer and add_assignee calls.
+    pub move_calls: u64,
     pub rate_limit_waits: u64,
     pub retries: u64,
 }
@@ -147,6 +162,7 @@ impl StatsSnapshot {
             expedite_calls: self.expedite_calls - earlier.expedite_calls,
             cc_calls: self.cc_calls - earlier.cc_calls,
             chat_group_calls: self.chat_group_calls - earlier.chat_group_calls,
+            move_calls: self.move_calls - earlier.move_calls,
             rate_limit_waits: self.rate_limit_waits - earlier.rate_limit_waits,
             retries: self.retries - earlier.retries,
         }
@@ -176,7 +192,7 @@ struct Inner {
     settings: ClientSettings,
     token: Mutex<Option<CachedToken>>,
     /// One pacer per API, in [`Api::ALL`] order.
-    pacers: [Pacer; 4],
+    pacers: [Pacer; 6],
     stats: Stats,
     /// The listing's address, parsed once.
     query_url: Option<reqwest::Url>,
@@ -212,6 +228,8 @@ impl FeishuClient {
             expedite_calls: s.calls[Api::Expedite.index()].load(Ordering::Relaxed),
             cc_calls: s.calls[Api::Cc.index()].load(Ordering::Relaxed),
             chat_group_calls: s.calls[Api::ChatGroup.index()].load(Ordering::Relaxed),
+            move_calls: s.calls[Api::Transfer.index()].load(Ordering::Relaxed)
+                + s.calls[Api::AddAssignee.index()].load(Ordering::Relaxed),
             rate_limit_waits: s.rate_limit_waits.load(Ordering::Relaxed),
             retries: s.retries.load(Ordering::Relaxed),
         }

@@ -40,8 +40,8 @@ pub use lease::{Election, Lease, LeaseHolder, LeaseSettings};
 pub use lock::{InstanceLock, lock_path};
 pub use model::{
     Absent, Away, CompleteListing, ExpediteRecord, Intent, ListedAssignment, ListingFingerprint,
-    NewAway, NewSilence, Outcome, PairQuery, PairScope, PairSort, Session, Silence, StoredTask,
-    TaskAssignees, TaskRecord,
+    MovedRow, NewAway, NewSilence, Outcome, PairQuery, PairScope, PairSort, Session, Silence,
+    StoredTask, TaskAssignees, TaskRecord, move_record,
 };
 
 /// Which database `[storage] database` names.

@@ -84,6 +84,22 @@ pub(super) fn parse_hashes(text: &str) -> Option<Vec<u64>> {
         .collect()
 }
 
+/// The last move of a task from an assignee, as the pairs query reads it: kind, when, n,
+/// outcome, Feishu's code and message.
+pub type MovedRow = (String, i64, i64, String, Option<i64>, Option<String>);
+
+/// A move as the decision knows it: a failed move still counting was refused by Feishu.
+pub fn move_record(
+    (kind, at, n, outcome, code, msg): MovedRow,
+) -> Option<crate::domain::MoveRecord> {
+    Some(crate::domain::MoveRecord {
+        kind: CallKind::parse(&kind)?,
+        at: super::from_ms(at),
+        n: n.max(1) as u32,
+        refused: (outcome == "failed").then(|| (code.unwrap_or(0), msg.unwrap_or_default())),
+    })
+}
+
 /// A call that acts, as recorded before it is made.
 #[derive(Debug, Clone, Copy)]
 pub struct Intent<'a> {
@@ -91,9 +107,19 @@ pub struct Intent<'a> {
     pub task_id: &'a str,
     pub rule: &'a str,
     pub operator: &'a str,
-    /// The opinion of an expedite, the chat name of a chat; empty for cc.
+    /// The opinion of an expedite or a move, the chat name of a chat; empty for cc.
     pub opinion: &'a str,
     pub recipients: &'a [Recipient],
+    /// Who the call names beyond its assignees: a move's new assignees, a cc's people, a
+    /// chat's invitees; empty for a reminder.
+    pub people: &'a [String],
+}
+
+impl Intent<'_> {
+    /// The people as stored: comma-separated, `None` when there are none.
+    pub(super) fn people_text(&self) -> Option<String> {
+        (!self.people.is_empty()).then(|| self.people.join(","))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +128,9 @@ pub enum Outcome {
     Pending,
     Sent,
     Failed,
+    /// A move Feishu refused: stored as failed, but it keeps counting for its (task, assignee),
+    /// so the same attempt is not made again; the next one comes a day later.
+    Refused,
     /// The call may or may not have reached Feishu (timeout, crash).
     Unknown,
 }
@@ -111,7 +140,7 @@ impl Outcome {
         match self {
             Outcome::Pending => "pending",
             Outcome::Sent => "sent",
-            Outcome::Failed => "failed",
+            Outcome::Failed | Outcome::Refused => "failed",
             Outcome::Unknown => "unknown",
         }
     }
@@ -455,6 +484,8 @@ pub struct CallRecord {
     pub feishu_msg: Option<String>,
     /// The assignees it named, with the reminder's number for each.
     pub assignees: Vec<(String, i64)>,
+    /// Who else it named: a move's new assignees, a cc's people, a chat's invitees.
+    pub people: Vec<String>,
 }
 
 /// A console session as stored (by the hash of the browser's id).

@@ -400,9 +400,9 @@ in_both! {
         .fetch_all(&self.pool)
         .await
         .map_err(self.err("read a task's assignments"))?;
-        type CallRow = (i64, String, String, String, i64, String, Option<i64>, Option<i64>, Option<String>);
+        type CallRow = (i64, String, String, String, i64, String, Option<i64>, Option<i64>, Option<String>, Option<String>);
         let calls: Vec<CallRow> = sqlx::query_as(
-            "SELECT id, kind, rule, operator_id, intent_at, outcome, outcome_at, feishu_code, feishu_msg
+            "SELECT id, kind, rule, operator_id, intent_at, outcome, outcome_at, feishu_code, feishu_msg, people
              FROM expedites WHERE task_id = $1 ORDER BY intent_at, id",
         )
         .bind(&task_id)
@@ -438,7 +438,10 @@ in_both! {
                 .collect(),
             calls: calls
                 .into_iter()
-                .map(|(id, kind, rule, operator_id, intent, outcome, outcome_at, code, msg)| CallRecord {
+                .map(|(id, kind, rule, operator_id, intent, outcome, outcome_at, code, msg, people)| CallRecord {
+                    people: people
+                        .map(|p| p.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+                        .unwrap_or_default(),
                     assignees: named
                         .iter()
                         .filter(|(e, _, _)| *e == id)

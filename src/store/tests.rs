@@ -26,6 +26,7 @@ fn expedite<'a>(task_id: &'a str, recipients: &'a [Recipient]) -> Intent<'a> {
         operator: "7000",
         opinion: "hi",
         recipients,
+        people: &[],
     }
 }
 

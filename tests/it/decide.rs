@@ -366,6 +366,7 @@ fn decision_table() {
             silence: None,
             escalated: Default::default(),
             away: &[],
+            moved: None,
         };
         assert_eq!(
             decide(&config.policy(), user, &facts, c.now),
@@ -393,6 +394,7 @@ fn missing_start_time_counts_from_first_seen() {
         silence: None,
         escalated: Default::default(),
         away: &[],
+        moved: None,
     };
     assert_eq!(
         facts.wall_age(sh(2026, 9, 21, 9, 0)),
@@ -443,6 +445,7 @@ fn dst_night_in_a_zone_that_has_one() {
         silence: None,
         escalated: Default::default(),
         away: &[],
+        moved: None,
     };
     // Four working hours from 23:00 on a 23-hour day end at 04:00 local, not 03:00.
     let due = ny
@@ -516,6 +519,7 @@ fn ladder_silence_and_escalation_table() {
         silence: None,
         escalated: Escalated::default(),
         away: &[],
+        moved: None,
     };
     // The ladder: 2nd 4h after the 1st, 3rd 12h after the 2nd, then every 1d.
     // (case, sent, last sent, now, want)
@@ -646,6 +650,7 @@ fn ladder_silence_and_escalation_table() {
             Some(E::Due {
                 cc: true,
                 chat: true,
+                moves: false,
             }),
         ),
         (
@@ -666,6 +671,7 @@ fn ladder_silence_and_escalation_table() {
             Some(E::Due {
                 cc: false,
                 chat: true,
+                moves: false,
             }),
         ),
         (

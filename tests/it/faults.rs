@@ -891,7 +891,7 @@ async fn no_expedite_is_sent_whose_intent_could_not_be_recorded() {
 #[tokio::test]
 async fn a_disk_filling_up_mid_cycle_sends_nothing_unrecorded_and_nothing_twice() {
     let env = TestEnv::new().await;
-    let Some(disk) = Tmpfs::mount(env.db_path.parent().unwrap(), "4m") else {
+    let Some(disk) = Tmpfs::mount(env.db_path.parent().unwrap(), "8m") else {
         return;
     };
     let users = 30;

@@ -18,6 +18,7 @@ mod engine;
 mod escalation;
 mod faults;
 mod listing;
+mod moves;
 mod network;
 mod quota;
 mod rules;

@@ -31,8 +31,8 @@ impl Postgres {
                SELECT epoch FROM lease
                WHERE app_id = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() FOR SHARE
              ), intent AS (
-               INSERT INTO expedites (task_id, rule, operator_id, opinion, intent_at, outcome, kind, epoch, app_id)
-               SELECT $4, $5, $6, $7, $8, 'pending', $9, held.epoch, $1 FROM held RETURNING id
+               INSERT INTO expedites (task_id, rule, operator_id, opinion, intent_at, outcome, kind, epoch, app_id, people)
+               SELECT $4, $5, $6, $7, $8, 'pending', $9, held.epoch, $1, $13 FROM held RETURNING id
              ), assignees AS (
                INSERT INTO expedite_assignees (expedite_id, task_id, user_id, rule, n, kind)
                SELECT intent.id, $4, r.user_id, r.rule, r.n, $9
@@ -52,6 +52,7 @@ impl Postgres {
         .bind(&users)
         .bind(&rules)
         .bind(&ns)
+        .bind(intent.people_text())
         .fetch_optional(&self.pool)
         .await;
         match written {

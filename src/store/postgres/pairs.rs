@@ -29,7 +29,11 @@ macro_rules! pairs_sql {
                       WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind = 'chat' AND ea.counts) AS chat_at,
                     (SELECT ul.listed_at FROM user_listings ul WHERE ul.user_id = a.user_id) AS confirmed_at,
                     s.until, s.reason,
-                    (SELECT c.chat_id FROM task_chats c WHERE c.task_id = a.task_id) AS chat_id ",
+                    (SELECT c.chat_id FROM task_chats c WHERE c.task_id = a.task_id) AS chat_id,
+                    (SELECT json_build_array(ea.kind, coalesce(e.outcome_at, e.intent_at), ea.n, e.outcome, e.feishu_code, e.feishu_msg)::text
+                       FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
+                      WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind IN ('transfer', 'add_assignee') AND ea.counts
+                      ORDER BY e.id DESC LIMIT 1) AS moved ",
             $($from_where,)*
             " AND a.finished_at IS NULL AND coalesce(t.start_time, t.first_seen) <= $4
               AND (a.task_id, a.user_id) > ($2, $3)
@@ -52,6 +56,16 @@ fn pair_of(r: &PgRow) -> Result<Pair, sqlx::Error> {
     let until: Option<i64> = r.try_get("until")?;
     let reason: Option<String> = r.try_get("reason")?;
     let flows: Option<String> = r.try_get("flows")?;
+    let moved: Option<String> = r.try_get("moved")?;
+    let moved = match moved {
+        Some(text) => serde_json::from_str::<crate::store::MovedRow>(&text)
+            .map_err(|e| sqlx::Error::ColumnDecode {
+                index: "moved".into(),
+                source: Box::new(e),
+            })
+            .map(crate::store::move_record)?,
+        None => None,
+    };
     Ok(Pair {
         task_id: r.try_get("task_id")?,
         user_id: r.try_get("user_id")?,
@@ -77,6 +91,7 @@ fn pair_of(r: &PgRow) -> Result<Pair, sqlx::Error> {
         silence: until.map(|u| (from_ms(u), reason.unwrap_or_default())),
         chat_id: r.try_get("chat_id")?,
         away: Vec::new(),
+        moved,
     })
 }
 

@@ -50,7 +50,7 @@ impl Sqlite {
         let kind = intent.kind.as_str();
         let mut tx = self.begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO expedites (task_id, rule, operator_id, opinion, intent_at, outcome, kind) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6) RETURNING id",
+            "INSERT INTO expedites (task_id, rule, operator_id, opinion, intent_at, outcome, kind, people) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7) RETURNING id",
         )
         .bind(task_id)
         .bind(intent.rule)
@@ -58,6 +58,7 @@ impl Sqlite {
         .bind(intent.opinion)
         .bind(ms(now))
         .bind(kind)
+        .bind(intent.people_text())
         .fetch_one(&mut *tx)
         .await
         .map_err(self.err("record an expedite intent"))?;

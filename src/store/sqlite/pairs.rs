@@ -27,7 +27,11 @@ macro_rules! pair_history_columns {
          (SELECT json_array(s.until, s.reason) FROM silences s
            WHERE s.task_id = a.task_id AND (s.user_id IS NULL OR s.user_id = a.user_id) AND s.ended_at IS NULL
            ORDER BY s.until DESC LIMIT 1) AS silence,
-         (SELECT c.chat_id FROM task_chats c WHERE c.task_id = a.task_id) AS chat_id"
+         (SELECT c.chat_id FROM task_chats c WHERE c.task_id = a.task_id) AS chat_id,
+         (SELECT json_array(ea.kind, coalesce(e.outcome_at, e.intent_at), ea.n, e.outcome, e.feishu_code, e.feishu_msg)
+            FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
+           WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind IN ('transfer', 'add_assignee') AND ea.counts = 1
+           ORDER BY e.id DESC LIMIT 1) AS moved"
     };
 }
 
@@ -52,6 +56,8 @@ struct PairRow {
     /// `[until, reason]` of the silence that ends last.
     silence: Option<(i64, String)>,
     chat_id: Option<String>,
+    /// The last move from this assignee, as [`crate::store::MovedRow`].
+    moved: Option<crate::store::MovedRow>,
 }
 
 impl Sqlite {
@@ -72,7 +78,7 @@ impl Sqlite {
         loop {
             let query = match scope {
                 PairScope::FirstSeenSince(since) => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id)) FROM (",
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved))) FROM (",
                     "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     // CROSS JOIN keeps tasks the outer loop: the few first seen this cycle are
@@ -84,7 +90,7 @@ impl Sqlite {
                 ))
                 .bind(ms(since)),
                 PairScope::All => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id)) FROM (",
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved))) FROM (",
                     "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     " FROM assignments a JOIN tasks t ON t.task_id = a.task_id
@@ -94,7 +100,7 @@ impl Sqlite {
                 ))
                 .bind(None::<i64>),
                 PairScope::TasksOf(user) => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id)) FROM (",
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved))) FROM (",
                     "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     " FROM assignments mine JOIN assignments a ON a.task_id = mine.task_id JOIN tasks t ON t.task_id = a.task_id
@@ -104,7 +110,7 @@ impl Sqlite {
                 ))
                 .bind(user),
                 PairScope::Tasks(ids) => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id)) FROM (",
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved))) FROM (",
                     "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     " FROM assignments a JOIN tasks t ON t.task_id = a.task_id
@@ -150,6 +156,7 @@ impl Sqlite {
                     },
                     chat_id: row.chat_id,
                     away: away.get(&after.1).cloned().unwrap_or_default(),
+                    moved: row.moved.and_then(crate::store::move_record),
                 });
             }
             if !full {

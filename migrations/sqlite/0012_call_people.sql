@@ -1,0 +1,3 @@
+-- Who a call named beyond the assignees: a move's new assignees (transfer_to, the deputy), a
+-- cc's copied people, a chat's invitees; comma-separated kunlun ids, NULL for a reminder.
+ALTER TABLE expedites ADD COLUMN people TEXT;
