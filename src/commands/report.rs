@@ -183,7 +183,7 @@ fn table(config: &Config, r: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<24} {:>9} {:>8} {:>8} {:>9} {:>9} {:>7} {:>6}   {:>4} {:>4} {:>4} {:>4}",
+        "{:<24} {:>9} {:>8} {:>8} {:>9} {:>9} {:>7} {:>6} {:>6} {:>10}   {:>4} {:>4} {:>4} {:>4}",
         "",
         "reminders",
         "tasks",
@@ -192,6 +192,8 @@ fn table(config: &Config, r: &Report) -> String {
         "p90",
         "<24h",
         "escal",
+        "moves",
+        "moved→done",
         "<1d",
         "1-3d",
         "3-7d",
@@ -200,7 +202,7 @@ fn table(config: &Config, r: &Report) -> String {
     for g in r.groups.iter().chain(std::iter::once(&r.total)) {
         let _ = writeln!(
             out,
-            "{:<24} {:>9} {:>8} {:>8} {:>9} {:>9} {:>7} {:>6}   {:>4} {:>4} {:>4} {:>4}",
+            "{:<24} {:>9} {:>8} {:>8} {:>9} {:>9} {:>7} {:>6} {:>6} {:>10}   {:>4} {:>4} {:>4} {:>4}",
             g.name,
             g.reminders_sent,
             g.tasks_reminded,
@@ -209,6 +211,8 @@ fn table(config: &Config, r: &Report) -> String {
             dur(g.p90_seconds_to_done),
             share(g.finished_within_24h_share),
             g.escalations,
+            g.moves,
+            dur(g.median_seconds_from_move_to_done),
             g.backlog.under_1d,
             g.backlog.from_1d_to_3d,
             g.backlog.from_3d_to_7d,
@@ -308,7 +312,8 @@ fn body(config: &Config, r: &Report, by_user: &Report) -> Markup {
                     thead { tr {
                         th { (format!("{:?}", r.by)) } th { "reminders" } th { "tasks reminded" }
                         th { "done after a reminder" } th { "median to done" } th { "p90 to done" }
-                        th { "done within 24 h" } th { "escalations" } th { "backlog <1d / 1–3d / 3–7d / ≥7d" }
+                        th { "done within 24 h" } th { "escalations" } th { "moves" } th { "median move to done" }
+                        th { "backlog <1d / 1–3d / 3–7d / ≥7d" }
                     } }
                     tbody {
                         @for g in r.groups.iter().chain(std::iter::once(&r.total)) {
@@ -316,7 +321,7 @@ fn body(config: &Config, r: &Report, by_user: &Report) -> Markup {
                                 td { (g.name) } td { (g.reminders_sent) } td { (g.tasks_reminded) }
                                 td { (g.tasks_finished_after_reminder) } td { (dur(g.median_seconds_to_done)) }
                                 td { (dur(g.p90_seconds_to_done)) } td { (share(g.finished_within_24h_share)) }
-                                td { (g.escalations) }
+                                td { (g.escalations) } td { (g.moves) } td { (dur(g.median_seconds_from_move_to_done)) }
                                 td { (g.backlog.under_1d) " / " (g.backlog.from_1d_to_3d) " / " (g.backlog.from_3d_to_7d) " / " (g.backlog.over_7d) }
                             }
                         }

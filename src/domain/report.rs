@@ -9,6 +9,8 @@
 //! - finished within 24 h: the share of reminded pairs finished within 24 h of their latest
 //!   reminder before finishing;
 //! - escalations: assignees escalated in the window (each kind counts);
+//! - moves: assignees a task was moved from in the window (transfer, add_assignee; refused
+//!   ones are not counted); moved→done is from the move to the task's finish;
 //! - backlog: pending pairs today by age (< 1d, 1–3d, 3–7d, ≥ 7d).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -23,10 +25,13 @@ pub struct Sent {
     pub task_id: String,
     pub user_id: String,
     pub rule: String,
-    /// `expedite`, `cc` or `chat`.
+    /// `expedite`, `cc`, `chat`, `transfer` or `add_assignee`.
     pub kind: String,
     pub at: DateTime<Utc>,
+    /// When the assignment (this task, this user) finished.
     pub finished_at: Option<DateTime<Utc>>,
+    /// When the task finished for everyone.
+    pub task_finished_at: Option<DateTime<Utc>>,
 }
 
 /// How a report groups.
@@ -69,6 +74,11 @@ pub struct Group {
     /// 0.0..=1.0; `None` with nothing reminded.
     pub finished_within_24h_share: Option<f64>,
     pub escalations: u64,
+    /// Assignees a task was moved from (to a deputy, or by escalation).
+    pub moves: u64,
+    /// Moved tasks finished since, and the median time from the move to done.
+    pub moved_tasks_finished: u64,
+    pub median_seconds_from_move_to_done: Option<u64>,
     pub backlog: Backlog,
 }
 
@@ -103,6 +113,8 @@ pub fn build(
         group: Group,
         tasks: HashSet<String>,
         pairs: HashMap<(String, String), Reminded>,
+        /// Moved tasks: the first move, and when the task finished.
+        moved: HashMap<String, (DateTime<Utc>, Option<DateTime<Utc>>)>,
     }
     let mut accs: BTreeMap<String, Acc> = BTreeMap::new();
     let mut total = Acc::default();
@@ -122,6 +134,13 @@ pub fn build(
                     });
                 e.first = e.first.min(s.at);
                 e.all.push(s.at);
+            } else if s.kind == "transfer" || s.kind == "add_assignee" {
+                acc.group.moves += 1;
+                let e = acc
+                    .moved
+                    .entry(s.task_id.clone())
+                    .or_insert((s.at, s.task_finished_at));
+                e.0 = e.0.min(s.at);
             } else {
                 acc.group.escalations += 1;
             }
@@ -161,6 +180,17 @@ pub fn build(
         g.p90_seconds_to_done = percentile(&to_done, 0.9);
         g.finished_within_24h_share =
             (!acc.pairs.is_empty()).then(|| within as f64 / acc.pairs.len() as f64);
+        let mut after_move: Vec<u64> = acc
+            .moved
+            .values()
+            .filter_map(|(at, done)| {
+                let done = done.filter(|d| d >= at)?;
+                Some((done - *at).num_seconds().max(0) as u64)
+            })
+            .collect();
+        after_move.sort_unstable();
+        g.moved_tasks_finished = after_move.len() as u64;
+        g.median_seconds_from_move_to_done = percentile(&after_move, 0.5);
         g
     };
     let groups = accs.into_iter().map(|(k, a)| finish(k, a)).collect();
@@ -199,6 +229,7 @@ mod tests {
             kind: kind.into(),
             at: t(at),
             finished_at: done.map(t),
+            task_finished_at: done.map(t),
         }
     }
 
@@ -217,6 +248,13 @@ mod tests {
             sent("d", "u2", "cc", 40, None),
             // Before the window: ignored.
             sent("e", "u1", "expedite", -100, Some(1)),
+            // g: moved from u1 (to a deputy) at 60, done at 64; h: moved from two, pending.
+            Sent {
+                finished_at: Some(t(60)),
+                ..sent("g", "u1", "transfer", 60, Some(64))
+            },
+            sent("h", "u1", "add_assignee", 70, None),
+            sent("h", "u2", "add_assignee", 70, None),
         ];
         let pending = vec![
             ("d".into(), "u2".into(), Some("r".into()), t(-200)),
@@ -235,6 +273,11 @@ mod tests {
         // Within 24h of a reminder: a (6h after the 2nd), b (10h); not c; d not done → 2 of 4.
         assert_eq!(total.finished_within_24h_share, Some(0.5));
         assert_eq!(total.escalations, 1);
+        // Moves: three assignees, two tasks; g done 4 h after its move.
+        assert_eq!(total.moves, 3);
+        assert_eq!(total.moved_tasks_finished, 1);
+        assert_eq!(total.median_seconds_from_move_to_done, Some(4 * 3600));
+        assert_eq!(total.reminders_sent, 5, "moves are not reminders");
         assert_eq!(
             total.backlog,
             Backlog {

@@ -209,10 +209,20 @@ impl ExpediteRecord {
 }
 
 /// A call that counts as both backends select it: task_id, user_id, rule, kind, intent_at,
-/// and when the assignment finished.
-pub(super) type SentRow = (String, String, String, String, i64, Option<i64>);
+/// when the assignment finished, and when the task did.
+pub(super) type SentRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
 
-pub(super) fn sent_of((task_id, user_id, rule, kind, at, finished): SentRow) -> Sent {
+pub(super) fn sent_of(
+    (task_id, user_id, rule, kind, at, finished, task_finished): SentRow,
+) -> Sent {
     Sent {
         task_id,
         user_id,
@@ -220,6 +230,7 @@ pub(super) fn sent_of((task_id, user_id, rule, kind, at, finished): SentRow) -> 
         kind,
         at: super::from_ms(at),
         finished_at: finished.map(super::from_ms),
+        task_finished_at: task_finished.map(super::from_ms),
     }
 }
 

@@ -291,17 +291,20 @@ in_both! {
         Ok(rows.into_iter().map(|(u, n)| (u, n as u32)).collect())
     }
 
-    /// Every recipient of a call that acts since `since` (sent or possibly sent), with when its
-    /// assignment finished: the report's history, in the order the calls were made.
+    /// Every recipient of a call that acts since `since` (sent or possibly sent; not a move
+    /// Feishu refused), with when its assignment and its task finished: the report's history,
+    /// in the order the calls were made.
     pub(in crate::store) async fn sent_since(
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<crate::domain::report::Sent>, StoreError> {
         let rows: Vec<super::model::SentRow> = sqlx::query_as(
-            "SELECT ea.task_id, ea.user_id, ea.rule, ea.kind, e.intent_at, a.finished_at
+            "SELECT ea.task_id, ea.user_id, ea.rule, ea.kind, e.intent_at, a.finished_at, t.finished_at
              FROM expedites e JOIN expedite_assignees ea ON ea.expedite_id = e.id
              LEFT JOIN assignments a ON a.task_id = ea.task_id AND a.user_id = ea.user_id
-             WHERE e.intent_at >= $1 AND ea.counts = $2 ORDER BY e.intent_at, e.id",
+             LEFT JOIN tasks t ON t.task_id = ea.task_id
+             WHERE e.intent_at >= $1 AND ea.counts = $2 AND e.outcome <> 'failed'
+             ORDER BY e.intent_at, e.id",
         )
         .bind(ms(since))
         .bind(true)

@@ -115,6 +115,20 @@ both_backends! {
         let run = env.run(&["once"]).await;
         assert_eq!(run.code, 0, "{}", run.all());
         assert_eq!(env.fake.moves().len(), 1);
+
+        // The deputy approves it: the report counts the move and how long the task then took.
+        env.fake.finish_task("due");
+        for _ in 0..2 {
+            assert_eq!(env.run(&["once"]).await.code, 0);
+        }
+        let run = env.run(&["report", "--json", "--since", "7d"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        let r: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let total = &r["total"];
+        assert_eq!((total["moves"].as_u64(), total["moved_tasks_finished"].as_u64()), (Some(1), Some(1)), "{total}");
+        assert!(total["median_seconds_from_move_to_done"].as_u64().is_some_and(|s| s < 600), "{total}");
+        let table = env.run(&["report"]).await;
+        assert!(table.stdout.contains("moved→done"), "{}", table.stdout);
     }
 }
 
