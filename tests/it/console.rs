@@ -951,3 +951,72 @@ both_backends! {
         daemon.stop().await;
     }
 }
+
+both_backends! {
+    #[tokio::test]
+    pub async fn a_move_shows_on_the_task_page_in_the_api_and_in_the_metrics() {
+        let env = TestEnv::new().await;
+        env.write_config(
+            "",
+            r#"
+[away]
+deputy_action = "transfer"
+
+[[rules]]
+name = "chase"
+after = "24h"
+"#,
+        );
+        env.add(FakeTask::new("t1", &["u1"], 30 * HOUR).label(EVIL, EVIL));
+        let run = env
+            .run(&["away", "add", "--user", "u1", "--for", "2d", "--deputy", "u2"])
+            .await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        with_cron(&env, "* * * * * *");
+        let metrics = with_metrics(&env);
+        let port = with_console(&env, "");
+        let daemon = Daemon::start(&env, &[]);
+        daemon
+            .wait_for("moved task t1", 1, Duration::from_secs(10))
+            .await;
+        wait_for_console(port).await;
+        let text = scrape(metrics).await;
+        assert!(
+            text.contains("expediter_moves_total{kind=\"transfer\",outcome=\"sent\"} 1"),
+            "{text}"
+        );
+        let (cookie, _) = sign_in(port).await;
+        let page = get_page(port, "/tasks/t1", &cookie).await;
+        let doc = scraper::Html::parse_document(&page);
+        let sel = scraper::Selector::parse("ol.history li.call").unwrap();
+        let calls: Vec<String> = doc
+            .select(&sel)
+            .map(|e| e.text().collect::<String>())
+            .collect();
+        assert!(
+            calls
+                .iter()
+                .any(|c| c.contains("transferred from Zhang San to Li Si by 7000") && c.ends_with("sent")),
+            "{calls:?}"
+        );
+        let api: Value = browser()
+            .get(url(port, "/api/v1/tasks/t1"))
+            .bearer_auth(CONSOLE_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let moves: Vec<&Value> = api["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["kind"] == "transfer")
+            .collect();
+        assert_eq!(moves.len(), 1, "{api}");
+        assert_eq!(moves[0]["people"][0], "u2", "{api}");
+        let (code, _, log) = daemon.stop().await;
+        assert_eq!(code, 0, "{log}");
+    }
+}
