@@ -219,6 +219,55 @@ async fn kill_9_of_the_active_one_hands_over_within_the_lease_and_a_tick() {
     pair.check_history();
 }
 
+/// An away user's tasks get their deputy added (add_assignee keeps them on the task, so a
+/// second move would be possible and seen): across a `kill -9` of the active one, no task is
+/// moved twice, and the new active one goes on moving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_is_never_made_twice_across_a_failover() {
+    let pair = TwoHosts::start(|_| "[away]\ndeputy_action = \"add_assignee\"\n".into()).await;
+    let run = pair
+        .env
+        .run(&[
+            "away", "add", "--user", "u1", "--for", "1d", "--deputy", "u2",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    pair.a
+        .wait_for("moved task", 3, Duration::from_secs(20))
+        .await;
+    pair.a.signal("KILL");
+    pair.b
+        .wait_for(
+            "now the active one (lease epoch 2)",
+            1,
+            Duration::from_secs(8),
+        )
+        .await;
+    pair.b
+        .wait_for("moved task", 3, Duration::from_secs(20))
+        .await;
+    pair.stop_feeding(Duration::from_secs(3)).await;
+    let moves = pair.env.fake.moves();
+    let mut per_task: HashMap<String, usize> = HashMap::new();
+    for m in &moves {
+        assert_eq!(m.to_user_ids, vec!["u2".to_owned()], "{m:?}");
+        *per_task.entry(m.task_id.clone()).or_default() += 1;
+    }
+    for (task, n) in &per_task {
+        assert_eq!(*n, 1, "{task} moved {n} times: {moves:?}");
+    }
+    // Every u1 task added is moved, but for at most one whose intent the killed one wrote
+    // (possibly made: never made again).
+    let added = pair.added.load(Ordering::SeqCst);
+    let u1_tasks: Vec<String> = (0..added).step_by(3).map(|i| format!("t{i:04}")).collect();
+    let unmoved: Vec<&String> = u1_tasks
+        .iter()
+        .filter(|t| !per_task.contains_key(*t))
+        .collect();
+    assert!(unmoved.len() <= 1, "never moved: {unmoved:?}");
+    pair.check_history();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_frozen_past_its_lease_wakes_as_a_standby_and_sends_nothing() {
     let pair = TwoHosts::start(|_| String::new()).await;
