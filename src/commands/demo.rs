@@ -119,6 +119,10 @@ after = "48h"
 operator_user_id = "initiator"
 opinion = "{{initiator}} 的「{{label}}」已等待 {{age}}，麻烦 {{user}} 尽快处理"
 
+[away]
+deputy_action = "transfer"
+opinion = "{{user}} 休假至 {{until}}，「{{label}}」已转给 {{deputy}}"
+
 [[digests]]
 name = "team-daily"
 cron = "0 30 9 * * mon-fri"
@@ -210,7 +214,8 @@ pub async fn run(
         println!("  {}", r.describe(&config.policy()));
     }
     let engine = engine_for(config, crate::clock::Clock::system()).await?;
-    // Chen Liu is on leave this week, Wang Wu standing in: nothing reminds Chen Liu meanwhile.
+    // Chen Liu is on leave this week, Zhou Qi (1005) standing in: nothing reminds Chen Liu
+    // meanwhile, and each of their tasks goes to Zhou Qi as it falls due.
     let now = engine.clock.now();
     engine
         .store
@@ -219,7 +224,7 @@ pub async fn run(
                 user_id: "1004",
                 from: now,
                 until: now + chrono::TimeDelta::days(7),
-                deputy: Some("1003"),
+                deputy: Some("1005"),
                 reason: "annual leave",
                 created_by: "demo",
             },
@@ -227,7 +232,7 @@ pub async fn run(
         )
         .await?;
     println!(
-        "Chen Liu (1004) is away for a week, Wang Wu (1003) standing in (`expediter away add`): nothing reminds them meanwhile."
+        "Chen Liu (1004) is away for a week, 1005 standing in (`expediter away add`): nothing reminds them meanwhile, and with [away] deputy_action = \"transfer\" each of their tasks goes to 1005 as it falls due."
     );
     println!("\nRunning a cycle…");
     let report = engine.run_cycle(false).await?;
@@ -257,6 +262,30 @@ pub async fn run(
         "(the simulated Feishu received {} expediting call(s))",
         received.len()
     );
+    let moves: Vec<_> = ledger
+        .iter()
+        .filter(|e| e.kind == "transfer" || e.kind == "add_assignee")
+        .collect();
+    println!("Moved to the deputy ({} call(s)):", moves.len());
+    for e in &moves {
+        let from: Vec<&str> = e.assignees.iter().map(|(u, _)| u.as_str()).collect();
+        println!(
+            "  task {} from {} ({}): {} [{}]",
+            e.task_id,
+            from.join(", "),
+            e.kind,
+            e.opinion,
+            e.outcome
+        );
+    }
+    for m in fake.moves() {
+        println!(
+            "  (the simulated Feishu moved task {} from {} to {})",
+            m.task_id,
+            m.from_user_ids.join(", "),
+            m.to_user_ids.join(", ")
+        );
+    }
 
     // Half a day on, nobody has acted: the finance reminders repeat, and their rule escalates.
     // The engine's clock moves; nothing sleeps.
@@ -294,7 +323,7 @@ pub async fn run(
         .expedites()
         .await?
         .into_iter()
-        .filter(|e| e.kind != "expedite")
+        .filter(|e| matches!(e.kind.as_str(), "cc" | "chat"))
         .collect();
     println!("Escalated ({} call(s)):", escalations.len());
     for e in &escalations {

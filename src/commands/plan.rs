@@ -121,19 +121,6 @@ pub fn build(
                         Some(decide::rule_age(&config.policy(), r, &facts, now).as_secs());
                 }
             }
-            if let Some(since) = row.missing_since {
-                // Not decided by the cycle until a listing confirms or clears it.
-                e.status = "unconfirmed";
-                e.why = format!(
-                    "not in the listing at {}; finished if the next listing agrees, expedited again if it holds it",
-                    local(since)
-                );
-                e.sort_key = (2, Some(since));
-                return e;
-            }
-            if !matches!(verdict, Verdict::Silenced { .. } | Verdict::Away { .. }) {
-                describe_escalation(&mut e, config, user, &facts, now, &when);
-            }
             if let Some(m) = facts.moved {
                 e.moved_at = Some(m.at.with_timezone(&tz).to_rfc3339());
                 let what = match m.kind {
@@ -149,6 +136,19 @@ pub fn build(
                         local(m.retry_at())
                     ),
                 });
+            }
+            if let Some(since) = row.missing_since {
+                // Not decided by the cycle until a listing confirms or clears it.
+                e.status = "unconfirmed";
+                e.why = format!(
+                    "not in the listing at {}; finished if the next listing agrees, expedited again if it holds it",
+                    local(since)
+                );
+                e.sort_key = (2, Some(since));
+                return e;
+            }
+            if !matches!(verdict, Verdict::Silenced { .. } | Verdict::Away { .. }) {
+                describe_escalation(&mut e, config, user, &facts, now, &when);
             }
             match verdict {
                 Verdict::Due { n, due_at, .. } => {
@@ -255,6 +255,11 @@ pub fn build(
             e
         })
         .collect();
+    for e in &mut entries {
+        if let Some(m) = &e.moved {
+            e.why = format!("{}; {m}", e.why);
+        }
+    }
     mark_capped(
         &mut entries,
         config.expedite.max_per_user_per_day,

@@ -548,10 +548,18 @@ both_backends! {
             stdout.contains("TASK") && stdout.contains("reminders_over"),
             "{stdout}"
         );
-        // Chen Liu is away in the demo: held, and the plan says who stands in.
+        // Chen Liu is away in the demo: held, and the plan says who stands in; their two due
+        // tasks are transferred to the deputy, once.
         assert!(
-            stdout.contains("away until") && stdout.contains("(deputy Wang Wu): annual leave"),
+            stdout.contains("away until") && stdout.contains("(deputy 1005): annual leave"),
             "the demo shows an away user: {stdout}"
+        );
+        assert!(
+            stdout.contains("Moved to the deputy (2 call(s))")
+                && stdout.contains("(the simulated Feishu moved task 7309 from 1004 to 1005)")
+                && stdout.contains("(the simulated Feishu moved task 7311 from 1004 to 1005)")
+                && stdout.contains("Chen Liu 休假至"),
+            "the demo shows a move: {stdout}"
         );
     }
 }
