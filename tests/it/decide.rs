@@ -715,3 +715,81 @@ fn away_windows_hold_from_their_start_to_their_end_and_chain() {
     let windows = [a, w(d12, d20)];
     assert_eq!(away_until(&windows, d9), d9);
 }
+
+#[test]
+fn an_escalation_that_moves_rests_a_day_after_a_refusal_and_is_done_once_moved() {
+    use expediter::domain::decide::{EscalationVerdict as E, decide_escalation};
+    use expediter::domain::{CallKind, MoveRecord};
+    let text = ESCALATING.replace("cc = [\"7000\"]\nchat = true\n", "transfer_to = \"7001\"\n");
+    let config = Config::parse(&text, Path::new("t.toml"), false).unwrap();
+    let user = &config.users[0];
+    let labels = labels("报销");
+    let last = sh(2026, 9, 28, 10, 0);
+    let facts = |moved: Option<&'static MoveRecord>| PairFacts {
+        labels: &labels,
+        start_time: Some(sh(2026, 9, 20, 9, 0)),
+        first_seen: sh(2026, 9, 20, 9, 0),
+        flow_sets: &[],
+        sent: 2,
+        last_sent: Some(last),
+        confirmed_at: Some(sh(2026, 9, 28, 10, 10)),
+        silence: None,
+        escalated: Default::default(),
+        away: &[],
+        moved,
+    };
+    let refused_at = sh(2026, 9, 28, 12, 0);
+    let refused: &'static MoveRecord = Box::leak(Box::new(MoveRecord {
+        kind: CallKind::Transfer,
+        at: refused_at,
+        n: 1,
+        refused: Some((2320012, "task is not an approval task".into())),
+    }));
+    let moved: &'static MoveRecord = Box::leak(Box::new(MoveRecord {
+        refused: None,
+        ..refused.clone()
+    }));
+    let policy = config.policy();
+    // (case, the move on record, now, the verdict)
+    let cases = [
+        (
+            "unanswered for 2h: the move is due",
+            None,
+            sh(2026, 9, 28, 12, 0),
+            Some(E::Due {
+                cc: false,
+                chat: false,
+                moves: true,
+            }),
+        ),
+        (
+            "refused an hour ago: rests until a day after the refusal",
+            Some(refused),
+            sh(2026, 9, 28, 13, 0),
+            Some(E::Waiting {
+                at: refused_at + chrono::TimeDelta::days(1),
+            }),
+        ),
+        (
+            "a day after the refusal: tried again",
+            Some(refused),
+            sh(2026, 9, 29, 12, 0),
+            Some(E::Due {
+                cc: false,
+                chat: false,
+                moves: true,
+            }),
+        ),
+        (
+            "moved: done, for good",
+            Some(moved),
+            sh(2026, 10, 9, 12, 0),
+            Some(E::Done { at: refused_at }),
+        ),
+    ];
+    for (name, record, now, want) in cases {
+        let got = decide_escalation(&policy, user, &facts(record), now);
+        assert_eq!(got, want, "{name}");
+    }
+    assert_eq!(refused.next_n(), 2, "a retry is the next attempt");
+}
