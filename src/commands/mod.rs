@@ -162,6 +162,23 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
     if config.expedite.dry_run {
         let _ = writeln!(out, "Dry run: nothing is sent ([expedite] dry_run = true)");
     }
+    let moves_by_escalation = config
+        .rules
+        .iter()
+        .any(|r| r.escalate.as_ref().is_some_and(|e| e.move_to.is_some()));
+    if let Some(kind) = config.away.deputy_action.kind() {
+        let _ = writeln!(
+            out,
+            "Away: each due task of someone away goes to their deputy ({}), once; a window without a deputy only holds reminders",
+            kind.as_str()
+        );
+    }
+    if config.away.deputy_action.kind().is_some() || moves_by_escalation {
+        let _ = writeln!(
+            out,
+            "Moves need the app's aPaaS approval-task permission (transfer / add_assignee); `check --online` cannot prove it without moving a task: the first move tells (a refusal is shown in plan and retried daily)"
+        );
+    }
     let _ = writeln!(out, "Users ({}):", config.users.len());
     for u in &config.users {
         let _ = writeln!(

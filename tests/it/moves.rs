@@ -65,6 +65,15 @@ both_backends! {
         let run = env.run(&["silence", "add", "--task", "hushed", "--for", "1w"]).await;
         assert_eq!(run.code, 0, "{}", run.all());
 
+        // check says what moves and what permission it needs.
+        let check = env.run(&["check"]).await;
+        assert_eq!(check.code, 0, "{}", check.all());
+        assert!(
+            check.stdout.contains("goes to their deputy (transfer)")
+                && check.stdout.contains("approval-task permission"),
+            "{}",
+            check.stdout
+        );
         // A dry run says what it would do and moves nothing.
         let dry = env.run(&["once", "--dry-run"]).await;
         assert!(dry.stderr.contains("would transfer task due from Zhang San to u2"), "{}", dry.stderr);
