@@ -162,7 +162,15 @@ pub fn build(
                 }
                 Verdict::Waiting { rule, n, due_at } => {
                     e.status = "waiting";
-                    let (goes, why) = when.reminder(rule, &row.user_id, due_at);
+                    let (mut goes, mut why) = when.reminder(rule, &row.user_id, due_at);
+                    // It would fall inside an away window still to come: it goes once they
+                    // are back.
+                    if let Some(w) = goes.and_then(|t| facts.away.iter().find(|w| w.holds_at(t))) {
+                        let back = decide::away_until(facts.away, w.until);
+                        let (later, _) = when.reminder(rule, &row.user_id, back);
+                        goes = later;
+                        why = format!("{} is away then, until {}", e.assignee, local(back));
+                    }
                     e.next_due = goes.map(|t| t.with_timezone(&tz).to_rfc3339());
                     e.why = match goes {
                         Some(t) if why.is_empty() => format!("expedite {n} at {}", local(t)),

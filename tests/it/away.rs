@@ -103,6 +103,20 @@ both_backends! {
         assert_eq!(env.expedite_calls(), 1, "not away yet");
         let list = env.run(&["away", "list"]).await;
         assert!(list.stdout.contains("[to come]"), "{}", list.stdout);
+        // A reminder that would fall inside a window to come goes when they are back, and plan
+        // says so.
+        with_cron(&env, "0 */10 * * * *");
+        env.add(FakeTask::new("t2", &["u2"], 20 * HOUR));
+        assert_eq!(env.run(&["once"]).await.code, 0);
+        let from = chrono::Utc::now() + chrono::TimeDelta::hours(1);
+        let run = env.run(&["away", "add", "--user", "u2", "--from", &from.to_rfc3339(), "--for", "1d"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        let plan = env.plan_json().await;
+        let t2 = plan.iter().find(|e| e["task_id"] == "t2").unwrap();
+        assert_eq!(t2["status"], "waiting", "{t2}");
+        assert!(t2["why"].as_str().unwrap().contains("Li Si is away then, until"), "{t2}");
+        let next = chrono::DateTime::parse_from_rfc3339(t2["next_due"].as_str().unwrap()).unwrap();
+        assert!(next >= from + chrono::TimeDelta::days(1) - chrono::TimeDelta::seconds(1), "{t2}");
     }
 }
 
