@@ -851,6 +851,11 @@ pub(super) async fn away(
         &v,
         html! {
             p { "While someone is away nothing reminds or escalates to them; when the window ends, what is due goes once. "
+                @match config.away.deputy_action.kind() {
+                    Some(crate::domain::CallKind::AddAssignee) => "Each of their tasks that falls due meanwhile gets the deputy added beside them (add_assignee), once. ",
+                    Some(_) => "Each of their tasks that falls due meanwhile is transferred to the deputy, once. ",
+                    None => "",
+                }
                 @if q.all() { a href="/away" { "Only current and coming ones" } } @else { a href="/away?all=true" { "Past ones too" } } }
             table.away {
                 thead { tr { th { "id" } th { "who" } th { "from" } th { "until" } th { "deputy" } th { "reason" } th { "made by" } th { "removed" } th {} } }
