@@ -130,9 +130,14 @@ pub fn build(
                 e.moved = Some(match &m.refused {
                     None => format!("{what} at {}", local(m.at)),
                     Some((code, msg)) => format!(
-                        "Feishu refused the move ({}) at {} (code {code}: {msg}); tried again after {}",
+                        "Feishu refused the move ({}) at {} ({}); tried again after {}",
                         m.kind.as_str(),
                         local(m.at),
+                        if *code == 0 {
+                            msg.clone()
+                        } else {
+                            format!("code {code}: {msg}")
+                        },
                         local(m.retry_at())
                     ),
                 });
@@ -708,6 +713,7 @@ calendar = "office"
             chat_id: None,
             away: Vec::new(),
             moved: None,
+            moved_to: Vec::new(),
         };
         // 2031-01-01 is a Wednesday (a holiday here), 01-04 a Saturday (a make-up day).
         // (case, assignee, started, now, status, next time as local "DD HH:MM")

@@ -407,8 +407,7 @@ pub(super) async fn task(
                 li { (local(&live, r.first_seen)) " — first seen by a listing" }
                 @for c in &r.calls {
                     @let moved = matches!(c.kind.as_str(), "transfer" | "add_assignee");
-                    // A move Feishu refused stays on the record as failed but still counting.
-                    @let refused = moved && c.outcome == "failed";
+                    @let refused = c.refused;
                     li.call { (local(&live, c.intent_at)) " — "
                         (match c.kind.as_str() { "expedite" => "reminder", "cc" => "escalated by cc", "chat" => "escalated to a task chat", "transfer" => "transferred", "add_assignee" => "assignee added", k => k })
                         (if moved { " from " } else { " to " }) (c.assignees.iter().map(|(u, n)| if c.kind == "expedite" { format!("{} (#{n})", name(u)) } else { name(u) }).collect::<Vec<_>>().join(", "))

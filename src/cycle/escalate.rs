@@ -9,6 +9,7 @@ use super::send::api_of;
 use super::{CycleError, CycleReport, Engine};
 use crate::domain::CallKind;
 use crate::domain::calls::Escalation;
+use crate::feishu::error::{QUOTA_CODE, RATE_LIMIT_CODE};
 use crate::feishu::{ErrorClass, FeishuError};
 use crate::prometheus;
 use crate::store::{Intent, Outcome, StoreError};
@@ -34,9 +35,24 @@ impl Ended {
 }
 
 /// Feishu answered a move with a refusal that a retry in the next tick would only repeat: an
-/// error code about this task or these people (not a token, a limit or a quota).
+/// error code about this task, these people or the app's permission, or a 4xx page — never a
+/// token, a rate limit, the monthly quota (nothing was sent: it stays due) or any 5xx (the
+/// platform may have acted: unknown).
 pub fn refuses_move(e: &FeishuError) -> bool {
-    matches!(e, FeishuError::Api { .. }) && e.class() == ErrorClass::Final
+    match e {
+        FeishuError::Api {
+            code, http_status, ..
+        } => {
+            *http_status < 500
+                && *http_status != 429
+                && ![QUOTA_CODE, RATE_LIMIT_CODE].contains(code)
+                && e.class() == ErrorClass::Final
+        }
+        FeishuError::Http { status, .. } => {
+            (400..500).contains(status) && !matches!(status, 408 | 429 | 499)
+        }
+        _ => false,
+    }
 }
 
 impl Engine {
@@ -212,5 +228,63 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn only_an_answer_that_proves_a_refusal_rests_a_move_for_a_day() {
+        let api = |code: i64, http_status: u16| FeishuError::Api {
+            code,
+            msg: "m".into(),
+            http_status,
+        };
+        let http = |status: u16| FeishuError::Http {
+            status,
+            body: String::new(),
+        };
+        // (case, error, a refusal)
+        let cases = [
+            ("not an approval task", api(2320012, 400), true),
+            ("a missing scope", api(99991672, 400), true),
+            ("a 4xx page from a gateway", http(403), true),
+            (
+                "the monthly quota: nothing sent",
+                api(QUOTA_CODE, 429),
+                false,
+            ),
+            ("a rate limit", api(99991400, 429), false),
+            ("a token refused", api(99991663, 400), false),
+            (
+                "a 5xx with a known code: may have acted",
+                api(2320001, 500),
+                false,
+            ),
+            ("a transient code", api(1500, 200), false),
+            ("a 5xx page", http(502), false),
+            ("a gateway timeout page", http(408), false),
+            (
+                "a timeout",
+                FeishuError::Timeout(Duration::from_secs(1)),
+                false,
+            ),
+            (
+                "no connection",
+                FeishuError::Connect("refused".into()),
+                false,
+            ),
+            (
+                "no token",
+                FeishuError::NoToken(Box::new(api(10003, 400))),
+                false,
+            ),
+        ];
+        for (name, e, want) in cases {
+            assert_eq!(refuses_move(&e), want, "{name}: {e}");
+        }
     }
 }

@@ -74,8 +74,21 @@ pub struct Planner<'c> {
     away_now: Option<&'c rustc_hash::FxHashSet<String>>,
     /// `[away] deputy_action` when it moves tasks: the call and its opinion.
     deputy_moves: Option<(CallKind, &'c OpinionTemplate)>,
-    /// Moves to deputies, by (task, away assignee).
-    moves: BTreeMap<(String, String), Escalation>,
+    /// Moves to deputies, by (task, deputy).
+    moves: BTreeMap<(String, String), Vec<DeputyMove<'c>>>,
+    /// With moves configured: each task's watched assignees seen, so that nobody is added to
+    /// a task they hold.
+    assignees: FxHashMap<String, Vec<String>>,
+    any_moves: bool,
+}
+
+/// An away assignee's pair whose task goes to their deputy.
+struct DeputyMove<'c> {
+    row: Pair,
+    user: &'c User,
+    rule: usize,
+    /// When they are back.
+    until: DateTime<Utc>,
 }
 
 /// The opinion a move by escalation (`transfer_to`, `add_assignee`) carries.
@@ -152,6 +165,11 @@ impl<'c> Planner<'c> {
             away_now: None,
             deputy_moves: None,
             moves: BTreeMap::new(),
+            assignees: FxHashMap::default(),
+            any_moves: policy
+                .rules
+                .iter()
+                .any(|r| r.escalate.as_ref().is_some_and(|e| e.move_to.is_some())),
         }
     }
 
@@ -159,17 +177,23 @@ impl<'c> Planner<'c> {
     /// `opinion` (`[away] deputy_action` and `opinion`).
     pub fn deputy_moves(mut self, kind: Option<CallKind>, opinion: &'c OpinionTemplate) -> Self {
         self.deputy_moves = kind.map(|k| (k, opinion));
+        self.any_moves |= kind.is_some();
         self
     }
 
     /// An away assignee's task, moved to their deputy when their rule makes it due now (as if
-    /// they were here), the deputy is here, and no move settles it already.
+    /// they were here), the deputy is here and does not have it from a move already, and no
+    /// refusal of this assignee's last move is still resting.
     fn move_to_deputy(&mut self, row: &Pair, user: &'c User, deputy: &str, until: DateTime<Utc>) {
-        let Some((kind, opinion)) = self.deputy_moves else {
+        if self.deputy_moves.is_none() {
             return;
-        };
+        }
         let facts = row.facts();
-        if facts.moved.is_some_and(|m| m.settles(self.now))
+        let resting = facts
+            .moved
+            .is_some_and(|m| m.refused.is_some() && m.settles(self.now));
+        if resting
+            || facts.moved_to.iter().any(|p| p == deputy)
             || self.away_now.is_some_and(|a| a.contains(deputy))
             || deputy == user.id
         {
@@ -179,55 +203,96 @@ impl<'c> Planner<'c> {
         let Verdict::Due { rule, .. } = decide::decide(&self.policy, user, &here, self.now) else {
             return;
         };
-        let r = &self.policy.rules[rule];
-        let Some(operator) = person(&r.operator, row) else {
-            return;
-        };
-        let tz = self.policy.timezone;
-        let until = until
-            .with_timezone(&tz)
-            .format("%Y-%m-%d %H:%M")
-            .to_string();
-        let initiator = row
-            .initiator_name
-            .as_deref()
-            .or(row.initiator_id.as_deref())
-            .unwrap_or("");
-        let text = opinion.render_with(
-            &OpinionValues {
-                task_id: &row.task_id,
-                label: display_label(&row.labels),
-                age: here.wall_age(self.now),
-                n: row.sent,
-                user: user.display_name(),
-                initiator,
-                rule: &r.name,
-            },
-            &[("deputy", deputy), ("until", &until)],
-        );
-        self.moves.insert(
-            (row.task_id.clone(), user.id.clone()),
-            Escalation {
-                task_id: row.task_id.clone(),
-                kind,
+        self.moves
+            .entry((row.task_id.clone(), deputy.to_owned()))
+            .or_default()
+            .push(DeputyMove {
+                row: row.clone(),
+                user,
                 rule,
+                until,
+            });
+    }
+
+    /// The moves to deputies: one call per (task, deputy), from every away assignee of the
+    /// task whose deputy that is; none to a deputy who already holds the task (add_assignee).
+    fn deputy_calls(&mut self, unsendable: &mut Vec<(String, String)>) -> Vec<Escalation> {
+        let Some((kind, opinion)) = self.deputy_moves else {
+            return Vec::new();
+        };
+        let rules = self.policy.rules;
+        let mut out = Vec::new();
+        for ((task_id, deputy), from) in std::mem::take(&mut self.moves) {
+            let holds = self
+                .assignees
+                .get(&task_id)
+                .is_some_and(|a| a.contains(&deputy));
+            if kind == CallKind::AddAssignee && holds {
+                continue;
+            }
+            let lead = from.iter().min_by_key(|d| d.rule).expect("never empty");
+            let rule = &rules[lead.rule];
+            let Some(operator) = person(&rule.operator, &lead.row) else {
+                unsendable.push((
+                    task_id,
+                    format!(
+                        "rule \"{}\" acts as the initiator, but Feishu gave no initiator for this task: not moved to the deputy",
+                        rule.name
+                    ),
+                ));
+                continue;
+            };
+            let names: Vec<String> = from
+                .iter()
+                .map(|d| d.user.display_name().to_owned())
+                .collect();
+            let until = from.iter().map(|d| d.until).max().unwrap_or(self.now);
+            let until = until
+                .with_timezone(&self.policy.timezone)
+                .format("%Y-%m-%d %H:%M")
+                .to_string();
+            let row = &lead.row;
+            let text = opinion.render_with(
+                &OpinionValues {
+                    task_id: &task_id,
+                    label: display_label(&row.labels),
+                    age: row.facts().wall_age(self.now),
+                    n: row.sent,
+                    user: &names.join(", "),
+                    initiator: row
+                        .initiator_name
+                        .as_deref()
+                        .or(row.initiator_id.as_deref())
+                        .unwrap_or(""),
+                    rule: &rule.name,
+                },
+                &[("deputy", &deputy), ("until", &until)],
+            );
+            out.push(Escalation {
+                task_id,
+                kind,
+                rule: lead.rule,
                 operator,
-                assignees: vec![Recipient {
-                    user_id: user.id.clone(),
-                    rule: r.name.clone(),
-                    n: here.moved.map_or(1, |m| m.next_n()),
-                }],
-                names: vec![user.display_name().to_owned()],
-                people: vec![deputy.to_owned()],
+                assignees: from
+                    .iter()
+                    .map(|d| Recipient {
+                        user_id: d.user.id.clone(),
+                        rule: rules[d.rule].name.clone(),
+                        n: d.row.moved.as_ref().map_or(1, |m| m.next_n()),
+                    })
+                    .collect(),
+                names,
+                people: vec![deputy],
                 chat_id: None,
                 chat_name: String::new(),
                 opinion: text,
-            },
-        );
+            });
+        }
+        out
     }
 
     /// The people away now (beyond the assignees, whose pairs say so themselves): escalations
-    /// copy and invite none of them.
+    /// copy and invite none of them, and nothing moves to them.
     pub fn away(mut self, away: &'c rustc_hash::FxHashSet<String>) -> Self {
         self.away_now = Some(away);
         self
@@ -241,6 +306,12 @@ impl<'c> Planner<'c> {
         // The last listing lacked it: probably finished, confirmed or cleared by the next one.
         if row.missing_since.is_some() {
             return;
+        }
+        if self.any_moves {
+            self.assignees
+                .entry(row.task_id.clone())
+                .or_default()
+                .push(row.user_id.clone());
         }
         let facts = row.facts();
         let verdict = decide::decide(&self.policy, user, &facts, self.now);
@@ -292,13 +363,20 @@ impl<'c> Planner<'c> {
     }
 
     /// The calls (at most `per_call` assignees each) and escalations.
-    pub fn finish(self, per_call: usize) -> Planned {
+    pub fn finish(mut self, per_call: usize) -> Planned {
         let (rules, now) = (self.policy.rules, self.now);
         let mut calls = Vec::new();
         let mut unsendable = Vec::new();
-        let mut escalations =
-            plan_escalations(rules, now, self.escalate, self.away_now, &mut unsendable);
-        escalations.extend(self.moves.into_values());
+        let moves = self.deputy_calls(&mut unsendable);
+        let mut escalations = plan_escalations(
+            rules,
+            now,
+            std::mem::take(&mut self.escalate),
+            self.away_now,
+            &self.assignees,
+            &mut unsendable,
+        );
+        escalations.extend(moves);
         for (task_id, due) in self.by_task {
             // The earliest rule among the due assignees speaks for the call: its operator, its opinion.
             let lead = due
@@ -378,6 +456,7 @@ fn plan_escalations(
     now: DateTime<Utc>,
     due: BTreeMap<String, Vec<DueEscalation<'_>>>,
     away: Option<&rustc_hash::FxHashSet<String>>,
+    holders: &FxHashMap<String, Vec<String>>,
     unsendable: &mut Vec<(String, String)>,
 ) -> Vec<Escalation> {
     let is_away = |id: &str| away.is_some_and(|a| a.contains(id));
@@ -482,78 +561,126 @@ fn plan_escalations(
                 opinion: String::new(),
             });
         }
-        if let Some(esc) = plan_move(rules, now, &task_id, &pairs, &operator, is_away) {
-            out.push(esc);
-        }
+        out.extend(plan_moves(
+            rules,
+            now,
+            &task_id,
+            &pairs,
+            holders.get(&task_id),
+            is_away,
+            unsendable,
+        ));
     }
     out
 }
 
-/// The move an escalation makes (`transfer_to` / `add_assignee`): from the assignees whose
-/// move is due, under the earliest rule among them; `None` when its people are all away or
-/// already the assignees moved from.
-fn plan_move(
+/// The moves an escalation makes (`transfer_to` / `add_assignee`): one call per target among
+/// the assignees whose move is due, each under the earliest of their rules (its operator).
+/// Nobody away is moved to, nor anyone a move of this task named before, nor — adding — anyone
+/// who holds the task already.
+fn plan_moves(
     rules: &[super::rule::Rule],
     now: DateTime<Utc>,
     task_id: &str,
     pairs: &[DueEscalation<'_>],
-    operator: &str,
+    holders: Option<&Vec<String>>,
     is_away: impl Fn(&str) -> bool,
-) -> Option<Escalation> {
-    let due: Vec<&DueEscalation<'_>> = pairs.iter().filter(|p| p.moves).collect();
-    let lead = due.iter().min_by_key(|p| p.rule)?;
-    let rule = &rules[lead.rule];
-    let to = rule.escalate.as_ref()?.move_to.as_ref()?;
-    let people: Vec<String> = to.people().into_iter().filter(|id| !is_away(id)).collect();
-    let from: Vec<&&DueEscalation<'_>> = due
-        .iter()
-        .filter(|p| !people.contains(&p.user.id))
-        .collect();
-    if people.is_empty() || from.is_empty() {
-        return None;
+    unsendable: &mut Vec<(String, String)>,
+) -> Vec<Escalation> {
+    let mut groups: BTreeMap<(&'static str, Vec<String>), Vec<&DueEscalation<'_>>> =
+        BTreeMap::new();
+    for p in pairs.iter().filter(|p| p.moves) {
+        if let Some(to) = rules[p.rule]
+            .escalate
+            .as_ref()
+            .and_then(|e| e.move_to.as_ref())
+        {
+            groups
+                .entry((to.kind().as_str(), to.people()))
+                .or_default()
+                .push(p);
+        }
     }
-    let names: Vec<String> = from
-        .iter()
-        .map(|p| p.user.display_name().to_owned())
-        .collect();
-    let row = &lead.row;
-    let template = OpinionTemplate::parse_with(ESCALATION_MOVE_OPINION, &["deputy", "until"])
-        .expect("the escalation move opinion is valid");
-    let opinion = template.render_with(
-        &OpinionValues {
-            task_id,
-            label: display_label(&row.labels),
-            age: row.facts().wall_age(now),
-            n: from.iter().map(|p| p.row.sent).max().unwrap_or(0),
-            user: &names.join(", "),
-            initiator: row
-                .initiator_name
-                .as_deref()
-                .or(row.initiator_id.as_deref())
-                .unwrap_or(""),
-            rule: &rule.name,
-        },
-        &[("deputy", &people.join(", ")), ("until", "")],
-    );
-    Some(Escalation {
-        task_id: task_id.to_owned(),
-        kind: to.kind(),
-        rule: lead.rule,
-        operator: operator.to_owned(),
-        assignees: from
-            .iter()
-            .map(|p| Recipient {
-                user_id: p.user.id.clone(),
-                rule: rules[p.rule].name.clone(),
-                n: p.row.moved.as_ref().map_or(1, |m| m.next_n()),
+    let mut out = Vec::new();
+    for ((_, targets), due) in groups {
+        let lead = due.iter().min_by_key(|p| p.rule).expect("never empty");
+        let rule = &rules[lead.rule];
+        let to = rule
+            .escalate
+            .as_ref()
+            .and_then(|e| e.move_to.as_ref())
+            .expect("grouped by it");
+        let kind = to.kind();
+        let people: Vec<String> = targets
+            .into_iter()
+            .filter(|id| {
+                let holds =
+                    kind == CallKind::AddAssignee && holders.is_some_and(|h| h.contains(id));
+                let had = due.iter().any(|p| p.row.moved_to.contains(id));
+                !(is_away(id) || had || holds)
             })
-            .collect(),
-        names,
-        people,
-        chat_id: None,
-        chat_name: String::new(),
-        opinion,
-    })
+            .collect();
+        let from: Vec<&&DueEscalation<'_>> = due
+            .iter()
+            .filter(|p| !people.contains(&p.user.id))
+            .collect();
+        if people.is_empty() || from.is_empty() {
+            continue;
+        }
+        let row = &lead.row;
+        let Some(operator) = person(&rule.operator, row) else {
+            unsendable.push((
+                task_id.to_owned(),
+                format!(
+                    "rule \"{}\" acts as the initiator, but Feishu gave no initiator for this task: not moved",
+                    rule.name
+                ),
+            ));
+            continue;
+        };
+        let names: Vec<String> = from
+            .iter()
+            .map(|p| p.user.display_name().to_owned())
+            .collect();
+        let template = OpinionTemplate::parse_with(ESCALATION_MOVE_OPINION, &["deputy", "until"])
+            .expect("the escalation move opinion is valid");
+        let opinion = template.render_with(
+            &OpinionValues {
+                task_id,
+                label: display_label(&row.labels),
+                age: row.facts().wall_age(now),
+                n: from.iter().map(|p| p.row.sent).max().unwrap_or(0),
+                user: &names.join(", "),
+                initiator: row
+                    .initiator_name
+                    .as_deref()
+                    .or(row.initiator_id.as_deref())
+                    .unwrap_or(""),
+                rule: &rule.name,
+            },
+            &[("deputy", &people.join(", ")), ("until", "")],
+        );
+        out.push(Escalation {
+            task_id: task_id.to_owned(),
+            kind,
+            rule: lead.rule,
+            operator,
+            assignees: from
+                .iter()
+                .map(|p| Recipient {
+                    user_id: p.user.id.clone(),
+                    rule: rules[p.rule].name.clone(),
+                    n: p.row.moved.as_ref().map_or(1, |m| m.next_n()),
+                })
+                .collect(),
+            names,
+            people,
+            chat_id: None,
+            chat_name: String::new(),
+            opinion,
+        });
+    }
+    out
 }
 
 /// Calls waiting to be sent, taken fairly: each [`pop`](Self::pop) gives the call whose

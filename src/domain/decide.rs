@@ -32,6 +32,8 @@ pub struct PairFacts<'a> {
     pub away: &'a [super::AwayWindow],
     /// The last move of the task from this assignee, if any.
     pub moved: Option<&'a super::MoveRecord>,
+    /// Everyone the task was moved to so far (by anyone's move).
+    pub moved_to: &'a [String],
 }
 
 /// When a pair was escalated, by each kind of escalation.
@@ -313,16 +315,26 @@ pub fn decide_escalation(
     let esc = rule.escalate.as_ref()?;
     let need_cc = !esc.cc.is_empty() && facts.escalated.cc.is_none();
     let need_chat = esc.chat && facts.escalated.chat.is_none();
-    let need_move = esc.move_to.is_some() && !facts.moved.is_some_and(|m| m.settles(now));
+    // A move is owed while someone it names does not have the task yet (nor is this assignee),
+    // unless Feishu refused this assignee's last move less than a day ago.
+    let resting = facts
+        .moved
+        .filter(|m| m.refused.is_some() && m.settles(now));
+    let need_move = esc.move_to.as_ref().is_some_and(|to| {
+        to.people()
+            .iter()
+            .any(|p| *p != user.id && !facts.moved_to.contains(p))
+    }) && resting.is_none();
     if !need_cc && !need_chat && !need_move {
         let moved = facts.moved.filter(|m| m.refused.is_none()).map(|m| m.at);
         let at = facts.escalated.cc.max(facts.escalated.chat).max(moved);
-        return Some(match (at, facts.moved) {
-            (Some(at), _) => EscalationVerdict::Done { at },
+        return match (at, resting) {
+            (Some(at), _) => Some(EscalationVerdict::Done { at }),
             // Only a refused move, tried again a day later.
-            (None, Some(m)) => EscalationVerdict::Waiting { at: m.retry_at() },
-            (None, None) => return None,
-        });
+            (None, Some(m)) => Some(EscalationVerdict::Waiting { at: m.retry_at() }),
+            // Nothing this assignee's escalation does is left (moved to its people by another).
+            (None, None) => None,
+        };
     }
     if facts.sent < esc.after_times {
         return Some(EscalationVerdict::NotYet {

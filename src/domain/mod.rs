@@ -56,6 +56,9 @@ pub struct Pair {
     /// The last move of this task from this assignee (transfer or add_assignee), when one was
     /// made, may have been, or was refused.
     pub moved: Option<MoveRecord>,
+    /// Everyone the task was moved to so far (by any assignee's move made or possibly made):
+    /// a move to someone who has it already is not made again.
+    pub moved_to: Vec<String>,
 }
 
 /// A move of a task from an assignee (to a deputy, or by escalation), as the ledger holds it.
@@ -125,6 +128,7 @@ impl Pair {
             escalated: self.escalated,
             away: &self.away,
             moved: self.moved.as_ref(),
+            moved_to: &self.moved_to,
         }
     }
 }

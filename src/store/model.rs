@@ -100,6 +100,21 @@ pub fn move_record(
     })
 }
 
+/// The people a call (or calls) named, as stored comma-separated; each once.
+pub fn people_of(text: Option<String>) -> Vec<String> {
+    let mut people: Vec<String> = Vec::new();
+    for p in text
+        .iter()
+        .flat_map(|t| t.split(','))
+        .filter(|p| !p.is_empty())
+    {
+        if !people.iter().any(|q| q == p) {
+            people.push(p.to_owned());
+        }
+    }
+    people
+}
+
 /// A call that acts, as recorded before it is made.
 #[derive(Debug, Clone, Copy)]
 pub struct Intent<'a> {
@@ -497,6 +512,8 @@ pub struct CallRecord {
     pub assignees: Vec<(String, i64)>,
     /// Who else it named: a move's new assignees, a cc's people, a chat's invitees.
     pub people: Vec<String>,
+    /// A move Feishu refused (tried again a day later), rather than one that failed unsent.
+    pub refused: bool,
 }
 
 /// A console session as stored (by the hash of the browser's id).

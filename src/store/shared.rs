@@ -412,9 +412,9 @@ in_both! {
         .fetch_all(&self.pool)
         .await
         .map_err(self.err("read a task's calls"))?;
-        let named: Vec<(i64, String, i64)> = sqlx::query_as(
-            "SELECT expedite_id, user_id, CAST(n AS BIGINT) FROM expedite_assignees WHERE task_id = $1
-             ORDER BY expedite_id, user_id",
+        let named: Vec<(i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT expedite_id, user_id, CAST(n AS BIGINT), CAST(CAST(counts AS INTEGER) AS BIGINT)
+             FROM expedite_assignees WHERE task_id = $1 ORDER BY expedite_id, user_id",
         )
         .bind(&task_id)
         .fetch_all(&self.pool)
@@ -447,9 +447,13 @@ in_both! {
                         .unwrap_or_default(),
                     assignees: named
                         .iter()
-                        .filter(|(e, _, _)| *e == id)
-                        .map(|(_, u, n)| (u.clone(), *n))
+                        .filter(|(e, _, _, _)| *e == id)
+                        .map(|(_, u, n, _)| (u.clone(), *n))
                         .collect(),
+                    // A failed move that still counts is one Feishu refused.
+                    refused: outcome == "failed"
+                        && matches!(kind.as_str(), "transfer" | "add_assignee")
+                        && named.iter().any(|(e, _, _, counts)| *e == id && *counts == 1),
                     id,
                     kind,
                     rule,

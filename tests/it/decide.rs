@@ -367,6 +367,7 @@ fn decision_table() {
             escalated: Default::default(),
             away: &[],
             moved: None,
+            moved_to: &[],
         };
         assert_eq!(
             decide(&config.policy(), user, &facts, c.now),
@@ -395,6 +396,7 @@ fn missing_start_time_counts_from_first_seen() {
         escalated: Default::default(),
         away: &[],
         moved: None,
+        moved_to: &[],
     };
     assert_eq!(
         facts.wall_age(sh(2026, 9, 21, 9, 0)),
@@ -446,6 +448,7 @@ fn dst_night_in_a_zone_that_has_one() {
         escalated: Default::default(),
         away: &[],
         moved: None,
+        moved_to: &[],
     };
     // Four working hours from 23:00 on a 23-hour day end at 04:00 local, not 03:00.
     let due = ny
@@ -520,6 +523,7 @@ fn ladder_silence_and_escalation_table() {
         escalated: Escalated::default(),
         away: &[],
         moved: None,
+        moved_to: &[],
     };
     // The ladder: 2nd 4h after the 1st, 3rd 12h after the 2nd, then every 1d.
     // (case, sent, last sent, now, want)
@@ -725,6 +729,7 @@ fn an_escalation_that_moves_rests_a_day_after_a_refusal_and_is_done_once_moved()
     let user = &config.users[0];
     let labels = labels("报销");
     let last = sh(2026, 9, 28, 10, 0);
+    let target = ["7001".to_owned()];
     let facts = |moved: Option<&'static MoveRecord>| PairFacts {
         labels: &labels,
         start_time: Some(sh(2026, 9, 20, 9, 0)),
@@ -737,6 +742,12 @@ fn an_escalation_that_moves_rests_a_day_after_a_refusal_and_is_done_once_moved()
         escalated: Default::default(),
         away: &[],
         moved,
+        // Once moved (not refused), the task is the target's.
+        moved_to: if moved.is_some_and(|m| m.refused.is_none()) {
+            &target
+        } else {
+            &[]
+        },
     };
     let refused_at = sh(2026, 9, 28, 12, 0);
     let refused: &'static MoveRecord = Box::leak(Box::new(MoveRecord {
@@ -791,5 +802,14 @@ fn an_escalation_that_moves_rests_a_day_after_a_refusal_and_is_done_once_moved()
         let got = decide_escalation(&policy, user, &facts(record), now);
         assert_eq!(got, want, "{name}");
     }
+    // Moved to the target by another assignee's escalation: nothing left for this one.
+    let by_another = PairFacts {
+        moved_to: &target,
+        ..facts(None)
+    };
+    assert_eq!(
+        decide_escalation(&policy, user, &by_another, sh(2026, 9, 28, 12, 0)),
+        None
+    );
     assert_eq!(refused.next_n(), 2, "a retry is the next attempt");
 }

@@ -355,3 +355,90 @@ both_backends! {
         assert!(t1["moved"].as_str().unwrap().starts_with("transferred at"), "{t1}");
     }
 }
+
+both_backends! {
+    #[tokio::test]
+    pub async fn two_away_assignees_with_one_deputy_make_one_call_and_nobody_is_added_twice() {
+        let env = TestEnv::new().await;
+        env.write_config("", &away_rules("add_assignee"));
+        // u1 and u2 are away, both with u3 as deputy: one call adds u3 to t-both. u3 already
+        // holds t-held: nothing to add.
+        env.add(FakeTask::new("t-both", &["u1", "u2"], 30 * HOUR));
+        env.add(FakeTask::new("t-held", &["u1", "u3"], 30 * HOUR));
+        away(&env, "u1", "u3").await;
+        away(&env, "u2", "u3").await;
+        let (engine, clock) = engine(&env).await;
+        for _ in 0..3 {
+            cycle(&engine).await;
+            clock.advance(Duration::from_secs(13 * 3600));
+        }
+        let moves = env.fake.moves();
+        assert_eq!(moves.len(), 1, "{moves:?}");
+        assert_eq!((moves[0].task_id.as_str(), moves[0].to_user_ids.clone()), ("t-both", vec!["u3".to_owned()]));
+        let opinion = moves[0].opinion.clone().unwrap_or_default();
+        assert!(opinion.starts_with("Zhang San, Li Si 不在"), "{opinion}");
+        let record = engine.store.task_record("t-both").await.unwrap().unwrap();
+        let call = record.calls.iter().find(|c| c.kind == "add_assignee").unwrap();
+        assert_eq!(call.assignees, vec![("u1".to_owned(), 1), ("u2".to_owned(), 1)]);
+        engine.store.close().await;
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    pub async fn a_deputys_move_does_not_stand_in_for_the_escalations_move() {
+        let env = TestEnv::new().await;
+        env.write_config(
+            "",
+            r#"
+[away]
+deputy_action = "add_assignee"
+
+[[rules]]
+name = "chase"
+after = "24h"
+repeat = "12h"
+max_times = 10
+[rules.escalate]
+after_times = 1
+wait = "1h"
+transfer_to = "7001"
+"#,
+        );
+        env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+        let run = env
+            .run(&["away", "add", "--user", "u1", "--for", "1d", "--deputy", "u3"])
+            .await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        let id = run.stdout.trim().to_owned();
+        let (engine, clock) = engine(&env).await;
+        cycle(&engine).await;
+        assert_eq!(env.fake.moves().len(), 1, "u3 added while u1 is away");
+        // u1 is back, reminded, and does not answer: the rule's transfer_to still happens.
+        assert_eq!(env.run(&["away", "remove", &id]).await.code, 0);
+        clock.advance(Duration::from_secs(60));
+        cycle(&engine).await;
+        let to_u1 = |env: &TestEnv| {
+            env.fake
+                .expedites()
+                .iter()
+                .filter(|e| e.expediting_user_ids.contains(&"u1".to_owned()))
+                .count()
+        };
+        assert_eq!(to_u1(&env), 1);
+        clock.advance(Duration::from_secs(2 * 3600));
+        cycle(&engine).await;
+        let moves = env.fake.moves();
+        assert_eq!(moves.len(), 2, "{moves:?}");
+        assert_eq!(moves[1].endpoint, Endpoint::Transfer);
+        // From the overdue assignees: u1, and u3 (added, reminded too, and silent as well).
+        assert_eq!(moves[1].from_user_ids, vec!["u1".to_owned(), "u3".to_owned()]);
+        assert_eq!(moves[1].to_user_ids, vec!["7001".to_owned()]);
+        for _ in 0..3 {
+            clock.advance(Duration::from_secs(13 * 3600));
+            cycle(&engine).await;
+        }
+        assert_eq!(env.fake.moves().len(), 2);
+        engine.store.close().await;
+    }
+}

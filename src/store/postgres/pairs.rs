@@ -33,7 +33,9 @@ macro_rules! pairs_sql {
                     (SELECT json_build_array(ea.kind, coalesce(e.outcome_at, e.intent_at), ea.n, e.outcome, e.feishu_code, e.feishu_msg)::text
                        FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
                       WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind IN ('transfer', 'add_assignee') AND ea.counts
-                      ORDER BY e.id DESC LIMIT 1) AS moved ",
+                      ORDER BY e.id DESC LIMIT 1) AS moved,
+                    (SELECT string_agg(e.people, ',') FROM expedites e
+                      WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed') AS moved_to ",
             $($from_where,)*
             " AND a.finished_at IS NULL AND coalesce(t.start_time, t.first_seen) <= $4
               AND (a.task_id, a.user_id) > ($2, $3)
@@ -92,6 +94,7 @@ fn pair_of(r: &PgRow) -> Result<Pair, sqlx::Error> {
         chat_id: r.try_get("chat_id")?,
         away: Vec::new(),
         moved,
+        moved_to: crate::store::people_of(r.try_get("moved_to")?),
     })
 }
 
