@@ -95,13 +95,23 @@ impl Engine {
         };
         if dry_run {
             if esc.kind.moves() {
-                let verb = if esc.kind == CallKind::Transfer {
-                    "transfer"
+                let what = if esc.kind == CallKind::Transfer {
+                    format!(
+                        "would transfer task {} from {} to {}",
+                        esc.task_id,
+                        esc.names.join(", "),
+                        esc.people.join(", ")
+                    )
                 } else {
-                    "add an assignee to"
+                    format!(
+                        "would add {} beside {} on task {}",
+                        esc.people.join(", "),
+                        esc.names.join(", "),
+                        esc.task_id
+                    )
                 };
                 tracing::info!(task_id = %esc.task_id, kind, assignees = ?assignees, to = ?esc.people, rule = %rule, opinion = %esc.opinion,
-                    "would {verb} task {} from {} to {} (dry run, nothing sent)", esc.task_id, esc.names.join(", "), esc.people.join(", "));
+                    "{what} (dry run, nothing sent)");
                 report.moves_sent += n;
             } else {
                 tracing::info!(task_id = %esc.task_id, kind, assignees = ?assignees, people = ?esc.people, rule = %rule,
