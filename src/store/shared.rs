@@ -291,6 +291,19 @@ in_both! {
         Ok(rows.into_iter().map(|(u, n)| (u, n as u32)).collect())
     }
 
+    /// Whether the ledger holds any move (transfer, add_assignee): without one, the pairs
+    /// query skips the columns about moves.
+    pub(in crate::store) async fn any_moves(&self) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM expedites
+               WHERE kind IN ('transfer', 'add_assignee') LIMIT 1) AS m",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err("look for moves"))?;
+        Ok(n > 0)
+    }
+
     /// Every recipient of a call that acts since `since` (sent or possibly sent; not a move
     /// Feishu refused), with when its assignment and its task finished: the report's history,
     /// in the order the calls were made.

@@ -11,7 +11,7 @@ use crate::domain::decide::Escalated;
 use crate::store::{PairScope, StoreError, from_ms, ms};
 
 /// The statement for one scope: `$1` the scope's value, `$2`/`$3` the last pair read,
-/// `$4` the latest start, `$5` the chunk size.
+/// `$4` the latest start, `$5` the chunk size, `$6` whether the ledger holds any move.
 macro_rules! pairs_sql {
     ($($from_where:expr),* $(,)?) => {
         concat!(
@@ -30,12 +30,12 @@ macro_rules! pairs_sql {
                     (SELECT ul.listed_at FROM user_listings ul WHERE ul.user_id = a.user_id) AS confirmed_at,
                     s.until, s.reason,
                     (SELECT c.chat_id FROM task_chats c WHERE c.task_id = a.task_id) AS chat_id,
-                    (SELECT json_build_array(ea.kind, coalesce(e.outcome_at, e.intent_at), ea.n, e.outcome, e.feishu_code, e.feishu_msg)::text
+                    CASE WHEN $6::bool THEN (SELECT json_build_array(ea.kind, coalesce(e.outcome_at, e.intent_at), ea.n, e.outcome, e.feishu_code, e.feishu_msg)::text
                        FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
                       WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind IN ('transfer', 'add_assignee') AND ea.counts
-                      ORDER BY e.id DESC LIMIT 1) AS moved,
-                    (SELECT string_agg(e.people, ',') FROM expedites e
-                      WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed') AS moved_to ",
+                      ORDER BY e.id DESC LIMIT 1) END AS moved,
+                    CASE WHEN $6::bool THEN (SELECT string_agg(e.people, ',') FROM expedites e
+                      WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed') END AS moved_to ",
             $($from_where,)*
             " AND a.finished_at IS NULL AND coalesce(t.start_time, t.first_seen) <= $4
               AND (a.task_id, a.user_id) > ($2, $3)
@@ -107,6 +107,8 @@ impl Postgres {
     ) -> Result<(), StoreError> {
         const CHUNK: i64 = 2000;
         let away = self.open_away().await?;
+        // Moves are rare: without any, their two columns are not read per pair.
+        let any_moves = self.any_moves().await?;
         let started_before = started_before.map_or(i64::MAX, ms);
         let mut after = (String::new(), String::new());
         loop {
@@ -144,6 +146,7 @@ impl Postgres {
                 .bind(&after.1)
                 .bind(started_before)
                 .bind(CHUNK)
+                .bind(any_moves)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(self.err("read pending tasks"))?;

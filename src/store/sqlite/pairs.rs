@@ -28,12 +28,12 @@ macro_rules! pair_history_columns {
            WHERE s.task_id = a.task_id AND (s.user_id IS NULL OR s.user_id = a.user_id) AND s.ended_at IS NULL
            ORDER BY s.until DESC LIMIT 1) AS silence,
          (SELECT c.chat_id FROM task_chats c WHERE c.task_id = a.task_id) AS chat_id,
-         (SELECT json_array(ea.kind, coalesce(e.outcome_at, e.intent_at), ea.n, e.outcome, e.feishu_code, e.feishu_msg)
+         CASE WHEN ?6 THEN (SELECT json_array(ea.kind, coalesce(e.outcome_at, e.intent_at), ea.n, e.outcome, e.feishu_code, e.feishu_msg)
             FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
            WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind IN ('transfer', 'add_assignee') AND ea.counts = 1
-           ORDER BY e.id DESC LIMIT 1) AS moved,
-         (SELECT group_concat(e.people, ',') FROM expedites e
-           WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed') AS moved_to"
+           ORDER BY e.id DESC LIMIT 1) END AS moved,
+         CASE WHEN ?6 THEN (SELECT group_concat(e.people, ',') FROM expedites e
+           WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed') END AS moved_to"
     };
 }
 
@@ -77,6 +77,8 @@ impl Sqlite {
     ) -> Result<(), StoreError> {
         const CHUNK: i64 = 2000;
         let away = self.open_away().await?;
+        // Moves are rare: without any, their two columns are not read per pair.
+        let any_moves = self.any_moves().await?;
         let started_before = started_before.map_or(i64::MAX, ms);
         let mut after = (String::new(), String::new());
         loop {
@@ -129,6 +131,7 @@ impl Sqlite {
                 .bind(&after.1)
                 .bind(CHUNK)
                 .bind(started_before)
+                .bind(any_moves)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(self.err("read pending tasks"))?;
