@@ -253,7 +253,7 @@ pub fn build(
                             (config.away.deputy_action.kind(), &e.deputy, facts.moved)
                         {
                             e.why.push_str(&format!(
-                                "; the task goes to the deputy ({}) when its rule makes it due",
+                                "; the task goes to the deputy ({}) when its rule makes it due (unless the deputy is away too)",
                                 kind.as_str()
                             ));
                         }
