@@ -54,6 +54,7 @@ impl Engine {
             listed: FxHashSet::default(),
             complete_at: HashMap::new(),
             decided: FxHashMap::default(),
+            moved_to: FxHashSet::default(),
         };
         let mut queue = Queues::default();
         let mut cap = DailyCap {
@@ -189,6 +190,7 @@ impl Engine {
             complete_at,
             decided,
             away_now,
+            moved_to,
         } = sides;
         let now = *now;
         let mut by_task: BTreeMap<String, Vec<Pair>> = BTreeMap::new();
@@ -239,7 +241,18 @@ impl Engine {
                 planner.add(row);
             }
         }
-        let planned = planner.finish(MAX_EXPEDITE_IDS);
+        let mut planned = planner.finish(MAX_EXPEDITE_IDS);
+        planned.escalations.retain_mut(|e| {
+            if !e.kind.moves() {
+                return true;
+            }
+            e.people
+                .retain(|p| !moved_to.contains(&(e.task_id.clone(), p.clone())));
+            for p in &e.people {
+                moved_to.insert((e.task_id.clone(), p.clone()));
+            }
+            !e.people.is_empty()
+        });
         report.expedites_deferred += planned.deferred;
         report.silenced += planned.silenced;
         report.away += planned.away;
@@ -382,6 +395,9 @@ struct Decided {
     decided: FxHashMap<String, FxHashSet<String>>,
     /// People away at the cycle's moment.
     away_now: FxHashSet<String>,
+    /// (task, person) a move planned this cycle names: nobody is moved to twice in one cycle
+    /// (a deputy's move and an escalation's, two rules, two planners).
+    moved_to: FxHashSet<(String, String)>,
 }
 
 /// What waits to be sent.

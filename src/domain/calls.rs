@@ -91,8 +91,10 @@ struct DeputyMove<'c> {
     until: DateTime<Utc>,
 }
 
-/// The opinion a move by escalation (`transfer_to`, `add_assignee`) carries.
-pub const ESCALATION_MOVE_OPINION: &str = "{user} 催办 {n} 次未处理（已等待 {age}），转给 {deputy}";
+/// The opinion a move by escalation carries: `transfer_to` (转交), `add_assignee` (加签).
+pub const ESCALATION_TRANSFER_OPINION: &str =
+    "{user} 催办 {n} 次未处理（已等待 {age}），转给 {deputy}";
+pub const ESCALATION_ADD_OPINION: &str = "{user} 催办 {n} 次未处理（已等待 {age}），加签 {deputy}";
 
 /// A pair whose escalation is due, by the kinds not done yet.
 struct DueEscalation<'c> {
@@ -642,8 +644,12 @@ fn plan_moves(
             .iter()
             .map(|p| p.user.display_name().to_owned())
             .collect();
-        let template = OpinionTemplate::parse_with(ESCALATION_MOVE_OPINION, &["deputy", "until"])
-            .expect("the escalation move opinion is valid");
+        let text = match kind {
+            CallKind::AddAssignee => ESCALATION_ADD_OPINION,
+            _ => ESCALATION_TRANSFER_OPINION,
+        };
+        let template = OpinionTemplate::parse_with(text, &["deputy", "until"])
+            .expect("the escalation move opinions are valid");
         let opinion = template.render_with(
             &OpinionValues {
                 task_id,

@@ -442,3 +442,45 @@ transfer_to = "7001"
         engine.store.close().await;
     }
 }
+
+both_backends! {
+    #[tokio::test]
+    pub async fn a_deputys_move_and_an_escalations_move_to_one_person_make_one_call() {
+        let env = TestEnv::new().await;
+        env.write_config(
+            "",
+            r#"
+[away]
+deputy_action = "add_assignee"
+
+[[rules]]
+name = "chase"
+after = "24h"
+repeat = "1s"
+max_times = 10
+[rules.escalate]
+after_times = 1
+wait = "1s"
+add_assignee = ["u3"]
+"#,
+        );
+        env.add(FakeTask::new("t1", &["u1", "u2"], 30 * HOUR));
+        let (engine, clock) = engine(&env).await;
+        cycle(&engine).await; // both reminded
+        // u1 leaves, u3 standing in; a moment on, u1's next reminder and u2's escalation both
+        // fall due in the same cycle, and both would add u3.
+        away(&env, "u1", "u3").await;
+        clock.advance(Duration::from_secs(3));
+        let report = cycle(&engine).await;
+        assert_eq!(report.moves_sent, 1, "{}", report.summary());
+        let moves = env.fake.moves();
+        assert_eq!(moves.len(), 1, "{moves:?}");
+        assert_eq!(moves[0].to_user_ids, vec!["u3".to_owned()]);
+        for _ in 0..3 {
+            clock.advance(Duration::from_secs(3));
+            cycle(&engine).await;
+        }
+        assert_eq!(env.fake.moves().len(), 1, "{:?}", env.fake.moves());
+        engine.store.close().await;
+    }
+}
