@@ -76,6 +76,16 @@ pub fn build(
     let users: HashMap<&str, &User> = config.users.iter().map(|u| (u.id.as_str(), u)).collect();
     let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
     let when = When::new(config, now, sent_today);
+    // Each task's assignees among the pairs: nobody is added to a task they hold.
+    let mut holders: HashMap<&str, Vec<&str>> = HashMap::new();
+    if config.away.deputy_action.kind().is_some() {
+        for p in pairs.iter().filter(|p| p.missing_since.is_none()) {
+            holders
+                .entry(p.task_id.as_str())
+                .or_default()
+                .push(p.user_id.as_str());
+        }
+    }
     let mut entries: Vec<PlanEntry> = pairs
         .iter()
         .map(|row| {
@@ -249,8 +259,14 @@ pub fn build(
                         } else {
                             format!("away until {}{deputy}: {reason}", local(until))
                         };
-                        if let (Some(kind), Some(_), None) =
-                            (config.away.deputy_action.kind(), &e.deputy, facts.moved)
+                        let holds = |d: &str| {
+                            holders.get(row.task_id.as_str()).is_some_and(|h| h.contains(&d))
+                        };
+                        if let (Some(kind), Some(d), None) =
+                            (config.away.deputy_action.kind(), e.deputy.as_deref(), facts.moved)
+                            && d != row.user_id
+                            && !facts.moved_to.iter().any(|p| p == d)
+                            && !(kind == crate::domain::CallKind::AddAssignee && holds(d))
                         {
                             e.why.push_str(&format!(
                                 "; the task goes to the deputy ({}) when its rule makes it due (unless the deputy is away too)",

@@ -125,6 +125,12 @@ both_backends! {
         assert_eq!(run.code, 0, "{}", run.all());
         assert_eq!(env.fake.moves().len(), 1);
 
+        let plan = env.plan_json().await;
+        let young = plan.iter().find(|e| e["task_id"] == "young").unwrap();
+        assert!(
+            young["why"].as_str().unwrap().contains("the task goes to the deputy (transfer) when its rule makes it due"),
+            "{young}"
+        );
         // The deputy approves it: the report counts the move and how long the task then took.
         env.fake.finish_task("due");
         for _ in 0..2 {
@@ -381,6 +387,11 @@ both_backends! {
         let call = record.calls.iter().find(|c| c.kind == "add_assignee").unwrap();
         assert_eq!(call.assignees, vec![("u1".to_owned(), 1), ("u2".to_owned(), 1)]);
         engine.store.close().await;
+        // plan promises no move to the deputy who holds t-held already.
+        let plan = env.plan_json().await;
+        let held = plan.iter().find(|e| e["task_id"] == "t-held" && e["assignee_id"] == "u1").unwrap();
+        assert_eq!(held["status"], "away", "{held}");
+        assert!(!held["why"].as_str().unwrap().contains("goes to the deputy"), "{held}");
     }
 }
 
