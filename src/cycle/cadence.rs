@@ -86,7 +86,30 @@ impl Engine {
                 let escalation = decide::decide_escalation(&policy, user, &facts, now);
                 let reminder_due =
                     matches!(verdict, Verdict::Due { .. }) && !capped.contains(&row.user_id);
+                // An away assignee's task that goes to their deputy once it is due: listed in
+                // that tick too, like a reminder.
+                let deputy_move_due = match &verdict {
+                    Verdict::Away {
+                        deputy: Some(d), ..
+                    } if config.away.deputy_action.kind().is_some() => {
+                        let resting = facts
+                            .moved
+                            .is_some_and(|m| m.refused.is_some() && m.settles(now));
+                        let here = decide::PairFacts {
+                            away: &[],
+                            ..facts.clone()
+                        };
+                        !resting
+                            && !facts.moved_to.iter().any(|p| p == d)
+                            && matches!(
+                                decide::decide(&policy, user, &here, now),
+                                Verdict::Due { .. }
+                            )
+                    }
+                    _ => false,
+                };
                 task_due |= reminder_due
+                    || deputy_move_due
                     || matches!(escalation, Some(EscalationVerdict::Due { .. }))
                         && !matches!(verdict, Verdict::Silenced { .. } | Verdict::Away { .. });
             })

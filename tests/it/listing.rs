@@ -299,3 +299,39 @@ both_backends! {
         );
     }
 }
+
+both_backends! {
+    #[tokio::test(flavor = "multi_thread")]
+    pub async fn an_away_users_task_is_listed_and_moved_in_the_tick_it_falls_due() {
+        let sim = Sim::new("[away]\ndeputy_action = \"transfer\"\n").await;
+        sim.tick(0).await;
+        sim.engine
+            .store
+            .add_away(
+                &expediter::store::NewAway {
+                    user_id: "u1",
+                    from: sim.start,
+                    until: sim.start + TimeDelta::days(7),
+                    deputy: Some("u2"),
+                    reason: "leave",
+                    created_by: "test",
+                },
+                sim.start,
+            )
+            .await
+            .unwrap();
+        // A task arrives at 09:25; due at 13:25: the 13:30 tick lists u1 and moves it.
+        sim.task("t1", &["u1"], 25);
+        let mut moved_at = None;
+        for n in 1..=40 {
+            let (listed, report) = sim.tick(n).await;
+            if report.moves_sent > 0 {
+                assert!(listed.contains("u1"), "confirmed in the tick it is due");
+                moved_at.get_or_insert(n);
+            }
+        }
+        assert_eq!(moved_at, Some(27), "13:30, the first tick after 13:25");
+        assert_eq!(sim.env.fake.moves().len(), 1);
+        sim.engine.store.close().await;
+    }
+}
