@@ -187,11 +187,23 @@ pub async fn run(path: &Path, command: AwayCommand) -> anyhow::Result<u8> {
                 name_of(&config, &user),
                 local(from, tz),
                 local(until, tz),
-                deputy.map_or(String::new(), |d| format!(
+                deputy.as_ref().map_or(String::new(), |d| format!(
                     ", deputy {}",
-                    name_of(&config, &d)
+                    name_of(&config, d)
                 ))
             );
+            if let (Some(d), Some(kind)) = (&deputy, config.away.deputy_action.kind()) {
+                eprintln!(
+                    "each of their tasks goes to {} as it falls due ([away] deputy_action = \"{}\")",
+                    name_of(&config, d),
+                    kind.as_str()
+                );
+                if !config.users.iter().any(|u| &u.id == d) {
+                    eprintln!(
+                        "note: {d} is not a watched user ([[users]]): nothing reminds them of the tasks they receive"
+                    );
+                }
+            }
             Ok(EXIT_OK)
         }
         AwayCommand::List { all, json } => {

@@ -52,6 +52,9 @@ pub struct PlanEntry {
     pub moved: Option<String>,
     /// RFC 3339: when the move was made (or refused).
     pub moved_at: Option<String>,
+    /// RFC 3339: when an away assignee's task goes to their deputy, when that is before they
+    /// are back.
+    pub next_move: Option<String>,
     /// RFC 3339: the assignee's last complete listing.
     pub assignee_last_listed: Option<String>,
     /// RFC 3339: when the assignee is listed next at the latest (every tick with
@@ -112,6 +115,7 @@ pub fn build(
                 escalated_at: None,
                 moved: None,
                 moved_at: None,
+                next_move: None,
                 assignee_last_listed: None,
                 assignee_next_listing: None,
                 sort_key: (5, None),
@@ -268,10 +272,32 @@ pub fn build(
                             && !facts.moved_to.iter().any(|p| p == d)
                             && !(kind == crate::domain::CallKind::AddAssignee && holds(d))
                         {
-                            e.why.push_str(&format!(
-                                "; the task goes to the deputy ({}) when its rule makes it due (unless the deputy is away too)",
-                                kind.as_str()
-                            ));
+                            // When: as if they were here, before they are back.
+                            let here = decide::PairFacts {
+                                away: &[],
+                                ..facts.clone()
+                            };
+                            let goes = match decide::decide(&config.policy(), user, &here, now) {
+                                Verdict::Due { .. } => Some(now),
+                                Verdict::Waiting { rule, due_at, .. } => {
+                                    when.goes(rule, due_at)
+                                }
+                                Verdict::Deferred { rule, .. } => when.goes(rule, now),
+                                _ => None,
+                            }
+                            .filter(|t| *t < until);
+                            if let Some(t) = goes {
+                                e.next_move = Some(t.with_timezone(&tz).to_rfc3339());
+                                let at = if t <= now {
+                                    "next cycle".to_owned()
+                                } else {
+                                    format!("at {}", local(t))
+                                };
+                                e.why.push_str(&format!(
+                                    "; the task goes to the deputy ({}) {at} (unless the deputy is away then)",
+                                    kind.as_str()
+                                ));
+                            }
                         }
                         e.sort_key = (2, Some(until));
                     }

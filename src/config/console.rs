@@ -161,6 +161,13 @@ impl Validator<'_> {
                 }
             };
         }
+        if away.deputy_action == super::DeputyAction::AddAssignee {
+            away.opinion = crate::domain::opinion::OpinionTemplate::parse_with(
+                super::DEFAULT_AWAY_ADD_OPINION,
+                &["deputy", "until"],
+            )
+            .expect("the default away opinion is valid");
+        }
         if let Some(opinion) = &raw.opinion {
             away.opinion = crate::domain::opinion::OpinionTemplate::parse_with(
                 opinion.get_ref(),

@@ -111,8 +111,10 @@ impl DeputyAction {
     }
 }
 
-/// The opinion a move to a deputy carries unless `[away] opinion` says otherwise.
+/// The opinion a move to a deputy carries unless `[away] opinion` says otherwise: transfer
+/// (转交), add_assignee (加签).
 pub const DEFAULT_AWAY_OPINION: &str = "{user} 不在（至 {until}），已转给 {deputy}";
+pub const DEFAULT_AWAY_ADD_OPINION: &str = "{user} 不在（至 {until}），已加签 {deputy}";
 
 impl Default for AwayConfig {
     fn default() -> Self {

@@ -84,7 +84,7 @@ impl Validator<'_> {
                     return Err(self.err(
                         key("transfer_to"),
                         Some(t.span()),
-                        "transfer_to names the kunlun user id to move the task to",
+                        "transfer_to names the kunlun user id to move the task to (\"initiator\" is not supported here)",
                     ));
                 }
                 Some(MoveTo::Transfer(id.to_owned()))

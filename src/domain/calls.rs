@@ -268,7 +268,7 @@ impl<'c> Planner<'c> {
                         .unwrap_or(""),
                     rule: &rule.name,
                 },
-                &[("deputy", &deputy), ("until", &until)],
+                &[("deputy", name_of(self.users, &deputy)), ("until", &until)],
             );
             out.push(Escalation {
                 task_id,
@@ -376,6 +376,7 @@ impl<'c> Planner<'c> {
             std::mem::take(&mut self.escalate),
             self.away_now,
             &self.assignees,
+            self.users,
             &mut unsendable,
         );
         escalations.extend(moves);
@@ -443,6 +444,21 @@ impl<'c> Planner<'c> {
     }
 }
 
+/// What every move of a cycle is planned against.
+#[derive(Clone, Copy)]
+struct Scene<'a, 'c> {
+    rules: &'a [super::rule::Rule],
+    now: DateTime<Utc>,
+    users: &'a UserIndex<'c>,
+    /// People away now.
+    away: Option<&'a rustc_hash::FxHashSet<String>>,
+}
+
+/// A watched user's name, anyone else's id.
+fn name_of<'a>(users: &'a UserIndex<'_>, id: &'a str) -> &'a str {
+    users.get(id).map_or(id, |u| u.display_name())
+}
+
 /// Who an operator or cc entry names for this task: `None` when it is the initiator and Feishu
 /// gave none.
 fn person(who: &Operator, row: &Pair) -> Option<String> {
@@ -459,6 +475,7 @@ fn plan_escalations(
     due: BTreeMap<String, Vec<DueEscalation<'_>>>,
     away: Option<&rustc_hash::FxHashSet<String>>,
     holders: &FxHashMap<String, Vec<String>>,
+    users: &UserIndex<'_>,
     unsendable: &mut Vec<(String, String)>,
 ) -> Vec<Escalation> {
     let is_away = |id: &str| away.is_some_and(|a| a.contains(id));
@@ -563,13 +580,17 @@ fn plan_escalations(
                 opinion: String::new(),
             });
         }
-        out.extend(plan_moves(
+        let scene = Scene {
             rules,
             now,
+            users,
+            away,
+        };
+        out.extend(plan_moves(
+            &scene,
             &task_id,
             &pairs,
             holders.get(&task_id),
-            is_away,
             unsendable,
         ));
     }
@@ -581,14 +602,19 @@ fn plan_escalations(
 /// Nobody away is moved to, nor anyone a move of this task named before, nor — adding — anyone
 /// who holds the task already.
 fn plan_moves(
-    rules: &[super::rule::Rule],
-    now: DateTime<Utc>,
+    scene: &Scene<'_, '_>,
     task_id: &str,
     pairs: &[DueEscalation<'_>],
     holders: Option<&Vec<String>>,
-    is_away: impl Fn(&str) -> bool,
     unsendable: &mut Vec<(String, String)>,
 ) -> Vec<Escalation> {
+    let Scene {
+        rules,
+        now,
+        users,
+        away,
+    } = *scene;
+    let is_away = |id: &str| away.is_some_and(|a| a.contains(id));
     let mut groups: BTreeMap<(&'static str, Vec<String>), Vec<&DueEscalation<'_>>> =
         BTreeMap::new();
     for p in pairs.iter().filter(|p| p.moves) {
@@ -664,7 +690,17 @@ fn plan_moves(
                     .unwrap_or(""),
                 rule: &rule.name,
             },
-            &[("deputy", &people.join(", ")), ("until", "")],
+            &[
+                (
+                    "deputy",
+                    &people
+                        .iter()
+                        .map(|p| name_of(users, p))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                ("until", ""),
+            ],
         );
         out.push(Escalation {
             task_id: task_id.to_owned(),

@@ -58,6 +58,7 @@ both_backends! {
     pub async fn an_away_users_due_task_goes_to_the_deputy_once() {
         let env = TestEnv::new().await;
         env.write_config("", &away_rules("transfer"));
+        with_cron(&env, "0 */10 * * * *");
         env.add(FakeTask::new("due", &["u1"], 30 * HOUR).label("付款 <b>", "Payment"));
         env.add(FakeTask::new("young", &["u1"], 2 * HOUR));
         env.add(FakeTask::new("hushed", &["u1"], 30 * HOUR));
@@ -65,6 +66,17 @@ both_backends! {
         let run = env.run(&["silence", "add", "--task", "hushed", "--for", "1w"]).await;
         assert_eq!(run.code, 0, "{}", run.all());
 
+        // away add says where the tasks go, and that an unwatched deputy is not reminded.
+        let run = env
+            .run(&["away", "add", "--user", "u3", "--for", "1d", "--deputy", "9999"])
+            .await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        assert!(
+            run.stderr.contains("each of their tasks goes to 9999 as it falls due ([away] deputy_action = \"transfer\")")
+                && run.stderr.contains("9999 is not a watched user"),
+            "{}",
+            run.stderr
+        );
         // check says what moves and what permission it needs.
         let check = env.run(&["check"]).await;
         assert_eq!(check.code, 0, "{}", check.all());
@@ -89,7 +101,7 @@ both_backends! {
         assert_eq!((m.endpoint, m.task_id.as_str(), m.user_id.as_str()), (Endpoint::Transfer, "due", "7000"));
         assert_eq!((m.from_user_ids.clone(), m.to_user_ids.clone()), (vec!["u1".to_owned()], vec!["u2".to_owned()]));
         let opinion = m.opinion.clone().unwrap_or_default();
-        assert!(opinion.starts_with("Zhang San 不在（至 20") && opinion.ends_with("已转给 u2：付款 <b>"), "{opinion}");
+        assert!(opinion.starts_with("Zhang San 不在（至 20") && opinion.ends_with("已转给 Li Si：付款 <b>"), "{opinion}");
         // The fake moved it: u2 holds it now, u1 no more. Neither the young task (not due)
         // nor the silenced one moved, and u1 was reminded of nothing.
         assert_eq!(env.fake.assignees_of("due"), Some(vec!["u2".to_owned()]));
@@ -127,10 +139,14 @@ both_backends! {
 
         let plan = env.plan_json().await;
         let young = plan.iter().find(|e| e["task_id"] == "young").unwrap();
+        // 2 h old, after = 24 h: it goes to the deputy at its 24th hour, inside the window.
         assert!(
-            young["why"].as_str().unwrap().contains("the task goes to the deputy (transfer) when its rule makes it due"),
+            young["why"].as_str().unwrap().contains("the task goes to the deputy (transfer) at "),
             "{young}"
         );
+        let next_move = chrono::DateTime::parse_from_rfc3339(young["next_move"].as_str().unwrap()).unwrap();
+        let in_22h = chrono::Utc::now() + chrono::TimeDelta::hours(22);
+        assert!((next_move.timestamp() - in_22h.timestamp()).abs() < 3600, "{young}");
         // The deputy approves it: the report counts the move and how long the task then took.
         env.fake.finish_task("due");
         for _ in 0..2 {
