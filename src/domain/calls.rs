@@ -234,14 +234,9 @@ impl<'c> Planner<'c> {
             }
             let lead = from.iter().min_by_key(|d| d.rule).expect("never empty");
             let rule = &rules[lead.rule];
-            let Some(operator) = person(&rule.operator, &lead.row) else {
-                unsendable.push((
-                    task_id,
-                    format!(
-                        "rule \"{}\" acts as the initiator, but Feishu gave no initiator for this task: not moved to the deputy",
-                        rule.name
-                    ),
-                ));
+            let Some(operator) =
+                operator_of(rule, &lead.row, ": not moved to the deputy", unsendable)
+            else {
                 continue;
             };
             let names: Vec<String> = from
@@ -261,11 +256,7 @@ impl<'c> Planner<'c> {
                     age: row.facts().wall_age(self.now),
                     n: row.sent,
                     user: &names.join(", "),
-                    initiator: row
-                        .initiator_name
-                        .as_deref()
-                        .or(row.initiator_id.as_deref())
-                        .unwrap_or(""),
+                    initiator: row.initiator_label(),
                     rule: &rule.name,
                 },
                 &[("deputy", name_of(self.users, &deputy)), ("until", &until)],
@@ -421,12 +412,7 @@ impl<'c> Planner<'c> {
                     names,
                     age,
                     label: display_label(&row.labels).to_owned(),
-                    initiator: row
-                        .initiator_name
-                        .as_deref()
-                        .or(row.initiator_id.as_deref())
-                        .unwrap_or("")
-                        .to_owned(),
+                    initiator: row.initiator_label().to_owned(),
                     due_at,
                 };
                 call.render_opinion(rules);
@@ -442,6 +428,27 @@ impl<'c> Planner<'c> {
             unsendable,
         }
     }
+}
+
+/// Who a rule's call acts as for this task; `None`, with why in `unsendable` (`what` says what
+/// did not happen), when that is the initiator and Feishu gave none.
+fn operator_of(
+    rule: &super::rule::Rule,
+    row: &Pair,
+    what: &str,
+    unsendable: &mut Vec<(String, String)>,
+) -> Option<String> {
+    let who = person(&rule.operator, row);
+    if who.is_none() {
+        unsendable.push((
+            row.task_id.clone(),
+            format!(
+                "rule \"{}\" acts as the initiator, but Feishu gave no initiator for this task{what}",
+                rule.name
+            ),
+        ));
+    }
+    who
 }
 
 /// What every move of a cycle is planned against.
@@ -487,14 +494,7 @@ fn plan_escalations(
             .expect("a group is never empty");
         let rule = &rules[lead.rule];
         let row = &lead.row;
-        let Some(operator) = person(&rule.operator, row) else {
-            unsendable.push((
-                task_id,
-                format!(
-                    "rule \"{}\" acts as the initiator, but Feishu gave no initiator for this task",
-                    rule.name
-                ),
-            ));
+        let Some(operator) = operator_of(rule, row, "", unsendable) else {
             continue;
         };
         // Everyone the escalated assignees' rules copy the task to.
@@ -560,11 +560,7 @@ fn plan_escalations(
                 age: row.facts().wall_age(now),
                 n: row.sent,
                 user: &chat_names.join(", "),
-                initiator: row
-                    .initiator_name
-                    .as_deref()
-                    .or(row.initiator_id.as_deref())
-                    .unwrap_or(""),
+                initiator: row.initiator_label(),
                 rule: &rule.name,
             });
             out.push(Escalation {
@@ -656,14 +652,7 @@ fn plan_moves(
             continue;
         }
         let row = &lead.row;
-        let Some(operator) = person(&rule.operator, row) else {
-            unsendable.push((
-                task_id.to_owned(),
-                format!(
-                    "rule \"{}\" acts as the initiator, but Feishu gave no initiator for this task: not moved",
-                    rule.name
-                ),
-            ));
+        let Some(operator) = operator_of(rule, row, ": not moved", unsendable) else {
             continue;
         };
         let names: Vec<String> = from
@@ -683,11 +672,7 @@ fn plan_moves(
                 age: row.facts().wall_age(now),
                 n: from.iter().map(|p| p.row.sent).max().unwrap_or(0),
                 user: &names.join(", "),
-                initiator: row
-                    .initiator_name
-                    .as_deref()
-                    .or(row.initiator_id.as_deref())
-                    .unwrap_or(""),
+                initiator: row.initiator_label(),
                 rule: &rule.name,
             },
             &[

@@ -111,6 +111,14 @@ impl AwayWindow {
 }
 
 impl Pair {
+    /// The initiator as an opinion names them: their name, else their id, else nothing.
+    pub fn initiator_label(&self) -> &str {
+        self.initiator_name
+            .as_deref()
+            .or(self.initiator_id.as_deref())
+            .unwrap_or("")
+    }
+
     /// What the decision needs of this pair.
     pub fn facts(&self) -> PairFacts<'_> {
         PairFacts {
