@@ -393,7 +393,7 @@ pub(super) async fn task(
                 tbody { @for e in &view.entries {
                     tr class=(e.status) { td { (e.assignee) } td { (e.age) } td { (e.rule.as_deref().unwrap_or("—")) }
                         td { (e.expedites_sent) } td { span.state { (e.status) } }
-                        td.why { (e.why) @if let Some(m) = &e.moved { br; span.moved { (m) } } } }
+                        td.why { (e.why) } }
                 } }
             }
             @let finished: Vec<_> = r.assignments.iter().filter(|a| a.finished_at.is_some()).collect();
