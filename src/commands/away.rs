@@ -115,6 +115,8 @@ pub fn check_new(
             ));
         }
     };
+    super::silence::within_a_century(until, now, field("until"), tz).map_err(|e| ("until", e))?;
+    super::silence::within_a_century(from, now, field("from"), tz).map_err(|e| ("from", e))?;
     if until <= from.max(now) {
         return Err((
             "until",
@@ -125,15 +127,15 @@ pub fn check_new(
             ),
         ));
     }
-    let deputy = req.deputy.map(str::trim).filter(|d| !d.is_empty());
-    if let Some(d) = deputy
-        && (d.len() > 64 || d.chars().any(|c| c.is_whitespace() || c.is_control()))
-    {
-        return Err((
-            "deputy",
-            format!("{} \"{d}\" is not a user id", field("deputy")),
-        ));
-    }
+    let deputy = match req.deputy.filter(|d| !d.trim().is_empty()) {
+        None => None,
+        Some(d) => Some(crate::domain::id::parse_id(d).map_err(|e| {
+            (
+                "deputy",
+                format!("{} {e}: {d:?} is not a user id", field("deputy")),
+            )
+        })?),
+    };
     if deputy == Some(user) {
         return Err((
             "deputy",

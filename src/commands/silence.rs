@@ -234,16 +234,24 @@ pub async fn check_new(
 ) -> Result<Result<Checked, Refusal>, crate::store::StoreError> {
     let tz = config.schedule.timezone;
     let refuse = |field: &'static str, message: String| Ok(Err(Refusal { field, message }));
-    let task = req.task.trim();
-    if task.is_empty() {
-        return refuse(
-            "task_id",
-            format!(
-                "{} is empty: give the task id to silence",
-                names.of("task_id")
-            ),
-        );
-    }
+    let task = match crate::domain::id::parse_id(req.task) {
+        Ok(t) => t,
+        Err(crate::domain::id::IdError::Empty) => {
+            return refuse(
+                "task_id",
+                format!(
+                    "{} is empty: give the task id to silence",
+                    names.of("task_id")
+                ),
+            );
+        }
+        Err(e) => {
+            return refuse(
+                "task_id",
+                format!("{} {e}: {:?}", names.of("task_id"), req.task),
+            );
+        }
+    };
     let user = req.user.map(str::trim);
     if user == Some("") {
         return refuse(
@@ -261,7 +269,7 @@ pub async fn check_new(
         return refuse(
             "user_id",
             format!(
-                "{} {u} is not a watched user: only [[users]] are reminded, so only they can be silenced ({})",
+                "{} {u:?} is not a watched user: only [[users]] are reminded, so only they can be silenced ({})",
                 names.of("user_id"),
                 watched(config)
             ),
@@ -289,6 +297,9 @@ pub async fn check_new(
             );
         }
     };
+    if let Err(e) = within_a_century(until, now, names.of("until"), tz) {
+        return refuse("until", e);
+    }
     if until <= now {
         return refuse(
             "until",
@@ -352,9 +363,31 @@ pub(crate) fn parse_for(
     })?;
     chrono::TimeDelta::from_std(d)
         .ok()
+        .filter(|d| *d < century())
         .and_then(|d| now.checked_add_signed(d))
         .filter(|_| !d.is_zero())
         .ok_or_else(|| format!("{flag} \"{text}\" must be above 0s and below a century"))
+}
+
+/// The longest a silence or an away window may last, and how far ahead one may end.
+pub(crate) fn century() -> chrono::TimeDelta {
+    chrono::TimeDelta::days(36_525)
+}
+
+/// An end further than a century from now is a typo, not a plan.
+pub(crate) fn within_a_century(
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+    flag: &str,
+    tz: Tz,
+) -> Result<(), String> {
+    if until - now >= century() {
+        return Err(format!(
+            "{flag} {} is a century or more away; give an end below a century from now",
+            local(until, tz)
+        ));
+    }
+    Ok(())
 }
 
 /// `--until`: `YYYY-MM-DD` (the start of that day), `YYYY-MM-DD HH:MM[:SS]` or

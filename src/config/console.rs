@@ -130,12 +130,27 @@ impl Validator<'_> {
                 "console.listen = \"{listen}\" serves the console beyond this machine without https in public_url: sign-in cookies and tokens cross the network in clear; put it behind an https proxy and set public_url to its https address"
             ));
         }
+        let mut trusted_proxies = Vec::new();
+        for p in c.trusted_proxies.unwrap_or_default() {
+            let net = super::Network::parse(p.get_ref()).ok_or_else(|| {
+                self.err(
+                    "console.trusted_proxies",
+                    Some(p.span()),
+                    format!(
+                        "{:?} is not an address or a network; write it like \"127.0.0.1\" or \"10.0.0.0/8\" (the reverse proxies in front of the console)",
+                        p.get_ref()
+                    ),
+                )
+            })?;
+            trusted_proxies.push(net);
+        }
         Ok(ConsoleConfig {
             listen,
             public_url,
             sign_in,
             token,
             session,
+            trusted_proxies,
         })
     }
 }

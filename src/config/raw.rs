@@ -55,6 +55,7 @@ pub(super) struct RawConsole {
     pub(super) token_file: Option<PathBuf>,
     pub(super) accounts_url: Option<Spanned<String>>,
     pub(super) session: Option<HumanDuration>,
+    pub(super) trusted_proxies: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]

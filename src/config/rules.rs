@@ -59,12 +59,13 @@ impl Validator<'_> {
         }
         let mut cc = Vec::new();
         for c in &e.cc {
-            let who = parse_operator(c.get_ref()).map_err(|_| {
-                self.err(
-                    key("cc"),
-                    Some(c.span()),
-                    "a cc entry is empty; use a kunlun user id or \"initiator\"",
-                )
+            let who = parse_operator(c.get_ref()).map_err(|m| {
+                let m = if c.get_ref().trim().is_empty() {
+                    "a cc entry is empty; use a kunlun user id or \"initiator\"".to_owned()
+                } else {
+                    m.replacen("operator_user_id", "a cc entry", 1)
+                };
+                self.err(key("cc"), Some(c.span()), m)
             })?;
             if !cc.contains(&who) {
                 cc.push(who);
@@ -87,22 +88,25 @@ impl Validator<'_> {
                         "transfer_to names the kunlun user id to move the task to (\"initiator\" is not supported here)",
                     ));
                 }
-                Some(MoveTo::Transfer(id.to_owned()))
+                let id = crate::domain::id::check_id("transfer_to", id)
+                    .map_err(|m| self.err(key("transfer_to"), Some(t.span()), m))?;
+                Some(MoveTo::Transfer(id))
             }
             (None, Some(a)) => {
                 let span = a.span();
                 let mut ids: Vec<String> = Vec::new();
                 for id in a.into_inner() {
-                    let id = id.trim();
-                    if id.is_empty() {
+                    if id.trim().is_empty() {
                         return Err(self.err(
                             key("add_assignee"),
                             Some(span),
                             "an add_assignee entry is empty; use kunlun user ids",
                         ));
                     }
-                    if !ids.iter().any(|i| i == id) {
-                        ids.push(id.to_owned());
+                    let id = crate::domain::id::check_id("an add_assignee entry", &id)
+                        .map_err(|m| self.err(key("add_assignee"), Some(span.clone()), m))?;
+                    if !ids.contains(&id) {
+                        ids.push(id);
                     }
                 }
                 if ids.is_empty() || ids.len() > 20 {

@@ -284,14 +284,8 @@ impl Validator<'_> {
         for (i, u) in raw.into_iter().enumerate() {
             let span = u.span();
             let u = u.into_inner();
-            let id = u.id.get_ref().trim().to_owned();
-            if id.is_empty() {
-                return Err(self.err(
-                    format!("users[{i}].id"),
-                    Some(u.id.span()),
-                    "user id is empty",
-                ));
-            }
+            let id = crate::domain::id::check_id("user id", u.id.get_ref())
+                .map_err(|m| self.err(format!("users[{i}].id"), Some(u.id.span()), m))?;
             if !seen.insert(id.clone()) {
                 return Err(self.err(
                     format!("users[{i}].id"),
@@ -352,13 +346,12 @@ impl Validator<'_> {
 }
 
 pub(super) fn parse_operator(s: &str) -> Result<Operator, String> {
-    let s = s.trim();
-    if s.is_empty() {
+    if s.trim().is_empty() {
         Err("operator_user_id is empty; use a kunlun user id or \"initiator\"".to_owned())
-    } else if s == "initiator" {
+    } else if s.trim() == "initiator" {
         Ok(Operator::Initiator)
     } else {
-        Ok(Operator::User(s.to_owned()))
+        crate::domain::id::check_id("operator_user_id", s).map(Operator::User)
     }
 }
 

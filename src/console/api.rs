@@ -20,7 +20,7 @@ async fn signed_in(
     headers: &HeaderMap,
     peer: SocketAddr,
 ) -> Result<Visitor, Response> {
-    match auth::visitor(console, headers, peer.ip()).await {
+    match auth::visitor(console, headers, peer).await {
         Ok(Some(v)) => Ok(v),
         Ok(None) => Err(Failure::Unauthorized.api()),
         Err(f) => Err(f.api()),

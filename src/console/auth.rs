@@ -53,8 +53,8 @@ pub(super) fn same(a: &str, b: &str) -> bool {
     bool::from(a[..].ct_eq(&b[..]))
 }
 
-/// Failed sign-ins (and sign-ins with Feishu begun) per address, over the last minute. A
-/// success does not count. At most `MAX_ADDRESSES` are remembered: past that, the stalest go.
+/// Failed sign-ins per address, over the last minute. A success does not count, and the right
+/// credential is never refused (a limit that refuses it is a lockout anyone can cause). At most `MAX_ADDRESSES` are remembered: past that, the stalest go.
 #[derive(Default)]
 pub(crate) struct Limiter {
     seen: Mutex<HashMap<IpAddr, VecDeque<tokio::time::Instant>>>,
@@ -72,7 +72,7 @@ impl Limiter {
             .is_some_and(|q| q.iter().filter(|t| now - **t < WINDOW).count() >= ATTEMPTS_PER_MINUTE)
     }
 
-    /// Counts an attempt from `ip` (a failure, or a sign-in with Feishu begun).
+    /// Counts a failed sign-in from `ip`.
     fn count(&self, ip: IpAddr) {
         let now = tokio::time::Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -138,12 +138,45 @@ fn now() -> DateTime<Utc> {
     Clock::system().now()
 }
 
-/// Who sent this request, if anyone signed in. A wrong Bearer token counts as a sign-in
-/// attempt (and is refused with 429 past the limit).
+/// The address a request comes from: the peer's, or — when the peer is one of `[console]
+/// trusted_proxies` — the last address in `X-Forwarded-For` that is not a trusted proxy (the
+/// one the proxy saw; what a client wrote in front of it is not believed).
+pub(super) fn client(console: &Console, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    let live = console.live();
+    let Some(c) = live.engine.config.console.as_ref() else {
+        return peer.ip();
+    };
+    let trusted = |ip: IpAddr| c.trusted_proxies.iter().any(|n| n.contains(ip));
+    if !trusted(peer.ip()) {
+        return peer.ip();
+    }
+    let mut hops: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else {
+            return peer.ip();
+        };
+        for hop in text.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+            match hop.parse::<IpAddr>() {
+                Ok(ip) => hops.push(ip),
+                // A hop we cannot read: nothing left of it is believed.
+                Err(_) => hops.clear(),
+            }
+        }
+    }
+    hops.iter()
+        .rev()
+        .find(|ip| !trusted(**ip))
+        .or(hops.first())
+        .copied()
+        .unwrap_or(peer.ip())
+}
+
+/// Who sent this request, if anyone signed in. A wrong Bearer token counts as a failed
+/// sign-in (refused with 429 past the limit); the right one is never refused.
 pub(super) async fn visitor(
     console: &Console,
     headers: &HeaderMap,
-    peer: IpAddr,
+    peer: SocketAddr,
 ) -> Result<Option<Visitor>, Failure> {
     let live = console.live();
     let config = &live.engine.config;
@@ -152,9 +185,6 @@ pub(super) async fn visitor(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
     {
-        if console.limiter.blocked(peer) {
-            return Err(Failure::TooMany);
-        }
         let token = console_token(config.console.as_ref());
         if token.as_deref().is_some_and(|t| same(bearer.trim(), t)) {
             return Ok(Some(Visitor {
@@ -163,7 +193,11 @@ pub(super) async fn visitor(
                 session: None,
             }));
         }
-        console.limiter.count(peer);
+        let ip = client(console, headers, peer);
+        if console.limiter.blocked(ip) {
+            return Err(Failure::TooMany);
+        }
+        console.limiter.count(ip);
         return Ok(None);
     }
     let Some(id) = cookie(headers, SESSION_COOKIE) else {
@@ -180,6 +214,16 @@ pub(super) async fn visitor(
             csrf: Some(s.csrf),
             session: Some(hash),
         }))
+}
+
+/// A failed sign-in from `ip`: counted, and answered with 429 once the address is past its
+/// failures (`otherwise` before that).
+fn failed(console: &Console, ip: IpAddr, otherwise: Response) -> Response {
+    if console.limiter.blocked(ip) {
+        return Failure::TooMany.page();
+    }
+    console.limiter.count(ip);
+    otherwise
 }
 
 /// The console's token, read now (a rotated file is honoured without a restart).
@@ -321,9 +365,6 @@ pub(super) async fn login_with_token(
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    if console.limiter.blocked(peer.ip()) {
-        return Failure::TooMany.page();
-    }
     let live = console.live();
     let config = &live.engine.config;
     let next = safe_next(form.next.as_deref());
@@ -339,9 +380,9 @@ pub(super) async fn login_with_token(
     }
     let expected = console_token(config.console.as_ref());
     if !expected.is_some_and(|t| same(form.token.trim(), &t)) {
-        console.limiter.count(peer.ip());
-        tracing::warn!(peer = %peer.ip(), "console: a sign-in with a wrong token");
-        return back_to_login("token", &next);
+        let ip = client(&console, &headers, peer);
+        tracing::warn!(peer = %ip, "console: a sign-in with a wrong token");
+        return failed(&console, ip, back_to_login("token", &next));
     }
     start_session(&live, "token".into(), &next)
         .await
@@ -386,9 +427,6 @@ pub(super) async fn login_with_link(
     headers: HeaderMap,
     Form(f): Form<LinkForm>,
 ) -> Response {
-    if console.limiter.blocked(peer.ip()) {
-        return Failure::TooMany.page();
-    }
     let live = console.live();
     let next = safe_next(f.next.as_deref());
     if !form_token_ok(&headers, f.form.as_deref()) {
@@ -403,26 +441,23 @@ pub(super) async fn login_with_link(
         Ok(Some(who)) => start_session(&live, who, &next)
             .await
             .unwrap_or_else(Failure::page),
-        Ok(None) => {
-            console.limiter.count(peer.ip());
-            back_to_login("link", &next)
-        }
+        Ok(None) => failed(
+            &console,
+            client(&console, &headers, peer),
+            back_to_login("link", &next),
+        ),
         Err(e) => Failure::from(e).page(),
     }
 }
 
 /// `sign_in = "feishu"`: to Feishu's authorize page, with a state bound to this browser (a
 /// cookie) and used once (a database row).
+/// Starting is not a failed sign-in and is never refused: the states it writes are pruned a
+/// day on, and only a state bound to the browser that started it signs anyone in.
 pub(super) async fn login_with_feishu(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    // Each start writes a row: counted, so nobody fills the table.
-    if console.limiter.blocked(peer.ip()) {
-        return Failure::TooMany.page();
-    }
-    console.limiter.count(peer.ip());
     let live = console.live();
     let config = &live.engine.config;
     let Some(c) = config.console.as_ref() else {
@@ -483,9 +518,7 @@ pub(super) async fn feishu_callback(
     headers: HeaderMap,
     Query(q): Query<Callback>,
 ) -> Response {
-    if console.limiter.blocked(peer.ip()) {
-        return Failure::TooMany.page();
-    }
+    let ip = client(&console, &headers, peer);
     let live = console.live();
     let config = &live.engine.config;
     let Some(c) = config.console.as_ref() else {
@@ -495,17 +528,24 @@ pub(super) async fn feishu_callback(
         return Failure::NotFound("this console does not sign in with Feishu".into()).page();
     };
     let (Some(code), Some(state)) = (q.code, q.state) else {
-        console.limiter.count(peer.ip());
-        return Failure::BadRequest("Feishu sent no code or no state back; sign in again".into())
-            .page();
+        return failed(
+            &console,
+            ip,
+            Failure::BadRequest("Feishu sent no code or no state back; sign in again".into())
+                .page(),
+        );
     };
     let bound = cookie(&headers, STATE_COOKIE).is_some_and(|mine| same(mine, &state));
     if !bound {
-        console.limiter.count(peer.ip());
-        return Failure::Forbidden(
-            "this sign-in was not started in this browser; sign in again from the console".into(),
-        )
-        .page();
+        return failed(
+            &console,
+            ip,
+            Failure::Forbidden(
+                "this sign-in was not started in this browser; sign in again from the console"
+                    .into(),
+            )
+            .page(),
+        );
     }
     let next = match live
         .engine
@@ -515,11 +555,14 @@ pub(super) async fn feishu_callback(
     {
         Ok(Some(next)) => safe_next(Some(&next)),
         Ok(None) => {
-            console.limiter.count(peer.ip());
-            return Failure::Forbidden(
-                "this sign-in was used already or took too long; sign in again".into(),
-            )
-            .page();
+            return failed(
+                &console,
+                ip,
+                Failure::Forbidden(
+                    "this sign-in was used already or took too long; sign in again".into(),
+                )
+                .page(),
+            );
         }
         Err(e) => return Failure::from(e).page(),
     };
@@ -527,9 +570,15 @@ pub(super) async fn feishu_callback(
     {
         Ok(p) => p,
         Err(message) => {
-            tracing::warn!("console: sign-in with Feishu failed: {message}");
-            console.limiter.count(peer.ip());
-            return Failure::Forbidden(format!("Feishu did not sign you in: {message}")).page();
+            tracing::warn!(
+                "console: sign-in with Feishu failed: {}",
+                message.escape_debug()
+            );
+            return failed(
+                &console,
+                ip,
+                Failure::Forbidden(format!("Feishu did not sign you in: {message}")).page(),
+            );
         }
     };
     let admitted = allow.iter().any(|a| {
@@ -541,13 +590,16 @@ pub(super) async fn feishu_callback(
                 .is_some_and(|e| a.eq_ignore_ascii_case(e))
     });
     if !admitted {
-        tracing::warn!(open_id = %person.open_id, "console: signed in with Feishu but not in [console] allow");
-        console.limiter.count(peer.ip());
-        return Failure::Forbidden(format!(
-            "{} ({}) may not use this console; ask its administrator to add your open_id or email to [console] allow",
-            person.name, person.open_id
-        ))
-        .page();
+        tracing::warn!(open_id = %person.open_id.escape_debug(), "console: signed in with Feishu but not in [console] allow");
+        return failed(
+            &console,
+            ip,
+            Failure::Forbidden(format!(
+                "{} ({}) may not use this console; ask its administrator to add your open_id or email to [console] allow",
+                person.name, person.open_id
+            ))
+            .page(),
+        );
     }
     let who = format!("{} ({})", person.name, person.open_id);
     let mut response = start_session(&live, who, &next)
@@ -674,7 +726,7 @@ pub(super) async fn logout(
     Form(form): Form<LogoutForm>,
 ) -> Response {
     let live = console.live();
-    let visitor = match visitor(&console, &headers, peer.ip()).await {
+    let visitor = match visitor(&console, &headers, peer).await {
         Ok(Some(v)) => v,
         Ok(None) => return Redirect::to("/login").into_response(),
         Err(f) => return f.page(),

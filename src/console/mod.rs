@@ -11,6 +11,7 @@ mod api;
 mod auth;
 mod data;
 mod pages;
+mod serve;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -79,17 +80,7 @@ pub async fn serve(listen: SocketAddr, live: watch::Receiver<Live>) -> anyhow::R
 
 /// Serves the console on a bound listener, in a task of its own.
 fn serve_on(listener: tokio::net::TcpListener, live: watch::Receiver<Live>) {
-    let app = router(live);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        {
-            tracing::error!("the console stopped: {e}");
-        }
-    });
+    serve::serve_on(listener, router(live));
 }
 
 /// `expediter demo --console`: the demo, then its console on loopback with a sign-in link,

@@ -25,7 +25,7 @@ pub(super) async fn signed_in(
     peer: SocketAddr,
     uri: &Uri,
 ) -> Result<Visitor, Response> {
-    match auth::visitor(console, headers, peer.ip()).await {
+    match auth::visitor(console, headers, peer).await {
         Ok(Some(v)) => Ok(v),
         Ok(None) => {
             let next = uri.path_and_query().map_or("/", |p| p.as_str());

@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod calls;
 pub mod decide;
 pub mod digest;
+pub mod id;
 pub mod listing;
 pub mod opinion;
 pub mod report;

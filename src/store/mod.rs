@@ -41,7 +41,7 @@ pub use lock::{InstanceLock, lock_path};
 pub use model::{
     Absent, Away, CompleteListing, ExpediteRecord, Intent, ListedAssignment, ListingFingerprint,
     MovedRow, NewAway, NewSilence, Outcome, PairQuery, PairScope, PairSort, Session, Silence,
-    StoredTask, TaskAssignees, TaskRecord, move_record, people_of,
+    StoredTask, TaskAssignees, TaskRecord, move_record, people_in, people_of,
 };
 
 /// Which database `[storage] database` names.

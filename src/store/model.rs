@@ -100,19 +100,44 @@ pub fn move_record(
     })
 }
 
-/// The people a call (or calls) named, as stored comma-separated; each once.
+/// The people a call (or calls) named, as stored: a JSON array of ids (or, aggregated over
+/// calls, an array of such arrays' texts); each once. What cannot be read names nobody.
 pub fn people_of(text: Option<String>) -> Vec<String> {
+    people_in(text.and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+/// [`people_of`] over JSON already read.
+pub fn people_in(value: Option<serde_json::Value>) -> Vec<String> {
     let mut people: Vec<String> = Vec::new();
-    for p in text
-        .iter()
-        .flat_map(|t| t.split(','))
-        .filter(|p| !p.is_empty())
-    {
-        if !people.iter().any(|q| q == p) {
-            people.push(p.to_owned());
+    let Some(serde_json::Value::Array(values)) = value else {
+        return people;
+    };
+    let lists: Vec<String> = values
+        .into_iter()
+        .flat_map(|v| match v {
+            // One call's array, aggregated as its text (SQLite) or as JSON (PostgreSQL).
+            serde_json::Value::String(s) if s.starts_with('[') => {
+                serde_json::from_str::<Vec<String>>(&s).unwrap_or_default()
+            }
+            serde_json::Value::String(s) => vec![s],
+            serde_json::Value::Array(a) => a
+                .into_iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    for p in lists.into_iter().filter(|p| !p.is_empty()) {
+        if !people.contains(&p) {
+            people.push(p);
         }
     }
     people
+}
+
+/// A list of ids as stored: a JSON array.
+pub(super) fn people_json(people: &[String]) -> String {
+    serde_json::to_string(people).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// A call that acts, as recorded before it is made.
@@ -131,9 +156,9 @@ pub struct Intent<'a> {
 }
 
 impl Intent<'_> {
-    /// The people as stored: comma-separated, `None` when there are none.
+    /// The people as stored: a JSON array of ids, `None` when there are none.
     pub(super) fn people_text(&self) -> Option<String> {
-        (!self.people.is_empty()).then(|| self.people.join(","))
+        (!self.people.is_empty()).then(|| people_json(self.people))
     }
 }
 

@@ -456,7 +456,7 @@ in_both! {
                 .into_iter()
                 .map(|(id, kind, rule, operator_id, intent, outcome, outcome_at, code, msg, people)| CallRecord {
                     people: people
-                        .map(|p| p.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+                        .and_then(|p| serde_json::from_str::<Vec<String>>(&p).ok())
                         .unwrap_or_default(),
                     assignees: named
                         .iter()
@@ -685,14 +685,29 @@ in_both! {
     pub(in crate::store) async fn open_away(
         &self,
     ) -> Result<rustc_hash::FxHashMap<String, Vec<AwayWindow>>, StoreError> {
+        // A window removed by hand ended at its removal: every rule that reads window ends
+        // (the wait after one, a deputy's grace) counts from there. One removed before it began
+        // never held.
         let rows: Vec<(String, i64, i64, Option<String>, String)> = sqlx::query_as(
-            "SELECT user_id, starts_at, until, deputy, reason FROM away WHERE ended_at IS NULL",
+            "SELECT user_id, starts_at, CASE WHEN ended_at IS NOT NULL AND ended_at < until THEN ended_at ELSE until END,
+                    deputy, reason
+             FROM away WHERE ended_at IS NULL OR ended_at > starts_at",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(self.err("read away windows"))?;
         let mut by_user: rustc_hash::FxHashMap<String, Vec<AwayWindow>> = Default::default();
         for (user, from, until, deputy, reason) in rows {
+            // A deputy stored before ids were checked, which is not one id (say "8302,8303"),
+            // names nobody: the window holds reminders back and moves nothing.
+            let deputy = deputy.filter(|d| {
+                let ok = crate::domain::id::parse_id(d).is_ok();
+                if !ok {
+                    tracing::warn!(user = %user.escape_debug(), deputy = %d.escape_debug(),
+                        "an away window's deputy is not one user id; nothing is moved to it (remove the window and add it again with one deputy)");
+                }
+                ok
+            });
             by_user.entry(user).or_default().push(AwayWindow {
                 from: from_ms(from),
                 until: from_ms(until),

@@ -363,15 +363,19 @@ async fn sign_in_attempts_are_limited_and_redirects_stay_home() {
         assert_eq!(r.status(), 303);
         assert_eq!(r.headers()["location"], "/", "{evil}");
     }
-    // Past ten failures a minute from one address (the successes above do not count): 429,
-    // even with the right token.
+    // Past ten failures a minute from one address (the successes above do not count): 429 for
+    // the next failure — but the right token is never refused (that would be a lockout anyone
+    // could cause).
     let mut statuses = Vec::new();
     for _ in 0..10 {
         statuses.push(post_token(port, "guess", "/").await.status().as_u16());
     }
     assert!(statuses.iter().all(|s| *s == 303), "{statuses:?}");
-    let r = post_token(port, CONSOLE_TOKEN, "/").await;
+    let r = post_token(port, "guess", "/").await;
     assert_eq!(r.status(), 429);
+    let r = post_token(port, CONSOLE_TOKEN, "/").await;
+    assert_eq!(r.status(), 303, "the right token after ten failures");
+    assert_eq!(r.headers()["location"], "/");
     let r = c
         .get(url(port, "/api/v1/status"))
         .bearer_auth("guess")
@@ -379,6 +383,44 @@ async fn sign_in_attempts_are_limited_and_redirects_stay_home() {
         .await
         .unwrap();
     assert_eq!(r.status(), 429);
+    let r = c
+        .get(url(port, "/api/v1/status"))
+        .bearer_auth(CONSOLE_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the right Bearer after the failures");
+    // Starting a sign-in with Feishu is no failure: the victim's own start is not refused.
+    daemon.stop().await;
+}
+
+/// Behind a reverse proxy everyone shares its address: with `trusted_proxies` the client's
+/// address comes from `X-Forwarded-For` as the proxy set it, so one client's failures do not
+/// lock out the others, and a client cannot pick its address by writing the header itself.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_limit() {
+    let (_env, daemon, port) = console_env("trusted_proxies = [\"127.0.0.0/8\"]\n").await;
+    let c = browser();
+    let bearer = |token: &'static str, xff: &'static str| {
+        c.get(url(port, "/api/v1/status"))
+            .bearer_auth(token)
+            .header("x-forwarded-for", xff)
+            .send()
+    };
+    for _ in 0..10 {
+        assert_eq!(bearer("guess", "203.0.113.7").await.unwrap().status(), 401);
+    }
+    assert_eq!(bearer("guess", "203.0.113.7").await.unwrap().status(), 429);
+    // Another client behind the same proxy is not limited by the first one's failures.
+    assert_eq!(bearer("guess", "198.51.100.9").await.unwrap().status(), 401);
+    // What the client wrote before the proxy's own entry is not believed: still 203.0.113.7.
+    assert_eq!(
+        bearer("guess", "198.51.100.10, 203.0.113.7")
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
     daemon.stop().await;
 }
 

@@ -400,6 +400,37 @@ impl Daemon {
         }
     }
 
+    /// `run` with at most `nofile` open descriptors, as systemd's default soft limit (1,024)
+    /// gives a unit without `LimitNOFILE=`.
+    pub fn start_limited(env: &TestEnv, nofile: u64) -> Daemon {
+        let log = env
+            .dir
+            .path()
+            .join(format!("daemon-{}.log", fastrand::u32(..)));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "ulimit -n {nofile} && exec \"$0\" --config \"$1\" run"
+            ))
+            .arg(env!("CARGO_BIN_EXE_expediter"))
+            .arg(&env.config_path);
+        cmd.env_remove("EXPEDITER_APP_SECRET")
+            .env_remove("EXPEDITER_CONFIG")
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("NOTIFY_SOCKET")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null());
+        cmd.stdout(file.try_clone().unwrap()).stderr(file);
+        let mut cmd = tokio::process::Command::from(cmd);
+        cmd.kill_on_drop(true);
+        Daemon {
+            child: cmd.spawn().unwrap(),
+            log,
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

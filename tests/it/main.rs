@@ -17,6 +17,7 @@ mod digest;
 mod engine;
 mod escalation;
 mod faults;
+mod flood;
 mod listing;
 mod moves;
 mod network;

@@ -34,8 +34,8 @@ macro_rules! pairs_sql {
                        FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
                       WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind IN ('transfer', 'add_assignee') AND ea.counts
                       ORDER BY e.id DESC LIMIT 1) END AS moved,
-                    CASE WHEN $6::bool THEN (SELECT string_agg(e.people, ',') FROM expedites e
-                      WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed') END AS moved_to ",
+                    CASE WHEN $6::bool THEN (SELECT json_agg(e.people::json)::text FROM expedites e
+                      WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed' AND e.people IS NOT NULL) END AS moved_to ",
             $($from_where,)*
             " AND a.finished_at IS NULL AND coalesce(t.start_time, t.first_seen) <= $4
               AND (a.task_id, a.user_id) > ($2, $3)

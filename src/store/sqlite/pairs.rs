@@ -32,8 +32,8 @@ macro_rules! pair_history_columns {
             FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
            WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind IN ('transfer', 'add_assignee') AND ea.counts = 1
            ORDER BY e.id DESC LIMIT 1) END AS moved,
-         CASE WHEN ?6 THEN (SELECT group_concat(e.people, ',') FROM expedites e
-           WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed') END AS moved_to"
+         CASE WHEN ?6 THEN (SELECT json_group_array(e.people) FROM expedites e
+           WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed' AND e.people IS NOT NULL) END AS moved_to"
     };
 }
 
@@ -60,8 +60,8 @@ struct PairRow {
     chat_id: Option<String>,
     /// The last move from this assignee, as [`crate::store::MovedRow`].
     moved: Option<crate::store::MovedRow>,
-    /// Who moves of the task named, comma-separated.
-    moved_to: Option<String>,
+    /// Who moves of the task named: a JSON array of each move's array (as text).
+    moved_to: Option<serde_json::Value>,
 }
 
 impl Sqlite {
@@ -84,7 +84,7 @@ impl Sqlite {
         loop {
             let query = match scope {
                 PairScope::FirstSeenSince(since) => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved), 'moved_to', moved_to)) FROM (",
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved), 'moved_to', json(moved_to))) FROM (",
                     "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     // CROSS JOIN keeps tasks the outer loop: the few first seen this cycle are
@@ -96,7 +96,7 @@ impl Sqlite {
                 ))
                 .bind(ms(since)),
                 PairScope::All => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved), 'moved_to', moved_to)) FROM (",
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved), 'moved_to', json(moved_to))) FROM (",
                     "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     " FROM assignments a JOIN tasks t ON t.task_id = a.task_id
@@ -106,7 +106,7 @@ impl Sqlite {
                 ))
                 .bind(None::<i64>),
                 PairScope::TasksOf(user) => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved), 'moved_to', moved_to)) FROM (",
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved), 'moved_to', json(moved_to))) FROM (",
                     "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     " FROM assignments mine JOIN assignments a ON a.task_id = mine.task_id JOIN tasks t ON t.task_id = a.task_id
@@ -116,7 +116,7 @@ impl Sqlite {
                 ))
                 .bind(user),
                 PairScope::Tasks(ids) => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved), 'moved_to', moved_to)) FROM (",
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved), 'moved_to', json(moved_to))) FROM (",
                     "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     " FROM assignments a JOIN tasks t ON t.task_id = a.task_id
@@ -164,7 +164,7 @@ impl Sqlite {
                     chat_id: row.chat_id,
                     away: away.get(&after.1).cloned().unwrap_or_default(),
                     moved: row.moved.and_then(crate::store::move_record),
-                    moved_to: crate::store::people_of(row.moved_to),
+                    moved_to: crate::store::people_in(row.moved_to),
                 });
             }
             if !full {
