@@ -166,7 +166,10 @@ pub fn build(
                 e.sort_key = (2, Some(since));
                 return e;
             }
-            if !matches!(verdict, Verdict::Silenced { .. } | Verdict::Away { .. }) {
+            if !matches!(
+                verdict,
+                Verdict::Silenced { .. } | Verdict::Away { .. } | Verdict::MovedAway { .. }
+            ) {
                 describe_escalation(&mut e, config, user, &facts, now, &when);
             }
             match verdict {
@@ -301,6 +304,13 @@ pub fn build(
                         }
                         e.sort_key = (2, Some(until));
                     }
+                Verdict::MovedAway { at, .. } => {
+                    let _ = at;
+                    // The move's own words follow (`moved`); nothing more goes to them.
+                    e.status = "moved_away";
+                    e.why = format!("not {}'s any more: no more reminders to them", e.assignee);
+                    e.sort_key = (3, Some(at));
+                }
                 Verdict::NoRule => {
                     e.status = "no_rule";
                     e.why = "no rule matches".into();
@@ -756,6 +766,7 @@ calendar = "office"
             away: Vec::new(),
             moved: None,
             moved_to: Vec::new(),
+            moved_in: None,
         };
         // 2031-01-01 is a Wednesday (a holiday here), 01-04 a Saturday (a make-up day).
         // (case, assignee, started, now, status, next time as local "DD HH:MM")

@@ -269,7 +269,7 @@ pub async fn check_new(
         return refuse(
             "user_id",
             format!(
-                "{} {u:?} is not a watched user: only [[users]] are reminded, so only they can be silenced ({})",
+                "{} {u} is not a watched user: only [[users]] are reminded, so only they can be silenced ({})",
                 names.of("user_id"),
                 watched(config)
             ),

@@ -190,6 +190,7 @@ impl Validator<'_> {
             )
             .map_err(|e| self.err("away.opinion", Some(opinion.span()), e))?;
         }
+        away.deputy_after = raw.deputy_after.map(|d| d.0);
         Ok(away)
     }
 }

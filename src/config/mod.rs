@@ -87,6 +87,9 @@ pub struct AwayConfig {
     pub deputy_action: DeputyAction,
     /// The opinion a move carries: the rules' placeholders plus `{deputy}` and `{until}`.
     pub opinion: crate::domain::opinion::OpinionTemplate,
+    /// `deputy_after`: how long after a task is moved to someone their first reminder comes;
+    /// `None`: the rule's `after`.
+    pub deputy_after: Option<Duration>,
 }
 
 /// `[away] deputy_action`.
@@ -125,6 +128,7 @@ impl Default for AwayConfig {
                 &["deputy", "until"],
             )
             .expect("the default away opinion is valid"),
+            deputy_after: None,
         }
     }
 }
@@ -476,6 +480,7 @@ impl Config {
             rules: &self.rules,
             calendars: &self.calendars,
             timezone: self.schedule.timezone,
+            deputy_after: self.away.deputy_after,
         }
     }
 

@@ -42,6 +42,7 @@ pub(super) struct RawConfig {
 pub(super) struct RawAway {
     pub(super) deputy_action: Option<Spanned<String>>,
     pub(super) opinion: Option<Spanned<String>>,
+    pub(super) deputy_after: Option<HumanDuration>,
 }
 
 #[derive(Deserialize)]
@@ -287,6 +288,9 @@ pub(super) enum AgeClockName {
     Working,
 }
 
+/// The longest duration a config may give (a century, exclusive).
+pub(super) const MAX_DURATION: Duration = Duration::from_secs(36_525 * 86_400);
+
 /// A humantime duration (`90s`, `10m`, `24h`, `3d`).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct HumanDuration(pub(super) Duration);
@@ -305,13 +309,19 @@ impl<'de> Deserialize<'de> for HumanDuration {
                 )));
             }
         };
-        humantime::parse_duration(text.trim())
-            .map(HumanDuration)
-            .map_err(|e| {
-                serde::de::Error::custom(format!(
-                    "invalid duration \"{text}\" ({e}); write it like \"90s\", \"10m\", \"24h\" or \"3d\""
-                ))
-            })
+        let d = humantime::parse_duration(text.trim()).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration \"{text}\" ({e}); write it like \"90s\", \"10m\", \"24h\" or \"3d\""
+            ))
+        })?;
+        // Time arithmetic on a duration past this could leave the calendar's range; nothing
+        // here waits that long.
+        if d >= MAX_DURATION {
+            return Err(serde::de::Error::custom(format!(
+                "duration \"{text}\" is a century or more; give one below \"36525d\""
+            )));
+        }
+        Ok(HumanDuration(d))
     }
 }
 

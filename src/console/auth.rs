@@ -270,8 +270,10 @@ async fn start_session(live: &super::Live, who: String, next: &str) -> Result<Re
         .ok_or(Failure::NotFound("no console".into()))?;
     let id = random_token();
     let now = now();
-    let expires_at =
-        now + chrono::TimeDelta::from_std(console.session).unwrap_or(chrono::TimeDelta::hours(12));
+    let expires_at = chrono::TimeDelta::from_std(console.session)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(now + chrono::TimeDelta::hours(12));
     let session = Session {
         who: who.clone(),
         csrf: random_token(),

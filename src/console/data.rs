@@ -138,6 +138,7 @@ pub(crate) const STATES: &[&str] = &[
     "away",
     "reminders_over",
     "not_reminded",
+    "moved_away",
     "no_rule",
     "unconfirmed",
     "unwatched",

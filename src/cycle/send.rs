@@ -112,7 +112,9 @@ impl Engine {
                 },
                 () = at(next_slot), if may_send => {
                     let call = queue.calls.pop().expect("guarded");
-                    if let Some(call) = cap.admit(call, &mut report) {
+                    if let Some(call) = self.still_free(call, &mut report).await?
+                        && let Some(call) = cap.admit(call, &mut report)
+                    {
                         self.expedite(call, dry_run, &mut report).await?;
                     }
                     taken += 1;
@@ -123,7 +125,9 @@ impl Engine {
                 }
                 () = at(next_escalation), if may_escalate => {
                     let escalation = queue.escalations.pop_front().expect("guarded");
-                    self.escalate(escalation, dry_run, &mut report).await?;
+                    if let Some(escalation) = self.escalation_still_free(escalation, &mut report).await? {
+                        self.escalate(escalation, dry_run, &mut report).await?;
+                    }
                 }
             }
         }
@@ -448,6 +452,89 @@ impl DailyCap<'_> {
             *self.given.entry(a.user_id.clone()).or_default() += 1;
         }
         (!call.assignees.is_empty()).then_some(call)
+    }
+}
+
+impl Engine {
+    /// A reminder about to go, looked at again: a silence made or an away window begun since
+    /// the cycle decided holds its assignees back now (the call goes to the others, or not at
+    /// all). Decisions are made at the cycle's start; people change them while it runs.
+    async fn still_free(
+        &self,
+        mut call: Call,
+        report: &mut CycleReport,
+    ) -> Result<Option<Call>, CycleError> {
+        let holds = self
+            .store
+            .holds_now(&call.task_id, self.clock.now())
+            .await?;
+        let mut names = std::mem::take(&mut call.names).into_iter();
+        let mut kept = Vec::new();
+        let before = call.assignees.len();
+        call.assignees.retain(|a| {
+            let name = names.next().unwrap_or_default();
+            if holds.is_away(&a.user_id) {
+                report.away += 1;
+                tracing::info!(task_id = %call.task_id, user = %a.user_id, "not reminded: away since the cycle decided");
+                false
+            } else if holds.holds(&a.user_id) {
+                report.silenced += 1;
+                tracing::info!(task_id = %call.task_id, user = %a.user_id, "not reminded: silenced since the cycle decided");
+                false
+            } else {
+                kept.push(name);
+                true
+            }
+        });
+        call.names = kept;
+        if call.assignees.len() != before && !call.assignees.is_empty() {
+            call.render_opinion(&self.config.rules);
+        }
+        Ok((!call.assignees.is_empty()).then_some(call))
+    }
+
+    /// An escalation or a move about to go, looked at again as [`Self::still_free`] does: its
+    /// assignees held now are left out, and so is anyone away now that it would copy, invite or
+    /// move the task to. A move to the deputy goes only while the window still holds.
+    async fn escalation_still_free(
+        &self,
+        mut esc: Escalation,
+        report: &mut CycleReport,
+    ) -> Result<Option<Escalation>, CycleError> {
+        let holds = self.store.holds_now(&esc.task_id, self.clock.now()).await?;
+        let mut names = std::mem::take(&mut esc.names).into_iter();
+        let mut kept = Vec::new();
+        let deputy = esc.deputy;
+        esc.assignees.retain(|a| {
+            let name = names.next().unwrap_or_default();
+            let silenced = holds.whole_task || holds.silenced.contains(&a.user_id);
+            let away = holds.is_away(&a.user_id);
+            // A deputy's move is for someone away; anything else is for someone here.
+            let go = !silenced && (away == deputy);
+            if go {
+                kept.push(name);
+            } else {
+                tracing::info!(task_id = %esc.task_id, user = %a.user_id, kind = esc.kind.as_str(),
+                    silenced, away, "not sent for this assignee: a silence or an away window changed since the cycle decided");
+            }
+            go
+        });
+        esc.names = kept;
+        let targets = esc.people.len();
+        esc.people.retain(|p| !holds.is_away(p));
+        let dropped_targets = esc.people.len() != targets;
+        let nobody = esc.assignees.is_empty()
+            || (esc.people.is_empty()
+                && matches!(
+                    esc.kind,
+                    CallKind::Cc | CallKind::Transfer | CallKind::AddAssignee
+                ))
+            || (dropped_targets && esc.kind.moves());
+        if nobody {
+            report.away += esc.assignees.len() as u64;
+            return Ok(None);
+        }
+        Ok(Some(esc))
     }
 }
 

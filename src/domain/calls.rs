@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::decide::{self, EscalationVerdict, PairFacts, Verdict};
 use super::opinion::{OpinionTemplate, OpinionValues};
@@ -126,6 +126,8 @@ pub struct Escalation {
     pub chat_name: String,
     /// A move's opinion.
     pub opinion: String,
+    /// A move to the deputy of away assignees (it goes only while their window holds).
+    pub deputy: bool,
 }
 
 /// What a planner made of the pairs it saw.
@@ -279,6 +281,7 @@ impl<'c> Planner<'c> {
                 chat_id: None,
                 chat_name: String::new(),
                 opinion: text,
+                deputy: true,
             });
         }
         out
@@ -321,6 +324,8 @@ impl<'c> Planner<'c> {
                 }
                 return;
             }
+            // Transferred away from them: not theirs any more.
+            Verdict::MovedAway { .. } => return,
             _ => {}
         }
         if let Some(EscalationVerdict::Due { cc, chat, moves }) =
@@ -371,7 +376,25 @@ impl<'c> Planner<'c> {
             &mut unsendable,
         );
         escalations.extend(moves);
+        // A task transferred away from an assignee this cycle is not also reminded to them: the
+        // move and the reminder of one (task, assignee) are decided together, never both.
+        let transferred: FxHashSet<(&str, &str)> = escalations
+            .iter()
+            .filter(|e| e.kind == CallKind::Transfer)
+            .flat_map(|e| {
+                e.assignees
+                    .iter()
+                    .map(move |a| (e.task_id.as_str(), a.user_id.as_str()))
+            })
+            .collect();
+        for due in self.by_task.values_mut() {
+            due.retain(|d| !transferred.contains(&(d.row.task_id.as_str(), d.user.id.as_str())));
+        }
+        drop(transferred);
         for (task_id, due) in self.by_task {
+            if due.is_empty() {
+                continue;
+            }
             // The earliest rule among the due assignees speaks for the call: its operator, its opinion.
             let lead = due
                 .iter()
@@ -543,6 +566,7 @@ fn plan_escalations(
                 chat_id: None,
                 chat_name: String::new(),
                 opinion: String::new(),
+                deputy: false,
             });
         }
         let (chat_with, chat_names) = recipients(|p| p.chat);
@@ -574,6 +598,7 @@ fn plan_escalations(
                 chat_id: row.chat_id.clone(),
                 chat_name,
                 opinion: String::new(),
+                deputy: false,
             });
         }
         let scene = Scene {
@@ -705,6 +730,7 @@ fn plan_moves(
             chat_id: None,
             chat_name: String::new(),
             opinion,
+            deputy: false,
         });
     }
     out

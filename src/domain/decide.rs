@@ -34,6 +34,8 @@ pub struct PairFacts<'a> {
     pub moved: Option<&'a super::MoveRecord>,
     /// Everyone the task was moved to so far (by anyone's move).
     pub moved_to: &'a [String],
+    /// When the task was last moved to this assignee, if it was.
+    pub moved_in: Option<DateTime<Utc>>,
 }
 
 /// When a pair was escalated, by each kind of escalation.
@@ -94,6 +96,12 @@ pub enum Verdict {
         deputy: Option<String>,
         reason: String,
     },
+    /// The task was transferred away from this assignee (sent, or possibly sent): it is not
+    /// theirs any more, so nothing reminds or escalates to them about it.
+    MovedAway {
+        rule: Option<usize>,
+        at: DateTime<Utc>,
+    },
     NoRule,
 }
 
@@ -105,10 +113,25 @@ impl Verdict {
             | Verdict::Waiting { rule, .. }
             | Verdict::Deferred { rule, .. }
             | Verdict::Exhausted { rule, .. } => Some(*rule),
-            Verdict::Silenced { rule, .. } | Verdict::Away { rule, .. } => *rule,
+            Verdict::Silenced { rule, .. }
+            | Verdict::Away { rule, .. }
+            | Verdict::MovedAway { rule, .. } => *rule,
             Verdict::NoRule => None,
         }
     }
+}
+
+/// Of the windows holding at `now`, the one that speaks (its deputy, its reason): the one that
+/// started last — but one with a deputy is not hidden by one without (a long leave entered
+/// without a deputy and a trip with one: the trip's deputy takes the work).
+pub fn holding_window(
+    windows: &[super::AwayWindow],
+    now: DateTime<Utc>,
+) -> Option<&super::AwayWindow> {
+    windows
+        .iter()
+        .filter(|w| w.holds_at(now))
+        .max_by_key(|w| (w.deputy.is_some(), w.from, w.until))
 }
 
 /// When someone away until `until` is back: windows that touch or overlap it chain on.
@@ -185,6 +208,15 @@ pub fn decide(
     now: DateTime<Utc>,
 ) -> Verdict {
     let owner = owning_rule(policy.rules, user, facts);
+    if let Some(m) = facts.moved
+        && m.kind == super::CallKind::Transfer
+        && m.refused.is_none()
+    {
+        return Verdict::MovedAway {
+            rule: owner,
+            at: m.at,
+        };
+    }
     if let Some((until, reason)) = facts.silence
         && now < until
     {
@@ -194,12 +226,7 @@ pub fn decide(
             reason: reason.to_owned(),
         };
     }
-    if let Some(w) = facts
-        .away
-        .iter()
-        .filter(|w| w.holds_at(now))
-        .max_by_key(|w| w.until)
-    {
+    if let Some(w) = holding_window(facts.away, now) {
         return Verdict::Away {
             rule: owner,
             until: away_until(facts.away, w.until),
@@ -219,7 +246,12 @@ pub fn decide(
         };
     }
     let (base, wait) = if facts.sent == 0 {
-        (facts.started(), rule.after)
+        // Someone a task was moved to has it only since the move: the first reminder waits
+        // `deputy_after` (the rule's `after`) from there.
+        match facts.moved_in {
+            Some(at) if at > facts.started() => (at, policy.deputy_after.unwrap_or(rule.after)),
+            _ => (facts.started(), rule.after),
+        }
     } else {
         match rule.gap_before(facts.sent + 1) {
             None => {

@@ -76,7 +76,13 @@ pub fn phased_due(
     every: Duration,
     period: Duration,
 ) -> DateTime<Utc> {
-    let plain = last + TimeDelta::from_std(every).unwrap_or(TimeDelta::MAX);
+    let plain = TimeDelta::from_std(every)
+        .ok()
+        .and_then(|d| last.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if plain == DateTime::<Utc>::MAX_UTC {
+        return plain;
+    }
     let every_s = every.as_secs();
     if every < period.saturating_mul(4) || every_s == 0 {
         return plain;
@@ -84,7 +90,11 @@ pub fn phased_due(
     let every_s = i64::try_from(every_s).unwrap_or(i64::MAX);
     let phase = (xxhash_rust::xxh3::xxh3_64(user_id.as_bytes()) % every_s as u64) as i64;
     let point = phase + (plain.timestamp() - phase).div_euclid(every_s) * every_s;
-    let near = (last + TimeDelta::from_std(period).unwrap_or_default()).timestamp();
+    let near = TimeDelta::from_std(period)
+        .ok()
+        .and_then(|d| last.checked_add_signed(d))
+        .unwrap_or(last)
+        .timestamp();
     if point > near {
         DateTime::<Utc>::from_timestamp(point, 0).unwrap_or(plain)
     } else {

@@ -25,6 +25,9 @@ pub struct Policy<'a> {
     pub rules: &'a [Rule],
     pub calendars: &'a [Calendar],
     pub timezone: Tz,
+    /// `[away] deputy_after`: how long after a move to someone their first reminder comes
+    /// (`None`: the rule's `after`).
+    pub deputy_after: Option<std::time::Duration>,
 }
 
 /// A pending (task, assignee) with everything the decision needs.
@@ -60,6 +63,9 @@ pub struct Pair {
     /// Everyone the task was moved to so far (by any assignee's move made or possibly made):
     /// a move to someone who has it already is not made again.
     pub moved_to: Vec<String>,
+    /// When the task was last moved to this assignee (a transfer or add_assignee naming them),
+    /// when it was: their first reminder counts from there.
+    pub moved_in: Option<DateTime<Utc>>,
 }
 
 /// A move of a task from an assignee (to a deputy, or by escalation), as the ledger holds it.
@@ -138,6 +144,7 @@ impl Pair {
             away: &self.away,
             moved: self.moved.as_ref(),
             moved_to: &self.moved_to,
+            moved_in: self.moved_in,
         }
     }
 }

@@ -39,9 +39,9 @@ use lease::Leased as _;
 pub use lease::{Election, Lease, LeaseHolder, LeaseSettings};
 pub use lock::{InstanceLock, lock_path};
 pub use model::{
-    Absent, Away, CompleteListing, ExpediteRecord, Intent, ListedAssignment, ListingFingerprint,
-    MovedRow, NewAway, NewSilence, Outcome, PairQuery, PairScope, PairSort, Session, Silence,
-    StoredTask, TaskAssignees, TaskRecord, move_record, people_in, people_of,
+    Absent, Away, CompleteListing, ExpediteRecord, HoldsNow, Intent, ListedAssignment,
+    ListingFingerprint, MovedRow, NewAway, NewSilence, Outcome, PairQuery, PairScope, PairSort,
+    Session, Silence, StoredTask, TaskAssignees, TaskRecord, move_record, people_in, people_of,
 };
 
 /// Which database `[storage] database` names.
@@ -305,6 +305,9 @@ store_api! {
     fn end_away(&self, id: i64, by: &str, now: DateTime<Utc>) -> Option<Away>;
     /// Every user's away windows not ended by hand (the pairs carry them to the decisions).
     fn open_away(&self) -> FxHashMap<String, Vec<crate::domain::AwayWindow>>;
+    /// What holds a task's calls back at `now`, looked at again just before a call goes: the
+    /// assignees a silence holds (`None` in the list: the whole task), and everyone away.
+    fn holds_now(&self, task_id: &str, now: DateTime<Utc>) -> HoldsNow;
 }
 
 #[cfg(test)]

@@ -609,3 +609,25 @@ impl From<AwayRow> for Away {
         }
     }
 }
+
+/// What holds a task's calls back at one moment (see `Store::holds_now`).
+#[derive(Debug, Clone, Default)]
+pub struct HoldsNow {
+    /// A silence holds every assignee of the task.
+    pub whole_task: bool,
+    /// Assignees a silence of their own holds.
+    pub silenced: Vec<String>,
+    /// Everyone away at that moment.
+    pub away: Vec<String>,
+}
+
+impl HoldsNow {
+    /// Is `user` held back on this task (silenced, or away)?
+    pub fn holds(&self, user: &str) -> bool {
+        self.whole_task || self.silenced.iter().any(|u| u == user) || self.is_away(user)
+    }
+
+    pub fn is_away(&self, user: &str) -> bool {
+        self.away.iter().any(|u| u == user)
+    }
+}

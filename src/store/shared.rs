@@ -717,4 +717,32 @@ in_both! {
         }
         Ok(by_user)
     }
+
+    /// What holds a task's calls back at `now`: its active silences and who is away.
+    pub(in crate::store) async fn holds_now(
+        &self,
+        task_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<super::HoldsNow, StoreError> {
+        let silenced: Vec<(Option<String>,)> = sqlx::query_as(
+            "SELECT user_id FROM silences WHERE task_id = $1 AND ended_at IS NULL AND until > $2",
+        )
+        .bind(task_id)
+        .bind(ms(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read silences"))?;
+        let away: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT user_id FROM away WHERE ended_at IS NULL AND starts_at <= $1 AND until > $1",
+        )
+        .bind(ms(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read away windows"))?;
+        Ok(super::HoldsNow {
+            whole_task: silenced.iter().any(|(u,)| u.is_none()),
+            silenced: silenced.into_iter().filter_map(|(u,)| u).collect(),
+            away: away.into_iter().map(|(u,)| u).collect(),
+        })
+    }
 }

@@ -368,6 +368,7 @@ fn decision_table() {
             away: &[],
             moved: None,
             moved_to: &[],
+            moved_in: None,
         };
         assert_eq!(
             decide(&config.policy(), user, &facts, c.now),
@@ -397,6 +398,7 @@ fn missing_start_time_counts_from_first_seen() {
         away: &[],
         moved: None,
         moved_to: &[],
+        moved_in: None,
     };
     assert_eq!(
         facts.wall_age(sh(2026, 9, 21, 9, 0)),
@@ -449,6 +451,7 @@ fn dst_night_in_a_zone_that_has_one() {
         away: &[],
         moved: None,
         moved_to: &[],
+        moved_in: None,
     };
     // Four working hours from 23:00 on a 23-hour day end at 04:00 local, not 03:00.
     let due = ny
@@ -524,6 +527,7 @@ fn ladder_silence_and_escalation_table() {
         away: &[],
         moved: None,
         moved_to: &[],
+        moved_in: None,
     };
     // The ladder: 2nd 4h after the 1st, 3rd 12h after the 2nd, then every 1d.
     // (case, sent, last sent, now, want)
@@ -748,6 +752,7 @@ fn an_escalation_that_moves_rests_a_day_after_a_refusal_and_is_done_once_moved()
         } else {
             &[]
         },
+        moved_in: None,
     };
     let refused_at = sh(2026, 9, 28, 12, 0);
     let refused: &'static MoveRecord = Box::leak(Box::new(MoveRecord {
@@ -805,6 +810,7 @@ fn an_escalation_that_moves_rests_a_day_after_a_refusal_and_is_done_once_moved()
     // Moved to the target by another assignee's escalation: nothing left for this one.
     let by_another = PairFacts {
         moved_to: &target,
+        moved_in: None,
         ..facts(None)
     };
     assert_eq!(

@@ -114,17 +114,23 @@ both_backends! {
             env.fake.expedites()
         );
 
-        // The deputy, an assignee like any other, is reminded (the task's age counts from its
-        // start: at once, in this cycle or the next, as their listing finds it); nothing moves
-        // twice.
+        // The deputy, an assignee like any other, is first reminded the rule's `after` (24 h)
+        // after the move — not half a minute later because the task is old; nothing moves twice.
         for _ in 0..3 {
             clock.advance(Duration::from_secs(60));
             cycle(&engine).await;
         }
         assert_eq!(moves_of(&env, "due"), 1);
-        let to_u2: Vec<_> = env.fake.expedites().into_iter().filter(|e| e.task_id == "due").collect();
-        assert_eq!(to_u2.len(), 1, "{to_u2:?}");
-        assert_eq!(to_u2[0].expediting_user_ids, vec!["u2".to_owned()]);
+        let to_u2 = |env: &TestEnv| -> Vec<_> {
+            env.fake.expedites().into_iter().filter(|e| e.task_id == "due").collect()
+        };
+        assert!(to_u2(&env).is_empty(), "{:?}", to_u2(&env));
+        let plan = env.plan_json().await;
+        let deputy = plan.iter()
+            .find(|e| e["task_id"] == "due" && e["assignee_id"] == "u2")
+            .expect("the deputy's pair is planned");
+        assert_eq!(deputy["status"], "waiting", "{deputy}");
+        let _ = &clock;
         // On the record: the task's history names the move, from whom and to whom.
         let record = engine.store.task_record("due").await.unwrap().unwrap();
         let call = record.calls.iter().find(|c| c.kind == "transfer").expect("the move is in the history");
@@ -458,8 +464,9 @@ transfer_to = "7001"
         let moves = env.fake.moves();
         assert_eq!(moves.len(), 2, "{moves:?}");
         assert_eq!(moves[1].endpoint, Endpoint::Transfer);
-        // From the overdue assignees: u1, and u3 (added, reminded too, and silent as well).
-        assert_eq!(moves[1].from_user_ids, vec!["u1".to_owned(), "u3".to_owned()]);
+        // From the overdue assignees: u1 only — u3 has the task since the move, 3 h ago, and
+        // is first reminded the rule's `after` (24 h) after it, so is not overdue.
+        assert_eq!(moves[1].from_user_ids, vec!["u1".to_owned()]);
         assert_eq!(moves[1].to_user_ids, vec!["7001".to_owned()]);
         for _ in 0..3 {
             clock.advance(Duration::from_secs(13 * 3600));
@@ -508,6 +515,41 @@ add_assignee = ["u3"]
             cycle(&engine).await;
         }
         assert_eq!(env.fake.moves().len(), 1, "{:?}", env.fake.moves());
+        engine.store.close().await;
+    }
+}
+
+both_backends! {
+    /// The deputy is first reminded the rule's `after` after the move, or `[away]
+    /// deputy_after` when set; the away user is never reminded of the task moved from them.
+    #[tokio::test]
+    pub async fn the_deputy_is_first_reminded_deputy_after_the_move() {
+        let env = TestEnv::new().await;
+        env.write_config("", &format!("{}\n", away_rules("transfer")).replace(
+            "[away]\n", "[away]\ndeputy_after = \"4h\"\n"));
+        with_cron(&env, "0 */10 * * * *");
+        env.add(FakeTask::new("due", &["u1"], 30 * HOUR));
+        away(&env, "u1", "u2").await;
+        let (engine, clock) = engine(&env).await;
+        cycle(&engine).await;
+        assert_eq!(moves_of(&env, "due"), 1);
+        let to = |env: &TestEnv, who: &str| {
+            env.fake
+                .expedites()
+                .iter()
+                .filter(|e| e.task_id == "due" && e.expediting_user_ids.contains(&who.to_owned()))
+                .count()
+        };
+        for hours in [1, 2, 3] {
+            clock.advance(Duration::from_secs(3600));
+            cycle(&engine).await;
+            assert_eq!(to(&env, "u2"), 0, "{hours} h after the move");
+        }
+        clock.advance(Duration::from_secs(3600 + 60));
+        cycle(&engine).await;
+        cycle(&engine).await;
+        assert_eq!(to(&env, "u2"), 1, "4 h after the move: {:?}", env.fake.expedites());
+        assert_eq!(to(&env, "u1"), 0, "{:?}", env.fake.expedites());
         engine.store.close().await;
     }
 }

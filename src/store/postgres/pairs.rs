@@ -35,7 +35,10 @@ macro_rules! pairs_sql {
                       WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind IN ('transfer', 'add_assignee') AND ea.counts
                       ORDER BY e.id DESC LIMIT 1) END AS moved,
                     CASE WHEN $6::bool THEN (SELECT json_agg(e.people::json)::text FROM expedites e
-                      WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed' AND e.people IS NOT NULL) END AS moved_to ",
+                      WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed' AND e.people IS NOT NULL) END AS moved_to,
+                    CASE WHEN $6::bool THEN (SELECT max(coalesce(e.outcome_at, e.intent_at)) FROM expedites e
+                      WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed'
+                        AND e.people IS NOT NULL AND jsonb_exists(e.people::jsonb, a.user_id)) END AS moved_in ",
             $($from_where,)*
             " AND a.finished_at IS NULL AND coalesce(t.start_time, t.first_seen) <= $4
               AND (a.task_id, a.user_id) > ($2, $3)
@@ -95,6 +98,7 @@ fn pair_of(r: &PgRow) -> Result<Pair, sqlx::Error> {
         away: Vec::new(),
         moved,
         moved_to: crate::store::people_of(r.try_get("moved_to")?),
+        moved_in: r.try_get::<Option<i64>, _>("moved_in")?.map(from_ms),
     })
 }
 

@@ -33,7 +33,10 @@ macro_rules! pair_history_columns {
            WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind IN ('transfer', 'add_assignee') AND ea.counts = 1
            ORDER BY e.id DESC LIMIT 1) END AS moved,
          CASE WHEN ?6 THEN (SELECT json_group_array(e.people) FROM expedites e
-           WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed' AND e.people IS NOT NULL) END AS moved_to"
+           WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed' AND e.people IS NOT NULL) END AS moved_to,
+         CASE WHEN ?6 THEN (SELECT max(coalesce(e.outcome_at, e.intent_at)) FROM expedites e, json_each(e.people) j
+           WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed'
+             AND e.people IS NOT NULL AND j.value = a.user_id) END AS moved_in"
     };
 }
 
@@ -62,6 +65,8 @@ struct PairRow {
     moved: Option<crate::store::MovedRow>,
     /// Who moves of the task named: a JSON array of each move's array (as text).
     moved_to: Option<serde_json::Value>,
+    /// When a move last named this assignee as its target.
+    moved_in: Option<i64>,
 }
 
 impl Sqlite {
@@ -84,7 +89,7 @@ impl Sqlite {
         loop {
             let query = match scope {
                 PairScope::FirstSeenSince(since) => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved), 'moved_to', json(moved_to))) FROM (",
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved), 'moved_to', json(moved_to), 'moved_in', moved_in)) FROM (",
                     "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     // CROSS JOIN keeps tasks the outer loop: the few first seen this cycle are
@@ -96,7 +101,7 @@ impl Sqlite {
                 ))
                 .bind(ms(since)),
                 PairScope::All => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved), 'moved_to', json(moved_to))) FROM (",
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved), 'moved_to', json(moved_to), 'moved_in', moved_in)) FROM (",
                     "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     " FROM assignments a JOIN tasks t ON t.task_id = a.task_id
@@ -106,7 +111,7 @@ impl Sqlite {
                 ))
                 .bind(None::<i64>),
                 PairScope::TasksOf(user) => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved), 'moved_to', json(moved_to))) FROM (",
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved), 'moved_to', json(moved_to), 'moved_in', moved_in)) FROM (",
                     "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     " FROM assignments mine JOIN assignments a ON a.task_id = mine.task_id JOIN tasks t ON t.task_id = a.task_id
@@ -116,7 +121,7 @@ impl Sqlite {
                 ))
                 .bind(user),
                 PairScope::Tasks(ids) => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved), 'moved_to', json(moved_to))) FROM (",
+                    "SELECT json_group_array(json_object('task_id', task_id, 'user_id', user_id, 'labels', json(labels), 'initiator_id', initiator_id, 'initiator_name', initiator_name, 'start_time', start_time, 'first_seen', first_seen, 'flows', flows, 'sent', sent, 'last_sent', last_sent, 'missing_since', missing_since, 'cc_at', cc_at, 'chat_at', chat_at, 'confirmed_at', confirmed_at, 'silence', json(silence), 'chat_id', chat_id, 'moved', json(moved), 'moved_to', json(moved_to), 'moved_in', moved_in)) FROM (",
                     "SELECT a.task_id, a.user_id, t.labels, t.initiator_id, t.initiator_name, t.start_time, t.first_seen, a.missing_since, ",
                     pair_history_columns!(),
                     " FROM assignments a JOIN tasks t ON t.task_id = a.task_id
@@ -165,6 +170,7 @@ impl Sqlite {
                     away: away.get(&after.1).cloned().unwrap_or_default(),
                     moved: row.moved.and_then(crate::store::move_record),
                     moved_to: crate::store::people_in(row.moved_to),
+                    moved_in: row.moved_in.map(from_ms),
                 });
             }
             if !full {
