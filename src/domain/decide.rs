@@ -402,3 +402,45 @@ pub fn decide_escalation(
         }),
     }
 }
+
+#[cfg(test)]
+mod window_tests {
+    use super::super::AwayWindow;
+    use super::holding_window;
+    use chrono::{TimeZone, Utc};
+
+    fn w(from_day: u32, until_day: u32, deputy: Option<&str>) -> AwayWindow {
+        AwayWindow {
+            from: Utc.with_ymd_and_hms(2030, 3, from_day, 0, 0, 0).unwrap(),
+            until: Utc.with_ymd_and_hms(2030, 3, until_day, 0, 0, 0).unwrap(),
+            deputy: deputy.map(str::to_owned),
+            reason: format!("{from_day}-{until_day}"),
+        }
+    }
+
+    #[test]
+    fn the_window_that_started_last_holds_and_a_deputy_is_not_hidden() {
+        let now = Utc.with_ymd_and_hms(2030, 3, 5, 12, 0, 0).unwrap();
+        // A two-week leave without a deputy, a three-day trip with one inside it: the trip's
+        // deputy (it would be hidden by "the one ending last").
+        let leave = w(1, 15, None);
+        let trip = w(4, 7, Some("8302"));
+        let both = [leave.clone(), trip.clone()];
+        assert_eq!(holding_window(&both, now), Some(&trip));
+        // Two with deputies: the one that started last.
+        let later = w(5, 6, Some("8303"));
+        let three = [leave.clone(), trip.clone(), later.clone()];
+        assert_eq!(holding_window(&three, now), Some(&later));
+        // None with a deputy: the one that started last.
+        let short = w(5, 6, None);
+        assert_eq!(
+            holding_window(&[leave.clone(), short.clone()], now),
+            Some(&short)
+        );
+        // A window over or to come holds nothing.
+        assert_eq!(
+            holding_window(&[w(1, 2, Some("x")), w(9, 10, Some("y"))], now),
+            None
+        );
+    }
+}

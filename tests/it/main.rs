@@ -14,6 +14,7 @@ mod cycle;
 mod daemon;
 mod decide;
 mod digest;
+mod edges;
 mod engine;
 mod escalation;
 mod faults;
