@@ -219,6 +219,13 @@ fn table(config: &Config, r: &Report) -> String {
             g.backlog.over_7d
         );
     }
+    if r.total.moved_tasks_moved_away > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} moved task(s) went to someone not watched and left every watched list: moved away, not known to be done, so not in \"done\".",
+            r.total.moved_tasks_moved_away
+        );
+    }
     out
 }
 

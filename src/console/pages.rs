@@ -385,7 +385,11 @@ pub(super) async fn task(
                 dt { "Initiator" } dd { (r.initiator_name.clone().or(r.initiator_id.clone()).unwrap_or_else(|| "—".into())) }
                 dt { "Started" } dd { (r.start_time.map(|t| local(&live, t)).unwrap_or_else(|| "not given by Feishu".into())) }
                 dt { "First seen" } dd { (local(&live, r.first_seen)) }
-                dt { "Finished" } dd { (r.finished_at.map(|t| local(&live, t)).unwrap_or_else(|| "no: pending".into())) }
+                dt { "Finished" } dd { (match r.finished_at {
+                    None => "no: pending".to_owned(),
+                    Some(t) if r.moved_away => format!("moved away {} (not known to be done)", local(&live, t)),
+                    Some(t) => local(&live, t),
+                }) }
             }
             h2 { "Assignees" }
             table {
@@ -399,7 +403,7 @@ pub(super) async fn task(
             @let finished: Vec<_> = r.assignments.iter().filter(|a| a.finished_at.is_some()).collect();
             @if !finished.is_empty() {
                 p.meta { "No longer pending for: " @for (i, a) in finished.iter().enumerate() {
-                    @if i > 0 { ", " } (name(&a.user_id)) " (since " (a.finished_at.map(|t| local(&live, t)).unwrap_or_default()) ")"
+                    @if i > 0 { ", " } (name(&a.user_id)) @if a.moved_away { " (moved away" } @else { " (since" } " " (a.finished_at.map(|t| local(&live, t)).unwrap_or_default()) ")"
                 } }
             }
             h2 { "History" }
@@ -423,7 +427,7 @@ pub(super) async fn task(
                         @if let (Some(at), Some(by)) = (s.ended_at, &s.ended_by) { "; removed " (local(&live, at)) " by " (by) }
                     }
                 }
-                @if let Some(t) = r.finished_at { li { (local(&live, t)) " — finished" } }
+                @if let Some(t) = r.finished_at { li { (local(&live, t)) @if r.moved_away { " — moved away (no watched user has it; not known to be done)" } @else { " — finished" } } }
             }
             @if r.finished_at.is_none() {
                 h2 { "Silence it" }

@@ -32,6 +32,9 @@ pub struct Sent {
     pub finished_at: Option<DateTime<Utc>>,
     /// When the task finished for everyone.
     pub task_finished_at: Option<DateTime<Utc>>,
+    /// The task left every watched user's list because it was moved away (to someone not
+    /// watched): not known to be done, so not counted as done.
+    pub task_moved_away: bool,
 }
 
 /// How a report groups.
@@ -79,6 +82,9 @@ pub struct Group {
     /// Moved tasks finished since, and the median time from the move to done.
     pub moved_tasks_finished: u64,
     pub median_seconds_from_move_to_done: Option<u64>,
+    /// Moved tasks now out of every watched user's list (moved to someone not watched): not
+    /// known to be done, so not in the done figures.
+    pub moved_tasks_moved_away: u64,
     pub backlog: Backlog,
 }
 
@@ -90,6 +96,9 @@ pub struct Report {
     pub groups: Vec<Group>,
     pub total: Group,
 }
+
+/// A moved task in a report: its first move, when it finished, whether it was moved away.
+type MovedTask = (DateTime<Utc>, Option<DateTime<Utc>>, bool);
 
 /// The report over `sent` (the window's calls) and `pending` (task, assignee, started, group
 /// key source) at `now`. `group_of` names the group of an (assignee, rule) — the rule, the
@@ -113,8 +122,8 @@ pub fn build(
         group: Group,
         tasks: HashSet<String>,
         pairs: HashMap<(String, String), Reminded>,
-        /// Moved tasks: the first move, and when the task finished.
-        moved: HashMap<String, (DateTime<Utc>, Option<DateTime<Utc>>)>,
+        /// Moved tasks: the first move, when the task finished, whether it was moved away.
+        moved: HashMap<String, MovedTask>,
     }
     let mut accs: BTreeMap<String, Acc> = BTreeMap::new();
     let mut total = Acc::default();
@@ -136,10 +145,11 @@ pub fn build(
                 e.all.push(s.at);
             } else if s.kind == "transfer" || s.kind == "add_assignee" {
                 acc.group.moves += 1;
-                let e = acc
-                    .moved
-                    .entry(s.task_id.clone())
-                    .or_insert((s.at, s.task_finished_at));
+                let e = acc.moved.entry(s.task_id.clone()).or_insert((
+                    s.at,
+                    s.task_finished_at,
+                    s.task_moved_away,
+                ));
                 e.0 = e.0.min(s.at);
             } else {
                 acc.group.escalations += 1;
@@ -183,7 +193,7 @@ pub fn build(
         let mut after_move: Vec<u64> = acc
             .moved
             .values()
-            .filter_map(|(at, done)| {
+            .filter_map(|(at, done, _)| {
                 let done = done.filter(|d| d >= at)?;
                 Some((done - *at).num_seconds().max(0) as u64)
             })
@@ -191,6 +201,7 @@ pub fn build(
         after_move.sort_unstable();
         g.moved_tasks_finished = after_move.len() as u64;
         g.median_seconds_from_move_to_done = percentile(&after_move, 0.5);
+        g.moved_tasks_moved_away = acc.moved.values().filter(|(_, _, away)| *away).count() as u64;
         g
     };
     let groups = accs.into_iter().map(|(k, a)| finish(k, a)).collect();
@@ -230,6 +241,7 @@ mod tests {
             at: t(at),
             finished_at: done.map(t),
             task_finished_at: done.map(t),
+            task_moved_away: false,
         }
     }
 

@@ -249,7 +249,8 @@ impl ExpediteRecord {
 }
 
 /// A call that counts as both backends select it: task_id, user_id, rule, kind, intent_at,
-/// when the assignment finished, and when the task did.
+/// when the assignment finished and when the task did (neither when it was moved away), and
+/// whether the task left every watched list moved away (1).
 pub(super) type SentRow = (
     String,
     String,
@@ -258,10 +259,11 @@ pub(super) type SentRow = (
     i64,
     Option<i64>,
     Option<i64>,
+    i64,
 );
 
 pub(super) fn sent_of(
-    (task_id, user_id, rule, kind, at, finished, task_finished): SentRow,
+    (task_id, user_id, rule, kind, at, finished, task_finished, moved_away): SentRow,
 ) -> Sent {
     Sent {
         task_id,
@@ -271,6 +273,7 @@ pub(super) fn sent_of(
         at: super::from_ms(at),
         finished_at: finished.map(super::from_ms),
         task_finished_at: task_finished.map(super::from_ms),
+        task_moved_away: moved_away == 1,
     }
 }
 
@@ -509,6 +512,9 @@ pub struct TaskRecord {
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// It left every watched user's list because it was moved away (to someone not watched):
+    /// not known to be done.
+    pub moved_away: bool,
     pub assignments: Vec<AssignmentRecord>,
     pub calls: Vec<CallRecord>,
 }
@@ -517,6 +523,8 @@ pub struct TaskRecord {
 pub struct AssignmentRecord {
     pub user_id: String,
     pub first_seen: DateTime<Utc>,
+    /// Not pending for them because it was transferred away from them (not done by them).
+    pub moved_away: bool,
     pub finished_at: Option<DateTime<Utc>>,
     pub missing_since: Option<DateTime<Utc>>,
 }

@@ -312,7 +312,10 @@ in_both! {
         since: DateTime<Utc>,
     ) -> Result<Vec<crate::domain::report::Sent>, StoreError> {
         let rows: Vec<super::model::SentRow> = sqlx::query_as(
-            "SELECT ea.task_id, ea.user_id, ea.rule, ea.kind, e.intent_at, a.finished_at, t.finished_at
+            "SELECT ea.task_id, ea.user_id, ea.rule, ea.kind, e.intent_at,
+                    CASE WHEN a.moved_away = 1 THEN NULL ELSE a.finished_at END,
+                    CASE WHEN t.moved_away = 1 THEN NULL ELSE t.finished_at END,
+                    CAST(CASE WHEN t.finished_at IS NOT NULL AND t.moved_away = 1 THEN 1 ELSE 0 END AS BIGINT)
              FROM expedites e JOIN expedite_assignees ea ON ea.expedite_id = e.id
              LEFT JOIN assignments a ON a.task_id = ea.task_id AND a.user_id = ea.user_id
              LEFT JOIN tasks t ON t.task_id = ea.task_id
@@ -396,20 +399,22 @@ in_both! {
         &self,
         task_id: &str,
     ) -> Result<Option<TaskRecord>, StoreError> {
-        type TaskRow = (String, String, Option<String>, Option<String>, Option<i64>, i64, i64, Option<i64>);
+        type TaskRow = (String, String, Option<String>, Option<String>, Option<i64>, i64, i64, Option<i64>, i64);
         let row: Option<TaskRow> = sqlx::query_as(
-            "SELECT task_id, labels, initiator_id, initiator_name, start_time, first_seen, last_seen, finished_at
+            "SELECT task_id, labels, initiator_id, initiator_name, start_time, first_seen, last_seen, finished_at,
+                    CAST(moved_away AS BIGINT)
              FROM tasks WHERE task_id = $1",
         )
         .bind(task_id)
         .fetch_optional(&self.pool)
         .await
         .map_err(self.err("read a task"))?;
-        let Some((task_id, labels, initiator_id, initiator_name, start, first, last, finished)) = row else {
+        let Some((task_id, labels, initiator_id, initiator_name, start, first, last, finished, task_moved_away)) = row else {
             return Ok(None);
         };
-        let assignments: Vec<(String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT user_id, first_seen, finished_at, missing_since FROM assignments
+        type AssignmentRow = (String, i64, Option<i64>, Option<i64>, i64);
+        let assignments: Vec<AssignmentRow> = sqlx::query_as(
+            "SELECT user_id, first_seen, finished_at, missing_since, CAST(moved_away AS BIGINT) FROM assignments
              WHERE task_id = $1 ORDER BY first_seen, user_id",
         )
         .bind(&task_id)
@@ -442,12 +447,14 @@ in_both! {
             start_time: start.map(from_ms),
             first_seen: from_ms(first),
             last_seen: from_ms(last),
+            moved_away: finished.is_some() && task_moved_away == 1,
             finished_at: finished.map(from_ms),
             assignments: assignments
                 .into_iter()
-                .map(|(user_id, first, finished, missing)| AssignmentRecord {
+                .map(|(user_id, first, finished, missing, moved_away)| AssignmentRecord {
                     user_id,
                     first_seen: from_ms(first),
+                    moved_away: finished.is_some() && moved_away == 1,
                     finished_at: finished.map(from_ms),
                     missing_since: missing.map(from_ms),
                 })

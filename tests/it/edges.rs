@@ -244,3 +244,47 @@ max_times = 10
         engine.store.close().await;
     }
 }
+
+both_backends! {
+    /// A task transferred to someone not watched leaves the watched lists: it is "moved
+    /// away", not finished — the report does not count it done, the task's record says so.
+    #[tokio::test]
+    pub async fn a_task_moved_to_someone_not_watched_is_moved_away_not_done() {
+        let env = TestEnv::new().await;
+        env.write_config(
+            "",
+            r#"
+[away]
+deputy_action = "transfer"
+
+[[rules]]
+name = "chase"
+after = "24h"
+repeat = "12h"
+max_times = 10
+"#,
+        );
+        env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+        let run = env.run(&["away", "add", "--user", "u1", "--for", "3d", "--deputy", "9001"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        for _ in 0..3 {
+            assert_eq!(env.run(&["once"]).await.code, 0);
+        }
+        assert_eq!(env.fake.moves().len(), 1);
+        let run = env.run(&["report", "--json", "--since", "7d"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        let r: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let total = &r["total"];
+        assert_eq!(total["moves"], 1, "{total}");
+        assert_eq!(total["moved_tasks_finished"], 0, "{total}");
+        assert_eq!(total["moved_tasks_moved_away"], 1, "{total}");
+        assert!(total["median_seconds_from_move_to_done"].is_null(), "{total}");
+        let table = env.run(&["report"]).await;
+        assert!(table.stdout.contains("moved away, not known to be done"), "{}", table.stdout);
+        let (engine, _clock) = engine(&env).await;
+        let record = engine.store.task_record("t1").await.unwrap().unwrap();
+        assert!(record.finished_at.is_some() && record.moved_away, "{record:?}");
+        assert!(record.assignments.iter().all(|a| a.moved_away), "{record:?}");
+        engine.store.close().await;
+    }
+}

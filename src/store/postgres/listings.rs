@@ -202,7 +202,10 @@ impl Postgres {
         let mut absent = Absent::default();
         if !gone.is_empty() {
             absent.finished = sqlx::query(
-                "UPDATE assignments SET finished_at = missing_since
+                "UPDATE assignments SET finished_at = missing_since,
+                   moved_away = CASE WHEN EXISTS (SELECT 1 FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
+                     WHERE ea.task_id = assignments.task_id AND ea.user_id = assignments.user_id
+                       AND ea.kind = 'transfer' AND ea.counts AND e.outcome <> 'failed') THEN 1 ELSE 0 END
                  WHERE user_id = $2 AND finished_at IS NULL AND missing_since IS NOT NULL AND missing_since < $3
                    AND task_id = ANY($1)",
             )
@@ -230,6 +233,7 @@ impl Postgres {
             sqlx::query(
                 "UPDATE tasks SET
                    finished_at = (SELECT max(a.finished_at) FROM assignments a WHERE a.task_id = tasks.task_id),
+                   moved_away = CASE WHEN EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = tasks.task_id AND a.moved_away = 0) THEN 0 ELSE 1 END,
                    last_seen = coalesce((SELECT max(a.last_seen) FROM assignments a WHERE a.task_id = tasks.task_id), last_seen)
                  WHERE finished_at IS NULL AND task_id = ANY($1)
                    AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = tasks.task_id AND a.finished_at IS NULL)",

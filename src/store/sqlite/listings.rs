@@ -292,7 +292,10 @@ impl Sqlite {
         let gone_json = serde_json::to_string(gone).unwrap_or_else(|_| "[]".into());
         let mut tx = self.begin().await?;
         let finished = sqlx::query(
-            "UPDATE assignments SET finished_at = missing_since
+            "UPDATE assignments SET finished_at = missing_since,
+               moved_away = EXISTS (SELECT 1 FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
+                 WHERE ea.task_id = assignments.task_id AND ea.user_id = assignments.user_id
+                   AND ea.kind = 'transfer' AND ea.counts = 1 AND e.outcome <> 'failed')
              WHERE user_id = ?2 AND finished_at IS NULL AND missing_since IS NOT NULL AND missing_since < ?3
                AND task_id IN (SELECT value FROM json_each(?1))",
         )
@@ -320,6 +323,7 @@ impl Sqlite {
             sqlx::query(
                 "UPDATE tasks SET
                    finished_at = (SELECT max(a.finished_at) FROM assignments a WHERE a.task_id = tasks.task_id),
+                   moved_away = NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = tasks.task_id AND a.moved_away = 0),
                    last_seen = coalesce((SELECT max(a.last_seen) FROM assignments a WHERE a.task_id = tasks.task_id), last_seen)
                  WHERE finished_at IS NULL AND task_id IN (SELECT value FROM json_each(?1))
                  AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = tasks.task_id AND a.finished_at IS NULL)",
