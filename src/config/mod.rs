@@ -229,7 +229,12 @@ pub struct Digest {
     pub min_age: std::time::Duration,
     /// Index into [`Config::calendars`]: post only on its working days.
     pub calendar: Option<usize>,
+    /// A fire time missed (by a restart or a failover) by at most this is posted once, late.
+    pub catch_up: std::time::Duration,
 }
+
+/// `[[digests]] catch_up` unless set.
+pub const DEFAULT_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 impl Digest {
     /// Does this digest show `user`'s tasks?

@@ -95,6 +95,14 @@ impl Validator<'_> {
                 d.sign_secret_file,
                 None,
             )?;
+            let catch_up = d.catch_up.map_or(super::DEFAULT_CATCH_UP, |c| c.0);
+            if catch_up > std::time::Duration::from_secs(86_400) {
+                return Err(self.err(
+                    key("catch_up"),
+                    Some(span),
+                    "catch_up is at most \"1d\": a digest missed by longer is old news; write e.g. \"15m\" (or \"0s\" for no catch-up)",
+                ));
+            }
             out.push(Digest {
                 name,
                 cron: d.cron,
@@ -104,6 +112,7 @@ impl Validator<'_> {
                 teams: d_teams.into_iter().map(|s| s.into_inner()).collect(),
                 min_age: d.min_age.map(|m| m.0).unwrap_or_default(),
                 calendar,
+                catch_up,
             });
         }
         Ok(out)

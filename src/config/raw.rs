@@ -73,6 +73,7 @@ pub(super) struct RawDigest {
     pub(super) teams: Option<Vec<Spanned<String>>>,
     pub(super) min_age: Option<HumanDuration>,
     pub(super) calendar: Option<Spanned<String>>,
+    pub(super) catch_up: Option<HumanDuration>,
 }
 
 #[derive(Deserialize, Default)]

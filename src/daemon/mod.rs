@@ -39,7 +39,7 @@ use crate::startup::{EXIT_OK, Role, client_for, load_config, open_store};
 use prune::{PRUNE_EVERY, spawn_prune};
 pub use reload::describe_changes;
 use reload::reload;
-use schedule::{Tick, Work, arm_schedule, post_digest};
+use schedule::{Tick, Work, arm_schedule, catch_up_digests, post_digest};
 use systemd::{notify, notify_reloading, watchdog_usec};
 
 /// How long a stopping daemon waits for the running cycle before abandoning its call.
@@ -106,6 +106,13 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     let generation = Arc::new(AtomicU64::new(0));
     let (tick_tx, mut tick_rx) = mpsc::unbounded_channel::<Tick>();
     arm_schedule(&scheduler, &engine, &generation, &tick_tx).await?;
+    // Digests missed while no instance was acting are posted late, once (see `catch_up`);
+    // when this instance stands by, once it takes over.
+    let mut was_acting = engine.store.acting();
+    if was_acting {
+        catch_up_digests(&engine, generation.load(Ordering::SeqCst), &tick_tx).await;
+    }
+    let mut takeover_check = tokio::time::interval(Duration::from_secs(1));
 
     // Pruning runs beside the loop, never in its way: signals and the watchdog are answered
     // while it deletes.
@@ -195,6 +202,13 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
                     }
                 };
                 notify(&[NotifyState::Status(&status)]);
+            }
+            _ = takeover_check.tick(), if !engine.config.digests.is_empty() => {
+                let acting = engine.store.acting();
+                if acting && !was_acting {
+                    catch_up_digests(&engine, generation.load(Ordering::SeqCst), &tick_tx).await;
+                }
+                was_acting = acting;
             }
             _ = sigterm.recv() => break "SIGTERM",
             _ = sigint.recv() => break "SIGINT",

@@ -66,6 +66,61 @@ pub(super) async fn arm_schedule(
     Ok(())
 }
 
+/// Digest fire times missed while this instance was not acting (stopped, restarting, or
+/// standing by while another held the lease and died): the latest one missed by at most the
+/// digest's `catch_up` is sent as a tick now (posted once: the claim holds it to its fire
+/// time); older ones are skipped and logged.
+pub(super) async fn catch_up_digests(
+    engine: &Engine,
+    generation: u64,
+    tx: &mpsc::UnboundedSender<Tick>,
+) {
+    let config = &engine.config;
+    let now = engine.clock.now();
+    for d in &config.digests {
+        let schedule = Schedule {
+            cron: &d.cron,
+            tz: config.schedule.timezone,
+        };
+        let last_posted = match engine.store.last_digest_post(&d.name).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(digest = %d.name, "cannot tell which fire times were missed: {e}");
+                continue;
+            }
+        };
+        // Never posted: nothing was missed that anyone expects (a new digest, a new install).
+        let Some(last_posted) = last_posted else {
+            continue;
+        };
+        let window = chrono::TimeDelta::from_std(d.catch_up).unwrap_or_default();
+        let oldest = now - window;
+        if schedule
+            .next_after(last_posted)
+            .is_some_and(|first| first < oldest)
+        {
+            tracing::warn!(digest = %d.name, since = %last_posted.to_rfc3339(), catch_up = %humantime::format_duration(d.catch_up),
+                "digest fire time(s) missed by more than catch_up (a restart or a failover) are skipped");
+        }
+        // The latest fire time in the window, after the last post.
+        let mut latest = None;
+        let mut from = last_posted.max(oldest - chrono::TimeDelta::milliseconds(1));
+        while let Some(t) = schedule.next_after(from).filter(|t| *t <= now) {
+            latest = Some(t);
+            from = t;
+        }
+        if let Some(at) = latest {
+            tracing::info!(digest = %d.name, fire_at = %at.to_rfc3339(),
+                "a digest fire time was missed (a restart or a failover); posting it now, once");
+            let _ = tx.send(Tick {
+                generation,
+                at,
+                what: Work::Digest(d.name.clone()),
+            });
+        }
+    }
+}
+
 /// One scheduled digest: on its calendar's working days only.
 pub(super) async fn post_digest(
     config: &Config,
@@ -77,7 +132,7 @@ pub(super) async fn post_digest(
     let Some(digest) = config.digests.iter().find(|d| d.name == name) else {
         return;
     };
-    if !crate::digest::posts_today(config, digest, clock.now()) {
+    if !crate::digest::posts_today(config, digest, fire_at) {
         tracing::info!(digest = %name, "not a working day in the digest's calendar; not posted");
         return;
     }

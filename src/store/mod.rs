@@ -250,6 +250,8 @@ store_api! {
     /// the first claim, `false` when it was claimed already; on PostgreSQL `NotLeader` when
     /// this instance's lease does not hold.
     fn claim_digest_post(&self, digest: &str, fire_at: DateTime<Utc>, now: DateTime<Utc>) -> bool;
+    /// The latest fire time of `digest` claimed so far (for the catch-up after a restart).
+    fn last_digest_post(&self, digest: &str) -> Option<DateTime<Utc>>;
     /// Commits (durably) the intent of a call that acts, before the call. Refused with
     /// `AlreadyRecorded` when one of its (task, assignee, kind, n) is recorded as sent or
     /// possibly sent; on PostgreSQL with `NotLeader` when this instance's lease does not hold.

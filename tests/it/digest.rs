@@ -306,3 +306,34 @@ both_backends! {
         assert!(text.contains("\"url\":\"https://exp.corp.example/tasks?team=finance\""), "{text}");
     }
 }
+
+both_backends! {
+    /// A fire time that passed while the daemon was down is posted once, late, at the restart
+    /// (within `catch_up`).
+    #[tokio::test]
+    pub async fn a_digest_missed_by_a_restart_is_posted_once_late() {
+        let env = TestEnv::new().await;
+        env.fake.add_bot("tok-finance", None, None);
+        env.add(FakeTask::new("t1", &["u1"], 50 * HOUR));
+        with_digest(&env, "catch_up = \"1m\"\n", None);
+        let text = std::fs::read_to_string(&env.config_path).unwrap();
+        std::fs::write(&env.config_path, text.replace("*/2 * * * * *", "*/5 * * * * *")).unwrap();
+        let posts = |env: &TestEnv| env.fake.bot_messages("tok-finance").len();
+        let daemon = Daemon::start(&env, &[]);
+        daemon.wait_for("digest posted", 1, Duration::from_secs(15)).await;
+        let (code, _, log) = daemon.stop().await;
+        assert_eq!(code, 0, "{log}");
+        let before = posts(&env);
+        // Down across at least one fire time.
+        tokio::time::sleep(Duration::from_millis(5500)).await;
+        let daemon = Daemon::start(&env, &[]);
+        daemon
+            .wait_for("posting it now, once", 1, Duration::from_secs(5))
+            .await;
+        daemon.wait_for("digest posted", 1, Duration::from_secs(5)).await;
+        let (code, _, log) = daemon.stop().await;
+        assert_eq!(code, 0, "{log}");
+        assert!(posts(&env) > before, "{log}");
+        assert!(!log.contains("not posted again"), "{log}");
+    }
+}

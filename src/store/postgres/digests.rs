@@ -44,4 +44,20 @@ impl Postgres {
         }
         Ok(claimed == 1)
     }
+
+    pub(in crate::store) async fn last_digest_post(
+        &self,
+        digest: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let app_id = self.lease_or_err()?.app_id().to_owned();
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT max(fire_at) FROM digest_posts WHERE app_id = $1 AND digest = $2",
+        )
+        .bind(app_id)
+        .bind(digest)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err("read digest posts"))?;
+        Ok(at.map(crate::store::from_ms))
+    }
 }

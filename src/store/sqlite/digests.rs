@@ -24,4 +24,17 @@ impl Sqlite {
         .map_err(self.err("claim a digest post"))?;
         Ok(claimed.is_some())
     }
+
+    pub(in crate::store) async fn last_digest_post(
+        &self,
+        digest: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<i64> =
+            sqlx::query_scalar("SELECT max(fire_at) FROM digest_posts WHERE digest = ?1")
+                .bind(digest)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(self.err("read digest posts"))?;
+        Ok(at.map(crate::store::from_ms))
+    }
 }
