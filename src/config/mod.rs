@@ -813,6 +813,27 @@ after = "24h"
                 "1 to 20",
             ),
             (
+                "a follow-up of 300,000 years (time arithmetic would overflow)",
+                format!("[schedule]\nlisting = \"auto\"\nfollow_up = \"300000years\"\n{MINIMAL}"),
+                Some("schedule.follow_up"),
+                Some(3),
+                "a century or more",
+            ),
+            (
+                "a deputy of two people",
+                format!("{MINIMAL}repeat = \"4h\"\nmax_times = 3\n[rules.escalate]\nafter_times = 2\ntransfer_to = \"8302,8303\"\n"),
+                Some("rules[0].escalate.transfer_to"),
+                Some(20),
+                "\",\"",
+            ),
+            (
+                "an operator with a space",
+                MINIMAL.replace("operator_user_id = \"7000\"", "operator_user_id = \"70 00\""),
+                Some("expedite.operator_user_id"),
+                None,
+                "whitespace",
+            ),
+            (
                 "negative daily cap",
                 MINIMAL.replace(
                     "operator_user_id = \"7000\"",
