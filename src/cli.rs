@@ -113,6 +113,25 @@ pub enum ConsoleCommand {
         #[arg(long = "for", default_value = "10m", value_name = "DUR")]
         valid_for: String,
     },
+    /// List the console's open sessions (who, how, until when); `end ID` or `end --all` ends them.
+    Sessions {
+        #[command(subcommand)]
+        end: Option<SessionsCommand>,
+        /// Print the sessions as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// End a session now (by the ID `console sessions` shows), or every one with --all.
+    End {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -156,6 +175,10 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Plan { json } => commands::plan(&cli.config, json).await,
         Command::Console(ConsoleCommand::Link { valid_for }) => {
             crate::console::link(&cli.config, &valid_for).await
+        }
+        Command::Console(ConsoleCommand::Sessions { end, json }) => {
+            let end = end.map(|SessionsCommand::End { id, all }| if all { None } else { id });
+            crate::console::sessions(&cli.config, end, json).await
         }
         Command::Demo { keep, console } => {
             if cli.config != std::path::Path::new(DEFAULT_CONFIG_PATH) {

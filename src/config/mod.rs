@@ -821,14 +821,19 @@ after = "24h"
             ),
             (
                 "a deputy of two people",
-                format!("{MINIMAL}repeat = \"4h\"\nmax_times = 3\n[rules.escalate]\nafter_times = 2\ntransfer_to = \"8302,8303\"\n"),
+                format!(
+                    "{MINIMAL}repeat = \"4h\"\nmax_times = 3\n[rules.escalate]\nafter_times = 2\ntransfer_to = \"8302,8303\"\n"
+                ),
                 Some("rules[0].escalate.transfer_to"),
                 Some(20),
                 "\",\"",
             ),
             (
                 "an operator with a space",
-                MINIMAL.replace("operator_user_id = \"7000\"", "operator_user_id = \"70 00\""),
+                MINIMAL.replace(
+                    "operator_user_id = \"7000\"",
+                    "operator_user_id = \"70 00\"",
+                ),
                 Some("expedite.operator_user_id"),
                 None,
                 "whitespace",

@@ -204,16 +204,22 @@ pub(super) async fn visitor(
         return Ok(None);
     };
     let hash = digest(id);
-    Ok(live
-        .engine
-        .store
-        .session(&hash, now())
-        .await?
-        .map(|s| Visitor {
-            who: s.who,
-            csrf: Some(s.csrf),
-            session: Some(hash),
-        }))
+    let Some(s) = live.engine.store.session(&hash, now()).await? else {
+        return Ok(None);
+    };
+    // Checked on every request against the config now in force: someone removed from
+    // `allow`, or a session made under a token since rotated, is signed out at once.
+    if !still_admitted(config, &s) {
+        tracing::info!(who = %s.who.escape_debug(), kind = %s.kind,
+            "console: a session the current config no longer admits was ended");
+        live.engine.store.end_session(&hash, now()).await?;
+        return Ok(None);
+    }
+    Ok(Some(Visitor {
+        who: s.who,
+        csrf: Some(s.csrf),
+        session: Some(hash),
+    }))
 }
 
 /// A failed sign-in from `ip`: counted, and answered with 429 once the address is past its
@@ -262,7 +268,56 @@ fn cookie_attributes(console: &ConsoleConfig) -> &'static str {
 }
 
 /// A new session for `who` (a new id at every sign-in), and the redirect to `next`.
-async fn start_session(live: &super::Live, who: String, next: &str) -> Result<Response, Failure> {
+/// Whom a new session is for.
+struct SessionFor {
+    who: String,
+    /// `feishu`, `token` or `link`.
+    kind: &'static str,
+    open_id: Option<String>,
+    email: Option<String>,
+}
+
+impl SessionFor {
+    fn by(kind: &'static str, who: String) -> SessionFor {
+        SessionFor {
+            who,
+            kind,
+            open_id: None,
+            email: None,
+        }
+    }
+}
+
+/// The digest a token or link session keeps of the console token it was made under.
+fn token_digest(config: &crate::config::Config) -> Option<String> {
+    console_token(config.console.as_ref()).map(|t| digest(&format!("console-token:{t}")))
+}
+
+/// Does the current config still admit this session's person? A Feishu session's person must
+/// still be in `allow`; a token or link session must have been made under the current token.
+fn still_admitted(config: &crate::config::Config, s: &Session) -> bool {
+    match s.kind.as_str() {
+        "feishu" => match config.console.as_ref().map(|c| &c.sign_in) {
+            Some(SignIn::Feishu { allow, .. }) => allow.iter().any(|a| {
+                a == "*"
+                    || s.open_id.as_deref() == Some(a.as_str())
+                    || s.email
+                        .as_deref()
+                        .is_some_and(|e| a.eq_ignore_ascii_case(e))
+            }),
+            _ => false,
+        },
+        "token" | "link" => s.token_digest == token_digest(config),
+        _ => false,
+    }
+}
+
+async fn start_session(
+    live: &super::Live,
+    person: SessionFor,
+    next: &str,
+) -> Result<Response, Failure> {
+    let who = person.who.clone();
     let config = &live.engine.config;
     let console = config
         .console
@@ -278,12 +333,18 @@ async fn start_session(live: &super::Live, who: String, next: &str) -> Result<Re
         who: who.clone(),
         csrf: random_token(),
         expires_at,
+        kind: person.kind.to_owned(),
+        token_digest: (person.kind != "feishu")
+            .then(|| token_digest(config))
+            .flatten(),
+        open_id: person.open_id,
+        email: person.email,
     };
     live.engine
         .store
         .add_session(&digest(&id), &session, now)
         .await?;
-    tracing::info!(who = %who, "console: signed in");
+    tracing::info!(who = %who.escape_debug(), "console: signed in");
     let cookie = format!(
         "{SESSION_COOKIE}={id}; Path=/; Max-Age={}{}",
         console.session.as_secs(),
@@ -386,7 +447,7 @@ pub(super) async fn login_with_token(
         tracing::warn!(peer = %ip, "console: a sign-in with a wrong token");
         return failed(&console, ip, back_to_login("token", &next));
     }
-    start_session(&live, "token".into(), &next)
+    start_session(&live, SessionFor::by("token", "token".into()), &next)
         .await
         .unwrap_or_else(Failure::page)
 }
@@ -440,7 +501,7 @@ pub(super) async fn login_with_link(
         .use_grant(&digest(&f.t), "link", now())
         .await
     {
-        Ok(Some(who)) => start_session(&live, who, &next)
+        Ok(Some(who)) => start_session(&live, SessionFor::by("link", who), &next)
             .await
             .unwrap_or_else(Failure::page),
         Ok(None) => failed(
@@ -604,7 +665,26 @@ pub(super) async fn feishu_callback(
         );
     }
     let who = format!("{} ({})", person.name, person.open_id);
-    let mut response = start_session(&live, who, &next)
+    if let Err(e) = live
+        .engine
+        .store
+        .remember_person(
+            &person.open_id,
+            &person.name,
+            person.email.as_deref(),
+            now(),
+        )
+        .await
+    {
+        return Failure::from(e).page();
+    }
+    let person = SessionFor {
+        who,
+        kind: "feishu",
+        open_id: Some(person.open_id),
+        email: person.email,
+    };
+    let mut response = start_session(&live, person, &next)
         .await
         .unwrap_or_else(Failure::page);
     let clear = format!(
@@ -814,4 +894,70 @@ pub async fn link(path: &Path, valid_for: &str) -> anyhow::Result<u8> {
         crate::domain::opinion::human_duration(lifetime)
     );
     Ok(EXIT_OK)
+}
+
+/// `expediter console sessions [--json]` lists the open sessions; with `end`, ends one (by the
+/// ID the list shows) or every one (`Some(None)`): exit 1 when no session had that ID.
+pub async fn sessions(path: &Path, end: Option<Option<String>>, json: bool) -> anyhow::Result<u8> {
+    let config = load_config(path)?;
+    if config.console.is_none() {
+        eprintln!(
+            "error: {} has no [console]: there are no console sessions",
+            path.display()
+        );
+        return Ok(EXIT_CONFIG);
+    }
+    let store = Store::open(&config.storage.database).await?;
+    let now = now();
+    let code = match end {
+        Some(id) => {
+            let ended = store
+                .end_sessions(id.as_deref().map(str::trim), now)
+                .await?;
+            match id {
+                Some(id) if ended == 0 => {
+                    eprintln!(
+                        "no open session has the ID {id:?} (see `expediter console sessions`)"
+                    );
+                    1
+                }
+                _ => {
+                    eprintln!(
+                        "{ended} session(s) ended; those signed in with them must sign in again"
+                    );
+                    EXIT_OK
+                }
+            }
+        }
+        None => {
+            let list = store.sessions(now).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("no open sessions");
+            } else {
+                let tz = config.schedule.timezone;
+                let at = |t: chrono::DateTime<chrono::Utc>| {
+                    t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
+                };
+                println!(
+                    "{:<12}  {:<7}  {:<16}  {:<16}  who",
+                    "ID", "how", "since", "until"
+                );
+                for s in &list {
+                    println!(
+                        "{:<12}  {:<7}  {:<16}  {:<16}  {}",
+                        s.id,
+                        s.kind,
+                        at(s.created_at),
+                        at(s.expires_at),
+                        s.who.escape_debug()
+                    );
+                }
+            }
+            EXIT_OK
+        }
+    };
+    store.close().await;
+    Ok(code)
 }

@@ -27,7 +27,7 @@ use tokio::sync::watch;
 
 use crate::cycle::Engine;
 
-pub use auth::link;
+pub use auth::{link, sessions};
 
 /// What the console shows of the running daemon; the daemon sends a new one after each cycle
 /// and reload.

@@ -41,7 +41,8 @@ pub use lock::{InstanceLock, lock_path};
 pub use model::{
     Absent, Away, CompleteListing, ExpediteRecord, HoldsNow, Intent, ListedAssignment,
     ListingFingerprint, MovedRow, NewAway, NewSilence, Outcome, PairQuery, PairScope, PairSort,
-    Session, Silence, StoredTask, TaskAssignees, TaskRecord, move_record, people_in, people_of,
+    Session, SessionInfo, Silence, StoredTask, TaskAssignees, TaskRecord, move_record, people_in,
+    people_of,
 };
 
 /// Which database `[storage] database` names.
@@ -293,6 +294,12 @@ store_api! {
     fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Option<Session>;
     /// Ends a session (sign-out on the server).
     fn end_session(&self, id_hash: &str, now: DateTime<Utc>) -> ();
+    /// Sessions neither ended nor expired at `now`, newest first.
+    fn sessions(&self, now: DateTime<Utc>) -> Vec<SessionInfo>;
+    /// Ends the sessions whose id hash starts with `prefix` (every one with `None`); how many.
+    fn end_sessions(&self, prefix: Option<&str>, now: DateTime<Utc>) -> u64;
+    /// Remembers a person from their sign-in with Feishu: open_id, name, email.
+    fn remember_person(&self, open_id: &str, name: &str, email: Option<&str>, now: DateTime<Utc>) -> ();
     /// Forgets sessions and one-time grants that expired or ended before `before`; how many.
     fn forget_console(&self, before: DateTime<Utc>) -> u64;
     /// Records a one-time grant: a sign-in link, a sign-in state.

@@ -552,8 +552,28 @@ pub struct CallRecord {
 /// A console session as stored (by the hash of the browser's id).
 #[derive(Debug, Clone)]
 pub struct Session {
+    /// For the record: "Name (open_id)", "token", "cli:<user>".
     pub who: String,
     pub csrf: String,
+    pub expires_at: DateTime<Utc>,
+    /// How it was made: `feishu`, `token` or `link`.
+    pub kind: String,
+    /// Sign in with Feishu: the person.
+    pub open_id: Option<String>,
+    pub email: Option<String>,
+    /// Token and link sessions: a digest of the console token they were made under (`None`:
+    /// no token was set); they end when it changes.
+    pub token_digest: Option<String>,
+}
+
+/// A session as `console sessions` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionInfo {
+    /// The first 12 hex digits of the hash of its id (never the id).
+    pub id: String,
+    pub who: String,
+    pub kind: String,
+    pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
 

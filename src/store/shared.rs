@@ -496,13 +496,18 @@ in_both! {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO console_sessions (id_hash, who, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO console_sessions (id_hash, who, csrf, created_at, expires_at, kind, open_id, email, token_digest)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(id_hash)
         .bind(&session.who)
         .bind(&session.csrf)
         .bind(ms(now))
         .bind(ms(session.expires_at))
+        .bind(&session.kind)
+        .bind(&session.open_id)
+        .bind(&session.email)
+        .bind(&session.token_digest)
         .execute(&self.pool)
         .await
         .map_err(self.err("record a console session"))?;
@@ -515,8 +520,9 @@ in_both! {
         id_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Session>, StoreError> {
-        let row: Option<(String, String, i64)> = sqlx::query_as(
-            "SELECT who, csrf, expires_at FROM console_sessions
+        type Row = (String, String, i64, String, Option<String>, Option<String>, Option<String>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT who, csrf, expires_at, kind, open_id, email, token_digest FROM console_sessions
              WHERE id_hash = $1 AND ended_at IS NULL AND expires_at > $2",
         )
         .bind(id_hash)
@@ -524,11 +530,89 @@ in_both! {
         .fetch_optional(&self.pool)
         .await
         .map_err(self.err("read a console session"))?;
-        Ok(row.map(|(who, csrf, expires)| Session {
+        Ok(row.map(|(who, csrf, expires, kind, open_id, email, token_digest)| Session {
             who,
             csrf,
             expires_at: from_ms(expires),
+            kind,
+            open_id,
+            email,
+            token_digest,
         }))
+    }
+
+    /// Sessions neither ended nor expired at `now`, newest first.
+    pub(in crate::store) async fn sessions(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<super::SessionInfo>, StoreError> {
+        let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT id_hash, who, kind, created_at, expires_at FROM console_sessions
+             WHERE ended_at IS NULL AND expires_at > $1 ORDER BY created_at DESC, id_hash",
+        )
+        .bind(ms(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read console sessions"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(hash, who, kind, created, expires)| super::SessionInfo {
+                id: hash.chars().take(12).collect(),
+                who,
+                kind,
+                created_at: from_ms(created),
+                expires_at: from_ms(expires),
+            })
+            .collect())
+    }
+
+    /// Ends the open sessions whose id hash starts with `prefix` (all with `None`).
+    pub(in crate::store) async fn end_sessions(
+        &self,
+        prefix: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let pattern = match prefix {
+            Some(p) if !p.is_empty() && p.chars().all(|c| c.is_ascii_hexdigit()) => {
+                format!("{}%", p.to_ascii_lowercase())
+            }
+            Some(_) => return Ok(0),
+            None => "%".to_owned(),
+        };
+        let ended = sqlx::query(
+            "UPDATE console_sessions SET ended_at = $2
+             WHERE id_hash LIKE $1 AND ended_at IS NULL AND expires_at > $2",
+        )
+        .bind(pattern)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await
+        .map_err(self.err("end console sessions"))?
+        .rows_affected();
+        Ok(ended)
+    }
+
+    /// Remembers a person from their sign-in with Feishu.
+    pub(in crate::store) async fn remember_person(
+        &self,
+        open_id: &str,
+        name: &str,
+        email: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO people (open_id, name, email, signed_in_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (open_id) DO UPDATE SET name = excluded.name, email = excluded.email,
+               signed_in_at = excluded.signed_in_at",
+        )
+        .bind(open_id)
+        .bind(name)
+        .bind(email)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await
+        .map_err(self.err("remember a person"))?;
+        Ok(())
     }
 
     /// Ends a session (sign-out).

@@ -816,9 +816,44 @@ async fn a_grant_is_used_once_and_a_session_ends_on_the_server() {
             who: "token".into(),
             csrf: "c".into(),
             expires_at: later,
+            kind: "token".into(),
+            open_id: None,
+            email: None,
+            token_digest: Some("d1".into()),
         };
         s.add_session("sid", &session, now).await.unwrap();
-        assert_eq!(s.session("sid", now).await.unwrap().unwrap().who, "token");
+        let back = s.session("sid", now).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                back.who.as_str(),
+                back.kind.as_str(),
+                back.token_digest.as_deref()
+            ),
+            ("token", "token", Some("d1"))
+        );
+        // Listed by a prefix of its hash, ended by it.
+        let feishu = Session {
+            who: "Li (ou_1)".into(),
+            kind: "feishu".into(),
+            open_id: Some("ou_1".into()),
+            email: Some("li@corp.example".into()),
+            token_digest: None,
+            ..session.clone()
+        };
+        s.add_session("abc123", &feishu, now).await.unwrap();
+        let listed = s.sessions(now).await.unwrap();
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert_eq!(s.end_sessions(Some("abc"), now).await.unwrap(), 1);
+        assert!(s.session("abc123", now).await.unwrap().is_none());
+        assert_eq!(
+            s.end_sessions(Some("zz"), now).await.unwrap(),
+            0,
+            "not hex: nothing"
+        );
+        s.remember_person("ou_1", "Li", Some("li@corp.example"), now)
+            .await
+            .unwrap();
+        s.remember_person("ou_1", "Li Si", None, now).await.unwrap();
         assert!(s.session("sid", later).await.unwrap().is_none(), "expired");
         s.end_session("sid", now).await.unwrap();
         assert!(s.session("sid", now).await.unwrap().is_none(), "ended");
@@ -828,7 +863,7 @@ async fn a_grant_is_used_once_and_a_session_ends_on_the_server() {
             s.forget_console(later + chrono::TimeDelta::seconds(1))
                 .await
                 .unwrap(),
-            2
+            3
         );
     }
 }

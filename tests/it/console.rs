@@ -495,6 +495,29 @@ both_backends! {
         let (state, back) = round(c.clone()).await;
         let r = c.get(&back).header("cookie", &state).send().await.unwrap();
         assert_eq!(r.status(), 303);
+        let (boss, _) = set_cookie(&r, "expediter_session").unwrap();
+        assert!(get_page(port, "/rules", &boss).await.contains("Name of ou_boss"));
+        // Sessions are listed (who, how), never by their secret id.
+        let list = env.run(&["console", "sessions", "--json"]).await;
+        assert_eq!(list.code, 0, "{}", list.all());
+        let sessions: Value = serde_json::from_str(&list.stdout).unwrap();
+        assert!(sessions.as_array().unwrap().iter().any(|s| s["who"] == "Name of ou_boss (ou_boss)" && s["kind"] == "feishu"), "{sessions}");
+        assert!(!list.stdout.contains(boss.split('=').nth(1).unwrap()), "a session's id was printed");
+        // Removed from allow, then a reload: the boss's next click finds them signed out.
+        let text = std::fs::read_to_string(&env.config_path).unwrap();
+        std::fs::write(&env.config_path, text.replace(", \"Boss@Corp.Example\"", "")).unwrap();
+        daemon.signal("HUP");
+        daemon.wait_for("config reloaded", 1, Duration::from_secs(10)).await;
+        let r = browser().get(url(port, "/rules")).header("cookie", &boss).send().await.unwrap();
+        assert_eq!(r.status(), 303, "a session of someone no longer allowed");
+        assert!(r.headers()["location"].to_str().unwrap().starts_with("/login"));
+        // The lead's session holds; `console sessions end --all` ends it.
+        assert!(get_page(port, "/rules", &session).await.contains("Name of ou_lead"));
+        let end = env.run(&["console", "sessions", "end", "--all"]).await;
+        assert_eq!(end.code, 0, "{}", end.all());
+        let r = browser().get(url(port, "/rules")).header("cookie", &session).send().await.unwrap();
+        assert_eq!(r.status(), 303, "ended by the CLI");
+        assert_eq!(env.run(&["console", "sessions", "end", "abc123"]).await.code, 1);
         // Someone else: refused, named.
         env.fake.sign_in_as(Some(person("ou_stranger", Some("x@corp.example"), false)));
         let (state, back) = round(c.clone()).await;
@@ -1061,4 +1084,44 @@ after = "24h"
         let (code, _, log) = daemon.stop().await;
         assert_eq!(code, 0, "{log}");
     }
+}
+
+/// A session made with the console's token ends when the token is rotated (the file holding
+/// it rewritten): the old token's sessions cannot go on creating silences.
+#[tokio::test]
+async fn rotating_the_token_ends_the_sessions_made_with_it() {
+    let env = TestEnv::new().await;
+    let token_file = env.dir.path().join("console_token");
+    std::fs::write(&token_file, CONSOLE_TOKEN).unwrap();
+    let port = with_console(
+        &env,
+        &format!("token_file = \"{}\"\n", token_file.display()),
+    );
+    let daemon = Daemon::start(&env, &[]);
+    wait_for_console(port).await;
+    let (cookie, _) = sign_in(port).await;
+    assert!(get_page(port, "/rules", &cookie).await.contains("Rules"));
+    std::fs::write(&token_file, "a-new-token-7f3e").unwrap();
+    let r = browser()
+        .get(url(port, "/rules"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "a session of the old token");
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login")
+    );
+    let r = post_token(port, "a-new-token-7f3e", "/").await;
+    assert_eq!(r.status(), 303);
+    assert!(set_cookie(&r, "expediter_session").is_some());
+    let (code, _, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        !log.contains("a-new-token-7f3e") && !log.contains(CONSOLE_TOKEN),
+        "{log}"
+    );
 }
