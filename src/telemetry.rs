@@ -33,14 +33,17 @@ pub fn init(format: LogFormat) {
         .and_then(|v| EnvFilter::try_new(v).ok())
         .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER));
     let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
     let colour = use_colour(
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
         std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
     );
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(move || EscapingStderr {
+            line: Vec::new(),
+            keep_escape: colour && format == LogFormat::Pretty && !under_systemd,
+        })
+        .with_target(false);
     let result = match (format, under_systemd) {
         (LogFormat::Json, _) => builder
             .json()
@@ -52,6 +55,38 @@ pub fn init(format: LogFormat) {
     };
     // A second init (tests calling into the library twice) keeps the first subscriber.
     let _ = result;
+}
+
+/// Standard error, one event at a time, with outside text in it escaped (names and labels
+/// from Feishu): a newline or a direction override in a field cannot forge or reorder a line.
+/// JSON lines are escaped by JSON itself; this changes nothing in them.
+struct EscapingStderr {
+    line: Vec<u8>,
+    keep_escape: bool,
+}
+
+impl std::io::Write for EscapingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.line.is_empty() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&self.line);
+        let escaped = crate::domain::id::escape_log_line(&text, self.keep_escape);
+        let result = std::io::stderr().lock().write_all(escaped.as_bytes());
+        self.line.clear();
+        result
+    }
+}
+
+impl Drop for EscapingStderr {
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(self);
+    }
 }
 
 /// Colour codes only on a terminal, and never when `NO_COLOR` is set (no-color.org): a pipe or a

@@ -47,8 +47,11 @@ pub async fn report(config: &Config, opts: Options, now: DateTime<Utc>) -> anyho
     let (rep, by_user) = build(&config, opts.by, since, now, &sent, &pending);
     if let Some(file) = &opts.html {
         let page = html_page(&config, &rep, &by_user);
-        std::fs::write(file, page.into_string())
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+        std::fs::write(
+            file,
+            crate::domain::id::without_bidi_overrides(page.into_string()),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
         eprintln!("report written to {}", file.display());
     } else if opts.json {
         println!("{}", serde_json::to_string_pretty(&rep)?);

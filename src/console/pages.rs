@@ -85,7 +85,7 @@ fn csrf_field(v: &Visitor) -> Markup {
 
 /// A page as an HTML answer.
 pub(super) fn html_response(m: Markup) -> Response {
-    axum::response::Html(m.into_string()).into_response()
+    axum::response::Html(crate::domain::id::without_bidi_overrides(m.into_string())).into_response()
 }
 
 pub(super) fn failure(f: &Failure) -> Response {

@@ -60,6 +60,46 @@ pub fn is_format_control(c: char) -> bool {
         | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{061C}')
 }
 
+/// Text from outside (labels, names) as a page shows it: without the characters that
+/// override or embed a writing direction (U+202A–U+202E, U+2066–U+2069), which would let a
+/// label reorder the words after it ("made by" someone else). Our own pages never use them.
+pub fn without_bidi_overrides(text: String) -> String {
+    if !text
+        .chars()
+        .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+    {
+        return text;
+    }
+    text.chars()
+        .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+        .collect()
+}
+
+/// A log line as written: every control or direction-changing character escaped (`\u{…}`),
+/// so outside text in a field cannot end the line and forge another, or reorder it; the line's
+/// own end stays, and so do the colour codes a terminal was given (`keep_escape`).
+pub fn escape_log_line(line: &str, keep_escape: bool) -> std::borrow::Cow<'_, str> {
+    let body = line.strip_suffix('\n').unwrap_or(line);
+    let odd = |c: char| {
+        (c.is_control() && c != '\t' && !(keep_escape && c == '\u{1b}')) || is_format_control(c)
+    };
+    if !body.chars().any(odd) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len() + 16);
+    for c in body.chars() {
+        if odd(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    if body.len() != line.len() {
+        out.push('\n');
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// [`parse_id`] with the field named in the message, for config, CLI, API and console alike.
 pub fn check_id(field: &str, raw: &str) -> Result<String, String> {
     parse_id(raw)
@@ -88,6 +128,28 @@ mod tests {
             assert!(parse_id(ok).is_ok(), "{ok}");
         }
         assert_eq!(parse_id(" 8302\t"), Ok("8302"));
+    }
+
+    #[test]
+    fn outside_text_cannot_forge_a_log_line_or_reorder_a_page() {
+        let line =
+            "INFO console: signed in who=Mallory\nINFO console: signed in who=Boss\u{202e}\n";
+        let escaped = escape_log_line(line, false);
+        assert_eq!(escaped.matches('\n').count(), 1, "{escaped}");
+        assert!(
+            escaped.ends_with('\n') && escaped.contains("\\u{a}") && escaped.contains("\\u{202e}"),
+            "{escaped}"
+        );
+        assert_eq!(escape_log_line("plain\n", false), "plain\n");
+        assert_eq!(
+            escape_log_line("\u{1b}[32mINFO\u{1b}[0m ok\n", true),
+            "\u{1b}[32mINFO\u{1b}[0m ok\n"
+        );
+        assert!(escape_log_line("\u{1b}[2J\n", false).contains("\\u{1b}"));
+        assert_eq!(
+            without_bidi_overrides("报销\u{202e}txt.exe".into()),
+            "报销txt.exe"
+        );
     }
 
     #[test]

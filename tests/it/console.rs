@@ -531,8 +531,27 @@ both_backends! {
         let r = c.get(&back).header("cookie", &state).send().await.unwrap();
         assert_eq!(r.status(), 403);
         assert!(r.text().await.unwrap().contains("availability range"));
+        // A display name built to forge a log line and reorder a page: escaped in the log,
+        // its direction override gone from the page.
+        env.fake.sign_in_as(Some(FakePerson {
+            open_id: "ou_lead".into(),
+            name: "Mallory\n INFO console: signed in who=Boss\u{202e}".into(),
+            email: None,
+            barred: false,
+        }));
+        let (state, back) = round(c.clone()).await;
+        let r = c.get(&back).header("cookie", &state).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let (mallory, _) = set_cookie(&r, "expediter_session").unwrap();
+        let page = get_page(port, "/rules", &mallory).await;
+        assert!(page.contains("Mallory") && !page.contains('\u{202e}'), "{page}");
         let (_, _, log) = daemon.stop().await;
         assert!(!log.contains(APP_SECRET), "the secret reached the log");
+        assert!(!log.contains('\u{202e}'), "{log}");
+        assert!(
+            !log.lines().any(|l| l.trim_start().starts_with("INFO console: signed in who=Boss")),
+            "a forged line: {log}"
+        );
     }
 }
 
