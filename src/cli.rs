@@ -12,10 +12,18 @@ use crate::config::{ConfigError, DEFAULT_CONFIG_PATH};
 use crate::startup::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK, UsageError};
 use crate::telemetry::{self, LogFormat};
 
+/// This release and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("EXPEDITER_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "expediter",
-    version,
+    version = VERSION,
     about = "Expedites overdue Feishu aPaaS tasks on a schedule, within Feishu's rate limits"
 )]
 pub struct Cli {
@@ -45,6 +53,8 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Upgrade the database to this release's schema and exit; sends nothing, lists nothing.
+    Migrate,
     /// Validate the config and show what it means (0 valid, 2 invalid).
     Check {
         /// Also fetch a tenant token to prove the app id and secret work.
@@ -172,6 +182,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Run => crate::daemon::run(&cli.config).await,
         Command::Once { dry_run } => commands::once(&cli.config, dry_run).await,
         Command::Check { online } => commands::check(&cli.config, online).await,
+        Command::Migrate => commands::migrate(&cli.config).await,
         Command::Plan { json } => commands::plan(&cli.config, json).await,
         Command::Console(ConsoleCommand::Link { valid_for }) => {
             crate::console::link(&cli.config, &valid_for).await

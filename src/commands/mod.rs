@@ -39,6 +39,20 @@ pub async fn once(path: &Path, dry_run: bool) -> anyhow::Result<u8> {
     Ok(if report.ok() { EXIT_OK } else { EXIT_FAILED })
 }
 
+/// `expediter migrate`: the database upgraded to this release's schema (created when there is
+/// none), nothing else — no listing, no call, no lock held past the command.
+pub async fn migrate(path: &Path) -> anyhow::Result<u8> {
+    let config = load_config(path)?;
+    let store = crate::store::Store::open(&config.storage.database).await?;
+    println!(
+        "{}: upgraded to the schema of release {} (nothing was listed or sent)",
+        store.name(),
+        crate::store::RELEASE
+    );
+    store.close().await;
+    Ok(EXIT_OK)
+}
+
 /// Feishu's answers that mean the app id or secret is wrong.
 fn is_credentials(code: Option<i64>) -> bool {
     matches!(code, Some(10003 | 10014 | 10015))

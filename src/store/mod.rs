@@ -45,6 +45,26 @@ pub use model::{
     people_of,
 };
 
+/// This release, as recorded in the databases it writes.
+pub const RELEASE: &str = env!("CARGO_PKG_VERSION");
+const COMMIT: &str = env!("EXPEDITER_COMMIT");
+
+/// What an older release says of a database a newer one migrated: which release wrote it, when
+/// the newer one recorded itself there.
+fn written_by_newer(newest: Option<String>, applied: i64) -> String {
+    match newest {
+        Some(release) => format!(
+            "written by a newer expediter (release {release}; its schema is at migration {applied}); this is release {RELEASE}: run release {release} or later, or restore the database from before the upgrade"
+        ),
+        None => format!(
+            "written by a newer expediter (its schema is at migration {applied}); this is release {RELEASE}: run the newer release, or restore the database from before the upgrade"
+        ),
+    }
+}
+
+/// What a read-only command says of a database no release this new has opened yet.
+const WRITTEN_BY_OLDER: &str = "written by an older expediter: run `expediter migrate` once to upgrade it (it changes the schema only, and sends nothing), or restart the daemon";
+
 /// Which database `[storage] database` names.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Database {

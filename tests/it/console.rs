@@ -1105,42 +1105,44 @@ after = "24h"
     }
 }
 
-/// A session made with the console's token ends when the token is rotated (the file holding
-/// it rewritten): the old token's sessions cannot go on creating silences.
-#[tokio::test]
-async fn rotating_the_token_ends_the_sessions_made_with_it() {
-    let env = TestEnv::new().await;
-    let token_file = env.dir.path().join("console_token");
-    std::fs::write(&token_file, CONSOLE_TOKEN).unwrap();
-    let port = with_console(
-        &env,
-        &format!("token_file = \"{}\"\n", token_file.display()),
-    );
-    let daemon = Daemon::start(&env, &[]);
-    wait_for_console(port).await;
-    let (cookie, _) = sign_in(port).await;
-    assert!(get_page(port, "/rules", &cookie).await.contains("Rules"));
-    std::fs::write(&token_file, "a-new-token-7f3e").unwrap();
-    let r = browser()
-        .get(url(port, "/rules"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303, "a session of the old token");
-    assert!(
-        r.headers()["location"]
-            .to_str()
-            .unwrap()
-            .starts_with("/login")
-    );
-    let r = post_token(port, "a-new-token-7f3e", "/").await;
-    assert_eq!(r.status(), 303);
-    assert!(set_cookie(&r, "expediter_session").is_some());
-    let (code, _, log) = daemon.stop().await;
-    assert_eq!(code, 0, "{log}");
-    assert!(
-        !log.contains("a-new-token-7f3e") && !log.contains(CONSOLE_TOKEN),
-        "{log}"
-    );
+both_backends! {
+    /// A session made with the console's token ends when the token is rotated (the file holding
+    /// it rewritten): the old token's sessions cannot go on creating silences.
+    #[tokio::test]
+    pub async fn rotating_the_token_ends_the_sessions_made_with_it() {
+        let env = TestEnv::new().await;
+        let token_file = env.dir.path().join("console_token");
+        std::fs::write(&token_file, CONSOLE_TOKEN).unwrap();
+        let port = with_console(
+            &env,
+            &format!("token_file = \"{}\"\n", token_file.display()),
+        );
+        let daemon = Daemon::start(&env, &[]);
+        wait_for_console(port).await;
+        let (cookie, _) = sign_in(port).await;
+        assert!(get_page(port, "/rules", &cookie).await.contains("Rules"));
+        std::fs::write(&token_file, "a-new-token-7f3e").unwrap();
+        let r = browser()
+            .get(url(port, "/rules"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "a session of the old token");
+        assert!(
+            r.headers()["location"]
+                .to_str()
+                .unwrap()
+                .starts_with("/login")
+        );
+        let r = post_token(port, "a-new-token-7f3e", "/").await;
+        assert_eq!(r.status(), 303);
+        assert!(set_cookie(&r, "expediter_session").is_some());
+        let (code, _, log) = daemon.stop().await;
+        assert_eq!(code, 0, "{log}");
+        assert!(
+            !log.contains("a-new-token-7f3e") && !log.contains(CONSOLE_TOKEN),
+            "{log}"
+        );
+    }
 }

@@ -95,13 +95,43 @@ impl Postgres {
     /// Connects and migrates.
     pub(super) async fn open(url: &str) -> Result<Postgres, StoreError> {
         let pg = Self::connect(url).await?;
-        MIGRATOR.run(&pg.pool).await.map_err(|e| StoreError::Open {
+        if let Err(e) = MIGRATOR.run(&pg.pool).await {
+            let message = match &e {
+                sqlx::migrate::MigrateError::VersionMissing(applied) => {
+                    super::written_by_newer(pg.newest_release().await, *applied)
+                }
+                _ => format!(
+                    "cannot migrate (is this a database for expediter, and may this user create tables?): {e}"
+                ),
+            };
+            return Err(StoreError::Open {
+                db: pg.name.clone(),
+                message,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO releases (version, commit_id, first_opened_at) VALUES ($1, $2, $3)
+             ON CONFLICT (version) DO NOTHING",
+        )
+        .bind(super::RELEASE)
+        .bind(super::COMMIT)
+        .bind(super::ms(crate::clock::Clock::system().now()))
+        .execute(&pg.pool)
+        .await
+        .map_err(|e| StoreError::Open {
             db: pg.name.clone(),
-            message: format!(
-                "cannot migrate (is this a database for expediter, and may this user create tables?): {e}"
-            ),
+            message: format!("cannot record this release: {e}"),
         })?;
         Ok(pg)
+    }
+
+    /// The release that last recorded itself here, when one did.
+    async fn newest_release(&self) -> Option<String> {
+        sqlx::query_scalar("SELECT version FROM releases ORDER BY first_opened_at DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Connects and checks the schema is current, writing nothing; `None` for a database
@@ -124,10 +154,10 @@ impl Postgres {
         let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         let message = match applied {
             Err(e) => Some(format!("not an expediter database: {e}")),
-            Ok(v) if v.unwrap_or(0) < latest => Some(
-                "written by an older expediter: run `expediter once` (or restart the daemon) once to upgrade it"
-                    .into(),
-            ),
+            Ok(v) if v.unwrap_or(0) < latest => Some(super::WRITTEN_BY_OLDER.into()),
+            Ok(Some(v)) if v > latest => {
+                Some(super::written_by_newer(pg.newest_release().await, v))
+            }
             Ok(_) => None,
         };
         if let Some(message) = message {

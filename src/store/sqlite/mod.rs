@@ -67,11 +67,33 @@ impl Sqlite {
             .connect_with(options)
             .await
             .map_err(|e| open_err(format!("cannot open: {e}")))?;
-        MIGRATOR.run(&pool).await.map_err(|e| {
-            open_err(format!(
-                "cannot migrate (is this an expediter database, and writable?): {e}"
-            ))
-        })?;
+        if let Err(e) = MIGRATOR.run(&pool).await {
+            let message = match &e {
+                sqlx::migrate::MigrateError::VersionMissing(applied) => {
+                    let newest: Option<String> = sqlx::query_scalar(
+                        "SELECT version FROM releases ORDER BY first_opened_at DESC LIMIT 1",
+                    )
+                    .fetch_optional(&pool)
+                    .await
+                    .ok()
+                    .flatten();
+                    super::written_by_newer(newest, *applied)
+                }
+                _ => format!("cannot migrate (is this an expediter database, and writable?): {e}"),
+            };
+            pool.close().await;
+            return Err(open_err(message));
+        }
+        sqlx::query(
+            "INSERT INTO releases (version, commit_id, first_opened_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (version) DO NOTHING",
+        )
+        .bind(super::RELEASE)
+        .bind(super::COMMIT)
+        .bind(super::ms(crate::clock::Clock::system().now()))
+        .execute(&pool)
+        .await
+        .map_err(|e| open_err(format!("not writable: {e}")))?;
         // Prove the file takes writes now rather than at the first expedite.
         sqlx::query("PRAGMA user_version = 1")
             .execute(&pool)
@@ -103,11 +125,21 @@ impl Sqlite {
                 .await
                 .map_err(|e| open_err(format!("not an expediter database: {e}")))?;
         let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        if applied.unwrap_or(0) < latest {
+        let applied = applied.unwrap_or(0);
+        if applied < latest {
             pool.close().await;
-            return Err(open_err(
-                "written by an older expediter: run `expediter once` (or restart the daemon) once to upgrade it".into(),
-            ));
+            return Err(open_err(super::WRITTEN_BY_OLDER.into()));
+        }
+        if applied > latest {
+            let newest: Option<String> = sqlx::query_scalar(
+                "SELECT version FROM releases ORDER BY first_opened_at DESC LIMIT 1",
+            )
+            .fetch_optional(&pool)
+            .await
+            .ok()
+            .flatten();
+            pool.close().await;
+            return Err(open_err(super::written_by_newer(newest, applied)));
         }
         Ok(Sqlite {
             pool,
