@@ -37,7 +37,17 @@ impl fmt::Debug for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SecretSource::Env { var } => write!(f, "env {var}"),
-            SecretSource::Credential { name, .. } => write!(f, "systemd credential {name}"),
+            // Under systemd it is the unit's credential; run by hand, the file beside the config.
+            SecretSource::Credential { name, beside, .. } => {
+                match std::env::var_os("CREDENTIALS_DIRECTORY") {
+                    Some(_) => write!(f, "systemd credential {name}"),
+                    None => write!(
+                        f,
+                        "file {} (the service's systemd credential {name})",
+                        beside.display()
+                    ),
+                }
+            }
             SecretSource::Inline { key, .. } => write!(f, "inline {key}"),
             SecretSource::File { path, .. } => write!(f, "file {}", path.display()),
         }

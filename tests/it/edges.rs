@@ -193,18 +193,6 @@ both_backends! {
     }
 }
 
-/// Runs SQL on the env's database as another process would (either backend).
-async fn raw_sql(env: &TestEnv, sql: &'static str) {
-    use sqlx::{Connection, Executor};
-    if env.database.starts_with("postgres") {
-        let mut c = sqlx::PgConnection::connect(&env.database).await.unwrap();
-        c.execute(sql).await.unwrap();
-    } else {
-        let mut c = raw_db(&env.db_path).await;
-        c.execute(sql).await.unwrap();
-    }
-}
-
 both_backends! {
     /// A database written before a call's people were a list (comma-joined): the upgrade
     /// reads them back as lists, and nothing is moved again.

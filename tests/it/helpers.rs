@@ -572,6 +572,18 @@ pub fn max_in_window(times: &[tokio::time::Instant], window: Duration) -> usize 
     best
 }
 
+/// Runs SQL on the env's database as another process would (either backend).
+pub async fn raw_sql(env: &TestEnv, sql: &'static str) {
+    use sqlx::{Connection, Executor};
+    if env.database.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(&env.database).await.unwrap();
+        c.execute(sql).await.unwrap();
+    } else {
+        let mut c = raw_db(&env.db_path).await;
+        c.execute(sql).await.unwrap();
+    }
+}
+
 /// A plain connection to the database, as another process would open it.
 pub async fn raw_db(path: &std::path::Path) -> sqlx::SqliteConnection {
     use sqlx::Connection;

@@ -27,3 +27,4 @@ mod rules;
 mod secrets;
 mod stop;
 mod two_hosts;
+mod upgrade;
