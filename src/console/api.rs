@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -101,6 +102,55 @@ pub(super) async fn silences(
     }
 }
 
+/// A write's JSON body, read the same way for every write: too large is 413; not JSON, a
+/// field of the wrong type or one this call does not take is 400 naming the field.
+#[allow(clippy::result_large_err)] // the answer itself, returned by the handler as it is
+fn json_body<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    what: &str,
+    shape: &str,
+) -> Result<T, Response> {
+    let bytes = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Json(serde_json::json!({
+                    "error": format!("the body is too large: {what} is a few fields ({shape})")
+                })),
+            )
+                .into_response());
+        }
+        Err(e) => return Err(Failure::BadRequest(e.body_text()).api()),
+    };
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    if parsed.is_ok()
+        && let Err(e) = de.end()
+    {
+        return Err(
+            Failure::BadRequest(format!("the body is not {what} ({e}); send {shape}")).api(),
+        );
+    }
+    parsed.map_err(|e| {
+        let message = e.inner().to_string();
+        // An unknown field is named in the message (`unknown field `x``), not in the path.
+        let field = message
+            .strip_prefix("unknown field `")
+            .and_then(|m| m.split('`').next())
+            .map(str::to_owned)
+            .or_else(|| {
+                let path = e.path().to_string();
+                (path != ".").then_some(path)
+            });
+        let message = format!("the body is not {what} ({message}); send {shape}");
+        match field {
+            Some(f) => Failure::BadField(f.into(), message).api(),
+            None => Failure::BadRequest(message).api(),
+        }
+    })
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewSilenceBody {
@@ -116,7 +166,7 @@ pub(super) async fn add_silence(
     State(console): State<Console>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<Json<NewSilenceBody>, JsonRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let v = match signed_in(&console, &headers, peer).await {
         Ok(v) => v,
@@ -125,26 +175,20 @@ pub(super) async fn add_silence(
     if let Err(f) = v.check_csrf(csrf_header(&headers)) {
         return f.api();
     }
-    let Json(b) = match body {
+    let b: NewSilenceBody = match json_body(
+        body,
+        "a silence",
+        r#"{"task_id", "user_id"?, "for"? | "until"?, "reason"?}"#,
+    ) {
         Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                axum::Json(serde_json::json!({"error": "the body is too large: a silence is a few fields"})),
-            )
-                .into_response();
-        }
-        Err(e) => {
-            return Failure::BadRequest(format!(
-                "the body is not a silence ({}); send {{\"task_id\", \"user_id\"?, \"for\"? | \"until\"?, \"reason\"?}}",
-                e.body_text()
-            ))
-            .api();
-        }
+        Err(r) => return r,
     };
     let Some(task_id) = b.task_id.as_deref() else {
-        return Failure::BadField("task_id", "task_id is missing: the task to silence".into())
-            .api();
+        return Failure::BadField(
+            "task_id".into(),
+            "task_id is missing: the task to silence".into(),
+        )
+        .api();
     };
     match super::pages::add_silence(
         &console,
@@ -157,7 +201,13 @@ pub(super) async fn add_silence(
     )
     .await
     {
-        Ok(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
+        Ok((id, warning)) => {
+            let mut answer = serde_json::json!({ "id": id });
+            if let Some(w) = warning {
+                answer["warning"] = serde_json::Value::from(w);
+            }
+            (StatusCode::CREATED, Json(answer)).into_response()
+        }
         Err(f) => f.api(),
     }
 }
@@ -232,7 +282,7 @@ pub(super) async fn add_away(
     State(console): State<Console>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<Json<NewAwayBody>, JsonRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let v = match signed_in(&console, &headers, peer).await {
         Ok(v) => v,
@@ -241,18 +291,16 @@ pub(super) async fn add_away(
     if let Err(f) = v.check_csrf(csrf_header(&headers)) {
         return f.api();
     }
-    let Json(b) = match body {
+    let b: NewAwayBody = match json_body(
+        body,
+        "an away window",
+        r#"{"user_id", "for"? | "until"?, "from"?, "deputy"?, "reason"?}"#,
+    ) {
         Ok(b) => b,
-        Err(e) => {
-            return Failure::BadRequest(format!(
-                "the body is not an away window ({}); send {{\"user_id\", \"for\"? | \"until\"?, \"from\"?, \"deputy\"?, \"reason\"?}}",
-                e.body_text()
-            ))
-            .api();
-        }
+        Err(r) => return r,
     };
     let Some(user) = b.user_id.as_deref() else {
-        return Failure::BadField("user_id", "user_id is missing: who is away".into()).api();
+        return Failure::BadField("user_id".into(), "user_id is missing: who is away".into()).api();
     };
     match super::pages::add_away_window(
         &console,

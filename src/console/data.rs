@@ -22,7 +22,7 @@ use crate::store::{PairQuery, PairScope, PairSort, StoreError};
 pub(crate) enum Failure {
     BadRequest(String),
     /// 400 naming the field.
-    BadField(&'static str, String),
+    BadField(std::borrow::Cow<'static, str>, String),
     NotFound(String),
     Unauthorized,
     Forbidden(String),
@@ -72,7 +72,7 @@ impl Failure {
     pub fn api(self) -> Response {
         let mut body = serde_json::json!({ "error": self.message() });
         if let Failure::BadField(field, _) = &self {
-            body["field"] = serde_json::Value::from(*field);
+            body["field"] = serde_json::Value::from(field.as_ref());
         }
         (self.status(), Json(body)).into_response()
     }
@@ -519,7 +519,7 @@ pub(crate) async fn task_page(console: &Console, f: &TaskFilter) -> Result<TaskP
         && !STATES.contains(&s)
     {
         return Err(Failure::BadField(
-            "state",
+            "state".into(),
             format!("state \"{s}\" is not one of {}", STATES.join(", ")),
         ));
     }
@@ -527,7 +527,7 @@ pub(crate) async fn task_page(console: &Console, f: &TaskFilter) -> Result<TaskP
         && PairSort::parse(s).is_none()
     {
         return Err(Failure::BadField(
-            "sort",
+            "sort".into(),
             format!("sort \"{s}\" is not one of oldest, newest, assignee, task"),
         ));
     }
@@ -537,7 +537,7 @@ pub(crate) async fn task_page(console: &Console, f: &TaskFilter) -> Result<TaskP
             Some(i) => Some(i),
             None => {
                 return Err(Failure::BadField(
-                    "rule",
+                    "rule".into(),
                     format!(
                         "rule \"{r}\" is not one of {}",
                         config

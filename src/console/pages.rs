@@ -507,7 +507,7 @@ pub(super) async fn add_silence(
     duration: Option<&str>,
     until: Option<&str>,
     reason: &str,
-) -> Result<i64, Failure> {
+) -> Result<(i64, Option<String>), Failure> {
     let live = console.live();
     let store = &live.engine.store;
     let now = live.engine.clock.now();
@@ -519,7 +519,7 @@ pub(super) async fn add_silence(
     };
     let checked = check_new(&live.engine.config, store, &request, Names::Api, now)
         .await?
-        .map_err(|r| Failure::BadField(r.field, r.message))?;
+        .map_err(|r| Failure::BadField(r.field.into(), r.message))?;
     let reason: String = reason.trim().chars().take(500).collect();
     let id = store
         .add_silence(
@@ -535,7 +535,7 @@ pub(super) async fn add_silence(
         .await?;
     tracing::info!(silence = id, task = %checked.task, by = %v.who, "console: silence added");
     data::invalidate(console);
-    Ok(id)
+    Ok((id, checked.warning))
 }
 
 #[derive(Deserialize)]
@@ -669,7 +669,7 @@ pub(super) async fn report(
         .filter(|w| *w <= std::time::Duration::from_secs(400 * 86_400))
     else {
         return Failure::BadField(
-            "since",
+            "since".into(),
             format!("since \"{since_text}\" is not a duration up to 400d; write it like 7d or 30d"),
         )
         .page();
@@ -680,7 +680,7 @@ pub(super) async fn report(
         "user" => GroupBy::User,
         other => {
             return Failure::BadField(
-                "by",
+                "by".into(),
                 format!("by \"{other}\" is not one of rule, team, user"),
             )
             .page();
@@ -691,7 +691,11 @@ pub(super) async fn report(
         .ok()
         .and_then(|w| now.checked_sub_signed(w))
     else {
-        return Failure::BadField("since", format!("since \"{since_text}\" is too long")).page();
+        return Failure::BadField(
+            "since".into(),
+            format!("since \"{since_text}\" is too long"),
+        )
+        .page();
     };
     // The window's calls from the database; the pending pairs from the index.
     let sent = match live.engine.store.sent_since(since).await {
@@ -783,7 +787,7 @@ pub(super) async fn add_away_window(
         deputy,
     };
     let (user, from, until, deputy) = check_new(&live.engine.config, &req, Names::Api, now)
-        .map_err(|(field, message)| Failure::BadField(field, message))?;
+        .map_err(|(field, message)| Failure::BadField(field.into(), message))?;
     let reason: String = reason.trim().chars().take(500).collect();
     let id = live
         .engine

@@ -1146,3 +1146,46 @@ both_backends! {
         );
     }
 }
+
+both_backends! {
+    /// One validation for the CLI, the pages and the API: every refusal names its field (a
+    /// wrong type, an unknown field, a century), every oversized body is 413, and a silence of
+    /// a task no listing has seen says so in its answer.
+    #[tokio::test]
+    pub async fn the_api_names_the_field_it_refuses_and_caps_every_body() {
+        let (_env, daemon, port) = console_env("").await;
+        let post = |path: &'static str, body: String| {
+            browser()
+                .post(url(port, path))
+                .bearer_auth(CONSOLE_TOKEN)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+        };
+        for (path, body, field) in [
+            ("/api/v1/silences", r#"{"task_id": "t-old", "for": "200000y"}"#, "for"),
+            ("/api/v1/silences", r#"{"task_id": 5, "for": "1h"}"#, "task_id"),
+            ("/api/v1/silences", r#"{"task_id": "t-old", "for": "1h", "colour": "red"}"#, "colour"),
+            ("/api/v1/silences", r#"{"task_id": "t,old", "for": "1h"}"#, "task_id"),
+            ("/api/v1/away", r#"{"user_id": "u1", "for": "1d", "deputy": "u2,u3"}"#, "deputy"),
+            ("/api/v1/away", r#"{"user_id": ["u1"], "for": "1d"}"#, "user_id"),
+            ("/api/v1/away", r#"{"user_id": "u1", "until": "202031-01-01"}"#, "until"),
+        ] {
+            let r = post(path, body.to_owned()).await.unwrap();
+            assert_eq!(r.status(), 400, "{path} {body}");
+            let answer: Value = r.json().await.unwrap();
+            assert_eq!(answer["field"], field, "{path} {body}: {answer}");
+        }
+        let big = format!(r#"{{"task_id": "t-old", "reason": "{}"}}"#, "x".repeat(17 * 1024));
+        for path in ["/api/v1/silences", "/api/v1/away"] {
+            let r = post(path, big.clone()).await.unwrap();
+            assert_eq!(r.status(), 413, "{path}");
+        }
+        let r = post("/api/v1/silences", r#"{"task_id": "never-seen", "for": "1h"}"#.into()).await.unwrap();
+        assert_eq!(r.status(), 201);
+        let answer: Value = r.json().await.unwrap();
+        assert!(answer["warning"].as_str().is_some_and(|w| w.contains("never-seen")), "{answer}");
+        let (code, _, log) = daemon.stop().await;
+        assert_eq!(code, 0, "{log}");
+    }
+}

@@ -97,8 +97,11 @@ impl Postgres {
         let pg = Self::connect(url).await?;
         if let Err(e) = MIGRATOR.run(&pg.pool).await {
             let message = match &e {
-                sqlx::migrate::MigrateError::VersionMissing(applied) => {
-                    super::written_by_newer(pg.newest_release().await, *applied)
+                // Ours, written by a newer release, only when it has our releases table.
+                sqlx::migrate::MigrateError::VersionMissing(applied)
+                    if let Ok(newest) = pg.newest_release().await =>
+                {
+                    super::written_by_newer(newest, *applied)
                 }
                 _ => format!(
                     "cannot migrate (is this a database for expediter, and may this user create tables?): {e}"
@@ -125,13 +128,12 @@ impl Postgres {
         Ok(pg)
     }
 
-    /// The release that last recorded itself here, when one did.
-    async fn newest_release(&self) -> Option<String> {
+    /// The release that last recorded itself here, when one did (an error: no releases table,
+    /// so not a database a newer expediter wrote).
+    async fn newest_release(&self) -> Result<Option<String>, sqlx::Error> {
         sqlx::query_scalar("SELECT version FROM releases ORDER BY first_opened_at DESC LIMIT 1")
             .fetch_optional(&self.pool)
             .await
-            .ok()
-            .flatten()
     }
 
     /// Connects and checks the schema is current, writing nothing; `None` for a database
@@ -155,9 +157,10 @@ impl Postgres {
         let message = match applied {
             Err(e) => Some(format!("not an expediter database: {e}")),
             Ok(v) if v.unwrap_or(0) < latest => Some(super::WRITTEN_BY_OLDER.into()),
-            Ok(Some(v)) if v > latest => {
-                Some(super::written_by_newer(pg.newest_release().await, v))
-            }
+            Ok(Some(v)) if v > latest => Some(match pg.newest_release().await {
+                Ok(newest) => super::written_by_newer(newest, v),
+                Err(_) => "not an expediter database (another program's migrations)".into(),
+            }),
             Ok(_) => None,
         };
         if let Some(message) = message {

@@ -28,6 +28,14 @@ pub(super) struct Sqlite {
     name: String,
 }
 
+/// The release that last recorded itself in this database (an error: no releases table, so
+/// not a database a newer expediter wrote).
+async fn newest_release(pool: &SqlitePool) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT version FROM releases ORDER BY first_opened_at DESC LIMIT 1")
+        .fetch_optional(pool)
+        .await
+}
+
 /// SQLITE_CANTOPEN: the file (or one SQLite needs beside it) cannot be opened.
 fn is_cant_open(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("14"))
@@ -69,14 +77,10 @@ impl Sqlite {
             .map_err(|e| open_err(format!("cannot open: {e}")))?;
         if let Err(e) = MIGRATOR.run(&pool).await {
             let message = match &e {
-                sqlx::migrate::MigrateError::VersionMissing(applied) => {
-                    let newest: Option<String> = sqlx::query_scalar(
-                        "SELECT version FROM releases ORDER BY first_opened_at DESC LIMIT 1",
-                    )
-                    .fetch_optional(&pool)
-                    .await
-                    .ok()
-                    .flatten();
+                // Ours, written by a newer release, only when it has our releases table.
+                sqlx::migrate::MigrateError::VersionMissing(applied)
+                    if let Ok(newest) = newest_release(&pool).await =>
+                {
                     super::written_by_newer(newest, *applied)
                 }
                 _ => format!("cannot migrate (is this an expediter database, and writable?): {e}"),
@@ -131,15 +135,12 @@ impl Sqlite {
             return Err(open_err(super::WRITTEN_BY_OLDER.into()));
         }
         if applied > latest {
-            let newest: Option<String> = sqlx::query_scalar(
-                "SELECT version FROM releases ORDER BY first_opened_at DESC LIMIT 1",
-            )
-            .fetch_optional(&pool)
-            .await
-            .ok()
-            .flatten();
+            let message = match newest_release(&pool).await {
+                Ok(newest) => super::written_by_newer(newest, applied),
+                Err(_) => "not an expediter database (another program's migrations)".into(),
+            };
             pool.close().await;
-            return Err(open_err(super::written_by_newer(newest, applied)));
+            return Err(open_err(message));
         }
         Ok(Sqlite {
             pool,
