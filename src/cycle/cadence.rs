@@ -46,27 +46,49 @@ impl Engine {
         };
         let watched = user_index(&config.users);
         let policy = config.policy();
+        let move_kind = config.away.deputy_action.kind();
+        // Who is away now: nothing moves to a deputy who is.
+        let away_now: FxHashSet<String> = if move_kind.is_some() {
+            self.store
+                .open_away()
+                .await?
+                .into_iter()
+                .filter(|(_, w)| w.iter().any(|w| w.holds_at(now)))
+                .map(|(u, _)| u)
+                .collect()
+        } else {
+            FxHashSet::default()
+        };
         let mut why: ToList = FxHashMap::default();
         let mut reminded: FxHashSet<String> = FxHashSet::default();
         // Pairs come by task: a due task's watched assignees are all listed.
         let mut task = String::new();
         let mut task_users: Vec<String> = Vec::new();
         let mut task_due = false;
-        let flush = |users: &mut Vec<String>, due: bool, why: &mut ToList| {
-            if due {
-                for u in users.iter() {
-                    note(why, u, Why::Confirmation);
+        // Deputies a move of this task would go to, once its holders are all known.
+        let mut task_moves: Vec<String> = Vec::new();
+        let flush =
+            |users: &mut Vec<String>, moves: &mut Vec<String>, due: bool, why: &mut ToList| {
+                let move_due = move_kind.is_some_and(|kind| {
+                    moves
+                        .iter()
+                        .any(|d| crate::domain::calls::move_adds_someone(kind, users, d))
+                });
+                if due || move_due {
+                    for u in users.iter() {
+                        note(why, u, Why::Confirmation);
+                    }
                 }
-            }
-            users.clear();
-        };
+                users.clear();
+                moves.clear();
+            };
         self.store
             .visit_pending_pairs(PairScope::All, None, |mut row| {
                 let Some(user) = watched.get(row.user_id.as_str()).copied() else {
                     return;
                 };
                 if row.task_id != task {
-                    flush(&mut task_users, task_due, &mut why);
+                    flush(&mut task_users, &mut task_moves, task_due, &mut why);
                     task_due = false;
                     task.clone_from(&row.task_id);
                 }
@@ -87,34 +109,29 @@ impl Engine {
                 let reminder_due =
                     matches!(verdict, Verdict::Due { .. }) && !capped.contains(&row.user_id);
                 // An away assignee's task that goes to their deputy once it is due: listed in
-                // that tick too, like a reminder.
-                let deputy_move_due = match &verdict {
-                    Verdict::Away {
-                        deputy: Some(d), ..
-                    } if config.away.deputy_action.kind().is_some() => {
-                        let resting = facts
-                            .moved
-                            .is_some_and(|m| m.refused.is_some() && m.settles(now));
-                        let here = decide::PairFacts {
-                            away: &[],
-                            ..facts.clone()
-                        };
-                        !resting
-                            && !facts.moved_to.iter().any(|p| p == d)
-                            && matches!(
-                                decide::decide(&policy, user, &here, now),
-                                Verdict::Due { .. }
-                            )
-                    }
-                    _ => false,
-                };
+                // that tick too, like a reminder — as the planner decides it.
+                if let Verdict::Away {
+                    deputy: Some(d), ..
+                } = &verdict
+                    && move_kind.is_some()
+                    && crate::domain::calls::deputy_move_due(
+                        &policy,
+                        user,
+                        &facts,
+                        d,
+                        away_now.contains(d.as_str()),
+                        now,
+                    )
+                    .is_some()
+                {
+                    task_moves.push(d.clone());
+                }
                 task_due |= reminder_due
-                    || deputy_move_due
                     || matches!(escalation, Some(EscalationVerdict::Due { .. }))
                         && !matches!(verdict, Verdict::Silenced { .. } | Verdict::Away { .. });
             })
             .await?;
-        flush(&mut task_users, task_due, &mut why);
+        flush(&mut task_users, &mut task_moves, task_due, &mut why);
         // A digest that fires before the next tick shows what this tick lists.
         for digest in &config.digests {
             let fires_before_next = config

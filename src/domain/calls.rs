@@ -185,26 +185,20 @@ impl<'c> Planner<'c> {
         self
     }
 
-    /// An away assignee's task, moved to their deputy when their rule makes it due now (as if
-    /// they were here), the deputy is here and does not have it from a move already, and no
-    /// refusal of this assignee's last move is still resting.
+    /// An away assignee's task, moved to their deputy when [`deputy_move_due`] says so.
     fn move_to_deputy(&mut self, row: &Pair, user: &'c User, deputy: &str, until: DateTime<Utc>) {
         if self.deputy_moves.is_none() {
             return;
         }
-        let facts = row.facts();
-        let resting = facts
-            .moved
-            .is_some_and(|m| m.refused.is_some() && m.settles(self.now));
-        if resting
-            || facts.moved_to.iter().any(|p| p == deputy)
-            || self.away_now.is_some_and(|a| a.contains(deputy))
-            || deputy == user.id
-        {
-            return;
-        }
-        let here = PairFacts { away: &[], ..facts };
-        let Verdict::Due { rule, .. } = decide::decide(&self.policy, user, &here, self.now) else {
+        let deputy_away = self.away_now.is_some_and(|a| a.contains(deputy));
+        let Some(rule) = deputy_move_due(
+            &self.policy,
+            user,
+            &row.facts(),
+            deputy,
+            deputy_away,
+            self.now,
+        ) else {
             return;
         };
         self.moves
@@ -227,11 +221,8 @@ impl<'c> Planner<'c> {
         let rules = self.policy.rules;
         let mut out = Vec::new();
         for ((task_id, deputy), from) in std::mem::take(&mut self.moves) {
-            let holds = self
-                .assignees
-                .get(&task_id)
-                .is_some_and(|a| a.contains(&deputy));
-            if kind == CallKind::AddAssignee && holds {
+            let holders = self.assignees.get(&task_id).map_or(&[][..], Vec::as_slice);
+            if !move_adds_someone(kind, holders, &deputy) {
                 continue;
             }
             let lead = from.iter().min_by_key(|d| d.rule).expect("never empty");
@@ -451,6 +442,43 @@ impl<'c> Planner<'c> {
             unsendable,
         }
     }
+}
+
+/// Is a move of this away assignee's task to `deputy` due now? When their rule would make it
+/// due for them now (as if they were here), the deputy is someone else, is here, and has not had
+/// it from a move already, and no refusal of this assignee's last move is still resting: the
+/// rule that owns it. The one answer the planner and the listing cadence both go by (the
+/// cadence lists the task's assignees in the tick its move falls due); [`move_adds_someone`]
+/// then looks at who holds the task.
+pub fn deputy_move_due(
+    policy: &super::Policy<'_>,
+    user: &User,
+    facts: &PairFacts<'_>,
+    deputy: &str,
+    deputy_away: bool,
+    now: DateTime<Utc>,
+) -> Option<usize> {
+    let resting = facts
+        .moved
+        .is_some_and(|m| m.refused.is_some() && m.settles(now));
+    if resting || deputy_away || deputy == user.id || facts.moved_to.iter().any(|p| p == deputy) {
+        return None;
+    }
+    let here = PairFacts {
+        away: &[],
+        ..facts.clone()
+    };
+    match decide::decide(policy, user, &here, now) {
+        Verdict::Due { rule, .. } => Some(rule),
+        _ => None,
+    }
+}
+
+/// Does a move of this kind to `deputy` change anything, given who holds the task now? A
+/// transfer always takes the away assignee off; an add_assignee to someone who holds the task
+/// adds nobody.
+pub fn move_adds_someone(kind: CallKind, holders: &[String], deputy: &str) -> bool {
+    kind != CallKind::AddAssignee || !holders.iter().any(|h| h == deputy)
 }
 
 /// Who a rule's call acts as for this task; `None`, with why in `unsendable` (`what` says what

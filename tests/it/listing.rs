@@ -335,3 +335,50 @@ both_backends! {
         sim.engine.store.close().await;
     }
 }
+
+both_backends! {
+    /// An away user whose task is due for a move that the planner will not make — the deputy
+    /// is away too, or already holds the task (add_assignee) — is not listed every tick for
+    /// it: the cadence asks the planner's own question.
+    #[tokio::test]
+    pub async fn an_away_user_whose_move_cannot_go_is_not_listed_every_tick() {
+        for (action, deputy_away) in [("transfer", true), ("add_assignee", false)] {
+            let sim = Sim::new(&format!("[away]\ndeputy_action = \"{action}\"\n")).await;
+            sim.tick(0).await;
+            for (user, deputy) in [("u1", "u2"), ("u2", "u3")] {
+                if user == "u2" && !deputy_away {
+                    continue;
+                }
+                sim.engine
+                    .store
+                    .add_away(
+                        &expediter::store::NewAway {
+                            user_id: user,
+                            from: sim.start,
+                            until: sim.start + TimeDelta::days(7),
+                            deputy: Some(deputy),
+                            reason: "leave",
+                            created_by: "test",
+                        },
+                        sim.start,
+                    )
+                    .await
+                    .unwrap();
+            }
+            // Due at 13:25 (after 4 h); with add_assignee, u2 holds the task already.
+            let holders: &[&str] = if deputy_away { &["u1"] } else { &["u1", "u2"] };
+            sim.task("t1", holders, 25);
+            let mut u1_listed = 0;
+            for n in 1..=60 {
+                let (listed, _) = sim.tick(n).await;
+                if n > 27 && listed.contains("u1") {
+                    u1_listed += 1;
+                }
+            }
+            assert!(sim.env.fake.moves().is_empty(), "{action}: {:?}", sim.env.fake.moves());
+            // 32 ticks after it fell due: discovery only (every 2 h), not every tick.
+            assert!(u1_listed <= 4, "{action}: u1 listed in {u1_listed} ticks after the move fell due");
+            sim.engine.store.close().await;
+        }
+    }
+}
