@@ -94,6 +94,15 @@ async fn renew(store: &Store) -> Told {
     }
 }
 
+/// A call an earlier process left without an outcome, settled as unknown: said by its kind (a
+/// move is not "an expedite").
+pub fn log_settled(e: &crate::store::ExpediteRecord, why: &str) {
+    tracing::warn!(task_id = %e.task_id, kind = %e.kind, assignees = ?e.assignees, rule = %e.rule,
+        "{} outcome unknown: {why}; counted as {}, not repeated",
+        e.kind,
+        if e.kind == "expedite" { "sent" } else { "done" });
+}
+
 /// A standby's turn: take the lease over if it expired.
 async fn elect(store: &Store, clock: &Clock) -> Told {
     match store.elect().await {
@@ -102,8 +111,7 @@ async fn elect(store: &Store, clock: &Clock) -> Told {
             match store.settle_unfinished_intents(clock.now()).await {
                 Ok(open) => {
                     for e in open {
-                        tracing::warn!(task_id = %e.task_id, assignees = ?e.assignees, rule = %e.rule,
-                            "expedite outcome unknown: the previous active instance stopped during the call; counted as sent, not repeated");
+                        log_settled(&e, "the previous active instance stopped during the call");
                     }
                 }
                 Err(e) => {

@@ -107,8 +107,7 @@ pub async fn open_store(config: &Config, clock: &Clock, role: Role) -> anyhow::R
             "PostgreSQL: {}", crate::keeper::describe(&elected));
     }
     for e in store.settle_unfinished_intents(clock.now()).await? {
-        tracing::warn!(task_id = %e.task_id, assignees = ?e.assignees, rule = %e.rule,
-            "expedite outcome unknown: an earlier run stopped during the call; counted as sent, not repeated");
+        crate::keeper::log_settled(&e, "an earlier run stopped during the call");
     }
     crate::keeper::spawn_keeper(&store, clock, &elected);
     Ok(store)

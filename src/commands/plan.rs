@@ -142,6 +142,10 @@ pub fn build(
                     _ => "transferred",
                 };
                 e.moved = Some(match &m.refused {
+                    None if m.unknown => format!(
+                        "{what} at {}, possibly (no answer proved it; counted as done, not repeated)",
+                        local(m.at)
+                    ),
                     None => format!("{what} at {}", local(m.at)),
                     Some((code, msg)) => format!(
                         "Feishu refused the move ({}) at {} ({}); tried again after {}",

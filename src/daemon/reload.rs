@@ -189,6 +189,48 @@ pub fn describe_changes(old: &Config, new: &Config) -> Vec<String> {
     if old.expedite.dry_run != new.expedite.dry_run {
         changes.push(format!("dry_run = {}", new.expedite.dry_run));
     }
+    let away = |c: &Config| {
+        (
+            c.away.deputy_action.kind().map(|k| k.as_str()),
+            format!("{:?}", c.away.opinion),
+            c.away.deputy_after,
+        )
+    };
+    if away(old) != away(new) {
+        let (action, _, after) = away(new);
+        changes.push(format!(
+            "[away]: deputy_action = \"{}\"{}",
+            action.unwrap_or("none"),
+            after.map_or(String::new(), |d| format!(
+                ", deputy_after = {}",
+                humantime::format_duration(d)
+            ))
+        ));
+    }
+    let digests = |c: &Config| {
+        c.digests
+            .iter()
+            .map(|d| (d.name.clone(), d.cron.expr.clone(), d.catch_up))
+            .collect::<Vec<_>>()
+    };
+    if digests(old) != digests(new) {
+        changes.push("digests changed".into());
+    }
+    let console = |c: &Config| {
+        c.console.as_ref().map(|c| {
+            (
+                format!("{:?}", c.sign_in),
+                c.trusted_proxies.clone(),
+                c.session,
+            )
+        })
+    };
+    if listen(old) == listen(new) && console(old) != console(new) {
+        changes.push(
+            "[console] sign-in changed (allow, trusted_proxies or session): from the next request"
+                .into(),
+        );
+    }
     changes
 }
 
@@ -223,5 +265,16 @@ after = "1h"
             ]
         );
         assert!(describe_changes(&old, &old).is_empty());
+        // [away] is part of what a reload changes, not "no changes".
+        let away = Config::parse(
+            &format!("{base}\n[away]\ndeputy_action = \"transfer\"\ndeputy_after = \"4h\"\n"),
+            Path::new("c.toml"),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            describe_changes(&old, &away),
+            vec!["[away]: deputy_action = \"transfer\", deputy_after = 4h"]
+        );
     }
 }

@@ -78,6 +78,9 @@ pub struct MoveRecord {
     pub n: u32,
     /// Feishu refused it: (code, message). `None`: made, or possibly made.
     pub refused: Option<(i64, String)>,
+    /// No answer proved it made (a timeout, a crash during the call): possibly made, counted
+    /// as made.
+    pub unknown: bool,
 }
 
 /// How long a move Feishu refused waits before it is tried again.

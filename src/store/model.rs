@@ -97,6 +97,7 @@ pub fn move_record(
         at: super::from_ms(at),
         n: n.max(1) as u32,
         refused: (outcome == "failed").then(|| (code.unwrap_or(0), msg.unwrap_or_default())),
+        unknown: matches!(outcome.as_str(), "unknown" | "pending"),
     })
 }
 

@@ -760,6 +760,7 @@ fn an_escalation_that_moves_rests_a_day_after_a_refusal_and_is_done_once_moved()
         at: refused_at,
         n: 1,
         refused: Some((2320012, "task is not an approval task".into())),
+        unknown: false,
     }));
     let moved: &'static MoveRecord = Box::leak(Box::new(MoveRecord {
         refused: None,
