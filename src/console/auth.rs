@@ -55,21 +55,38 @@ pub(super) fn same(a: &str, b: &str) -> bool {
 
 /// Failed sign-ins per address, over the last minute. A success does not count, and the right
 /// credential is never refused (a limit that refuses it is a lockout anyone can cause). At most `MAX_ADDRESSES` are remembered: past that, the stalest go.
-#[derive(Default)]
 pub(crate) struct Limiter {
     seen: Mutex<HashMap<IpAddr, VecDeque<tokio::time::Instant>>>,
+    per_minute: usize,
 }
+
+impl Default for Limiter {
+    fn default() -> Self {
+        Limiter::per_minute(ATTEMPTS_PER_MINUTE)
+    }
+}
+
+/// Sign-ins with Feishu begun per address per minute: not failures, but each writes a row, so
+/// a flood of starts is held back (the callback of a sign-in begun is never refused by it).
+pub(crate) const STARTS_PER_MINUTE: usize = 60;
 
 const MAX_ADDRESSES: usize = 4096;
 const WINDOW: Duration = Duration::from_secs(60);
 
 impl Limiter {
+    pub(crate) fn per_minute(per_minute: usize) -> Limiter {
+        Limiter {
+            seen: Mutex::default(),
+            per_minute,
+        }
+    }
+
     /// Is `ip` past its attempts for now?
     fn blocked(&self, ip: IpAddr) -> bool {
         let now = tokio::time::Instant::now();
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         seen.get(&ip)
-            .is_some_and(|q| q.iter().filter(|t| now - **t < WINDOW).count() >= ATTEMPTS_PER_MINUTE)
+            .is_some_and(|q| q.iter().filter(|t| now - **t < WINDOW).count() >= self.per_minute)
     }
 
     /// Counts a failed sign-in from `ip`.
@@ -94,7 +111,7 @@ impl Limiter {
             q.pop_front();
         }
         q.push_back(now);
-        while q.len() > ATTEMPTS_PER_MINUTE {
+        while q.len() > self.per_minute {
             q.pop_front();
         }
     }
@@ -209,7 +226,11 @@ pub(super) async fn visitor(
     };
     // Checked on every request against the config now in force: someone removed from
     // `allow`, or a session made under a token since rotated, is signed out at once.
-    if !still_admitted(config, &s) {
+    let admitted = still_admitted(config, &s).map_err(|e| {
+        tracing::warn!("the console's token cannot be read: {e}; try again");
+        Failure::Unavailable
+    })?;
+    if !admitted {
         tracing::info!(who = %s.who.escape_debug(), kind = %s.kind,
             "console: a session the current config no longer admits was ended");
         live.engine.store.end_session(&hash, now()).await?;
@@ -288,15 +309,23 @@ impl SessionFor {
     }
 }
 
-/// The digest a token or link session keeps of the console token it was made under.
-fn token_digest(config: &crate::config::Config) -> Option<String> {
-    console_token(config.console.as_ref()).map(|t| digest(&format!("console-token:{t}")))
+/// The digest a token or link session keeps of the console token it was made under: `None`
+/// when no token is set; an error when one is set but cannot be read now (a file being
+/// rotated), which is not a change of token.
+fn token_digest(config: &crate::config::Config) -> Result<Option<String>, String> {
+    let Some(source) = config.console.as_ref().and_then(|c| c.token.as_ref()) else {
+        return Ok(None);
+    };
+    source
+        .resolve()
+        .map(|t| Some(digest(&format!("console-token:{}", t.expose()))))
 }
 
 /// Does the current config still admit this session's person? A Feishu session's person must
 /// still be in `allow`; a token or link session must have been made under the current token.
-fn still_admitted(config: &crate::config::Config, s: &Session) -> bool {
-    match s.kind.as_str() {
+/// An error: the token cannot be read now, so nothing can be told (the session is kept).
+fn still_admitted(config: &crate::config::Config, s: &Session) -> Result<bool, String> {
+    Ok(match s.kind.as_str() {
         "feishu" => match config.console.as_ref().map(|c| &c.sign_in) {
             Some(SignIn::Feishu { allow, .. }) => allow.iter().any(|a| {
                 a == "*"
@@ -307,9 +336,9 @@ fn still_admitted(config: &crate::config::Config, s: &Session) -> bool {
             }),
             _ => false,
         },
-        "token" | "link" => s.token_digest == token_digest(config),
+        "token" | "link" => s.token_digest == token_digest(config)?,
         _ => false,
-    }
+    })
 }
 
 async fn start_session(
@@ -334,9 +363,14 @@ async fn start_session(
         csrf: random_token(),
         expires_at,
         kind: person.kind.to_owned(),
-        token_digest: (person.kind != "feishu")
-            .then(|| token_digest(config))
-            .flatten(),
+        token_digest: if person.kind == "feishu" {
+            None
+        } else {
+            token_digest(config).map_err(|e| {
+                tracing::warn!("the console's token cannot be read: {e}");
+                Failure::Unavailable
+            })?
+        },
         open_id: person.open_id,
         email: person.email,
     };
@@ -519,8 +553,15 @@ pub(super) async fn login_with_link(
 /// day on, and only a state bound to the browser that started it signs anyone in.
 pub(super) async fn login_with_feishu(
     State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
+    let ip = client(&console, &headers, peer);
+    if console.starts.blocked(ip) {
+        return Failure::TooMany.page();
+    }
+    console.starts.count(ip);
     let live = console.live();
     let config = &live.engine.config;
     let Some(c) = config.console.as_ref() else {
@@ -532,12 +573,13 @@ pub(super) async fn login_with_feishu(
     let state = random_token();
     let next = safe_next(q.next.as_deref());
     let expires = now() + chrono::TimeDelta::from_std(STATE_LIFETIME).unwrap_or_default();
-    // Sign-ins begun and never finished do not stay.
-    if let Err(e) = live
-        .engine
-        .store
-        .forget_console(now() - chrono::TimeDelta::days(1))
-        .await
+    // Sign-ins begun and never finished do not stay (looked for once a minute at most).
+    if console.prune_due()
+        && let Err(e) = live
+            .engine
+            .store
+            .forget_console(now() - chrono::TimeDelta::days(1))
+            .await
     {
         return Failure::from(e).page();
     }

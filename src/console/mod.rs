@@ -54,6 +54,10 @@ type CachedIndex = (tokio::time::Instant, Arc<data::Index>);
 pub(crate) struct Console {
     live: watch::Receiver<Live>,
     limiter: Arc<auth::Limiter>,
+    /// Sign-ins with Feishu begun, per address (not failures; each writes a row).
+    starts: Arc<auth::Limiter>,
+    /// When sign-ins begun and never finished were last looked for (seconds since the epoch).
+    pruned_at: Arc<std::sync::atomic::AtomicI64>,
     index: Arc<Mutex<Option<CachedIndex>>>,
     /// Held while the index is built: one build at a time.
     building: Arc<tokio::sync::Mutex<()>>,
@@ -62,6 +66,18 @@ pub(crate) struct Console {
 impl Console {
     fn live(&self) -> Live {
         self.live.borrow().clone()
+    }
+
+    /// Is it time to forget sign-ins begun and never finished (at most once a minute)?
+    fn prune_due(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let now = crate::clock::Clock::system().now().timestamp();
+        let last = self.pruned_at.load(Ordering::Relaxed);
+        now - last >= 60
+            && self
+                .pruned_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 }
 
@@ -133,6 +149,8 @@ pub(crate) fn router(live: watch::Receiver<Live>) -> Router {
     let console = Console {
         live,
         limiter: Arc::new(auth::Limiter::default()),
+        starts: Arc::new(auth::Limiter::per_minute(auth::STARTS_PER_MINUTE)),
+        pruned_at: Arc::default(),
         index: Arc::default(),
         building: Arc::default(),
     };

@@ -65,36 +65,50 @@ impl Engine {
         let mut task = String::new();
         let mut task_users: Vec<String> = Vec::new();
         let mut task_due = false;
-        // Deputies a move of this task would go to, once its holders are all known.
+        // Deputies a move of this task would go to, once its holders are all known (those whose
+        // last listing held it, as the planner counts them).
         let mut task_moves: Vec<String> = Vec::new();
-        let flush =
-            |users: &mut Vec<String>, moves: &mut Vec<String>, due: bool, why: &mut ToList| {
-                let move_due = move_kind.is_some_and(|kind| {
-                    moves
-                        .iter()
-                        .any(|d| crate::domain::calls::move_adds_someone(kind, users, d))
-                });
-                if due || move_due {
-                    for u in users.iter() {
-                        note(why, u, Why::Confirmation);
-                    }
+        let mut task_holders: Vec<String> = Vec::new();
+        let flush = |users: &mut Vec<String>,
+                     holders: &mut Vec<String>,
+                     moves: &mut Vec<String>,
+                     due: bool,
+                     why: &mut ToList| {
+            let move_due = move_kind.is_some_and(|kind| {
+                moves
+                    .iter()
+                    .any(|d| crate::domain::calls::move_adds_someone(kind, holders, d))
+            });
+            if due || move_due {
+                for u in users.iter() {
+                    note(why, u, Why::Confirmation);
                 }
-                users.clear();
-                moves.clear();
-            };
+            }
+            users.clear();
+            holders.clear();
+            moves.clear();
+        };
         self.store
             .visit_pending_pairs(PairScope::All, None, |mut row| {
                 let Some(user) = watched.get(row.user_id.as_str()).copied() else {
                     return;
                 };
                 if row.task_id != task {
-                    flush(&mut task_users, &mut task_moves, task_due, &mut why);
+                    flush(
+                        &mut task_users,
+                        &mut task_holders,
+                        &mut task_moves,
+                        task_due,
+                        &mut why,
+                    );
                     task_due = false;
                     task.clone_from(&row.task_id);
                 }
                 task_users.push(row.user_id.clone());
                 if row.missing_since.is_some() {
                     note(&mut why, &row.user_id, Why::Recheck);
+                } else {
+                    task_holders.push(row.user_id.clone());
                 }
                 if row.sent > 0 {
                     reminded.insert(row.user_id.clone());
@@ -128,10 +142,21 @@ impl Engine {
                 }
                 task_due |= reminder_due
                     || matches!(escalation, Some(EscalationVerdict::Due { .. }))
-                        && !matches!(verdict, Verdict::Silenced { .. } | Verdict::Away { .. });
+                        && !matches!(
+                            verdict,
+                            Verdict::Silenced { .. }
+                                | Verdict::Away { .. }
+                                | Verdict::MovedAway { .. }
+                        );
             })
             .await?;
-        flush(&mut task_users, &mut task_moves, task_due, &mut why);
+        flush(
+            &mut task_users,
+            &mut task_holders,
+            &mut task_moves,
+            task_due,
+            &mut why,
+        );
         // A digest that fires before the next tick shows what this tick lists.
         for digest in &config.digests {
             let fires_before_next = config

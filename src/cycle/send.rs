@@ -504,16 +504,26 @@ impl Engine {
         let holds = self.store.holds_now(&esc.task_id, self.clock.now()).await?;
         let mut names = std::mem::take(&mut esc.names).into_iter();
         let mut kept = Vec::new();
-        let deputy = esc.deputy;
+        let deputy = esc.deputy.then(|| esc.people.first().cloned()).flatten();
         esc.assignees.retain(|a| {
             let name = names.next().unwrap_or_default();
             let silenced = holds.whole_task || holds.silenced.contains(&a.user_id);
             let away = holds.is_away(&a.user_id);
-            // A deputy's move is for someone away; anything else is for someone here.
-            let go = !silenced && (away == deputy);
+            // A deputy's move goes only while a window naming that deputy holds; anything else
+            // is for someone here.
+            let go = !silenced
+                && match &deputy {
+                    Some(d) => holds.away_with_deputy(&a.user_id, d),
+                    None => !away,
+                };
             if go {
                 kept.push(name);
             } else {
+                if silenced {
+                    report.silenced += 1;
+                } else if away && deputy.is_none() {
+                    report.away += 1;
+                }
                 tracing::info!(task_id = %esc.task_id, user = %a.user_id, kind = esc.kind.as_str(),
                     silenced, away, "not sent for this assignee: a silence or an away window changed since the cycle decided");
             }
@@ -531,7 +541,6 @@ impl Engine {
                 ))
             || (dropped_targets && esc.kind.moves());
         if nobody {
-            report.away += esc.assignees.len() as u64;
             return Ok(None);
         }
         Ok(Some(esc))

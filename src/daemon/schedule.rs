@@ -95,10 +95,21 @@ pub(super) async fn catch_up_digests(
         };
         let window = chrono::TimeDelta::from_std(d.catch_up).unwrap_or_default();
         let oldest = now - window;
-        if schedule
-            .next_after(last_posted)
-            .is_some_and(|first| first < oldest)
-        {
+        // A fire time on a day the digest's calendar does not post on was not missed.
+        let posts = |t: &DateTime<Utc>| crate::digest::posts_today(config, d, *t);
+        let mut skipped = false;
+        let mut t = last_posted;
+        for _ in 0..1000 {
+            match schedule.next_after(t).filter(|n| *n < oldest) {
+                Some(n) if posts(&n) => {
+                    skipped = true;
+                    break;
+                }
+                Some(n) => t = n,
+                None => break,
+            }
+        }
+        if skipped {
             tracing::warn!(digest = %d.name, since = %last_posted.to_rfc3339(), catch_up = %humantime::format_duration(d.catch_up),
                 "digest fire time(s) missed by more than catch_up (a restart or a failover) are skipped");
         }
@@ -106,7 +117,9 @@ pub(super) async fn catch_up_digests(
         let mut latest = None;
         let mut from = last_posted.max(oldest - chrono::TimeDelta::milliseconds(1));
         while let Some(t) = schedule.next_after(from).filter(|t| *t <= now) {
-            latest = Some(t);
+            if posts(&t) {
+                latest = Some(t);
+            }
             from = t;
         }
         if let Some(at) = latest {

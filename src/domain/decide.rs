@@ -208,9 +208,12 @@ pub fn decide(
     now: DateTime<Utc>,
 ) -> Verdict {
     let owner = owning_rule(policy.rules, user, facts);
+    // Until a complete listing after the move shows the task still theirs: then the transfer
+    // did not take (an unknown answer that was not a move after all) or it came back to them.
     if let Some(m) = facts.moved
         && m.kind == super::CallKind::Transfer
         && m.refused.is_none()
+        && facts.confirmed_at.is_none_or(|c| c <= m.at)
     {
         return Verdict::MovedAway {
             rule: owner,

@@ -54,10 +54,10 @@ const COMMIT: &str = env!("EXPEDITER_COMMIT");
 fn written_by_newer(newest: Option<String>, applied: i64) -> String {
     match newest {
         Some(release) => format!(
-            "written by a newer expediter (release {release}; its schema is at migration {applied}); this is release {RELEASE}: run release {release} or later, or restore the database from before the upgrade"
+            "written by a newer expediter (release {release}; it has migration {applied} and later, which this release does not know); this is release {RELEASE}: run release {release} or later, or restore the database from before the upgrade"
         ),
         None => format!(
-            "written by a newer expediter (its schema is at migration {applied}); this is release {RELEASE}: run the newer release, or restore the database from before the upgrade"
+            "written by a newer expediter (it has migration {applied} and later, which this release does not know); this is release {RELEASE}: run the newer release, or restore the database from before the upgrade"
         ),
     }
 }

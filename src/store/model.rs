@@ -646,8 +646,8 @@ pub struct HoldsNow {
     pub whole_task: bool,
     /// Assignees a silence of their own holds.
     pub silenced: Vec<String>,
-    /// Everyone away at that moment.
-    pub away: Vec<String>,
+    /// Everyone away at that moment, with the deputy of each window holding then.
+    pub away: Vec<(String, Option<String>)>,
 }
 
 impl HoldsNow {
@@ -657,6 +657,13 @@ impl HoldsNow {
     }
 
     pub fn is_away(&self, user: &str) -> bool {
-        self.away.iter().any(|u| u == user)
+        self.away.iter().any(|(u, _)| u == user)
+    }
+
+    /// Does a window of `user` holding now name `deputy`?
+    pub fn away_with_deputy(&self, user: &str, deputy: &str) -> bool {
+        self.away
+            .iter()
+            .any(|(u, d)| u == user && d.as_deref() == Some(deputy))
     }
 }

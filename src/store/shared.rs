@@ -791,7 +791,7 @@ in_both! {
         for (user, from, until, deputy, reason) in rows {
             // A deputy stored before ids were checked, which is not one id (say "8302,8303"),
             // names nobody: the window holds reminders back and moves nothing.
-            let deputy = deputy.filter(|d| {
+            let deputy = deputy.map(|d| d.trim().to_owned()).filter(|d| {
                 let ok = crate::domain::id::parse_id(d).is_ok();
                 if !ok {
                     tracing::warn!(user = %user.escape_debug(), deputy = %d.escape_debug(),
@@ -823,8 +823,8 @@ in_both! {
         .fetch_all(&self.pool)
         .await
         .map_err(self.err("read silences"))?;
-        let away: Vec<(String,)> = sqlx::query_as(
-            "SELECT DISTINCT user_id FROM away WHERE ended_at IS NULL AND starts_at <= $1 AND until > $1",
+        let away: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT user_id, deputy FROM away WHERE ended_at IS NULL AND starts_at <= $1 AND until > $1",
         )
         .bind(ms(now))
         .fetch_all(&self.pool)
@@ -833,7 +833,10 @@ in_both! {
         Ok(super::HoldsNow {
             whole_task: silenced.iter().any(|(u,)| u.is_none()),
             silenced: silenced.into_iter().filter_map(|(u,)| u).collect(),
-            away: away.into_iter().map(|(u,)| u).collect(),
+            away: away
+                .into_iter()
+                .map(|(u, d)| (u, d.map(|d| d.trim().to_owned())))
+                .collect(),
         })
     }
 }

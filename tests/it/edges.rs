@@ -276,3 +276,43 @@ max_times = 10
         engine.store.close().await;
     }
 }
+
+both_backends! {
+    /// A transfer whose answer proved nothing (a 504) may have been made: never repeated. When
+    /// the next complete listing still holds the task for u1, it did not take: u1 is reminded
+    /// again by the rule, not silenced for ever.
+    #[tokio::test]
+    pub async fn a_transfer_that_did_not_take_leaves_the_task_theirs() {
+        let env = TestEnv::new().await;
+        env.write_config(
+            "",
+            r#"
+[[rules]]
+name = "chase"
+after = "24h"
+repeat = "2h"
+max_times = 10
+[rules.escalate]
+after_times = 1
+wait = "1h"
+transfer_to = "9001"
+"#,
+        );
+        env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+        env.fake.inject(Fault::new(Endpoint::Transfer, FaultKind::Status(504)).times(1));
+        let (engine, clock) = engine(&env).await;
+        engine.run_cycle(false).await.unwrap();
+        clock.advance(Duration::from_secs(3600 + 60));
+        let report = engine.run_cycle(false).await.unwrap();
+        assert_eq!(report.moves_unknown, 1, "{}", report.summary());
+        assert_eq!(env.fake.assignees_of("t1"), Some(vec!["u1".to_owned()]));
+        // The next listing holds it for u1; the rule's next reminder goes.
+        for _ in 0..3 {
+            clock.advance(Duration::from_secs(3600 + 60));
+            engine.run_cycle(false).await.unwrap();
+        }
+        assert!(reminders_to(&env, "t1", "u1") >= 2, "{:?}", env.fake.expedites());
+        assert_eq!(env.fake.calls_to(Endpoint::Transfer).len(), 1, "never repeated");
+        engine.store.close().await;
+    }
+}
