@@ -12,9 +12,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::Console;
-use super::auth::{self, Visitor};
-use super::data::{self, Failure, TaskFilter};
+use super::auth;
+use super::data::{self, TaskFilter};
+use super::error::Failure;
 use super::pages::AllQuery;
+use super::visitor::Visitor;
 
 async fn signed_in(
     console: &Console,

@@ -11,14 +11,14 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use sha2::Digest as _;
-use subtle::ConstantTimeEq as _;
 
 use super::Console;
-use super::data::Failure;
+use super::error::Failure;
+use super::tokens::{digest, random_token, same};
+use super::views::encode;
+use super::visitor::Visitor;
 use crate::clock::Clock;
 use crate::config::{ConsoleConfig, SignIn};
 use crate::startup::{EXIT_CONFIG, EXIT_OK, UsageError, load_config};
@@ -30,28 +30,6 @@ const STATE_COOKIE: &str = "expediter_sign_in";
 const STATE_LIFETIME: Duration = Duration::from_secs(600);
 /// Sign-in attempts allowed per address per minute; past it, 429.
 const ATTEMPTS_PER_MINUTE: usize = 10;
-
-/// 32 random bytes from the operating system, base64url: session ids, CSRF tokens, links.
-pub(super) fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the operating system's random source");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// What the database keeps of a secret the browser holds.
-pub(super) fn digest(secret: &str) -> String {
-    let hash = sha2::Sha256::digest(secret.as_bytes());
-    hash.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Equal, compared in constant time (their SHA-256s, so not even the length shows).
-pub(super) fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (
-        sha2::Sha256::digest(a.as_bytes()),
-        sha2::Sha256::digest(b.as_bytes()),
-    );
-    bool::from(a[..].ct_eq(&b[..]))
-}
 
 /// Failed sign-ins per address, over the last minute. A success does not count, and the right
 /// credential is never refused (a limit that refuses it is a lockout anyone can cause). At most `MAX_ADDRESSES` are remembered: past that, the stalest go.
@@ -113,29 +91,6 @@ impl Limiter {
         q.push_back(now);
         while q.len() > self.per_minute {
             q.pop_front();
-        }
-    }
-}
-
-/// Someone signed in: by a session (with its CSRF token) or by the token as Bearer.
-#[derive(Clone, Debug)]
-pub(crate) struct Visitor {
-    /// For the record: "Name (open_id)", "token", "cli:<user>".
-    pub who: String,
-    /// The session's CSRF token; `None` for Bearer (no cookie, nothing to forge).
-    pub csrf: Option<String>,
-    session: Option<String>,
-}
-
-impl Visitor {
-    /// A write from a form or a cookie-authenticated API call carries the session's token.
-    pub fn check_csrf(&self, given: Option<&str>) -> Result<(), Failure> {
-        match &self.csrf {
-            None => Ok(()),
-            Some(expected) if given.is_some_and(|g| same(g, expected)) => Ok(()),
-            Some(_) => Err(Failure::Forbidden(
-                "the form is stale or was not sent from the console (CSRF token missing or wrong); reload the page and try again".into(),
-            )),
         }
     }
 }
@@ -443,7 +398,7 @@ pub(super) async fn login_page(
     let next = safe_next(q.next.as_deref());
     let (token, cookie) = form_token(c);
     with_cookie(
-        super::pages::html_response(super::pages::login(c, &next, &token, q.error.as_deref())),
+        super::views::html_response(super::views::login(c, &next, &token, q.error.as_deref())),
         cookie,
     )
 }
@@ -505,7 +460,7 @@ pub(super) async fn link_page(
     let next = safe_next(q.next.as_deref());
     let (token, cookie) = form_token(c);
     with_cookie(
-        super::pages::html_response(super::pages::link(&q.t, &next, &token)),
+        super::views::html_response(super::views::link(&q.t, &next, &token)),
         cookie,
     )
 }
@@ -874,18 +829,6 @@ pub(super) async fn logout(
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
-}
-
-/// What a URL component keeps as it is (RFC 3986's unreserved characters).
-const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// `text` as one URL component (a path segment, a query value).
-pub(super) fn encode(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, COMPONENT).to_string()
 }
 
 /// `expediter console link [--for DUR]`: a one-time sign-in link, recorded as made by the

@@ -10,8 +10,12 @@
 mod api;
 mod auth;
 mod data;
+mod error;
 mod pages;
 mod serve;
+mod tokens;
+mod views;
+mod visitor;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -106,7 +110,7 @@ pub async fn demo(keep: Option<std::path::PathBuf>) -> anyhow::Result<u8> {
     let port = listener.local_addr()?.port();
     let setup = crate::commands::demo::Console {
         port,
-        token: auth::random_token(),
+        token: tokens::random_token(),
     };
     let d = crate::commands::demo::run(keep, Some(&setup)).await?;
     let (_live_tx, live_rx) = watch::channel(Live {
@@ -118,14 +122,14 @@ pub async fn demo(keep: Option<std::path::PathBuf>) -> anyhow::Result<u8> {
         }),
     });
     serve_on(listener, live_rx);
-    let link = auth::random_token();
+    let link = tokens::random_token();
     let expires = d.engine.clock.now() + chrono::TimeDelta::minutes(10);
     // The demo's clock runs half a day ahead; the link's lifetime counts on the real one.
     let expires = expires.min(crate::clock::Clock::system().now() + chrono::TimeDelta::minutes(10));
     d.engine
         .store
         .add_grant(
-            &auth::digest(&link),
+            &tokens::digest(&link),
             "link",
             &crate::commands::silence::who_at_cli(),
             expires,

@@ -81,7 +81,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     };
     if let Some(listen) = config.metrics {
         crate::prometheus::serve(listen).await?;
-        crate::prometheus::known_series(&config.rules);
+        crate::prometheus::known_series(&config.rules, &crate::feishu::Api::ALL.map(|a| a.name()));
     }
     crate::keeper::publish(&store);
     let console_at = config.console.as_ref().map(|c| c.listen);
@@ -225,7 +225,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
             done = async { reloading.as_mut().expect("guarded").await }, if reloading.is_some() => {
                 reloading = None;
                 if let Ok(Some(new)) = done {
-                    crate::prometheus::known_series(&new.config.rules);
+                    crate::prometheus::known_series(&new.config.rules, &crate::feishu::Api::ALL.map(|a| a.name()));
                     let crons = |c: &Config| c.digests.iter().map(|d| (d.name.clone(), d.cron.expr.clone())).collect::<Vec<_>>();
                     let reschedule = new.config.schedule.cron.expr != engine.config.schedule.cron.expr
                         || new.config.schedule.timezone != engine.config.schedule.timezone

@@ -1,0 +1,156 @@
+//! The console's page shell (maud: every value escaped; no inline script): the layout, the
+//! sign-in pages, failures as pages.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use maud::{DOCTYPE, Markup, html};
+
+use super::Live;
+use super::error::Failure;
+use super::visitor::Visitor;
+use crate::config::{ConsoleConfig, SignIn};
+
+pub(super) fn local(live: &Live, t: DateTime<Utc>) -> String {
+    t.with_timezone(&live.engine.config.schedule.timezone)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+pub(super) fn layout(title: &str, visitor: Option<&Visitor>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — expediter" }
+                link rel="stylesheet" href="/assets/console.css";
+                script src="/assets/console.js" defer {}
+            }
+            body {
+                header {
+                    nav {
+                        a.brand href="/" { "expediter" }
+                        @if visitor.is_some() {
+                            a href="/" { "Overview" }
+                            a href="/tasks" { "Tasks" }
+                            a href="/silences" { "Silences" }
+                            a href="/away" { "Away" }
+                            a href="/report" { "Report" }
+                            a href="/rules" { "Rules" }
+                        }
+                    }
+                    @if let Some(v) = visitor {
+                        form.signout method="post" action="/logout" {
+                            span.who { (v.who) }
+                            @if let Some(csrf) = &v.csrf { input type="hidden" name="csrf" value=(csrf); }
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+pub(super) fn csrf_field(v: &Visitor) -> Markup {
+    html! { @if let Some(c) = &v.csrf { input type="hidden" name="csrf" value=(c); } }
+}
+
+/// A page as an HTML answer.
+pub(super) fn html_response(m: Markup) -> Response {
+    axum::response::Html(crate::domain::id::without_bidi_overrides(m.into_string())).into_response()
+}
+
+pub(super) fn failure(f: &Failure) -> Response {
+    let title = match f.status() {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+        StatusCode::BAD_REQUEST => "Not understood",
+        StatusCode::UNAUTHORIZED => "Sign in first",
+        _ => "Not available",
+    };
+    let mut response = html_response(layout(
+        title,
+        None,
+        html! { p.error { (f.message()) } p { a href="/" { "Back to the overview" } } },
+    ));
+    *response.status_mut() = f.status();
+    response
+}
+
+impl Failure {
+    /// As a page.
+    pub fn page(self) -> Response {
+        failure(&self)
+    }
+}
+
+pub(super) fn login(c: &ConsoleConfig, next: &str, form: &str, error: Option<&str>) -> Markup {
+    let message = match error {
+        Some("token") => Some("That token is not the console's token."),
+        Some("link") => Some(
+            "That sign-in link was used already or has expired; ask for a new one (expediter console link).",
+        ),
+        Some("form") => Some("The sign-in form was stale or not this console's; try again."),
+        Some(_) => Some("Sign-in failed."),
+        None => None,
+    };
+    layout(
+        "Sign in",
+        None,
+        html! {
+            @if let Some(m) = message { p.error { (m) } }
+            @match &c.sign_in {
+                SignIn::Feishu { .. } => {
+                    p { a.button href={ "/login/feishu?next=" (encode(next)) } { "Sign in with Feishu" } }
+                }
+                SignIn::Token => {
+                    form method="post" action="/login" {
+                        input type="hidden" name="next" value=(next);
+                        input type="hidden" name="form" value=(form);
+                        label { "Console token " input type="password" name="token" autocomplete="current-password" required; }
+                        button type="submit" { "Sign in" }
+                    }
+                }
+            }
+            p.hint { "Or open a one-time link from " code { "expediter console link" } " on the server." }
+        },
+    )
+}
+
+/// A one-time link's page: its button signs in (a GET spends nothing).
+pub(super) fn link(t: &str, next: &str, form: &str) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        html! {
+            p { "This link signs you in once." }
+            form method="post" action="/login/link" {
+                input type="hidden" name="t" value=(t);
+                input type="hidden" name="next" value=(next);
+                input type="hidden" name="form" value=(form);
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+pub(super) fn page(title: &str, v: &Visitor, body: Markup) -> Response {
+    html_response(layout(title, Some(v), body))
+}
+
+/// What a URL component keeps as it is (RFC 3986's unreserved characters).
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `text` as one URL component (a path segment, a query value).
+pub(super) fn encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, COMPONENT).to_string()
+}
