@@ -192,7 +192,7 @@ pub(super) async fn add_silence(
         )
         .api();
     };
-    match super::pages::add_silence(
+    match super::services::add_silence(
         &console,
         &v,
         task_id,
@@ -304,7 +304,7 @@ pub(super) async fn add_away(
     let Some(user) = b.user_id.as_deref() else {
         return Failure::BadField("user_id".into(), "user_id is missing: who is away".into()).api();
     };
-    match super::pages::add_away_window(
+    match super::services::add_away_window(
         &console,
         &v,
         user,
@@ -337,7 +337,7 @@ pub(super) async fn remove_away(
     let Ok(id) = id.trim().parse::<i64>() else {
         return Failure::NotFound(format!("no away window {id}")).api();
     };
-    match super::pages::end_away_window(&console, &v, id).await {
+    match super::services::end_away_window(&console, &v, id).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => Failure::NotFound(format!(
             "away window {id} is over (removed or ended already)"

@@ -13,6 +13,7 @@ mod data;
 mod error;
 mod pages;
 mod serve;
+mod services;
 mod tokens;
 mod views;
 mod visitor;

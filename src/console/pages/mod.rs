@@ -1,0 +1,164 @@
+//! The console's pages (maud: every value escaped; no inline script), one file per part of the
+//! console. Each page works without JavaScript; `console.js` keeps the overview current. Pages
+//! parse, call the data and the services, and render.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use serde::Deserialize;
+
+use super::Console;
+use super::auth;
+use super::data::{self, TaskFilter};
+use super::error::Failure;
+use super::services::{add_away_window, add_silence, end_away_window};
+use super::views::{csrf_field, encode, local, page};
+use super::visitor::Visitor;
+use crate::domain::opinion::human_duration;
+use crate::store::Silence;
+
+mod away;
+mod report;
+mod silences;
+mod tasks;
+
+pub(super) use away::{add_away, away, remove_away};
+pub(super) use report::report;
+pub(super) use silences::{AllQuery, CsrfForm, remove_silence, silences};
+pub(super) use tasks::{silence_task, task, tasks};
+
+/// The visitor, or the way to `/login` (back here afterwards).
+pub(super) async fn signed_in(
+    console: &Console,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    uri: &Uri,
+) -> Result<Visitor, Response> {
+    match auth::visitor(console, headers, peer).await {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => {
+            let next = uri.path_and_query().map_or("/", |p| p.as_str());
+            Err(Redirect::to(&format!("/login?next={}", encode(next))).into_response())
+        }
+        Err(f) => Err(f.page()),
+    }
+}
+
+pub(super) async fn not_found() -> Response {
+    Failure::NotFound("no such page".into()).page()
+}
+
+pub(super) async fn overview(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let v = match signed_in(&console, &headers, peer, &uri).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let live = console.live();
+    let o = match data::overview(&console).await {
+        Ok(o) => o,
+        Err(f) => return f.page(),
+    };
+    let count = |s: &str| o.counts.get(s).copied().unwrap_or(0);
+    page(
+        "Overview",
+        &v,
+        html! {
+            section.status data-live="status" {
+                p { "This instance is " strong data-field="role" { (o.role) } "."
+                    @if let Some(l) = &o.lease {
+                        @if o.role == "standby" && !l.expired {
+                            " The active one is " strong.holder { (l.holder) } ": it lists, sends and posts; what you record here goes to the shared database."
+                        }
+                        " Lease: " (l.holder) ", epoch " (l.epoch) ", " @if l.expired { "expired" } @else { "until " (local(&live, l.expires_at)) } "."
+                    }
+                }
+                p { "Last cycle: "
+                    span data-field="last_cycle" { @match &o.last_cycle {
+                        Some(c) => { (local(&live, c.at)) " — " @if c.ok { "ok: " } @else { "FAILED: " } (c.summary) }
+                        None => { "none since this instance started" }
+                    } }
+                }
+                p { "Next tick: " span data-field="next_tick" { (o.next_tick.map(|t| local(&live, t)).unwrap_or_else(|| "never".into())) } }
+                @if let Some(h) = o.quota_hold_until {
+                    p.error { "Feishu's monthly API quota is used up: calls are held back until " (local(&live, h)) " (or a reload)." }
+                }
+            }
+            section.counts {
+                h2 { "Pending: " span data-field="pending" { (o.pending_pairs) } " task assignments" }
+                ul.cards {
+                    @for (state, label) in [("waiting", "waiting"), ("due", "due now"), ("escalated", "escalated"), ("silenced", "silenced"), ("away", "away"), ("capped", "capped")] {
+                        li { a href={ "/tasks?state=" (state) } { span.n data-count=(state) { (count(state)) } " " (label) } }
+                    }
+                }
+            }
+            section.two {
+                div {
+                    h2 { "Most overdue assignees" }
+                    table { thead { tr { th { "assignee" } th { "due" } th { "pending" } th { "longest wait" } } }
+                        tbody { @for a in &o.assignees {
+                            tr { td { a href={ "/tasks?assignee=" (encode(&a.id)) } { (a.name) } } td { (a.due) } td { (a.pending) }
+                                 td { (human_duration(std::time::Duration::from_secs(a.oldest_age_seconds))) } }
+                        } }
+                    }
+                }
+                div {
+                    h2 { "Most overdue rules (flows)" }
+                    table { thead { tr { th { "rule" } th { "due" } th { "pending" } th { "longest wait" } } }
+                        tbody { @for r in &o.rules {
+                            tr { td { a href={ "/tasks?rule=" (encode(&r.id)) } { (r.name) } } td { (r.due) } td { (r.pending) }
+                                 td { (human_duration(std::time::Duration::from_secs(r.oldest_age_seconds))) } }
+                        } }
+                    }
+                }
+            }
+            p.hint { "As of " span data-field="computed_at" { (local(&live, o.computed_at)) } "; this page keeps itself current." }
+        },
+    )
+}
+
+pub(super) async fn rules(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let v = match signed_in(&console, &headers, peer, &uri).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let live = console.live();
+    let o = match data::overview(&console).await {
+        Ok(o) => o,
+        Err(f) => return f.page(),
+    };
+    let now = live.engine.clock.now();
+    let words = crate::commands::describe_config(&live.engine.config, now);
+    page(
+        "Rules",
+        &v,
+        html! {
+            h2 { "What each rule holds now" }
+            table {
+                thead { tr { th { "rule" } th { "pending" } th { "due now" } th { "longest wait" } th {} } }
+                tbody {
+                    @for r in &live.engine.config.rules {
+                        @let held = o.rules.iter().find(|x| x.id == r.name);
+                        tr { td { (r.name) } td { (held.map_or(0, |h| h.pending)) } td { (held.map_or(0, |h| h.due)) }
+                             td { (held.map_or("—".into(), |h| human_duration(std::time::Duration::from_secs(h.oldest_age_seconds)))) }
+                             td { a href={ "/tasks?rule=" (encode(&r.name)) "&sort=oldest" } { "its tasks, next due first" } } }
+                    }
+                }
+            }
+            h2 { "The rules in plain words" }
+            pre.check { (words) }
+        },
+    )
+}

@@ -1,0 +1,104 @@
+//! Silences: the list, and removing one.
+
+use super::*;
+
+#[derive(Deserialize)]
+pub(in crate::console) struct AllQuery {
+    all: Option<String>,
+}
+
+impl AllQuery {
+    pub(in crate::console) fn all(&self) -> bool {
+        matches!(self.all.as_deref(), Some("true" | "1" | "yes" | "on"))
+    }
+}
+
+pub(in crate::console) async fn silences(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<AllQuery>,
+) -> Response {
+    let v = match signed_in(&console, &headers, peer, &uri).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let live = console.live();
+    let now = live.engine.clock.now();
+    let list: Vec<Silence> = match live.engine.store.silences(q.all(), now).await {
+        Ok(l) => l,
+        Err(e) => return Failure::from(e).page(),
+    };
+    let config = &live.engine.config;
+    let name = |id: &str| {
+        config
+            .users
+            .iter()
+            .find(|u| u.id == id)
+            .map_or(id.to_owned(), |u| u.display_name().to_owned())
+    };
+    page(
+        "Silences",
+        &v,
+        html! {
+            p { @if q.all() { "Every silence. " a href="/silences" { "Only the active ones" } } @else { "The active silences. " a href="/silences?all=true" { "Every silence, past ones too" } } }
+            table.silences {
+                thead { tr { th { "id" } th { "task" } th { "who" } th { "until" } th { "reason" } th { "made by" } th { "removed" } th {} } }
+                tbody { @for s in &list {
+                    @let active = s.ended_at.is_none() && s.until > now;
+                    tr {
+                        td { (s.id) }
+                        td { a href={ "/tasks/" (encode(&s.task_id)) } { (s.task_id) } " " span.label { (s.label.as_deref().unwrap_or("")) } }
+                        td { (s.user_id.as_deref().map_or("every assignee".to_owned(), name)) }
+                        td { (local(&live, s.until)) }
+                        td { (s.reason) }
+                        td { (s.created_by) ", " (local(&live, s.created_at)) }
+                        td { @if let Some(at) = s.ended_at { (local(&live, at)) " by " (s.ended_by.as_deref().unwrap_or("someone")) } @else if !active { "ran out" } }
+                        td { @if active {
+                            form method="post" action={ "/silences/" (s.id) "/remove" } {
+                                (csrf_field(&v))
+                                button type="submit" { "Remove" }
+                            }
+                        } }
+                    }
+                } }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(in crate::console) struct CsrfForm {
+    pub(super) csrf: Option<String>,
+}
+
+pub(in crate::console) async fn remove_silence(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let v = match signed_in(&console, &headers, peer, &uri).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(f) = v.check_csrf(form.csrf.as_deref()) {
+        return f.page();
+    }
+    let live = console.live();
+    let now = live.engine.clock.now();
+    match live.engine.store.end_silence(id, &v.who, now).await {
+        Ok(Some(s)) if s.ended_at.is_none() && s.until > now => {
+            tracing::info!(silence = id, by = %v.who, "console: silence removed");
+            data::invalidate(&console);
+            Redirect::to("/silences").into_response()
+        }
+        // Removed by someone else meanwhile, or run out: the whole list says so.
+        Ok(Some(_)) => Redirect::to("/silences?all=true").into_response(),
+        Ok(None) => Failure::NotFound(format!("no silence {id}")).page(),
+        Err(e) => Failure::from(e).page(),
+    }
+}

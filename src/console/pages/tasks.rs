@@ -1,0 +1,264 @@
+//! The task list and one task, with its silence form.
+
+use super::*;
+
+fn task_link(f: &TaskFilter, change: &[(&str, String)]) -> String {
+    let mut pairs: Vec<(&str, String)> = [
+        ("assignee", f.assignee()),
+        ("team", f.team()),
+        ("rule", f.rule()),
+        ("state", f.state()),
+        ("q", f.text()),
+        ("sort", f.sort.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v.to_owned())))
+    .collect();
+    if f.limit.is_some() {
+        pairs.push(("limit", f.limit().to_string()));
+    }
+    for (k, v) in change {
+        pairs.retain(|(pk, _)| pk != k);
+        pairs.push((k, v.clone()));
+    }
+    let query: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect();
+    format!("/tasks?{}", query.join("&"))
+}
+
+pub(in crate::console) async fn tasks(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(f): Query<TaskFilter>,
+) -> Response {
+    let v = match signed_in(&console, &headers, peer, &uri).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let live = console.live();
+    let config = &live.engine.config;
+    let p = match data::task_page(&console, &f).await {
+        Ok(p) => p,
+        Err(e) => return e.page(),
+    };
+    let mut teams: Vec<&str> = config
+        .users
+        .iter()
+        .filter_map(|u| u.team.as_deref())
+        .collect();
+    teams.sort();
+    teams.dedup();
+    let shown_to = (p.offset + p.entries.len() as i64) as u64;
+    page(
+        "Tasks",
+        &v,
+        html! {
+            form.filters method="get" action="/tasks" {
+                label { "Assignee " select name="assignee" {
+                    option value="" { "anyone" }
+                    @for u in &config.users { option value=(u.id) selected[f.assignee() == Some(u.id.as_str())] { (u.display_name()) } }
+                } }
+                label { "Team " select name="team" {
+                    option value="" { "any" }
+                    @for t in &teams { option value=(t) selected[f.team() == Some(*t)] { (t) } }
+                } }
+                label { "Rule " select name="rule" {
+                    option value="" { "any" }
+                    @for r in &config.rules { option value=(r.name) selected[f.rule() == Some(r.name.as_str())] { (r.name) } }
+                } }
+                label { "State " select name="state" {
+                    option value="" { "any" }
+                    @for s in data::STATES { option value=(s) selected[f.state() == Some(*s)] { (s) } }
+                } }
+                label { "Text " input type="search" name="q" value=(f.text().unwrap_or("")) placeholder="label or task id"; }
+                @if let Some(s) = f.sort.as_deref() { input type="hidden" name="sort" value=(s); }
+                button type="submit" { "Filter" }
+                a href="/tasks" { "clear" }
+            }
+            p.meta { (p.total) " matching; " @if p.total > 0 { "showing " (p.offset + 1) "–" (shown_to) "." } }
+            table.tasks {
+                thead { tr {
+                    th { a href=(task_link(&f, &[("sort", "task".into()), ("offset", "0".into())])) { "task" } }
+                    th { "label" }
+                    th { a href=(task_link(&f, &[("sort", "assignee".into()), ("offset", "0".into())])) { "assignee" } }
+                    th { a href=(task_link(&f, &[("sort", if f.sort() == crate::store::PairSort::Oldest { "newest".into() } else { "oldest".into() }), ("offset", "0".into())])) { "age" } }
+                    th { "rule" } th { "sent" } th { "state" } th { "next / why" }
+                } }
+                tbody {
+                    @for e in &p.entries {
+                        tr class=(e.status) {
+                            td { a href={ "/tasks/" (encode(&e.task_id)) } { (e.task_id) } }
+                            td.label { (e.label) }
+                            td { (e.assignee) }
+                            td { (e.age) }
+                            td { (e.rule.as_deref().unwrap_or("—")) }
+                            td { (e.expedites_sent) }
+                            td { span.state { (e.status) } @if e.escalated_at.is_some() { " " span.state.escalated { "escalated" } } }
+                            td.why { (e.why) }
+                        }
+                    }
+                }
+            }
+            nav.pages {
+                @if p.offset > 0 {
+                    a href=(task_link(&f, &[("offset", (p.offset - p.limit).max(0).to_string())])) { "← previous" }
+                }
+                @if shown_to < p.total {
+                    a href=(task_link(&f, &[("offset", (p.offset + p.limit).to_string())])) { "next →" }
+                }
+            }
+        },
+    )
+}
+
+pub(in crate::console) async fn task(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(task_id): Path<String>,
+) -> Response {
+    let v = match signed_in(&console, &headers, peer, &uri).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let live = console.live();
+    let view = match data::task_view(&live, &task_id).await {
+        Ok(Some(view)) => view,
+        Ok(None) => return Failure::NotFound(format!("no task {task_id} has been seen")).page(),
+        Err(f) => return f.page(),
+    };
+    let r = &view.record;
+    let config = &live.engine.config;
+    let name = |id: &str| {
+        config
+            .users
+            .iter()
+            .find(|u| u.id == id)
+            .map_or(id.to_owned(), |u| u.display_name().to_owned())
+    };
+    page(
+        &format!("Task {}", r.task_id),
+        &v,
+        html! {
+            p.label { (r.label) }
+            dl {
+                dt { "Initiator" } dd { (r.initiator_name.clone().or(r.initiator_id.clone()).unwrap_or_else(|| "—".into())) }
+                dt { "Started" } dd { (r.start_time.map(|t| local(&live, t)).unwrap_or_else(|| "not given by Feishu".into())) }
+                dt { "First seen" } dd { (local(&live, r.first_seen)) }
+                dt { "Finished" } dd { (match r.finished_at {
+                    None => "no: pending".to_owned(),
+                    Some(t) if r.moved_away => format!("moved away {} (not known to be done)", local(&live, t)),
+                    Some(t) => local(&live, t),
+                }) }
+            }
+            h2 { "Assignees" }
+            table {
+                thead { tr { th { "assignee" } th { "age" } th { "rule" } th { "sent" } th { "state" } th { "next / why" } } }
+                tbody { @for e in &view.entries {
+                    tr class=(e.status) { td { (e.assignee) } td { (e.age) } td { (e.rule.as_deref().unwrap_or("—")) }
+                        td { (e.expedites_sent) } td { span.state { (e.status) } }
+                        td.why { (e.why) } }
+                } }
+            }
+            @let finished: Vec<_> = r.assignments.iter().filter(|a| a.finished_at.is_some()).collect();
+            @if !finished.is_empty() {
+                p.meta { "No longer pending for: " @for (i, a) in finished.iter().enumerate() {
+                    @if i > 0 { ", " } (name(&a.user_id)) @if a.moved_away { " (moved away" } @else { " (since" } " " (a.finished_at.map(|t| local(&live, t)).unwrap_or_default()) ")"
+                } }
+            }
+            h2 { "History" }
+            ol.history {
+                li { (local(&live, r.first_seen)) " — first seen by a listing" }
+                @for c in &r.calls {
+                    @let moved = matches!(c.kind.as_str(), "transfer" | "add_assignee");
+                    @let refused = c.refused;
+                    li.call { (local(&live, c.intent_at)) " — "
+                        (match c.kind.as_str() { "expedite" => "reminder", "cc" => "escalated by cc", "chat" => "escalated to a task chat", "transfer" => "transferred", "add_assignee" => "assignee added", k => k })
+                        (if moved { " from " } else { " to " }) (c.assignees.iter().map(|(u, n)| if c.kind == "expedite" { format!("{} (#{n})", name(u)) } else { name(u) }).collect::<Vec<_>>().join(", "))
+                        @if moved && !c.people.is_empty() { " to " (c.people.iter().map(|p| name(p)).collect::<Vec<_>>().join(", ")) }
+                        " by " (name(&c.operator_id)) ", rule " (c.rule) ": " strong { (if refused { "refused" } else { c.outcome.as_str() }) }
+                        @if let Some(code) = c.feishu_code { " (Feishu " (code) @if let Some(m) = &c.feishu_msg { ": " (m) } ")" }
+                    }
+                }
+                @for s in &view.silences {
+                    li { (local(&live, s.created_at)) " — silenced "
+                        (s.user_id.as_deref().map_or("every assignee".to_owned(), name)) " until " (local(&live, s.until))
+                        " by " (s.created_by) @if !s.reason.is_empty() { " (" (s.reason) ")" }
+                        @if let (Some(at), Some(by)) = (s.ended_at, &s.ended_by) { "; removed " (local(&live, at)) " by " (by) }
+                    }
+                }
+                @if let Some(t) = r.finished_at { li { (local(&live, t)) @if r.moved_away { " — moved away (no watched user has it; not known to be done)" } @else { " — finished" } } }
+            }
+            @if r.finished_at.is_none() {
+                h2 { "Silence it" }
+                form.silence method="post" action={ "/tasks/" (encode(&r.task_id)) "/silence" } {
+                    (csrf_field(&v))
+                    label { "Who " select name="user_id" {
+                        option value="" { "every assignee" }
+                        @for a in r.assignments.iter().filter(|a| a.finished_at.is_none()) { option value=(a.user_id) { (name(&a.user_id)) } }
+                    } }
+                    label { "For " input type="text" name="for" placeholder="8h, 3d"; }
+                    label { "or until " input type="text" name="until" placeholder="YYYY-MM-DD"; }
+                    label { "Reason " input type="text" name="reason" maxlength="500"; }
+                    button type="submit" { "Silence" }
+                }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(in crate::console) struct SilenceForm {
+    csrf: Option<String>,
+    user_id: Option<String>,
+    #[serde(rename = "for")]
+    duration: Option<String>,
+    until: Option<String>,
+    reason: Option<String>,
+}
+
+/// Records a silence on behalf of the signed-in person; back to the task.
+pub(in crate::console) async fn silence_task(
+    State(console): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(task_id): Path<String>,
+    Form(form): Form<SilenceForm>,
+) -> Response {
+    let v = match signed_in(&console, &headers, peer, &uri).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(f) = v.check_csrf(form.csrf.as_deref()) {
+        return f.page();
+    }
+    let user = form
+        .user_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
+    match add_silence(
+        &console,
+        &v,
+        &task_id,
+        user,
+        form.duration.as_deref(),
+        form.until.as_deref(),
+        form.reason.as_deref().unwrap_or(""),
+    )
+    .await
+    {
+        Ok(_) => (
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, format!("/tasks/{}", encode(&task_id)))],
+        )
+            .into_response(),
+        Err(f) => f.page(),
+    }
+}
