@@ -7,6 +7,7 @@
 
 mod cadence;
 mod escalate;
+mod holds;
 mod send;
 mod summary;
 mod sync;

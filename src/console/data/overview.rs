@@ -1,0 +1,94 @@
+//! The overview's figures: active or standby, the last cycle, counts by state, the most overdue.
+
+use super::*;
+
+/// The overview: who is active, the last cycle, the next tick, a quota hold, counts by state,
+/// the most overdue assignees and rules.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Overview {
+    pub role: &'static str,
+    /// On PostgreSQL: who holds the lease.
+    pub lease: Option<LeaseView>,
+    pub last_cycle: Option<LastCycle>,
+    pub next_tick: Option<DateTime<Utc>>,
+    /// Feishu's monthly quota answer holds calls back until then.
+    pub quota_hold_until: Option<DateTime<Utc>>,
+    pub pending_pairs: u64,
+    pub counts: BTreeMap<String, u64>,
+    pub assignees: Vec<Overdue>,
+    pub rules: Vec<Overdue>,
+    pub computed_at: DateTime<Utc>,
+    /// The times above as the pages show them, in `[schedule] timezone`.
+    pub display: Display,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Display {
+    pub next_tick: String,
+    pub last_cycle: Option<String>,
+    pub computed_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct LeaseView {
+    pub holder: String,
+    pub epoch: i64,
+    pub expires_at: DateTime<Utc>,
+    pub expired: bool,
+}
+
+/// An assignee (or a rule) with its due pairs and its longest wait.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Overdue {
+    pub id: String,
+    pub name: String,
+    pub due: u64,
+    pub pending: u64,
+    pub oldest_age_seconds: u64,
+}
+
+/// How long an overview's counts are kept before they are read again.
+pub(crate) async fn overview(console: &Console) -> Result<Overview, Failure> {
+    let live = console.live();
+    let config = &live.engine.config;
+    let store = &live.engine.store;
+    let ix = index(console).await?;
+    let now = live.engine.clock.now();
+    let lease = store
+        .lease_holder(&config.feishu.app_id)
+        .await?
+        .map(|l| LeaseView {
+            holder: l.holder,
+            epoch: l.epoch,
+            expires_at: l.expires_at,
+            expired: l.expired,
+        });
+    let tz = config.schedule.timezone;
+    let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
+    let next_tick = config.ticks().next_after(now);
+    let display = Display {
+        next_tick: next_tick.map_or_else(|| "never".to_owned(), local),
+        last_cycle: live.last_cycle.as_ref().map(|c| {
+            format!(
+                "{} — {}{}",
+                local(c.at),
+                if c.ok { "ok: " } else { "FAILED: " },
+                c.summary
+            )
+        }),
+        computed_at: local(ix.computed_at),
+    };
+    Ok(Overview {
+        display,
+        role: if store.acting() { "active" } else { "standby" },
+        lease,
+        last_cycle: live.last_cycle.clone(),
+        next_tick,
+        quota_hold_until: live.engine.client.quota_hold(),
+        pending_pairs: ix.rows.len() as u64,
+        counts: ix.counts.clone(),
+        assignees: ix.assignees.clone(),
+        rules: ix.rules.clone(),
+        computed_at: ix.computed_at,
+    })
+}
