@@ -1,0 +1,181 @@
+//! What `plan` prints: each user's listings, the table of pairs.
+
+use super::*;
+
+/// A watched user's listings: their id, last complete listing, next one at the latest.
+pub type UserListings = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// Each watched user's last complete listing and their next one at the latest: the next tick
+/// with `listing = "every_tick"`; with `auto`, when discovery lists them (earlier when a task
+/// of theirs comes due, a listing lacked one, a reminded task is followed up or a digest
+/// selects them).
+pub fn listings(
+    config: &Config,
+    last: &HashMap<String, DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Vec<UserListings> {
+    let next_tick = config.ticks().next_after(now);
+    config
+        .users
+        .iter()
+        .map(|u| {
+            let last = last.get(&u.id).copied();
+            let next = match config.schedule.listing {
+                crate::config::ListingMode::EveryTick => next_tick,
+                crate::config::ListingMode::Auto => {
+                    crate::cycle::next_discovery(config, u, last, now).map(|t| t.max(now))
+                }
+            };
+            (u.id.clone(), last, next.or(next_tick))
+        })
+        .collect()
+}
+
+/// Fills each entry's assignee listing times.
+pub fn with_listings(entries: &mut [PlanEntry], listed: &[UserListings], tz: chrono_tz::Tz) {
+    let by_user: HashMap<&str, _> = listed
+        .iter()
+        .map(|(u, l, n)| (u.as_str(), (l, n)))
+        .collect();
+    for e in entries {
+        if let Some((last, next)) = by_user.get(e.assignee_id.as_str()) {
+            e.assignee_last_listed = last.map(|t| t.with_timezone(&tz).to_rfc3339());
+            e.assignee_next_listing = next.map(|t| t.with_timezone(&tz).to_rfc3339());
+        }
+    }
+}
+
+/// The listings section under the table.
+pub fn render_listings(config: &Config, listed: &[UserListings]) -> String {
+    let tz = config.schedule.timezone;
+    let local = |t: Option<DateTime<Utc>>| {
+        t.map_or("never".to_owned(), |t| {
+            t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+        })
+    };
+    let mode = match config.schedule.listing {
+        crate::config::ListingMode::EveryTick => "every tick",
+        crate::config::ListingMode::Auto => "auto: when something about the user can matter",
+    };
+    let mut out = format!(
+        "
+Listings ({mode}):
+"
+    );
+    for (user, last, next) in listed {
+        let _ = writeln!(
+            out,
+            "  {user}: last {}, next by {}",
+            local(*last),
+            local(*next)
+        );
+    }
+    out
+}
+
+/// An aligned table, one line per (task, assignee), soonest due first.
+pub fn render_table(entries: &[PlanEntry]) -> String {
+    if entries.is_empty() {
+        return "No pending tasks tracked yet. Run `expediter once` to list them.\n".into();
+    }
+    let headers = [
+        "TASK",
+        "ASSIGNEE",
+        "AGE",
+        "RULE",
+        "SENT",
+        "STATUS",
+        "NEXT / WHY",
+        "LABEL",
+    ];
+    let rows: Vec<[String; 8]> = entries
+        .iter()
+        .map(|e| {
+            let age = match e.working_age_seconds {
+                Some(w) => format!(
+                    "{} ({} work)",
+                    e.age,
+                    human_duration(std::time::Duration::from_secs(w))
+                ),
+                None => e.age.clone(),
+            };
+            [
+                e.task_id.clone(),
+                e.assignee.clone(),
+                age,
+                e.rule.clone().unwrap_or_else(|| "-".into()),
+                e.expedites_sent.to_string(),
+                e.status.to_string(),
+                match &e.escalation {
+                    // Escalation news rides along with the next step.
+                    Some(esc) => format!("{}; {esc}", e.why),
+                    None => e.why.clone(),
+                },
+                truncate(&e.label, 40),
+            ]
+        })
+        .collect();
+    let mut widths = headers.map(display_width);
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(display_width(cell));
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let mut l = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(cell);
+            } else {
+                let _ = write!(l, "{cell}{}  ", " ".repeat(widths[i] - display_width(cell)));
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&headers);
+    for row in &rows {
+        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    let count = |status: &str| entries.iter().filter(|e| e.status == status).count();
+    let away = match count("away") {
+        0 => String::new(),
+        n => format!(", {n} away"),
+    };
+    let _ = writeln!(
+        out,
+        "\n{} pending assignment(s): {} due, {} waiting, {} deferred, {} capped, {} silenced{away}",
+        entries.len(),
+        count("due"),
+        count("waiting"),
+        count("deferred"),
+        count("capped"),
+        count("silenced"),
+    );
+    out
+}
+
+/// Terminal columns: CJK characters take two.
+pub(super) fn display_width(s: &str) -> usize {
+    s.chars()
+        .map(|c| match c as u32 {
+            0x1100..=0x115F
+            | 0x2E80..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6 => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+pub(super) fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        s.chars().take(max - 1).chain(['…']).collect()
+    }
+}
