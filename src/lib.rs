@@ -2,6 +2,7 @@
 //! PostgreSQL, and expedites (催办) the overdue ones by the team lead's rules, within Feishu's
 //! rate limits.
 
+pub mod api_stats;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -76,6 +76,47 @@ impl Pacer {
     }
 }
 
+/// How hard to try before giving up on one call.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt, for transient errors.
+    pub max_retries: u32,
+    /// First backoff; doubled each retry, with full jitter, capped at `max_backoff`.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// How many rate-limit waits one call may sit through.
+    pub max_rate_limit_waits: u32,
+    /// Wait when a rate-limit answer carries no `x-ogw-ratelimit-reset`.
+    pub default_reset: Duration,
+    /// Never wait longer than this for a reset.
+    pub max_reset: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(8),
+            max_rate_limit_waits: 5,
+            default_reset: Duration::from_secs(1),
+            max_reset: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (from 0).
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let exp = self
+            .base_backoff
+            .saturating_mul(1u32 << retry.min(16))
+            .min(self.max_backoff);
+        // Full jitter, but never less than half, so retries stay spread and still back off.
+        exp.mul_f64(0.5 + fastrand::f64() * 0.5)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,7 +75,7 @@ impl Engine {
         loop {
             // A quota hold keeps every counted call back: what is queued stays due.
             let stopping = self.stop_requested() || self.client.quota_hold().is_some();
-            let next_slot = self.client.next_slot(Api::Expedite);
+            let next_slot = self.client.next_slot(Api::Acts(CallKind::Expedite));
             let next_escalation = queue
                 .escalations
                 .front()
@@ -313,7 +313,7 @@ impl Engine {
         }
         let slot = self
             .client
-            .reserve(Api::Expedite)
+            .reserve(Api::Acts(CallKind::Expedite))
             .await
             .fenced_by(self.fence());
         let intent = Intent {
@@ -462,15 +462,9 @@ fn count_outcome(call: &Call, outcome: &'static str) {
     }
 }
 
-/// The API an escalation goes through.
+/// The API a call goes through.
 pub(super) fn api_of(kind: CallKind) -> Api {
-    match kind {
-        CallKind::Expedite => Api::Expedite,
-        CallKind::Cc => Api::Cc,
-        CallKind::Chat => Api::ChatGroup,
-        CallKind::Transfer => Api::Transfer,
-        CallKind::AddAssignee => Api::AddAssignee,
-    }
+    Api::Acts(kind)
 }
 
 fn log_expedite_failure(task_id: &str, ids: &[String], rule: &str, e: &FeishuError) {

@@ -177,17 +177,60 @@ impl CallKind {
         }
     }
 
+    /// Every kind, in a fixed order (an array of pacers, counters, series by kind).
+    pub const ALL: [CallKind; 5] = [
+        CallKind::Expedite,
+        CallKind::Cc,
+        CallKind::Chat,
+        CallKind::Transfer,
+        CallKind::AddAssignee,
+    ];
+
+    /// Its place in [`ALL`](Self::ALL).
+    pub fn index(self) -> usize {
+        match self {
+            CallKind::Expedite => 0,
+            CallKind::Cc => 1,
+            CallKind::Chat => 2,
+            CallKind::Transfer => 3,
+            CallKind::AddAssignee => 4,
+        }
+    }
+
     /// The kind a ledger row names, when it is one.
     pub fn parse(kind: &str) -> Option<CallKind> {
-        [
-            CallKind::Expedite,
-            CallKind::Cc,
-            CallKind::Chat,
-            CallKind::Transfer,
-            CallKind::AddAssignee,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == kind)
+        CallKind::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+
+    /// The Feishu API it goes through, as metrics and logs name it.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            CallKind::Expedite => "user_task.expediting",
+            CallKind::Cc => "user_task.cc",
+            CallKind::Chat => "user_task.chat_group",
+            CallKind::Transfer => "approval_task.transfer",
+            CallKind::AddAssignee => "approval_task.add_assignee",
+        }
+    }
+
+    /// The path of its call about `task_id` (the id escaped as one path segment).
+    pub fn path(self, task_id: &str) -> String {
+        use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+        /// RFC 3986's unreserved characters stay; everything else in a task id is escaped.
+        const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.')
+            .remove(b'~');
+        let id = utf8_percent_encode(task_id, ESCAPED);
+        let (family, action) = match self {
+            CallKind::Expedite => ("user_tasks", "expediting"),
+            CallKind::Cc => ("user_tasks", "cc"),
+            CallKind::Chat => ("user_tasks", "chat_group"),
+            CallKind::Transfer => ("approval_tasks", "transfer"),
+            CallKind::AddAssignee => ("approval_tasks", "add_assignee"),
+        };
+        format!("/open-apis/apaas/v1/{family}/{id}/{action}")
     }
 
     /// Does this call move the task (transfer, add_assignee)?

@@ -3,41 +3,11 @@
 //! "intent on disk" and "request sent" stays short, and the [`Fence`] asked right before each
 //! attempt leaves. A call that acts is never repeated after an answer that may mean it was done.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::{Api, FeishuClient, FeishuError, MAX_EXPEDITE_IDS, wire};
-
-/// RFC 3986's unreserved characters stay; everything else in a task id is escaped.
-const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-fn task_path(task_id: &str, action: &str) -> String {
-    let id = utf8_percent_encode(task_id, ESCAPED);
-    format!("/open-apis/apaas/v1/user_tasks/{id}/{action}")
-}
-
-pub fn expedite_path(task_id: &str) -> String {
-    task_path(task_id, "expediting")
-}
-
-pub fn cc_path(task_id: &str) -> String {
-    task_path(task_id, "cc")
-}
-
-pub fn chat_group_path(task_id: &str) -> String {
-    task_path(task_id, "chat_group")
-}
-
-/// An approval task's move: `transfer` or `add_assignee`.
-pub fn move_path(task_id: &str, action: &str) -> String {
-    let id = utf8_percent_encode(task_id, ESCAPED);
-    format!("/open-apis/apaas/v1/approval_tasks/{id}/{action}")
-}
+use crate::domain::CallKind;
 
 /// A paced turn to call one API, from [`FeishuClient::reserve`].
 #[must_use]
@@ -100,11 +70,11 @@ impl FeishuClient {
         if !opinion.is_empty() {
             body["opinion"] = json!(opinion);
         }
-        debug_assert_eq!(slot.api, Api::Expedite);
+        debug_assert_eq!(slot.api, Api::Acts(CallKind::Expedite));
         self.call(
-            Api::Expedite,
+            Api::Acts(CallKind::Expedite),
             Some(slot),
-            &expedite_path(task_id),
+            &CallKind::Expedite.path(task_id),
             &body,
             None,
         )
@@ -121,11 +91,17 @@ impl FeishuClient {
         operator: &str,
         user_ids: &[String],
     ) -> Result<(), FeishuError> {
-        debug_assert_eq!(slot.api, Api::Cc);
+        debug_assert_eq!(slot.api, Api::Acts(CallKind::Cc));
         let body = json!({"operator_user_id": operator, "cc_user_ids": user_ids});
-        self.call(Api::Cc, Some(slot), &cc_path(task_id), &body, None)
-            .await
-            .map(|_| ())
+        self.call(
+            Api::Acts(CallKind::Cc),
+            Some(slot),
+            &CallKind::Cc.path(task_id),
+            &body,
+            None,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Transfers approval task `task_id` from `from` to `to`, as `operator`, in a slot from
@@ -139,7 +115,7 @@ impl FeishuClient {
         to: &[String],
         opinion: &str,
     ) -> Result<(), FeishuError> {
-        debug_assert_eq!(slot.api, Api::Transfer);
+        debug_assert_eq!(slot.api, Api::Acts(CallKind::Transfer));
         let body = json!({
             "user_id": operator,
             "from_user_ids": from,
@@ -147,9 +123,9 @@ impl FeishuClient {
             "opinion": opinion,
         });
         self.call(
-            Api::Transfer,
+            Api::Acts(CallKind::Transfer),
             Some(slot),
-            &move_path(task_id, "transfer"),
+            &CallKind::Transfer.path(task_id),
             &body,
             None,
         )
@@ -168,7 +144,7 @@ impl FeishuClient {
         approvers: &[String],
         opinion: &str,
     ) -> Result<(), FeishuError> {
-        debug_assert_eq!(slot.api, Api::AddAssignee);
+        debug_assert_eq!(slot.api, Api::Acts(CallKind::AddAssignee));
         let body = json!({
             "user_id": operator,
             "approvers": approvers,
@@ -176,9 +152,9 @@ impl FeishuClient {
             "opinion": opinion,
         });
         self.call(
-            Api::AddAssignee,
+            Api::Acts(CallKind::AddAssignee),
             Some(slot),
-            &move_path(task_id, "add_assignee"),
+            &CallKind::AddAssignee.path(task_id),
             &body,
             None,
         )
@@ -197,7 +173,7 @@ impl FeishuClient {
         chat_id: Option<&str>,
         chat_name: &str,
     ) -> Result<Option<String>, FeishuError> {
-        debug_assert_eq!(slot.api, Api::ChatGroup);
+        debug_assert_eq!(slot.api, Api::Acts(CallKind::Chat));
         let mut body = json!({"operator_user_id": operator, "invite_user_ids": invite});
         if let Some(id) = chat_id {
             body["chat_id"] = json!(id);
@@ -207,9 +183,9 @@ impl FeishuClient {
         }
         let answer = self
             .call(
-                Api::ChatGroup,
+                Api::Acts(CallKind::Chat),
                 Some(slot),
-                &chat_group_path(task_id),
+                &CallKind::Chat.path(task_id),
                 &body,
                 None,
             )
@@ -228,11 +204,11 @@ mod tests {
     #[test]
     fn task_ids_are_escaped_in_the_path() {
         assert_eq!(
-            expedite_path("123"),
+            CallKind::Expedite.path("123"),
             "/open-apis/apaas/v1/user_tasks/123/expediting"
         );
         assert_eq!(
-            expedite_path("a/b c"),
+            CallKind::Expedite.path("a/b c"),
             "/open-apis/apaas/v1/user_tasks/a%2Fb%20c/expediting"
         );
     }

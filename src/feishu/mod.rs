@@ -8,14 +8,17 @@ mod quota;
 pub mod wire;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-pub use acting::{Fence, Slot, cc_path, chat_group_path, expedite_path};
+pub use crate::api_stats::{Stats, StatsSnapshot};
+use crate::domain::CallKind;
+pub use crate::pace::RetryPolicy;
+pub use acting::{Fence, Slot};
 pub use error::{ErrorClass, FeishuError};
 pub use http::client_builder;
 pub use wire::{Entry, ListedTask, Page, RawPage};
@@ -33,90 +36,42 @@ pub const PAGE_SIZE: u64 = 50;
 pub const MAX_EXPEDITE_IDS: usize = 20;
 const JSON_UTF8: &str = "application/json; charset=utf-8";
 
-/// The rate-limited APIs; each has its own budget (`requests_per_minute` each).
+/// The rate-limited APIs; each has its own budget (`requests_per_minute` each): the listing,
+/// and one per kind of call that acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {
     Query,
-    Expedite,
-    /// Copy a task to someone (escalation).
-    Cc,
-    /// Open a group chat about a task, or invite into it (escalation).
-    ChatGroup,
-    /// Transfer an approval task from one assignee to another (a move).
-    Transfer,
-    /// Add approvers beside an approval task's assignee (a move).
-    AddAssignee,
+    Acts(CallKind),
 }
 
 impl Api {
     pub const ALL: [Api; 6] = [
         Api::Query,
-        Api::Expedite,
-        Api::Cc,
-        Api::ChatGroup,
-        Api::Transfer,
-        Api::AddAssignee,
+        Api::Acts(CallKind::ALL[0]),
+        Api::Acts(CallKind::ALL[1]),
+        Api::Acts(CallKind::ALL[2]),
+        Api::Acts(CallKind::ALL[3]),
+        Api::Acts(CallKind::ALL[4]),
     ];
 
     pub fn name(self) -> &'static str {
         match self {
             Api::Query => "user_task.query",
-            Api::Expedite => "user_task.expediting",
-            Api::Cc => "user_task.cc",
-            Api::ChatGroup => "user_task.chat_group",
-            Api::Transfer => "approval_task.transfer",
-            Api::AddAssignee => "approval_task.add_assignee",
+            Api::Acts(kind) => kind.api_name(),
         }
     }
 
     /// Does a call change something on the platform? Such a call is never repeated after an
     /// answer that may mean it was done (see [`FeishuError::outcome_unknown`]).
     pub fn acts(self) -> bool {
-        !matches!(self, Api::Query)
+        matches!(self, Api::Acts(_))
     }
 
     fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// How hard to try before giving up on one call.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt, for transient errors.
-    pub max_retries: u32,
-    /// First backoff; doubled each retry, with full jitter, capped at `max_backoff`.
-    pub base_backoff: Duration,
-    pub max_backoff: Duration,
-    /// How many rate-limit waits one call may sit through.
-    pub max_rate_limit_waits: u32,
-    /// Wait when a rate-limit answer carries no `x-ogw-ratelimit-reset`.
-    pub default_reset: Duration,
-    /// Never wait longer than this for a reset.
-    pub max_reset: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 3,
-            base_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(8),
-            max_rate_limit_waits: 5,
-            default_reset: Duration::from_secs(1),
-            max_reset: Duration::from_secs(60),
+        match self {
+            Api::Query => 0,
+            Api::Acts(kind) => 1 + kind.index(),
         }
-    }
-}
-
-impl RetryPolicy {
-    fn backoff(&self, retry: u32) -> Duration {
-        let exp = self
-            .base_backoff
-            .saturating_mul(1u32 << retry.min(16))
-            .min(self.max_backoff);
-        // Full jitter, but never less than half, so retries stay spread and still back off.
-        exp.mul_f64(0.5 + fastrand::f64() * 0.5)
     }
 }
 
@@ -132,41 +87,6 @@ pub struct ClientSettings {
     pub progress: Progress,
     /// Wall time, for the monthly quota hold (which ends on a calendar date).
     pub clock: Clock,
-}
-
-/// Counters since the client was made; a cycle reports the difference.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Calls per API, in [`Api::ALL`] order.
-    pub calls: [AtomicU64; 6],
-    pub rate_limit_waits: AtomicU64,
-    pub retries: AtomicU64,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StatsSnapshot {
-    pub query_calls: u64,
-    pub expedite_calls: u64,
-    pub cc_calls: u64,
-    pub chat_group_calls: u64,
-    /// Moves: transfer and add_assignee calls.
-    pub move_calls: u64,
-    pub rate_limit_waits: u64,
-    pub retries: u64,
-}
-
-impl StatsSnapshot {
-    pub fn since(self, earlier: StatsSnapshot) -> StatsSnapshot {
-        StatsSnapshot {
-            query_calls: self.query_calls - earlier.query_calls,
-            expedite_calls: self.expedite_calls - earlier.expedite_calls,
-            cc_calls: self.cc_calls - earlier.cc_calls,
-            chat_group_calls: self.chat_group_calls - earlier.chat_group_calls,
-            move_calls: self.move_calls - earlier.move_calls,
-            rate_limit_waits: self.rate_limit_waits - earlier.rate_limit_waits,
-            retries: self.retries - earlier.retries,
-        }
-    }
 }
 
 struct CachedToken {
@@ -225,11 +145,11 @@ impl FeishuClient {
         let s = &self.inner.stats;
         StatsSnapshot {
             query_calls: s.calls[Api::Query.index()].load(Ordering::Relaxed),
-            expedite_calls: s.calls[Api::Expedite.index()].load(Ordering::Relaxed),
-            cc_calls: s.calls[Api::Cc.index()].load(Ordering::Relaxed),
-            chat_group_calls: s.calls[Api::ChatGroup.index()].load(Ordering::Relaxed),
-            move_calls: s.calls[Api::Transfer.index()].load(Ordering::Relaxed)
-                + s.calls[Api::AddAssignee.index()].load(Ordering::Relaxed),
+            expedite_calls: s.calls[Api::Acts(CallKind::Expedite).index()].load(Ordering::Relaxed),
+            cc_calls: s.calls[Api::Acts(CallKind::Cc).index()].load(Ordering::Relaxed),
+            chat_group_calls: s.calls[Api::Acts(CallKind::Chat).index()].load(Ordering::Relaxed),
+            move_calls: s.calls[Api::Acts(CallKind::Transfer).index()].load(Ordering::Relaxed)
+                + s.calls[Api::Acts(CallKind::AddAssignee).index()].load(Ordering::Relaxed),
             rate_limit_waits: s.rate_limit_waits.load(Ordering::Relaxed),
             retries: s.retries.load(Ordering::Relaxed),
         }

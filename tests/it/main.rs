@@ -7,6 +7,8 @@
 #[macro_use]
 mod helpers;
 
+mod house;
+
 mod away;
 mod check;
 mod console;
