@@ -71,7 +71,8 @@ impl Engine {
             CallKind::Chat => "opened a group chat",
             CallKind::Transfer => "transferred the task",
             CallKind::AddAssignee => "added an assignee",
-            _ => "copied the task",
+            CallKind::Cc => "copied the task",
+            CallKind::Expedite => "reminded",
         };
         let count = |report: &mut CycleReport, ended: Ended| {
             if esc.kind.moves() {
@@ -186,9 +187,14 @@ impl Engine {
                 .add_assignee(slot, &esc.task_id, &esc.operator, &esc.people, &esc.opinion)
                 .await
                 .map(|()| None),
-            _ => self
+            CallKind::Cc => self
                 .client
                 .cc(slot, &esc.task_id, &esc.operator, &esc.people)
+                .await
+                .map(|()| None),
+            CallKind::Expedite => self
+                .client
+                .expedite(slot, &esc.task_id, &esc.operator, &esc.people, &esc.opinion)
                 .await
                 .map(|()| None),
         };

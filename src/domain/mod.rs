@@ -233,6 +233,17 @@ impl CallKind {
         format!("/open-apis/apaas/v1/{family}/{id}/{action}")
     }
 
+    /// What a task's history says of it.
+    pub fn words(self) -> &'static str {
+        match self {
+            CallKind::Expedite => "reminder",
+            CallKind::Cc => "escalated by cc",
+            CallKind::Chat => "escalated to a task chat",
+            CallKind::Transfer => "transferred",
+            CallKind::AddAssignee => "assignee added",
+        }
+    }
+
     /// Does this call move the task (transfer, add_assignee)?
     pub fn moves(self) -> bool {
         matches!(self, CallKind::Transfer | CallKind::AddAssignee)

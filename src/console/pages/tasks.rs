@@ -178,7 +178,7 @@ pub(in crate::console) async fn task(
                     @let moved = matches!(c.kind.as_str(), "transfer" | "add_assignee");
                     @let refused = c.refused;
                     li.call { (local(&live, c.intent_at)) " — "
-                        (match c.kind.as_str() { "expedite" => "reminder", "cc" => "escalated by cc", "chat" => "escalated to a task chat", "transfer" => "transferred", "add_assignee" => "assignee added", k => k })
+                        (crate::domain::CallKind::parse(&c.kind).map_or(c.kind.as_str(), |k| k.words()))
                         (if moved { " from " } else { " to " }) (c.assignees.iter().map(|(u, n)| if c.kind == "expedite" { format!("{} (#{n})", name(u)) } else { name(u) }).collect::<Vec<_>>().join(", "))
                         @if moved && !c.people.is_empty() { " to " (c.people.iter().map(|p| name(p)).collect::<Vec<_>>().join(", ")) }
                         " by " (name(&c.operator_id)) ", rule " (c.rule) ": " strong { (if refused { "refused" } else { c.outcome.as_str() }) }
