@@ -1,47 +1,25 @@
 //! The JSON API beside the pages, the same data: `/api/v1/…`. Signed in by a session cookie
 //! (writes then carry `X-CSRF-Token`) or by the console's token as `Authorization: Bearer`.
 
-use std::net::SocketAddr;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::Console;
-use super::auth;
+use super::auth::ApiVisitor;
 use super::data::{self, TaskFilter};
 use super::error::Failure;
 use super::pages::AllQuery;
-use super::visitor::Visitor;
-
-async fn signed_in(
-    console: &Console,
-    headers: &HeaderMap,
-    peer: SocketAddr,
-) -> Result<Visitor, Response> {
-    match auth::visitor(console, headers, peer).await {
-        Ok(Some(v)) => Ok(v),
-        Ok(None) => Err(Failure::Unauthorized.api()),
-        Err(f) => Err(f.api()),
-    }
-}
 
 fn csrf_header(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-csrf-token").and_then(|v| v.to_str().ok())
 }
 
-pub(super) async fn status(
-    State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = signed_in(&console, &headers, peer).await {
-        return r;
-    }
+pub(super) async fn status(State(console): State<Console>, ApiVisitor(_v): ApiVisitor) -> Response {
     match data::overview(&console).await {
         Ok(o) => Json(o).into_response(),
         Err(f) => f.api(),
@@ -50,13 +28,9 @@ pub(super) async fn status(
 
 pub(super) async fn tasks(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ApiVisitor(_v): ApiVisitor,
     query: Result<Query<TaskFilter>, QueryRejection>,
 ) -> Response {
-    if let Err(r) = signed_in(&console, &headers, peer).await {
-        return r;
-    }
     let Query(f) = match query {
         Ok(q) => q,
         Err(e) => return Failure::BadRequest(e.body_text()).api(),
@@ -69,13 +43,9 @@ pub(super) async fn tasks(
 
 pub(super) async fn task(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ApiVisitor(_v): ApiVisitor,
     Path(task_id): Path<String>,
 ) -> Response {
-    if let Err(r) = signed_in(&console, &headers, peer).await {
-        return r;
-    }
     match data::task_view(&console.live(), &task_id).await {
         Ok(Some(v)) => Json(v).into_response(),
         Ok(None) => Failure::NotFound(format!("no task {task_id} has been seen")).api(),
@@ -85,13 +55,9 @@ pub(super) async fn task(
 
 pub(super) async fn silences(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ApiVisitor(_v): ApiVisitor,
     Query(q): Query<AllQuery>,
 ) -> Response {
-    if let Err(r) = signed_in(&console, &headers, peer).await {
-        return r;
-    }
     let live = console.live();
     match live
         .engine
@@ -166,14 +132,10 @@ pub(super) struct NewSilenceBody {
 
 pub(super) async fn add_silence(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiVisitor(v): ApiVisitor,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let v = match signed_in(&console, &headers, peer).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     if let Err(f) = v.check_csrf(csrf_header(&headers)) {
         return f.api();
     }
@@ -216,14 +178,10 @@ pub(super) async fn add_silence(
 
 pub(super) async fn remove_silence(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiVisitor(v): ApiVisitor,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let v = match signed_in(&console, &headers, peer).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     if let Err(f) = v.check_csrf(csrf_header(&headers)) {
         return f.api();
     }
@@ -249,13 +207,9 @@ pub(super) async fn remove_silence(
 
 pub(super) async fn away(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ApiVisitor(_v): ApiVisitor,
     Query(q): Query<AllQuery>,
 ) -> Response {
-    if let Err(r) = signed_in(&console, &headers, peer).await {
-        return r;
-    }
     let live = console.live();
     match live
         .engine
@@ -282,14 +236,10 @@ pub(super) struct NewAwayBody {
 
 pub(super) async fn add_away(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiVisitor(v): ApiVisitor,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let v = match signed_in(&console, &headers, peer).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     if let Err(f) = v.check_csrf(csrf_header(&headers)) {
         return f.api();
     }
@@ -323,14 +273,10 @@ pub(super) async fn add_away(
 
 pub(super) async fn remove_away(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiVisitor(v): ApiVisitor,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let v = match signed_in(&console, &headers, peer).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     if let Err(f) = v.check_csrf(csrf_header(&headers)) {
         return f.api();
     }

@@ -394,3 +394,50 @@ pub use cli::{link, sessions};
 pub(super) use signin::{
     feishu_callback, link_page, login_page, login_with_feishu, login_with_link, login_with_token,
 };
+
+/// The signed-in person of a page request: anyone else is sent to `/login`, back here after.
+pub(in crate::console) struct PageVisitor(pub Visitor);
+
+/// The signed-in person of an API request: anyone else gets 401 (or 429 past the limit).
+pub(in crate::console) struct ApiVisitor(pub Visitor);
+
+/// The peer a request came from, as the server put it in the request.
+fn peer_of(parts: &axum::http::request::Parts) -> SocketAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0)
+}
+
+impl axum::extract::FromRequestParts<Console> for PageVisitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        console: &Console,
+    ) -> Result<Self, Response> {
+        match visitor(console, &parts.headers, peer_of(parts)).await {
+            Ok(Some(v)) => Ok(PageVisitor(v)),
+            Ok(None) => {
+                let next = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                Err(Redirect::to(&format!("/login?next={}", encode(next))).into_response())
+            }
+            Err(f) => Err(f.page()),
+        }
+    }
+}
+
+impl axum::extract::FromRequestParts<Console> for ApiVisitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        console: &Console,
+    ) -> Result<Self, Response> {
+        match visitor(console, &parts.headers, peer_of(parts)).await {
+            Ok(Some(v)) => Ok(ApiVisitor(v)),
+            Ok(None) => Err(Failure::Unauthorized.api()),
+            Err(f) => Err(f.api()),
+        }
+    }
+}

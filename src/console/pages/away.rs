@@ -4,15 +4,9 @@ use super::*;
 
 pub(in crate::console) async fn away(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
+    PageVisitor(v): PageVisitor,
     Query(q): Query<AllQuery>,
 ) -> Response {
-    let v = match signed_in(&console, &headers, peer, &uri).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let live = console.live();
     let now = live.engine.clock.now();
     let list = match live.engine.store.away_windows(q.all(), now).await {
@@ -94,15 +88,9 @@ pub(in crate::console) struct AwayForm {
 
 pub(in crate::console) async fn add_away(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
+    PageVisitor(v): PageVisitor,
     Form(form): Form<AwayForm>,
 ) -> Response {
-    let v = match signed_in(&console, &headers, peer, &uri).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     if let Err(f) = v.check_csrf(form.csrf.as_deref()) {
         return f.page();
     }
@@ -125,16 +113,10 @@ pub(in crate::console) async fn add_away(
 
 pub(in crate::console) async fn remove_away(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
+    PageVisitor(v): PageVisitor,
     Path(id): Path<i64>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let v = match signed_in(&console, &headers, peer, &uri).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     if let Err(f) = v.check_csrf(form.csrf.as_deref()) {
         return f.page();
     }

@@ -2,21 +2,18 @@
 //! console. Each page works without JavaScript; `console.js` keeps the overview current. Pages
 //! parse, call the data and the services, and render.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
 use super::Console;
-use super::auth;
+use super::auth::PageVisitor;
 use super::data::{self, TaskFilter};
 use super::error::Failure;
 use super::services::{add_away_window, add_silence, end_away_window};
 use super::views::{csrf_field, encode, local, page};
-use super::visitor::Visitor;
 use crate::domain::opinion::human_duration;
 use crate::store::Silence;
 
@@ -30,37 +27,14 @@ pub(super) use report::report;
 pub(super) use silences::{AllQuery, CsrfForm, remove_silence, silences};
 pub(super) use tasks::{silence_task, task, tasks};
 
-/// The visitor, or the way to `/login` (back here afterwards).
-pub(super) async fn signed_in(
-    console: &Console,
-    headers: &HeaderMap,
-    peer: SocketAddr,
-    uri: &Uri,
-) -> Result<Visitor, Response> {
-    match auth::visitor(console, headers, peer).await {
-        Ok(Some(v)) => Ok(v),
-        Ok(None) => {
-            let next = uri.path_and_query().map_or("/", |p| p.as_str());
-            Err(Redirect::to(&format!("/login?next={}", encode(next))).into_response())
-        }
-        Err(f) => Err(f.page()),
-    }
-}
-
 pub(super) async fn not_found() -> Response {
     Failure::NotFound("no such page".into()).page()
 }
 
 pub(super) async fn overview(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
+    PageVisitor(v): PageVisitor,
 ) -> Response {
-    let v = match signed_in(&console, &headers, peer, &uri).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let live = console.live();
     let o = match data::overview(&console).await {
         Ok(o) => o,
@@ -124,16 +98,7 @@ pub(super) async fn overview(
     )
 }
 
-pub(super) async fn rules(
-    State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let v = match signed_in(&console, &headers, peer, &uri).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+pub(super) async fn rules(State(console): State<Console>, PageVisitor(v): PageVisitor) -> Response {
     let live = console.live();
     let o = match data::overview(&console).await {
         Ok(o) => o,

@@ -10,16 +10,10 @@ pub(in crate::console) struct ReportQuery {
 
 pub(in crate::console) async fn report(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
+    PageVisitor(v): PageVisitor,
     Query(q): Query<ReportQuery>,
 ) -> Response {
     use crate::domain::report::GroupBy;
-    let v = match signed_in(&console, &headers, peer, &uri).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let live = console.live();
     let since_text = q
         .since

@@ -15,15 +15,9 @@ impl AllQuery {
 
 pub(in crate::console) async fn silences(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
+    PageVisitor(v): PageVisitor,
     Query(q): Query<AllQuery>,
 ) -> Response {
-    let v = match signed_in(&console, &headers, peer, &uri).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let live = console.live();
     let now = live.engine.clock.now();
     let list: Vec<Silence> = match live.engine.store.silences(q.all(), now).await {
@@ -75,16 +69,10 @@ pub(in crate::console) struct CsrfForm {
 
 pub(in crate::console) async fn remove_silence(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
+    PageVisitor(v): PageVisitor,
     Path(id): Path<i64>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let v = match signed_in(&console, &headers, peer, &uri).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     if let Err(f) = v.check_csrf(form.csrf.as_deref()) {
         return f.page();
     }

@@ -30,15 +30,9 @@ fn task_link(f: &TaskFilter, change: &[(&str, String)]) -> String {
 
 pub(in crate::console) async fn tasks(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
+    PageVisitor(v): PageVisitor,
     Query(f): Query<TaskFilter>,
 ) -> Response {
-    let v = match signed_in(&console, &headers, peer, &uri).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let live = console.live();
     let config = &live.engine.config;
     let p = match data::task_page(&console, &f).await {
@@ -117,15 +111,9 @@ pub(in crate::console) async fn tasks(
 
 pub(in crate::console) async fn task(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
+    PageVisitor(v): PageVisitor,
     Path(task_id): Path<String>,
 ) -> Response {
-    let v = match signed_in(&console, &headers, peer, &uri).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let live = console.live();
     let view = match data::task_view(&live, &task_id).await {
         Ok(Some(view)) => view,
@@ -225,16 +213,10 @@ pub(in crate::console) struct SilenceForm {
 /// Records a silence on behalf of the signed-in person; back to the task.
 pub(in crate::console) async fn silence_task(
     State(console): State<Console>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
+    PageVisitor(v): PageVisitor,
     Path(task_id): Path<String>,
     Form(form): Form<SilenceForm>,
 ) -> Response {
-    let v = match signed_in(&console, &headers, peer, &uri).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     if let Err(f) = v.check_csrf(form.csrf.as_deref()) {
         return f.page();
     }
