@@ -16,6 +16,7 @@ pub mod fake;
 pub mod feishu;
 pub mod keeper;
 pub mod pace;
+pub mod plan;
 pub mod progress;
 pub mod prometheus;
 pub mod secret;

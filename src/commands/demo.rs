@@ -351,8 +351,8 @@ pub async fn run(
     let now = engine.clock.now();
     let today = crate::domain::calls::day_start(now, engine.config.schedule.timezone);
     let sent_today = engine.store.reminders_since(today).await?;
-    let entries = super::plan::build(&engine.config, &pairs, now, &sent_today);
-    println!("\nPlan:\n{}", super::plan::render_table(&entries));
+    let entries = crate::plan::build(&engine.config, &pairs, now, &sent_today);
+    println!("\nPlan:\n{}", crate::plan::render_table(&entries));
 
     // What the team chat would get at 09:30 (a dry run: printed, not posted).
     let digest = &engine.config.digests[0];

@@ -4,11 +4,12 @@
 pub mod away;
 pub mod demo;
 pub mod digest;
-pub mod plan;
 pub mod report;
 pub mod silence;
 
 use std::path::Path;
+
+use crate::plan;
 
 use chrono::{DateTime, Utc};
 

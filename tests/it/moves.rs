@@ -280,7 +280,7 @@ both_backends! {
             cycle(&engine).await;
         }
         assert_eq!(env.fake.calls_to(Endpoint::Transfer).len(), 1);
-        let entries = expediter::commands::plan::build(
+        let entries = expediter::plan::build(
             &engine.config,
             &engine.store.pending_pairs().await.unwrap(),
             clock.now(),

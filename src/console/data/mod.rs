@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::Failure;
 use super::{Console, LastCycle, Live};
-use crate::commands::plan::{self, PlanEntry};
 use crate::domain::Pair;
+use crate::plan::{self, PlanEntry};
 use crate::store::{PairQuery, PairScope, PairSort};
 
 /// The task list's filters, sort and page, as in the URL.
