@@ -14,6 +14,7 @@ pub mod digest;
 pub mod domain;
 pub mod fake;
 pub mod feishu;
+pub mod holds;
 pub mod keeper;
 pub mod pace;
 pub mod plan;

@@ -132,7 +132,7 @@ pub async fn demo(keep: Option<std::path::PathBuf>) -> anyhow::Result<u8> {
         .add_grant(
             &tokens::digest(&link),
             "link",
-            &crate::commands::silence::who_at_cli(),
+            &crate::holds::who_at_cli(),
             expires,
         )
         .await?;

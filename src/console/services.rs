@@ -6,7 +6,8 @@ use super::Console;
 use super::data;
 use super::error::Failure;
 use super::visitor::Visitor;
-use crate::commands::silence::{Names, SilenceRequest, check_new};
+use crate::holds::Names;
+use crate::holds::silence::{SilenceRequest, check_new};
 use crate::store::NewSilence;
 
 /// The checks of `silence add`, then the silence, recorded as made by `v`.
@@ -61,7 +62,7 @@ pub(super) async fn add_away_window(
     deputy: Option<&str>,
     reason: &str,
 ) -> Result<i64, Failure> {
-    use crate::commands::away::{AwayRequest, check_new};
+    use crate::holds::away::{AwayRequest, check_new};
     let live = console.live();
     let now = live.engine.clock.now();
     let req = AwayRequest {

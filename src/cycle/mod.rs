@@ -7,7 +7,7 @@
 
 mod cadence;
 mod escalate;
-mod holds;
+mod recheck;
 mod send;
 mod summary;
 mod sync;

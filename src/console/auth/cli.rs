@@ -32,7 +32,7 @@ pub async fn link(path: &Path, valid_for: &str) -> anyhow::Result<u8> {
         .add_grant(
             &digest(&token),
             "link",
-            &crate::commands::silence::who_at_cli(),
+            &crate::holds::who_at_cli(),
             expires,
         )
         .await?;
