@@ -42,6 +42,7 @@ pub fn init(format: LogFormat) {
         .with_writer(move || EscapingStderr {
             line: Vec::new(),
             keep_escape: colour && format == LogFormat::Pretty && !under_systemd,
+            json: format == LogFormat::Json,
         })
         .with_target(false);
     let result = match (format, under_systemd) {
@@ -59,10 +60,12 @@ pub fn init(format: LogFormat) {
 
 /// Standard error, one event at a time, with outside text in it escaped (names and labels
 /// from Feishu): a newline or a direction override in a field cannot forge or reorder a line.
-/// JSON lines are escaped by JSON itself; this changes nothing in them.
+/// JSON lines are escaped by JSON itself (a field cannot end the line); they pass unchanged, so
+/// that they stay JSON.
 struct EscapingStderr {
     line: Vec<u8>,
     keep_escape: bool,
+    json: bool,
 }
 
 impl std::io::Write for EscapingStderr {
@@ -75,9 +78,13 @@ impl std::io::Write for EscapingStderr {
         if self.line.is_empty() {
             return Ok(());
         }
-        let text = String::from_utf8_lossy(&self.line);
-        let escaped = crate::domain::id::escape_log_line(&text, self.keep_escape);
-        let result = std::io::stderr().lock().write_all(escaped.as_bytes());
+        let result = if self.json {
+            std::io::stderr().lock().write_all(&self.line)
+        } else {
+            let text = String::from_utf8_lossy(&self.line);
+            let escaped = crate::domain::id::escape_log_line(&text, self.keep_escape);
+            std::io::stderr().lock().write_all(escaped.as_bytes())
+        };
         self.line.clear();
         result
     }

@@ -246,7 +246,8 @@ async fn systemd_notify_ready_status_and_watchdog() {
 async fn json_logs_are_one_object_per_line_and_nothing_else() {
     let env = TestEnv::new().await;
     with_cron(&env, "* * * * * *");
-    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+    // A task id from Feishu with a direction override in it: the JSON lines stay JSON.
+    env.add(FakeTask::new("t\u{202e}1", &["u1"], 30 * HOUR));
     let daemon = Daemon::start(&env, &[("EXPEDITER_LOG_FORMAT", "json")]);
     daemon
         .wait_for("cycle finished", 1, Duration::from_secs(10))
