@@ -3,23 +3,24 @@
 
 use std::sync::atomic::AtomicU64;
 
+use crate::domain::CallKind;
+
+/// The rate-limited APIs: the listing, and one per kind of call that acts.
+pub const APIS: usize = 1 + CallKind::COUNT;
+
 /// Counters since the client was made; a cycle reports the difference.
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Calls per API, in the order of `feishu::Api::ALL`.
-    pub calls: [AtomicU64; 6],
+    pub calls: [AtomicU64; APIS],
     pub rate_limit_waits: AtomicU64,
     pub retries: AtomicU64,
 }
 
+/// The counters at one moment: calls per API (in `feishu::Api::ALL` order), waits and retries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
-    pub query_calls: u64,
-    pub expedite_calls: u64,
-    pub cc_calls: u64,
-    pub chat_group_calls: u64,
-    /// Moves: transfer and add_assignee calls.
-    pub move_calls: u64,
+    pub calls: [u64; APIS],
     pub rate_limit_waits: u64,
     pub retries: u64,
 }
@@ -27,13 +28,19 @@ pub struct StatsSnapshot {
 impl StatsSnapshot {
     pub fn since(self, earlier: StatsSnapshot) -> StatsSnapshot {
         StatsSnapshot {
-            query_calls: self.query_calls - earlier.query_calls,
-            expedite_calls: self.expedite_calls - earlier.expedite_calls,
-            cc_calls: self.cc_calls - earlier.cc_calls,
-            chat_group_calls: self.chat_group_calls - earlier.chat_group_calls,
-            move_calls: self.move_calls - earlier.move_calls,
+            calls: std::array::from_fn(|i| self.calls[i] - earlier.calls[i]),
             rate_limit_waits: self.rate_limit_waits - earlier.rate_limit_waits,
             retries: self.retries - earlier.retries,
         }
+    }
+
+    /// Calls to the listing.
+    pub fn query_calls(&self) -> u64 {
+        self.calls[0]
+    }
+
+    /// Calls of one kind that acts.
+    pub fn acting_calls(&self, kind: CallKind) -> u64 {
+        self.calls[1 + kind.index()]
     }
 }

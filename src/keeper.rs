@@ -6,6 +6,7 @@
 use tokio::time::MissedTickBehavior;
 
 use crate::clock::Clock;
+use crate::domain::Family;
 use crate::store::{Election, LeaseHolder, Store};
 
 /// What the keeper last told the operator, so each change is logged once.
@@ -98,9 +99,12 @@ async fn renew(store: &Store) -> Told {
 /// move is not "an expedite").
 pub fn log_settled(e: &crate::store::ExpediteRecord, why: &str) {
     tracing::warn!(task_id = %e.task_id, kind = %e.kind, assignees = ?e.assignees, rule = %e.rule,
-        "{} outcome unknown: {why}; counted as {}, not repeated",
-        e.kind,
-        if e.kind == "expedite" { "sent" } else { "done" });
+    "{} outcome unknown: {why}; counted as {}, not repeated",
+    e.kind,
+    match crate::domain::family_of(&e.kind) {
+        Some(Family::Reminder) => "sent",
+        Some(Family::Escalation | Family::Move) | None => "done",
+    });
 }
 
 /// A standby's turn: take the lease over if it expired.

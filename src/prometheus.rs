@@ -117,7 +117,10 @@ pub fn known_series(rules: &[crate::domain::rule::Rule], apis: &[&'static str]) 
             }
         }
     }
-    for kind in ["transfer", "add_assignee"] {
+    let move_kinds = crate::domain::CallKind::ALL
+        .into_iter()
+        .filter(|k| k.moves());
+    for kind in move_kinds.map(|k| k.as_str()) {
         for outcome in ["sent", "failed", "unknown", "refused"] {
             moves(kind, outcome, 0);
         }

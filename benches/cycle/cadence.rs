@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use expediter::clock::Clock;
-use expediter::fake::{Endpoint, FakeFeishu, FakeTask};
+use expediter::fake::{CallKind, Endpoint, FakeFeishu, FakeTask};
 
 use super::{APP_ID, APP_SECRET};
 
@@ -353,11 +353,11 @@ async fn simulate(sc: &Scenario, dir: &Path, auto: bool) -> Side {
                     }
                     listings += 1;
                 }
-                Endpoint::Expedite
-                | Endpoint::Cc
-                | Endpoint::ChatGroup
-                | Endpoint::Transfer
-                | Endpoint::AddAssignee => acting += 1,
+                Endpoint::Acts(CallKind::Expedite)
+                | Endpoint::Acts(CallKind::Cc)
+                | Endpoint::Acts(CallKind::Chat)
+                | Endpoint::Acts(CallKind::Transfer)
+                | Endpoint::Acts(CallKind::AddAssignee) => acting += 1,
                 Endpoint::Token | Endpoint::Webhook => {}
             }
         }

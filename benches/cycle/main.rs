@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use expediter::fake::{CallRecord, Endpoint, FakeFeishu, FakeTask};
+use expediter::fake::{CallKind, CallRecord, Endpoint, FakeFeishu, FakeTask};
 
 mod backlog;
 mod cadence;
@@ -220,7 +220,7 @@ async fn run_scenario(bin: &Path, s: &Scenario, dir: &Path) -> Vec<Report> {
     let fake = FakeFeishu::start(APP_ID, APP_SECRET).await.expect("fake");
     if let Some((limit, window)) = s.fake_limit {
         fake.set_rate_limit(Endpoint::Query, limit, window);
-        fake.set_rate_limit(Endpoint::Expedite, limit, window);
+        fake.set_rate_limit(Endpoint::Acts(CallKind::Expedite), limit, window);
     }
     for u in 0..s.users {
         let user = format!("u{u:05}");
@@ -276,7 +276,7 @@ async fn run_scenario(bin: &Path, s: &Scenario, dir: &Path) -> Vec<Report> {
         let calls = fake.calls();
         let new = &calls[before.len()..];
         let query_calls = count(new, Endpoint::Query);
-        let expedite_calls = count(new, Endpoint::Expedite);
+        let expedite_calls = count(new, Endpoint::Acts(CallKind::Expedite));
         let min_expedite = if *cycle == "first" {
             s.users * s.due_per_user
         } else {

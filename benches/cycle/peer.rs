@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use expediter::fake::{Endpoint, FakeFeishu, FakeTask};
+use expediter::fake::{CallKind, Endpoint, FakeFeishu, FakeTask};
 use serde_json::{Value, json};
 
 /// The task age the script's rule (and expediter's) calls overdue.
@@ -32,7 +32,7 @@ pub const USERS: usize = 150;
 /// A fake with one overdue task per user, enforcing 1000/min as 50 calls per 3 s per API.
 pub async fn fake(app_id: &str, app_secret: &str) -> FakeFeishu {
     let fake = FakeFeishu::start(app_id, app_secret).await.expect("fake");
-    for endpoint in [Endpoint::Query, Endpoint::Expedite] {
+    for endpoint in [Endpoint::Query, Endpoint::Acts(CallKind::Expedite)] {
         fake.set_rate_limit(endpoint, 50, Duration::from_secs(3));
     }
     for u in 0..USERS {

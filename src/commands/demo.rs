@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::domain::{Family, family_of};
 use crate::fake::{FakeFeishu, FakeTask};
 use crate::startup::{EXIT_FAILED, EXIT_OK, engine_for, load_config};
 
@@ -239,7 +240,10 @@ pub async fn run(
     println!("\n{}\n", report.summary());
 
     let ledger = engine.store.expedites().await?;
-    let sent: Vec<_> = ledger.iter().filter(|e| e.kind == "expedite").collect();
+    let sent: Vec<_> = ledger
+        .iter()
+        .filter(|e| family_of(&e.kind) == Some(Family::Reminder))
+        .collect();
     println!("Expedited ({} call(s)):", sent.len());
     for e in &sent {
         let who: Vec<String> = e
@@ -264,7 +268,7 @@ pub async fn run(
     );
     let moves: Vec<_> = ledger
         .iter()
-        .filter(|e| e.kind == "transfer" || e.kind == "add_assignee")
+        .filter(|e| family_of(&e.kind) == Some(Family::Move))
         .collect();
     println!("Moved to the deputy ({} call(s)):", moves.len());
     for e in &moves {
@@ -300,7 +304,9 @@ pub async fn run(
         .expedites()
         .await?
         .into_iter()
-        .filter(|e| e.kind == "expedite" && !sent.iter().any(|s| s.id == e.id))
+        .filter(|e| {
+            family_of(&e.kind) == Some(Family::Reminder) && !sent.iter().any(|s| s.id == e.id)
+        })
         .collect();
     println!("Expedited again ({} call(s)):", repeated.len());
     for e in &repeated {

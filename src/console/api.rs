@@ -9,25 +9,25 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::Console;
 use super::auth::ApiVisitor;
-use super::data::{self, TaskFilter};
+use super::data::TaskFilter;
 use super::error::Failure;
 use super::pages::AllQuery;
+use super::services::Services;
 
 fn csrf_header(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-csrf-token").and_then(|v| v.to_str().ok())
 }
 
-pub(super) async fn status(State(console): State<Console>, ApiVisitor(_v): ApiVisitor) -> Response {
-    match data::overview(&console).await {
+pub(super) async fn status(State(s): State<Services>, ApiVisitor(_v): ApiVisitor) -> Response {
+    match s.overview().await {
         Ok(o) => Json(o).into_response(),
         Err(f) => f.api(),
     }
 }
 
 pub(super) async fn tasks(
-    State(console): State<Console>,
+    State(s): State<Services>,
     ApiVisitor(_v): ApiVisitor,
     query: Result<Query<TaskFilter>, QueryRejection>,
 ) -> Response {
@@ -35,18 +35,18 @@ pub(super) async fn tasks(
         Ok(q) => q,
         Err(e) => return Failure::BadRequest(e.body_text()).api(),
     };
-    match data::task_page(&console, &f).await {
+    match s.tasks(&f).await {
         Ok(p) => Json(p).into_response(),
         Err(f) => f.api(),
     }
 }
 
 pub(super) async fn task(
-    State(console): State<Console>,
+    State(s): State<Services>,
     ApiVisitor(_v): ApiVisitor,
     Path(task_id): Path<String>,
 ) -> Response {
-    match data::task_view(&console.live(), &task_id).await {
+    match s.task(&task_id).await {
         Ok(Some(v)) => Json(v).into_response(),
         Ok(None) => Failure::NotFound(format!("no task {task_id} has been seen")).api(),
         Err(f) => f.api(),
@@ -54,19 +54,13 @@ pub(super) async fn task(
 }
 
 pub(super) async fn silences(
-    State(console): State<Console>,
+    State(s): State<Services>,
     ApiVisitor(_v): ApiVisitor,
     Query(q): Query<AllQuery>,
 ) -> Response {
-    let live = console.live();
-    match live
-        .engine
-        .store
-        .silences(q.all(), live.engine.clock.now())
-        .await
-    {
-        Ok(s) => Json(s).into_response(),
-        Err(e) => Failure::from(e).api(),
+    match s.silences(q.all()).await {
+        Ok(list) => Json(list).into_response(),
+        Err(f) => f.api(),
     }
 }
 
@@ -131,7 +125,7 @@ pub(super) struct NewSilenceBody {
 }
 
 pub(super) async fn add_silence(
-    State(console): State<Console>,
+    State(s): State<Services>,
     ApiVisitor(v): ApiVisitor,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -154,16 +148,16 @@ pub(super) async fn add_silence(
         )
         .api();
     };
-    match super::services::add_silence(
-        &console,
-        &v,
-        task_id,
-        b.user_id.as_deref(),
-        b.duration.as_deref(),
-        b.until.as_deref(),
-        b.reason.as_deref().unwrap_or(""),
-    )
-    .await
+    match s
+        .add_silence(
+            &v,
+            task_id,
+            b.user_id.as_deref(),
+            b.duration.as_deref(),
+            b.until.as_deref(),
+            b.reason.as_deref().unwrap_or(""),
+        )
+        .await
     {
         Ok((id, warning)) => {
             let mut answer = serde_json::json!({ "id": id });
@@ -177,7 +171,7 @@ pub(super) async fn add_silence(
 }
 
 pub(super) async fn remove_silence(
-    State(console): State<Console>,
+    State(s): State<Services>,
     ApiVisitor(v): ApiVisitor,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -188,37 +182,24 @@ pub(super) async fn remove_silence(
     let Ok(id) = id.trim().parse::<i64>() else {
         return Failure::NotFound(format!("no silence {id}")).api();
     };
-    let live = console.live();
-    let now = live.engine.clock.now();
-    match live.engine.store.end_silence(id, &v.who, now).await {
-        Ok(Some(s)) if s.ended_at.is_none() && s.until > now => {
-            tracing::info!(silence = id, by = %v.who, "console: silence removed");
-            super::data::invalidate(&console);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Ok(Some(_)) => Failure::NotFound(format!(
+    match s.end_silence(&v, id).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => Failure::NotFound(format!(
             "silence {id} is not active (removed or run out already)"
         ))
         .api(),
-        Ok(None) => Failure::NotFound(format!("no silence {id}")).api(),
-        Err(e) => Failure::from(e).api(),
+        Err(f) => f.api(),
     }
 }
 
 pub(super) async fn away(
-    State(console): State<Console>,
+    State(s): State<Services>,
     ApiVisitor(_v): ApiVisitor,
     Query(q): Query<AllQuery>,
 ) -> Response {
-    let live = console.live();
-    match live
-        .engine
-        .store
-        .away_windows(q.all(), live.engine.clock.now())
-        .await
-    {
+    match s.away_windows(q.all()).await {
         Ok(a) => Json(a).into_response(),
-        Err(e) => Failure::from(e).api(),
+        Err(f) => f.api(),
     }
 }
 
@@ -235,7 +216,7 @@ pub(super) struct NewAwayBody {
 }
 
 pub(super) async fn add_away(
-    State(console): State<Console>,
+    State(s): State<Services>,
     ApiVisitor(v): ApiVisitor,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -254,17 +235,17 @@ pub(super) async fn add_away(
     let Some(user) = b.user_id.as_deref() else {
         return Failure::BadField("user_id".into(), "user_id is missing: who is away".into()).api();
     };
-    match super::services::add_away_window(
-        &console,
-        &v,
-        user,
-        b.duration.as_deref(),
-        b.until.as_deref(),
-        b.from.as_deref(),
-        b.deputy.as_deref(),
-        b.reason.as_deref().unwrap_or(""),
-    )
-    .await
+    match s
+        .add_away_window(
+            &v,
+            user,
+            b.duration.as_deref(),
+            b.until.as_deref(),
+            b.from.as_deref(),
+            b.deputy.as_deref(),
+            b.reason.as_deref().unwrap_or(""),
+        )
+        .await
     {
         Ok(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
         Err(f) => f.api(),
@@ -272,7 +253,7 @@ pub(super) async fn add_away(
 }
 
 pub(super) async fn remove_away(
-    State(console): State<Console>,
+    State(s): State<Services>,
     ApiVisitor(v): ApiVisitor,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -283,7 +264,7 @@ pub(super) async fn remove_away(
     let Ok(id) = id.trim().parse::<i64>() else {
         return Failure::NotFound(format!("no away window {id}")).api();
     };
-    match super::services::end_away_window(&console, &v, id).await {
+    match s.end_away_window(&v, id).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => Failure::NotFound(format!(
             "away window {id} is over (removed or ended already)"

@@ -19,7 +19,7 @@ mod views;
 mod visitor;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -42,6 +42,40 @@ pub struct Live {
     pub last_cycle: Option<LastCycle>,
 }
 
+/// What a request of the console may use of the running daemon: the config in force, the
+/// store, the clock and how the last cycle ended — never the engine itself (its client, its
+/// cycle's flags). Taken fresh for each request ([`Console::live`]), so a reload shows at once.
+#[derive(Clone)]
+pub(crate) struct Ground {
+    pub config: Arc<crate::config::Config>,
+    pub store: crate::store::Store,
+    pub clock: crate::clock::Clock,
+    pub last_cycle: Option<LastCycle>,
+    /// Until when the tenant's monthly quota holds calls back.
+    pub quota_hold: Option<DateTime<Utc>>,
+    /// The app's secret, for Sign in with Feishu's code exchange.
+    pub app_secret: crate::secret::Secret,
+}
+
+impl Ground {
+    fn of(live: &Live) -> Ground {
+        Ground {
+            config: live.engine.config.clone(),
+            store: live.engine.store.clone(),
+            clock: live.engine.clock.clone(),
+            last_cycle: live.last_cycle.clone(),
+            quota_hold: live.engine.client.quota_hold(),
+            app_secret: live.engine.client.app_secret().clone(),
+        }
+    }
+}
+
+impl axum::extract::FromRef<Console> for Ground {
+    fn from_ref(console: &Console) -> Ground {
+        console.live()
+    }
+}
+
 /// How the last cycle ended.
 #[derive(Clone, Debug, Serialize)]
 pub struct LastCycle {
@@ -50,9 +84,6 @@ pub struct LastCycle {
     /// The one-line summary, or what failed.
     pub summary: String,
 }
-
-/// The index as last built, and when.
-type CachedIndex = (tokio::time::Instant, Arc<data::Index>);
 
 /// The console's shared state.
 #[derive(Clone)]
@@ -63,14 +94,12 @@ pub(crate) struct Console {
     starts: Arc<auth::Limiter>,
     /// When sign-ins begun and never finished were last looked for (seconds since the epoch).
     pruned_at: Arc<std::sync::atomic::AtomicI64>,
-    index: Arc<Mutex<Option<CachedIndex>>>,
-    /// Held while the index is built: one build at a time.
-    building: Arc<tokio::sync::Mutex<()>>,
+    cache: data::Cache,
 }
 
 impl Console {
-    fn live(&self) -> Live {
-        self.live.borrow().clone()
+    fn live(&self) -> Ground {
+        Ground::of(&self.live.borrow())
     }
 
     /// Is it time to forget sign-ins begun and never finished (at most once a minute)?
@@ -156,13 +185,12 @@ pub(crate) fn router(live: watch::Receiver<Live>) -> Router {
         limiter: Arc::new(auth::Limiter::default()),
         starts: Arc::new(auth::Limiter::per_minute(auth::STARTS_PER_MINUTE)),
         pruned_at: Arc::default(),
-        index: Arc::default(),
-        building: Arc::default(),
+        cache: data::Cache::default(),
     };
     // The first page need not wait for the index: it is built as the console starts.
     let warm = console.clone();
     tokio::spawn(async move {
-        if let Err(e) = data::index(&warm).await {
+        if let Err(e) = data::index(&warm.live(), &warm.cache).await {
             tracing::debug!("console: the first index was not built: {}", e.message());
         }
     });
@@ -231,7 +259,7 @@ async fn safety_headers(mut response: Response) -> Response {
 /// For load balancers: no sign-in, 200 with `active` or `standby`.
 async fn healthz(State(console): State<Console>) -> Response {
     let live = console.live();
-    let role = if live.engine.store.acting() {
+    let role = if live.store.acting() {
         "active"
     } else {
         "standby"

@@ -6,13 +6,13 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 
-use super::Live;
+use super::Ground;
 use super::error::Failure;
 use super::visitor::Visitor;
 use crate::config::{ConsoleConfig, SignIn};
 
-pub(super) fn local(live: &Live, t: DateTime<Utc>) -> String {
-    t.with_timezone(&live.engine.config.schedule.timezone)
+pub(super) fn local(live: &Ground, t: DateTime<Utc>) -> String {
+    t.with_timezone(&live.config.schedule.timezone)
         .format("%Y-%m-%d %H:%M %Z")
         .to_string()
 }

@@ -128,7 +128,7 @@ impl Engine {
                     deputy: Some(d), ..
                 } = &verdict
                     && move_kind.is_some()
-                    && crate::domain::calls::deputy_move_due(
+                    && crate::domain::calls::deputy_move(
                         &policy,
                         user,
                         &facts,
@@ -136,6 +136,7 @@ impl Engine {
                         away_now.contains(d.as_str()),
                         now,
                     )
+                    .due()
                     .is_some()
                 {
                     task_moves.push(d.clone());

@@ -10,7 +10,7 @@ use super::{CycleError, CycleReport, Engine};
 use crate::domain::CallKind;
 use crate::domain::calls::Escalation;
 use crate::feishu::error::{QUOTA_CODE, RATE_LIMIT_CODE};
-use crate::feishu::{ErrorClass, FeishuError};
+use crate::feishu::{Act, ErrorClass, FeishuError};
 use crate::prometheus;
 use crate::store::{Intent, Outcome, StoreError};
 
@@ -157,47 +157,33 @@ impl Engine {
             Err(e) => return Err(e.into()),
         };
         let from: Vec<String> = esc.assignees.iter().map(|a| a.user_id.clone()).collect();
-        let result = match esc.kind {
-            CallKind::Chat => {
-                self.client
-                    .chat_group(
-                        slot,
-                        &esc.task_id,
-                        &esc.operator,
-                        &esc.people,
-                        esc.chat_id.as_deref(),
-                        &esc.chat_name,
-                    )
-                    .await
-            }
-            CallKind::Transfer => self
-                .client
-                .transfer(
-                    slot,
-                    &esc.task_id,
-                    &esc.operator,
-                    &from,
-                    &esc.people,
-                    &esc.opinion,
-                )
-                .await
-                .map(|()| None),
-            CallKind::AddAssignee => self
-                .client
-                .add_assignee(slot, &esc.task_id, &esc.operator, &esc.people, &esc.opinion)
-                .await
-                .map(|()| None),
-            CallKind::Cc => self
-                .client
-                .cc(slot, &esc.task_id, &esc.operator, &esc.people)
-                .await
-                .map(|()| None),
-            CallKind::Expedite => self
-                .client
-                .expedite(slot, &esc.task_id, &esc.operator, &esc.people, &esc.opinion)
-                .await
-                .map(|()| None),
+        let act = match esc.kind {
+            CallKind::Chat => Act::Chat {
+                invite: &esc.people,
+                chat_id: esc.chat_id.as_deref(),
+                chat_name: &esc.chat_name,
+            },
+            CallKind::Transfer => Act::Transfer {
+                from: &from,
+                to: &esc.people,
+                opinion: &esc.opinion,
+            },
+            CallKind::AddAssignee => Act::AddAssignee {
+                approvers: &esc.people,
+                opinion: &esc.opinion,
+            },
+            CallKind::Cc => Act::Cc {
+                user_ids: &esc.people,
+            },
+            CallKind::Expedite => Act::Expedite {
+                user_ids: &esc.people,
+                opinion: &esc.opinion,
+            },
         };
+        let result = self
+            .client
+            .act(slot, &esc.task_id, &esc.operator, act)
+            .await;
         let chat = match &result {
             Ok(Some(id)) if esc.chat_id.as_deref() != Some(id.as_str()) => {
                 Some((esc.task_id.as_str(), id.as_str()))

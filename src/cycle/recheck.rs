@@ -84,15 +84,20 @@ impl Engine {
         esc.people.retain(|p| !holds.is_away(p));
         let dropped_targets = esc.people.len() != targets;
         let nobody = esc.assignees.is_empty()
-            || (esc.people.is_empty()
-                && matches!(
-                    esc.kind,
-                    CallKind::Cc | CallKind::Transfer | CallKind::AddAssignee
-                ))
+            || (esc.people.is_empty() && needs_people(esc.kind))
             || (dropped_targets && esc.kind.moves());
         if nobody {
             return Ok(None);
         }
         Ok(Some(esc))
+    }
+}
+
+/// Does a call of this kind go to someone named in it (and so not at all once nobody is left)?
+/// A chat may open with the assignees alone; a reminder names only them.
+fn needs_people(kind: CallKind) -> bool {
+    match kind {
+        CallKind::Cc | CallKind::Transfer | CallKind::AddAssignee => true,
+        CallKind::Expedite | CallKind::Chat => false,
     }
 }

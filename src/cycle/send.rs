@@ -19,7 +19,7 @@ use crate::domain::calls::{
 use crate::domain::opinion::human_duration;
 use crate::domain::rule::Rule;
 use crate::domain::{CallKind, Pair};
-use crate::feishu::{Api, FeishuError, MAX_EXPEDITE_IDS};
+use crate::feishu::{Act, Api, FeishuError, MAX_EXPEDITE_IDS};
 use crate::store::{Intent, Outcome, PairScope, StoreError};
 
 impl Engine {
@@ -339,8 +339,17 @@ impl Engine {
         };
         let result = self
             .client
-            .expedite(slot, &call.task_id, &call.operator, &ids, &call.opinion)
-            .await;
+            .act(
+                slot,
+                &call.task_id,
+                &call.operator,
+                Act::Expedite {
+                    user_ids: &ids,
+                    opinion: &call.opinion,
+                },
+            )
+            .await
+            .map(|_| ());
         self.record_call_outcome(intent, &result, None).await?;
         match result {
             Ok(()) => {

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::domain::CallKind;
 use crate::feishu::StatsSnapshot;
 
 /// What a cycle did; logged as one line and returned to `once`.
@@ -241,11 +242,17 @@ impl CycleReport {
 
     /// The API counters of this cycle.
     pub(super) fn fill_api_stats(&mut self, stats: StatsSnapshot) {
-        self.api_query_calls = stats.query_calls;
-        self.api_expedite_calls = stats.expedite_calls;
-        self.api_cc_calls = stats.cc_calls;
-        self.api_chat_group_calls = stats.chat_group_calls;
-        self.api_move_calls = stats.move_calls;
+        self.api_query_calls = stats.query_calls();
+        self.api_move_calls = 0;
+        for kind in CallKind::ALL {
+            let calls = stats.acting_calls(kind);
+            match kind {
+                CallKind::Expedite => self.api_expedite_calls = calls,
+                CallKind::Cc => self.api_cc_calls = calls,
+                CallKind::Chat => self.api_chat_group_calls = calls,
+                CallKind::Transfer | CallKind::AddAssignee => self.api_move_calls += calls,
+            }
+        }
         self.rate_limit_waits = stats.rate_limit_waits;
         self.retries = stats.retries;
     }

@@ -152,8 +152,11 @@ impl Pair {
     }
 }
 
-/// The calls that act, each at most once per (task, assignee, kind, n).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The calls that act, each at most once per (task, assignee, kind, n). The one list of them:
+/// the API's name and path, its pacer and counters, the ledger's `kind`, metric labels and the
+/// fake's routes all follow from a variant, and each place that must decide something about a
+/// kind matches on it without a catch-all arm — a new variant is a compile error there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::EnumCount, strum::VariantArray)]
 pub enum CallKind {
     Expedite,
     /// Escalation: the task copied to someone.
@@ -167,6 +170,8 @@ pub enum CallKind {
 }
 
 impl CallKind {
+    /// The ledger's `kind`, and the label of metrics by kind (stored and exported: never change
+    /// one of these strings).
     pub fn as_str(self) -> &'static str {
         match self {
             CallKind::Expedite => "expedite",
@@ -177,24 +182,24 @@ impl CallKind {
         }
     }
 
-    /// Every kind, in a fixed order (an array of pacers, counters, series by kind).
-    pub const ALL: [CallKind; 5] = [
-        CallKind::Expedite,
-        CallKind::Cc,
-        CallKind::Chat,
-        CallKind::Transfer,
-        CallKind::AddAssignee,
-    ];
+    /// How many kinds there are.
+    pub const COUNT: usize = <CallKind as strum::EnumCount>::COUNT;
+
+    /// Every kind, in declaration order (an array of pacers, counters, series by kind).
+    pub const ALL: [CallKind; CallKind::COUNT] = {
+        let variants = <CallKind as strum::VariantArray>::VARIANTS;
+        let mut all = [CallKind::Expedite; CallKind::COUNT];
+        let mut i = 0;
+        while i < CallKind::COUNT {
+            all[i] = variants[i];
+            i += 1;
+        }
+        all
+    };
 
     /// Its place in [`ALL`](Self::ALL).
-    pub fn index(self) -> usize {
-        match self {
-            CallKind::Expedite => 0,
-            CallKind::Cc => 1,
-            CallKind::Chat => 2,
-            CallKind::Transfer => 3,
-            CallKind::AddAssignee => 4,
-        }
+    pub const fn index(self) -> usize {
+        self as usize
     }
 
     /// The kind a ledger row names, when it is one.
@@ -223,14 +228,24 @@ impl CallKind {
             .remove(b'.')
             .remove(b'~');
         let id = utf8_percent_encode(task_id, ESCAPED);
-        let (family, action) = match self {
+        let (family, action) = self.family_and_action();
+        format!("/open-apis/apaas/v1/{family}/{id}/{action}")
+    }
+
+    /// Its path as a router's pattern, the task id a `{task_id}` parameter (the fake's routes).
+    pub fn route(self) -> String {
+        let (family, action) = self.family_and_action();
+        format!("/open-apis/apaas/v1/{family}/{{task_id}}/{action}")
+    }
+
+    fn family_and_action(self) -> (&'static str, &'static str) {
+        match self {
             CallKind::Expedite => ("user_tasks", "expediting"),
             CallKind::Cc => ("user_tasks", "cc"),
             CallKind::Chat => ("user_tasks", "chat_group"),
             CallKind::Transfer => ("approval_tasks", "transfer"),
             CallKind::AddAssignee => ("approval_tasks", "add_assignee"),
-        };
-        format!("/open-apis/apaas/v1/{family}/{id}/{action}")
+        }
     }
 
     /// What a task's history says of it.
@@ -244,10 +259,36 @@ impl CallKind {
         }
     }
 
+    /// What the call is to the lead: a reminder, an escalation or a move. Reports, metrics,
+    /// the task's history and the ledger's settling read this, never a kind's string.
+    pub fn family(self) -> Family {
+        match self {
+            CallKind::Expedite => Family::Reminder,
+            CallKind::Cc | CallKind::Chat => Family::Escalation,
+            CallKind::Transfer | CallKind::AddAssignee => Family::Move,
+        }
+    }
+
     /// Does this call move the task (transfer, add_assignee)?
     pub fn moves(self) -> bool {
-        matches!(self, CallKind::Transfer | CallKind::AddAssignee)
+        self.family() == Family::Move
     }
+}
+
+/// The family of a kind as the ledger stores it; `None` for a kind this version does not know.
+pub fn family_of(kind: &str) -> Option<Family> {
+    CallKind::parse(kind).map(CallKind::family)
+}
+
+/// The three things a call that acts can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Numbered per (task, assignee): the n-th reminder.
+    Reminder,
+    /// Someone else brought in (cc, a chat); the assignee keeps the task.
+    Escalation,
+    /// The task moved from the assignee (transfer) or shared (add_assignee).
+    Move,
 }
 
 /// One assignee named in a call that acts.

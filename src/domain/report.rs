@@ -130,29 +130,31 @@ pub fn build(
     for s in sent.iter().filter(|s| s.at >= since && s.at <= now) {
         let key = group_of(&s.user_id, &s.rule);
         for acc in [accs.entry(key.clone()).or_default(), &mut total] {
-            if s.kind == "expedite" {
-                acc.group.reminders_sent += 1;
-                acc.tasks.insert(s.task_id.clone());
-                let e = acc
-                    .pairs
-                    .entry((s.task_id.clone(), s.user_id.clone()))
-                    .or_insert(Reminded {
-                        first: s.at,
-                        all: Vec::new(),
-                        finished: s.finished_at,
-                    });
-                e.first = e.first.min(s.at);
-                e.all.push(s.at);
-            } else if s.kind == "transfer" || s.kind == "add_assignee" {
-                acc.group.moves += 1;
-                let e = acc.moved.entry(s.task_id.clone()).or_insert((
-                    s.at,
-                    s.task_finished_at,
-                    s.task_moved_away,
-                ));
-                e.0 = e.0.min(s.at);
-            } else {
-                acc.group.escalations += 1;
+            match super::family_of(&s.kind) {
+                Some(super::Family::Reminder) => {
+                    acc.group.reminders_sent += 1;
+                    acc.tasks.insert(s.task_id.clone());
+                    let e = acc
+                        .pairs
+                        .entry((s.task_id.clone(), s.user_id.clone()))
+                        .or_insert(Reminded {
+                            first: s.at,
+                            all: Vec::new(),
+                            finished: s.finished_at,
+                        });
+                    e.first = e.first.min(s.at);
+                    e.all.push(s.at);
+                }
+                Some(super::Family::Move) => {
+                    acc.group.moves += 1;
+                    let e = acc.moved.entry(s.task_id.clone()).or_insert((
+                        s.at,
+                        s.task_finished_at,
+                        s.task_moved_away,
+                    ));
+                    e.0 = e.0.min(s.at);
+                }
+                Some(super::Family::Escalation) | None => acc.group.escalations += 1,
             }
         }
     }

@@ -8,6 +8,8 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use crate::domain::CallKind;
+
 use super::handlers::{
     CallInfo, check_auth, feishu_json, gate, misbehave, param_invalid, record, str_field,
 };
@@ -16,81 +18,22 @@ use super::{
     Shared, UNKNOWN_USER_CODE,
 };
 
-pub(super) async fn expedite_handler(
+/// The handler of one kind's route.
+pub(super) async fn handler(
+    kind: CallKind,
     State(state): State<Shared>,
     Path(task_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    acting(
-        state,
-        Endpoint::Expedite,
-        task_id,
-        headers,
-        body,
-        answer_expedite,
-    )
-    .await
-}
-
-pub(super) async fn cc_handler(
-    State(state): State<Shared>,
-    Path(task_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    acting(state, Endpoint::Cc, task_id, headers, body, answer_cc).await
-}
-
-pub(super) async fn chat_group_handler(
-    State(state): State<Shared>,
-    Path(task_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    acting(
-        state,
-        Endpoint::ChatGroup,
-        task_id,
-        headers,
-        body,
-        answer_chat_group,
-    )
-    .await
-}
-
-pub(super) async fn transfer_handler(
-    State(state): State<Shared>,
-    Path(task_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    acting(
-        state,
-        Endpoint::Transfer,
-        task_id,
-        headers,
-        body,
-        answer_transfer,
-    )
-    .await
-}
-
-pub(super) async fn add_assignee_handler(
-    State(state): State<Shared>,
-    Path(task_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    acting(
-        state,
-        Endpoint::AddAssignee,
-        task_id,
-        headers,
-        body,
-        answer_add_assignee,
-    )
-    .await
+    let act: Act = match kind {
+        CallKind::Expedite => answer_expedite,
+        CallKind::Cc => answer_cc,
+        CallKind::Chat => answer_chat_group,
+        CallKind::Transfer => answer_transfer,
+        CallKind::AddAssignee => answer_add_assignee,
+    };
+    acting(state, Endpoint::Acts(kind), task_id, headers, body, act).await
 }
 
 /// What an acting endpoint does with a valid request: the `data` it answers, or an error.
@@ -322,7 +265,7 @@ fn answer_transfer(
         }
     }
     s.moves.push(ReceivedMove {
-        endpoint: Endpoint::Transfer,
+        endpoint: Endpoint::Acts(CallKind::Transfer),
         task_id: task_id.to_owned(),
         user_id: operator,
         from_user_ids: from,
@@ -367,7 +310,7 @@ fn answer_add_assignee(
         }
     }
     s.moves.push(ReceivedMove {
-        endpoint: Endpoint::AddAssignee,
+        endpoint: Endpoint::Acts(CallKind::AddAssignee),
         task_id: task_id.to_owned(),
         user_id: operator,
         from_user_ids: Vec::new(),

@@ -23,9 +23,7 @@ pub use signin::FakePerson;
 pub mod postgres;
 mod webhook;
 
-use acting::{
-    add_assignee_handler, cc_handler, chat_group_handler, expedite_handler, transfer_handler,
-};
+pub use crate::domain::CallKind;
 use handlers::{query_handler, token_handler};
 use webhook::webhook_handler;
 
@@ -34,13 +32,8 @@ use webhook::webhook_handler;
 pub enum Endpoint {
     Token,
     Query,
-    Expedite,
-    Cc,
-    ChatGroup,
-    /// `approval_tasks/{id}/transfer`.
-    Transfer,
-    /// `approval_tasks/{id}/add_assignee`.
-    AddAssignee,
+    /// A call that acts: its path follows from the kind ([`CallKind::route`]).
+    Acts(CallKind),
     /// A custom bot's webhook (digests).
     Webhook,
 }
@@ -48,7 +41,7 @@ pub enum Endpoint {
 /// A move (transfer or add_assignee) the fake accepted, and acted on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedMove {
-    /// [`Endpoint::Transfer`] or [`Endpoint::AddAssignee`].
+    /// A move's endpoint: transfer or add_assignee.
     pub endpoint: Endpoint,
     pub task_id: String,
     /// The operator (`user_id`).
@@ -364,34 +357,23 @@ impl FakeFeishu {
             repeat_first_page: false,
             signin: Default::default(),
         }));
-        let app = Router::new()
+        let mut app = Router::new()
             .route(TOKEN_PATH, post(token_handler))
             .route(QUERY_PATH, post(query_handler))
-            .route(
-                "/open-apis/apaas/v1/user_tasks/{task_id}/expediting",
-                post(expedite_handler),
-            )
-            .route(
-                "/open-apis/apaas/v1/user_tasks/{task_id}/cc",
-                post(cc_handler),
-            )
-            .route(
-                "/open-apis/apaas/v1/user_tasks/{task_id}/chat_group",
-                post(chat_group_handler),
-            )
-            .route(
-                "/open-apis/apaas/v1/approval_tasks/{task_id}/transfer",
-                post(transfer_handler),
-            )
-            .route(
-                "/open-apis/apaas/v1/approval_tasks/{task_id}/add_assignee",
-                post(add_assignee_handler),
-            )
             .route("/open-apis/bot/v2/hook/{token}", post(webhook_handler))
             .route("/open-apis/authen/v1/authorize", get(signin::authorize))
             .route("/open-apis/authen/v2/oauth/token", post(signin::token))
             .route("/open-apis/authen/v1/user_info", get(signin::user_info))
             .with_state(state.clone());
+        for kind in CallKind::ALL {
+            app = app.route(
+                &kind.route(),
+                post(move |state, path, headers, body| {
+                    acting::handler(kind, state, path, headers, body)
+                })
+                .with_state(state.clone()),
+            );
+        }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let server = tokio::spawn(async move {

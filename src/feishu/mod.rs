@@ -18,7 +18,7 @@ use tokio::time::Instant;
 pub use crate::api_stats::{Stats, StatsSnapshot};
 use crate::domain::CallKind;
 pub use crate::pace::RetryPolicy;
-pub use acting::{Fence, Slot};
+pub use acting::{Act, Fence, Slot};
 pub use error::{ErrorClass, FeishuError};
 pub use http::client_builder;
 pub use wire::{Entry, ListedTask, Page, RawPage};
@@ -45,14 +45,17 @@ pub enum Api {
 }
 
 impl Api {
-    pub const ALL: [Api; 6] = [
-        Api::Query,
-        Api::Acts(CallKind::ALL[0]),
-        Api::Acts(CallKind::ALL[1]),
-        Api::Acts(CallKind::ALL[2]),
-        Api::Acts(CallKind::ALL[3]),
-        Api::Acts(CallKind::ALL[4]),
-    ];
+    /// The listing, then every kind of call that acts.
+    pub const COUNT: usize = crate::api_stats::APIS;
+    pub const ALL: [Api; Api::COUNT] = {
+        let mut all = [Api::Query; Api::COUNT];
+        let mut i = 0;
+        while i < CallKind::COUNT {
+            all[1 + i] = Api::Acts(CallKind::ALL[i]);
+            i += 1;
+        }
+        all
+    };
 
     pub fn name(self) -> &'static str {
         match self {
@@ -67,7 +70,7 @@ impl Api {
         matches!(self, Api::Acts(_))
     }
 
-    fn index(self) -> usize {
+    pub const fn index(self) -> usize {
         match self {
             Api::Query => 0,
             Api::Acts(kind) => 1 + kind.index(),
@@ -112,7 +115,7 @@ struct Inner {
     settings: ClientSettings,
     token: Mutex<Option<CachedToken>>,
     /// One pacer per API, in [`Api::ALL`] order.
-    pacers: [Pacer; 6],
+    pacers: [Pacer; Api::COUNT],
     stats: Stats,
     /// The listing's address, parsed once.
     query_url: Option<reqwest::Url>,
@@ -144,12 +147,7 @@ impl FeishuClient {
     pub fn stats(&self) -> StatsSnapshot {
         let s = &self.inner.stats;
         StatsSnapshot {
-            query_calls: s.calls[Api::Query.index()].load(Ordering::Relaxed),
-            expedite_calls: s.calls[Api::Acts(CallKind::Expedite).index()].load(Ordering::Relaxed),
-            cc_calls: s.calls[Api::Acts(CallKind::Cc).index()].load(Ordering::Relaxed),
-            chat_group_calls: s.calls[Api::Acts(CallKind::Chat).index()].load(Ordering::Relaxed),
-            move_calls: s.calls[Api::Acts(CallKind::Transfer).index()].load(Ordering::Relaxed)
-                + s.calls[Api::Acts(CallKind::AddAssignee).index()].load(Ordering::Relaxed),
+            calls: Api::ALL.map(|api| s.calls[api.index()].load(Ordering::Relaxed)),
             rate_limit_waits: s.rate_limit_waits.load(Ordering::Relaxed),
             retries: s.retries.load(Ordering::Relaxed),
         }

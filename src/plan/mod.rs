@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::{Config, User};
-use crate::domain::Pair;
 use crate::domain::decide::{self, Verdict};
 use crate::domain::display_label;
 use crate::domain::opinion::human_duration;
+use crate::domain::{Pair, calls};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanEntry {
@@ -25,11 +25,9 @@ pub struct PlanEntry {
     pub working_age_seconds: Option<u64>,
     pub rule: Option<String>,
     pub expedites_sent: u32,
-    /// `due`, `waiting`, `deferred`, `capped`, `silenced`, `away` (the assignee is away: held
-    /// until `away_until`), `reminders_over` (every reminder the
-    /// rule allows was sent; the task is still pending), `not_reminded` (its rule has
-    /// `max_times = 0`), `no_rule`, `unconfirmed` or `unwatched`.
-    pub status: &'static str,
+    /// The planner's decision, with what explains it; `--json` writes its name
+    /// ([`PlanStatus::as_str`]).
+    pub status: PlanStatus,
     /// RFC 3339 in the configured zone: when the next reminder really goes (at a tick, inside
     /// the rule's calendar, after the daily cap's day).
     pub next_due: Option<String>,
@@ -60,8 +58,6 @@ pub struct PlanEntry {
     /// RFC 3339: when the assignee is listed next at the latest (every tick with
     /// `listing = "every_tick"`: the next fire time).
     pub assignee_next_listing: Option<String>,
-    #[serde(skip)]
-    sort_key: (u8, Option<DateTime<Utc>>),
     /// The owning rule's index, for when a capped call goes.
     #[serde(skip)]
     rule_idx: Option<usize>,
@@ -80,13 +76,13 @@ pub fn build(
     let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
     let when = When::new(config, now, sent_today);
     // Each task's assignees among the pairs: nobody is added to a task they hold.
-    let mut holders: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut holders: HashMap<&str, Vec<String>> = HashMap::new();
     if config.away.deputy_action.kind().is_some() {
         for p in pairs.iter().filter(|p| p.missing_since.is_none()) {
             holders
                 .entry(p.task_id.as_str())
                 .or_default()
-                .push(p.user_id.as_str());
+                .push(p.user_id.clone());
         }
     }
     let mut entries: Vec<PlanEntry> = pairs
@@ -104,7 +100,7 @@ pub fn build(
                 working_age_seconds: None,
                 rule: None,
                 expedites_sent: row.sent,
-                status: "unwatched",
+                status: PlanStatus::Unwatched,
                 next_due: None,
                 why: "user is not in [[users]] any more; never expedited".into(),
                 silenced_until: None,
@@ -118,7 +114,6 @@ pub fn build(
                 next_move: None,
                 assignee_last_listed: None,
                 assignee_next_listing: None,
-                sort_key: (5, None),
                 rule_idx: None,
             };
             let Some(user) = users.get(row.user_id.as_str()) else {
@@ -137,10 +132,7 @@ pub fn build(
             }
             if let Some(m) = facts.moved {
                 e.moved_at = Some(m.at.with_timezone(&tz).to_rfc3339());
-                let what = match m.kind {
-                    crate::domain::CallKind::AddAssignee => "assignee added",
-                    _ => "transferred",
-                };
+                let what = m.kind.words();
                 e.moved = Some(match &m.refused {
                     None if m.unknown => format!(
                         "{what} at {}, possibly (no answer proved it; counted as done, not repeated)",
@@ -162,12 +154,11 @@ pub fn build(
             }
             if let Some(since) = row.missing_since {
                 // Not decided by the cycle until a listing confirms or clears it.
-                e.status = "unconfirmed";
+                e.status = PlanStatus::Unconfirmed { since };
                 e.why = format!(
                     "not in the listing at {}; finished if the next listing agrees, expedited again if it holds it",
                     local(since)
                 );
-                e.sort_key = (2, Some(since));
                 return e;
             }
             if !matches!(
@@ -178,16 +169,14 @@ pub fn build(
             }
             match verdict {
                 Verdict::Due { n, due_at, .. } => {
-                    e.status = "due";
+                    e.status = PlanStatus::Due { n, due_at };
                     e.next_due = Some(due_at.with_timezone(&tz).to_rfc3339());
                     e.why = format!(
                         "expedite {n} due since {} — goes out next cycle",
                         local(due_at)
                     );
-                    e.sort_key = (0, Some(due_at));
                 }
                 Verdict::Waiting { rule, n, due_at } => {
-                    e.status = "waiting";
                     let (mut goes, mut why) = when.reminder(rule, &row.user_id, due_at);
                     // It would fall inside an away window still to come: it goes once they
                     // are back.
@@ -203,42 +192,39 @@ pub fn build(
                         Some(t) => format!("expedite {n} at {} (due {}; {why})", local(t), local(due_at)),
                         None => format!("expedite {n} due {}, but {why}", local(due_at)),
                     };
-                    e.sort_key = (1, goes.or(Some(due_at)));
+                    e.status = PlanStatus::Waiting { n, due_at, goes };
                 }
                 Verdict::Deferred { rule, n, .. } => {
-                    e.status = "deferred";
                     let goes = when.goes(rule, now);
                     e.next_due = goes.map(|t| t.with_timezone(&tz).to_rfc3339());
                     e.why = match goes {
                         Some(t) => format!("expedite {n} due, outside calendar until {}", local(t)),
                         None => format!("expedite {n} due, but the calendar never opens again"),
                     };
-                    e.sort_key = (1, goes);
+                    e.status = PlanStatus::Deferred { n, goes };
                 }
                 Verdict::Exhausted { rule, sent } => {
                     let r = rule_of(rule);
                     if r.max_times == 0 {
-                        e.status = "not_reminded";
+                        e.status = PlanStatus::NotReminded;
                         e.why = "its rule never reminds (max_times = 0)".into();
                     } else {
                         // Still pending: every reminder the rule allows went, nothing more goes.
-                        e.status = "reminders_over";
+                        e.status = PlanStatus::RemindersOver { sent };
                         e.why = format!(
                             "all {sent} reminder(s) sent (max_times = {}); still pending, no more reminders",
                             if r.repeat.is_empty() { 1 } else { r.max_times }
                         );
                     }
-                    e.sort_key = (3, None);
                 }
                 Verdict::Silenced { until, reason, .. } => {
-                    e.status = "silenced";
+                    e.status = PlanStatus::Silenced { until };
                     e.silenced_until = Some(until.with_timezone(&tz).to_rfc3339());
                     e.why = if reason.is_empty() {
                         format!("silenced until {}", local(until))
                     } else {
                         format!("silenced until {} ({reason})", local(until))
                     };
-                    e.sort_key = (2, Some(until));
                 }
                 Verdict::Away {
                         until,
@@ -246,7 +232,7 @@ pub fn build(
                         reason,
                         ..
                     } => {
-                        e.status = "away";
+                        e.status = PlanStatus::Away { until };
                         e.away_until = Some(until.with_timezone(&tz).to_rfc3339());
                         // What goes once they are back: the rule's decision at that moment.
                         let back = decide::PairFacts {
@@ -270,27 +256,25 @@ pub fn build(
                         } else {
                             format!("away until {}{deputy}: {reason}", local(until))
                         };
-                        let holds = |d: &str| {
-                            holders.get(row.task_id.as_str()).is_some_and(|h| h.contains(&d))
-                        };
-                        if let (Some(kind), Some(d), None) =
-                            (config.away.deputy_action.kind(), e.deputy.as_deref(), facts.moved)
-                            && d != row.user_id
-                            && !facts.moved_to.iter().any(|p| p == d)
-                            && !(kind == crate::domain::CallKind::AddAssignee && holds(d))
+                        if let (Some(kind), Some(d)) =
+                            (config.away.deputy_action.kind(), e.deputy.as_deref())
                         {
-                            // When: as if they were here, before they are back.
-                            let here = decide::PairFacts {
-                                away: &[],
-                                ..facts.clone()
-                            };
-                            let goes = match decide::decide(&config.policy(), user, &here, now) {
-                                Verdict::Due { .. } => Some(now),
-                                Verdict::Waiting { rule, due_at, .. } => {
-                                    when.goes(rule, due_at)
-                                }
-                                Verdict::Deferred { rule, .. } => when.goes(rule, now),
-                                _ => None,
+                            let holders = holders.get(row.task_id.as_str());
+                            let holders = holders.map_or(&[][..], Vec::as_slice);
+                            // The planner's own answer; when: as if they were here, before
+                            // they are back.
+                            let goes = match calls::deputy_move(
+                                &config.policy(),
+                                user,
+                                &facts,
+                                d,
+                                false,
+                                now,
+                            ) {
+                                _ if !calls::move_adds_someone(kind, holders, d) => None,
+                                calls::ToDeputy::Due { .. } => Some(now),
+                                calls::ToDeputy::Later { rule, due_at } => when.goes(rule, due_at),
+                                calls::ToDeputy::Not => None,
                             }
                             .filter(|t| *t < until);
                             if let Some(t) = goes {
@@ -306,19 +290,15 @@ pub fn build(
                                 ));
                             }
                         }
-                        e.sort_key = (2, Some(until));
                     }
                 Verdict::MovedAway { at, .. } => {
-                    let _ = at;
                     // The move's own words follow (`moved`); nothing more goes to them.
-                    e.status = "moved_away";
+                    e.status = PlanStatus::MovedAway { at };
                     e.why = format!("not {}'s any more: no more reminders to them", e.assignee);
-                    e.sort_key = (3, Some(at));
                 }
                 Verdict::NoRule => {
-                    e.status = "no_rule";
+                    e.status = PlanStatus::NoRule;
                     e.why = "no rule matches".into();
-                    e.sort_key = (4, None);
                 }
             }
             e
@@ -337,8 +317,9 @@ pub fn build(
         &when,
     );
     entries.sort_by(|a, b| {
-        a.sort_key
-            .cmp(&b.sort_key)
+        a.status
+            .rank()
+            .cmp(&b.status.rank())
             .then_with(|| b.age_seconds.cmp(&a.age_seconds))
             .then_with(|| a.task_id.cmp(&b.task_id))
             .then_with(|| a.assignee_id.cmp(&b.assignee_id))
@@ -358,14 +339,19 @@ fn mark_capped(
     if cap == 0 {
         return;
     }
-    let mut due: Vec<&mut PlanEntry> = entries.iter_mut().filter(|e| e.status == "due").collect();
-    due.sort_by_key(|e| e.sort_key.1);
+    let mut due: Vec<(DateTime<Utc>, &mut PlanEntry)> = entries
+        .iter_mut()
+        .filter_map(|e| match e.status {
+            PlanStatus::Due { due_at, .. } => Some((due_at, e)),
+            _ => None,
+        })
+        .collect();
+    due.sort_by_key(|(due_at, _)| *due_at);
     let mut given: HashMap<String, u32> = HashMap::new();
-    for e in due {
+    for (due_at, e) in due {
         let today = sent_today.get(&e.assignee_id).copied().unwrap_or(0);
         let n = given.entry(e.assignee_id.clone()).or_insert(today);
         if *n >= cap {
-            e.status = "capped";
             let goes = e.rule_idx.and_then(|r| when.goes(r, when.tomorrow));
             e.next_due = goes.map(|t| t.with_timezone(&when.tz).to_rfc3339());
             e.why = format!(
@@ -375,9 +361,9 @@ fn mark_capped(
                     "at {}",
                     local(t)
                 )),
-                e.sort_key.1.map(local).unwrap_or_default()
+                local(due_at)
             );
-            e.sort_key = (1, goes);
+            e.status = PlanStatus::Capped { due_at, goes };
         } else {
             *n += 1;
         }
@@ -521,6 +507,9 @@ impl<'c> When<'c> {
 }
 
 mod render;
+mod status;
+
+pub use status::PlanStatus;
 
 pub use render::{UserListings, listings, render_listings, render_table, with_listings};
 #[cfg(test)]
@@ -665,7 +654,7 @@ calendar = "office"
         for (name, user, started, now, status, next) in cases {
             let entries = build(&config, &[pair(user, started)], now, &sent_today);
             let e = &entries[0];
-            assert_eq!(e.status, status, "{name}: {e:?}");
+            assert_eq!(e.status.as_str(), status, "{name}: {e:?}");
             let got = DateTime::parse_from_rfc3339(e.next_due.as_deref().unwrap())
                 .unwrap()
                 .with_timezone(&sh)

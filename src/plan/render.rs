@@ -138,7 +138,12 @@ pub fn render_table(entries: &[PlanEntry]) -> String {
     for row in &rows {
         line(&row.iter().map(String::as_str).collect::<Vec<_>>());
     }
-    let count = |status: &str| entries.iter().filter(|e| e.status == status).count();
+    let count = |status: &str| {
+        entries
+            .iter()
+            .filter(|e| e.status.as_str() == status)
+            .count()
+    };
     let away = match count("away") {
         0 => String::new(),
         n => format!(", {n} away"),

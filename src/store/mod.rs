@@ -13,6 +13,14 @@
 //! - silences: tasks held from expediting and escalation for a while.
 #![allow(clippy::disallowed_methods)]
 
+/// The kinds that move a task, as SQL's list of the ledger's strings: the queries about moves
+/// read it (a test holds it to [`CallKind::moves`](crate::domain::CallKind::moves)).
+macro_rules! move_kinds {
+    () => {
+        "('transfer', 'add_assignee')"
+    };
+}
+
 mod lease;
 mod lock;
 mod model;

@@ -867,3 +867,14 @@ async fn a_grant_is_used_once_and_a_session_ends_on_the_server() {
         );
     }
 }
+
+/// The queries about moves name the ledger's strings of every kind that moves, and no other.
+#[test]
+fn the_sql_list_of_moves_is_every_kind_that_moves() {
+    let kinds: Vec<String> = crate::domain::CallKind::ALL
+        .into_iter()
+        .filter(|k| k.moves())
+        .map(|k| format!("'{}'", k.as_str()))
+        .collect();
+    assert_eq!(move_kinds!(), format!("({})", kinds.join(", ")));
+}

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::helpers::*;
-use expediter::fake::{Endpoint, FakeTask, Fault, FaultKind};
+use expediter::fake::{CallKind, Endpoint, FakeTask, Fault, FaultKind};
 use tokio::time::Instant;
 
 #[tokio::test]
@@ -167,7 +167,7 @@ async fn sigterm_during_a_hung_call_exits_0_within_10s_and_records_the_outcome()
     with_cron(&env, "*/2 * * * * *");
     env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
     env.fake.inject(Fault::new(
-        Endpoint::Expedite,
+        Endpoint::Acts(CallKind::Expedite),
         FaultKind::ActThenHang(Duration::from_secs(60)),
     ));
     let daemon = Daemon::start(&env, &[]);
@@ -559,7 +559,7 @@ max_times = 3
                 let endpoint = if rng.bool() {
                     Endpoint::Query
                 } else {
-                    Endpoint::Expedite
+                    Endpoint::Acts(CallKind::Expedite)
                 };
                 let kind = match rng.u8(..8) {
                     0 => FaultKind::Status(500),
@@ -622,7 +622,7 @@ max_times = 3
         }
     }
     // Never faster than the rate: 600/min is 30 calls in any 3 s, retries included.
-    for endpoint in [Endpoint::Query, Endpoint::Expedite] {
+    for endpoint in [Endpoint::Query, Endpoint::Acts(CallKind::Expedite)] {
         let times: Vec<Instant> = env.fake.calls_to(endpoint).iter().map(|c| c.at).collect();
         let most = max_in_window(&times, Duration::from_secs(3));
         assert!(

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use expediter::fake::{Endpoint, FakeTask, Fault, FaultKind};
+use expediter::fake::{CallKind, Endpoint, FakeTask, Fault, FaultKind};
 
 use crate::helpers::*;
 
@@ -87,7 +87,7 @@ max_times = 3
         env.add(FakeTask::new("t-u3", &["u3"], 29 * HOUR));
         // The first reminder (the most overdue) takes 3 s to be answered.
         env.fake.inject(
-            Fault::new(Endpoint::Expedite, FaultKind::Hang(Duration::from_secs(3)))
+            Fault::new(Endpoint::Acts(CallKind::Expedite), FaultKind::Hang(Duration::from_secs(3)))
                 .task("first")
                 .times(1),
         );
@@ -299,7 +299,7 @@ transfer_to = "9001"
 "#,
         );
         env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
-        env.fake.inject(Fault::new(Endpoint::Transfer, FaultKind::Status(504)).times(1));
+        env.fake.inject(Fault::new(Endpoint::Acts(CallKind::Transfer), FaultKind::Status(504)).times(1));
         let (engine, clock) = engine(&env).await;
         engine.run_cycle(false).await.unwrap();
         clock.advance(Duration::from_secs(3600 + 60));
@@ -312,7 +312,7 @@ transfer_to = "9001"
             engine.run_cycle(false).await.unwrap();
         }
         assert!(reminders_to(&env, "t1", "u1") >= 2, "{:?}", env.fake.expedites());
-        assert_eq!(env.fake.calls_to(Endpoint::Transfer).len(), 1, "never repeated");
+        assert_eq!(env.fake.calls_to(Endpoint::Acts(CallKind::Transfer)).len(), 1, "never repeated");
         engine.store.close().await;
     }
 }

@@ -7,7 +7,7 @@ use chrono::TimeZone;
 
 use crate::helpers::*;
 use expediter::clock::Clock;
-use expediter::fake::{Endpoint, FakeTask, Fault, FaultKind};
+use expediter::fake::{CallKind, Endpoint, FakeTask, Fault, FaultKind};
 
 /// A moment in Shanghai, as UTC.
 fn shanghai(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> chrono::DateTime<chrono::Utc> {
@@ -233,7 +233,7 @@ both_backends! {
         let env = TestEnv::new().await;
         env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
         env.fake.inject(Fault::new(
-            Endpoint::Expedite,
+            Endpoint::Acts(CallKind::Expedite),
             FaultKind::Code {
                 code: 99991663,
                 http_status: 400,
@@ -312,7 +312,7 @@ both_backends! {
                 .always(),
         );
         env.fake
-            .inject(Fault::new(Endpoint::Expedite, FaultKind::EndlessBody).task("t1"));
+            .inject(Fault::new(Endpoint::Acts(CallKind::Expedite), FaultKind::EndlessBody).task("t1"));
         let (code, peak_kib, log) = run_watching_memory(&env, &["once"]).await;
         assert!(peak_kib > 0, "the process was watched");
         assert_eq!(code, 1, "{log}");

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use expediter::fake::{Endpoint, FakeTask, Fault, FaultKind};
+use expediter::fake::{CallKind, Endpoint, FakeTask, Fault, FaultKind};
 
 use crate::helpers::*;
 
@@ -153,7 +153,7 @@ both_backends! {
                 &ESCALATING.replace("chat = true\n", ""),
             );
             env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
-            env.fake.inject(Fault::new(Endpoint::Cc, kind).always());
+            env.fake.inject(Fault::new(Endpoint::Acts(CallKind::Cc), kind).always());
             let (engine, clock) = engine(&env).await;
             for _ in 0..5 {
                 let report = cycle(&engine).await;
@@ -164,7 +164,7 @@ both_backends! {
             assert_eq!(env.fake.ccs().len(), 1, "{name}: copied once");
             // (A hung call the client gave up on is never recorded by the fake.)
             assert!(
-                env.fake.calls_to(Endpoint::Cc).len() <= 1,
+                env.fake.calls_to(Endpoint::Acts(CallKind::Cc)).len() <= 1,
                 "{name}: the cc call was never repeated"
             );
         }
@@ -194,7 +194,7 @@ both_backends! {
             engine.store.close().await;
         }
         env.fake.inject(Fault::new(
-            Endpoint::Cc,
+            Endpoint::Acts(CallKind::Cc),
             FaultKind::ActThenHang(Duration::from_secs(60)),
         ));
         let mut child = env.spawn(&["once"]);

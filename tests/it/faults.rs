@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::helpers::*;
-use expediter::fake::{Endpoint, FakeTask, Fault, FaultKind};
+use expediter::fake::{CallKind, Endpoint, FakeTask, Fault, FaultKind};
 
 #[tokio::test]
 async fn rate_budget_keeps_every_window_under_the_limit() {
@@ -18,15 +18,18 @@ async fn rate_budget_keeps_every_window_under_the_limit() {
     );
     env.fake
         .set_rate_limit(Endpoint::Query, 50, Duration::from_secs(3));
-    env.fake
-        .set_rate_limit(Endpoint::Expedite, 50, Duration::from_secs(3));
+    env.fake.set_rate_limit(
+        Endpoint::Acts(CallKind::Expedite),
+        50,
+        Duration::from_secs(3),
+    );
     one_due_task_each(&env, users);
     let run = env.run(&["once"]).await;
     assert_eq!(run.code, 0, "{}", run.all());
     let calls = env.fake.calls();
     let limited = calls.iter().filter(|c| c.status == 429).count();
     assert_eq!(limited, 0, "no 429 at 1000/min against 50 per 3 s");
-    for endpoint in [Endpoint::Query, Endpoint::Expedite] {
+    for endpoint in [Endpoint::Query, Endpoint::Acts(CallKind::Expedite)] {
         let times: Vec<_> = calls
             .iter()
             .filter(|c| c.endpoint == endpoint)
@@ -141,7 +144,7 @@ async fn a_429_pauses_that_api_for_the_reset_then_retries() {
             Fault::new(Endpoint::Query, FaultKind::RateLimit { reset_secs: reset }).user("u1"),
         );
         env.fake.inject(Fault::new(
-            Endpoint::Expedite,
+            Endpoint::Acts(CallKind::Expedite),
             FaultKind::Code {
                 code: 99991400,
                 http_status: 400,
@@ -205,7 +208,7 @@ async fn a_refused_token_is_replaced_and_the_call_retried_once() {
         let env = TestEnv::new().await;
         env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
         env.fake.inject(Fault::new(
-            Endpoint::Expedite,
+            Endpoint::Acts(CallKind::Expedite),
             FaultKind::Code {
                 code,
                 http_status: 400,
@@ -423,7 +426,7 @@ async fn final_errors_are_not_retried_and_say_what_to_do() {
     env.add(FakeTask::new("t2", &["u2"], 30 * HOUR));
     env.fake.inject(
         Fault::new(
-            Endpoint::Expedite,
+            Endpoint::Acts(CallKind::Expedite),
             FaultKind::Code {
                 code: 2320001,
                 http_status: 400,
@@ -434,7 +437,10 @@ async fn final_errors_are_not_retried_and_say_what_to_do() {
     );
     let run = env.run(&["once"]).await;
     assert_eq!(run.code, 1, "{}", run.all());
-    assert_eq!(env.fake.calls_to(Endpoint::Expedite).len(), 2);
+    assert_eq!(
+        env.fake.calls_to(Endpoint::Acts(CallKind::Expedite)).len(),
+        2
+    );
     assert!(
         run.stderr.contains("2320001") && run.stderr.contains("no longer pending"),
         "{}",
@@ -499,7 +505,7 @@ async fn ambiguous_expedite_answers_are_never_repeated() {
     for (i, (_, kind)) in acted_then.iter().enumerate() {
         env.fake.inject(
             Fault::new(
-                Endpoint::Expedite,
+                Endpoint::Acts(CallKind::Expedite),
                 FaultKind::ActThen(Box::new(kind.clone())),
             )
             .task(&format!("t{i:03}"))
@@ -537,7 +543,7 @@ async fn ambiguous_expedite_answers_are_never_repeated() {
             .filter(|e| e.task_id == task)
             .count();
         assert_eq!(delivered, 1, "{name}: reminded once");
-        let calls = env.fake.calls_to(Endpoint::Expedite).len();
+        let calls = env.fake.calls_to(Endpoint::Acts(CallKind::Expedite)).len();
         assert!(
             calls <= users + 1,
             "{name}: no call repeated ({calls} calls)"
@@ -557,11 +563,11 @@ async fn a_5xx_before_acting_is_not_retried_either_but_a_refused_token_is() {
     env.add(FakeTask::new("t2", &["u2"], 30 * HOUR));
     // Nobody can tell a 502 that came before Feishu acted from one that came after.
     env.fake
-        .inject(Fault::new(Endpoint::Expedite, FaultKind::Status(502)).task("t1"));
+        .inject(Fault::new(Endpoint::Acts(CallKind::Expedite), FaultKind::Status(502)).task("t1"));
     // Answers that prove nothing happened are retried.
     env.fake.inject(
         Fault::new(
-            Endpoint::Expedite,
+            Endpoint::Acts(CallKind::Expedite),
             FaultKind::RateLimit {
                 reset_secs: Some(1),
             },
@@ -577,7 +583,7 @@ async fn a_5xx_before_acting_is_not_retried_either_but_a_refused_token_is() {
         .map(|e| e.task_id.clone())
         .collect();
     assert_eq!(sent, vec!["t2"], "t1 not retried; t2 retried after its 429");
-    let t1_calls = env.fake.calls_to(Endpoint::Expedite).len();
+    let t1_calls = env.fake.calls_to(Endpoint::Acts(CallKind::Expedite)).len();
     assert_eq!(t1_calls, 3, "t1 once, t2 twice");
     assert_eq!(env.run(&["once"]).await.code, 0);
     assert_eq!(env.fake.expedites().len(), 1, "t1 is never repeated");
@@ -725,7 +731,7 @@ async fn kill_9_while_expediting_never_repeats_the_expedite() {
     // The platform acts on `b`, then the answer hangs: the process is killed inside that call.
     env.fake.inject(
         Fault::new(
-            Endpoint::Expedite,
+            Endpoint::Acts(CallKind::Expedite),
             FaultKind::ActThenHang(Duration::from_secs(60)),
         )
         .task("b"),
@@ -778,7 +784,7 @@ async fn kill_9_at_random_moments_never_sends_twice() {
     // inside a call, where a kill leaves an intent without an outcome.
     env.fake.inject(
         Fault::new(
-            Endpoint::Expedite,
+            Endpoint::Acts(CallKind::Expedite),
             FaultKind::ActThenHang(Duration::from_millis(300)),
         )
         .always(),

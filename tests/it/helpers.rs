@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
-use expediter::fake::{Endpoint, FakeFeishu, FakeTask};
+use expediter::fake::{CallKind, Endpoint, FakeFeishu, FakeTask};
 use tempfile::TempDir;
 use tokio::time::Instant;
 
@@ -237,7 +237,7 @@ operator_user_id = "7000"
     }
 
     pub fn expedite_calls(&self) -> usize {
-        self.fake.calls_to(Endpoint::Expedite).len()
+        self.fake.calls_to(Endpoint::Acts(CallKind::Expedite)).len()
     }
 
     pub async fn plan_json(&self) -> Vec<serde_json::Value> {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use expediter::fake::{Endpoint, FakeTask, Fault, FaultKind, NOT_APPROVAL_TASK_CODE};
+use expediter::fake::{CallKind, Endpoint, FakeTask, Fault, FaultKind, NOT_APPROVAL_TASK_CODE};
 
 use crate::helpers::*;
 
@@ -98,7 +98,7 @@ both_backends! {
         let moves = env.fake.moves();
         assert_eq!(moves.len(), 1, "{moves:?}");
         let m = &moves[0];
-        assert_eq!((m.endpoint, m.task_id.as_str(), m.user_id.as_str()), (Endpoint::Transfer, "due", "7000"));
+        assert_eq!((m.endpoint, m.task_id.as_str(), m.user_id.as_str()), (Endpoint::Acts(CallKind::Transfer), "due", "7000"));
         assert_eq!((m.from_user_ids.clone(), m.to_user_ids.clone()), (vec!["u1".to_owned()], vec!["u2".to_owned()]));
         let opinion = m.opinion.clone().unwrap_or_default();
         assert!(opinion.starts_with("Zhang San 不在（至 20") && opinion.ends_with("已转给 Li Si：付款 <b>"), "{opinion}");
@@ -180,7 +180,7 @@ both_backends! {
         cycle(&engine).await;
         let moves = env.fake.moves();
         assert_eq!(moves.len(), 1, "{moves:?}");
-        assert_eq!(moves[0].endpoint, Endpoint::AddAssignee);
+        assert_eq!(moves[0].endpoint, Endpoint::Acts(CallKind::AddAssignee));
         assert_eq!(moves[0].to_user_ids, vec!["u3".to_owned()]);
         assert_eq!(moves[0].add_assignee_type.as_deref(), Some("currentAndAddAssign"));
         assert_eq!(env.fake.assignees_of("t1"), Some(vec!["u1".to_owned(), "u3".to_owned()]));
@@ -209,7 +209,7 @@ both_backends! {
         away(&env, "u1", "u2").await;
         // The platform moves it, the gateway answers 504.
         env.fake.inject(Fault::new(
-            Endpoint::Transfer,
+            Endpoint::Acts(CallKind::Transfer),
             FaultKind::ActThen(Box::new(FaultKind::GatewayPage(504))),
         ));
         let (engine, clock) = engine(&env).await;
@@ -223,7 +223,7 @@ both_backends! {
             clock.advance(Duration::from_secs(13 * 3600));
             cycle(&engine).await;
         }
-        assert_eq!(env.fake.calls_to(Endpoint::Transfer).len(), 1);
+        assert_eq!(env.fake.calls_to(Endpoint::Acts(CallKind::Transfer)).len(), 1);
         engine.store.close().await;
         let plan = env.plan_json().await;
         assert!(plan[0]["moved"].as_str().unwrap().starts_with("transferred at"), "{}", plan[0]);
@@ -240,7 +240,7 @@ both_backends! {
         // The move's token is refused and no new one can be had: the call never reached the
         // transfer API.
         env.fake.inject(Fault::new(
-            Endpoint::Transfer,
+            Endpoint::Acts(CallKind::Transfer),
             FaultKind::Code { code: 99991663, http_status: 400 },
         ));
         env.fake.inject(Fault::new(Endpoint::Token, FaultKind::Status(503)).after(1).always());
@@ -279,7 +279,7 @@ both_backends! {
             clock.advance(Duration::from_secs(3600));
             cycle(&engine).await;
         }
-        assert_eq!(env.fake.calls_to(Endpoint::Transfer).len(), 1);
+        assert_eq!(env.fake.calls_to(Endpoint::Acts(CallKind::Transfer)).len(), 1);
         let entries = expediter::plan::build(
             &engine.config,
             &engine.store.pending_pairs().await.unwrap(),
@@ -295,7 +295,7 @@ both_backends! {
         clock.advance(Duration::from_secs(20 * 3600));
         cycle(&engine).await;
         cycle(&engine).await;
-        assert_eq!(env.fake.calls_to(Endpoint::Transfer).len(), 2);
+        assert_eq!(env.fake.calls_to(Endpoint::Acts(CallKind::Transfer)).len(), 2);
         assert!(env.fake.moves().is_empty());
         let record = engine.store.task_record("t1").await.unwrap().unwrap();
         let tries: Vec<_> = record.calls.iter().filter(|c| c.kind == "transfer").collect();
@@ -356,7 +356,7 @@ both_backends! {
         env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
         away(&env, "u1", "u2").await;
         env.fake.inject(Fault::new(
-            Endpoint::Transfer,
+            Endpoint::Acts(CallKind::Transfer),
             FaultKind::ActThenHang(Duration::from_secs(60)),
         ));
         let mut child = env.spawn(&["once"]);
@@ -463,7 +463,7 @@ transfer_to = "7001"
         cycle(&engine).await;
         let moves = env.fake.moves();
         assert_eq!(moves.len(), 2, "{moves:?}");
-        assert_eq!(moves[1].endpoint, Endpoint::Transfer);
+        assert_eq!(moves[1].endpoint, Endpoint::Acts(CallKind::Transfer));
         // From the overdue assignees: u1 only — u3 has the task since the move, 3 h ago, and
         // is first reminded the rule's `after` (24 h) after it, so is not overdue.
         assert_eq!(moves[1].from_user_ids, vec!["u1".to_owned()]);

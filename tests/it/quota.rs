@@ -7,7 +7,7 @@ use chrono::TimeZone;
 
 use crate::helpers::*;
 use expediter::clock::Clock;
-use expediter::fake::{Endpoint, FakeTask, Fault, FaultKind};
+use expediter::fake::{CallKind, Endpoint, FakeTask, Fault, FaultKind};
 
 fn shanghai(y: i32, mo: u32, d: u32, h: u32) -> chrono::DateTime<chrono::Utc> {
     chrono_tz::Asia::Shanghai
@@ -84,10 +84,10 @@ both_backends! {
             + 2;
         let clock = Clock::starting_at(shanghai(year, 12, 20, 10));
         let engine = env.engine(clock.clone()).await;
-        env.fake.inject(Fault::new(Endpoint::Expedite, quota()));
+        env.fake.inject(Fault::new(Endpoint::Acts(CallKind::Expedite), quota()));
         let _ = engine.run_cycle(false).await;
         // The first call got the answer; the second was held back, never sent.
-        assert_eq!(env.fake.calls_to(Endpoint::Expedite).len(), 1);
+        assert_eq!(env.fake.calls_to(Endpoint::Acts(CallKind::Expedite)).len(), 1);
         assert!(env.fake.expedites().is_empty());
         assert_eq!(
             engine.client.quota_hold(),
@@ -174,7 +174,7 @@ both_backends! {
         tokio::time::sleep(Duration::from_secs(4)).await;
         env.fake.inject(
             Fault::new(
-                Endpoint::Expedite,
+                Endpoint::Acts(CallKind::Expedite),
                 FaultKind::Hang(Duration::from_millis(1500)),
             )
             .times(1),

@@ -115,7 +115,7 @@ fn now() -> DateTime<Utc> {
 /// one the proxy saw; what a client wrote in front of it is not believed).
 pub(super) fn client(console: &Console, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
     let live = console.live();
-    let Some(c) = live.engine.config.console.as_ref() else {
+    let Some(c) = live.config.console.as_ref() else {
         return peer.ip();
     };
     let trusted = |ip: IpAddr| c.trusted_proxies.iter().any(|n| n.contains(ip));
@@ -151,7 +151,7 @@ pub(super) async fn visitor(
     peer: SocketAddr,
 ) -> Result<Option<Visitor>, Failure> {
     let live = console.live();
-    let config = &live.engine.config;
+    let config = &live.config;
     if let Some(bearer) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -176,7 +176,7 @@ pub(super) async fn visitor(
         return Ok(None);
     };
     let hash = digest(id);
-    let Some(s) = live.engine.store.session(&hash, now()).await? else {
+    let Some(s) = live.store.session(&hash, now()).await? else {
         return Ok(None);
     };
     // Checked on every request against the config now in force: someone removed from
@@ -188,7 +188,7 @@ pub(super) async fn visitor(
     if !admitted {
         tracing::info!(who = %s.who.escape_debug(), kind = %s.kind,
             "console: a session the current config no longer admits was ended");
-        live.engine.store.end_session(&hash, now()).await?;
+        live.store.end_session(&hash, now()).await?;
         return Ok(None);
     }
     Ok(Some(Visitor {
@@ -297,12 +297,12 @@ fn still_admitted(config: &crate::config::Config, s: &Session) -> Result<bool, S
 }
 
 async fn start_session(
-    live: &super::Live,
+    live: &super::Ground,
     person: SessionFor,
     next: &str,
 ) -> Result<Response, Failure> {
     let who = person.who.clone();
-    let config = &live.engine.config;
+    let config = &live.config;
     let console = config
         .console
         .as_ref()
@@ -329,10 +329,7 @@ async fn start_session(
         open_id: person.open_id,
         email: person.email,
     };
-    live.engine
-        .store
-        .add_session(&digest(&id), &session, now)
-        .await?;
+    live.store.add_session(&digest(&id), &session, now).await?;
     tracing::info!(who = %who.escape_debug(), "console: signed in");
     let cookie = format!(
         "{SESSION_COOKIE}={id}; Path=/; Max-Age={}{}",
@@ -369,16 +366,11 @@ pub(super) async fn logout(
         return f.page();
     }
     if let Some(hash) = &visitor.session
-        && let Err(e) = live.engine.store.end_session(hash, now()).await
+        && let Err(e) = live.store.end_session(hash, now()).await
     {
         return Failure::from(e).page();
     }
-    let attrs = live
-        .engine
-        .config
-        .console
-        .as_ref()
-        .map_or("", cookie_attributes);
+    let attrs = live.config.console.as_ref().map_or("", cookie_attributes);
     let mut response = Redirect::to("/login").into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Path=/; Max-Age=0{attrs}")) {
         response.headers_mut().append(header::SET_COOKIE, v);

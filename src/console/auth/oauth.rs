@@ -23,17 +23,17 @@ pub(super) struct Person {
 /// The code for a user access token, then who it is. Errors say what Feishu said, never a
 /// token or the secret.
 pub(super) async fn feishu_person(
-    live: &crate::console::Live,
+    live: &crate::console::Ground,
     code: &str,
     redirect_uri: &str,
 ) -> Result<Person, String> {
-    let config = &live.engine.config;
+    let config = &live.config;
     let http = crate::feishu::client_builder()
         .timeout(config.feishu.request_timeout)
         .build()
         .map_err(|e| format!("no HTTP client: {e}"))?;
     let base = &config.feishu.base_url;
-    let secret = live.engine.client.app_secret().expose().to_owned();
+    let secret = live.app_secret.expose().to_owned();
     let answer: serde_json::Value = http
         .post(format!("{base}/open-apis/authen/v2/oauth/token"))
         .json(&serde_json::json!({

@@ -49,7 +49,7 @@ pub(in crate::console) async fn login_page(
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let live = console.live();
-    let Some(c) = live.engine.config.console.as_ref() else {
+    let Some(c) = live.config.console.as_ref() else {
         return Failure::NotFound("no console".into()).page();
     };
     let next = safe_next(q.next.as_deref());
@@ -80,7 +80,7 @@ pub(in crate::console) async fn login_with_token(
     Form(form): Form<TokenForm>,
 ) -> Response {
     let live = console.live();
-    let config = &live.engine.config;
+    let config = &live.config;
     let next = safe_next(form.next.as_deref());
     if !config
         .console
@@ -116,7 +116,7 @@ pub(in crate::console) async fn link_page(
     Query(q): Query<LinkQuery>,
 ) -> Response {
     let live = console.live();
-    let Some(c) = live.engine.config.console.as_ref() else {
+    let Some(c) = live.config.console.as_ref() else {
         return Failure::NotFound("no console".into()).page();
     };
     let next = safe_next(q.next.as_deref());
@@ -146,12 +146,7 @@ pub(in crate::console) async fn login_with_link(
     if !form_token_ok(&headers, f.form.as_deref()) {
         return back_to_login("form", &next);
     }
-    match live
-        .engine
-        .store
-        .use_grant(&digest(&f.t), "link", now())
-        .await
-    {
+    match live.store.use_grant(&digest(&f.t), "link", now()).await {
         Ok(Some(who)) => start_session(&live, SessionFor::by("link", who), &next)
             .await
             .unwrap_or_else(Failure::page),
@@ -180,7 +175,7 @@ pub(in crate::console) async fn login_with_feishu(
     }
     console.starts.count(ip);
     let live = console.live();
-    let config = &live.engine.config;
+    let config = &live.config;
     let Some(c) = config.console.as_ref() else {
         return Failure::NotFound("no console".into()).page();
     };
@@ -193,7 +188,6 @@ pub(in crate::console) async fn login_with_feishu(
     // Sign-ins begun and never finished do not stay (looked for once a minute at most).
     if console.prune_due()
         && let Err(e) = live
-            .engine
             .store
             .forget_console(now() - chrono::TimeDelta::days(1))
             .await
@@ -201,7 +195,6 @@ pub(in crate::console) async fn login_with_feishu(
         return Failure::from(e).page();
     }
     if let Err(e) = live
-        .engine
         .store
         .add_grant(&digest(&state), "oauth_state", &next, expires)
         .await
@@ -242,7 +235,7 @@ pub(in crate::console) async fn feishu_callback(
 ) -> Response {
     let ip = client(&console, &headers, peer);
     let live = console.live();
-    let config = &live.engine.config;
+    let config = &live.config;
     let Some(c) = config.console.as_ref() else {
         return Failure::NotFound("no console".into()).page();
     };
@@ -270,7 +263,6 @@ pub(in crate::console) async fn feishu_callback(
         );
     }
     let next = match live
-        .engine
         .store
         .use_grant(&digest(&state), "oauth_state", now())
         .await
@@ -325,7 +317,6 @@ pub(in crate::console) async fn feishu_callback(
     }
     let who = format!("{} ({})", person.name, person.open_id);
     if let Err(e) = live
-        .engine
         .store
         .remember_person(
             &person.open_id,

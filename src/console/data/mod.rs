@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::error::Failure;
-use super::{Console, LastCycle, Live};
+use super::{Ground, LastCycle};
 use crate::domain::Pair;
-use crate::plan::{self, PlanEntry};
+use crate::plan::{self, PlanEntry, PlanStatus};
 use crate::store::{PairQuery, PairScope, PairSort};
 
 /// The task list's filters, sort and page, as in the URL.
@@ -103,18 +103,12 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    pub(crate) async fn read(live: &Live) -> Result<Context, Failure> {
-        let config = &live.engine.config;
-        let now = live.engine.clock.now();
+    pub(crate) async fn read(live: &Ground) -> Result<Context, Failure> {
+        let config = &live.config;
+        let now = live.clock.now();
         let today = crate::domain::calls::day_start(now, config.schedule.timezone);
-        let sent_today = live.engine.store.reminders_since(today).await?;
-        let last: HashMap<_, _> = live
-            .engine
-            .store
-            .last_listings()
-            .await?
-            .into_iter()
-            .collect();
+        let sent_today = live.store.reminders_since(today).await?;
+        let last: HashMap<_, _> = live.store.last_listings().await?.into_iter().collect();
         let listed = plan::listings(config, &last, now);
         Ok(Context {
             now,
@@ -127,19 +121,18 @@ impl Context {
 /// The plan's entries for these keys, in their order — as `plan` shows them: with a daily
 /// cap, each assignee's due pairs are ranked among all of theirs (not only those on the page).
 async fn entries_for(
-    live: &Live,
+    live: &Ground,
     keys: &[(String, String)],
     cx: &Context,
 ) -> Result<Vec<PlanEntry>, Failure> {
-    let config = &live.engine.config;
+    let config = &live.config;
     let mut pairs: Vec<Pair> = Vec::with_capacity(keys.len());
     if config.expedite.max_per_user_per_day > 0 {
         let mut users: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
         users.sort_unstable();
         users.dedup();
         for user in users {
-            live.engine
-                .store
+            live.store
                 .visit_pending_pairs(PairScope::TasksOf(user), None, |p| {
                     if p.user_id == user {
                         pairs.push(p)
@@ -151,8 +144,7 @@ async fn entries_for(
         let mut tasks: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
         tasks.sort();
         tasks.dedup();
-        live.engine
-            .store
+        live.store
             .visit_pending_pairs(PairScope::Tasks(&tasks), None, |p| pairs.push(p))
             .await?;
     }
@@ -202,8 +194,8 @@ pub(crate) struct Index {
 }
 
 impl Index {
-    fn fresh_for(&self, live: &Live) -> bool {
-        Arc::ptr_eq(&self.config, &live.engine.config)
+    fn fresh_for(&self, live: &Ground) -> bool {
+        Arc::ptr_eq(&self.config, &live.config)
             && live
                 .last_cycle
                 .as_ref()
@@ -224,9 +216,9 @@ impl Row {
 
 /// Builds the index: each watched user's pending pairs in one query and one `plan::build`,
 /// then the pairs of users no longer watched.
-async fn build_index(live: &Live) -> Result<Index, Failure> {
-    let config = &live.engine.config;
-    let store = &live.engine.store;
+async fn build_index(live: &Ground) -> Result<Index, Failure> {
+    let config = &live.config;
+    let store = &live.store;
     let cx = Context::read(live).await?;
     let rule_of: HashMap<&str, u16> = config
         .rules
@@ -252,11 +244,11 @@ async fn build_index(live: &Live) -> Result<Index, Failure> {
             })
             .collect();
         for e in entries {
-            *counts.entry(e.status.to_owned()).or_default() += 1;
+            *counts.entry(e.status.as_str().to_owned()).or_default() += 1;
             if e.escalated_at.is_some() {
                 *counts.entry("escalated".into()).or_default() += 1;
             }
-            let due = u64::from(e.status == "due");
+            let due = u64::from(matches!(e.status, PlanStatus::Due { .. }));
             let a = assignees
                 .entry(e.assignee_id.clone())
                 .or_insert_with(|| Overdue {
@@ -290,7 +282,7 @@ async fn build_index(live: &Live) -> Result<Index, Failure> {
                 text: text.into_boxed_str(),
                 task_id: e.task_id.into_boxed_str(),
                 user_id: e.assignee_id.into_boxed_str(),
-                status: e.status,
+                status: e.status.as_str(),
                 rule: e.rule.as_deref().and_then(|r| rule_of.get(r).copied()),
                 escalated: e.escalated_at.is_some(),
             });
@@ -358,10 +350,27 @@ async fn build_index(live: &Live) -> Result<Index, Failure> {
     })
 }
 
-/// A write through the console (a silence made or removed): the next read builds the index
-/// again, so the lists show it at once.
-pub(crate) fn invalidate(console: &Console) {
-    *console.index.lock().unwrap_or_else(|p| p.into_inner()) = None;
+/// An index, and when it was built.
+type Built = (tokio::time::Instant, Arc<Index>);
+
+/// The index as last built, and when; shared by every request of the console.
+#[derive(Clone, Default)]
+pub(crate) struct Cache {
+    index: Arc<std::sync::Mutex<Option<Built>>>,
+    /// Held while the index is built: one build at a time.
+    building: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Cache {
+    /// A write through the console (a silence made or removed): the next read builds the
+    /// index again, so the lists show it at once.
+    pub(crate) fn invalidate(&self) {
+        *self.index.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn cached(&self) -> Option<Built> {
+        self.index.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 /// How long an index serves before it is built again (in the background: a request never
@@ -371,10 +380,11 @@ const INDEX_FOR: Duration = Duration::from_secs(60);
 
 /// The pending pairs as the report counts them: (task, assignee, rule, started).
 pub(crate) async fn report_pending(
-    console: &Console,
+    live: &Ground,
+    cache: &Cache,
 ) -> Result<crate::commands::report::Pending, Failure> {
-    let ix = index(console).await?;
-    let config = &console.live().engine.config;
+    let ix = index(live, cache).await?;
+    let config = &live.config;
     Ok(ix
         .rows
         .iter()
@@ -391,52 +401,45 @@ pub(crate) async fn report_pending(
         .collect())
 }
 
-pub(crate) async fn index(console: &Console) -> Result<Arc<Index>, Failure> {
-    let cached = console
-        .index
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    match cached {
+pub(crate) async fn index(live: &Ground, cache: &Cache) -> Result<Arc<Index>, Failure> {
+    match cache.cached() {
         Some((at, ix)) => {
             // Stale after a while, after every cycle (what it listed and sent) and a reload.
-            if at.elapsed() >= INDEX_FOR || !ix.fresh_for(&console.live()) {
-                let console = console.clone();
+            if at.elapsed() >= INDEX_FOR || !ix.fresh_for(live) {
+                let (live, cache) = (live.clone(), cache.clone());
                 tokio::spawn(async move {
-                    let _ = rebuild(&console).await;
+                    let _ = rebuild(&live, &cache).await;
                 });
             }
             Ok(ix)
         }
-        None => rebuild(console).await,
+        None => rebuild(live, cache).await,
     }
 }
 
 /// Builds the index again, one build at a time (a build under way is waited for, not doubled).
-async fn rebuild(console: &Console) -> Result<Arc<Index>, Failure> {
-    let _one = console.building.lock().await;
-    if let Some((at, ix)) = console
-        .index
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
+async fn rebuild(live: &Ground, cache: &Cache) -> Result<Arc<Index>, Failure> {
+    let _one = cache.building.lock().await;
+    if let Some((at, ix)) = cache.cached()
         && at.elapsed() < INDEX_FOR
-        && ix.fresh_for(&console.live())
+        && ix.fresh_for(live)
     {
         return Ok(ix);
     }
-    let ix = Arc::new(build_index(&console.live()).await?);
-    *console.index.lock().unwrap_or_else(|p| p.into_inner()) =
+    let ix = Arc::new(build_index(live).await?);
+    *cache.index.lock().unwrap_or_else(|p| p.into_inner()) =
         Some((tokio::time::Instant::now(), ix.clone()));
     Ok(ix)
 }
 
 /// The task list: the filters, the order and the page from the index (every pending pair,
 /// decided, in a few bytes each); then the page's entries, read fresh from the database.
-pub(crate) async fn task_page(console: &Console, f: &TaskFilter) -> Result<TaskPage, Failure> {
-    let live = console.live();
-    let live = &live;
-    let config = &live.engine.config;
+pub(crate) async fn task_page(
+    live: &Ground,
+    cache: &Cache,
+    f: &TaskFilter,
+) -> Result<TaskPage, Failure> {
+    let config = &live.config;
     let assignee = f.assignee().map(|a| {
         config
             .users
@@ -490,7 +493,7 @@ pub(crate) async fn task_page(console: &Console, f: &TaskFilter) -> Result<TaskP
     };
     let cx = Context::read(live).await?;
     let (sort, limit, offset) = (f.sort(), f.limit(), f.offset());
-    let ix = index(console).await?;
+    let ix = index(live, cache).await?;
     let text = f.text().map(str::to_lowercase);
     let team_set: Option<std::collections::HashSet<&str>> = team
         .as_ref()
@@ -538,5 +541,5 @@ pub(crate) async fn task_page(console: &Console, f: &TaskFilter) -> Result<TaskP
 mod overview;
 mod task;
 
-pub(crate) use overview::{Overdue, overview};
-pub(crate) use task::task_view;
+pub(crate) use overview::{Overdue, Overview, overview};
+pub(crate) use task::{TaskView, task_view};

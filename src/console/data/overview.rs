@@ -48,12 +48,11 @@ pub(crate) struct Overdue {
 }
 
 /// How long an overview's counts are kept before they are read again.
-pub(crate) async fn overview(console: &Console) -> Result<Overview, Failure> {
-    let live = console.live();
-    let config = &live.engine.config;
-    let store = &live.engine.store;
-    let ix = index(console).await?;
-    let now = live.engine.clock.now();
+pub(crate) async fn overview(live: &Ground, cache: &Cache) -> Result<Overview, Failure> {
+    let config = &live.config;
+    let store = &live.store;
+    let ix = index(live, cache).await?;
+    let now = live.clock.now();
     let lease = store
         .lease_holder(&config.feishu.app_id)
         .await?
@@ -84,7 +83,7 @@ pub(crate) async fn overview(console: &Console) -> Result<Overview, Failure> {
         lease,
         last_cycle: live.last_cycle.clone(),
         next_tick,
-        quota_hold_until: live.engine.client.quota_hold(),
+        quota_hold_until: live.quota_hold,
         pending_pairs: ix.rows.len() as u64,
         counts: ix.counts.clone(),
         assignees: ix.assignees.clone(),

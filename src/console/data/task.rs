@@ -12,8 +12,8 @@ pub(crate) struct TaskView {
     pub silences: Vec<crate::store::Silence>,
 }
 
-pub(crate) async fn task_view(live: &Live, task_id: &str) -> Result<Option<TaskView>, Failure> {
-    let store = &live.engine.store;
+pub(crate) async fn task_view(live: &Ground, task_id: &str) -> Result<Option<TaskView>, Failure> {
+    let store = &live.store;
     let Some(record) = store.task_record(task_id).await? else {
         return Ok(None);
     };

@@ -3,17 +3,17 @@
 use super::*;
 
 pub(in crate::console) async fn away(
-    State(console): State<Console>,
+    State(s): State<Services>,
     PageVisitor(v): PageVisitor,
     Query(q): Query<AllQuery>,
 ) -> Response {
-    let live = console.live();
-    let now = live.engine.clock.now();
-    let list = match live.engine.store.away_windows(q.all(), now).await {
+    let live = &s.ground;
+    let now = live.clock.now();
+    let list = match s.away_windows(q.all()).await {
         Ok(l) => l,
-        Err(e) => return Failure::from(e).page(),
+        Err(f) => return f.page(),
     };
-    let config = &live.engine.config;
+    let config = &live.config;
     let name = |id: &str| {
         config
             .users
@@ -39,12 +39,12 @@ pub(in crate::console) async fn away(
                     tr {
                         td { (a.id) }
                         td { (name(&a.user_id)) }
-                        td { (local(&live, a.from)) }
-                        td { (local(&live, a.until)) }
+                        td { (local(live, a.from)) }
+                        td { (local(live, a.until)) }
                         td { (a.deputy.as_deref().map(name).unwrap_or_else(|| "—".into())) }
                         td { (a.reason) }
                         td { (a.created_by) }
-                        td { @if let Some(at) = a.ended_at { (local(&live, at)) " by " (a.ended_by.as_deref().unwrap_or("someone")) } @else if !open { "over" } }
+                        td { @if let Some(at) = a.ended_at { (local(live, at)) " by " (a.ended_by.as_deref().unwrap_or("someone")) } @else if !open { "over" } }
                         td { @if open {
                             form method="post" action={ "/away/" (a.id) "/remove" } {
                                 (csrf_field(&v))
@@ -87,24 +87,24 @@ pub(in crate::console) struct AwayForm {
 }
 
 pub(in crate::console) async fn add_away(
-    State(console): State<Console>,
+    State(s): State<Services>,
     PageVisitor(v): PageVisitor,
     Form(form): Form<AwayForm>,
 ) -> Response {
     if let Err(f) = v.check_csrf(form.csrf.as_deref()) {
         return f.page();
     }
-    match add_away_window(
-        &console,
-        &v,
-        form.user_id.as_deref().unwrap_or(""),
-        form.duration.as_deref(),
-        form.until.as_deref(),
-        form.from.as_deref(),
-        form.deputy.as_deref(),
-        form.reason.as_deref().unwrap_or(""),
-    )
-    .await
+    match s
+        .add_away_window(
+            &v,
+            form.user_id.as_deref().unwrap_or(""),
+            form.duration.as_deref(),
+            form.until.as_deref(),
+            form.from.as_deref(),
+            form.deputy.as_deref(),
+            form.reason.as_deref().unwrap_or(""),
+        )
+        .await
     {
         Ok(_) => Redirect::to("/away").into_response(),
         Err(f) => f.page(),
@@ -112,7 +112,7 @@ pub(in crate::console) async fn add_away(
 }
 
 pub(in crate::console) async fn remove_away(
-    State(console): State<Console>,
+    State(s): State<Services>,
     PageVisitor(v): PageVisitor,
     Path(id): Path<i64>,
     Form(form): Form<CsrfForm>,
@@ -120,7 +120,7 @@ pub(in crate::console) async fn remove_away(
     if let Err(f) = v.check_csrf(form.csrf.as_deref()) {
         return f.page();
     }
-    match end_away_window(&console, &v, id).await {
+    match s.end_away_window(&v, id).await {
         Ok(true) => Redirect::to("/away").into_response(),
         Ok(false) => Redirect::to("/away?all=true").into_response(),
         Err(f) => f.page(),

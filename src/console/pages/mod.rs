@@ -8,11 +8,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
-use super::Console;
 use super::auth::PageVisitor;
 use super::data::{self, TaskFilter};
 use super::error::Failure;
-use super::services::{add_away_window, add_silence, end_away_window};
+use super::services::Services;
 use super::views::{csrf_field, encode, local, page};
 use crate::domain::opinion::human_duration;
 use crate::store::Silence;
@@ -31,12 +30,9 @@ pub(super) async fn not_found() -> Response {
     Failure::NotFound("no such page".into()).page()
 }
 
-pub(super) async fn overview(
-    State(console): State<Console>,
-    PageVisitor(v): PageVisitor,
-) -> Response {
-    let live = console.live();
-    let o = match data::overview(&console).await {
+pub(super) async fn overview(State(s): State<Services>, PageVisitor(v): PageVisitor) -> Response {
+    let live = &s.ground;
+    let o = match s.overview().await {
         Ok(o) => o,
         Err(f) => return f.page(),
     };
@@ -51,18 +47,18 @@ pub(super) async fn overview(
                         @if o.role == "standby" && !l.expired {
                             " The active one is " strong.holder { (l.holder) } ": it lists, sends and posts; what you record here goes to the shared database."
                         }
-                        " Lease: " (l.holder) ", epoch " (l.epoch) ", " @if l.expired { "expired" } @else { "until " (local(&live, l.expires_at)) } "."
+                        " Lease: " (l.holder) ", epoch " (l.epoch) ", " @if l.expired { "expired" } @else { "until " (local(live, l.expires_at)) } "."
                     }
                 }
                 p { "Last cycle: "
                     span data-field="last_cycle" { @match &o.last_cycle {
-                        Some(c) => { (local(&live, c.at)) " — " @if c.ok { "ok: " } @else { "FAILED: " } (c.summary) }
+                        Some(c) => { (local(live, c.at)) " — " @if c.ok { "ok: " } @else { "FAILED: " } (c.summary) }
                         None => { "none since this instance started" }
                     } }
                 }
-                p { "Next tick: " span data-field="next_tick" { (o.next_tick.map(|t| local(&live, t)).unwrap_or_else(|| "never".into())) } }
+                p { "Next tick: " span data-field="next_tick" { (o.next_tick.map(|t| local(live, t)).unwrap_or_else(|| "never".into())) } }
                 @if let Some(h) = o.quota_hold_until {
-                    p.error { "Feishu's monthly API quota is used up: calls are held back until " (local(&live, h)) " (or a reload)." }
+                    p.error { "Feishu's monthly API quota is used up: calls are held back until " (local(live, h)) " (or a reload)." }
                 }
             }
             section.counts {
@@ -93,19 +89,19 @@ pub(super) async fn overview(
                     }
                 }
             }
-            p.hint { "As of " span data-field="computed_at" { (local(&live, o.computed_at)) } "; this page keeps itself current." }
+            p.hint { "As of " span data-field="computed_at" { (local(live, o.computed_at)) } "; this page keeps itself current." }
         },
     )
 }
 
-pub(super) async fn rules(State(console): State<Console>, PageVisitor(v): PageVisitor) -> Response {
-    let live = console.live();
-    let o = match data::overview(&console).await {
+pub(super) async fn rules(State(s): State<Services>, PageVisitor(v): PageVisitor) -> Response {
+    let live = &s.ground;
+    let o = match s.overview().await {
         Ok(o) => o,
         Err(f) => return f.page(),
     };
-    let now = live.engine.clock.now();
-    let words = crate::commands::describe_config(&live.engine.config, now);
+    let now = live.clock.now();
+    let words = crate::commands::describe_config(&live.config, now);
     page(
         "Rules",
         &v,
@@ -114,7 +110,7 @@ pub(super) async fn rules(State(console): State<Console>, PageVisitor(v): PageVi
             table {
                 thead { tr { th { "rule" } th { "pending" } th { "due now" } th { "longest wait" } th {} } }
                 tbody {
-                    @for r in &live.engine.config.rules {
+                    @for r in &live.config.rules {
                         @let held = o.rules.iter().find(|x| x.id == r.name);
                         tr { td { (r.name) } td { (held.map_or(0, |h| h.pending)) } td { (held.map_or(0, |h| h.due)) }
                              td { (held.map_or("—".into(), |h| human_duration(std::time::Duration::from_secs(h.oldest_age_seconds)))) }

@@ -14,17 +14,17 @@ impl AllQuery {
 }
 
 pub(in crate::console) async fn silences(
-    State(console): State<Console>,
+    State(s): State<Services>,
     PageVisitor(v): PageVisitor,
     Query(q): Query<AllQuery>,
 ) -> Response {
-    let live = console.live();
-    let now = live.engine.clock.now();
-    let list: Vec<Silence> = match live.engine.store.silences(q.all(), now).await {
+    let live = &s.ground;
+    let now = live.clock.now();
+    let list: Vec<Silence> = match s.silences(q.all()).await {
         Ok(l) => l,
-        Err(e) => return Failure::from(e).page(),
+        Err(f) => return f.page(),
     };
-    let config = &live.engine.config;
+    let config = &live.config;
     let name = |id: &str| {
         config
             .users
@@ -45,10 +45,10 @@ pub(in crate::console) async fn silences(
                         td { (s.id) }
                         td { a href={ "/tasks/" (encode(&s.task_id)) } { (s.task_id) } " " span.label { (s.label.as_deref().unwrap_or("")) } }
                         td { (s.user_id.as_deref().map_or("every assignee".to_owned(), name)) }
-                        td { (local(&live, s.until)) }
+                        td { (local(live, s.until)) }
                         td { (s.reason) }
-                        td { (s.created_by) ", " (local(&live, s.created_at)) }
-                        td { @if let Some(at) = s.ended_at { (local(&live, at)) " by " (s.ended_by.as_deref().unwrap_or("someone")) } @else if !active { "ran out" } }
+                        td { (s.created_by) ", " (local(live, s.created_at)) }
+                        td { @if let Some(at) = s.ended_at { (local(live, at)) " by " (s.ended_by.as_deref().unwrap_or("someone")) } @else if !active { "ran out" } }
                         td { @if active {
                             form method="post" action={ "/silences/" (s.id) "/remove" } {
                                 (csrf_field(&v))
@@ -68,7 +68,7 @@ pub(in crate::console) struct CsrfForm {
 }
 
 pub(in crate::console) async fn remove_silence(
-    State(console): State<Console>,
+    State(s): State<Services>,
     PageVisitor(v): PageVisitor,
     Path(id): Path<i64>,
     Form(form): Form<CsrfForm>,
@@ -76,17 +76,10 @@ pub(in crate::console) async fn remove_silence(
     if let Err(f) = v.check_csrf(form.csrf.as_deref()) {
         return f.page();
     }
-    let live = console.live();
-    let now = live.engine.clock.now();
-    match live.engine.store.end_silence(id, &v.who, now).await {
-        Ok(Some(s)) if s.ended_at.is_none() && s.until > now => {
-            tracing::info!(silence = id, by = %v.who, "console: silence removed");
-            data::invalidate(&console);
-            Redirect::to("/silences").into_response()
-        }
+    match s.end_silence(&v, id).await {
+        Ok(true) => Redirect::to("/silences").into_response(),
         // Removed by someone else meanwhile, or run out: the whole list says so.
-        Ok(Some(_)) => Redirect::to("/silences?all=true").into_response(),
-        Ok(None) => Failure::NotFound(format!("no silence {id}")).page(),
-        Err(e) => Failure::from(e).page(),
+        Ok(false) => Redirect::to("/silences?all=true").into_response(),
+        Err(f) => f.page(),
     }
 }

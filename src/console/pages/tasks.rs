@@ -29,13 +29,13 @@ fn task_link(f: &TaskFilter, change: &[(&str, String)]) -> String {
 }
 
 pub(in crate::console) async fn tasks(
-    State(console): State<Console>,
+    State(s): State<Services>,
     PageVisitor(v): PageVisitor,
     Query(f): Query<TaskFilter>,
 ) -> Response {
-    let live = console.live();
-    let config = &live.engine.config;
-    let p = match data::task_page(&console, &f).await {
+    let live = &s.ground;
+    let config = &live.config;
+    let p = match s.tasks(&f).await {
         Ok(p) => p,
         Err(e) => return e.page(),
     };
@@ -110,18 +110,18 @@ pub(in crate::console) async fn tasks(
 }
 
 pub(in crate::console) async fn task(
-    State(console): State<Console>,
+    State(s): State<Services>,
     PageVisitor(v): PageVisitor,
     Path(task_id): Path<String>,
 ) -> Response {
-    let live = console.live();
-    let view = match data::task_view(&live, &task_id).await {
+    let live = &s.ground;
+    let view = match s.task(&task_id).await {
         Ok(Some(view)) => view,
         Ok(None) => return Failure::NotFound(format!("no task {task_id} has been seen")).page(),
         Err(f) => return f.page(),
     };
     let r = &view.record;
-    let config = &live.engine.config;
+    let config = &live.config;
     let name = |id: &str| {
         config
             .users
@@ -136,12 +136,12 @@ pub(in crate::console) async fn task(
             p.label { (r.label) }
             dl {
                 dt { "Initiator" } dd { (r.initiator_name.clone().or(r.initiator_id.clone()).unwrap_or_else(|| "—".into())) }
-                dt { "Started" } dd { (r.start_time.map(|t| local(&live, t)).unwrap_or_else(|| "not given by Feishu".into())) }
-                dt { "First seen" } dd { (local(&live, r.first_seen)) }
+                dt { "Started" } dd { (r.start_time.map(|t| local(live, t)).unwrap_or_else(|| "not given by Feishu".into())) }
+                dt { "First seen" } dd { (local(live, r.first_seen)) }
                 dt { "Finished" } dd { (match r.finished_at {
                     None => "no: pending".to_owned(),
-                    Some(t) if r.moved_away => format!("moved away {} (not known to be done)", local(&live, t)),
-                    Some(t) => local(&live, t),
+                    Some(t) if r.moved_away => format!("moved away {} (not known to be done)", local(live, t)),
+                    Some(t) => local(live, t),
                 }) }
             }
             h2 { "Assignees" }
@@ -156,31 +156,32 @@ pub(in crate::console) async fn task(
             @let finished: Vec<_> = r.assignments.iter().filter(|a| a.finished_at.is_some()).collect();
             @if !finished.is_empty() {
                 p.meta { "No longer pending for: " @for (i, a) in finished.iter().enumerate() {
-                    @if i > 0 { ", " } (name(&a.user_id)) @if a.moved_away { " (moved away" } @else { " (since" } " " (a.finished_at.map(|t| local(&live, t)).unwrap_or_default()) ")"
+                    @if i > 0 { ", " } (name(&a.user_id)) @if a.moved_away { " (moved away" } @else { " (since" } " " (a.finished_at.map(|t| local(live, t)).unwrap_or_default()) ")"
                 } }
             }
             h2 { "History" }
             ol.history {
-                li { (local(&live, r.first_seen)) " — first seen by a listing" }
+                li { (local(live, r.first_seen)) " — first seen by a listing" }
                 @for c in &r.calls {
-                    @let moved = matches!(c.kind.as_str(), "transfer" | "add_assignee");
+                    @let family = crate::domain::family_of(&c.kind);
+                    @let moved = family == Some(crate::domain::Family::Move);
                     @let refused = c.refused;
-                    li.call { (local(&live, c.intent_at)) " — "
+                    li.call { (local(live, c.intent_at)) " — "
                         (crate::domain::CallKind::parse(&c.kind).map_or(c.kind.as_str(), |k| k.words()))
-                        (if moved { " from " } else { " to " }) (c.assignees.iter().map(|(u, n)| if c.kind == "expedite" { format!("{} (#{n})", name(u)) } else { name(u) }).collect::<Vec<_>>().join(", "))
+                        (if moved { " from " } else { " to " }) (c.assignees.iter().map(|(u, n)| if family == Some(crate::domain::Family::Reminder) { format!("{} (#{n})", name(u)) } else { name(u) }).collect::<Vec<_>>().join(", "))
                         @if moved && !c.people.is_empty() { " to " (c.people.iter().map(|p| name(p)).collect::<Vec<_>>().join(", ")) }
                         " by " (name(&c.operator_id)) ", rule " (c.rule) ": " strong { (if refused { "refused" } else { c.outcome.as_str() }) }
                         @if let Some(code) = c.feishu_code { " (Feishu " (code) @if let Some(m) = &c.feishu_msg { ": " (m) } ")" }
                     }
                 }
                 @for s in &view.silences {
-                    li { (local(&live, s.created_at)) " — silenced "
-                        (s.user_id.as_deref().map_or("every assignee".to_owned(), name)) " until " (local(&live, s.until))
+                    li { (local(live, s.created_at)) " — silenced "
+                        (s.user_id.as_deref().map_or("every assignee".to_owned(), name)) " until " (local(live, s.until))
                         " by " (s.created_by) @if !s.reason.is_empty() { " (" (s.reason) ")" }
-                        @if let (Some(at), Some(by)) = (s.ended_at, &s.ended_by) { "; removed " (local(&live, at)) " by " (by) }
+                        @if let (Some(at), Some(by)) = (s.ended_at, &s.ended_by) { "; removed " (local(live, at)) " by " (by) }
                     }
                 }
-                @if let Some(t) = r.finished_at { li { (local(&live, t)) @if r.moved_away { " — moved away (no watched user has it; not known to be done)" } @else { " — finished" } } }
+                @if let Some(t) = r.finished_at { li { (local(live, t)) @if r.moved_away { " — moved away (no watched user has it; not known to be done)" } @else { " — finished" } } }
             }
             @if r.finished_at.is_none() {
                 h2 { "Silence it" }
@@ -212,7 +213,7 @@ pub(in crate::console) struct SilenceForm {
 
 /// Records a silence on behalf of the signed-in person; back to the task.
 pub(in crate::console) async fn silence_task(
-    State(console): State<Console>,
+    State(s): State<Services>,
     PageVisitor(v): PageVisitor,
     Path(task_id): Path<String>,
     Form(form): Form<SilenceForm>,
@@ -225,16 +226,16 @@ pub(in crate::console) async fn silence_task(
         .as_deref()
         .map(str::trim)
         .filter(|u| !u.is_empty());
-    match add_silence(
-        &console,
-        &v,
-        &task_id,
-        user,
-        form.duration.as_deref(),
-        form.until.as_deref(),
-        form.reason.as_deref().unwrap_or(""),
-    )
-    .await
+    match s
+        .add_silence(
+            &v,
+            &task_id,
+            user,
+            form.duration.as_deref(),
+            form.until.as_deref(),
+            form.reason.as_deref().unwrap_or(""),
+        )
+        .await
     {
         Ok(_) => (
             StatusCode::SEE_OTHER,

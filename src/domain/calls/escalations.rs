@@ -188,9 +188,9 @@ pub(super) fn plan_moves(
             .iter()
             .map(|p| p.user.display_name().to_owned())
             .collect();
-        let text = match kind {
-            CallKind::AddAssignee => ESCALATION_ADD_OPINION,
-            _ => ESCALATION_TRANSFER_OPINION,
+        let text = match to {
+            crate::domain::rule::MoveTo::AddAssignee(_) => ESCALATION_ADD_OPINION,
+            crate::domain::rule::MoveTo::Transfer(_) => ESCALATION_TRANSFER_OPINION,
         };
         let template = OpinionTemplate::parse_with(text, &["deputy", "until"])
             .expect("the escalation move opinions are valid");

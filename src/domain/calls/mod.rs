@@ -185,20 +185,21 @@ impl<'c> Planner<'c> {
         self
     }
 
-    /// An away assignee's task, moved to their deputy when [`deputy_move_due`] says so.
+    /// An away assignee's task, moved to their deputy when [`deputy_move`] says it is due.
     fn move_to_deputy(&mut self, row: &Pair, user: &'c User, deputy: &str, until: DateTime<Utc>) {
         if self.deputy_moves.is_none() {
             return;
         }
         let deputy_away = self.away_now.is_some_and(|a| a.contains(deputy));
-        let Some(rule) = deputy_move_due(
+        let Some(rule) = deputy_move(
             &self.policy,
             user,
             &row.facts(),
             deputy,
             deputy_away,
             self.now,
-        ) else {
+        )
+        .due() else {
             return;
         };
         self.moves
@@ -444,33 +445,61 @@ impl<'c> Planner<'c> {
     }
 }
 
-/// Is a move of this away assignee's task to `deputy` due now? When their rule would make it
-/// due for them now (as if they were here), the deputy is someone else, is here, and has not had
-/// it from a move already, and no refusal of this assignee's last move is still resting: the
-/// rule that owns it. The one answer the planner and the listing cadence both go by (the
-/// cadence lists the task's assignees in the tick its move falls due); [`move_adds_someone`]
+/// Whether, and when, an away assignee's task goes to `deputy`: when their rule would make it
+/// due for them (as if they were here), the deputy is someone else, is here, and has not had it
+/// from a move already, and no refusal of this assignee's last move is still resting. The one
+/// answer the planner, the listing cadence and `plan` all go by (the cadence lists the task's
+/// assignees in the tick its move falls due; `plan` says when it goes); [`move_adds_someone`]
 /// then looks at who holds the task.
-pub fn deputy_move_due(
+pub fn deputy_move(
     policy: &super::Policy<'_>,
     user: &User,
     facts: &PairFacts<'_>,
     deputy: &str,
     deputy_away: bool,
     now: DateTime<Utc>,
-) -> Option<usize> {
+) -> ToDeputy {
     let resting = facts
         .moved
         .is_some_and(|m| m.refused.is_some() && m.settles(now));
     if resting || deputy_away || deputy == user.id || facts.moved_to.iter().any(|p| p == deputy) {
-        return None;
+        return ToDeputy::Not;
     }
     let here = PairFacts {
         away: &[],
         ..facts.clone()
     };
     match decide::decide(policy, user, &here, now) {
-        Verdict::Due { rule, .. } => Some(rule),
-        _ => None,
+        Verdict::Due { rule, .. } => ToDeputy::Due { rule },
+        Verdict::Waiting { rule, due_at, .. } => ToDeputy::Later { rule, due_at },
+        Verdict::Deferred { rule, .. } => ToDeputy::Later { rule, due_at: now },
+        Verdict::Exhausted { .. }
+        | Verdict::Silenced { .. }
+        | Verdict::Away { .. }
+        | Verdict::MovedAway { .. }
+        | Verdict::NoRule => ToDeputy::Not,
+    }
+}
+
+/// [`deputy_move`]'s answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToDeputy {
+    /// No move goes to the deputy (the deputy is away, is the assignee, had it already; a
+    /// refusal rests; or the rule would not remind them now).
+    Not,
+    /// Due now, under `rule`.
+    Due { rule: usize },
+    /// Due at `due_at` under `rule`, at its first tick inside the rule's calendar from then.
+    Later { rule: usize, due_at: DateTime<Utc> },
+}
+
+impl ToDeputy {
+    /// The rule that makes it due now.
+    pub fn due(self) -> Option<usize> {
+        match self {
+            ToDeputy::Due { rule } => Some(rule),
+            ToDeputy::Not | ToDeputy::Later { .. } => None,
+        }
     }
 }
 

@@ -32,12 +32,12 @@ macro_rules! pairs_sql {
                     (SELECT c.chat_id FROM task_chats c WHERE c.task_id = a.task_id) AS chat_id,
                     CASE WHEN $6::bool THEN (SELECT json_build_array(ea.kind, coalesce(e.outcome_at, e.intent_at), ea.n, e.outcome, e.feishu_code, e.feishu_msg)::text
                        FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
-                      WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind IN ('transfer', 'add_assignee') AND ea.counts
+                      WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind IN ", move_kinds!(), " AND ea.counts
                       ORDER BY e.id DESC LIMIT 1) END AS moved,
                     CASE WHEN $6::bool THEN (SELECT json_agg(e.people::json)::text FROM expedites e
-                      WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed' AND e.people IS NOT NULL) END AS moved_to,
+                      WHERE e.task_id = a.task_id AND e.kind IN ", move_kinds!(), " AND e.outcome <> 'failed' AND e.people IS NOT NULL) END AS moved_to,
                     CASE WHEN $6::bool THEN (SELECT max(coalesce(e.outcome_at, e.intent_at)) FROM expedites e
-                      WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed'
+                      WHERE e.task_id = a.task_id AND e.kind IN ", move_kinds!(), " AND e.outcome <> 'failed'
                         AND e.people IS NOT NULL AND jsonb_exists(e.people::jsonb, a.user_id)) END AS moved_in ",
             $($from_where,)*
             " AND a.finished_at IS NULL AND coalesce(t.start_time, t.first_seen) <= $4

@@ -117,7 +117,7 @@ in_both! {
                         .collect(),
                     // A failed move that still counts is one Feishu refused.
                     refused: outcome == "failed"
-                        && matches!(kind.as_str(), "transfer" | "add_assignee")
+                        && crate::domain::CallKind::parse(&kind).is_some_and(|k| k.moves())
                         && named.iter().any(|(e, _, _, counts)| *e == id && *counts == 1),
                     id,
                     kind,

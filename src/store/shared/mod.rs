@@ -297,10 +297,11 @@ in_both! {
     /// Whether the ledger holds any move (transfer, add_assignee): without one, the pairs
     /// query skips the columns about moves.
     pub(in crate::store) async fn any_moves(&self) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM (SELECT 1 FROM expedites
-               WHERE kind IN ('transfer', 'add_assignee') LIMIT 1) AS m",
-        )
+        let n: i64 = sqlx::query_scalar(concat!(
+            "SELECT count(*) FROM (SELECT 1 FROM expedites WHERE kind IN ",
+            move_kinds!(),
+            " LIMIT 1) AS m",
+        ))
         .fetch_one(&self.pool)
         .await
         .map_err(self.err("look for moves"))?;

@@ -14,7 +14,7 @@ use crate::store::{PairScope, StoreError, from_ms, ms};
 /// assignee later than its intent was written, and `repeat` is the gap the assignee sees.
 macro_rules! pair_history_columns {
     () => {
-        "(SELECT group_concat(f.flow_set, char(10)) FROM task_flows f WHERE f.task_id = a.task_id AND f.member = 1) AS flows,
+        concat!("(SELECT group_concat(f.flow_set, char(10)) FROM task_flows f WHERE f.task_id = a.task_id AND f.member = 1) AS flows,
          (SELECT count(*) FROM expedite_assignees ea
            WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind = 'expedite' AND ea.counts = 1) AS sent,
          (SELECT max(coalesce(e.outcome_at, e.intent_at)) FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
@@ -30,13 +30,13 @@ macro_rules! pair_history_columns {
          (SELECT c.chat_id FROM task_chats c WHERE c.task_id = a.task_id) AS chat_id,
          CASE WHEN ?6 THEN (SELECT json_array(ea.kind, coalesce(e.outcome_at, e.intent_at), ea.n, e.outcome, e.feishu_code, e.feishu_msg)
             FROM expedite_assignees ea JOIN expedites e ON e.id = ea.expedite_id
-           WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind IN ('transfer', 'add_assignee') AND ea.counts = 1
+           WHERE ea.task_id = a.task_id AND ea.user_id = a.user_id AND ea.kind IN ", move_kinds!(), " AND ea.counts = 1
            ORDER BY e.id DESC LIMIT 1) END AS moved,
          CASE WHEN ?6 THEN (SELECT json_group_array(e.people) FROM expedites e
-           WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed' AND e.people IS NOT NULL) END AS moved_to,
+           WHERE e.task_id = a.task_id AND e.kind IN ", move_kinds!(), " AND e.outcome <> 'failed' AND e.people IS NOT NULL) END AS moved_to,
          CASE WHEN ?6 THEN (SELECT max(coalesce(e.outcome_at, e.intent_at)) FROM expedites e, json_each(e.people) j
-           WHERE e.task_id = a.task_id AND e.kind IN ('transfer', 'add_assignee') AND e.outcome <> 'failed'
-             AND e.people IS NOT NULL AND j.value = a.user_id) END AS moved_in"
+           WHERE e.task_id = a.task_id AND e.kind IN ", move_kinds!(), " AND e.outcome <> 'failed'
+             AND e.people IS NOT NULL AND j.value = a.user_id) END AS moved_in")
     };
 }
 
