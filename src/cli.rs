@@ -107,6 +107,19 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
     },
+    /// The console's audit trail: sign-ins and sign-outs, sessions ended, silences and away
+    /// windows made or removed — who, when, from where, what.
+    Audit {
+        /// How far back: 7d, 30d.
+        #[arg(long, default_value = "30d", value_name = "DUR")]
+        since: String,
+        /// Only the acts that concern this team.
+        #[arg(long, value_name = "NAME")]
+        team: Option<String>,
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Hold a task (or one assignee of it) from expediting and escalation for a while.
     #[command(subcommand)]
     Silence(SilenceCommand),
@@ -208,6 +221,9 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Away(sub) => commands::away::run(&cli.config, sub).await,
         Command::Digest { name, dry_run } => {
             commands::digest::run(&cli.config, name, dry_run).await
+        }
+        Command::Audit { since, team, json } => {
+            commands::audit::run(&cli.config, &since, team.as_deref(), json).await
         }
         Command::Report {
             since,

@@ -1,6 +1,7 @@
 //! The commands other than `run`: each reads the config, does one thing, and returns its exit
 //! code.
 
+pub mod audit;
 pub mod away;
 pub mod demo;
 pub mod digest;

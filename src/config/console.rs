@@ -151,6 +151,7 @@ impl Validator<'_> {
             token,
             session,
             trusted_proxies,
+            admins: Vec::new(),
         })
     }
 }

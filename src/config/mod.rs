@@ -64,6 +64,8 @@ pub struct Config {
     pub console: Option<ConsoleConfig>,
     /// `[away]`: what happens to the tasks of someone away.
     pub away: AwayConfig,
+    /// `[[teams]]`: who leads or views each team on the console.
+    pub teams: Vec<Team>,
     /// Things that are legal but probably not what the lead meant.
     pub warnings: Vec<String>,
 }
@@ -146,6 +148,9 @@ pub struct ConsoleConfig {
     pub session: Duration,
     /// Proxies whose `X-Forwarded-For` is believed (addresses or networks).
     pub trusted_proxies: Vec<Network>,
+    /// open_ids or emails who see and do everything (empty with no role set: everyone
+    /// admitted is an admin).
+    pub admins: Vec<String>,
 }
 
 /// An address or a network (`10.0.0.0/8`, `::1`).
@@ -260,6 +265,8 @@ pub struct StorageConfig {
     pub retention: Duration,
     /// PostgreSQL only: how long the active instance's lease lasts unrenewed.
     pub lease: Duration,
+    /// How long the audit trail is kept (never shortened by `retention`).
+    pub audit_keep: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -274,6 +281,8 @@ mod console;
 pub use console::CONSOLE_TOKEN_ENV;
 mod schedule;
 pub use schedule::{CronSchedule, Schedule};
+mod teams;
+pub use teams::{Team, names_person};
 mod outputs;
 mod raw;
 pub use raw::ListingMode;

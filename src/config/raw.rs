@@ -35,6 +35,19 @@ pub(super) struct RawConfig {
     pub(super) digests: Vec<Spanned<RawDigest>>,
     pub(super) console: Option<Spanned<RawConsole>>,
     pub(super) away: Option<RawAway>,
+    #[serde(default)]
+    pub(super) teams: Vec<Spanned<RawTeam>>,
+}
+
+/// A `[[teams]]` entry as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTeam {
+    pub(super) name: Spanned<String>,
+    pub(super) leads: Option<Vec<Spanned<String>>>,
+    pub(super) viewers: Option<Vec<Spanned<String>>>,
+    pub(super) members: Option<Vec<Spanned<String>>>,
+    pub(super) may_name: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +70,7 @@ pub(super) struct RawConsole {
     pub(super) accounts_url: Option<Spanned<String>>,
     pub(super) session: Option<HumanDuration>,
     pub(super) trusted_proxies: Option<Vec<Spanned<String>>>,
+    pub(super) admins: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -163,6 +177,12 @@ pub(super) struct RawStorage {
     pub(super) retention: HumanDuration,
     #[serde(default = "default_lease")]
     pub(super) lease: HumanDuration,
+    #[serde(default = "default_audit_keep")]
+    pub(super) audit_keep: HumanDuration,
+}
+
+fn default_audit_keep() -> HumanDuration {
+    HumanDuration(Duration::from_secs(400 * 86_400))
 }
 
 fn default_lease() -> HumanDuration {
@@ -182,6 +202,7 @@ impl Default for RawStorage {
             database: default_database(),
             retention: default_retention(),
             lease: default_lease(),
+            audit_keep: default_audit_keep(),
         }
     }
 }

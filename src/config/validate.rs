@@ -99,10 +99,16 @@ impl Validator<'_> {
             Some(away) => self.away(away)?,
             None => AwayConfig::default(),
         };
-        let console = match raw.console {
+        let admins = raw
+            .console
+            .as_ref()
+            .and_then(|c| c.get_ref().admins.clone());
+        let mut console = match raw.console {
             Some(c) => Some(self.console(c, &mut warnings)?),
             None => None,
         };
+        let teams = self.teams(raw.teams, &users, &mut warnings)?;
+        self.roles(admins, console.as_mut(), &teams)?;
         let rules = self.rules(
             raw.rules,
             &users,
@@ -123,6 +129,7 @@ impl Validator<'_> {
                 database: self.database(raw.storage.database)?,
                 retention: raw.storage.retention.0,
                 lease: self.lease(raw.storage.lease.0)?,
+                audit_keep: raw.storage.audit_keep.0,
             },
             expedite: ExpediteConfig {
                 operator,
@@ -136,6 +143,7 @@ impl Validator<'_> {
             digests,
             console,
             away,
+            teams,
             warnings,
         })
     }

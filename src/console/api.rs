@@ -19,8 +19,8 @@ fn csrf_header(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-csrf-token").and_then(|v| v.to_str().ok())
 }
 
-pub(super) async fn status(State(s): State<Services>, ApiVisitor(_v): ApiVisitor) -> Response {
-    match s.overview().await {
+pub(super) async fn status(State(s): State<Services>, ApiVisitor(v): ApiVisitor) -> Response {
+    match s.overview(&v).await {
         Ok(o) => Json(o).into_response(),
         Err(f) => f.api(),
     }
@@ -28,14 +28,14 @@ pub(super) async fn status(State(s): State<Services>, ApiVisitor(_v): ApiVisitor
 
 pub(super) async fn tasks(
     State(s): State<Services>,
-    ApiVisitor(_v): ApiVisitor,
+    ApiVisitor(v): ApiVisitor,
     query: Result<Query<TaskFilter>, QueryRejection>,
 ) -> Response {
     let Query(f) = match query {
         Ok(q) => q,
         Err(e) => return Failure::BadRequest(e.body_text()).api(),
     };
-    match s.tasks(&f).await {
+    match s.tasks(&v, &f).await {
         Ok(p) => Json(p).into_response(),
         Err(f) => f.api(),
     }
@@ -43,10 +43,10 @@ pub(super) async fn tasks(
 
 pub(super) async fn task(
     State(s): State<Services>,
-    ApiVisitor(_v): ApiVisitor,
+    ApiVisitor(v): ApiVisitor,
     Path(task_id): Path<String>,
 ) -> Response {
-    match s.task(&task_id).await {
+    match s.task(&v, &task_id).await {
         Ok(Some(v)) => Json(v).into_response(),
         Ok(None) => Failure::NotFound(format!("no task {task_id} has been seen")).api(),
         Err(f) => f.api(),
@@ -55,10 +55,10 @@ pub(super) async fn task(
 
 pub(super) async fn silences(
     State(s): State<Services>,
-    ApiVisitor(_v): ApiVisitor,
+    ApiVisitor(v): ApiVisitor,
     Query(q): Query<AllQuery>,
 ) -> Response {
-    match s.silences(q.all()).await {
+    match s.silences(&v, q.all()).await {
         Ok(list) => Json(list).into_response(),
         Err(f) => f.api(),
     }
@@ -194,10 +194,10 @@ pub(super) async fn remove_silence(
 
 pub(super) async fn away(
     State(s): State<Services>,
-    ApiVisitor(_v): ApiVisitor,
+    ApiVisitor(v): ApiVisitor,
     Query(q): Query<AllQuery>,
 ) -> Response {
-    match s.away_windows(q.all()).await {
+    match s.away_windows(&v, q.all()).await {
         Ok(a) => Json(a).into_response(),
         Err(f) => f.api(),
     }

@@ -8,10 +8,12 @@
 //! untrusted: maud escapes them; no page carries an inline script (the CSP forbids it).
 
 mod api;
+mod audit;
 mod auth;
 mod data;
 mod error;
 mod pages;
+mod roles;
 mod serve;
 mod services;
 mod tokens;
@@ -216,6 +218,7 @@ pub(crate) fn router(live: watch::Receiver<Live>) -> Router {
         .route("/away/{id}/remove", post(pages::remove_away))
         .route("/report", get(pages::report))
         .route("/rules", get(pages::rules))
+        .route("/audit", get(pages::audit))
         .route("/api/v1/status", get(api::status))
         .route("/api/v1/tasks", get(api::tasks))
         .route("/api/v1/tasks/{task_id}", get(api::task))

@@ -39,11 +39,12 @@ pub(super) fn layout(title: &str, visitor: Option<&Visitor>, body: Markup) -> Ma
                             a href="/away" { "Away" }
                             a href="/report" { "Report" }
                             a href="/rules" { "Rules" }
+                            a href="/audit" { "Audit" }
                         }
                     }
                     @if let Some(v) = visitor {
                         form.signout method="post" action="/logout" {
-                            span.who { (v.who) }
+                            span.who { (v.who) } " " span.role { "(" (v.role.words()) ")" }
                             @if let Some(csrf) = &v.csrf { input type="hidden" name="csrf" value=(csrf); }
                             button type="submit" { "Sign out" }
                         }

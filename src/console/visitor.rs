@@ -11,6 +11,17 @@ pub(crate) struct Visitor {
     /// The session's CSRF token; `None` for Bearer (no cookie, nothing to forge).
     pub csrf: Option<String>,
     pub(super) session: Option<String>,
+    /// The address the request came from (as `trusted_proxies` lets it be told).
+    pub address: Option<String>,
+    /// What they are, under the config in force at this request.
+    pub role: super::roles::Role,
+}
+
+impl Visitor {
+    /// What this request may see and do.
+    pub(crate) fn scope(&self, config: &crate::config::Config) -> super::roles::Scope {
+        self.role.scope(config)
+    }
 }
 
 impl Visitor {

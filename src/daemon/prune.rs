@@ -31,6 +31,21 @@ async fn prune(engine: &Engine) {
         ),
         Err(e) => tracing::error!("pruning failed: {e}"),
     }
+    // The audit trail: `[storage] audit_keep`, whatever the tasks' retention.
+    let keep = engine.config.storage.audit_keep;
+    let cutoff = chrono::TimeDelta::from_std(keep)
+        .ok()
+        .and_then(|r| engine.clock.now().checked_sub_signed(r))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    match engine.store.prune_audit(cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            entries = n,
+            "pruned {n} audit entries older than {}",
+            crate::domain::opinion::human_duration(keep)
+        ),
+        Err(e) => tracing::error!("pruning the audit trail failed: {e}"),
+    }
     // The console's expired sign-ins and one-time grants: a day after they ended.
     let day_ago = engine.clock.now() - chrono::TimeDelta::days(1);
     if let Err(e) = engine.store.forget_console(day_ago).await {

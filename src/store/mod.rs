@@ -47,10 +47,10 @@ use lease::Leased as _;
 pub use lease::{Election, Lease, LeaseHolder, LeaseSettings};
 pub use lock::{InstanceLock, lock_path};
 pub use model::{
-    Absent, Away, CompleteListing, ExpediteRecord, HoldsNow, Intent, ListedAssignment,
-    ListingFingerprint, MovedRow, NewAway, NewSilence, Outcome, PairQuery, PairScope, PairSort,
-    Session, SessionInfo, Silence, StoredTask, TaskAssignees, TaskRecord, move_record, people_in,
-    people_of,
+    Absent, AuditEntry, Away, CompleteListing, ExpediteRecord, HoldsNow, Intent, ListedAssignment,
+    ListingFingerprint, MovedRow, NewAudit, NewAway, NewSilence, Outcome, PairQuery, PairScope,
+    PairSort, Session, SessionInfo, Silence, StoredTask, TaskAssignees, TaskRecord, move_record,
+    people_in, people_of,
 };
 
 /// This release, as recorded in the databases it writes.
@@ -330,6 +330,12 @@ store_api! {
     fn remember_person(&self, open_id: &str, name: &str, email: Option<&str>, now: DateTime<Utc>) -> ();
     /// Forgets sessions and one-time grants that expired or ended before `before`; how many.
     fn forget_console(&self, before: DateTime<Utc>) -> u64;
+    /// Adds an act to the audit trail, at `now`.
+    fn add_audit(&self, e: &NewAudit<'_>, now: DateTime<Utc>) -> ();
+    /// The audit trail since `since`, newest first.
+    fn audit_since(&self, since: DateTime<Utc>) -> Vec<AuditEntry>;
+    /// Forgets the audit trail older than `before`; how many entries.
+    fn prune_audit(&self, before: DateTime<Utc>) -> u64;
     /// Records a one-time grant: a sign-in link, a sign-in state.
     fn add_grant(&self, hash: &str, kind: &str, who: &str, expires_at: DateTime<Utc>) -> ();
     /// Uses a grant at most once: who made it, if it was unused, unexpired and of `kind`.

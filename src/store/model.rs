@@ -567,6 +567,33 @@ pub struct Session {
     pub token_digest: Option<String>,
 }
 
+/// An act for the audit trail.
+#[derive(Debug, Clone)]
+pub struct NewAudit<'a> {
+    pub who: &'a str,
+    /// The address it came from (`None`: the command line).
+    pub address: Option<&'a str>,
+    /// `sign_in`, `sign_out`, `session_ended`, `silence_added`, `silence_removed`,
+    /// `away_added`, `away_removed`.
+    pub action: &'a str,
+    /// The teams it concerns (a lead sees the entries of their teams).
+    pub teams: &'a [String],
+    /// What, in words.
+    pub detail: &'a str,
+}
+
+/// An entry of the audit trail as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub who: String,
+    pub address: Option<String>,
+    pub action: String,
+    pub teams: Vec<String>,
+    pub detail: String,
+}
+
 /// A session as `console sessions` lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionInfo {

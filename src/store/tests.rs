@@ -878,3 +878,51 @@ fn the_sql_list_of_moves_is_every_kind_that_moves() {
         .collect();
     assert_eq!(move_kinds!(), format!("({})", kinds.join(", ")));
 }
+
+/// The audit trail keeps what it is given, reads back newest first, and its prune forgets only
+/// what is older than the cutoff — never touched by the tasks' prune.
+#[tokio::test]
+async fn the_audit_trail_is_kept_until_its_own_cutoff() {
+    for (_d, s) in stores().await {
+        let now = Clock::system().now();
+        let teams = ["finance".to_owned()];
+        for (days, action) in [(500, "sign_in"), (10, "silence_added"), (0, "away_added")] {
+            let entry = NewAudit {
+                who: "Lead (ou_1)",
+                address: Some("10.0.0.7"),
+                action,
+                teams: &teams,
+                detail: "what",
+            };
+            s.add_audit(&entry, now - chrono::TimeDelta::days(days))
+                .await
+                .unwrap();
+        }
+        let all = s
+            .audit_since(now - chrono::TimeDelta::days(1000))
+            .await
+            .unwrap();
+        let actions: Vec<&str> = all.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["away_added", "silence_added", "sign_in"]);
+        assert_eq!(all[0].teams, teams);
+        assert_eq!(all[0].address.as_deref(), Some("10.0.0.7"));
+        s.prune(now).await.unwrap();
+        assert_eq!(
+            s.audit_since(now - chrono::TimeDelta::days(1000))
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        let pruned = s
+            .prune_audit(now - chrono::TimeDelta::days(400))
+            .await
+            .unwrap();
+        assert_eq!(pruned, 1);
+        let kept = s
+            .audit_since(now - chrono::TimeDelta::days(1000))
+            .await
+            .unwrap();
+        assert_eq!(kept.len(), 2);
+    }
+}

@@ -28,5 +28,6 @@ mod quota;
 mod rules;
 mod secrets;
 mod stop;
+mod teams;
 mod two_hosts;
 mod upgrade;

@@ -78,6 +78,22 @@ pub async fn sessions(path: &Path, end: Option<Option<String>>, json: bool) -> a
                     1
                 }
                 _ => {
+                    if ended > 0 {
+                        let detail = format!(
+                            "{ended} session(s) ended from the command line ({})",
+                            id.as_deref()
+                                .map_or("all".to_owned(), |i| format!("ID {i}"))
+                        );
+                        let who = crate::holds::who_at_cli();
+                        let entry = crate::store::NewAudit {
+                            who: &who,
+                            address: None,
+                            action: "session_ended",
+                            teams: &[],
+                            detail: &detail,
+                        };
+                        store.add_audit(&entry, now).await?;
+                    }
                     eprintln!(
                         "{ended} session(s) ended; those signed in with them must sign in again"
                     );

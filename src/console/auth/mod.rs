@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use super::Console;
 use super::error::Failure;
+use super::roles::Role;
 use super::tokens::{digest, random_token, same};
 use super::views::encode;
 use super::visitor::Visitor;
@@ -163,6 +164,8 @@ pub(super) async fn visitor(
                 who: "token".into(),
                 csrf: None,
                 session: None,
+                address: Some(client(console, headers, peer).to_string()),
+                role: Role::Admin,
             }));
         }
         let ip = client(console, headers, peer);
@@ -191,10 +194,17 @@ pub(super) async fn visitor(
         live.store.end_session(&hash, now()).await?;
         return Ok(None);
     }
+    let role = match s.kind.as_str() {
+        "feishu" => Role::of(config, s.open_id.as_deref(), s.email.as_deref()),
+        // The console's token, and links made with its authority, administer.
+        _ => Role::Admin,
+    };
     Ok(Some(Visitor {
         who: s.who,
         csrf: Some(s.csrf),
         session: Some(hash),
+        address: Some(client(console, headers, peer).to_string()),
+        role,
     }))
 }
 
@@ -281,16 +291,7 @@ fn token_digest(config: &crate::config::Config) -> Result<Option<String>, String
 /// An error: the token cannot be read now, so nothing can be told (the session is kept).
 fn still_admitted(config: &crate::config::Config, s: &Session) -> Result<bool, String> {
     Ok(match s.kind.as_str() {
-        "feishu" => match config.console.as_ref().map(|c| &c.sign_in) {
-            Some(SignIn::Feishu { allow, .. }) => allow.iter().any(|a| {
-                a == "*"
-                    || s.open_id.as_deref() == Some(a.as_str())
-                    || s.email
-                        .as_deref()
-                        .is_some_and(|e| a.eq_ignore_ascii_case(e))
-            }),
-            _ => false,
-        },
+        "feishu" => super::roles::admitted(config, s.open_id.as_deref(), s.email.as_deref()),
         "token" | "link" => s.token_digest == token_digest(config)?,
         _ => false,
     })
@@ -300,6 +301,7 @@ async fn start_session(
     live: &super::Ground,
     person: SessionFor,
     next: &str,
+    address: IpAddr,
 ) -> Result<Response, Failure> {
     let who = person.who.clone();
     let config = &live.config;
@@ -329,8 +331,21 @@ async fn start_session(
         open_id: person.open_id,
         email: person.email,
     };
+    let role = match person.kind {
+        "feishu" => Role::of(config, session.open_id.as_deref(), session.email.as_deref()),
+        _ => Role::Admin,
+    };
     live.store.add_session(&digest(&id), &session, now).await?;
     tracing::info!(who = %who.escape_debug(), "console: signed in");
+    super::audit::record(
+        live,
+        &who,
+        Some(&address.to_string()),
+        "sign_in",
+        &super::audit::teams_of_role(&role),
+        &format!("signed in ({}; {})", person.kind, role.words()),
+    )
+    .await;
     let cookie = format!(
         "{SESSION_COOKIE}={id}; Path=/; Max-Age={}{}",
         console.session.as_secs(),
@@ -370,6 +385,15 @@ pub(super) async fn logout(
     {
         return Failure::from(e).page();
     }
+    super::audit::record(
+        &live,
+        &visitor.who,
+        visitor.address.as_deref(),
+        "sign_out",
+        &super::audit::teams_of_role(&visitor.role),
+        "signed out",
+    )
+    .await;
     let attrs = live.config.console.as_ref().map_or("", cookie_attributes);
     let mut response = Redirect::to("/login").into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Path=/; Max-Age=0{attrs}")) {
@@ -401,6 +425,15 @@ fn peer_of(parts: &axum::http::request::Parts) -> SocketAddr {
         .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0)
 }
 
+/// Signed in, admitted by `allow`, but no role while roles are set: nothing to see.
+fn no_role(v: &Visitor) -> Failure {
+    Failure::Forbidden(format!(
+        "You are signed in as {}, but you have no role on this console: ask its administrator \
+            to add you to [console] admins or to a team's leads or viewers.",
+        v.who
+    ))
+}
+
 impl axum::extract::FromRequestParts<Console> for PageVisitor {
     type Rejection = Response;
 
@@ -409,6 +442,7 @@ impl axum::extract::FromRequestParts<Console> for PageVisitor {
         console: &Console,
     ) -> Result<Self, Response> {
         match visitor(console, &parts.headers, peer_of(parts)).await {
+            Ok(Some(v)) if v.role == Role::Nobody => Err(no_role(&v).page()),
             Ok(Some(v)) => Ok(PageVisitor(v)),
             Ok(None) => {
                 let next = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -427,6 +461,7 @@ impl axum::extract::FromRequestParts<Console> for ApiVisitor {
         console: &Console,
     ) -> Result<Self, Response> {
         match visitor(console, &parts.headers, peer_of(parts)).await {
+            Ok(Some(v)) if v.role == Role::Nobody => Err(no_role(&v).api()),
             Ok(Some(v)) => Ok(ApiVisitor(v)),
             Ok(None) => Err(Failure::Unauthorized.api()),
             Err(f) => Err(f.api()),

@@ -98,7 +98,8 @@ pub(in crate::console) async fn login_with_token(
         tracing::warn!(peer = %ip, "console: a sign-in with a wrong token");
         return failed(&console, ip, back_to_login("token", &next));
     }
-    start_session(&live, SessionFor::by("token", "token".into()), &next)
+    let ip = client(&console, &headers, peer);
+    start_session(&live, SessionFor::by("token", "token".into()), &next, ip)
         .await
         .unwrap_or_else(Failure::page)
 }
@@ -147,9 +148,14 @@ pub(in crate::console) async fn login_with_link(
         return back_to_login("form", &next);
     }
     match live.store.use_grant(&digest(&f.t), "link", now()).await {
-        Ok(Some(who)) => start_session(&live, SessionFor::by("link", who), &next)
-            .await
-            .unwrap_or_else(Failure::page),
+        Ok(Some(who)) => start_session(
+            &live,
+            SessionFor::by("link", who),
+            &next,
+            client(&console, &headers, peer),
+        )
+        .await
+        .unwrap_or_else(Failure::page),
         Ok(None) => failed(
             &console,
             client(&console, &headers, peer),
@@ -295,21 +301,20 @@ pub(in crate::console) async fn feishu_callback(
             );
         }
     };
-    let admitted = allow.iter().any(|a| {
-        a == "*"
-            || *a == person.open_id
-            || person
-                .email
-                .as_deref()
-                .is_some_and(|e| a.eq_ignore_ascii_case(e))
-    });
+    let _ = allow;
+    let admitted = crate::console::roles::admitted(
+        &live.config,
+        Some(&person.open_id),
+        person.email.as_deref(),
+    );
     if !admitted {
         tracing::warn!(open_id = %person.open_id.escape_debug(), "console: signed in with Feishu but not in [console] allow");
         return failed(
             &console,
             ip,
             Failure::Forbidden(format!(
-                "{} ({}) may not use this console; ask its administrator to add your open_id or email to [console] allow",
+                "{} ({}) may not use this console; ask its administrator to add your open_id \
+                    or email to [console] allow, admins, or a team's leads or viewers",
                 person.name, person.open_id
             ))
             .page(),
@@ -334,7 +339,7 @@ pub(in crate::console) async fn feishu_callback(
         open_id: Some(person.open_id),
         email: person.email,
     };
-    let mut response = start_session(&live, person, &next)
+    let mut response = start_session(&live, person, &next, ip)
         .await
         .unwrap_or_else(Failure::page);
     let clear = format!(

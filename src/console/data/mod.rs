@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::error::Failure;
+use super::roles::Scope;
 use super::{Ground, LastCycle};
 use crate::domain::Pair;
 use crate::plan::{self, PlanEntry, PlanStatus};
@@ -194,6 +195,15 @@ pub(crate) struct Index {
 }
 
 impl Index {
+    /// A task's pending assignees, as the index has them.
+    pub(crate) fn assignees_of(&self, task_id: &str) -> Vec<&str> {
+        self.rows
+            .iter()
+            .filter(|r| &*r.task_id == task_id)
+            .map(|r| &*r.user_id)
+            .collect()
+    }
+
     fn fresh_for(&self, live: &Ground) -> bool {
         Arc::ptr_eq(&self.config, &live.config)
             && live
@@ -328,17 +338,6 @@ async fn build_index(live: &Ground) -> Result<Index, Failure> {
         }
         q.offset += CHUNK;
     }
-    let top = |m: HashMap<String, Overdue>, n: usize| {
-        let mut v: Vec<Overdue> = m.into_values().collect();
-        v.sort_by(|a, b| {
-            b.due
-                .cmp(&a.due)
-                .then(b.oldest_age_seconds.cmp(&a.oldest_age_seconds))
-                .then(a.id.cmp(&b.id))
-        });
-        v.truncate(n);
-        v
-    };
     Ok(Index {
         rows,
         counts,
@@ -438,6 +437,7 @@ pub(crate) async fn task_page(
     live: &Ground,
     cache: &Cache,
     f: &TaskFilter,
+    scope: &Scope,
 ) -> Result<TaskPage, Failure> {
     let config = &live.config;
     let assignee = f.assignee().map(|a| {
@@ -501,6 +501,7 @@ pub(crate) async fn task_page(
     let mut hits: Vec<&Row> = ix
         .rows
         .iter()
+        .filter(|r| scope.sees(&r.user_id))
         .filter(|r| r.matches(f.state(), rule))
         .filter(|r| assignee.as_deref().is_none_or(|a| &*r.user_id == a))
         .filter(|r| team_set.as_ref().is_none_or(|t| t.contains(&*r.user_id)))
@@ -539,7 +540,10 @@ pub(crate) async fn task_page(
 }
 
 mod overview;
+mod tally;
 mod task;
+
+use tally::top;
 
 pub(crate) use overview::{Overdue, Overview, overview};
 pub(crate) use task::{TaskView, task_view};

@@ -48,10 +48,15 @@ pub(crate) struct Overdue {
 }
 
 /// How long an overview's counts are kept before they are read again.
-pub(crate) async fn overview(live: &Ground, cache: &Cache) -> Result<Overview, Failure> {
+pub(crate) async fn overview(
+    live: &Ground,
+    cache: &Cache,
+    scope: &Scope,
+) -> Result<Overview, Failure> {
     let config = &live.config;
     let store = &live.store;
     let ix = index(live, cache).await?;
+    let tally = ix.tally(scope);
     let now = live.clock.now();
     let lease = store
         .lease_holder(&config.feishu.app_id)
@@ -84,10 +89,10 @@ pub(crate) async fn overview(live: &Ground, cache: &Cache) -> Result<Overview, F
         last_cycle: live.last_cycle.clone(),
         next_tick,
         quota_hold_until: live.quota_hold,
-        pending_pairs: ix.rows.len() as u64,
-        counts: ix.counts.clone(),
-        assignees: ix.assignees.clone(),
-        rules: ix.rules.clone(),
+        pending_pairs: tally.pairs,
+        counts: tally.counts,
+        assignees: tally.assignees,
+        rules: tally.rules,
         computed_at: ix.computed_at,
     })
 }

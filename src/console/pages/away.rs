@@ -9,11 +9,23 @@ pub(in crate::console) async fn away(
 ) -> Response {
     let live = &s.ground;
     let now = live.clock.now();
-    let list = match s.away_windows(q.all()).await {
+    let list = match s.away_windows(&v, q.all()).await {
         Ok(l) => l,
         Err(f) => return f.page(),
     };
     let config = &live.config;
+    let scope = s.scope(&v);
+    // Whom this visitor may mark away, and name as a deputy.
+    let mine: Vec<&crate::config::User> = config
+        .users
+        .iter()
+        .filter(|u| scope.acts_for(&u.id))
+        .collect();
+    let deputies: Vec<&crate::config::User> = config
+        .users
+        .iter()
+        .filter(|u| scope.may_name(&u.id))
+        .collect();
     let name = |id: &str| {
         config
             .users
@@ -54,21 +66,23 @@ pub(in crate::console) async fn away(
                     }
                 } }
             }
+            @if !mine.is_empty() {
             h2 { "Mark someone away" }
             form.silence method="post" action="/away" {
                 (csrf_field(&v))
                 label { "Who " select name="user_id" {
-                    @for u in &config.users { option value=(u.id) { (u.display_name()) } }
+                    @for u in &mine { option value=(u.id) { (u.display_name()) } }
                 } }
                 label { "From " input type="text" name="from" placeholder="now, or YYYY-MM-DD"; }
                 label { "For " input type="text" name="for" placeholder="3d, 2w"; }
                 label { "or until " input type="text" name="until" placeholder="YYYY-MM-DD"; }
                 label { "Deputy " select name="deputy" {
                     option value="" { "none" }
-                    @for u in &config.users { option value=(u.id) { (u.display_name()) } }
+                    @for u in &deputies { option value=(u.id) { (u.display_name()) } }
                 } }
                 label { "Reason " input type="text" name="reason" maxlength="500"; }
                 button type="submit" { "Save" }
+            }
             }
         },
     )

@@ -16,11 +16,13 @@ use super::views::{csrf_field, encode, local, page};
 use crate::domain::opinion::human_duration;
 use crate::store::Silence;
 
+mod audit;
 mod away;
 mod report;
 mod silences;
 mod tasks;
 
+pub(super) use audit::audit;
 pub(super) use away::{add_away, away, remove_away};
 pub(super) use report::report;
 pub(super) use silences::{AllQuery, CsrfForm, remove_silence, silences};
@@ -32,7 +34,7 @@ pub(super) async fn not_found() -> Response {
 
 pub(super) async fn overview(State(s): State<Services>, PageVisitor(v): PageVisitor) -> Response {
     let live = &s.ground;
-    let o = match s.overview().await {
+    let o = match s.overview(&v).await {
         Ok(o) => o,
         Err(f) => return f.page(),
     };
@@ -96,7 +98,7 @@ pub(super) async fn overview(State(s): State<Services>, PageVisitor(v): PageVisi
 
 pub(super) async fn rules(State(s): State<Services>, PageVisitor(v): PageVisitor) -> Response {
     let live = &s.ground;
-    let o = match s.overview().await {
+    let o = match s.overview(&v).await {
         Ok(o) => o,
         Err(f) => return f.page(),
     };

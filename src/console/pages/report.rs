@@ -20,7 +20,7 @@ pub(in crate::console) async fn report(
         .filter(|s| !s.is_empty())
         .unwrap_or("30d");
     let body = match s
-        .report(since_text, q.by.as_deref().unwrap_or("rule"))
+        .report(&v, since_text, q.by.as_deref().unwrap_or("rule"))
         .await
     {
         Ok(body) => body,

@@ -20,7 +20,7 @@ pub(in crate::console) async fn silences(
 ) -> Response {
     let live = &s.ground;
     let now = live.clock.now();
-    let list: Vec<Silence> = match s.silences(q.all()).await {
+    let list: Vec<Silence> = match s.silences(&v, q.all()).await {
         Ok(l) => l,
         Err(f) => return f.page(),
     };

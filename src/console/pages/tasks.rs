@@ -35,15 +35,19 @@ pub(in crate::console) async fn tasks(
 ) -> Response {
     let live = &s.ground;
     let config = &live.config;
-    let p = match s.tasks(&f).await {
+    let p = match s.tasks(&v, &f).await {
         Ok(p) => p,
         Err(e) => return e.page(),
     };
+    let scope = s.scope(&v);
     let mut teams: Vec<&str> = config
         .users
         .iter()
         .filter_map(|u| u.team.as_deref())
+        .filter(|t| scope.sees_team(t))
         .collect();
+    let people: Vec<&crate::config::User> =
+        config.users.iter().filter(|u| scope.sees(&u.id)).collect();
     teams.sort();
     teams.dedup();
     let shown_to = (p.offset + p.entries.len() as i64) as u64;
@@ -54,7 +58,11 @@ pub(in crate::console) async fn tasks(
             form.filters method="get" action="/tasks" {
                 label { "Assignee " select name="assignee" {
                     option value="" { "anyone" }
-                    @for u in &config.users { option value=(u.id) selected[f.assignee() == Some(u.id.as_str())] { (u.display_name()) } }
+                    @for u in &people {
+                        option value=(u.id) selected[f.assignee() == Some(u.id.as_str())] {
+                            (u.display_name())
+                        }
+                    }
                 } }
                 label { "Team " select name="team" {
                     option value="" { "any" }
@@ -115,7 +123,7 @@ pub(in crate::console) async fn task(
     Path(task_id): Path<String>,
 ) -> Response {
     let live = &s.ground;
-    let view = match s.task(&task_id).await {
+    let view = match s.task(&v, &task_id).await {
         Ok(Some(view)) => view,
         Ok(None) => return Failure::NotFound(format!("no task {task_id} has been seen")).page(),
         Err(f) => return f.page(),

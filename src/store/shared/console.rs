@@ -333,4 +333,68 @@ in_both! {
         .await
         .map_err(self.err("use a sign-in grant"))
     }
+
+    /// Adds an act to the audit trail.
+    pub(in crate::store) async fn add_audit(
+        &self,
+        e: &crate::store::NewAudit<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let teams = serde_json::to_string(e.teams).unwrap_or_else(|_| "[]".into());
+        sqlx::query(
+            "INSERT INTO audit (at, who, address, action, teams, detail)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(ms(now))
+        .bind(e.who)
+        .bind(e.address)
+        .bind(e.action)
+        .bind(teams)
+        .bind(e.detail)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err("record an act in the audit trail"))?;
+        Ok(())
+    }
+
+    /// The audit trail since `since`, newest first.
+    pub(in crate::store) async fn audit_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::store::AuditEntry>, StoreError> {
+        type Row = (i64, i64, String, Option<String>, String, String, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, at, who, address, action, teams, detail FROM audit
+             WHERE at >= $1 ORDER BY at DESC, id DESC",
+        )
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("read the audit trail"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, at, who, address, action, teams, detail)| crate::store::AuditEntry {
+                id,
+                at: from_ms(at),
+                who,
+                address,
+                action,
+                teams: serde_json::from_str(&teams).unwrap_or_default(),
+                detail,
+            })
+            .collect())
+    }
+
+    /// Forgets the audit trail older than `before`.
+    pub(in crate::store) async fn prune_audit(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM audit WHERE at < $1")
+            .bind(ms(before))
+            .execute(&self.pool)
+            .await
+            .map_err(self.err("prune the audit trail"))?;
+        Ok(done.rows_affected())
+    }
 }
