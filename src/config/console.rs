@@ -72,13 +72,6 @@ impl Validator<'_> {
                     .map(|a| a.into_inner().trim().to_owned())
                     .filter(|a| !a.is_empty())
                     .collect();
-                if allow.is_empty() {
-                    return Err(self.err(
-                        "console.allow",
-                        Some(span.clone()),
-                        "sign_in = \"feishu\" needs allow: the open_ids or emails who may sign in, or [\"*\"] for anyone the app admits; with none nobody could sign in",
-                    ));
-                }
                 if public_url.is_none() {
                     return Err(self.err(
                         "console.public_url",

@@ -147,6 +147,19 @@ impl Validator<'_> {
                     says who someone is",
             ));
         }
+        if let SignIn::Feishu { allow, .. } = &console.sign_in
+            && allow.is_empty()
+            && admins.is_empty()
+            && !roles
+        {
+            return Err(self.err(
+                "console.allow",
+                None,
+                "sign_in = \"feishu\" needs allow (or admins, or a team's leads or viewers): the \
+                    open_ids or emails who may sign in, or [\"*\"] for anyone the app admits; with \
+                    none nobody could sign in",
+            ));
+        }
         if roles && admins.is_empty() {
             return Err(self.err(
                 "console.admins",

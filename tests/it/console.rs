@@ -792,6 +792,61 @@ async fn a_lead_in_a_browser_signs_in_silences_a_task_removes_it_and_signs_out()
     eprintln!("screenshots in {}", screenshot_dir().display());
 }
 
+both_backends! {
+    /// A lead of one team signs in with Feishu in a real browser and finds only their team's tasks.
+    #[tokio::test]
+    async fn a_team_lead_in_a_browser_finds_only_their_teams_tasks() {
+        use fantoccini::Locator;
+        let env = TestEnv::new().await;
+        env.add(FakeTask::new("t-old", &["u1"], 50 * HOUR).label("报销 old", "Expense old"));
+        env.add(FakeTask::new("t-ops", &["u3"], 2 * HOUR).label("采购", "Purchase"));
+        let run = env.run(&["once"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let text = std::fs::read_to_string(&env.config_path).unwrap();
+        std::fs::write(&env.config_path, format!(
+            "{text}\n[console]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}/\"\nsign_in = \"feishu\"\naccounts_url = \"{}\"\nallow = []\nadmins = [\"ou_admin\"]\n\n[[teams]]\nname = \"finance\"\nleads = [\"ou_fin\"]\n",
+            env.fake.url()
+        )).unwrap();
+        let daemon = Daemon::start(&env, &[]);
+        wait_for_console(port).await;
+        env.fake.sign_in_as(Some(FakePerson {
+            open_id: "ou_fin".into(),
+            name: "Finance Lead".into(),
+            email: None,
+            barred: false,
+        }));
+        let driver = chromedriver().await;
+        let b = webdriver(&driver).await;
+        b.goto(&url(port, "/tasks")).await.unwrap();
+        b.find(Locator::Css("a.button[href^='/login/feishu']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.wait()
+            .for_element(Locator::Css("table.tasks"))
+            .await
+            .unwrap();
+        assert_eq!(b.current_url().await.unwrap().path(), "/tasks");
+        let page = b.source().await.unwrap();
+        assert!(page.contains("Finance Lead") && page.contains("lead of finance"), "{page}");
+        assert!(page.contains("t-old"), "{page}");
+        assert!(!page.contains("t-ops") && !page.contains("采购"), "another team's task: {page}");
+        std::fs::write(
+            screenshot_dir().join("tasks-of-a-lead.png"),
+            b.screenshot().await.unwrap(),
+        )
+        .unwrap();
+        b.close().await.unwrap();
+        daemon.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn on_a_pair_the_standby_says_so_names_the_active_one_and_writes_to_the_shared_database() {
     let env = TestEnv::new_postgres().await;
