@@ -2,7 +2,8 @@
 //! tracked tasks (1,000 users × 100, a fifth reminded, a daily cap on), served by the release
 //! binary's `run`. Each path is asked once cold, then five times; the table gives the first,
 //! the median and the slowest answer. Run with `cargo bench --bench console` (`-- 20000` for
-//! another size).
+//! another size). With `-- lead` the users are in 20 teams and the pages are asked by the lead
+//! of one of them, signed in with Feishu (the fake plays Feishu's accounts): what a lead waits.
 
 #![allow(clippy::disallowed_methods)]
 
@@ -17,17 +18,48 @@ use expediter::store::{Database, Intent, ListedAssignment, NewSilence, Outcome, 
 const TOKEN: &str = "bench-console-token";
 const USERS: usize = 1_000;
 
-fn config(dir: &std::path::Path, port: u16) -> String {
+/// The 20 teams of `-- lead`, and the lead who asks.
+const TEAMS: usize = 20;
+const LEAD: &str = "ou_lead07";
+
+/// A user's team: finance and ops, or (`lead`) one of 20.
+fn team_of(u: usize, lead: bool) -> String {
+    match (lead, u % 2) {
+        (true, _) => format!("team{:02}", u % TEAMS),
+        (false, 0) => "finance".into(),
+        (false, _) => "ops".into(),
+    }
+}
+
+fn config(dir: &std::path::Path, port: u16, feishu: Option<&str>) -> String {
+    let lead = feishu.is_some();
     let mut users = String::new();
     for u in 0..USERS {
         users.push_str(&format!(
             "[[users]]\nid = \"u{u:04}\"\nname = \"User {u}\"\nteam = \"{}\"\n",
-            if u % 2 == 0 { "finance" } else { "ops" }
+            team_of(u, lead)
         ));
     }
+    let (base_url, console) = match feishu {
+        None => ("http://127.0.0.1:9".to_owned(), String::new()),
+        Some(url) => {
+            let mut teams = String::new();
+            for t in 0..TEAMS {
+                teams.push_str(&format!(
+                    "\n[[teams]]\nname = \"team{t:02}\"\nleads = [\"ou_lead{t:02}\"]\n"
+                ));
+            }
+            (
+                url.to_owned(),
+                format!(
+                    "public_url = \"http://127.0.0.1:{port}\"\nsign_in = \"feishu\"\naccounts_url = \"{url}\"\nallow = []\nadmins = [\"ou_admin\"]\n{teams}"
+                ),
+            )
+        }
+    };
     format!(
         r#"[feishu]
-base_url = "http://127.0.0.1:9"
+base_url = "{base_url}"
 app_id = "cli_bench"
 app_secret = "bench-secret"
 
@@ -45,7 +77,7 @@ max_per_user_per_day = 3
 {users}
 [[rules]]
 name = "finance"
-teams = ["finance"]
+teams = ["{first_team}"]
 after = "24h"
 repeat = "12h"
 max_times = 3
@@ -61,8 +93,9 @@ after = "48h"
 [console]
 listen = "127.0.0.1:{port}"
 token = "{TOKEN}"
-"#,
-        db = dir.join("e.db").display()
+{console}"#,
+        db = dir.join("e.db").display(),
+        first_team = team_of(0, lead),
     )
 }
 
@@ -145,7 +178,35 @@ async fn seed(db: &Database, tasks: usize) {
     store.close().await;
 }
 
+/// Signs the lead in as a browser would: our redirect, the fake's accounts page, our callback.
+async fn lead_session(port: u16) -> String {
+    let c = expediter::feishu::client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let r = c
+        .get(format!("http://127.0.0.1:{port}/login/feishu?next=/"))
+        .send()
+        .await
+        .unwrap();
+    let state = r.headers()["set-cookie"].to_str().unwrap();
+    let state = state.split(';').next().unwrap().to_owned();
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = c.get(&to).send().await.unwrap();
+    let back = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = c.get(&back).header("cookie", &state).send().await.unwrap();
+    assert_eq!(r.status(), 303, "the lead's sign-in");
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("expediter_session="))
+        .expect("a session")
+}
+
 fn main() {
+    let lead = std::env::args().any(|a| a == "lead");
     let tasks: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
@@ -159,12 +220,28 @@ fn main() {
         l.local_addr().unwrap().port()
     };
     let config_path = dir.path().join("config.toml");
-    std::fs::write(&config_path, config(dir.path(), port)).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
+    let fake = lead.then(|| {
+        let fake = rt
+            .block_on(expediter::fake::FakeFeishu::start(
+                "cli_bench",
+                "bench-secret",
+            ))
+            .unwrap();
+        fake.sign_in_as(Some(expediter::fake::FakePerson {
+            open_id: LEAD.into(),
+            name: "The lead of team07".into(),
+            email: None,
+            barred: false,
+        }));
+        fake
+    });
+    let feishu = fake.as_ref().map(|f| f.url());
+    std::fs::write(&config_path, config(dir.path(), port, feishu.as_deref())).unwrap();
     let started = Instant::now();
     rt.block_on(seed(&Database::Sqlite(dir.path().join("e.db")), tasks));
     eprintln!(
@@ -179,6 +256,21 @@ fn main() {
         .stdin(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    let lead_paths = [
+        "/",
+        "/api/v1/status",
+        "/tasks",
+        "/api/v1/tasks",
+        "/tasks?sort=newest&offset=2000",
+        "/tasks?q=%E5%B7%AE%E6%97%85%E8%B4%B9%2042",
+        "/tasks?state=due",
+        "/tasks/t000007",
+        "/silences",
+        "/away",
+        "/report",
+        "/rules",
+        "/audit",
+    ];
     let paths = [
         "/healthz",
         "/",
@@ -214,17 +306,23 @@ fn main() {
             assert!(Instant::now() < deadline, "the console never answered");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let session = if lead {
+            Some(lead_session(port).await)
+        } else {
+            None
+        };
+        let paths: &[&str] = if lead { &lead_paths } else { &paths };
         let mut rows = Vec::new();
-        for path in paths {
+        for &path in paths {
             let mut times = Vec::new();
             for _ in 0..6 {
                 let t = Instant::now();
-                let r = c
-                    .get(format!("http://127.0.0.1:{port}{path}"))
-                    .bearer_auth(TOKEN)
-                    .send()
-                    .await
-                    .unwrap();
+                let ask = c.get(format!("http://127.0.0.1:{port}{path}"));
+                let ask = match &session {
+                    Some(cookie) => ask.header("cookie", cookie),
+                    None => ask.bearer_auth(TOKEN),
+                };
+                let r = ask.send().await.unwrap();
                 let status = r.status();
                 let bytes = r.bytes().await.unwrap().len();
                 times.push(t.elapsed());
@@ -244,7 +342,12 @@ fn main() {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
-    println!("\n{tasks} tracked tasks, {USERS} users (SQLite, release build)\n");
+    let who = if lead {
+        format!(" in {TEAMS} teams, asked by the lead of one ({LEAD})")
+    } else {
+        String::new()
+    };
+    println!("\n{tasks} tracked tasks, {USERS} users{who} (SQLite, release build)\n");
     println!("| path | first | median of 5 | slowest of 5 |");
     println!("|---|---|---|---|");
     for (path, first, median, max) in rows {

@@ -36,6 +36,7 @@ impl Validator<'_> {
         let text = p.into_inner();
         let text = text.trim();
         if text.is_empty()
+            || text == "*"
             || text
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control() || c == ',')

@@ -74,8 +74,15 @@ impl Services {
         task_id: &str,
     ) -> Result<Option<TaskView>, Failure> {
         let scope = self.scope(v);
+        // Theirs while one of its pending assignees is, or while it is pending and was moved
+        // away from one of theirs (read-only, until it finishes).
         Ok(data::task_view(&self.ground, task_id).await?.filter(|t| {
-            scope.is_all() || t.record.assignments.iter().any(|a| scope.sees(&a.user_id))
+            let r = &t.record;
+            scope.is_all()
+                || r.assignments.iter().any(|a| {
+                    scope.sees(&a.user_id)
+                        && (a.finished_at.is_none() || (a.moved_away && r.finished_at.is_none()))
+                })
         }))
     }
 
@@ -215,23 +222,22 @@ impl Services {
         if scope.is_all() {
             return Ok(());
         }
+        let ix = data::index(&self.ground, &self.cache).await?;
+        let assignees = ix.assignees_of(task_id);
         let theirs = match user {
-            Some(u) => scope.acts_for(u),
-            None => {
-                let ix = data::index(&self.ground, &self.cache).await?;
-                let assignees = ix.assignees_of(task_id);
-                !assignees.is_empty() && assignees.iter().all(|u| scope.acts_for(u))
-            }
+            Some(u) => scope.acts_for(u) && assignees.contains(&u),
+            None => !assignees.is_empty() && assignees.iter().all(|u| scope.acts_for(u)),
         };
         if theirs {
             Ok(())
         } else {
             Err(Failure::Forbidden(match user {
-                Some(u) => format!("{u} is not in a team you lead: you may not silence them"),
-                None => format!(
-                    "not every assignee of task {task_id} is in a team you lead: silence your \
-                        team's assignees one by one"
-                ),
+                Some(_) => "you may silence only your own team's assignees of the tasks you see \
+                    (a team you lead)"
+                    .into(),
+                None => "a whole task is silenced only by a lead of every one of its assignees: \
+                    silence your team's assignees one by one"
+                    .into(),
             }))
         }
     }
@@ -282,10 +288,19 @@ impl Services {
             duration,
             until,
         };
+        // Out of scope first, in words that name nothing of another team: the checks below
+        // would say who else holds a task, or which people are watched.
+        let scope = self.scope(v);
+        self.may_silence(
+            &scope,
+            task_id.trim(),
+            user.map(str::trim).filter(|u| !u.is_empty()),
+        )
+        .await?;
         let checked = check_new(&live.config, store, &request, Names::Api, now)
             .await?
             .map_err(|r| Failure::BadField(r.field.into(), r.message))?;
-        self.may_silence(&self.scope(v), &checked.task, checked.user.as_deref())
+        self.may_silence(&scope, &checked.task, checked.user.as_deref())
             .await?;
         let reason: String = reason.trim().chars().take(500).collect();
         let id = store
@@ -340,20 +355,23 @@ impl Services {
             from,
             deputy,
         };
+        let scope = self.scope(v);
+        let refused =
+            || Failure::Forbidden("you may mark away only the people of a team you lead".into());
+        if !scope.acts_for(user.trim()) {
+            return Err(refused());
+        }
         let (user, from, until, deputy) = check_new(&live.config, &req, Names::Api, now)
             .map_err(|(field, message)| Failure::BadField(field.into(), message))?;
-        let scope = self.scope(v);
         if !scope.acts_for(&user) {
-            return Err(Failure::Forbidden(format!(
-                "{user} is not in a team you lead: you may not mark them away"
-            )));
+            return Err(refused());
         }
         if let Some(d) = deputy.as_deref()
             && !scope.may_name(d)
         {
-            return Err(Failure::Forbidden(format!(
-                "{d} is neither in a team you lead nor in its may_name: not a deputy you may name"
-            )));
+            return Err(Failure::Forbidden(
+                "a deputy is one of your team's people or one its may_name lists".into(),
+            ));
         }
         let reason: String = reason.trim().chars().take(500).collect();
         let id = live
@@ -396,10 +414,9 @@ impl Services {
                 return Err(Failure::NotFound(format!("no away window {id}")));
             };
             if !scope.acts_for(&a.user_id) {
-                return Err(Failure::Forbidden(format!(
-                    "{} is not in a team you lead: you may not end their away window",
-                    a.user_id
-                )));
+                return Err(Failure::Forbidden(
+                    "you may end the away windows of a team you lead only".into(),
+                ));
             }
         }
         let live = &self.ground;

@@ -192,6 +192,15 @@ pub(super) async fn visitor(
         tracing::info!(who = %s.who.escape_debug(), kind = %s.kind,
             "console: a session the current config no longer admits was ended");
         live.store.end_session(&hash, now()).await?;
+        super::audit::record(
+            &live,
+            &s.who,
+            Some(&client(console, headers, peer).to_string()),
+            "session_ended",
+            &[],
+            "ended: the config in force no longer admits them",
+        )
+        .await;
         return Ok(None);
     }
     let role = match s.kind.as_str() {

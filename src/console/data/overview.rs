@@ -82,11 +82,23 @@ pub(crate) async fn overview(
         }),
         computed_at: local(ix.computed_at),
     };
+    // How the last cycle went, in counts over every team: a team's visitor sees when and
+    // whether it went well.
+    let mut display = display;
+    let mut last_cycle = live.last_cycle.clone();
+    if !scope.is_all() {
+        if let Some(c) = last_cycle.as_mut() {
+            c.summary = String::new();
+        }
+        display.last_cycle = last_cycle
+            .as_ref()
+            .map(|c| format!("{} — {}", local(c.at), if c.ok { "ok" } else { "FAILED" }));
+    }
     Ok(Overview {
         display,
         role: if store.acting() { "active" } else { "standby" },
         lease,
-        last_cycle: live.last_cycle.clone(),
+        last_cycle,
         next_tick,
         quota_hold_until: live.quota_hold,
         pending_pairs: tally.pairs,

@@ -57,7 +57,7 @@ pub(in crate::console) async fn away(
                         td { (a.reason) }
                         td { (a.created_by) }
                         td { @if let Some(at) = a.ended_at { (local(live, at)) " by " (a.ended_by.as_deref().unwrap_or("someone")) } @else if !open { "over" } }
-                        td { @if open {
+                        td { @if open && scope.acts_for(&a.user_id) {
                             form method="post" action={ "/away/" (a.id) "/remove" } {
                                 (csrf_field(&v))
                                 button type="submit" { "Remove" }

@@ -103,7 +103,13 @@ pub(super) async fn rules(State(s): State<Services>, PageVisitor(v): PageVisitor
         Err(f) => return f.page(),
     };
     let now = live.clock.now();
-    let words = crate::commands::describe_config(&live.config, now);
+    // The config in words names every team's people: an admin's to read.
+    let scoped = !s.scope(&v).is_all();
+    let words = if scoped {
+        String::new()
+    } else {
+        crate::commands::describe_config(&live.config, now)
+    };
     page(
         "Rules",
         &v,
@@ -120,8 +126,10 @@ pub(super) async fn rules(State(s): State<Services>, PageVisitor(v): PageVisitor
                     }
                 }
             }
-            h2 { "The rules in plain words" }
-            pre.check { (words) }
+            @if !scoped {
+                h2 { "The rules in plain words" }
+                pre.check { (words) }
+            }
         },
     )
 }

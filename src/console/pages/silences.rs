@@ -25,6 +25,7 @@ pub(in crate::console) async fn silences(
         Err(f) => return f.page(),
     };
     let config = &live.config;
+    let scope = s.scope(&v);
     let name = |id: &str| {
         config
             .users
@@ -49,7 +50,7 @@ pub(in crate::console) async fn silences(
                         td { (s.reason) }
                         td { (s.created_by) ", " (local(live, s.created_at)) }
                         td { @if let Some(at) = s.ended_at { (local(live, at)) " by " (s.ended_by.as_deref().unwrap_or("someone")) } @else if !active { "ran out" } }
-                        td { @if active {
+                        td { @if active && s.user_id.as_deref().map_or(scope.is_all(), |u| scope.acts_for(u)) {
                             form method="post" action={ "/silences/" (s.id) "/remove" } {
                                 (csrf_field(&v))
                                 button type="submit" { "Remove" }

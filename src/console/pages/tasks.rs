@@ -130,6 +130,21 @@ pub(in crate::console) async fn task(
     };
     let r = &view.record;
     let config = &live.config;
+    // Whom this visitor may silence here: their team's pending assignees; every assignee at
+    // once only when each is theirs.
+    let scope = s.scope(&v);
+    let pending: Vec<&str> = r
+        .assignments
+        .iter()
+        .filter(|a| a.finished_at.is_none())
+        .map(|a| a.user_id.as_str())
+        .collect();
+    let theirs: Vec<&str> = pending
+        .iter()
+        .copied()
+        .filter(|u| scope.acts_for(u))
+        .collect();
+    let whole = !pending.is_empty() && theirs.len() == pending.len();
     let name = |id: &str| {
         config
             .users
@@ -191,13 +206,13 @@ pub(in crate::console) async fn task(
                 }
                 @if let Some(t) = r.finished_at { li { (local(live, t)) @if r.moved_away { " — moved away (no watched user has it; not known to be done)" } @else { " — finished" } } }
             }
-            @if r.finished_at.is_none() {
+            @if r.finished_at.is_none() && !theirs.is_empty() {
                 h2 { "Silence it" }
                 form.silence method="post" action={ "/tasks/" (encode(&r.task_id)) "/silence" } {
                     (csrf_field(&v))
                     label { "Who " select name="user_id" {
-                        option value="" { "every assignee" }
-                        @for a in r.assignments.iter().filter(|a| a.finished_at.is_none()) { option value=(a.user_id) { (name(&a.user_id)) } }
+                        @if whole { option value="" { "every assignee" } }
+                        @for u in &theirs { option value=(u) { (name(u)) } }
                     } }
                     label { "For " input type="text" name="for" placeholder="8h, 3d"; }
                     label { "or until " input type="text" name="until" placeholder="YYYY-MM-DD"; }
