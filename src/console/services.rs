@@ -74,14 +74,15 @@ impl Services {
         task_id: &str,
     ) -> Result<Option<TaskView>, Failure> {
         let scope = self.scope(v);
-        // Theirs while one of its pending assignees is, or while it is pending and was moved
-        // away from one of theirs (read-only, until it finishes).
+        // Theirs while one of its pending assignees is, or after it was moved away from one of
+        // theirs, until it is known to be done (read-only).
         Ok(data::task_view(&self.ground, task_id).await?.filter(|t| {
             let r = &t.record;
             scope.is_all()
                 || r.assignments.iter().any(|a| {
                     scope.sees(&a.user_id)
-                        && (a.finished_at.is_none() || (a.moved_away && r.finished_at.is_none()))
+                        && (a.finished_at.is_none()
+                            || (a.moved_away && (r.finished_at.is_none() || r.moved_away)))
                 })
         }))
     }

@@ -297,3 +297,36 @@ both_backends! {
         assert_eq!(c.code, 0, "{}", c.all());
     }
 }
+
+both_backends! {
+    /// A task moved from a team's user to someone no team watches stays the team's to read, as
+    /// moved away; another team's lead still finds nothing.
+    #[tokio::test]
+    async fn a_task_moved_away_stays_visible_to_its_old_team() {
+        let env = TestEnv::new().await;
+        env.write_config(
+            "",
+            "[away]\ndeputy_action = \"transfer\"\n\n[[rules]]\nname = \"chase\"\nafter = \"24h\"\nrepeat = \"12h\"\nmax_times = 10\n",
+        );
+        env.add(FakeTask::new("t1", &["u1"], 30 * HOUR));
+        let run = env.run(&["away", "add", "--user", "u1", "--for", "3d", "--deputy", "9001"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        for _ in 0..3 {
+            assert_eq!(env.run(&["once"]).await.code, 0);
+        }
+        assert_eq!(env.fake.moves().len(), 1);
+        let extra = roles(&env, "");
+        let port = with_console(&env, &extra);
+        let daemon = Daemon::start(&env, &[]);
+        wait_for_console(port).await;
+        let fin = feishu_session(&env, port, "ou_fin", None).await;
+        let task = json_of(get(port, "/api/v1/tasks/t1", &fin).await).await;
+        assert_eq!(task["moved_away"], true, "{task}");
+        let page = get(port, "/tasks/t1", &fin).await.text().await.unwrap();
+        assert!(page.contains("moved away"), "{page}");
+        assert!(!page.contains("Silence it"), "read-only: {page}");
+        let ops = feishu_session(&env, port, "ou_ops", None).await;
+        assert_eq!(get(port, "/api/v1/tasks/t1", &ops).await.status(), 404);
+        daemon.stop().await;
+    }
+}

@@ -1,8 +1,8 @@
 //! Releases a user can tell apart and upgrade to: the version names the commit, `migrate`
 //! upgrades and sends nothing, an older release on a newer database says which release wrote
-//! it, and a database and config written by the release before run under this one. (The
-//! release-0.1.0 fixture is a SQLite file: its two tests are SQLite only; the migrations are
-//! tested on both backends elsewhere.)
+//! it, and a database and config written by the releases before run under this one. (The
+//! release fixtures are SQLite files: their tests are SQLite only; the migrations are tested on
+//! both backends elsewhere.)
 
 use crate::helpers::*;
 
@@ -56,21 +56,31 @@ after_times = 1
 add_assignee = ["u3", "9001"]
 "#;
 
-/// The fixture's database, written by release 0.1.0 (see `make_the_release_0_1_0_fixture`).
+/// The fixtures' databases, written by releases 0.1.0 and 0.2.0 (see `make_a_release_fixture`).
 const FIXTURE_DB: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/release-0.1.0.db"
 );
+const FIXTURE_DB_0_2_0: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/release-0.2.0.db"
+);
 
-/// Makes `tests/fixtures/release-0.1.0.db` with the binary of release 0.1.0 (a build of its
-/// commit, named by `EXPEDITER_OLD_BINARY`): t1 (u1) and t2 (u2) reminded once and then given u3
-/// and 9001 beside their assignee, t3 silenced for 90 years, u2 away for 90 years with deputy
-/// u3. Run by hand when the release before changes: `EXPEDITER_OLD_BINARY=… cargo test --test it
-/// make_the_release_0_1_0_fixture -- --ignored`.
+/// Makes `tests/fixtures/release-VERSION.db` with the binary of an earlier release (a build of
+/// its commit, named by `EXPEDITER_OLD_BINARY`; `EXPEDITER_OLD_VERSION` its version): t1 (u1)
+/// and t2 (u2) reminded once and then given u3 and 9001 beside their assignee, t3 silenced for
+/// 90 years, u2 away for 90 years with deputy u3. Run by hand when a release is made:
+/// `EXPEDITER_OLD_BINARY=… EXPEDITER_OLD_VERSION=0.2.0 cargo test --test it
+/// make_a_release_fixture -- --ignored`.
 #[tokio::test]
-#[ignore = "writes the fixture with an older release's binary"]
-async fn make_the_release_0_1_0_fixture() {
+#[ignore = "writes a fixture with an older release's binary"]
+async fn make_a_release_fixture() {
     let old = std::env::var("EXPEDITER_OLD_BINARY").expect("EXPEDITER_OLD_BINARY");
+    let version = std::env::var("EXPEDITER_OLD_VERSION").expect("EXPEDITER_OLD_VERSION");
+    let fixture = format!(
+        "{}/tests/fixtures/release-{version}.db",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let env = TestEnv::new().await;
     env.write_config("", FIXTURE_RULES);
     env.add(expediter::fake::FakeTask::new("t1", &["u1"], 30 * HOUR));
@@ -100,11 +110,11 @@ async fn make_the_release_0_1_0_fixture() {
     ])
     .await;
     assert_eq!(env.fake.moves().len(), 2, "{:?}", env.fake.moves());
-    let _ = std::fs::remove_file(FIXTURE_DB);
+    let _ = std::fs::remove_file(&fixture);
     let mut c = raw_db(&env.db_path).await;
     sqlx::Executor::execute(
         &mut c,
-        sqlx::AssertSqlSafe(format!("VACUUM INTO '{FIXTURE_DB}'")),
+        sqlx::AssertSqlSafe(format!("VACUUM INTO '{fixture}'")),
     )
     .await
     .unwrap();
@@ -115,10 +125,21 @@ async fn make_the_release_0_1_0_fixture() {
 /// sent is sent again.
 #[tokio::test]
 async fn the_database_of_release_0_1_0_runs_under_this_release() {
+    runs_under_this_release(FIXTURE_DB).await;
+}
+
+/// The database release 0.2.0 left (the release before this one), under this release: the
+/// same, and the audit trail starts empty.
+#[tokio::test]
+async fn the_database_of_release_0_2_0_runs_under_this_release() {
+    runs_under_this_release(FIXTURE_DB_0_2_0).await;
+}
+
+async fn runs_under_this_release(fixture: &str) {
     let env = TestEnv::new().await;
     env.write_config("", FIXTURE_RULES);
     std::fs::create_dir_all(env.db_path.parent().unwrap()).unwrap();
-    std::fs::copy(FIXTURE_DB, &env.db_path).unwrap();
+    std::fs::copy(fixture, &env.db_path).unwrap();
     // The tasks as Feishu holds them after 0.1.0's moves.
     env.add(expediter::fake::FakeTask::new(
         "t1",
@@ -174,4 +195,7 @@ async fn the_database_of_release_0_1_0_runs_under_this_release() {
     engine.store.close().await;
     let report = env.run(&["report", "--json", "--since", "3650d"]).await;
     assert_eq!(report.code, 0, "{}", report.all());
+    let audit = env.run(&["audit", "--json"]).await;
+    assert_eq!(audit.code, 0, "{}", audit.all());
+    assert_eq!(audit.stdout.trim(), "[]");
 }
