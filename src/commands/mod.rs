@@ -275,6 +275,29 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
                 .as_deref()
                 .map_or(String::new(), |u| format!(", reached at {u}"))
         );
+        if !c.admins.is_empty() {
+            let _ = writeln!(
+                out,
+                "Console admins (see and do everything): {}",
+                c.admins.join(", ")
+            );
+        }
+        for t in &config.teams {
+            let people = |l: &[String]| {
+                if l.is_empty() {
+                    "nobody".to_owned()
+                } else {
+                    l.join(", ")
+                }
+            };
+            let _ = writeln!(
+                out,
+                "Team {}: led by {}; read by {}",
+                t.name,
+                people(&t.leads),
+                people(&t.viewers)
+            );
+        }
     }
     if let Some(listen) = config.metrics {
         let _ = writeln!(out, "Metrics: http://{listen}/metrics (under `run`)");

@@ -202,6 +202,21 @@ impl Scope {
         }
     }
 
+    /// The rules that can hold a task of someone it sees (every rule: for an admin).
+    pub(crate) fn rules<'c>(&self, config: &'c Config) -> Vec<&'c crate::domain::rule::Rule> {
+        config
+            .rules
+            .iter()
+            .filter(|r| {
+                self.is_all()
+                    || config
+                        .users
+                        .iter()
+                        .any(|u| self.sees(&u.id) && r.selects_user(u))
+            })
+            .collect()
+    }
+
     /// Does it read this team?
     pub(crate) fn sees_team(&self, team: &str) -> bool {
         match self {

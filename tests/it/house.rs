@@ -13,7 +13,7 @@ const FEISHU_LIMIT: usize = 1400;
 /// apply inside string literals, maud templates and tracing macros): at most this many. The
 /// budget only goes down — a change that widens a line fails here; one that narrows lines
 /// lowers it.
-const WIDE_LINES: usize = 360;
+const WIDE_LINES: usize = 358;
 const MAX_WIDTH: usize = 100;
 
 /// Every source file of `src/`: its module path (`["console", "auth"]`) and its code, without

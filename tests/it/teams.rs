@@ -106,6 +106,11 @@ both_backends! {
     #[tokio::test]
     async fn a_lead_sees_and_acts_on_their_team_only_and_the_audit_says_who_did_what() {
         let env = TestEnv::new().await;
+        // A rule that only ops' people can fall under: its name is ops' business.
+        env.write_config(
+            "",
+            &format!("\n[[rules]]\nname = \"ops-only\"\nteams = [\"ops\"]\nafter = \"24h\"\n{RULE_ONCE_AFTER_24H}"),
+        );
         env.add(FakeTask::new("t-old", &["u1"], 50 * HOUR).label("报销 old", "Expense old"));
         env.add(FakeTask::new("t-evil", &["u2"], 30 * HOUR).label("差旅", "Travel"));
         env.add(FakeTask::new("t-new", &["u1", "u3"], HOUR).label("请假", "Leave"));
@@ -152,6 +157,9 @@ both_backends! {
         assert!(html.contains("t-old") && !html.contains("t-ops"), "{html}");
         assert!(!html.contains(">ops<") && !html.contains("Wang Wu"), "menus: {html}");
         assert!(html.contains("lead of finance"), "{html}");
+        assert!(!html.contains("ops-only"), "the rule menu: {html}");
+        let rules = get(port, "/rules", &fin).await.text().await.unwrap();
+        assert!(rules.contains("default") && !rules.contains("ops-only"), "{rules}");
         // One task: another team's is unknown; a shared one shows.
         assert_eq!(get(port, "/api/v1/tasks/t-ops", &fin).await.status(), 404);
         assert_eq!(get(port, "/tasks/t-ops", &fin).await.status(), 404);
@@ -295,6 +303,8 @@ both_backends! {
         );
         let c = env.run(&["check"]).await;
         assert_eq!(c.code, 0, "{}", c.all());
+        assert!(c.stdout.contains("Team finance: led by ou_fin; read by nobody"), "{}", c.stdout);
+        assert!(c.stdout.contains("Console admins (see and do everything): ou_a"), "{}", c.stdout);
     }
 }
 

@@ -480,8 +480,8 @@ pub(crate) async fn task_page(
                     "rule".into(),
                     format!(
                         "rule \"{r}\" is not one of {}",
-                        config
-                            .rules
+                        scope
+                            .rules(config)
                             .iter()
                             .map(|r| r.name.as_str())
                             .collect::<Vec<_>>()

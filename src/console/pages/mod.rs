@@ -118,7 +118,7 @@ pub(super) async fn rules(State(s): State<Services>, PageVisitor(v): PageVisitor
             table {
                 thead { tr { th { "rule" } th { "pending" } th { "due now" } th { "longest wait" } th {} } }
                 tbody {
-                    @for r in &live.config.rules {
+                    @for r in s.scope(&v).rules(&live.config) {
                         @let held = o.rules.iter().find(|x| x.id == r.name);
                         tr { td { (r.name) } td { (held.map_or(0, |h| h.pending)) } td { (held.map_or(0, |h| h.due)) }
                              td { (held.map_or("—".into(), |h| human_duration(std::time::Duration::from_secs(h.oldest_age_seconds)))) }

@@ -70,7 +70,11 @@ pub(in crate::console) async fn tasks(
                 } }
                 label { "Rule " select name="rule" {
                     option value="" { "any" }
-                    @for r in &config.rules { option value=(r.name) selected[f.rule() == Some(r.name.as_str())] { (r.name) } }
+                    @for r in scope.rules(config) {
+                        option value=(r.name) selected[f.rule() == Some(r.name.as_str())] {
+                            (r.name)
+                        }
+                    }
                 } }
                 label { "State " select name="state" {
                     option value="" { "any" }
