@@ -764,6 +764,24 @@ after = "24h"
     }
 
     #[test]
+    fn an_exclusion_rule_is_not_warned_about_for_its_after() {
+        let rule = |extra: &str| {
+            parse(&format!(
+                "{MINIMAL}\n[[rules]]\nname = \"x\"\nusers = [\"u1\"]\nafter = \"0s\"\n{extra}"
+            ))
+            .unwrap()
+            .warnings
+        };
+        let exclusion = rule("max_times = 0");
+        assert!(
+            !exclusion.iter().any(|w| w.contains("after = 0s")),
+            "{exclusion:?}"
+        );
+        let eager = rule("max_times = 2\nrepeat = \"1h\"");
+        assert!(eager.iter().any(|w| w.contains("after = 0s")), "{eager:?}");
+    }
+
+    #[test]
     fn shadowed_rules_are_warned_about() {
         // (earlier rule, later rule, shadowed?)
         let cases = [

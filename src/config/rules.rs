@@ -319,7 +319,8 @@ impl Validator<'_> {
                 Some(o) => o,
                 None => OpinionTemplate::parse(DEFAULT_OPINION).expect("default opinion is valid"),
             };
-            if r.after.0.is_zero() {
+            // An exclusion rule sends nothing, whenever it matches: its `after` means nothing.
+            if r.after.0.is_zero() && max_times > 0 {
                 warnings.push(format!(
                     "rule \"{name}\": after = 0s expedites a task as soon as it is seen"
                 ));

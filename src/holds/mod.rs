@@ -96,13 +96,29 @@ pub fn parse_until(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
 }
 
 /// Who runs this command, for the record: `cli:` and the user behind sudo, else the login
-/// name, else the uid.
+/// name, else the name the system gives the uid (`cli:root` from a unit or `env -i`), else the
+/// uid.
 pub fn who_at_cli() -> String {
+    let uid = rustix::process::getuid().as_raw();
     let user = ["SUDO_USER", "USER", "LOGNAME"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
-        .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()));
+        .or_else(|| {
+            let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+            user_of(&passwd, uid)
+        })
+        .unwrap_or_else(|| format!("uid {uid}"));
     format!("cli:{user}")
+}
+
+/// The name `/etc/passwd` gives `uid` (`name:password:uid:…` lines).
+fn user_of(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?.parse::<u32>().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_owned())
+    })
 }
 
 /// A watched user's name as `plan` shows it (the id when not watched).

@@ -179,3 +179,21 @@ both_backends! {
         engine.store.close().await;
     }
 }
+
+both_backends! {
+    /// Run with no login name in the environment (a unit, `env -i`), the command line still
+    /// records who it was by the name the system gives their uid — `cli:root`, not `cli:uid 0`.
+    #[tokio::test]
+    async fn who_made_a_window_is_named_without_a_login_name_in_the_environment() {
+        let env = TestEnv::new().await;
+        let mut cmd = env.command(&["away", "add", "--user", "u1", "--for", "1d"]);
+        cmd.env_remove("SUDO_USER").env_remove("USER").env_remove("LOGNAME");
+        let out = cmd.output().await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let me = std::process::Command::new("id").arg("-un").output().unwrap();
+        let me = String::from_utf8(me.stdout).unwrap().trim().to_owned();
+        let list = env.run(&["away", "list", "--json"]).await;
+        let all: Value = serde_json::from_str(&list.stdout).unwrap();
+        assert_eq!(all[0]["created_by"], format!("cli:{me}"), "{all}");
+    }
+}
