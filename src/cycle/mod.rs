@@ -71,6 +71,9 @@ pub struct Engine {
     /// `[schedule] listing = "auto"` under `run`: each tick lists only the users something
     /// about whom can matter. `once` (and `every_tick`) lists everyone.
     pub auto_listing: bool,
+    /// Who the daily cap held back, and the day it was said (once a user a day in the log).
+    cap_told:
+        Arc<std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>>,
 }
 
 impl Engine {
@@ -93,6 +96,7 @@ impl Engine {
             halted: Default::default(),
             clock,
             auto_listing,
+            cap_told: Arc::default(),
         }
     }
 

@@ -59,6 +59,8 @@ impl Engine {
         let mut queue = Queues::default();
         let mut cap = DailyCap {
             rules: &self.config.rules,
+            today: day_start(cycle_started, self.config.schedule.timezone),
+            told: &self.cap_told,
             cap: self.config.expedite.max_per_user_per_day,
             given: if self.config.expedite.max_per_user_per_day > 0 {
                 let today = day_start(cycle_started, self.config.schedule.timezone);
@@ -355,8 +357,11 @@ impl Engine {
             Ok(()) => {
                 report.expedites_sent += ids.len() as u64;
                 count_outcome(&call, "sent");
-                tracing::info!(task_id = %call.task_id, assignees = ?ids, rule = %rule, age = %age, n = ?ns, operator = %call.operator,
-                    "expedited task {} for {}", call.task_id, call.names.join(", "));
+                tracing::info!(task_id = %call.task_id, label = %call.label, assignees = ?ids, rule = %rule,
+                    age = %age, n = ?ns, operator = %call.operator,
+                    "expedited task {}{} for {}", call.task_id,
+                    if call.label.is_empty() { String::new() } else { format!(" ({})", call.label) },
+                    call.names.join(", "));
             }
             Err(e) if e.outcome_unknown() => {
                 report.expedites_unknown += ids.len() as u64;
@@ -424,6 +429,10 @@ struct Queues {
 struct DailyCap<'r> {
     /// The rules, for the opinion of a call the cap trimmed.
     rules: &'r [Rule],
+    /// The start of today (schedule zone).
+    today: DateTime<Utc>,
+    /// Whom the log has told about today already.
+    told: &'r std::sync::Mutex<HashMap<String, DateTime<Utc>>>,
     cap: u32,
     given: HashMap<String, u32>,
 }
@@ -439,21 +448,34 @@ impl DailyCap<'_> {
         let before = call.assignees.len();
         let mut names = call.names.clone().into_iter();
         let mut kept_names = Vec::new();
+        let mut held = Vec::new();
         call.assignees.retain(|a| {
             let name = names.next();
             let given = self.given.get(&a.user_id).copied().unwrap_or(0);
             let ok = allowance_left(self.cap, given).is_none_or(|left| left > 0);
             if ok {
                 kept_names.push(name.unwrap_or_default());
+            } else {
+                held.push((a.user_id.clone(), name.unwrap_or_default()));
             }
             ok
         });
+        // Said once a user a day: a lead reads a line that means something new.
+        let mut told = self.told.lock().unwrap_or_else(|p| p.into_inner());
+        for (user, name) in held {
+            if told.get(&user) != Some(&self.today) {
+                tracing::info!(user = %user, cap = self.cap,
+                    "daily cap reached for {name}: {} reminder(s) today; the rest wait for tomorrow",
+                    self.cap);
+                told.insert(user, self.today);
+            }
+        }
+        drop(told);
         call.names = kept_names;
         let capped = before - call.assignees.len();
         if capped > 0 {
             report.expedites_capped += capped as u64;
-            tracing::info!(task_id = %call.task_id, capped, cap = self.cap,
-                "daily cap reached for some assignee(s); their reminder waits for tomorrow");
+            tracing::debug!(task_id = %call.task_id, capped, "capped for today");
             // The opinion names who is reminded: those the cap let through.
             call.render_opinion(self.rules);
         }

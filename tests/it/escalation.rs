@@ -583,3 +583,34 @@ both_backends! {
         assert_eq!(env.run(&["silence", "remove", "999"]).await.code, 1);
     }
 }
+
+both_backends! {
+    /// The daily cap is said once a user a day, not at every tick that holds them back; the
+    /// reminder's line carries the task's label.
+    #[tokio::test]
+    pub async fn the_daily_cap_is_logged_once_a_user_a_day() {
+        let env = TestEnv::new().await;
+        env.write_config(
+            "",
+            r#"
+    [[rules]]
+    name = "chase"
+    after = "24h"
+    "#,
+        );
+        set_daily_cap(&env, 1);
+        with_cron(&env, "* * * * * *");
+        env.add(FakeTask::new("first", &["u1"], 120 * HOUR).label("报销 first", "Expense first"));
+        env.add(FakeTask::new("second", &["u1"], 30 * HOUR));
+        env.add(FakeTask::new("third", &["u1"], 29 * HOUR));
+        let daemon = Daemon::start(&env, &[]);
+        daemon
+            .wait_for("cycle finished", 4, Duration::from_secs(30))
+            .await;
+        let (_, _, log) = daemon.stop().await;
+        let told: Vec<&str> = log.lines().filter(|l| l.contains("daily cap reached")).collect();
+        assert_eq!(told.len(), 1, "{log}");
+        assert!(told[0].contains("Zhang San"), "{log}");
+        assert!(log.contains("expedited task first (报销 first) for Zhang San"), "{log}");
+    }
+}
