@@ -302,6 +302,16 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
     if let Some(listen) = config.metrics {
         let _ = writeln!(out, "Metrics: http://{listen}/metrics (under `run`)");
     }
+    for (i, r) in config.rules.iter().enumerate() {
+        if crate::plan::misses_calendar(config, i, now) {
+            let _ = writeln!(
+                out,
+                "warning: rule \"{}\": no tick of [schedule] cron falls inside its calendar's \
+                    hours, so it never sends; make the schedule fire within them",
+                r.name
+            );
+        }
+    }
     for w in &config.warnings {
         let _ = writeln!(out, "warning: {w}");
     }

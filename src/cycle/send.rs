@@ -357,11 +357,14 @@ impl Engine {
             Ok(()) => {
                 report.expedites_sent += ids.len() as u64;
                 count_outcome(&call, "sent");
-                tracing::info!(task_id = %call.task_id, label = %call.label, assignees = ?ids, rule = %rule,
-                    age = %age, n = ?ns, operator = %call.operator,
-                    "expedited task {}{} for {}", call.task_id,
-                    if call.label.is_empty() { String::new() } else { format!(" ({})", call.label) },
-                    call.names.join(", "));
+                let label = if call.label.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", call.label)
+                };
+                tracing::info!(task_id = %call.task_id, label = %call.label, assignees = ?ids,
+                    rule = %rule, age = %age, n = ?ns, operator = %call.operator,
+                    "expedited task {}{label} for {}", call.task_id, call.names.join(", "));
             }
             Err(e) if e.outcome_unknown() => {
                 report.expedites_unknown += ids.len() as u64;
@@ -465,8 +468,8 @@ impl DailyCap<'_> {
         for (user, name) in held {
             if told.get(&user) != Some(&self.today) {
                 tracing::info!(user = %user, cap = self.cap,
-                    "daily cap reached for {name}: {} reminder(s) today; the rest wait for tomorrow",
-                    self.cap);
+                    "daily cap reached for {name}: {} reminder(s) today; the rest wait for \
+                    tomorrow", self.cap);
                 told.insert(user, self.today);
             }
         }

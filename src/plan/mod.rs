@@ -438,6 +438,19 @@ fn describe_escalation(
     });
 }
 
+/// Does rule `rule` have a calendar that still opens after `from`, but at none of the
+/// schedule's ticks (a daily 03:00 tick and 09:00–10:00 hours): it never sends.
+pub fn misses_calendar(config: &Config, rule: usize, from: DateTime<Utc>) -> bool {
+    let Some(cal) = config.rules[rule].calendar.map(|c| &config.calendars[c]) else {
+        return false;
+    };
+    let ticks = config.ticks();
+    let tick_from = |t: DateTime<Utc>| ticks.next_from(t);
+    cal.next_open(from, config.schedule.timezone).is_some()
+        && ticks.next_from(from).is_some()
+        && decide::goes_at(&config.policy(), rule, from, &tick_from).is_none()
+}
+
 /// When calls really go: at a tick, inside the rule's calendar, and not today for an assignee
 /// the daily cap holds.
 struct When<'c> {
@@ -489,6 +502,9 @@ impl<'c> When<'c> {
         };
         let opens = self.config.rules[rule].calendar.is_some();
         let why = match goes {
+            None if opens && misses_calendar(self.config, rule, due_at) => {
+                "no tick of the schedule falls inside its calendar: it never sends".to_owned()
+            }
             None if opens => "the calendar never opens again".to_owned(),
             None => "the schedule never fires again".to_owned(),
             Some(_) if capped => "the daily cap is reached today".to_owned(),
@@ -662,5 +678,78 @@ calendar = "office"
                 .to_string();
             assert_eq!(got, next, "{name}: {}", e.why);
         }
+    }
+
+    /// A daily 03:00 tick and 09:00–10:00 hours: the rule never sends, and `plan` and `check`
+    /// say so (not "the calendar never opens again").
+    #[test]
+    fn a_schedule_that_never_fires_inside_the_calendar_is_said_so() {
+        use chrono::TimeZone;
+        let text = r#"
+[feishu]
+app_id = "cli_x"
+app_secret = "s3cret"
+
+[schedule]
+cron = "0 0 3 * * *"
+timezone = "Asia/Shanghai"
+
+[expedite]
+operator_user_id = "7000"
+
+[[users]]
+id = "u1"
+
+[[calendars]]
+name = "office"
+weekdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+hours = ["09:00-10:00"]
+
+[[rules]]
+name = "office"
+after = "2h"
+calendar = "office"
+"#;
+        let config = Config::parse(text, std::path::Path::new("/x/config.toml"), false).unwrap();
+        let now = chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(2031, 1, 2, 12, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let started = now - chrono::TimeDelta::hours(1);
+        let pair = Pair {
+            task_id: "t1".into(),
+            user_id: "u1".into(),
+            labels: Vec::new(),
+            initiator_id: None,
+            initiator_name: None,
+            start_time: Some(started),
+            first_seen: started,
+            flow_sets: Vec::new(),
+            sent: 0,
+            last_sent: None,
+            missing_since: None,
+            confirmed_at: Some(started),
+            silence: None,
+            escalated: Default::default(),
+            chat_id: None,
+            away: Vec::new(),
+            moved: None,
+            moved_to: Vec::new(),
+            moved_in: None,
+        };
+        let entries = build(&config, &[pair], now, &HashMap::new());
+        assert!(
+            entries[0]
+                .why
+                .contains("no tick of the schedule falls inside its calendar"),
+            "{:?}",
+            entries[0]
+        );
+        assert!(misses_calendar(&config, 0, now));
+        let words = crate::commands::describe_config(&config, now);
+        assert!(
+            words.contains("no tick of [schedule] cron falls inside"),
+            "{words}"
+        );
     }
 }
