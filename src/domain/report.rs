@@ -7,7 +7,8 @@
 //! - finished after a reminder: reminded pairs whose assignment was finished after their first
 //!   reminder in the window; time to done is from that first reminder to finished;
 //! - finished within 24 h: the share of reminded pairs finished within 24 h of their latest
-//!   reminder before finishing;
+//!   reminder before finishing, among those that finished or whose latest reminder is at least
+//!   24 h old (a reminder of an hour ago has not had its day yet);
 //! - escalations: assignees escalated in the window (each kind counts);
 //! - moves: assignees a task was moved from in the window (transfer, add_assignee; refused
 //!   ones are not counted); moved→done is from the move to the task's finish;
@@ -171,6 +172,9 @@ pub fn build(
         g.tasks_reminded = acc.tasks.len() as u64;
         let mut to_done: Vec<u64> = Vec::new();
         let mut within = 0u64;
+        // Judged: the pairs that finished, and those whose latest reminder is a day old; one
+        // reminded an hour ago has not had its day yet.
+        let mut judged = 0u64;
         for Reminded {
             first,
             all,
@@ -178,8 +182,13 @@ pub fn build(
         } in acc.pairs.values()
         {
             let Some(done) = finished.filter(|f| f >= first) else {
+                let latest = all.iter().max().unwrap_or(first);
+                if now - *latest >= chrono::TimeDelta::hours(24) {
+                    judged += 1;
+                }
                 continue;
             };
+            judged += 1;
             to_done.push((done - *first).num_seconds().max(0) as u64);
             let latest = all.iter().filter(|r| **r <= done).max().unwrap_or(first);
             if done - *latest <= chrono::TimeDelta::hours(24) {
@@ -190,8 +199,7 @@ pub fn build(
         to_done.sort_unstable();
         g.median_seconds_to_done = percentile(&to_done, 0.5);
         g.p90_seconds_to_done = percentile(&to_done, 0.9);
-        g.finished_within_24h_share =
-            (!acc.pairs.is_empty()).then(|| within as f64 / acc.pairs.len() as f64);
+        g.finished_within_24h_share = (judged > 0).then(|| within as f64 / judged as f64);
         let mut after_move: Vec<u64> = acc
             .moved
             .values()
@@ -305,5 +313,23 @@ mod tests {
         assert_eq!(names, vec!["u1", "u2"]);
         assert_eq!(r.groups[1].escalations, 1);
         assert_eq!(r.groups[1].median_seconds_to_done, Some(10 * 3600));
+    }
+
+    /// A reminder younger than a day is not yet counted against "done within 24 h".
+    #[test]
+    fn a_reminder_younger_than_a_day_is_not_judged_yet() {
+        let history = vec![
+            sent("a", "u1", "expedite", 0, Some(10)),
+            sent("b", "u1", "expedite", 90, None),
+        ];
+        let share = |now: i64| {
+            build(GroupBy::User, t(-1), t(now), &history, &[], &|u, _| {
+                u.into()
+            })
+            .total
+            .finished_within_24h_share
+        };
+        assert_eq!(share(100), Some(1.0), "b was reminded 10 h ago");
+        assert_eq!(share(200), Some(0.5), "b has waited 110 h");
     }
 }
