@@ -52,7 +52,14 @@ pub fn init(format: LogFormat) {
             .with_current_span(false)
             .try_init(),
         (LogFormat::Pretty, true) => builder.without_time().with_ansi(false).try_init(),
-        (LogFormat::Pretty, false) => builder.with_ansi(colour).try_init(),
+        // Run by hand: the local time with its offset, as the person at the terminal reads
+        // the clock (JSON keeps UTC for machines; the journal adds its own).
+        (LogFormat::Pretty, false) => builder
+            .with_timer(tracing_subscriber::fmt::time::ChronoLocal::new(
+                "%Y-%m-%dT%H:%M:%S%.3f%:z".to_owned(),
+            ))
+            .with_ansi(colour)
+            .try_init(),
     };
     // A second init (tests calling into the library twice) keeps the first subscriber.
     let _ = result;

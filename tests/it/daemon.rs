@@ -242,6 +242,24 @@ async fn systemd_notify_ready_status_and_watchdog() {
     );
 }
 
+/// Logs read by a person at a terminal carry the local time with its offset (JSON keeps UTC).
+#[tokio::test]
+async fn pretty_logs_run_by_hand_show_local_time_with_its_offset() {
+    let env = TestEnv::new().await;
+    let run = env
+        .run_with_env(&["once", "--dry-run"], &[("TZ", "Asia/Shanghai")])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("cycle finished"))
+        .expect("a cycle line");
+    let stamp = line.split_whitespace().next().unwrap();
+    assert!(stamp.ends_with("+08:00"), "{line}");
+    chrono::DateTime::parse_from_rfc3339(stamp).unwrap_or_else(|e| panic!("{e}: {line}"));
+}
+
 #[tokio::test]
 async fn json_logs_are_one_object_per_line_and_nothing_else() {
     let env = TestEnv::new().await;
