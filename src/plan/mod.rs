@@ -535,6 +535,31 @@ use render::{display_width, truncate};
 mod tests {
     use super::*;
 
+    /// A pending pair of task t1 for `user`, started and confirmed at `started`.
+    fn pair(user: &str, started: DateTime<Utc>) -> Pair {
+        Pair {
+            task_id: "t1".into(),
+            user_id: user.into(),
+            labels: Vec::new(),
+            initiator_id: None,
+            initiator_name: None,
+            start_time: Some(started),
+            first_seen: started,
+            flow_sets: Vec::new(),
+            sent: 0,
+            last_sent: None,
+            missing_since: None,
+            confirmed_at: Some(started),
+            silence: None,
+            escalated: Default::default(),
+            chat_id: None,
+            away: Vec::new(),
+            moved: None,
+            moved_to: Vec::new(),
+            moved_in: None,
+        }
+    }
+
     #[test]
     fn cjk_counts_double() {
         assert_eq!(display_width("报销ab"), 6);
@@ -583,27 +608,6 @@ calendar = "office"
             sh.with_ymd_and_hms(2031, 1, d, h, m, 0)
                 .unwrap()
                 .with_timezone(&Utc)
-        };
-        let pair = |user: &str, started: DateTime<Utc>| Pair {
-            task_id: "t1".into(),
-            user_id: user.into(),
-            labels: Vec::new(),
-            initiator_id: None,
-            initiator_name: None,
-            start_time: Some(started),
-            first_seen: started,
-            flow_sets: Vec::new(),
-            sent: 0,
-            last_sent: None,
-            missing_since: None,
-            confirmed_at: Some(started),
-            silence: None,
-            escalated: Default::default(),
-            chat_id: None,
-            away: Vec::new(),
-            moved: None,
-            moved_to: Vec::new(),
-            moved_in: None,
         };
         // 2031-01-01 is a Wednesday (a holiday here), 01-04 a Saturday (a make-up day).
         // (case, assignee, started, now, status, next time as local "DD HH:MM")
@@ -716,28 +720,7 @@ calendar = "office"
             .unwrap()
             .with_timezone(&Utc);
         let started = now - chrono::TimeDelta::hours(1);
-        let pair = Pair {
-            task_id: "t1".into(),
-            user_id: "u1".into(),
-            labels: Vec::new(),
-            initiator_id: None,
-            initiator_name: None,
-            start_time: Some(started),
-            first_seen: started,
-            flow_sets: Vec::new(),
-            sent: 0,
-            last_sent: None,
-            missing_since: None,
-            confirmed_at: Some(started),
-            silence: None,
-            escalated: Default::default(),
-            chat_id: None,
-            away: Vec::new(),
-            moved: None,
-            moved_to: Vec::new(),
-            moved_in: None,
-        };
-        let entries = build(&config, &[pair], now, &HashMap::new());
+        let entries = build(&config, &[pair("u1", started)], now, &HashMap::new());
         assert!(
             entries[0]
                 .why

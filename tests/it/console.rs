@@ -98,16 +98,6 @@ async fn get_page(port: u16, path: &str, cookie: &str) -> String {
     r.text().await.unwrap()
 }
 
-fn csrf_of(page: &str) -> String {
-    let doc = scraper::Html::parse_document(page);
-    let sel = scraper::Selector::parse("input[name=csrf]").unwrap();
-    doc.select(&sel)
-        .next()
-        .and_then(|e| e.value().attr("value"))
-        .expect("a CSRF field")
-        .to_owned()
-}
-
 both_backends! {
     #[tokio::test]
     async fn the_console_shows_every_pending_task_to_whoever_signed_in() {
@@ -428,15 +418,7 @@ both_backends! {
     #[tokio::test]
     async fn sign_in_with_feishu_admits_only_the_allowed_and_each_state_once() {
         let env = TestEnv::new().await;
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let text = std::fs::read_to_string(&env.config_path).unwrap();
-        std::fs::write(&env.config_path, format!(
-            "{text}\n[console]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}/\"\nsign_in = \"feishu\"\naccounts_url = \"{}\"\nallow = [\"ou_lead\", \"Boss@Corp.Example\"]\n",
-            env.fake.url()
-        )).unwrap();
+        let port = with_feishu_console(&env, "allow = [\"ou_lead\", \"Boss@Corp.Example\"]");
         let daemon = Daemon::start(&env, &[]);
         wait_for_console(port).await;
         let c = browser();
@@ -802,15 +784,10 @@ both_backends! {
         env.add(FakeTask::new("t-ops", &["u3"], 2 * HOUR).label("采购", "Purchase"));
         let run = env.run(&["once"]).await;
         assert_eq!(run.code, 0, "{}", run.all());
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let text = std::fs::read_to_string(&env.config_path).unwrap();
-        std::fs::write(&env.config_path, format!(
-            "{text}\n[console]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}/\"\nsign_in = \"feishu\"\naccounts_url = \"{}\"\nallow = []\nadmins = [\"ou_admin\"]\n\n[[teams]]\nname = \"finance\"\nleads = [\"ou_fin\"]\n",
-            env.fake.url()
-        )).unwrap();
+        let port = with_feishu_console(
+            &env,
+            "allow = []\nadmins = [\"ou_admin\"]\n\n[[teams]]\nname = \"finance\"\nleads = [\"ou_fin\"]",
+        );
         let daemon = Daemon::start(&env, &[]);
         wait_for_console(port).await;
         env.fake.sign_in_as(Some(FakePerson {

@@ -694,3 +694,34 @@ pub fn set_cookie(r: &reqwest::Response, name: &str) -> Option<(String, String)>
         .find(|v| v.starts_with(&format!("{name}=")))
         .map(|v| (v.split(';').next().unwrap().to_owned(), v.to_owned()))
 }
+
+/// The CSRF token of a console page's first form.
+pub fn csrf_of(page: &str) -> String {
+    let doc = scraper::Html::parse_document(page);
+    let sel = scraper::Selector::parse("input[name=csrf]").unwrap();
+    doc.select(&sel)
+        .next()
+        .and_then(|e| e.value().attr("value"))
+        .expect("a CSRF field")
+        .to_owned()
+}
+
+/// Adds a `[console]` that signs in with Feishu through the fake's accounts page (its
+/// `public_url` on its own port; the console's token for Bearer), then `extra` (allow, admins,
+/// `[[teams]]`…): the console's port.
+pub fn with_feishu_console(env: &TestEnv, extra: &str) -> u16 {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    std::fs::write(
+        &env.config_path,
+        format!(
+            "{text}\n[console]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}/\"\nsign_in = \"feishu\"\naccounts_url = \"{}\"\ntoken = \"{CONSOLE_TOKEN}\"\n{extra}\n",
+            env.fake.url()
+        ),
+    )
+    .unwrap();
+    port
+}

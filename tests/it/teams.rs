@@ -14,12 +14,12 @@ fn url(port: u16, path: &str) -> String {
     format!("http://127.0.0.1:{port}{path}")
 }
 
-/// Finance (u1, u2) led by ou_fin and viewed by ou_view; ops (u3) led by ou_ops; ou_admin
-/// administers; ou_nobody is allowed in but has no role.
-fn roles(env: &TestEnv, extra_allow: &str) -> String {
-    format!(
-        "public_url = \"http://127.0.0.1:0/\"\nsign_in = \"feishu\"\naccounts_url = \"{}\"\nallow = [\"ou_nobody\"{extra_allow}]\nadmins = [\"ou_admin\"]\n\n[[teams]]\nname = \"finance\"\nleads = [\"ou_fin\"]\nviewers = [\"Viewer@Corp.Example\"]\n\n[[teams]]\nname = \"ops\"\nleads = [\"ou_ops\"]\n",
-        env.fake.url()
+/// Finance (u1, u2) led by ou_fin and viewed by viewer@corp.example; ops (u3) led by ou_ops;
+/// ou_admin administers; ou_nobody is allowed in but has no role. The console's port.
+fn with_roles(env: &TestEnv) -> u16 {
+    with_feishu_console(
+        env,
+        "allow = [\"ou_nobody\"]\nadmins = [\"ou_admin\"]\n\n[[teams]]\nname = \"finance\"\nleads = [\"ou_fin\"]\nviewers = [\"Viewer@Corp.Example\"]\n\n[[teams]]\nname = \"ops\"\nleads = [\"ou_ops\"]",
     )
 }
 
@@ -42,8 +42,6 @@ async fn feishu_session(env: &TestEnv, port: u16, open_id: &str, email: Option<&
     let (state, _) = set_cookie(&r, "expediter_sign_in").unwrap();
     let r = c.get(&to).send().await.unwrap();
     let back = r.headers()["location"].to_str().unwrap().to_owned();
-    // The fake sends the browser to the public_url's port 0: the callback is ours.
-    let back = back.replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
     let r = c.get(&back).header("cookie", &state).send().await.unwrap();
     assert_eq!(r.status(), 303, "{open_id}: {}", r.text().await.unwrap());
     set_cookie(&r, "expediter_session").unwrap().0
@@ -61,13 +59,7 @@ async fn get(port: u16, path: &str, cookie: &str) -> reqwest::Response {
 /// The session's CSRF token, from a page's form.
 async fn csrf(port: u16, cookie: &str) -> String {
     let page = get(port, "/away", cookie).await.text().await.unwrap();
-    let doc = scraper::Html::parse_document(&page);
-    let sel = scraper::Selector::parse("input[name=csrf]").unwrap();
-    doc.select(&sel)
-        .next()
-        .and_then(|e| e.value().attr("value"))
-        .expect("a CSRF field")
-        .to_owned()
+    csrf_of(&page)
 }
 
 async fn post(port: u16, path: &str, cookie: &str, csrf: &str, body: Value) -> reqwest::Response {
@@ -117,8 +109,7 @@ both_backends! {
         env.add(FakeTask::new("t-ops", &["u3"], 2 * HOUR).label("采购", "Purchase"));
         let run = env.run(&["once"]).await;
         assert_eq!(run.code, 0, "{}", run.all());
-        let extra = roles(&env, "");
-        let port = with_console(&env, &extra);
+        let port = with_roles(&env);
         let check = env.run(&["check"]).await;
         assert_eq!(check.code, 0, "{}", check.all());
         let daemon = Daemon::start(&env, &[]);
@@ -325,8 +316,7 @@ both_backends! {
             assert_eq!(env.run(&["once"]).await.code, 0);
         }
         assert_eq!(env.fake.moves().len(), 1);
-        let extra = roles(&env, "");
-        let port = with_console(&env, &extra);
+        let port = with_roles(&env);
         let daemon = Daemon::start(&env, &[]);
         wait_for_console(port).await;
         let fin = feishu_session(&env, port, "ou_fin", None).await;
