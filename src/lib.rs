@@ -23,4 +23,5 @@ pub mod prometheus;
 pub mod secret;
 pub mod startup;
 pub mod store;
+pub mod table;
 pub mod telemetry;

@@ -165,44 +165,42 @@ pub async fn run(path: &Path, command: AwayCommand) -> anyhow::Result<u8> {
 }
 
 fn render(windows: &[Away], now: DateTime<Utc>, config: &Config) -> String {
-    use std::fmt::Write as _;
     let tz = config.schedule.timezone;
     if windows.is_empty() {
         return "No away windows.\n".into();
     }
-    let mut out = String::new();
-    for a in windows {
-        let state = if a.ended_at.is_some() {
-            format!(
-                "removed {} by {}",
-                local(a.ended_at.unwrap_or(now), tz),
-                a.ended_by.as_deref().unwrap_or("someone")
-            )
-        } else if a.until <= now {
-            "over".into()
-        } else if a.from > now {
-            "to come".into()
-        } else {
-            "away now".into()
-        };
-        let _ = writeln!(
-            out,
-            "{:>4}  {} from {} until {}{}  [{state}]  by {}{}",
-            a.id,
-            name_of(config, &a.user_id),
-            local(a.from, tz),
-            local(a.until, tz),
-            a.deputy.as_deref().map_or(String::new(), |d| format!(
-                ", deputy {}",
-                name_of(config, d)
-            )),
-            a.created_by,
-            if a.reason.is_empty() {
-                String::new()
+    let rows: Vec<[String; 8]> = windows
+        .iter()
+        .map(|a| {
+            let state = if a.ended_at.is_some() {
+                format!(
+                    "removed {} by {}",
+                    local(a.ended_at.unwrap_or(now), tz),
+                    a.ended_by.as_deref().unwrap_or("someone")
+                )
+            } else if a.until <= now {
+                "over".into()
+            } else if a.from > now {
+                "to come".into()
             } else {
-                format!(" — {}", a.reason)
-            }
-        );
-    }
-    out
+                "away now".into()
+            };
+            [
+                a.id.to_string(),
+                name_of(config, &a.user_id),
+                local(a.from, tz),
+                local(a.until, tz),
+                a.deputy
+                    .as_deref()
+                    .map_or("-".to_owned(), |d| name_of(config, d)),
+                state,
+                a.created_by.clone(),
+                a.reason.clone(),
+            ]
+        })
+        .collect();
+    let headers = [
+        "ID", "WHO", "FROM", "UNTIL", "DEPUTY", "STATE", "BY", "REASON",
+    ];
+    crate::table::render(headers, &rows)
 }

@@ -186,8 +186,8 @@ fn table(config: &Config, r: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<24} {:>9} {:>8} {:>8} {:>9} {:>9} {:>7} {:>6} {:>6} {:>10}   {:>4} {:>4} {:>4} {:>4}",
-        "",
+        "{} {:>9} {:>8} {:>8} {:>9} {:>9} {:>7} {:>6} {:>6} {:>10}   {:>4} {:>4} {:>4} {:>4}",
+        crate::table::pad("", 24),
         "reminders",
         "tasks",
         "done",
@@ -205,8 +205,8 @@ fn table(config: &Config, r: &Report) -> String {
     for g in r.groups.iter().chain(std::iter::once(&r.total)) {
         let _ = writeln!(
             out,
-            "{:<24} {:>9} {:>8} {:>8} {:>9} {:>9} {:>7} {:>6} {:>6} {:>10}   {:>4} {:>4} {:>4} {:>4}",
-            g.name,
+            "{} {:>9} {:>8} {:>8} {:>9} {:>9} {:>7} {:>6} {:>6} {:>10}   {:>4} {:>4} {:>4} {:>4}",
+            crate::table::pad(&g.name, 24),
             g.reminders_sent,
             g.tasks_reminded,
             g.tasks_finished_after_reminder,

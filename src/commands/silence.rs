@@ -182,7 +182,6 @@ pub async fn run(path: &Path, command: SilenceCommand) -> anyhow::Result<u8> {
 }
 
 fn render(silences: &[Silence], now: DateTime<Utc>, config: &crate::config::Config) -> String {
-    use std::fmt::Write as _;
     let tz = config.schedule.timezone;
     if silences.is_empty() {
         return "No silences.\n".into();
@@ -200,7 +199,7 @@ fn render(silences: &[Silence], now: DateTime<Utc>, config: &crate::config::Conf
                 None => "run out".to_owned(),
             };
             let task = match &s.label {
-                Some(l) => format!("{} ({})", s.task_id, truncate(l, 30)),
+                Some(l) => format!("{} ({})", s.task_id, crate::table::truncate(l, 30)),
                 None => format!("{} (not seen yet)", s.task_id),
             };
             [
@@ -217,32 +216,5 @@ fn render(silences: &[Silence], now: DateTime<Utc>, config: &crate::config::Conf
         })
         .collect();
     let headers = ["ID", "TASK", "ASSIGNEE", "UNTIL", "STATE", "BY", "REASON"];
-    let mut widths = headers.map(|h| h.chars().count());
-    for r in &rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: [&str; 7]| {
-        let mut l = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            let _ = write!(l, "{c}{}  ", " ".repeat(widths[i] - c.chars().count()));
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(headers);
-    for r in &rows {
-        line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]].map(String::as_str));
-    }
-    out
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        s.chars().take(max - 1).chain(['…']).collect()
-    }
+    crate::table::render(headers, &rows)
 }

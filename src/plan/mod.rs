@@ -528,8 +528,6 @@ mod status;
 pub use status::PlanStatus;
 
 pub use render::{UserListings, listings, render_listings, render_table, with_listings};
-#[cfg(test)]
-use render::{display_width, truncate};
 
 #[cfg(test)]
 mod tests {
@@ -558,12 +556,6 @@ mod tests {
             moved_to: Vec::new(),
             moved_in: None,
         }
-    }
-
-    #[test]
-    fn cjk_counts_double() {
-        assert_eq!(display_width("报销ab"), 6);
-        assert_eq!(truncate("abcdef", 4), "abc…");
     }
 
     /// The time `plan` gives is when the call really goes: at a tick, inside the calendar's

@@ -111,33 +111,11 @@ pub fn render_table(entries: &[PlanEntry]) -> String {
                     Some(esc) => format!("{}; {esc}", e.why),
                     None => e.why.clone(),
                 },
-                truncate(&e.label, 40),
+                crate::table::truncate(&e.label, 40),
             ]
         })
         .collect();
-    let mut widths = headers.map(display_width);
-    for row in &rows {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(display_width(cell));
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &[&str]| {
-        let mut l = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                l.push_str(cell);
-            } else {
-                let _ = write!(l, "{cell}{}  ", " ".repeat(widths[i] - display_width(cell)));
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(&headers);
-    for row in &rows {
-        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
-    }
+    let mut out = crate::table::render(headers, &rows);
     let count = |status: &str| {
         entries
             .iter()
@@ -159,28 +137,4 @@ pub fn render_table(entries: &[PlanEntry]) -> String {
         count("silenced"),
     );
     out
-}
-
-/// Terminal columns: CJK characters take two.
-pub(super) fn display_width(s: &str) -> usize {
-    s.chars()
-        .map(|c| match c as u32 {
-            0x1100..=0x115F
-            | 0x2E80..=0xA4CF
-            | 0xAC00..=0xD7A3
-            | 0xF900..=0xFAFF
-            | 0xFE30..=0xFE4F
-            | 0xFF00..=0xFF60
-            | 0xFFE0..=0xFFE6 => 2,
-            _ => 1,
-        })
-        .sum()
-}
-
-pub(super) fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        s.chars().take(max - 1).chain(['…']).collect()
-    }
 }

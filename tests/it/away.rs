@@ -102,7 +102,7 @@ both_backends! {
         assert_eq!(env.run(&["once"]).await.code, 0);
         assert_eq!(env.expedite_calls(), 1, "not away yet");
         let list = env.run(&["away", "list"]).await;
-        assert!(list.stdout.contains("[to come]"), "{}", list.stdout);
+        assert!(list.stdout.contains("  to come  "), "{}", list.stdout);
         // A reminder that would fall inside a window to come goes when they are back, and plan
         // says so.
         with_cron(&env, "0 */10 * * * *");
@@ -195,5 +195,35 @@ both_backends! {
         let list = env.run(&["away", "list", "--json"]).await;
         let all: Value = serde_json::from_str(&list.stdout).unwrap();
         assert_eq!(all[0]["created_by"], format!("cli:{me}"), "{all}");
+    }
+}
+
+both_backends! {
+    /// `away list` lines up with Chinese names: each column starts at the same terminal column
+    /// on every line (a Chinese character takes two).
+    #[tokio::test]
+    async fn the_away_list_lines_up_with_chinese_names() {
+        let env = TestEnv::new().await;
+        env.write_config_with_users(
+            "",
+            "\n[[users]]\nid = \"u1\"\nname = \"张三丰\"\n\n[[users]]\nid = \"u2\"\nname = \"Li Si\"\n",
+            RULE_ONCE_AFTER_24H,
+        );
+        for user in ["u1", "u2"] {
+            let run = env.run(&["away", "add", "--user", user, "--for", "2d"]).await;
+            assert_eq!(run.code, 0, "{}", run.all());
+        }
+        let list = env.run(&["away", "list"]).await;
+        assert_eq!(list.code, 0, "{}", list.all());
+        let starts: Vec<usize> = list
+            .stdout
+            .lines()
+            .map(|l| {
+                let at = l.find("FROM").or_else(|| l.find("20")).expect("a FROM column");
+                expediter::table::width(&l[..at])
+            })
+            .collect();
+        assert_eq!(starts.len(), 3, "{}", list.stdout);
+        assert!(starts.iter().all(|s| *s == starts[0]), "{starts:?}\n{}", list.stdout);
     }
 }
