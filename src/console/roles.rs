@@ -120,6 +120,15 @@ impl Role {
         }
     }
 
+    /// May they read the audit trail (an admin: all of it; a lead: their teams')?
+    pub(crate) fn reads_audit(&self) -> bool {
+        match self {
+            Role::Admin => true,
+            Role::Member { leads, .. } => !leads.is_empty(),
+            Role::Nobody => false,
+        }
+    }
+
     /// How the page's corner says it.
     pub(crate) fn words(&self) -> String {
         match self {

@@ -202,9 +202,7 @@ impl Services {
         team: Option<&str>,
     ) -> Result<Vec<AuditEntry>, Failure> {
         let scope = self.scope(v);
-        if let super::roles::Role::Member { leads, .. } = &v.role
-            && leads.is_empty()
-        {
+        if !v.role.reads_audit() {
             return Err(Failure::Forbidden(
                 "the audit trail is for admins and team leads".into(),
             ));

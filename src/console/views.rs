@@ -39,7 +39,9 @@ pub(super) fn layout(title: &str, visitor: Option<&Visitor>, body: Markup) -> Ma
                             a href="/away" { "Away" }
                             a href="/report" { "Report" }
                             a href="/rules" { "Rules" }
-                            a href="/audit" { "Audit" }
+                            @if visitor.is_some_and(|v| v.role.reads_audit()) {
+                                a href="/audit" { "Audit" }
+                            }
                         }
                     }
                     @if let Some(v) = visitor {

@@ -6,7 +6,8 @@ use serde::Serialize;
 /// What the planner decided for a pair, and what explains it. Each variant is one decision of
 /// [`decide`](crate::domain::decide::decide) (or of the daily cap, or of the listing) as `plan`, the console and the
 /// API show it; the order of the table follows from it ([`rank`](Self::rank)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumDiscriminants)]
+#[strum_discriminants(name(StatusName), derive(strum::VariantArray))]
 pub enum PlanStatus {
     /// Reminder `n` has been due since `due_at`: it goes next cycle.
     Due { n: u32, due_at: DateTime<Utc> },
@@ -44,20 +45,14 @@ pub enum PlanStatus {
 impl PlanStatus {
     /// The status's name, as `plan`'s table, `--json` and the console's filter say it.
     pub fn as_str(self) -> &'static str {
-        match self {
-            PlanStatus::Due { .. } => "due",
-            PlanStatus::Capped { .. } => "capped",
-            PlanStatus::Waiting { .. } => "waiting",
-            PlanStatus::Deferred { .. } => "deferred",
-            PlanStatus::Unconfirmed { .. } => "unconfirmed",
-            PlanStatus::Silenced { .. } => "silenced",
-            PlanStatus::Away { .. } => "away",
-            PlanStatus::RemindersOver { .. } => "reminders_over",
-            PlanStatus::NotReminded => "not_reminded",
-            PlanStatus::MovedAway { .. } => "moved_away",
-            PlanStatus::NoRule => "no_rule",
-            PlanStatus::Unwatched => "unwatched",
-        }
+        StatusName::from(self).as_str()
+    }
+
+    /// Every status's name, in order (the console's state filter).
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        <StatusName as strum::VariantArray>::VARIANTS
+            .iter()
+            .map(|n| n.as_str())
     }
 
     /// Where it sorts: what goes first, then what goes later, then what is held, then what
@@ -87,5 +82,55 @@ impl std::fmt::Display for PlanStatus {
 impl Serialize for PlanStatus {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl StatusName {
+    /// Stored nowhere, but read by scripts (`plan --json`, the API) and in URLs: never change
+    /// one of these strings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusName::Due => "due",
+            StatusName::Capped => "capped",
+            StatusName::Waiting => "waiting",
+            StatusName::Deferred => "deferred",
+            StatusName::Unconfirmed => "unconfirmed",
+            StatusName::Silenced => "silenced",
+            StatusName::Away => "away",
+            StatusName::RemindersOver => "reminders_over",
+            StatusName::NotReminded => "not_reminded",
+            StatusName::MovedAway => "moved_away",
+            StatusName::NoRule => "no_rule",
+            StatusName::Unwatched => "unwatched",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names scripts and URLs read: every status, once, each pinned.
+    #[test]
+    fn every_status_keeps_its_name() {
+        let names: Vec<&str> = PlanStatus::names().collect();
+        assert_eq!(
+            names,
+            [
+                "due",
+                "capped",
+                "waiting",
+                "deferred",
+                "unconfirmed",
+                "silenced",
+                "away",
+                "reminders_over",
+                "not_reminded",
+                "moved_away",
+                "no_rule",
+                "unwatched"
+            ]
+        );
+        assert_eq!(PlanStatus::NoRule.as_str(), "no_rule");
     }
 }

@@ -65,22 +65,11 @@ impl TaskFilter {
     }
 }
 
-/// The states a filter may name.
-pub(crate) const STATES: &[&str] = &[
-    "due",
-    "waiting",
-    "deferred",
-    "capped",
-    "escalated",
-    "silenced",
-    "away",
-    "reminders_over",
-    "not_reminded",
-    "moved_away",
-    "no_rule",
-    "unconfirmed",
-    "unwatched",
-];
+/// The states a filter may name: every plan status, and "escalated" (a pair escalated, in
+/// whatever state).
+pub(crate) fn states() -> Vec<&'static str> {
+    PlanStatus::names().chain(["escalated"]).collect()
+}
 
 /// One page of the task list.
 #[derive(Debug, Serialize)]
@@ -456,11 +445,11 @@ pub(crate) async fn task_page(
             .collect()
     });
     if let Some(s) = f.state()
-        && !STATES.contains(&s)
+        && !states().contains(&s)
     {
         return Err(Failure::BadField(
             "state".into(),
-            format!("state \"{s}\" is not one of {}", STATES.join(", ")),
+            format!("state \"{s}\" is not one of {}", states().join(", ")),
         ));
     }
     if let Some(s) = set(&f.sort)

@@ -78,7 +78,7 @@ pub(in crate::console) async fn tasks(
                 } }
                 label { "State " select name="state" {
                     option value="" { "any" }
-                    @for s in data::STATES { option value=(s) selected[f.state() == Some(*s)] { (s) } }
+                    @for s in data::states() { option value=(s) selected[f.state() == Some(s)] { (s) } }
                 } }
                 label { "Text " input type="search" name="q" value=(f.text().unwrap_or("")) placeholder="label or task id"; }
                 @if let Some(s) = f.sort.as_deref() { input type="hidden" name="sort" value=(s); }
