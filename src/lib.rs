@@ -11,6 +11,7 @@ pub mod console;
 pub mod cycle;
 pub mod daemon;
 pub mod digest;
+pub mod documents;
 pub mod domain;
 pub mod fake;
 pub mod feishu;

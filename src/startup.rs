@@ -116,5 +116,70 @@ pub async fn open_store(config: &Config, clock: &Clock, role: Role) -> anyhow::R
 pub async fn engine_for(config: Config, clock: Clock) -> anyhow::Result<Engine> {
     let client = client_for(&config, Progress::default(), &clock)?;
     let store = open_store(&config, &clock, Role::Once).await?;
+    let config = with_documents(config, &store).await;
     Ok(Engine::new(config, client, store, clock, None))
+}
+
+/// `config` with each team's latest stored version in force; a version that does not validate
+/// is said at ERROR (its users are listed, not reminded). Teams' documents that cannot be read
+/// (a database older than them) leave the file's config as it is, said.
+pub async fn with_documents(config: Config, store: &Store) -> Config {
+    if config.teams.is_empty() {
+        return config;
+    }
+    match store.latest_team_versions().await {
+        Ok(versions) => {
+            let config = config.with_documents(&versions);
+            say_problems(&config);
+            config
+        }
+        Err(e) => {
+            tracing::warn!("cannot read the teams' documents, using the file's config alone: {e}");
+            config
+        }
+    }
+}
+
+/// Each team version not in force, at ERROR.
+pub fn say_problems(config: &Config) {
+    for (team, version, problem) in config.document_problems() {
+        tracing::error!(
+            team,
+            version,
+            "team {team}'s version {version} is not in force: its users are listed, not reminded: {problem}"
+        );
+    }
+}
+
+/// The teams' latest versions, read again (each cycle): `Some` config when one changed.
+pub async fn refreshed(
+    config: &Config,
+    store: &Store,
+) -> Result<Option<Config>, crate::store::StoreError> {
+    if config.teams.is_empty() {
+        return Ok(None);
+    }
+    let versions = store.latest_team_versions().await?;
+    let latest: Vec<(&str, i64)> = config
+        .teams
+        .iter()
+        .filter_map(|t| versions.iter().find(|v| v.team == t.name))
+        .map(|v| (v.team.as_str(), v.version))
+        .collect();
+    let in_use: Vec<(&str, i64)> = config
+        .documents
+        .iter()
+        .map(|d| (d.team.as_str(), d.version))
+        .collect();
+    if latest == in_use {
+        return Ok(None);
+    }
+    let new = config.with_documents(&versions);
+    for d in &new.documents {
+        if !config.documents.contains(d) && d.problem.is_none() {
+            tracing::info!(team = %d.team, version = d.version, users = d.users.len(), "team {}'s version {} is in force from this cycle", d.team, d.version);
+        }
+    }
+    say_problems(&new);
+    Ok(Some(new))
 }

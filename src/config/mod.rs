@@ -68,6 +68,10 @@ pub struct Config {
     pub teams: Vec<Team>,
     /// Things that are legal but probably not what the lead meant.
     pub warnings: Vec<String>,
+    /// What the file itself watches, with its rules and digests (before team documents).
+    pub base: std::sync::Arc<FileParts>,
+    /// The team documents in force, one per team that has one.
+    pub documents: Vec<DocumentInUse>,
 }
 
 #[derive(Debug, Clone)]
@@ -282,7 +286,10 @@ pub use console::CONSOLE_TOKEN_ENV;
 mod schedule;
 pub use schedule::{CronSchedule, Schedule};
 mod teams;
-pub use teams::{Team, names_person};
+pub use teams::{Team, TeamWebhook, names_person};
+mod documents;
+use documents::in_order;
+pub use documents::{DocumentInUse, FileParts, TeamDocument};
 mod outputs;
 mod raw;
 pub use raw::ListingMode;

@@ -19,6 +19,7 @@ impl Validator<'_> {
         raw: Vec<Spanned<RawDigest>>,
         users: &[User],
         calendars: &[Calendar],
+        team_hooks: Option<&[super::teams::TeamWebhook]>,
         warnings: &mut Vec<String>,
     ) -> Result<Vec<Digest>, ConfigError> {
         let mut out: Vec<Digest> = Vec::new();
@@ -71,30 +72,45 @@ impl Validator<'_> {
                     self.err(key("calendar"), Some(c.span()), format!("digest \"{name}\" uses calendar \"{}\", which is not defined in [[calendars]]", c.get_ref()))
                 })?),
             };
-            let table = format!("digests[{i}]");
-            let url_var = digest_env_var(&name, "WEBHOOK_URL");
-            let sign_var = digest_env_var(&name, "SIGN_SECRET");
-            let set = |v: &str| std::env::var(v).is_ok_and(|v| !v.trim().is_empty());
-            let webhook = self
-                .secret(
-                    &table,
-                    "webhook_url",
-                    &url_var,
-                    set(&url_var),
-                    d.webhook_url,
-                    d.webhook_url_file,
-                    Some(&format!("{name}_webhook")),
-                )?
-                .expect("a credential is the fallback");
-            let sign = self.secret(
-                &table,
-                "sign_secret",
-                &sign_var,
-                set(&sign_var),
-                d.sign_secret,
-                d.sign_secret_file,
-                None,
-            )?;
+            let (webhook, sign) = match team_hooks {
+                Some(hooks) => {
+                    let typed = d.webhook_url.is_some()
+                        || d.webhook_url_file.is_some()
+                        || d.sign_secret.is_some()
+                        || d.sign_secret_file.is_some();
+                    self.team_webhook(i, &name, hooks, typed, d.webhook.as_ref(), span.clone())?
+                }
+                None => {
+                    if let Some(w) = &d.webhook {
+                        return Err(self.err(key("webhook"), Some(w.span()), "webhook = \"NAME\" is for a team's document (a webhook its [[teams]] entry lists); in the file give webhook_url_file"));
+                    }
+                    let table = format!("digests[{i}]");
+                    let url_var = digest_env_var(&name, "WEBHOOK_URL");
+                    let sign_var = digest_env_var(&name, "SIGN_SECRET");
+                    let set = |v: &str| std::env::var(v).is_ok_and(|v| !v.trim().is_empty());
+                    let webhook = self
+                        .secret(
+                            &table,
+                            "webhook_url",
+                            &url_var,
+                            set(&url_var),
+                            d.webhook_url,
+                            d.webhook_url_file,
+                            Some(&format!("{name}_webhook")),
+                        )?
+                        .expect("a credential is the fallback");
+                    let sign = self.secret(
+                        &table,
+                        "sign_secret",
+                        &sign_var,
+                        set(&sign_var),
+                        d.sign_secret,
+                        d.sign_secret_file,
+                        None,
+                    )?;
+                    (webhook, sign)
+                }
+            };
             let catch_up = d.catch_up.map_or(super::DEFAULT_CATCH_UP, |c| c.0);
             if catch_up > std::time::Duration::from_secs(86_400) {
                 return Err(self.err(
@@ -116,6 +132,57 @@ impl Validator<'_> {
             });
         }
         Ok(out)
+    }
+
+    /// A team document's digest: `webhook` names one of the team's webhooks; its secrets are
+    /// the admin's, never typed in the document.
+    fn team_webhook(
+        &self,
+        i: usize,
+        name: &str,
+        hooks: &[super::teams::TeamWebhook],
+        typed: bool,
+        webhook: Option<&Spanned<String>>,
+        span: std::ops::Range<usize>,
+    ) -> Result<(SecretSource, Option<SecretSource>), ConfigError> {
+        let key = |k: &str| format!("digests[{i}].{k}");
+        if typed {
+            return Err(self.err(
+                key("webhook_url"),
+                Some(span),
+                "a team's document names its webhook (webhook = \"NAME\", one its [[teams]] entry lists); its URL and secret are the admin's",
+            ));
+        }
+        let known = || {
+            let names: Vec<&str> = hooks.iter().map(|h| h.name.as_str()).collect();
+            if names.is_empty() {
+                "the team has none; an admin adds them to its [[teams]] entry".to_owned()
+            } else {
+                format!("known: {}", names.join(", "))
+            }
+        };
+        let Some(w) = webhook else {
+            return Err(self.err(
+                key("webhook"),
+                Some(span),
+                format!("digest \"{name}\" needs webhook = \"NAME\" ({})", known()),
+            ));
+        };
+        let hook = hooks
+            .iter()
+            .find(|h| h.name == *w.get_ref())
+            .ok_or_else(|| {
+                self.err(
+                    key("webhook"),
+                    Some(w.span()),
+                    format!(
+                        "digest \"{name}\" names webhook \"{}\", which the team may not use ({})",
+                        w.get_ref(),
+                        known()
+                    ),
+                )
+            })?;
+        Ok((hook.url.clone(), hook.sign.clone()))
     }
 
     /// `[metrics] listen`: an address and port, e.g. 127.0.0.1:9464.

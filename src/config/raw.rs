@@ -48,6 +48,28 @@ pub(super) struct RawTeam {
     pub(super) viewers: Option<Vec<Spanned<String>>>,
     pub(super) members: Option<Vec<Spanned<String>>>,
     pub(super) may_name: Option<Vec<Spanned<String>>>,
+    /// The custom bots a team's digests may post to, by name.
+    pub(super) webhooks: Option<std::collections::BTreeMap<String, RawTeamWebhook>>,
+}
+
+/// `[[teams]] webhooks.NAME`: a custom bot the admin names for a team's digests.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTeamWebhook {
+    pub(super) url_file: PathBuf,
+    pub(super) sign_secret_file: Option<PathBuf>,
+}
+
+/// A team's own document as written: its watched users, rules and digests.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDocument {
+    #[serde(default)]
+    pub(super) users: Vec<Spanned<RawUser>>,
+    #[serde(default)]
+    pub(super) rules: Vec<Spanned<RawRule>>,
+    #[serde(default)]
+    pub(super) digests: Vec<Spanned<RawDigest>>,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +110,8 @@ pub(super) struct RawDigest {
     pub(super) min_age: Option<HumanDuration>,
     pub(super) calendar: Option<Spanned<String>>,
     pub(super) catch_up: Option<HumanDuration>,
+    /// In a team's document: the name of a webhook its `[[teams]]` entry lists.
+    pub(super) webhook: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -257,6 +281,9 @@ pub(super) struct RawRule {
     pub(super) opinion: Option<OpinionTemplate>,
     pub(super) operator_user_id: Option<String>,
     pub(super) escalate: Option<Spanned<RawEscalate>>,
+    /// In the file: run before every team's rules (an exclusion or a cap teams must not
+    /// override).
+    pub(super) first: Option<Spanned<bool>>,
 }
 
 /// `repeat = "12h"`, or a ladder of gaps: `repeat = ["4h", "12h", "1d"]`.

@@ -348,6 +348,7 @@ impl Validator<'_> {
                 opinion,
                 operator,
                 escalate,
+                first: r.first.is_some_and(|f| *f.get_ref()),
             });
         }
         for (b, later) in rules.iter().enumerate() {

@@ -10,7 +10,7 @@ use super::{ConfigError, ConsoleConfig, SignIn, User};
 use crate::config::validate::Validator;
 
 /// A `[[teams]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Team {
     pub name: String,
     /// open_ids or emails: they read the team's tasks and act on them.
@@ -21,6 +21,17 @@ pub struct Team {
     pub members: Vec<String>,
     /// Ids the team may name as a deputy (or operator, cc, move target) besides its own users.
     pub may_name: Vec<String>,
+    /// The custom bots its document's digests may post to (`webhook = "NAME"`).
+    pub webhooks: Vec<TeamWebhook>,
+}
+
+/// `[[teams]] webhooks.NAME`: a custom bot for a team's digests; the lead names it, never
+/// types its secrets.
+#[derive(Debug, Clone)]
+pub struct TeamWebhook {
+    pub name: String,
+    pub url: super::SecretSource,
+    pub sign: Option<super::SecretSource>,
 }
 
 /// Does an `admins`, `leads` or `viewers` entry name this person (by open_id, or by the email
@@ -83,7 +94,7 @@ impl Validator<'_> {
             {
                 warnings.push(format!(
                     "teams[{i}]: no [[users]] entry has team = \"{name}\": its leads see \
-                        nothing yet"
+                        nothing until the file or its document watches someone"
                 ));
             }
             let people = |k: &str, list: Option<Vec<Spanned<String>>>| {
@@ -101,7 +112,30 @@ impl Validator<'_> {
                     })
                     .collect::<Result<Vec<_>, _>>()
             };
+            let mut webhooks = Vec::new();
+            for (hook, w) in t.webhooks.unwrap_or_default() {
+                let table = format!("teams[{i}].webhooks.{hook}");
+                let var = format!("EXPEDITER_TEAM_{}_{}", name, hook)
+                    .to_uppercase()
+                    .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+                let url = self.secret(&table, "url", &var, false, None, Some(w.url_file), None)?;
+                let sign = self.secret(
+                    &table,
+                    "sign_secret",
+                    &var,
+                    false,
+                    None,
+                    w.sign_secret_file,
+                    None,
+                )?;
+                webhooks.push(TeamWebhook {
+                    name: hook,
+                    url: url.expect("a file was given"),
+                    sign,
+                });
+            }
             teams.push(Team {
+                webhooks,
                 leads: people("leads", t.leads)?,
                 viewers: people("viewers", t.viewers)?,
                 members: ids("members", t.members)?,

@@ -36,7 +36,7 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn deserialize(&self) -> Result<RawConfig, ConfigError> {
+    pub(super) fn deserialize<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
         let de = toml::Deserializer::parse(self.text).map_err(|e| {
             let position = e.span().map(|s| line_col(self.text, s.start));
             // Quote the offending line: some TOML messages ("duplicate key") name nothing.
@@ -91,10 +91,11 @@ impl Validator<'_> {
         let mut warnings = Vec::new();
         let feishu = self.feishu(raw.feishu, env_secret, &mut warnings)?;
         let operator = self.default_operator(&raw.expedite)?;
-        let users = self.users(raw.users)?;
+        // With teams, the file may watch nobody itself: each team's document does.
+        let users = self.users(raw.users, raw.teams.is_empty())?;
         let calendars = self.calendars(raw.calendars)?;
         let metrics = self.metrics(&raw.metrics, &mut warnings)?;
-        let digests = self.digests(raw.digests, &users, &calendars, &mut warnings)?;
+        let digests = self.digests(raw.digests, &users, &calendars, None, &mut warnings)?;
         let away = match &raw.away {
             Some(away) => self.away(away)?,
             None => AwayConfig::default(),
@@ -116,7 +117,16 @@ impl Validator<'_> {
             operator.as_ref(),
             &mut warnings,
         )?;
+        let base = std::sync::Arc::new(FileParts {
+            users: users.clone(),
+            rules: rules.clone(),
+            digests: digests.clone(),
+            warnings: warnings.clone(),
+        });
+        let rules = in_order(Vec::new(), rules);
         Ok(Config {
+            base,
+            documents: Vec::new(),
             file: self.file.to_owned(),
             feishu,
             schedule: ScheduleConfig {
@@ -286,7 +296,11 @@ impl Validator<'_> {
     }
 
     /// `[[users]]`: whose tasks are watched.
-    fn users(&self, raw: Vec<Spanned<RawUser>>) -> Result<Vec<User>, ConfigError> {
+    pub(super) fn users(
+        &self,
+        raw: Vec<Spanned<RawUser>>,
+        required: bool,
+    ) -> Result<Vec<User>, ConfigError> {
         let mut users = Vec::new();
         let mut seen = HashSet::new();
         for (i, u) in raw.into_iter().enumerate() {
@@ -307,7 +321,7 @@ impl Validator<'_> {
                 team: u.team.filter(|s| !s.trim().is_empty()),
             });
         }
-        if users.is_empty() {
+        if users.is_empty() && required {
             return Err(self.err(
                 "users",
                 None,

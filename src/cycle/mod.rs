@@ -177,6 +177,13 @@ impl Engine {
         };
         report.merge(&expediting);
         report.dry_run = dry_run;
+        report.team_versions = self
+            .config
+            .documents
+            .iter()
+            .map(|d| format!("{} v{}", d.team, d.version))
+            .collect::<Vec<_>>()
+            .join(", ");
         let stats = self.client.stats().since(stats_before);
         report.fill_api_stats(stats);
         report.duration_ms = started.elapsed().as_millis() as u64;

@@ -46,6 +46,8 @@ pub struct CycleReport {
     pub moves_unknown: u64,
     /// Refused by Feishu: recorded, tried again a day later.
     pub moves_refused: u64,
+    /// The teams' document versions the cycle ran by (`finance v3, ops v1`).
+    pub team_versions: String,
     pub dry_run: bool,
     pub api_query_calls: u64,
     pub api_expedite_calls: u64,
@@ -227,6 +229,7 @@ impl CycleReport {
             moves_unknown = self.moves_unknown,
             moves_refused = self.moves_refused,
             dry_run = self.dry_run,
+            team_versions = %self.team_versions,
             api_query_calls = self.api_query_calls,
             api_expedite_calls = self.api_expedite_calls,
             api_cc_calls = self.api_cc_calls,

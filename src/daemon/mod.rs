@@ -14,6 +14,7 @@
 //! - its shutdown neither waits for running jobs nor listens for SIGTERM: signals are handled
 //!   here, and the running cycle is stopped and awaited (or abandoned with its outcome recorded).
 
+mod documents;
 mod prune;
 mod reload;
 mod schedule;
@@ -36,6 +37,7 @@ use crate::config::Config;
 use crate::cycle::{CycleError, CycleReport, Engine};
 use crate::progress::{Progress, Watchdog};
 use crate::startup::{EXIT_OK, Role, client_for, load_config, open_store};
+use documents::refresh_documents;
 use prune::{PRUNE_EVERY, spawn_prune};
 pub use reload::describe_changes;
 use reload::reload;
@@ -79,6 +81,8 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
             return Ok(EXIT_OK);
         }
     };
+    // The teams' documents: their users, rules and digests, as stored.
+    let config = crate::startup::with_documents(config, &store).await;
     if let Some(listen) = config.metrics {
         crate::prometheus::serve(listen).await?;
         crate::prometheus::known_series(&config.rules, &crate::feishu::Api::ALL.map(|a| a.name()));
@@ -166,6 +170,10 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
                 if cycle.is_some() {
                     tracing::warn!(tick = %tick.at.to_rfc3339(), "the previous cycle is still running; this tick is skipped");
                     continue;
+                }
+                // Each cycle runs by every team's latest version: a lead's save needs no reload.
+                if refresh_documents(&mut engine, &scheduler, &generation, &tick_tx).await {
+                    live_tx.send_modify(|l| l.engine = engine.clone());
                 }
                 let e = engine.clone();
                 cycle = Some(tokio::spawn(async move { e.run_cycle(e.config.expedite.dry_run).await }));

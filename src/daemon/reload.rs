@@ -9,6 +9,38 @@ use crate::progress::Progress;
 
 use crate::startup::{Role, client_for, load_config, open_store};
 
+/// The new file's config with the teams' latest versions, unless one of them would no longer be
+/// in force (it was, under the old config) or its team's entry is gone.
+async fn documents_kept(config: Config, old: &Engine) -> Result<Config, String> {
+    let versions = old
+        .store
+        .latest_team_versions()
+        .await
+        .map_err(|e| format!("cannot read the teams' documents to check them: {e}"))?;
+    for v in &versions {
+        if !config.teams.iter().any(|t| t.name == v.team) {
+            return Err(format!(
+                "team \"{}\" has a document (version {}); removing its [[teams]] entry would drop its users and rules — move them back with `expediter team export {}` first, or keep the entry",
+                v.team, v.version, v.team
+            ));
+        }
+    }
+    let new = config.with_documents(&versions);
+    for (team, version, problem) in new.document_problems() {
+        let was_fine = old
+            .config
+            .documents
+            .iter()
+            .any(|d| d.team == team && d.version == version && d.problem.is_none());
+        if was_fine {
+            return Err(format!(
+                "team \"{team}\"'s version {version} would no longer validate: {problem}"
+            ));
+        }
+    }
+    Ok(new)
+}
+
 /// Re-reads the config. Valid: a new engine for the next cycle, with what changed logged.
 /// Invalid: logged at ERROR, `None`, and the old config stays.
 pub(super) async fn reload(path: &Path, old: &Engine, progress: &Progress) -> Option<Engine> {
@@ -55,6 +87,20 @@ pub(super) async fn reload(path: &Path, old: &Engine, progress: &Progress) -> Op
         .database
         .same_as(&old.config.storage.database)
         && (old.store.lease().is_none() || config.feishu.app_id == old.config.feishu.app_id);
+    // The teams' stored versions must still validate against the new file: a reload that would
+    // take a team's rules out from under it (a calendar it names removed, its entry removed) is
+    // refused, naming the team, the line and the key.
+    let config = if same_lease_row {
+        match documents_kept(config, old).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("config reload refused, keeping the old config: {e}");
+                return None;
+            }
+        }
+    } else {
+        config
+    };
     let store = if same_lease_row {
         if let Some(lease) = old.store.lease()
             && config.storage.lease != lease.duration()
@@ -79,6 +125,11 @@ pub(super) async fn reload(path: &Path, old: &Engine, progress: &Progress) -> Op
                 return None;
             }
         }
+    };
+    let config = if same_lease_row {
+        config
+    } else {
+        crate::startup::with_documents(config, &store).await
     };
     let changes = describe_changes(&old.config, &config);
     tracing::info!(

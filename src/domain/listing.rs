@@ -153,6 +153,7 @@ mod tests {
             opinion: crate::domain::opinion::OpinionTemplate::parse("x").unwrap(),
             operator: Operator::User("7000".into()),
             escalate: None,
+            first: false,
         }
     }
 

@@ -62,6 +62,8 @@ pub struct Rule {
     pub opinion: OpinionTemplate,
     pub operator: Operator,
     pub escalate: Option<Escalation>,
+    /// A file rule that runs before every team's rules (`first = true`).
+    pub first: bool,
 }
 
 /// What to do when reminders do not move a task.

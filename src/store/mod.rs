@@ -48,9 +48,9 @@ pub use lease::{Election, Lease, LeaseHolder, LeaseSettings};
 pub use lock::{InstanceLock, lock_path};
 pub use model::{
     Absent, AuditEntry, Away, CompleteListing, ExpediteRecord, HoldsNow, Intent, ListedAssignment,
-    ListingFingerprint, MovedRow, NewAudit, NewAway, NewSilence, Outcome, PairQuery, PairScope,
-    PairSort, Session, SessionInfo, Silence, StoredTask, TaskAssignees, TaskRecord, move_record,
-    people_in, people_of,
+    ListingFingerprint, MovedRow, NewAudit, NewAway, NewSilence, NewTeamVersion, Outcome,
+    PairQuery, PairScope, PairSort, Session, SessionInfo, Silence, StoredTask, TaskAssignees,
+    TaskRecord, TeamVersion, move_record, people_in, people_of,
 };
 
 /// This release, as recorded in the databases it writes.
@@ -336,6 +336,13 @@ store_api! {
     fn audit_since(&self, since: DateTime<Utc>) -> Vec<AuditEntry>;
     /// Forgets the audit trail older than `before`; how many entries.
     fn prune_audit(&self, before: DateTime<Utc>) -> u64;
+    /// Saves version `based_on + 1` of a team's document; `None`: another was saved since
+    /// `based_on` (stale).
+    fn save_team_version(&self, v: &NewTeamVersion<'_>, now: DateTime<Utc>) -> Option<i64>;
+    /// Every team's latest version, by team name.
+    fn latest_team_versions(&self) -> Vec<TeamVersion>;
+    /// Every version of a team's document, newest first.
+    fn team_history(&self, team: &str) -> Vec<TeamVersion>;
     /// Records a one-time grant: a sign-in link, a sign-in state.
     fn add_grant(&self, hash: &str, kind: &str, who: &str, expires_at: DateTime<Utc>) -> ();
     /// Uses a grant at most once: who made it, if it was unused, unexpired and of `kind`.

@@ -694,3 +694,28 @@ impl HoldsNow {
             .any(|(u, d)| u == user && d.as_deref() == Some(deputy))
     }
 }
+
+/// A saved version of a team's document.
+#[derive(Debug, Clone, Serialize)]
+pub struct TeamVersion {
+    pub team: String,
+    pub version: i64,
+    pub document: String,
+    pub author: String,
+    pub comment: String,
+    pub saved_at: DateTime<Utc>,
+    /// A rollback: the version it saved again.
+    pub restores: Option<i64>,
+}
+
+/// A version to save: `based_on` is the version the author started from (0: none yet); the
+/// save is refused when another was saved since.
+#[derive(Debug, Clone)]
+pub struct NewTeamVersion<'a> {
+    pub team: &'a str,
+    pub based_on: i64,
+    pub document: &'a str,
+    pub author: &'a str,
+    pub comment: &'a str,
+    pub restores: Option<i64>,
+}

@@ -22,6 +22,7 @@ macro_rules! in_both {
 
 mod away;
 mod console;
+mod teams;
 
 /// A silence's columns, with the task's labels where the task is known.
 const SILENCE_COLUMNS: &str = "s.id, s.task_id, s.user_id, s.until, s.reason, s.created_by, s.created_at, s.ended_at, s.ended_by, t.labels";
