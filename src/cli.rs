@@ -120,6 +120,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A team's own document (its users, rules and digests): export, import, history, rollback.
+    #[command(subcommand)]
+    Team(crate::commands::team::TeamCommand),
     /// Hold a task (or one assignee of it) from expediting and escalation for a while.
     #[command(subcommand)]
     Silence(SilenceCommand),
@@ -218,6 +221,7 @@ async fn dispatch(cli: Cli) -> u8 {
             }
         }
         Command::Silence(sub) => commands::silence::run(&cli.config, sub).await,
+        Command::Team(sub) => commands::team::run(&cli.config, sub).await,
         Command::Away(sub) => commands::away::run(&cli.config, sub).await,
         Command::Digest { name, dry_run } => {
             commands::digest::run(&cli.config, name, dry_run).await

@@ -9,6 +9,12 @@ use crate::store::Store;
 
 pub async fn run(path: &Path, name: Option<String>, dry_run: bool) -> anyhow::Result<u8> {
     let config = load_config(path)?;
+    let db = &config.storage.database;
+    let Some(store) = Store::open_read_only(db).await? else {
+        return Err(anyhow::anyhow!(super::nothing_recorded(db)));
+    };
+    // Teams' digests (`team/name`) are in their documents.
+    let config = crate::startup::with_documents(config, &store).await;
     let chosen: Vec<_> = config
         .digests
         .iter()
@@ -29,10 +35,6 @@ pub async fn run(path: &Path, name: Option<String>, dry_run: bool) -> anyhow::Re
         })
         .into());
     }
-    let db = &config.storage.database;
-    let Some(store) = Store::open_read_only(db).await? else {
-        return Err(anyhow::anyhow!(super::nothing_recorded(db)));
-    };
     let clock = Clock::system();
     let mut failed = false;
     for digest in chosen {

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod digest;
 pub mod report;
 pub mod silence;
+pub mod team;
 
 use std::path::Path;
 
@@ -118,8 +119,70 @@ pub async fn check(path: &Path, online: bool) -> anyhow::Result<u8> {
     if let Database::Postgres(_) = &config.storage.database {
         println!("{}", lease_line(&config).await);
     }
+    if !config.teams.is_empty() && !check_documents(&config).await {
+        return Ok(EXIT_CONFIG);
+    }
     println!("config OK: {}", path.display());
     Ok(EXIT_OK)
+}
+
+/// Each team's stored version checked against this config, said a line each; `false` when one
+/// does not validate.
+async fn check_documents(config: &Config) -> bool {
+    let db = &config.storage.database;
+    let store = match Store::open_read_only(db).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return true,
+        Err(e) => {
+            println!("Team documents: cannot read them: {e}");
+            return true;
+        }
+    };
+    let versions = store.latest_team_versions().await;
+    store.close().await;
+    let versions = match versions {
+        Ok(v) => v,
+        Err(e) => {
+            println!("Team documents: cannot read them: {e}");
+            return true;
+        }
+    };
+    let mut ok = true;
+    for v in &versions {
+        if !config.teams.iter().any(|t| t.name == v.team) {
+            ok = false;
+            println!(
+                "Team {}: version {} is stored but there is no [[teams]] entry for it",
+                v.team, v.version
+            );
+        }
+    }
+    let merged = config.with_documents(&versions);
+    for d in &merged.documents {
+        match &d.problem {
+            None => println!(
+                "Team {}: version {} in force ({} users of its own)",
+                d.team,
+                d.version,
+                d.users.len()
+            ),
+            Some(p) => {
+                ok = false;
+                println!(
+                    "Team {}: version {} does NOT validate: {p}",
+                    d.team, d.version
+                );
+            }
+        }
+    }
+    for w in merged
+        .warnings
+        .iter()
+        .filter(|w| !config.warnings.contains(w))
+    {
+        println!("warning: {w}");
+    }
+    ok
 }
 
 /// Who holds the lease of the config's app now, as the database says.
@@ -376,6 +439,8 @@ pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
         }
         return Ok(EXIT_OK);
     };
+    // The teams' rules, in the order they decide.
+    let config = crate::startup::with_documents(config, &store).await;
     let pairs = store.pending_pairs().await?;
     let now = Clock::system().now();
     let today = crate::domain::calls::day_start(now, config.schedule.timezone);

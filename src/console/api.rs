@@ -67,7 +67,7 @@ pub(super) async fn silences(
 /// A write's JSON body, read the same way for every write: too large is 413; not JSON, a
 /// field of the wrong type or one this call does not take is 400 naming the field.
 #[allow(clippy::result_large_err)] // the answer itself, returned by the handler as it is
-fn json_body<T: serde::de::DeserializeOwned>(
+pub(super) fn json_body<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
     what: &str,
     shape: &str,

@@ -16,6 +16,7 @@ mod pages;
 mod roles;
 mod serve;
 mod services;
+mod teams;
 mod tokens;
 mod views;
 mod visitor;
@@ -119,6 +120,8 @@ impl Console {
 
 /// Request bodies larger than this are refused (413): a form or an API call is a few fields.
 const BODY_LIMIT: usize = 16 * 1024;
+/// A team's document (a roster of hundreds, its rules) is the one larger body.
+const DOCUMENT_LIMIT: usize = 512 * 1024;
 
 /// Binds `listen` and serves the console in a task of its own.
 pub async fn serve(listen: SocketAddr, live: watch::Receiver<Live>) -> anyhow::Result<()> {
@@ -229,6 +232,29 @@ pub(crate) fn router(live: watch::Receiver<Live>) -> Router {
         .route("/api/v1/silences/{id}", delete(api::remove_silence))
         .route("/api/v1/away", get(api::away).post(api::add_away))
         .route("/api/v1/away/{id}", delete(api::remove_away))
+        .route("/teams", get(pages::teams))
+        .route(
+            "/teams/{team}",
+            get(pages::team)
+                .post(pages::save_team)
+                .layer(DefaultBodyLimit::max(DOCUMENT_LIMIT)),
+        )
+        .route(
+            "/teams/{team}/preview",
+            post(pages::preview_team).layer(DefaultBodyLimit::max(DOCUMENT_LIMIT)),
+        )
+        .route("/teams/{team}/rollback", post(pages::rollback_team))
+        .route("/teams/{team}/diff", get(pages::team_diff))
+        .route(
+            "/api/v1/teams/{team}",
+            get(teams::get_team)
+                .put(teams::put_team)
+                .layer(DefaultBodyLimit::max(DOCUMENT_LIMIT)),
+        )
+        .route(
+            "/api/v1/teams/{team}/preview",
+            post(teams::preview_team).layer(DefaultBodyLimit::max(DOCUMENT_LIMIT)),
+        )
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(safety_headers))

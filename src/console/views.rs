@@ -39,6 +39,9 @@ pub(super) fn layout(title: &str, visitor: Option<&Visitor>, body: Markup) -> Ma
                             a href="/away" { "Away" }
                             a href="/report" { "Report" }
                             a href="/rules" { "Rules" }
+                            @if visitor.is_some_and(|v| !matches!(v.role, super::roles::Role::Nobody)) {
+                                a href="/teams" { "Teams" }
+                            }
                             @if visitor.is_some_and(|v| v.role.reads_audit()) {
                                 a href="/audit" { "Audit" }
                             }

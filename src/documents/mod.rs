@@ -99,6 +99,9 @@ async fn save_as(
     if s.comment.trim().is_empty() {
         return Err(SaveError::NoComment);
     }
+    // Against every other team's latest version (a user is owned once), not the versions the
+    // caller's config was made with.
+    let config = config.with_documents(&store.latest_team_versions().await?);
     config
         .check_document(s.team, s.document)
         .map_err(SaveError::Invalid)?;

@@ -21,12 +21,14 @@ mod away;
 mod report;
 mod silences;
 mod tasks;
+mod teams;
 
 pub(super) use audit::audit;
 pub(super) use away::{add_away, away, remove_away};
 pub(super) use report::report;
 pub(super) use silences::{AllQuery, CsrfForm, remove_silence, silences};
 pub(super) use tasks::{silence_task, task, tasks};
+pub(super) use teams::{preview_team, rollback_team, save_team, team, team_diff, teams};
 
 pub(super) async fn not_found() -> Response {
     Failure::NotFound("no such page".into()).page()
@@ -39,10 +41,14 @@ pub(super) async fn overview(State(s): State<Services>, PageVisitor(v): PageVisi
         Err(f) => return f.page(),
     };
     let count = |s: &str| o.counts.get(s).copied().unwrap_or(0);
+    let scope = s.scope(&v);
     page(
         "Overview",
         &v,
         html! {
+            @for (team, version, problem) in live.config.document_problems().filter(|(t, ..)| scope.sees_team(t)) {
+                p.error.banner { "Team " a href={ "/teams/" (encode(team)) } { (team) } "'s version " (version) " is not in force — its people are listed but not reminded: " (problem) }
+            }
             section.status data-live="status" {
                 p { "This instance is " strong data-field="role" { (o.role) } "."
                     @if let Some(l) = &o.lease {
