@@ -92,6 +92,7 @@ impl Config {
             });
         };
         let raw: RawDocument = v.deserialize()?;
+        let spans: Vec<_> = raw.users.iter().map(|u| Some(u.span())).collect();
         let mut users = v.users(raw.users, false)?;
         for (i, u) in users.iter_mut().enumerate() {
             let key = format!("users[{i}]");
@@ -99,18 +100,11 @@ impl Config {
                 Some(t) if t != team => {
                     return Err(v.err(
                         format!("{key}.team"),
-                        None,
+                        spans[i].clone(),
                         format!("user \"{}\" is in team \"{t}\"; a team's document watches only its own team (leave team out)", u.id),
                     ));
                 }
                 _ => u.team = Some(team.to_owned()),
-            }
-            if !entry.members.is_empty() && !entry.members.contains(&u.id) {
-                return Err(v.err(
-                    format!("{key}.id"),
-                    None,
-                    format!("user \"{}\" is not among the team's members; an admin adds them to members in its [[teams]] entry", u.id),
-                ));
             }
             // The file's own entries of this team are the document's to replace; anyone else
             // the file watches is the file's.
@@ -119,8 +113,15 @@ impl Config {
             {
                 return Err(v.err(
                     format!("{key}.id"),
-                    None,
+                    spans[i].clone(),
                     format!("user \"{}\" is watched by the config file; a user is owned once (the file or one team)", u.id),
+                ));
+            }
+            if !entry.members.is_empty() && !entry.members.contains(&u.id) {
+                return Err(v.err(
+                    format!("{key}.id"),
+                    spans[i].clone(),
+                    format!("user \"{}\" is not among the team's members; an admin adds them to members in its [[teams]] entry", u.id),
                 ));
             }
             if let Some((other, _)) = self
@@ -130,7 +131,7 @@ impl Config {
             {
                 return Err(v.err(
                     format!("{key}.id"),
-                    None,
+                    spans[i].clone(),
                     format!("user \"{}\" is watched by team \"{other}\"'s document; a user is owned once", u.id),
                 ));
             }
@@ -385,5 +386,234 @@ fn hold_rule(team: &str, version: i64, users: &[User], config: &Config) -> Rule 
             .unwrap_or(Operator::Initiator),
         escalate: None,
         first: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// u1 (finance) and u9 (no team) in the file; finance may name 8000; ops has no people.
+    const FILE: &str = r#"
+[feishu]
+app_id = "cli_x"
+app_secret = "s3cret"
+
+[expedite]
+operator_user_id = "7000"
+
+[[users]]
+id = "u1"
+team = "finance"
+
+[[users]]
+id = "u9"
+
+[[calendars]]
+name = "work"
+weekdays = ["mon", "tue", "wed", "thu", "fri"]
+hours = ["09:00-18:00"]
+
+[[rules]]
+name = "never-vip"
+label = "VIP*"
+max_times = 0
+after = "0s"
+first = true
+
+[[rules]]
+name = "finance-file"
+teams = ["finance"]
+after = "48h"
+
+[[rules]]
+name = "everyone"
+after = "72h"
+
+[[teams]]
+name = "finance"
+members = ["u2", "u3", "u4"]
+may_name = ["8000"]
+webhooks = { daily = { url_file = "/etc/expediter/finance.url" } }
+
+[[teams]]
+name = "ops"
+"#;
+
+    fn config() -> Config {
+        Config::parse(FILE, Path::new("/etc/expediter/config.toml"), false).unwrap()
+    }
+
+    fn version(team: &str, n: i64, document: &str) -> TeamVersion {
+        TeamVersion {
+            team: team.into(),
+            version: n,
+            document: document.into(),
+            author: "lead".into(),
+            comment: "c".into(),
+            saved_at: chrono::DateTime::UNIX_EPOCH,
+            restores: None,
+        }
+    }
+
+    const DOC: &str = r#"
+[[users]]
+id = "u2"
+name = "Li Si"
+
+[[rules]]
+name = "fast"
+after = "4h"
+calendar = "work"
+
+[[digests]]
+name = "morning"
+cron = "0 0 9 * * *"
+webhook = "daily"
+"#;
+
+    #[test]
+    fn a_document_takes_its_teams_place_between_the_first_rules_and_the_rest() {
+        let c = config();
+        let doc = c.check_document("finance", DOC).unwrap();
+        assert_eq!(doc.rules[0].name, "finance/fast");
+        assert_eq!(
+            doc.rules[0].teams,
+            ["finance"],
+            "a team's rule is for its people"
+        );
+        assert_eq!(doc.digests[0].name, "finance/morning");
+        assert_eq!(doc.digests[0].teams, ["finance"]);
+        assert!(doc.digests[0].webhook.describe().contains("finance.url"));
+        let merged = c.with_documents(&[version("finance", 3, DOC)]);
+        let names: Vec<&str> = merged.rules.iter().map(|r| r.name.as_str()).collect();
+        // The file's rule for finance alone gives way to the document; its users too.
+        assert_eq!(names, ["never-vip", "finance/fast", "everyone"]);
+        let users: Vec<&str> = merged.users.iter().map(|u| u.id.as_str()).collect();
+        assert_eq!(users, ["u9", "u2"]);
+        assert!(
+            merged.warnings.iter().any(
+                |w| w.contains("replaces the file's 1 [[users]]") && w.contains("finance-file")
+            ),
+            "{:?}",
+            merged.warnings
+        );
+        assert_eq!(merged.documents[0].version, 3);
+        assert!(merged.documents[0].problem.is_none());
+        // Merging again (a later cycle) starts from the file, not from the merged config.
+        let again = merged.with_documents(&[version("finance", 4, DOC)]);
+        assert_eq!(again.rules.len(), 3);
+        assert_eq!(again.warnings.len(), merged.warnings.len());
+        // No document: the file as written.
+        let none = c.with_documents(&[]);
+        let names: Vec<&str> = none.rules.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["never-vip", "finance-file", "everyone"]);
+    }
+
+    #[test]
+    fn a_document_names_only_its_own_people_and_says_where() {
+        let c = config();
+        let err = |doc: &str| c.check_document("finance", doc).unwrap_err().to_string();
+        let with_rule = |extra: &str| {
+            format!("[[users]]\nid = \"u2\"\n\n[[rules]]\nname = \"r\"\nafter = \"1h\"\n{extra}")
+        };
+        for (extra, id, key) in [
+            (
+                "operator_user_id = \"9999\"",
+                "9999",
+                "rules[0].operator_user_id",
+            ),
+            (
+                "max_times = 2\nrepeat = \"1h\"\nescalate = { after_times = 1, cc = [\"u9\"] }",
+                "u9",
+                "rules[0].escalate.cc",
+            ),
+            (
+                "escalate = { after_times = 1, transfer_to = \"ou_x\" }",
+                "ou_x",
+                "rules[0].escalate.transfer_to",
+            ),
+            (
+                "escalate = { after_times = 1, add_assignee = [\"u2\", \"u1\"] }",
+                "u1",
+                "rules[0].escalate.add_assignee",
+            ),
+        ] {
+            let e = err(&with_rule(extra));
+            assert!(
+                e.contains(id) && e.contains(key) && e.contains("line"),
+                "{e}"
+            );
+        }
+        // Its own people, initiator and may_name are fine.
+        for extra in [
+            "operator_user_id = \"u2\"",
+            "operator_user_id = \"initiator\"",
+            "escalate = { after_times = 1, cc = [\"8000\", \"u2\"] }",
+        ] {
+            c.check_document("finance", &with_rule(extra)).unwrap();
+        }
+        // Watched by the file in another team (or none), or not a member: refused.
+        let e = err("[[users]]\nid = \"u9\"");
+        assert!(e.contains("watched by the config file"), "{e}");
+        let e = err("[[users]]\nid = \"u7\"");
+        assert!(e.contains("not among the team's members"), "{e}");
+        let e = err("[[users]]\nid = \"u2\"\nteam = \"ops\"");
+        assert!(e.contains("only its own team"), "{e}");
+        // Selecting another team's people, or a rule meant for the file.
+        let e = err(&with_rule("teams = [\"ops\"]"));
+        assert!(e.contains("rules[0].teams"), "{e}");
+        let e = err(&with_rule("first = true"));
+        assert!(e.contains("rules[0].first"), "{e}");
+        // Secrets are the admin's: a webhook by name only.
+        let e =
+            err("[[digests]]\nname = \"d\"\ncron = \"0 0 9 * * *\"\nwebhook_url = \"https://x\"");
+        assert!(e.contains("names its webhook"), "{e}");
+        let e = err("[[digests]]\nname = \"d\"\ncron = \"0 0 9 * * *\"\nwebhook = \"weekly\"");
+        assert!(e.contains("known: daily"), "{e}");
+        // A calendar the file does not define; a syntax error: line and column.
+        let e = err(&with_rule("calendar = \"holiday\""));
+        assert!(
+            e.contains("calendar") && e.contains("line 7, column 12"),
+            "{e}"
+        );
+        let e = err("[[rules]]\nname = \"r\"\nafter = \"1h");
+        assert!(e.contains("team finance at line 3, column"), "{e}");
+        let e = err("[[surprise]]");
+        assert!(e.contains("surprise"), "{e}");
+        // Another team's document owns a user once.
+        let merged = c.with_documents(&[version("finance", 1, "[[users]]\nid = \"u2\"")]);
+        let e = merged
+            .check_document("ops", "[[users]]\nid = \"u2\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("team \"finance\"'s document"), "{e}");
+        // The file may not name a team's webhook.
+        let text = format!(
+            "{FILE}\n[[digests]]\nname = \"d\"\ncron = \"0 0 9 * * *\"\nwebhook = \"daily\"\n"
+        );
+        let e = Config::parse(&text, Path::new("/c.toml"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("digests[0].webhook"), "{e}");
+    }
+
+    #[test]
+    fn a_stored_version_that_no_longer_validates_holds_its_people() {
+        let c = config();
+        // A version saved when the calendar existed; the file has since lost it.
+        let doc = "[[users]]\nid = \"u3\"\n\n[[rules]]\nname = \"r\"\nafter = \"1h\"\ncalendar = \"gone\"";
+        let merged = c.with_documents(&[version("finance", 2, doc)]);
+        let problems: Vec<_> = merged.document_problems().collect();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].2.contains("calendar"), "{problems:?}");
+        assert_eq!(merged.rules[0].name, "finance/(version 2 not in force)");
+        assert_eq!(merged.rules[0].max_times, 0);
+        assert_eq!(merged.rules[0].users, ["u3"]);
+        assert!(merged.users.iter().any(|u| u.id == "u3"), "listed");
+        // The file's own finance people stay under the file's rules meanwhile.
+        assert!(merged.users.iter().any(|u| u.id == "u1"));
+        assert!(merged.rules.iter().any(|r| r.name == "finance-file"));
     }
 }

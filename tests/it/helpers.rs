@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
-use expediter::fake::{CallKind, Endpoint, FakeFeishu, FakeTask};
+use expediter::fake::{CallKind, Endpoint, FakeFeishu, FakePerson, FakeTask};
 use tempfile::TempDir;
 use tokio::time::Instant;
 
@@ -724,4 +724,33 @@ pub fn with_feishu_console(env: &TestEnv, extra: &str) -> u16 {
     )
     .unwrap();
     port
+}
+
+/// Signs `open_id` in through the fake's Feishu: the session cookie.
+pub async fn feishu_session(
+    env: &TestEnv,
+    port: u16,
+    open_id: &str,
+    email: Option<&str>,
+) -> String {
+    env.fake.sign_in_as(Some(FakePerson {
+        open_id: open_id.into(),
+        name: format!("Name of {open_id}"),
+        email: email.map(str::to_owned),
+        barred: false,
+    }));
+    let c = browser();
+    let r = c
+        .get(format!("http://127.0.0.1:{port}/login/feishu?next=/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    let (state, _) = set_cookie(&r, "expediter_sign_in").unwrap();
+    let r = c.get(&to).send().await.unwrap();
+    let back = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = c.get(&back).header("cookie", &state).send().await.unwrap();
+    assert_eq!(r.status(), 303, "{open_id}: {}", r.text().await.unwrap());
+    set_cookie(&r, "expediter_session").unwrap().0
 }

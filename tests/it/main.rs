@@ -16,6 +16,7 @@ mod cycle;
 mod daemon;
 mod decide;
 mod digest;
+mod documents;
 mod edges;
 mod engine;
 mod escalation;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use expediter::fake::{FakePerson, FakeTask};
+use expediter::fake::FakeTask;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -21,30 +21,6 @@ fn with_roles(env: &TestEnv) -> u16 {
         env,
         "allow = [\"ou_nobody\"]\nadmins = [\"ou_admin\"]\n\n[[teams]]\nname = \"finance\"\nleads = [\"ou_fin\"]\nviewers = [\"Viewer@Corp.Example\"]\n\n[[teams]]\nname = \"ops\"\nleads = [\"ou_ops\"]",
     )
-}
-
-/// Signs `open_id` in through the fake's Feishu: the session cookie.
-async fn feishu_session(env: &TestEnv, port: u16, open_id: &str, email: Option<&str>) -> String {
-    env.fake.sign_in_as(Some(FakePerson {
-        open_id: open_id.into(),
-        name: format!("Name of {open_id}"),
-        email: email.map(str::to_owned),
-        barred: false,
-    }));
-    let c = browser();
-    let r = c
-        .get(url(port, "/login/feishu?next=/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let to = r.headers()["location"].to_str().unwrap().to_owned();
-    let (state, _) = set_cookie(&r, "expediter_sign_in").unwrap();
-    let r = c.get(&to).send().await.unwrap();
-    let back = r.headers()["location"].to_str().unwrap().to_owned();
-    let r = c.get(&back).header("cookie", &state).send().await.unwrap();
-    assert_eq!(r.status(), 303, "{open_id}: {}", r.text().await.unwrap());
-    set_cookie(&r, "expediter_session").unwrap().0
 }
 
 async fn get(port: u16, path: &str, cookie: &str) -> reqwest::Response {
