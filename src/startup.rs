@@ -146,7 +146,8 @@ pub fn say_problems(config: &Config) {
         tracing::error!(
             team,
             version,
-            "team {team}'s version {version} is not in force: its users are listed, not reminded: {problem}"
+            "team {team}'s version {version} is not in force: its users are listed, not \
+                reminded: {problem}"
         );
     }
 }
@@ -177,7 +178,8 @@ pub async fn refreshed(
     let new = config.with_documents(&versions);
     for d in &new.documents {
         if !config.documents.contains(d) && d.problem.is_none() {
-            tracing::info!(team = %d.team, version = d.version, users = d.users.len(), "team {}'s version {} is in force from this cycle", d.team, d.version);
+            tracing::info!(team = %d.team, version = d.version, users = d.users.len(), "team \
+                {}'s version {} is in force from this cycle", d.team, d.version);
         }
     }
     say_problems(&new);

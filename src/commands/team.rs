@@ -155,7 +155,8 @@ async fn team(
             match documents::rollback(config, store, &save, to, now).await {
                 Ok(v) => {
                     println!(
-                        "team {name}: version {v} (version {to} again) saved; in force from the next cycle"
+                        "team {name}: version {v} (version {to} again) saved; in force from the \
+                            next cycle"
                     );
                     Ok(EXIT_OK)
                 }
@@ -207,7 +208,8 @@ async fn team(
                     println!("team {name}: version {v} saved; in force from the next cycle");
                     if from_config {
                         println!(
-                            "remove the team's [[users]] and rules for it alone from {} (its document replaces them)",
+                            "remove the team's [[users]] and rules for it alone from {} (its \
+                                document replaces them)",
                             config.file.display()
                         );
                     }

@@ -101,7 +101,11 @@ impl Config {
                     return Err(v.err(
                         format!("{key}.team"),
                         spans[i].clone(),
-                        format!("user \"{}\" is in team \"{t}\"; a team's document watches only its own team (leave team out)", u.id),
+                        format!(
+                            "user \"{}\" is in team \"{t}\"; a team's document watches only \
+                            its own team (leave team out)",
+                            u.id
+                        ),
                     ));
                 }
                 _ => u.team = Some(team.to_owned()),
@@ -114,14 +118,22 @@ impl Config {
                 return Err(v.err(
                     format!("{key}.id"),
                     spans[i].clone(),
-                    format!("user \"{}\" is watched by the config file; a user is owned once (the file or one team)", u.id),
+                    format!(
+                        "user \"{}\" is watched by the config file; a user is owned once \
+                        (the file or one team)",
+                        u.id
+                    ),
                 ));
             }
             if !entry.members.is_empty() && !entry.members.contains(&u.id) {
                 return Err(v.err(
                     format!("{key}.id"),
                     spans[i].clone(),
-                    format!("user \"{}\" is not among the team's members; an admin adds them to members in its [[teams]] entry", u.id),
+                    format!(
+                        "user \"{}\" is not among the team's members; an admin adds them to \
+                        members in its [[teams]] entry",
+                        u.id
+                    ),
                 ));
             }
             if let Some((other, _)) = self
@@ -132,7 +144,11 @@ impl Config {
                 return Err(v.err(
                     format!("{key}.id"),
                     spans[i].clone(),
-                    format!("user \"{}\" is watched by team \"{other}\"'s document; a user is owned once", u.id),
+                    format!(
+                        "user \"{}\" is watched by team \"{other}\"'s document; a user is \
+                        owned once",
+                        u.id
+                    ),
                 ));
             }
         }
@@ -193,7 +209,10 @@ impl Config {
             Err(v.err(
                 key(k),
                 Some(span),
-                format!("\"{id}\" is not one of the team's users, initiator, or an id its [[teams]] entry lists in may_name"),
+                format!(
+                    "\"{id}\" is not one of the team's users, initiator, or an id its \
+                    [[teams]] entry lists in may_name"
+                ),
             ))
         };
         if r.name.contains('/') {
@@ -240,8 +259,9 @@ impl Config {
     /// file's, its rules between the file's `first` ones and the rest, its digests beside the
     /// file's. A team whose document is in force owns its people: the file's `[[users]]` of
     /// that team and the file's rules for that team alone (`teams = [it]`, no `first`) give way
-    /// to it (what `team import --from-config` moved), said as a warning. A version that does not validate against it is not in force: its users are
-    /// listed but held by an exclusion rule, and its problem said ([`DocumentInUse::problem`]).
+    /// to it (what `team import --from-config` moved), said as a warning. A version that does
+    /// not validate against it is not in force: its users are listed but held by an exclusion
+    /// rule, and its problem said ([`DocumentInUse::problem`]).
     pub fn with_documents(&self, versions: &[TeamVersion]) -> Config {
         let mut out = self.clone();
         out.documents.clear();
@@ -319,7 +339,8 @@ impl Config {
             .collect();
         if users > 0 || !rules.is_empty() {
             self.warnings.push(format!(
-                "team \"{team}\"'s document (version {version}) replaces the file's {users} [[users]] with team = \"{team}\"{}; remove them from the file",
+                "team \"{team}\"'s document (version {version}) replaces the file's {users} \
+                    [[users]] with team = \"{team}\"{}; remove them from the file",
                 if rules.is_empty() {
                     String::new()
                 } else {
@@ -603,7 +624,8 @@ webhook = "daily"
     fn a_stored_version_that_no_longer_validates_holds_its_people() {
         let c = config();
         // A version saved when the calendar existed; the file has since lost it.
-        let doc = "[[users]]\nid = \"u3\"\n\n[[rules]]\nname = \"r\"\nafter = \"1h\"\ncalendar = \"gone\"";
+        let doc = "[[users]]\nid = \"u3\"\n\n[[rules]]\nname = \"r\"\nafter = \"1h\"\ncalendar \
+            = \"gone\"";
         let merged = c.with_documents(&[version("finance", 2, doc)]);
         let problems: Vec<_> = merged.document_problems().collect();
         assert_eq!(problems.len(), 1);

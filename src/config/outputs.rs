@@ -82,7 +82,12 @@ impl Validator<'_> {
                 }
                 None => {
                     if let Some(w) = &d.webhook {
-                        return Err(self.err(key("webhook"), Some(w.span()), "webhook = \"NAME\" is for a team's document (a webhook its [[teams]] entry lists); in the file give webhook_url_file"));
+                        return Err(self.err(
+                            key("webhook"),
+                            Some(w.span()),
+                            "webhook = \"NAME\" is for a team's document (a webhook its \
+                            [[teams]] entry lists); in the file give webhook_url_file",
+                        ));
                     }
                     let table = format!("digests[{i}]");
                     let url_var = digest_env_var(&name, "WEBHOOK_URL");
@@ -150,7 +155,8 @@ impl Validator<'_> {
             return Err(self.err(
                 key("webhook_url"),
                 Some(span),
-                "a team's document names its webhook (webhook = \"NAME\", one its [[teams]] entry lists); its URL and secret are the admin's",
+                "a team's document names its webhook (webhook = \"NAME\", one its [[teams]] \
+                    entry lists); its URL and secret are the admin's",
             ));
         }
         let known = || {

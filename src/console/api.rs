@@ -67,7 +67,7 @@ pub(super) async fn silences(
 /// A write's JSON body, read the same way for every write: too large is 413; not JSON, a
 /// field of the wrong type or one this call does not take is 400 naming the field.
 #[allow(clippy::result_large_err)] // the answer itself, returned by the handler as it is
-pub(super) fn json_body<T: serde::de::DeserializeOwned>(
+fn json_body<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
     what: &str,
     shape: &str,
@@ -271,5 +271,97 @@ pub(super) async fn remove_away(
         ))
         .api(),
         Err(f) => f.api(),
+    }
+}
+
+pub(super) async fn get_team(
+    State(s): State<Services>,
+    ApiVisitor(v): ApiVisitor,
+    Path(team): Path<String>,
+) -> Response {
+    match s.team(&v, &team, None).await {
+        Ok(t) => Json(t).into_response(),
+        Err(f) => f.api(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PutBody {
+    document: String,
+    comment: Option<String>,
+}
+
+/// `PUT /api/v1/teams/{team}` with `If-Match: <version>`.
+pub(super) async fn put_team(
+    State(s): State<Services>,
+    ApiVisitor(v): ApiVisitor,
+    headers: HeaderMap,
+    Path(team): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(f) = v.check_csrf(csrf_header(&headers)) {
+        return f.api();
+    }
+    let Some(based_on) = headers
+        .get("if-match")
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.trim().trim_matches('"'))
+        .and_then(|h| h.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+    else {
+        return Failure::BadField(
+            "If-Match".into(),
+            "If-Match: <version> is required: the version your document starts from (0 for a \
+                team with none yet)"
+                .into(),
+        )
+        .api();
+    };
+    let b: PutBody = match json_body(body, "a team's document", r#"{"document", "comment"}"#) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match s
+        .save_team(
+            &v,
+            &team,
+            based_on,
+            &b.document,
+            b.comment.as_deref().unwrap_or(""),
+        )
+        .await
+    {
+        Ok(version) => {
+            Json(serde_json::json!({ "team": team, "version": version })).into_response()
+        }
+        Err(r) => r.api(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PreviewBody {
+    document: String,
+}
+
+/// `POST /api/v1/teams/{team}/preview`.
+pub(super) async fn preview_team(
+    State(s): State<Services>,
+    ApiVisitor(v): ApiVisitor,
+    headers: HeaderMap,
+    Path(team): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(f) = v.check_csrf(csrf_header(&headers)) {
+        return f.api();
+    }
+    let b: PreviewBody = match json_body(body, "a draft", r#"{"document"}"#) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match s.preview_team(&v, &team, &b.document).await {
+        Ok(p) => Json(p).into_response(),
+        Err(r) => r.api(),
     }
 }

@@ -247,13 +247,13 @@ pub(crate) fn router(live: watch::Receiver<Live>) -> Router {
         .route("/teams/{team}/diff", get(pages::team_diff))
         .route(
             "/api/v1/teams/{team}",
-            get(teams::get_team)
-                .put(teams::put_team)
+            get(api::get_team)
+                .put(api::put_team)
                 .layer(DefaultBodyLimit::max(DOCUMENT_LIMIT)),
         )
         .route(
             "/api/v1/teams/{team}/preview",
-            post(teams::preview_team).layer(DefaultBodyLimit::max(DOCUMENT_LIMIT)),
+            post(api::preview_team).layer(DefaultBodyLimit::max(DOCUMENT_LIMIT)),
         )
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

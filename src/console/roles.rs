@@ -129,6 +129,11 @@ impl Role {
         }
     }
 
+    /// May it open the teams' pages (an admin, a lead or a viewer)?
+    pub(crate) fn has_teams(&self) -> bool {
+        !matches!(self, Role::Nobody)
+    }
+
     /// How the page's corner says it.
     pub(crate) fn words(&self) -> String {
         match self {

@@ -1,16 +1,12 @@
 //! Team documents on the console: the services the editor page and the API share (read, save,
 //! preview, history, rollback — a lead for their teams, an admin for every team; another
-//! team's is as unknown), and the API's handlers (`/api/v1/teams/{team}`).
+//! team's is as unknown).
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::auth::ApiVisitor;
 use super::error::Failure;
 use super::services::Services;
 use super::visitor::Visitor;
@@ -255,100 +251,5 @@ impl Services {
         documents::rollback(&g.config, &g.store, &save, to, g.clock.now())
             .await
             .map_err(Refused::Save)
-    }
-}
-
-fn csrf_header(headers: &HeaderMap) -> Option<&str> {
-    headers.get("x-csrf-token").and_then(|v| v.to_str().ok())
-}
-
-pub(super) async fn get_team(
-    State(s): State<Services>,
-    ApiVisitor(v): ApiVisitor,
-    Path(team): Path<String>,
-) -> Response {
-    match s.team(&v, &team, None).await {
-        Ok(t) => Json(t).into_response(),
-        Err(f) => f.api(),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct PutBody {
-    document: String,
-    comment: Option<String>,
-}
-
-/// `PUT /api/v1/teams/{team}` with `If-Match: <version>`.
-pub(super) async fn put_team(
-    State(s): State<Services>,
-    ApiVisitor(v): ApiVisitor,
-    headers: HeaderMap,
-    Path(team): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    if let Err(f) = v.check_csrf(csrf_header(&headers)) {
-        return f.api();
-    }
-    let Some(based_on) = headers
-        .get("if-match")
-        .and_then(|h| h.to_str().ok())
-        .map(|h| h.trim().trim_matches('"'))
-        .and_then(|h| h.parse::<i64>().ok())
-        .filter(|n| *n >= 0)
-    else {
-        return Failure::BadField(
-            "If-Match".into(),
-            "If-Match: <version> is required: the version your document starts from (0 for a team with none yet)".into(),
-        )
-        .api();
-    };
-    let b: PutBody =
-        match super::api::json_body(body, "a team's document", r#"{"document", "comment"}"#) {
-            Ok(b) => b,
-            Err(r) => return r,
-        };
-    match s
-        .save_team(
-            &v,
-            &team,
-            based_on,
-            &b.document,
-            b.comment.as_deref().unwrap_or(""),
-        )
-        .await
-    {
-        Ok(version) => {
-            Json(serde_json::json!({ "team": team, "version": version })).into_response()
-        }
-        Err(r) => r.api(),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct PreviewBody {
-    document: String,
-}
-
-/// `POST /api/v1/teams/{team}/preview`.
-pub(super) async fn preview_team(
-    State(s): State<Services>,
-    ApiVisitor(v): ApiVisitor,
-    headers: HeaderMap,
-    Path(team): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    if let Err(f) = v.check_csrf(csrf_header(&headers)) {
-        return f.api();
-    }
-    let b: PreviewBody = match super::api::json_body(body, "a draft", r#"{"document"}"#) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    match s.preview_team(&v, &team, &b.document).await {
-        Ok(p) => Json(p).into_response(),
-        Err(r) => r.api(),
     }
 }

@@ -39,7 +39,7 @@ pub(super) fn layout(title: &str, visitor: Option<&Visitor>, body: Markup) -> Ma
                             a href="/away" { "Away" }
                             a href="/report" { "Report" }
                             a href="/rules" { "Rules" }
-                            @if visitor.is_some_and(|v| !matches!(v.role, super::roles::Role::Nobody)) {
+                            @if visitor.is_some_and(|v| v.role.has_teams()) {
                                 a href="/teams" { "Teams" }
                             }
                             @if visitor.is_some_and(|v| v.role.reads_audit()) {

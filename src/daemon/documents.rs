@@ -34,7 +34,8 @@ pub(super) async fn refresh_documents(
         }
         Err(_) => {
             tracing::warn!(
-                "reading the teams' documents took over {READ_BUDGET:?}; this cycle runs by the versions it had"
+                "reading the teams' documents took over {READ_BUDGET:?}; this cycle runs by the \
+                    versions it had"
             );
             return false;
         }

@@ -20,7 +20,9 @@ async fn documents_kept(config: Config, old: &Engine) -> Result<Config, String> 
     for v in &versions {
         if !config.teams.iter().any(|t| t.name == v.team) {
             return Err(format!(
-                "team \"{}\" has a document (version {}); removing its [[teams]] entry would drop its users and rules — move them back with `expediter team export {}` first, or keep the entry",
+                "team \"{}\" has a document (version {}); removing its [[teams]] entry would \
+                drop its users and rules — move them back with `expediter team export {}` \
+                first, or keep the entry",
                 v.team, v.version, v.team
             ));
         }

@@ -22,7 +22,8 @@ pub enum SaveError {
     Invalid(ConfigError),
     /// Another version was saved since the one the draft started from.
     #[error(
-        "version {current} was saved since version {based_on}; start from it (the difference is below)\n{diff}"
+        "version {current} was saved since version {based_on}; start from it (the difference is \
+            below)\n{diff}"
     )]
     Stale {
         based_on: i64,

@@ -554,12 +554,12 @@ fn which(bin: &str) -> Option<std::path::PathBuf> {
 }
 
 /// chromedriver (Debian's `chromium-driver`) on a free loopback port, killed when dropped.
-struct Driver {
+pub(crate) struct Driver {
     _child: tokio::process::Child,
     url: String,
 }
 
-async fn chromedriver() -> Driver {
+pub(crate) async fn chromedriver() -> Driver {
     let bin = which("chromedriver").expect(
         "chromedriver is needed for the console's browser tests: apt-get install chromium-driver (.ci/run installs it)",
     );
@@ -586,7 +586,7 @@ async fn chromedriver() -> Driver {
     Driver { _child: child, url }
 }
 
-async fn webdriver(driver: &Driver) -> fantoccini::Client {
+pub(crate) async fn webdriver(driver: &Driver) -> fantoccini::Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -603,7 +603,7 @@ async fn webdriver(driver: &Driver) -> fantoccini::Client {
 }
 
 /// Where the browser test leaves its screenshots for a person to look at.
-fn screenshot_dir() -> std::path::PathBuf {
+pub(crate) fn screenshot_dir() -> std::path::PathBuf {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -223,3 +223,65 @@ both_backends! {
         daemon.stop().await;
     }
 }
+
+both_backends! {
+    /// A lead edits their team's rules in a real browser: the preview lists the pairs that
+    /// change, the save makes version 1; another team's lead cannot open the page.
+    #[tokio::test]
+    async fn a_lead_edits_their_team_in_a_browser_with_a_preview() {
+        use crate::console::{chromedriver, screenshot_dir, webdriver};
+        use expediter::fake::FakePerson;
+        use fantoccini::Locator;
+        let env = TestEnv::new().await;
+        let port = with_teams(&env);
+        env.add(FakeTask::new("t1", &["u1"], 50 * HOUR).label("报销", "Expense"));
+        env.add(FakeTask::new("t3", &["u3"], 50 * HOUR).label("采购", "Purchase"));
+        assert_eq!(env.run(&["once"]).await.code, 0);
+        let daemon = Daemon::start(&env, &[]);
+        wait_for_console(port).await;
+        let driver = chromedriver().await;
+        let sign_in = |open_id: &'static str, name: &'static str| {
+            let env = &env;
+            let driver = &driver;
+            async move {
+                env.fake.sign_in_as(Some(FakePerson {
+                    open_id: open_id.into(),
+                    name: name.into(),
+                    email: None,
+                    barred: false,
+                }));
+                let b = webdriver(driver).await;
+                b.goto(&format!("http://127.0.0.1:{port}/teams/finance")).await.unwrap();
+                b.find(Locator::Css("a.button[href^='/login/feishu']")).await.unwrap().click().await.unwrap();
+                b.wait().for_element(Locator::Css("main h1")).await.unwrap();
+                b
+            }
+        };
+        let b = sign_in("ou_fin", "Finance Lead").await;
+        assert_eq!(b.current_url().await.unwrap().path(), "/teams/finance");
+        let editor = b.find(Locator::Css("textarea[name=document]")).await.unwrap();
+        editor.clear().await.unwrap();
+        editor.send_keys(&fast("")).await.unwrap();
+        b.find(Locator::Css("button[formaction$='/preview']")).await.unwrap().click().await.unwrap();
+        b.wait().for_element(Locator::Css("section.preview")).await.unwrap();
+        let page = b.source().await.unwrap();
+        assert!(page.contains("报销") && page.contains("finance/fast"), "the pair that changes: {page}");
+        assert!(!page.contains("采购"), "another team's pair: {page}");
+        std::fs::write(screenshot_dir().join("team-editor-preview.png"), b.screenshot().await.unwrap()).unwrap();
+        b.find(Locator::Css("input[name=comment]")).await.unwrap().send_keys("faster, from the browser").await.unwrap();
+        b.find(Locator::Css("form.editor button:not([formaction])")).await.unwrap().click().await.unwrap();
+        b.wait().for_element(Locator::Css("table.history tbody tr")).await.unwrap();
+        let page = b.source().await.unwrap();
+        assert!(page.contains("faster, from the browser") && page.contains("Finance Lead"), "{page}");
+        assert!(page.contains("Save as version 2"), "{page}");
+        b.close().await.unwrap();
+
+        let other = sign_in("ou_ops", "Ops Lead").await;
+        let page = other.source().await.unwrap();
+        assert!(page.contains("Not found") && !page.contains("faster"), "{page}");
+        other.close().await.unwrap();
+        let history = env.run(&["team", "history", "finance"]).await;
+        assert!(history.stdout.contains("Finance Lead"), "{}", history.all());
+        daemon.stop().await;
+    }
+}

@@ -46,8 +46,14 @@ pub(super) async fn overview(State(s): State<Services>, PageVisitor(v): PageVisi
         "Overview",
         &v,
         html! {
-            @for (team, version, problem) in live.config.document_problems().filter(|(t, ..)| scope.sees_team(t)) {
-                p.error.banner { "Team " a href={ "/teams/" (encode(team)) } { (team) } "'s version " (version) " is not in force — its people are listed but not reminded: " (problem) }
+            @for (team, version, problem) in live.config.document_problems() {
+                @if scope.sees_team(team) {
+                    p.error.banner {
+                        "Team " a href={ "/teams/" (encode(team)) } { (team) } "'s version "
+                        (version) " is not in force — its people are listed but not reminded: "
+                        (problem)
+                    }
+                }
             }
             section.status data-live="status" {
                 p { "This instance is " strong data-field="role" { (o.role) } "."

@@ -20,7 +20,11 @@ pub(in crate::console) async fn teams(
         "Teams",
         &v,
         html! {
-            p { "Each team's own people, rules and digests, edited here by its leads. The config file's [[teams]] entries say who leads; what a team's document says is in force from the next cycle." }
+            p {
+                "Each team's own people, rules and digests, edited here by its leads. The \
+                config file's [[teams]] entries say who leads; what a team's document says is \
+                in force from the next cycle."
+            }
             table {
                 thead { tr { th { "team" } th { "version" } th { "saved" } th { "by" } th {} } }
                 tbody { @for t in live.config.teams.iter().filter(|t| scope.sees_team(&t.name)) {
@@ -30,7 +34,9 @@ pub(in crate::console) async fn teams(
                         td { (l.map_or("none yet".into(), |l| l.version.to_string())) }
                         td { (l.map(|l| local(live, l.saved_at)).unwrap_or_default()) }
                         td { (l.map(|l| l.author.clone()).unwrap_or_default()) }
-                        td { @if scope.leads_team(&t.name) { a href={ "/teams/" (encode(&t.name)) } { "edit" } } }
+                        td { @if scope.leads_team(&t.name) {
+                            a href={ "/teams/" (encode(&t.name)) } { "edit" }
+                        } }
                     }
                 } }
             }
@@ -182,6 +188,14 @@ pub(in crate::console) async fn team_diff(
     }
 }
 
+/// An RFC 3339 time as the page shows it: to the minute, in the schedule's zone it was made in.
+fn minutes(t: &Option<String>) -> String {
+    match t.as_deref() {
+        Some(t) => t.get(..16).unwrap_or(t).replace('T', " "),
+        None => "—".to_owned(),
+    }
+}
+
 /// The editor page: the version shown, the draft, what the preview found or why a save was
 /// refused, the history.
 fn editor(
@@ -201,21 +215,32 @@ fn editor(
         v,
         html! {
             @if let Some(p) = &t.problem {
-                p.error.banner { "This team's latest version is not in force — its people are listed but not reminded: " (p) }
+                p.error.banner { "This team's latest version is not in force — its people are \
+                    listed but not reminded: " (p) }
             }
             p {
-                @if t.version == 0 { "No document yet: its people and rules are the config file's. " }
+                @if t.version == 0 { "No document yet: its people and rules are the config \
+                    file's. " }
                 @else {
-                    "Version " strong { (t.version) } @if t.version != latest { " (the latest is " (latest) ")" }
+                    "Version " strong { (t.version) } @if t.version != latest { " (the latest \
+                        is " (latest) ")" }
                     ", saved " (t.saved_at.map(|at| local(live, at)).unwrap_or_default())
-                    " by " (t.author.as_deref().unwrap_or("")) ": " (t.comment.as_deref().unwrap_or("")) ". "
+                    " by " (t.author.as_deref().unwrap_or("")) ": \
+                        " (t.comment.as_deref().unwrap_or("")) ". "
                 }
-                "The file's [[users]] and [[rules]] keys: users are ids, rules select this team's people; operators, cc and move targets are the team's own people, initiator, or those the admin allows. Digests name a webhook the admin set (webhook = \"NAME\")."
+                "The file's [[users]] and [[rules]] keys: users are ids, rules select this \
+                team's people; operators, cc and move targets are the team's own people, \
+                initiator, or those the admin allows. Digests name a webhook the admin set \
+                (webhook = \"NAME\")."
             }
             @if let Some(e) = refused {
                 @match e {
                     SaveError::Stale { current, diff, .. } => {
-                        p.error { "Not saved: version " (current) " was saved since you started from version " (latest.min(*current)) ". Here is what it changed against your draft; start again from it." }
+                        p.error {
+                            "Not saved: version " (current) " was saved since you started from \
+                            an older one. Here is what it changed against your draft; start \
+                            again from it."
+                        }
                         pre.diff { (diff) }
                     }
                     other => { p.error data-refused="document" { "Not saved: " (other) } }
@@ -224,22 +249,30 @@ fn editor(
             @if let Some(p) = preview {
                 section.preview {
                     h2 { "Preview" }
-                    p { (p.pairs) " pending task assignments of the team; " strong { (p.changed.len()) } " change." }
+                    p { (p.pairs) " pending task assignments of the team; \
+                        " strong { (p.changed.len()) } " change." }
                     @if let Some(tick) = &p.next_tick {
-                        p { "At the next tick (" (tick) "): reminders " (p.reminders_before) " → " (p.reminders_after)
-                            ", escalations " (p.escalations_before) " → " (p.escalations_after) "." }
+                        p { "At the next tick (" (tick) "): reminders " (p.reminders_before) " \
+                            → " (p.reminders_after)
+                            ", escalations " (p.escalations_before) " → \
+                                " (p.escalations_after) "." }
                     }
                     @for w in &p.warnings { p.warning { (w) } }
                     @if !p.changed.is_empty() {
                         table.preview {
-                            thead { tr { th { "task" } th { "assignee" } th { "rule" } th { "state" } th { "next reminder" } } }
+                            thead { tr {
+                                th { "task" } th { "assignee" } th { "rule" } th { "state" }
+                                th { "next reminder" }
+                            } }
                             tbody { @for r in p.changed.iter().take(500) {
                                 tr {
                                     td { a href={ "/tasks/" (encode(&r.task_id)) } { (r.label) } }
                                     td title=(r.assignee_id) { (r.assignee) }
-                                    td { (r.before.rule.as_deref().unwrap_or("—")) " → " (r.after.rule.as_deref().unwrap_or("—")) }
+                                    td { (r.before.rule.as_deref().unwrap_or("—")) " → \
+                                        " (r.after.rule.as_deref().unwrap_or("—")) }
                                     td { (r.before.state) " → " (r.after.state) }
-                                    td { (r.before.next_due.as_deref().unwrap_or("—")) " → " (r.after.next_due.as_deref().unwrap_or("—")) }
+                                    td { (minutes(&r.before.next_due)) " → \
+                                        " (minutes(&r.after.next_due)) }
                                 }
                             } }
                         }
@@ -251,7 +284,8 @@ fn editor(
                     (csrf_field(v))
                     input type="hidden" name="based_on" value=(latest);
                     textarea name="document" rows="24" cols="100" spellcheck="false" { (draft) }
-                    label { "Comment (required) " input type="text" name="comment" maxlength="500"; }
+                    label { "Comment (required) \
+                        " input type="text" name="comment" maxlength="500"; }
                     button type="submit" formaction=(action("/preview")) { "Preview" }
                     button type="submit" { "Save as version " (latest + 1) }
                 }
@@ -266,10 +300,18 @@ fn editor(
                         td { a href={ (action("")) "?version=" (h.version) } { (h.version) } }
                         td { (local(live, h.saved_at)) }
                         td { (h.author) }
-                        td { @if let Some(n) = h.restores { "(version " (n) " again) " } (h.comment) }
+                        td { @if let Some(n) = h.restores { "(version " (n) " again) \
+                            " } (h.comment) }
                         td {
-                            a href={ (action("/diff")) "?from=" (h.version - 1) "&to=" (h.version) } { "diff" }
-                            @if h.version != latest { " " a href={ (action("/diff")) "?from=" (h.version) "&to=" (latest) } { "against the latest" } }
+                            a href={ (action("/diff")) "?from=" (h.version - 1) "&to=" (h.version) } {
+                                "diff"
+                            }
+                            @if h.version != latest {
+                                " "
+                                a href={ (action("/diff")) "?from=" (h.version) "&to=" (latest) } {
+                                    "against the latest"
+                                }
+                            }
                             @if t.editable && h.version != latest {
                                 form.inline method="post" action=(action("/rollback")) {
                                     (csrf_field(v))

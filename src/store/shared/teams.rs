@@ -28,7 +28,8 @@ in_both! {
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
         let done = sqlx::query(
-            "INSERT INTO team_versions (team, version, document, author, comment, saved_at, restores)
+            "INSERT INTO team_versions (team, version, document, author, comment, saved_at, \
+                restores)
              SELECT $1, $2, $3, $4, $5, $6, $7
              WHERE (SELECT COALESCE(MAX(version), 0) FROM team_versions WHERE team = $1) = $8",
         )
