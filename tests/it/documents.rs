@@ -225,8 +225,9 @@ both_backends! {
 }
 
 both_backends! {
-    /// A lead edits their team's rules in a real browser: the preview lists the pairs that
-    /// change, the save makes version 1; another team's lead cannot open the page.
+    /// A lead edits their team's rules and adds a person in a real browser: the preview lists
+    /// the pairs that change, the save makes version 1, the next cycle lists the new person;
+    /// another team's lead cannot open the page.
     #[tokio::test]
     async fn a_lead_edits_their_team_in_a_browser_with_a_preview() {
         use crate::console::{chromedriver, screenshot_dir, webdriver};
@@ -261,7 +262,11 @@ both_backends! {
         assert_eq!(b.current_url().await.unwrap().path(), "/teams/finance");
         let editor = b.find(Locator::Css("textarea[name=document]")).await.unwrap();
         editor.clear().await.unwrap();
-        editor.send_keys(&fast("")).await.unwrap();
+        // A person added to the roster here is listed by the next cycle.
+        editor
+            .send_keys(&fast("[[users]]\nid = \"u4\"\nname = \"New Hire\"\n"))
+            .await
+            .unwrap();
         b.find(Locator::Css("button[formaction$='/preview']")).await.unwrap().click().await.unwrap();
         b.wait().for_element(Locator::Css("section.preview")).await.unwrap();
         let page = b.source().await.unwrap();
@@ -283,5 +288,58 @@ both_backends! {
         let history = env.run(&["team", "history", "finance"]).await;
         assert!(history.stdout.contains("Finance Lead"), "{}", history.all());
         daemon.stop().await;
+        env.add(FakeTask::new("t4", &["u4"], 2 * HOUR));
+        let run = env.run(&["once"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        let plan = env.plan_json().await;
+        assert_eq!(rule_of(&plan, "t4"), "finance/fast", "{plan:?}");
     }
+}
+
+/// A pair of hosts reads the teams' documents from the database: a version saved while one
+/// acts is what the other runs by when it takes over.
+#[tokio::test]
+async fn on_a_pair_the_host_that_takes_over_runs_by_the_latest_version() {
+    let env = TestEnv::new_postgres().await;
+    env.write_config(
+        "",
+        &format!("{RULE_ONCE_AFTER_24H}\n[[teams]]\nname = \"finance\"\n"),
+    );
+    with_cron(&env, "* * * * * *");
+    let second = env.dir.path().join("config-b.toml");
+    std::fs::copy(&env.config_path, &second).unwrap();
+    env.add(FakeTask::new("t1", &["u1"], 50 * HOUR));
+    let a = Daemon::start(&env, &[]);
+    a.wait_for("active (lease epoch", 1, Duration::from_secs(20))
+        .await;
+    let b = Daemon::start_with(&env, &second, &[]);
+    b.wait_for("standing by", 1, Duration::from_secs(20)).await;
+
+    let doc = env.dir.path().join("finance.toml");
+    std::fs::write(&doc, fast("")).unwrap();
+    let saved = env
+        .run(&[
+            "team",
+            "import",
+            "finance",
+            doc.to_str().unwrap(),
+            "--comment",
+            "fast",
+            "--yes",
+        ])
+        .await;
+    assert_eq!(saved.code, 0, "{}", saved.all());
+    a.wait_for("team_versions=finance v1", 1, Duration::from_secs(20))
+        .await;
+    a.signal("KILL");
+    b.wait_for("team_versions=finance v1", 1, Duration::from_secs(30))
+        .await;
+    assert!(
+        b.log().contains("team finance's version 1 is in force"),
+        "{}",
+        b.log()
+    );
+    let sent = opinions(&env, "t1");
+    assert!(sent.iter().any(|o| o == "finance/fast #2"), "{sent:?}");
+    b.stop().await;
 }
