@@ -96,21 +96,21 @@ pub async fn preview(
         restores: None,
     });
     let after = before.with_documents(&drafted);
-    let ours = |c: &Config| -> Vec<String> {
-        c.users
-            .iter()
-            .filter(|u| u.team.as_deref() == Some(team))
-            .map(|u| u.id.clone())
-            .collect()
-    };
-    let mut people = ours(&before);
-    people.extend(ours(&after));
-    let pairs: Vec<_> = store
-        .pending_pairs()
-        .await?
+    // The team's people under either version; only their pairs are kept as they are read.
+    let people: std::collections::HashSet<String> = [&before, &after]
         .into_iter()
-        .filter(|p| people.contains(&p.user_id))
+        .flat_map(|c| c.users.iter())
+        .filter(|u| u.team.as_deref() == Some(team))
+        .map(|u| u.id.clone())
         .collect();
+    let mut pairs = Vec::new();
+    store
+        .visit_pending_pairs(crate::store::PairScope::All, None, |p| {
+            if people.contains(&p.user_id) {
+                pairs.push(p);
+            }
+        })
+        .await?;
     let today = crate::domain::calls::day_start(now, config.schedule.timezone);
     let sent_today = store.reminders_since(today).await?;
     Ok(compare(

@@ -1,0 +1,45 @@
+# expediter's words in English. Every message here exists in zh-CN/expediter.ftl too (a test
+# holds the two catalogs to the same keys).
+
+## Ages ({age} in reminder text, digests, pages): the two largest units.
+age-days = { $n }d
+age-hours = { $n }h
+age-minutes = { $n }m
+age-seconds = { $n }s
+age-separator = {" "}
+
+## Counts.
+reminders-sent = { $n ->
+    [one] one reminder sent
+   *[other] { $n } reminders sent
+}
+tasks-waiting = { $n ->
+    [one] one task waiting
+   *[other] { $n } tasks waiting
+}
+
+## Plan states, as a lead reads them (codes stay in URLs, --json and the API).
+state-due = due now
+state-capped = held by today's cap
+state-waiting = waiting
+state-deferred = outside working hours
+state-unconfirmed = being checked
+state-silenced = silenced
+state-away = away
+state-reminders_over = all reminders sent, still waiting
+state-not_reminded = never reminded (excluded)
+state-moved_away = moved away
+state-no_rule = no rule
+state-unwatched = not watched
+
+## The console's menu and language switch.
+nav-overview = Overview
+nav-tasks = Tasks
+nav-silences = Silences
+nav-away = Away
+nav-report = Report
+nav-rules = Rules
+nav-teams = Teams
+nav-audit = Audit
+sign-out = Sign out
+switch-language = 中文

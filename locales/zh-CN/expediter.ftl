@@ -1,0 +1,38 @@
+# expediter 的简体中文用语。这里的每条消息在 en/expediter.ftl 中也有（有测试保证两份目录的键一致）。
+
+## 时长（催办理由中的 {age}、摘要、页面）：取最大的两个单位。
+age-days = { $n }天
+age-hours = { $n }小时
+age-minutes = { $n }分钟
+age-seconds = { $n }秒
+age-separator = {""}
+
+## 计数。
+reminders-sent = 已催办 { $n } 次
+tasks-waiting = { $n } 个任务等待中
+
+## 计划中的状态（URL、--json 和 API 中仍用英文代码）。
+state-due = 现在该催
+state-capped = 今日催办已达上限
+state-waiting = 等待中
+state-deferred = 非工作时间
+state-unconfirmed = 核对中
+state-silenced = 已静默
+state-away = 不在
+state-reminders_over = 已催满，仍未处理
+state-not_reminded = 不催办（已排除）
+state-moved_away = 已转出
+state-no_rule = 无规则
+state-unwatched = 未关注
+
+## 控制台的菜单与语言切换。
+nav-overview = 概览
+nav-tasks = 任务
+nav-silences = 静默
+nav-away = 不在
+nav-report = 报告
+nav-rules = 规则
+nav-teams = 团队
+nav-audit = 审计
+sign-out = 退出
+switch-language = English
