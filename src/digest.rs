@@ -12,7 +12,6 @@ use crate::config::{Config, Digest};
 use crate::domain::decide::{self, Verdict};
 use crate::domain::digest::{self as card, Item};
 use crate::domain::display_label;
-use crate::domain::opinion::human_duration;
 use crate::store::Store;
 
 /// Retries after a rate-limit or bad-request answer (9499, 11232, HTTP 429).
@@ -95,16 +94,18 @@ pub async fn build(
             link: public.map(|u| format!("{u}/tasks/{}", component(&p.task_id))),
         });
     }
+    let lang = config.expedite.language;
     let subtitle = if digest.min_age.is_zero() {
-        "expediter · every pending task".to_owned()
+        lang.t("digest-every")
     } else {
-        format!(
-            "expediter · tasks at least {} old",
-            human_duration(digest.min_age)
+        lang.with(
+            "digest-min-age",
+            &[("age", lang.age(digest.min_age).into())],
         )
     };
     let button = public.map(|u| format!("{u}{}", console_selection(digest)));
     Ok(card::message(
+        lang,
         &digest.name,
         &subtitle,
         items,

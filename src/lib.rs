@@ -16,6 +16,7 @@ pub mod domain;
 pub mod fake;
 pub mod feishu;
 pub mod holds;
+pub mod i18n;
 pub mod keeper;
 pub mod pace;
 pub mod plan;

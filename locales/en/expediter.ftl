@@ -43,3 +43,25 @@ nav-teams = Teams
 nav-audit = Audit
 sign-out = Sign out
 switch-language = 中文
+
+## Digest cards.
+digest-title = { $name }: { $tasks } pending { $tasks ->
+    [one] task
+   *[other] tasks
+} with { $people } { $people ->
+    [one] person
+   *[other] people
+}, the oldest { $oldest }
+digest-nothing = { $name }: nothing pending
+digest-person = { $who } — { $n } { $n ->
+    [one] task
+   *[other] tasks
+}
+digest-reminded = reminded { $n }×
+digest-escalated = escalated
+digest-silenced = silenced
+digest-away = away until { $until }
+digest-more = … and { $n } more
+digest-open = Open in the console
+digest-every = expediter · every pending task
+digest-min-age = expediter · tasks at least { $age } old

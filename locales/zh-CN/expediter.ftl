@@ -36,3 +36,16 @@ nav-teams = 团队
 nav-audit = 审计
 sign-out = 退出
 switch-language = English
+
+## 摘要卡片。
+digest-title = { $name }：{ $tasks } 个待办任务，涉及 { $people } 人，最久已等待 { $oldest }
+digest-nothing = { $name }：没有待办任务
+digest-person = { $who } — { $n } 个任务
+digest-reminded = 已催办 { $n } 次
+digest-escalated = 已升级
+digest-silenced = 已静默
+digest-away = 不在，至 { $until }
+digest-more = ……还有 { $n } 个
+digest-open = 在控制台中打开
+digest-every = expediter · 全部待办任务
+digest-min-age = expediter · 已等待至少 { $age } 的任务

@@ -158,7 +158,7 @@ impl Config {
             self.rule_names_only(&v, i, r, &nameable)?;
         }
         let mut warnings = Vec::new();
-        let mut rules = v.rules(
+        let rules = v.rules(
             raw.rules,
             &team_users,
             &self.calendars,
@@ -172,6 +172,7 @@ impl Config {
             Some(&entry.webhooks),
             &mut warnings,
         )?;
+        let mut rules = super::validate::in_language(rules, self.expedite.language);
         for r in &mut rules {
             r.name = format!("{team}/{}", r.name);
             if r.users.is_empty() && r.teams.is_empty() {

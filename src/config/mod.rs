@@ -279,6 +279,8 @@ pub struct ExpediteConfig {
     pub dry_run: bool,
     /// No assignee gets more reminders than this per calendar day (schedule zone); 0 = no cap.
     pub max_per_user_per_day: u32,
+    /// `[expedite] language`: what `{age}` and the digest cards are said in.
+    pub language: crate::i18n::Lang,
 }
 
 mod console;
@@ -495,6 +497,30 @@ after = "24h"
                 .any(|w| w.contains("console.listen") && w.contains("https")),
             "{:?}",
             c.warnings
+        );
+    }
+
+    #[test]
+    fn the_language_is_chinese_unless_set() {
+        use crate::i18n::Lang;
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.expedite.language, Lang::Zh);
+        assert_eq!(c.rules[0].opinion.lang(), Lang::Zh);
+        let en = MINIMAL.replace("[expedite]\n", "[expedite]\nlanguage = \"en\"\n");
+        let c = parse(&en).unwrap();
+        assert_eq!(c.expedite.language, Lang::En);
+        assert_eq!(
+            c.rules[0].opinion.lang(),
+            Lang::En,
+            "{{age}} as before: 1d 2h"
+        );
+        assert_eq!(c.away.opinion.lang(), Lang::En);
+        let e = parse(&MINIMAL.replace("[expedite]\n", "[expedite]\nlanguage = \"fr\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("expedite.language") && e.contains("\"zh-CN\" or \"en\""),
+            "{e}"
         );
     }
 

@@ -239,6 +239,8 @@ pub(super) struct RawExpedite {
     pub(super) dry_run: bool,
     #[serde(default)]
     pub(super) max_per_user_per_day: Option<Spanned<i64>>,
+    /// `zh-CN` (default) or `en`: `{age}` in reminder text, digest cards.
+    pub(super) language: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -96,10 +96,12 @@ impl Validator<'_> {
         let calendars = self.calendars(raw.calendars)?;
         let metrics = self.metrics(&raw.metrics, &mut warnings)?;
         let digests = self.digests(raw.digests, &users, &calendars, None, &mut warnings)?;
-        let away = match &raw.away {
+        let language = self.language(&raw.expedite)?;
+        let mut away = match &raw.away {
             Some(away) => self.away(away)?,
             None => AwayConfig::default(),
         };
+        away.opinion = away.opinion.in_language(language);
         let admins = raw
             .console
             .as_ref()
@@ -117,6 +119,7 @@ impl Validator<'_> {
             operator.as_ref(),
             &mut warnings,
         )?;
+        let rules = in_language(rules, language);
         let base = std::sync::Arc::new(FileParts {
             users: users.clone(),
             rules: rules.clone(),
@@ -145,6 +148,7 @@ impl Validator<'_> {
                 operator,
                 dry_run: raw.expedite.dry_run,
                 max_per_user_per_day: self.daily_cap(&raw.expedite)?,
+                language,
             },
             users,
             calendars,
@@ -156,6 +160,18 @@ impl Validator<'_> {
             teams,
             warnings,
         })
+    }
+
+    /// `[expedite] language`: `zh-CN` (default) or `en`.
+    fn language(&self, e: &RawExpedite) -> Result<crate::i18n::Lang, ConfigError> {
+        match &e.language {
+            None => Ok(crate::i18n::Lang::default()),
+            Some(l) => l
+                .get_ref()
+                .trim()
+                .parse()
+                .map_err(|m| self.err("expedite.language", Some(l.span()), m)),
+        }
     }
 
     /// `[schedule] follow_up`: at least a minute (a listing costs an API call).
@@ -404,4 +420,15 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
+}
+
+/// The rules' texts said in `lang`: the opinion's and the chat name's `{age}`.
+pub(super) fn in_language(mut rules: Vec<Rule>, lang: crate::i18n::Lang) -> Vec<Rule> {
+    for r in &mut rules {
+        r.opinion = r.opinion.clone().in_language(lang);
+        if let Some(e) = &mut r.escalate {
+            e.chat_name = e.chat_name.clone().in_language(lang);
+        }
+    }
+    rules
 }

@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::opinion::human_duration;
+use crate::i18n::Lang;
 
 /// Feishu refuses custom-bot bodies over 20 KB.
 pub const BODY_LIMIT: usize = 20 * 1024;
@@ -32,16 +32,20 @@ pub struct Item {
     pub link: Option<String>,
 }
 
-/// `text` safe inside a `lark_md` element: every character markdown gives a meaning is written
-/// as a numeric HTML entity, so a label someone typed shows as typed and never becomes a link.
+/// `text` safe inside a `lark_md` element: each character lark_md gives a meaning (emphasis,
+/// links, tags, entities, code) is written as a numeric HTML entity, so a label someone typed
+/// shows as typed and never becomes a link; the rest (a hyphen, a colon in words) stays as it
+/// is.
 pub fn md_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
-            '&' | '<' | '>' | '*' | '~' | '_' | '[' | ']' | '(' | ')' | '`' | '#' | '\\' | '|'
-            | '!' | '+' | '-' | '=' | '{' | '}' | '"' | '\'' | ':' => {
+            '&' | '<' | '>' | '*' | '~' | '_' | '[' | ']' | '(' | ')' | '`' | '\\' => {
                 out.push_str(&format!("&#{};", c as u32));
             }
+            // `scheme://` would be made a link by itself: its colon is written as an entity.
+            ':' if chars.peek() == Some(&'/') => out.push_str("&#58;"),
             // A line break would end the task's line (and its link) early.
             '\n' | '\r' => out.push(' '),
             c => out.push(c),
@@ -53,6 +57,7 @@ pub fn md_escape(text: &str) -> String {
 /// The message (`msg_type` interactive) for digest `name`, its serialized body under
 /// `limit` bytes: the oldest tasks are kept, each assignee's cut ones counted as "and N more".
 pub fn message(
+    lang: Lang,
     name: &str,
     subtitle: &str,
     mut items: Vec<Item>,
@@ -61,7 +66,7 @@ pub fn message(
 ) -> Value {
     items.sort_by(|a, b| b.age.cmp(&a.age).then_with(|| a.task_id.cmp(&b.task_id)));
     let fits = |keep: usize| {
-        serde_json::to_vec(&card(name, subtitle, &items, button, keep))
+        serde_json::to_vec(&card(lang, name, subtitle, &items, button, keep))
             .map_or(usize::MAX, |b| b.len())
             <= limit
     };
@@ -71,32 +76,37 @@ pub fn message(
         let mid = (lo + hi).div_ceil(2);
         if fits(mid) { lo = mid } else { hi = mid - 1 }
     }
-    card(name, subtitle, &items, button, lo)
+    card(lang, name, subtitle, &items, button, lo)
 }
 
 /// The card showing the first `keep` of `items` (sorted most overdue first).
-fn card(name: &str, subtitle: &str, items: &[Item], button: Option<&str>, keep: usize) -> Value {
+fn card(
+    lang: Lang,
+    name: &str,
+    subtitle: &str,
+    items: &[Item],
+    button: Option<&str>,
+    keep: usize,
+) -> Value {
     // With links, lines are lark_md (labels escaped); without, plain text.
     let md = items.iter().any(|i| i.link.is_some());
     let text = |t: &str| if md { md_escape(t) } else { t.to_owned() };
-    let oldest = items.first().map(|i| human_duration(i.age));
+    let oldest = items.first().map(|i| lang.age(i.age));
     // Items are (task, assignee) pairs: a task shared by two people is one task.
     let tasks: std::collections::HashSet<&str> = items.iter().map(|i| i.task_id.as_str()).collect();
     let people: std::collections::HashSet<&str> =
         items.iter().map(|i| i.assignee.as_str()).collect();
-    let title = match &oldest {
-        Some(o) => format!(
-            "{name}: {} pending {} with {} {}, the oldest {o}",
-            tasks.len(),
-            if tasks.len() == 1 { "task" } else { "tasks" },
-            people.len(),
-            if people.len() == 1 {
-                "person"
-            } else {
-                "people"
-            },
+    let title = match oldest {
+        Some(o) => lang.with(
+            "digest-title",
+            &[
+                ("name", name.into()),
+                ("tasks", tasks.len().into()),
+                ("people", people.len().into()),
+                ("oldest", o.into()),
+            ],
         ),
-        None => format!("{name}: nothing pending"),
+        None => lang.with("digest-nothing", &[("name", name.into())]),
     };
     // Assignees in the order of their most overdue task.
     let mut order: Vec<&str> = Vec::new();
@@ -112,7 +122,10 @@ fn card(name: &str, subtitle: &str, items: &[Item], button: Option<&str>, keep: 
             .enumerate()
             .filter(|(_, i)| i.assignee == who)
             .collect();
-        let mut lines = vec![format!("{} — {} task(s)", text(who), theirs.len())];
+        let mut lines = vec![lang.with(
+            "digest-person",
+            &[("who", text(who).into()), ("n", theirs.len().into())],
+        )];
         let mut more = 0;
         for (idx, i) in &theirs {
             if *idx >= keep {
@@ -123,23 +136,29 @@ fn card(name: &str, subtitle: &str, items: &[Item], button: Option<&str>, keep: 
                 Some(url) if md => format!("[{}]({url})", text(&i.label)),
                 _ => text(&i.label),
             };
-            let mut line = format!("• {label} · {}", human_duration(i.age));
+            let mut line = format!("• {label} · {}", lang.age(i.age));
             if i.reminders > 0 {
-                line.push_str(&format!(" · reminded {}×", i.reminders));
+                line.push_str(" · ");
+                line.push_str(&lang.n("digest-reminded", u64::from(i.reminders)));
             }
             if i.escalated {
-                line.push_str(" · escalated");
+                line.push_str(" · ");
+                line.push_str(&lang.t("digest-escalated"));
             }
             if i.silenced {
-                line.push_str(" · silenced");
+                line.push_str(" · ");
+                line.push_str(&lang.t("digest-silenced"));
             }
             if let Some(until) = &i.away {
-                line.push_str(&text(&format!(" · away until {until}")));
+                line.push_str(" · ");
+                line.push_str(&text(
+                    &lang.with("digest-away", &[("until", until.as_str().into())]),
+                ));
             }
             lines.push(line);
         }
         if more > 0 {
-            lines.push(format!("… and {more} more"));
+            lines.push(lang.n("digest-more", more));
         }
         let tag = if md { "lark_md" } else { "plain_text" };
         elements.push(json!({"tag": "div", "text": {"tag": tag, "content": lines.join("\n")}}));
@@ -150,7 +169,7 @@ fn card(name: &str, subtitle: &str, items: &[Item], button: Option<&str>, keep: 
         // A custom bot's card may carry buttons that open a URL (never callbacks).
         elements.push(json!({"tag": "action", "actions": [{
             "tag": "button",
-            "text": {"tag": "plain_text", "content": "Open in the console"},
+            "text": {"tag": "plain_text", "content": lang.t("digest-open")},
             "type": "primary",
             "url": url,
         }]}));
@@ -211,6 +230,7 @@ mod tests {
             .map(|i| item(["Zhang San", "Li Si", "Wang Wu"][i % 3], i, 24 + i as u64))
             .collect();
         let msg = message(
+            Lang::En,
             "finance",
             "tasks at least 1d old",
             items,
@@ -239,6 +259,7 @@ mod tests {
         let mut plain = item("B", 2, 50);
         plain.link = Some("https://exp.corp/tasks/t0002".into());
         let msg = message(
+            Lang::En,
             "d",
             "n",
             vec![evil, plain],
@@ -248,10 +269,7 @@ mod tests {
         let div = &msg["card"]["elements"][2]["text"];
         assert_eq!(div["tag"], "lark_md");
         let content = div["content"].as_str().unwrap();
-        assert!(
-            content.starts_with("A &#45;&#45; 1") || content.starts_with("A — 1"),
-            "{content}"
-        );
+        assert!(content.starts_with("A — 1 task\n"), "{content}");
         assert!(
             content.contains("(https://exp.corp/tasks/t0001)"),
             "{content}"
@@ -282,7 +300,15 @@ mod tests {
     fn an_away_assignee_is_marked() {
         let mut away = item("A", 1, 30);
         away.away = Some("12-24 09:00".into());
-        let text = message("d", "n", vec![away, item("B", 2, 50)], None, BODY_LIMIT).to_string();
+        let text = message(
+            Lang::En,
+            "d",
+            "n",
+            vec![away, item("B", 2, 50)],
+            None,
+            BODY_LIMIT,
+        )
+        .to_string();
         assert!(text.contains(" · away until 12-24 09:00"), "{text}");
         assert_eq!(text.matches("away until").count(), 1, "{text}");
     }
@@ -290,6 +316,7 @@ mod tests {
     #[test]
     fn small_digests_are_whole() {
         let msg = message(
+            Lang::En,
             "d",
             "n",
             vec![item("A", 1, 30), item("B", 2, 50)],
@@ -315,9 +342,9 @@ mod tests {
             item("B", 2, 30),
             item("C", 3, 20),
         ];
-        let text = message("d", "n", items, None, BODY_LIMIT).to_string();
+        let text = message(Lang::En, "d", "n", items, None, BODY_LIMIT).to_string();
         assert!(text.contains("d: 3 pending tasks with 3 people"), "{text}");
-        let one = message("d", "n", vec![item("A", 1, 40)], None, BODY_LIMIT).to_string();
+        let one = message(Lang::En, "d", "n", vec![item("A", 1, 40)], None, BODY_LIMIT).to_string();
         assert!(one.contains("d: 1 pending task with 1 person"), "{one}");
     }
 
@@ -332,5 +359,49 @@ mod tests {
         let want = base64::engine::general_purpose::STANDARD.encode(mac);
         assert_eq!(sign(1_700_000_000, "secret"), want);
         assert_ne!(sign(1_700_000_000, "secret"), sign(1_700_000_001, "secret"));
+    }
+
+    #[test]
+    fn a_card_speaks_the_configured_language_and_escapes_only_what_lark_md_needs() {
+        let mut a = item("张三", 1, 26);
+        a.label = "报销-差旅: Q3 (紧急) *加急*".into();
+        a.link = Some("https://exp.corp/tasks/t0001".into());
+        a.reminders = 2;
+        a.away = Some("12-08 09:00".into());
+        let msg = message(Lang::Zh, "财务", "expediter", vec![a], None, BODY_LIMIT);
+        let title = msg["card"]["header"]["title"]["content"].as_str().unwrap();
+        assert_eq!(title, "财务：1 个待办任务，涉及 1 人，最久已等待 1天2小时");
+        let content = msg["card"]["elements"][0]["text"]["content"]
+            .as_str()
+            .unwrap();
+        assert!(content.starts_with("张三 — 1 个任务\n"), "{content}");
+        assert!(
+            content.contains("· 1天2小时 · 已催办 2 次 · 不在，至 12-08 09:00"),
+            "{content}"
+        );
+        // A hyphen and a colon stay; parentheses and emphasis do not become markdown.
+        assert!(
+            content.contains(
+                "[报销-差旅: Q3 &#40;紧急&#41; &#42;加急&#42;](https://exp.corp/tasks/t0001)"
+            ),
+            "{content}"
+        );
+        let empty = message(Lang::Zh, "财务", "expediter", vec![], None, BODY_LIMIT);
+        assert_eq!(
+            empty["card"]["header"]["title"]["content"],
+            "财务：没有待办任务"
+        );
+        let one = message(
+            Lang::En,
+            "finance",
+            "n",
+            vec![item("A", 1, 26)],
+            None,
+            BODY_LIMIT,
+        );
+        assert_eq!(
+            one["card"]["header"]["title"]["content"],
+            "finance: 1 pending task with 1 person, the oldest 1d 2h"
+        );
     }
 }

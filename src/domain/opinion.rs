@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::i18n::Lang;
+
 const PLACEHOLDERS: &[&str] = &["task_id", "label", "age", "n", "user", "initiator", "rule"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +19,8 @@ enum Piece {
 pub struct OpinionTemplate {
     source: String,
     pieces: Vec<Piece>,
+    /// The language `{age}` is said in (`[expedite] language`).
+    lang: Lang,
 }
 
 /// Values for one rendering.
@@ -93,7 +97,19 @@ impl OpinionTemplate {
         Ok(Self {
             source: source.to_owned(),
             pieces,
+            lang: Lang::default(),
         })
+    }
+
+    /// The language `{age}` is said in.
+    pub fn lang(&self) -> Lang {
+        self.lang
+    }
+
+    /// The same template, saying `{age}` in `lang`.
+    pub fn in_language(mut self, lang: Lang) -> Self {
+        self.lang = lang;
+        self
     }
 
     pub fn render(&self, v: &OpinionValues<'_>) -> String {
@@ -108,7 +124,7 @@ impl OpinionTemplate {
                 Piece::Text(t) => out.push_str(t),
                 Piece::Field("task_id") => out.push_str(v.task_id),
                 Piece::Field("label") => out.push_str(v.label),
-                Piece::Field("age") => out.push_str(&human_duration(v.age)),
+                Piece::Field("age") => out.push_str(&self.lang.age(v.age)),
                 Piece::Field("n") => {
                     let _ = write!(out, "{}", v.n);
                 }
@@ -171,8 +187,13 @@ mod tests {
         let t =
             OpinionTemplate::parse("{task_id}|{label}|{age}|{n}|{user}|{initiator}|{rule}|{{x}}")
                 .unwrap();
+        // `[expedite] language` is Chinese unless set: 「已等待 1天3小时」.
         assert_eq!(
             t.render(&values()),
+            "t1|报销|1天3小时|2|Zhang San|Li Si|finance|{x}"
+        );
+        assert_eq!(
+            t.in_language(Lang::En).render(&values()),
             "t1|报销|1d 3h|2|Zhang San|Li Si|finance|{x}"
         );
     }
@@ -199,7 +220,10 @@ mod tests {
             (90_061, "1d 1h"),
             (7200, "2h"),
         ] {
-            assert_eq!(human_duration(Duration::from_secs(secs)), want, "{secs}");
+            let d = Duration::from_secs(secs);
+            assert_eq!(human_duration(d), want, "{secs}");
+            // English `{age}` says what reminders said before languages came.
+            assert_eq!(Lang::En.age(d), want, "{secs}");
         }
     }
 }

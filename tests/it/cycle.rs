@@ -54,7 +54,7 @@ both_backends! {
         assert_eq!(
             e.opinion.as_deref(),
             Some(
-                "报销：差旅 waited 1d 6h (#1) for Zhang San, Li Si, rule default, from Zhao Lei, task shared"
+                "报销：差旅 waited 1天6小时 (#1) for Zhang San, Li Si, rule default, from Zhao Lei, task shared"
             )
         );
         assert!(

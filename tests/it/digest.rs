@@ -68,7 +68,8 @@ both_backends! {
             !text.contains("采购：服务器"),
             "not the selected team: {text}"
         );
-        assert!(text.contains("1 pending task with 1 person"), "{text}");
+        // In the default language, zh-CN.
+        assert!(text.contains("1 个待办任务，涉及 1 人"), "{text}");
         for secret in [url.as_str(), SIGN, "tok-finance"] {
             assert!(!run.all().contains(secret), "never printed: {secret}");
         }
@@ -142,7 +143,7 @@ both_backends! {
         assert!(bytes <= 20 * 1024, "{bytes} bytes");
         let text = m["card"].to_string();
         assert!(
-            text.contains("500 pending tasks with ") && text.contains(" more"),
+            text.contains("500 个待办任务") && text.contains("还有"),
             "{text}"
         );
         assert!(text.contains("第 499 号"), "the oldest is shown");

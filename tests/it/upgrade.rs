@@ -56,7 +56,8 @@ after_times = 1
 add_assignee = ["u3", "9001"]
 "#;
 
-/// The fixtures' databases, written by releases 0.1.0 and 0.2.0 (see `make_a_release_fixture`).
+/// The fixtures' databases, written by releases 0.1.0, 0.2.0 and 0.3.0 (see
+/// `make_a_release_fixture`).
 const FIXTURE_DB: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/release-0.1.0.db"
@@ -64,6 +65,10 @@ const FIXTURE_DB: &str = concat!(
 const FIXTURE_DB_0_2_0: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/release-0.2.0.db"
+);
+const FIXTURE_DB_0_3_0: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/release-0.3.0.db"
 );
 
 /// Makes `tests/fixtures/release-VERSION.db` with the binary of an earlier release (a build of
@@ -128,11 +133,18 @@ async fn the_database_of_release_0_1_0_runs_under_this_release() {
     runs_under_this_release(FIXTURE_DB).await;
 }
 
-/// The database release 0.2.0 left (the release before this one), under this release: the
-/// same, and the audit trail starts empty.
+/// The database release 0.2.0 left, under this release: the same, and the audit trail starts
+/// empty.
 #[tokio::test]
 async fn the_database_of_release_0_2_0_runs_under_this_release() {
     runs_under_this_release(FIXTURE_DB_0_2_0).await;
+}
+
+/// The database release 0.3.0 left (the release before this one), under this release: the
+/// same, and no team has a document yet.
+#[tokio::test]
+async fn the_database_of_release_0_3_0_runs_under_this_release() {
+    runs_under_this_release(FIXTURE_DB_0_3_0).await;
 }
 
 async fn runs_under_this_release(fixture: &str) {

@@ -193,7 +193,8 @@ pub(super) fn plan_moves(
             crate::domain::rule::MoveTo::Transfer(_) => ESCALATION_TRANSFER_OPINION,
         };
         let template = OpinionTemplate::parse_with(text, &["deputy", "until"])
-            .expect("the escalation move opinions are valid");
+            .expect("the escalation move opinions are valid")
+            .in_language(rule.opinion.lang());
         let opinion = template.render_with(
             &OpinionValues {
                 task_id,
