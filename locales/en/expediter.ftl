@@ -65,3 +65,42 @@ digest-more = … and { $n } more
 digest-open = Open in the console
 digest-every = expediter · every pending task
 digest-min-age = expediter · tasks at least { $age } old
+
+## The overview.
+overview-needs-you = Needs you
+overview-needs-you-none = Nothing needs you now: no task has had every reminder and is still waiting, and none is escalated.
+overview-needs-you-more = { $n } more in the task list
+overview-pending = Pending: { $n } task { $n ->
+    [one] assignment
+   *[other] assignments
+}
+overview-escalated = of which escalated: { $n }
+overview-away-now = Away now: { $names }
+overview-nobody-away = Nobody is away now.
+col-task = task
+col-assignee = assignee
+col-state = state
+col-waited = waited
+snooze-1d = Snooze 1d
+state-escalated = escalated
+
+## The task list and a task.
+col-label = label
+col-age = age
+col-rule = rule
+col-sent = sent
+col-next-why = next / why
+filter-assignee = Assignee
+filter-team = Team
+filter-rule = Rule
+filter-state = State
+filter-text = Text
+filter-any = any
+filter-anyone = anyone
+filter-go = Filter
+filter-clear = clear
+tasks-matching = { $n } matching
+task-title = Task { $id }
+task-assignees = Assignees
+task-history = History
+task-silence = Silence it

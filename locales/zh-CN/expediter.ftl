@@ -49,3 +49,39 @@ digest-more = ……还有 { $n } 个
 digest-open = 在控制台中打开
 digest-every = expediter · 全部待办任务
 digest-min-age = expediter · 已等待至少 { $age } 的任务
+
+## 概览。
+overview-needs-you = 需要你处理
+overview-needs-you-none = 现在没有需要你处理的任务：没有已催满仍未处理的，也没有已升级的。
+overview-needs-you-more = 任务列表中还有 { $n } 个
+overview-pending = 待处理：{ $n } 项任务分配
+overview-escalated = 其中已升级：{ $n }
+overview-away-now = 现在不在：{ $names }
+overview-nobody-away = 现在没有人不在。
+col-task = 任务
+col-assignee = 处理人
+col-state = 状态
+col-waited = 已等待
+snooze-1d = 静默 1 天
+state-escalated = 已升级
+
+## 任务列表与单个任务。
+col-label = 标题
+col-age = 已等待
+col-rule = 规则
+col-sent = 已催
+col-next-why = 下一次 / 原因
+filter-assignee = 处理人
+filter-team = 团队
+filter-rule = 规则
+filter-state = 状态
+filter-text = 文本
+filter-any = 全部
+filter-anyone = 所有人
+filter-go = 筛选
+filter-clear = 清除
+tasks-matching = 共 { $n } 项
+task-title = 任务 { $id }
+task-assignees = 处理人
+task-history = 历史
+task-silence = 静默

@@ -211,6 +211,7 @@ pub(crate) fn router(live: watch::Receiver<Live>) -> Router {
         .route("/login/feishu", get(auth::login_with_feishu))
         .route("/login/feishu/callback", get(auth::feishu_callback))
         .route("/logout", post(auth::logout))
+        .route("/language/{tag}", get(auth::choose_language))
         .route("/", get(pages::overview))
         .route("/tasks", get(pages::tasks))
         .route("/tasks/{task_id}", get(pages::task))

@@ -494,6 +494,7 @@ after = "1d"
             session: None,
             address: None,
             role: crate::console::roles::Role::Admin,
+            lang: crate::i18n::Lang::En,
         }
     }
 

@@ -10,6 +10,7 @@ use super::Ground;
 use super::error::Failure;
 use super::visitor::Visitor;
 use crate::config::{ConsoleConfig, SignIn};
+use crate::i18n::Lang;
 
 pub(super) fn local(live: &Ground, t: DateTime<Utc>) -> String {
     t.with_timezone(&live.config.schedule.timezone)
@@ -18,9 +19,15 @@ pub(super) fn local(live: &Ground, t: DateTime<Utc>) -> String {
 }
 
 pub(super) fn layout(title: &str, visitor: Option<&Visitor>, body: Markup) -> Markup {
+    let lang = visitor.map(|v| v.lang).unwrap_or_default();
+    let other = match lang {
+        Lang::Zh => Lang::En,
+        Lang::En => Lang::Zh,
+    };
+    let t = |key: &str| lang.t(key);
     html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang=(lang.tag()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
@@ -32,26 +39,30 @@ pub(super) fn layout(title: &str, visitor: Option<&Visitor>, body: Markup) -> Ma
                 header {
                     nav {
                         a.brand href="/" { "expediter" }
-                        @if visitor.is_some() {
-                            a href="/" { "Overview" }
-                            a href="/tasks" { "Tasks" }
-                            a href="/silences" { "Silences" }
-                            a href="/away" { "Away" }
-                            a href="/report" { "Report" }
-                            a href="/rules" { "Rules" }
-                            @if visitor.is_some_and(|v| v.role.has_teams()) {
-                                a href="/teams" { "Teams" }
+                        @if let Some(v) = visitor {
+                            a href="/" { (t("nav-overview")) }
+                            a href="/tasks" { (t("nav-tasks")) }
+                            a href="/silences" { (t("nav-silences")) }
+                            a href="/away" { (t("nav-away")) }
+                            a href="/report" { (t("nav-report")) }
+                            a href="/rules" { (t("nav-rules")) }
+                            @if v.role.has_teams() {
+                                a href="/teams" { (t("nav-teams")) }
                             }
-                            @if visitor.is_some_and(|v| v.role.reads_audit()) {
-                                a href="/audit" { "Audit" }
+                            @if v.role.reads_audit() {
+                                a href="/audit" { (t("nav-audit")) }
                             }
                         }
                     }
                     @if let Some(v) = visitor {
                         form.signout method="post" action="/logout" {
+                            a.language href={ "/language/" (other.tag()) } hreflang=(other.tag()) {
+                                (t("switch-language"))
+                            }
+                            " "
                             span.who { (v.who) } " " span.role { "(" (v.role.words()) ")" }
                             @if let Some(csrf) = &v.csrf { input type="hidden" name="csrf" value=(csrf); }
-                            button type="submit" { "Sign out" }
+                            button type="submit" { (t("sign-out")) }
                         }
                     }
                 }

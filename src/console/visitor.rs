@@ -15,6 +15,8 @@ pub(crate) struct Visitor {
     pub address: Option<String>,
     /// What they are, under the config in force at this request.
     pub role: super::roles::Role,
+    /// The language the pages speak to them.
+    pub lang: crate::i18n::Lang,
 }
 
 impl Visitor {

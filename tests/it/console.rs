@@ -587,12 +587,18 @@ pub(crate) async fn chromedriver() -> Driver {
 }
 
 pub(crate) async fn webdriver(driver: &Driver) -> fantoccini::Client {
+    webdriver_in(driver, "en-US,en").await
+}
+
+/// A browser whose `Accept-Language` is `languages`.
+pub(crate) async fn webdriver_in(driver: &Driver, languages: &str) -> fantoccini::Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
         serde_json::json!({
             "binary": chromium().display().to_string(),
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"],
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900", format!("--lang={languages}")],
+            "prefs": { "intl.accept_languages": languages },
         }),
     );
     fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())

@@ -661,8 +661,15 @@ pub fn with_console(env: &TestEnv, extra: &str) -> u16 {
 }
 
 /// An HTTP client that follows no redirect and keeps no cookie: each test says what it sends.
+/// It asks for English pages (`Accept-Language: en`), as an English browser does.
 pub fn browser() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::ACCEPT_LANGUAGE,
+        reqwest::header::HeaderValue::from_static("en"),
+    );
     expediter::feishu::client_builder()
+        .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("an HTTP client")

@@ -22,6 +22,7 @@ mod engine;
 mod escalation;
 mod faults;
 mod flood;
+mod language;
 mod listing;
 mod moves;
 mod network;

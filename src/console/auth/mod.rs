@@ -166,6 +166,7 @@ pub(super) async fn visitor(
                 session: None,
                 address: Some(client(console, headers, peer).to_string()),
                 role: Role::Admin,
+                lang: language(headers),
             }));
         }
         let ip = client(console, headers, peer);
@@ -214,7 +215,25 @@ pub(super) async fn visitor(
         session: Some(hash),
         address: Some(client(console, headers, peer).to_string()),
         role,
+        lang: language(headers),
     }))
+}
+
+/// The cookie that remembers the language chosen in the header.
+pub(super) const LANG_COOKIE: &str = "expediter_lang";
+
+/// The language a request is answered in: the one chosen in the header (a cookie), else the
+/// browser's `Accept-Language`, else Chinese.
+pub(super) fn language(headers: &HeaderMap) -> crate::i18n::Lang {
+    cookie(headers, LANG_COOKIE)
+        .and_then(crate::i18n::Lang::parse)
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::i18n::Lang::from_accept_language)
+        })
+        .unwrap_or_default()
 }
 
 /// A failed sign-in from `ip`: counted, and answered with 429 once the address is past its
@@ -237,6 +256,42 @@ fn console_token(console: Option<&ConsoleConfig>) -> Option<String> {
             None
         }
     }
+}
+
+/// `/language/{tag}`: the language chosen in the header, remembered a year; back to the page
+/// it was chosen on (the `Referer`'s path: always one of ours).
+pub(super) async fn choose_language(
+    axum::extract::State(console): axum::extract::State<Console>,
+    axum::extract::Path(tag): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(lang) = crate::i18n::Lang::parse(&tag) else {
+        return Failure::NotFound(format!("no language {tag}")).page();
+    };
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| reqwest::Url::parse(r).ok())
+        .map(|u| match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_owned(),
+        });
+    let secure = console
+        .live()
+        .config
+        .console
+        .as_ref()
+        .is_some_and(|c| c.secure_cookies());
+    let cookie = format!(
+        "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax{}",
+        lang.tag(),
+        if secure { "; Secure" } else { "" }
+    );
+    let mut response = Redirect::to(&safe_next(back.as_deref())).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
 }
 
 /// Where to go after signing in: one of our own paths, never another site.

@@ -168,6 +168,10 @@ pub(crate) struct Row {
     started: i64,
     /// Every label of the task, lowercased, and its id: what the text filter searches.
     text: Box<str>,
+    /// The label as shown (the overview's "needs you").
+    label: Box<str>,
+    /// The assignee as shown.
+    assignee: Box<str>,
 }
 
 /// Every pending pair decided as `plan` decides it — per assignee, so the daily cap ranks
@@ -279,6 +283,8 @@ async fn build_index(live: &Ground) -> Result<Index, Failure> {
             rows.push(Row {
                 started,
                 text: text.into_boxed_str(),
+                label: e.label.into_boxed_str(),
+                assignee: e.assignee.into_boxed_str(),
                 task_id: e.task_id.into_boxed_str(),
                 user_id: e.assignee_id.into_boxed_str(),
                 status: e.status.as_str(),
@@ -393,7 +399,13 @@ pub(crate) async fn index(live: &Ground, cache: &Cache) -> Result<Arc<Index>, Fa
     match cache.cached() {
         Some((at, ix)) => {
             // Stale after a while, after every cycle (what it listed and sent) and a reload.
-            if at.elapsed() >= INDEX_FOR || !ix.fresh_for(live) {
+            // Older than the last cycle (or the config in force): what it says is no longer
+            // true, so the request waits for the new one. Only old by time: answered from it
+            // while another is built.
+            if !ix.fresh_for(live) {
+                return rebuild(live, cache).await;
+            }
+            if at.elapsed() >= INDEX_FOR {
                 let (live, cache) = (live.clone(), cache.clone());
                 tokio::spawn(async move {
                     let _ = rebuild(&live, &cache).await;
@@ -402,6 +414,48 @@ pub(crate) async fn index(live: &Ground, cache: &Cache) -> Result<Arc<Index>, Fa
             Ok(ix)
         }
         None => rebuild(live, cache).await,
+    }
+}
+
+/// A pair that needs the lead: every reminder sent and still waiting, or escalated.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Need {
+    pub task_id: String,
+    pub label: String,
+    pub assignee_id: String,
+    pub assignee: String,
+    /// The state's code (`reminders_over`, or another for an escalated pair).
+    pub state: &'static str,
+    pub escalated: bool,
+    pub age_seconds: u64,
+}
+
+impl Index {
+    /// What needs the lead, oldest first, of what `scope` sees: the pairs whose reminders are
+    /// all sent and still waiting, and the escalated ones; the first `n`, and how many.
+    pub(crate) fn needs_you(&self, scope: &Scope, n: usize) -> (Vec<Need>, u64) {
+        let mut rows: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| r.status == "reminders_over" || r.escalated)
+            .filter(|r| scope.sees(&r.user_id))
+            .collect();
+        rows.sort_by(|a, b| a.started.cmp(&b.started).then(a.task_id.cmp(&b.task_id)));
+        let now = self.computed_at.timestamp_millis();
+        let list = rows
+            .iter()
+            .take(n)
+            .map(|r| Need {
+                task_id: r.task_id.to_string(),
+                label: r.label.to_string(),
+                assignee_id: r.user_id.to_string(),
+                assignee: r.assignee.to_string(),
+                state: r.status,
+                escalated: r.escalated,
+                age_seconds: u64::try_from((now - r.started) / 1000).unwrap_or(0),
+            })
+            .collect();
+        (list, rows.len() as u64)
     }
 }
 

@@ -14,7 +14,15 @@ pub(crate) struct Overview {
     /// Feishu's monthly quota answer holds calls back until then.
     pub quota_hold_until: Option<DateTime<Utc>>,
     pub pending_pairs: u64,
+    /// Pairs by state: every pending pair in exactly one (they sum to `pending_pairs`), and
+    /// `escalated` beside them (escalated pairs are also in their state's count).
     pub counts: BTreeMap<String, u64>,
+    /// What needs the lead first: every reminder sent and still waiting, or escalated; the
+    /// oldest first (at most 20 here; `needs_you_total` says how many).
+    pub needs_you: Vec<Need>,
+    pub needs_you_total: u64,
+    /// The people away now (of those the visitor sees), by name.
+    pub away_now: Vec<String>,
     pub assignees: Vec<Overdue>,
     pub rules: Vec<Overdue>,
     pub computed_at: DateTime<Utc>,
@@ -57,7 +65,24 @@ pub(crate) async fn overview(
     let store = &live.store;
     let ix = index(live, cache).await?;
     let tally = ix.tally(scope);
+    let (needs_you, needs_you_total) = ix.needs_you(scope, 20);
     let now = live.clock.now();
+    let mut away_now: Vec<String> = store
+        .away_windows(false, now)
+        .await?
+        .into_iter()
+        .filter(|a| a.from <= now && a.until > now && a.ended_at.is_none())
+        .filter(|a| scope.sees(&a.user_id))
+        .map(|a| {
+            config
+                .users
+                .iter()
+                .find(|u| u.id == a.user_id)
+                .map_or(a.user_id.clone(), |u| u.display_name().to_owned())
+        })
+        .collect();
+    away_now.sort();
+    away_now.dedup();
     let lease = store
         .lease_holder(&config.feishu.app_id)
         .await?
@@ -103,6 +128,9 @@ pub(crate) async fn overview(
         quota_hold_until: live.quota_hold,
         pending_pairs: tally.pairs,
         counts: tally.counts,
+        needs_you,
+        needs_you_total,
+        away_now,
         assignees: tally.assignees,
         rules: tally.rules,
         computed_at: ix.computed_at,

@@ -42,8 +42,10 @@ pub(super) async fn overview(State(s): State<Services>, PageVisitor(v): PageVisi
     };
     let count = |s: &str| o.counts.get(s).copied().unwrap_or(0);
     let scope = s.scope(&v);
+    let lang = v.lang;
+    let t = |key: &str| lang.t(key);
     page(
-        "Overview",
+        &t("nav-overview"),
         &v,
         html! {
             @for (team, version, problem) in live.config.document_problems() {
@@ -75,11 +77,64 @@ pub(super) async fn overview(State(s): State<Services>, PageVisitor(v): PageVisi
                     p.error { "Feishu's monthly API quota is used up: calls are held back until " (local(live, h)) " (or a reload)." }
                 }
             }
+            section.needs data-live="needs" {
+                h2 { (t("overview-needs-you")) " (" (o.needs_you_total) ")" }
+                @if o.needs_you.is_empty() {
+                    p { (t("overview-needs-you-none")) }
+                } @else {
+                    table.needs {
+                        thead { tr {
+                            th { (t("col-task")) } th { (t("col-assignee")) }
+                            th { (t("col-state")) }
+                            th { (t("col-waited")) } th {}
+                        } }
+                        tbody { @for n in &o.needs_you {
+                            tr {
+                                td { a href={ "/tasks/" (encode(&n.task_id)) } { (n.label) } }
+                                td title=(n.assignee_id) { (n.assignee) }
+                                td {
+                                    (lang.t(&format!("state-{}", n.state)))
+                                    @if n.escalated { " · " (t("state-escalated")) }
+                                }
+                                td { (lang.age(std::time::Duration::from_secs(n.age_seconds))) }
+                                td { @if scope.acts_for(&n.assignee_id) {
+                                    @let to = format!("/tasks/{}/silence", encode(&n.task_id));
+                                    form.inline method="post" action=(to) {
+                                        (csrf_field(&v))
+                                        input type="hidden" name="user_id" value=(n.assignee_id);
+                                        input type="hidden" name="for" value="1d";
+                                        input type="hidden" name="next" value="/";
+                                        button type="submit" { (t("snooze-1d")) }
+                                    }
+                                } }
+                            }
+                        } }
+                    }
+                    @if o.needs_you_total > o.needs_you.len() as u64 {
+                        p { a href="/tasks?state=reminders_over" {
+                            @let more = o.needs_you_total - o.needs_you.len() as u64;
+                            (lang.n("overview-needs-you-more", more))
+                        } }
+                    }
+                }
+            }
             section.counts {
-                h2 { "Pending: " span data-field="pending" { (o.pending_pairs) } " task assignments" }
+                h2 { (lang.n("overview-pending", o.pending_pairs)) }
                 ul.cards {
-                    @for (state, label) in [("waiting", "waiting"), ("due", "due now"), ("escalated", "escalated"), ("silenced", "silenced"), ("away", "away"), ("capped", "capped")] {
-                        li { a href={ "/tasks?state=" (state) } { span.n data-count=(state) { (count(state)) } " " (label) } }
+                    @for state in crate::plan::PlanStatus::names() {
+                        li { a href={ "/tasks?state=" (state) } {
+                            span.n data-count=(state) { (count(state)) } " "
+                            (lang.t(&format!("state-{state}")))
+                        } }
+                    }
+                }
+                p { a href="/tasks?state=escalated" {
+                    (lang.n("overview-escalated", count("escalated")))
+                } }
+                p.away {
+                    @if o.away_now.is_empty() { (t("overview-nobody-away")) }
+                    @else {
+                        (lang.with("overview-away-now", &[("names", o.away_now.join(", ").into())]))
                     }
                 }
             }

@@ -51,48 +51,54 @@ pub(in crate::console) async fn tasks(
     teams.sort();
     teams.dedup();
     let shown_to = (p.offset + p.entries.len() as i64) as u64;
+    let lang = v.lang;
+    let t = |key: &str| lang.t(key);
+    let state = |code: &str| lang.t(&format!("state-{code}"));
     page(
-        "Tasks",
+        &t("nav-tasks"),
         &v,
         html! {
             form.filters method="get" action="/tasks" {
-                label { "Assignee " select name="assignee" {
-                    option value="" { "anyone" }
+                label { (t("filter-assignee")) " " select name="assignee" {
+                    option value="" { (t("filter-anyone")) }
                     @for u in &people {
                         option value=(u.id) selected[f.assignee() == Some(u.id.as_str())] {
                             (u.display_name())
                         }
                     }
                 } }
-                label { "Team " select name="team" {
-                    option value="" { "any" }
+                label { (t("filter-team")) " " select name="team" {
+                    option value="" { (t("filter-any")) }
                     @for t in &teams { option value=(t) selected[f.team() == Some(*t)] { (t) } }
                 } }
-                label { "Rule " select name="rule" {
-                    option value="" { "any" }
+                label { (t("filter-rule")) " " select name="rule" {
+                    option value="" { (t("filter-any")) }
                     @for r in scope.rules(config) {
                         option value=(r.name) selected[f.rule() == Some(r.name.as_str())] {
                             (r.name)
                         }
                     }
                 } }
-                label { "State " select name="state" {
-                    option value="" { "any" }
-                    @for s in data::states() { option value=(s) selected[f.state() == Some(s)] { (s) } }
+                label { (t("filter-state")) " " select name="state" {
+                    option value="" { (t("filter-any")) }
+                    @for s in data::states() {
+                        option value=(s) selected[f.state() == Some(s)] { (state(s)) }
+                    }
                 } }
-                label { "Text " input type="search" name="q" value=(f.text().unwrap_or("")) placeholder="label or task id"; }
+                label { (t("filter-text")) " " input type="search" name="q" value=(f.text().unwrap_or("")) placeholder="label or task id"; }
                 @if let Some(s) = f.sort.as_deref() { input type="hidden" name="sort" value=(s); }
-                button type="submit" { "Filter" }
-                a href="/tasks" { "clear" }
+                button type="submit" { (t("filter-go")) }
+                a href="/tasks" { (t("filter-clear")) }
             }
-            p.meta { (p.total) " matching; " @if p.total > 0 { "showing " (p.offset + 1) "–" (shown_to) "." } }
+            p.meta { (lang.n("tasks-matching", p.total)) "; " @if p.total > 0 { "showing " (p.offset + 1) "–" (shown_to) "." } }
             table.tasks {
                 thead { tr {
-                    th { a href=(task_link(&f, &[("sort", "task".into()), ("offset", "0".into())])) { "task" } }
-                    th { "label" }
-                    th { a href=(task_link(&f, &[("sort", "assignee".into()), ("offset", "0".into())])) { "assignee" } }
-                    th { a href=(task_link(&f, &[("sort", if f.sort() == crate::store::PairSort::Oldest { "newest".into() } else { "oldest".into() }), ("offset", "0".into())])) { "age" } }
-                    th { "rule" } th { "sent" } th { "state" } th { "next / why" }
+                    th { a href=(task_link(&f, &[("sort", "task".into()), ("offset", "0".into())])) { (t("col-task")) } }
+                    th { (t("col-label")) }
+                    th { a href=(task_link(&f, &[("sort", "assignee".into()), ("offset", "0".into())])) { (t("col-assignee")) } }
+                    th { a href=(task_link(&f, &[("sort", if f.sort() == crate::store::PairSort::Oldest { "newest".into() } else { "oldest".into() }), ("offset", "0".into())])) { (t("col-age")) } }
+                    th { (t("col-rule")) } th { (t("col-sent")) } th { (t("col-state")) }
+                    th { (t("col-next-why")) }
                 } }
                 tbody {
                     @for e in &p.entries {
@@ -103,7 +109,12 @@ pub(in crate::console) async fn tasks(
                             td { (e.age) }
                             td { (e.rule.as_deref().unwrap_or("—")) }
                             td { (e.expedites_sent) }
-                            td { span.state { (e.status) } @if e.escalated_at.is_some() { " " span.state.escalated { "escalated" } } }
+                            td {
+                                span.state title=(e.status.as_str()) { (state(e.status.as_str())) }
+                                @if e.escalated_at.is_some() {
+                                    " " span.state.escalated { (state("escalated")) }
+                                }
+                            }
                             td.why { (e.why) }
                         }
                     }
@@ -156,8 +167,10 @@ pub(in crate::console) async fn task(
             .find(|u| u.id == id)
             .map_or(id.to_owned(), |u| u.display_name().to_owned())
     };
+    let lang = v.lang;
+    let t = |key: &str| lang.t(key);
     page(
-        &format!("Task {}", r.task_id),
+        &lang.with("task-title", &[("id", r.task_id.as_str().into())]),
         &v,
         html! {
             p.label { (r.label) }
@@ -171,12 +184,16 @@ pub(in crate::console) async fn task(
                     Some(t) => local(live, t),
                 }) }
             }
-            h2 { "Assignees" }
+            h2 { (t("task-assignees")) }
             table {
-                thead { tr { th { "assignee" } th { "age" } th { "rule" } th { "sent" } th { "state" } th { "next / why" } } }
+                thead { tr {
+                    th { (t("col-assignee")) } th { (t("col-age")) } th { (t("col-rule")) }
+                    th { (t("col-sent")) } th { (t("col-state")) } th { (t("col-next-why")) }
+                } }
                 tbody { @for e in &view.entries {
                     tr class=(e.status) { td { (e.assignee) } td { (e.age) } td { (e.rule.as_deref().unwrap_or("—")) }
-                        td { (e.expedites_sent) } td { span.state { (e.status) } }
+                        td { (e.expedites_sent) }
+                        td { span.state title=(e.status.as_str()) { (lang.t(&format!("state-{}", e.status.as_str()))) } }
                         td.why { (e.why) } }
                 } }
             }
@@ -186,7 +203,7 @@ pub(in crate::console) async fn task(
                     @if i > 0 { ", " } (name(&a.user_id)) @if a.moved_away { " (moved away" } @else { " (since" } " " (a.finished_at.map(|t| local(live, t)).unwrap_or_default()) ")"
                 } }
             }
-            h2 { "History" }
+            h2 { (t("task-history")) }
             ol.history {
                 li { (local(live, r.first_seen)) " — first seen by a listing" }
                 @for c in &r.calls {
@@ -211,7 +228,7 @@ pub(in crate::console) async fn task(
                 @if let Some(t) = r.finished_at { li { (local(live, t)) @if r.moved_away { " — moved away (no watched user has it; not known to be done)" } @else { " — finished" } } }
             }
             @if r.finished_at.is_none() && !theirs.is_empty() {
-                h2 { "Silence it" }
+                h2 { (t("task-silence")) }
                 form.silence method="post" action={ "/tasks/" (encode(&r.task_id)) "/silence" } {
                     (csrf_field(&v))
                     label { "Who " select name="user_id" {
@@ -236,9 +253,11 @@ pub(in crate::console) struct SilenceForm {
     duration: Option<String>,
     until: Option<String>,
     reason: Option<String>,
+    /// `/`: back to the overview (its "needs you" list) instead of the task.
+    next: Option<String>,
 }
 
-/// Records a silence on behalf of the signed-in person; back to the task.
+/// Records a silence on behalf of the signed-in person; back to the task (or the overview).
 pub(in crate::console) async fn silence_task(
     State(s): State<Services>,
     PageVisitor(v): PageVisitor,
@@ -266,7 +285,13 @@ pub(in crate::console) async fn silence_task(
     {
         Ok(_) => (
             StatusCode::SEE_OTHER,
-            [(header::LOCATION, format!("/tasks/{}", encode(&task_id)))],
+            [(
+                header::LOCATION,
+                match form.next.as_deref() {
+                    Some("/") => "/".to_owned(),
+                    _ => format!("/tasks/{}", encode(&task_id)),
+                },
+            )],
         )
             .into_response(),
         Err(f) => f.page(),

@@ -1,0 +1,174 @@
+//! The console in the reader's language: a Chinese browser gets Chinese pages (no English state
+//! code on them), the switch in the header changes to English and is remembered; the overview
+//! adds up (every pending assignment in exactly one box) and starts with what needs the lead.
+
+use std::time::Duration;
+
+use expediter::fake::{FakePerson, FakeTask};
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// u1 has a task whose one reminder went (all reminders sent), u2 one silenced, u3 one too
+/// young; Chen Liu (u2) is away.
+async fn a_mixed_day(env: &TestEnv) {
+    env.add(FakeTask::new("t-over", &["u1"], 50 * HOUR).label("报销：差旅", "Expense: travel"));
+    env.add(FakeTask::new("t-young", &["u3"], HOUR).label("采购：纸张", "Purchase: paper"));
+    env.add(FakeTask::new("t-quiet", &["u2"], 50 * HOUR).label("请假：年假", "Leave: annual"));
+    let run = env.run(&["once"]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let run = env
+        .run(&["silence", "add", "--task", "t-quiet", "--for", "3d"])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let run = env
+        .run(&["away", "add", "--user", "u2", "--for", "2d"])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn a_chinese_browser_reads_chinese_pages_and_switches_to_english() {
+        use crate::console::{chromedriver, screenshot_dir, webdriver_in};
+        use fantoccini::Locator;
+        let env = TestEnv::new().await;
+        a_mixed_day(&env).await;
+        let port = with_feishu_console(&env, "allow = [\"ou_lead\"]");
+        let daemon = Daemon::start(&env, &[]);
+        wait_for_console(port).await;
+        env.fake.sign_in_as(Some(FakePerson {
+            open_id: "ou_lead".into(),
+            name: "Lead".into(),
+            email: None,
+            barred: false,
+        }));
+        let driver = chromedriver().await;
+        let b = webdriver_in(&driver, "zh-CN,zh").await;
+        b.goto(&format!("http://127.0.0.1:{port}/")).await.unwrap();
+        b.find(Locator::Css("a.button[href^='/login/feishu']")).await.unwrap().click().await.unwrap();
+        b.wait().for_element(Locator::Css("section.needs")).await.unwrap();
+        let codes = ["reminders_over", "not_reminded", "no_rule", "moved_away", "unwatched"];
+        let visible = |b: fantoccini::Client| async move {
+            b.find(Locator::Css("body")).await.unwrap().text().await.unwrap()
+        };
+        let page = visible(b.clone()).await;
+        assert!(page.contains("需要你处理") && page.contains("已催满，仍未处理"), "{page}");
+        assert!(page.contains("报销：差旅"), "the lead's work list: {page}");
+        assert!(page.contains("现在不在：Li Si"), "{page}");
+        for code in codes {
+            assert!(!page.contains(code), "{code} on the overview: {page}");
+        }
+        std::fs::write(screenshot_dir().join("overview-zh.png"), b.screenshot().await.unwrap()).unwrap();
+        b.goto(&format!("http://127.0.0.1:{port}/tasks")).await.unwrap();
+        let page = visible(b.clone()).await;
+        assert!(page.contains("处理人") && page.contains("已催满，仍未处理"), "{page}");
+        for code in codes {
+            assert!(!page.contains(code), "{code} on the task list: {page}");
+        }
+        b.goto(&format!("http://127.0.0.1:{port}/tasks/t-over")).await.unwrap();
+        let page = visible(b.clone()).await;
+        assert!(page.contains("任务 t-over") && page.contains("已催满，仍未处理"), "{page}");
+        for code in codes {
+            assert!(!page.contains(code), "{code} on the task page: {page}");
+        }
+        // The switch: English, remembered on the next page.
+        b.find(Locator::Css("a.language")).await.unwrap().click().await.unwrap();
+        b.wait().for_element(Locator::Css("main h1")).await.unwrap();
+        assert_eq!(b.current_url().await.unwrap().path(), "/tasks/t-over");
+        let page = visible(b.clone()).await;
+        assert!(page.contains("Task t-over") && page.contains("all reminders sent, still waiting"), "{page}");
+        b.goto(&format!("http://127.0.0.1:{port}/")).await.unwrap();
+        let page = visible(b.clone()).await;
+        assert!(page.contains("Needs you") && page.contains("中文"), "{page}");
+        b.close().await.unwrap();
+        daemon.stop().await;
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn the_overview_adds_up_and_says_what_needs_you() {
+        let env = TestEnv::new().await;
+        a_mixed_day(&env).await;
+        let port = with_console(&env, "");
+        let daemon = Daemon::start(&env, &[]);
+        wait_for_console(port).await;
+        let status: Value = browser()
+            .get(format!("http://127.0.0.1:{port}/api/v1/status"))
+            .bearer_auth(CONSOLE_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let counts = status["counts"].as_object().unwrap();
+        let boxes: u64 = counts
+            .iter()
+            .filter(|(k, _)| *k != "escalated")
+            .map(|(_, v)| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(boxes, status["pending_pairs"].as_u64().unwrap(), "{status}");
+        assert_eq!(status["pending_pairs"], 3, "{status}");
+        let needs = status["needs_you"].as_array().unwrap();
+        assert_eq!(needs.len(), 1, "{status}");
+        assert_eq!(needs[0]["task_id"], "t-over");
+        assert_eq!(needs[0]["state"], "reminders_over");
+        assert_eq!(status["away_now"], serde_json::json!(["Li Si"]));
+        // Every state has its box on the page, and the boxes on it sum to the total.
+        let page = browser()
+            .get(format!("http://127.0.0.1:{port}/"))
+            .bearer_auth(CONSOLE_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let doc = scraper::Html::parse_document(&page);
+        let sel = scraper::Selector::parse("ul.cards span.n").unwrap();
+        let shown: Vec<u64> = doc
+            .select(&sel)
+            .map(|e| e.text().collect::<String>().trim().parse().unwrap())
+            .collect();
+        assert_eq!(shown.len(), expediter::plan::PlanStatus::names().count());
+        assert_eq!(shown.iter().sum::<u64>(), 3, "{page}");
+        daemon.stop().await;
+    }
+}
+
+both_backends! {
+    /// The overview is never older than the last cycle: after a cycle, the next answer is
+    /// computed after it.
+    #[tokio::test]
+    async fn the_overview_is_never_older_than_its_last_cycle() {
+        let env = TestEnv::new().await;
+        env.add(FakeTask::new("t1", &["u1"], 50 * HOUR));
+        let port = with_console(&env, "");
+        with_cron(&env, "*/2 * * * * *");
+        let daemon = Daemon::start(&env, &[]);
+        wait_for_console(port).await;
+        let status = || async {
+            browser()
+                .get(format!("http://127.0.0.1:{port}/api/v1/status"))
+                .bearer_auth(CONSOLE_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        };
+        for round in 0..4 {
+            daemon.wait_for("cycle finished", round + 1, Duration::from_secs(20)).await;
+            let s = status().await;
+            if let Some(at) = s["last_cycle"]["at"].as_str() {
+                let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+                let computed = chrono::DateTime::parse_from_rfc3339(s["computed_at"].as_str().unwrap()).unwrap();
+                assert!(computed >= at, "round {round}: as of {computed}, last cycle {at}");
+            }
+        }
+        daemon.stop().await;
+    }
+}
