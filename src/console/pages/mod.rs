@@ -58,7 +58,7 @@ pub(super) async fn overview(State(s): State<Services>, PageVisitor(v): PageVisi
                 }
             }
             section.status data-live="status" {
-                p { "This instance is " strong data-field="role" { (o.role) } "."
+                p { (t("overview-instance")) " " strong { (t(&format!("role-{}", o.role))) } "."
                     @if let Some(l) = &o.lease {
                         @if o.role == "standby" && !l.expired {
                             " The active one is " strong.holder { (l.holder) } ": it lists, sends and posts; what you record here goes to the shared database."
@@ -66,13 +66,15 @@ pub(super) async fn overview(State(s): State<Services>, PageVisitor(v): PageVisi
                         " Lease: " (l.holder) ", epoch " (l.epoch) ", " @if l.expired { "expired" } @else { "until " (local(live, l.expires_at)) } "."
                     }
                 }
-                p { "Last cycle: "
+                p { (t("overview-last-cycle")) " "
                     span data-field="last_cycle" { @match &o.last_cycle {
                         Some(c) => { (local(live, c.at)) " — " @if c.ok { "ok: " } @else { "FAILED: " } (c.summary) }
-                        None => { "none since this instance started" }
+                        None => { (t("overview-no-cycle")) }
                     } }
                 }
-                p { "Next tick: " span data-field="next_tick" { (o.next_tick.map(|t| local(live, t)).unwrap_or_else(|| "never".into())) } }
+                p { (t("overview-next-tick")) " " span data-field="next_tick" {
+                    (o.next_tick.map(|at| local(live, at)).unwrap_or_else(|| t("overview-never")))
+                } }
                 @if let Some(h) = o.quota_hold_until {
                     p.error { "Feishu's monthly API quota is used up: calls are held back until " (local(live, h)) " (or a reload)." }
                 }
@@ -140,25 +142,34 @@ pub(super) async fn overview(State(s): State<Services>, PageVisitor(v): PageVisi
             }
             section.two {
                 div {
-                    h2 { "Most overdue assignees" }
-                    table { thead { tr { th { "assignee" } th { "due" } th { "pending" } th { "longest wait" } } }
+                    h2 { (t("overview-top-assignees")) }
+                    table { thead { tr {
+                        th { (t("col-assignee")) } th { (t("col-due")) } th { (t("col-pending")) }
+                        th { (t("col-longest")) }
+                    } }
                         tbody { @for a in &o.assignees {
                             tr { td { a href={ "/tasks?assignee=" (encode(&a.id)) } { (a.name) } } td { (a.due) } td { (a.pending) }
-                                 td { (human_duration(std::time::Duration::from_secs(a.oldest_age_seconds))) } }
+                                 td { (lang.age(std::time::Duration::from_secs(a.oldest_age_seconds))) } }
                         } }
                     }
                 }
                 div {
-                    h2 { "Most overdue rules (flows)" }
-                    table { thead { tr { th { "rule" } th { "due" } th { "pending" } th { "longest wait" } } }
+                    h2 { (t("overview-top-rules")) }
+                    table { thead { tr {
+                        th { (t("col-rule")) } th { (t("col-due")) } th { (t("col-pending")) }
+                        th { (t("col-longest")) }
+                    } }
                         tbody { @for r in &o.rules {
                             tr { td { a href={ "/tasks?rule=" (encode(&r.id)) } { (r.name) } } td { (r.due) } td { (r.pending) }
-                                 td { (human_duration(std::time::Duration::from_secs(r.oldest_age_seconds))) } }
+                                 td { (lang.age(std::time::Duration::from_secs(r.oldest_age_seconds))) } }
                         } }
                     }
                 }
             }
-            p.hint { "As of " span data-field="computed_at" { (local(live, o.computed_at)) } "; this page keeps itself current." }
+            p.hint {
+                (t("overview-as-of")) " " span data-field="computed_at" { (local(live, o.computed_at)) }
+                (t("overview-keeps-current"))
+            }
         },
     )
 }
