@@ -66,6 +66,9 @@ pub enum Command {
         /// One JSON array for scripts.
         #[arg(long)]
         json: bool,
+        /// One line per task and assignee, however wide (otherwise 120 columns, "why" wrapping).
+        #[arg(long, conflicts_with = "json")]
+        wide: bool,
     },
     /// Try it without a Feishu account: a simulated Feishu on 127.0.0.1 and two real cycles
     /// (now, and half a day on: repeats and an escalation), then the plan, a digest and the
@@ -199,7 +202,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Once { dry_run } => commands::once(&cli.config, dry_run).await,
         Command::Check { online } => commands::check(&cli.config, online).await,
         Command::Migrate => commands::migrate(&cli.config).await,
-        Command::Plan { json } => commands::plan(&cli.config, json).await,
+        Command::Plan { json, wide } => commands::plan(&cli.config, json, wide).await,
         Command::Console(ConsoleCommand::Link { valid_for }) => {
             crate::console::link(&cli.config, &valid_for).await
         }

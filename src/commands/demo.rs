@@ -358,7 +358,16 @@ pub async fn run(
     let today = crate::domain::calls::day_start(now, engine.config.schedule.timezone);
     let sent_today = engine.store.reminders_since(today).await?;
     let entries = crate::plan::build(&engine.config, &pairs, now, &sent_today);
-    println!("\nPlan:\n{}", crate::plan::render_table(&entries));
+    println!(
+        "\nPlan:\n{}",
+        crate::plan::render_table(
+            &entries,
+            crate::plan::Layout {
+                wide: false,
+                lang: crate::i18n::Lang::from_env(),
+            },
+        )
+    );
 
     // What the team chat would get at 09:30 (a dry run: printed, not posted).
     let digest = &engine.config.digests[0];

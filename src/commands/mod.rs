@@ -425,7 +425,11 @@ pub(crate) fn nothing_recorded(db: &Database) -> String {
 }
 
 /// `expediter plan`: every tracked pending pair from the database alone.
-pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
+pub async fn plan(path: &Path, json: bool, wide: bool) -> anyhow::Result<u8> {
+    let layout = plan::Layout {
+        wide,
+        lang: crate::i18n::Lang::from_env(),
+    };
     let config = load_config(path)?;
     let db = &config.storage.database;
     // Read only: looking never creates, migrates or writes anything.
@@ -435,7 +439,7 @@ pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
         if json {
             println!("[]");
         } else {
-            print!("{}", plan::render_table(&[]));
+            print!("{}", plan::render_table(&[], layout));
         }
         return Ok(EXIT_OK);
     };
@@ -453,7 +457,7 @@ pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
     if json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
     } else {
-        print!("{}", plan::render_table(&entries));
+        print!("{}", plan::render_table(&entries, layout));
         print!("{}", plan::render_listings(&config, &listed));
     }
     Ok(EXIT_OK)

@@ -527,7 +527,9 @@ mod status;
 
 pub use status::PlanStatus;
 
-pub use render::{UserListings, listings, render_listings, render_table, with_listings};
+pub use render::{
+    Layout, PLAN_COLUMNS, UserListings, listings, render_listings, render_table, with_listings,
+};
 
 #[cfg(test)]
 mod tests {

@@ -73,8 +73,20 @@ Listings ({mode}):
     out
 }
 
+/// How `plan` lays its table out.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    /// One line per row, however wide (`--wide`); otherwise 120 columns, "why" wrapping.
+    pub wide: bool,
+    /// What the states are called (`LANG`).
+    pub lang: crate::i18n::Lang,
+}
+
+/// The terminal width `plan` fits by default.
+pub const PLAN_COLUMNS: usize = 120;
+
 /// An aligned table, one line per (task, assignee), soonest due first.
-pub fn render_table(entries: &[PlanEntry]) -> String {
+pub fn render_table(entries: &[PlanEntry], layout: Layout) -> String {
     if entries.is_empty() {
         return "No pending tasks tracked yet. Run `expediter once` to list them.\n".into();
     }
@@ -105,17 +117,21 @@ pub fn render_table(entries: &[PlanEntry]) -> String {
                 age,
                 e.rule.clone().unwrap_or_else(|| "-".into()),
                 e.expedites_sent.to_string(),
-                e.status.to_string(),
+                layout.lang.t(&format!("state-{}", e.status.as_str())),
                 match &e.escalation {
                     // Escalation news rides along with the next step.
                     Some(esc) => format!("{}; {esc}", e.why),
                     None => e.why.clone(),
                 },
-                crate::table::truncate(&e.label, 40),
+                crate::table::truncate(&e.label, if layout.wide { 40 } else { 20 }),
             ]
         })
         .collect();
-    let mut out = crate::table::render(headers, &rows);
+    let mut out = if layout.wide {
+        crate::table::render(headers, &rows)
+    } else {
+        crate::table::render_fitted(headers, &rows, 6, PLAN_COLUMNS)
+    };
     let count = |status: &str| {
         entries
             .iter()

@@ -172,3 +172,27 @@ both_backends! {
         daemon.stop().await;
     }
 }
+
+both_backends! {
+    /// `plan` speaks the terminal's language (`LANG`), fits 120 columns ("why" wraps), and
+    /// `--wide` gives one line per row.
+    #[tokio::test]
+    async fn plan_speaks_the_terminals_language_and_fits_its_width() {
+        let env = TestEnv::new().await;
+        a_mixed_day(&env).await;
+        let zh = env.run_with_env(&["plan"], &[("LANG", "zh_CN.UTF-8")]).await;
+        assert_eq!(zh.code, 0, "{}", zh.all());
+        assert!(zh.stdout.contains("已催满，仍未处理") && zh.stdout.contains("已静默"), "{}", zh.stdout);
+        assert!(!zh.stdout.contains("reminders_over"), "{}", zh.stdout);
+        let en = env.run_with_env(&["plan"], &[("LANG", "C.UTF-8")]).await;
+        assert!(en.stdout.contains("all reminders sent, still waiting"), "{}", en.stdout);
+        let table: Vec<&str> = en.stdout.lines().take_while(|l| !l.is_empty()).collect();
+        for line in &table {
+            assert!(expediter::table::width(line) <= 120, "{} columns: {line}", expediter::table::width(line));
+        }
+        let wide = env.run_with_env(&["plan", "--wide"], &[("LANG", "C.UTF-8")]).await;
+        let rows = wide.stdout.lines().take_while(|l| !l.is_empty()).count();
+        assert_eq!(rows, 4, "a header and one line per pair: {}", wide.stdout);
+        assert!(table.len() >= rows, "{}", en.stdout);
+    }
+}
