@@ -41,6 +41,12 @@ pub async fn run(path: &Path, name: Option<String>, dry_run: bool) -> anyhow::Re
         if dry_run {
             let message = crate::digest::build(&config, digest, &store, clock.now()).await?;
             println!("{}", serde_json::to_string_pretty(&message)?);
+            // What the chat will show, for a person (standard output stays the JSON).
+            eprintln!(
+                "digest \"{}\" as the chat shows it:\n{}",
+                digest.name,
+                crate::domain::digest::preview(&message)
+            );
         } else if !crate::digest::run_one(&config, digest, &store, &clock).await {
             failed = true;
         }

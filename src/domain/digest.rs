@@ -54,6 +54,73 @@ pub fn md_escape(text: &str) -> String {
     out
 }
 
+/// What the chat shows of a card, as text: the title, each block's lines (links as their text,
+/// entities as the characters they stand for), rules between people, the button, the note.
+pub fn preview(message: &Value) -> String {
+    let card = &message["card"];
+    let mut out = String::new();
+    if let Some(title) = card["header"]["title"]["content"].as_str() {
+        out.push_str(title);
+        out.push('\n');
+    }
+    for e in card["elements"].as_array().into_iter().flatten() {
+        match e["tag"].as_str() {
+            Some("div") => {
+                let text = e["text"]["content"].as_str().unwrap_or("");
+                let md = e["text"]["tag"] == "lark_md";
+                out.push_str(&if md { md_plain(text) } else { text.to_owned() });
+                out.push('\n');
+            }
+            Some("hr") => out.push_str("────────\n"),
+            Some("action") => {
+                for a in e["actions"].as_array().into_iter().flatten() {
+                    let label = a["text"]["content"].as_str().unwrap_or("");
+                    let url = a["url"].as_str().unwrap_or("");
+                    out.push_str(&format!("[ {label} ] {url}\n"));
+                }
+            }
+            Some("note") => {
+                for n in e["elements"].as_array().into_iter().flatten() {
+                    out.push_str(n["content"].as_str().unwrap_or(""));
+                    out.push('\n');
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// lark_md as the chat shows it: `[text](url)` as its text, `&#N;` as its character.
+fn md_plain(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(['[', '&']) {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        if rest.starts_with('[')
+            && let Some(close) = rest.find("](")
+            && let Some(end) = rest[close..].find(')')
+        {
+            out.push_str(&md_plain(&rest[1..close]));
+            rest = &rest[close + end + 1..];
+            continue;
+        }
+        if rest.starts_with("&#")
+            && let Some(semi) = rest.find(';')
+            && let Some(c) = rest[2..semi].parse::<u32>().ok().and_then(char::from_u32)
+        {
+            out.push(c);
+            rest = &rest[semi + 1..];
+            continue;
+        }
+        out.push_str(&rest[..1]);
+        rest = &rest[1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The message (`msg_type` interactive) for digest `name`, its serialized body under
 /// `limit` bytes: the oldest tasks are kept, each assignee's cut ones counted as "and N more".
 pub fn message(
@@ -403,5 +470,31 @@ mod tests {
             one["card"]["header"]["title"]["content"],
             "finance: 1 pending task with 1 person, the oldest 1d 2h"
         );
+    }
+
+    #[test]
+    fn the_preview_shows_what_the_chat_shows() {
+        let mut a = item("张三", 1, 26);
+        a.label = "报销-差旅 (紧急) [x](y)".into();
+        a.link = Some("https://exp.corp/tasks/t0001".into());
+        let msg = message(
+            Lang::Zh,
+            "财务",
+            "expediter",
+            vec![a],
+            Some("https://exp.corp/tasks"),
+            BODY_LIMIT,
+        );
+        let text = preview(&msg);
+        assert!(text.starts_with("财务：1 个待办任务"), "{text}");
+        assert!(
+            text.contains("• 报销-差旅 (紧急) [x](y) · 1天2小时"),
+            "{text}"
+        );
+        assert!(
+            text.contains("[ 在控制台中打开 ] https://exp.corp/tasks"),
+            "{text}"
+        );
+        assert!(text.trim_end().ends_with("expediter"), "{text}");
     }
 }

@@ -80,6 +80,13 @@ both_backends! {
         assert_eq!(dry.code, 0, "{}", dry.all());
         let printed: serde_json::Value = serde_json::from_str(&dry.stdout).unwrap();
         assert_eq!(printed["card"], m["card"]);
+        // And, for a person, the text the chat shows: words, not markup.
+        assert!(
+            dry.stderr.contains("as the chat shows it:\nfinance-daily：1 个待办任务")
+                && dry.stderr.contains("• 报销：差旅"),
+            "{}",
+            dry.stderr
+        );
         assert_eq!(env.fake.bot_messages("tok-finance").len(), 1);
         let unknown = env.run(&["digest", "--name", "nope"]).await;
         assert_eq!(unknown.code, 2, "{}", unknown.all());
