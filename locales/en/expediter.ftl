@@ -118,3 +118,21 @@ overview-as-of = As of
 overview-keeps-current = ; this page keeps itself current.
 role-active = active
 role-standby = standby
+
+## Why, in a lead's words (plan, the console).
+why-never = when the calendar opens again
+why-due = reminder { $n } due since { $at }; it goes at the next cycle
+why-capped = due since { $at }; today's limit for this person is reached, it goes { $goes }
+why-waiting = reminder { $n } goes { $goes }
+why-deferred = reminder { $n } is due, outside working hours; it goes { $goes }
+why-unconfirmed = not in the listing at { $at }; finished if the next listing agrees
+why-silenced = silenced until { $at }
+why-away = away until { $at }
+why-reminders_over = { $n ->
+    [one] the one reminder was sent
+   *[other] all { $n } reminders were sent
+}; still waiting, no more reminders
+why-not_reminded = its rule never reminds (an exclusion)
+why-moved_away = moved away from them at { $at }; no more reminders to them
+why-no_rule = no rule matches
+why-unwatched = not watched any more; never reminded

@@ -99,3 +99,18 @@ overview-as-of = 数据时间：
 overview-keeps-current = ；本页会自动刷新。
 role-active = 运行中（主）
 role-standby = 待命（备）
+
+## 原因（plan 与控制台中用平实的话说）。
+why-never = 日历再次开放时
+why-due = 第 { $n } 次催办自 { $at } 起到期，下一轮发出
+why-capped = 自 { $at } 起到期；此人今日催办已达上限，{ $goes } 发出
+why-waiting = 第 { $n } 次催办将于 { $goes } 发出
+why-deferred = 第 { $n } 次催办已到期，现在是非工作时间，{ $goes } 发出
+why-unconfirmed = { $at } 的列表中没有它；下一次列表也没有则视为完成
+why-silenced = 静默至 { $at }
+why-away = 不在，至 { $at }
+why-reminders_over = 已催办 { $n } 次，已催满，仍未处理，不再催办
+why-not_reminded = 其规则不催办（已排除）
+why-moved_away = 已于 { $at } 转出，不再催办此人
+why-no_rule = 没有匹配的规则
+why-unwatched = 已不在关注名单中，不会催办

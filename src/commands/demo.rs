@@ -365,6 +365,7 @@ pub async fn run(
             crate::plan::Layout {
                 wide: false,
                 lang: crate::i18n::Lang::from_env(),
+                tz: engine.config.schedule.timezone,
             },
         )
     );

@@ -429,6 +429,7 @@ pub async fn plan(path: &Path, json: bool, wide: bool) -> anyhow::Result<u8> {
     let layout = plan::Layout {
         wide,
         lang: crate::i18n::Lang::from_env(),
+        tz: chrono_tz::Tz::UTC,
     };
     let config = load_config(path)?;
     let db = &config.storage.database;
@@ -457,6 +458,10 @@ pub async fn plan(path: &Path, json: bool, wide: bool) -> anyhow::Result<u8> {
     if json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
     } else {
+        let layout = plan::Layout {
+            tz: config.schedule.timezone,
+            ..layout
+        };
         print!("{}", plan::render_table(&entries, layout));
         print!("{}", plan::render_listings(&config, &listed));
     }

@@ -207,13 +207,13 @@ pub fn build(
                     let r = rule_of(rule);
                     if r.max_times == 0 {
                         e.status = PlanStatus::NotReminded;
-                        e.why = "its rule never reminds (max_times = 0)".into();
+                        e.why = "its rule never reminds (an exclusion rule)".into();
                     } else {
                         // Still pending: every reminder the rule allows went, nothing more goes.
                         e.status = PlanStatus::RemindersOver { sent };
                         e.why = format!(
-                            "all {sent} reminder(s) sent (max_times = {}); still pending, no more reminders",
-                            if r.repeat.is_empty() { 1 } else { r.max_times }
+                            "all {sent} reminder(s) its rule allows were sent; still pending, no \
+                             more reminders"
                         );
                     }
                 }
@@ -355,7 +355,8 @@ fn mark_capped(
             let goes = e.rule_idx.and_then(|r| when.goes(r, when.tomorrow));
             e.next_due = goes.map(|t| t.with_timezone(&when.tz).to_rfc3339());
             e.why = format!(
-                "capped: {} already has {cap} reminder(s) today (max_per_user_per_day); goes {} (due since {})",
+                "capped: {} already had {cap} reminder(s) today, the daily limit; goes {} (due \
+                 since {})",
                 e.assignee,
                 goes.map_or("when the calendar opens again".into(), |t| format!(
                     "at {}",

@@ -80,6 +80,8 @@ pub struct Layout {
     pub wide: bool,
     /// What the states are called (`LANG`).
     pub lang: crate::i18n::Lang,
+    /// The zone times are said in.
+    pub tz: chrono_tz::Tz,
 }
 
 /// The terminal width `plan` fits by default.
@@ -118,10 +120,12 @@ pub fn render_table(entries: &[PlanEntry], layout: Layout) -> String {
                 e.rule.clone().unwrap_or_else(|| "-".into()),
                 e.expedites_sent.to_string(),
                 layout.lang.t(&format!("state-{}", e.status.as_str())),
-                match &e.escalation {
+                match (&e.escalation, layout.lang) {
+                    // In Chinese, the state's plain words (the planner's account is English).
+                    (_, crate::i18n::Lang::Zh) => e.status.words(layout.lang, layout.tz),
                     // Escalation news rides along with the next step.
-                    Some(esc) => format!("{}; {esc}", e.why),
-                    None => e.why.clone(),
+                    (Some(esc), _) => format!("{}; {esc}", e.why),
+                    (None, _) => e.why.clone(),
                 },
                 crate::table::truncate(&e.label, if layout.wide { 40 } else { 20 }),
             ]

@@ -73,6 +73,47 @@ impl PlanStatus {
     }
 }
 
+impl PlanStatus {
+    /// Why, in plain words in `lang`: what a lead reads beside the state (no configuration
+    /// keys); times in `tz`.
+    pub fn words(self, lang: crate::i18n::Lang, tz: chrono_tz::Tz) -> String {
+        use crate::i18n::FluentValue;
+        let at = |t: DateTime<Utc>| -> FluentValue<'static> {
+            t.with_timezone(&tz)
+                .format("%m-%d %H:%M")
+                .to_string()
+                .into()
+        };
+        let goes = |t: Option<DateTime<Utc>>| -> FluentValue<'static> {
+            match t {
+                Some(t) => at(t),
+                None => lang.t("why-never").into(),
+            }
+        };
+        let key = format!("why-{}", self.as_str());
+        match self {
+            PlanStatus::Due { n, due_at } => {
+                lang.with(&key, &[("n", n.into()), ("at", at(due_at))])
+            }
+            PlanStatus::Capped { due_at, goes: g } => {
+                lang.with(&key, &[("at", at(due_at)), ("goes", goes(g))])
+            }
+            PlanStatus::Waiting { n, goes: g, due_at } => {
+                lang.with(&key, &[("n", n.into()), ("goes", goes(g.or(Some(due_at))))])
+            }
+            PlanStatus::Deferred { n, goes: g } => {
+                lang.with(&key, &[("n", n.into()), ("goes", goes(g))])
+            }
+            PlanStatus::Unconfirmed { since: t }
+            | PlanStatus::Silenced { until: t }
+            | PlanStatus::Away { until: t }
+            | PlanStatus::MovedAway { at: t } => lang.with(&key, &[("at", at(t))]),
+            PlanStatus::RemindersOver { sent } => lang.with(&key, &[("n", sent.into())]),
+            PlanStatus::NotReminded | PlanStatus::NoRule | PlanStatus::Unwatched => lang.t(&key),
+        }
+    }
+}
+
 impl std::fmt::Display for PlanStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -132,5 +173,67 @@ mod tests {
             ]
         );
         assert_eq!(PlanStatus::NoRule.as_str(), "no_rule");
+    }
+
+    /// Every state's "why" in both languages: said in words, no configuration key, no state
+    /// code, Chinese in Chinese.
+    #[test]
+    fn every_state_says_why_in_plain_words_in_both_languages() {
+        use crate::i18n::Lang;
+        let t = DateTime::parse_from_rfc3339("2026-12-08T01:00:00Z")
+            .unwrap()
+            .to_utc();
+        let all = [
+            PlanStatus::Due { n: 2, due_at: t },
+            PlanStatus::Capped {
+                due_at: t,
+                goes: Some(t),
+            },
+            PlanStatus::Waiting {
+                n: 1,
+                due_at: t,
+                goes: None,
+            },
+            PlanStatus::Deferred {
+                n: 3,
+                goes: Some(t),
+            },
+            PlanStatus::Unconfirmed { since: t },
+            PlanStatus::Silenced { until: t },
+            PlanStatus::Away { until: t },
+            PlanStatus::RemindersOver { sent: 3 },
+            PlanStatus::NotReminded,
+            PlanStatus::MovedAway { at: t },
+            PlanStatus::NoRule,
+            PlanStatus::Unwatched,
+        ];
+        assert_eq!(all.len(), PlanStatus::names().count(), "every state");
+        let tz = chrono_tz::Asia::Shanghai;
+        for s in all {
+            for lang in Lang::ALL {
+                let w = s.words(lang, tz);
+                assert!(
+                    !w.is_empty() && !w.starts_with("why-"),
+                    "{s:?} {lang:?}: {w}"
+                );
+                for config_word in ["max_times", "max_per_user", "_", "[["] {
+                    assert!(!w.contains(config_word), "{s:?} {lang:?}: {w}");
+                }
+                if lang == Lang::Zh {
+                    assert!(
+                        w.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+                        "{w}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            PlanStatus::RemindersOver { sent: 3 }.words(Lang::Zh, tz),
+            "已催办 3 次，已催满，仍未处理，不再催办"
+        );
+        assert_eq!(
+            PlanStatus::Due { n: 2, due_at: t }.words(Lang::En, tz),
+            "reminder 2 due since 12-08 09:00; it goes at the next cycle"
+        );
     }
 }

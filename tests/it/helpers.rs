@@ -249,13 +249,17 @@ operator_user_id = "7000"
 }
 
 /// The one way tests launch the binary: no inherited secret, config path or systemd
-/// environment, logs at info without colour, no stdin, killed if the test drops it.
+/// environment, an English terminal (`LANG=C.UTF-8`; a test that wants Chinese says so), logs
+/// at info without colour, no stdin, killed if the test drops it.
 pub fn expediter() -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_expediter"));
     cmd.env_remove("EXPEDITER_APP_SECRET")
         .env_remove("EXPEDITER_CONFIG")
         .env_remove("JOURNAL_STREAM")
         .env_remove("NOTIFY_SOCKET")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("LANG", "C.UTF-8")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdin(std::process::Stdio::null())

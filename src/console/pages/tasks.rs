@@ -28,6 +28,15 @@ fn task_link(f: &TaskFilter, change: &[(&str, String)]) -> String {
     format!("/tasks?{}", query.join("&"))
 }
 
+/// The "why" a reader gets: in English the planner's full account; in Chinese the state's
+/// plain words (the account's details are in English only, for now).
+fn why(e: &crate::plan::PlanEntry, lang: crate::i18n::Lang, tz: chrono_tz::Tz) -> String {
+    match lang {
+        crate::i18n::Lang::En => e.why.clone(),
+        crate::i18n::Lang::Zh => e.status.words(lang, tz),
+    }
+}
+
 pub(in crate::console) async fn tasks(
     State(s): State<Services>,
     PageVisitor(v): PageVisitor,
@@ -115,7 +124,7 @@ pub(in crate::console) async fn tasks(
                                     " " span.state.escalated { (state("escalated")) }
                                 }
                             }
-                            td.why { (e.why) }
+                            td.why { (why(e, lang, config.schedule.timezone)) }
                         }
                     }
                 }
@@ -194,7 +203,7 @@ pub(in crate::console) async fn task(
                     tr class=(e.status) { td { (e.assignee) } td { (e.age) } td { (e.rule.as_deref().unwrap_or("—")) }
                         td { (e.expedites_sent) }
                         td { span.state title=(e.status.as_str()) { (lang.t(&format!("state-{}", e.status.as_str()))) } }
-                        td.why { (e.why) } }
+                        td.why { (why(e, lang, config.schedule.timezone)) } }
                 } }
             }
             @let finished: Vec<_> = r.assignments.iter().filter(|a| a.finished_at.is_some()).collect();
