@@ -140,6 +140,21 @@ pub async fn with_documents(config: Config, store: &Store) -> Config {
     }
 }
 
+/// For the daemon: the same, but documents that cannot be read stop the start (running on the
+/// file alone would bring back what the documents replaced, and leave their people unwatched).
+pub async fn with_documents_or_fail(config: Config, store: &Store) -> anyhow::Result<Config> {
+    if config.teams.is_empty() {
+        return Ok(config);
+    }
+    let versions = store
+        .latest_team_versions()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the teams' documents: {e}"))?;
+    let config = config.with_documents(&versions);
+    say_problems(&config);
+    Ok(config)
+}
+
 /// Each team version not in force, at ERROR.
 pub fn say_problems(config: &Config) {
     for (team, version, problem) in config.document_problems() {

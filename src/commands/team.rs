@@ -97,7 +97,11 @@ async fn team(
         TeamCommand::Export { .. } => {
             match latest {
                 Some(v) => {
-                    eprintln!("team {name}: version {} by {}", v.version, v.author);
+                    eprintln!(
+                        "team {name}: version {} by {}",
+                        v.version,
+                        v.author.escape_debug()
+                    );
                     print!("{}", v.document);
                 }
                 None => eprintln!("team {name} has no document yet"),

@@ -125,7 +125,12 @@ impl Config {
                     ),
                 ));
             }
-            if !entry.members.is_empty() && !entry.members.contains(&u.id) {
+            let files_own = self
+                .base
+                .users
+                .iter()
+                .any(|f| f.id == u.id && f.team.as_deref() == Some(team));
+            if !entry.members.is_empty() && !entry.members.contains(&u.id) && !files_own {
                 return Err(v.err(
                     format!("{key}.id"),
                     spans[i].clone(),
@@ -158,9 +163,11 @@ impl Config {
             self.rule_names_only(&v, i, r, &nameable)?;
         }
         let mut warnings = Vec::new();
+        let own = [team.to_owned()];
         let rules = v.rules(
             raw.rules,
             &team_users,
+            &own,
             &self.calendars,
             self.expedite.operator.as_ref(),
             &mut warnings,
@@ -168,6 +175,7 @@ impl Config {
         let mut digests = v.digests(
             raw.digests,
             &team_users,
+            &own,
             &self.calendars,
             Some(&entry.webhooks),
             &mut warnings,
@@ -184,6 +192,23 @@ impl Config {
             if d.users.is_empty() && d.teams.is_empty() {
                 d.teams = vec![team.to_owned()];
             }
+        }
+        // Shown as team/name: never the same as one of the file's own names.
+        let taken = |name: &str| {
+            self.base.rules.iter().any(|r| r.name == name)
+                || self.base.digests.iter().any(|d| d.name == name)
+        };
+        if let Some(name) = rules
+            .iter()
+            .map(|r| r.name.as_str())
+            .chain(digests.iter().map(|d| d.name.as_str()))
+            .find(|n| taken(n))
+        {
+            return Err(v.err(
+                "rules",
+                None,
+                format!("\"{name}\" is also a name in the config file; rename it"),
+            ));
         }
         Ok(TeamDocument {
             team: team.to_owned(),
@@ -638,5 +663,41 @@ webhook = "daily"
         // The file's own finance people stay under the file's rules meanwhile.
         assert!(merged.users.iter().any(|u| u.id == "u1"));
         assert!(merged.rules.iter().any(|r| r.name == "finance-file"));
+    }
+
+    #[test]
+    fn the_file_keeps_naming_a_team_whose_people_moved_and_names_never_collide() {
+        // The file's finance people moved into the document: the file may still name the team.
+        let moved = FILE.replace("[[users]]\nid = \"u1\"\nteam = \"finance\"\n", "");
+        let c = Config::parse(&moved, Path::new("/c.toml"), false).unwrap();
+        assert!(c.rules.iter().any(|r| r.name == "finance-file"));
+        // `members` does not bar the file's own people of the team (what --from-config moves).
+        let c = config();
+        c.check_document("finance", "[[users]]\nid = \"u1\"")
+            .unwrap();
+        // A name the file has, or one with a control or direction character: refused.
+        let e = c
+            .check_document(
+                "finance",
+                "[[digests]]\nname = \"a/b\"\ncron = \"0 0 9 * * *\"\nwebhook = \"daily\"",
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("digests[0].name"), "{e}");
+        let e = c
+            .check_document("finance", "[[rules]]\nname = \"a\\u202eb\"\nafter = \"1h\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("direction"), "{e}");
+        let clash = FILE.replace("name = \"everyone\"", "name = \"finance/x\"");
+        let c = Config::parse(&clash, Path::new("/c.toml"), false).unwrap();
+        let e = c
+            .check_document("finance", "[[rules]]\nname = \"x\"\nafter = \"1h\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"finance/x\" is also a name in the config file"),
+            "{e}"
+        );
     }
 }

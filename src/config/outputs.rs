@@ -18,6 +18,7 @@ impl Validator<'_> {
         &self,
         raw: Vec<Spanned<RawDigest>>,
         users: &[User],
+        teams: &[String],
         calendars: &[Calendar],
         team_hooks: Option<&[super::teams::TeamWebhook]>,
         warnings: &mut Vec<String>,
@@ -30,6 +31,16 @@ impl Validator<'_> {
             let name = d.name.trim().to_owned();
             if name.is_empty() {
                 return Err(self.err(key("name"), Some(span), "digest name is empty"));
+            }
+            if !super::rules::plain_name(&name) || (team_hooks.is_some() && name.contains('/')) {
+                return Err(self.err(
+                    key("name"),
+                    Some(span),
+                    format!(
+                        "digest name {name:?} holds a control or direction character (or, in a \
+                         team's document, a \"/\": it is shown as team/name)"
+                    ),
+                ));
             }
             if out.iter().any(|x| x.name == name) {
                 return Err(self.err(
@@ -59,9 +70,10 @@ impl Validator<'_> {
                 }
             }
             for t in &d_teams {
-                if !users
-                    .iter()
-                    .any(|x| x.team.as_deref() == Some(t.get_ref().as_str()))
+                if !teams.contains(t.get_ref())
+                    && !users
+                        .iter()
+                        .any(|x| x.team.as_deref() == Some(t.get_ref().as_str()))
                 {
                     return Err(self.err(key("teams"), Some(t.span()), format!("digest \"{name}\" names team \"{}\", which no user in [[users]] belongs to; {}", t.get_ref(), super::rules::teams_known(users))));
                 }

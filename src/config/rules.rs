@@ -149,6 +149,7 @@ impl Validator<'_> {
         &self,
         raw: Vec<Spanned<RawRule>>,
         users: &[User],
+        teams: &[String],
         calendars: &[Calendar],
         operator: Option<&Operator>,
         warnings: &mut Vec<String>,
@@ -158,7 +159,12 @@ impl Validator<'_> {
             .enumerate()
             .map(|(i, c)| (c.name.clone(), i))
             .collect();
-        let known_teams: HashSet<&str> = users.iter().filter_map(|u| u.team.as_deref()).collect();
+        // The teams users are in, and those `[[teams]]` names (whose people a document may hold).
+        let known_teams: HashSet<&str> = users
+            .iter()
+            .filter_map(|u| u.team.as_deref())
+            .chain(teams.iter().map(String::as_str))
+            .collect();
         let mut rules: Vec<Rule> = Vec::new();
         for (i, r) in raw.into_iter().enumerate() {
             let rule_span = r.span();
@@ -167,6 +173,13 @@ impl Validator<'_> {
             let name = r.name.trim().to_owned();
             if name.is_empty() {
                 return Err(self.err(key("name"), Some(rule_span), "rule name is empty"));
+            }
+            if !plain_name(&name) {
+                return Err(self.err(
+                    key("name"),
+                    Some(rule_span),
+                    format!("rule name {name:?} holds a control or direction character"),
+                ));
             }
             if rules.iter().any(|x| x.name == name) {
                 return Err(self.err(
@@ -366,6 +379,15 @@ impl Validator<'_> {
         }
         Ok(rules)
     }
+}
+
+/// A name shown in logs, pages, cards and metric labels: no control or direction characters.
+pub(super) fn plain_name(name: &str) -> bool {
+    !name.chars().any(|c| {
+        c.is_control()
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    })
 }
 
 /// "known teams: a, b" (or that no user has one), for an error naming an unknown team.

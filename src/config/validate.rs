@@ -95,7 +95,19 @@ impl Validator<'_> {
         let users = self.users(raw.users, raw.teams.is_empty())?;
         let calendars = self.calendars(raw.calendars)?;
         let metrics = self.metrics(&raw.metrics, &mut warnings)?;
-        let digests = self.digests(raw.digests, &users, &calendars, None, &mut warnings)?;
+        let team_names: Vec<String> = raw
+            .teams
+            .iter()
+            .map(|t| t.get_ref().name.get_ref().trim().to_owned())
+            .collect();
+        let digests = self.digests(
+            raw.digests,
+            &users,
+            &team_names,
+            &calendars,
+            None,
+            &mut warnings,
+        )?;
         let language = self.language(&raw.expedite)?;
         let mut away = match &raw.away {
             Some(away) => self.away(away)?,
@@ -115,6 +127,7 @@ impl Validator<'_> {
         let rules = self.rules(
             raw.rules,
             &users,
+            &team_names,
             &calendars,
             operator.as_ref(),
             &mut warnings,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_cron_scheduler::JobScheduler;
 
-use super::schedule::{Tick, arm_schedule};
+use super::schedule::{Tick, arm_schedule, catch_up_digests};
 use crate::cycle::Engine;
 
 /// How long reading the documents may hold the loop up: past it, the cycle runs as before.
@@ -49,8 +49,16 @@ pub(super) async fn refresh_documents(
     let reschedule = crons(&new) != crons(&engine.config);
     crate::prometheus::known_series(&new.rules, &crate::feishu::Api::ALL.map(|a| a.name()));
     engine.config = Arc::new(new);
-    if reschedule && let Err(e) = arm_schedule(scheduler, engine, generation, tick_tx).await {
-        tracing::error!("cannot arm the teams' digests: {e:#}");
+    if reschedule {
+        match arm_schedule(scheduler, engine, generation, tick_tx).await {
+            // Re-arming drops ticks already queued: a digest due at this moment is posted by
+            // the catch-up, once (its post is claimed by fire time).
+            Ok(()) => {
+                let current = generation.load(std::sync::atomic::Ordering::SeqCst);
+                catch_up_digests(engine, current, tick_tx).await;
+            }
+            Err(e) => tracing::error!("cannot arm the teams' digests: {e:#}"),
+        }
     }
     true
 }

@@ -82,7 +82,7 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
         }
     };
     // The teams' documents: their users, rules and digests, as stored.
-    let config = crate::startup::with_documents(config, &store).await;
+    let config = crate::startup::with_documents_or_fail(config, &store).await?;
     if let Some(listen) = config.metrics {
         crate::prometheus::serve(listen).await?;
         crate::prometheus::known_series(&config.rules, &crate::feishu::Api::ALL.map(|a| a.name()));

@@ -28,9 +28,10 @@ async fn documents_kept(config: Config, old: &Engine) -> Result<Config, String> 
         }
     }
     let new = config.with_documents(&versions);
+    // Fine under the file in force now (saved since the last cycle too), not under the new one.
+    let before = old.config.with_documents(&versions);
     for (team, version, problem) in new.document_problems() {
-        let was_fine = old
-            .config
+        let was_fine = before
             .documents
             .iter()
             .any(|d| d.team == team && d.version == version && d.problem.is_none());

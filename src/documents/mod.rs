@@ -100,6 +100,12 @@ async fn save_as(
     if s.comment.trim().is_empty() {
         return Err(SaveError::NoComment);
     }
+    // A comment is a line of history, not a document: its first 500 characters.
+    let comment: String = s.comment.trim().chars().take(500).collect();
+    let s = &Save {
+        comment: &comment,
+        ..*s
+    };
     // Against every other team's latest version (a user is owned once), not the versions the
     // caller's config was made with.
     let config = config.with_documents(&store.latest_team_versions().await?);

@@ -213,7 +213,9 @@ pub(super) fn from_config(config: &Config, team: &str) -> Result<String, String>
     let rules: Vec<toml::Table> = entries("rules")
         .into_iter()
         .filter(|r| {
-            r.get("users").is_none()
+            // No users (or `users = []`, the same): the rule `with_documents` gives way.
+            r.get("users")
+                .is_none_or(|u| u.as_array().is_some_and(|a| a.is_empty()))
                 && r.get("first").and_then(|f| f.as_bool()) != Some(true)
                 && r.get("teams")
                     .and_then(|t| t.as_array())
@@ -221,6 +223,7 @@ pub(super) fn from_config(config: &Config, team: &str) -> Result<String, String>
         })
         .map(|mut r| {
             r.remove("teams");
+            r.remove("users");
             r
         })
         .collect();

@@ -27,6 +27,10 @@ in_both! {
         v: &NewTeamVersion<'_>,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
+        // A version number no save could have reached: nothing is based on it.
+        let Some(next) = v.based_on.checked_add(1).filter(|_| v.based_on >= 0) else {
+            return Ok(None);
+        };
         let done = sqlx::query(
             "INSERT INTO team_versions (team, version, document, author, comment, saved_at, \
                 restores)
@@ -34,7 +38,7 @@ in_both! {
              WHERE (SELECT COALESCE(MAX(version), 0) FROM team_versions WHERE team = $1) = $8",
         )
         .bind(v.team)
-        .bind(v.based_on + 1)
+        .bind(next)
         .bind(v.document)
         .bind(v.author)
         .bind(v.comment)
@@ -44,7 +48,7 @@ in_both! {
         .execute(&self.pool)
         .await;
         match done {
-            Ok(d) if d.rows_affected() == 1 => Ok(Some(v.based_on + 1)),
+            Ok(d) if d.rows_affected() == 1 => Ok(Some(next)),
             Ok(_) => Ok(None),
             // Two saves from the same version at once: the second loses, as stale.
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
