@@ -251,7 +251,7 @@ fn editor(
                     h2 { "Preview" }
                     p { (p.pairs) " pending task assignments of the team; \
                         " strong { (p.changed.len()) } " change." }
-                    @if let Some(tick) = &p.next_tick {
+                    @if let Some(tick) = &p.next_tick.as_ref().map(|t| minutes(&Some(t.clone()))) {
                         p { "At the next tick (" (tick) "): reminders " (p.reminders_before) " \
                             → " (p.reminders_after)
                             ", escalations " (p.escalations_before) " → \
@@ -270,7 +270,10 @@ fn editor(
                                     td title=(r.assignee_id) { (r.assignee) }
                                     td { (r.before.rule.as_deref().unwrap_or("—")) " → \
                                         " (r.after.rule.as_deref().unwrap_or("—")) }
-                                    td { (r.before.state) " → " (r.after.state) }
+                                    td {
+                                        (v.lang.t(&format!("state-{}", r.before.state))) " → "
+                                        (v.lang.t(&format!("state-{}", r.after.state)))
+                                    }
                                     td { (minutes(&r.before.next_due)) " → \
                                         " (minutes(&r.after.next_due)) }
                                 }
