@@ -182,6 +182,7 @@ impl Config {
         )?;
         let mut rules = super::validate::in_language(rules, self.expedite.language);
         for r in &mut rules {
+            r.owner = Some(team.to_owned());
             r.name = format!("{team}/{}", r.name);
             if r.users.is_empty() && r.teams.is_empty() {
                 r.teams = vec![team.to_owned()];
@@ -433,6 +434,7 @@ fn hold_rule(team: &str, version: i64, users: &[User], config: &Config) -> Rule 
             .unwrap_or(Operator::Initiator),
         escalate: None,
         first: true,
+        owner: Some(team.to_owned()),
     }
 }
 

@@ -362,6 +362,7 @@ impl Validator<'_> {
                 operator,
                 escalate,
                 first: r.first.is_some_and(|f| *f.get_ref()),
+                owner: None,
             });
         }
         for (b, later) in rules.iter().enumerate() {

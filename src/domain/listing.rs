@@ -154,6 +154,7 @@ mod tests {
             operator: Operator::User("7000".into()),
             escalate: None,
             first: false,
+            owner: None,
         }
     }
 

@@ -64,6 +64,8 @@ pub struct Rule {
     pub escalate: Option<Escalation>,
     /// A file rule that runs before every team's rules (`first = true`).
     pub first: bool,
+    /// The team whose document holds it (`None`: the config file).
+    pub owner: Option<String>,
 }
 
 /// What to do when reminders do not move a task.

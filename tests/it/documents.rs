@@ -343,3 +343,40 @@ async fn on_a_pair_the_host_that_takes_over_runs_by_the_latest_version() {
     assert!(sent.iter().any(|o| o == "finance/fast #2"), "{sent:?}");
     b.stop().await;
 }
+
+both_backends! {
+    /// A task shared by a team's person and someone else: each is reminded under their own
+    /// rule's operator and words — a team's never reaches people outside it.
+    #[tokio::test]
+    async fn a_teams_operator_and_words_reach_only_its_own_people() {
+        let env = TestEnv::new().await;
+        with_teams(&env);
+        env.add(FakeTask::new("t-shared", &["u1", "u3"], 50 * HOUR));
+        let doc = env.dir.path().join("finance.toml");
+        std::fs::write(
+            &doc,
+            fast("").replace("max_times = 3", "max_times = 3\noperator_user_id = \"u2\""),
+        )
+        .unwrap();
+        let saved = env
+            .run(&["team", "import", "finance", doc.to_str().unwrap(), "--comment", "x", "--yes"])
+            .await;
+        assert_eq!(saved.code, 0, "{}", saved.all());
+        let run = env.run(&["once"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        let mut calls: Vec<(String, Vec<String>)> = env
+            .fake
+            .expedites()
+            .into_iter()
+            .map(|e| (e.operator_user_id, e.expediting_user_ids))
+            .collect();
+        calls.sort();
+        assert_eq!(
+            calls,
+            [
+                ("7000".to_owned(), vec!["u3".to_owned()]),
+                ("u2".to_owned(), vec!["u1".to_owned()]),
+            ]
+        );
+    }
+}

@@ -383,7 +383,24 @@ impl<'c> Planner<'c> {
             due.retain(|d| !transferred.contains(&(d.row.task_id.as_str(), d.user.id.as_str())));
         }
         drop(transferred);
+        // A task's due assignees under rules of different owners (the file, a team's document)
+        // get a call from each: a team's operator and words reach only its own people.
+        let mut by_owner: Vec<(String, Vec<DuePair<'_>>)> = Vec::new();
         for (task_id, due) in self.by_task {
+            let mut groups: Vec<Vec<DuePair<'_>>> = Vec::new();
+            for d in due {
+                let owner = rules[d.rule].owner.as_deref();
+                match groups
+                    .iter_mut()
+                    .find(|g| rules[g[0].rule].owner.as_deref() == owner)
+                {
+                    Some(g) => g.push(d),
+                    None => groups.push(vec![d]),
+                }
+            }
+            by_owner.extend(groups.into_iter().map(|g| (task_id.clone(), g)));
+        }
+        for (task_id, due) in by_owner {
             if due.is_empty() {
                 continue;
             }
