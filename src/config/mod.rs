@@ -72,6 +72,8 @@ pub struct Config {
     pub base: std::sync::Arc<FileParts>,
     /// The team documents in force, one per team that has one.
     pub documents: Vec<DocumentInUse>,
+    /// `operator_name` beside an `operator_user_id`: (id, name).
+    pub operator_names: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -281,6 +283,23 @@ pub struct ExpediteConfig {
     pub max_per_user_per_day: u32,
     /// `[expedite] language`: what `{age}` and the digest cards are said in.
     pub language: crate::i18n::Lang,
+}
+
+impl Config {
+    /// What pages call a person by id: a watched user's `name`, else an `operator_name` given
+    /// beside that `operator_user_id` (`[expedite]` or a rule's); `None` when nothing names them.
+    pub fn person_name(&self, id: &str) -> Option<&str> {
+        self.users
+            .iter()
+            .find(|u| u.id == id)
+            .and_then(|u| u.name.as_deref())
+            .or_else(|| {
+                self.operator_names
+                    .iter()
+                    .find(|(op, _)| op == id)
+                    .map(|(_, name)| name.as_str())
+            })
+    }
 }
 
 mod console;
@@ -498,6 +517,18 @@ after = "24h"
             "{:?}",
             c.warnings
         );
+    }
+
+    #[test]
+    fn an_operator_is_named_where_the_config_names_them() {
+        let named = MINIMAL.replace(
+            "operator_user_id = \"7000\"",
+            "operator_user_id = \"7000\"\noperator_name = \"Liu Yang\"",
+        );
+        let c = parse(&named).unwrap();
+        assert_eq!(c.person_name("7000"), Some("Liu Yang"));
+        assert_eq!(c.person_name("u1"), None, "a watched user without a name");
+        assert_eq!(parse(MINIMAL).unwrap().person_name("7000"), None);
     }
 
     #[test]

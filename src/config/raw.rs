@@ -235,6 +235,8 @@ impl Default for RawStorage {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawExpedite {
     pub(super) operator_user_id: Option<String>,
+    /// Who `operator_user_id` is, as pages name them.
+    pub(super) operator_name: Option<String>,
     #[serde(default)]
     pub(super) dry_run: bool,
     #[serde(default)]
@@ -282,6 +284,8 @@ pub(super) struct RawRule {
     pub(super) age_clock: Option<Spanned<AgeClockName>>,
     pub(super) opinion: Option<OpinionTemplate>,
     pub(super) operator_user_id: Option<String>,
+    /// Who the rule's `operator_user_id` is, as pages name them.
+    pub(super) operator_name: Option<String>,
     pub(super) escalate: Option<Spanned<RawEscalate>>,
     /// In the file: run before every team's rules (an exclusion or a cap teams must not
     /// override).

@@ -109,6 +109,7 @@ impl Validator<'_> {
             &mut warnings,
         )?;
         let language = self.language(&raw.expedite)?;
+        let operator_names = self.operator_names(&raw.expedite, &raw.rules);
         let mut away = match &raw.away {
             Some(away) => self.away(away)?,
             None => AwayConfig::default(),
@@ -143,6 +144,7 @@ impl Validator<'_> {
         Ok(Config {
             base,
             documents: Vec::new(),
+            operator_names,
             file: self.file.to_owned(),
             feishu,
             schedule: ScheduleConfig {
@@ -173,6 +175,25 @@ impl Validator<'_> {
             teams,
             warnings,
         })
+    }
+
+    /// Each `operator_name` with the `operator_user_id` beside it (`[expedite]`, then rules).
+    fn operator_names(&self, e: &RawExpedite, rules: &[Spanned<RawRule>]) -> Vec<(String, String)> {
+        let pairs = std::iter::once((&e.operator_user_id, &e.operator_name)).chain(
+            rules
+                .iter()
+                .map(|r| (&r.get_ref().operator_user_id, &r.get_ref().operator_name)),
+        );
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (id, name) in pairs {
+            if let (Some(id), Some(name)) = (id, name) {
+                let (id, name) = (id.trim(), name.trim());
+                if !id.is_empty() && !name.is_empty() && !out.iter().any(|(i, _)| i == id) {
+                    out.push((id.to_owned(), name.to_owned()));
+                }
+            }
+        }
+        out
     }
 
     /// `[expedite] language`: `zh-CN` (default) or `en`.

@@ -92,8 +92,26 @@ both_backends! {
         let env = TestEnv::new().await;
         a_mixed_day(&env).await;
         let port = with_console(&env, "");
+        // Who the operator is, named beside their id.
+        let text = std::fs::read_to_string(&env.config_path).unwrap();
+        let text = text.replacen(
+            "operator_user_id = \"7000\"",
+            "operator_user_id = \"7000\"\noperator_name = \"Liu Yang\"",
+            1,
+        );
+        std::fs::write(&env.config_path, text).unwrap();
         let daemon = Daemon::start(&env, &[]);
         wait_for_console(port).await;
+        let task = browser()
+            .get(format!("http://127.0.0.1:{port}/tasks/t-over"))
+            .bearer_auth(CONSOLE_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(task.contains("by <span title=\"7000\">Liu Yang</span>"), "{task}");
         let status: Value = browser()
             .get(format!("http://127.0.0.1:{port}/api/v1/status"))
             .bearer_auth(CONSOLE_TOKEN)

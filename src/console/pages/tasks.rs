@@ -169,13 +169,8 @@ pub(in crate::console) async fn task(
         .filter(|u| scope.acts_for(u))
         .collect();
     let whole = !pending.is_empty() && theirs.len() == pending.len();
-    let name = |id: &str| {
-        config
-            .users
-            .iter()
-            .find(|u| u.id == id)
-            .map_or(id.to_owned(), |u| u.display_name().to_owned())
-    };
+    // A watched user's name, or the operator_name given beside an operator's id.
+    let name = |id: &str| config.person_name(id).unwrap_or(id).to_owned();
     let lang = v.lang;
     let t = |key: &str| lang.t(key);
     page(
@@ -223,7 +218,8 @@ pub(in crate::console) async fn task(
                         (crate::domain::CallKind::parse(&c.kind).map_or(c.kind.as_str(), |k| k.words()))
                         (if moved { " from " } else { " to " }) (c.assignees.iter().map(|(u, n)| if family == Some(crate::domain::Family::Reminder) { format!("{} (#{n})", name(u)) } else { name(u) }).collect::<Vec<_>>().join(", "))
                         @if moved && !c.people.is_empty() { " to " (c.people.iter().map(|p| name(p)).collect::<Vec<_>>().join(", ")) }
-                        " by " (name(&c.operator_id)) ", rule " (c.rule) ": " strong { (if refused { "refused" } else { c.outcome.as_str() }) }
+                        " by " span title=(c.operator_id) { (name(&c.operator_id)) }
+                        ", rule " (c.rule) ": " strong { (if refused { "refused" } else { c.outcome.as_str() }) }
                         @if let Some(code) = c.feishu_code { " (Feishu " (code) @if let Some(m) = &c.feishu_msg { ": " (m) } ")" }
                     }
                 }
