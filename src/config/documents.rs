@@ -67,12 +67,13 @@ impl Config {
             .collect()
     }
 
-    /// The users each team's document in force watches, but `except`'s.
-    fn document_users(&self, except: &str) -> Vec<(&str, &str)> {
+    /// The users each team's document in force watches, but `except`'s: looked up once per
+    /// document user, so a set.
+    fn document_users(&self, except: &str) -> HashSet<&str> {
         self.documents
             .iter()
             .filter(|d| d.team != except)
-            .flat_map(|d| d.users.iter().map(|u| (d.team.as_str(), u.as_str())))
+            .flat_map(|d| d.users.iter().map(String::as_str))
             .collect()
     }
 
@@ -94,6 +95,14 @@ impl Config {
         let raw: RawDocument = v.deserialize()?;
         let spans: Vec<_> = raw.users.iter().map(|u| Some(u.span())).collect();
         let mut users = v.users(raw.users, false)?;
+        // Who else watches whom, read once: a document of hundreds against a file of thousands.
+        let file_teams: std::collections::HashMap<&str, Option<&str>> = self
+            .base
+            .users
+            .iter()
+            .map(|f| (f.id.as_str(), f.team.as_deref()))
+            .collect();
+        let elsewhere = self.document_users(team);
         for (i, u) in users.iter_mut().enumerate() {
             let key = format!("users[{i}]");
             match u.team.as_deref() {
@@ -112,8 +121,8 @@ impl Config {
             }
             // The file's own entries of this team are the document's to replace; anyone else
             // the file watches is the file's.
-            if let Some(f) = self.base.users.iter().find(|f| f.id == u.id)
-                && f.team.as_deref() != Some(team)
+            if let Some(t) = file_teams.get(u.id.as_str())
+                && *t != Some(team)
             {
                 return Err(v.err(
                     format!("{key}.id"),
@@ -125,11 +134,7 @@ impl Config {
                     ),
                 ));
             }
-            let files_own = self
-                .base
-                .users
-                .iter()
-                .any(|f| f.id == u.id && f.team.as_deref() == Some(team));
+            let files_own = file_teams.get(u.id.as_str()) == Some(&Some(team));
             if !entry.members.is_empty() && !entry.members.contains(&u.id) && !files_own {
                 return Err(v.err(
                     format!("{key}.id"),
@@ -143,11 +148,7 @@ impl Config {
             }
             // Which team holds them is that team's business: a lead learns only that it is not
             // theirs to watch.
-            if self
-                .document_users(team)
-                .into_iter()
-                .any(|(_, id)| id == u.id)
-            {
+            if elsewhere.contains(u.id.as_str()) {
                 return Err(v.err(
                     format!("{key}.id"),
                     spans[i].clone(),
