@@ -30,7 +30,7 @@ pub(in crate::console) async fn audit(
         Err(f) => return f.page(),
     };
     page(
-        "Audit",
+        &v.lang.t("nav-audit"),
         &v,
         html! {
             form.filters method="get" action="/audit" {

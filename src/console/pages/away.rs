@@ -34,7 +34,7 @@ pub(in crate::console) async fn away(
             .map_or(id.to_owned(), |u| u.display_name().to_owned())
     };
     page(
-        "Away",
+        &v.lang.t("nav-away"),
         &v,
         html! {
             p { "While someone is away nothing reminds or escalates to them; when the window ends, what is due goes once. "

@@ -189,7 +189,7 @@ pub(super) async fn rules(State(s): State<Services>, PageVisitor(v): PageVisitor
         crate::commands::describe_config(&live.config, now)
     };
     page(
-        "Rules",
+        &v.lang.t("nav-rules"),
         &v,
         html! {
             h2 { "What each rule holds now" }

@@ -28,7 +28,7 @@ pub(in crate::console) async fn report(
     };
     let by_name = q.by.as_deref().unwrap_or("rule");
     page(
-        "Report",
+        &v.lang.t("nav-report"),
         &v,
         html! {
             form.filters method="get" action="/report" {

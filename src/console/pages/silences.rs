@@ -34,7 +34,7 @@ pub(in crate::console) async fn silences(
             .map_or(id.to_owned(), |u| u.display_name().to_owned())
     };
     page(
-        "Silences",
+        &v.lang.t("nav-silences"),
         &v,
         html! {
             p { @if q.all() { "Every silence. " a href="/silences" { "Only the active ones" } } @else { "The active silences. " a href="/silences?all=true" { "Every silence, past ones too" } } }

@@ -17,7 +17,7 @@ pub(in crate::console) async fn teams(
         Err(e) => return Failure::from(e).page(),
     };
     page(
-        "Teams",
+        &v.lang.t("nav-teams"),
         &v,
         html! {
             p {
