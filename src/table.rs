@@ -35,28 +35,11 @@ pub fn truncate(s: &str, columns: usize) -> String {
 /// The rows under their headers, each column as wide as its widest cell, two spaces between
 /// columns; the last column is not padded.
 pub fn render<const N: usize>(headers: [&str; N], rows: &[[String; N]]) -> String {
-    let mut widths = headers.map(width);
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(width(cell));
-        }
-    }
+    let widths = widths(headers, rows);
     let mut out = String::new();
-    let mut line = |cells: [&str; N]| {
-        let mut l = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == N {
-                l.push_str(cell);
-            } else {
-                let _ = write!(l, "{}  ", pad(cell, widths[i]));
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(headers);
+    line(&mut out, headers, &widths);
     for row in rows {
-        line(std::array::from_fn(|i| row[i].as_str()));
+        line(&mut out, std::array::from_fn(|i| row[i].as_str()), &widths);
     }
     out
 }
@@ -70,40 +53,49 @@ pub fn render_fitted<const N: usize>(
     wrap: usize,
     max: usize,
 ) -> String {
+    let mut widths = widths(headers, rows);
+    let others: usize = (0..N).filter(|i| *i != wrap).map(|i| widths[i]).sum();
+    let room = max.saturating_sub(others + 2 * (N - 1)).max(24);
+    widths[wrap] = widths[wrap].min(room);
+    let mut out = String::new();
+    line(&mut out, headers, &widths);
+    for row in rows {
+        let parts = wrap_text(&row[wrap], widths[wrap]);
+        for (k, part) in parts.iter().enumerate() {
+            let cells = std::array::from_fn(|i| match (i == wrap, k) {
+                (true, _) => part.as_str(),
+                (false, 0) => row[i].as_str(),
+                (false, _) => "",
+            });
+            line(&mut out, cells, &widths);
+        }
+    }
+    out
+}
+
+/// Each column's width: its widest cell, header included.
+fn widths<const N: usize>(headers: [&str; N], rows: &[[String; N]]) -> [usize; N] {
     let mut widths = headers.map(width);
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(width(cell));
         }
     }
-    let others: usize = (0..N).filter(|i| *i != wrap).map(|i| widths[i]).sum();
-    let room = max.saturating_sub(others + 2 * (N - 1)).max(24);
-    widths[wrap] = widths[wrap].min(room);
-    let mut out = String::new();
-    let mut line = |cells: [&str; N]| {
-        let mut l = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == N {
-                l.push_str(cell);
-            } else {
-                let _ = write!(l, "{}  ", pad(cell, widths[i]));
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(headers);
-    for row in rows {
-        let parts = wrap_text(&row[wrap], widths[wrap]);
-        for (k, part) in parts.iter().enumerate() {
-            line(std::array::from_fn(|i| match (i == wrap, k) {
-                (true, _) => part.as_str(),
-                (false, 0) => row[i].as_str(),
-                (false, _) => "",
-            }));
+    widths
+}
+
+/// One line of a table: each cell padded to its column, two spaces between, the last as it is.
+fn line<const N: usize>(out: &mut String, cells: [&str; N], widths: &[usize; N]) {
+    let mut l = String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        if i + 1 == N {
+            l.push_str(cell);
+        } else {
+            let _ = write!(l, "{}  ", pad(cell, widths[i]));
         }
     }
-    out
+    out.push_str(l.trim_end());
+    out.push('\n');
 }
 
 /// `text` in lines of at most `columns`, broken at spaces (a word longer than a line is cut).

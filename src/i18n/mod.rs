@@ -99,9 +99,7 @@ impl Lang {
 
     /// The message `key` with `n` as `$n` (its plural form chosen by the language's rules).
     pub fn n(self, key: &str, n: u64) -> String {
-        let args: HashMap<Cow<'static, str>, FluentValue<'_>> =
-            HashMap::from([(Cow::Borrowed("n"), FluentValue::from(n))]);
-        LOCALES.lookup_with_args(&self.id(), key, &args)
+        self.with(key, &[("n", FluentValue::from(n))])
     }
 
     /// The message `key` with named arguments.
