@@ -136,3 +136,201 @@ why-not_reminded = its rule never reminds (an exclusion)
 why-moved_away = moved away from them at { $at }; no more reminders to them
 why-no_rule = no rule matches
 why-unwatched = not watched any more; never reminded
+
+## A task's page: its facts and history.
+task-initiator = Initiator
+task-started = Started
+task-first-seen = First seen
+task-finished = Finished
+task-not-given = not given by Feishu
+task-pending = no: pending
+task-moved-away-at = moved away { $at } (not known to be done)
+task-no-longer-pending = No longer pending for:
+task-since = since { $at }
+task-moved-since = moved away { $at }
+history-first-seen = first seen by a listing
+history-reminder = reminder to { $who }
+history-cc = escalated by cc to { $people }, about { $who }
+history-chat = escalated to a task chat with { $people }, about { $who }
+history-transfer = transferred from { $who } to { $people }
+history-add = { $people } added beside { $who }
+history-by = , sent by
+history-rule = , rule { $rule }
+history-feishu = Feishu
+history-silenced = silenced { $who } until { $until } by { $by }
+history-removed = ; removed { $at } by { $by }
+history-finished = finished
+history-moved-away = moved away (no watched user has it; not known to be done)
+outcome-sent = sent
+outcome-failed = failed
+outcome-refused = refused
+outcome-unknown = unknown (may have reached Feishu)
+outcome-pending = in progress
+every-assignee = every assignee
+form-who = Who
+form-for = For
+form-or-until = or until
+form-from = From
+form-reason = Reason
+form-deputy = Deputy
+form-none = none
+form-silence = Silence
+form-save = Save
+form-remove = Remove
+form-show = Show
+form-over-last = Over the last
+form-by = by
+
+## Silences and away windows.
+silences-active = The active silences.
+silences-every = Every silence.
+silences-all-link = Every silence, past ones too
+silences-active-link = Only the active ones
+col-id = id
+col-who = who
+col-until = until
+col-reason = reason
+col-made-by = made by
+col-removed = removed
+col-from = from
+col-deputy = deputy
+removed-by = { $at } by { $by }
+who-unknown = someone
+ran-out = ran out
+away-intro = While someone is away nothing reminds or escalates to them; when the window ends, what is due goes once.
+away-add-deputy = Each of their tasks that falls due meanwhile gets the deputy added beside them, once.
+away-transfer = Each of their tasks that falls due meanwhile is transferred to the deputy, once.
+away-current-link = Only current and coming ones
+away-past-link = Past ones too
+away-over = over
+away-mark = Mark someone away
+
+## The audit trail.
+audit-acts = { $n ->
+    [one] one act
+   *[other] { $n } acts
+}.
+col-when = when
+col-address = from
+col-what = what
+col-teams = teams
+col-detail = detail
+audit-command-line = command line
+act-sign_in = signed in
+act-sign_out = signed out
+act-session_ended = session ended
+act-silence_added = silence added
+act-silence_removed = silence removed
+act-away_added = away window added
+act-away_removed = away window removed
+act-team_saved = team version saved
+act-team_rolled_back = team rolled back
+form-team = Team
+
+## The rules page.
+rules-held = What each rule holds now
+rules-its-tasks = its tasks, next due first
+rules-words = The rules in plain words
+
+## Teams.
+teams-intro = Each team's own people, rules and digests, edited here by its leads. The config file's [[teams]] entries say who leads; what a team's document says is in force from the next cycle.
+col-team = team
+col-version = version
+col-saved = saved
+col-by = by
+col-comment = comment
+teams-none-yet = none yet
+teams-edit = edit
+team-title = Team { $team }
+team-diff-title = Team { $team }: version { $from } → { $to }
+team-back = Back to the team
+team-same = The two versions are the same.
+team-not-in-force = This team's latest version is not in force — its people are listed but not reminded:
+team-no-document = No document yet: its people and rules are the config file's.
+team-version = Version { $version }
+team-latest-is = (the latest is { $latest })
+team-saved-by = , saved { $at } by { $by }:
+team-keys = The file's [[users]] and [[rules]] keys: users are ids, rules select this team's people; operators, cc and move targets are the team's own people, initiator, or those the admin allows. Digests name a webhook the admin set (webhook = "NAME").
+team-stale = Not saved: version { $current } was saved since you started from an older one. Here is what it changed against your draft; start again from it.
+team-not-saved = Not saved:
+team-preview = Preview
+team-preview-pairs = { $pairs } pending task assignments of the team; { $changed } change.
+team-preview-tick = At the next tick ({ $tick }): reminders { $rb } → { $ra }, escalations { $eb } → { $ea }.
+col-next-reminder = next reminder
+team-comment = Comment (required)
+team-save-as = Save as version { $version }
+team-restores = (version { $version } again)
+team-diff = diff
+team-against-latest = against the latest
+team-roll-back = Roll back to this
+
+## Signing in.
+sign-in = Sign in
+sign-in-feishu = Sign in with Feishu
+sign-in-token = Console token
+sign-in-bad-token = That token is not the console's token.
+sign-in-bad-link = That sign-in link was used already or has expired; ask for a new one (expediter console link).
+sign-in-stale-form = The sign-in form was stale or not this console's; try again.
+sign-in-failed = Sign-in failed.
+sign-in-hint = Or open a one-time link from this command on the server:
+sign-in-link-once = This link signs you in once.
+
+## The report (the console's page, report --html and the command line's table).
+report-title = Did the reminders work?
+report-span = From { $since } to { $until }, by { $by }.
+report-by-rule = rule
+report-by-team = team
+report-by-user = user
+report-total = total
+report-reminders = reminders
+report-tasks = tasks reminded
+report-done = done after a reminder
+report-median = median to done
+report-p90 = p90 to done
+report-within-24h = done within 24 h
+report-escalations = escalations
+report-moves = moves
+report-move-median = median move to done
+report-backlog = backlog <1d / 1–3d / 3–7d / ≥7d
+report-chart-time = Time from first reminder to done (median; lighter: p90)
+report-chart-backlog = Today's backlog by age
+report-chart-response = Per assignee: reminded tasks done within 24 h
+report-nothing = Nothing to show yet.
+report-under-1d = under 1 day
+report-1-3d = 1–3 days
+report-3-7d = 3–7 days
+report-over-7d = 7 days or more
+report-moved-away = { $n } moved task(s) went to someone not watched and left every watched list: moved away, not known to be done, so not in "done".
+
+## The command line's tables (plan, silence list, away list).
+cli-id = ID
+cli-task = TASK
+cli-assignee = ASSIGNEE
+cli-age = AGE
+cli-rule = RULE
+cli-sent = SENT
+cli-status = STATUS
+cli-next-why = NEXT / WHY
+cli-label = LABEL
+cli-until = UNTIL
+cli-state = STATE
+cli-by = BY
+cli-reason = REASON
+cli-who = WHO
+cli-from = FROM
+cli-deputy = DEPUTY
+cli-active = active
+cli-run-out = run out
+cli-removed = removed { $at } by { $by }
+cli-to-come = to come
+cli-away-now = away now
+cli-no-silences = No silences.
+cli-no-away = No away windows.
+cli-not-seen = not seen yet
+
+## Roles, as the header shows them.
+role-admin = admin
+role-nobody = no role
+role-lead = lead of { $teams }
+role-viewer = viewer of { $teams }
+plan-working-age = { $age } ({ $work } work)

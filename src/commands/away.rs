@@ -166,24 +166,28 @@ pub async fn run(path: &Path, command: AwayCommand) -> anyhow::Result<u8> {
 
 fn render(windows: &[Away], now: DateTime<Utc>, config: &Config) -> String {
     let tz = config.schedule.timezone;
+    let lang = crate::i18n::Lang::from_env();
+    let t = |key: &str| lang.t(key);
     if windows.is_empty() {
-        return "No away windows.\n".into();
+        return format!("{}\n", t("cli-no-away"));
     }
     let rows: Vec<[String; 8]> = windows
         .iter()
         .map(|a| {
             let state = if a.ended_at.is_some() {
-                format!(
-                    "removed {} by {}",
-                    local(a.ended_at.unwrap_or(now), tz),
-                    a.ended_by.as_deref().unwrap_or("someone")
+                lang.with(
+                    "cli-removed",
+                    &[
+                        ("at", local(a.ended_at.unwrap_or(now), tz).into()),
+                        ("by", a.ended_by.as_deref().unwrap_or("-").into()),
+                    ],
                 )
             } else if a.until <= now {
-                "over".into()
+                t("away-over")
             } else if a.from > now {
-                "to come".into()
+                t("cli-to-come")
             } else {
-                "away now".into()
+                t("cli-away-now")
             };
             [
                 a.id.to_string(),
@@ -200,7 +204,15 @@ fn render(windows: &[Away], now: DateTime<Utc>, config: &Config) -> String {
         })
         .collect();
     let headers = [
-        "ID", "WHO", "FROM", "UNTIL", "DEPUTY", "STATE", "BY", "REASON",
-    ];
-    crate::table::render(headers, &rows)
+        "cli-id",
+        "cli-who",
+        "cli-from",
+        "cli-until",
+        "cli-deputy",
+        "cli-state",
+        "cli-by",
+        "cli-reason",
+    ]
+    .map(t);
+    crate::table::render(headers.each_ref().map(String::as_str), &rows)
 }

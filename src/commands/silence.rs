@@ -183,31 +183,35 @@ pub async fn run(path: &Path, command: SilenceCommand) -> anyhow::Result<u8> {
 
 fn render(silences: &[Silence], now: DateTime<Utc>, config: &crate::config::Config) -> String {
     let tz = config.schedule.timezone;
+    let lang = crate::i18n::Lang::from_env();
+    let t = |key: &str| lang.t(key);
     if silences.is_empty() {
-        return "No silences.\n".into();
+        return format!("{}\n", t("cli-no-silences"));
     }
     let rows: Vec<[String; 7]> = silences
         .iter()
         .map(|s| {
             let state = match s.ended_at {
-                Some(at) => format!(
-                    "removed {} by {}",
-                    local(at, tz),
-                    s.ended_by.as_deref().unwrap_or("someone")
+                Some(at) => lang.with(
+                    "cli-removed",
+                    &[
+                        ("at", local(at, tz).into()),
+                        ("by", s.ended_by.as_deref().unwrap_or("-").into()),
+                    ],
                 ),
-                None if s.active(now) => "active".to_owned(),
-                None => "run out".to_owned(),
+                None if s.active(now) => t("cli-active"),
+                None => t("cli-run-out"),
             };
             let task = match &s.label {
                 Some(l) => format!("{} ({})", s.task_id, crate::table::truncate(l, 30)),
-                None => format!("{} (not seen yet)", s.task_id),
+                None => format!("{} ({})", s.task_id, t("cli-not-seen")),
             };
             [
                 s.id.to_string(),
                 task,
                 s.user_id
                     .as_deref()
-                    .map_or("every assignee".to_owned(), |u| name_of(config, u)),
+                    .map_or_else(|| t("every-assignee"), |u| name_of(config, u)),
                 local(s.until, tz),
                 state,
                 s.created_by.clone(),
@@ -215,6 +219,15 @@ fn render(silences: &[Silence], now: DateTime<Utc>, config: &crate::config::Conf
             ]
         })
         .collect();
-    let headers = ["ID", "TASK", "ASSIGNEE", "UNTIL", "STATE", "BY", "REASON"];
-    crate::table::render(headers, &rows)
+    let headers = [
+        "cli-id",
+        "cli-task",
+        "cli-assignee",
+        "cli-until",
+        "cli-state",
+        "cli-by",
+        "cli-reason",
+    ]
+    .map(t);
+    crate::table::render(headers.each_ref().map(String::as_str), &rows)
 }

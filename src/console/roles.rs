@@ -136,22 +136,24 @@ impl Role {
 
     /// How the page's corner says it.
     pub(crate) fn words(&self) -> String {
+        self.words_in(crate::i18n::Lang::En)
+    }
+
+    /// The role in `lang`: "lead of finance", 「finance 的负责人」 (the record keeps English).
+    pub(crate) fn words_in(&self, lang: crate::i18n::Lang) -> String {
         match self {
-            Role::Admin => "admin".into(),
-            Role::Nobody => "no role".into(),
+            Role::Admin => lang.t("role-admin"),
+            Role::Nobody => lang.t("role-nobody"),
             Role::Member { leads, views } => {
+                let list = |teams: &std::collections::BTreeSet<String>| {
+                    teams.iter().cloned().collect::<Vec<_>>().join(", ")
+                };
                 let mut parts = Vec::new();
                 if !leads.is_empty() {
-                    parts.push(format!(
-                        "lead of {}",
-                        leads.iter().cloned().collect::<Vec<_>>().join(", ")
-                    ));
+                    parts.push(lang.with("role-lead", &[("teams", list(leads).into())]));
                 }
                 if !views.is_empty() {
-                    parts.push(format!(
-                        "viewer of {}",
-                        views.iter().cloned().collect::<Vec<_>>().join(", ")
-                    ));
+                    parts.push(lang.with("role-viewer", &[("teams", list(views).into())]));
                 }
                 parts.join("; ")
             }

@@ -116,7 +116,7 @@ impl Services {
         pending.retain(|(_, user, _, _)| scope.sees(user));
         let config = &self.ground.config;
         Ok(crate::commands::report::body_with(
-            config, by, since, now, &sent, &pending,
+            v.lang, config, by, since, now, &sent, &pending,
         ))
     }
 

@@ -19,7 +19,21 @@ pub(super) fn local(live: &Ground, t: DateTime<Utc>) -> String {
 }
 
 pub(super) fn layout(title: &str, visitor: Option<&Visitor>, body: Markup) -> Markup {
-    let lang = visitor.map(|v| v.lang).unwrap_or_default();
+    layout_in(
+        visitor.map(|v| v.lang).unwrap_or_default(),
+        title,
+        visitor,
+        body,
+    )
+}
+
+/// A page in `lang`: the visitor's, or a sign-in page's (from the request).
+pub(super) fn layout_in(
+    lang: Lang,
+    title: &str,
+    visitor: Option<&Visitor>,
+    body: Markup,
+) -> Markup {
     let other = match lang {
         Lang::Zh => Lang::En,
         Lang::En => Lang::Zh,
@@ -54,13 +68,18 @@ pub(super) fn layout(title: &str, visitor: Option<&Visitor>, body: Markup) -> Ma
                             }
                         }
                     }
+                    @if visitor.is_none() {
+                        a.language href={ "/language/" (other.tag()) } hreflang=(other.tag()) {
+                            (t("switch-language"))
+                        }
+                    }
                     @if let Some(v) = visitor {
                         form.signout method="post" action="/logout" {
                             a.language href={ "/language/" (other.tag()) } hreflang=(other.tag()) {
                                 (t("switch-language"))
                             }
                             " "
-                            span.who { (v.who) } " " span.role { "(" (v.role.words()) ")" }
+                            span.who { (v.who) } " " span.role { "(" (v.role.words_in(lang)) ")" }
                             @if let Some(csrf) = &v.csrf { input type="hidden" name="csrf" value=(csrf); }
                             button type="submit" { (t("sign-out")) }
                         }
@@ -106,51 +125,57 @@ impl Failure {
     }
 }
 
-pub(super) fn login(c: &ConsoleConfig, next: &str, form: &str, error: Option<&str>) -> Markup {
-    let message = match error {
-        Some("token") => Some("That token is not the console's token."),
-        Some("link") => Some(
-            "That sign-in link was used already or has expired; ask for a new one (expediter console link).",
-        ),
-        Some("form") => Some("The sign-in form was stale or not this console's; try again."),
-        Some(_) => Some("Sign-in failed."),
-        None => None,
-    };
-    layout(
-        "Sign in",
+pub(super) fn login(
+    lang: Lang,
+    c: &ConsoleConfig,
+    next: &str,
+    form: &str,
+    error: Option<&str>,
+) -> Markup {
+    let t = |key: &str| lang.t(key);
+    let message = error.map(|e| match e {
+        "token" => t("sign-in-bad-token"),
+        "link" => t("sign-in-bad-link"),
+        "form" => t("sign-in-stale-form"),
+        _ => t("sign-in-failed"),
+    });
+    layout_in(
+        lang,
+        &t("sign-in"),
         None,
         html! {
             @if let Some(m) = message { p.error { (m) } }
             @match &c.sign_in {
                 SignIn::Feishu { .. } => {
-                    p { a.button href={ "/login/feishu?next=" (encode(next)) } { "Sign in with Feishu" } }
+                    p { a.button href={ "/login/feishu?next=" (encode(next)) } { (t("sign-in-feishu")) } }
                 }
                 SignIn::Token => {
                     form method="post" action="/login" {
                         input type="hidden" name="next" value=(next);
                         input type="hidden" name="form" value=(form);
-                        label { "Console token " input type="password" name="token" autocomplete="current-password" required; }
-                        button type="submit" { "Sign in" }
+                        label { (t("sign-in-token")) " " input type="password" name="token" autocomplete="current-password" required; }
+                        button type="submit" { (t("sign-in")) }
                     }
                 }
             }
-            p.hint { "Or open a one-time link from " code { "expediter console link" } " on the server." }
+            p.hint { (t("sign-in-hint")) " " code { "expediter console link" } }
         },
     )
 }
 
 /// A one-time link's page: its button signs in (a GET spends nothing).
-pub(super) fn link(t: &str, next: &str, form: &str) -> Markup {
-    layout(
-        "Sign in",
+pub(super) fn link(lang: Lang, t: &str, next: &str, form: &str) -> Markup {
+    layout_in(
+        lang,
+        &lang.t("sign-in"),
         None,
         html! {
-            p { "This link signs you in once." }
+            p { (lang.t("sign-in-link-once")) }
             form method="post" action="/login/link" {
                 input type="hidden" name="t" value=(t);
                 input type="hidden" name="next" value=(next);
                 input type="hidden" name="form" value=(form);
-                button type="submit" { "Sign in" }
+                button type="submit" { (lang.t("sign-in")) }
             }
         },
     )

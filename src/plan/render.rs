@@ -93,25 +93,31 @@ pub fn render_table(entries: &[PlanEntry], layout: Layout) -> String {
         return "No pending tasks tracked yet. Run `expediter once` to list them.\n".into();
     }
     let headers = [
-        "TASK",
-        "ASSIGNEE",
-        "AGE",
-        "RULE",
-        "SENT",
-        "STATUS",
-        "NEXT / WHY",
-        "LABEL",
-    ];
+        "cli-task",
+        "cli-assignee",
+        "cli-age",
+        "cli-rule",
+        "cli-sent",
+        "cli-status",
+        "cli-next-why",
+        "cli-label",
+    ]
+    .map(|key| layout.lang.t(key));
+    let headers = headers.each_ref().map(String::as_str);
     let rows: Vec<[String; 8]> = entries
         .iter()
         .map(|e| {
+            let lang = layout.lang;
+            let age = lang.age(std::time::Duration::from_secs(e.age_seconds));
             let age = match e.working_age_seconds {
-                Some(w) => format!(
-                    "{} ({} work)",
-                    e.age,
-                    human_duration(std::time::Duration::from_secs(w))
+                Some(w) => lang.with(
+                    "plan-working-age",
+                    &[
+                        ("age", age.into()),
+                        ("work", lang.age(std::time::Duration::from_secs(w)).into()),
+                    ],
                 ),
-                None => e.age.clone(),
+                None => age,
             };
             [
                 e.task_id.clone(),

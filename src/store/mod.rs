@@ -47,10 +47,10 @@ use lease::Leased as _;
 pub use lease::{Election, Lease, LeaseHolder, LeaseSettings};
 pub use lock::{InstanceLock, lock_path};
 pub use model::{
-    Absent, AuditEntry, Away, CompleteListing, ExpediteRecord, HoldsNow, Intent, ListedAssignment,
-    ListingFingerprint, MovedRow, NewAudit, NewAway, NewSilence, NewTeamVersion, Outcome,
-    PairQuery, PairScope, PairSort, Session, SessionInfo, Silence, StoredTask, TaskAssignees,
-    TaskRecord, TeamVersion, move_record, people_in, people_of,
+    Absent, AuditEntry, Away, CallRecord, CompleteListing, ExpediteRecord, HoldsNow, Intent,
+    ListedAssignment, ListingFingerprint, MovedRow, NewAudit, NewAway, NewSilence, NewTeamVersion,
+    Outcome, PairQuery, PairScope, PairSort, Session, SessionInfo, Silence, StoredTask,
+    TaskAssignees, TaskRecord, TeamVersion, move_record, people_in, people_of,
 };
 
 /// This release, as recorded in the databases it writes.

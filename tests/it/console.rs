@@ -1118,7 +1118,7 @@ after = "24h"
         assert!(
             calls
                 .iter()
-                .any(|c| c.contains("transferred from Zhang San to Li Si by 7000") && c.ends_with("sent")),
+                .any(|c| c.contains("transferred from Zhang San to Li Si, sent by 7000") && c.ends_with("sent")),
             "{calls:?}"
         );
         let api: Value = browser()

@@ -542,7 +542,7 @@ both_backends! {
             "the demo ends with a digest: {stdout}"
         );
         assert!(
-            stdout.contains("Reminders from") && stdout.contains("finance-expenses"),
+            stdout.contains("by rule.") && stdout.contains("finance-expenses"),
             "and a report: {stdout}"
         );
         assert!(
@@ -700,6 +700,22 @@ both_backends! {
             "three charts: {html}"
         );
         assert!(doc.select(&select("svg rect.main")).count() >= 4);
+        // The chart's p90 is the table's, and the chart is wide enough to show it whole.
+        let table_p90: Vec<String> = doc
+            .select(&select("table tbody tr:not(.total) td.p90"))
+            .map(|e| e.text().collect())
+            .collect();
+        let chart = doc.select(&select("figure svg")).next().unwrap();
+        let width: f64 = chart.value().attr("width").unwrap().parse().unwrap();
+        let values: Vec<(f64, String)> = chart
+            .select(&select("text.value"))
+            .map(|e| (e.value().attr("x").unwrap().parse().unwrap(), e.text().collect()))
+            .collect();
+        assert_eq!(values.len(), table_p90.len(), "{values:?} {table_p90:?}");
+        for ((x, text), p90) in values.iter().zip(&table_p90) {
+            assert!(text.ends_with(&format!("p90 {p90}")), "{text:?} against the table's {p90:?}");
+            assert!(x + 8.0 * text.chars().count() as f64 <= width, "{text:?} at {x} cut off at {width}");
+        }
         assert!(doc.select(&select("script")).next().is_none(), "no script");
         assert_eq!(
             html.matches("http").count(),

@@ -46,7 +46,9 @@ both_backends! {
         let driver = chromedriver().await;
         let b = webdriver_in(&driver, "zh-CN,zh").await;
         b.goto(&format!("http://127.0.0.1:{port}/")).await.unwrap();
-        b.find(Locator::Css("a.button[href^='/login/feishu']")).await.unwrap().click().await.unwrap();
+        let sign_in = b.find(Locator::Css("a.button[href^='/login/feishu']")).await.unwrap();
+        assert_eq!(sign_in.text().await.unwrap(), "使用飞书登录", "the sign-in page too");
+        sign_in.click().await.unwrap();
         b.wait().for_element(Locator::Css("section.needs")).await.unwrap();
         let codes = ["reminders_over", "not_reminded", "no_rule", "moved_away", "unwatched"];
         let visible = |b: fantoccini::Client| async move {
@@ -72,6 +74,21 @@ both_backends! {
         for code in codes {
             assert!(!page.contains(code), "{code} on the task page: {page}");
         }
+        assert!(page.contains("首次出现在待办列表中") && page.contains("催办 Zhang San (#1)"), "{page}");
+        // Every other page in Chinese too: none of the English each used to show.
+        let english = [
+            "every assignee", "made by", "Remove", "Mark someone away", "Did the reminders work",
+            "Over the last", "first seen", "reminder to", "sent by", "What each rule",
+            "its tasks", "median to done", "Nothing to show", "Show", "removed", "until", "2d 2h",
+        ];
+        for path in ["/silences?all=true", "/away?all=true", "/report", "/rules", "/tasks/t-quiet"] {
+            b.goto(&format!("http://127.0.0.1:{port}{path}")).await.unwrap();
+            let page = visible(b.clone()).await;
+            for words in english {
+                assert!(!page.contains(words), "{words:?} on {path}: {page}");
+            }
+        }
+        b.goto(&format!("http://127.0.0.1:{port}/tasks/t-over")).await.unwrap();
         // The switch: English, remembered on the next page.
         b.find(Locator::Css("a.language")).await.unwrap().click().await.unwrap();
         b.wait().for_element(Locator::Css("main h1")).await.unwrap();
@@ -212,5 +229,21 @@ both_backends! {
         let rows = wide.stdout.lines().take_while(|l| !l.is_empty()).count();
         assert_eq!(rows, 4, "a header and one line per pair: {}", wide.stdout);
         assert!(table.len() >= rows, "{}", en.stdout);
+        // The other tables speak it too: headings, states and ages, no English left.
+        for (args, words) in [
+            (&["plan"][..], &["任务", "处理人", "等待", "2天2小时"][..]),
+            (&["silence", "list"][..], &["编号", "全部处理人", "生效中"][..]),
+            (&["away", "list"][..], &["代理人", "离开中", "Li Si"][..]),
+            (&["report"][..], &["按规则", "催办次数", "合计"][..]),
+        ] {
+            let run = env.run_with_env(args, &[("LANG", "zh_CN.UTF-8")]).await;
+            assert_eq!(run.code, 0, "{}", run.all());
+            for w in words {
+                assert!(run.stdout.contains(w), "{w} in {args:?}: {}", run.stdout);
+            }
+            for english in ["every assignee", "active", "away now", "reminders", "total", "ASSIGNEE", "2d 2h"] {
+                assert!(!run.stdout.contains(english), "{english} in {args:?}: {}", run.stdout);
+            }
+        }
     }
 }

@@ -46,6 +46,7 @@ fn back_to_login(error: &str, next: &str) -> Response {
 
 pub(in crate::console) async fn login_page(
     State(console): State<Console>,
+    headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let live = console.live();
@@ -56,6 +57,7 @@ pub(in crate::console) async fn login_page(
     let (token, cookie) = form_token(c);
     with_cookie(
         crate::console::views::html_response(crate::console::views::login(
+            super::language(&headers),
             c,
             &next,
             &token,
@@ -114,6 +116,7 @@ pub(in crate::console) struct LinkQuery {
 /// chat's link preview would otherwise spend the link), the button's POST signs in.
 pub(in crate::console) async fn link_page(
     State(console): State<Console>,
+    headers: HeaderMap,
     Query(q): Query<LinkQuery>,
 ) -> Response {
     let live = console.live();
@@ -123,7 +126,12 @@ pub(in crate::console) async fn link_page(
     let next = safe_next(q.next.as_deref());
     let (token, cookie) = form_token(c);
     with_cookie(
-        crate::console::views::html_response(crate::console::views::link(&q.t, &next, &token)),
+        crate::console::views::html_response(crate::console::views::link(
+            super::language(&headers),
+            &q.t,
+            &next,
+            &token,
+        )),
         cookie,
     )
 }

@@ -29,29 +29,31 @@ pub(in crate::console) async fn audit(
         Ok(e) => e,
         Err(f) => return f.page(),
     };
+    let lang = v.lang;
+    let t = |key: &str| lang.t(key);
     page(
-        &v.lang.t("nav-audit"),
+        &t("nav-audit"),
         &v,
         html! {
             form.filters method="get" action="/audit" {
-                label { "Over the last "
+                label { (t("form-over-last")) " "
                     input type="text" name="since" value=(since_text) size="5"; }
-                label { "Team "
+                label { (t("form-team")) " "
                     input type="text" name="team" value=(team.unwrap_or("")) size="12"; }
-                button type="submit" { "Show" }
+                button type="submit" { (t("form-show")) }
             }
-            p.meta { (entries.len()) " act(s)." }
+            p.meta { (lang.n("audit-acts", entries.len() as u64)) }
             table.audit {
                 thead { tr {
-                    th { "when" } th { "who" } th { "from" } th { "what" } th { "teams" }
-                    th { "detail" }
+                    th { (t("col-when")) } th { (t("col-who")) } th { (t("col-address")) } th { (t("col-what")) }
+                    th { (t("col-teams")) } th { (t("col-detail")) }
                 } }
                 tbody { @for e in &entries {
                     tr {
                         td { (local(live, e.at)) }
                         td { (e.who) }
-                        td { (e.address.as_deref().unwrap_or("command line")) }
-                        td { (e.action) }
+                        td { (e.address.as_deref().map_or_else(|| t("audit-command-line"), str::to_owned)) }
+                        td title=(e.action) { (act_words(lang, &e.action)) }
                         td { (e.teams.join(", ")) }
                         td { (e.detail) }
                     }
@@ -59,4 +61,15 @@ pub(in crate::console) async fn audit(
             }
         },
     )
+}
+
+/// An act in the reader's words; an act this version has no words for, as recorded.
+fn act_words(lang: Lang, action: &str) -> String {
+    let key = format!("act-{action}");
+    let words = lang.t(&key);
+    if words == key {
+        action.to_owned()
+    } else {
+        words
+    }
 }

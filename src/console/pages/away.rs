@@ -33,19 +33,20 @@ pub(in crate::console) async fn away(
             .find(|u| u.id == id)
             .map_or(id.to_owned(), |u| u.display_name().to_owned())
     };
+    let t = |key: &str| v.lang.t(key);
     page(
-        &v.lang.t("nav-away"),
+        &t("nav-away"),
         &v,
         html! {
-            p { "While someone is away nothing reminds or escalates to them; when the window ends, what is due goes once. "
+            p { (t("away-intro")) " "
                 @match config.away.deputy_action.kind() {
-                    Some(crate::domain::CallKind::AddAssignee) => "Each of their tasks that falls due meanwhile gets the deputy added beside them (add_assignee), once. ",
-                    Some(_) => "Each of their tasks that falls due meanwhile is transferred to the deputy, once. ",
-                    None => "",
+                    Some(crate::domain::CallKind::AddAssignee) => { (t("away-add-deputy")) " " }
+                    Some(_) => { (t("away-transfer")) " " }
+                    None => {}
                 }
-                @if q.all() { a href="/away" { "Only current and coming ones" } } @else { a href="/away?all=true" { "Past ones too" } } }
+                @if q.all() { a href="/away" { (t("away-current-link")) } } @else { a href="/away?all=true" { (t("away-past-link")) } } }
             table.away {
-                thead { tr { th { "id" } th { "who" } th { "from" } th { "until" } th { "deputy" } th { "reason" } th { "made by" } th { "removed" } th {} } }
+                thead { tr { th { (t("col-id")) } th { (t("col-who")) } th { (t("col-from")) } th { (t("col-until")) } th { (t("col-deputy")) } th { (t("col-reason")) } th { (t("col-made-by")) } th { (t("col-removed")) } th {} } }
                 tbody { @for a in &list {
                     @let open = a.ended_at.is_none() && a.until > now;
                     tr {
@@ -56,32 +57,32 @@ pub(in crate::console) async fn away(
                         td { (a.deputy.as_deref().map(name).unwrap_or_else(|| "—".into())) }
                         td { (a.reason) }
                         td { (a.created_by) }
-                        td { @if let Some(at) = a.ended_at { (local(live, at)) " by " (a.ended_by.as_deref().unwrap_or("someone")) } @else if !open { "over" } }
+                        td { @if let Some(at) = a.ended_at { (super::silences::removed_by(v.lang, local(live, at), a.ended_by.as_deref())) } @else if !open { (t("away-over")) } }
                         td { @if open && scope.acts_for(&a.user_id) {
                             form method="post" action={ "/away/" (a.id) "/remove" } {
                                 (csrf_field(&v))
-                                button type="submit" { "Remove" }
+                                button type="submit" { (t("form-remove")) }
                             }
                         } }
                     }
                 } }
             }
             @if !mine.is_empty() {
-            h2 { "Mark someone away" }
+            h2 { (t("away-mark")) }
             form.silence method="post" action="/away" {
                 (csrf_field(&v))
-                label { "Who " select name="user_id" {
+                label { (t("form-who")) " " select name="user_id" {
                     @for u in &mine { option value=(u.id) { (u.display_name()) } }
                 } }
-                label { "From " input type="text" name="from" placeholder="now, or YYYY-MM-DD"; }
-                label { "For " input type="text" name="for" placeholder="3d, 2w"; }
-                label { "or until " input type="text" name="until" placeholder="YYYY-MM-DD"; }
-                label { "Deputy " select name="deputy" {
-                    option value="" { "none" }
+                label { (t("form-from")) " " input type="text" name="from" placeholder="now, or YYYY-MM-DD"; }
+                label { (t("form-for")) " " input type="text" name="for" placeholder="3d, 2w"; }
+                label { (t("form-or-until")) " " input type="text" name="until" placeholder="YYYY-MM-DD"; }
+                label { (t("form-deputy")) " " select name="deputy" {
+                    option value="" { (t("form-none")) }
                     @for u in &deputies { option value=(u.id) { (u.display_name()) } }
                 } }
-                label { "Reason " input type="text" name="reason" maxlength="500"; }
-                button type="submit" { "Save" }
+                label { (t("form-reason")) " " input type="text" name="reason" maxlength="500"; }
+                button type="submit" { (t("form-save")) }
             }
             }
         },

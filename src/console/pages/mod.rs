@@ -5,7 +5,7 @@
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::auth::PageVisitor;
@@ -13,7 +13,7 @@ use super::data::{self, TaskFilter};
 use super::error::Failure;
 use super::services::Services;
 use super::views::{csrf_field, encode, local, page};
-use crate::domain::opinion::human_duration;
+use crate::i18n::Lang;
 use crate::store::Silence;
 
 mod audit;
@@ -188,24 +188,26 @@ pub(super) async fn rules(State(s): State<Services>, PageVisitor(v): PageVisitor
     } else {
         crate::commands::describe_config(&live.config, now)
     };
+    let lang = v.lang;
+    let t = |key: &str| lang.t(key);
     page(
-        &v.lang.t("nav-rules"),
+        &t("nav-rules"),
         &v,
         html! {
-            h2 { "What each rule holds now" }
+            h2 { (t("rules-held")) }
             table {
-                thead { tr { th { "rule" } th { "pending" } th { "due now" } th { "longest wait" } th {} } }
+                thead { tr { th { (t("col-rule")) } th { (t("col-pending")) } th { (t("col-due")) } th { (t("col-longest")) } th {} } }
                 tbody {
                     @for r in s.scope(&v).rules(&live.config) {
                         @let held = o.rules.iter().find(|x| x.id == r.name);
                         tr { td { (r.name) } td { (held.map_or(0, |h| h.pending)) } td { (held.map_or(0, |h| h.due)) }
-                             td { (held.map_or("—".into(), |h| human_duration(std::time::Duration::from_secs(h.oldest_age_seconds)))) }
-                             td { a href={ "/tasks?rule=" (encode(&r.name)) "&sort=oldest" } { "its tasks, next due first" } } }
+                             td { (held.map_or("—".into(), |h| lang.age(std::time::Duration::from_secs(h.oldest_age_seconds)))) }
+                             td { a href={ "/tasks?rule=" (encode(&r.name)) "&sort=oldest" } { (t("rules-its-tasks")) } } }
                     }
                 }
             }
             @if !scoped {
-                h2 { "The rules in plain words" }
+                h2 { (t("rules-words")) }
                 pre.check { (words) }
             }
         },

@@ -27,16 +27,19 @@ pub(in crate::console) async fn report(
         Err(f) => return f.page(),
     };
     let by_name = q.by.as_deref().unwrap_or("rule");
+    let t = |key: &str| v.lang.t(key);
     page(
-        &v.lang.t("nav-report"),
+        &t("nav-report"),
         &v,
         html! {
             form.filters method="get" action="/report" {
-                label { "Over the last " input type="text" name="since" value=(since_text) size="5"; }
-                label { "by " select name="by" {
-                    @for b in ["rule", "team", "user"] { option value=(b) selected[by_name == b] { (b) } }
+                label { (t("form-over-last")) " " input type="text" name="since" value=(since_text) size="5"; }
+                label { (t("form-by")) " " select name="by" {
+                    @for b in ["rule", "team", "user"] {
+                        option value=(b) selected[by_name == b] { (t(&format!("report-by-{b}"))) }
+                    }
                 } }
-                button type="submit" { "Show" }
+                button type="submit" { (t("form-show")) }
             }
             div.report { (body) }
         },

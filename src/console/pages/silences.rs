@@ -33,27 +33,28 @@ pub(in crate::console) async fn silences(
             .find(|u| u.id == id)
             .map_or(id.to_owned(), |u| u.display_name().to_owned())
     };
+    let t = |key: &str| v.lang.t(key);
     page(
-        &v.lang.t("nav-silences"),
+        &t("nav-silences"),
         &v,
         html! {
-            p { @if q.all() { "Every silence. " a href="/silences" { "Only the active ones" } } @else { "The active silences. " a href="/silences?all=true" { "Every silence, past ones too" } } }
+            p { @if q.all() { (t("silences-every")) " " a href="/silences" { (t("silences-active-link")) } } @else { (t("silences-active")) " " a href="/silences?all=true" { (t("silences-all-link")) } } }
             table.silences {
-                thead { tr { th { "id" } th { "task" } th { "who" } th { "until" } th { "reason" } th { "made by" } th { "removed" } th {} } }
+                thead { tr { th { (t("col-id")) } th { (t("col-task")) } th { (t("col-who")) } th { (t("col-until")) } th { (t("col-reason")) } th { (t("col-made-by")) } th { (t("col-removed")) } th {} } }
                 tbody { @for s in &list {
                     @let active = s.ended_at.is_none() && s.until > now;
                     tr {
                         td { (s.id) }
                         td { a href={ "/tasks/" (encode(&s.task_id)) } { (s.task_id) } " " span.label { (s.label.as_deref().unwrap_or("")) } }
-                        td { (s.user_id.as_deref().map_or("every assignee".to_owned(), name)) }
+                        td { (s.user_id.as_deref().map_or(t("every-assignee"), name)) }
                         td { (local(live, s.until)) }
                         td { (s.reason) }
                         td { (s.created_by) ", " (local(live, s.created_at)) }
-                        td { @if let Some(at) = s.ended_at { (local(live, at)) " by " (s.ended_by.as_deref().unwrap_or("someone")) } @else if !active { "ran out" } }
+                        td { @if let Some(at) = s.ended_at { (removed_by(v.lang, local(live, at), s.ended_by.as_deref())) } @else if !active { (t("ran-out")) } }
                         td { @if active && s.user_id.as_deref().map_or(scope.is_all(), |u| scope.acts_for(u)) {
                             form method="post" action={ "/silences/" (s.id) "/remove" } {
                                 (csrf_field(&v))
-                                button type="submit" { "Remove" }
+                                button type="submit" { (t("form-remove")) }
                             }
                         } }
                     }
@@ -83,4 +84,10 @@ pub(in crate::console) async fn remove_silence(
         Ok(false) => Redirect::to("/silences?all=true").into_response(),
         Err(f) => f.page(),
     }
+}
+
+/// "2026-12-08 10:00 CST by Liu Yang": when and by whom a silence or away window was removed.
+pub(super) fn removed_by(lang: Lang, at: String, by: Option<&str>) -> String {
+    let by = by.map_or_else(|| lang.t("who-unknown"), str::to_owned);
+    lang.with("removed-by", &[("at", at.into()), ("by", by.into())])
 }

@@ -115,7 +115,7 @@ pub(in crate::console) async fn tasks(
                             td { a href={ "/tasks/" (encode(&e.task_id)) } { (e.task_id) } }
                             td.label { (e.label) }
                             td { (e.assignee) }
-                            td { (e.age) }
+                            td { (lang.age(std::time::Duration::from_secs(e.age_seconds))) }
                             td { (e.rule.as_deref().unwrap_or("—")) }
                             td { (e.expedites_sent) }
                             td {
@@ -171,6 +171,8 @@ pub(in crate::console) async fn task(
     let whole = !pending.is_empty() && theirs.len() == pending.len();
     // A watched user's name, or the operator_name given beside an operator's id.
     let name = |id: &str| config.person_name(id).unwrap_or(id).to_owned();
+    // A person by name where one is known, the id on hover.
+    let named = |id: &str| person(Some(id), config.person_name(id));
     let lang = v.lang;
     let t = |key: &str| lang.t(key);
     page(
@@ -179,13 +181,13 @@ pub(in crate::console) async fn task(
         html! {
             p.label { (r.label) }
             dl {
-                dt { "Initiator" } dd { (r.initiator_name.clone().or(r.initiator_id.clone()).unwrap_or_else(|| "—".into())) }
-                dt { "Started" } dd { (r.start_time.map(|t| local(live, t)).unwrap_or_else(|| "not given by Feishu".into())) }
-                dt { "First seen" } dd { (local(live, r.first_seen)) }
-                dt { "Finished" } dd { (match r.finished_at {
-                    None => "no: pending".to_owned(),
-                    Some(t) if r.moved_away => format!("moved away {} (not known to be done)", local(live, t)),
-                    Some(t) => local(live, t),
+                dt { (t("task-initiator")) } dd { (person(r.initiator_id.as_deref(), r.initiator_name.as_deref())) }
+                dt { (t("task-started")) } dd { (r.start_time.map(|t| local(live, t)).unwrap_or_else(|| t("task-not-given"))) }
+                dt { (t("task-first-seen")) } dd { (local(live, r.first_seen)) }
+                dt { (t("task-finished")) } dd { (match r.finished_at {
+                    None => t("task-pending"),
+                    Some(at) if r.moved_away => lang.with("task-moved-away-at", &[("at", local(live, at).into())]),
+                    Some(at) => local(live, at),
                 }) }
             }
             h2 { (t("task-assignees")) }
@@ -195,7 +197,7 @@ pub(in crate::console) async fn task(
                     th { (t("col-sent")) } th { (t("col-state")) } th { (t("col-next-why")) }
                 } }
                 tbody { @for e in &view.entries {
-                    tr class=(e.status) { td { (e.assignee) } td { (e.age) } td { (e.rule.as_deref().unwrap_or("—")) }
+                    tr class=(e.status) { td { (e.assignee) } td { (lang.age(std::time::Duration::from_secs(e.age_seconds))) } td { (e.rule.as_deref().unwrap_or("—")) }
                         td { (e.expedites_sent) }
                         td { span.state title=(e.status.as_str()) { (lang.t(&format!("state-{}", e.status.as_str()))) } }
                         td.why { (why(e, lang, config.schedule.timezone)) } }
@@ -203,47 +205,50 @@ pub(in crate::console) async fn task(
             }
             @let finished: Vec<_> = r.assignments.iter().filter(|a| a.finished_at.is_some()).collect();
             @if !finished.is_empty() {
-                p.meta { "No longer pending for: " @for (i, a) in finished.iter().enumerate() {
-                    @if i > 0 { ", " } (name(&a.user_id)) @if a.moved_away { " (moved away" } @else { " (since" } " " (a.finished_at.map(|t| local(live, t)).unwrap_or_default()) ")"
+                p.meta { (t("task-no-longer-pending")) " " @for (i, a) in finished.iter().enumerate() {
+                    @if i > 0 { ", " } (named(&a.user_id)) " ("
+                    (lang.with(if a.moved_away { "task-moved-since" } else { "task-since" },
+                        &[("at", a.finished_at.map(|at| local(live, at)).unwrap_or_default().into())])) ")"
                 } }
             }
             h2 { (t("task-history")) }
             ol.history {
-                li { (local(live, r.first_seen)) " — first seen by a listing" }
+                li { (local(live, r.first_seen)) " — " (t("history-first-seen")) }
                 @for c in &r.calls {
-                    @let family = crate::domain::family_of(&c.kind);
-                    @let moved = family == Some(crate::domain::Family::Move);
-                    @let refused = c.refused;
-                    li.call { (local(live, c.intent_at)) " — "
-                        (crate::domain::CallKind::parse(&c.kind).map_or(c.kind.as_str(), |k| k.words()))
-                        (if moved { " from " } else { " to " }) (c.assignees.iter().map(|(u, n)| if family == Some(crate::domain::Family::Reminder) { format!("{} (#{n})", name(u)) } else { name(u) }).collect::<Vec<_>>().join(", "))
-                        @if moved && !c.people.is_empty() { " to " (c.people.iter().map(|p| name(p)).collect::<Vec<_>>().join(", ")) }
-                        " by " span title=(c.operator_id) { (name(&c.operator_id)) }
-                        ", rule " (c.rule) ": " strong { (if refused { "refused" } else { c.outcome.as_str() }) }
-                        @if let Some(code) = c.feishu_code { " (Feishu " (code) @if let Some(m) = &c.feishu_msg { ": " (m) } ")" }
+                    li.call { (local(live, c.intent_at)) " — " (call_words(c, lang, &name))
+                        (t("history-by")) " " (named(&c.operator_id))
+                        (lang.with("history-rule", &[("rule", c.rule.as_str().into())])) ": "
+                        strong { (t(&format!("outcome-{}", if c.refused { "refused" } else { c.outcome.as_str() }))) }
+                        @if let Some(code) = c.feishu_code { " (" (t("history-feishu")) " " (code) @if let Some(m) = &c.feishu_msg { ": " (m) } ")" }
                     }
                 }
                 @for s in &view.silences {
-                    li { (local(live, s.created_at)) " — silenced "
-                        (s.user_id.as_deref().map_or("every assignee".to_owned(), name)) " until " (local(live, s.until))
-                        " by " (s.created_by) @if !s.reason.is_empty() { " (" (s.reason) ")" }
-                        @if let (Some(at), Some(by)) = (s.ended_at, &s.ended_by) { "; removed " (local(live, at)) " by " (by) }
+                    li { (local(live, s.created_at)) " — "
+                        (lang.with("history-silenced", &[
+                            ("who", s.user_id.as_deref().map_or(t("every-assignee"), name).into()),
+                            ("until", local(live, s.until).into()),
+                            ("by", s.created_by.as_str().into()),
+                        ]))
+                        @if !s.reason.is_empty() { " (" (s.reason) ")" }
+                        @if let (Some(at), Some(by)) = (s.ended_at, &s.ended_by) {
+                            (lang.with("history-removed", &[("at", local(live, at).into()), ("by", by.as_str().into())]))
+                        }
                     }
                 }
-                @if let Some(t) = r.finished_at { li { (local(live, t)) @if r.moved_away { " — moved away (no watched user has it; not known to be done)" } @else { " — finished" } } }
+                @if let Some(at) = r.finished_at { li { (local(live, at)) " — " (t(if r.moved_away { "history-moved-away" } else { "history-finished" })) } }
             }
             @if r.finished_at.is_none() && !theirs.is_empty() {
                 h2 { (t("task-silence")) }
                 form.silence method="post" action={ "/tasks/" (encode(&r.task_id)) "/silence" } {
                     (csrf_field(&v))
-                    label { "Who " select name="user_id" {
-                        @if whole { option value="" { "every assignee" } }
+                    label { (t("form-who")) " " select name="user_id" {
+                        @if whole { option value="" { (t("every-assignee")) } }
                         @for u in &theirs { option value=(u) { (name(u)) } }
                     } }
-                    label { "For " input type="text" name="for" placeholder="8h, 3d"; }
-                    label { "or until " input type="text" name="until" placeholder="YYYY-MM-DD"; }
-                    label { "Reason " input type="text" name="reason" maxlength="500"; }
-                    button type="submit" { "Silence" }
+                    label { (t("form-for")) " " input type="text" name="for" placeholder="8h, 3d"; }
+                    label { (t("form-or-until")) " " input type="text" name="until" placeholder="YYYY-MM-DD"; }
+                    label { (t("form-reason")) " " input type="text" name="reason" maxlength="500"; }
+                    button type="submit" { (t("form-silence")) }
                 }
             }
         },
@@ -301,4 +306,45 @@ pub(in crate::console) async fn silence_task(
             .into_response(),
         Err(f) => f.page(),
     }
+}
+
+/// A person by name where one is known, with the id on hover; the id alone otherwise.
+fn person(id: Option<&str>, name: Option<&str>) -> Markup {
+    match (id, name) {
+        (Some(id), Some(name)) if name != id => html! { span title=(id) { (name) } },
+        (_, Some(name)) => html! { (name) },
+        (Some(id), None) => html! { (id) },
+        (None, None) => html! { "—" },
+    }
+}
+
+/// A call in the task's history, in the reader's words: whom it reminded, who was copied or
+/// invited about whom, where a move took the task.
+fn call_words(c: &crate::store::CallRecord, lang: Lang, name: &dyn Fn(&str) -> String) -> String {
+    use crate::domain::CallKind;
+    let list = |ids: &mut dyn Iterator<Item = String>| {
+        ids.collect::<Vec<_>>()
+            .join(if lang == Lang::Zh { "、" } else { ", " })
+    };
+    let people = list(&mut c.people.iter().map(|p| name(p)));
+    let Some(kind) = CallKind::parse(&c.kind) else {
+        return c.kind.clone();
+    };
+    let who = match kind {
+        CallKind::Expedite => list(
+            &mut c
+                .assignees
+                .iter()
+                .map(|(u, n)| format!("{} (#{n})", name(u))),
+        ),
+        _ => list(&mut c.assignees.iter().map(|(u, _)| name(u))),
+    };
+    let key = match kind {
+        CallKind::Expedite => "history-reminder",
+        CallKind::Cc => "history-cc",
+        CallKind::Chat => "history-chat",
+        CallKind::Transfer => "history-transfer",
+        CallKind::AddAssignee => "history-add",
+    };
+    lang.with(key, &[("who", who.into()), ("people", people.into())])
 }

@@ -16,26 +16,23 @@ pub(in crate::console) async fn teams(
         Ok(l) => l,
         Err(e) => return Failure::from(e).page(),
     };
+    let t = |key: &str| v.lang.t(key);
     page(
-        &v.lang.t("nav-teams"),
+        &t("nav-teams"),
         &v,
         html! {
-            p {
-                "Each team's own people, rules and digests, edited here by its leads. The \
-                config file's [[teams]] entries say who leads; what a team's document says is \
-                in force from the next cycle."
-            }
+            p { (t("teams-intro")) }
             table {
-                thead { tr { th { "team" } th { "version" } th { "saved" } th { "by" } th {} } }
-                tbody { @for t in live.config.teams.iter().filter(|t| scope.sees_team(&t.name)) {
-                    @let l = latest.iter().find(|l| l.team == t.name);
+                thead { tr { th { (t("col-team")) } th { (t("col-version")) } th { (t("col-saved")) } th { (t("col-by")) } th {} } }
+                tbody { @for team in live.config.teams.iter().filter(|team| scope.sees_team(&team.name)) {
+                    @let l = latest.iter().find(|l| l.team == team.name);
                     tr {
-                        td { a href={ "/teams/" (encode(&t.name)) } { (t.name) } }
-                        td { (l.map_or("none yet".into(), |l| l.version.to_string())) }
+                        td { a href={ "/teams/" (encode(&team.name)) } { (team.name) } }
+                        td { (l.map_or(t("teams-none-yet"), |l| l.version.to_string())) }
                         td { (l.map(|l| local(live, l.saved_at)).unwrap_or_default()) }
                         td { (l.map(|l| l.author.clone()).unwrap_or_default()) }
-                        td { @if scope.leads_team(&t.name) {
-                            a href={ "/teams/" (encode(&t.name)) } { "edit" }
+                        td { @if scope.leads_team(&team.name) {
+                            a href={ "/teams/" (encode(&team.name)) } { (t("teams-edit")) }
                         } }
                     }
                 } }
@@ -176,11 +173,18 @@ pub(in crate::console) async fn team_diff(
     };
     match s.team_diff(&v, &team, from, to).await {
         Ok(diff) => page(
-            &format!("Team {team}: version {from} → {to}"),
+            &v.lang.with(
+                "team-diff-title",
+                &[
+                    ("team", team.as_str().into()),
+                    ("from", from.into()),
+                    ("to", to.into()),
+                ],
+            ),
             &v,
             html! {
-                p { a href={ "/teams/" (encode(&team)) } { "Back to the team" } }
-                @if diff.is_empty() { p { "The two versions are the same." } }
+                p { a href={ "/teams/" (encode(&team)) } { (v.lang.t("team-back")) } }
+                @if diff.is_empty() { p { (v.lang.t("team-same")) } }
                 @else { pre.diff { (diff) } }
             },
         ),
@@ -210,59 +214,54 @@ fn editor(
     let team = &t.team;
     let latest = t.history.first().map_or(0, |h| h.version);
     let action = |what: &str| format!("/teams/{}{what}", encode(team));
+    let lang = v.lang;
+    let w = |key: &str| lang.t(key);
     page(
-        &format!("Team {team}"),
+        &lang.with("team-title", &[("team", team.as_str().into())]),
         v,
         html! {
             @if let Some(p) = &t.problem {
-                p.error.banner { "This team's latest version is not in force — its people are \
-                    listed but not reminded: " (p) }
+                p.error.banner { (w("team-not-in-force")) " " (p) }
             }
             p {
-                @if t.version == 0 { "No document yet: its people and rules are the config \
-                    file's. " }
+                @if t.version == 0 { (w("team-no-document")) " " }
                 @else {
-                    "Version " strong { (t.version) } @if t.version != latest { " (the latest \
-                        is " (latest) ")" }
-                    ", saved " (t.saved_at.map(|at| local(live, at)).unwrap_or_default())
-                    " by " (t.author.as_deref().unwrap_or("")) ": \
-                        " (t.comment.as_deref().unwrap_or("")) ". "
+                    strong { (lang.with("team-version", &[("version", t.version.into())])) }
+                    @if t.version != latest { " " (lang.with("team-latest-is", &[("latest", latest.into())])) }
+                    (lang.with("team-saved-by", &[
+                        ("at", t.saved_at.map(|at| local(live, at)).unwrap_or_default().into()),
+                        ("by", t.author.as_deref().unwrap_or("").into()),
+                    ]))
+                    " " (t.comment.as_deref().unwrap_or("")) " "
                 }
-                "The file's [[users]] and [[rules]] keys: users are ids, rules select this \
-                team's people; operators, cc and move targets are the team's own people, \
-                initiator, or those the admin allows. Digests name a webhook the admin set \
-                (webhook = \"NAME\")."
+                (w("team-keys"))
             }
             @if let Some(e) = refused {
                 @match e {
                     SaveError::Stale { current, diff, .. } => {
-                        p.error {
-                            "Not saved: version " (current) " was saved since you started from \
-                            an older one. Here is what it changed against your draft; start \
-                            again from it."
-                        }
+                        p.error { (lang.with("team-stale", &[("current", (*current).into())])) }
                         pre.diff { (diff) }
                     }
-                    other => { p.error data-refused="document" { "Not saved: " (other) } }
+                    other => { p.error data-refused="document" { (w("team-not-saved")) " " (other) } }
                 }
             }
             @if let Some(p) = preview {
                 section.preview {
-                    h2 { "Preview" }
-                    p { (p.pairs) " pending task assignments of the team; \
-                        " strong { (p.changed.len()) } " change." }
+                    h2 { (w("team-preview")) }
+                    p { (lang.with("team-preview-pairs", &[("pairs", p.pairs.into()), ("changed", p.changed.len().into())])) }
                     @if let Some(tick) = &p.next_tick.as_ref().map(|t| minutes(&Some(t.clone()))) {
-                        p { "At the next tick (" (tick) "): reminders " (p.reminders_before) " \
-                            → " (p.reminders_after)
-                            ", escalations " (p.escalations_before) " → \
-                                " (p.escalations_after) "." }
+                        p { (lang.with("team-preview-tick", &[
+                            ("tick", tick.as_str().into()),
+                            ("rb", p.reminders_before.into()), ("ra", p.reminders_after.into()),
+                            ("eb", p.escalations_before.into()), ("ea", p.escalations_after.into()),
+                        ])) }
                     }
                     @for w in &p.warnings { p.warning { (w) } }
                     @if !p.changed.is_empty() {
                         table.preview {
                             thead { tr {
-                                th { "task" } th { "assignee" } th { "rule" } th { "state" }
-                                th { "next reminder" }
+                                th { (w("col-task")) } th { (w("col-assignee")) } th { (w("col-rule")) }
+                                th { (w("col-state")) } th { (w("col-next-reminder")) }
                             } }
                             tbody { @for r in p.changed.iter().take(500) {
                                 tr {
@@ -287,32 +286,30 @@ fn editor(
                     (csrf_field(v))
                     input type="hidden" name="based_on" value=(latest);
                     textarea name="document" rows="24" cols="100" spellcheck="false" { (draft) }
-                    label { "Comment (required) \
-                        " input type="text" name="comment" maxlength="500"; }
-                    button type="submit" formaction=(action("/preview")) { "Preview" }
-                    button type="submit" { "Save as version " (latest + 1) }
+                    label { (w("team-comment")) " " input type="text" name="comment" maxlength="500"; }
+                    button type="submit" formaction=(action("/preview")) { (w("team-preview")) }
+                    button type="submit" { (lang.with("team-save-as", &[("version", (latest + 1).into())])) }
                 }
             } @else {
                 pre.document { (draft) }
             }
-            h2 { "History" }
+            h2 { (w("task-history")) }
             table.history {
-                thead { tr { th { "version" } th { "saved" } th { "by" } th { "comment" } th {} } }
+                thead { tr { th { (w("col-version")) } th { (w("col-saved")) } th { (w("col-by")) } th { (w("col-comment")) } th {} } }
                 tbody { @for h in &t.history {
                     tr {
                         td { a href={ (action("")) "?version=" (h.version) } { (h.version) } }
                         td { (local(live, h.saved_at)) }
                         td { (h.author) }
-                        td { @if let Some(n) = h.restores { "(version " (n) " again) \
-                            " } (h.comment) }
+                        td { @if let Some(n) = h.restores { (lang.with("team-restores", &[("version", n.into())])) " " } (h.comment) }
                         td {
                             a href={ (action("/diff")) "?from=" (h.version - 1) "&to=" (h.version) } {
-                                "diff"
+                                (w("team-diff"))
                             }
                             @if h.version != latest {
                                 " "
                                 a href={ (action("/diff")) "?from=" (h.version) "&to=" (latest) } {
-                                    "against the latest"
+                                    (w("team-against-latest"))
                                 }
                             }
                             @if t.editable && h.version != latest {
@@ -320,7 +317,7 @@ fn editor(
                                     (csrf_field(v))
                                     input type="hidden" name="based_on" value=(latest);
                                     input type="hidden" name="to" value=(h.version);
-                                    button type="submit" { "Roll back to this" }
+                                    button type="submit" { (w("team-roll-back")) }
                                 }
                             }
                         }
