@@ -334,3 +334,17 @@ role-nobody = no role
 role-lead = lead of { $teams }
 role-viewer = viewer of { $teams }
 plan-working-age = { $age } ({ $work } work)
+
+## Escalation, in plan and on the console.
+esc-cc = cc
+esc-chat = chat
+esc-move = a move
+esc-and = {" and "}
+esc-not-yet = escalates after { $after } unanswered expedite(s) ({ $sent } so far)
+esc-unconfirmed = escalates once a listing shows the task still pending after the last expedite
+esc-waiting = escalates at { $at }
+esc-waiting-never = escalation waits, but the calendar never opens again
+esc-deferred = escalation due, outside calendar until { $at }
+esc-deferred-never = escalation due, but the calendar never opens again
+esc-due = escalation by { $by } due — goes out next cycle
+esc-done = escalated by { $by } at { $at }

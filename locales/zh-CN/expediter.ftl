@@ -309,3 +309,17 @@ role-nobody = 无角色
 role-lead = { $teams } 的负责人
 role-viewer = { $teams } 的查看者
 plan-working-age = { $age }（工作时间 { $work }）
+
+## 升级（plan 与控制台）。
+esc-cc = 抄送
+esc-chat = 拉群
+esc-move = 转交
+esc-and = 和
+esc-not-yet = 连续 { $after } 次催办未处理后升级（已催 { $sent } 次）
+esc-unconfirmed = 最后一次催办后，列表仍显示未处理时升级
+esc-waiting = { $at } 升级
+esc-waiting-never = 升级在等待，但日历不会再开放
+esc-deferred = 已到升级时间，非工作时间，{ $at } 发出
+esc-deferred-never = 已到升级时间，但日历不会再开放
+esc-due = 已到{ $by }升级时间，下一轮发出
+esc-done = 已于 { $at } 通过{ $by }升级

@@ -12,6 +12,7 @@ use crate::domain::decide::{self, Verdict};
 use crate::domain::display_label;
 use crate::domain::opinion::human_duration;
 use crate::domain::{Pair, calls};
+use crate::i18n::{FluentValue, Lang};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanEntry {
@@ -41,6 +42,9 @@ pub struct PlanEntry {
     pub deputy: Option<String>,
     /// The escalation, in words, when the rule escalates: done (by what, when), or when next.
     pub escalation: Option<String>,
+    /// The escalation in Chinese words (plan under a Chinese `LANG`, the console in Chinese).
+    #[serde(skip)]
+    pub escalation_zh: Option<String>,
     /// RFC 3339: when the pair escalates, when that is known.
     pub next_escalation: Option<String>,
     /// RFC 3339: when it was escalated.
@@ -61,6 +65,23 @@ pub struct PlanEntry {
     /// The owning rule's index, for when a capped call goes.
     #[serde(skip)]
     rule_idx: Option<usize>,
+}
+
+impl PlanEntry {
+    /// Why, in `lang`: the planner's account in English, the state's plain words in Chinese —
+    /// each with the escalation's news when the rule escalates.
+    pub fn why_in(&self, lang: Lang, tz: chrono_tz::Tz) -> String {
+        match lang {
+            Lang::En => match &self.escalation {
+                Some(esc) => format!("{}; {esc}", self.why),
+                None => self.why.clone(),
+            },
+            Lang::Zh => match &self.escalation_zh {
+                Some(esc) => format!("{}；{esc}", self.status.words(lang, tz)),
+                None => self.status.words(lang, tz),
+            },
+        }
+    }
 }
 
 /// The plan at `now`. `sent_today` is how many reminders each assignee got today (schedule
@@ -107,6 +128,7 @@ pub fn build(
                 away_until: None,
                 deputy: None,
                 escalation: None,
+                escalation_zh: None,
                 next_escalation: None,
                 escalated_at: None,
                 moved: None,
@@ -387,56 +409,61 @@ fn describe_escalation(
     let Some(verdict) = decide::decide_escalation(&config.policy(), user, facts, now) else {
         return;
     };
-    let by = |cc: bool, chat: bool, moves: bool| {
-        let mut kinds = Vec::new();
-        if cc {
-            kinds.push("cc");
-        }
-        if chat {
-            kinds.push("chat");
-        }
-        if moves {
-            kinds.push("a move");
-        }
-        kinds.join(" and ")
+    let by = |lang: Lang, cc: bool, chat: bool, moves: bool| {
+        let kinds: Vec<String> = [(cc, "esc-cc"), (chat, "esc-chat"), (moves, "esc-move")]
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, key)| lang.t(key))
+            .collect();
+        kinds.join(&lang.t("esc-and"))
     };
-    e.escalation = Some(match verdict {
-        E::NotYet { after_times, sent } => {
-            format!("escalates after {after_times} unanswered expedite(s) ({sent} so far)")
-        }
-        E::Unconfirmed => {
-            "escalates once a listing shows the task still pending after the last expedite".into()
-        }
-        E::Waiting { at } => {
-            let goes = e.rule_idx.map_or(Some(at), |r| when.goes(r, at));
-            e.next_escalation = goes.map(rfc);
-            match goes {
-                Some(t) => format!("escalates at {}", local(t)),
-                None => "escalation waits, but the calendar never opens again".into(),
+    let never = |lang: Lang, key: &str| lang.t(key);
+    let words = |lang: Lang| -> String {
+        let with = |key: &str, args: &[(&'static str, FluentValue<'_>)]| lang.with(key, args);
+        match &verdict {
+            E::NotYet { after_times, sent } => with(
+                "esc-not-yet",
+                &[("after", (*after_times).into()), ("sent", (*sent).into())],
+            ),
+            E::Unconfirmed => lang.t("esc-unconfirmed"),
+            E::Waiting { at } => match e.rule_idx.map_or(Some(*at), |r| when.goes(r, *at)) {
+                Some(t) => with("esc-waiting", &[("at", local(t).into())]),
+                None => never(lang, "esc-waiting-never"),
+            },
+            E::Deferred { .. } => match e.rule_idx.and_then(|r| when.goes(r, now)) {
+                Some(t) => with("esc-deferred", &[("at", local(t).into())]),
+                None => never(lang, "esc-deferred-never"),
+            },
+            E::Due { cc, chat, moves } => {
+                with("esc-due", &[("by", by(lang, *cc, *chat, *moves).into())])
             }
+            E::Done { at } => {
+                let (cc, chat) = (facts.escalated.cc.is_some(), facts.escalated.chat.is_some());
+                let moved = facts.moved.is_some_and(|m| m.refused.is_none());
+                with(
+                    "esc-done",
+                    &[
+                        ("by", by(lang, cc, chat, moved).into()),
+                        ("at", local(*at).into()),
+                    ],
+                )
+            }
+        }
+    };
+    match &verdict {
+        E::Waiting { at } => {
+            let at = *at;
+            e.next_escalation = e.rule_idx.map_or(Some(at), |r| when.goes(r, at)).map(rfc);
         }
         E::Deferred { .. } => {
-            let goes = e.rule_idx.and_then(|r| when.goes(r, now));
-            e.next_escalation = goes.map(rfc);
-            match goes {
-                Some(t) => format!("escalation due, outside calendar until {}", local(t)),
-                None => "escalation due, but the calendar never opens again".into(),
-            }
+            e.next_escalation = e.rule_idx.and_then(|r| when.goes(r, now)).map(rfc);
         }
-        E::Due { cc, chat, moves } => {
-            e.next_escalation = Some(rfc(now));
-            format!(
-                "escalation by {} due — goes out next cycle",
-                by(cc, chat, moves)
-            )
-        }
-        E::Done { at } => {
-            e.escalated_at = Some(rfc(at));
-            let (cc, chat) = (facts.escalated.cc.is_some(), facts.escalated.chat.is_some());
-            let moved = facts.moved.is_some_and(|m| m.refused.is_none());
-            format!("escalated by {} at {}", by(cc, chat, moved), local(at))
-        }
-    });
+        E::Due { .. } => e.next_escalation = Some(rfc(now)),
+        E::Done { at } => e.escalated_at = Some(rfc(*at)),
+        E::NotYet { .. } | E::Unconfirmed => {}
+    }
+    e.escalation = Some(words(Lang::En));
+    e.escalation_zh = Some(words(Lang::Zh));
 }
 
 /// Does rule `rule` have a calendar that still opens after `from`, but at none of the

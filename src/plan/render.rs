@@ -126,13 +126,7 @@ pub fn render_table(entries: &[PlanEntry], layout: Layout) -> String {
                 e.rule.clone().unwrap_or_else(|| "-".into()),
                 e.expedites_sent.to_string(),
                 layout.lang.t(&format!("state-{}", e.status.as_str())),
-                match (&e.escalation, layout.lang) {
-                    // In Chinese, the state's plain words (the planner's account is English).
-                    (_, crate::i18n::Lang::Zh) => e.status.words(layout.lang, layout.tz),
-                    // Escalation news rides along with the next step.
-                    (Some(esc), _) => format!("{}; {esc}", e.why),
-                    (None, _) => e.why.clone(),
-                },
+                e.why_in(layout.lang, layout.tz),
                 crate::table::truncate(&e.label, if layout.wide { 40 } else { 20 }),
             ]
         })

@@ -89,6 +89,9 @@ both_backends! {
                 .starts_with("escalated by cc and chat at"),
             "{t1}"
         );
+        // In Chinese too: the state's words carry the escalation's news.
+        let zh = env.run_with_env(&["plan", "--wide"], &[("LANG", "zh_CN.UTF-8")]).await;
+        assert!(zh.stdout.contains("通过抄送和拉群升级"), "{}", zh.stdout);
     }
 }
 

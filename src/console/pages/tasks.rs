@@ -31,10 +31,7 @@ fn task_link(f: &TaskFilter, change: &[(&str, String)]) -> String {
 /// The "why" a reader gets: in English the planner's full account; in Chinese the state's
 /// plain words (the account's details are in English only, for now).
 fn why(e: &crate::plan::PlanEntry, lang: crate::i18n::Lang, tz: chrono_tz::Tz) -> String {
-    match lang {
-        crate::i18n::Lang::En => e.why.clone(),
-        crate::i18n::Lang::Zh => e.status.words(lang, tz),
-    }
+    e.why_in(lang, tz)
 }
 
 pub(in crate::console) async fn tasks(
