@@ -3,6 +3,7 @@
 //! rate limits.
 
 pub mod api_stats;
+pub mod bot;
 pub mod cli;
 pub mod clock;
 pub mod commands;

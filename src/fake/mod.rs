@@ -18,6 +18,7 @@ use crate::feishu::{QUERY_PATH, TOKEN_PATH};
 
 mod acting;
 mod handlers;
+pub mod longconn;
 mod signin;
 pub use signin::FakePerson;
 pub mod postgres;
@@ -319,11 +320,16 @@ pub struct FakeFeishu {
     addr: SocketAddr,
     state: Arc<Mutex<FakeState>>,
     server: tokio::task::JoinHandle<()>,
+    /// The app bot's long connection.
+    pub long_connection: Arc<longconn::LongConn>,
+    ws_server: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for FakeFeishu {
     fn drop(&mut self) {
         self.server.abort();
+        self.ws_server.abort();
+        self.long_connection.drop_all();
     }
 }
 
@@ -357,7 +363,27 @@ impl FakeFeishu {
             repeat_first_page: false,
             signin: Default::default(),
         }));
+        let long_connection = longconn::LongConn::new();
+        let ws_server = long_connection.serve().await?;
+        let lc = long_connection.clone();
         let mut app = Router::new()
+            .route(
+                "/callback/ws/endpoint",
+                post(
+                    move |axum::extract::State(state): axum::extract::State<Shared>,
+                          axum::Json(body): axum::Json<serde_json::Value>| {
+                        let lc = lc.clone();
+                        async move {
+                            let right = {
+                                let s = state.lock().unwrap_or_else(|p| p.into_inner());
+                                body["AppID"] == s.app_id.as_str()
+                                    && body["AppSecret"] == s.app_secret.as_str()
+                            };
+                            axum::Json(lc.endpoint(right))
+                        }
+                    },
+                ),
+            )
             .route(TOKEN_PATH, post(token_handler))
             .route(QUERY_PATH, post(query_handler))
             .route("/open-apis/bot/v2/hook/{token}", post(webhook_handler))
@@ -383,6 +409,8 @@ impl FakeFeishu {
             addr,
             state,
             server,
+            long_connection,
+            ws_server,
         })
     }
 

@@ -10,6 +10,7 @@ mod helpers;
 mod house;
 
 mod away;
+mod bot;
 mod check;
 mod console;
 mod cycle;

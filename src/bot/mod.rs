@@ -1,0 +1,5 @@
+//! The app's bot: Feishu's long connection (the daemon dials out; no public URL needed) and
+//! what it carries — card clicks.
+
+pub mod frame;
+pub mod link;

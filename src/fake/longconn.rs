@@ -1,0 +1,312 @@
+//! The simulated long connection: the endpoint request, a WebSocket speaking §11's frames
+//! (pings answered with pongs carrying the client settings, data frames in fragments), a forced
+//! disconnect, a refused handshake — and a button a test presses, reading the answer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+
+use crate::bot::frame::{self, Frame, header};
+
+enum Cmd {
+    Send(Vec<u8>),
+    Close,
+}
+
+struct Inner {
+    addr: Option<SocketAddr>,
+    /// The settings the endpoint and every pong give (seconds).
+    ping_interval: u64,
+    reconnect_interval: u64,
+    /// Refuse every handshake with this status and auth error code.
+    refuse: Option<(u16, String)>,
+    /// The endpoint answers this code instead of 0.
+    endpoint_code: Option<i64>,
+    conns: Vec<(u64, mpsc::UnboundedSender<Cmd>)>,
+    next_conn: u64,
+    endpoint_calls: u64,
+    refusals: u64,
+    pings: u64,
+    seq: u64,
+    answers: HashMap<u64, (Frame, Instant)>,
+}
+
+/// The long connection's side of the fake.
+pub struct LongConn {
+    inner: Mutex<Inner>,
+    answered: Notify,
+}
+
+impl LongConn {
+    pub(super) fn new() -> Arc<LongConn> {
+        Arc::new(LongConn {
+            inner: Mutex::new(Inner {
+                addr: None,
+                ping_interval: 1,
+                reconnect_interval: 1,
+                refuse: None,
+                endpoint_code: None,
+                conns: Vec::new(),
+                next_conn: 0,
+                endpoint_calls: 0,
+                refusals: 0,
+                pings: 0,
+                seq: 0,
+                answers: HashMap::new(),
+            }),
+            answered: Notify::new(),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Listens for WebSocket clients on 127.0.0.1.
+    pub(super) async fn serve(self: &Arc<Self>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        self.with(|s| s.addr = listener.local_addr().ok());
+        let me = self.clone();
+        Ok(tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let me = me.clone();
+                tokio::spawn(async move { me.connection(stream).await });
+            }
+        }))
+    }
+
+    /// `POST /callback/ws/endpoint`'s answer.
+    pub(super) fn endpoint(&self, right_app: bool) -> serde_json::Value {
+        self.with(|s| {
+            s.endpoint_calls += 1;
+            if !right_app {
+                return serde_json::json!({"code": 1000040344, "msg": "app secret invalid"});
+            }
+            if let Some(code) = s.endpoint_code {
+                return serde_json::json!({"code": code, "msg": "busy"});
+            }
+            let addr = s.addr.expect("the fake's socket is bound");
+            serde_json::json!({"code": 0, "msg": "ok", "data": {
+                "URL": format!("ws://{addr}/ws?device_id=d-1&service_id=33"),
+                "ClientConfig": client_config(s),
+            }})
+        })
+    }
+
+    async fn connection(self: Arc<Self>, stream: tokio::net::TcpStream) {
+        let refuse = self.with(|s| s.refuse.clone());
+        // The handshake library's callback type: its error is a whole HTTP response.
+        #[allow(clippy::result_large_err)]
+        let check = move |_: &Request, ok: Response| -> Result<Response, ErrorResponse> {
+            match &refuse {
+                None => Ok(ok),
+                Some((status, code)) => {
+                    let mut no = ErrorResponse::new(Some("refused".to_owned()));
+                    *no.status_mut() =
+                        tokio_tungstenite::tungstenite::http::StatusCode::from_u16(*status)
+                            .unwrap_or(tokio_tungstenite::tungstenite::http::StatusCode::FORBIDDEN);
+                    let h = no.headers_mut();
+                    h.insert(
+                        "Handshake-Status",
+                        status.to_string().parse().expect("digits"),
+                    );
+                    h.insert(
+                        "Handshake-Msg",
+                        "refused by the fake".parse().expect("ascii"),
+                    );
+                    h.insert("Handshake-Autherrcode", code.parse().expect("digits"));
+                    Err(no)
+                }
+            }
+        };
+        let socket = match tokio_tungstenite::accept_hdr_async(stream, check).await {
+            Ok(s) => s,
+            Err(_) => {
+                self.with(|s| s.refusals += 1);
+                return;
+            }
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let id = self.with(|s| {
+            s.next_conn += 1;
+            s.conns.push((s.next_conn, tx));
+            s.next_conn
+        });
+        let (mut sink, mut stream) = socket.split();
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(Cmd::Send(bytes)) => {
+                        if sink.send(Message::Binary(bytes.into())).await.is_err() { break; }
+                    }
+                    Some(Cmd::Close) | None => {
+                        // Dropped, not closed: a connection lost as a network loses one.
+                        break;
+                    }
+                },
+                message = stream.next() => match message {
+                    Some(Ok(Message::Binary(bytes))) => {
+                        let Ok(f) = Frame::decode(&bytes) else { continue };
+                        if f.method == frame::CONTROL && f.kind() == "ping" {
+                            let pong = self.with(|s| {
+                                s.pings += 1;
+                                Frame {
+                                    service: f.service,
+                                    method: frame::CONTROL,
+                                    headers: vec![header("type", "pong")],
+                                    payload: Some(client_config(s).to_string().into_bytes()),
+                                    ..Frame::default()
+                                }
+                            });
+                            if sink.send(Message::Binary(pong.encode().into())).await.is_err() { break; }
+                        } else if f.method == frame::DATA {
+                            self.with(|s| s.answers.insert(f.seq_id, (f, Instant::now())));
+                            self.answered.notify_waiters();
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => break,
+                },
+            }
+        }
+        self.with(|s| s.conns.retain(|(c, _)| *c != id));
+    }
+
+    pub fn connections(&self) -> usize {
+        self.with(|s| s.conns.len())
+    }
+
+    pub fn endpoint_calls(&self) -> u64 {
+        self.with(|s| s.endpoint_calls)
+    }
+
+    pub fn refusals(&self) -> u64 {
+        self.with(|s| s.refusals)
+    }
+
+    pub fn pings(&self) -> u64 {
+        self.with(|s| s.pings)
+    }
+
+    /// Refuse every handshake (`Some((514, "1000040350"))`: too many connections), or stop.
+    pub fn refuse(&self, how: Option<(u16, &str)>) {
+        self.with(|s| s.refuse = how.map(|(st, c)| (st, c.to_owned())));
+    }
+
+    /// The endpoint answers `code` (1: busy) instead of 0.
+    pub fn endpoint_code(&self, code: Option<i64>) {
+        self.with(|s| s.endpoint_code = code);
+    }
+
+    /// Drops every connection without a close frame.
+    pub fn drop_all(&self) {
+        self.with(|s| {
+            for (_, tx) in s.conns.drain(..) {
+                let _ = tx.send(Cmd::Close);
+            }
+        });
+    }
+
+    /// Delivers `event` (the JSON of §11 D) to one connected client, in `parts` fragments, and
+    /// waits up to five seconds for its answer: the answer's JSON (`data` decoded; `Null` when
+    /// the client had nothing to say) and how long it took. `None`: nobody connected, or no
+    /// answer in time.
+    pub async fn deliver(
+        &self,
+        event: &serde_json::Value,
+        parts: usize,
+    ) -> Option<(u16, serde_json::Value, Duration)> {
+        let body = event.to_string().into_bytes();
+        let parts = parts.clamp(1, body.len().max(1));
+        let (seq, tx) = self.with(|s| {
+            s.seq += 1;
+            let pick = fastrand::usize(0..s.conns.len().max(1));
+            (s.seq, s.conns.get(pick).map(|(_, tx)| tx.clone()))
+        });
+        let tx = tx?;
+        let chunk = body.len().div_ceil(parts);
+        let started = Instant::now();
+        // Sent last part first: the client must join them in `seq` order.
+        for (i, piece) in body.chunks(chunk).enumerate().rev() {
+            let f = Frame {
+                seq_id: seq,
+                log_id: seq * 10,
+                service: 33,
+                method: frame::DATA,
+                headers: vec![
+                    header("type", "event"),
+                    header("message_id", &format!("msg-{seq}")),
+                    header("sum", &body.chunks(chunk).count().to_string()),
+                    header("seq", &i.to_string()),
+                    header("trace_id", "trace"),
+                ],
+                payload: Some(piece.to_vec()),
+                log_id_new: Some(format!("new-{seq}")),
+                ..Frame::default()
+            };
+            tx.send(Cmd::Send(f.encode())).ok()?;
+        }
+        let deadline = started + Duration::from_secs(5);
+        loop {
+            let notified = self.answered.notified();
+            if let Some((f, at)) = self.with(|s| s.answers.remove(&seq)) {
+                return Some(read_answer(&f, at - started));
+            }
+            if tokio::time::timeout_at(deadline.into(), notified)
+                .await
+                .is_err()
+            {
+                return None;
+            }
+        }
+    }
+}
+
+fn client_config(s: &Inner) -> serde_json::Value {
+    serde_json::json!({
+        "ReconnectCount": -1,
+        "ReconnectInterval": s.reconnect_interval,
+        "ReconnectNonce": 0,
+        "PingInterval": s.ping_interval,
+    })
+}
+
+/// The client's answer: its HTTP-style code and the JSON inside `data`.
+fn read_answer(f: &Frame, took: Duration) -> (u16, serde_json::Value, Duration) {
+    use base64::Engine as _;
+    let payload: serde_json::Value = f
+        .payload
+        .as_deref()
+        .and_then(|p| serde_json::from_slice(p).ok())
+        .unwrap_or_default();
+    let code = payload["code"].as_u64().unwrap_or(0) as u16;
+    let data = payload["data"]
+        .as_str()
+        .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
+        .and_then(|d| serde_json::from_slice(&d).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (code, data, took)
+}
+
+/// A card click as Feishu delivers it (`card.action.trigger`).
+pub fn card_click(event_id: &str, open_id: &str, value: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "schema": "2.0",
+        "header": {
+            "event_id": event_id, "event_type": "card.action.trigger", "create_time": "0",
+            "token": "", "app_id": "cli_test", "tenant_key": "t1",
+        },
+        "event": {
+            "operator": {"open_id": open_id, "tenant_key": "t1"},
+            "token": format!("c-{event_id}"),
+            "action": {"value": value, "tag": "button"},
+            "context": {"open_message_id": "om_1", "open_chat_id": "oc_1"},
+        },
+    })
+}
