@@ -254,7 +254,10 @@ team-keys = The file's [[users]] and [[rules]] keys: users are ids, rules select
 team-stale = Not saved: version { $current } was saved since you started from an older one. Here is what it changed against your draft; start again from it.
 team-not-saved = Not saved:
 team-preview = Preview
-team-preview-pairs = { $pairs } pending task assignments of the team; { $changed } change.
+team-preview-pairs = { $pairs } pending task assignments of the team; { $changed } { $changed ->
+    [one] change
+   *[other] changes
+}.
 team-preview-tick = At the next tick ({ $tick }): reminders { $rb } → { $ra }, escalations { $eb } → { $ea }.
 col-next-reminder = next reminder
 team-comment = Comment (required)
@@ -300,7 +303,10 @@ report-under-1d = under 1 day
 report-1-3d = 1–3 days
 report-3-7d = 3–7 days
 report-over-7d = 7 days or more
-report-moved-away = { $n } moved task(s) went to someone not watched and left every watched list: moved away, not known to be done, so not in "done".
+report-moved-away = { $n } moved { $n ->
+    [one] task
+   *[other] tasks
+} went to someone not watched and left every watched list: moved away, not known to be done, so not in "done".
 
 ## The command line's tables (plan, silence list, away list).
 cli-id = ID
@@ -348,3 +354,8 @@ esc-deferred = escalation due, outside calendar until { $at }
 esc-deferred-never = escalation due, but the calendar never opens again
 esc-due = escalation by { $by } due — goes out next cycle
 esc-done = escalated by { $by } at { $at }
+
+## plan's summary.
+plan-none = No pending tasks tracked yet. Run `expediter once` to list them.
+plan-summary = { $n } pending assignment(s): { $due } due, { $waiting } waiting, { $deferred } deferred, { $capped } capped, { $silenced } silenced
+plan-summary-away = , { $n } away

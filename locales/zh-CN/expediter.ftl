@@ -323,3 +323,8 @@ esc-deferred = 已到升级时间，非工作时间，{ $at } 发出
 esc-deferred-never = 已到升级时间，但日历不会再开放
 esc-due = 已到{ $by }升级时间，下一轮发出
 esc-done = 已于 { $at } 通过{ $by }升级
+
+## plan 的汇总。
+plan-none = 还没有记录任何待办。运行 `expediter once` 列出它们。
+plan-summary = 共 { $n } 个待处理分配：该催 { $due }，等待 { $waiting }，非工作时间 { $deferred }，已达上限 { $capped }，已静默 { $silenced }
+plan-summary-away = ，不在 { $n }

@@ -179,7 +179,13 @@ fn render(windows: &[Away], now: DateTime<Utc>, config: &Config) -> String {
                     "cli-removed",
                     &[
                         ("at", local(a.ended_at.unwrap_or(now), tz).into()),
-                        ("by", a.ended_by.as_deref().unwrap_or("-").into()),
+                        (
+                            "by",
+                            a.ended_by
+                                .clone()
+                                .unwrap_or_else(|| t("who-unknown"))
+                                .into(),
+                        ),
                     ],
                 )
             } else if a.until <= now {

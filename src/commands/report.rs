@@ -208,9 +208,10 @@ fn span(lang: Lang, config: &Config, r: &Report) -> String {
     )
 }
 
-/// A group's name as shown: the total row in the reader's words.
-fn group_name(lang: Lang, g: &report::Group) -> String {
-    if g.name == "total" {
+/// A group's name as shown: the total row (that row, not a group that happens to be called
+/// "total") in the reader's words.
+fn group_name(lang: Lang, r: &Report, g: &report::Group) -> String {
+    if std::ptr::eq(g, &r.total) {
         lang.t("report-total")
     } else {
         g.name.clone()
@@ -240,7 +241,7 @@ fn table(lang: Lang, config: &Config, r: &Report) -> String {
     let mut rows = Vec::new();
     for g in r.groups.iter().chain(std::iter::once(&r.total)) {
         rows.push([
-            group_name(lang, g),
+            group_name(lang, r, g),
             g.reminders_sent.to_string(),
             g.tasks_reminded.to_string(),
             g.tasks_finished_after_reminder.to_string(),
@@ -360,7 +361,11 @@ fn body(lang: Lang, config: &Config, r: &Report, by_user: &Report) -> Markup {
                 extra: g
                     .p90_seconds_to_done
                     .map(|p| (p as f64, dur(lang, Some(p)))),
-                ..bar(group_name(lang, g), median as f64, dur(lang, Some(median)))
+                ..bar(
+                    group_name(lang, r, g),
+                    median as f64,
+                    dur(lang, Some(median)),
+                )
             })
         })
         .collect();
@@ -396,7 +401,7 @@ fn body(lang: Lang, config: &Config, r: &Report, by_user: &Report) -> Markup {
                     tbody {
                         @for g in r.groups.iter().chain(std::iter::once(&r.total)) {
                             tr class=[(std::ptr::eq(g, &r.total)).then_some("total")] {
-                                td { (group_name(lang, g)) } td { (g.reminders_sent) } td { (g.tasks_reminded) }
+                                td { (group_name(lang, r, g)) } td { (g.reminders_sent) } td { (g.tasks_reminded) }
                                 td { (g.tasks_finished_after_reminder) } td { (dur(lang, g.median_seconds_to_done)) }
                                 td.p90 { (dur(lang, g.p90_seconds_to_done)) } td { (share(g.finished_within_24h_share)) }
                                 td { (g.escalations) } td { (g.moves) } td { (dur(lang, g.median_seconds_from_move_to_done)) }

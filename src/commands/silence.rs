@@ -196,7 +196,13 @@ fn render(silences: &[Silence], now: DateTime<Utc>, config: &crate::config::Conf
                     "cli-removed",
                     &[
                         ("at", local(at, tz).into()),
-                        ("by", s.ended_by.as_deref().unwrap_or("-").into()),
+                        (
+                            "by",
+                            s.ended_by
+                                .clone()
+                                .unwrap_or_else(|| t("who-unknown"))
+                                .into(),
+                        ),
                     ],
                 ),
                 None if s.active(now) => t("cli-active"),

@@ -97,6 +97,11 @@ impl Lang {
         LOCALES.lookup(&self.id(), key)
     }
 
+    /// The message `key`, or `None` when this language's catalog has no such message.
+    pub fn try_t(self, key: &str) -> Option<String> {
+        LOCALES.try_lookup(&self.id(), key)
+    }
+
     /// The message `key` with `n` as `$n` (its plural form chosen by the language's rules).
     pub fn n(self, key: &str, n: u64) -> String {
         self.with(key, &[("n", FluentValue::from(n))])

@@ -90,7 +90,7 @@ pub const PLAN_COLUMNS: usize = 120;
 /// An aligned table, one line per (task, assignee), soonest due first.
 pub fn render_table(entries: &[PlanEntry], layout: Layout) -> String {
     if entries.is_empty() {
-        return "No pending tasks tracked yet. Run `expediter once` to list them.\n".into();
+        return format!("{}\n", layout.lang.t("plan-none"));
     }
     let headers = [
         "cli-task",
@@ -142,19 +142,22 @@ pub fn render_table(entries: &[PlanEntry], layout: Layout) -> String {
             .filter(|e| e.status.as_str() == status)
             .count()
     };
+    let lang = layout.lang;
     let away = match count("away") {
         0 => String::new(),
-        n => format!(", {n} away"),
+        n => lang.n("plan-summary-away", n as u64),
     };
-    let _ = writeln!(
-        out,
-        "\n{} pending assignment(s): {} due, {} waiting, {} deferred, {} capped, {} silenced{away}",
-        entries.len(),
-        count("due"),
-        count("waiting"),
-        count("deferred"),
-        count("capped"),
-        count("silenced"),
+    let summary = lang.with(
+        "plan-summary",
+        &[
+            ("n", entries.len().into()),
+            ("due", count("due").into()),
+            ("waiting", count("waiting").into()),
+            ("deferred", count("deferred").into()),
+            ("capped", count("capped").into()),
+            ("silenced", count("silenced").into()),
+        ],
     );
+    let _ = writeln!(out, "\n{summary}{away}");
     out
 }

@@ -65,11 +65,6 @@ pub(in crate::console) async fn audit(
 
 /// An act in the reader's words; an act this version has no words for, as recorded.
 fn act_words(lang: Lang, action: &str) -> String {
-    let key = format!("act-{action}");
-    let words = lang.t(&key);
-    if words == key {
-        action.to_owned()
-    } else {
-        words
-    }
+    lang.try_t(&format!("act-{action}"))
+        .unwrap_or_else(|| action.to_owned())
 }

@@ -232,10 +232,10 @@ fn editor(
                         ("at", t.saved_at.map(|at| local(live, at)).unwrap_or_default().into()),
                         ("by", t.author.as_deref().unwrap_or("").into()),
                     ]))
-                    " " (t.comment.as_deref().unwrap_or("")) " "
+                    " " (t.comment.as_deref().unwrap_or(""))
                 }
-                (w("team-keys"))
             }
+            p.hint { (w("team-keys")) }
             @if let Some(e) = refused {
                 @match e {
                     SaveError::Stale { current, diff, .. } => {
