@@ -52,6 +52,43 @@ pub async fn build(
     store: &Store,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Value> {
+    let items = items(config, digest, store, now).await?;
+    let lang = config.expedite.language;
+    let public = config
+        .console
+        .as_ref()
+        .and_then(|c| c.public_url.as_deref());
+    let button = public.map(|u| format!("{u}{}", console_selection(digest)));
+    Ok(card::message(
+        lang,
+        &digest.name,
+        &subtitle(config, digest),
+        items,
+        button.as_deref(),
+        card::BODY_LIMIT - card::SIGNATURE_ROOM,
+    ))
+}
+
+/// The line under a digest's tasks: every pending task, or those at least `min_age` old.
+pub fn subtitle(config: &Config, digest: &Digest) -> String {
+    let lang = config.expedite.language;
+    if digest.min_age.is_zero() {
+        lang.t("digest-every")
+    } else {
+        lang.with(
+            "digest-min-age",
+            &[("age", lang.age(digest.min_age).into())],
+        )
+    }
+}
+
+/// The digest's (task, assignee) lines at `now`, from the database alone.
+pub async fn items(
+    config: &Config,
+    digest: &Digest,
+    store: &Store,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<Item>> {
     let pairs = store.pending_pairs().await?;
     let policy = config.policy();
     let public = config
@@ -72,6 +109,8 @@ pub async fn build(
             continue;
         }
         let verdict = decide::decide(&policy, user, &facts, now);
+        let escalated = p.escalated.cc.is_some() || p.escalated.chat.is_some();
+        let over = matches!(verdict, Verdict::Exhausted { sent, .. } if sent > 0);
         let silenced = matches!(verdict, Verdict::Silenced { .. });
         let away = match &verdict {
             Verdict::Away { until, .. } => Some(
@@ -84,38 +123,23 @@ pub async fn build(
         };
         items.push(Item {
             assignee: user.display_name().to_owned(),
+            user_id: user.id.clone(),
+            needs_you: (over || escalated) && !silenced && away.is_none(),
             task_id: p.task_id.clone(),
             label: display_label(&p.labels).to_owned(),
             age,
             reminders: p.sent,
-            escalated: p.escalated.cc.is_some() || p.escalated.chat.is_some(),
+            escalated,
             silenced,
             away,
             link: public.map(|u| format!("{u}/tasks/{}", component(&p.task_id))),
         });
     }
-    let lang = config.expedite.language;
-    let subtitle = if digest.min_age.is_zero() {
-        lang.t("digest-every")
-    } else {
-        lang.with(
-            "digest-min-age",
-            &[("age", lang.age(digest.min_age).into())],
-        )
-    };
-    let button = public.map(|u| format!("{u}{}", console_selection(digest)));
-    Ok(card::message(
-        lang,
-        &digest.name,
-        &subtitle,
-        items,
-        button.as_deref(),
-        card::BODY_LIMIT - card::SIGNATURE_ROOM,
-    ))
+    Ok(items)
 }
 
 /// A URL component, escaped.
-fn component(text: &str) -> String {
+pub fn component(text: &str) -> String {
     const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'-')
         .remove(b'_')
@@ -145,7 +169,12 @@ pub async fn post(
         digest: digest.name.clone(),
         message,
     };
-    let url = digest.webhook.resolve().map_err(secret_err)?;
+    let url = digest
+        .webhook
+        .as_ref()
+        .ok_or_else(|| secret_err("it has no webhook (it goes through the app's bot)".into()))?
+        .resolve()
+        .map_err(secret_err)?;
     let sign = digest
         .sign
         .as_ref()

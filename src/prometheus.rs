@@ -66,6 +66,18 @@ fn install() -> anyhow::Result<PrometheusHandle> {
         "PostgreSQL: the lease epoch this instance acts in, 0 while it stands by"
     );
     quota_exhausted(false);
+    metrics::describe_gauge!(
+        "expediter_bot_connected",
+        "1 while the app bot's long connection to Feishu is up, 0 otherwise"
+    );
+    metrics::describe_counter!(
+        "expediter_bot_actions_total",
+        "Card clicks answered, by action (snooze, undo) and outcome (done, repeated, refused, unknown, failed)"
+    );
+    metrics::describe_counter!(
+        "expediter_bot_connection_failures_total",
+        "Long connection attempts that failed: retry (tried again) or fatal (stopped)"
+    );
     metrics::describe_counter!(
         "expediter_expedites_total",
         "Expediting reminders per assignee, by rule and outcome (sent, failed, unknown)"

@@ -359,3 +359,24 @@ esc-done = escalated by { $by } at { $at }
 plan-none = No pending tasks tracked yet. Run `expediter once` to list them.
 plan-summary = { $n } pending assignment(s): { $due } due, { $waiting } waiting, { $deferred } deferred, { $capped } capped, { $silenced } silenced
 plan-summary-away = , { $n } away
+
+## The app bot's digest card.
+card-title = { $name }: { $n } pending { $n ->
+    [one] assignment
+   *[other] assignments
+}
+card-needs-you = { $n ->
+    [one] needs you: one task
+   *[other] needs you: { $n } tasks
+}
+card-snooze-1d = Snooze 1d
+card-snooze-3d = Snooze 3d
+card-open = Open
+card-undo = Undo
+card-snoozed = snoozed { $span } by { $by }
+card-done = Snoozed { $span }: { $task } for { $who }.
+card-undone = The snooze is undone.
+card-already = Done already.
+card-sign-in = Sign in to the console once, then try again: your Feishu account is not known here yet.
+card-not-yours = Only an admin or a lead of this person's team can do this.
+card-failed = That did not work: { $why }

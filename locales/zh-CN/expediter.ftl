@@ -328,3 +328,18 @@ esc-done = 已于 { $at } 通过{ $by }升级
 plan-none = 还没有记录任何待办。运行 `expediter once` 列出它们。
 plan-summary = 共 { $n } 个待处理分配：该催 { $due }，等待 { $waiting }，非工作时间 { $deferred }，已达上限 { $capped }，已静默 { $silenced }
 plan-summary-away = ，不在 { $n }
+
+## 应用机器人的摘要卡片。
+card-title = { $name }：{ $n } 个待处理
+card-needs-you = 需要你处理：{ $n } 个
+card-snooze-1d = 暂停 1 天
+card-snooze-3d = 暂停 3 天
+card-open = 打开
+card-undo = 撤销
+card-snoozed = 已由 { $by } 暂停 { $span }
+card-done = 已暂停 { $span }：{ $task }（{ $who }）。
+card-undone = 已撤销暂停。
+card-already = 已经处理过了。
+card-sign-in = 请先登录一次控制台再试：这里还不认识你的飞书账号。
+card-not-yours = 只有管理员或此人所在团队的负责人可以这样做。
+card-failed = 没有成功：{ $why }

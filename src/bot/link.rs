@@ -272,7 +272,7 @@ impl Link {
                                     && let Some(given) = frame
                                         .payload
                                         .as_deref()
-                                        .and_then(|p| serde_json::from_slice::<ClientConfig>(p).ok())
+                                        .and_then(|p| serde_json::from_slice(p).ok())
                                 {
                                     *config = given;
                                     let every = Duration::from_secs(config.ping_interval.max(1));

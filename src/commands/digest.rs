@@ -38,7 +38,19 @@ pub async fn run(path: &Path, name: Option<String>, dry_run: bool) -> anyhow::Re
     let clock = Clock::system();
     let mut failed = false;
     for digest in chosen {
-        if dry_run {
+        if dry_run && digest.bot.is_some() {
+            // Through the app's bot: each recipient's cards, as they would be sent.
+            for to in crate::bot::send::recipients(&config, digest) {
+                let cards =
+                    crate::bot::send::cards_for(&config, digest, &store, clock.now(), &to).await?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "receive_id_type": to.id_type, "receive_id": to.id, "cards": cards,
+                    }))?
+                );
+            }
+        } else if dry_run {
             let message = crate::digest::build(&config, digest, &store, clock.now()).await?;
             println!("{}", serde_json::to_string_pretty(&message)?);
             // What the chat will show, for a person (standard output stays the JSON).
@@ -47,6 +59,12 @@ pub async fn run(path: &Path, name: Option<String>, dry_run: bool) -> anyhow::Re
                 digest.name,
                 crate::domain::digest::preview(&message)
             );
+        } else if digest.bot.is_some() {
+            // Through the app's bot: each recipient's cards.
+            let now = clock.now();
+            if !crate::bot::send::run_one(&config, digest, &store, &clock, now).await {
+                failed = true;
+            }
         } else if !crate::digest::run_one(&config, digest, &store, &clock).await {
             failed = true;
         }

@@ -301,7 +301,7 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {}: cron \"{}\" (next {}), {who}, tasks at least {} old, {}{}; webhook from {}",
+                "  {}: cron \"{}\" (next {}), {who}, tasks at least {} old, {}{}; {}",
                 d.name,
                 d.cron.expr,
                 config
@@ -319,7 +319,12 @@ pub fn describe_config(config: &Config, now: DateTime<Utc>) -> String {
                 d.calendar
                     .map(|c| format!(", on {}'s working days", config.calendars[c].name))
                     .unwrap_or_default(),
-                d.webhook.describe(),
+                match (&d.webhook, &d.bot) {
+                    (Some(w), _) => format!("webhook from {}", w.describe()),
+                    (None, Some(crate::config::BotTo::Chat(c))) =>
+                        format!("the app's bot to chat {c}"),
+                    (None, _) => "the app's bot to each lead".to_owned(),
+                },
             );
         }
     }
@@ -476,7 +481,9 @@ pub fn secret_exposure(config: &Config) -> Vec<String> {
         |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 != 0);
     let mut sources = vec![("app secret".to_owned(), &config.feishu.app_secret)];
     for d in &config.digests {
-        sources.push((format!("digest \"{}\" webhook URL", d.name), &d.webhook));
+        if let Some(webhook) = &d.webhook {
+            sources.push((format!("digest \"{}\" webhook URL", d.name), webhook));
+        }
         if let Some(s) = &d.sign {
             sources.push((format!("digest \"{}\" signing secret", d.name), s));
         }

@@ -183,6 +183,16 @@ impl Config {
             Some(&entry.webhooks),
             &mut warnings,
         )?;
+        if self.bot.is_none()
+            && let Some(i) = digests.iter().position(|d| d.bot.is_some())
+        {
+            return Err(v.err(
+                format!("digests[{i}].via"),
+                None,
+                "via = \"bot\" needs the app's bot, which the config file does not enable \
+                 ([bot] enabled = true, an admin's)",
+            ));
+        }
         let mut rules = super::validate::in_language(rules, self.expedite.language);
         for r in &mut rules {
             r.owner = Some(team.to_owned());
@@ -537,7 +547,14 @@ webhook = "daily"
         );
         assert_eq!(doc.digests[0].name, "finance/morning");
         assert_eq!(doc.digests[0].teams, ["finance"]);
-        assert!(doc.digests[0].webhook.describe().contains("finance.url"));
+        assert!(
+            doc.digests[0]
+                .webhook
+                .as_ref()
+                .unwrap()
+                .describe()
+                .contains("finance.url")
+        );
         let merged = c.with_documents(&[version("finance", 3, DOC)]);
         let names: Vec<&str> = merged.rules.iter().map(|r| r.name.as_str()).collect();
         // The file's rule for finance alone gives way to the document; its users too.

@@ -62,6 +62,8 @@ pub struct Config {
     pub digests: Vec<Digest>,
     /// `[console]`: the web console `run` serves; `None` = off.
     pub console: Option<ConsoleConfig>,
+    /// `[bot]`, when enabled: the app's bot and its long connection.
+    pub bot: Option<BotConfig>,
     /// `[away]`: what happens to the tasks of someone away.
     pub away: AwayConfig,
     /// `[[teams]]`: who leads or views each team on the console.
@@ -230,8 +232,11 @@ pub enum SignIn {
 pub struct Digest {
     pub name: String,
     pub cron: CronSchedule,
-    /// The bot's webhook URL: a secret (the URL is the credential).
-    pub webhook: SecretSource,
+    /// The custom bot's webhook URL: a secret (the URL is the credential); `None` when the
+    /// digest goes through the app's bot (`bot`).
+    pub webhook: Option<SecretSource>,
+    /// `via = "bot"`: sent by the app's bot, with buttons, to a chat or to each lead.
+    pub bot: Option<BotTo>,
     /// The bot's signing secret, when it has one.
     pub sign: Option<SecretSource>,
     /// Whose tasks; both empty = every watched user.
@@ -302,6 +307,8 @@ impl Config {
     }
 }
 
+mod bot;
+pub use bot::{BotConfig, BotMode, BotTo};
 mod console;
 pub use console::CONSOLE_TOKEN_ENV;
 mod schedule;
@@ -347,7 +354,9 @@ impl Config {
     pub fn secret_errors(&self) -> Vec<ConfigError> {
         let mut sources = vec![("feishu.app_secret_file".to_owned(), &self.feishu.app_secret)];
         for (i, d) in self.digests.iter().enumerate() {
-            sources.push((format!("digests[{i}].webhook_url_file"), &d.webhook));
+            if let Some(webhook) = &d.webhook {
+                sources.push((format!("digests[{i}].webhook_url_file"), webhook));
+            }
             if let Some(sign) = &d.sign {
                 sources.push((format!("digests[{i}].sign_secret_file"), sign));
             }

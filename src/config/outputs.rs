@@ -84,13 +84,46 @@ impl Validator<'_> {
                     self.err(key("calendar"), Some(c.span()), format!("digest \"{name}\" uses calendar \"{}\", which is not defined in [[calendars]]", c.get_ref()))
                 })?),
             };
+            let bot = self.bot_target(
+                i,
+                &name,
+                d.via.as_ref(),
+                d.chat_id.as_ref(),
+                d.to.as_ref(),
+                team_hooks.is_some(),
+            )?;
             let (webhook, sign) = match team_hooks {
+                _ if bot.is_some() => {
+                    let typed = [
+                        ("webhook_url", d.webhook_url.is_some()),
+                        ("webhook_url_file", d.webhook_url_file.is_some()),
+                        ("sign_secret", d.sign_secret.is_some()),
+                        ("sign_secret_file", d.sign_secret_file.is_some()),
+                        ("webhook", d.webhook.is_some()),
+                    ];
+                    if let Some((k, _)) = typed.iter().find(|(_, set)| *set) {
+                        return Err(self.err(
+                            key(k),
+                            Some(span),
+                            format!("digest \"{name}\" goes through the app's bot (via = \"bot\"): it has no {k}"),
+                        ));
+                    }
+                    (None, None)
+                }
                 Some(hooks) => {
                     let typed = d.webhook_url.is_some()
                         || d.webhook_url_file.is_some()
                         || d.sign_secret.is_some()
                         || d.sign_secret_file.is_some();
-                    self.team_webhook(i, &name, hooks, typed, d.webhook.as_ref(), span.clone())?
+                    let (url, sign) = self.team_webhook(
+                        i,
+                        &name,
+                        hooks,
+                        typed,
+                        d.webhook.as_ref(),
+                        span.clone(),
+                    )?;
+                    (Some(url), sign)
                 }
                 None => {
                     if let Some(w) = &d.webhook {
@@ -125,7 +158,7 @@ impl Validator<'_> {
                         d.sign_secret_file,
                         None,
                     )?;
-                    (webhook, sign)
+                    (Some(webhook), sign)
                 }
             };
             let catch_up = d.catch_up.map_or(super::DEFAULT_CATCH_UP, |c| c.0);
@@ -141,6 +174,7 @@ impl Validator<'_> {
                 cron: d.cron,
                 webhook,
                 sign,
+                bot,
                 users: d_users.into_iter().map(|s| s.into_inner()).collect(),
                 teams: d_teams.into_iter().map(|s| s.into_inner()).collect(),
                 min_age: d.min_age.map(|m| m.0).unwrap_or_default(),

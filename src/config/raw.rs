@@ -34,6 +34,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) digests: Vec<Spanned<RawDigest>>,
     pub(super) console: Option<Spanned<RawConsole>>,
+    pub(super) bot: Option<super::bot::RawBot>,
     pub(super) away: Option<RawAway>,
     #[serde(default)]
     pub(super) teams: Vec<Spanned<RawTeam>>,
@@ -112,6 +113,12 @@ pub(super) struct RawDigest {
     pub(super) catch_up: Option<HumanDuration>,
     /// In a team's document: the name of a webhook its `[[teams]]` entry lists.
     pub(super) webhook: Option<Spanned<String>>,
+    /// `"webhook"` (a custom bot, the default) or `"bot"` (the app's bot, with buttons).
+    pub(super) via: Option<Spanned<String>>,
+    /// `via = "bot"`: a group the bot is in.
+    pub(super) chat_id: Option<Spanned<String>>,
+    /// `via = "bot"`: `"leads"`, a personal card to each lead.
+    pub(super) to: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -125,6 +125,20 @@ impl Validator<'_> {
         };
         let teams = self.teams(raw.teams, &users, &mut warnings)?;
         self.roles(admins, console.as_mut(), &teams)?;
+        let bot = self.bot(raw.bot)?;
+        if bot.is_none()
+            && let Some(i) = digests.iter().position(|d| d.bot.is_some())
+        {
+            return Err(self.err(
+                format!("digests[{i}].via"),
+                None,
+                format!(
+                    "digest \"{}\" goes through the app's bot, but [bot] is not enabled: add \
+                     [bot] enabled = true",
+                    digests[i].name
+                ),
+            ));
+        }
         let rules = self.rules(
             raw.rules,
             &users,
@@ -171,6 +185,7 @@ impl Validator<'_> {
             metrics,
             digests,
             console,
+            bot,
             away,
             teams,
             warnings,

@@ -10,6 +10,7 @@
 mod api;
 mod audit;
 mod auth;
+pub mod cards;
 mod data;
 mod error;
 mod pages;

@@ -96,6 +96,8 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
         engine: engine.clone(),
         last_cycle: None,
     });
+    // The app's bot: its long connection beside the loop, never in its way.
+    let (bot_stop, bot) = start_bot(&engine.config, &live_rx)?;
     if let Some(listen) = console_at {
         crate::console::serve(listen, live_rx).await?;
     }
@@ -283,6 +285,11 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     let stop_by = tokio::time::Instant::now() + STOP_BUDGET;
     // First of all: the running cycle stops taking new work at once.
     stopping.store(true, Ordering::SeqCst);
+    // The bot's connection is closed cleanly (a Close frame), within a second.
+    let _ = bot_stop.send(true);
+    if let Some(bot) = bot {
+        let _ = tokio::time::timeout(Duration::from_secs(1), bot).await;
+    }
     // The old config stays to the end. A reload that got as far as opening another database
     // (and perhaps its lease) gives it up: a finished one's engine is closed below with the
     // old one's; an unfinished one is cut off, and any lease it took runs out by itself.
@@ -356,4 +363,34 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
 fn spawn_reload(path: &Path, engine: &Engine, progress: &Progress) -> JoinHandle<Option<Engine>> {
     let (path, engine, progress) = (path.to_path_buf(), engine.clone(), progress.clone());
     tokio::spawn(async move { reload(&path, &engine, &progress).await })
+}
+
+/// Starts the app bot's long connection when `[bot]` is enabled: card clicks answered by the
+/// console's services. The sender stops it.
+#[allow(clippy::type_complexity)]
+fn start_bot(
+    config: &crate::config::Config,
+    live: &tokio::sync::watch::Receiver<crate::console::Live>,
+) -> anyhow::Result<(
+    tokio::sync::watch::Sender<bool>,
+    Option<JoinHandle<crate::bot::link::Stopped>>,
+)> {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    if config.bot.is_none() {
+        return Ok((stop, None));
+    }
+    let secret = config
+        .feishu
+        .app_secret
+        .resolve()
+        .map_err(|e| anyhow::anyhow!("[bot]: {e}"))?;
+    let link = crate::bot::link::Link::new(&config.feishu.base_url, &config.feishu.app_id, secret)?;
+    let cards = crate::console::cards::Cards::new(live.clone());
+    let handler = cards.handler();
+    Ok((
+        stop,
+        Some(tokio::spawn(
+            async move { link.run(handler, stopping).await },
+        )),
+    ))
 }

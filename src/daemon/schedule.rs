@@ -164,7 +164,11 @@ pub(super) async fn post_digest(
     }
     match crate::store::Store::open_read_only(&config.storage.database).await {
         Ok(Some(store)) => {
-            crate::digest::run_one(config, digest, &store, clock).await;
+            if digest.bot.is_some() {
+                crate::bot::send::run_one(config, digest, &store, clock, fire_at).await;
+            } else {
+                crate::digest::run_one(config, digest, &store, clock).await;
+            }
             store.close().await;
         }
         Ok(None) => tracing::warn!(digest = %name, "digest not posted: nothing recorded yet"),

@@ -20,6 +20,10 @@ pub const SIGNATURE_ROOM: usize = 96;
 #[derive(Debug, Clone)]
 pub struct Item {
     pub assignee: String,
+    /// The assignee's id (the app bot's buttons name it).
+    pub user_id: String,
+    /// Every reminder sent and still waiting, or escalated: the lead's work.
+    pub needs_you: bool,
     pub task_id: String,
     pub label: String,
     pub age: Duration,
@@ -280,6 +284,8 @@ mod tests {
     fn item(who: &str, task: usize, hours: u64) -> Item {
         Item {
             assignee: who.into(),
+            user_id: who.into(),
+            needs_you: false,
             task_id: format!("t{task:04}"),
             label: format!("报销审批 {task} — 一个相当长的标签，用来撑大卡片的字节数"),
             age: Duration::from_secs(hours * 3600),

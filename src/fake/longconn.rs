@@ -35,6 +35,19 @@ struct Inner {
     pings: u64,
     seq: u64,
     answers: HashMap<u64, (Frame, Instant)>,
+    /// Messages the app's bot sent (`im/v1/messages`), the card parsed, in order.
+    messages: Vec<BotMessage>,
+}
+
+/// A message the app's bot sent.
+#[derive(Debug, Clone)]
+pub struct BotMessage {
+    pub message_id: String,
+    pub receive_id_type: String,
+    pub receive_id: String,
+    pub uuid: Option<String>,
+    /// The card (the `content` string, parsed).
+    pub card: serde_json::Value,
 }
 
 /// The long connection's side of the fake.
@@ -59,6 +72,7 @@ impl LongConn {
                 pings: 0,
                 seq: 0,
                 answers: HashMap::new(),
+                messages: Vec::new(),
             }),
             answered: Notify::new(),
         })
@@ -164,7 +178,10 @@ impl LongConn {
                                     ..Frame::default()
                                 }
                             });
-                            if sink.send(Message::Binary(pong.encode().into())).await.is_err() { break; }
+                            let pong = Message::Binary(pong.encode().into());
+                            if sink.send(pong).await.is_err() {
+                                break;
+                            }
                         } else if f.method == frame::DATA {
                             self.with(|s| s.answers.insert(f.seq_id, (f, Instant::now())));
                             self.answered.notify_waiters();
@@ -176,6 +193,48 @@ impl LongConn {
             }
         }
         self.with(|s| s.conns.retain(|(c, _)| *c != id));
+    }
+
+    /// `POST /open-apis/im/v1/messages`: records the card (a `uuid` seen before is the same
+    /// message, as Feishu dedupes it) and answers its id.
+    pub(super) fn message(&self, id_type: &str, body: &serde_json::Value) -> serde_json::Value {
+        let Some(card) = body["content"]
+            .as_str()
+            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+        else {
+            return serde_json::json!({"code": 230001, "msg": "content is not a card's JSON"});
+        };
+        if body["msg_type"] != "interactive"
+            || body["receive_id"].as_str().is_none_or(str::is_empty)
+        {
+            return serde_json::json!({"code": 230001, "msg": "invalid message"});
+        }
+        if card.to_string().len() > 30 * 1024 {
+            return serde_json::json!({"code": 230025, "msg": "message content too long"});
+        }
+        self.with(|s| {
+            let uuid = body["uuid"].as_str().map(str::to_owned);
+            if let Some(m) = uuid
+                .as_ref()
+                .and_then(|u| s.messages.iter().find(|m| m.uuid.as_ref() == Some(u)))
+            {
+                return serde_json::json!({"code": 0, "data": {"message_id": m.message_id}});
+            }
+            let message_id = format!("om_{}", s.messages.len() + 1);
+            s.messages.push(BotMessage {
+                message_id: message_id.clone(),
+                receive_id_type: id_type.to_owned(),
+                receive_id: body["receive_id"].as_str().unwrap_or("").to_owned(),
+                uuid,
+                card,
+            });
+            serde_json::json!({"code": 0, "data": {"message_id": message_id}})
+        })
+    }
+
+    /// The messages the app's bot sent.
+    pub fn messages(&self) -> Vec<BotMessage> {
+        self.with(|s| s.messages.clone())
     }
 
     pub fn connections(&self) -> usize {
@@ -266,6 +325,49 @@ impl LongConn {
             }
         }
     }
+}
+
+/// The app bot's routes: the long connection's endpoint and `im/v1/messages`.
+pub(super) fn routes(lc: Arc<LongConn>) -> axum::Router<super::Shared> {
+    use axum::extract::{Query, State};
+    use axum::routing::post;
+    let im = lc.clone();
+    axum::Router::new()
+        .route(
+            "/callback/ws/endpoint",
+            post(
+                move |State(state): State<super::Shared>,
+                      axum::Json(body): axum::Json<serde_json::Value>| {
+                    let lc = lc.clone();
+                    async move {
+                        let right = {
+                            let s = state.lock().unwrap_or_else(|p| p.into_inner());
+                            body["AppID"] == s.app_id.as_str()
+                                && body["AppSecret"] == s.app_secret.as_str()
+                        };
+                        axum::Json(lc.endpoint(right))
+                    }
+                },
+            ),
+        )
+        .route(
+            "/open-apis/im/v1/messages",
+            post(
+                move |State(state): State<super::Shared>,
+                      Query(q): Query<HashMap<String, String>>,
+                      headers: axum::http::HeaderMap,
+                      axum::Json(body): axum::Json<serde_json::Value>| {
+                    let im = im.clone();
+                    async move {
+                        if let Err((_, code, msg)) = super::handlers::check_auth(&state, &headers) {
+                            return axum::Json(serde_json::json!({"code": code, "msg": msg}));
+                        }
+                        let id_type = q.get("receive_id_type").map_or("open_id", String::as_str);
+                        axum::Json(im.message(id_type, &body))
+                    }
+                },
+            ),
+        )
 }
 
 fn client_config(s: &Inner) -> serde_json::Value {

@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use axum::routing::{get, post};
 use tokio::time::Instant;
 
@@ -365,25 +364,7 @@ impl FakeFeishu {
         }));
         let long_connection = longconn::LongConn::new();
         let ws_server = long_connection.serve().await?;
-        let lc = long_connection.clone();
-        let mut app = Router::new()
-            .route(
-                "/callback/ws/endpoint",
-                post(
-                    move |axum::extract::State(state): axum::extract::State<Shared>,
-                          axum::Json(body): axum::Json<serde_json::Value>| {
-                        let lc = lc.clone();
-                        async move {
-                            let right = {
-                                let s = state.lock().unwrap_or_else(|p| p.into_inner());
-                                body["AppID"] == s.app_id.as_str()
-                                    && body["AppSecret"] == s.app_secret.as_str()
-                            };
-                            axum::Json(lc.endpoint(right))
-                        }
-                    },
-                ),
-            )
+        let mut app = longconn::routes(long_connection.clone())
             .route(TOKEN_PATH, post(token_handler))
             .route(QUERY_PATH, post(query_handler))
             .route("/open-apis/bot/v2/hook/{token}", post(webhook_handler))

@@ -196,6 +196,18 @@ impl FeishuClient {
         Ok(RawPage::new(answer))
     }
 
+    /// One call of the app's bot (`im/v1/messages`): the tenant token, none of the rate-limited
+    /// APIs' pacers (the bot's messages pace themselves), no retry (a message may have gone).
+    /// The answer's `data` as JSON.
+    pub async fn bot_call(&self, path: &str, body: &Value) -> Result<Value, FeishuError> {
+        let token = self
+            .token()
+            .await
+            .map_err(|e| FeishuError::NoToken(Box::new(e)))?;
+        let answer = self.post(path, Some(&token), body, None).await?;
+        Ok(serde_json::from_slice(&answer.data()).unwrap_or(Value::Null))
+    }
+
     /// Where this client's calls report that they moved.
     pub fn progress(&self) -> &Progress {
         &self.inner.settings.progress

@@ -345,6 +345,12 @@ store_api! {
     fn team_history(&self, team: &str) -> Vec<TeamVersion>;
     /// Records a one-time grant: a sign-in link, a sign-in state.
     fn add_grant(&self, hash: &str, kind: &str, who: &str, expires_at: DateTime<Utc>) -> ();
+    /// Claims `key` once: `true` the first time, `false` after (two hosts racing included).
+    fn claim_once(&self, key: &str, kind: &str, who: &str, expires_at: DateTime<Utc>) -> bool;
+    /// Gives a claim back: the act it was for did not happen.
+    fn release_claim(&self, key: &str, kind: &str) -> ();
+    /// A person from their last sign-in with Feishu: (name, email).
+    fn person(&self, open_id: &str) -> Option<(String, Option<String>)>;
     /// Uses a grant at most once: who made it, if it was unused, unexpired and of `kind`.
     fn use_grant(&self, hash: &str, kind: &str, now: DateTime<Utc>) -> Option<String>;
     /// Records an away window; its id.

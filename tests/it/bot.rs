@@ -136,3 +136,155 @@ async fn a_handshake_refused_for_too_many_connections_stops_retrying_and_says_wh
         "{why}"
     );
 }
+
+/// Finance (u1, u2) led by ou_fin, viewed by ou_view; ops (u3) led by ou_ops; the app's bot on,
+/// a digest to each lead and one to a chat.
+fn with_bot(env: &TestEnv) -> u16 {
+    with_feishu_console(
+        env,
+        r#"allow = ["ou_stranger_allowed"]
+admins = ["ou_admin"]
+
+[[teams]]
+name = "finance"
+leads = ["ou_fin"]
+viewers = ["ou_view"]
+
+[[teams]]
+name = "ops"
+leads = ["ou_ops"]
+
+[bot]
+enabled = true
+
+[[digests]]
+name = "leads"
+cron = "0 0 9 * * *"
+via = "bot"
+to = "leads"
+
+[[digests]]
+name = "room"
+cron = "0 0 9 * * *"
+via = "bot"
+chat_id = "oc_room"
+"#,
+    )
+}
+
+/// The callback values of a card's buttons.
+fn buttons(card: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut stack = vec![card];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(map) => {
+                if map.get("type") == Some(&json!("callback"))
+                    && let Some(value) = map.get("value")
+                {
+                    out.push(value.clone());
+                }
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    out.reverse();
+    out
+}
+
+fn snooze_of(card: &Value, task: &str) -> Value {
+    buttons(card)
+        .into_iter()
+        .find(|b| b["a"] == "snooze" && b["t"] == task && b["d"] == "1d")
+        .unwrap_or_else(|| panic!("a Snooze 1d for {task}: {card}"))
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn a_leads_click_on_the_bots_digest_snoozes_once_and_undo_removes_it() {
+        use expediter::fake::FakeTask;
+        let env = TestEnv::new().await;
+        env.write_config("", RULE_ONCE_AFTER_24H);
+        env.add(FakeTask::new("t1", &["u1"], 30 * HOUR).label("报销：差旅", "Expense"));
+        env.add(FakeTask::new("t3", &["u3"], 30 * HOUR).label("采购", "Purchase"));
+        let port = with_bot(&env);
+        let run = env.run(&["once"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        // The digests go through the app's bot: each lead gets their team's lines only, the
+        // chat every line, each line with its buttons.
+        let run = env.run(&["digest"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        let lc = env.fake.long_connection.clone();
+        let sent = lc.messages();
+        let to = |id: &str| sent.iter().find(|m| m.receive_id == id).unwrap_or_else(|| panic!("a card to {id}: {sent:?}"));
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        let fin = to("ou_fin");
+        assert_eq!(fin.receive_id_type, "open_id");
+        let values = buttons(&fin.card);
+        assert!(values.iter().all(|v| v["t"] == "t1" && v["g"] == "leads" && v["l"] == "ou_fin"), "{values:?}");
+        assert_eq!(values.len(), 2, "Snooze 1d and 3d: {values:?}");
+        assert!(buttons(&to("ou_ops").card).iter().all(|v| v["t"] == "t3"));
+        let room = to("oc_room");
+        assert_eq!(room.receive_id_type, "chat_id");
+        assert_eq!(buttons(&room.card).len(), 4, "both tasks' buttons");
+        assert!(fin.card.to_string().contains("/tasks/t1"), "Open, with public_url set: {}", fin.card);
+
+        let daemon = Daemon::start(&env, &[]);
+        wait_for_console(port).await;
+        until("the bot connected", || lc.connections() == 1).await;
+        for who in ["ou_fin", "ou_view", "ou_ops"] {
+            feishu_session(&env, port, who, None).await;
+        }
+        let silences = || async {
+            let run = env.run(&["silence", "list", "--json"]).await;
+            serde_json::from_str::<Vec<Value>>(&run.stdout).unwrap()
+        };
+
+        // Someone Feishu knows but the console never saw: sign in first; nothing changes.
+        let press = |event: &str, who: &str, value: Value| {
+            let click = card_click(event, who, value);
+            let lc = lc.clone();
+            async move { lc.deliver(&click, 2).await.expect("answered") }
+        };
+        let (_, a, _) = press("ev-stranger", "ou_stranger", snooze_of(&fin.card, "t1")).await;
+        assert_eq!(a["toast"]["type"], "warning", "{a}");
+        // A viewer of finance, and the lead of ops: not theirs to snooze.
+        for (ev, who) in [("ev-view", "ou_view"), ("ev-ops", "ou_ops")] {
+            let (_, a, _) = press(ev, who, snooze_of(&fin.card, "t1")).await;
+            assert_eq!(a["toast"]["type"], "error", "{who}: {a}");
+        }
+        assert!(silences().await.is_empty());
+
+        // The lead: snoozed, answered in time, the card redrawn with Undo in place.
+        let (code, a, took) = press("ev-1", "ou_fin", snooze_of(&fin.card, "t1")).await;
+        assert_eq!((code, a["toast"]["type"].as_str()), (200, Some("success")), "{a}");
+        assert!(took < Duration::from_secs(3), "answered in {took:?}");
+        assert_eq!(a["card"]["type"], "raw", "{a}");
+        let undo = buttons(&a["card"]["data"]).into_iter().find(|b| b["a"] == "undo").unwrap_or_else(|| panic!("Undo: {a}"));
+        assert!(a["card"]["data"].to_string().contains("Name of ou"), "who snoozed it: {a}");
+        let list = silences().await;
+        assert_eq!(list.len(), 1, "{list:?}");
+        assert_eq!((list[0]["task_id"].as_str(), list[0]["user_id"].as_str()), (Some("t1"), Some("u1")));
+        assert!(list[0]["created_by"].as_str().unwrap().ends_with("(ou_fin) via card"), "{list:?}");
+        // Feishu delivers the same click again: one silence still.
+        let (_, a, _) = press("ev-1", "ou_fin", snooze_of(&fin.card, "t1")).await;
+        assert_eq!(a["toast"]["type"], "info", "{a}");
+        assert_eq!(silences().await.len(), 1);
+        let audit = env.run(&["audit", "--json"]).await;
+        let trail: Vec<Value> = serde_json::from_str(&audit.stdout).unwrap();
+        assert!(trail.iter().any(|e| e["action"] == "silence_added"
+            && e["address"] == "card" && e["who"].as_str().unwrap().contains("via card")), "{trail:?}");
+        // A viewer cannot undo it; the lead can.
+        let (_, a, _) = press("ev-view-undo", "ou_view", undo.clone()).await;
+        assert_eq!(a["toast"]["type"], "error", "{a}");
+        assert_eq!(silences().await.len(), 1);
+        let (_, a, _) = press("ev-2", "ou_fin", undo).await;
+        assert_eq!(a["toast"]["type"], "success", "{a}");
+        assert!(silences().await.is_empty());
+        assert!(buttons(&a["card"]["data"]).iter().any(|b| b["a"] == "snooze" && b["t"] == "t1"), "{a}");
+        daemon.stop().await;
+        assert_eq!(lc.connections(), 0, "closed on SIGTERM");
+    }
+}

@@ -295,6 +295,52 @@ in_both! {
         Ok(sessions + grants)
     }
 
+    /// Claims `key` once (a card click's event id): `true` for the first claim, `false` when
+    /// it was claimed before — also when two hosts race. Kept until `expires_at`.
+    pub(in crate::store) async fn claim_once(
+        &self,
+        key: &str,
+        kind: &str,
+        who: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO console_grants (hash, kind, who, expires_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(key)
+        .bind(kind)
+        .bind(who)
+        .bind(ms(expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(self.err("claim a card click"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives a claim back (the act it was for did not happen): a redelivery may try again.
+    pub(in crate::store) async fn release_claim(&self, key: &str, kind: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_grants WHERE hash = $1 AND kind = $2")
+            .bind(key)
+            .bind(kind)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err("release a card click's claim"))?;
+        Ok(())
+    }
+
+    /// A person as their last sign-in with Feishu gave them: name and email.
+    pub(in crate::store) async fn person(
+        &self,
+        open_id: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        sqlx::query_as("SELECT name, email FROM people WHERE open_id = $1")
+            .bind(open_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.err("read a person"))
+    }
+
     /// Records a one-time grant (a sign-in link, a sign-in state) by its hash.
     pub(in crate::store) async fn add_grant(
         &self,

@@ -1,0 +1,281 @@
+//! A click on a card the app's bot sent (`card.action.trigger`): the clicker matched to a
+//! person (by open_id, or the email of their last sign-in with Feishu) and a role, the act done
+//! through the console's own services — so a card may do only what that person may do on the
+//! pages, and it lands in the audit trail — once per event (its `event_id` claimed in the
+//! database: a redelivery, or the other host of a pair, does not act twice), answered with a
+//! toast and the card redrawn.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::services::Services;
+use super::visitor::Visitor;
+use super::{Ground, Live, data, roles};
+use crate::i18n::Lang;
+
+/// How long a claimed event id is kept (a redelivery comes within minutes).
+const KEEP_CLAIM: chrono::TimeDelta = chrono::TimeDelta::days(2);
+/// The redraw is left out of the answer when it takes longer (the answer is due in 3 s).
+const REDRAW_BUDGET: Duration = Duration::from_millis(1500);
+
+/// The card clicks' side of the console.
+pub struct Cards {
+    live: watch::Receiver<Live>,
+    cache: data::Cache,
+}
+
+impl Cards {
+    pub fn new(live: watch::Receiver<Live>) -> Arc<Cards> {
+        Arc::new(Cards {
+            live,
+            cache: data::Cache::default(),
+        })
+    }
+
+    /// The long connection's handler: each event answered by [`Cards::on_event`].
+    pub fn handler(self: &Arc<Self>) -> crate::bot::link::Handler {
+        let me = self.clone();
+        Arc::new(move |event| {
+            let me = me.clone();
+            Box::pin(async move { me.on_event(event).await })
+        })
+    }
+
+    /// The answer to one event; `None` for an event that is not a card's click.
+    pub async fn on_event(&self, event: Value) -> Option<Value> {
+        if event["header"]["event_type"] != "card.action.trigger" {
+            return None;
+        }
+        let ground = Ground::of(&self.live.borrow());
+        let lang = ground.config.expedite.language;
+        let value = &event["event"]["action"]["value"];
+        let act = value["a"].as_str().unwrap_or("");
+        let (Some(event_id), Some(open_id)) = (
+            plain(&event["header"]["event_id"]),
+            plain(&event["event"]["operator"]["open_id"]),
+        ) else {
+            return Some(toast(
+                "error",
+                lang.with("card-failed", &[("why", "no event id or clicker".into())]),
+            ));
+        };
+        let (outcome, answer) = self.act(&ground, lang, event_id, open_id, act, value).await;
+        let action = metric_act(act);
+        metrics::counter!("expediter_bot_actions_total", "action" => action, "outcome" => outcome)
+            .increment(1);
+        Some(answer)
+    }
+
+    async fn act(
+        &self,
+        ground: &Ground,
+        lang: Lang,
+        event_id: &str,
+        open_id: &str,
+        act: &str,
+        value: &Value,
+    ) -> (&'static str, Value) {
+        let config = &ground.config;
+        let store = &ground.store;
+        let person = match store.person(open_id).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("bot: a card click could not be checked: {e}");
+                return (
+                    "failed",
+                    toast(
+                        "error",
+                        lang.with(
+                            "card-failed",
+                            &[("why", "the database did not answer".into())],
+                        ),
+                    ),
+                );
+            }
+        };
+        let email = person.as_ref().and_then(|p| p.1.as_deref());
+        if !roles::admitted(config, Some(open_id), email) {
+            return if person.is_none() {
+                ("unknown", toast("warning", lang.t("card-sign-in")))
+            } else {
+                ("refused", toast("error", lang.t("card-not-yours")))
+            };
+        }
+        let name = person.as_ref().map_or(open_id, |p| p.0.as_str());
+        let visitor = Visitor {
+            who: format!("{} ({open_id}) via card", strip(name)),
+            csrf: None,
+            session: None,
+            address: Some("card".into()),
+            role: roles::Role::of(config, Some(open_id), email),
+            lang,
+        };
+        let services = Services::new(ground.clone(), self.cache.clone());
+        let key = format!("card:{event_id}");
+        match store
+            .claim_once(
+                &key,
+                "card_event",
+                &visitor.who,
+                ground.clock.now() + KEEP_CLAIM,
+            )
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                return (
+                    "repeated",
+                    self.redrawn(ground, value, toast("info", lang.t("card-already")))
+                        .await,
+                );
+            }
+            Err(e) => {
+                tracing::warn!("bot: a card click could not be claimed: {e}");
+                return (
+                    "failed",
+                    toast(
+                        "error",
+                        lang.with(
+                            "card-failed",
+                            &[("why", "the database did not answer".into())],
+                        ),
+                    ),
+                );
+            }
+        }
+        let done = match act {
+            "snooze" => {
+                // Only the spans the buttons offer.
+                let span = value["d"]
+                    .as_str()
+                    .filter(|d| matches!(*d, "1d" | "3d"))
+                    .unwrap_or("1d");
+                let (task, user) = (
+                    value["t"].as_str().unwrap_or(""),
+                    value["u"].as_str().unwrap_or(""),
+                );
+                services
+                    .add_silence(
+                        &visitor,
+                        task,
+                        Some(user),
+                        Some(span),
+                        None,
+                        &format!("{} {span}", crate::bot::send::CARD_REASON),
+                    )
+                    .await
+                    .map(|_| {
+                        let who = config
+                            .users
+                            .iter()
+                            .find(|u| u.id == user)
+                            .map_or(user, |u| u.display_name());
+                        lang.with(
+                            "card-done",
+                            &[
+                                ("span", crate::bot::card::span_words(lang, span).into()),
+                                ("task", task.into()),
+                                ("who", who.into()),
+                            ],
+                        )
+                    })
+            }
+            "undo" => match value["s"].as_i64() {
+                Some(id) => services
+                    .end_silence(&visitor, id)
+                    .await
+                    .map(|_| lang.t("card-undone")),
+                None => Err(super::error::Failure::BadRequest("no silence named".into())),
+            },
+            other => Err(super::error::Failure::BadRequest(format!(
+                "no act {:?}",
+                strip(other)
+            ))),
+        };
+        match done {
+            Ok(words) => (
+                "done",
+                self.redrawn(ground, value, toast("success", words)).await,
+            ),
+            Err(f) => {
+                // Nothing was done: a redelivery may try again (and is refused the same way).
+                let _ = store.release_claim(&key, "card_event").await;
+                let (outcome, words) = match &f {
+                    super::error::Failure::Forbidden(_) | super::error::Failure::NotFound(_) => {
+                        ("refused", lang.t("card-not-yours"))
+                    }
+                    other => (
+                        "failed",
+                        lang.with("card-failed", &[("why", other.message().into())]),
+                    ),
+                };
+                (outcome, toast("error", words))
+            }
+        }
+    }
+
+    /// `answer` with the card the click came from redrawn as it is now (its digest and, for a
+    /// personal card, its lead are in the button's value); the toast alone when it cannot be
+    /// drawn in time.
+    async fn redrawn(&self, ground: &Ground, value: &Value, mut answer: Value) -> Value {
+        let config = &ground.config;
+        let Some(digest) = value["g"]
+            .as_str()
+            .and_then(|g| config.digests.iter().find(|d| d.name == g))
+        else {
+            return answer;
+        };
+        let lead = value["l"].as_str().filter(|l| !l.is_empty());
+        let Some(to) = crate::bot::send::recipients(config, digest)
+            .into_iter()
+            .find(|r| r.lead.as_deref() == lead)
+        else {
+            return answer;
+        };
+        let draw =
+            crate::bot::send::cards_for(config, digest, &ground.store, ground.clock.now(), &to);
+        let Ok(Ok(cards)) = tokio::time::timeout(REDRAW_BUDGET, draw).await else {
+            return answer;
+        };
+        let task = value["t"].as_str().unwrap_or("");
+        let mark = format!("\"t\":{}", Value::from(task));
+        let card = cards
+            .iter()
+            .find(|c| !task.is_empty() && c.to_string().contains(&mark))
+            .or(cards.first());
+        if let Some(card) = card {
+            answer["card"] = json!({"type": "raw", "data": card});
+        }
+        answer
+    }
+}
+
+fn toast(kind: &str, content: String) -> Value {
+    json!({"toast": {"type": kind, "content": content}})
+}
+
+/// An id from Feishu as we keep it: short, printable, no control or direction characters.
+fn plain(v: &Value) -> Option<&str> {
+    v.as_str()
+        .filter(|s| !s.is_empty() && s.len() <= 128)
+        .filter(|s| crate::domain::id::parse_id(s).is_ok())
+}
+
+/// Text from Feishu for a log line or a record: control and direction characters removed.
+fn strip(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() && !crate::domain::id::is_format_control(*c))
+        .take(200)
+        .collect()
+}
+
+fn metric_act(act: &str) -> &'static str {
+    match act {
+        "snooze" => "snooze",
+        "undo" => "undo",
+        _ => "other",
+    }
+}
