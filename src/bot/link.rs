@@ -134,6 +134,20 @@ impl Link {
         }
     }
 
+    /// `check --online`: does the endpoint give this app a long connection? The WebSocket's
+    /// host when it does (it is not dialled: a connection would take callbacks meant for the
+    /// daemon); why not, and whether retrying could help, when it does not.
+    pub async fn probe(&self) -> Result<String, (bool, String)> {
+        match self.endpoint().await {
+            Ok((url, _)) => Ok(reqwest::Url::parse(&url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default()),
+            Err(Failure::Fatal(why)) => Err((true, why)),
+            Err(Failure::Retry(why)) => Err((false, why)),
+        }
+    }
+
     /// The endpoint: the WebSocket's URL and the server's client settings.
     async fn endpoint(&self) -> Result<(String, Option<ClientConfig>), Failure> {
         let url = format!(

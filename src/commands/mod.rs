@@ -116,6 +116,25 @@ pub async fn check(path: &Path, online: bool) -> anyhow::Result<u8> {
             }
         }
     }
+    if online && config.bot.is_some() {
+        let secret = config
+            .feishu
+            .app_secret
+            .resolve()
+            .map_err(anyhow::Error::msg)?;
+        let link =
+            crate::bot::link::Link::new(&config.feishu.base_url, &config.feishu.app_id, secret)?;
+        match link.probe().await {
+            Ok(host) => println!(
+                "online: the long connection's endpoint answered (wss://{host}): card clicks \
+                 arrive once the app's callback card.action.trigger uses the long connection"
+            ),
+            Err((fatal, why)) => {
+                println!("online: FAILED to get a long connection for the app's bot: {why}");
+                return Ok(if fatal { EXIT_CONFIG } else { EXIT_FAILED });
+            }
+        }
+    }
     if let Database::Postgres(_) = &config.storage.database {
         println!("{}", lease_line(&config).await);
     }

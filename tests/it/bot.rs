@@ -285,6 +285,29 @@ both_backends! {
         assert!(silences().await.is_empty());
         assert!(buttons(&a["card"]["data"]).iter().any(|b| b["a"] == "snooze" && b["t"] == "t1"), "{a}");
         daemon.stop().await;
-        assert_eq!(lc.connections(), 0, "closed on SIGTERM");
+        until("closed on SIGTERM", || lc.connections() == 0).await;
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn check_online_asks_for_the_long_connection_without_taking_it() {
+        let env = TestEnv::new().await;
+        env.write_config("", RULE_ONCE_AFTER_24H);
+        with_bot(&env);
+        let lc = env.fake.long_connection.clone();
+        let run = env.run(&["check", "--online"]).await;
+        assert_eq!(run.code, 0, "{}", run.all());
+        assert!(run.stdout.contains("the long connection's endpoint answered (wss://127.0.0.1)"), "{}", run.stdout);
+        assert_eq!((lc.endpoint_calls(), lc.connections()), (1, 0), "asked, not dialled");
+        // The endpoint refuses the app: said, with the config's exit code.
+        lc.endpoint_code(Some(1000040344));
+        let run = env.run(&["check", "--online"]).await;
+        assert_eq!(run.code, 2, "{}", run.all());
+        assert!(run.stdout.contains("FAILED to get a long connection"), "{}", run.stdout);
+        // Busy: worth another try later, not a config error.
+        lc.endpoint_code(Some(1));
+        let run = env.run(&["check", "--online"]).await;
+        assert_eq!(run.code, 1, "{}", run.all());
     }
 }
