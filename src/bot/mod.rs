@@ -3,5 +3,6 @@
 
 pub mod card;
 pub mod frame;
+pub mod http;
 pub mod link;
 pub mod send;

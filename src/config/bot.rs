@@ -12,13 +12,24 @@ use super::{ConfigError, Validator};
 pub(super) struct RawBot {
     pub(super) enabled: Option<bool>,
     pub(super) mode: Option<Spanned<String>>,
+    /// `mode = "http"`: the app's Encrypt Key and Verification Token (secrets).
+    pub(super) encrypt_key: Option<String>,
+    pub(super) encrypt_key_file: Option<std::path::PathBuf>,
+    pub(super) verification_token: Option<String>,
+    pub(super) verification_token_file: Option<std::path::PathBuf>,
 }
 
 /// How card clicks reach the daemon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum BotMode {
     /// The daemon dials out to Feishu; no public URL is needed.
     LongConnection,
+    /// Feishu posts each callback to `{public_url}/feishu/callback`: encrypted with the Encrypt
+    /// Key, signed, carrying the Verification Token.
+    Http {
+        encrypt_key: super::SecretSource,
+        verification_token: super::SecretSource,
+    },
 }
 
 /// `[bot]` when enabled.
@@ -37,7 +48,11 @@ pub enum BotTo {
 }
 
 impl Validator<'_> {
-    pub(super) fn bot(&self, raw: Option<RawBot>) -> Result<Option<BotConfig>, ConfigError> {
+    pub(super) fn bot(
+        &self,
+        raw: Option<RawBot>,
+        console: Option<&super::ConsoleConfig>,
+    ) -> Result<Option<BotConfig>, ConfigError> {
         let Some(raw) = raw else { return Ok(None) };
         if raw.enabled != Some(true) {
             return Ok(None);
@@ -45,12 +60,45 @@ impl Validator<'_> {
         let mode = match raw.mode.as_ref().map(|m| (m.get_ref().trim(), m.span())) {
             None | Some(("long_connection", _)) => BotMode::LongConnection,
             Some(("http", span)) => {
-                return Err(self.err(
-                    "bot.mode",
-                    Some(span),
-                    "mode = \"http\" (callbacks posted to a public URL) is not in this release; \
-                     use \"long_connection\": the daemon dials out, no public URL needed",
-                ));
+                if console.is_none_or(|c| c.public_url.is_none()) {
+                    return Err(self.err(
+                        "bot.mode",
+                        Some(span),
+                        "mode = \"http\" needs the console with public_url: Feishu posts card \
+                         clicks to {public_url}/feishu/callback",
+                    ));
+                }
+                let env = |v: &str| std::env::var(v).is_ok_and(|v| !v.trim().is_empty());
+                let (key_var, token_var) = (
+                    "EXPEDITER_BOT_ENCRYPT_KEY",
+                    "EXPEDITER_BOT_VERIFICATION_TOKEN",
+                );
+                let encrypt_key = self
+                    .secret(
+                        "bot",
+                        "encrypt_key",
+                        key_var,
+                        env(key_var),
+                        raw.encrypt_key,
+                        raw.encrypt_key_file,
+                        Some("bot_encrypt_key"),
+                    )?
+                    .expect("a credential is the fallback");
+                let verification_token = self
+                    .secret(
+                        "bot",
+                        "verification_token",
+                        token_var,
+                        env(token_var),
+                        raw.verification_token,
+                        raw.verification_token_file,
+                        Some("bot_verification_token"),
+                    )?
+                    .expect("a credential is the fallback");
+                BotMode::Http {
+                    encrypt_key,
+                    verification_token,
+                }
             }
             Some((other, span)) => {
                 return Err(self.err(
@@ -180,10 +228,10 @@ after = "24h"
             "\n[bot]\nenabled = true\n{DIGEST}via = \"bot\"\nchat_id = \"oc_room\"\n"
         ))
         .unwrap();
-        assert_eq!(
-            ok.bot.as_ref().map(|b| b.mode),
+        assert!(matches!(
+            ok.bot.as_ref().map(|b| &b.mode),
             Some(BotMode::LongConnection)
-        );
+        ));
         assert_eq!(ok.digests[0].bot, Some(BotTo::Chat("oc_room".into())));
         assert!(ok.digests[0].webhook.is_none());
         let leads = parse(&format!(
@@ -245,7 +293,7 @@ after = "24h"
         refused(
             "\n[bot]\nenabled = true\nmode = \"http\"\n",
             "bot.mode",
-            "not in this release",
+            "needs the console",
         );
         // Off: as if it were not there.
         assert!(parse("\n[bot]\nenabled = false\n").unwrap().bot.is_none());

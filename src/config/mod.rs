@@ -364,6 +364,14 @@ impl Config {
         if let Some(token) = self.console.as_ref().and_then(|c| c.token.as_ref()) {
             sources.push(("console.token_file".to_owned(), token));
         }
+        if let Some(BotMode::Http {
+            encrypt_key,
+            verification_token,
+        }) = self.bot.as_ref().map(|b| &b.mode)
+        {
+            sources.push(("bot.encrypt_key_file".to_owned(), encrypt_key));
+            sources.push(("bot.verification_token_file".to_owned(), verification_token));
+        }
         sources
             .into_iter()
             .filter_map(|(key, source)| {

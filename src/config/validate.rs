@@ -125,7 +125,7 @@ impl Validator<'_> {
         };
         let teams = self.teams(raw.teams, &users, &mut warnings)?;
         self.roles(admins, console.as_mut(), &teams)?;
-        let bot = self.bot(raw.bot)?;
+        let bot = self.bot(raw.bot, console.as_ref())?;
         if bot.is_none()
             && let Some(i) = digests.iter().position(|d| d.bot.is_some())
         {

@@ -279,3 +279,80 @@ fn metric_act(act: &str) -> &'static str {
         _ => "other",
     }
 }
+
+/// `POST /feishu/callback` (`[bot] mode = "http"`): the URL check answered with its challenge,
+/// a card click opened (signature, recent timestamp, decryption, the Verification Token) and
+/// answered like one over the long connection. Anything else: 401, nothing done.
+pub(super) async fn http_callback(
+    axum::extract::State(console): axum::extract::State<super::Console>,
+    headers: axum::http::HeaderMap,
+    body: bytes::Bytes,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse as _;
+    let ground = console.live();
+    let Some(crate::config::BotMode::Http {
+        encrypt_key,
+        verification_token,
+    }) = ground.config.bot.as_ref().map(|b| &b.mode)
+    else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let (Ok(key), Ok(token)) = (encrypt_key.resolve(), verification_token.resolve()) else {
+        tracing::error!("bot: the Encrypt Key or the Verification Token cannot be read");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let refuse = |why: &str| {
+        tracing::warn!("bot: a callback was refused: {why}");
+        (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": why}))).into_response()
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Ok(outer) = serde_json::from_slice::<Value>(&body) else {
+        return refuse("the body is not JSON");
+    };
+    let Some(sealed) = outer["encrypt"].as_str() else {
+        return refuse("the body is not encrypted (set the app's Encrypt Key)");
+    };
+    let signed = header("x-lark-signature").is_some();
+    if signed
+        && let Err(e) = crate::bot::http::check(
+            header("x-lark-request-timestamp"),
+            header("x-lark-request-nonce"),
+            header("x-lark-signature"),
+            key.expose(),
+            &body,
+            ground.clock.now().timestamp(),
+        )
+    {
+        return refuse(&e.to_string());
+    }
+    let Ok(event) = crate::bot::http::decrypt(key.expose(), sealed)
+        .map_err(|e| e.to_string())
+        .and_then(|plain| serde_json::from_slice::<Value>(&plain).map_err(|e| e.to_string()))
+    else {
+        return refuse("the body cannot be decrypted with the Encrypt Key");
+    };
+    let same = |given: &Value| {
+        given.as_str().is_some_and(|g| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                g.as_bytes(),
+                token.expose().as_bytes(),
+            ))
+        })
+    };
+    // The URL check carries no signature: its token proves it.
+    if event["type"] == "url_verification" {
+        if !same(&event["token"]) {
+            return refuse("the verification token does not match");
+        }
+        return axum::Json(json!({"challenge": event["challenge"]})).into_response();
+    }
+    if !signed {
+        return refuse("the signature is missing");
+    }
+    if !same(&event["header"]["token"]) {
+        return refuse("the verification token does not match");
+    }
+    let cards = Cards::new(console.live.clone());
+    axum::Json(cards.on_event(event).await.unwrap_or_else(|| json!({}))).into_response()
+}

@@ -213,6 +213,7 @@ pub(crate) fn router(live: watch::Receiver<Live>) -> Router {
         .route("/login/feishu/callback", get(auth::feishu_callback))
         .route("/logout", post(auth::logout))
         .route("/language/{tag}", get(auth::choose_language))
+        .route("/feishu/callback", post(cards::http_callback))
         .route("/", get(pages::overview))
         .route("/tasks", get(pages::tasks))
         .route("/tasks/{task_id}", get(pages::task))

@@ -376,7 +376,11 @@ fn start_bot(
     Option<JoinHandle<crate::bot::link::Stopped>>,
 )> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    if config.bot.is_none() {
+    // HTTP callbacks come to the console's /feishu/callback instead.
+    if !matches!(
+        config.bot.as_ref().map(|b| &b.mode),
+        Some(crate::config::BotMode::LongConnection)
+    ) {
         return Ok((stop, None));
     }
     let secret = config

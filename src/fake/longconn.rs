@@ -412,3 +412,38 @@ pub fn card_click(event_id: &str, open_id: &str, value: serde_json::Value) -> se
         },
     })
 }
+
+/// Posts `event` to `url` as Feishu does in HTTP callback mode: encrypted under `encrypt_key`
+/// (a random IV), signed at `at` (seconds; `sign = false` leaves the headers out). The
+/// answer's status and JSON.
+pub async fn http_callback(
+    url: &str,
+    encrypt_key: &str,
+    event: &serde_json::Value,
+    at: i64,
+    sign: bool,
+) -> (u16, serde_json::Value) {
+    let iv: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
+    let sealed = crate::bot::http::encrypt(encrypt_key, iv, event.to_string().as_bytes());
+    let body = serde_json::json!({ "encrypt": sealed }).to_string();
+    let nonce = format!("n{}", fastrand::u32(..));
+    let Ok(client) = crate::feishu::client_builder().build() else {
+        return (0, serde_json::Value::Null);
+    };
+    let mut req = client.post(url).header("content-type", "application/json");
+    if sign {
+        let ts = at.to_string();
+        let sig = crate::bot::http::signature(&ts, &nonce, encrypt_key, body.as_bytes());
+        req = req
+            .header("X-Lark-Request-Timestamp", ts)
+            .header("X-Lark-Request-Nonce", nonce)
+            .header("X-Lark-Signature", sig);
+    }
+    match req.body(body).send().await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.json().await.unwrap_or_default())
+        }
+        Err(_) => (0, serde_json::Value::Null),
+    }
+}

@@ -140,9 +140,15 @@ async fn a_handshake_refused_for_too_many_connections_stops_retrying_and_says_wh
 /// Finance (u1, u2) led by ou_fin, viewed by ou_view; ops (u3) led by ou_ops; the app's bot on,
 /// a digest to each lead and one to a chat.
 fn with_bot(env: &TestEnv) -> u16 {
+    with_bot_mode(env, "")
+}
+
+/// As [`with_bot`], with more `[bot]` keys.
+fn with_bot_mode(env: &TestEnv, bot: &str) -> u16 {
     with_feishu_console(
         env,
-        r#"allow = ["ou_stranger_allowed"]
+        &format!(
+            r#"allow = ["ou_stranger_allowed"]
 admins = ["ou_admin"]
 
 [[teams]]
@@ -156,6 +162,7 @@ leads = ["ou_ops"]
 
 [bot]
 enabled = true
+{bot}
 
 [[digests]]
 name = "leads"
@@ -168,7 +175,8 @@ name = "room"
 cron = "0 0 9 * * *"
 via = "bot"
 chat_id = "oc_room"
-"#,
+"#
+        ),
     )
 }
 
@@ -309,5 +317,60 @@ both_backends! {
         lc.endpoint_code(Some(1));
         let run = env.run(&["check", "--online"]).await;
         assert_eq!(run.code, 1, "{}", run.all());
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn http_mode_opens_only_a_signed_recent_encrypted_callback_with_the_token() {
+        use expediter::fake::FakeTask;
+        use expediter::fake::longconn::http_callback;
+        const KEY: &str = "encrypt-KEY-for-tests";
+        let env = TestEnv::new().await;
+        env.write_config("", RULE_ONCE_AFTER_24H);
+        env.add(FakeTask::new("t1", &["u1"], 30 * HOUR).label("报销", "Expense"));
+        let port = with_bot_mode(
+            &env,
+            &format!("mode = \"http\"\nencrypt_key = \"{KEY}\"\nverification_token = \"vt-1\""),
+        );
+        assert_eq!(env.run(&["once"]).await.code, 0);
+        assert_eq!(env.run(&["digest", "--name", "leads"]).await.code, 0);
+        let lc = env.fake.long_connection.clone();
+        let fin = lc.messages().into_iter().find(|m| m.receive_id == "ou_fin").expect("a card");
+        let daemon = Daemon::start(&env, &[]);
+        wait_for_console(port).await;
+        feishu_session(&env, port, "ou_fin", None).await;
+        let url = format!("http://127.0.0.1:{port}/feishu/callback");
+        let now = chrono::Utc::now().timestamp();
+        // The URL check: its challenge back, with the right token only.
+        let check = json!({"challenge": "c-42", "token": "vt-1", "type": "url_verification"});
+        assert_eq!(http_callback(&url, KEY, &check, now, false).await, (200, json!({"challenge": "c-42"})));
+        let wrong = json!({"challenge": "c-42", "token": "nope", "type": "url_verification"});
+        assert_eq!(http_callback(&url, KEY, &wrong, now, false).await.0, 401);
+        // A click with the token in its header, as Feishu sends it.
+        let click = |id: &str, token: &str| {
+            let mut c = card_click(id, "ou_fin", snooze_of(&fin.card, "t1"));
+            c["header"]["token"] = json!(token);
+            c
+        };
+        let silences = || async {
+            let run = env.run(&["silence", "list", "--json"]).await;
+            serde_json::from_str::<Vec<Value>>(&run.stdout).unwrap().len()
+        };
+        // Refused: unsigned, signed with another key, ten minutes old (a replay), the wrong token.
+        assert_eq!(http_callback(&url, KEY, &click("e1", "vt-1"), now, false).await.0, 401);
+        assert_eq!(http_callback(&url, "another-key", &click("e1", "vt-1"), now, true).await.0, 401);
+        assert_eq!(http_callback(&url, KEY, &click("e1", "vt-1"), now - 600, true).await.0, 401);
+        assert_eq!(http_callback(&url, KEY, &click("e1", "vt-0"), now, true).await.0, 401);
+        assert_eq!(silences().await, 0);
+        // The right one acts, once.
+        let (status, answer) = http_callback(&url, KEY, &click("e1", "vt-1"), now, true).await;
+        assert_eq!((status, answer["toast"]["type"].as_str()), (200, Some("success")), "{answer}");
+        assert_eq!(answer["card"]["type"], "raw");
+        let (_, again) = http_callback(&url, KEY, &click("e1", "vt-1"), now, true).await;
+        assert_eq!(again["toast"]["type"], "info", "{again}");
+        assert_eq!(silences().await, 1);
+        assert_eq!(lc.connections(), 0, "no long connection in HTTP mode");
+        daemon.stop().await;
     }
 }
