@@ -281,11 +281,22 @@ impl LongConn {
         event: &serde_json::Value,
         parts: usize,
     ) -> Option<(u16, serde_json::Value, Duration)> {
+        self.deliver_to(None, event, parts).await
+    }
+
+    /// As [`deliver`](Self::deliver), to the `conn`th connected client (`None`: any one, as
+    /// Feishu picks).
+    pub async fn deliver_to(
+        &self,
+        conn: Option<usize>,
+        event: &serde_json::Value,
+        parts: usize,
+    ) -> Option<(u16, serde_json::Value, Duration)> {
         let body = event.to_string().into_bytes();
         let parts = parts.clamp(1, body.len().max(1));
         let (seq, tx) = self.with(|s| {
             s.seq += 1;
-            let pick = fastrand::usize(0..s.conns.len().max(1));
+            let pick = conn.unwrap_or_else(|| fastrand::usize(0..s.conns.len().max(1)));
             (s.seq, s.conns.get(pick).map(|(_, tx)| tx.clone()))
         });
         let tx = tx?;

@@ -374,3 +374,67 @@ both_backends! {
         daemon.stop().await;
     }
 }
+
+/// A pair of hosts, each holding a long connection: the same click delivered to both (a
+/// redelivery that lands on the other host) makes one silence.
+#[tokio::test]
+async fn on_a_pair_a_click_delivered_to_both_hosts_lands_once() {
+    use expediter::fake::FakeTask;
+    let env = TestEnv::new_postgres().await;
+    env.write_config("", RULE_ONCE_AFTER_24H);
+    env.add(FakeTask::new("t1", &["u1"], 30 * HOUR).label("报销", "Expense"));
+    let port_a = with_bot(&env);
+    let port_b = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let second = env.dir.path().join("config-b.toml");
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    let text_b = text.replace(
+        &format!("127.0.0.1:{port_a}"),
+        &format!("127.0.0.1:{port_b}"),
+    );
+    assert_ne!(text, text_b);
+    std::fs::write(&second, text_b).unwrap();
+    assert_eq!(env.run(&["once"]).await.code, 0);
+    assert_eq!(env.run(&["digest", "--name", "leads"]).await.code, 0);
+    let lc = env.fake.long_connection.clone();
+    let fin = lc
+        .messages()
+        .into_iter()
+        .find(|m| m.receive_id == "ou_fin")
+        .expect("a card");
+    let a = Daemon::start(&env, &[]);
+    a.wait_for("active (lease epoch", 1, Duration::from_secs(20))
+        .await;
+    let b = Daemon::start_with(&env, &second, &[]);
+    b.wait_for("standing by", 1, Duration::from_secs(20)).await;
+    wait_for_console(port_a).await;
+    feishu_session(&env, port_a, "ou_fin", None).await;
+    until("both hosts connected", || lc.connections() == 2).await;
+    let click = card_click("ev-pair", "ou_fin", snooze_of(&fin.card, "t1"));
+    let (first, second_answer) = tokio::join!(
+        lc.deliver_to(Some(0), &click, 1),
+        lc.deliver_to(Some(1), &click, 1)
+    );
+    let mut toasts: Vec<String> = [first, second_answer]
+        .into_iter()
+        .map(|a| {
+            a.expect("answered").1["toast"]["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    toasts.sort();
+    assert_eq!(
+        toasts,
+        ["info", "success"],
+        "one acted, the other found it done"
+    );
+    let run = env.run(&["silence", "list", "--json"]).await;
+    let list: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    a.stop().await;
+    b.stop().await;
+}
