@@ -21,17 +21,29 @@ const KEEP_CLAIM: chrono::TimeDelta = chrono::TimeDelta::days(2);
 /// The redraw is left out of the answer when it takes longer (the answer is due in 3 s).
 const REDRAW_BUDGET: Duration = Duration::from_millis(1500);
 
+/// Where a card is updated after the answer (the click's token, valid 30 minutes).
+const CARD_UPDATE: &str = "/open-apis/interactive/v1/card/update";
+
 /// The card clicks' side of the console.
 pub struct Cards {
     live: watch::Receiver<Live>,
     cache: data::Cache,
+    /// How long the answer waits for the redrawn card (`EXPEDITER_CARD_REDRAW_BUDGET_MS`, for
+    /// a database known to be slow); past it the card is updated after the answer.
+    budget: Duration,
 }
 
 impl Cards {
     pub fn new(live: watch::Receiver<Live>) -> Arc<Cards> {
+        let budget = std::env::var("EXPEDITER_CARD_REDRAW_BUDGET_MS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .map_or(REDRAW_BUDGET, Duration::from_millis)
+            .min(REDRAW_BUDGET);
         Arc::new(Cards {
             live,
             cache: data::Cache::default(),
+            budget,
         })
     }
 
@@ -62,7 +74,10 @@ impl Cards {
                 lang.with("card-failed", &[("why", "no event id or clicker".into())]),
             ));
         };
-        let (outcome, answer) = self.act(&ground, lang, event_id, open_id, act, value).await;
+        let token = plain(&event["event"]["token"]);
+        let (outcome, answer) = self
+            .act(&ground, lang, (event_id, open_id, token), act, value)
+            .await;
         let action = metric_act(act);
         metrics::counter!("expediter_bot_actions_total", "action" => action, "outcome" => outcome)
             .increment(1);
@@ -73,8 +88,7 @@ impl Cards {
         &self,
         ground: &Ground,
         lang: Lang,
-        event_id: &str,
-        open_id: &str,
+        (event_id, open_id, token): (&str, &str, Option<&str>),
         act: &str,
         value: &Value,
     ) -> (&'static str, Value) {
@@ -128,7 +142,7 @@ impl Cards {
             Ok(false) => {
                 return (
                     "repeated",
-                    self.redrawn(ground, value, toast("info", lang.t("card-already")))
+                    self.redrawn(ground, value, toast("info", lang.t("card-already")), token)
                         .await,
                 );
             }
@@ -198,7 +212,8 @@ impl Cards {
         match done {
             Ok(words) => (
                 "done",
-                self.redrawn(ground, value, toast("success", words)).await,
+                self.redrawn(ground, value, toast("success", words), token)
+                    .await,
             ),
             Err(f) => {
                 // Nothing was done: a redelivery may try again (and is refused the same way).
@@ -219,8 +234,14 @@ impl Cards {
 
     /// `answer` with the card the click came from redrawn as it is now (its digest and, for a
     /// personal card, its lead are in the button's value); the toast alone when it cannot be
-    /// drawn in time.
-    async fn redrawn(&self, ground: &Ground, value: &Value, mut answer: Value) -> Value {
+    /// drawn in time — then it is updated after the answer, with the click's `token`.
+    async fn redrawn(
+        &self,
+        ground: &Ground,
+        value: &Value,
+        mut answer: Value,
+        token: Option<&str>,
+    ) -> Value {
         let config = &ground.config;
         let Some(digest) = value["g"]
             .as_str()
@@ -235,22 +256,71 @@ impl Cards {
         else {
             return answer;
         };
+        let task = value["t"].as_str().unwrap_or("").to_owned();
         let draw =
             crate::bot::send::cards_for(config, digest, &ground.store, ground.clock.now(), &to);
-        let Ok(Ok(cards)) = tokio::time::timeout(REDRAW_BUDGET, draw).await else {
-            return answer;
-        };
-        let task = value["t"].as_str().unwrap_or("");
-        let mark = format!("\"t\":{}", Value::from(task));
-        let card = cards
-            .iter()
-            .find(|c| !task.is_empty() && c.to_string().contains(&mark))
-            .or(cards.first());
-        if let Some(card) = card {
-            answer["card"] = json!({"type": "raw", "data": card});
+        match tokio::time::timeout(self.budget, draw).await {
+            Ok(Ok(cards)) => {
+                if let Some(card) = the_one(&cards, &task) {
+                    answer["card"] = json!({"type": "raw", "data": card});
+                }
+            }
+            Ok(Err(e)) => tracing::warn!("bot: the card could not be redrawn: {e:#}"),
+            Err(_) => {
+                if let Some(token) = token {
+                    update_later(ground, digest.clone(), to, task, token.to_owned());
+                }
+            }
         }
         answer
     }
+}
+
+/// Of a digest's cards, the one holding `task`'s line (the first when none does).
+fn the_one<'a>(cards: &'a [Value], task: &str) -> Option<&'a Value> {
+    let mark = format!("\"t\":{}", Value::from(task));
+    cards
+        .iter()
+        .find(|c| !task.is_empty() && c.to_string().contains(&mark))
+        .or(cards.first())
+}
+
+/// The delayed update: the card redrawn after the answer went, sent with the click's token.
+fn update_later(
+    ground: &Ground,
+    digest: crate::config::Digest,
+    to: crate::bot::send::Recipient,
+    task: String,
+    token: String,
+) {
+    let (config, store, clock) = (
+        ground.config.clone(),
+        ground.store.clone(),
+        ground.clock.clone(),
+    );
+    tokio::spawn(async move {
+        let cards =
+            match crate::bot::send::cards_for(&config, &digest, &store, clock.now(), &to).await {
+                Ok(c) => c,
+                Err(e) => return tracing::warn!("bot: the card could not be redrawn: {e:#}"),
+            };
+        let Some(card) = the_one(&cards, &task) else {
+            return;
+        };
+        let client = match crate::startup::client_for(&config, Default::default(), &clock) {
+            Ok(c) => c,
+            Err(e) => return tracing::warn!("bot: the card was not updated: {e:#}"),
+        };
+        match client
+            .bot_call(CARD_UPDATE, &json!({"token": token, "card": card}))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(digest = %digest.name, "bot: the card was updated after the answer")
+            }
+            Err(e) => tracing::warn!(digest = %digest.name, "bot: the card was not updated: {e}"),
+        }
+    });
 }
 
 fn toast(kind: &str, content: String) -> Value {

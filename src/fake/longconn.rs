@@ -37,6 +37,8 @@ struct Inner {
     answers: HashMap<u64, (Frame, Instant)>,
     /// Messages the app's bot sent (`im/v1/messages`), the card parsed, in order.
     messages: Vec<BotMessage>,
+    /// Delayed card updates received: (the click's token, the card).
+    updates: Vec<(String, serde_json::Value)>,
 }
 
 /// A message the app's bot sent.
@@ -73,6 +75,7 @@ impl LongConn {
                 seq: 0,
                 answers: HashMap::new(),
                 messages: Vec::new(),
+                updates: Vec::new(),
             }),
             answered: Notify::new(),
         })
@@ -232,6 +235,11 @@ impl LongConn {
         })
     }
 
+    /// Delayed card updates received: (token, card).
+    pub fn card_updates(&self) -> Vec<(String, serde_json::Value)> {
+        self.with(|s| s.updates.clone())
+    }
+
     /// The messages the app's bot sent.
     pub fn messages(&self) -> Vec<BotMessage> {
         self.with(|s| s.messages.clone())
@@ -343,7 +351,31 @@ pub(super) fn routes(lc: Arc<LongConn>) -> axum::Router<super::Shared> {
     use axum::extract::{Query, State};
     use axum::routing::post;
     let im = lc.clone();
+    let up = lc.clone();
     axum::Router::new()
+        .route(
+            "/open-apis/interactive/v1/card/update",
+            post(
+                move |State(state): State<super::Shared>,
+                      headers: axum::http::HeaderMap,
+                      axum::Json(body): axum::Json<serde_json::Value>| {
+                    let up = up.clone();
+                    async move {
+                        if let Err((_, code, msg)) = super::handlers::check_auth(&state, &headers) {
+                            return axum::Json(serde_json::json!({"code": code, "msg": msg}));
+                        }
+                        let token = body["token"].as_str().unwrap_or("").to_owned();
+                        if token.is_empty() || !body["card"].is_object() {
+                            return axum::Json(
+                                serde_json::json!({"code": 10002, "msg": "bad request"}),
+                            );
+                        }
+                        up.with(|s| s.updates.push((token, body["card"].clone())));
+                        axum::Json(serde_json::json!({"code": 0, "msg": "ok"}))
+                    }
+                },
+            ),
+        )
         .route(
             "/callback/ws/endpoint",
             post(

@@ -438,3 +438,33 @@ async fn on_a_pair_a_click_delivered_to_both_hosts_lands_once() {
     a.stop().await;
     b.stop().await;
 }
+
+both_backends! {
+    #[tokio::test]
+    async fn a_slow_redraw_is_answered_first_and_the_card_updated_after() {
+        use expediter::fake::FakeTask;
+        let env = TestEnv::new().await;
+        env.write_config("", RULE_ONCE_AFTER_24H);
+        env.add(FakeTask::new("t1", &["u1"], 30 * HOUR).label("报销", "Expense"));
+        let port = with_bot(&env);
+        assert_eq!(env.run(&["once"]).await.code, 0);
+        assert_eq!(env.run(&["digest", "--name", "leads"]).await.code, 0);
+        let lc = env.fake.long_connection.clone();
+        let fin = lc.messages().into_iter().find(|m| m.receive_id == "ou_fin").expect("a card");
+        // No time at all for the redraw: the answer cannot wait for it.
+        let daemon = Daemon::start(&env, &[("EXPEDITER_CARD_REDRAW_BUDGET_MS", "0")]);
+        wait_for_console(port).await;
+        feishu_session(&env, port, "ou_fin", None).await;
+        until("the bot connected", || lc.connections() == 1).await;
+        let click = card_click("ev-slow", "ou_fin", snooze_of(&fin.card, "t1"));
+        let (_, a, took) = lc.deliver(&click, 1).await.expect("answered");
+        assert_eq!(a["toast"]["type"], "success", "{a}");
+        assert!(a.get("card").is_none(), "the toast first: {a}");
+        assert!(took < Duration::from_secs(3));
+        until("the card updated after the answer", || lc.card_updates().len() == 1).await;
+        let (token, card) = lc.card_updates().remove(0);
+        assert_eq!(token, "c-ev-slow", "the click's token");
+        assert!(buttons(&card).iter().any(|b| b["a"] == "undo"), "{card}");
+        daemon.stop().await;
+    }
+}
