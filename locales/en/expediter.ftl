@@ -380,3 +380,4 @@ card-already = Done already.
 card-sign-in = Sign in to the console once, then try again: your Feishu account is not known here yet.
 card-not-yours = Only an admin or a lead of this person's team can do this.
 card-failed = That did not work: { $why }
+card-working = Being done; the card updates in a moment.

@@ -343,3 +343,4 @@ card-already = 已经处理过了。
 card-sign-in = 请先登录一次控制台再试：这里还不认识你的飞书账号。
 card-not-yours = 只有管理员或此人所在团队的负责人可以这样做。
 card-failed = 没有成功：{ $why }
+card-working = 正在处理，卡片稍后更新。

@@ -85,7 +85,8 @@ fn line_elements(lang: Lang, digest: &str, lead: Option<&str>, l: &Line) -> Vec<
                 "default",
                 json!({
                     "type": "callback",
-                    "value": value("undo", digest, lead, json!({"s": s.silence_id})),
+                    "value": value("undo", digest, lead,
+                        json!({"s": s.silence_id, "t": i.task_id, "u": i.user_id})),
                 }),
             ));
         }
@@ -185,14 +186,18 @@ pub fn cards(
     };
     // Greedy: each card takes lines while it stays under the limit (with room for a title's
     // part number). A card's size is its frame's plus each element's and a comma.
-    let frame = card(lang, &title(Some((99, 99))), needs, subtitle, Vec::new())
-        .to_string()
-        .len();
+    let frame = sent_size(&card(
+        lang,
+        &title(Some((99, 99))),
+        needs,
+        subtitle,
+        Vec::new(),
+    ));
     let mut parts: Vec<Vec<Value>> = vec![Vec::new()];
     let mut size = frame;
     for l in &lines {
         let elements = line_elements(lang, digest, lead, l);
-        let adds: usize = elements.iter().map(|e| e.to_string().len() + 1).sum();
+        let adds: usize = elements.iter().map(|e| sent_size(e) + 1).sum();
         let last = parts.last_mut().expect("never empty");
         if size + adds > CARD_LIMIT && !last.is_empty() {
             parts.push(elements);
@@ -216,6 +221,12 @@ pub fn cards(
             )
         })
         .collect()
+}
+
+/// The bytes a card (or one of its elements) takes in the message: its JSON as a string inside
+/// the message's `content`, quotes escaped.
+pub fn sent_size(v: &Value) -> usize {
+    serde_json::to_string(&v.to_string()).map_or(usize::MAX, |s| s.len() - 2)
 }
 
 /// "1d" as the reader says it: 「1天」, "1d".
@@ -262,7 +273,9 @@ mod tests {
         assert!(cards.len() >= 3, "{} cards", cards.len());
         for (k, c) in cards.iter().enumerate() {
             let text = c.to_string();
-            assert!(text.len() <= CARD_LIMIT, "card {k}: {} bytes", text.len());
+            // As sent: the card's JSON inside a string.
+            let sent = serde_json::to_string(&text).unwrap().len();
+            assert!(sent <= CARD_LIMIT, "card {k}: {sent} bytes as sent");
             let title = c["header"]["title"]["content"].as_str().unwrap();
             assert!(
                 title.ends_with(&format!("({}/{})", k + 1, cards.len())),

@@ -41,6 +41,9 @@ impl Default for ClientConfig {
     }
 }
 
+/// The most a handshake may take.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why a connection attempt or a connection ended.
 #[derive(Debug)]
 enum Failure {
@@ -95,7 +98,20 @@ impl Link {
             if *shutdown.borrow() {
                 return Stopped::Shutdown;
             }
-            let wait = match self.session(&handler, &mut shutdown, &mut config).await {
+            let began = Instant::now();
+            let outcome = match self.session(&handler, &mut shutdown, &mut config).await {
+                // Closed before a ping interval went by: a server that takes connections and
+                // drops them is a failed attempt, not a connection (no loop of dials).
+                Ok(Ended::Closed(why))
+                    if began.elapsed() < Duration::from_secs(config.ping_interval.max(1)) =>
+                {
+                    Err(Failure::Retry(format!(
+                        "closed right after connecting ({why})"
+                    )))
+                }
+                other => other,
+            };
+            let wait = match outcome {
                 Ok(Ended::Shutdown) => return Stopped::Shutdown,
                 Ok(Ended::Closed(why)) => {
                     failures = 0;
@@ -126,7 +142,9 @@ impl Link {
                     );
                     Duration::from_secs(config.reconnect_interval)
                 }
-            };
+            }
+            // Never sooner than a second, whatever the server's settings say.
+            .max(Duration::from_secs(1));
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => return Stopped::Shutdown,
@@ -219,21 +237,35 @@ impl Link {
         shutdown: &mut watch::Receiver<bool>,
         config: &mut ClientConfig,
     ) -> Result<Ended, Failure> {
-        let (url, given) = self.endpoint().await?;
+        // Asking and dialling are bounded, and a stop meanwhile is a stop. The server's settings
+        // hold from its answer on, for the wait after a refused dial too.
+        let (url, given) = tokio::select! {
+            asked = self.endpoint() => asked?,
+            _ = shutdown.changed() => return Ok(Ended::Shutdown),
+        };
         if let Some(given) = given {
             *config = given;
         }
-        let service_id = reqwest::Url::parse(&url)
-            .ok()
-            .and_then(|u| {
-                u.query_pairs()
-                    .find(|(k, _)| k == "service_id")
-                    .and_then(|(_, v)| v.parse::<i32>().ok())
-            })
-            .unwrap_or(0);
-        let (socket, _) = tokio_tungstenite::connect_async(&url)
-            .await
-            .map_err(refused)?;
+        let dial = async {
+            let service_id = reqwest::Url::parse(&url)
+                .ok()
+                .and_then(|u| {
+                    u.query_pairs()
+                        .find(|(k, _)| k == "service_id")
+                        .and_then(|(_, v)| v.parse::<i32>().ok())
+                })
+                .unwrap_or(0);
+            let (socket, _) =
+                tokio::time::timeout(DIAL_TIMEOUT, tokio_tungstenite::connect_async(&url))
+                    .await
+                    .map_err(|_| Failure::Retry("the handshake took longer than 10 s".into()))?
+                    .map_err(refused)?;
+            Ok::<_, Failure>((socket, service_id))
+        };
+        let (socket, service_id) = tokio::select! {
+            dialled = dial => dialled?,
+            _ = shutdown.changed() => return Ok(Ended::Shutdown),
+        };
         let (mut sink, mut stream) = socket.split();
         metrics::gauge!("expediter_bot_connected").set(1.0);
         tracing::info!("bot: the long connection is up");

@@ -184,7 +184,7 @@ pub async fn run_one(
                     format!("{}|{}|{}|{part}", digest.name, fire_at.timestamp(), to.id).as_bytes()
                 )
             );
-            match send(&client, &to, card, &uuid).await {
+            match send_retried(&client, &to, card, &uuid).await {
                 Ok(id) => {
                     let bytes = card.to_string().len();
                     tracing::info!(digest = %digest.name, to = %to.id, message_id = %id, bytes,
@@ -199,6 +199,30 @@ pub async fn run_one(
         }
     }
     ok
+}
+
+/// One card to one recipient, tried again (twice, a second and then four apart) after a
+/// rate limit or an answer that proves nothing: the same `uuid` makes a message Feishu did
+/// receive show once.
+async fn send_retried(
+    client: &FeishuClient,
+    to: &Recipient,
+    card: &Value,
+    uuid: &str,
+) -> Result<String, crate::feishu::FeishuError> {
+    use crate::feishu::ErrorClass;
+    let mut wait = Duration::from_secs(1);
+    for _ in 0..2 {
+        match send(client, to, card, uuid).await {
+            Err(e) if matches!(e.class(), ErrorClass::Transient | ErrorClass::RateLimited) => {
+                tracing::warn!(to = %to.id, "a message of the app's bot is tried again: {e}");
+                tokio::time::sleep(wait).await;
+                wait *= 4;
+            }
+            other => return other,
+        }
+    }
+    send(client, to, card, uuid).await
 }
 
 /// One card to one recipient; the message's id.

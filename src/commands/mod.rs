@@ -507,6 +507,17 @@ pub fn secret_exposure(config: &Config) -> Vec<String> {
             sources.push((format!("digest \"{}\" signing secret", d.name), s));
         }
     }
+    if let Some(crate::config::BotMode::Http {
+        encrypt_key,
+        verification_token,
+    }) = config.bot.as_ref().map(|b| &b.mode)
+    {
+        sources.push(("the bot's Encrypt Key".to_owned(), encrypt_key));
+        sources.push((
+            "the bot's Verification Token".to_owned(),
+            verification_token,
+        ));
+    }
     let mut warnings = Vec::new();
     let mut inline = Vec::new();
     for (what, source) in sources {

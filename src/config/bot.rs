@@ -111,6 +111,35 @@ impl Validator<'_> {
         Ok(Some(BotConfig { mode }))
     }
 
+    /// A click acts for an admin or a lead of the assignee's team, known by signing in with
+    /// Feishu: `[bot]` needs the console's Feishu sign-in and those roles.
+    pub(super) fn bot_people(
+        &self,
+        console: Option<&super::ConsoleConfig>,
+        teams: &[super::Team],
+    ) -> Result<(), ConfigError> {
+        let feishu = console.is_some_and(|c| matches!(c.sign_in, super::SignIn::Feishu { .. }));
+        if !feishu {
+            return Err(self.err(
+                "bot.enabled",
+                None,
+                "the app's bot acts for the people who click, known by signing in: it needs \
+                 [console] with sign_in = \"feishu\"",
+            ));
+        }
+        let roles = console.is_some_and(|c| !c.admins.is_empty())
+            || teams.iter().any(|t| !t.leads.is_empty());
+        if !roles {
+            return Err(self.err(
+                "bot.enabled",
+                None,
+                "the app's bot's buttons act for admins and team leads: name them ([console] \
+                 admins, [[teams]] leads); without them anyone in the chat could snooze",
+            ));
+        }
+        Ok(())
+    }
+
     /// A digest's `via = "bot"` target: `chat_id` or `to = "leads"`, one of them; `None` for a
     /// digest through a custom bot (no `via`, or `via = "webhook"`).
     pub(super) fn bot_target(
@@ -216,8 +245,20 @@ name = "all"
 after = "24h"
 "#;
 
+    const CONSOLE: &str = r#"
+[console]
+listen = "127.0.0.1:9000"
+public_url = "https://console.example"
+sign_in = "feishu"
+admins = ["ou_admin"]
+"#;
+
     fn parse(extra: &str) -> Result<Config, ConfigError> {
-        Config::parse(&format!("{BASE}{extra}"), Path::new("c.toml"), false)
+        Config::parse(
+            &format!("{BASE}{CONSOLE}{extra}"),
+            Path::new("c.toml"),
+            false,
+        )
     }
 
     const DIGEST: &str = "\n[[digests]]\nname = \"d\"\ncron = \"0 0 9 * * *\"\n";
@@ -290,11 +331,25 @@ after = "24h"
             "digests[0].to",
             "for via = \"bot\"",
         );
-        refused(
-            "\n[bot]\nenabled = true\nmode = \"http\"\n",
-            "bot.mode",
-            "needs the console",
-        );
+        // HTTP mode: its two secrets (systemd credentials unless given).
+        let http = parse("\n[bot]\nenabled = true\nmode = \"http\"\n").unwrap();
+        assert!(matches!(
+            http.bot.map(|b| b.mode),
+            Some(BotMode::Http { .. })
+        ));
+        // Clicks act for people known by signing in with Feishu, in roles.
+        for (console, words) in [
+            ("", "sign_in = \"feishu\""),
+            (
+                "\n[console]\nlisten = \"127.0.0.1:9000\"\npublic_url = \"https://c.example\"\nsign_in = \"feishu\"\nallow = [\"*\"]\n",
+                "name them",
+            ),
+        ] {
+            let text = format!("{BASE}{console}\n[bot]\nenabled = true\n");
+            let e = Config::parse(&text, Path::new("c.toml"), false).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("bot.enabled"), "{e}");
+            assert!(e.to_string().contains(words), "{e}");
+        }
         // Off: as if it were not there.
         assert!(parse("\n[bot]\nenabled = false\n").unwrap().bot.is_none());
     }

@@ -126,6 +126,9 @@ impl Validator<'_> {
         let teams = self.teams(raw.teams, &users, &mut warnings)?;
         self.roles(admins, console.as_mut(), &teams)?;
         let bot = self.bot(raw.bot, console.as_ref())?;
+        if bot.is_some() {
+            self.bot_people(console.as_ref(), &teams)?;
+        }
         if bot.is_none()
             && let Some(i) = digests.iter().position(|d| d.bot.is_some())
         {

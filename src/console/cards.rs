@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use super::error::Failure;
 use super::services::Services;
 use super::visitor::Visitor;
 use super::{Ground, Live, data, roles};
@@ -24,7 +25,12 @@ const REDRAW_BUDGET: Duration = Duration::from_millis(1500);
 /// Where a card is updated after the answer (the click's token, valid 30 minutes).
 const CARD_UPDATE: &str = "/open-apis/interactive/v1/card/update";
 
-/// The card clicks' side of the console.
+/// How long an answer waits for the act itself; past it the act finishes on its own and the
+/// answer says so (Feishu wants an answer within 3 s).
+const ANSWER_BUDGET: Duration = Duration::from_millis(2500);
+
+/// The card clicks' side of the console: one for the process, sharing the console's cache (a
+/// snooze from a card shows on the pages at once).
 pub struct Cards {
     live: watch::Receiver<Live>,
     cache: data::Cache,
@@ -33,8 +39,21 @@ pub struct Cards {
     budget: Duration,
 }
 
+/// Who clicked, as far as the click and our records say.
+struct Clicker<'a> {
+    open_id: &'a str,
+    email: Option<&'a str>,
+    admin: bool,
+    /// The chat the clicked card is in.
+    chat: Option<&'a str>,
+}
+
 impl Cards {
     pub fn new(live: watch::Receiver<Live>) -> Arc<Cards> {
+        Cards::with_cache(live, data::Cache::default())
+    }
+
+    pub(super) fn with_cache(live: watch::Receiver<Live>, cache: data::Cache) -> Arc<Cards> {
         let budget = std::env::var("EXPEDITER_CARD_REDRAW_BUDGET_MS")
             .ok()
             .and_then(|v| v.trim().parse().ok())
@@ -42,22 +61,47 @@ impl Cards {
             .min(REDRAW_BUDGET);
         Arc::new(Cards {
             live,
-            cache: data::Cache::default(),
+            cache,
             budget,
         })
     }
 
-    /// The long connection's handler: each event answered by [`Cards::on_event`].
+    /// The cache the console's pages share with the clicks.
+    pub(super) fn cache(&self) -> data::Cache {
+        self.cache.clone()
+    }
+
+    /// The long connection's handler: each event answered by [`Cards::answer`].
     pub fn handler(self: &Arc<Self>) -> crate::bot::link::Handler {
         let me = self.clone();
         Arc::new(move |event| {
             let me = me.clone();
-            Box::pin(async move { me.on_event(event).await })
+            Box::pin(async move { me.answer(event).await })
         })
     }
 
+    /// The answer to one event within [`ANSWER_BUDGET`]: the act runs in a task of its own, so
+    /// a slow database (or a caller that goes away) never cuts it off halfway; past the budget
+    /// the answer says it is being done.
+    pub async fn answer(self: &Arc<Self>, event: Value) -> Option<Value> {
+        let lang = self.live.borrow().engine.config.expedite.language;
+        let me = self.clone();
+        let act = tokio::spawn(async move { me.on_event(event).await });
+        match tokio::time::timeout(ANSWER_BUDGET, act).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => {
+                tracing::error!("bot: a card click's task failed: {e}");
+                Some(toast(
+                    "error",
+                    lang.with("card-failed", &[("why", "internal".into())]),
+                ))
+            }
+            Err(_) => Some(toast("info", lang.t("card-working"))),
+        }
+    }
+
     /// The answer to one event; `None` for an event that is not a card's click.
-    pub async fn on_event(&self, event: Value) -> Option<Value> {
+    async fn on_event(&self, event: Value) -> Option<Value> {
         if event["header"]["event_type"] != "card.action.trigger" {
             return None;
         }
@@ -75,8 +119,9 @@ impl Cards {
             ));
         };
         let token = plain(&event["event"]["token"]);
+        let chat = plain(&event["event"]["context"]["open_chat_id"]);
         let (outcome, answer) = self
-            .act(&ground, lang, (event_id, open_id, token), act, value)
+            .act(&ground, lang, (event_id, open_id, token, chat), act, value)
             .await;
         let action = metric_act(act);
         metrics::counter!("expediter_bot_actions_total", "action" => action, "outcome" => outcome)
@@ -88,26 +133,26 @@ impl Cards {
         &self,
         ground: &Ground,
         lang: Lang,
-        (event_id, open_id, token): (&str, &str, Option<&str>),
+        (event_id, open_id, token, chat): (&str, &str, Option<&str>, Option<&str>),
         act: &str,
         value: &Value,
     ) -> (&'static str, Value) {
         let config = &ground.config;
         let store = &ground.store;
+        let unavailable = || {
+            toast(
+                "error",
+                lang.with(
+                    "card-failed",
+                    &[("why", "the database did not answer".into())],
+                ),
+            )
+        };
         let person = match store.person(open_id).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!("bot: a card click could not be checked: {e}");
-                return (
-                    "failed",
-                    toast(
-                        "error",
-                        lang.with(
-                            "card-failed",
-                            &[("why", "the database did not answer".into())],
-                        ),
-                    ),
-                );
+                return ("failed", unavailable());
             }
         };
         let email = person.as_ref().and_then(|p| p.1.as_deref());
@@ -119,45 +164,39 @@ impl Cards {
             };
         }
         let name = person.as_ref().map_or(open_id, |p| p.0.as_str());
+        let role = roles::Role::of(config, Some(open_id), email);
+        let clicker = Clicker {
+            open_id,
+            email,
+            admin: matches!(role, roles::Role::Admin),
+            chat,
+        };
         let visitor = Visitor {
             who: format!("{} ({open_id}) via card", strip(name)),
             csrf: None,
             session: None,
             address: Some("card".into()),
-            role: roles::Role::of(config, Some(open_id), email),
+            role,
             lang,
         };
         let services = Services::new(ground.clone(), self.cache.clone());
         let key = format!("card:{event_id}");
+        let expires = ground.clock.now() + KEEP_CLAIM;
         match store
-            .claim_once(
-                &key,
-                "card_event",
-                &visitor.who,
-                ground.clock.now() + KEEP_CLAIM,
-            )
+            .claim_once(&key, "card_event", &visitor.who, expires)
             .await
         {
             Ok(true) => {}
             Ok(false) => {
+                let answer = toast("info", lang.t("card-already"));
                 return (
                     "repeated",
-                    self.redrawn(ground, value, toast("info", lang.t("card-already")), token)
-                        .await,
+                    self.redrawn(ground, value, answer, token, &clicker).await,
                 );
             }
             Err(e) => {
                 tracing::warn!("bot: a card click could not be claimed: {e}");
-                return (
-                    "failed",
-                    toast(
-                        "error",
-                        lang.with(
-                            "card-failed",
-                            &[("why", "the database did not answer".into())],
-                        ),
-                    ),
-                );
+                return ("failed", unavailable());
             }
         }
         let done = match act {
@@ -171,15 +210,9 @@ impl Cards {
                     value["t"].as_str().unwrap_or(""),
                     value["u"].as_str().unwrap_or(""),
                 );
+                let reason = format!("{} {span}", crate::bot::send::CARD_REASON);
                 services
-                    .add_silence(
-                        &visitor,
-                        task,
-                        Some(user),
-                        Some(span),
-                        None,
-                        &format!("{} {span}", crate::bot::send::CARD_REASON),
-                    )
+                    .add_silence(&visitor, task, Some(user), Some(span), None, &reason)
                     .await
                     .map(|_| {
                         let who = config
@@ -187,10 +220,11 @@ impl Cards {
                             .iter()
                             .find(|u| u.id == user)
                             .map_or(user, |u| u.display_name());
+                        let span = crate::bot::card::span_words(lang, span);
                         lang.with(
                             "card-done",
                             &[
-                                ("span", crate::bot::card::span_words(lang, span).into()),
+                                ("span", span.into()),
                                 ("task", task.into()),
                                 ("who", who.into()),
                             ],
@@ -202,24 +236,21 @@ impl Cards {
                     .end_silence(&visitor, id)
                     .await
                     .map(|_| lang.t("card-undone")),
-                None => Err(super::error::Failure::BadRequest("no silence named".into())),
+                None => Err(Failure::BadRequest("no silence named".into())),
             },
-            other => Err(super::error::Failure::BadRequest(format!(
-                "no act {:?}",
-                strip(other)
-            ))),
+            other => Err(Failure::BadRequest(format!("no act {:?}", strip(other)))),
         };
         match done {
-            Ok(words) => (
-                "done",
-                self.redrawn(ground, value, toast("success", words), token)
-                    .await,
-            ),
+            Ok(words) => {
+                let answer = toast("success", words);
+                (
+                    "done",
+                    self.redrawn(ground, value, answer, token, &clicker).await,
+                )
+            }
             Err(f) => {
-                // Nothing was done: a redelivery may try again (and is refused the same way).
-                let _ = store.release_claim(&key, "card_event").await;
                 let (outcome, words) = match &f {
-                    super::error::Failure::Forbidden(_) | super::error::Failure::NotFound(_) => {
+                    Failure::Forbidden(_) | Failure::NotFound(_) => {
                         ("refused", lang.t("card-not-yours"))
                     }
                     other => (
@@ -227,20 +258,35 @@ impl Cards {
                         lang.with("card-failed", &[("why", other.message().into())]),
                     ),
                 };
+                // A refusal did nothing: a redelivery may ask again (and is refused the same
+                // way). A database that did not answer may have written the silence: the
+                // claim stays, so it is never made twice (a new click is a new event).
+                if matches!(
+                    f,
+                    Failure::Forbidden(_)
+                        | Failure::NotFound(_)
+                        | Failure::BadRequest(_)
+                        | Failure::BadField(..)
+                ) {
+                    let _ = store.release_claim(&key, "card_event").await;
+                }
                 (outcome, toast("error", words))
             }
         }
     }
 
-    /// `answer` with the card the click came from redrawn as it is now (its digest and, for a
-    /// personal card, its lead are in the button's value); the toast alone when it cannot be
-    /// drawn in time — then it is updated after the answer, with the click's `token`.
+    /// `answer` with the card the click came from redrawn as it is now; the toast alone when
+    /// it cannot be drawn in time — then it is updated after the answer, with the click's
+    /// `token`. The button names its digest and, for a personal card, its lead: a lead's card
+    /// is redrawn only for that lead (or an admin), a chat's only in that chat, so an edited
+    /// value shows nobody another's card.
     async fn redrawn(
         &self,
         ground: &Ground,
         value: &Value,
         mut answer: Value,
         token: Option<&str>,
+        clicker: &Clicker<'_>,
     ) -> Value {
         let config = &ground.config;
         let Some(digest) = value["g"]
@@ -256,7 +302,27 @@ impl Cards {
         else {
             return answer;
         };
+        let theirs = match lead {
+            Some(l) => {
+                clicker.admin
+                    || crate::config::names_person(
+                        l,
+                        Some(clicker.open_id),
+                        clicker.email,
+                    )
+            }
+            None => clicker.chat == Some(to.id.as_str()),
+        };
+        if !theirs {
+            return answer;
+        }
         let task = value["t"].as_str().unwrap_or("").to_owned();
+        if self.budget.is_zero() {
+            if let Some(token) = token {
+                update_later(ground, digest.clone(), to, task, token.to_owned());
+            }
+            return answer;
+        }
         let draw =
             crate::bot::send::cards_for(config, digest, &ground.store, ground.clock.now(), &to);
         match tokio::time::timeout(self.budget, draw).await {
@@ -276,13 +342,13 @@ impl Cards {
     }
 }
 
-/// Of a digest's cards, the one holding `task`'s line (the first when none does).
+/// Of a digest's cards, the one holding `task`'s line; `None` when none does (the clicked
+/// message is left as it is rather than replaced by another part).
 fn the_one<'a>(cards: &'a [Value], task: &str) -> Option<&'a Value> {
     let mark = format!("\"t\":{}", Value::from(task));
     cards
         .iter()
         .find(|c| !task.is_empty() && c.to_string().contains(&mark))
-        .or(cards.first())
 }
 
 /// The delayed update: the card redrawn after the answer went, sent with the click's token.
@@ -423,6 +489,12 @@ pub(super) async fn http_callback(
     if !same(&event["header"]["token"]) {
         return refuse("the verification token does not match");
     }
-    let cards = Cards::new(console.live.clone());
-    axum::Json(cards.on_event(event).await.unwrap_or_else(|| json!({}))).into_response()
+    axum::Json(
+        console
+            .cards
+            .answer(event)
+            .await
+            .unwrap_or_else(|| json!({})),
+    )
+    .into_response()
 }

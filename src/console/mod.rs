@@ -99,6 +99,8 @@ pub(crate) struct Console {
     /// When sign-ins begun and never finished were last looked for (seconds since the epoch).
     pruned_at: Arc<std::sync::atomic::AtomicI64>,
     cache: data::Cache,
+    /// Card clicks posted here (`[bot] mode = "http"`), sharing the cache.
+    cards: Arc<cards::Cards>,
 }
 
 impl Console {
@@ -124,19 +126,28 @@ const BODY_LIMIT: usize = 16 * 1024;
 /// A team's document (a roster of hundreds, its rules) is the one larger body.
 const DOCUMENT_LIMIT: usize = 512 * 1024;
 
-/// Binds `listen` and serves the console in a task of its own.
-pub async fn serve(listen: SocketAddr, live: watch::Receiver<Live>) -> anyhow::Result<()> {
+/// Binds `listen` and serves the console in a task of its own; `cards` answers card clicks
+/// (here in HTTP mode, or over the long connection) with the console's own cache.
+pub async fn serve(
+    listen: SocketAddr,
+    live: watch::Receiver<Live>,
+    cards: Arc<cards::Cards>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         anyhow::anyhow!("cannot serve the console on {listen} ([console] listen): {e}")
     })?;
     tracing::info!(listen = %listen, "console at http://{listen}/");
-    serve_on(listener, live);
+    serve_on(listener, live, cards);
     Ok(())
 }
 
 /// Serves the console on a bound listener, in a task of its own.
-fn serve_on(listener: tokio::net::TcpListener, live: watch::Receiver<Live>) {
-    serve::serve_on(listener, router(live));
+fn serve_on(
+    listener: tokio::net::TcpListener,
+    live: watch::Receiver<Live>,
+    cards: Arc<cards::Cards>,
+) {
+    serve::serve_on(listener, router(live, cards));
 }
 
 /// `expediter demo --console`: the demo, then its console on loopback with a sign-in link,
@@ -157,7 +168,8 @@ pub async fn demo(keep: Option<std::path::PathBuf>) -> anyhow::Result<u8> {
             summary: "the demo's second cycle".into(),
         }),
     });
-    serve_on(listener, live_rx);
+    let cards = cards::Cards::new(live_rx.clone());
+    serve_on(listener, live_rx, cards);
     let link = tokens::random_token();
     let expires = d.engine.clock.now() + chrono::TimeDelta::minutes(10);
     // The demo's clock runs half a day ahead; the link's lifetime counts on the real one.
@@ -185,13 +197,14 @@ pub async fn demo(keep: Option<std::path::PathBuf>) -> anyhow::Result<u8> {
     Ok(d.code)
 }
 
-pub(crate) fn router(live: watch::Receiver<Live>) -> Router {
+pub(crate) fn router(live: watch::Receiver<Live>, cards: Arc<cards::Cards>) -> Router {
     let console = Console {
         live,
         limiter: Arc::new(auth::Limiter::default()),
         starts: Arc::new(auth::Limiter::per_minute(auth::STARTS_PER_MINUTE)),
         pruned_at: Arc::default(),
-        cache: data::Cache::default(),
+        cache: cards.cache(),
+        cards,
     };
     // The first page need not wait for the index: it is built as the console starts.
     let warm = console.clone();

@@ -97,9 +97,10 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
         last_cycle: None,
     });
     // The app's bot: its long connection beside the loop, never in its way.
-    let (bot_stop, bot) = start_bot(&engine.config, &live_rx)?;
+    let cards = crate::console::cards::Cards::new(live_rx.clone());
+    let (bot_stop, bot) = start_bot(&engine.config, &cards)?;
     if let Some(listen) = console_at {
-        crate::console::serve(listen, live_rx).await?;
+        crate::console::serve(listen, live_rx, cards).await?;
     }
 
     let scheduler = JobScheduler::new()
@@ -370,7 +371,7 @@ fn spawn_reload(path: &Path, engine: &Engine, progress: &Progress) -> JoinHandle
 #[allow(clippy::type_complexity)]
 fn start_bot(
     config: &crate::config::Config,
-    live: &tokio::sync::watch::Receiver<crate::console::Live>,
+    cards: &std::sync::Arc<crate::console::cards::Cards>,
 ) -> anyhow::Result<(
     tokio::sync::watch::Sender<bool>,
     Option<JoinHandle<crate::bot::link::Stopped>>,
@@ -389,7 +390,6 @@ fn start_bot(
         .resolve()
         .map_err(|e| anyhow::anyhow!("[bot]: {e}"))?;
     let link = crate::bot::link::Link::new(&config.feishu.base_url, &config.feishu.app_id, secret)?;
-    let cards = crate::console::cards::Cards::new(live.clone());
     let handler = cards.handler();
     Ok((
         stop,

@@ -212,7 +212,8 @@ impl LongConn {
         {
             return serde_json::json!({"code": 230001, "msg": "invalid message"});
         }
-        if card.to_string().len() > 30 * 1024 {
+        // The limit counts the content as sent: the card's JSON in a string.
+        if serde_json::to_string(&body["content"]).map_or(0, |c| c.len()) > 30 * 1024 {
             return serde_json::json!({"code": 230025, "msg": "message content too long"});
         }
         self.with(|s| {
