@@ -305,11 +305,7 @@ impl Cards {
         let theirs = match lead {
             Some(l) => {
                 clicker.admin
-                    || crate::config::names_person(
-                        l,
-                        Some(clicker.open_id),
-                        clicker.email,
-                    )
+                    || crate::config::names_person(l, Some(clicker.open_id), clicker.email)
             }
             None => clicker.chat == Some(to.id.as_str()),
         };
@@ -416,6 +412,9 @@ fn metric_act(act: &str) -> &'static str {
     }
 }
 
+/// The largest unsigned body opened (the URL check is a few hundred bytes).
+const UNSIGNED_MAX: usize = 1024;
+
 /// `POST /feishu/callback` (`[bot] mode = "http"`): the URL check answered with its challenge,
 /// a card click opened (signature, recent timestamp, decryption, the Verification Token) and
 /// answered like one over the long connection. Anything else: 401, nothing done.
@@ -439,7 +438,16 @@ pub(super) async fn http_callback(
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let refuse = |why: &str| {
-        tracing::warn!("bot: a callback was refused: {why}");
+        // Anyone can post here: said at WARN at most every ten seconds, not once a request.
+        static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+        let now = ground.clock.now().timestamp();
+        let last = LAST.load(std::sync::atomic::Ordering::Relaxed);
+        if now - last >= 10 {
+            LAST.store(now, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!("bot: a callback was refused: {why}");
+        } else {
+            tracing::debug!("bot: a callback was refused: {why}");
+        }
         (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": why}))).into_response()
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -450,6 +458,11 @@ pub(super) async fn http_callback(
         return refuse("the body is not encrypted (set the app's Encrypt Key)");
     };
     let signed = header("x-lark-signature").is_some();
+    // Only the URL check comes unsigned, and it is small: a larger unsigned body is not
+    // decrypted at all.
+    if !signed && body.len() > UNSIGNED_MAX {
+        return refuse("the signature is missing");
+    }
     if signed
         && let Err(e) = crate::bot::http::check(
             header("x-lark-request-timestamp"),

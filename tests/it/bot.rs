@@ -458,11 +458,19 @@ both_backends! {
         assert_eq!(env.run(&["digest", "--name", "leads"]).await.code, 0);
         let lc = env.fake.long_connection.clone();
         let fin = lc.messages().into_iter().find(|m| m.receive_id == "ou_fin").expect("a card");
+        let metrics = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let text = std::fs::read_to_string(&env.config_path).unwrap();
+        std::fs::write(&env.config_path, format!("{text}\n[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n")).unwrap();
         // No time at all for the redraw: the answer cannot wait for it.
         let daemon = Daemon::start(&env, &[("EXPEDITER_CARD_REDRAW_BUDGET_MS", "0")]);
         wait_for_console(port).await;
         feishu_session(&env, port, "ou_fin", None).await;
         until("the bot connected", || lc.connections() == 1).await;
+        let scraped = scrape(metrics).await;
+        assert!(scraped.contains("expediter_bot_connected 1"), "{scraped}");
         let click = card_click("ev-slow", "ou_fin", snooze_of(&fin.card, "t1"));
         let (_, a, took) = lc.deliver(&click, 1).await.expect("answered");
         assert_eq!(a["toast"]["type"], "success", "{a}");
@@ -472,6 +480,8 @@ both_backends! {
         let (token, card) = lc.card_updates().remove(0);
         assert_eq!(token, "c-ev-slow", "the click's token");
         assert!(buttons(&card).iter().any(|b| b["a"] == "undo"), "{card}");
+        let scraped = scrape(metrics).await;
+        assert!(scraped.contains("expediter_bot_actions_total{action=\"snooze\",outcome=\"done\"} 1"), "{scraped}");
         daemon.stop().await;
     }
 }
