@@ -220,7 +220,7 @@ async fn dispatch(cli: Cli) -> u8 {
             if console {
                 crate::console::demo(keep).await
             } else {
-                commands::demo::demo(keep).await
+                commands::demo::demo(keep, &crate::console::cards::handler_for).await
             }
         }
         Command::Silence(sub) => commands::silence::run(&cli.config, sub).await,

@@ -223,6 +223,61 @@ pub fn cards(
         .collect()
 }
 
+/// What a chat shows of a card, as text: the title, each line (entities as the characters
+/// they stand for) and its buttons in brackets.
+pub fn preview(card: &Value) -> String {
+    let mut out = vec![
+        card["header"]["title"]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
+    ];
+    for e in card["body"]["elements"].as_array().into_iter().flatten() {
+        match e["tag"].as_str() {
+            Some("markdown") => out.push(unescape(e["content"].as_str().unwrap_or(""))),
+            Some("column_set") => {
+                let labels: Vec<String> = e["columns"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|c| c["elements"].as_array().into_iter().flatten())
+                    .filter_map(|b| b["text"]["content"].as_str())
+                    .map(|t| format!("[{t}]"))
+                    .collect();
+                out.push(format!("    {}", labels.join(" ")));
+            }
+            _ => {}
+        }
+    }
+    out.join("\n")
+}
+
+/// `&#95;` and its kind back to the characters.
+fn unescape(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("&#") {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        match rest[2..]
+            .find(';')
+            .and_then(|end| Some((end, rest[2..2 + end].parse::<u32>().ok()?)))
+            .and_then(|(end, n)| Some((end, char::from_u32(n)?)))
+        {
+            Some((end, c)) => {
+                out.push(c);
+                rest = &rest[end + 3..];
+            }
+            None => {
+                out.push_str("&#");
+                rest = &rest[2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The bytes a card (or one of its elements) takes in the message: its JSON as a string inside
 /// the message's `content`, quotes escaped.
 pub fn sent_size(v: &Value) -> usize {

@@ -150,9 +150,9 @@ pub struct Demo {
     _dir: tempfile::TempDir,
 }
 
-pub async fn demo(keep: Option<std::path::PathBuf>) -> anyhow::Result<u8> {
+pub async fn demo(keep: Option<std::path::PathBuf>, clicks: &Clicks) -> anyhow::Result<u8> {
     let kept = keep.is_some();
-    let d = run(keep, None).await?;
+    let d = run(keep, None, clicks).await?;
     d.engine.store.close().await;
     if kept {
         println!(
@@ -169,6 +169,7 @@ pub async fn demo(keep: Option<std::path::PathBuf>) -> anyhow::Result<u8> {
 pub async fn run(
     keep: Option<std::path::PathBuf>,
     console: Option<&Console>,
+    clicks: &Clicks,
 ) -> anyhow::Result<Demo> {
     let fake = FakeFeishu::start("cli_demo", "demo-secret").await?;
     for t in sample_tasks() {
@@ -379,6 +380,7 @@ pub async fn run(
         message.to_string().len(),
         serde_json::to_string_pretty(&message)?
     );
+    bot(&engine, &fake.url(), &config_path, clicks).await?;
     println!();
     super::report::report(
         &engine.config,
@@ -403,4 +405,123 @@ pub async fn run(
         config_path,
         _dir: temp,
     })
+}
+
+/// What answers the demo's card clicks, for an engine: the console's card service (handed in
+/// by the caller, the console being above the commands).
+pub type Clicks = dyn Fn(crate::cycle::Engine) -> crate::bot::link::Handler + Sync;
+
+/// What the demo adds to show the app's bot: the finance lead (known from a sign-in with
+/// Feishu), the bot, and a digest to each lead.
+const BOT_DEMO: &str = r#"
+[console]
+listen = "127.0.0.1:9"
+public_url = "http://127.0.0.1:9"
+sign_in = "feishu"
+admins = ["ou_demo_admin"]
+
+[[teams]]
+name = "finance"
+leads = ["ou_demo_lead"]
+
+[bot]
+enabled = true
+
+[[digests]]
+name = "leads-by-bot"
+cron = "0 0 9 * * mon-fri"
+via = "bot"
+to = "leads"
+"#;
+
+/// The digest through the app's bot — the finance lead's card, buttons on each line — and
+/// the lead's click on Snooze 1d, answered as the long connection would deliver it.
+async fn bot(
+    engine: &crate::cycle::Engine,
+    base_url: &str,
+    config_path: &std::path::Path,
+    clicks: &Clicks,
+) -> anyhow::Result<()> {
+    let database = engine.store.name();
+    let db = std::path::Path::new(database.strip_prefix("sqlite:").unwrap_or(database));
+    let text = format!("{}{BOT_DEMO}", demo_config(base_url, db, None));
+    let config = crate::config::Config::parse(&text, config_path, false)?;
+    let mut engine = engine.clone();
+    engine.config = std::sync::Arc::new(config);
+    let config = engine.config.clone();
+    let digest = config
+        .digests
+        .iter()
+        .find(|d| d.name == "leads-by-bot")
+        .ok_or_else(|| anyhow::anyhow!("the demo's bot digest is missing"))?;
+    let now = engine.clock.now();
+    let to = crate::bot::send::recipients(&config, digest)
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("the demo's bot digest has no lead"))?;
+    let cards = crate::bot::send::cards_for(&config, digest, &engine.store, now, &to).await?;
+    println!(
+        "\nDigest \"{}\" through the app's bot ([bot] enabled, via = \"bot\", to = \"leads\"): \
+         the finance lead's card, with buttons on each line (a dry run: not sent):",
+        digest.name
+    );
+    for card in &cards {
+        println!("{}", crate::bot::card::preview(card));
+    }
+    let Some(snooze) = cards.first().and_then(first_snooze) else {
+        return Ok(());
+    };
+    // The lead signed in to the console once: the click knows who they are.
+    engine
+        .store
+        .remember_person("ou_demo_lead", "Demo Lead", None, now)
+        .await?;
+    let click = crate::fake::longconn::card_click("demo-click", "ou_demo_lead", snooze.clone());
+    let answer_click = clicks(engine.clone());
+    let answer = answer_click(click.clone()).await.unwrap_or_default();
+    println!(
+        "The lead presses [{}] on task {}'s line: Feishu delivers card.action.trigger, the \
+         answer is the toast \"{}\" and the card redrawn:",
+        config.expedite.language.t("card-snooze-1d"),
+        snooze["t"].as_str().unwrap_or(""),
+        answer["toast"]["content"].as_str().unwrap_or("")
+    );
+    if answer["card"]["data"].is_object() {
+        println!("{}", crate::bot::card::preview(&answer["card"]["data"]));
+    }
+    let again = answer_click(click).await.unwrap_or_default();
+    println!(
+        "Delivered twice, it acts once: \"{}\" ({} silence(s) from cards).",
+        again["toast"]["content"].as_str().unwrap_or(""),
+        engine
+            .store
+            .silences(false, now)
+            .await?
+            .iter()
+            .filter(|s| s.created_by.ends_with("via card"))
+            .count()
+    );
+    Ok(())
+}
+
+/// The first Snooze button's value on a card.
+fn first_snooze(card: &serde_json::Value) -> Option<serde_json::Value> {
+    let mut stack = vec![card];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(value) = map.get("value")
+                    && value["a"] == "snooze"
+                {
+                    return Some(value.clone());
+                }
+                let mut children: Vec<&serde_json::Value> = map.values().collect();
+                children.reverse();
+                stack.extend(children);
+            }
+            serde_json::Value::Array(items) => stack.extend(items.iter().rev()),
+            _ => {}
+        }
+    }
+    None
 }

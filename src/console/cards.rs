@@ -338,6 +338,15 @@ impl Cards {
     }
 }
 
+/// Card clicks answered for `engine` alone (the demo: no daemon around it).
+pub fn handler_for(engine: crate::cycle::Engine) -> crate::bot::link::Handler {
+    let (_live, live) = watch::channel(Live {
+        engine,
+        last_cycle: None,
+    });
+    Cards::new(live).handler()
+}
+
 /// Of a digest's cards, the one holding `task`'s line; `None` when none does (the clicked
 /// message is left as it is rather than replaced by another part).
 fn the_one<'a>(cards: &'a [Value], task: &str) -> Option<&'a Value> {

@@ -159,7 +159,7 @@ pub async fn demo(keep: Option<std::path::PathBuf>) -> anyhow::Result<u8> {
         port,
         token: tokens::random_token(),
     };
-    let d = crate::commands::demo::run(keep, Some(&setup)).await?;
+    let d = crate::commands::demo::run(keep, Some(&setup), &cards::handler_for).await?;
     let (_live_tx, live_rx) = watch::channel(Live {
         engine: d.engine.clone(),
         last_cycle: Some(LastCycle {

@@ -546,6 +546,13 @@ both_backends! {
             "and a report: {stdout}"
         );
         assert!(
+            stdout.contains("through the app's bot")
+                && stdout.contains("[暂停 1 天] [暂停 3 天] [打开]")
+                && stdout.contains("已由 Demo Lead 暂停 1天")
+                && stdout.contains("(1 silence(s) from cards)"),
+            "a digest through the bot and a click on it: {stdout}"
+        );
+        assert!(
             stdout.contains("the simulated Feishu received 6 expediting call(s)"),
             "{stdout}"
         );
