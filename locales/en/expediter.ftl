@@ -381,3 +381,5 @@ card-sign-in = Sign in to the console once, then try again: your Feishu account 
 card-not-yours = Only an admin or a lead of this person's team can do this.
 card-failed = That did not work: { $why }
 card-working = Being done; the card updates in a moment.
+card-preview-title = Digest { $name } as the bot's card
+card-preview-intro = What the app's bot would send now, as the chat will show it (the buttons act only in Feishu).

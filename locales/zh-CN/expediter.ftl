@@ -344,3 +344,5 @@ card-sign-in = 请先登录一次控制台再试：这里还不认识你的飞�
 card-not-yours = 只有管理员或此人所在团队的负责人可以这样做。
 card-failed = 没有成功：{ $why }
 card-working = 正在处理，卡片稍后更新。
+card-preview-title = 摘要 { $name } 的机器人卡片
+card-preview-intro = 应用机器人现在会发送的内容，和聊天中显示的一样（按钮只在飞书中可用）。

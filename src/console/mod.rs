@@ -227,6 +227,7 @@ pub(crate) fn router(live: watch::Receiver<Live>, cards: Arc<cards::Cards>) -> R
         .route("/logout", post(auth::logout))
         .route("/language/{tag}", get(auth::choose_language))
         .route("/feishu/callback", post(cards::http_callback))
+        .route("/digests/card", get(pages::digest_card))
         .route("/", get(pages::overview))
         .route("/tasks", get(pages::tasks))
         .route("/tasks/{task_id}", get(pages::task))

@@ -485,3 +485,46 @@ both_backends! {
         daemon.stop().await;
     }
 }
+
+both_backends! {
+    #[tokio::test]
+    async fn a_lead_previews_the_bots_card_for_their_team_in_a_browser() {
+        use crate::console::{chromedriver, screenshot_dir, webdriver_in};
+        use expediter::fake::{FakePerson, FakeTask};
+        use fantoccini::Locator;
+        let env = TestEnv::new().await;
+        env.write_config("", RULE_ONCE_AFTER_24H);
+        env.add(FakeTask::new("t1", &["u1"], 30 * HOUR).label("报销：差旅", "Expense: travel"));
+        env.add(FakeTask::new("t3", &["u3"], 50 * HOUR).label("采购：服务器", "Purchase: servers"));
+        let port = with_bot(&env);
+        assert_eq!(env.run(&["once"]).await.code, 0);
+        let daemon = Daemon::start(&env, &[]);
+        wait_for_console(port).await;
+        // A viewer has no card of theirs to preview.
+        let viewer = feishu_session(&env, port, "ou_view", None).await;
+        let r = browser()
+            .get(format!("http://127.0.0.1:{port}/digests/card?name=leads"))
+            .header("cookie", &viewer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        env.fake.sign_in_as(Some(FakePerson {
+            open_id: "ou_fin".into(),
+            name: "王芳".into(),
+            email: None,
+            barred: false,
+        }));
+        let driver = chromedriver().await;
+        let b = webdriver_in(&driver, "zh-CN,zh").await;
+        b.goto(&format!("http://127.0.0.1:{port}/login?next=/digests/card%3Fname%3Dleads")).await.unwrap();
+        b.find(Locator::Css("a.button[href^='/login/feishu']")).await.unwrap().click().await.unwrap();
+        b.wait().for_element(Locator::Css("div.card")).await.unwrap();
+        let text = b.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+        assert!(text.contains("报销：差旅") && text.contains("暂停 1 天") && text.contains("暂停 3 天"), "{text}");
+        assert!(!text.contains("采购：服务器"), "only finance's lines for finance's lead: {text}");
+        std::fs::write(screenshot_dir().join("bot-card.png"), b.screenshot().await.unwrap()).unwrap();
+        b.close().await.unwrap();
+        daemon.stop().await;
+    }
+}

@@ -18,6 +18,7 @@ use crate::store::Silence;
 
 mod audit;
 mod away;
+mod digests;
 mod report;
 mod silences;
 mod tasks;
@@ -25,6 +26,7 @@ mod teams;
 
 pub(super) use audit::audit;
 pub(super) use away::{add_away, away, remove_away};
+pub(super) use digests::digest_card;
 pub(super) use report::report;
 pub(super) use silences::{AllQuery, CsrfForm, remove_silence, silences};
 pub(super) use tasks::{silence_task, task, tasks};
