@@ -96,8 +96,11 @@ pub async fn items(
         .as_ref()
         .and_then(|c| c.public_url.as_deref());
     let mut items = Vec::new();
+    // Each pair's user looked up once, not by a walk of every user.
+    let users: std::collections::HashMap<&str, &crate::config::User> =
+        config.users.iter().map(|u| (u.id.as_str(), u)).collect();
     for p in &pairs {
-        let Some(user) = config.users.iter().find(|u| u.id == p.user_id) else {
+        let Some(user) = users.get(p.user_id.as_str()).copied() else {
             continue;
         };
         if !digest.selects(user) || p.missing_since.is_some() {

@@ -383,3 +383,6 @@ card-failed = That did not work: { $why }
 card-working = Being done; the card updates in a moment.
 card-preview-title = Digest { $name } as the bot's card
 card-preview-intro = What the app's bot would send now, as the chat will show it (the buttons act only in Feishu).
+card-why-internal = something went wrong inside; the daemon's log says what
+card-why-event = the click came without its event id or who clicked
+card-why-database = the database did not answer

@@ -346,3 +346,6 @@ card-failed = 没有成功：{ $why }
 card-working = 正在处理，卡片稍后更新。
 card-preview-title = 摘要 { $name } 的机器人卡片
 card-preview-intro = 应用机器人现在会发送的内容，和聊天中显示的一样（按钮只在飞书中可用）。
+card-why-internal = 内部出错，守护进程的日志里有原因
+card-why-event = 这次点击缺少事件编号或点击人
+card-why-database = 数据库没有响应

@@ -234,7 +234,9 @@ pub fn preview(card: &Value) -> String {
     ];
     for e in card["body"]["elements"].as_array().into_iter().flatten() {
         match e["tag"].as_str() {
-            Some("markdown") => out.push(unescape(e["content"].as_str().unwrap_or(""))),
+            Some("markdown") => out.push(crate::domain::digest::md_plain(
+                e["content"].as_str().unwrap_or(""),
+            )),
             Some("column_set") => {
                 let labels: Vec<String> = e["columns"]
                     .as_array()
@@ -250,32 +252,6 @@ pub fn preview(card: &Value) -> String {
         }
     }
     out.join("\n")
-}
-
-/// `&#95;` and its kind back to the characters.
-fn unescape(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("&#") {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        match rest[2..]
-            .find(';')
-            .and_then(|end| Some((end, rest[2..2 + end].parse::<u32>().ok()?)))
-            .and_then(|(end, n)| Some((end, char::from_u32(n)?)))
-        {
-            Some((end, c)) => {
-                out.push(c);
-                rest = &rest[end + 3..];
-            }
-            None => {
-                out.push_str("&#");
-                rest = &rest[2..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The bytes a card (or one of its elements) takes in the message: its JSON as a string inside

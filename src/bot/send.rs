@@ -87,33 +87,64 @@ pub async fn cards_for(
     now: DateTime<Utc>,
     to: &Recipient,
 ) -> anyhow::Result<Vec<Value>> {
-    let items = crate::digest::items(config, digest, store, now).await?;
-    let snoozes = card_silences(store, now).await?;
-    let lines: Vec<Line> = items
-        .into_iter()
+    Ok(cards_of(
+        config,
+        digest,
+        &read(config, digest, store, now).await?,
+        to,
+    ))
+}
+
+/// A digest's lines as read once, for every recipient.
+pub struct Read {
+    items: Vec<crate::domain::digest::Item>,
+    snoozes: BTreeMap<(String, String), Snoozed>,
+}
+
+/// The digest's lines and the silences cards made, from the database at `now`.
+pub async fn read(
+    config: &Config,
+    digest: &Digest,
+    store: &Store,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Read> {
+    Ok(Read {
+        items: crate::digest::items(config, digest, store, now).await?,
+        snoozes: card_silences(store, now).await?,
+    })
+}
+
+/// One recipient's cards of what was read: a lead's teams' lines, or every line.
+pub fn cards_of(config: &Config, digest: &Digest, read: &Read, to: &Recipient) -> Vec<Value> {
+    let team_of: std::collections::HashMap<&str, &str> = config
+        .users
+        .iter()
+        .filter_map(|u| Some((u.id.as_str(), u.team.as_deref()?)))
+        .collect();
+    let lines: Vec<Line> = read
+        .items
+        .iter()
         .filter(|i| match &to.teams {
             None => true,
-            Some(teams) => config
-                .users
-                .iter()
-                .find(|u| u.id == i.user_id)
-                .and_then(|u| u.team.as_ref())
-                .is_some_and(|t| teams.contains(t)),
+            Some(teams) => team_of
+                .get(i.user_id.as_str())
+                .is_some_and(|t| teams.contains(*t)),
         })
-        .map(|item| {
-            let snoozed = snoozes
+        .map(|item| Line {
+            item: item.clone(),
+            snoozed: read
+                .snoozes
                 .get(&(item.task_id.clone(), item.user_id.clone()))
-                .cloned();
-            Line { item, snoozed }
+                .cloned(),
         })
         .collect();
-    Ok(card::cards(
+    card::cards(
         config.expedite.language,
         &digest.name,
         to.lead.as_deref(),
         &crate::digest::subtitle(config, digest),
         lines,
-    ))
+    )
 }
 
 /// The active silences made from a card, by (task, assignee).
@@ -165,14 +196,16 @@ pub async fn run_one(
     };
     let mut ok = true;
     let mut sent = 0;
+    // Read once: every lead's card is drawn from the same lines.
+    let read = match read(config, digest, store, clock.now()).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(digest = %digest.name, "cannot build the digest: {e:#}");
+            return false;
+        }
+    };
     for to in recipients(config, digest) {
-        let cards = match cards_for(config, digest, store, clock.now(), &to).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(digest = %digest.name, "cannot build the digest: {e:#}");
-                return false;
-            }
-        };
+        let cards = cards_of(config, digest, &read, &to);
         for (part, card) in cards.iter().enumerate() {
             if sent > 0 {
                 tokio::time::sleep(SPACING).await;

@@ -40,9 +40,9 @@ pub async fn run(path: &Path, name: Option<String>, dry_run: bool) -> anyhow::Re
     for digest in chosen {
         if dry_run && digest.bot.is_some() {
             // Through the app's bot: each recipient's cards, as they would be sent.
+            let read = crate::bot::send::read(&config, digest, &store, clock.now()).await?;
             for to in crate::bot::send::recipients(&config, digest) {
-                let cards =
-                    crate::bot::send::cards_for(&config, digest, &store, clock.now(), &to).await?;
+                let cards = crate::bot::send::cards_of(&config, digest, &read, &to);
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({

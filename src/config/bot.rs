@@ -228,22 +228,7 @@ mod tests {
     use super::super::Config;
     use super::*;
 
-    const BASE: &str = r#"
-[feishu]
-app_id = "cli_x"
-app_secret = "s3cret"
-
-[expedite]
-operator_user_id = "7000"
-
-[[users]]
-id = "u1"
-team = "finance"
-
-[[rules]]
-name = "all"
-after = "24h"
-"#;
+    use super::super::tests::MINIMAL as BASE;
 
     const CONSOLE: &str = r#"
 [console]

@@ -429,7 +429,8 @@ impl Config {
 mod tests {
     use super::*;
 
-    const MINIMAL: &str = r#"
+    /// The least a valid config holds (other modules' tests build on it).
+    pub(in crate::config) const MINIMAL: &str = r#"
 [feishu]
 app_id = "cli_x"
 app_secret = "s3cret"

@@ -93,7 +93,10 @@ impl Cards {
                 tracing::error!("bot: a card click's task failed: {e}");
                 Some(toast(
                     "error",
-                    lang.with("card-failed", &[("why", "internal".into())]),
+                    lang.with(
+                        "card-failed",
+                        &[("why", lang.t("card-why-internal").into())],
+                    ),
                 ))
             }
             Err(_) => Some(toast("info", lang.t("card-working"))),
@@ -115,7 +118,7 @@ impl Cards {
         ) else {
             return Some(toast(
                 "error",
-                lang.with("card-failed", &[("why", "no event id or clicker".into())]),
+                lang.with("card-failed", &[("why", lang.t("card-why-event").into())]),
             ));
         };
         let token = plain(&event["event"]["token"]);
@@ -144,7 +147,7 @@ impl Cards {
                 "error",
                 lang.with(
                     "card-failed",
-                    &[("why", "the database did not answer".into())],
+                    &[("why", lang.t("card-why-database").into())],
                 ),
             )
         };

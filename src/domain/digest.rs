@@ -96,7 +96,7 @@ pub fn preview(message: &Value) -> String {
 }
 
 /// lark_md as the chat shows it: `[text](url)` as its text, `&#N;` as its character.
-fn md_plain(text: &str) -> String {
+pub fn md_plain(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(i) = rest.find(['[', '&']) {
